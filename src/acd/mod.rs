@@ -1,0 +1,1 @@
+//! ACD core (placeholder until filled).
