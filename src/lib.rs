@@ -2,3 +2,6 @@
 #![forbid(unsafe_code)]
 
 pub mod acd;
+pub mod events;
+pub mod privacy;
+pub mod sip;
