@@ -117,6 +117,7 @@ fn run(config: Config) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the SIP runtime")?;
+    let sip_handle = sip_rt.handle().clone();
     let system = actix::System::new();
     let result = system.block_on(async move {
         let router = Router::start(config.clone(), 200_000)?;
@@ -130,7 +131,7 @@ fn run(config: Config) -> anyhow::Result<()> {
             public_ip: config.sip.public_ip,
         };
         let app: Arc<dyn navbat::sip::SipApplication> = Arc::new(router.clone());
-        let sip = sip_rt
+        let sip = sip_handle
             .spawn(SipStack::start(settings, app))
             .await
             .context("SIP start-up task failed")??;

@@ -343,7 +343,8 @@ impl Actor for CallActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         self.shared.register_call(&self.call_ref, ctx.address());
-        let tenant = &self.shared.config.tenants[self.tenant];
+        let shared = self.shared.clone();
+        let tenant = &shared.config.tenants[self.tenant];
         if !tenant.is_open(jiff::Timestamp::now()) {
             // C3: outside working hours. With the media engine this plays
             // the hours announcement before hanging up.

@@ -41,9 +41,9 @@ impl RoutingModel {
         config: &Config,
     ) -> Result<(RoutingModel, Vec<QueueSpec>, Vec<OperatorSpec>), TooManySkills> {
         let mut skills: HashMap<String, u8> = HashMap::new();
-        let mut add = |key: String, skills: &mut HashMap<String, u8>| {
+        let add = |key: String, skills: &mut HashMap<String, u8>| {
             let n = skills.len();
-            *skills.entry(key).or_insert(n as u8);
+            skills.entry(key).or_insert(n as u8);
         };
         let mut all_topics: Vec<String> = Vec::new();
         for t in &config.tenants {

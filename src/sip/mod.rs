@@ -174,7 +174,8 @@ pub struct SipStack {
 }
 
 struct StackInner {
-    endpoint: EndpointInnerRef,
+    /// Kept so the endpoint outlives every leg that uses it.
+    _endpoint: EndpointInnerRef,
     dialogs: Arc<DialogLayer>,
     rt: tokio::runtime::Handle,
     contact: rsipstack::sip::Uri,
@@ -276,7 +277,7 @@ impl SipStack {
         ));
         let stack = SipStack {
             inner: Arc::new(StackInner {
-                endpoint: endpoint_inner,
+                _endpoint: endpoint_inner,
                 dialogs,
                 rt: tokio::runtime::Handle::current(),
                 contact,

@@ -160,7 +160,7 @@ impl Registrar {
             let _ = tx.reply(StatusCode::BadRequest).await;
             return;
         };
-        let target = req
+        let source = req
             .via_header()
             .ok()
             .and_then(|v| SipConnection::parse_target_from_via(v).ok())
@@ -168,6 +168,7 @@ impl Registrar {
                 r#type: Some(t),
                 addr: hp,
             });
+        let target = source.map(|source| choose_target(&contact, source));
         let Some(target) = target else {
             let _ = tx.reply(StatusCode::BadRequest).await;
             return;
@@ -190,6 +191,30 @@ impl Registrar {
                 None,
             )
             .await;
+    }
+}
+
+/// Where to send requests for a binding. The Contact is used when its host
+/// is the address the REGISTER came from (the phone knows its own port, and a
+/// softphone may register from one port and listen on another); otherwise the
+/// phone is behind NAT and the source address is the only one that works.
+fn choose_target(contact: &rsipstack::sip::Uri, source: SipAddr) -> SipAddr {
+    let same_host = contact.host_with_port.host.to_string() == source.addr.host.to_string();
+    if same_host {
+        let transport = contact
+            .params
+            .iter()
+            .find_map(|p| match p {
+                rsipstack::sip::Param::Transport(t) => Some(*t),
+                _ => None,
+            })
+            .or(source.r#type);
+        SipAddr {
+            r#type: transport,
+            addr: contact.host_with_port.clone(),
+        }
+    } else {
+        source
     }
 }
 
