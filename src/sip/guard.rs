@@ -274,6 +274,55 @@ fn split_commas(s: &str) -> Vec<String> {
     out
 }
 
+/// The same screening for stream transports (TCP), where the stack parses
+/// the framing itself: a message it could not parse closes the connection
+/// (the stack's choice, and an acceptable answer on a stream); a message that
+/// parses but lacks what a transaction needs is answered here with 400.
+pub struct StreamGuard {
+    counters: Arc<GuardCounters>,
+}
+
+impl StreamGuard {
+    /// A guard counting into `counters`.
+    pub fn new(counters: Arc<GuardCounters>) -> StreamGuard {
+        StreamGuard { counters }
+    }
+}
+
+#[async_trait]
+impl rsipstack::transaction::endpoint::TransportEventInspector for StreamGuard {
+    async fn handle(
+        &self,
+        event: rsipstack::transport::TransportEvent,
+    ) -> Option<rsipstack::transport::TransportEvent> {
+        use rsipstack::transport::TransportEvent;
+        let TransportEvent::Incoming(SipMessage::Request(req), conn, from) = event else {
+            return Some(event);
+        };
+        if !conn.is_reliable() {
+            // UDP was screened by the socket guard already.
+            return Some(TransportEvent::Incoming(SipMessage::Request(req), conn, from));
+        }
+        let text = req.to_string();
+        let head = Head::scan(&text);
+        let Some(reason) = request_problem(&req, &head) else {
+            return Some(TransportEvent::Incoming(SipMessage::Request(req), conn, from));
+        };
+        match answer_or_drop(&head, 400, reason) {
+            Screen::Answer { bytes, .. } => {
+                self.counters.rejected_400.fetch_add(1, Ordering::Relaxed);
+                if let Ok(msg) = SipMessage::try_from(bytes.as_slice()) {
+                    let _ = conn.send(msg, None).await;
+                }
+            }
+            _ => {
+                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        None
+    }
+}
+
 /// The listening UDP socket with the guard in front of the stack.
 pub struct GuardedUdpSocket {
     socket: tokio::net::UdpSocket,

@@ -93,8 +93,6 @@ pub struct ContactBinding {
 /// A new INVITE offered to the application.
 #[derive(Debug)]
 pub struct IncomingCall {
-    /// navbat's own id for the call (not the SIP Call-ID).
-    pub call_ref: String,
     /// The dialled number (Request-URI user, else To user).
     pub did: String,
     /// The caller's number from From (personal data).
@@ -181,7 +179,6 @@ struct StackInner {
     contact: rsipstack::sip::Uri,
     counters: Arc<SipCounters>,
     cancel: CancellationToken,
-    next_call: AtomicU64,
     local_addrs: Vec<String>,
 }
 
@@ -247,6 +244,7 @@ impl SipStack {
             .with_transport_layer(transport)
             .with_cancel_token(cancel.clone())
             .with_user_agent(concat!("navbat/", env!("CARGO_PKG_VERSION")))
+            .with_transport_inspector(Box::new(guard::StreamGuard::new(counters.guard.clone())))
             .with_allows(vec![
                 Method::Invite,
                 Method::Ack,
@@ -283,7 +281,6 @@ impl SipStack {
                 contact,
                 counters,
                 cancel: cancel.clone(),
-                next_call: AtomicU64::new(1),
                 local_addrs,
             }),
         };
@@ -385,9 +382,7 @@ impl SipStack {
             Some(rsipstack::sip::Transport::Tcp) => "tcp",
             _ => "udp",
         };
-        let n = self.inner.next_call.fetch_add(1, Ordering::Relaxed);
         let call = IncomingCall {
-            call_ref: format!("c{n}"),
             did,
             caller: PhoneNumber::new(caller),
             transport,
