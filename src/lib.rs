@@ -1,4 +1,17 @@
 //! navbat: an actor-based contact-centre call router.
+//!
+//! See `README.md` for running it and `../shared/design.md` for the
+//! architecture: SIP in [`sip`], one actor per call, queue and operator in
+//! [`actors`], the pure routing core in [`acd`] and the pure IVR in [`ivr`].
 #![forbid(unsafe_code)]
 
 pub mod acd;
+pub mod actors;
+pub mod config;
+pub mod events;
+pub mod http;
+pub mod ivr;
+pub mod media;
+pub mod presence;
+pub mod privacy;
+pub mod sip;

@@ -1,1 +1,215 @@
-fn main() {}
+//! The `navbat` binary: run the router, check a configuration, compute HA1.
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use navbat::actors::call::HangUpNow;
+use navbat::actors::Router;
+use navbat::config::Config;
+use navbat::sip::{SipSettings, SipStack};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(name = "navbat", version, about = "Contact-centre call router: SIP trunk, IVR, skill queues, operators")]
+struct Cli {
+    /// Configuration file (TOML). Without it navbat runs the embedded demo
+    /// configuration (config/navbat.toml at build time), on loopback.
+    #[arg(long, short, global = true, env = "NAVBAT_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the router (the default).
+    Run,
+    /// Validate the configuration; print every problem with file, field and fix.
+    CheckConfig,
+    /// Print the HA1 to put in an operator's `ha1` field.
+    Ha1 {
+        /// The extension (SIP user name).
+        ext: String,
+        /// The password.
+        password: String,
+        /// The SIP realm (sip.realm).
+        #[arg(long, default_value = "navbat")]
+        realm: String,
+    },
+}
+
+fn load(path: &Option<PathBuf>) -> Result<Config, navbat::config::ConfigErrors> {
+    match path {
+        Some(p) => Config::load(p),
+        None => Ok(Config::embedded_default()),
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Ha1 {
+            ext,
+            password,
+            realm,
+        } => {
+            println!("{}", navbat::sip::digest::ha1(&ext, &realm, &password));
+            std::process::ExitCode::SUCCESS
+        }
+        Command::CheckConfig => match load(&cli.config) {
+            Ok(c) => {
+                let origin = cli
+                    .config
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "embedded config/navbat.toml".into());
+                println!(
+                    "{origin}: ok ({} tenants, {} queues, {} operators)",
+                    c.tenants.len(),
+                    c.queues.len(),
+                    c.operators.len()
+                );
+                std::process::ExitCode::SUCCESS
+            }
+            Err(errors) => {
+                eprintln!("{errors}");
+                std::process::ExitCode::from(1)
+            }
+        },
+        Command::Run => {
+            init_logging();
+            let config = match load(&cli.config) {
+                Ok(c) => c,
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    return std::process::ExitCode::from(1);
+                }
+            };
+            match run(config) {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("navbat: {e:#}");
+                    std::process::ExitCode::from(1)
+                }
+            }
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        // rsipstack logs whole messages (with callers' numbers) at info: keep it at warn (D18).
+        tracing_subscriber::EnvFilter::new("info,rsipstack=warn,actix_server=warn,actix_web=warn")
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn run(config: Config) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    // SIP runs on its own multi-threaded runtime; the actors on actix's.
+    let sip_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("navbat-sip")
+        .enable_all()
+        .build()
+        .context("cannot start the SIP runtime")?;
+    let sip_handle = sip_rt.handle().clone();
+    let system = actix::System::new();
+    let result = system.block_on(async move {
+        let router = Router::start(config.clone(), 200_000)?;
+        let settings = SipSettings {
+            udp: config.sip.udp,
+            tcp: config.sip.tcp,
+            realm: config.sip.realm.clone(),
+            nonce_ttl: config.sip.nonce_ttl,
+            register_min_expires: config.sip.register_min_expires,
+            register_max_expires: config.sip.register_max_expires,
+            public_ip: config.sip.public_ip,
+        };
+        let app: Arc<dyn navbat::sip::SipApplication> = Arc::new(router.clone());
+        let sip = sip_handle
+            .spawn(SipStack::start(settings, app))
+            .await
+            .context("SIP start-up task failed")??;
+        let _ = router.shared.sip.set(sip.clone());
+
+        let data = actix_web::web::Data::new(router.clone());
+        let http = actix_web::HttpServer::new(move || {
+            actix_web::App::new()
+                .app_data(data.clone())
+                .configure(navbat::http::routes)
+        })
+        .workers(1)
+        .disable_signals()
+        .bind(config.http.listen)
+        .with_context(|| {
+            format!(
+                "cannot listen for HTTP on {}; fix: choose a free http.listen",
+                config.http.listen
+            )
+        })?
+        .run();
+        let http_handle = http.handle();
+        actix::spawn(http);
+
+        tracing::info!(
+            sip = ?sip.local_addrs(),
+            http = %config.http.listen,
+            tenants = config.tenants.len(),
+            queues = config.queues.len(),
+            operators = config.operators.len(),
+            "navbat ready"
+        );
+
+        wait_for_signal().await;
+        drain(&router, config.shutdown.drain).await;
+        http_handle.stop(true).await;
+        sip.shutdown();
+        anyhow::Ok(())
+    });
+    sip_rt.shutdown_timeout(Duration::from_secs(2));
+    result
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot watch SIGTERM");
+            return std::future::pending().await;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: draining"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: draining"),
+    }
+}
+
+/// Graceful shutdown: new INVITEs get 503 from now on; calls in progress may
+/// finish until the deadline; then the rest are hung up.
+async fn drain(router: &Router, deadline: Duration) {
+    let gate = router.shared.gate.clone();
+    gate.start_draining();
+    let start = Instant::now();
+    while gate.in_use() > 0 && start.elapsed() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let left = router.shared.live_calls();
+    if !left.is_empty() {
+        tracing::info!(calls = left.len(), "drain deadline reached: hanging up");
+        for call in left {
+            call.do_send(HangUpNow);
+        }
+        // Give the BYEs a moment to leave.
+        let until = Instant::now() + Duration::from_secs(2);
+        while gate.in_use() > 0 && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    tracing::info!("navbat stopped");
+}

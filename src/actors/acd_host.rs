@@ -1,0 +1,336 @@
+//! AcdActor: hosts the pure routing core and drives its timers.
+//!
+//! It holds no routing logic: inputs from calls, operators and the API go
+//! into [`Acd::handle_input`], the core's actions come out of
+//! [`Acd::poll_action`] and are delivered to the actors they concern. The
+//! core sees every queue and every operator at once, which is what makes "an
+//! operator is never offered two calls" a property of one pure function
+//! rather than of a protocol between actors.
+
+use super::call::{AcdDecision, CallActor};
+use super::operator::{OperatorActor, OperatorView};
+use super::queue::{QueueActor, QueueTally};
+use super::Shared;
+use crate::acd::{
+    Acd, Action, CallId, Input, Millis, OperatorId, OperatorSpec, OperatorState, QueueId,
+    QueueSnapshot, QueueSpec, SkillSet, TenantId,
+};
+use crate::events::EventKind;
+use actix::prelude::*;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Hosts [`Acd`].
+pub struct AcdActor {
+    core: Acd,
+    shared: Arc<Shared>,
+    calls: HashMap<CallId, Addr<CallActor>>,
+    call_queue: HashMap<CallId, QueueId>,
+    operators: Vec<Addr<OperatorActor>>,
+    queues: Vec<Addr<QueueActor>>,
+    timer: Option<(Millis, SpawnHandle)>,
+}
+
+impl AcdActor {
+    /// A host over a core built from these specs.
+    pub fn new(
+        shared: Arc<Shared>,
+        queues: Vec<QueueSpec>,
+        operators: Vec<OperatorSpec>,
+    ) -> AcdActor {
+        AcdActor {
+            core: Acd::new(queues, operators),
+            shared,
+            calls: HashMap::new(),
+            call_queue: HashMap::new(),
+            operators: Vec::new(),
+            queues: Vec::new(),
+            timer: None,
+        }
+    }
+
+    fn feed(&mut self, input: Input, ctx: &mut Context<Self>) {
+        let now = self.shared.now();
+        self.core.handle_input(now, input);
+        self.drain(ctx);
+    }
+
+    fn drain(&mut self, ctx: &mut Context<Self>) {
+        while let Some(action) = self.core.poll_action() {
+            self.deliver(action);
+        }
+        self.rearm(ctx);
+    }
+
+    fn rearm(&mut self, ctx: &mut Context<Self>) {
+        let next = self.core.poll_timeout();
+        if let Some((at, handle)) = self.timer {
+            if Some(at) == next {
+                return;
+            }
+            ctx.cancel_future(handle);
+            self.timer = None;
+        }
+        if let Some(at) = next {
+            let delay = at.0.saturating_sub(self.shared.now().0);
+            let handle = ctx.run_later(Duration::from_millis(delay), move |act, ctx| {
+                act.timer = None;
+                let now = act.shared.now();
+                act.core.handle_timeout(now);
+                act.drain(ctx);
+            });
+            self.timer = Some((at, handle));
+        }
+    }
+
+    fn ext(&self, op: OperatorId) -> String {
+        self.shared.model.operator_ext(op).to_string()
+    }
+
+    fn queue_of(&self, call: CallId) -> String {
+        self.call_queue
+            .get(&call)
+            .map(|q| self.shared.model.queue_name(*q).to_string())
+            .unwrap_or_default()
+    }
+
+    fn deliver(&mut self, action: Action) {
+        match action {
+            Action::Offer { call, operator } => {
+                self.shared.events.emit(EventKind::CallOffered {
+                    call: call_ref(call),
+                    queue: self.queue_of(call),
+                    operator: self.ext(operator),
+                });
+                if let Some(addr) = self.calls.get(&call) {
+                    addr.do_send(AcdDecision::Offer {
+                        operator,
+                        ext: self.ext(operator),
+                        binding: self.shared.presence.binding(operator),
+                    });
+                }
+            }
+            Action::Withdraw { call, operator } => {
+                self.shared.events.emit(EventKind::OfferWithdrawn {
+                    call: call_ref(call),
+                    operator: self.ext(operator),
+                });
+                if let Some(addr) = self.calls.get(&call) {
+                    addr.do_send(AcdDecision::Withdraw { operator });
+                }
+            }
+            Action::Requeued { call, operator } => {
+                self.shared.events.emit(EventKind::CallRequeued {
+                    call: call_ref(call),
+                    queue: self.queue_of(call),
+                    operator: self.ext(operator),
+                });
+            }
+            Action::Finished { call, outcome } => {
+                if let Some(q) = self.call_queue.remove(&call) {
+                    if let Some(queue) = self.queues.get(q.0 as usize) {
+                        queue.do_send(QueueTally(outcome));
+                    }
+                }
+                if let Some(addr) = self.calls.remove(&call) {
+                    addr.do_send(AcdDecision::Finished(outcome));
+                }
+            }
+            Action::OperatorChanged {
+                operator,
+                from,
+                to,
+                reason,
+            } => {
+                self.shared.events.emit(EventKind::OperatorState {
+                    operator: self.ext(operator),
+                    from: state_name(from).into(),
+                    to: state_name(to).into(),
+                    reason: format!("{reason:?}"),
+                });
+                if let Some(op) = self.operators.get(operator.0 as usize) {
+                    op.do_send(super::operator::StateMirror(to));
+                }
+            }
+            Action::Rejected { reason } => {
+                tracing::debug!(?reason, "ACD input rejected");
+                if let crate::acd::RejectReason::NotRinging { call, operator } = reason {
+                    // An answer raced a withdrawal: the call actor drops that leg.
+                    if let Some(addr) = self.calls.get(&call) {
+                        addr.do_send(AcdDecision::AnswerRefused { operator });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The external name of a call id.
+pub fn call_ref(call: CallId) -> String {
+    format!("c{}", call.0)
+}
+
+/// The API name of an operator state.
+pub fn state_name(s: OperatorState) -> &'static str {
+    match s {
+        OperatorState::LoggedOut => "logged_out",
+        OperatorState::Available => "available",
+        OperatorState::Ringing => "ringing",
+        OperatorState::OnCall => "on_call",
+        OperatorState::WrapUp => "wrap_up",
+        OperatorState::Break => "break",
+    }
+}
+
+impl Actor for AcdActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(100_000);
+    }
+}
+
+/// Wires the per-queue and per-operator actors in after start.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Attach {
+    /// One per operator, in id order.
+    pub operators: Vec<Addr<OperatorActor>>,
+    /// One per queue, in id order.
+    pub queues: Vec<Addr<QueueActor>>,
+}
+
+impl Handler<Attach> for AcdActor {
+    type Result = ();
+    fn handle(&mut self, msg: Attach, _: &mut Context<Self>) {
+        self.operators = msg.operators;
+        self.queues = msg.queues;
+    }
+}
+
+/// A call joins a queue.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Enqueue {
+    /// The call.
+    pub call: CallId,
+    /// Its actor.
+    pub addr: Addr<CallActor>,
+    /// The queue.
+    pub queue: QueueId,
+    /// Caller priority.
+    pub priority: u8,
+    /// Extra skills (topic).
+    pub skills: SkillSet,
+}
+
+impl Handler<Enqueue> for AcdActor {
+    type Result = ();
+    fn handle(&mut self, msg: Enqueue, ctx: &mut Context<Self>) {
+        self.calls.insert(msg.call, msg.addr);
+        self.call_queue.insert(msg.call, msg.queue);
+        self.feed(
+            Input::Enqueue {
+                call: msg.call,
+                queue: msg.queue,
+                priority: msg.priority,
+                skills: msg.skills,
+            },
+            ctx,
+        );
+    }
+}
+
+/// Any other input to the core.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Feed(pub Input);
+
+impl Handler<Feed> for AcdActor {
+    type Result = ();
+    fn handle(&mut self, msg: Feed, ctx: &mut Context<Self>) {
+        self.feed(msg.0, ctx);
+    }
+}
+
+/// Live queue figures for the API.
+#[derive(Message)]
+#[rtype(result = "Vec<QueueSnapshot>")]
+pub struct Snapshots;
+
+impl Handler<Snapshots> for AcdActor {
+    type Result = MessageResult<Snapshots>;
+    fn handle(&mut self, _: Snapshots, _: &mut Context<Self>) -> Self::Result {
+        let now = self.shared.now();
+        let ids: Vec<QueueId> = self.shared.model.queue_ids().collect();
+        MessageResult(
+            ids.into_iter()
+                .map(|q| self.core.queue_snapshot(q, now))
+                .collect(),
+        )
+    }
+}
+
+/// Operator states for the API.
+#[derive(Message)]
+#[rtype(result = "Vec<OperatorView>")]
+pub struct OperatorStates;
+
+impl Handler<OperatorStates> for AcdActor {
+    type Result = MessageResult<OperatorStates>;
+    fn handle(&mut self, _: OperatorStates, _: &mut Context<Self>) -> Self::Result {
+        let n = self.shared.model.operator_count();
+        MessageResult(
+            (0..n)
+                .map(|i| {
+                    let id = OperatorId(i as u32);
+                    let binding = self.shared.presence.binding(id);
+                    OperatorView {
+                        ext: self.ext(id),
+                        state: state_name(self.core.operator_state(id)).into(),
+                        registered: binding.is_some(),
+                        contact: binding.map(|b| b.uri),
+                        reserve: self
+                            .shared
+                            .config
+                            .operators
+                            .get(i)
+                            .map(|o| o.reserve)
+                            .unwrap_or(false),
+                    }
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Switch a tenant's surge flag.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetSurge {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// On or off.
+    pub on: bool,
+    /// Who switched it.
+    pub by: String,
+}
+
+impl Handler<SetSurge> for AcdActor {
+    type Result = ();
+    fn handle(&mut self, msg: SetSurge, ctx: &mut Context<Self>) {
+        self.shared.events.emit(EventKind::SurgeChanged {
+            tenant: self.shared.model.tenant_name(msg.tenant).into(),
+            on: msg.on,
+            by: msg.by,
+        });
+        self.feed(
+            Input::SetSurge {
+                tenant: msg.tenant,
+                on: msg.on,
+            },
+            ctx,
+        );
+    }
+}

@@ -1,0 +1,246 @@
+//! The actors: one per call ([`call::CallActor`]), per queue
+//! ([`queue::QueueActor`]) and per operator ([`operator::OperatorActor`]),
+//! plus the host of the pure routing core ([`acd_host::AcdActor`]). They hold
+//! addresses, timers and I/O; decisions live in `acd` and `ivr`.
+
+pub mod acd_host;
+pub mod call;
+pub mod gate;
+pub mod model;
+pub mod operator;
+pub mod queue;
+
+use crate::acd::{CallId, Millis};
+use crate::config::Config;
+use crate::events::{CallOutcome, EventBus, EventKind, MemorySink};
+use crate::media::PortPool;
+use crate::presence::Presence;
+use crate::sip::{Admission, ContactBinding, IncomingCall, SipApplication, SipStack};
+use actix::prelude::*;
+use acd_host::AcdActor;
+use call::CallActor;
+use gate::ChannelGate;
+use model::RoutingModel;
+use operator::OperatorActor;
+use queue::QueueActor;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+/// What every actor shares: configuration, model, clock, sinks, limits.
+pub struct Shared {
+    /// The validated configuration.
+    pub config: Arc<Config>,
+    /// Names <-> core ids.
+    pub model: RoutingModel,
+    /// The event bus.
+    pub events: EventBus,
+    /// The in-memory event ring (API, tests).
+    pub memory: Arc<MemorySink>,
+    /// Channel admission.
+    pub gate: Arc<ChannelGate>,
+    /// RTP ports.
+    pub ports: Arc<PortPool>,
+    /// Registered contacts.
+    pub presence: Presence,
+    /// The SIP layer, once started.
+    pub sip: OnceLock<SipStack>,
+    started: Instant,
+    calls: Mutex<HashMap<String, Addr<CallActor>>>,
+}
+
+impl Shared {
+    /// Monotonic milliseconds since start: the `now` the pure cores see.
+    pub fn now(&self) -> Millis {
+        Millis(self.started.elapsed().as_millis() as u64)
+    }
+
+    /// Remembers a call in progress (for shutdown).
+    pub fn register_call(&self, call_ref: &str, addr: Addr<CallActor>) {
+        self.calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(call_ref.to_string(), addr);
+    }
+
+    /// Forgets a finished call.
+    pub fn unregister_call(&self, call_ref: &str) {
+        self.calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(call_ref);
+    }
+
+    /// Addresses of the calls in progress.
+    pub fn live_calls(&self) -> Vec<Addr<CallActor>> {
+        self.calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+}
+
+/// The running router: the actors and the shared state.
+#[derive(Clone)]
+pub struct Router {
+    /// Shared state.
+    pub shared: Arc<Shared>,
+    /// The ACD host.
+    pub acd: Addr<AcdActor>,
+    /// Operator actors by id.
+    pub operators: Arc<Vec<Addr<OperatorActor>>>,
+    /// Queue actors by id.
+    pub queues: Arc<Vec<Addr<QueueActor>>>,
+    arbiter: ArbiterHandle,
+    next_call: Arc<AtomicU64>,
+}
+
+/// Start-up failure of the router.
+#[derive(Debug, thiserror::Error)]
+pub enum RouterError {
+    /// The configuration cannot be mapped onto the core.
+    #[error(transparent)]
+    Model(#[from] model::TooManySkills),
+}
+
+impl Router {
+    /// Starts the actors on the current actix system.
+    pub fn start(config: Arc<Config>, memory_events: usize) -> Result<Router, RouterError> {
+        let (model, queue_specs, op_specs) = RoutingModel::build(&config)?;
+        let memory = Arc::new(MemorySink::new(memory_events));
+        let events = EventBus::new(vec![memory.clone(), Arc::new(crate::events::LogSink)]);
+        let gate = ChannelGate::new(
+            config.limits.channels,
+            config
+                .tenants
+                .iter()
+                .map(|t| t.channels.unwrap_or(config.limits.channels))
+                .collect(),
+        );
+        let ports = PortPool::new(
+            config.media.rtp_ip,
+            config.media.rtp_port_min,
+            config.media.rtp_port_max,
+        );
+        let shared = Arc::new(Shared {
+            config: config.clone(),
+            model,
+            events,
+            memory,
+            gate,
+            ports,
+            presence: Presence::default(),
+            sip: OnceLock::new(),
+            started: Instant::now(),
+            calls: Mutex::new(HashMap::new()),
+        });
+        let acd = AcdActor::new(shared.clone(), queue_specs, op_specs).start();
+        let operators: Vec<Addr<OperatorActor>> = (0..shared.model.operator_count())
+            .map(|i| {
+                OperatorActor::new(crate::acd::OperatorId(i as u32), shared.clone(), acd.clone())
+                    .start()
+            })
+            .collect();
+        let queues: Vec<Addr<QueueActor>> = shared
+            .model
+            .queue_ids()
+            .map(|_| QueueActor::default().start())
+            .collect();
+        acd.do_send(acd_host::Attach {
+            operators: operators.clone(),
+            queues: queues.clone(),
+        });
+        Ok(Router {
+            shared,
+            acd,
+            operators: Arc::new(operators),
+            queues: Arc::new(queues),
+            arbiter: Arbiter::current(),
+            next_call: Arc::new(AtomicU64::new(1)),
+        })
+    }
+
+    fn blocked(&self, call_ref: String, tenant: &str, reason: crate::events::BlockReason) {
+        let ev = &self.shared.events;
+        ev.emit(EventKind::CallBlocked {
+            call: call_ref.clone(),
+            tenant: tenant.into(),
+            reason,
+        });
+        ev.emit(EventKind::CallFinished {
+            call: call_ref,
+            tenant: tenant.into(),
+            queue: None,
+            operator: None,
+            outcome: CallOutcome::Blocked,
+            wait_ms: 0,
+            talk_ms: 0,
+            ended_by: "router".into(),
+        });
+    }
+}
+
+impl SipApplication for Router {
+    fn credentials(&self, ext: &str) -> Option<String> {
+        self.shared.config.operator(ext).map(|o| o.ha1.clone())
+    }
+
+    fn registered(&self, ext: &str, binding: ContactBinding, expires_secs: u32) {
+        if let Some(id) = self.shared.model.operator(ext) {
+            self.operators[id.0 as usize].do_send(operator::Registered {
+                binding,
+                expires_secs,
+            });
+        }
+    }
+
+    fn unregistered(&self, ext: &str) {
+        if let Some(id) = self.shared.model.operator(ext) {
+            self.operators[id.0 as usize].do_send(operator::Unregistered);
+        }
+    }
+
+    fn admit(&self, call: IncomingCall) -> Admission {
+        let config = &self.shared.config;
+        let Some(tenant_idx) = config.tenants.iter().position(|t| t.dids.iter().any(|d| d == &call.did))
+        else {
+            return Admission::Reject {
+                status: 404,
+                retry_after: None,
+            };
+        };
+        let tenant = &config.tenants[tenant_idx];
+        let n = self.next_call.fetch_add(1, Ordering::Relaxed);
+        let call_ref = format!("c{n}");
+        self.shared.events.emit(EventKind::CallArrived {
+            call: call_ref.clone(),
+            tenant: tenant.id.clone(),
+            did: call.did.clone(),
+            caller: call.caller.clone(),
+            transport: call.transport.into(),
+        });
+        let ticket = match self.shared.gate.try_acquire(tenant_idx) {
+            Ok(t) => t,
+            Err(reason) => {
+                self.blocked(call_ref, &tenant.id, reason);
+                return Admission::Reject {
+                    status: 503,
+                    retry_after: Some(config.limits.retry_after.as_secs() as u32),
+                };
+            }
+        };
+        let shared = self.shared.clone();
+        let acd = self.acd.clone();
+        let arbiter = self.arbiter.clone();
+        let caller = call.caller;
+        Admission::Accept(Box::new(move |leg| {
+            CallActor::start_in_arbiter(&arbiter, move |_| {
+                CallActor::new(CallId(n), call_ref, tenant_idx, caller, leg, shared, acd, ticket)
+            })
+            .recipient()
+        }))
+    }
+}

@@ -1,0 +1,392 @@
+//! Typed configuration of navbat, parsed and checked once at start-up.
+//!
+//! The TOML file is read into plain serde structs (`raw`), then every value is checked and
+//! converted into the types below (`validate`). Checking never stops at the first problem: a
+//! [`ConfigErrors`] lists every one, each naming the file, the field path and what to change.
+//! Nothing downstream parses configuration again.
+//!
+//! [`Config::embedded_default`] is the demo (`config/navbat.toml`, compiled in): everything on
+//! loopback, two tenants, demo operators with the password `demo<ext>`. Demo credentials are
+//! refused as soon as SIP listens on anything but loopback.
+
+mod error;
+mod menu;
+mod parse;
+mod raw;
+mod schedule;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use md5::{Digest, Md5};
+
+pub use error::{ConfigError, ConfigErrors};
+pub use menu::{DtmfDigit, IvrMenu, LanguageChoice, NoInputPolicy, TopicChoice};
+pub use schedule::{ClockTime, Hours, OpeningWindow, DAY_NAMES};
+
+/// The demo configuration, compiled into the binary.
+pub const EMBEDDED_DEFAULT_TOML: &str = include_str!("../../config/navbat.toml");
+
+/// Languages every prompt and every text exists in: Uzbek (Latin script) and Russian.
+pub const SUPPORTED_LANGUAGES: [&str; 2] = ["uz", "ru"];
+
+/// The admin token of the demo configuration; refused unless HTTP listens on loopback.
+pub const DEMO_ADMIN_TOKEN: &str = "demo-admin-token";
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// SIP listeners and registrar settings.
+    pub sip: SipConfig,
+    /// RTP addresses and ports.
+    pub media: MediaConfig,
+    /// HTTP API listener.
+    pub http: HttpConfig,
+    /// Global admission limits.
+    pub limits: Limits,
+    /// Graceful shutdown.
+    pub shutdown: ShutdownConfig,
+    /// Defaults applied to every operator.
+    pub operators_defaults: OperatorDefaults,
+    /// Client lines, each reached by its DIDs.
+    pub tenants: Vec<Tenant>,
+    /// Skill queues.
+    pub queues: Vec<Queue>,
+    /// Operators and reserve staff.
+    pub operators: Vec<Operator>,
+}
+
+/// `[sip]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SipConfig {
+    /// UDP listen address; at least one of `udp` and `tcp` is set.
+    pub udp: Option<SocketAddr>,
+    /// TCP listen address.
+    pub tcp: Option<SocketAddr>,
+    /// Digest authentication realm; operators' HA1 values are computed with it.
+    pub realm: String,
+    /// How long a digest nonce stays valid.
+    pub nonce_ttl: Duration,
+    /// Shortest registration the registrar accepts (shorter gets 423 Interval Too Brief).
+    pub register_min_expires: Duration,
+    /// Longest registration granted; longer requests are cut down to it.
+    pub register_max_expires: Duration,
+    /// Address advertised in Contact and SDP; `None` means the listen IP.
+    pub public_ip: Option<IpAddr>,
+}
+
+impl SipConfig {
+    /// The configured listen addresses (UDP first).
+    pub fn listen_addrs(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        self.udp.iter().chain(self.tcp.iter()).copied()
+    }
+
+    /// Whether every SIP listener is on a loopback address.
+    pub fn is_loopback_only(&self) -> bool {
+        self.listen_addrs().all(|addr| addr.ip().is_loopback())
+    }
+
+    /// The address to advertise in Contact and SDP.
+    pub fn advertised_ip(&self) -> IpAddr {
+        self.public_ip
+            .or_else(|| self.listen_addrs().next().map(|addr| addr.ip()))
+            .unwrap_or(IpAddr::from([127, 0, 0, 1]))
+    }
+}
+
+/// `[media]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaConfig {
+    /// Address RTP sockets bind to.
+    pub rtp_ip: IpAddr,
+    /// Lowest RTP port (inclusive).
+    pub rtp_port_min: u16,
+    /// Highest RTP port (inclusive); greater than `rtp_port_min`.
+    pub rtp_port_max: u16,
+}
+
+/// `[http]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// Listen address of the API, cabinet and `/metrics`.
+    pub listen: SocketAddr,
+    /// Bearer token required by the write API; `None` leaves the write API without a token,
+    /// which the HTTP layer should treat as "write API disabled".
+    pub admin_token: Option<String>,
+}
+
+/// `[limits]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Simultaneous calls across all tenants (D6); more get 503.
+    pub channels: u32,
+    /// `Retry-After` sent with that 503.
+    pub retry_after: Duration,
+}
+
+/// `[shutdown]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShutdownConfig {
+    /// How long calls in progress may finish after a shutdown signal.
+    pub drain: Duration,
+}
+
+/// `[operators_defaults]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorDefaults {
+    /// Whether an operator becomes available as soon as the softphone registers.
+    pub available_on_register: bool,
+}
+
+/// A text that exists in Uzbek (Latin) and Russian.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bilingual {
+    /// Uzbek, Latin script.
+    pub uz: String,
+    /// Russian.
+    pub ru: String,
+}
+
+impl Bilingual {
+    /// The text in `language` (`"uz"` or `"ru"`).
+    pub fn text(&self, language: &str) -> Option<&str> {
+        match language {
+            "uz" => Some(&self.uz),
+            "ru" => Some(&self.ru),
+            _ => None,
+        }
+    }
+}
+
+/// A client line (DTM hotline, CRPT support, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    /// Short id used in queues, metrics and records.
+    pub id: String,
+    /// Display name in both languages.
+    pub name: Bilingual,
+    /// Dialled numbers that reach this tenant, digits with an optional leading `+`.
+    pub dids: Vec<String>,
+    /// Simultaneous calls for this tenant; `None` means only the global limit applies.
+    pub channels: Option<u32>,
+    /// Zone the opening hours and holidays are in.
+    pub timezone: jiff::tz::TimeZone,
+    /// Opening hours.
+    pub hours: Hours,
+    /// Whole local days the line is closed.
+    pub holidays: Vec<jiff::civil::Date>,
+    /// Answer-time target for the service level metric.
+    pub service_level: Duration,
+    /// The voice menu.
+    pub ivr: IvrMenu,
+}
+
+impl Tenant {
+    /// Whether the line is open at `now`: inside the opening hours and not on a holiday, both
+    /// seen in the tenant's time zone.
+    pub fn is_open(&self, now: jiff::Timestamp) -> bool {
+        schedule::is_open(&self.hours, &self.holidays, &self.timezone, now)
+    }
+}
+
+/// How a queue picks the operator for a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StrategyName {
+    /// The operator idle longest (`longest-idle`).
+    LongestIdle,
+    /// Operators in turn (`round-robin`).
+    RoundRobin,
+    /// The operator with the fewest calls today (`fewest-calls`).
+    FewestCalls,
+    /// Every available operator at once; the first to answer wins (`ring-all`).
+    RingAll,
+}
+
+impl StrategyName {
+    /// Every strategy, in the order of [`StrategyName::NAMES`].
+    pub const ALL: [StrategyName; 4] = [
+        StrategyName::LongestIdle,
+        StrategyName::RoundRobin,
+        StrategyName::FewestCalls,
+        StrategyName::RingAll,
+    ];
+
+    /// The names accepted in `strategy`.
+    pub const NAMES: [&'static str; 4] =
+        ["longest-idle", "round-robin", "fewest-calls", "ring-all"];
+
+    /// Parses a name from [`StrategyName::NAMES`].
+    pub fn parse(name: &str) -> Option<StrategyName> {
+        StrategyName::NAMES
+            .iter()
+            .position(|known| *known == name)
+            .map(|index| StrategyName::ALL[index])
+    }
+
+    /// The configuration name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StrategyName::LongestIdle => "longest-idle",
+            StrategyName::RoundRobin => "round-robin",
+            StrategyName::FewestCalls => "fewest-calls",
+            StrategyName::RingAll => "ring-all",
+        }
+    }
+}
+
+/// A skill queue: calls of one tenant in one language (and optionally some topics).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queue {
+    /// Queue id, referred to by the IVR.
+    pub id: String,
+    /// Id of the owning tenant.
+    pub tenant: String,
+    /// Language operators must speak.
+    pub language: String,
+    /// Topics this queue takes; empty means every topic.
+    pub topics: Vec<String>,
+    /// Operator selection.
+    pub strategy: StrategyName,
+    /// Timing in normal operation.
+    pub normal: QueueTiming,
+    /// Timing while the tenant is in surge mode (normal values where `[queue.surge]` is silent).
+    pub surge: QueueTiming,
+    /// Callers allowed to wait at once; `None` means unbounded by config.
+    pub max_waiting: Option<u32>,
+    /// Default priority of callers (higher is served first).
+    pub priority: u8,
+}
+
+impl Queue {
+    /// The timing for the tenant's current mode.
+    pub fn timing(&self, surge: bool) -> &QueueTiming {
+        if surge {
+            &self.surge
+        } else {
+            &self.normal
+        }
+    }
+}
+
+/// Waits and timeouts of a queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueTiming {
+    /// Longest a caller waits before the queue gives up (callback, SMS or goodbye).
+    pub max_wait: Duration,
+    /// How long an operator's phone rings before the offer counts as missed.
+    pub ring_timeout: Duration,
+    /// After-call work time before the operator is offered another call.
+    pub wrap_up: Duration,
+    /// Missed offers in a row after which the operator is paused (at least 1).
+    pub max_missed_offers: u32,
+    /// Wait after which reserve staff are offered the call too; `None` = never.
+    pub reserve_after: Option<Duration>,
+}
+
+/// An operator or reserve staff member, identified by the softphone extension.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operator {
+    /// SIP user / extension.
+    pub ext: String,
+    /// Display name.
+    pub name: String,
+    /// `md5(ext:realm:password)`, 32 lowercase hex characters; never a plain password.
+    pub ha1: String,
+    /// Languages spoken; at least one.
+    pub languages: Vec<String>,
+    /// Topics handled; empty means every topic.
+    pub topics: Vec<String>,
+    /// Reserve staff (managers, editors: D11) take calls only after a queue's `reserve_after`.
+    pub reserve: bool,
+}
+
+/// The SIP digest HA1 of a user: lowercase hex of `md5("{username}:{realm}:{password}")`.
+pub fn digest_ha1(username: &str, realm: &str, password: &str) -> String {
+    let digest = Md5::digest(format!("{username}:{realm}:{password}").as_bytes());
+    hex::encode(digest)
+}
+
+/// The demo password of an extension: `demo<ext>`.
+pub fn demo_password(ext: &str) -> String {
+    format!("demo{ext}")
+}
+
+impl Config {
+    /// Reads, parses and checks the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let origin = path.display().to_string();
+        match std::fs::read_to_string(path) {
+            Ok(text) => Config::from_toml_str(&text, &origin),
+            Err(error) => Err(ConfigErrors(vec![ConfigError {
+                file: origin,
+                field: "(file)".to_owned(),
+                problem: format!("cannot read the file: {error}"),
+                fix: "check the path and its permissions, or start without --config to use the \
+                      embedded demo configuration"
+                    .to_owned(),
+            }])),
+        }
+    }
+
+    /// Parses and checks TOML text; `origin` names it in error messages.
+    pub fn from_toml_str(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
+        validate::build(text, origin)
+    }
+
+    /// The demo configuration compiled into the binary.
+    pub fn embedded_default() -> Config {
+        match Config::from_toml_str(EMBEDDED_DEFAULT_TOML, "config/navbat.toml (embedded)") {
+            Ok(config) => config,
+            // A unit test proves the embedded file is valid; reaching this is a build defect.
+            Err(errors) => panic!("the embedded default configuration is invalid:\n{errors}"),
+        }
+    }
+
+    /// The tenant a call to `did` belongs to. A leading `+` is ignored on both sides.
+    pub fn tenant_by_did(&self, did: &str) -> Option<&Tenant> {
+        let did = did.strip_prefix('+').unwrap_or(did);
+        self.tenants.iter().find(|tenant| {
+            tenant
+                .dids
+                .iter()
+                .any(|known| known.strip_prefix('+').unwrap_or(known) == did)
+        })
+    }
+
+    /// The tenant with this id.
+    pub fn tenant(&self, id: &str) -> Option<&Tenant> {
+        self.tenants.iter().find(|tenant| tenant.id == id)
+    }
+
+    /// The queue with this id.
+    pub fn queue(&self, id: &str) -> Option<&Queue> {
+        self.queues.iter().find(|queue| queue.id == id)
+    }
+
+    /// The operator with this extension.
+    pub fn operator(&self, ext: &str) -> Option<&Operator> {
+        self.operators.iter().find(|operator| operator.ext == ext)
+    }
+
+    /// Extensions whose HA1 is that of the demo password `demo<ext>` in the configured realm.
+    /// The binary should warn about them; they are refused unless SIP is loopback-only.
+    pub fn uses_demo_credentials(&self) -> Vec<String> {
+        self.operators
+            .iter()
+            .filter(|operator| {
+                operator.ha1
+                    == digest_ha1(
+                        &operator.ext,
+                        &self.sip.realm,
+                        &demo_password(&operator.ext),
+                    )
+            })
+            .map(|operator| operator.ext.clone())
+            .collect()
+    }
+}

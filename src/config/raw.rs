@@ -1,0 +1,339 @@
+//! The TOML document as written, before any checking.
+//!
+//! Values that need checking (addresses, names, dates, times) stay strings here so that a bad
+//! one becomes a [`super::ConfigError`] naming the field and the fix, not a bare serde message.
+//! Every table denies unknown keys: a typo must never silently fall back to a default.
+
+use serde::Deserialize;
+
+/// `[sip]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSip {
+    pub udp: Option<String>,
+    pub tcp: Option<String>,
+    #[serde(default = "default_realm")]
+    pub realm: String,
+    #[serde(default = "default_nonce_ttl")]
+    pub nonce_ttl_secs: u64,
+    #[serde(default = "default_register_min")]
+    pub register_min_expires_secs: u64,
+    #[serde(default = "default_register_max")]
+    pub register_max_expires_secs: u64,
+    pub public_ip: Option<String>,
+}
+
+impl Default for RawSip {
+    fn default() -> RawSip {
+        RawSip {
+            udp: Some("127.0.0.1:5060".to_owned()),
+            tcp: Some("127.0.0.1:5060".to_owned()),
+            realm: default_realm(),
+            nonce_ttl_secs: default_nonce_ttl(),
+            register_min_expires_secs: default_register_min(),
+            register_max_expires_secs: default_register_max(),
+            public_ip: None,
+        }
+    }
+}
+
+fn default_realm() -> String {
+    "navbat".to_owned()
+}
+fn default_nonce_ttl() -> u64 {
+    300
+}
+fn default_register_min() -> u64 {
+    60
+}
+fn default_register_max() -> u64 {
+    3600
+}
+
+/// `[media]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMedia {
+    #[serde(default = "default_rtp_ip")]
+    pub rtp_ip: String,
+    #[serde(default = "default_rtp_min")]
+    pub rtp_port_min: u16,
+    #[serde(default = "default_rtp_max")]
+    pub rtp_port_max: u16,
+}
+
+impl Default for RawMedia {
+    fn default() -> RawMedia {
+        RawMedia {
+            rtp_ip: default_rtp_ip(),
+            rtp_port_min: default_rtp_min(),
+            rtp_port_max: default_rtp_max(),
+        }
+    }
+}
+
+fn default_rtp_ip() -> String {
+    "127.0.0.1".to_owned()
+}
+fn default_rtp_min() -> u16 {
+    20000
+}
+fn default_rtp_max() -> u16 {
+    20999
+}
+
+/// `[http]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHttp {
+    #[serde(default = "default_http_listen")]
+    pub listen: String,
+    pub admin_token: Option<String>,
+}
+
+impl Default for RawHttp {
+    fn default() -> RawHttp {
+        RawHttp {
+            listen: default_http_listen(),
+            admin_token: None,
+        }
+    }
+}
+
+fn default_http_listen() -> String {
+    "127.0.0.1:8080".to_owned()
+}
+
+/// `[limits]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLimits {
+    #[serde(default = "default_channels")]
+    pub channels: u32,
+    #[serde(default = "default_retry_after")]
+    pub retry_after_secs: u64,
+}
+
+impl Default for RawLimits {
+    fn default() -> RawLimits {
+        RawLimits {
+            channels: default_channels(),
+            retry_after_secs: default_retry_after(),
+        }
+    }
+}
+
+fn default_channels() -> u32 {
+    300
+}
+fn default_retry_after() -> u64 {
+    30
+}
+
+/// `[shutdown]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawShutdown {
+    #[serde(default = "default_drain")]
+    pub drain_secs: u64,
+}
+
+impl Default for RawShutdown {
+    fn default() -> RawShutdown {
+        RawShutdown {
+            drain_secs: default_drain(),
+        }
+    }
+}
+
+fn default_drain() -> u64 {
+    30
+}
+
+/// `[operators_defaults]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOperatorDefaults {
+    #[serde(default = "yes")]
+    pub available_on_register: bool,
+}
+
+impl Default for RawOperatorDefaults {
+    fn default() -> RawOperatorDefaults {
+        RawOperatorDefaults {
+            available_on_register: true,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `{ uz = "...", ru = "..." }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBilingual {
+    pub uz: String,
+    pub ru: String,
+}
+
+/// One `[[tenant]]`. `hours` is either the string `"24/7"` or a list of windows, so it is read
+/// as a plain TOML value and interpreted by the checker.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTenant {
+    pub id: String,
+    pub name: RawBilingual,
+    pub dids: Vec<String>,
+    pub channels: Option<u32>,
+    pub timezone: String,
+    pub hours: toml::Value,
+    #[serde(default)]
+    pub holidays: Vec<String>,
+    #[serde(default = "default_service_level")]
+    pub service_level_secs: u64,
+    pub ivr: RawIvr,
+}
+
+fn default_service_level() -> u64 {
+    20
+}
+
+/// One opening window inside `hours = [...]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWindow {
+    pub days: Vec<String>,
+    pub open: String,
+    pub close: String,
+}
+
+/// `[tenant.ivr]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawIvr {
+    #[serde(default = "default_digit_timeout")]
+    pub digit_timeout_secs: u64,
+    #[serde(default = "default_max_retries")]
+    pub max_retries: u32,
+    #[serde(default = "default_on_no_input")]
+    pub on_no_input: String,
+    pub default_language: Option<String>,
+    pub languages: Vec<RawLanguageChoice>,
+    #[serde(default)]
+    pub topics: Vec<RawTopicChoice>,
+    pub default_topic: Option<String>,
+}
+
+fn default_digit_timeout() -> u64 {
+    6
+}
+fn default_max_retries() -> u32 {
+    2
+}
+fn default_on_no_input() -> String {
+    "default".to_owned()
+}
+
+/// One entry of `ivr.languages`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLanguageChoice {
+    pub digit: String,
+    pub language: String,
+    pub queue: String,
+}
+
+/// One entry of `ivr.topics`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTopicChoice {
+    pub digit: String,
+    pub topic: String,
+    pub label: RawBilingual,
+}
+
+/// One `[[queue]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawQueue {
+    pub id: String,
+    pub tenant: String,
+    pub language: String,
+    #[serde(default)]
+    pub topics: Vec<String>,
+    #[serde(default = "default_strategy")]
+    pub strategy: String,
+    #[serde(default = "default_max_wait")]
+    pub max_wait_secs: u64,
+    #[serde(default = "default_ring_timeout")]
+    pub ring_timeout_secs: u64,
+    #[serde(default = "default_wrap_up")]
+    pub wrap_up_secs: u64,
+    #[serde(default = "default_max_missed")]
+    pub max_missed_offers: u32,
+    pub reserve_after_secs: Option<u64>,
+    pub max_waiting: Option<u32>,
+    #[serde(default)]
+    pub priority: u8,
+    pub surge: Option<RawSurge>,
+}
+
+fn default_strategy() -> String {
+    "longest-idle".to_owned()
+}
+fn default_max_wait() -> u64 {
+    900
+}
+fn default_ring_timeout() -> u64 {
+    20
+}
+fn default_wrap_up() -> u64 {
+    15
+}
+fn default_max_missed() -> u32 {
+    3
+}
+
+/// `[queue.surge]`: each key present overrides the normal value while the tenant is in surge.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSurge {
+    pub max_wait_secs: Option<u64>,
+    pub ring_timeout_secs: Option<u64>,
+    pub wrap_up_secs: Option<u64>,
+    pub max_missed_offers: Option<u32>,
+    pub reserve_after_secs: Option<u64>,
+}
+
+/// One `[[operator]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOperator {
+    pub ext: String,
+    pub name: String,
+    pub ha1: String,
+    #[serde(default)]
+    pub languages: Vec<String>,
+    #[serde(default)]
+    pub topics: Vec<String>,
+    #[serde(default)]
+    pub reserve: bool,
+}
+
+/// The whole document after each part has been read on its own.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RawConfig {
+    pub sip: RawSip,
+    pub media: RawMedia,
+    pub http: RawHttp,
+    pub limits: RawLimits,
+    pub shutdown: RawShutdown,
+    pub operators_defaults: RawOperatorDefaults,
+    /// `None` marks an entry that failed to read; its error is already recorded and the
+    /// index is kept so later paths (`queue[3]`) still match the file.
+    pub tenants: Vec<Option<RawTenant>>,
+    pub queues: Vec<Option<RawQueue>>,
+    pub operators: Vec<Option<RawOperator>>,
+}

@@ -1,0 +1,327 @@
+//! Typed events: every call, queue and operator transition.
+//!
+//! Actors build an [`EventKind`] and hand it to the [`EventBus`], which
+//! stamps it with a sequence number and wall-clock time and gives it to every
+//! [`EventSink`]. Sinks must not block the caller: the in-memory sink is a
+//! bounded ring that counts what it sheds; the log sink writes one JSON line
+//! per event. The database sink (journal, SQLite, Postgres) plugs in here.
+
+use crate::privacy::PhoneNumber;
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// How a call ended. Every call gets exactly one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallOutcome {
+    /// An operator answered.
+    Answered,
+    /// The caller hung up before an operator answered (in the IVR or queue).
+    Abandoned,
+    /// The caller waited the queue's maximum wait and was let go.
+    TimedOut,
+    /// Refused at the door: channel limit, queue full or shutting down.
+    Blocked,
+    /// The line was closed (outside working hours or on a holiday, C3).
+    Closed,
+    /// The IVR ended the call (no usable input after the retries).
+    IvrHangup,
+    /// The call failed for a technical reason (e.g. the caller leg broke).
+    Failed,
+}
+
+/// Why a call was blocked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockReason {
+    /// The global channel limit (D6) was reached.
+    GlobalChannels,
+    /// The tenant's own channel limit was reached.
+    TenantChannels,
+    /// The queue's waiting-call cap was reached.
+    QueueFull,
+    /// The router is draining for shutdown.
+    ShuttingDown,
+}
+
+/// One event's payload, tagged by `kind` in JSON.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventKind {
+    /// An INVITE for a known DID arrived.
+    CallArrived {
+        call: String,
+        tenant: String,
+        did: String,
+        caller: PhoneNumber,
+        transport: String,
+    },
+    /// The call was refused at the door; a `call_finished` with `blocked` follows.
+    CallBlocked {
+        call: String,
+        tenant: String,
+        reason: BlockReason,
+    },
+    /// A menu level of the IVR completed.
+    IvrStep {
+        call: String,
+        level: u8,
+        digit: Option<char>,
+    },
+    /// A DTMF digit arrived from the caller.
+    DtmfReceived {
+        call: String,
+        digit: char,
+        via: String,
+    },
+    /// The call joined a queue.
+    CallEnqueued {
+        call: String,
+        tenant: String,
+        queue: String,
+        language: String,
+        topic: Option<String>,
+        priority: u8,
+    },
+    /// An operator's phone is being rung for the call.
+    CallOffered {
+        call: String,
+        queue: String,
+        operator: String,
+    },
+    /// Ringing an operator stopped without an answer (timeout, caller left, another answered).
+    OfferWithdrawn {
+        call: String,
+        operator: String,
+    },
+    /// The operator's phone refused the offer.
+    OfferDeclined {
+        call: String,
+        operator: String,
+        status: u16,
+    },
+    /// The call went back to the head of its queue after a missed offer.
+    CallRequeued {
+        call: String,
+        queue: String,
+        operator: String,
+    },
+    /// An operator answered; the legs are joined.
+    CallAnswered {
+        call: String,
+        queue: String,
+        operator: String,
+        wait_ms: u64,
+    },
+    /// The call ended with exactly one outcome.
+    CallFinished {
+        call: String,
+        tenant: String,
+        queue: Option<String>,
+        operator: Option<String>,
+        outcome: CallOutcome,
+        wait_ms: u64,
+        talk_ms: u64,
+        ended_by: String,
+    },
+    /// An operator's ACD state changed.
+    OperatorState {
+        operator: String,
+        from: String,
+        to: String,
+        reason: String,
+    },
+    /// An operator's softphone registered or refreshed its binding.
+    OperatorRegistered {
+        operator: String,
+        expires_secs: u32,
+    },
+    /// An operator's binding was removed or expired.
+    OperatorUnregistered {
+        operator: String,
+        reason: String,
+    },
+    /// A tenant's surge flag changed.
+    SurgeChanged {
+        tenant: String,
+        on: bool,
+        by: String,
+    },
+}
+
+impl EventKind {
+    /// The `kind` tag as it appears in JSON.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::CallArrived { .. } => "call_arrived",
+            EventKind::CallBlocked { .. } => "call_blocked",
+            EventKind::IvrStep { .. } => "ivr_step",
+            EventKind::DtmfReceived { .. } => "dtmf_received",
+            EventKind::CallEnqueued { .. } => "call_enqueued",
+            EventKind::CallOffered { .. } => "call_offered",
+            EventKind::OfferWithdrawn { .. } => "offer_withdrawn",
+            EventKind::OfferDeclined { .. } => "offer_declined",
+            EventKind::CallRequeued { .. } => "call_requeued",
+            EventKind::CallAnswered { .. } => "call_answered",
+            EventKind::CallFinished { .. } => "call_finished",
+            EventKind::OperatorState { .. } => "operator_state",
+            EventKind::OperatorRegistered { .. } => "operator_registered",
+            EventKind::OperatorUnregistered { .. } => "operator_unregistered",
+            EventKind::SurgeChanged { .. } => "surge_changed",
+        }
+    }
+}
+
+/// A stamped event.
+#[derive(Clone, Debug, Serialize)]
+pub struct Event {
+    /// Process-wide sequence number, starting at 1.
+    pub seq: u64,
+    /// Wall-clock time, milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// The payload.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// Where events go. Implementations must return quickly and never block.
+pub trait EventSink: Send + Sync {
+    /// Takes one event.
+    fn emit(&self, event: &Event);
+}
+
+/// Keeps the newest events in memory for the API and tests; bounded, counts what it sheds.
+pub struct MemorySink {
+    ring: Mutex<VecDeque<Event>>,
+    capacity: usize,
+    shed: AtomicU64,
+}
+
+impl MemorySink {
+    /// A ring that keeps at most `capacity` events.
+    pub fn new(capacity: usize) -> MemorySink {
+        MemorySink {
+            ring: Mutex::new(VecDeque::with_capacity(capacity.min(4096))),
+            capacity,
+            shed: AtomicU64::new(0),
+        }
+    }
+
+    /// Events with `seq > after`, oldest first.
+    pub fn since(&self, after: u64) -> Vec<Event> {
+        let ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
+        ring.iter().filter(|e| e.seq > after).cloned().collect()
+    }
+
+    /// How many events were dropped because the ring was full.
+    pub fn shed(&self) -> u64 {
+        self.shed.load(Ordering::Relaxed)
+    }
+}
+
+impl EventSink for MemorySink {
+    fn emit(&self, event: &Event) {
+        let mut ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
+        if ring.len() >= self.capacity {
+            ring.pop_front();
+            self.shed.fetch_add(1, Ordering::Relaxed);
+        }
+        ring.push_back(event.clone());
+    }
+}
+
+/// Writes each event as one JSON line at `info` on target `navbat::events`.
+/// Personal data inside events is already masked by its type.
+pub struct LogSink;
+
+impl EventSink for LogSink {
+    fn emit(&self, event: &Event) {
+        if tracing::enabled!(target: "navbat::events", tracing::Level::INFO) {
+            match serde_json::to_string(event) {
+                Ok(line) => tracing::info!(target: "navbat::events", "{line}"),
+                Err(e) => tracing::warn!(target: "navbat::events", error = %e, "event not serialisable"),
+            }
+        }
+    }
+}
+
+/// Stamps events and fans them out to the sinks. Cheap to clone.
+#[derive(Clone)]
+pub struct EventBus {
+    inner: Arc<BusInner>,
+}
+
+struct BusInner {
+    seq: AtomicU64,
+    sinks: Vec<Arc<dyn EventSink>>,
+}
+
+impl EventBus {
+    /// A bus over these sinks.
+    pub fn new(sinks: Vec<Arc<dyn EventSink>>) -> EventBus {
+        EventBus {
+            inner: Arc::new(BusInner {
+                seq: AtomicU64::new(0),
+                sinks,
+            }),
+        }
+    }
+
+    /// Stamps and delivers one event; returns its sequence number.
+    pub fn emit(&self, kind: EventKind) -> u64 {
+        let seq = self.inner.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let at_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let event = Event { seq, at_ms, kind };
+        for sink in &self.inner.sinks {
+            sink.emit(&event);
+        }
+        seq
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_sink_is_bounded_and_counts_shed() {
+        let mem = Arc::new(MemorySink::new(2));
+        let bus = EventBus::new(vec![mem.clone()]);
+        for i in 0..3 {
+            bus.emit(EventKind::SurgeChanged {
+                tenant: format!("t{i}"),
+                on: true,
+                by: "test".into(),
+            });
+        }
+        let kept = mem.since(0);
+        assert_eq!(kept.len(), 2);
+        assert_eq!(kept[0].seq, 2);
+        assert_eq!(mem.shed(), 1);
+    }
+
+    #[test]
+    fn json_has_kind_tag_and_masked_caller() {
+        let e = Event {
+            seq: 1,
+            at_ms: 0,
+            kind: EventKind::CallArrived {
+                call: "c1".into(),
+                tenant: "dtm".into(),
+                did: "712351914".into(),
+                caller: PhoneNumber::new("+998901234567"),
+                transport: "udp".into(),
+            },
+        };
+        let json = serde_json::to_string(&e).unwrap();
+        assert!(json.contains("\"kind\":\"call_arrived\""));
+        assert!(!json.contains("901234567"));
+        assert_eq!(e.kind.name(), "call_arrived");
+    }
+}

@@ -1,0 +1,221 @@
+//! The HTTP API (actix-web): live queue and operator state, operator state
+//! changes, the event feed and surge switching.
+//!
+//! Reads are open on the listen address (loopback by default); writes and the
+//! event feed need `Authorization: Bearer <http.admin_token>`.
+
+use crate::acd::{Input, OperatorState};
+use crate::actors::acd_host::{Feed, OperatorStates, SetSurge, Snapshots};
+use crate::actors::queue::Totals;
+use crate::actors::Router;
+use actix_web::{web, HttpRequest, HttpResponse, Responder};
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize)]
+struct QueueView {
+    id: String,
+    tenant: String,
+    surge: bool,
+    waiting: usize,
+    ringing: usize,
+    longest_wait_ms: u64,
+    available: usize,
+    operators_ringing: usize,
+    on_call: usize,
+    wrap_up: usize,
+    on_break: usize,
+    logged_out: usize,
+    totals: crate::actors::queue::QueueTotals,
+}
+
+#[derive(Serialize)]
+struct ApiError {
+    error: &'static str,
+    message: String,
+}
+
+fn error(status: actix_web::http::StatusCode, code: &'static str, message: String) -> HttpResponse {
+    HttpResponse::build(status).json(ApiError {
+        error: code,
+        message,
+    })
+}
+
+fn authorised(router: &Router, req: &HttpRequest) -> Result<(), HttpResponse> {
+    let Some(token) = router.shared.config.http.admin_token.as_deref() else {
+        return Err(error(
+            actix_web::http::StatusCode::FORBIDDEN,
+            "no_admin_token",
+            "this endpoint needs http.admin_token in the configuration".into(),
+        ));
+    };
+    let given = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let same = given.len() == token.len()
+        && given
+            .bytes()
+            .zip(token.bytes())
+            .fold(0u8, |a, (x, y)| a | (x ^ y))
+            == 0;
+    if same {
+        Ok(())
+    } else {
+        Err(error(
+            actix_web::http::StatusCode::UNAUTHORIZED,
+            "unauthorised",
+            "send Authorization: Bearer <admin token>".into(),
+        ))
+    }
+}
+
+async fn queues(router: web::Data<Router>) -> impl Responder {
+    let Ok(snaps) = router.acd.send(Snapshots).await else {
+        return error(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "router is not answering".into(),
+        );
+    };
+    let mut out = Vec::new();
+    for s in snaps {
+        let totals = match router.queues.get(s.queue.0 as usize) {
+            Some(q) => q.send(Totals).await.unwrap_or_default(),
+            None => Default::default(),
+        };
+        let model = &router.shared.model;
+        out.push(QueueView {
+            id: model.queue_name(s.queue).into(),
+            tenant: model.tenant_name(model.queue_tenant(s.queue)).into(),
+            surge: s.surge,
+            waiting: s.waiting,
+            ringing: s.ringing,
+            longest_wait_ms: s.longest_wait_ms,
+            available: s.operators_available,
+            operators_ringing: s.operators_ringing,
+            on_call: s.operators_on_call,
+            wrap_up: s.operators_wrap_up,
+            on_break: s.operators_on_break,
+            logged_out: s.operators_logged_out,
+            totals,
+        });
+    }
+    HttpResponse::Ok().json(out)
+}
+
+async fn operators(router: web::Data<Router>) -> impl Responder {
+    match router.acd.send(OperatorStates).await {
+        Ok(v) => HttpResponse::Ok().json(v),
+        Err(_) => error(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "router is not answering".into(),
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+struct StateChange {
+    state: String,
+}
+
+async fn set_operator_state(
+    router: web::Data<Router>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<StateChange>,
+) -> impl Responder {
+    if let Err(resp) = authorised(&router, &req) {
+        return resp;
+    }
+    let ext = path.into_inner();
+    let Some(id) = router.shared.model.operator(&ext) else {
+        return error(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "unknown_operator",
+            format!("no operator with extension {ext}"),
+        );
+    };
+    let state = match body.state.as_str() {
+        "available" => OperatorState::Available,
+        "break" => OperatorState::Break,
+        "logged_out" => OperatorState::LoggedOut,
+        other => {
+            return error(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                "bad_state",
+                format!("state {other:?} cannot be set; use available, break or logged_out"),
+            )
+        }
+    };
+    router.acd.do_send(Feed(Input::SetOperatorState {
+        operator: id,
+        state,
+    }));
+    HttpResponse::Accepted().json(serde_json::json!({"ext": ext, "requested": body.state}))
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    after: Option<u64>,
+}
+
+async fn events(router: web::Data<Router>, req: HttpRequest, q: web::Query<EventsQuery>) -> impl Responder {
+    if let Err(resp) = authorised(&router, &req) {
+        return resp;
+    }
+    HttpResponse::Ok().json(router.shared.memory.since(q.after.unwrap_or(0)))
+}
+
+#[derive(Deserialize)]
+struct SurgeChange {
+    on: bool,
+}
+
+async fn set_surge(
+    router: web::Data<Router>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<SurgeChange>,
+) -> impl Responder {
+    if let Err(resp) = authorised(&router, &req) {
+        return resp;
+    }
+    let name = path.into_inner();
+    let Some(tenant) = router.shared.model.tenant(&name) else {
+        return error(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "unknown_tenant",
+            format!("no tenant {name}"),
+        );
+    };
+    router.acd.do_send(SetSurge {
+        tenant,
+        on: body.on,
+        by: "api".into(),
+    });
+    HttpResponse::Accepted().json(serde_json::json!({"tenant": name, "surge": body.on}))
+}
+
+async fn health(router: web::Data<Router>) -> impl Responder {
+    let gate = &router.shared.gate;
+    HttpResponse::Ok().json(serde_json::json!({
+        "status": if gate.draining() { "draining" } else { "ok" },
+        "channels_in_use": gate.in_use(),
+        "channels_limit": gate.limit(),
+        "operators_registered": router.shared.presence.registered(),
+    }))
+}
+
+/// Registers the routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/health", web::get().to(health))
+        .route("/api/queues", web::get().to(queues))
+        .route("/api/operators", web::get().to(operators))
+        .route("/api/operators/{ext}/state", web::post().to(set_operator_state))
+        .route("/api/events", web::get().to(events))
+        .route("/api/tenants/{id}/surge", web::post().to(set_surge));
+}

@@ -1,0 +1,285 @@
+//! HTTP Digest authentication for REGISTER (RFC 3261 §22, RFC 2617, MD5).
+//!
+//! Pure functions: nonces are stateless (a timestamp signed with a per-process
+//! secret), so a restart invalidates them and every node can check its own.
+//! Unknown users and wrong passwords get the same challenge, built the same
+//! way, so a scanner cannot tell which extensions exist.
+
+use md5::{Digest, Md5};
+
+/// `md5(user:realm:password)` as lowercase hex: what the config stores.
+pub fn ha1(user: &str, realm: &str, password: &str) -> String {
+    md5_hex(&format!("{user}:{realm}:{password}"))
+}
+
+fn md5_hex(s: &str) -> String {
+    hex::encode(Md5::digest(s.as_bytes()))
+}
+
+/// Issues and checks stateless nonces.
+#[derive(Clone)]
+pub struct NonceSigner {
+    secret: [u8; 16],
+    ttl_secs: u64,
+}
+
+/// The verdict on a nonce presented by a client.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NonceCheck {
+    /// Ours and fresh.
+    Valid,
+    /// Ours but older than the TTL: challenge again with `stale=true`.
+    Stale,
+    /// Not ours (forged, from another process, or garbled).
+    Invalid,
+}
+
+impl NonceSigner {
+    /// A signer with this secret and nonce lifetime.
+    pub fn new(secret: [u8; 16], ttl_secs: u64) -> NonceSigner {
+        NonceSigner { secret, ttl_secs }
+    }
+
+    fn sign(&self, issued: u64) -> String {
+        let mut h = Md5::new();
+        h.update(self.secret);
+        h.update(issued.to_be_bytes());
+        hex::encode(&h.finalize()[..10])
+    }
+
+    /// A fresh nonce issued at `now_secs`.
+    pub fn issue(&self, now_secs: u64) -> String {
+        format!("{issued:x}.{}", self.sign(now_secs), issued = now_secs)
+    }
+
+    /// Checks a nonce at `now_secs`.
+    pub fn check(&self, nonce: &str, now_secs: u64) -> NonceCheck {
+        let Some((ts, sig)) = nonce.split_once('.') else {
+            return NonceCheck::Invalid;
+        };
+        let Ok(issued) = u64::from_str_radix(ts, 16) else {
+            return NonceCheck::Invalid;
+        };
+        if !constant_time_eq(sig.as_bytes(), self.sign(issued).as_bytes()) {
+            return NonceCheck::Invalid;
+        }
+        if now_secs.saturating_sub(issued) > self.ttl_secs || issued > now_secs + 5 {
+            return NonceCheck::Stale;
+        }
+        NonceCheck::Valid
+    }
+}
+
+/// The `WWW-Authenticate` value for a challenge.
+pub fn challenge(realm: &str, nonce: &str, stale: bool) -> String {
+    let mut v = format!("Digest realm=\"{realm}\", nonce=\"{nonce}\", algorithm=MD5, qop=\"auth\"");
+    if stale {
+        v.push_str(", stale=true");
+    }
+    v
+}
+
+/// The fields of an `Authorization: Digest ...` header we use.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DigestCredentials {
+    /// `username`
+    pub username: String,
+    /// `realm`
+    pub realm: String,
+    /// `nonce`
+    pub nonce: String,
+    /// `uri` (digest-uri)
+    pub uri: String,
+    /// `response`
+    pub response: String,
+    /// `algorithm`, if given
+    pub algorithm: Option<String>,
+    /// `qop`, if given
+    pub qop: Option<String>,
+    /// `nc`, with qop
+    pub nc: Option<String>,
+    /// `cnonce`, with qop
+    pub cnonce: Option<String>,
+}
+
+/// Parses an `Authorization` header value; `None` if it is not a usable Digest.
+pub fn parse_authorization(value: &str) -> Option<DigestCredentials> {
+    let value = value.trim();
+    let rest = value
+        .get(..6)
+        .filter(|s| s.eq_ignore_ascii_case("digest"))
+        .map(|_| &value[6..])?;
+    let mut c = DigestCredentials::default();
+    for (k, v) in split_params(rest) {
+        match k.to_ascii_lowercase().as_str() {
+            "username" => c.username = v,
+            "realm" => c.realm = v,
+            "nonce" => c.nonce = v,
+            "uri" => c.uri = v,
+            "response" => c.response = v.to_ascii_lowercase(),
+            "algorithm" => c.algorithm = Some(v),
+            "qop" => c.qop = Some(v),
+            "nc" => c.nc = Some(v),
+            "cnonce" => c.cnonce = Some(v),
+            _ => {}
+        }
+    }
+    if c.username.is_empty() || c.nonce.is_empty() || c.response.is_empty() || c.uri.is_empty() {
+        return None;
+    }
+    Some(c)
+}
+
+/// Splits `a="x, y", b=z` into pairs, honouring quotes and backslash escapes.
+fn split_params(s: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut chars = s.chars().peekable();
+    loop {
+        while matches!(chars.peek(), Some(c) if c.is_whitespace() || *c == ',') {
+            chars.next();
+        }
+        let mut key = String::new();
+        while let Some(&c) = chars.peek() {
+            if c == '=' || c == ',' {
+                break;
+            }
+            key.push(c);
+            chars.next();
+        }
+        if key.trim().is_empty() {
+            break;
+        }
+        let mut val = String::new();
+        if chars.peek() == Some(&'=') {
+            chars.next();
+            while matches!(chars.peek(), Some(c) if c.is_whitespace()) {
+                chars.next();
+            }
+            if chars.peek() == Some(&'"') {
+                chars.next();
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => {
+                            if let Some(n) = chars.next() {
+                                val.push(n);
+                            }
+                        }
+                        '"' => break,
+                        _ => val.push(c),
+                    }
+                }
+            } else {
+                while let Some(&c) = chars.peek() {
+                    if c == ',' {
+                        break;
+                    }
+                    val.push(c);
+                    chars.next();
+                }
+            }
+        }
+        out.push((key.trim().to_string(), val.trim().to_string()));
+    }
+    out
+}
+
+/// The response a client holding `ha1` should have computed for `method`.
+pub fn expected_response(ha1: &str, method: &str, c: &DigestCredentials) -> String {
+    let ha2 = md5_hex(&format!("{method}:{}", c.uri));
+    match c.qop.as_deref() {
+        Some(q) if q.eq_ignore_ascii_case("auth") => md5_hex(&format!(
+            "{ha1}:{}:{}:{}:auth:{ha2}",
+            c.nonce,
+            c.nc.as_deref().unwrap_or(""),
+            c.cnonce.as_deref().unwrap_or("")
+        )),
+        _ => md5_hex(&format!("{ha1}:{}:{ha2}", c.nonce)),
+    }
+}
+
+/// Checks the client's response against `ha1` in constant time.
+pub fn verify(ha1: &str, method: &str, c: &DigestCredentials) -> bool {
+    if let Some(alg) = &c.algorithm {
+        if !alg.eq_ignore_ascii_case("md5") {
+            return false;
+        }
+    }
+    if let Some(q) = &c.qop {
+        if !q.eq_ignore_ascii_case("auth") || c.nc.is_none() || c.cnonce.is_none() {
+            return false;
+        }
+    }
+    constant_time_eq(
+        expected_response(ha1, method, c).as_bytes(),
+        c.response.as_bytes(),
+    )
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc2617_example_response() {
+        // RFC 2617 §3.5: Mufasa / Circle Of Life, digest-uri /dir/index.html.
+        let h = ha1("Mufasa", "testrealm@host.com", "Circle Of Life");
+        let c = DigestCredentials {
+            username: "Mufasa".into(),
+            realm: "testrealm@host.com".into(),
+            nonce: "dcd98b7102dd2f0e8b11d0f600bfb0c093".into(),
+            uri: "/dir/index.html".into(),
+            response: "6629fae49393a05397450978507c4ef1".into(),
+            algorithm: None,
+            qop: Some("auth".into()),
+            nc: Some("00000001".into()),
+            cnonce: Some("0a4f113b".into()),
+        };
+        assert_eq!(expected_response(&h, "GET", &c), c.response);
+        assert!(verify(&h, "GET", &c));
+        assert!(!verify(&ha1("Mufasa", "testrealm@host.com", "x"), "GET", &c));
+    }
+
+    #[test]
+    fn parses_quoted_and_bare_params() {
+        let c = parse_authorization(
+            r#"Digest username="1001", realm="navbat",nonce="5f.ab", uri="sip:127.0.0.1", response="ABC", algorithm=MD5, qop=auth, nc=00000001, cnonce="x,y""#,
+        )
+        .unwrap();
+        assert_eq!(c.username, "1001");
+        assert_eq!(c.response, "abc");
+        assert_eq!(c.qop.as_deref(), Some("auth"));
+        assert_eq!(c.cnonce.as_deref(), Some("x,y"));
+        assert!(parse_authorization("Basic Zm9vOmJhcg==").is_none());
+        assert!(parse_authorization("Digest").is_none());
+        assert!(parse_authorization("").is_none());
+    }
+
+    #[test]
+    fn nonces_expire_and_forgeries_fail() {
+        let s = NonceSigner::new([7; 16], 300);
+        let n = s.issue(1000);
+        assert_eq!(s.check(&n, 1000), NonceCheck::Valid);
+        assert_eq!(s.check(&n, 1300), NonceCheck::Valid);
+        assert_eq!(s.check(&n, 1301), NonceCheck::Stale);
+        let other = NonceSigner::new([8; 16], 300);
+        assert_eq!(other.check(&n, 1000), NonceCheck::Invalid);
+        assert_eq!(s.check("zz.00", 1000), NonceCheck::Invalid);
+        assert_eq!(s.check("nodot", 1000), NonceCheck::Invalid);
+    }
+
+    #[test]
+    fn challenge_shape_is_fixed() {
+        assert_eq!(
+            challenge("navbat", "n", false),
+            "Digest realm=\"navbat\", nonce=\"n\", algorithm=MD5, qop=\"auth\""
+        );
+        assert!(challenge("navbat", "n", true).ends_with(", stale=true"));
+    }
+}

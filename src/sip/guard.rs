@@ -1,0 +1,393 @@
+//! The UDP front door: every datagram is screened before the SIP stack sees it.
+//!
+//! rsipstack drops what it cannot parse without a trace and has no notion of
+//! methods it does not know. The guard wraps the listening socket: a datagram
+//! that parses and carries what a transaction needs goes on to the stack;
+//! anything else gets the response RFC 3261 asks for when we can still build
+//! one (400 Bad Request, 501 Not Implemented for an unknown method, 505 for
+//! another SIP version) or is dropped, and either way it is counted.
+
+use async_trait::async_trait;
+use rsipstack::sip::prelude::HeadersExt;
+use rsipstack::sip::SipMessage;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Counters of what the front door turned away.
+#[derive(Default, Debug)]
+pub struct GuardCounters {
+    /// Datagrams passed on to the stack.
+    pub passed: AtomicU64,
+    /// Bad requests answered with 400.
+    pub rejected_400: AtomicU64,
+    /// Requests with unknown methods answered with 501.
+    pub rejected_501: AtomicU64,
+    /// Requests with another SIP version answered with 505.
+    pub rejected_505: AtomicU64,
+    /// Datagrams dropped without an answer (garbage, bad responses, bad ACKs).
+    pub dropped: AtomicU64,
+}
+
+impl GuardCounters {
+    /// Total datagrams turned away (answered or dropped).
+    pub fn turned_away(&self) -> u64 {
+        self.rejected_400.load(Ordering::Relaxed)
+            + self.rejected_501.load(Ordering::Relaxed)
+            + self.rejected_505.load(Ordering::Relaxed)
+            + self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// The verdict on one datagram.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Screen {
+    /// Hand it to the stack.
+    Pass,
+    /// Answer with these bytes and do not pass it on.
+    Answer { status: u16, bytes: Vec<u8> },
+    /// Drop it silently (counted).
+    Drop(&'static str),
+}
+
+/// The methods navbat implements, for `Allow` headers.
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REGISTER, UPDATE, PRACK";
+
+const KNOWN_METHODS: &[&str] = &[
+    "ACK", "BYE", "CANCEL", "INFO", "INVITE", "MESSAGE", "NOTIFY", "OPTIONS", "PRACK", "PUBLISH",
+    "REFER", "REGISTER", "SUBSCRIBE", "UPDATE",
+];
+
+/// Screens one datagram. Pure; used by the socket wrapper and by tests.
+pub fn screen(packet: &[u8]) -> Screen {
+    if packet.iter().all(|b| b.is_ascii_whitespace()) {
+        return Screen::Pass; // keep-alive; the stack answers CRLFCRLF itself
+    }
+    let parsed = SipMessage::try_from(packet);
+    let text = String::from_utf8_lossy(packet);
+    let head = Head::scan(&text);
+    match parsed {
+        Ok(SipMessage::Request(req)) => match request_problem(&req, &head) {
+            None => Screen::Pass,
+            Some(reason) => answer_or_drop(&head, 400, reason),
+        },
+        Ok(SipMessage::Response(resp)) => {
+            let ok = resp.via_header().is_ok()
+                && resp.cseq_header().is_ok()
+                && resp.call_id_header().is_ok()
+                && resp.from_header().is_ok()
+                && resp.to_header().is_ok();
+            if ok {
+                Screen::Pass
+            } else {
+                Screen::Drop("response without the mandatory headers")
+            }
+        }
+        Err(_) => {
+            let Some(line) = &head.request_line else {
+                return Screen::Drop("not a SIP message");
+            };
+            if !line.version.eq_ignore_ascii_case("SIP/2.0") {
+                return answer_or_drop(&head, 505, "SIP version not supported");
+            }
+            if is_token(&line.method) && !KNOWN_METHODS.contains(&line.method.as_str()) {
+                return answer_or_drop(&head, 501, "unknown method");
+            }
+            answer_or_drop(&head, 400, "unparseable request")
+        }
+    }
+}
+
+fn request_problem(req: &rsipstack::sip::Request, head: &Head) -> Option<&'static str> {
+    if req.via_header().is_err() {
+        return Some("missing or bad Via");
+    }
+    if req.from_header().is_err() || req.to_header().is_err() {
+        return Some("missing From or To");
+    }
+    if req.call_id_header().is_err() {
+        return Some("missing Call-ID");
+    }
+    let cseq = req.cseq_header().ok()?;
+    match (cseq.seq(), cseq.method()) {
+        (Ok(_), Ok(m)) if m == req.method => {}
+        (Ok(_), Ok(m)) if req.method == rsipstack::sip::Method::Cancel && m == req.method => {}
+        _ => return Some("CSeq missing, malformed or for another method"),
+    }
+    if rsipstack::transaction::key::TransactionKey::from_request(
+        req,
+        rsipstack::transaction::key::TransactionRole::Server,
+    )
+    .is_err()
+    {
+        return Some("no usable transaction key");
+    }
+    if let Some(declared) = head.content_length {
+        if declared > head.body_len {
+            return Some("Content-Length larger than the body");
+        }
+    }
+    None
+}
+
+fn answer_or_drop(head: &Head, status: u16, reason: &'static str) -> Screen {
+    let Some(line) = &head.request_line else {
+        return Screen::Drop(reason);
+    };
+    if line.method.eq_ignore_ascii_case("ACK") {
+        return Screen::Drop("bad ACK (never answered)");
+    }
+    if head.vias.is_empty() || head.from.is_none() || head.to.is_none() || head.call_id.is_none()
+    {
+        return Screen::Drop(reason);
+    }
+    let phrase = match status {
+        400 => "Bad Request",
+        501 => "Not Implemented",
+        505 => "Version Not Supported",
+        _ => "Error",
+    };
+    let mut out = format!("SIP/2.0 {status} {phrase}\r\n");
+    for v in &head.vias {
+        out.push_str(&format!("Via: {v}\r\n"));
+    }
+    out.push_str(&format!("From: {}\r\n", head.from.as_deref().unwrap_or_default()));
+    let to = head.to.as_deref().unwrap_or_default();
+    if to.to_ascii_lowercase().contains(";tag=") {
+        out.push_str(&format!("To: {to}\r\n"));
+    } else {
+        out.push_str(&format!("To: {to};tag=ng{:x}\r\n", rand::random::<u32>()));
+    }
+    out.push_str(&format!(
+        "Call-ID: {}\r\n",
+        head.call_id.as_deref().unwrap_or_default()
+    ));
+    if let Some(cseq) = &head.cseq {
+        out.push_str(&format!("CSeq: {cseq}\r\n"));
+    }
+    if status == 501 {
+        out.push_str(&format!("Allow: {ALLOW}\r\n"));
+    }
+    out.push_str(&format!("Warning: 399 navbat \"{reason}\"\r\n"));
+    out.push_str("Content-Length: 0\r\n\r\n");
+    Screen::Answer {
+        status,
+        bytes: out.into_bytes(),
+    }
+}
+
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
+}
+
+struct RequestLine {
+    method: String,
+    version: String,
+}
+
+/// A forgiving textual scan of the header block, enough to answer a message
+/// the real parser refused: unfolds continuation lines, knows compact forms.
+#[derive(Default)]
+struct Head {
+    request_line: Option<RequestLine>,
+    vias: Vec<String>,
+    from: Option<String>,
+    to: Option<String>,
+    call_id: Option<String>,
+    cseq: Option<String>,
+    content_length: Option<usize>,
+    body_len: usize,
+}
+
+impl Head {
+    fn scan(text: &str) -> Head {
+        let mut head = Head::default();
+        let (header_block, body) = match text.find("\r\n\r\n") {
+            Some(i) => (&text[..i], &text[i + 4..]),
+            None => match text.find("\n\n") {
+                Some(i) => (&text[..i], &text[i + 2..]),
+                None => (text, ""),
+            },
+        };
+        head.body_len = body.len();
+        let mut lines: Vec<String> = Vec::new();
+        for raw in header_block.split('\n') {
+            let line = raw.trim_end_matches('\r');
+            if (line.starts_with(' ') || line.starts_with('\t')) && !lines.is_empty() {
+                let last = lines.last_mut().expect("checked non-empty");
+                last.push(' ');
+                last.push_str(line.trim());
+            } else {
+                lines.push(line.to_string());
+            }
+        }
+        let mut it = lines.into_iter();
+        if let Some(first) = it.next() {
+            let parts: Vec<&str> = first.split_whitespace().collect();
+            if parts.len() == 3 && parts[2].to_ascii_uppercase().starts_with("SIP/") {
+                head.request_line = Some(RequestLine {
+                    method: parts[0].to_string(),
+                    version: parts[2].to_string(),
+                });
+            }
+        }
+        for line in it {
+            let Some((name, value)) = line.split_once(':') else {
+                continue;
+            };
+            let value = value.trim().to_string();
+            match name.trim().to_ascii_lowercase().as_str() {
+                "via" | "v" => head.vias.extend(
+                    split_commas(&value)
+                        .into_iter()
+                        .filter(|v| !v.is_empty()),
+                ),
+                "from" | "f" => head.from = Some(value),
+                "to" | "t" => head.to = Some(value),
+                "call-id" | "i" => head.call_id = Some(value),
+                "cseq" => head.cseq = Some(value),
+                "content-length" | "l" => head.content_length = value.parse().ok(),
+                _ => {}
+            }
+        }
+        head
+    }
+}
+
+fn split_commas(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for c in s.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                cur.push(c)
+            }
+            ',' if !quoted => out.push(std::mem::take(&mut cur).trim().to_string()),
+            _ => cur.push(c),
+        }
+    }
+    out.push(cur.trim().to_string());
+    out
+}
+
+/// The listening UDP socket with the guard in front of the stack.
+pub struct GuardedUdpSocket {
+    socket: tokio::net::UdpSocket,
+    counters: Arc<GuardCounters>,
+}
+
+impl GuardedUdpSocket {
+    /// Wraps a bound socket.
+    pub fn new(socket: tokio::net::UdpSocket, counters: Arc<GuardCounters>) -> GuardedUdpSocket {
+        GuardedUdpSocket { socket, counters }
+    }
+}
+
+#[async_trait]
+impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
+    async fn recv_from(&self, buf: &mut [u8]) -> rsipstack::Result<(usize, SocketAddr)> {
+        loop {
+            let (len, from) = self.socket.recv_from(buf).await?;
+            match screen(&buf[..len]) {
+                Screen::Pass => {
+                    self.counters.passed.fetch_add(1, Ordering::Relaxed);
+                    return Ok((len, from));
+                }
+                Screen::Answer { status, bytes } => {
+                    let counter = match status {
+                        501 => &self.counters.rejected_501,
+                        505 => &self.counters.rejected_505,
+                        _ => &self.counters.rejected_400,
+                    };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(%from, status, "malformed SIP answered");
+                    let _ = self.socket.send_to(&bytes, from).await;
+                }
+                Screen::Drop(reason) => {
+                    self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(%from, reason, "malformed SIP dropped");
+                }
+            }
+        }
+    }
+
+    async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> rsipstack::Result<usize> {
+        Ok(self.socket.send_to(buf, addr).await?)
+    }
+
+    fn local_addr(&self) -> rsipstack::Result<SocketAddr> {
+        Ok(self.socket.local_addr()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OPTIONS: &str = "OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\nFrom: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:b@127.0.0.1>\r\nCall-ID: x1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
+
+    #[test]
+    fn good_request_passes() {
+        assert_eq!(screen(OPTIONS.as_bytes()), Screen::Pass);
+        assert_eq!(screen(b"\r\n\r\n"), Screen::Pass);
+    }
+
+    #[test]
+    fn garbage_is_dropped() {
+        assert!(matches!(screen(b"hello world"), Screen::Drop(_)));
+        assert!(matches!(screen(&[0xff, 0x00, 0x13]), Screen::Drop(_)));
+    }
+
+    #[test]
+    fn unknown_method_gets_501_with_allow() {
+        let m = OPTIONS
+            .replace("OPTIONS sip", "NEWMETHOD sip")
+            .replace("1 OPTIONS", "1 NEWMETHOD");
+        match screen(m.as_bytes()) {
+            Screen::Answer { status, bytes } => {
+                let s = String::from_utf8(bytes).unwrap();
+                assert_eq!(status, 501);
+                assert!(s.contains("Allow: INVITE"));
+                assert!(s.contains("Call-ID: x1"));
+                assert!(s.contains(";tag="));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn cseq_method_mismatch_gets_400() {
+        let m = OPTIONS.replace("1 OPTIONS", "1 INVITE");
+        assert!(matches!(screen(m.as_bytes()), Screen::Answer { status: 400, .. }));
+    }
+
+    #[test]
+    fn missing_call_id_is_dropped_not_answered() {
+        let m = OPTIONS.replace("Call-ID: x1\r\n", "");
+        assert!(matches!(screen(m.as_bytes()), Screen::Drop(_)));
+    }
+
+    #[test]
+    fn short_body_gets_400() {
+        let m = OPTIONS.replace("Content-Length: 0", "Content-Length: 50");
+        assert!(matches!(screen(m.as_bytes()), Screen::Answer { status: 400, .. }));
+    }
+
+    #[test]
+    fn other_version_gets_505() {
+        let m = OPTIONS.replace("sip:127.0.0.1 SIP/2.0", "sip:127.0.0.1 SIP/7.0");
+        assert!(matches!(screen(m.as_bytes()), Screen::Answer { status: 505, .. }));
+    }
+
+    #[test]
+    fn bad_ack_is_never_answered() {
+        let m = OPTIONS
+            .replace("OPTIONS sip", "ACK sip")
+            .replace("1 OPTIONS", "1 INVITE");
+        assert!(matches!(screen(m.as_bytes()), Screen::Drop(_)));
+    }
+}

@@ -1,0 +1,365 @@
+//! The two legs of a B2BUA call and the tasks that turn dialog states into
+//! messages for the call's actor.
+
+use super::{ContactBinding, SipError, SipStack};
+use crate::privacy::PhoneNumber;
+use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, TerminatedReason};
+use rsipstack::dialog::invitation::InviteOption;
+use rsipstack::dialog::invite_dialog::InviteDialog;
+use rsipstack::sip::prelude::HeadersExt;
+use rsipstack::sip::{Header, StatusCode};
+use std::sync::{Arc, Mutex};
+
+/// What happened on a leg.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LegEvent {
+    /// The caller's ACK arrived: the call is established.
+    CallerConfirmed,
+    /// A DTMF digit from the caller (`via`: "info").
+    CallerDtmf {
+        /// 0-9, *, #, A-D
+        digit: char,
+        /// How it arrived.
+        via: &'static str,
+    },
+    /// The caller's leg ended (BYE, CANCEL, timeout).
+    CallerGone {
+        /// Why, in words for the event log.
+        cause: &'static str,
+    },
+    /// The operator's phone is ringing.
+    OperatorRinging {
+        /// The offer attempt.
+        attempt: u64,
+    },
+    /// The operator answered.
+    OperatorAnswered {
+        /// The offer attempt.
+        attempt: u64,
+    },
+    /// The operator's phone refused or could not be reached.
+    OperatorFailed {
+        /// The offer attempt.
+        attempt: u64,
+        /// The final status (408 for no response).
+        status: u16,
+    },
+    /// The operator's established leg ended.
+    OperatorGone {
+        /// The offer attempt.
+        attempt: u64,
+        /// Why, in words for the event log.
+        cause: &'static str,
+    },
+}
+
+/// A [`LegEvent`] as an actix message.
+#[derive(Debug, Clone, actix::Message)]
+#[rtype(result = "()")]
+pub struct LegMsg(pub LegEvent);
+
+/// The caller's leg (we are the UAS).
+#[derive(Clone)]
+pub struct CallerLeg {
+    stack: SipStack,
+    dialog: InviteDialog,
+    offer: Option<String>,
+    local_sdp: Arc<Mutex<Option<String>>>,
+}
+
+impl std::fmt::Debug for CallerLeg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallerLeg").finish_non_exhaustive()
+    }
+}
+
+impl CallerLeg {
+    pub(super) fn new(stack: SipStack, dialog: InviteDialog, req: &rsipstack::sip::Request) -> CallerLeg {
+        let offer = if req.body().is_empty() {
+            None
+        } else {
+            Some(String::from_utf8_lossy(req.body()).into_owned())
+        };
+        CallerLeg {
+            stack,
+            dialog,
+            offer,
+            local_sdp: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// The caller's SDP offer, if the INVITE carried one.
+    pub fn remote_offer(&self) -> Option<&str> {
+        self.offer.as_deref()
+    }
+
+    /// Answers with 200 OK and this SDP.
+    pub fn answer(&self, sdp: String) -> Result<(), SipError> {
+        *self.local_sdp.lock().unwrap_or_else(|e| e.into_inner()) = Some(sdp.clone());
+        self.dialog.accept(
+            Some(vec![Header::ContentType("application/sdp".into())]),
+            Some(sdp.into_bytes()),
+        )?;
+        Ok(())
+    }
+
+    /// Refuses the INVITE before it was answered.
+    pub fn reject(&self, status: u16) {
+        if let Err(e) = self.dialog.reject(Some(StatusCode::from(status)), None) {
+            tracing::debug!(error = %e, "reject failed");
+        }
+    }
+
+    /// Ends the leg: BYE once answered (the stack picks the right request).
+    pub fn hangup(&self) {
+        let dialog = self.dialog.clone();
+        self.stack.inner.rt.spawn(async move {
+            if let Err(e) = dialog.hangup().await {
+                tracing::debug!(error = %e, "caller hangup failed");
+            }
+        });
+    }
+}
+
+/// The operator's leg (we are the UAC).
+#[derive(Clone)]
+pub struct OperatorLeg {
+    stack: SipStack,
+    dialog: InviteDialog,
+}
+
+impl std::fmt::Debug for OperatorLeg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OperatorLeg").finish_non_exhaustive()
+    }
+}
+
+impl OperatorLeg {
+    /// Stops ringing (CANCEL) or ends the call (BYE), whichever applies.
+    pub fn hangup(&self) {
+        let dialog = self.dialog.clone();
+        self.stack.inner.rt.spawn(async move {
+            if let Err(e) = dialog.hangup().await {
+                tracing::debug!(error = %e, "operator hangup failed");
+            }
+        });
+    }
+}
+
+fn cause(reason: &TerminatedReason) -> &'static str {
+    match reason {
+        TerminatedReason::Timeout => "timeout",
+        TerminatedReason::UacCancel => "cancel",
+        TerminatedReason::UacBye | TerminatedReason::UasBye => "bye",
+        TerminatedReason::UacBusy | TerminatedReason::UasBusy => "busy",
+        TerminatedReason::UasDecline => "decline",
+        _ => "error",
+    }
+}
+
+/// DTMF digits carried by an INFO body (RFC 2976 INFO with the
+/// `application/dtmf-relay` or `application/dtmf` conventions).
+pub fn info_digits(content_type: &str, body: &str) -> Option<Vec<char>> {
+    let ct = content_type.trim().to_ascii_lowercase();
+    let valid = |c: char| c.is_ascii_digit() || "*#ABCDabcd".contains(c);
+    if ct.starts_with("application/dtmf-relay") {
+        for line in body.lines() {
+            if let Some((k, v)) = line.split_once('=') {
+                if k.trim().eq_ignore_ascii_case("signal") {
+                    let v = v.trim();
+                    let digit = match v {
+                        "10" => Some('*'),
+                        "11" => Some('#'),
+                        _ => v.chars().next().filter(|c| v.len() == 1 && valid(*c)),
+                    };
+                    return Some(digit.map(|d| vec![d.to_ascii_uppercase()]).unwrap_or_default());
+                }
+            }
+        }
+        Some(Vec::new())
+    } else if ct.starts_with("application/dtmf") {
+        Some(
+            body.trim()
+                .chars()
+                .filter(|c| valid(*c))
+                .map(|c| c.to_ascii_uppercase())
+                .collect(),
+        )
+    } else {
+        None
+    }
+}
+
+pub(super) async fn pump_caller(
+    mut rx: DialogStateReceiver,
+    to: actix::Recipient<LegMsg>,
+    leg: CallerLeg,
+    stack: SipStack,
+) {
+    while let Some(state) = rx.recv().await {
+        match state {
+            DialogState::Confirmed(..) => to.do_send(LegMsg(LegEvent::CallerConfirmed)),
+            DialogState::Info(_, req, handle) => {
+                let ct = req.header_value("Content-Type").unwrap_or_default();
+                let body = String::from_utf8_lossy(req.body()).into_owned();
+                match info_digits(&ct, &body) {
+                    Some(digits) => {
+                        let _ = handle.reply(StatusCode::OK).await;
+                        for digit in digits {
+                            to.do_send(LegMsg(LegEvent::CallerDtmf { digit, via: "info" }));
+                        }
+                    }
+                    None => {
+                        let _ = handle.reply(StatusCode::UnsupportedMediaType).await;
+                    }
+                }
+            }
+            DialogState::Updated(_, req, handle) => {
+                // re-INVITE or UPDATE: keep our media as it is (hold and
+                // codec changes arrive with the media engine).
+                let sdp = leg.local_sdp.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                let result = if req.body().is_empty() || sdp.is_none() {
+                    handle.reply(StatusCode::OK).await
+                } else {
+                    handle
+                        .respond(
+                            StatusCode::OK,
+                            Some(vec![Header::ContentType("application/sdp".into())]),
+                            sdp.map(String::into_bytes),
+                        )
+                        .await
+                };
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "re-INVITE answer failed");
+                }
+            }
+            DialogState::Options(_, _, handle) => {
+                let _ = handle.reply(StatusCode::OK).await;
+            }
+            DialogState::Message(_, _, handle)
+            | DialogState::Notify(_, _, handle)
+            | DialogState::Refer(_, _, handle)
+            | DialogState::Publish(_, _, handle) => {
+                let _ = handle.reply(StatusCode::MethodNotAllowed).await;
+            }
+            DialogState::Terminated(id, reason) => {
+                stack.inner.dialogs.remove_dialog(&id);
+                to.do_send(LegMsg(LegEvent::CallerGone {
+                    cause: cause(&reason),
+                }));
+                break;
+            }
+            _ => {}
+        }
+    }
+}
+
+pub(super) fn call_operator(
+    stack: &SipStack,
+    binding: &ContactBinding,
+    caller: &PhoneNumber,
+    sdp_offer: String,
+    attempt: u64,
+    to: actix::Recipient<LegMsg>,
+) -> Result<OperatorLeg, SipError> {
+    let inner = &stack.inner;
+    let host = inner.contact.host_with_port.clone();
+    // The operator's phone shows the caller's number: operators need it to
+    // work the request (D18 allows it; logs never see it).
+    let user = caller.expose();
+    let user = if user.is_empty() { "anonymous" } else { user };
+    let caller_uri = rsipstack::sip::Uri::try_from(format!("sip:{user}@{host}"))
+        .or_else(|_| rsipstack::sip::Uri::try_from(format!("sip:anonymous@{host}")))
+        .map_err(|e| SipError::Stack(e.to_string()))?;
+    let opt = InviteOption {
+        caller: caller_uri,
+        callee: binding.contact.clone(),
+        destination: Some(binding.target.clone()),
+        content_type: Some("application/sdp".into()),
+        offer: Some(sdp_offer.into_bytes()),
+        contact: inner.contact.clone(),
+        ..Default::default()
+    };
+    let (state_tx, state_rx) = inner.dialogs.new_dialog_state_channel();
+    let _guard = inner.rt.enter();
+    let (dialog, join) = inner.dialogs.do_invite_async(opt, state_tx)?;
+    let leg = OperatorLeg {
+        stack: stack.clone(),
+        dialog,
+    };
+    let dialogs = inner.dialogs.clone();
+    let to2 = to.clone();
+    inner.rt.spawn(async move {
+        let mut rx = state_rx;
+        while let Some(state) = rx.recv().await {
+            match state {
+                DialogState::Early(..) => {
+                    to2.do_send(LegMsg(LegEvent::OperatorRinging { attempt }));
+                }
+                DialogState::Info(_, _, handle) | DialogState::Options(_, _, handle) => {
+                    let _ = handle.reply(StatusCode::OK).await;
+                }
+                DialogState::Updated(_, _, handle) => {
+                    let _ = handle.reply(StatusCode::OK).await;
+                }
+                DialogState::Terminated(id, reason) => {
+                    dialogs.remove_dialog(&id);
+                    to2.do_send(LegMsg(LegEvent::OperatorGone {
+                        attempt,
+                        cause: cause(&reason),
+                    }));
+                    break;
+                }
+                _ => {}
+            }
+        }
+    });
+    inner.rt.spawn(async move {
+        let event = match join.await {
+            Ok(Ok((_, Some(resp)))) if resp.status_code.kind() == rsipstack::sip::StatusCodeKind::Successful => {
+                LegEvent::OperatorAnswered { attempt }
+            }
+            Ok(Ok((_, Some(resp)))) => LegEvent::OperatorFailed {
+                attempt,
+                status: u16::from(resp.status_code),
+            },
+            Ok(Ok((_, None))) => LegEvent::OperatorFailed {
+                attempt,
+                status: 408,
+            },
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "operator INVITE failed");
+                LegEvent::OperatorFailed {
+                    attempt,
+                    status: 503,
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "operator INVITE task failed");
+                LegEvent::OperatorFailed {
+                    attempt,
+                    status: 500,
+                }
+            }
+        };
+        to.do_send(LegMsg(event));
+    });
+    Ok(leg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::info_digits;
+
+    #[test]
+    fn dtmf_relay_and_plain_dtmf_bodies() {
+        assert_eq!(
+            info_digits("application/dtmf-relay", "Signal=1\r\nDuration=160\r\n"),
+            Some(vec!['1'])
+        );
+        assert_eq!(info_digits("application/dtmf-relay", "Signal=11\r\n"), Some(vec!['#']));
+        assert_eq!(info_digits("Application/DTMF", "5"), Some(vec!['5']));
+        assert_eq!(info_digits("application/dtmf-relay", "Signal=x9\r\n"), Some(vec![]));
+        assert_eq!(info_digits("text/plain", "1"), None);
+    }
+}

@@ -1,0 +1,469 @@
+//! navbat's face over the SIP stack (rsipstack, pinned): transports,
+//! transactions, dialogs, the registrar and the B2BUA legs.
+//!
+//! Nothing outside this module sees an rsipstack type. The router plugs in
+//! through [`SipApplication`]: it is asked for credentials, told about
+//! registrations, and decides synchronously whether a new INVITE is admitted.
+//! Each admitted call gets a [`CallerLeg`]; operators are rung through
+//! [`SipStack::call_operator`], which returns an [`OperatorLeg`]. Everything
+//! that happens on a leg reaches the call's actor as a [`LegMsg`].
+
+pub mod digest;
+pub mod guard;
+mod legs;
+mod registrar;
+pub mod sdp;
+
+pub use guard::{GuardCounters, ALLOW};
+pub use legs::{CallerLeg, LegEvent, LegMsg, OperatorLeg};
+
+use crate::privacy::PhoneNumber;
+use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::sip::prelude::HeadersExt;
+use rsipstack::sip::{Method, StatusCode};
+use rsipstack::transaction::endpoint::EndpointInnerRef;
+use rsipstack::transaction::Transaction;
+use rsipstack::transport::udp::UdpConnection;
+use rsipstack::transport::{SipAddr, TcpListenerConnection, TransportLayer};
+use rsipstack::EndpointBuilder;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// SIP settings taken from the configuration.
+#[derive(Clone, Debug)]
+pub struct SipSettings {
+    /// UDP listen address.
+    pub udp: Option<SocketAddr>,
+    /// TCP listen address.
+    pub tcp: Option<SocketAddr>,
+    /// Digest realm.
+    pub realm: String,
+    /// How long a nonce stays fresh.
+    pub nonce_ttl: Duration,
+    /// Shortest registration accepted (423 below it).
+    pub register_min_expires: Duration,
+    /// Longest registration granted (clamped to it).
+    pub register_max_expires: Duration,
+    /// The address advertised in Contact headers; default: the listen IP.
+    pub public_ip: Option<IpAddr>,
+}
+
+/// Errors starting or using the SIP layer.
+#[derive(Debug, thiserror::Error)]
+pub enum SipError {
+    /// A listener could not be bound.
+    #[error("cannot listen for SIP on {transport} {addr}: {source}; fix: choose a free port or stop what holds it")]
+    Bind {
+        /// "udp" or "tcp"
+        transport: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Neither UDP nor TCP configured.
+    #[error("no SIP listener configured; fix: set sip.udp or sip.tcp")]
+    NoListener,
+    /// The stack refused an operation.
+    #[error("SIP stack: {0}")]
+    Stack(String),
+}
+
+impl From<rsipstack::Error> for SipError {
+    fn from(e: rsipstack::Error) -> SipError {
+        SipError::Stack(e.to_string())
+    }
+}
+
+/// Where a registered phone can be reached: its Contact and the address its
+/// REGISTER came from (used as the destination, which also works behind NAT).
+#[derive(Clone, Debug)]
+pub struct ContactBinding {
+    /// The Contact URI as registered.
+    pub uri: String,
+    /// Where the REGISTER came from ("udp 127.0.0.1:5070").
+    pub source: String,
+    target: SipAddr,
+    contact: rsipstack::sip::Uri,
+}
+
+/// A new INVITE offered to the application.
+#[derive(Debug)]
+pub struct IncomingCall {
+    /// navbat's own id for the call (not the SIP Call-ID).
+    pub call_ref: String,
+    /// The dialled number (Request-URI user, else To user).
+    pub did: String,
+    /// The caller's number from From (personal data).
+    pub caller: PhoneNumber,
+    /// "udp" or "tcp".
+    pub transport: &'static str,
+}
+
+/// A function that starts the call's actor once the leg exists.
+pub type StartCall = Box<dyn FnOnce(CallerLeg) -> actix::Recipient<LegMsg> + Send>;
+
+/// The application's decision on a new INVITE.
+pub enum Admission {
+    /// Take the call: the closure starts its actor.
+    Accept(StartCall),
+    /// Refuse it with this status (e.g. 404, 503 with Retry-After, 480).
+    Reject {
+        /// SIP status code.
+        status: u16,
+        /// Seconds for a Retry-After header.
+        retry_after: Option<u32>,
+    },
+}
+
+/// The router side of the SIP layer.
+pub trait SipApplication: Send + Sync + 'static {
+    /// The HA1 of an extension, if it exists.
+    fn credentials(&self, ext: &str) -> Option<String>;
+    /// A phone registered or refreshed its binding.
+    fn registered(&self, ext: &str, binding: ContactBinding, expires_secs: u32);
+    /// A phone removed its binding.
+    fn unregistered(&self, ext: &str);
+    /// Decide on a new INVITE, synchronously.
+    fn admit(&self, call: IncomingCall) -> Admission;
+}
+
+/// Counters kept by the SIP layer (the metrics issue exports them).
+#[derive(Default, Debug)]
+pub struct SipCounters {
+    /// The UDP guard's counters.
+    pub guard: Arc<GuardCounters>,
+    /// Requests received, by method (index = [`method_index`]).
+    pub requests: [AtomicU64; 16],
+    /// INVITEs refused at the door.
+    pub invites_rejected: AtomicU64,
+    /// Successful registrations.
+    pub registrations: AtomicU64,
+    /// Failed authentications (challenged again).
+    pub auth_failures: AtomicU64,
+}
+
+/// Position of a method in [`SipCounters::requests`].
+pub fn method_index(m: &str) -> usize {
+    match m {
+        "INVITE" => 0,
+        "ACK" => 1,
+        "BYE" => 2,
+        "CANCEL" => 3,
+        "OPTIONS" => 4,
+        "REGISTER" => 5,
+        "INFO" => 6,
+        "UPDATE" => 7,
+        "PRACK" => 8,
+        "SUBSCRIBE" => 9,
+        "NOTIFY" => 10,
+        "PUBLISH" => 11,
+        "MESSAGE" => 12,
+        "REFER" => 13,
+        _ => 15,
+    }
+}
+
+/// The running SIP layer. Cheap to clone.
+#[derive(Clone)]
+pub struct SipStack {
+    inner: Arc<StackInner>,
+}
+
+struct StackInner {
+    /// Kept so the endpoint outlives every leg that uses it.
+    _endpoint: EndpointInnerRef,
+    dialogs: Arc<DialogLayer>,
+    rt: tokio::runtime::Handle,
+    contact: rsipstack::sip::Uri,
+    counters: Arc<SipCounters>,
+    cancel: CancellationToken,
+    next_call: AtomicU64,
+    local_addrs: Vec<String>,
+}
+
+impl SipStack {
+    /// Binds the listeners and starts serving on the current tokio runtime
+    /// (which must be multi-threaded and outlive the stack).
+    pub async fn start(
+        settings: SipSettings,
+        app: Arc<dyn SipApplication>,
+    ) -> Result<SipStack, SipError> {
+        if settings.udp.is_none() && settings.tcp.is_none() {
+            return Err(SipError::NoListener);
+        }
+        let cancel = CancellationToken::new();
+        let transport = TransportLayer::new(cancel.clone());
+        let counters = Arc::new(SipCounters::default());
+        let mut local_addrs = Vec::new();
+        let mut contact_addr = None;
+        if let Some(addr) = settings.udp {
+            let socket = tokio::net::UdpSocket::bind(addr)
+                .await
+                .map_err(|source| SipError::Bind {
+                    transport: "udp",
+                    addr,
+                    source,
+                })?;
+            let bound = socket.local_addr().map_err(|source| SipError::Bind {
+                transport: "udp",
+                addr,
+                source,
+            })?;
+            let guarded = guard::GuardedUdpSocket::new(socket, counters.guard.clone());
+            let conn =
+                UdpConnection::from_socket(Arc::new(guarded), None, Some(cancel.child_token()))
+                    .await?;
+            transport.add_transport(conn.into());
+            local_addrs.push(format!("udp {bound}"));
+            contact_addr = Some(bound);
+        }
+        if let Some(addr) = settings.tcp {
+            let listener = TcpListenerConnection::new(addr, None).await.map_err(|e| {
+                SipError::Bind {
+                    transport: "tcp",
+                    addr,
+                    source: std::io::Error::other(e.to_string()),
+                }
+            })?;
+            transport.add_transport(listener.into());
+            local_addrs.push(format!("tcp {addr}"));
+            contact_addr.get_or_insert(addr);
+        }
+        let contact_addr = contact_addr.ok_or(SipError::NoListener)?;
+        let ip = settings.public_ip.unwrap_or(contact_addr.ip());
+        let host = match ip {
+            IpAddr::V6(v6) => format!("[{v6}]"),
+            IpAddr::V4(v4) => v4.to_string(),
+        };
+        let contact: rsipstack::sip::Uri =
+            rsipstack::sip::Uri::try_from(format!("sip:navbat@{host}:{}", contact_addr.port()))
+                .map_err(|e| SipError::Stack(e.to_string()))?;
+
+        let endpoint = EndpointBuilder::new()
+            .with_transport_layer(transport)
+            .with_cancel_token(cancel.clone())
+            .with_user_agent(concat!("navbat/", env!("CARGO_PKG_VERSION")))
+            .with_allows(vec![
+                Method::Invite,
+                Method::Ack,
+                Method::Cancel,
+                Method::Bye,
+                Method::Options,
+                Method::Info,
+                Method::Register,
+                Method::Update,
+                Method::PRack,
+            ])
+            .build();
+        let mut incoming = endpoint.incoming_transactions()?;
+        let endpoint_inner = endpoint.inner.clone();
+        let serve = endpoint_inner.clone();
+        tokio::spawn(async move {
+            if let Err(e) = serve.serve().await {
+                tracing::error!(error = %e, "SIP endpoint stopped");
+            }
+        });
+        let dialogs = Arc::new(DialogLayer::new(endpoint_inner.clone()));
+        let secret: [u8; 16] = rand::random();
+        let registrar = Arc::new(registrar::Registrar::new(
+            settings.clone(),
+            digest::NonceSigner::new(secret, settings.nonce_ttl.as_secs()),
+            app.clone(),
+            counters.clone(),
+        ));
+        let stack = SipStack {
+            inner: Arc::new(StackInner {
+                _endpoint: endpoint_inner,
+                dialogs,
+                rt: tokio::runtime::Handle::current(),
+                contact,
+                counters,
+                cancel: cancel.clone(),
+                next_call: AtomicU64::new(1),
+                local_addrs,
+            }),
+        };
+        let dispatcher = stack.clone();
+        tokio::spawn(async move {
+            // Keep the endpoint alive as long as the dispatcher runs.
+            let _endpoint = endpoint;
+            while let Some(tx) = incoming.recv().await {
+                dispatcher.dispatch(tx, &app, &registrar);
+            }
+        });
+        Ok(stack)
+    }
+
+    /// The addresses SIP listens on, for the start-up line.
+    pub fn local_addrs(&self) -> &[String] {
+        &self.inner.local_addrs
+    }
+
+    /// The SIP layer's counters.
+    pub fn counters(&self) -> Arc<SipCounters> {
+        self.inner.counters.clone()
+    }
+
+    /// Stops the listeners and the endpoint.
+    pub fn shutdown(&self) {
+        self.inner.cancel.cancel();
+    }
+
+    fn dispatch(&self, mut tx: Transaction, app: &Arc<dyn SipApplication>, registrar: &Arc<registrar::Registrar>) {
+        let method = tx.original.method;
+        self.inner.counters.requests[method_index(&method.to_string())]
+            .fetch_add(1, Ordering::Relaxed);
+        let has_to_tag = tx
+            .original
+            .to_header()
+            .ok()
+            .and_then(|t| t.tag().ok().flatten())
+            .is_some();
+        match method {
+            Method::Register => {
+                let registrar = registrar.clone();
+                tokio::spawn(async move { registrar.handle(tx).await });
+            }
+            Method::Invite if !has_to_tag => self.new_invite(tx, app),
+            _ => {
+                if let Some(mut dialog) = self.inner.dialogs.match_dialog(&tx) {
+                    tokio::spawn(async move {
+                        if let Err(e) = dialog.handle(&mut tx).await {
+                            tracing::debug!(error = %e, "in-dialog request");
+                        }
+                    });
+                    return;
+                }
+                tokio::spawn(async move {
+                    let result = match method {
+                        Method::Ack => Ok(()),
+                        Method::Options => {
+                            tx.reply_with(StatusCode::OK, allow_headers(), None).await
+                        }
+                        Method::Subscribe
+                        | Method::Publish
+                        | Method::Message
+                        | Method::Notify
+                        | Method::Refer => {
+                            tx.reply_with(StatusCode::MethodNotAllowed, allow_headers(), None)
+                                .await
+                        }
+                        _ => tx.reply(StatusCode::CallTransactionDoesNotExist).await,
+                    };
+                    if let Err(e) = result {
+                        tracing::debug!(error = %e, "out-of-dialog reply failed");
+                    }
+                });
+            }
+        }
+    }
+
+    fn new_invite(&self, mut tx: Transaction, app: &Arc<dyn SipApplication>) {
+        let req = &tx.original;
+        let did = req
+            .uri
+            .user()
+            .map(str::to_string)
+            .or_else(|| {
+                req.to_header()
+                    .ok()
+                    .and_then(|t| t.uri().ok())
+                    .and_then(|u| u.user().map(str::to_string))
+            })
+            .unwrap_or_default();
+        let caller = req
+            .from_header()
+            .ok()
+            .and_then(|f| f.uri().ok())
+            .and_then(|u| u.user().map(str::to_string))
+            .unwrap_or_default();
+        let transport = match tx.connection.as_ref().map(|c| c.transport()) {
+            Some(rsipstack::sip::Transport::Tcp) => "tcp",
+            _ => "udp",
+        };
+        let n = self.inner.next_call.fetch_add(1, Ordering::Relaxed);
+        let call = IncomingCall {
+            call_ref: format!("c{n}"),
+            did,
+            caller: PhoneNumber::new(caller),
+            transport,
+        };
+        match app.admit(call) {
+            Admission::Reject {
+                status,
+                retry_after,
+            } => {
+                self.inner
+                    .counters
+                    .invites_rejected
+                    .fetch_add(1, Ordering::Relaxed);
+                tokio::spawn(async move {
+                    let mut headers = Vec::new();
+                    if let Some(secs) = retry_after {
+                        headers.push(rsipstack::sip::Header::RetryAfter(secs.to_string().into()));
+                    }
+                    if let Err(e) = tx
+                        .reply_with(StatusCode::from(status), headers, None)
+                        .await
+                    {
+                        tracing::debug!(error = %e, "reject failed");
+                    }
+                    // Drive the transaction: retransmit the final response until ACK.
+                    while tx.receive().await.is_some() {}
+                });
+            }
+            Admission::Accept(start) => {
+                let (state_tx, state_rx) = self.inner.dialogs.new_dialog_state_channel();
+                let dialog = match self.inner.dialogs.get_or_create_server_invite(
+                    &tx,
+                    state_tx,
+                    None,
+                    Some(self.inner.contact.clone()),
+                ) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot create dialog");
+                        tokio::spawn(async move {
+                            let _ = tx.reply(StatusCode::ServerInternalError).await;
+                            while tx.receive().await.is_some() {}
+                        });
+                        return;
+                    }
+                };
+                let leg = CallerLeg::new(self.clone(), dialog.clone(), &tx.original);
+                let recipient = start(leg.clone());
+                tokio::spawn(legs::pump_caller(state_rx, recipient, leg, self.clone()));
+                let mut dialog = dialog;
+                tokio::spawn(async move {
+                    if let Err(e) = dialog.handle(&mut tx).await {
+                        tracing::debug!(error = %e, "INVITE transaction ended with error");
+                    }
+                });
+            }
+        }
+    }
+
+    /// Rings an operator's phone for a call. Events come back as [`LegMsg`]
+    /// tagged with `attempt`.
+    pub fn call_operator(
+        &self,
+        binding: &ContactBinding,
+        caller: &PhoneNumber,
+        sdp_offer: String,
+        attempt: u64,
+        to: actix::Recipient<LegMsg>,
+    ) -> Result<OperatorLeg, SipError> {
+        legs::call_operator(self, binding, caller, sdp_offer, attempt, to)
+    }
+}
+
+fn allow_headers() -> Vec<rsipstack::sip::Header> {
+    vec![
+        rsipstack::sip::Header::Allow(ALLOW.into()),
+        rsipstack::sip::Header::Accept("application/sdp, application/dtmf-relay, application/dtmf".into()),
+    ]
+}
