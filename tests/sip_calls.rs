@@ -225,12 +225,16 @@ fn caller_reaches_operator_through_ivr_and_hangs_up() {
     assert_eq!(finished["outcome"], "answered", "{finished}");
     assert_eq!(finished["queue"], "dtm-uz", "{finished}");
     assert_eq!(finished["tenant"], "dtm", "{finished}");
+    assert_eq!(finished["operator"], "1001", "{finished}");
+    assert_eq!(finished["ended_by"], "caller", "{finished}");
     let timeline = call_events(&navbat.events(), &finished["call"]);
     assert_order(
         &timeline,
         &[
             ("call_arrived", &any),
-            ("call_enqueued", &any),
+            ("call_enqueued", &|e: &Value| {
+                e["queue"] == "dtm-uz" && e["language"] == "uz" && e["topic"] == "results"
+            }),
             ("call_offered", &operator_is("1001")),
             ("call_answered", &operator_is("1001")),
             ("call_finished", &any),
@@ -251,6 +255,7 @@ fn caller_abandons_while_queued() {
     let finished = navbat.wait_for_event("call_finished", EVENT_DEADLINE, any);
     assert_eq!(finished["outcome"], "abandoned", "{finished}");
     assert_eq!(finished["queue"], "dtm-uz", "{finished}");
+    assert_eq!(finished["ended_by"], "caller", "{finished}");
     let timeline = call_events(&navbat.events(), &finished["call"]);
     assert_order(
         &timeline,
@@ -294,13 +299,15 @@ fn unanswered_offer_is_cancelled_and_requeued_to_next_operator() {
 
     let finished = navbat.wait_for_event("call_finished", EVENT_DEADLINE, any);
     assert_eq!(finished["outcome"], "answered", "{finished}");
+    assert_eq!(finished["operator"], "1002", "{finished}");
+    assert_eq!(finished["ended_by"], "operator", "{finished}");
     let timeline = call_events(&navbat.events(), &finished["call"]);
     assert_order(
         &timeline,
         &[
             ("call_enqueued", &any),
             ("call_offered", &operator_is("1001")),
-            ("call_requeued", &any),
+            ("call_requeued", &operator_is("1001")),
             ("call_offered", &operator_is("1002")),
             ("call_answered", &operator_is("1002")),
             ("call_finished", &any),
@@ -351,6 +358,17 @@ fn waiting_call_overflows_to_reserve_staff() {
         .filter(|e| e["kind"] == "call_offered")
         .collect();
     assert_eq!(offers.len(), 1, "exactly one offer: {offers:?}");
+    // Not before the overflow step, read from navbat's own event stamps (`at_ms`), not from a
+    // clock in the test: a slow machine can only make the gap longer, never shorter, so this
+    // cannot flake. Measured from arrival, it holds whether the step counts from arrival or
+    // from enqueue.
+    let arrived = &timeline[position(&timeline, "call_arrived", any).expect("call_arrived")];
+    let offered = offers[0];
+    let gap = offered["at_ms"].as_u64().expect("at_ms") - arrived["at_ms"].as_u64().expect("at_ms");
+    assert!(
+        gap >= 2_000,
+        "reserve staff were offered the call {gap} ms after arrival, before reserve_after_secs = 2"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
