@@ -52,8 +52,11 @@ fn kinds(events: &[Value]) -> String {
         .join(" -> ")
 }
 
+/// An event kind and a predicate its event must satisfy.
+type Step<'a> = (&'a str, &'a dyn Fn(&Value) -> bool);
+
 /// Asserts that for one call, the events of `order` occur in that order.
-fn assert_order(timeline: &[Value], order: &[(&str, &dyn Fn(&Value) -> bool)]) {
+fn assert_order(timeline: &[Value], order: &[Step]) {
     let mut last = None;
     for (kind, pred) in order {
         let at = position(timeline, kind, pred).unwrap_or_else(|| {

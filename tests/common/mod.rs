@@ -483,6 +483,8 @@ impl Navbat {
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info,navbat=debug".into()),
             )
+            // Plain text: the log is read by people and by `wait_ready`.
+            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("clone the log handle"))
             .stderr(log_file)
@@ -702,9 +704,9 @@ impl Drop for Navbat {
         }
         if thread::panicking() {
             eprintln!(
-                "---- navbat log ({}), last 80 lines ----\n{}\n---- end of navbat log ----",
+                "---- navbat log ({}), last 40 lines ----\n{}\n---- end of navbat log ----",
                 self.log.display(),
-                tail(&self.log, 80)
+                tail(&self.log, 40)
             );
         }
     }
@@ -1121,6 +1123,34 @@ impl SipUdp {
         }
     }
 
+    /// The first final response of any Call-ID, or `None` after `deadline` (a fresh socket
+    /// per probe makes "any" mean "an answer to what this socket sent").
+    pub fn any_final_response(&self, deadline: Duration) -> Option<SipResponse> {
+        let until = Instant::now() + deadline;
+        let mut buf = vec![0u8; 65_535];
+        loop {
+            let left = until.checked_duration_since(Instant::now())?;
+            self.sock
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .unwrap();
+            match self.sock.recv_from(&mut buf) {
+                Ok((n, _)) => match SipResponse::parse(&buf[..n]) {
+                    Some(resp) if resp.status >= 200 => return Some(resp),
+                    _ => continue,
+                },
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return None
+                }
+                Err(_) => continue,
+            }
+        }
+    }
+
     /// A request from this socket: `method` to `uri`, with the given extra header lines
     /// (each ending in CRLF). Returns the message and its Call-ID.
     pub fn request(&self, method: &str, uri: &str, extra: &str, call_id: &str) -> Vec<u8> {
@@ -1168,23 +1198,18 @@ pub fn sip_tcp_exchange(target: SocketAddr, bytes: &[u8], deadline: Duration) ->
     let until = Instant::now() + deadline;
     let mut got = Vec::new();
     let mut buf = [0u8; 8192];
-    loop {
-        let Some(left) = until.checked_duration_since(Instant::now()) else {
-            break;
-        };
+    while let Some(left) = until.checked_duration_since(Instant::now()) {
         stream
             .set_read_timeout(Some(left.max(Duration::from_millis(1))))
             .unwrap();
         match stream.read(&mut buf) {
-            Ok(0) => break,
+            Ok(0) | Err(_) => break,
             Ok(n) => {
                 got.extend_from_slice(&buf[..n]);
-                if let Some(resp) = first_final_response(&got) {
-                    let _ = resp;
+                if first_final_response(&got).is_some() {
                     break;
                 }
             }
-            Err(_) => break,
         }
     }
     let _ = stream.shutdown(Shutdown::Both);
