@@ -93,10 +93,7 @@ pub enum EventKind {
         operator: String,
     },
     /// Ringing an operator stopped without an answer (timeout, caller left, another answered).
-    OfferWithdrawn {
-        call: String,
-        operator: String,
-    },
+    OfferWithdrawn { call: String, operator: String },
     /// The operator's phone refused the offer.
     OfferDeclined {
         call: String,
@@ -135,15 +132,9 @@ pub enum EventKind {
         reason: String,
     },
     /// An operator's softphone registered or refreshed its binding.
-    OperatorRegistered {
-        operator: String,
-        expires_secs: u32,
-    },
+    OperatorRegistered { operator: String, expires_secs: u32 },
     /// An operator's binding was removed or expired.
-    OperatorUnregistered {
-        operator: String,
-        reason: String,
-    },
+    OperatorUnregistered { operator: String, reason: String },
     /// A tenant's surge flag changed.
     SurgeChanged {
         tenant: String,
@@ -242,7 +233,9 @@ impl EventSink for LogSink {
         if tracing::enabled!(target: "navbat::events", tracing::Level::INFO) {
             match serde_json::to_string(event) {
                 Ok(line) => tracing::info!(target: "navbat::events", "{line}"),
-                Err(e) => tracing::warn!(target: "navbat::events", error = %e, "event not serialisable"),
+                Err(e) => {
+                    tracing::warn!(target: "navbat::events", error = %e, "event not serialisable")
+                }
             }
         }
     }

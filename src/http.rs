@@ -41,13 +41,13 @@ fn error(status: actix_web::http::StatusCode, code: &'static str, message: Strin
     })
 }
 
-fn authorised(router: &Router, req: &HttpRequest) -> Result<(), HttpResponse> {
+fn authorised(router: &Router, req: &HttpRequest) -> Result<(), Box<HttpResponse>> {
     let Some(token) = router.shared.config.http.admin_token.as_deref() else {
-        return Err(error(
+        return Err(Box::new(error(
             actix_web::http::StatusCode::FORBIDDEN,
             "no_admin_token",
             "this endpoint needs http.admin_token in the configuration".into(),
-        ));
+        )));
     };
     let given = req
         .headers()
@@ -64,11 +64,11 @@ fn authorised(router: &Router, req: &HttpRequest) -> Result<(), HttpResponse> {
     if same {
         Ok(())
     } else {
-        Err(error(
+        Err(Box::new(error(
             actix_web::http::StatusCode::UNAUTHORIZED,
             "unauthorised",
             "send Authorization: Bearer <admin token>".into(),
-        ))
+        )))
     }
 }
 
@@ -129,7 +129,7 @@ async fn set_operator_state(
     body: web::Json<StateChange>,
 ) -> impl Responder {
     if let Err(resp) = authorised(&router, &req) {
-        return resp;
+        return *resp;
     }
     let ext = path.into_inner();
     let Some(id) = router.shared.model.operator(&ext) else {
@@ -163,9 +163,13 @@ struct EventsQuery {
     after: Option<u64>,
 }
 
-async fn events(router: web::Data<Router>, req: HttpRequest, q: web::Query<EventsQuery>) -> impl Responder {
+async fn events(
+    router: web::Data<Router>,
+    req: HttpRequest,
+    q: web::Query<EventsQuery>,
+) -> impl Responder {
     if let Err(resp) = authorised(&router, &req) {
-        return resp;
+        return *resp;
     }
     HttpResponse::Ok().json(router.shared.memory.since(q.after.unwrap_or(0)))
 }
@@ -182,7 +186,7 @@ async fn set_surge(
     body: web::Json<SurgeChange>,
 ) -> impl Responder {
     if let Err(resp) = authorised(&router, &req) {
-        return resp;
+        return *resp;
     }
     let name = path.into_inner();
     let Some(tenant) = router.shared.model.tenant(&name) else {
@@ -215,7 +219,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/health", web::get().to(health))
         .route("/api/queues", web::get().to(queues))
         .route("/api/operators", web::get().to(operators))
-        .route("/api/operators/{ext}/state", web::post().to(set_operator_state))
+        .route(
+            "/api/operators/{ext}/state",
+            web::post().to(set_operator_state),
+        )
         .route("/api/events", web::get().to(events))
         .route("/api/tenants/{id}/surge", web::post().to(set_surge));
 }

@@ -11,7 +11,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
-#[command(name = "navbat", version, about = "Contact-centre call router: SIP trunk, IVR, skill queues, operators")]
+#[command(
+    name = "navbat",
+    version,
+    about = "Contact-centre call router: SIP trunk, IVR, skill queues, operators"
+)]
 struct Cli {
     /// Configuration file (TOML). Without it navbat runs the embedded demo
     /// configuration (config/navbat.toml at build time), on loopback.
@@ -105,6 +109,7 @@ fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
 

@@ -107,7 +107,7 @@ impl AcdActor {
                     addr.do_send(AcdDecision::Offer {
                         operator,
                         ext: self.ext(operator),
-                        binding: self.shared.presence.binding(operator),
+                        binding: self.shared.presence.binding(operator).map(Box::new),
                     });
                 }
             }

@@ -71,7 +71,7 @@ pub enum AcdDecision {
         /// Their extension.
         ext: String,
         /// Where their phone is (None: no longer registered).
-        binding: Option<ContactBinding>,
+        binding: Option<Box<ContactBinding>>,
     },
     /// Stop ringing this operator.
     Withdraw {
@@ -139,11 +139,16 @@ impl CallActor {
             (Some(e), None) => now.0.saturating_sub(e.0),
             _ => 0,
         };
-        let talk_ms = self.answered_at.map(|a| now.0.saturating_sub(a.0)).unwrap_or(0);
+        let talk_ms = self
+            .answered_at
+            .map(|a| now.0.saturating_sub(a.0))
+            .unwrap_or(0);
         self.shared.events.emit(EventKind::CallFinished {
             call: self.call_ref.clone(),
             tenant: self.tenant_name.clone(),
-            queue: self.queue.map(|q| self.shared.model.queue_name(q).to_string()),
+            queue: self
+                .queue
+                .map(|q| self.shared.model.queue_name(q).to_string()),
             operator: self.talking_with.as_ref().map(|(_, o)| o.ext.clone()),
             outcome,
             wait_ms,
@@ -238,7 +243,13 @@ impl CallActor {
         }
     }
 
-    fn enqueue(&mut self, language: &str, topic: Option<String>, queue: &str, ctx: &mut Context<Self>) {
+    fn enqueue(
+        &mut self,
+        language: &str,
+        topic: Option<String>,
+        queue: &str,
+        ctx: &mut Context<Self>,
+    ) {
         let Some(qid) = self.shared.model.queue(queue) else {
             tracing::error!(call = %self.call_ref, queue, "IVR routed to an unknown queue");
             self.leg.hangup();
@@ -276,7 +287,13 @@ impl CallActor {
         });
     }
 
-    fn ring(&mut self, operator: OperatorId, ext: String, binding: Option<ContactBinding>, ctx: &mut Context<Self>) {
+    fn ring(
+        &mut self,
+        operator: OperatorId,
+        ext: String,
+        binding: Option<ContactBinding>,
+        ctx: &mut Context<Self>,
+    ) {
         let attempt = self.next_attempt;
         self.next_attempt += 1;
         let decline = |act: &mut CallActor, status: u16| {
@@ -301,7 +318,11 @@ impl CallActor {
                 return;
             }
         };
-        let offer = sdp::offer(self.shared.config.media.rtp_ip, port.addr().port(), self.id.0 * 1000 + attempt);
+        let offer = sdp::offer(
+            self.shared.config.media.rtp_ip,
+            port.addr().port(),
+            self.id.0 * 1000 + attempt,
+        );
         let recipient = ctx.address().recipient::<LegMsg>();
         match sip.call_operator(&binding, &self.caller, offer, attempt, recipient) {
             Ok(leg) => {
@@ -434,7 +455,10 @@ impl Handler<LegMsg> for CallActor {
                 self.phase = Phase::Talking;
                 let now = self.shared.now();
                 self.answered_at = Some(now);
-                let wait_ms = self.enqueued_at.map(|e| now.0.saturating_sub(e.0)).unwrap_or(0);
+                let wait_ms = self
+                    .enqueued_at
+                    .map(|e| now.0.saturating_sub(e.0))
+                    .unwrap_or(0);
                 self.shared.events.emit(EventKind::CallAnswered {
                     call: self.call_ref.clone(),
                     queue: self
@@ -489,7 +513,7 @@ impl Handler<AcdDecision> for CallActor {
                 binding,
             } => {
                 if self.phase == Phase::Queued {
-                    self.ring(operator, ext, binding, ctx);
+                    self.ring(operator, ext, binding.map(|b| *b), ctx);
                 }
             }
             AcdDecision::Withdraw { operator } => {

@@ -25,7 +25,9 @@ pub struct ChannelTicket {
 impl Drop for ChannelTicket {
     fn drop(&mut self) {
         self.gate.global.fetch_sub(1, Ordering::AcqRel);
-        self.gate.tenants[self.tenant].1.fetch_sub(1, Ordering::AcqRel);
+        self.gate.tenants[self.tenant]
+            .1
+            .fetch_sub(1, Ordering::AcqRel);
     }
 }
 

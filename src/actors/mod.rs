@@ -16,8 +16,8 @@ use crate::events::{CallOutcome, EventBus, EventKind, MemorySink};
 use crate::media::PortPool;
 use crate::presence::Presence;
 use crate::sip::{Admission, ContactBinding, IncomingCall, SipApplication, SipStack};
-use actix::prelude::*;
 use acd_host::AcdActor;
+use actix::prelude::*;
 use call::CallActor;
 use gate::ChannelGate;
 use model::RoutingModel;
@@ -140,8 +140,12 @@ impl Router {
         let acd = AcdActor::new(shared.clone(), queue_specs, op_specs).start();
         let operators: Vec<Addr<OperatorActor>> = (0..shared.model.operator_count())
             .map(|i| {
-                OperatorActor::new(crate::acd::OperatorId(i as u32), shared.clone(), acd.clone())
-                    .start()
+                OperatorActor::new(
+                    crate::acd::OperatorId(i as u32),
+                    shared.clone(),
+                    acd.clone(),
+                )
+                .start()
             })
             .collect();
         let queues: Vec<Addr<QueueActor>> = shared
@@ -205,7 +209,10 @@ impl SipApplication for Router {
 
     fn admit(&self, call: IncomingCall) -> Admission {
         let config = &self.shared.config;
-        let Some(tenant_idx) = config.tenants.iter().position(|t| t.dids.iter().any(|d| d == &call.did))
+        let Some(tenant_idx) = config
+            .tenants
+            .iter()
+            .position(|t| t.dids.iter().any(|d| d == &call.did))
         else {
             return Admission::Reject {
                 status: 404,
@@ -238,7 +245,16 @@ impl SipApplication for Router {
         let caller = call.caller;
         Admission::Accept(Box::new(move |leg| {
             CallActor::start_in_arbiter(&arbiter, move |_| {
-                CallActor::new(CallId(n), call_ref, tenant_idx, caller, leg, shared, acd, ticket)
+                CallActor::new(
+                    CallId(n),
+                    call_ref,
+                    tenant_idx,
+                    caller,
+                    leg,
+                    shared,
+                    acd,
+                    ticket,
+                )
             })
             .recipient()
         }))

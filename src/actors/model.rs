@@ -21,7 +21,9 @@ pub struct RoutingModel {
 
 /// The configuration uses more languages and topics than the core's 64 skill bits.
 #[derive(Debug, thiserror::Error)]
-#[error("{0} distinct languages and topics configured; at most 64 are supported; fix: merge topics")]
+#[error(
+    "{0} distinct languages and topics configured; at most 64 are supported; fix: merge topics"
+)]
 pub struct TooManySkills(usize);
 
 fn params(t: &QueueTiming, max_waiting: Option<u32>) -> QueueParams {
@@ -81,9 +83,8 @@ impl RoutingModel {
             return Err(TooManySkills(skills.len()));
         }
         let tenant_names: Vec<String> = config.tenants.iter().map(|t| t.id.clone()).collect();
-        let tenant_index = |id: &str| {
-            TenantId(tenant_names.iter().position(|t| t == id).unwrap_or(0) as u16)
-        };
+        let tenant_index =
+            |id: &str| TenantId(tenant_names.iter().position(|t| t == id).unwrap_or(0) as u16);
         let bit = |key: &str| SkillSet::default().with(skills[key]);
         let mut queue_specs = Vec::new();
         let mut queues = HashMap::new();

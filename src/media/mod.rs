@@ -24,7 +24,9 @@ pub struct RtpPort {
 impl RtpPort {
     /// The local RTP address.
     pub fn addr(&self) -> SocketAddr {
-        self.rtp.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+        self.rtp
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 }
 

@@ -42,6 +42,9 @@ impl Presence {
 
     /// How many operators are registered.
     pub fn registered(&self) -> usize {
-        self.bindings.read().unwrap_or_else(|e| e.into_inner()).len()
+        self.bindings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
     }
 }

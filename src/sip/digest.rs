@@ -243,7 +243,11 @@ mod tests {
         };
         assert_eq!(expected_response(&h, "GET", &c), c.response);
         assert!(verify(&h, "GET", &c));
-        assert!(!verify(&ha1("Mufasa", "testrealm@host.com", "x"), "GET", &c));
+        assert!(!verify(
+            &ha1("Mufasa", "testrealm@host.com", "x"),
+            "GET",
+            &c
+        ));
     }
 
     #[test]

@@ -54,8 +54,20 @@ pub enum Screen {
 pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REGISTER, UPDATE, PRACK";
 
 const KNOWN_METHODS: &[&str] = &[
-    "ACK", "BYE", "CANCEL", "INFO", "INVITE", "MESSAGE", "NOTIFY", "OPTIONS", "PRACK", "PUBLISH",
-    "REFER", "REGISTER", "SUBSCRIBE", "UPDATE",
+    "ACK",
+    "BYE",
+    "CANCEL",
+    "INFO",
+    "INVITE",
+    "MESSAGE",
+    "NOTIFY",
+    "OPTIONS",
+    "PRACK",
+    "PUBLISH",
+    "REFER",
+    "REGISTER",
+    "SUBSCRIBE",
+    "UPDATE",
 ];
 
 /// Screens one datagram. Pure; used by the socket wrapper and by tests.
@@ -137,8 +149,7 @@ fn answer_or_drop(head: &Head, status: u16, reason: &'static str) -> Screen {
     if line.method.eq_ignore_ascii_case("ACK") {
         return Screen::Drop("bad ACK (never answered)");
     }
-    if head.vias.is_empty() || head.from.is_none() || head.to.is_none() || head.call_id.is_none()
-    {
+    if head.vias.is_empty() || head.from.is_none() || head.to.is_none() || head.call_id.is_none() {
         return Screen::Drop(reason);
     }
     let phrase = match status {
@@ -151,7 +162,10 @@ fn answer_or_drop(head: &Head, status: u16, reason: &'static str) -> Screen {
     for v in &head.vias {
         out.push_str(&format!("Via: {v}\r\n"));
     }
-    out.push_str(&format!("From: {}\r\n", head.from.as_deref().unwrap_or_default()));
+    out.push_str(&format!(
+        "From: {}\r\n",
+        head.from.as_deref().unwrap_or_default()
+    ));
     let to = head.to.as_deref().unwrap_or_default();
     if to.to_ascii_lowercase().contains(";tag=") {
         out.push_str(&format!("To: {to}\r\n"));
@@ -239,11 +253,9 @@ impl Head {
             };
             let value = value.trim().to_string();
             match name.trim().to_ascii_lowercase().as_str() {
-                "via" | "v" => head.vias.extend(
-                    split_commas(&value)
-                        .into_iter()
-                        .filter(|v| !v.is_empty()),
-                ),
+                "via" | "v" => head
+                    .vias
+                    .extend(split_commas(&value).into_iter().filter(|v| !v.is_empty())),
                 "from" | "f" => head.from = Some(value),
                 "to" | "t" => head.to = Some(value),
                 "call-id" | "i" => head.call_id = Some(value),
@@ -272,6 +284,63 @@ fn split_commas(s: &str) -> Vec<String> {
     }
     out.push(cur.trim().to_string());
     out
+}
+
+/// The same screening for stream transports (TCP), where the stack parses
+/// the framing itself: a message it could not parse closes the connection
+/// (the stack's choice, and an acceptable answer on a stream); a message that
+/// parses but lacks what a transaction needs is answered here with 400.
+pub struct StreamGuard {
+    counters: Arc<GuardCounters>,
+}
+
+impl StreamGuard {
+    /// A guard counting into `counters`.
+    pub fn new(counters: Arc<GuardCounters>) -> StreamGuard {
+        StreamGuard { counters }
+    }
+}
+
+#[async_trait]
+impl rsipstack::transaction::endpoint::TransportEventInspector for StreamGuard {
+    async fn handle(
+        &self,
+        event: rsipstack::transport::TransportEvent,
+    ) -> Option<rsipstack::transport::TransportEvent> {
+        use rsipstack::transport::TransportEvent;
+        let TransportEvent::Incoming(SipMessage::Request(req), conn, from) = event else {
+            return Some(event);
+        };
+        if !conn.is_reliable() {
+            // UDP was screened by the socket guard already.
+            return Some(TransportEvent::Incoming(
+                SipMessage::Request(req),
+                conn,
+                from,
+            ));
+        }
+        let text = req.to_string();
+        let head = Head::scan(&text);
+        let Some(reason) = request_problem(&req, &head) else {
+            return Some(TransportEvent::Incoming(
+                SipMessage::Request(req),
+                conn,
+                from,
+            ));
+        };
+        match answer_or_drop(&head, 400, reason) {
+            Screen::Answer { bytes, .. } => {
+                self.counters.rejected_400.fetch_add(1, Ordering::Relaxed);
+                if let Ok(msg) = SipMessage::try_from(bytes.as_slice()) {
+                    let _ = conn.send(msg, None).await;
+                }
+            }
+            _ => {
+                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        None
+    }
 }
 
 /// The listening UDP socket with the guard in front of the stack.
@@ -362,7 +431,10 @@ mod tests {
     #[test]
     fn cseq_method_mismatch_gets_400() {
         let m = OPTIONS.replace("1 OPTIONS", "1 INVITE");
-        assert!(matches!(screen(m.as_bytes()), Screen::Answer { status: 400, .. }));
+        assert!(matches!(
+            screen(m.as_bytes()),
+            Screen::Answer { status: 400, .. }
+        ));
     }
 
     #[test]
@@ -374,13 +446,19 @@ mod tests {
     #[test]
     fn short_body_gets_400() {
         let m = OPTIONS.replace("Content-Length: 0", "Content-Length: 50");
-        assert!(matches!(screen(m.as_bytes()), Screen::Answer { status: 400, .. }));
+        assert!(matches!(
+            screen(m.as_bytes()),
+            Screen::Answer { status: 400, .. }
+        ));
     }
 
     #[test]
     fn other_version_gets_505() {
         let m = OPTIONS.replace("sip:127.0.0.1 SIP/2.0", "sip:127.0.0.1 SIP/7.0");
-        assert!(matches!(screen(m.as_bytes()), Screen::Answer { status: 505, .. }));
+        assert!(matches!(
+            screen(m.as_bytes()),
+            Screen::Answer { status: 505, .. }
+        ));
     }
 
     #[test]

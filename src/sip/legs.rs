@@ -74,7 +74,11 @@ impl std::fmt::Debug for CallerLeg {
 }
 
 impl CallerLeg {
-    pub(super) fn new(stack: SipStack, dialog: InviteDialog, req: &rsipstack::sip::Request) -> CallerLeg {
+    pub(super) fn new(
+        stack: SipStack,
+        dialog: InviteDialog,
+        req: &rsipstack::sip::Request,
+    ) -> CallerLeg {
         let offer = if req.body().is_empty() {
             None
         } else {
@@ -172,7 +176,11 @@ pub fn info_digits(content_type: &str, body: &str) -> Option<Vec<char>> {
                         "11" => Some('#'),
                         _ => v.chars().next().filter(|c| v.len() == 1 && valid(*c)),
                     };
-                    return Some(digit.map(|d| vec![d.to_ascii_uppercase()]).unwrap_or_default());
+                    return Some(
+                        digit
+                            .map(|d| vec![d.to_ascii_uppercase()])
+                            .unwrap_or_default(),
+                    );
                 }
             }
         }
@@ -217,7 +225,11 @@ pub(super) async fn pump_caller(
             DialogState::Updated(_, req, handle) => {
                 // re-INVITE or UPDATE: keep our media as it is (hold and
                 // codec changes arrive with the media engine).
-                let sdp = leg.local_sdp.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                let sdp = leg
+                    .local_sdp
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone();
                 let result = if req.body().is_empty() || sdp.is_none() {
                     handle.reply(StatusCode::OK).await
                 } else {
@@ -316,7 +328,9 @@ pub(super) fn call_operator(
     });
     inner.rt.spawn(async move {
         let event = match join.await {
-            Ok(Ok((_, Some(resp)))) if resp.status_code.kind() == rsipstack::sip::StatusCodeKind::Successful => {
+            Ok(Ok((_, Some(resp))))
+                if resp.status_code.kind() == rsipstack::sip::StatusCodeKind::Successful =>
+            {
                 LegEvent::OperatorAnswered { attempt }
             }
             Ok(Ok((_, Some(resp)))) => LegEvent::OperatorFailed {
@@ -357,9 +371,15 @@ mod tests {
             info_digits("application/dtmf-relay", "Signal=1\r\nDuration=160\r\n"),
             Some(vec!['1'])
         );
-        assert_eq!(info_digits("application/dtmf-relay", "Signal=11\r\n"), Some(vec!['#']));
+        assert_eq!(
+            info_digits("application/dtmf-relay", "Signal=11\r\n"),
+            Some(vec!['#'])
+        );
         assert_eq!(info_digits("Application/DTMF", "5"), Some(vec!['5']));
-        assert_eq!(info_digits("application/dtmf-relay", "Signal=x9\r\n"), Some(vec![]));
+        assert_eq!(
+            info_digits("application/dtmf-relay", "Signal=x9\r\n"),
+            Some(vec![])
+        );
         assert_eq!(info_digits("text/plain", "1"), None);
     }
 }

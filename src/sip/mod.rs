@@ -93,8 +93,6 @@ pub struct ContactBinding {
 /// A new INVITE offered to the application.
 #[derive(Debug)]
 pub struct IncomingCall {
-    /// navbat's own id for the call (not the SIP Call-ID).
-    pub call_ref: String,
     /// The dialled number (Request-URI user, else To user).
     pub did: String,
     /// The caller's number from From (personal data).
@@ -181,7 +179,6 @@ struct StackInner {
     contact: rsipstack::sip::Uri,
     counters: Arc<SipCounters>,
     cancel: CancellationToken,
-    next_call: AtomicU64,
     local_addrs: Vec<String>,
 }
 
@@ -201,13 +198,14 @@ impl SipStack {
         let mut local_addrs = Vec::new();
         let mut contact_addr = None;
         if let Some(addr) = settings.udp {
-            let socket = tokio::net::UdpSocket::bind(addr)
-                .await
-                .map_err(|source| SipError::Bind {
-                    transport: "udp",
-                    addr,
-                    source,
-                })?;
+            let socket =
+                tokio::net::UdpSocket::bind(addr)
+                    .await
+                    .map_err(|source| SipError::Bind {
+                        transport: "udp",
+                        addr,
+                        source,
+                    })?;
             let bound = socket.local_addr().map_err(|source| SipError::Bind {
                 transport: "udp",
                 addr,
@@ -222,13 +220,14 @@ impl SipStack {
             contact_addr = Some(bound);
         }
         if let Some(addr) = settings.tcp {
-            let listener = TcpListenerConnection::new(addr, None).await.map_err(|e| {
-                SipError::Bind {
-                    transport: "tcp",
-                    addr,
-                    source: std::io::Error::other(e.to_string()),
-                }
-            })?;
+            let listener =
+                TcpListenerConnection::new(addr, None)
+                    .await
+                    .map_err(|e| SipError::Bind {
+                        transport: "tcp",
+                        addr,
+                        source: std::io::Error::other(e.to_string()),
+                    })?;
             transport.add_transport(listener.into());
             local_addrs.push(format!("tcp {addr}"));
             contact_addr.get_or_insert(addr);
@@ -247,6 +246,7 @@ impl SipStack {
             .with_transport_layer(transport)
             .with_cancel_token(cancel.clone())
             .with_user_agent(concat!("navbat/", env!("CARGO_PKG_VERSION")))
+            .with_transport_inspector(Box::new(guard::StreamGuard::new(counters.guard.clone())))
             .with_allows(vec![
                 Method::Invite,
                 Method::Ack,
@@ -283,7 +283,6 @@ impl SipStack {
                 contact,
                 counters,
                 cancel: cancel.clone(),
-                next_call: AtomicU64::new(1),
                 local_addrs,
             }),
         };
@@ -313,7 +312,12 @@ impl SipStack {
         self.inner.cancel.cancel();
     }
 
-    fn dispatch(&self, mut tx: Transaction, app: &Arc<dyn SipApplication>, registrar: &Arc<registrar::Registrar>) {
+    fn dispatch(
+        &self,
+        mut tx: Transaction,
+        app: &Arc<dyn SipApplication>,
+        registrar: &Arc<registrar::Registrar>,
+    ) {
         let method = tx.original.method;
         self.inner.counters.requests[method_index(&method.to_string())]
             .fetch_add(1, Ordering::Relaxed);
@@ -385,9 +389,7 @@ impl SipStack {
             Some(rsipstack::sip::Transport::Tcp) => "tcp",
             _ => "udp",
         };
-        let n = self.inner.next_call.fetch_add(1, Ordering::Relaxed);
         let call = IncomingCall {
-            call_ref: format!("c{n}"),
             did,
             caller: PhoneNumber::new(caller),
             transport,
@@ -406,10 +408,7 @@ impl SipStack {
                     if let Some(secs) = retry_after {
                         headers.push(rsipstack::sip::Header::RetryAfter(secs.to_string().into()));
                     }
-                    if let Err(e) = tx
-                        .reply_with(StatusCode::from(status), headers, None)
-                        .await
-                    {
+                    if let Err(e) = tx.reply_with(StatusCode::from(status), headers, None).await {
                         tracing::debug!(error = %e, "reject failed");
                     }
                     // Drive the transaction: retransmit the final response until ACK.
@@ -464,6 +463,8 @@ impl SipStack {
 fn allow_headers() -> Vec<rsipstack::sip::Header> {
     vec![
         rsipstack::sip::Header::Allow(ALLOW.into()),
-        rsipstack::sip::Header::Accept("application/sdp, application/dtmf-relay, application/dtmf".into()),
+        rsipstack::sip::Header::Accept(
+            "application/sdp, application/dtmf-relay, application/dtmf".into(),
+        ),
     ]
 }

@@ -60,7 +60,11 @@ impl Registrar {
         app: Arc<dyn SipApplication>,
         counters: Arc<SipCounters>,
     ) -> Registrar {
-        let decoy_ha1 = digest::ha1("decoy", &settings.realm, &hex::encode(rand::random::<[u8; 16]>()));
+        let decoy_ha1 = digest::ha1(
+            "decoy",
+            &settings.realm,
+            &hex::encode(rand::random::<[u8; 16]>()),
+        );
         Registrar {
             settings,
             nonces,

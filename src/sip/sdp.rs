@@ -38,7 +38,10 @@ pub fn parse(body: &str) -> Option<RemoteMedia> {
                 payloads = parts.filter_map(|p| p.parse().ok()).collect();
             }
         } else if let Some(rest) = line.strip_prefix("c=") {
-            let ip = rest.split_whitespace().nth(2).and_then(|a| a.split('/').next()?.parse().ok());
+            let ip = rest
+                .split_whitespace()
+                .nth(2)
+                .and_then(|a| a.split('/').next()?.parse().ok());
             if in_audio {
                 media_ip = ip;
             } else if port.is_none() {
@@ -93,7 +96,12 @@ fn session_header(ip: IpAddr, session_id: u64) -> String {
 }
 
 /// Our answer to `offer`, or `None` when no codec is common (then: 488).
-pub fn answer(offer: &RemoteMedia, ip: IpAddr, port: u16, session_id: u64) -> Option<(String, Codec)> {
+pub fn answer(
+    offer: &RemoteMedia,
+    ip: IpAddr,
+    port: u16,
+    session_id: u64,
+) -> Option<(String, Codec)> {
     let codec = offer.payloads.iter().find_map(|pt| match pt {
         0 => Some(Codec::Pcmu),
         8 => Some(Codec::Pcma),
@@ -103,12 +111,22 @@ pub fn answer(offer: &RemoteMedia, ip: IpAddr, port: u16, session_id: u64) -> Op
     match offer.telephone_event {
         Some(te) => {
             s.push_str(&format!("m=audio {port} RTP/AVP {} {te}\r\n", codec.pt()));
-            s.push_str(&format!("a=rtpmap:{} {}/8000\r\n", codec.pt(), codec.name()));
-            s.push_str(&format!("a=rtpmap:{te} telephone-event/8000\r\na=fmtp:{te} 0-15\r\n"));
+            s.push_str(&format!(
+                "a=rtpmap:{} {}/8000\r\n",
+                codec.pt(),
+                codec.name()
+            ));
+            s.push_str(&format!(
+                "a=rtpmap:{te} telephone-event/8000\r\na=fmtp:{te} 0-15\r\n"
+            ));
         }
         None => {
             s.push_str(&format!("m=audio {port} RTP/AVP {}\r\n", codec.pt()));
-            s.push_str(&format!("a=rtpmap:{} {}/8000\r\n", codec.pt(), codec.name()));
+            s.push_str(&format!(
+                "a=rtpmap:{} {}/8000\r\n",
+                codec.pt(),
+                codec.name()
+            ));
         }
     }
     s.push_str("a=ptime:20\r\na=sendrecv\r\n");
@@ -120,7 +138,9 @@ pub fn offer(ip: IpAddr, port: u16, session_id: u64) -> String {
     let mut s = session_header(ip, session_id);
     s.push_str(&format!("m=audio {port} RTP/AVP 0 8 101\r\n"));
     s.push_str("a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n");
-    s.push_str("a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\n");
+    s.push_str(
+        "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\n",
+    );
     s
 }
 
