@@ -356,6 +356,23 @@ fn ring_all_ring_timeout_requeues_once_and_rings_again() {
     assert_eq!(offers(&actions), vec![(1, 0), (1, 1)]);
 }
 
+#[test]
+fn round_robin_skips_busy_and_ineligible_operators() {
+    let mut q = queue(0, &[UZ], Strategy::RoundRobin);
+    q.normal.wrap_up_ms = 0;
+    let mut h = Harness::new(
+        vec![q],
+        vec![op(0, &[UZ]), op(1, &[RU]), op(2, &[UZ]), op(3, &[UZ])],
+    );
+    h.available(&[0, 1, 2, 3]);
+    h.connect(1, 0, 0);
+    h.connect(2, 0, 2); // op1 lacks UZ
+    h.end(1);
+    // op3 is next after op2; then the cursor wraps to op0.
+    h.connect(3, 0, 3);
+    h.connect(4, 0, 0);
+}
+
 // ----- skills and priorities -------------------------------------------------------------------
 
 #[test]
@@ -679,6 +696,30 @@ fn max_wait_lets_a_ringing_offer_finish_first() {
     assert_eq!(withdraws(&actions), vec![(2, 1)]);
     assert_eq!(finished(&actions), vec![(2, Outcome::TimedOut)]);
     assert!(!actions.iter().any(|a| matches!(a, Action::Requeued { .. })));
+}
+
+#[test]
+fn surge_shortens_the_max_wait_of_calls_already_waiting() {
+    let mut q = queue(0, &[UZ], Strategy::LongestIdle);
+    q.surge.max_wait_ms = 60_000;
+    let mut h = Harness::new(vec![q], vec![op(0, &[UZ])]);
+    h.enqueue(1, 0, 0);
+    h.advance(30_000);
+    h.enqueue(2, 0, 0);
+    h.advance(40_000);
+    h.input(Input::SetSurge {
+        tenant: TenantId(0),
+        on: true,
+    });
+    // Call 1 is past the surge limit already: it goes at the next timeout.
+    assert!(h.acd.poll_timeout().unwrap() <= h.now);
+    assert_eq!(finished(&h.advance(0)), vec![(1, Outcome::TimedOut)]);
+    assert_eq!(finished(&h.advance(19_000)), vec![]);
+    h.input(Input::SetSurge {
+        tenant: TenantId(0),
+        on: false,
+    });
+    assert_eq!(h.acd.waiting_position(CallId(2)), Some((QueueId(0), 1)));
 }
 
 #[test]

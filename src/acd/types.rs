@@ -95,7 +95,9 @@ pub enum Strategy {
     /// The operator who has been available longest (since they last became available).
     #[default]
     LongestIdle,
-    /// The next eligible operator after the one this queue last offered to, in id order.
+    /// The next eligible operator after the one this queue last offered to, in id order
+    /// (wrapping). Every offer of the queue's calls moves the cursor, including offers made
+    /// because an operator became available and picked one of its calls.
     RoundRobin,
     /// The operator with the fewest answered calls so far; ties go to the longest idle.
     FewestCalls,

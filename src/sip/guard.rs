@@ -79,6 +79,14 @@ pub fn screen(packet: &[u8]) -> Screen {
     let text = String::from_utf8_lossy(packet);
     let head = Head::scan(&text);
     match parsed {
+        Ok(SipMessage::Request(_))
+            if head
+                .request_line
+                .as_ref()
+                .is_some_and(|l| !l.version.eq_ignore_ascii_case("SIP/2.0")) =>
+        {
+            answer_or_drop(&head, 505, "SIP version not supported")
+        }
         Ok(SipMessage::Request(req)) => match request_problem(&req, &head) {
             None => Screen::Pass,
             Some(reason) => answer_or_drop(&head, 400, reason),
