@@ -1146,6 +1146,18 @@ mod tests {
             talk_ms: 60_000,
             ended_by: "caller".into(),
         });
+        emit(EventKind::OperatorState {
+            operator: "1008".into(),
+            from: "on_call".into(),
+            to: "wrap_up".into(),
+            reason: "CallEnded".into(),
+        });
+        emit(EventKind::OperatorState {
+            operator: "1008".into(),
+            from: "wrap_up".into(),
+            to: "available".into(),
+            reason: "WrapUpDone".into(),
+        });
         let text = render();
         let line = |prefix: &str| {
             text.lines()
@@ -1164,6 +1176,11 @@ mod tests {
         .ends_with(" 0"));
         assert!(line(r#"navbat_calls_finished_total{tenant="dtm",queue="dtm-ru",topic="complaints",outcome="answered"}"#)
             .ends_with(" 1"));
+        // Wrap-up ran from event 4 to event 5: one second, under the call's queue.
+        assert!(
+            line(r#"navbat_operator_wrap_up_seconds_sum{tenant="dtm",queue="dtm-ru"}"#)
+                .ends_with(" 1")
+        );
         assert!(text.contains(r#"outcome="deflected""#));
         assert!(!text.contains("c9001"));
         assert!(!text.contains("1008"));

@@ -679,6 +679,10 @@ fn every_dashboard_query_and_alert_rule_returns_series_from_a_real_prometheus() 
             "alert {name} missing"
         );
     }
+    eprintln!(
+        "observability: {total} dashboard queries and {} rules evaluated with series",
+        rules.len()
+    );
     for rule in &rules {
         let name = rule["name"].as_str().unwrap_or("?");
         let expr = rule["query"].as_str().expect("rule query");
