@@ -168,13 +168,14 @@ fn run(config: Config) -> anyhow::Result<()> {
         let http_handle = http.handle();
         actix::spawn(http);
 
-        tracing::info!(
-            sip = ?sip.local_addrs(),
-            http = %config.http.listen,
-            tenants = config.tenants.len(),
-            queues = config.queues.len(),
-            operators = config.operators.len(),
-            "navbat ready"
+        // Printed whatever the log level: scripts and tests wait for this line.
+        eprintln!(
+            "navbat ready: sip {} http {} ({} tenants, {} queues, {} operators)",
+            sip.local_addrs().join(", "),
+            config.http.listen,
+            config.tenants.len(),
+            config.queues.len(),
+            config.operators.len()
         );
 
         wait_for_signal().await;
