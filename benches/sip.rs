@@ -150,6 +150,7 @@ Content-Length: 0\r\n\r\n"
 fn verdict(s: &Screen) -> String {
     match s {
         Screen::Pass => "pass".into(),
+        Screen::PassRewritten(_) => "pass (normalised)".into(),
         Screen::Answer { status, .. } => format!("answer {status}"),
         Screen::Drop(why) => format!("drop ({why})"),
     }
