@@ -14,6 +14,7 @@ cd "$(dirname "$0")/.."
 # prometheus here when their tests land (e.g. "redis-server:redis-server").
 REQUIRED_TOOLS=(
     "sipp:sip-tester"
+    "prometheus:prometheus"
 )
 
 section() {

@@ -10,6 +10,7 @@
 
 pub mod digest;
 pub mod guard;
+mod inspect;
 mod legs;
 mod registrar;
 pub mod sdp;
@@ -247,6 +248,7 @@ impl SipStack {
             .with_cancel_token(cancel.clone())
             .with_user_agent(concat!("navbat/", env!("CARGO_PKG_VERSION")))
             .with_transport_inspector(Box::new(guard::StreamGuard::new(counters.guard.clone())))
+            .with_inspector(Box::new(inspect::MetricsInspector::new()))
             .with_allows(vec![
                 Method::Invite,
                 Method::Ack,
