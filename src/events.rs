@@ -135,6 +135,20 @@ pub enum EventKind {
     OperatorRegistered { operator: String, expires_secs: u32 },
     /// An operator's binding was removed or expired.
     OperatorUnregistered { operator: String, reason: String },
+    /// A call's recording is complete (D19, C9): the file, its length, size and SHA-256.
+    Recording {
+        call: String,
+        path: String,
+        duration_ms: u64,
+        bytes: u64,
+        sha256: String,
+    },
+    /// A supervisor joined a live call (D17).
+    MonitorStarted {
+        call: String,
+        supervisor: String,
+        mode: crate::media::MonitorMode,
+    },
     /// A tenant's surge flag changed.
     SurgeChanged {
         tenant: String,
@@ -161,6 +175,8 @@ impl EventKind {
             EventKind::OperatorState { .. } => "operator_state",
             EventKind::OperatorRegistered { .. } => "operator_registered",
             EventKind::OperatorUnregistered { .. } => "operator_unregistered",
+            EventKind::Recording { .. } => "recording",
+            EventKind::MonitorStarted { .. } => "monitor_started",
             EventKind::SurgeChanged { .. } => "surge_changed",
         }
     }

@@ -130,9 +130,25 @@ fn run(config: Config) -> anyhow::Result<()> {
         .build()
         .context("cannot start the SIP runtime")?;
     let sip_handle = sip_rt.handle().clone();
+    // Media (RTP pacing, relay, recording queue) on its own runtime, off the actix thread.
+    let media_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("navbat-media")
+        .enable_all()
+        .build()
+        .context("cannot start the media runtime")?;
+    let media = navbat::media::MediaEngine::new(
+        media_rt.handle().clone(),
+        &navbat::media::MediaSettings {
+            prompts_dir: config.media.prompts_dir.clone(),
+            recordings_dir: config.media.recordings_dir.clone(),
+            recorder_queue: 16_384,
+        },
+    )?;
     let system = actix::System::new();
     let result = system.block_on(async move {
         let router = Router::start(config.clone(), 200_000)?;
+        let _ = router.shared.media.set(media);
         let settings = SipSettings {
             udp: config.sip.udp,
             tcp: config.sip.tcp,
@@ -185,6 +201,7 @@ fn run(config: Config) -> anyhow::Result<()> {
         anyhow::Ok(())
     });
     sip_rt.shutdown_timeout(Duration::from_secs(2));
+    media_rt.shutdown_timeout(Duration::from_secs(2));
     result
 }
 

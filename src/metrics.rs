@@ -905,7 +905,9 @@ impl MetricsSink {
             | EventKind::OfferWithdrawn { .. }
             | EventKind::OfferDeclined { .. }
             | EventKind::OperatorRegistered { .. }
-            | EventKind::OperatorUnregistered { .. } => {}
+            | EventKind::OperatorUnregistered { .. }
+            | EventKind::Recording { .. }
+            | EventKind::MonitorStarted { .. } => {}
         }
     }
 

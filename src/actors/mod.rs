@@ -46,6 +46,8 @@ pub struct Shared {
     pub presence: Presence,
     /// The SIP layer, once started.
     pub sip: OnceLock<SipStack>,
+    /// The media engine, once started (without it calls are signalled but carry no audio).
+    pub media: OnceLock<crate::media::MediaEngine>,
     started: Instant,
     calls: Mutex<HashMap<String, Addr<CallActor>>>,
 }
@@ -70,6 +72,15 @@ impl Shared {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(call_ref);
+    }
+
+    /// The actor of a call in progress.
+    pub fn call(&self, call_ref: &str) -> Option<Addr<CallActor>> {
+        self.calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(call_ref)
+            .cloned()
     }
 
     /// Addresses of the calls in progress.
@@ -139,6 +150,7 @@ impl Router {
             ports,
             presence: Presence::default(),
             sip: OnceLock::new(),
+            media: OnceLock::new(),
             started: Instant::now(),
             calls: Mutex::new(HashMap::new()),
         });

@@ -236,6 +236,9 @@ pub struct TestConfig {
     pub max_missed_offers: u32,
     pub drain_secs: u32,
     pub operators: Vec<OperatorSpec>,
+    /// `media.prompts_dir`; `None` leaves navbat's default (relative to the test directory,
+    /// so no prompts: calls are answered without waiting for a greeting).
+    pub prompts_dir: Option<PathBuf>,
 }
 
 impl Default for TestConfig {
@@ -257,6 +260,7 @@ impl Default for TestConfig {
                 OperatorSpec::regular("1002"),
                 OperatorSpec::reserve("1901"),
             ],
+            prompts_dir: None,
         }
     }
 }
@@ -284,6 +288,11 @@ impl TestConfig {
 
     pub fn operators(mut self, operators: Vec<OperatorSpec>) -> Self {
         self.operators = operators;
+        self
+    }
+
+    pub fn prompts_dir(mut self, dir: &Path) -> Self {
+        self.prompts_dir = Some(dir.to_path_buf());
         self
     }
 
@@ -335,6 +344,7 @@ nonce_ttl_secs = 300
 rtp_ip = "127.0.0.1"
 rtp_port_min = {rtp_min}
 rtp_port_max = {rtp_max}
+{prompts}
 
 [http]
 listen = "127.0.0.1:{http}"
@@ -372,6 +382,10 @@ default_topic = "other"
             http = self.http_port,
             rtp_min = self.rtp_ports.0,
             rtp_max = self.rtp_ports.1,
+            prompts = match &self.prompts_dir {
+                Some(dir) => format!("prompts_dir = {:?}", dir.display().to_string()),
+                None => String::new(),
+            },
             channels = self.channels,
             retry_after = self.retry_after_secs,
             drain = self.drain_secs,
