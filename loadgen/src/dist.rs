@@ -108,28 +108,12 @@ impl Dist {
     }
 
     /// The mean, in seconds.
+    #[cfg(test)]
     pub fn mean(&self) -> f64 {
         match *self {
             Dist::Const { value } => value,
             Dist::Exp { mean } | Dist::LogNormal { mean, .. } => mean,
             Dist::Never => f64::INFINITY,
-        }
-    }
-
-    /// The same shape with every duration divided by `factor` (time compression).
-    pub fn compressed(&self, factor: f64) -> Dist {
-        match *self {
-            Dist::Const { value } => Dist::Const {
-                value: value / factor,
-            },
-            Dist::Exp { mean } => Dist::Exp {
-                mean: mean / factor,
-            },
-            Dist::LogNormal { mean, sd } => Dist::LogNormal {
-                mean: mean / factor,
-                sd: sd / factor,
-            },
-            Dist::Never => Dist::Never,
         }
     }
 }

@@ -37,6 +37,12 @@ enum Command {
     Sim(SimArgs),
     /// Real SIP over UDP against navbat (embedded child process, or --target).
     Run(RunArgs),
+    /// Simulate M/M/N and M/M/N+M cases and print them beside Erlang C and A.
+    Agreement {
+        /// Calls per case.
+        #[arg(long, default_value_t = 200_000)]
+        calls: u64,
+    },
 }
 
 #[derive(Args)]
@@ -275,6 +281,41 @@ fn main() -> anyhow::Result<()> {
         Command::Plan(a) => run_plan(a),
         Command::Sim(a) => run_sim(a),
         Command::Run(a) => run_run(a),
+        Command::Agreement { calls } => {
+            let cases = [
+                (14, 10.0, None),
+                (45, 40.0, None),
+                (13, 10.0, Some(300.0)),
+                (14, 10.0, Some(60.0)),
+                (10, 12.0, Some(120.0)),
+                (40, 45.0, Some(60.0)),
+            ];
+            let started = std::time::Instant::now();
+            let rows = sim::agreement(&cases, calls)?;
+            println!("| agents | Erlangs | patience | SL formula | SL sim | diff pp | abandon formula | abandon sim | diff pp |");
+            println!("|---|---|---|---|---|---|---|---|---|");
+            for r in &rows {
+                println!(
+                    "| {} | {} | {} | {:.4} | {:.4} | {:+.2} | {:.4} | {:.4} | {:+.2} |",
+                    r.agents,
+                    r.erlangs,
+                    r.patience_secs
+                        .map_or("none (C)".into(), |p| format!("exp {p} s (A)")),
+                    r.sl_formula,
+                    r.sl_sim,
+                    (r.sl_sim - r.sl_formula) * 100.0,
+                    r.abandon_formula,
+                    r.abandon_sim,
+                    (r.abandon_sim - r.abandon_formula) * 100.0
+                );
+            }
+            println!(
+                "{} cases x {calls} calls in {:.2} s",
+                rows.len(),
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
     }
 }
 
@@ -327,6 +368,7 @@ fn run_sim(a: SimArgs) -> anyhow::Result<()> {
     summary["core_steps"] = out.core_steps.into();
     summary["core_rejected"] = out.rejected.into();
     summary["scenario_secs"] = (out.end_ms as f64 / 1000.0).into();
+    summary["profile_secs"] = sc.profile.duration_secs().into();
     summary["scenario"] = serde_json::to_value(&sc)?;
     let header = format!(
         "<p class=\"note\">Discrete-event simulation through navbat's ACD core. Profile: {}. {} operators ({}% bilingual) + {} reserve, {} channels. Patience {}, talk {}, ring delay {}, seed {}. {} calls simulated in {:.2} s wall time.</p>",
@@ -443,6 +485,11 @@ fn run_run(a: RunArgs) -> anyhow::Result<()> {
         .fold(0.0, f64::max)
         .into();
     summary["scenario"] = serde_json::to_value(&sc)?;
+    summary["navbat_config"] = out
+        .config_path
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .into();
     std::fs::create_dir_all(&a.out)?;
     let mut cmp = String::from(
         "<h2>Every call accounted for</h2><table><tr><th>outcome</th><th>loadgen</th><th>navbat (call_finished events)</th></tr>",

@@ -7,9 +7,9 @@
 //! timeouts, wrap-up ends, maximum waits, overflow steps), feeds it in, and drains the
 //! core's actions. Nothing reads a clock, so a seed fixes the whole run.
 
-use crate::dist::Rng;
+use crate::dist::{Dist, Rng};
 use crate::report::{Outcome, Recorder};
-use crate::scenario::{Scenario, ScenarioError};
+use crate::scenario::{Profile, Scenario, ScenarioError};
 use navbat::acd::{
     Acd, Action, CallId, Input, Millis, OperatorId, OperatorState, Outcome as AcdOutcome, QueueId,
     SkillSet,
@@ -305,41 +305,99 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
     Ok(out)
 }
 
+/// A single pool of `agents` bilingual operators with no IVR, no wrap-up, instant
+/// answer and no limits: the M/M/N (+M) queue Erlang C (A) describes. `erlangs` of load
+/// with exponential talk of mean `aht` seconds; `calls` arrivals.
+pub fn mmn(agents: u32, calls: u64, erlangs: f64, aht: f64, patience: Dist) -> Scenario {
+    let rate = erlangs / aht;
+    Scenario {
+        profile: Profile::constant(calls, calls as f64 / rate),
+        seed: 20240601,
+        patience,
+        handle: Dist::Exp { mean: aht },
+        ring_delay: Dist::Const { value: 0.0 },
+        operator_wrap_up: Dist::Const { value: 0.0 },
+        ivr_secs: 0.0,
+        language_weights: [0.7, 0.3],
+        topic_weights: [0.25, 0.25, 0.25, 0.25],
+        operators: agents,
+        bilingual_share: 1.0,
+        reserve: 0,
+        channels: 100_000,
+        max_wait_secs: 1_000_000,
+        ring_timeout_secs: 60,
+        wrap_up_secs: 0,
+        reserve_after_secs: None,
+        max_waiting: None,
+        target_secs: 20.0,
+        surge: false,
+        call_limit: u64::MAX,
+    }
+}
+
+/// One row of the simulator-versus-Erlang agreement table.
+#[derive(Debug, serde::Serialize)]
+pub struct Agreement {
+    /// Agents.
+    pub agents: u32,
+    /// Offered Erlangs.
+    pub erlangs: f64,
+    /// Mean patience in seconds (None = Erlang C).
+    pub patience_secs: Option<f64>,
+    /// Service level, formula and simulation.
+    pub sl_formula: f64,
+    /// ...
+    pub sl_sim: f64,
+    /// Abandonment, formula and simulation.
+    pub abandon_formula: f64,
+    /// ...
+    pub abandon_sim: f64,
+    /// Calls simulated.
+    pub calls: u64,
+}
+
+/// Simulates M/M/N and M/M/N+M cases and sets them beside Erlang C and A.
+pub fn agreement(
+    cases: &[(u32, f64, Option<f64>)],
+    calls: u64,
+) -> Result<Vec<Agreement>, ScenarioError> {
+    cases
+        .iter()
+        .map(|&(agents, erlangs, patience)| {
+            let p = patience.map_or(Dist::Never, |m| Dist::Exp { mean: m });
+            let out = simulate(&mmn(agents, calls, erlangs, 180.0, p), 3600.0)?;
+            let f = crate::erlang::erlang_a(
+                agents,
+                erlangs,
+                180.0,
+                patience.unwrap_or(f64::INFINITY),
+                20.0,
+            );
+            let ab = out
+                .recorder
+                .totals
+                .get(&Outcome::Abandoned)
+                .copied()
+                .unwrap_or(0) as f64
+                / out.placed as f64;
+            Ok(Agreement {
+                agents,
+                erlangs,
+                patience_secs: patience,
+                sl_formula: f.service_level,
+                sl_sim: out.recorder.service_level(),
+                abandon_formula: f.p_abandon,
+                abandon_sim: ab,
+                calls: out.placed,
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dist::Dist;
     use crate::erlang::{erlang_a, erlang_c};
-    use crate::scenario::Profile;
-
-    /// A single pool of `agents` bilingual operators with no IVR, no wrap-up, instant
-    /// answer and no limits: the M/M/N (+M) queue Erlang C (A) describes.
-    fn mmn(agents: u32, calls: u64, erlangs: f64, aht: f64, patience: Dist) -> Scenario {
-        let rate = erlangs / aht;
-        Scenario {
-            profile: Profile::constant(calls, calls as f64 / rate),
-            seed: 20240601,
-            patience,
-            handle: Dist::Exp { mean: aht },
-            ring_delay: Dist::Const { value: 0.0 },
-            operator_wrap_up: Dist::Const { value: 0.0 },
-            ivr_secs: 0.0,
-            language_weights: [0.7, 0.3],
-            topic_weights: [0.25, 0.25, 0.25, 0.25],
-            operators: agents,
-            bilingual_share: 1.0,
-            reserve: 0,
-            channels: 100_000,
-            max_wait_secs: 1_000_000,
-            ring_timeout_secs: 60,
-            wrap_up_secs: 0,
-            reserve_after_secs: None,
-            max_waiting: None,
-            target_secs: 20.0,
-            surge: false,
-            call_limit: u64::MAX,
-        }
-    }
 
     fn share(out: &SimOutput, o: Outcome) -> f64 {
         out.recorder.totals.get(&o).copied().unwrap_or(0) as f64 / out.placed as f64

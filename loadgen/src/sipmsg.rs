@@ -24,6 +24,7 @@ pub struct Message {
     /// (name, value) pairs in order.
     pub headers: Vec<(String, String)>,
     /// The body.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub body: String,
 }
 
@@ -131,6 +132,7 @@ impl Message {
     }
 
     /// The tag of the To header.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn to_tag(&self) -> Option<&str> {
         param(self.header("to")?, "tag")
     }
