@@ -269,22 +269,36 @@ fn waiting_answered(start: &[f64], serve: f64, theta: f64, target: f64) -> (f64,
     (within.unwrap_or(answered), wait_sum, answered)
 }
 
+/// What a staffing level must achieve.
+#[derive(Clone, Copy, Debug)]
+pub struct Targets {
+    /// Service-level time, seconds.
+    pub target_secs: f64,
+    /// At least this share answered within `target_secs`.
+    pub sl_target: f64,
+    /// At most this occupancy.
+    pub occupancy_cap: f64,
+    /// At most this abandonment (Erlang A).
+    pub abandon_cap: f64,
+}
+
 /// The fewest agents meeting every target, searching up to `max_agents`.
 ///
-/// `patience_secs = INFINITY` uses Erlang C. Targets: service level at least `sl_target`
-/// within `target_secs`, occupancy at most `occupancy_cap`, abandonment at most
-/// `abandon_cap`. Returns the prediction at the chosen staffing, or `None` when no staffing
-/// up to `max_agents` meets them.
+/// `patience_secs = INFINITY` uses Erlang C. Returns the prediction at the chosen staffing,
+/// or `None` when no staffing up to `max_agents` meets the targets.
 pub fn agents_for_target(
     offered: f64,
     aht_secs: f64,
     patience_secs: f64,
-    target_secs: f64,
-    sl_target: f64,
-    occupancy_cap: f64,
-    abandon_cap: f64,
+    t: &Targets,
     max_agents: u32,
 ) -> Option<Prediction> {
+    let Targets {
+        target_secs,
+        sl_target,
+        occupancy_cap,
+        abandon_cap,
+    } = *t;
     if offered <= 0.0 {
         return Some(erlang_c(0, 0.0, aht_secs, target_secs));
     }
@@ -325,7 +339,18 @@ mod tests {
             0.795595,
             5e-6
         ));
-        let chosen = agents_for_target(10.0, 180.0, f64::INFINITY, 20.0, 0.8, 1.0, 1.0, 100);
+        let chosen = agents_for_target(
+            10.0,
+            180.0,
+            f64::INFINITY,
+            &Targets {
+                target_secs: 20.0,
+                sl_target: 0.8,
+                occupancy_cap: 1.0,
+                abandon_cap: 1.0,
+            },
+            100,
+        );
         assert_eq!(chosen.map(|p| p.agents), Some(14));
     }
 

@@ -717,7 +717,7 @@ impl Phones {
                 let Some(txn) = self.end_txn(&msg, true) else {
                     return;
                 };
-                let Some(&op) = msg.from_user().and_then(|u| self.operator_by_ext.get(u)) else {
+                let Some(&op) = msg.sender_user().and_then(|u| self.operator_by_ext.get(u)) else {
                     return;
                 };
                 match status {
@@ -805,7 +805,7 @@ impl Phones {
                 };
                 self.counters.offers += 1;
                 let caller = msg
-                    .from_user()
+                    .sender_user()
                     .and_then(|u| u.strip_prefix("998"))
                     .and_then(|d| d.parse::<u32>().ok())
                     .filter(|n| (*n as usize) < self.callers.len());

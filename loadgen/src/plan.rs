@@ -4,7 +4,7 @@
 //! Input is a CSV with a header and the columns `interval` (any label, e.g. `09:00`) and
 //! `calls`, and optionally `aht_secs` (overrides the global handle time for that row).
 
-use crate::erlang::{agents_for_target, channels_for_blocking, erlang_b, Prediction};
+use crate::erlang::{agents_for_target, channels_for_blocking, erlang_b, Prediction, Targets};
 use crate::svg::{chart, Series, Style, PALETTE};
 use std::fmt::Write;
 
@@ -136,26 +136,23 @@ pub fn plan(rows: &[ForecastRow], p: &PlanParams) -> Vec<PlanRow> {
         .map(|r| {
             let aht = r.aht_secs.unwrap_or(p.aht_secs);
             let erlangs = r.calls * aht / p.interval_secs;
+            let targets = Targets {
+                target_secs: p.target_secs,
+                sl_target: p.sl_target,
+                occupancy_cap: p.occupancy_cap,
+                abandon_cap: p.abandon_cap,
+            };
             let c = agents_for_target(
                 erlangs,
                 aht,
                 f64::INFINITY,
-                p.target_secs,
-                p.sl_target,
-                p.occupancy_cap,
-                1.0,
+                &Targets {
+                    abandon_cap: 1.0,
+                    ..targets
+                },
                 p.max_agents,
             );
-            let a = agents_for_target(
-                erlangs,
-                aht,
-                p.patience_secs,
-                p.target_secs,
-                p.sl_target,
-                p.occupancy_cap,
-                p.abandon_cap,
-                p.max_agents,
-            );
+            let a = agents_for_target(erlangs, aht, p.patience_secs, &targets, p.max_agents);
             let schedule = |n: u32| (n as f64 / (1.0 - p.shrinkage).max(0.01)).ceil() as u32;
             // A call holds a channel through the IVR, then (if it stays) its wait and talk.
             let held = match a {

@@ -106,7 +106,7 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
         rejected: 0,
         end_ms: 0,
     };
-    let to_ms = |secs: f64| -> Option<u64> { secs.is_finite().then(|| (secs * 1000.0) as u64) };
+    let to_ms = |secs: f64| -> Option<u64> { secs.is_finite().then_some((secs * 1000.0) as u64) };
     let wrap_up_ms = sc.wrap_up_secs * 1000;
     for op in 0..op_count {
         acd.handle_input(
@@ -456,7 +456,7 @@ mod tests {
     /// Every placed call ends exactly once, and a fixed seed gives the same result.
     #[test]
     fn results_day_accounts_for_every_call_and_is_reproducible() {
-        let mut sc = crate::scenario::tests::scenario();
+        let sc = crate::scenario::tests::scenario();
         let a = simulate(&sc, 60.0).unwrap();
         let b = simulate(&sc, 60.0).unwrap();
         assert_eq!(a.recorder.ended(), 150_000);

@@ -143,7 +143,7 @@ impl Message {
     }
 
     /// The user part of the From URI.
-    pub fn from_user(&self) -> Option<&str> {
+    pub fn sender_user(&self) -> Option<&str> {
         let uri = uri_of(self.header("from")?)?;
         let rest = uri
             .strip_prefix("sip:")
@@ -287,7 +287,7 @@ mod tests {
         assert_eq!(m.cseq(), Some((5, "INVITE")));
         assert_eq!(m.top_branch(), Some("z9hG4bKx"));
         assert_eq!(m.all("via").len(), 2);
-        assert_eq!(m.from_user(), Some("998000000007"));
+        assert_eq!(m.sender_user(), Some("998000000007"));
         assert_eq!(
             m.contact_uri(),
             Some("sip:navbat@127.0.0.1:5060;transport=udp")
