@@ -402,6 +402,7 @@ mod tests {
     #[test]
     fn erlang_a_pyworkforce_case() {
         let p = erlang_a(13, 10.0, 180.0, 300.0, 20.0);
+        assert!(close(p.service_level, 0.858, 0.001), "{p:?}");
         assert!(close(p.p_wait, 0.226, 0.001), "{p:?}");
         assert!(close(p.p_abandon, 0.025, 0.001), "{p:?}");
         assert!(close(p.occupancy, 0.750, 0.001), "{p:?}");

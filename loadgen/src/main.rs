@@ -462,6 +462,14 @@ fn run_run(a: RunArgs) -> anyhow::Result<()> {
     summary["compression"] = a.compression.into();
     summary["bounded_out"] = out.bounded_out.into();
     summary["router_outcomes"] = serde_json::to_value(&out.router.outcomes)?;
+    let mut queue_totals = serde_json::Map::new();
+    for q in out.queues.as_array().into_iter().flatten() {
+        for (k, v) in q["totals"].as_object().into_iter().flatten() {
+            let sum = queue_totals.get(k).and_then(|x| x.as_u64()).unwrap_or(0);
+            queue_totals.insert(k.clone(), (sum + v.as_u64().unwrap_or(0)).into());
+        }
+    }
+    summary["router_queue_totals"] = queue_totals.into();
     summary["router_feed"] = serde_json::json!({
         "events": out.router.events, "missed": out.router.missed, "polls": out.router.polls
     });

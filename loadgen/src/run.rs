@@ -180,12 +180,55 @@ pub struct RouterTally {
     pub outcomes: BTreeMap<String, u64>,
     /// Events seen.
     pub events: u64,
-    /// Highest sequence number seen.
-    pub last_seq: u64,
-    /// Sequence numbers skipped (events that left the feed's ring before we read them).
+    /// Every event up to this sequence number has been seen.
+    pub contiguous: u64,
+    /// Sequence numbers never seen (left the feed's ring before we read them, or still
+    /// missing at the end).
     pub missed: u64,
     /// Polls made.
     pub polls: u64,
+    /// Seen sequence numbers above `contiguous`: events are numbered before several
+    /// threads append them to the feed, so a later number can appear first.
+    #[serde(skip)]
+    above: std::collections::BTreeSet<u64>,
+}
+
+impl RouterTally {
+    fn take(&mut self, e: &serde_json::Value) {
+        let seq = e["seq"].as_u64().unwrap_or(0);
+        if seq <= self.contiguous || !self.above.insert(seq) {
+            return;
+        }
+        self.events += 1;
+        if e["kind"] == "call_finished" {
+            let o = e["outcome"].as_str().unwrap_or("?").to_string();
+            *self.outcomes.entry(o).or_default() += 1;
+        }
+        while self.above.remove(&(self.contiguous + 1)) {
+            self.contiguous += 1;
+        }
+        // A gap far behind the newest event will not be filled any more: count it lost.
+        while self.above.len() > 100_000 {
+            let first = *self.above.iter().next().expect("non-empty");
+            self.missed += first - self.contiguous - 1;
+            self.contiguous = first;
+            self.above.remove(&first);
+            while self.above.remove(&(self.contiguous + 1)) {
+                self.contiguous += 1;
+            }
+        }
+    }
+
+    /// Gaps still open at the end count as missed.
+    fn close(&mut self) {
+        let mut last = self.contiguous;
+        for &s in &self.above {
+            self.missed += s - last - 1;
+            last = s;
+        }
+        self.contiguous = last;
+        self.above.clear();
+    }
 }
 
 async fn poll_events(
@@ -195,37 +238,21 @@ async fn poll_events(
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
-        let after = tally.lock().await.last_seq;
-        if let Ok((200, body)) = http(
-            addr,
-            "GET",
-            &format!("/api/events?after={after}"),
-            &token,
-            None,
-        )
-        .await
-        {
+        let after = tally.lock().await.contiguous;
+        let path = format!("/api/events?after={after}");
+        if let Ok((200, body)) = http(addr, "GET", &path, &token, None).await {
             if let Ok(serde_json::Value::Array(events)) =
                 serde_json::from_slice::<serde_json::Value>(&body)
             {
                 let mut t = tally.lock().await;
                 t.polls += 1;
-                for e in events {
-                    let seq = e["seq"].as_u64().unwrap_or(0);
-                    if seq <= t.last_seq {
-                        continue;
-                    }
-                    t.missed += seq - t.last_seq - 1;
-                    t.last_seq = seq;
-                    t.events += 1;
-                    if e["kind"] == "call_finished" {
-                        let o = e["outcome"].as_str().unwrap_or("?").to_string();
-                        *t.outcomes.entry(o).or_default() += 1;
-                    }
+                for e in &events {
+                    t.take(e);
                 }
             }
         }
         if *stop.borrow() {
+            tally.lock().await.close();
             return;
         }
         tokio::select! {
@@ -663,4 +690,33 @@ pub fn default_navbat() -> PathBuf {
         .and_then(|p| p.parent().map(Path::to_path_buf))
         .unwrap_or_default()
         .join("navbat")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(seq: u64, outcome: Option<&str>) -> serde_json::Value {
+        match outcome {
+            Some(o) => serde_json::json!({"seq": seq, "kind": "call_finished", "outcome": o}),
+            None => serde_json::json!({"seq": seq, "kind": "call_arrived"}),
+        }
+    }
+
+    #[test]
+    fn tally_takes_out_of_order_events_once_and_counts_gaps() {
+        let mut t = RouterTally::default();
+        t.take(&ev(2, Some("answered")));
+        t.take(&ev(1, None));
+        t.take(&ev(2, Some("answered")));
+        t.take(&ev(4, Some("blocked")));
+        assert_eq!(t.contiguous, 2);
+        t.take(&ev(3, Some("abandoned")));
+        assert_eq!(t.contiguous, 4);
+        t.take(&ev(6, None));
+        t.close();
+        assert_eq!(t.missed, 1);
+        assert_eq!(t.outcomes["answered"], 1);
+        assert_eq!(t.outcomes.values().sum::<u64>(), 3);
+    }
 }
