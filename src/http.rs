@@ -214,9 +214,17 @@ async fn health(router: web::Data<Router>) -> impl Responder {
     }))
 }
 
+/// Prometheus text exposition (open like the other reads: loopback by default).
+async fn metrics() -> impl Responder {
+    HttpResponse::Ok()
+        .content_type(crate::metrics::CONTENT_TYPE)
+        .body(crate::metrics::render())
+}
+
 /// Registers the routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/health", web::get().to(health))
+    cfg.route("/metrics", web::get().to(metrics))
+        .route("/api/health", web::get().to(health))
         .route("/api/queues", web::get().to(queues))
         .route("/api/operators", web::get().to(operators))
         .route(

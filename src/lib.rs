@@ -12,6 +12,8 @@ pub mod events;
 pub mod http;
 pub mod ivr;
 pub mod media;
+pub mod metrics;
 pub mod presence;
 pub mod privacy;
 pub mod sip;
+pub mod surge;

@@ -102,10 +102,17 @@ fn main() -> std::process::ExitCode {
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        // rsipstack logs whole messages (with callers' numbers) at info: keep it at warn (D18).
-        tracing_subscriber::EnvFilter::new("info,rsipstack=warn,actix_server=warn,actix_web=warn")
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,actix_server=warn,actix_web=warn")
     });
+    // rsipstack logs whole SIP messages (callers' numbers in From) at info and
+    // below. D18: numbers never reach a log, whatever RUST_LOG says, unless an
+    // engineer debugging SIP explicitly opts in.
+    if std::env::var_os("NAVBAT_DANGER_LOG_SIP_MESSAGES").is_none() {
+        if let Ok(cap) = "rsipstack=warn".parse() {
+            filter = filter.add_directive(cap);
+        }
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -161,13 +168,14 @@ fn run(config: Config) -> anyhow::Result<()> {
         let http_handle = http.handle();
         actix::spawn(http);
 
-        tracing::info!(
-            sip = ?sip.local_addrs(),
-            http = %config.http.listen,
-            tenants = config.tenants.len(),
-            queues = config.queues.len(),
-            operators = config.operators.len(),
-            "navbat ready"
+        // Printed whatever the log level: scripts and tests wait for this line.
+        eprintln!(
+            "navbat ready: sip {} http {} ({} tenants, {} queues, {} operators)",
+            sip.local_addrs().join(", "),
+            config.http.listen,
+            config.tenants.len(),
+            config.queues.len(),
+            config.operators.len()
         );
 
         wait_for_signal().await;

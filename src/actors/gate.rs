@@ -85,6 +85,18 @@ impl ChannelGate {
         self.global_limit
     }
 
+    /// Calls in progress of tenant `tenant` (index order; 0 for an unknown index).
+    pub fn tenant_in_use(&self, tenant: usize) -> u32 {
+        self.tenants
+            .get(tenant)
+            .map_or(0, |(_, used)| used.load(Ordering::Acquire))
+    }
+
+    /// The channel limit of tenant `tenant` (index order; 0 for an unknown index).
+    pub fn tenant_limit(&self, tenant: usize) -> u32 {
+        self.tenants.get(tenant).map_or(0, |(limit, _)| *limit)
+    }
+
     /// Refuse new calls from now on (shutdown).
     pub fn start_draining(&self) {
         self.draining.store(true, Ordering::Release);

@@ -111,7 +111,12 @@ impl Router {
     pub fn start(config: Arc<Config>, memory_events: usize) -> Result<Router, RouterError> {
         let (model, queue_specs, op_specs) = RoutingModel::build(&config)?;
         let memory = Arc::new(MemorySink::new(memory_events));
-        let events = EventBus::new(vec![memory.clone(), Arc::new(crate::events::LogSink)]);
+        let metrics = Arc::new(crate::metrics::MetricsSink::new(&config));
+        let events = EventBus::new(vec![
+            memory.clone(),
+            Arc::new(crate::events::LogSink),
+            metrics.clone(),
+        ]);
         let gate = ChannelGate::new(
             config.limits.channels,
             config
@@ -157,6 +162,7 @@ impl Router {
             operators: operators.clone(),
             queues: queues.clone(),
         });
+        crate::metrics::MetricsPoller::new(shared.clone(), acd.clone(), metrics).start();
         Ok(Router {
             shared,
             acd,

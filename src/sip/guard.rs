@@ -19,6 +19,8 @@ use std::sync::Arc;
 pub struct GuardCounters {
     /// Datagrams passed on to the stack.
     pub passed: AtomicU64,
+    /// Of those, requests normalised first (RFC 2543 From without tag, spaced tag).
+    pub normalised: AtomicU64,
     /// Bad requests answered with 400.
     pub rejected_400: AtomicU64,
     /// Requests with unknown methods answered with 501.
@@ -44,6 +46,10 @@ impl GuardCounters {
 pub enum Screen {
     /// Hand it to the stack.
     Pass,
+    /// Hand this normalised copy to the stack instead (e.g. an RFC 2543
+    /// request without a From tag, or a tag written with spaces around `=`,
+    /// which the stack cannot key a transaction on).
+    PassRewritten(Vec<u8>),
     /// Answer with these bytes and do not pass it on.
     Answer { status: u16, bytes: Vec<u8> },
     /// Drop it silently (counted).
@@ -85,12 +91,9 @@ pub fn screen(packet: &[u8]) -> Screen {
                 .as_ref()
                 .is_some_and(|l| !l.version.eq_ignore_ascii_case("SIP/2.0")) =>
         {
-            answer_or_drop(&head, 505, "SIP version not supported")
+            answer_or_drop(&head, 505, "SIP version not supported", None)
         }
-        Ok(SipMessage::Request(req)) => match request_problem(&req, &head) {
-            None => Screen::Pass,
-            Some(reason) => answer_or_drop(&head, 400, reason),
-        },
+        Ok(SipMessage::Request(req)) => screen_request(req, &head),
         Ok(SipMessage::Response(resp)) => {
             let ok = resp.via_header().is_ok()
                 && resp.cseq_header().is_ok()
@@ -108,14 +111,102 @@ pub fn screen(packet: &[u8]) -> Screen {
                 return Screen::Drop("not a SIP message");
             };
             if !line.version.eq_ignore_ascii_case("SIP/2.0") {
-                return answer_or_drop(&head, 505, "SIP version not supported");
+                return answer_or_drop(&head, 505, "SIP version not supported", None);
             }
             if is_token(&line.method) && !KNOWN_METHODS.contains(&line.method.as_str()) {
-                return answer_or_drop(&head, 501, "unknown method");
+                return answer_or_drop(&head, 501, "unknown method", None);
             }
-            answer_or_drop(&head, 400, "unparseable request")
+            answer_or_drop(&head, 400, "unparseable request", None)
         }
     }
+}
+
+/// Option tags navbat supports in `Require` (RFC 3261 §8.2.2.3): none yet.
+const SUPPORTED_EXTENSIONS: &[&str] = &[];
+
+fn screen_request(mut req: rsipstack::sip::Request, head: &Head) -> Screen {
+    use rsipstack::sip::Method;
+    if head.content_lengths_disagree {
+        return answer_or_drop(head, 400, "conflicting Content-Length headers", None);
+    }
+    // Judged on the text: the stack's URI parser maps some unknown schemes to sip.
+    let scheme_ok = head
+        .request_line
+        .as_ref()
+        .and_then(|l| l.uri.split_once(':'))
+        .is_some_and(|(scheme, _)| {
+            scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips")
+        });
+    let answerable = !matches!(req.method, Method::Ack | Method::Cancel);
+    if !scheme_ok && answerable {
+        return answer_or_drop(head, 416, "unsupported Request-URI scheme", None);
+    }
+    if answerable {
+        let unsupported: Vec<String> = head
+            .require
+            .iter()
+            .filter(|tag| !SUPPORTED_EXTENSIONS.contains(&tag.as_str()))
+            .cloned()
+            .collect();
+        if !unsupported.is_empty() {
+            let extra = format!("Unsupported: {}\r\n", unsupported.join(", "));
+            return answer_or_drop(head, 420, "unsupported extension required", Some(extra));
+        }
+    }
+    let mut rewritten = false;
+    if req
+        .from_header()
+        .ok()
+        .and_then(|f| f.tag().ok().flatten())
+        .is_none()
+    {
+        // RFC 3261 §8.2.6.2 allows RFC 2543 peers without a From tag, and
+        // LWS around `=` is legal (§25.1); the stack handles neither, so the
+        // tag is normalised, or one is derived from the Call-ID (stable across
+        // retransmissions, so they still match the same transaction).
+        let Some(from) = &head.from else {
+            return answer_or_drop(head, 400, "missing From", None);
+        };
+        let mut value = normalise_tag(from);
+        if !value.to_ascii_lowercase().contains(";tag=") {
+            let call_id = head.call_id.as_deref().unwrap_or_default();
+            let digest = md5::Digest::finalize(<md5::Md5 as md5::Digest>::new_with_prefix(call_id));
+            value.push_str(&format!(";tag=rfc2543-{}", hex::encode(&digest[..6])));
+        }
+        req.headers
+            .unique_push(rsipstack::sip::Header::From(value.into()));
+        if let Some(to) = &head.to {
+            req.headers
+                .unique_push(rsipstack::sip::Header::To(normalise_tag(to).into()));
+        }
+        rewritten = true;
+    }
+    match request_problem(&req, head) {
+        Some(reason) => answer_or_drop(head, 400, reason, None),
+        None if rewritten => Screen::PassRewritten(req.to_string().into_bytes()),
+        None => Screen::Pass,
+    }
+}
+
+/// `;  tag = x` -> `;tag=x` (folded header values are already unfolded).
+fn normalise_tag(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(i) = rest.find(';') {
+        out.push_str(&rest[..i]);
+        let after = rest[i + 1..].trim_start();
+        let lower = after.to_ascii_lowercase();
+        if lower.starts_with("tag") && after[3..].trim_start().starts_with('=') {
+            let val = after[3..].trim_start()[1..].trim_start();
+            out.push_str(";tag=");
+            rest = val;
+        } else {
+            out.push(';');
+            rest = &rest[i + 1..];
+        }
+    }
+    out.push_str(rest);
+    out.trim().to_string()
 }
 
 fn request_problem(req: &rsipstack::sip::Request, head: &Head) -> Option<&'static str> {
@@ -150,7 +241,7 @@ fn request_problem(req: &rsipstack::sip::Request, head: &Head) -> Option<&'stati
     None
 }
 
-fn answer_or_drop(head: &Head, status: u16, reason: &'static str) -> Screen {
+fn answer_or_drop(head: &Head, status: u16, reason: &'static str, extra: Option<String>) -> Screen {
     let Some(line) = &head.request_line else {
         return Screen::Drop(reason);
     };
@@ -164,6 +255,8 @@ fn answer_or_drop(head: &Head, status: u16, reason: &'static str) -> Screen {
         400 => "Bad Request",
         501 => "Not Implemented",
         505 => "Version Not Supported",
+        416 => "Unsupported URI Scheme",
+        420 => "Bad Extension",
         _ => "Error",
     };
     let mut out = format!("SIP/2.0 {status} {phrase}\r\n");
@@ -175,7 +268,7 @@ fn answer_or_drop(head: &Head, status: u16, reason: &'static str) -> Screen {
         head.from.as_deref().unwrap_or_default()
     ));
     let to = head.to.as_deref().unwrap_or_default();
-    if to.to_ascii_lowercase().contains(";tag=") {
+    if normalise_tag(to).to_ascii_lowercase().contains(";tag=") {
         out.push_str(&format!("To: {to}\r\n"));
     } else {
         out.push_str(&format!("To: {to};tag=ng{:x}\r\n", rand::random::<u32>()));
@@ -189,6 +282,9 @@ fn answer_or_drop(head: &Head, status: u16, reason: &'static str) -> Screen {
     }
     if status == 501 {
         out.push_str(&format!("Allow: {ALLOW}\r\n"));
+    }
+    if let Some(extra) = extra {
+        out.push_str(&extra);
     }
     out.push_str(&format!("Warning: 399 navbat \"{reason}\"\r\n"));
     out.push_str("Content-Length: 0\r\n\r\n");
@@ -206,6 +302,7 @@ fn is_token(s: &str) -> bool {
 
 struct RequestLine {
     method: String,
+    uri: String,
     version: String,
 }
 
@@ -220,6 +317,8 @@ struct Head {
     call_id: Option<String>,
     cseq: Option<String>,
     content_length: Option<usize>,
+    content_lengths_disagree: bool,
+    require: Vec<String>,
     body_len: usize,
 }
 
@@ -251,6 +350,7 @@ impl Head {
             if parts.len() == 3 && parts[2].to_ascii_uppercase().starts_with("SIP/") {
                 head.request_line = Some(RequestLine {
                     method: parts[0].to_string(),
+                    uri: parts[1].to_string(),
                     version: parts[2].to_string(),
                 });
             }
@@ -268,7 +368,16 @@ impl Head {
                 "to" | "t" => head.to = Some(value),
                 "call-id" | "i" => head.call_id = Some(value),
                 "cseq" => head.cseq = Some(value),
-                "content-length" | "l" => head.content_length = value.parse().ok(),
+                "content-length" | "l" => {
+                    let n = value.parse().ok();
+                    if head.content_length.is_some() && head.content_length != n {
+                        head.content_lengths_disagree = true;
+                    }
+                    head.content_length = n;
+                }
+                "require" => head
+                    .require
+                    .extend(split_commas(&value).into_iter().filter(|t| !t.is_empty())),
                 _ => {}
             }
         }
@@ -328,22 +437,36 @@ impl rsipstack::transaction::endpoint::TransportEventInspector for StreamGuard {
             ));
         }
         let text = req.to_string();
-        let head = Head::scan(&text);
-        let Some(reason) = request_problem(&req, &head) else {
-            return Some(TransportEvent::Incoming(
-                SipMessage::Request(req),
-                conn,
-                from,
-            ));
-        };
-        match answer_or_drop(&head, 400, reason) {
-            Screen::Answer { bytes, .. } => {
-                self.counters.rejected_400.fetch_add(1, Ordering::Relaxed);
+        let mut head = Head::scan(&text);
+        // The stream framing already cut the body by Content-Length.
+        head.content_length = None;
+        match screen_request(req.clone(), &head) {
+            Screen::Pass => {
+                return Some(TransportEvent::Incoming(
+                    SipMessage::Request(req),
+                    conn,
+                    from,
+                ))
+            }
+            Screen::PassRewritten(bytes) => {
+                if let Ok(msg) = SipMessage::try_from(bytes.as_slice()) {
+                    self.counters.normalised.fetch_add(1, Ordering::Relaxed);
+                    return Some(TransportEvent::Incoming(msg, conn, from));
+                }
+                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            Screen::Answer { status, bytes } => {
+                let counter = match status {
+                    501 => &self.counters.rejected_501,
+                    505 => &self.counters.rejected_505,
+                    _ => &self.counters.rejected_400,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
                 if let Ok(msg) = SipMessage::try_from(bytes.as_slice()) {
                     let _ = conn.send(msg, None).await;
                 }
             }
-            _ => {
+            Screen::Drop(_) => {
                 self.counters.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -373,6 +496,15 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
                 Screen::Pass => {
                     self.counters.passed.fetch_add(1, Ordering::Relaxed);
                     return Ok((len, from));
+                }
+                Screen::PassRewritten(bytes) if bytes.len() <= buf.len() => {
+                    self.counters.passed.fetch_add(1, Ordering::Relaxed);
+                    self.counters.normalised.fetch_add(1, Ordering::Relaxed);
+                    buf[..bytes.len()].copy_from_slice(&bytes);
+                    return Ok((bytes.len(), from));
+                }
+                Screen::PassRewritten(_) => {
+                    self.counters.dropped.fetch_add(1, Ordering::Relaxed);
                 }
                 Screen::Answer { status, bytes } => {
                     let counter = match status {

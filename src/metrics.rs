@@ -1,0 +1,1189 @@
+//! Every metric navbat exports: names, labels, units and help texts in one place.
+//!
+//! Three sources feed the Prometheus registry served at `GET /metrics`:
+//! * [`MetricsSink`], an [`EventSink`]: counters and histograms derived from the typed
+//!   events (arrivals, queue entries, answers, outcomes, operator states, surge);
+//! * [`MetricsPoller`]: gauges that are state rather than events (waiting calls, longest
+//!   wait, operators by state, channels, registrations, the SIP layer's counters), read
+//!   once a second;
+//! * the SIP message inspector (`sip::inspect`): requests and responses by method and
+//!   code, INVITE-to-first-response latency and transaction timeouts.
+//!
+//! Label values are bounded sets taken from the configuration (tenants, queues, topics)
+//! or from closed lists in this module (outcomes, states, methods, codes). No call id,
+//! phone number or extension ever becomes a label value. Every series of a bounded label
+//! set is created at start with value zero, so dashboards and alerts see a series (and
+//! `increase()` sees the first call) before anything has happened.
+//!
+//! [`CATALOGUE`] lists every metric, including those declared now for later issues;
+//! `docs/metrics.md` is the human-readable copy and a unit test keeps the two in step.
+
+use crate::acd::QueueSnapshot;
+use crate::actors::acd_host::{AcdActor, OperatorStates, Snapshots};
+use crate::actors::Shared;
+use crate::config::Config;
+use crate::events::{CallOutcome, Event, EventKind, EventSink};
+use actix::Addr;
+use metrics::Unit;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+// ---------------------------------------------------------------------------------------
+// Names
+// ---------------------------------------------------------------------------------------
+
+/// Calls that arrived for a known DID, by tenant and transport.
+pub const CALLS_ARRIVED: &str = "navbat_calls_arrived_total";
+/// Calls refused at the door, by tenant and reason.
+pub const CALLS_BLOCKED: &str = "navbat_calls_blocked_total";
+/// Calls offered to a queue (joined it), by tenant, queue and topic.
+pub const CALLS_OFFERED: &str = "navbat_calls_offered_total";
+/// Calls answered by an operator, by tenant, queue and topic.
+pub const CALLS_ANSWERED: &str = "navbat_calls_answered_total";
+/// Calls answered within the tenant's service-level threshold.
+pub const CALLS_ANSWERED_WITHIN_SL: &str = "navbat_calls_answered_within_sl_total";
+/// Calls ended, by tenant, queue, topic and outcome.
+pub const CALLS_FINISHED: &str = "navbat_calls_finished_total";
+/// Calls put back at the head of their queue after a missed offer.
+pub const CALLS_REQUEUED: &str = "navbat_calls_requeued_total";
+/// Operator phones rung for a call.
+pub const OPERATOR_OFFERS: &str = "navbat_operator_offers_total";
+/// Wait in queue of answered calls.
+pub const CALL_WAIT: &str = "navbat_call_wait_seconds";
+/// Talk time of answered calls.
+pub const CALL_TALK: &str = "navbat_call_talk_seconds";
+/// Operators' wrap-up (after-call work) time.
+pub const WRAP_UP: &str = "navbat_operator_wrap_up_seconds";
+/// Operator state changes, by the state entered.
+pub const OPERATOR_TRANSITIONS: &str = "navbat_operator_transitions_total";
+/// Surge switches, by tenant and new state.
+pub const SURGE_CHANGES: &str = "navbat_surge_changes_total";
+/// Events emitted, by kind.
+pub const EVENTS: &str = "navbat_events_total";
+/// Events the in-memory ring shed.
+pub const EVENTS_SHED: &str = "navbat_events_shed_total";
+/// Call records the metrics sink could not track (its table was full).
+pub const METRICS_UNTRACKED: &str = "navbat_metrics_untracked_calls_total";
+
+/// Calls waiting in a queue (not being offered).
+pub const QUEUE_WAITING: &str = "navbat_queue_waiting_calls";
+/// Calls whose offer is ringing.
+pub const QUEUE_RINGING: &str = "navbat_queue_ringing_calls";
+/// Wait of the longest-waiting call.
+pub const QUEUE_LONGEST_WAIT: &str = "navbat_queue_longest_wait_seconds";
+/// Expected wait of a caller joining now (see [`expected_wait_secs`]).
+pub const QUEUE_EXPECTED_WAIT: &str = "navbat_queue_expected_wait_seconds";
+/// Operators who can serve the queue, by state.
+pub const QUEUE_OPERATORS: &str = "navbat_queue_operators";
+/// Operators by state, each counted once.
+pub const OPERATORS: &str = "navbat_operators";
+/// Operators with a registered softphone.
+pub const OPERATORS_REGISTERED: &str = "navbat_operators_registered";
+/// Surge mode per tenant (1 on, 0 off).
+pub const TENANT_SURGE: &str = "navbat_tenant_surge";
+/// The tenant's service-level threshold.
+pub const TENANT_SL_THRESHOLD: &str = "navbat_tenant_service_level_threshold_seconds";
+/// Channels (calls in progress) in use, all tenants.
+pub const CHANNELS_IN_USE: &str = "navbat_channels_in_use";
+/// The global channel limit.
+pub const CHANNELS_LIMIT: &str = "navbat_channels_limit";
+/// Channels in use per tenant.
+pub const TENANT_CHANNELS_IN_USE: &str = "navbat_tenant_channels_in_use";
+/// Channel limit per tenant.
+pub const TENANT_CHANNELS_LIMIT: &str = "navbat_tenant_channels_limit";
+/// Build information (always 1).
+pub const BUILD_INFO: &str = "navbat_build_info";
+
+/// SIP requests received or sent, by method (retransmissions included).
+pub const SIP_REQUESTS: &str = "navbat_sip_requests_total";
+/// SIP responses received or sent, by method and code.
+pub const SIP_RESPONSES: &str = "navbat_sip_responses_total";
+/// INVITE to first response.
+pub const SIP_INVITE_LATENCY: &str = "navbat_sip_invite_first_response_seconds";
+/// Client transactions that timed out (Timer B/F).
+pub const SIP_TIMEOUTS: &str = "navbat_sip_transaction_timeouts_total";
+/// Transactions the inspector could not track (its table was full).
+pub const SIP_UNTRACKED: &str = "navbat_sip_untracked_transactions_total";
+/// UDP datagrams screened by the front door, by verdict.
+pub const SIP_GUARD: &str = "navbat_sip_guard_datagrams_total";
+/// INVITEs refused at the door (404, 503, 480).
+pub const SIP_INVITES_REJECTED: &str = "navbat_sip_invites_rejected_total";
+/// Successful registrations.
+pub const SIP_REGISTRATIONS: &str = "navbat_sip_registrations_total";
+/// Failed digest authentications.
+pub const SIP_AUTH_FAILURES: &str = "navbat_sip_auth_failures_total";
+
+/// Age of the oldest event not yet in the journal (0 until the store lands, issue 4).
+pub const JOURNAL_LAG: &str = "navbat_journal_lag_seconds";
+/// Events waiting to be written to the journal (issue 4).
+pub const JOURNAL_DEPTH: &str = "navbat_journal_depth_events";
+/// Database reachable (issue 4).
+pub const DB_UP: &str = "navbat_db_up";
+/// Redis reachable (issue 4).
+pub const REDIS_UP: &str = "navbat_redis_up";
+/// RTP packets received and sent (issue 3).
+pub const RTP_PACKETS: &str = "navbat_rtp_packets_total";
+/// RTP packets lost (issue 3).
+pub const RTP_LOST: &str = "navbat_rtp_packets_lost_total";
+/// RTP interarrival jitter (issue 3).
+pub const RTP_JITTER: &str = "navbat_rtp_jitter_seconds";
+/// Bytes of call recordings written (issue 3).
+pub const RECORDING_BYTES: &str = "navbat_recording_bytes_total";
+
+// ---------------------------------------------------------------------------------------
+// The catalogue
+// ---------------------------------------------------------------------------------------
+
+/// The Prometheus type of a metric.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricKind {
+    /// Only goes up (resets on restart).
+    Counter,
+    /// Goes up and down.
+    Gauge,
+    /// Buckets, sum and count.
+    Histogram,
+}
+
+/// Whether a metric is exported yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Availability {
+    /// Exported now.
+    Live,
+    /// Name reserved; the issue with this number exports it.
+    FromIssue(u8),
+}
+
+/// One metric's name, type, unit, labels and help text.
+#[derive(Clone, Copy, Debug)]
+pub struct MetricSpec {
+    /// Full Prometheus name.
+    pub name: &'static str,
+    /// Type.
+    pub kind: MetricKind,
+    /// Unit (also the name's suffix).
+    pub unit: Unit,
+    /// Label names, in a fixed order.
+    pub labels: &'static [&'static str],
+    /// The `# HELP` text.
+    pub help: &'static str,
+    /// Exported now or later.
+    pub availability: Availability,
+}
+
+const fn live(
+    name: &'static str,
+    kind: MetricKind,
+    unit: Unit,
+    labels: &'static [&'static str],
+    help: &'static str,
+) -> MetricSpec {
+    MetricSpec {
+        name,
+        kind,
+        unit,
+        labels,
+        help,
+        availability: Availability::Live,
+    }
+}
+
+const fn later(
+    issue: u8,
+    name: &'static str,
+    kind: MetricKind,
+    unit: Unit,
+    labels: &'static [&'static str],
+    help: &'static str,
+) -> MetricSpec {
+    MetricSpec {
+        name,
+        kind,
+        unit,
+        labels,
+        help,
+        availability: Availability::FromIssue(issue),
+    }
+}
+
+use MetricKind::{Counter, Gauge, Histogram};
+
+/// Every metric navbat exports or will export.
+pub const CATALOGUE: &[MetricSpec] = &[
+    live(CALLS_ARRIVED, Counter, Unit::Count, &["tenant", "transport"], "Calls that arrived for a known DID."),
+    live(CALLS_BLOCKED, Counter, Unit::Count, &["tenant", "reason"], "Calls refused at the door (503): channel limit, queue full or shutting down."),
+    live(CALLS_OFFERED, Counter, Unit::Count, &["tenant", "queue", "topic"], "Calls offered to a queue (the caller finished the IVR and joined the queue)."),
+    live(CALLS_ANSWERED, Counter, Unit::Count, &["tenant", "queue", "topic"], "Calls answered by an operator."),
+    live(CALLS_ANSWERED_WITHIN_SL, Counter, Unit::Count, &["tenant", "queue", "topic"], "Calls answered within the tenant's service-level threshold (service_level_secs, default 20 s)."),
+    live(CALLS_FINISHED, Counter, Unit::Count, &["tenant", "queue", "topic", "outcome"], "Calls ended, by outcome; queue and topic are \"none\" for calls that never reached a queue."),
+    live(CALLS_REQUEUED, Counter, Unit::Count, &["tenant", "queue"], "Calls put back at the head of their queue after an operator missed the offer."),
+    live(OPERATOR_OFFERS, Counter, Unit::Count, &["tenant", "queue"], "Operator phones rung for a queued call."),
+    live(CALL_WAIT, Histogram, Unit::Seconds, &["tenant", "queue"], "Time answered calls waited in the queue (queue entry to operator answer)."),
+    live(CALL_TALK, Histogram, Unit::Seconds, &["tenant", "queue", "topic"], "Talk time of answered calls (operator answer to hang-up)."),
+    live(WRAP_UP, Histogram, Unit::Seconds, &["tenant", "queue"], "Operators' wrap-up time after a call, by the queue of that call."),
+    live(OPERATOR_TRANSITIONS, Counter, Unit::Count, &["state"], "Operator state changes, by the state entered."),
+    live(SURGE_CHANGES, Counter, Unit::Count, &["tenant", "surge"], "Surge mode switches, by the new state (on, off)."),
+    live(EVENTS, Counter, Unit::Count, &["kind"], "Events emitted on the event bus, by kind."),
+    live(EVENTS_SHED, Counter, Unit::Count, &[], "Events dropped by the bounded in-memory event ring (the API feed)."),
+    live(METRICS_UNTRACKED, Counter, Unit::Count, &[], "Calls the metrics sink could not follow because its call table was full."),
+    live(QUEUE_WAITING, Gauge, Unit::Count, &["tenant", "queue"], "Calls waiting in the queue (not being offered right now)."),
+    live(QUEUE_RINGING, Gauge, Unit::Count, &["tenant", "queue"], "Calls of the queue whose offer is ringing an operator."),
+    live(QUEUE_LONGEST_WAIT, Gauge, Unit::Seconds, &["tenant", "queue"], "How long the longest-waiting call of the queue has waited (0 if none)."),
+    live(QUEUE_EXPECTED_WAIT, Gauge, Unit::Seconds, &["tenant", "queue"], "Expected wait of a caller joining now: (waiting + 1) x average handle time / staffed operators, capped at the queue's max wait."),
+    live(QUEUE_OPERATORS, Gauge, Unit::Count, &["tenant", "queue", "state"], "Operators who can serve the queue, by state (an operator counts in every queue they serve)."),
+    live(OPERATORS, Gauge, Unit::Count, &["state"], "Operators by state, each counted once."),
+    live(OPERATORS_REGISTERED, Gauge, Unit::Count, &[], "Operators with a registered softphone."),
+    live(TENANT_SURGE, Gauge, Unit::Count, &["tenant"], "Surge mode of the tenant: 1 on, 0 off."),
+    live(TENANT_SL_THRESHOLD, Gauge, Unit::Seconds, &["tenant"], "The tenant's service-level threshold (answered within this wait counts as in service level)."),
+    live(CHANNELS_IN_USE, Gauge, Unit::Count, &[], "Channels (calls in progress) in use across all tenants."),
+    live(CHANNELS_LIMIT, Gauge, Unit::Count, &[], "The global channel limit (limits.channels)."),
+    live(TENANT_CHANNELS_IN_USE, Gauge, Unit::Count, &["tenant"], "Channels in use by the tenant."),
+    live(TENANT_CHANNELS_LIMIT, Gauge, Unit::Count, &["tenant"], "The tenant's channel limit."),
+    live(BUILD_INFO, Gauge, Unit::Count, &["version"], "Always 1; the label carries navbat's version."),
+    live(SIP_REQUESTS, Counter, Unit::Count, &["direction", "method"], "SIP requests received (in) or sent (out), retransmissions included."),
+    live(SIP_RESPONSES, Counter, Unit::Count, &["direction", "method", "code"], "SIP responses received (in) or sent (out), by the CSeq method and status code; unlisted codes count under their class (4xx)."),
+    live(SIP_INVITE_LATENCY, Histogram, Unit::Seconds, &["role"], "INVITE to its first response: role uas = an INVITE we received (from the trunk) until our first answer; uac = an INVITE we sent (to an operator) until their first answer."),
+    live(SIP_TIMEOUTS, Counter, Unit::Count, &["method"], "Client transactions that got no final response in time (Timer B / Timer F, 32 s)."),
+    live(SIP_UNTRACKED, Counter, Unit::Count, &[], "Transactions the SIP inspector could not follow for latency and timeouts because its table was full."),
+    live(SIP_GUARD, Counter, Unit::Count, &["verdict"], "UDP datagrams screened by the front door: passed, rejected_400, rejected_501, rejected_505, dropped."),
+    live(SIP_INVITES_REJECTED, Counter, Unit::Count, &[], "INVITEs refused at the door (unknown DID, channel limit, closed)."),
+    live(SIP_REGISTRATIONS, Counter, Unit::Count, &[], "Successful REGISTERs (new bindings and refreshes)."),
+    live(SIP_AUTH_FAILURES, Counter, Unit::Count, &[], "Digest authentications that failed."),
+    live(JOURNAL_LAG, Gauge, Unit::Seconds, &[], "Age of the oldest event not yet written to the journal. Always 0 until the event journal lands with the store issue (4); exported now so the alert rule evaluates."),
+    later(4, JOURNAL_DEPTH, Gauge, Unit::Count, &[], "Events waiting to be written to the journal."),
+    later(4, DB_UP, Gauge, Unit::Count, &["backend"], "1 if the database answered its last health check."),
+    later(4, REDIS_UP, Gauge, Unit::Count, &[], "1 if Redis answered its last health check."),
+    later(3, RTP_PACKETS, Counter, Unit::Count, &["direction"], "RTP packets received (in) or sent (out)."),
+    later(3, RTP_LOST, Counter, Unit::Count, &[], "RTP packets lost (sequence gaps)."),
+    later(3, RTP_JITTER, Histogram, Unit::Seconds, &[], "RTP interarrival jitter (RFC 3550), sampled per call."),
+    later(3, RECORDING_BYTES, Counter, Unit::Bytes, &["tenant"], "Bytes of call recordings written."),
+];
+
+// ---------------------------------------------------------------------------------------
+// Bounded label values
+// ---------------------------------------------------------------------------------------
+
+/// `queue` / `topic` value for calls that never reached a queue or have no topic.
+pub const NONE: &str = "none";
+
+/// Every value of the `outcome` label. `deflected` (surge self-service, issue 7) is
+/// declared now so dashboards and rules have it.
+pub const OUTCOMES: [&str; 8] = [
+    "answered",
+    "abandoned",
+    "timed_out",
+    "blocked",
+    "closed",
+    "ivr_hangup",
+    "failed",
+    "deflected",
+];
+
+/// Outcomes that count as missed in the monthly statistics (D20).
+pub const MISSED_OUTCOMES: [&str; 3] = ["abandoned", "timed_out", "blocked"];
+
+/// Every value of the operator `state` label.
+pub const OPERATOR_STATES: [&str; 6] = [
+    "available",
+    "ringing",
+    "on_call",
+    "wrap_up",
+    "break",
+    "logged_out",
+];
+
+/// Every value of the blocked `reason` label.
+pub const BLOCK_REASONS: [&str; 4] = [
+    "global_channels",
+    "tenant_channels",
+    "queue_full",
+    "shutting_down",
+];
+
+/// Values of the SIP `method` label; anything else is `other`.
+pub const SIP_METHODS: [&str; 15] = [
+    "INVITE",
+    "ACK",
+    "BYE",
+    "CANCEL",
+    "OPTIONS",
+    "REGISTER",
+    "INFO",
+    "UPDATE",
+    "PRACK",
+    "SUBSCRIBE",
+    "NOTIFY",
+    "PUBLISH",
+    "MESSAGE",
+    "REFER",
+    "other",
+];
+
+/// Status codes that get their own `code` label value; others count as their class.
+pub const SIP_CODES: [u16; 34] = [
+    100, 180, 181, 182, 183, 200, 202, 301, 302, 400, 401, 403, 404, 405, 407, 408, 415, 420, 423,
+    480, 481, 482, 483, 486, 487, 488, 491, 500, 501, 503, 504, 505, 600, 603,
+];
+
+/// The `outcome` label of a call outcome.
+pub fn outcome_label(outcome: CallOutcome) -> &'static str {
+    match outcome {
+        CallOutcome::Answered => "answered",
+        CallOutcome::Abandoned => "abandoned",
+        CallOutcome::TimedOut => "timed_out",
+        CallOutcome::Blocked => "blocked",
+        CallOutcome::Closed => "closed",
+        CallOutcome::IvrHangup => "ivr_hangup",
+        CallOutcome::Failed => "failed",
+    }
+}
+
+/// The `method` label of a SIP method name (bounded: unknown methods are `other`).
+pub fn sip_method_label(method: &str) -> &'static str {
+    SIP_METHODS
+        .iter()
+        .find(|m| **m == method)
+        .copied()
+        .unwrap_or("other")
+}
+
+/// The `code` label of a SIP status code (bounded: unlisted codes become `1xx`..`6xx`,
+/// anything outside 100..=699 `other`).
+pub fn sip_code_label(code: u16) -> &'static str {
+    const CODE_NAMES: [&str; 34] = [
+        "100", "180", "181", "182", "183", "200", "202", "301", "302", "400", "401", "403", "404",
+        "405", "407", "408", "415", "420", "423", "480", "481", "482", "483", "486", "487", "488",
+        "491", "500", "501", "503", "504", "505", "600", "603",
+    ];
+    if let Some(i) = SIP_CODES.iter().position(|c| *c == code) {
+        return CODE_NAMES[i];
+    }
+    match code / 100 {
+        1 => "1xx",
+        2 => "2xx",
+        3 => "3xx",
+        4 => "4xx",
+        5 => "5xx",
+        6 => "6xx",
+        _ => "other",
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Installing the recorder and rendering
+// ---------------------------------------------------------------------------------------
+
+/// Histogram buckets for queue waits: the service-level thresholds people use (10-30 s)
+/// need fine buckets; long exam-day waits still fall in a bucket.
+pub const WAIT_BUCKETS: [f64; 14] = [
+    1.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0, 900.0,
+];
+/// Buckets for talk time.
+pub const TALK_BUCKETS: [f64; 12] = [
+    10.0, 30.0, 60.0, 90.0, 120.0, 180.0, 240.0, 300.0, 420.0, 600.0, 900.0, 1800.0,
+];
+/// Buckets for wrap-up time.
+pub const WRAP_UP_BUCKETS: [f64; 10] = [1.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 120.0, 300.0];
+/// Buckets for SIP response latency (seconds): a local answer takes microseconds to
+/// milliseconds, a phone on a slow network hundreds of milliseconds.
+pub const SIP_LATENCY_BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 4.0,
+];
+/// Buckets for RTP jitter (issue 3).
+pub const JITTER_BUCKETS: [f64; 8] = [0.001, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs navbat's Prometheus recorder as the process-wide `metrics` recorder (once;
+/// later calls return the same handle) and describes every metric of [`CATALOGUE`].
+///
+/// If another recorder was installed first (an embedding program's), navbat's handle
+/// still renders, but only what was recorded through it: nothing. That is reported once.
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let recorder = builder().build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("another metrics recorder is installed: /metrics will be empty");
+            }
+            describe_all();
+            metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+            metrics::gauge!(JOURNAL_LAG).set(0.0);
+            handle
+        })
+        .clone()
+}
+
+fn builder() -> PrometheusBuilder {
+    let buckets: [(&str, &[f64]); 5] = [
+        (CALL_WAIT, &WAIT_BUCKETS),
+        (CALL_TALK, &TALK_BUCKETS),
+        (WRAP_UP, &WRAP_UP_BUCKETS),
+        (SIP_INVITE_LATENCY, &SIP_LATENCY_BUCKETS),
+        (RTP_JITTER, &JITTER_BUCKETS),
+    ];
+    buckets
+        .into_iter()
+        .fold(PrometheusBuilder::new(), |b, (name, values)| {
+            // Only fails for an empty bucket list, and none of ours is empty.
+            b.set_buckets_for_metric(Matcher::Full(name.into()), values)
+                .expect("non-empty buckets")
+        })
+}
+
+fn describe_all() {
+    for spec in CATALOGUE {
+        match spec.kind {
+            Counter => metrics::describe_counter!(spec.name, spec.unit, spec.help),
+            Gauge => metrics::describe_gauge!(spec.name, spec.unit, spec.help),
+            Histogram => metrics::describe_histogram!(spec.name, spec.unit, spec.help),
+        }
+    }
+}
+
+/// The Prometheus text exposition of every metric (installs the recorder if needed).
+pub fn render() -> String {
+    install().render()
+}
+
+/// The `Content-Type` of [`render`]'s output.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+// ---------------------------------------------------------------------------------------
+// Label space from the configuration
+// ---------------------------------------------------------------------------------------
+
+/// The bounded label values the configuration allows, and per-tenant settings the
+/// metrics need.
+#[derive(Debug, Clone)]
+pub struct LabelSpace {
+    tenants: Vec<TenantLabels>,
+    queues: Vec<QueueLabels>,
+    /// Configured operator extensions (never labels; they bound the sink's maps).
+    operators: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+struct TenantLabels {
+    id: String,
+    service_level_ms: u64,
+    /// Configured topics plus `none`.
+    topics: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+struct QueueLabels {
+    id: String,
+    tenant: usize,
+    /// `[normal, surge]`.
+    wrap_up_secs: [f64; 2],
+    max_wait_secs: [f64; 2],
+}
+
+impl LabelSpace {
+    /// The label values of this configuration.
+    pub fn new(config: &Config) -> LabelSpace {
+        let tenants = config
+            .tenants
+            .iter()
+            .map(|t| TenantLabels {
+                id: t.id.clone(),
+                service_level_ms: t.service_level.as_millis() as u64,
+                topics: t
+                    .ivr
+                    .topics
+                    .iter()
+                    .map(|c| c.topic.clone())
+                    .chain(std::iter::once(NONE.to_string()))
+                    .collect(),
+            })
+            .collect::<Vec<_>>();
+        let queues = config
+            .queues
+            .iter()
+            .map(|q| QueueLabels {
+                id: q.id.clone(),
+                tenant: tenants.iter().position(|t| t.id == q.tenant).unwrap_or(0),
+                wrap_up_secs: [
+                    q.normal.wrap_up.as_secs_f64(),
+                    q.surge.wrap_up.as_secs_f64(),
+                ],
+                max_wait_secs: [
+                    q.normal.max_wait.as_secs_f64(),
+                    q.surge.max_wait.as_secs_f64(),
+                ],
+            })
+            .collect();
+        LabelSpace {
+            tenants,
+            queues,
+            operators: config.operators.iter().map(|o| o.ext.clone()).collect(),
+        }
+    }
+
+    fn tenant(&self, id: &str) -> Option<usize> {
+        self.tenants.iter().position(|t| t.id == id)
+    }
+
+    fn queue(&self, id: &str) -> Option<usize> {
+        self.queues.iter().position(|q| q.id == id)
+    }
+
+    /// The `topic` label of a call's topic in a tenant: the configured topic, `none`
+    /// without one, `other` for a name the configuration does not know (cannot happen
+    /// with topics from the IVR; keeps the set bounded anyway).
+    fn topic_label(&self, tenant: Option<usize>, topic: Option<&str>) -> String {
+        match (tenant, topic) {
+            (_, None) => NONE.into(),
+            (Some(t), Some(name)) if self.tenants[t].topics.iter().any(|x| x == name) => {
+                name.into()
+            }
+            _ => "other".into(),
+        }
+    }
+
+    /// Creates every series with a bounded label set at zero, so that dashboards and
+    /// alert rules see them before the first call.
+    pub fn register_series(&self) {
+        for t in &self.tenants {
+            let tenant = t.id.clone();
+            metrics::gauge!(TENANT_SL_THRESHOLD, "tenant" => tenant.clone())
+                .set(t.service_level_ms as f64 / 1000.0);
+            metrics::gauge!(TENANT_SURGE, "tenant" => tenant.clone()).set(0.0);
+            for transport in ["udp", "tcp"] {
+                metrics::counter!(CALLS_ARRIVED, "tenant" => tenant.clone(), "transport" => transport)
+                    .absolute(0);
+            }
+            for reason in BLOCK_REASONS {
+                metrics::counter!(CALLS_BLOCKED, "tenant" => tenant.clone(), "reason" => reason)
+                    .absolute(0);
+            }
+            for surge in ["on", "off"] {
+                metrics::counter!(SURGE_CHANGES, "tenant" => tenant.clone(), "surge" => surge)
+                    .absolute(0);
+            }
+            // Calls that end before any queue (blocked, closed, IVR hang-up).
+            for outcome in OUTCOMES {
+                metrics::counter!(CALLS_FINISHED, "tenant" => tenant.clone(), "queue" => NONE,
+                    "topic" => NONE, "outcome" => outcome)
+                .absolute(0);
+            }
+        }
+        for q in &self.queues {
+            let t = &self.tenants[q.tenant];
+            let (tenant, queue) = (t.id.clone(), q.id.clone());
+            for topic in &t.topics {
+                let labels = [
+                    ("tenant", tenant.clone()),
+                    ("queue", queue.clone()),
+                    ("topic", topic.clone()),
+                ];
+                metrics::counter!(CALLS_OFFERED, &labels).absolute(0);
+                metrics::counter!(CALLS_ANSWERED, &labels).absolute(0);
+                metrics::counter!(CALLS_ANSWERED_WITHIN_SL, &labels).absolute(0);
+                let _registered = metrics::histogram!(CALL_TALK, &labels);
+                for outcome in OUTCOMES {
+                    metrics::counter!(CALLS_FINISHED, "tenant" => tenant.clone(), "queue" => queue.clone(),
+                        "topic" => topic.clone(), "outcome" => outcome)
+                    .absolute(0);
+                }
+            }
+            let labels = [("tenant", tenant.clone()), ("queue", queue.clone())];
+            metrics::counter!(CALLS_REQUEUED, &labels).absolute(0);
+            metrics::counter!(OPERATOR_OFFERS, &labels).absolute(0);
+            let _registered = metrics::histogram!(CALL_WAIT, &labels);
+            let _registered = metrics::histogram!(WRAP_UP, &labels);
+            for state in OPERATOR_STATES {
+                metrics::gauge!(QUEUE_OPERATORS, "tenant" => tenant.clone(), "queue" => queue.clone(), "state" => state)
+                    .set(0.0);
+            }
+            for name in [
+                QUEUE_WAITING,
+                QUEUE_RINGING,
+                QUEUE_LONGEST_WAIT,
+                QUEUE_EXPECTED_WAIT,
+            ] {
+                metrics::gauge!(name, &labels).set(0.0);
+            }
+        }
+        for state in OPERATOR_STATES {
+            metrics::gauge!(OPERATORS, "state" => state).set(0.0);
+            metrics::counter!(OPERATOR_TRANSITIONS, "state" => state).absolute(0);
+        }
+        for verdict in GUARD_VERDICTS {
+            metrics::counter!(SIP_GUARD, "verdict" => verdict).absolute(0);
+        }
+        for role in ["uas", "uac"] {
+            let _registered = metrics::histogram!(SIP_INVITE_LATENCY, "role" => role);
+        }
+        for method in ["INVITE", "BYE", "CANCEL", "OPTIONS", "INFO", "other"] {
+            metrics::counter!(SIP_TIMEOUTS, "method" => method).absolute(0);
+        }
+        for name in [
+            EVENTS_SHED,
+            METRICS_UNTRACKED,
+            SIP_UNTRACKED,
+            SIP_INVITES_REJECTED,
+            SIP_REGISTRATIONS,
+            SIP_AUTH_FAILURES,
+        ] {
+            metrics::counter!(name).absolute(0);
+        }
+        for name in [CHANNELS_IN_USE, OPERATORS_REGISTERED] {
+            metrics::gauge!(name).set(0.0);
+        }
+    }
+}
+
+/// Values of the `verdict` label of [`SIP_GUARD`].
+pub const GUARD_VERDICTS: [&str; 5] = [
+    "passed",
+    "rejected_400",
+    "rejected_501",
+    "rejected_505",
+    "dropped",
+];
+
+// ---------------------------------------------------------------------------------------
+// Expected wait
+// ---------------------------------------------------------------------------------------
+
+/// Average handle time assumed for a queue before its first answered call ends: a
+/// typical hotline conversation, two minutes (wrap-up is added from the configuration).
+pub const PRIOR_TALK_SECS: f64 = 120.0;
+
+/// Expected wait, in seconds, of a caller who joins the queue now.
+///
+/// * nobody waiting and an operator available: 0;
+/// * nobody staffed (every operator of the queue on break or logged out): the queue's
+///   max wait, since the caller will wait until it gives up;
+/// * otherwise `(waiting + 1) × handle / staffed`, where `handle` is the average talk time
+///   of the queue's answered calls so far plus the configured wrap-up, and `staffed`
+///   counts operators available, ringing, on a call or in wrap-up. Never below the
+///   current longest wait's share and never above the max wait.
+///
+/// Erlang C would be more exact; this estimate needs no arrival rate and errs on the
+/// long side, which is what a caller announcement and a surge trigger want.
+pub fn expected_wait_secs(snap: &QueueSnapshot, handle_secs: f64, max_wait_secs: f64) -> f64 {
+    let staffed = snap.operators_available
+        + snap.operators_ringing
+        + snap.operators_on_call
+        + snap.operators_wrap_up;
+    if snap.waiting == 0 && snap.operators_available > 0 {
+        return 0.0;
+    }
+    if staffed == 0 {
+        return max_wait_secs;
+    }
+    let estimate = (snap.waiting as f64 + 1.0) * handle_secs / staffed as f64;
+    estimate.clamp(0.0, max_wait_secs.max(0.0))
+}
+
+// ---------------------------------------------------------------------------------------
+// The event sink
+// ---------------------------------------------------------------------------------------
+
+/// Most calls a sink follows at once (calls in progress; far above any channel limit).
+pub const MAX_TRACKED_CALLS: usize = 100_000;
+
+/// Counters and histograms from events. Cheap and non-blocking: one short mutex
+/// section per event, no I/O.
+pub struct MetricsSink {
+    labels: LabelSpace,
+    state: Mutex<SinkState>,
+}
+
+#[derive(Default)]
+struct SinkState {
+    /// Calls in a queue: call ref -> where it is, so `call_answered`/`call_finished` know
+    /// tenant and topic. Removed when the call finishes.
+    calls: HashMap<String, CallLabels>,
+    /// Operators in wrap-up: ext -> (entered at ms, tenant, queue). Bounded by the
+    /// configured operators.
+    wrap_up: HashMap<String, (u64, String, String)>,
+    /// Operator ext -> (tenant, queue) of their last answered call.
+    last_queue: HashMap<String, (String, String)>,
+    /// Per queue index: talk seconds sum and count of answered calls (for handle time).
+    talk: HashMap<usize, (f64, u64)>,
+}
+
+#[derive(Clone)]
+struct CallLabels {
+    tenant: String,
+    queue: String,
+    topic: String,
+}
+
+impl MetricsSink {
+    /// A sink for this configuration; installs the recorder and creates every series.
+    pub fn new(config: &Config) -> MetricsSink {
+        install();
+        let labels = LabelSpace::new(config);
+        labels.register_series();
+        MetricsSink {
+            labels,
+            state: Mutex::new(SinkState::default()),
+        }
+    }
+
+    /// Average handle time (talk so far + configured wrap-up) of a queue, in seconds.
+    pub fn handle_secs(&self, queue: &str, surge: bool) -> f64 {
+        let Some(q) = self.labels.queue(queue) else {
+            return PRIOR_TALK_SECS;
+        };
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let talk = match state.talk.get(&q) {
+            Some((sum, n)) if *n > 0 => sum / *n as f64,
+            _ => PRIOR_TALK_SECS,
+        };
+        talk + self.labels.queues[q].wrap_up_secs[usize::from(surge)]
+    }
+
+    /// The queue's max wait, in seconds (for the expected-wait cap).
+    pub fn max_wait_secs(&self, queue: &str, surge: bool) -> f64 {
+        self.labels
+            .queue(queue)
+            .map(|q| self.labels.queues[q].max_wait_secs[usize::from(surge)])
+            .unwrap_or(0.0)
+    }
+
+    fn tenant_of_queue(&self, queue: &str) -> String {
+        self.labels
+            .queue(queue)
+            .map(|q| self.labels.tenants[self.labels.queues[q].tenant].id.clone())
+            .unwrap_or_else(|| "unknown".into())
+    }
+
+    fn on_event(&self, event: &Event, state: &mut SinkState) {
+        match &event.kind {
+            EventKind::CallArrived {
+                tenant, transport, ..
+            } => {
+                let transport = if transport == "tcp" { "tcp" } else { "udp" };
+                metrics::counter!(CALLS_ARRIVED, "tenant" => tenant.clone(), "transport" => transport)
+                    .increment(1);
+            }
+            EventKind::CallBlocked { tenant, reason, .. } => {
+                let reason = match reason {
+                    crate::events::BlockReason::GlobalChannels => "global_channels",
+                    crate::events::BlockReason::TenantChannels => "tenant_channels",
+                    crate::events::BlockReason::QueueFull => "queue_full",
+                    crate::events::BlockReason::ShuttingDown => "shutting_down",
+                };
+                metrics::counter!(CALLS_BLOCKED, "tenant" => tenant.clone(), "reason" => reason)
+                    .increment(1);
+            }
+            EventKind::CallEnqueued {
+                call,
+                tenant,
+                queue,
+                topic,
+                ..
+            } => {
+                let t = self.labels.tenant(tenant);
+                let labels = CallLabels {
+                    tenant: tenant.clone(),
+                    queue: queue.clone(),
+                    topic: self.labels.topic_label(t, topic.as_deref()),
+                };
+                metrics::counter!(CALLS_OFFERED, "tenant" => labels.tenant.clone(),
+                    "queue" => labels.queue.clone(), "topic" => labels.topic.clone())
+                .increment(1);
+                if state.calls.len() < MAX_TRACKED_CALLS || state.calls.contains_key(call) {
+                    state.calls.insert(call.clone(), labels);
+                } else {
+                    metrics::counter!(METRICS_UNTRACKED).increment(1);
+                }
+            }
+            EventKind::CallOffered { queue, .. } => {
+                metrics::counter!(OPERATOR_OFFERS, "tenant" => self.tenant_of_queue(queue),
+                    "queue" => queue.clone())
+                .increment(1);
+            }
+            EventKind::CallRequeued { queue, .. } => {
+                metrics::counter!(CALLS_REQUEUED, "tenant" => self.tenant_of_queue(queue),
+                    "queue" => queue.clone())
+                .increment(1);
+            }
+            EventKind::CallAnswered {
+                call,
+                queue,
+                operator,
+                wait_ms,
+            } => {
+                let labels = state
+                    .calls
+                    .get(call)
+                    .cloned()
+                    .unwrap_or_else(|| CallLabels {
+                        tenant: self.tenant_of_queue(queue),
+                        queue: queue.clone(),
+                        topic: NONE.into(),
+                    });
+                let sl_ms = self
+                    .labels
+                    .tenant(&labels.tenant)
+                    .map(|t| self.labels.tenants[t].service_level_ms)
+                    .unwrap_or(20_000);
+                let keys = [
+                    ("tenant", labels.tenant.clone()),
+                    ("queue", labels.queue.clone()),
+                    ("topic", labels.topic.clone()),
+                ];
+                metrics::counter!(CALLS_ANSWERED, &keys).increment(1);
+                if *wait_ms <= sl_ms {
+                    metrics::counter!(CALLS_ANSWERED_WITHIN_SL, &keys).increment(1);
+                }
+                metrics::histogram!(CALL_WAIT, "tenant" => labels.tenant.clone(), "queue" => labels.queue.clone())
+                    .record(*wait_ms as f64 / 1000.0);
+                if self.is_operator(operator) {
+                    state
+                        .last_queue
+                        .insert(operator.clone(), (labels.tenant, labels.queue));
+                }
+            }
+            EventKind::CallFinished {
+                call,
+                tenant,
+                queue,
+                outcome,
+                talk_ms,
+                ..
+            } => {
+                let tracked = state.calls.remove(call);
+                let queue = queue.clone().unwrap_or_else(|| NONE.into());
+                let topic = tracked.map(|c| c.topic).unwrap_or_else(|| NONE.into());
+                metrics::counter!(CALLS_FINISHED, "tenant" => tenant.clone(), "queue" => queue.clone(),
+                    "topic" => topic.clone(), "outcome" => outcome_label(*outcome))
+                .increment(1);
+                if *outcome == CallOutcome::Answered {
+                    let talk = *talk_ms as f64 / 1000.0;
+                    metrics::histogram!(CALL_TALK, "tenant" => tenant.clone(), "queue" => queue.clone(),
+                        "topic" => topic)
+                    .record(talk);
+                    if let Some(q) = self.labels.queue(&queue) {
+                        let entry = state.talk.entry(q).or_insert((0.0, 0));
+                        entry.0 += talk;
+                        entry.1 += 1;
+                    }
+                }
+            }
+            EventKind::OperatorState {
+                operator, from, to, ..
+            } => {
+                if let Some(state_label) = OPERATOR_STATES.iter().find(|s| **s == to) {
+                    metrics::counter!(OPERATOR_TRANSITIONS, "state" => *state_label).increment(1);
+                }
+                if !self.is_operator(operator) {
+                    return;
+                }
+                if from == "wrap_up" {
+                    if let Some((since, tenant, queue)) = state.wrap_up.remove(operator) {
+                        let secs = event.at_ms.saturating_sub(since) as f64 / 1000.0;
+                        metrics::histogram!(WRAP_UP, "tenant" => tenant, "queue" => queue)
+                            .record(secs);
+                    }
+                }
+                if to == "wrap_up" {
+                    if let Some((tenant, queue)) = state.last_queue.get(operator).cloned() {
+                        state
+                            .wrap_up
+                            .insert(operator.clone(), (event.at_ms, tenant, queue));
+                    }
+                }
+            }
+            EventKind::SurgeChanged { tenant, on, .. } => {
+                let surge = if *on { "on" } else { "off" };
+                metrics::counter!(SURGE_CHANGES, "tenant" => tenant.clone(), "surge" => surge)
+                    .increment(1);
+            }
+            EventKind::IvrStep { .. }
+            | EventKind::DtmfReceived { .. }
+            | EventKind::OfferWithdrawn { .. }
+            | EventKind::OfferDeclined { .. }
+            | EventKind::OperatorRegistered { .. }
+            | EventKind::OperatorUnregistered { .. } => {}
+        }
+    }
+
+    /// Extensions key the sink's maps only when configured, so the maps stay bounded.
+    fn is_operator(&self, ext: &str) -> bool {
+        self.labels.operators.iter().any(|o| o == ext)
+    }
+}
+
+impl EventSink for MetricsSink {
+    fn emit(&self, event: &Event) {
+        metrics::counter!(EVENTS, "kind" => event.kind.name()).increment(1);
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        self.on_event(event, &mut state);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The poller
+// ---------------------------------------------------------------------------------------
+
+/// How often the poller reads the state gauges.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Reads state that is not an event (queues, operators, channels, registrations, SIP
+/// counters) into gauges once per [`POLL_INTERVAL`], and runs the exporter's upkeep.
+pub struct MetricsPoller {
+    shared: Arc<Shared>,
+    acd: Addr<AcdActor>,
+    sink: Arc<MetricsSink>,
+}
+
+impl MetricsPoller {
+    /// A poller over the router's shared state and ACD host.
+    pub fn new(shared: Arc<Shared>, acd: Addr<AcdActor>, sink: Arc<MetricsSink>) -> MetricsPoller {
+        MetricsPoller { shared, acd, sink }
+    }
+
+    /// Starts polling on the current actix arbiter; it stops with the actix system.
+    pub fn start(self) {
+        actix::spawn(async move {
+            let mut tick = tokio::time::interval(POLL_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                self.poll_once().await;
+            }
+        });
+    }
+
+    /// One round of reading; public so tests can drive it without a clock.
+    pub async fn poll_once(&self) {
+        let model = &self.shared.model;
+        if let Ok(snaps) = self.acd.send(Snapshots).await {
+            let mut surge_by_tenant: HashMap<String, bool> = HashMap::new();
+            for s in &snaps {
+                let queue = model.queue_name(s.queue).to_string();
+                let tenant = model.tenant_name(model.queue_tenant(s.queue)).to_string();
+                *surge_by_tenant.entry(tenant.clone()).or_default() |= s.surge;
+                let labels = [("tenant", tenant.clone()), ("queue", queue.clone())];
+                metrics::gauge!(QUEUE_WAITING, &labels).set(s.waiting as f64);
+                metrics::gauge!(QUEUE_RINGING, &labels).set(s.ringing as f64);
+                metrics::gauge!(QUEUE_LONGEST_WAIT, &labels).set(s.longest_wait_ms as f64 / 1000.0);
+                let ewt = expected_wait_secs(
+                    s,
+                    self.sink.handle_secs(&queue, s.surge),
+                    self.sink.max_wait_secs(&queue, s.surge),
+                );
+                metrics::gauge!(QUEUE_EXPECTED_WAIT, &labels).set(ewt);
+                let by_state = [
+                    ("available", s.operators_available),
+                    ("ringing", s.operators_ringing),
+                    ("on_call", s.operators_on_call),
+                    ("wrap_up", s.operators_wrap_up),
+                    ("break", s.operators_on_break),
+                    ("logged_out", s.operators_logged_out),
+                ];
+                for (state, n) in by_state {
+                    metrics::gauge!(QUEUE_OPERATORS, "tenant" => tenant.clone(), "queue" => queue.clone(), "state" => state)
+                        .set(n as f64);
+                }
+            }
+            for (tenant, on) in surge_by_tenant {
+                metrics::gauge!(TENANT_SURGE, "tenant" => tenant).set(if on { 1.0 } else { 0.0 });
+            }
+        }
+        if let Ok(ops) = self.acd.send(OperatorStates).await {
+            for state in OPERATOR_STATES {
+                let n = ops.iter().filter(|o| o.state == state).count();
+                metrics::gauge!(OPERATORS, "state" => state).set(n as f64);
+            }
+        }
+        let gate = &self.shared.gate;
+        metrics::gauge!(CHANNELS_IN_USE).set(f64::from(gate.in_use()));
+        metrics::gauge!(CHANNELS_LIMIT).set(f64::from(gate.limit()));
+        for (i, t) in self.shared.config.tenants.iter().enumerate() {
+            metrics::gauge!(TENANT_CHANNELS_IN_USE, "tenant" => t.id.clone())
+                .set(f64::from(gate.tenant_in_use(i)));
+            metrics::gauge!(TENANT_CHANNELS_LIMIT, "tenant" => t.id.clone())
+                .set(f64::from(gate.tenant_limit(i)));
+        }
+        metrics::gauge!(OPERATORS_REGISTERED).set(self.shared.presence.registered() as f64);
+        metrics::counter!(EVENTS_SHED).absolute(self.shared.memory.shed());
+        if let Some(sip) = self.shared.sip.get() {
+            use std::sync::atomic::Ordering::Relaxed;
+            let c = sip.counters();
+            let g = &c.guard;
+            let verdicts = [
+                ("passed", g.passed.load(Relaxed)),
+                ("rejected_400", g.rejected_400.load(Relaxed)),
+                ("rejected_501", g.rejected_501.load(Relaxed)),
+                ("rejected_505", g.rejected_505.load(Relaxed)),
+                ("dropped", g.dropped.load(Relaxed)),
+            ];
+            for (verdict, n) in verdicts {
+                metrics::counter!(SIP_GUARD, "verdict" => verdict).absolute(n);
+            }
+            metrics::counter!(SIP_INVITES_REJECTED).absolute(c.invites_rejected.load(Relaxed));
+            metrics::counter!(SIP_REGISTRATIONS).absolute(c.registrations.load(Relaxed));
+            metrics::counter!(SIP_AUTH_FAILURES).absolute(c.auth_failures.load(Relaxed));
+        }
+        install().run_upkeep();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::acd::QueueId;
+
+    fn snap(waiting: usize, available: usize, on_call: usize, on_break: usize) -> QueueSnapshot {
+        let mut s = QueueSnapshot::empty(QueueId(0));
+        s.waiting = waiting;
+        s.operators_available = available;
+        s.operators_on_call = on_call;
+        s.operators_on_break = on_break;
+        s
+    }
+
+    #[test]
+    fn expected_wait_is_zero_with_a_free_operator_and_nobody_waiting() {
+        assert_eq!(expected_wait_secs(&snap(0, 1, 3, 0), 150.0, 900.0), 0.0);
+    }
+
+    #[test]
+    fn expected_wait_scales_with_waiting_over_staffed() {
+        // 3 waiting + the new caller, 4 busy operators, 150 s handle time: 150 s.
+        assert_eq!(expected_wait_secs(&snap(3, 0, 4, 0), 150.0, 900.0), 150.0);
+        // Capped at the max wait.
+        assert_eq!(expected_wait_secs(&snap(99, 0, 1, 0), 150.0, 900.0), 900.0);
+    }
+
+    #[test]
+    fn expected_wait_without_staff_is_the_max_wait() {
+        assert_eq!(expected_wait_secs(&snap(2, 0, 0, 5), 150.0, 300.0), 300.0);
+    }
+
+    #[test]
+    fn labels_are_bounded() {
+        assert_eq!(sip_method_label("INVITE"), "INVITE");
+        assert_eq!(sip_method_label("XYZZY"), "other");
+        assert_eq!(sip_code_label(183), "183");
+        assert_eq!(sip_code_label(499), "4xx");
+        assert_eq!(sip_code_label(42), "other");
+        assert_eq!(sip_code_label(9999), "other");
+        for c in SIP_CODES {
+            assert_eq!(sip_code_label(c), c.to_string());
+        }
+    }
+
+    #[test]
+    fn catalogue_names_are_unique_prometheus_names_with_unit_suffixes() {
+        let mut seen = std::collections::HashSet::new();
+        for spec in CATALOGUE {
+            assert!(seen.insert(spec.name), "{} twice", spec.name);
+            assert!(spec.name.starts_with("navbat_"));
+            assert!(spec
+                .name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'));
+            match (spec.kind, spec.unit) {
+                (MetricKind::Counter, _) => assert!(spec.name.ends_with("_total"), "{}", spec.name),
+                (_, Unit::Seconds) => assert!(spec.name.ends_with("_seconds"), "{}", spec.name),
+                _ => {}
+            }
+            for label in spec.labels {
+                assert!(!["call", "caller", "did", "operator", "ext"].contains(label));
+            }
+        }
+    }
+
+    #[test]
+    fn docs_list_every_metric() {
+        let docs = include_str!("../docs/metrics.md");
+        for spec in CATALOGUE {
+            assert!(
+                docs.contains(spec.name),
+                "docs/metrics.md lacks {}",
+                spec.name
+            );
+        }
+    }
+
+    #[test]
+    fn sink_counts_a_call_through_its_outcome_and_renders_bounded_labels() {
+        let config = Config::embedded_default();
+        let sink = MetricsSink::new(&config);
+        let mut seq = 0;
+        let mut emit = |kind: EventKind| {
+            seq += 1;
+            sink.emit(&Event {
+                seq,
+                at_ms: 1_000 * seq,
+                kind,
+            });
+        };
+        emit(EventKind::CallEnqueued {
+            call: "c9001".into(),
+            tenant: "dtm".into(),
+            queue: "dtm-ru".into(),
+            language: "ru".into(),
+            topic: Some("complaints".into()),
+            priority: 0,
+        });
+        emit(EventKind::CallAnswered {
+            call: "c9001".into(),
+            queue: "dtm-ru".into(),
+            operator: "1008".into(),
+            wait_ms: 25_000,
+        });
+        emit(EventKind::CallFinished {
+            call: "c9001".into(),
+            tenant: "dtm".into(),
+            queue: Some("dtm-ru".into()),
+            operator: Some("1008".into()),
+            outcome: CallOutcome::Answered,
+            wait_ms: 25_000,
+            talk_ms: 60_000,
+            ended_by: "caller".into(),
+        });
+        emit(EventKind::OperatorState {
+            operator: "1008".into(),
+            from: "on_call".into(),
+            to: "wrap_up".into(),
+            reason: "CallEnded".into(),
+        });
+        emit(EventKind::OperatorState {
+            operator: "1008".into(),
+            from: "wrap_up".into(),
+            to: "available".into(),
+            reason: "WrapUpDone".into(),
+        });
+        let text = render();
+        let line = |prefix: &str| {
+            text.lines()
+                .find(|l| l.starts_with(prefix))
+                .unwrap_or_else(|| panic!("no line {prefix}"))
+                .to_string()
+        };
+        assert!(line(
+            r#"navbat_calls_answered_total{tenant="dtm",queue="dtm-ru",topic="complaints"}"#
+        )
+        .ends_with(" 1"));
+        // Waited 25 s against a 20 s threshold: answered, not within service level.
+        assert!(line(
+            r#"navbat_calls_answered_within_sl_total{tenant="dtm",queue="dtm-ru",topic="complaints"}"#
+        )
+        .ends_with(" 0"));
+        assert!(line(r#"navbat_calls_finished_total{tenant="dtm",queue="dtm-ru",topic="complaints",outcome="answered"}"#)
+            .ends_with(" 1"));
+        // Wrap-up ran from event 4 to event 5: one second, under the call's queue.
+        assert!(
+            line(r#"navbat_operator_wrap_up_seconds_sum{tenant="dtm",queue="dtm-ru"}"#)
+                .ends_with(" 1")
+        );
+        assert!(text.contains(r#"outcome="deflected""#));
+        assert!(!text.contains("c9001"));
+        assert!(!text.contains("1008"));
+        assert!(sink.handle_secs("dtm-ru", false) == 60.0 + 15.0);
+    }
+}

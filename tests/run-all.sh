@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The one test command: tools, formatting, lints, then every test of the workspace.
+#
+#   tests/run-all.sh
+#
+# On a fresh Debian/Ubuntu machine it installs the system packages the integration tests
+# drive for real (SIPp from `sip-tester`, ...), using sudo only when not root. Integration
+# tests use loopback ports only and never assert timings.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+# "binary:debian-package" pairs the integration tests need. Add postgresql, redis-server,
+# prometheus here when their tests land (e.g. "redis-server:redis-server").
+REQUIRED_TOOLS=(
+    "sipp:sip-tester"
+    "prometheus:prometheus"
+)
+
+section() {
+    printf '\n==== %s ====\n' "$*"
+}
+
+install_missing_tools() {
+    local missing=()
+    local pair bin pkg
+    for pair in "${REQUIRED_TOOLS[@]}"; do
+        bin="${pair%%:*}"
+        pkg="${pair#*:}"
+        if ! command -v "$bin" >/dev/null 2>&1; then
+            missing+=("$pkg")
+        fi
+    done
+    if [ "${#missing[@]}" -eq 0 ]; then
+        echo "all present: ${REQUIRED_TOOLS[*]}"
+        return
+    fi
+    echo "installing: ${missing[*]}"
+    local sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        sudo=(sudo)
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    "${sudo[@]}" apt-get update
+    "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+}
+
+section "system packages for integration tests"
+install_missing_tools
+
+section "cargo fmt --check"
+cargo fmt --all -- --check
+
+section "cargo clippy (all targets, warnings are errors)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+if cargo nextest --version >/dev/null 2>&1; then
+    section "cargo nextest run"
+    cargo nextest run --workspace --no-fail-fast
+    section "cargo test --doc"
+    cargo test --workspace --doc
+else
+    section "cargo test"
+    cargo test --workspace --no-fail-fast
+fi
+
+section "all checks passed"

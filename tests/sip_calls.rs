@@ -1,0 +1,561 @@
+//! End-to-end calls: the real `navbat` binary, real SIPp callers and operators, loopback only.
+//!
+//! Each test starts its own navbat on free ports with a config from `common::TestConfig`,
+//! drives SIPp scenarios from `tests/sipp/`, and checks outcomes in `/api/events` and
+//! `/api/operators`. Nothing here asserts how long anything took; waits are polls with
+//! generous deadlines, so a slow shared machine makes the tests slower, not red.
+//!
+//! `sipp_scenarios_pass_against_each_other` needs only SIPp: it keeps the scenario files
+//! known-good independently of navbat.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+/// How long a caller in caller_ivr_talk.xml stays connected before hanging up. It only has
+/// to cover IVR, enqueue, one offer and an immediate answer; a slow machine needs more.
+const TALK_PAUSE_MS: u64 = 5_000;
+
+/// How long a caller in caller_abandon.xml waits in the queue before giving up.
+const ABANDON_PAUSE_MS: u64 = 1_500;
+
+/// How long an operator in operator_answer_hangup.xml talks before hanging up.
+const OPERATOR_TALK_MS: &str = "1000";
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/// Every event of one call, in the order navbat recorded them.
+fn call_events(events: &[Value], call: &Value) -> Vec<Value> {
+    events
+        .iter()
+        .filter(|e| &e["call"] == call)
+        .cloned()
+        .collect()
+}
+
+/// Position of the first event of `kind` (matching `pred`) in `events`.
+fn position(events: &[Value], kind: &str, pred: impl Fn(&Value) -> bool) -> Option<usize> {
+    events.iter().position(|e| e["kind"] == kind && pred(e))
+}
+
+fn any(_: &Value) -> bool {
+    true
+}
+
+fn kinds(events: &[Value]) -> String {
+    events
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap_or("?").to_string())
+        .collect::<Vec<_>>()
+        .join(" -> ")
+}
+
+/// An event kind and a predicate its event must satisfy.
+type Step<'a> = (&'a str, &'a dyn Fn(&Value) -> bool);
+
+/// Asserts that for one call, the events of `order` occur in that order.
+fn assert_order(timeline: &[Value], order: &[Step]) {
+    let mut last = None;
+    for (kind, pred) in order {
+        let at = position(timeline, kind, pred).unwrap_or_else(|| {
+            panic!(
+                "no `{kind}` event for this call; its timeline: {}\n{}",
+                kinds(timeline),
+                serde_json::to_string_pretty(timeline).unwrap_or_default()
+            )
+        });
+        if let Some((prev_kind, prev_at)) = last {
+            assert!(
+                at > prev_at,
+                "`{kind}` (#{at}) should come after `{prev_kind}` (#{prev_at}); timeline: {}",
+                kinds(timeline)
+            );
+        }
+        last = Some((*kind, at));
+    }
+}
+
+fn operator_is(ext: &'static str) -> impl Fn(&Value) -> bool {
+    move |e: &Value| e["operator"] == ext
+}
+
+// ---------------------------------------------------------------------------------------------
+// (0) The scenarios against each other, no navbat involved
+
+/// Runs a server scenario and a client scenario against it; both must exit 0.
+fn pair(dir: &TestDir, name: &str, server: (&str, &[&str]), client: (&str, &[&str])) {
+    let server_port = free_port();
+    let mut srv = Sipp::start(
+        dir.path(),
+        &format!("{name}-server"),
+        server.0,
+        server.1,
+        None,
+        server_port,
+    );
+    // A server scenario only has to be bound before the client's first retransmission
+    // window ends; SIPp's retrans="500" covers a late start, so no wait is needed here.
+    let cli = Sipp::start(
+        dir.path(),
+        &format!("{name}-client"),
+        client.0,
+        client.1,
+        Some(([127, 0, 0, 1], server_port).into()),
+        free_port(),
+    );
+    cli.wait_success();
+    let status = srv.wait();
+    assert!(
+        status.success(),
+        "self-test `{name}`: server scenario {} failed ({status})\n{}",
+        server.0,
+        srv.report()
+    );
+}
+
+#[test]
+fn sipp_scenarios_pass_against_each_other() {
+    sipp_bin();
+    let dir = TestDir::new("selftest");
+    let csv = dir.path().join("op.csv");
+    std::fs::write(&csv, "SEQUENTIAL\n1001;5999\n").unwrap();
+    let csv = csv.to_string_lossy().into_owned();
+    let m1: &[&str] = &["-m", "1"];
+
+    pair(
+        &dir,
+        "register",
+        (
+            "selftest_registrar.xml",
+            &[
+                "-key", "user", "1001", "-key", "password", "demo1001", "-m", "1",
+            ],
+        ),
+        (
+            "operator_register.xml",
+            &["-inf", &csv, "-au", "1001", "-ap", "demo1001", "-m", "1"],
+        ),
+    );
+    pair(
+        &dir,
+        "answer",
+        ("operator_answer.xml", m1),
+        (
+            "selftest_offer.xml",
+            &["-key", "mode", "caller_hangs_up", "-d", "200", "-m", "1"],
+        ),
+    );
+    pair(
+        &dir,
+        "answer-hangup",
+        ("operator_answer_hangup.xml", &["-d", "200", "-m", "1"]),
+        (
+            "selftest_offer.xml",
+            &["-key", "mode", "operator_hangs_up", "-m", "1"],
+        ),
+    );
+    pair(
+        &dir,
+        "no-answer",
+        ("operator_no_answer.xml", m1),
+        (
+            "selftest_offer.xml",
+            &["-key", "mode", "ring_timeout", "-d", "200", "-m", "1"],
+        ),
+    );
+    let trunk: &[&str] = &["-key", "hangup", "no", "-m", "1"];
+    let dial: &[&str] = &["-s", DTM_DID, "-d", "200", "-m", "1"];
+    pair(
+        &dir,
+        "talk",
+        ("selftest_trunk.xml", trunk),
+        ("caller_ivr_talk.xml", dial),
+    );
+    pair(
+        &dir,
+        "abandon",
+        ("selftest_trunk.xml", trunk),
+        ("caller_abandon.xml", dial),
+    );
+    pair(
+        &dir,
+        "wait-bye",
+        (
+            "selftest_trunk.xml",
+            &["-key", "hangup", "yes", "-d", "200", "-m", "1"],
+        ),
+        ("caller_ivr_wait_bye.xml", &["-s", DTM_DID, "-m", "1"]),
+    );
+    pair(
+        &dir,
+        "unknown-did",
+        ("selftest_reject.xml", &["-key", "code", "404", "-m", "1"]),
+        ("caller_unknown_did.xml", &["-s", UNKNOWN_DID, "-m", "1"]),
+    );
+    pair(
+        &dir,
+        "blocked",
+        ("selftest_reject.xml", &["-key", "code", "503", "-m", "1"]),
+        ("caller_blocked.xml", &["-s", DTM_DID, "-m", "1"]),
+    );
+    pair(
+        &dir,
+        "options",
+        ("selftest_options_peer.xml", m1),
+        ("options.xml", m1),
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// (1) A caller goes through the IVR, reaches the operator, and hangs up
+
+#[test]
+fn caller_reaches_operator_through_ivr_and_hangs_up() {
+    let navbat = Navbat::start("talk", TestConfig::default());
+    let phone = navbat.operator_phone("1001", "operator_answer.xml", 1, &[]);
+    let op = navbat.wait_operator("1001", "available");
+    assert_eq!(op["registered"], true, "{op}");
+
+    navbat
+        .caller("caller", "caller_ivr_talk.xml", DTM_DID, TALK_PAUSE_MS)
+        .wait_success();
+    // The operator's SIPp passes only if navbat relayed the caller's BYE to it.
+    phone.wait_success();
+
+    let finished = navbat.wait_for_event("call_finished", EVENT_DEADLINE, any);
+    assert_eq!(finished["outcome"], "answered", "{finished}");
+    assert_eq!(finished["queue"], "dtm-uz", "{finished}");
+    assert_eq!(finished["tenant"], "dtm", "{finished}");
+    assert_eq!(finished["operator"], "1001", "{finished}");
+    assert_eq!(finished["ended_by"], "caller", "{finished}");
+    let timeline = call_events(&navbat.events(), &finished["call"]);
+    assert_order(
+        &timeline,
+        &[
+            ("call_arrived", &any),
+            ("call_enqueued", &|e: &Value| {
+                e["queue"] == "dtm-uz" && e["language"] == "uz" && e["topic"] == "results"
+            }),
+            ("call_offered", &operator_is("1001")),
+            ("call_answered", &operator_is("1001")),
+            ("call_finished", &any),
+        ],
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// (2) A caller gives up while queued
+
+#[test]
+fn caller_abandons_while_queued() {
+    let navbat = Navbat::start("abandon", TestConfig::default());
+    navbat
+        .caller("caller", "caller_abandon.xml", DTM_DID, ABANDON_PAUSE_MS)
+        .wait_success();
+
+    let finished = navbat.wait_for_event("call_finished", EVENT_DEADLINE, any);
+    assert_eq!(finished["outcome"], "abandoned", "{finished}");
+    assert_eq!(finished["queue"], "dtm-uz", "{finished}");
+    assert_eq!(finished["ended_by"], "caller", "{finished}");
+    let timeline = call_events(&navbat.events(), &finished["call"]);
+    assert_order(
+        &timeline,
+        &[
+            ("call_arrived", &any),
+            ("call_enqueued", &any),
+            ("call_finished", &any),
+        ],
+    );
+    assert!(
+        position(&timeline, "call_offered", any).is_none(),
+        "nobody was registered, yet the call was offered: {}",
+        kinds(&timeline)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// (3) The first operator does not answer: CANCEL, re-queue, the second answers
+
+#[test]
+fn unanswered_offer_is_cancelled_and_requeued_to_next_operator() {
+    let navbat = Navbat::start("ring-timeout", TestConfig::default().ring_timeout_secs(3));
+    // Longest idle first: 1001 registers (and becomes available) before 1002.
+    let silent = navbat.operator_phone("1001", "operator_no_answer.xml", 1, &[]);
+    navbat.wait_operator("1001", "available");
+    let answering = navbat.operator_phone(
+        "1002",
+        "operator_answer_hangup.xml",
+        1,
+        &["-d", OPERATOR_TALK_MS],
+    );
+    navbat.wait_operator("1002", "available");
+
+    // The caller stays until navbat relays the operator's BYE: no guess at routing time.
+    navbat
+        .caller("caller", "caller_ivr_wait_bye.xml", DTM_DID, 0)
+        .wait_success();
+    // 1001's SIPp passes only if it got CANCEL (answered 200 + 487) and the ACK for the 487.
+    silent.wait_success();
+    answering.wait_success();
+
+    let finished = navbat.wait_for_event("call_finished", EVENT_DEADLINE, any);
+    assert_eq!(finished["outcome"], "answered", "{finished}");
+    assert_eq!(finished["operator"], "1002", "{finished}");
+    assert_eq!(finished["ended_by"], "operator", "{finished}");
+    let timeline = call_events(&navbat.events(), &finished["call"]);
+    assert_order(
+        &timeline,
+        &[
+            ("call_enqueued", &any),
+            ("call_offered", &operator_is("1001")),
+            ("call_requeued", &operator_is("1001")),
+            ("call_offered", &operator_is("1002")),
+            ("call_answered", &operator_is("1002")),
+            ("call_finished", &any),
+        ],
+    );
+    assert!(
+        position(&timeline, "call_answered", operator_is("1001")).is_none(),
+        "1001 never answered: {}",
+        kinds(&timeline)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// (4) Overflow to reserve staff (D11)
+
+#[test]
+fn waiting_call_overflows_to_reserve_staff() {
+    let navbat = Navbat::start("reserve", TestConfig::default().reserve_after_secs(2));
+    let reserve = navbat.operator_phone(
+        "1901",
+        "operator_answer_hangup.xml",
+        1,
+        &["-d", OPERATOR_TALK_MS],
+    );
+    navbat.wait_operator("1901", "available");
+
+    navbat
+        .caller("caller", "caller_ivr_wait_bye.xml", DTM_DID, 0)
+        .wait_success();
+    reserve.wait_success();
+
+    let finished = navbat.wait_for_event("call_finished", EVENT_DEADLINE, any);
+    assert_eq!(finished["outcome"], "answered", "{finished}");
+    let timeline = call_events(&navbat.events(), &finished["call"]);
+    // The reserve is reached only through the overflow step: the call was queued first, and
+    // the only offer it ever got went to 1901.
+    assert_order(
+        &timeline,
+        &[
+            ("call_enqueued", &any),
+            ("call_offered", &operator_is("1901")),
+            ("call_answered", &operator_is("1901")),
+            ("call_finished", &any),
+        ],
+    );
+    let offers: Vec<&Value> = timeline
+        .iter()
+        .filter(|e| e["kind"] == "call_offered")
+        .collect();
+    assert_eq!(offers.len(), 1, "exactly one offer: {offers:?}");
+    // Not before the overflow step, read from navbat's own event stamps (`at_ms`), not from a
+    // clock in the test: a slow machine can only make the gap longer, never shorter, so this
+    // cannot flake. Measured from arrival, it holds whether the step counts from arrival or
+    // from enqueue.
+    let arrived = &timeline[position(&timeline, "call_arrived", any).expect("call_arrived")];
+    let offered = offers[0];
+    let gap = offered["at_ms"].as_u64().expect("at_ms") - arrived["at_ms"].as_u64().expect("at_ms");
+    assert!(
+        gap >= 2_000,
+        "reserve staff were offered the call {gap} ms after arrival, before reserve_after_secs = 2"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// (5) Channel limit (D6): the call over the limit gets 503 + Retry-After and is recorded
+
+#[test]
+fn call_over_channel_limit_is_blocked_with_retry_after() {
+    let navbat = Navbat::start("blocked", TestConfig::default().channels(1));
+    // The first caller holds the only channel while it waits in the queue (nobody is
+    // registered); it is killed when the test ends.
+    let _holder = navbat.caller("holder", "caller_abandon.xml", DTM_DID, 50_000);
+    navbat.wait_for_event("call_enqueued", EVENT_DEADLINE, any);
+
+    // caller_blocked.xml fails unless the 503 carries a numeric Retry-After.
+    navbat
+        .caller("blocked", "caller_blocked.xml", DTM_DID, 0)
+        .wait_success();
+
+    let finished = navbat.wait_for_event("call_finished", EVENT_DEADLINE, |e| {
+        e["outcome"] == "blocked"
+    });
+    let timeline = call_events(&navbat.events(), &finished["call"]);
+    assert!(
+        position(&timeline, "call_enqueued", any).is_none(),
+        "a blocked call never reaches a queue: {}",
+        kinds(&timeline)
+    );
+    let blocked = navbat
+        .events()
+        .into_iter()
+        .any(|e| e["kind"] == "call_blocked");
+    assert!(blocked, "a call_blocked event is recorded too");
+}
+
+// ---------------------------------------------------------------------------------------------
+// (6) Unknown DID
+
+#[test]
+fn unknown_did_gets_404() {
+    let navbat = Navbat::start("unknown-did", TestConfig::default());
+    navbat
+        .caller("caller", "caller_unknown_did.xml", UNKNOWN_DID, 0)
+        .wait_success();
+}
+
+// ---------------------------------------------------------------------------------------------
+// (7) OPTIONS, unsupported methods, digest challenges
+
+#[test]
+fn options_gets_200() {
+    let navbat = Navbat::start("options", TestConfig::default());
+    navbat
+        .sipp_client("options", "options.xml", &["-m", "1"])
+        .wait_success();
+}
+
+#[test]
+fn unsupported_methods_get_405_or_501_with_allow() {
+    let navbat = Navbat::start("unsupported", TestConfig::default());
+    let sip = SipUdp::new(navbat.sip);
+    for method in ["SUBSCRIBE", "PUBLISH"] {
+        let call_id = format!("{method}-{}", unique_token());
+        let uri = format!("sip:{DTM_DID}@{}", navbat.sip);
+        let extra = "Event: presence\r\nExpires: 60\r\n";
+        sip.send(&sip.request(method, &uri, extra, &call_id));
+        let resp = sip
+            .final_response(&call_id, EVENT_DEADLINE)
+            .unwrap_or_else(|| panic!("no final response to {method}"));
+        assert!(
+            resp.status == 405 || resp.status == 501,
+            "{method}: expected 405 or 501, got:\n{}",
+            resp.raw
+        );
+        let allow = resp
+            .header("Allow")
+            .unwrap_or_else(|| panic!("{method}: {} without Allow:\n{}", resp.status, resp.raw));
+        assert!(
+            allow.to_ascii_uppercase().contains("INVITE"),
+            "{method}: Allow should list INVITE: {allow}"
+        );
+    }
+}
+
+/// One REGISTER for `user` from `sip`'s socket, optionally with an Authorization header.
+fn register(sip: &SipUdp, user: &str, call_id: &str, cseq: u32, authz: Option<&str>) -> Vec<u8> {
+    let local = sip.local();
+    let registrar = sip.target;
+    let authz = authz
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
+    format!(
+        "REGISTER sip:{registrar} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {local};rport;branch=z9hG4bK{branch}\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:{user}@{registrar}>;tag=reg{call_id}\r\n\
+         To: <sip:{user}@{registrar}>\r\n\
+         Call-ID: {call_id}\r\n\
+         CSeq: {cseq} REGISTER\r\n\
+         Contact: <sip:{user}@{local}>\r\n\
+         Expires: 60\r\n\
+         {authz}Content-Length: 0\r\n\r\n",
+        branch = unique_token(),
+    )
+    .into_bytes()
+}
+
+/// The digest challenge navbat sends for a first REGISTER of `user`.
+fn challenge(sip: &SipUdp, user: &str) -> (String, Vec<(String, String)>) {
+    let call_id = format!("reg-{user}-{}", unique_token());
+    sip.send(&register(sip, user, &call_id, 1, None));
+    let resp = sip
+        .final_response(&call_id, EVENT_DEADLINE)
+        .unwrap_or_else(|| panic!("no response to REGISTER for {user}"));
+    assert_eq!(resp.status, 401, "REGISTER for {user}:\n{}", resp.raw);
+    let header = resp
+        .header("WWW-Authenticate")
+        .unwrap_or_else(|| panic!("401 without WWW-Authenticate:\n{}", resp.raw));
+    assert!(
+        header
+            .trim_start()
+            .to_ascii_lowercase()
+            .starts_with("digest"),
+        "{header}"
+    );
+    (call_id, digest_params(&header))
+}
+
+#[test]
+fn register_with_wrong_password_is_refused() {
+    let navbat = Navbat::start("bad-password", TestConfig::default());
+    let sip = SipUdp::new(navbat.sip);
+    let (call_id, params) = challenge(&sip, "1001");
+    let nonce = digest_param(&params, "nonce").expect("nonce in challenge");
+    let realm = digest_param(&params, "realm").expect("realm in challenge");
+    let uri = format!("sip:{}", navbat.sip);
+    let (nc, cnonce) = ("00000001", "0a4f113b");
+    let ha1 = ha1("1001", realm, "not-the-password");
+    let ha2 = md5_hex(&format!("REGISTER:{uri}"));
+    let response = md5_hex(&format!("{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}"));
+    let mut authz = format!(
+        "Digest username=\"1001\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", \
+         response=\"{response}\", algorithm=MD5, qop=auth, nc={nc}, cnonce=\"{cnonce}\""
+    );
+    if let Some(opaque) = digest_param(&params, "opaque") {
+        authz.push_str(&format!(", opaque=\"{opaque}\""));
+    }
+    sip.send(&register(&sip, "1001", &call_id, 2, Some(&authz)));
+    let resp = sip
+        .final_response(&call_id, EVENT_DEADLINE)
+        .expect("a final response to the authenticated REGISTER");
+    assert!(
+        resp.status == 401 || resp.status == 403,
+        "wrong password must be refused with 401 or 403:\n{}",
+        resp.raw
+    );
+    let op = navbat.operator("1001").expect("1001 in /api/operators");
+    assert_eq!(op["registered"], false, "{op}");
+}
+
+#[test]
+fn unknown_user_gets_the_same_challenge_as_a_known_one() {
+    let navbat = Navbat::start("challenge-shape", TestConfig::default());
+    let sip = SipUdp::new(navbat.sip);
+    let (_, known) = challenge(&sip, "1001");
+    let (_, unknown) = challenge(&sip, "9999");
+    // Same realm, algorithm and qop, and the same set of parameters: the challenge must not
+    // tell an attacker which extensions exist.
+    for name in ["realm", "algorithm", "qop"] {
+        assert_eq!(
+            digest_param(&known, name),
+            digest_param(&unknown, name),
+            "`{name}` differs between known and unknown users: {known:?} vs {unknown:?}"
+        );
+    }
+    assert_eq!(digest_param(&known, "realm"), Some(REALM));
+    let names = |p: &[(String, String)]| {
+        let mut n: Vec<String> = p.iter().map(|(k, _)| k.clone()).collect();
+        n.sort();
+        n
+    };
+    assert_eq!(
+        names(&known),
+        names(&unknown),
+        "challenge parameter sets differ"
+    );
+    assert!(digest_param(&known, "nonce").is_some_and(|n| !n.is_empty()));
+}
