@@ -264,7 +264,11 @@ pub struct EventBus {
 }
 
 struct BusInner {
-    seq: AtomicU64,
+    /// The last sequence number given out. Held while the event is handed to
+    /// the sinks, so every sink sees events in sequence order even when
+    /// several threads emit at once (the SIP threads emit arrivals, the actor
+    /// thread the rest).
+    seq: Mutex<u64>,
     sinks: Vec<Arc<dyn EventSink>>,
 }
 
@@ -273,7 +277,7 @@ impl EventBus {
     pub fn new(sinks: Vec<Arc<dyn EventSink>>) -> EventBus {
         EventBus {
             inner: Arc::new(BusInner {
-                seq: AtomicU64::new(0),
+                seq: Mutex::new(0),
                 sinks,
             }),
         }
@@ -281,16 +285,21 @@ impl EventBus {
 
     /// Stamps and delivers one event; returns its sequence number.
     pub fn emit(&self, kind: EventKind) -> u64 {
-        let seq = self.inner.seq.fetch_add(1, Ordering::Relaxed) + 1;
         let at_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
-        let event = Event { seq, at_ms, kind };
+        let mut last = self.inner.seq.lock().unwrap_or_else(|e| e.into_inner());
+        *last += 1;
+        let event = Event {
+            seq: *last,
+            at_ms,
+            kind,
+        };
         for sink in &self.inner.sinks {
             sink.emit(&event);
         }
-        seq
+        event.seq
     }
 }
 
@@ -313,6 +322,32 @@ mod tests {
         assert_eq!(kept.len(), 2);
         assert_eq!(kept[0].seq, 2);
         assert_eq!(mem.shed(), 1);
+    }
+
+    #[test]
+    fn sinks_see_sequence_order_across_threads() {
+        let mem = Arc::new(MemorySink::new(100_000));
+        let bus = EventBus::new(vec![mem.clone()]);
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let bus = bus.clone();
+                std::thread::spawn(move || {
+                    for i in 0..2_000 {
+                        bus.emit(EventKind::SurgeChanged {
+                            tenant: format!("t{t}"),
+                            on: i % 2 == 0,
+                            by: "test".into(),
+                        });
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let seqs: Vec<u64> = mem.since(0).iter().map(|e| e.seq).collect();
+        assert_eq!(seqs.len(), 8_000);
+        assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1));
     }
 
     #[test]
