@@ -337,6 +337,7 @@ pub fn outcome_label(outcome: CallOutcome) -> &'static str {
         CallOutcome::Closed => "closed",
         CallOutcome::IvrHangup => "ivr_hangup",
         CallOutcome::Failed => "failed",
+        CallOutcome::Deflected => "deflected",
     }
 }
 
@@ -901,6 +902,7 @@ impl MetricsSink {
                     .increment(1);
             }
             EventKind::IvrStep { .. }
+            | EventKind::SmsStatus { .. }
             | EventKind::DtmfReceived { .. }
             | EventKind::OfferWithdrawn { .. }
             | EventKind::OfferDeclined { .. }

@@ -14,6 +14,7 @@ mod menu;
 mod parse;
 mod raw;
 mod schedule;
+mod surge;
 mod validate;
 
 #[cfg(test)]
@@ -28,6 +29,7 @@ use md5::{Digest, Md5};
 pub use error::{ConfigError, ConfigErrors};
 pub use menu::{DtmfDigit, IvrMenu, LanguageChoice, NoInputPolicy, TopicChoice};
 pub use schedule::{ClockTime, Hours, OpeningWindow, DAY_NAMES};
+pub use surge::{ExamPeriod, SelfServiceChoice, TenantSurge};
 
 /// The demo configuration, compiled into the binary.
 pub const EMBEDDED_DEFAULT_TOML: &str = include_str!("../../config/navbat.toml");
@@ -194,6 +196,8 @@ pub struct Tenant {
     pub service_level: Duration,
     /// The voice menu.
     pub ivr: IvrMenu,
+    /// Surge mode: exam calendar, automatic trigger, what callers get (`[tenant.surge]`).
+    pub surge: TenantSurge,
 }
 
 impl Tenant {

@@ -239,6 +239,8 @@ pub struct TestConfig {
     /// `media.prompts_dir`; `None` leaves navbat's default (relative to the test directory,
     /// so no prompts: calls are answered without waiting for a greeting).
     pub prompts_dir: Option<PathBuf>,
+    /// Extra TOML inside the dtm tenant (e.g. `[tenant.surge]`), written after its IVR.
+    pub tenant_extra: String,
 }
 
 impl Default for TestConfig {
@@ -261,6 +263,7 @@ impl Default for TestConfig {
                 OperatorSpec::reserve("1901"),
             ],
             prompts_dir: None,
+            tenant_extra: String::new(),
         }
     }
 }
@@ -288,6 +291,12 @@ impl TestConfig {
 
     pub fn operators(mut self, operators: Vec<OperatorSpec>) -> Self {
         self.operators = operators;
+        self
+    }
+
+    /// Extra TOML for the dtm tenant, such as a `[tenant.surge]` section.
+    pub fn tenant_extra(mut self, toml: &str) -> Self {
+        self.tenant_extra = toml.to_string();
         self
     }
 
@@ -391,6 +400,8 @@ default_topic = "other"
             drain = self.drain_secs,
         )
         .unwrap();
+        toml.push_str(&self.tenant_extra);
+        toml.push('\n');
         toml.push_str(&queue("dtm-uz", "uz"));
         toml.push_str(&queue("dtm-ru", "ru"));
         for op in &self.operators {
