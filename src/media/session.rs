@@ -395,6 +395,8 @@ async fn run(
         ([0i16; FRAME], [0i16; FRAME], [0i16; FRAME]);
     let mut mixed = [0i16; FRAME];
     loop {
+        // Biased: commands, then the tick (after a stall the late ticks play out what is
+        // buffered before more is read), then the sockets.
         tokio::select! {
             biased;
             cmd = rx.recv() => match cmd {
@@ -447,29 +449,6 @@ async fn run(
                 }
                 Some(MediaCommand::EndMonitor) => supervisor = None,
             },
-            r = caller.sock.recv_from(&mut b1) => {
-                if let Ok((n, from)) = r {
-                    if let Some(digit) = caller.on_datagram(&b1[..n], from, arrival(Instant::now()), &c) {
-                        c.dtmf_events.fetch_add(1, Ordering::Relaxed);
-                        to.do_send(MediaMsg(MediaEvent::Dtmf { digit }));
-                    }
-                }
-            }
-            r = recv_on(&operator, &mut b2) => {
-                if let (Ok((n, from)), Some(op)) = (r, operator.as_mut()) {
-                    op.on_datagram(&b2[..n], from, arrival(Instant::now()), &c);
-                }
-            }
-            r = async {
-                match &supervisor {
-                    Some((l, _)) => l.sock.recv_from(&mut b3).await,
-                    None => std::future::pending().await,
-                }
-            } => {
-                if let (Ok((n, from)), Some((l, _))) = (r, supervisor.as_mut()) {
-                    l.on_datagram(&b3[..n], from, arrival(Instant::now()), &c);
-                }
-            }
             _ = tick.tick() => {
                 c.ticks.fetch_add(1, Ordering::Relaxed);
                 if let Some(op) = operator.as_mut() {
@@ -510,6 +489,29 @@ async fn run(
                 }
                 for (id, idle) in finished.drain(..) {
                     to.do_send(MediaMsg(MediaEvent::Played { id, idle }));
+                }
+            }
+            r = caller.sock.recv_from(&mut b1) => {
+                if let Ok((n, from)) = r {
+                    if let Some(digit) = caller.on_datagram(&b1[..n], from, arrival(Instant::now()), &c) {
+                        c.dtmf_events.fetch_add(1, Ordering::Relaxed);
+                        to.do_send(MediaMsg(MediaEvent::Dtmf { digit }));
+                    }
+                }
+            }
+            r = recv_on(&operator, &mut b2) => {
+                if let (Ok((n, from)), Some(op)) = (r, operator.as_mut()) {
+                    op.on_datagram(&b2[..n], from, arrival(Instant::now()), &c);
+                }
+            }
+            r = async {
+                match &supervisor {
+                    Some((l, _)) => l.sock.recv_from(&mut b3).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if let (Ok((n, from)), Some((l, _))) = (r, supervisor.as_mut()) {
+                    l.on_datagram(&b3[..n], from, arrival(Instant::now()), &c);
                 }
             }
         }
