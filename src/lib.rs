@@ -16,4 +16,5 @@ pub mod metrics;
 pub mod presence;
 pub mod privacy;
 pub mod sip;
+pub mod sms;
 pub mod surge;

@@ -115,6 +115,9 @@ pub enum RouterError {
     /// The configuration cannot be mapped onto the core.
     #[error(transparent)]
     Model(#[from] model::TooManySkills),
+    /// The SMS outbox log cannot be opened or read.
+    #[error(transparent)]
+    SmsOutbox(#[from] crate::sms::log::LogError),
 }
 
 impl Router {
@@ -123,10 +126,19 @@ impl Router {
         let (model, queue_specs, op_specs) = RoutingModel::build(&config)?;
         let memory = Arc::new(MemorySink::new(memory_events));
         let metrics = Arc::new(crate::metrics::MetricsSink::new(&config));
+        let sms_triggers = Arc::new(crate::sms::actor::SmsTriggers::new(
+            config.clone(),
+            config
+                .sms
+                .as_ref()
+                .map(|s| s.templates.clone())
+                .unwrap_or_default(),
+        ));
         let events = EventBus::new(vec![
             memory.clone(),
             Arc::new(crate::events::LogSink),
             metrics.clone(),
+            sms_triggers.clone(),
         ]);
         let gate = ChannelGate::new(
             config.limits.channels,
@@ -175,6 +187,9 @@ impl Router {
             queues: queues.clone(),
         });
         crate::metrics::MetricsPoller::new(shared.clone(), acd.clone(), metrics).start();
+        if let Some(sms) = &config.sms {
+            crate::sms::actor::start(shared.clone(), sms, &sms_triggers)?;
+        }
         Ok(Router {
             shared,
             acd,

@@ -14,6 +14,7 @@ mod menu;
 mod parse;
 mod raw;
 mod schedule;
+mod sms;
 mod surge;
 mod validate;
 
@@ -61,6 +62,8 @@ pub struct Config {
     pub queues: Vec<Queue>,
     /// Operators and reserve staff.
     pub operators: Vec<Operator>,
+    /// SMS to callers (`[sms]`); `None` when disabled.
+    pub sms: Option<crate::sms::actor::SmsSettings>,
 }
 
 /// `[sip]`.

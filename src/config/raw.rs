@@ -361,4 +361,6 @@ pub(crate) struct RawConfig {
     pub tenants: Vec<Option<RawTenant>>,
     pub queues: Vec<Option<RawQueue>>,
     pub operators: Vec<Option<RawOperator>>,
+    /// `[sms]`, when present.
+    pub sms: Option<super::sms::RawSms>,
 }

@@ -69,6 +69,7 @@ fn check(raw: &RawConfig, errors: &mut Collector) -> Option<Config> {
         errors,
     );
     let operators = check_operators(raw, sip.as_ref(), queues_complete, tenants_complete, errors);
+    let sms = super::sms::check_sms(raw.sms.as_ref(), errors);
 
     Some(Config {
         sip: sip?,
@@ -80,6 +81,7 @@ fn check(raw: &RawConfig, errors: &mut Collector) -> Option<Config> {
         tenants: tenants?,
         queues: queues?,
         operators: operators?,
+        sms: sms?,
     })
 }
 
