@@ -7,6 +7,7 @@
 
 pub mod acd;
 pub mod actors;
+pub mod callback;
 pub mod config;
 pub mod events;
 pub mod http;
