@@ -94,16 +94,26 @@ impl StubGateway {
 }
 
 fn config(gateway: u16, outbox: &std::path::Path) -> TestConfig {
+    config_with(gateway, outbox, "", 3600)
+}
+
+/// `tenant_toml` goes into the dtm tenant (e.g. `[tenant.surge]`); `backoff` is the first
+/// retry pause in seconds.
+fn config_with(
+    gateway: u16,
+    outbox: &std::path::Path,
+    tenant_toml: &str,
+    backoff: u64,
+) -> TestConfig {
     // `[sms]` is a top-level table; written after the tenant's tables it still is one.
     TestConfig::default()
         .operators(vec![])
         .tenant_extra(&format!(
-            r#"
+            r#"{tenant_toml}
 [sms]
 enabled = true
 outbox_path = {outbox:?}
-# Long enough that the retry never comes before the restart.
-first_backoff_secs = 3600
+first_backoff_secs = {backoff}
 max_backoff_secs = 3600
 max_attempts = 5
 
@@ -115,6 +125,7 @@ timeout_secs = 5
 
 [sms.templates]
 missed_call = {{ uz = "Uzr, javob bera olmadik", ru = "Извините, мы не смогли ответить" }}
+deflection = {{ uz = "{{info}}: dtm.uz", ru = "{{info}}: dtm.uz" }}
 "#,
             outbox = outbox.display().to_string(),
         ))
@@ -181,4 +192,45 @@ fn a_missed_call_sms_arrives_exactly_once_across_a_restart() {
         text.contains("Uzr, javob bera olmadik") || text.contains("Извините"),
         "{text}"
     );
+}
+
+#[test]
+fn a_self_service_caller_in_surge_is_deflected_and_gets_the_information_by_sms() {
+    let gateway = StubGateway::start();
+    let data = tempfile::tempdir().unwrap();
+    let outbox = data.path().join("sms-outbox.jsonl");
+    let now = jiff::Timestamp::now();
+    let surge = format!(
+        r#"
+[tenant.surge]
+calendar = [{{ start = "{}", end = "{}" }}]
+self_service = [{{ digit = "7", prompt = "results-where", label = {{ uz = "Natijalar qayerda", ru = "Где результаты" }} }}]
+"#,
+        now.checked_sub(jiff::SignedDuration::from_secs(3600))
+            .unwrap(),
+        now.checked_add(jiff::SignedDuration::from_secs(3600))
+            .unwrap(),
+    );
+    let navbat = Navbat::start("sms_deflect", config_with(gateway.port, &outbox, &surge, 1));
+    navbat.wait_for_event("surge_changed", Duration::from_secs(30), |e| {
+        e["on"] == true
+    });
+    let mut caller = navbat.caller("caller", "caller_self_service.xml", DTM_DID, 0);
+    assert!(caller.wait().success(), "{}", caller.report());
+    let finished = navbat.wait_for_event("call_finished", Duration::from_secs(30), |_| true);
+    assert_eq!(finished["outcome"], "deflected");
+    assert_eq!(finished["queue"], serde_json::Value::Null);
+    // First attempt 500, the retry (1 s later) accepted.
+    let sent = navbat.wait_for_event("sms_status", Duration::from_secs(30), |e| {
+        e["status"] == "sent"
+    });
+    assert_eq!(sent["purpose"], "deflection");
+    let seen = gateway.received();
+    assert_eq!(
+        seen.iter().map(|r| r.status).collect::<Vec<_>>(),
+        vec![500, 200],
+        "{seen:?}"
+    );
+    let body: serde_json::Value = serde_json::from_str(&seen[1].body).unwrap();
+    assert_eq!(body["text"], "Natijalar qayerda: dtm.uz");
 }
