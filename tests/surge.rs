@@ -118,3 +118,27 @@ fn a_supervisor_overrides_the_calendar_and_hands_back() {
     let r = navbat.post_json("/api/tenants/dtm/surge", &json!({"mode": "sideways"}));
     assert_eq!(r.status, 400, "{}", r.body);
 }
+
+#[test]
+fn the_load_switches_surge_on_and_off_automatically() {
+    // No operators: a waiting caller's expected wait is the max wait (60 s), over the
+    // 30 s threshold; when the caller leaves nothing waits and surge goes off again.
+    let auto = "[tenant.surge.auto]\nenter_expected_wait_secs = 30\nexit_expected_wait_secs = 10\n\
+                enter_waiting_per_available = 5\nexit_waiting_per_available = 1\n\
+                hold_secs = 0\nmin_dwell_secs = 0\n";
+    let navbat = Navbat::start(
+        "surge_auto",
+        TestConfig::default().operators(vec![]).tenant_extra(auto),
+    );
+    let mut caller = navbat.caller("caller", "caller_abandon.xml", common::DTM_DID, 8_000);
+    let on = navbat.wait_for_event("surge_changed", EVENT_DEADLINE, |e| e["on"] == true);
+    assert_eq!(on["by"], "auto:expected_wait=60.0");
+    caller.wait();
+    let off = navbat.wait_for_event("surge_changed", EVENT_DEADLINE, |e| e["on"] == false);
+    assert!(
+        off["by"].as_str().unwrap().starts_with("auto:load_low"),
+        "{off}"
+    );
+    let finished = navbat.wait_for_event("call_finished", EVENT_DEADLINE, |_| true);
+    assert_eq!(finished["outcome"], "abandoned");
+}

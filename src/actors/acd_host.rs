@@ -144,10 +144,16 @@ impl AcdActor {
                         .find(|c| c.id == name)
                         .map(|c| c.timing(snap.surge).max_wait.as_secs_f64())
                         .unwrap_or(0.0);
+                    // With nobody waiting the queue adds no load, even when nobody is
+                    // staffed (the estimate is then the max wait): an empty line at night
+                    // is not a surge.
+                    let expected_wait_secs = if snap.waiting == 0 {
+                        0.0
+                    } else {
+                        crate::metrics::expected_wait_secs(&snap, handle, max_wait)
+                    };
                     QueueLoad {
-                        expected_wait_secs: crate::metrics::expected_wait_secs(
-                            &snap, handle, max_wait,
-                        ),
+                        expected_wait_secs,
                         waiting: snap.waiting,
                         available: snap.operators_available,
                     }
