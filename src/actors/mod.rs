@@ -128,11 +128,7 @@ impl Router {
         let metrics = Arc::new(crate::metrics::MetricsSink::new(&config));
         let sms_triggers = Arc::new(crate::sms::actor::SmsTriggers::new(
             config.clone(),
-            config
-                .sms
-                .as_ref()
-                .map(|s| s.templates.clone())
-                .unwrap_or_default(),
+            config.sms.as_ref(),
         ));
         let events = EventBus::new(vec![
             memory.clone(),

@@ -20,6 +20,8 @@
 //! [sms.templates]
 //! deflection = { uz = "...{info}...", ru = "...{info}..." }
 //! missed_call = { uz = "...", ru = "..." }
+//! # after which outcomes the missed-call message goes (default: abandoned, blocked)
+//! # missed_call_after = ["abandoned", "blocked", "timed_out"]
 //! ```
 
 use serde::Deserialize;
@@ -28,6 +30,7 @@ use std::time::Duration;
 
 use super::error::Collector;
 use super::raw::RawBilingual;
+use crate::events::CallOutcome;
 use crate::sms::actor::SmsSettings;
 use crate::sms::gateway::GatewayConfig;
 use crate::sms::{MessageKind, RetryPolicy, Template};
@@ -49,7 +52,19 @@ pub(crate) struct RawSms {
     pub gateway: Option<RawGateway>,
     #[serde(default)]
     pub templates: BTreeMap<String, RawBilingual>,
+    #[serde(default = "default_missed_after")]
+    pub missed_call_after: Vec<String>,
 }
+
+fn default_missed_after() -> Vec<String> {
+    vec!["abandoned".into(), "blocked".into()]
+}
+
+const MISSED_OUTCOMES: [(&str, CallOutcome); 3] = [
+    ("abandoned", CallOutcome::Abandoned),
+    ("blocked", CallOutcome::Blocked),
+    ("timed_out", CallOutcome::TimedOut),
+];
 
 fn default_outbox() -> String {
     "data/sms-outbox.jsonl".into()
@@ -194,6 +209,17 @@ pub(crate) fn check_sms(
             ),
         }
     }
+    let mut missed_call_after = Vec::new();
+    for (i, name) in raw.missed_call_after.iter().enumerate() {
+        match MISSED_OUTCOMES.iter().find(|(n, _)| n == name) {
+            Some((_, o)) => missed_call_after.push(*o),
+            None => errors.push(
+                format!("sms.missed_call_after[{i}]"),
+                format!("\"{name}\" is not an outcome a missed-call message can follow"),
+                "use abandoned, blocked or timed_out",
+            ),
+        }
+    }
     if errors.len() > before {
         return None;
     }
@@ -206,12 +232,14 @@ pub(crate) fn check_sms(
             max_attempts: raw.max_attempts,
         },
         templates,
+        missed_call_after,
     }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::{Config, EMBEDDED_DEFAULT_TOML};
+    use crate::events::CallOutcome;
 
     fn with(section: &str) -> Result<Config, super::super::ConfigErrors> {
         let base = EMBEDDED_DEFAULT_TOML;
@@ -245,6 +273,15 @@ mod tests {
         assert_eq!(sms.retry.max_attempts, 3);
         assert_eq!(sms.gateway.method, "POST");
         assert_eq!(sms.templates.len(), 1);
+        assert_eq!(
+            sms.missed_call_after,
+            vec![CallOutcome::Abandoned, CallOutcome::Blocked]
+        );
+        let errors = with(&format!(
+            "[sms]\nenabled = true\nmissed_call_after = [\"answered\"]\n{GATEWAY}"
+        ))
+        .unwrap_err();
+        assert!(errors.has("sms.missed_call_after[0]"), "{errors}");
     }
 
     #[test]

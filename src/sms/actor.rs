@@ -46,6 +46,8 @@ pub struct SmsSettings {
     pub retry: RetryPolicy,
     /// Which kinds are sent, with their templates.
     pub templates: BTreeMap<MessageKind, Template>,
+    /// Call outcomes that get the missed-call message (abandoned and blocked by default).
+    pub missed_call_after: Vec<CallOutcome>,
 }
 
 /// Ask for one message.
@@ -239,6 +241,7 @@ struct CallInfo {
 pub struct SmsTriggers {
     config: Arc<Config>,
     templates: BTreeMap<MessageKind, Template>,
+    missed_call_after: Vec<CallOutcome>,
     calls: Mutex<HashMap<String, CallInfo>>,
     actor: OnceLock<Recipient<QueueSms>>,
     /// Requests not taken because the actor's mailbox was full (or calls beyond the tracking
@@ -247,11 +250,14 @@ pub struct SmsTriggers {
 }
 
 impl SmsTriggers {
-    /// A sink sending the kinds that have a template in `templates`.
-    pub fn new(config: Arc<Config>, templates: BTreeMap<MessageKind, Template>) -> SmsTriggers {
+    /// A sink sending the kinds that have a template in `settings` (none without).
+    pub fn new(config: Arc<Config>, settings: Option<&SmsSettings>) -> SmsTriggers {
         SmsTriggers {
-            config,
-            templates,
+            config: config.clone(),
+            templates: settings.map(|s| s.templates.clone()).unwrap_or_default(),
+            missed_call_after: settings
+                .map(|s| s.missed_call_after.clone())
+                .unwrap_or_default(),
             calls: Mutex::new(HashMap::new()),
             actor: OnceLock::new(),
             shed: AtomicU64::new(0),
@@ -359,7 +365,7 @@ impl EventSink for SmsTriggers {
                 drop(calls);
                 let kind = match outcome {
                     CallOutcome::Deflected => MessageKind::Deflection,
-                    CallOutcome::Abandoned | CallOutcome::Blocked => MessageKind::MissedCall,
+                    o if self.missed_call_after.contains(o) => MessageKind::MissedCall,
                     _ => return,
                 };
                 self.request(info, kind);
