@@ -16,3 +16,4 @@ pub mod metrics;
 pub mod presence;
 pub mod privacy;
 pub mod sip;
+pub mod store;

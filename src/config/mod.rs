@@ -14,6 +14,7 @@ mod menu;
 mod parse;
 mod raw;
 mod schedule;
+mod store;
 mod validate;
 
 #[cfg(test)]
@@ -28,6 +29,10 @@ use md5::{Digest, Md5};
 pub use error::{ConfigError, ConfigErrors};
 pub use menu::{DtmfDigit, IvrMenu, LanguageChoice, NoInputPolicy, TopicChoice};
 pub use schedule::{ClockTime, Hours, OpeningWindow, DAY_NAMES};
+pub use store::{
+    redact, DatabaseConfig, DatabaseUrl, HistoryConfig, NodeConfig, PresenceBackend,
+    PresenceConfig, DEFAULT_DATABASE_URL,
+};
 
 /// The demo configuration, compiled into the binary.
 pub const EMBEDDED_DEFAULT_TOML: &str = include_str!("../../config/navbat.toml");
@@ -59,6 +64,14 @@ pub struct Config {
     pub queues: Vec<Queue>,
     /// Operators and reserve staff.
     pub operators: Vec<Operator>,
+    /// This node's name.
+    pub node: NodeConfig,
+    /// Event journal and database.
+    pub database: DatabaseConfig,
+    /// Operator presence (memory or Redis).
+    pub presence: PresenceConfig,
+    /// Repeat-call window.
+    pub history: HistoryConfig,
 }
 
 /// `[sip]`.

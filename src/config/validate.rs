@@ -69,6 +69,10 @@ fn check(raw: &RawConfig, errors: &mut Collector) -> Option<Config> {
         errors,
     );
     let operators = check_operators(raw, sip.as_ref(), queues_complete, tenants_complete, errors);
+    let node = super::store::check_node(&raw.node, &raw.presence, errors);
+    let database = super::store::check_database(&raw.database, errors);
+    let presence = super::store::check_presence(&raw.presence, errors);
+    let history = super::store::check_history(&raw.history, errors);
 
     Some(Config {
         sip: sip?,
@@ -80,6 +84,10 @@ fn check(raw: &RawConfig, errors: &mut Collector) -> Option<Config> {
         tenants: tenants?,
         queues: queues?,
         operators: operators?,
+        node,
+        database: database?,
+        presence: presence?,
+        history: history?,
     })
 }
 
