@@ -72,6 +72,7 @@ pub struct Postgres {
     /// The TCP port on 127.0.0.1.
     pub port: u16,
     root: bool,
+    fsync: bool,
 }
 
 impl Postgres {
@@ -79,8 +80,14 @@ impl Postgres {
         command_as(self.root, &self.bin.join(program))
     }
 
-    /// initdb + start, waiting until it accepts connections.
+    /// initdb + start with `fsync=off` (tests: the data need not survive a power cut),
+    /// waiting until it accepts connections.
     pub fn start() -> Postgres {
+        Postgres::start_with(false)
+    }
+
+    /// initdb + start; `fsync` as a production server has it (benchmarks).
+    pub fn start_with(fsync: bool) -> Postgres {
         let root = running_as_root();
         let dir = tempfile::Builder::new()
             .prefix("navbat-pg-")
@@ -100,6 +107,7 @@ impl Postgres {
             port: free_port(),
             _dir: dir,
             root,
+            fsync,
         };
         let out = pg
             .command("initdb")
@@ -126,8 +134,9 @@ impl Postgres {
     /// Starts the (stopped) server again on the same port and data.
     pub fn resume(&self) {
         let opts = format!(
-            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off -c max_connections=50",
-            self.port
+            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync={} -c max_connections=50",
+            self.port,
+            if self.fsync { "on" } else { "off" }
         );
         let out = self
             .command("pg_ctl")
