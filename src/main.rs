@@ -170,7 +170,17 @@ fn run(config: Config) -> anyhow::Result<()> {
     let url = database_url(&config)?;
     let store =
         navbat::store::Store::open(navbat::store::StoreSettings::from_config(&config, url))?;
-    let presence = navbat::presence::Presence::default();
+    let presence = match &config.presence.backend {
+        navbat::config::PresenceBackend::Memory => navbat::presence::Presence::default(),
+        navbat::config::PresenceBackend::Redis { url } => {
+            navbat::presence::Presence::new(Some(navbat::presence::shared::SharedPresence::start(
+                url,
+                &config.node.id,
+                config.presence.heartbeat,
+                config.presence.expiry,
+            )?))
+        }
+    };
     let router_store = store.clone();
     // SIP runs on its own multi-threaded runtime; the actors on actix's.
     let sip_rt = tokio::runtime::Builder::new_multi_thread()

@@ -236,6 +236,8 @@ pub struct TestConfig {
     pub max_missed_offers: u32,
     pub drain_secs: u32,
     pub operators: Vec<OperatorSpec>,
+    /// TOML appended as is (e.g. `[node]`, `[database]`, `[presence]` sections).
+    pub extra_toml: String,
 }
 
 impl Default for TestConfig {
@@ -257,6 +259,7 @@ impl Default for TestConfig {
                 OperatorSpec::regular("1002"),
                 OperatorSpec::reserve("1901"),
             ],
+            extra_toml: String::new(),
         }
     }
 }
@@ -284,6 +287,12 @@ impl TestConfig {
 
     pub fn operators(mut self, operators: Vec<OperatorSpec>) -> Self {
         self.operators = operators;
+        self
+    }
+
+    /// Appends TOML sections to the rendered configuration.
+    pub fn extra_toml(mut self, toml: &str) -> Self {
+        self.extra_toml.push_str(toml);
         self
     }
 
@@ -397,6 +406,7 @@ reserve = {reserve}
             )
             .unwrap();
         }
+        toml.push_str(&self.extra_toml);
         toml
     }
 }
