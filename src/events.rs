@@ -135,6 +135,20 @@ pub enum EventKind {
     OperatorRegistered { operator: String, expires_secs: u32 },
     /// An operator's binding was removed or expired.
     OperatorUnregistered { operator: String, reason: String },
+    /// A call's recording is complete (D19, C9): the file, its length, size and SHA-256.
+    Recording {
+        call: String,
+        path: String,
+        duration_ms: u64,
+        bytes: u64,
+        sha256: String,
+    },
+    /// A supervisor joined a live call (D17).
+    MonitorStarted {
+        call: String,
+        supervisor: String,
+        mode: crate::media::MonitorMode,
+    },
     /// A tenant's surge flag changed.
     SurgeChanged {
         tenant: String,
@@ -161,6 +175,8 @@ impl EventKind {
             EventKind::OperatorState { .. } => "operator_state",
             EventKind::OperatorRegistered { .. } => "operator_registered",
             EventKind::OperatorUnregistered { .. } => "operator_unregistered",
+            EventKind::Recording { .. } => "recording",
+            EventKind::MonitorStarted { .. } => "monitor_started",
             EventKind::SurgeChanged { .. } => "surge_changed",
         }
     }
@@ -248,7 +264,11 @@ pub struct EventBus {
 }
 
 struct BusInner {
-    seq: AtomicU64,
+    /// The last sequence number given out. Held while the event is handed to
+    /// the sinks, so every sink sees events in sequence order even when
+    /// several threads emit at once (the SIP threads emit arrivals, the actor
+    /// thread the rest).
+    seq: Mutex<u64>,
     sinks: Vec<Arc<dyn EventSink>>,
 }
 
@@ -257,7 +277,7 @@ impl EventBus {
     pub fn new(sinks: Vec<Arc<dyn EventSink>>) -> EventBus {
         EventBus {
             inner: Arc::new(BusInner {
-                seq: AtomicU64::new(0),
+                seq: Mutex::new(0),
                 sinks,
             }),
         }
@@ -265,16 +285,21 @@ impl EventBus {
 
     /// Stamps and delivers one event; returns its sequence number.
     pub fn emit(&self, kind: EventKind) -> u64 {
-        let seq = self.inner.seq.fetch_add(1, Ordering::Relaxed) + 1;
         let at_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
-        let event = Event { seq, at_ms, kind };
+        let mut last = self.inner.seq.lock().unwrap_or_else(|e| e.into_inner());
+        *last += 1;
+        let event = Event {
+            seq: *last,
+            at_ms,
+            kind,
+        };
         for sink in &self.inner.sinks {
             sink.emit(&event);
         }
-        seq
+        event.seq
     }
 }
 
@@ -297,6 +322,32 @@ mod tests {
         assert_eq!(kept.len(), 2);
         assert_eq!(kept[0].seq, 2);
         assert_eq!(mem.shed(), 1);
+    }
+
+    #[test]
+    fn sinks_see_sequence_order_across_threads() {
+        let mem = Arc::new(MemorySink::new(100_000));
+        let bus = EventBus::new(vec![mem.clone()]);
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let bus = bus.clone();
+                std::thread::spawn(move || {
+                    for i in 0..2_000 {
+                        bus.emit(EventKind::SurgeChanged {
+                            tenant: format!("t{t}"),
+                            on: i % 2 == 0,
+                            by: "test".into(),
+                        });
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let seqs: Vec<u64> = mem.since(0).iter().map(|e| e.seq).collect();
+        assert_eq!(seqs.len(), 8_000);
+        assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1));
     }
 
     #[test]

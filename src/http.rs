@@ -214,6 +214,97 @@ async fn health(router: web::Data<Router>) -> impl Responder {
     }))
 }
 
+/// `GET /api/recordings/{call}`: the call's recording as WAV, also while it is being
+/// written (the header is made to match the bytes so far), so the client's officer can
+/// listen in near real time (D19). Admin token for now; roles come with the API issue.
+async fn recording(
+    router: web::Data<Router>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> impl Responder {
+    if let Err(resp) = authorised(&router, &req) {
+        return *resp;
+    }
+    let call = path.into_inner();
+    let Some(engine) = router.shared.media.get() else {
+        return error(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            "no_media",
+            "the media engine is not running".into(),
+        );
+    };
+    let file = engine.recorder.path_for(&call);
+    let bytes = web::block(move || std::fs::read(file)).await;
+    match bytes {
+        Ok(Ok(bytes)) => match crate::media::recorder::snapshot(bytes) {
+            Some(wav) => HttpResponse::Ok()
+                .content_type("audio/wav")
+                .insert_header(("Cache-Control", "no-store"))
+                .body(wav),
+            None => error(
+                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                "not_ready",
+                "the recording has no audio yet; retry in a second".into(),
+            ),
+        },
+        _ => error(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "no_recording",
+            format!("no recording for call {call}"),
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+struct MonitorRequest {
+    supervisor: String,
+    mode: crate::media::MonitorMode,
+}
+
+/// `POST /api/calls/{call}/monitor` `{"supervisor": "1901", "mode": "listen"|"whisper"|"barge"}`:
+/// rings the supervisor's softphone and joins it to the live call (D17); with the same
+/// supervisor already on the call, changes the mode.
+async fn monitor(
+    router: web::Data<Router>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<MonitorRequest>,
+) -> impl Responder {
+    use crate::actors::call::{MonitorError, StartMonitor};
+    if let Err(resp) = authorised(&router, &req) {
+        return *resp;
+    }
+    let call = path.into_inner();
+    let result = match router.shared.call(&call) {
+        None => Err(MonitorError::UnknownCall),
+        Some(addr) => addr
+            .send(StartMonitor {
+                supervisor: body.supervisor.clone(),
+                mode: body.mode,
+            })
+            .await
+            .unwrap_or(Err(MonitorError::UnknownCall)),
+    };
+    use actix_web::http::StatusCode as S;
+    match result {
+        Ok(()) => HttpResponse::Accepted().json(serde_json::json!({
+            "call": call, "supervisor": body.supervisor, "mode": body.mode
+        })),
+        Err(e) => {
+            let (status, code) = match e {
+                MonitorError::UnknownCall => (S::NOT_FOUND, "unknown_call"),
+                MonitorError::UnknownSupervisor => (S::NOT_FOUND, "unknown_supervisor"),
+                MonitorError::NotTalking | MonitorError::Busy => (S::CONFLICT, "not_possible"),
+                MonitorError::NotRegistered => (S::CONFLICT, "not_registered"),
+                MonitorError::NoMedia | MonitorError::NoPort => {
+                    (S::SERVICE_UNAVAILABLE, "no_media")
+                }
+            };
+            error(status, code, e.to_string())
+        }
+    }
+}
+
 /// A caller's earlier calls within the repeat window (D20), numbers masked (admin).
 async fn call_history(
     router: web::Data<Router>,
@@ -277,5 +368,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/events", web::get().to(events))
         .route("/api/calls/{call}/history", web::get().to(call_history))
         .route("/api/store", web::get().to(store_status))
+        .route("/api/recordings/{call}", web::get().to(recording))
+        .route("/api/calls/{call}/monitor", web::post().to(monitor))
         .route("/api/tenants/{id}/surge", web::post().to(set_surge));
 }

@@ -17,3 +17,4 @@ pub mod presence;
 pub mod privacy;
 pub mod sip;
 pub mod store;
+pub mod surge;

@@ -190,9 +190,25 @@ fn run(config: Config) -> anyhow::Result<()> {
         .build()
         .context("cannot start the SIP runtime")?;
     let sip_handle = sip_rt.handle().clone();
+    // Media (RTP pacing, relay, recording queue) on its own runtime, off the actix thread.
+    let media_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("navbat-media")
+        .enable_all()
+        .build()
+        .context("cannot start the media runtime")?;
+    let media = navbat::media::MediaEngine::new(
+        media_rt.handle().clone(),
+        &navbat::media::MediaSettings {
+            prompts_dir: config.media.prompts_dir.clone(),
+            recordings_dir: config.media.recordings_dir.clone(),
+            recorder_queue: 16_384,
+        },
+    )?;
     let system = actix::System::new();
     let result = system.block_on(async move {
         let router = Router::start_with(config.clone(), 200_000, Some(router_store), presence)?;
+        let _ = router.shared.media.set(media);
         let settings = SipSettings {
             udp: config.sip.udp,
             tcp: config.sip.tcp,
@@ -228,13 +244,14 @@ fn run(config: Config) -> anyhow::Result<()> {
         let http_handle = http.handle();
         actix::spawn(http);
 
-        tracing::info!(
-            sip = ?sip.local_addrs(),
-            http = %config.http.listen,
-            tenants = config.tenants.len(),
-            queues = config.queues.len(),
-            operators = config.operators.len(),
-            "navbat ready"
+        // Printed whatever the log level: scripts and tests wait for this line.
+        eprintln!(
+            "navbat ready: sip {} http {} ({} tenants, {} queues, {} operators)",
+            sip.local_addrs().join(", "),
+            config.http.listen,
+            config.tenants.len(),
+            config.queues.len(),
+            config.operators.len()
         );
 
         wait_for_signal().await;
@@ -249,6 +266,7 @@ fn run(config: Config) -> anyhow::Result<()> {
         tracing::warn!(health = ?store.health(), "database behind at shutdown; the journal keeps the rest");
     }
     sip_rt.shutdown_timeout(Duration::from_secs(2));
+    media_rt.shutdown_timeout(Duration::from_secs(2));
     result
 }
 

@@ -908,7 +908,9 @@ impl MetricsSink {
             | EventKind::OfferWithdrawn { .. }
             | EventKind::OfferDeclined { .. }
             | EventKind::OperatorRegistered { .. }
-            | EventKind::OperatorUnregistered { .. } => {}
+            | EventKind::OperatorUnregistered { .. }
+            | EventKind::Recording { .. }
+            | EventKind::MonitorStarted { .. } => {}
         }
     }
 

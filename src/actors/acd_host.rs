@@ -481,3 +481,21 @@ impl Handler<SetSurge> for AcdActor {
         );
     }
 }
+
+/// Where a waiting call stands, for the queue announcement: its 1-based place and how many
+/// operators are serving its queue (available or on a call). `None` when it is not waiting.
+#[derive(Message)]
+#[rtype(result = "Option<(usize, usize)>")]
+pub struct WaitingPosition(pub CallId);
+
+impl Handler<WaitingPosition> for AcdActor {
+    type Result = Option<(usize, usize)>;
+    fn handle(&mut self, msg: WaitingPosition, _: &mut Context<Self>) -> Self::Result {
+        let (queue, position) = self.core.waiting_position(msg.0)?;
+        let snap = self.core.queue_snapshot(queue, self.shared.now());
+        Some((
+            position,
+            snap.operators_available + snap.operators_on_call + snap.operators_wrap_up,
+        ))
+    }
+}

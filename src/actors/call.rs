@@ -1,15 +1,22 @@
-//! CallActor: one per call, the B2BUA. Answers the caller, runs the IVR,
-//! joins the queue, rings the operators the ACD chooses, joins the legs on
-//! answer, and ends both legs when either side hangs up. Every step is an
+//! CallActor: one per call, the B2BUA. Greets the caller with early media (183 with SDP,
+//! D5), answers when the greeting has played, runs the IVR with prompts and RFC 4733 (or
+//! INFO) keys, joins the queue with hold music and announcements, rings the operators the
+//! ACD chooses, bridges and records the audio on answer (D19, C9), lets a supervisor listen,
+//! whisper or barge (D17), and ends every leg when either side hangs up. Every step is an
 //! event; the call ends with exactly one outcome.
+//!
+//! The actor never touches a socket: its media session runs on the media runtime and is
+//! steered with [`MediaCommand`]s; the session's [`MediaEvent`]s come back as messages.
 
-use super::acd_host::{AcdActor, Enqueue, Feed};
+use super::acd_host::{AcdActor, Enqueue, Feed, WaitingPosition};
 use super::gate::ChannelTicket;
 use super::Shared;
 use crate::acd::{CallId, Input, Millis, OperatorId, Outcome, QueueId};
 use crate::events::{CallOutcome, EventKind};
-use crate::ivr::{IvrAction, IvrSession};
-use crate::media::RtpPort;
+use crate::ivr::{IvrAction, IvrSession, PromptName};
+use crate::media::{
+    announce, Codec, LegSpec, MediaCommand, MediaEvent, MediaHandle, MediaMsg, MonitorMode, RtpPort,
+};
 use crate::privacy::PhoneNumber;
 use crate::sip::{sdp, CallerLeg, ContactBinding, LegEvent, LegMsg, OperatorLeg};
 use actix::prelude::*;
@@ -34,7 +41,34 @@ struct Offer {
     attempt: u64,
     ext: String,
     leg: Option<OperatorLeg>,
-    _port: Option<RtpPort>,
+    port: Option<RtpPort>,
+}
+
+/// A supervisor's leg on this call (D17).
+struct Monitor {
+    attempt: u64,
+    ext: String,
+    mode: MonitorMode,
+    leg: Option<OperatorLeg>,
+    port: Option<RtpPort>,
+    answered: bool,
+}
+
+/// What the call's media is doing for the actor's decisions.
+#[derive(Default)]
+struct MediaState {
+    session: Option<MediaHandle>,
+    /// The 200 OK body, sent once the greeting (early media) has played.
+    answer_sdp: Option<String>,
+    /// Answer the caller when this Play is done.
+    answer_after: Option<u64>,
+    /// Hang up (with this outcome) when this Play is done.
+    hangup_after: Option<(u64, CallOutcome, &'static str)>,
+    /// The id of the last Play sent.
+    last_play: u64,
+    /// Prompts are queued or playing: the IVR's digit timer waits for them.
+    playing: bool,
+    announce_timer: Option<SpawnHandle>,
 }
 
 /// One call.
@@ -51,7 +85,10 @@ pub struct CallActor {
     phase: Phase,
     ivr: Option<IvrSession>,
     ivr_timer: Option<SpawnHandle>,
-    caller_port: Option<RtpPort>,
+    media: MediaState,
+    answered: bool,
+    language: Option<String>,
+    monitor: Option<Monitor>,
     queue: Option<QueueId>,
     enqueued_at: Option<Millis>,
     answered_at: Option<Millis>,
@@ -118,7 +155,10 @@ impl CallActor {
             phase: Phase::Ivr,
             ivr: None,
             ivr_timer: None,
-            caller_port: None,
+            media: MediaState::default(),
+            answered: false,
+            language: None,
+            monitor: None,
             queue: None,
             enqueued_at: None,
             answered_at: None,
@@ -133,6 +173,14 @@ impl CallActor {
             return;
         }
         self.phase = Phase::Done;
+        if let Some(m) = self.monitor.take() {
+            if let Some(l) = m.leg {
+                l.hangup();
+            }
+        }
+        if let Some(session) = self.media.session.take() {
+            session.send(MediaCommand::Stop);
+        }
         let now = self.shared.now();
         let wait_ms = match (self.enqueued_at, self.answered_at) {
             (Some(e), Some(a)) => a.0.saturating_sub(e.0),
@@ -158,7 +206,11 @@ impl CallActor {
         ctx.stop();
     }
 
-    fn answer_caller(&mut self, ctx: &mut Context<Self>) -> bool {
+    /// Negotiates the caller's media and starts the session. With an SDP offer and a media
+    /// engine the caller gets 183 with our answer (early media) and the 200 follows once the
+    /// greeting has played; otherwise the caller is answered at once. `false`: the call is
+    /// over (rejected).
+    fn start_caller_media(&mut self, ctx: &mut Context<Self>) -> bool {
         let port = match self.shared.ports.allocate() {
             Ok(p) => p,
             Err(e) => {
@@ -170,33 +222,108 @@ impl CallActor {
         };
         let ip = self.shared.config.media.rtp_ip;
         let session = self.id.0;
-        let body = match self.leg.remote_offer().and_then(sdp::parse) {
-            Some(offer) => match sdp::answer(&offer, ip, port.addr().port(), session) {
-                Some((body, _codec)) => body,
+        let offer = self.leg.remote_offer().and_then(sdp::parse);
+        let (body, codec, remote, te) = match &offer {
+            Some(offer) => match sdp::answer(offer, ip, port.addr().port(), session) {
+                Some((body, codec)) => (body, codec, offer.addr(), offer.telephone_event),
                 None => {
                     self.leg.reject(488);
                     self.finish(CallOutcome::Failed, "router", ctx);
                     return false;
                 }
             },
-            // No offer in the INVITE: ours goes in the 200, the answer in the ACK.
-            None => sdp::offer(ip, port.addr().port(), session),
+            // No offer in the INVITE: ours goes in the 200, the answer in the ACK; the
+            // remote address is learnt from the first packet (symmetric RTP).
+            None => (
+                sdp::offer(ip, port.addr().port(), session),
+                Codec::Pcmu,
+                None,
+                Some(sdp::OFFER_TELEPHONE_EVENT),
+            ),
         };
-        self.caller_port = Some(port);
+        let Some(engine) = self.shared.media.get() else {
+            drop(port);
+            return self.answer_now(body, ctx);
+        };
+        let handle = engine.start_session(
+            LegSpec {
+                port,
+                remote,
+                codec,
+                telephone_event: te,
+            },
+            ctx.address().recipient::<MediaMsg>(),
+        );
+        self.media.session = Some(handle);
+        if offer.is_some() {
+            if let Err(e) = self.leg.progress(body.clone()) {
+                tracing::debug!(call = %self.call_ref, error = %e, "183 failed; answering");
+                return self.answer_now(body, ctx);
+            }
+            self.media.answer_sdp = Some(body);
+            true
+        } else {
+            self.answer_now(body, ctx)
+        }
+    }
+
+    fn answer_now(&mut self, body: String, ctx: &mut Context<Self>) -> bool {
         if let Err(e) = self.leg.answer(body) {
             tracing::warn!(call = %self.call_ref, error = %e, "answer failed");
             self.finish(CallOutcome::Failed, "router", ctx);
             return false;
         }
+        self.answered = true;
         true
+    }
+
+    /// Sends the 200 OK after the early media.
+    fn answer_after_greeting(&mut self, ctx: &mut Context<Self>) {
+        if let Some(body) = self.media.answer_sdp.take() {
+            self.answer_now(body, ctx);
+        }
+    }
+
+    /// The clips of prompt `name` in `language`, or Uzbek then Russian when `None`.
+    fn clips(&self, name: &str, language: Option<&str>) -> Vec<crate::media::prompts::Clip> {
+        let Some(engine) = self.shared.media.get() else {
+            return Vec::new();
+        };
+        let languages: Vec<&str> = match language {
+            Some(l) => vec![l],
+            None => crate::config::SUPPORTED_LANGUAGES.to_vec(),
+        };
+        languages
+            .into_iter()
+            .filter_map(|l| match engine.prompts.clip(&self.tenant_name, l, name) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::warn!(call = %self.call_ref, error = %e, "prompt not played");
+                    None
+                }
+            })
+            .collect()
+    }
+
+    /// Queues prompts; returns the Play id, or `None` without a media session.
+    fn play(&mut self, clips: Vec<crate::media::prompts::Clip>) -> Option<u64> {
+        let session = self.media.session.as_ref()?;
+        self.media.last_play += 1;
+        let id = self.media.last_play;
+        session.send(MediaCommand::Play { clips, id });
+        self.media.playing = true;
+        Some(id)
     }
 
     fn run_ivr(&mut self, ctx: &mut Context<Self>) {
         while let Some(action) = self.ivr.as_mut().and_then(|s| s.poll_action()) {
             match action {
                 IvrAction::Play(prompt) => {
-                    // The media engine plays it; until then it is only traced.
-                    tracing::debug!(call = %self.call_ref, ?prompt, "prompt");
+                    let clips = self.clips(prompt.name.file_stem(), prompt.language.as_deref());
+                    let id = self.play(clips);
+                    if prompt.name == PromptName::Greeting && !self.answered {
+                        self.media.answer_after = id;
+                    }
                 }
                 IvrAction::Step { level, digit } => {
                     self.shared.events.emit(EventKind::IvrStep {
@@ -215,6 +342,12 @@ impl CallActor {
                 }
                 IvrAction::Hangup { reason } => {
                     tracing::debug!(call = %self.call_ref, ?reason, "IVR hangup");
+                    if self.media.playing && self.media.session.is_some() {
+                        // Say goodbye first.
+                        self.media.hangup_after =
+                            Some((self.media.last_play, CallOutcome::IvrHangup, "ivr"));
+                        return;
+                    }
                     self.leg.hangup();
                     self.finish(CallOutcome::IvrHangup, "ivr", ctx);
                     return;
@@ -227,6 +360,9 @@ impl CallActor {
     fn arm_ivr_timer(&mut self, ctx: &mut Context<Self>) {
         if let Some(h) = self.ivr_timer.take() {
             ctx.cancel_future(h);
+        }
+        if self.media.playing {
+            return; // armed again when the prompts have played
         }
         if let Some(deadline) = self.ivr.as_ref().and_then(|s| s.deadline()) {
             let delay = deadline.saturating_sub(self.shared.now().0);
@@ -262,7 +398,9 @@ impl CallActor {
         }
         self.phase = Phase::Queued;
         self.queue = Some(qid);
+        self.language = Some(language.to_string());
         self.enqueued_at = Some(self.shared.now());
+        self.start_waiting_media(ctx);
         let priority = self
             .shared
             .config
@@ -332,7 +470,7 @@ impl CallActor {
                         attempt,
                         ext,
                         leg: Some(leg),
-                        _port: Some(port),
+                        port: Some(port),
                     },
                 );
             }
@@ -341,6 +479,226 @@ impl CallActor {
                 decline(self, 503);
             }
         }
+    }
+
+    /// In the queue: "please wait", then hold music, and the place/expected-wait
+    /// announcement every `media.announce_every`.
+    fn start_waiting_media(&mut self, ctx: &mut Context<Self>) {
+        let shared = self.shared.clone();
+        let Some(engine) = shared.media.get() else {
+            return;
+        };
+        let language = self.language.clone();
+        let clips = self.clips("please-wait", language.as_deref());
+        self.play(clips);
+        match engine.prompts.music() {
+            Ok(m) => {
+                if let Some(s) = &self.media.session {
+                    s.send(MediaCommand::Music(Some(m)));
+                }
+            }
+            Err(e) => tracing::warn!(call = %self.call_ref, error = %e, "no hold music"),
+        }
+        if let Some(every) = self.shared.config.media.announce_every {
+            self.media.announce_timer = Some(ctx.run_interval(every, |act, ctx| {
+                act.announce(ctx);
+            }));
+        }
+    }
+
+    fn stop_waiting_media(&mut self, ctx: &mut Context<Self>) {
+        if let Some(h) = self.media.announce_timer.take() {
+            ctx.cancel_future(h);
+        }
+    }
+
+    /// Asks the ACD where the call stands and plays the announcement.
+    fn announce(&mut self, ctx: &mut Context<Self>) {
+        if self.phase != Phase::Queued || self.media.playing {
+            return;
+        }
+        let handle_secs = self.shared.config.media.average_handle.as_secs();
+        self.acd
+            .send(WaitingPosition(self.id))
+            .into_actor(self)
+            .map(move |res, act, _| {
+                let Ok(Some((position, serving))) = res else {
+                    return;
+                };
+                if act.phase != Phase::Queued {
+                    return;
+                }
+                let wait = announce::expected_wait_secs(position, serving, handle_secs);
+                let language = act.language.clone();
+                let clips: Vec<_> = announce::announcement(position, wait)
+                    .iter()
+                    .flat_map(|name| act.clips(name, language.as_deref()))
+                    .collect();
+                act.play(clips);
+            })
+            .wait(ctx);
+    }
+
+    /// The operator answered: relay and record the audio.
+    fn bridge(&mut self, port: Option<RtpPort>, answer: Option<String>, ctx: &mut Context<Self>) {
+        self.stop_waiting_media(ctx);
+        self.media.playing = false;
+        let (Some(engine), Some(session), Some(port)) =
+            (self.shared.media.get(), self.media.session.as_ref(), port)
+        else {
+            return;
+        };
+        let remote = answer.as_deref().and_then(sdp::parse);
+        let leg = LegSpec {
+            port,
+            remote: remote.as_ref().and_then(|r| r.addr()),
+            codec: remote
+                .as_ref()
+                .and_then(|r| r.codec())
+                .unwrap_or(Codec::Pcmu),
+            telephone_event: remote.as_ref().and_then(|r| r.telephone_event),
+        };
+        let mut recording = engine.recorder.open(&self.call_ref);
+        let events = self.shared.events.clone();
+        recording.on_done(Box::new(move |result| match result {
+            Ok(done) => {
+                events.emit(EventKind::Recording {
+                    call: done.call,
+                    path: done.path.display().to_string(),
+                    duration_ms: done.duration_ms,
+                    bytes: done.bytes,
+                    sha256: done.sha256,
+                });
+            }
+            Err(e) => tracing::warn!(error = %e, "recording failed"),
+        }));
+        session.send(MediaCommand::Bridge {
+            operator: leg,
+            recording: Some(recording),
+        });
+    }
+
+    /// Rings a supervisor to listen, whisper or barge (D17); changes the mode when one is
+    /// already on the call.
+    fn start_monitor(
+        &mut self,
+        ext: &str,
+        mode: MonitorMode,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), MonitorError> {
+        if self.phase != Phase::Talking {
+            return Err(MonitorError::NotTalking);
+        }
+        if let Some(m) = self.monitor.as_mut() {
+            if m.ext == ext {
+                m.mode = mode;
+                if m.answered {
+                    if let Some(s) = &self.media.session {
+                        s.send(MediaCommand::SetMonitorMode(mode));
+                    }
+                }
+                return Ok(());
+            }
+            return Err(MonitorError::Busy);
+        }
+        let op = self
+            .shared
+            .model
+            .operator(ext)
+            .ok_or(MonitorError::UnknownSupervisor)?;
+        let binding = self
+            .shared
+            .presence
+            .binding(op)
+            .ok_or(MonitorError::NotRegistered)?;
+        let sip = self.shared.sip.get().ok_or(MonitorError::NoMedia)?;
+        if self.media.session.is_none() {
+            return Err(MonitorError::NoMedia);
+        }
+        let port = self
+            .shared
+            .ports
+            .allocate()
+            .map_err(|_| MonitorError::NoPort)?;
+        let attempt = self.next_attempt;
+        self.next_attempt += 1;
+        let offer = sdp::offer(
+            self.shared.config.media.rtp_ip,
+            port.addr().port(),
+            self.id.0 * 1000 + attempt,
+        );
+        let recipient = ctx.address().recipient::<LegMsg>();
+        let leg = sip
+            .call_operator(&binding, &self.caller, offer, attempt, recipient)
+            .map_err(|_| MonitorError::NotRegistered)?;
+        self.monitor = Some(Monitor {
+            attempt,
+            ext: ext.to_string(),
+            mode,
+            leg: Some(leg),
+            port: Some(port),
+            answered: false,
+        });
+        Ok(())
+    }
+
+    fn on_media(&mut self, event: MediaEvent, ctx: &mut Context<Self>) {
+        match event {
+            MediaEvent::Played { id, idle } => {
+                if self.media.answer_after == Some(id) {
+                    self.media.answer_after = None;
+                    self.answer_after_greeting(ctx);
+                }
+                if let Some((after, outcome, by)) = self.media.hangup_after {
+                    if after == id {
+                        self.media.hangup_after = None;
+                        match outcome {
+                            CallOutcome::Closed => self.leg.reject(480),
+                            _ => self.leg.hangup(),
+                        }
+                        self.finish(outcome, by, ctx);
+                        return;
+                    }
+                }
+                if id == self.media.last_play && idle {
+                    self.media.playing = false;
+                    if self.phase == Phase::Ivr {
+                        let now = self.shared.now().0;
+                        if let Some(s) = self.ivr.as_mut() {
+                            s.on_playback_finished(now);
+                        }
+                        self.arm_ivr_timer(ctx);
+                    }
+                }
+            }
+            MediaEvent::Dtmf { digit } => self.on_digit(digit, "rfc4733", ctx),
+            MediaEvent::Ended { caller, operator } => {
+                tracing::debug!(call = %self.call_ref, ?caller, ?operator, "media ended");
+            }
+        }
+    }
+
+    fn on_digit(&mut self, digit: char, via: &'static str, ctx: &mut Context<Self>) {
+        self.shared.events.emit(EventKind::DtmfReceived {
+            call: self.call_ref.clone(),
+            digit,
+            via: via.into(),
+        });
+        if self.phase != Phase::Ivr || self.media.hangup_after.is_some() {
+            return;
+        }
+        if self.answered && self.media.playing {
+            // Barge-in: the caller knows what to press; stop talking.
+            if let Some(s) = &self.media.session {
+                s.send(MediaCommand::StopPrompts);
+            }
+            self.media.playing = false;
+        }
+        let now = self.shared.now().0;
+        if let Some(s) = self.ivr.as_mut() {
+            s.on_digit(now, digit);
+        }
+        self.run_ivr(ctx);
     }
 
     fn offer_by_attempt(&self, attempt: u64) -> Option<OperatorId> {
@@ -367,13 +725,30 @@ impl Actor for CallActor {
         let shared = self.shared.clone();
         let tenant = &shared.config.tenants[self.tenant];
         if !tenant.is_open(jiff::Timestamp::now()) {
-            // C3: outside working hours. With the media engine this plays
-            // the hours announcement before hanging up.
+            // C3: outside working hours: the hours announcement as early media (where the
+            // caller offered SDP), then 480, so the call is never answered nor charged.
+            if self.shared.media.get().is_some() && self.leg.remote_offer().is_some() {
+                if !self.start_caller_media(ctx) {
+                    return;
+                }
+                if self.answered {
+                    // Could not send 183: nothing can be heard before an answer.
+                    self.leg.hangup();
+                    self.finish(CallOutcome::Closed, "router", ctx);
+                    return;
+                }
+                self.media.answer_sdp = None;
+                let clips = self.clips("closed", None);
+                if let Some(id) = self.play(clips) {
+                    self.media.hangup_after = Some((id, CallOutcome::Closed, "router"));
+                    return;
+                }
+            }
             self.leg.reject(480);
             self.finish(CallOutcome::Closed, "router", ctx);
             return;
         }
-        if !self.answer_caller(ctx) {
+        if !self.start_caller_media(ctx) {
             return;
         }
         let now = self.shared.now().0;
@@ -392,7 +767,7 @@ impl Handler<LegMsg> for CallActor {
     fn handle(&mut self, msg: LegMsg, ctx: &mut Context<Self>) {
         if self.phase == Phase::Done {
             // A late event for a finished call: make sure no leg lingers.
-            if let LegEvent::OperatorAnswered { attempt } = msg.0 {
+            if let LegEvent::OperatorAnswered { attempt, .. } = msg.0 {
                 if let Some(op) = self.offer_by_attempt(attempt) {
                     if let Some(o) = self.offers.remove(&op) {
                         if let Some(l) = o.leg {
@@ -405,22 +780,13 @@ impl Handler<LegMsg> for CallActor {
         }
         match msg.0 {
             LegEvent::CallerConfirmed => {}
-            LegEvent::CallerDtmf { digit, via } => {
-                self.shared.events.emit(EventKind::DtmfReceived {
-                    call: self.call_ref.clone(),
-                    digit,
-                    via: via.into(),
-                });
-                if self.phase == Phase::Ivr {
-                    let now = self.shared.now().0;
-                    if let Some(s) = self.ivr.as_mut() {
-                        s.on_digit(now, digit);
-                    }
-                    self.run_ivr(ctx);
-                }
-            }
+            LegEvent::CallerDtmf { digit, via } => self.on_digit(digit, via, ctx),
             LegEvent::CallerGone { cause } => match self.phase {
-                Phase::Ivr => self.finish(CallOutcome::Abandoned, "caller", ctx),
+                Phase::Ivr => match self.media.hangup_after {
+                    // Hung up during the goodbye or the closed announcement.
+                    Some((_, outcome, _)) => self.finish(outcome, "caller", ctx),
+                    None => self.finish(CallOutcome::Abandoned, "caller", ctx),
+                },
                 Phase::Queued => {
                     self.drop_all_offers();
                     self.acd.do_send(Feed(Input::CallerLeft { call: self.id }));
@@ -439,7 +805,34 @@ impl Handler<LegMsg> for CallActor {
                 Phase::Done => {}
             },
             LegEvent::OperatorRinging { .. } => {}
-            LegEvent::OperatorAnswered { attempt } => {
+            LegEvent::OperatorAnswered {
+                attempt,
+                sdp: answer,
+            } => {
+                if let Some(m) = self.monitor.as_mut().filter(|m| m.attempt == attempt) {
+                    m.answered = true;
+                    let remote = answer.as_deref().and_then(sdp::parse);
+                    if let (Some(port), Some(session)) = (m.port.take(), &self.media.session) {
+                        session.send(MediaCommand::Monitor {
+                            leg: LegSpec {
+                                port,
+                                remote: remote.as_ref().and_then(|r| r.addr()),
+                                codec: remote
+                                    .as_ref()
+                                    .and_then(|r| r.codec())
+                                    .unwrap_or(Codec::Pcmu),
+                                telephone_event: remote.as_ref().and_then(|r| r.telephone_event),
+                            },
+                            mode: m.mode,
+                        });
+                    }
+                    self.shared.events.emit(EventKind::MonitorStarted {
+                        call: self.call_ref.clone(),
+                        supervisor: m.ext.clone(),
+                        mode: m.mode,
+                    });
+                    return;
+                }
                 let Some(op) = self.offer_by_attempt(attempt) else {
                     return;
                 };
@@ -451,8 +844,9 @@ impl Handler<LegMsg> for CallActor {
                     }
                     return;
                 }
-                let offer = self.offers.remove(&op).expect("found above");
+                let mut offer = self.offers.remove(&op).expect("found above");
                 self.phase = Phase::Talking;
+                self.bridge(offer.port.take(), answer, ctx);
                 let now = self.shared.now();
                 self.answered_at = Some(now);
                 let wait_ms = self
@@ -473,6 +867,14 @@ impl Handler<LegMsg> for CallActor {
                     call: self.id,
                     operator: op,
                 }));
+            }
+            LegEvent::OperatorFailed { attempt, .. } | LegEvent::OperatorGone { attempt, .. }
+                if self.monitor.as_ref().is_some_and(|m| m.attempt == attempt) =>
+            {
+                self.monitor = None;
+                if let Some(s) = &self.media.session {
+                    s.send(MediaCommand::EndMonitor);
+                }
             }
             LegEvent::OperatorFailed { attempt, status } => {
                 let Some(op) = self.offer_by_attempt(attempt) else {
@@ -506,6 +908,9 @@ impl Handler<AcdDecision> for CallActor {
     type Result = ();
 
     fn handle(&mut self, msg: AcdDecision, ctx: &mut Context<Self>) {
+        if let AcdDecision::Finished(Outcome::TimedOut | Outcome::Blocked) = msg {
+            self.stop_waiting_media(ctx);
+        }
         match msg {
             AcdDecision::Offer {
                 operator,
@@ -543,6 +948,10 @@ impl Handler<AcdDecision> for CallActor {
                         }
                         self.phase = Phase::Queued;
                         self.answered_at = None;
+                        if let Some(s) = &self.media.session {
+                            s.send(MediaCommand::Unbridge);
+                        }
+                        self.start_waiting_media(ctx);
                     } else {
                         self.talking_with = Some((op, offer));
                     }
@@ -579,5 +988,59 @@ impl Handler<HangUpNow> for CallActor {
                 self.finish(CallOutcome::Abandoned, "shutdown", ctx);
             }
         }
+    }
+}
+
+impl Handler<MediaMsg> for CallActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: MediaMsg, ctx: &mut Context<Self>) {
+        if self.phase != Phase::Done {
+            self.on_media(msg.0, ctx);
+        }
+    }
+}
+
+/// Why a supervisor cannot join a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum MonitorError {
+    /// No such call in progress.
+    #[error("no such call in progress")]
+    UnknownCall,
+    /// The call is not (yet) between a caller and an operator.
+    #[error("the call is not in conversation with an operator")]
+    NotTalking,
+    /// Another supervisor is on the call.
+    #[error("another supervisor is already on this call")]
+    Busy,
+    /// The supervisor's extension is not configured.
+    #[error("no operator with that extension; supervisors use their operator extension")]
+    UnknownSupervisor,
+    /// The supervisor's softphone is not registered.
+    #[error("the supervisor's softphone is not registered")]
+    NotRegistered,
+    /// The media engine is not running.
+    #[error("the media engine is not running")]
+    NoMedia,
+    /// No RTP port is free.
+    #[error("no free RTP port")]
+    NoPort,
+}
+
+/// A supervisor asks to listen to, whisper to or barge into this call (D17).
+#[derive(Message, Debug)]
+#[rtype(result = "Result<(), MonitorError>")]
+pub struct StartMonitor {
+    /// The supervisor's extension (their softphone is rung).
+    pub supervisor: String,
+    /// What they do.
+    pub mode: MonitorMode,
+}
+
+impl Handler<StartMonitor> for CallActor {
+    type Result = Result<(), MonitorError>;
+
+    fn handle(&mut self, msg: StartMonitor, ctx: &mut Context<Self>) -> Self::Result {
+        self.start_monitor(&msg.supervisor, msg.mode, ctx)
     }
 }

@@ -48,6 +48,8 @@ pub struct Shared {
     pub sip: OnceLock<SipStack>,
     /// The event store (journal and database), when the router runs with one.
     pub store: Option<crate::store::Store>,
+    /// The media engine, once started (without it calls are signalled but carry no audio).
+    pub media: OnceLock<crate::media::MediaEngine>,
     started: Instant,
     calls: Mutex<HashMap<String, Addr<CallActor>>>,
 }
@@ -72,6 +74,15 @@ impl Shared {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(call_ref);
+    }
+
+    /// The actor of a call in progress.
+    pub fn call(&self, call_ref: &str) -> Option<Addr<CallActor>> {
+        self.calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(call_ref)
+            .cloned()
     }
 
     /// Addresses of the calls in progress.
@@ -156,6 +167,7 @@ impl Router {
             presence,
             sip: OnceLock::new(),
             store,
+            media: OnceLock::new(),
             started: Instant::now(),
             calls: Mutex::new(HashMap::new()),
         });

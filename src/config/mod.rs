@@ -121,6 +121,16 @@ pub struct MediaConfig {
     pub rtp_port_min: u16,
     /// Highest RTP port (inclusive); greater than `rtp_port_min`.
     pub rtp_port_max: u16,
+    /// Directory of prompt recordings (`<lang>/<name>.wav`, `<tenant>/<lang>/<name>.wav`);
+    /// relative paths are taken from the working directory.
+    pub prompts_dir: std::path::PathBuf,
+    /// Directory call recordings are written to (created when missing).
+    pub recordings_dir: std::path::PathBuf,
+    /// How often a waiting caller hears the place in the queue and the expected wait;
+    /// `None` (0 in the file) turns the announcements off.
+    pub announce_every: Option<Duration>,
+    /// Average talk plus wrap-up time used to estimate the expected wait.
+    pub average_handle: Duration,
 }
 
 /// `[http]`.

@@ -60,6 +60,14 @@ pub(crate) struct RawMedia {
     pub rtp_port_min: u16,
     #[serde(default = "default_rtp_max")]
     pub rtp_port_max: u16,
+    #[serde(default = "default_prompts_dir")]
+    pub prompts_dir: String,
+    #[serde(default = "default_recordings_dir")]
+    pub recordings_dir: String,
+    #[serde(default = "default_announce_every")]
+    pub announce_every_secs: u64,
+    #[serde(default = "default_average_handle")]
+    pub average_handle_secs: u64,
 }
 
 impl Default for RawMedia {
@@ -68,6 +76,10 @@ impl Default for RawMedia {
             rtp_ip: default_rtp_ip(),
             rtp_port_min: default_rtp_min(),
             rtp_port_max: default_rtp_max(),
+            prompts_dir: default_prompts_dir(),
+            recordings_dir: default_recordings_dir(),
+            announce_every_secs: default_announce_every(),
+            average_handle_secs: default_average_handle(),
         }
     }
 }
@@ -80,6 +92,18 @@ fn default_rtp_min() -> u16 {
 }
 fn default_rtp_max() -> u16 {
     20999
+}
+fn default_prompts_dir() -> String {
+    "config/prompts".to_owned()
+}
+fn default_recordings_dir() -> String {
+    "data/recordings".to_owned()
+}
+fn default_announce_every() -> u64 {
+    30
+}
+fn default_average_handle() -> u64 {
+    180
 }
 
 /// `[http]`.

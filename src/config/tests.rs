@@ -279,6 +279,31 @@ fn empty_or_inverted_port_range_is_reported() {
 }
 
 #[test]
+fn media_directories_and_announcements_have_defaults_and_checks() {
+    let config = parse(BASE).unwrap();
+    assert_eq!(
+        config.media.prompts_dir,
+        std::path::Path::new("config/prompts")
+    );
+    assert_eq!(
+        config.media.recordings_dir,
+        std::path::Path::new("data/recordings")
+    );
+    assert_eq!(config.media.announce_every, Some(Duration::from_secs(30)));
+    assert_eq!(config.media.average_handle, Duration::from_secs(180));
+    let text = format!(
+        "{BASE}\n[media]\nprompts_dir = \"/srv/p\"\nrecordings_dir = \"/srv/r\"\nannounce_every_secs = 0\n"
+    );
+    let config = parse(&text).unwrap();
+    assert_eq!(config.media.prompts_dir, std::path::Path::new("/srv/p"));
+    assert_eq!(config.media.announce_every, None);
+    let text = format!("{BASE}\n[media]\nrecordings_dir = \" \"\naverage_handle_secs = 0\n");
+    let errors = errors(&text);
+    expect_error(&errors, "media.recordings_dir");
+    expect_error(&errors, "media.average_handle_secs");
+}
+
+#[test]
 fn duplicate_ids_are_reported() {
     let text = format!(
         "{BASE}\n[[queue]]\nid = \"dtm-uz\"\ntenant = \"dtm\"\nlanguage = \"uz\"\n\n\

@@ -241,6 +241,27 @@ fn check_media(raw: &RawMedia, errors: &mut Collector) -> Option<MediaConfig> {
              and 21199 for 300 calls",
         );
     }
+    for (field, value) in [
+        ("media.prompts_dir", &raw.prompts_dir),
+        ("media.recordings_dir", &raw.recordings_dir),
+    ] {
+        if value.trim().is_empty() {
+            ok = false;
+            errors.push(
+                field,
+                "the directory is empty",
+                "give a directory path, e.g. config/prompts or data/recordings",
+            );
+        }
+    }
+    if raw.average_handle_secs == 0 {
+        ok = false;
+        errors.push(
+            "media.average_handle_secs",
+            "an average handling time of 0 s makes every expected wait zero",
+            "set the average talk plus wrap-up time in seconds, e.g. 180",
+        );
+    }
     if !ok {
         return None;
     }
@@ -248,6 +269,10 @@ fn check_media(raw: &RawMedia, errors: &mut Collector) -> Option<MediaConfig> {
         rtp_ip: rtp_ip?,
         rtp_port_min: raw.rtp_port_min,
         rtp_port_max: raw.rtp_port_max,
+        prompts_dir: raw.prompts_dir.clone().into(),
+        recordings_dir: raw.recordings_dir.clone().into(),
+        announce_every: (raw.announce_every_secs > 0).then(|| secs(raw.announce_every_secs)),
+        average_handle: secs(raw.average_handle_secs),
     })
 }
 

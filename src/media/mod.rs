@@ -1,9 +1,72 @@
-//! Media: RTP ports owned by the router. The media engine (prompts, RFC 4733
-//! DTMF, bridge, recorder) builds on these sockets.
+//! Media (RTP/AVP, RFC 3550/3551): the router anchors every call's audio.
+//!
+//! - [`PortPool`] hands out RTP/RTCP socket pairs from the configured range;
+//! - [`g711`], [`rtp`], [`dtmf`] are pure codecs and parsers;
+//! - [`prompts`] loads the recordings the IVR and the queue play;
+//! - [`recorder`] writes stereo WAV recordings off the packet path;
+//! - [`session`] is one call's media task (prompts, DTMF, bridge, recording, monitoring);
+//! - [`announce`] decides what the queue announcement says (pure).
+//!
+//! The call's actor never does socket I/O: it starts a session on the media runtime through
+//! [`MediaEngine::start_session`] and steers it with commands.
+
+pub mod announce;
+pub mod dtmf;
+pub mod g711;
+pub mod prompts;
+pub mod recorder;
+pub mod rtp;
+pub mod session;
+
+pub use session::{LegSpec, MediaCommand, MediaEvent, MediaHandle, MediaMsg, MonitorMode};
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
+
+/// A G.711 codec as negotiated in SDP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Codec {
+    /// G.711 µ-law, static payload type 0.
+    Pcmu,
+    /// G.711 A-law, static payload type 8.
+    Pcma,
+}
+
+impl Codec {
+    /// The static RTP payload type (RFC 3551 table 4).
+    pub fn payload_type(self) -> u8 {
+        match self {
+            Codec::Pcmu => 0,
+            Codec::Pcma => 8,
+        }
+    }
+
+    /// The encoding name in `a=rtpmap`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::Pcmu => "PCMU",
+            Codec::Pcma => "PCMA",
+        }
+    }
+
+    /// The codec of a static payload type we support.
+    pub fn from_payload_type(pt: u8) -> Option<Codec> {
+        match pt {
+            0 => Some(Codec::Pcmu),
+            8 => Some(Codec::Pcma),
+            _ => None,
+        }
+    }
+
+    /// The G.711 law.
+    pub fn law(self) -> g711::Law {
+        match self {
+            Codec::Pcmu => g711::Law::Ulaw,
+            Codec::Pcma => g711::Law::Alaw,
+        }
+    }
+}
 
 /// Hands out RTP/RTCP port pairs from the configured range.
 #[derive(Debug)]
@@ -18,7 +81,7 @@ pub struct PortPool {
 #[derive(Debug)]
 pub struct RtpPort {
     rtp: UdpSocket,
-    _rtcp: Option<UdpSocket>,
+    rtcp: Option<UdpSocket>,
 }
 
 impl RtpPort {
@@ -27,6 +90,12 @@ impl RtpPort {
         self.rtp
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// The sockets, for the media task. The RTCP socket stays bound (so peers' RTCP is
+    /// absorbed, not answered with ICMP errors) but is not read.
+    pub fn into_sockets(self) -> (UdpSocket, Option<UdpSocket>) {
+        (self.rtp, self.rtcp)
     }
 }
 
@@ -65,7 +134,7 @@ impl PortPool {
                     .checked_add(1)
                     .filter(|p| *p <= self.max)
                     .and_then(|p| UdpSocket::bind((self.ip, p)).ok());
-                return Ok(RtpPort { rtp, _rtcp: rtcp });
+                return Ok(RtpPort { rtp, rtcp });
             }
         }
         Err(PortsExhausted {
@@ -73,6 +142,78 @@ impl PortPool {
             min: self.min,
             max: self.max,
         })
+    }
+}
+
+/// Process-wide media counters (the metrics issue exports them).
+#[derive(Debug, Default)]
+pub struct MediaCounters {
+    /// Media sessions running.
+    pub sessions: AtomicU64,
+    /// RTP datagrams received.
+    pub packets_in: AtomicU64,
+    /// RTP packets sent.
+    pub packets_out: AtomicU64,
+    /// Packets lost on the way in (summed when sessions end).
+    pub packets_lost: AtomicU64,
+    /// Datagrams that were not RTP.
+    pub malformed: AtomicU64,
+    /// Sends dropped because the socket buffer was full.
+    pub send_dropped: AtomicU64,
+    /// Sends that failed (e.g. ICMP port unreachable).
+    pub send_errors: AtomicU64,
+    /// Inbound samples dropped because a leg's buffer was full (clock drift, bursts).
+    pub samples_dropped: AtomicU64,
+    /// Commands dropped because a session's mailbox was full.
+    pub commands_shed: AtomicU64,
+    /// 20 ms ticks run, over all sessions.
+    pub ticks: AtomicU64,
+    /// 20 ms frames relayed between bridged legs.
+    pub frames_bridged: AtomicU64,
+    /// RFC 4733 key presses detected.
+    pub dtmf_events: AtomicU64,
+}
+
+/// Media settings taken from the configuration.
+#[derive(Debug, Clone)]
+pub struct MediaSettings {
+    /// Where prompt recordings are.
+    pub prompts_dir: std::path::PathBuf,
+    /// Where call recordings go.
+    pub recordings_dir: std::path::PathBuf,
+    /// Frames the recording writer may hold before it sheds.
+    pub recorder_queue: usize,
+}
+
+/// The media engine: runtime handle, prompts, recorder, counters. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct MediaEngine {
+    rt: tokio::runtime::Handle,
+    /// Prompt recordings.
+    pub prompts: Arc<prompts::PromptStore>,
+    /// The recording writer.
+    pub recorder: recorder::Recorder,
+    /// Counters.
+    pub counters: Arc<MediaCounters>,
+}
+
+impl MediaEngine {
+    /// An engine whose sessions run on `rt` (a multi-threaded runtime that outlives them).
+    pub fn new(
+        rt: tokio::runtime::Handle,
+        settings: &MediaSettings,
+    ) -> Result<MediaEngine, recorder::RecorderError> {
+        Ok(MediaEngine {
+            rt,
+            prompts: Arc::new(prompts::PromptStore::new(&settings.prompts_dir)),
+            recorder: recorder::Recorder::start(&settings.recordings_dir, settings.recorder_queue)?,
+            counters: Arc::new(MediaCounters::default()),
+        })
+    }
+
+    /// Starts a call's media session with the caller's leg; events go to `to`.
+    pub fn start_session(&self, caller: LegSpec, to: actix::Recipient<MediaMsg>) -> MediaHandle {
+        session::spawn(&self.rt, caller, to, self.counters.clone())
     }
 }
 

@@ -36,6 +36,8 @@ pub enum LegEvent {
     OperatorAnswered {
         /// The offer attempt.
         attempt: u64,
+        /// The SDP answer in the 2xx, if it had a body.
+        sdp: Option<String>,
     },
     /// The operator's phone refused or could not be reached.
     OperatorFailed {
@@ -95,6 +97,17 @@ impl CallerLeg {
     /// The caller's SDP offer, if the INVITE carried one.
     pub fn remote_offer(&self) -> Option<&str> {
         self.offer.as_deref()
+    }
+
+    /// Sends 183 Session Progress with this SDP: early media (the greeting instead of
+    /// ringback, D5) flows before the call is answered.
+    pub fn progress(&self, sdp: String) -> Result<(), SipError> {
+        *self.local_sdp.lock().unwrap_or_else(|e| e.into_inner()) = Some(sdp.clone());
+        self.dialog.ringing(
+            Some(vec![Header::ContentType("application/sdp".into())]),
+            Some(sdp.into_bytes()),
+        )?;
+        Ok(())
     }
 
     /// Answers with 200 OK and this SDP.
@@ -331,7 +344,9 @@ pub(super) fn call_operator(
             Ok(Ok((_, Some(resp))))
                 if resp.status_code.kind() == rsipstack::sip::StatusCodeKind::Successful =>
             {
-                LegEvent::OperatorAnswered { attempt }
+                let sdp = (!resp.body().is_empty())
+                    .then(|| String::from_utf8_lossy(resp.body()).into_owned());
+                LegEvent::OperatorAnswered { attempt, sdp }
             }
             Ok(Ok((_, Some(resp)))) => LegEvent::OperatorFailed {
                 attempt,

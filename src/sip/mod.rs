@@ -253,14 +253,11 @@ impl SipStack {
         let mut local_addrs = Vec::new();
         let mut contact_addr = None;
         if let Some(addr) = settings.udp {
-            let socket =
-                tokio::net::UdpSocket::bind(addr)
-                    .await
-                    .map_err(|source| SipError::Bind {
-                        transport: "udp",
-                        addr,
-                        source,
-                    })?;
+            let socket = bind_udp(addr).map_err(|source| SipError::Bind {
+                transport: "udp",
+                addr,
+                source,
+            })?;
             let bound = socket.local_addr().map_err(|source| SipError::Bind {
                 transport: "udp",
                 addr,
@@ -514,6 +511,32 @@ impl SipStack {
     ) -> Result<OperatorLeg, SipError> {
         legs::call_operator(self, binding, caller, sdp_offer, attempt, to)
     }
+}
+
+/// Kernel receive/send buffer asked for on the SIP UDP socket. The default
+/// (about 200 KiB) overflows in bursts of a few hundred calls per second,
+/// and a dropped ACK ends an answered call 32 s later (64*T1).
+const SIP_SOCKET_BUFFER: usize = 8 * 1024 * 1024;
+
+fn bind_udp(addr: SocketAddr) -> std::io::Result<tokio::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    // Best effort: the kernel caps these at net.core.rmem_max / wmem_max.
+    if let Err(e) = socket.set_recv_buffer_size(SIP_SOCKET_BUFFER) {
+        tracing::warn!(error = %e, "cannot enlarge the SIP receive buffer");
+    }
+    let _ = socket.set_send_buffer_size(SIP_SOCKET_BUFFER);
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    let granted = socket.recv_buffer_size().unwrap_or(0);
+    if granted < SIP_SOCKET_BUFFER / 2 {
+        tracing::info!(
+            granted,
+            wanted = SIP_SOCKET_BUFFER,
+            "SIP receive buffer capped by the kernel; raise net.core.rmem_max for high call rates"
+        );
+    }
+    tokio::net::UdpSocket::from_std(socket.into())
 }
 
 fn allow_headers() -> Vec<rsipstack::sip::Header> {

@@ -1,14 +1,22 @@
-//! Minimal SDP offer/answer (RFC 3264) for one audio stream: PCMU, PCMA and
-//! telephone-event. The media engine will take this over with the `sdp` crate.
+//! SDP offer/answer (RFC 3264) for one audio stream: PCMU, PCMA and telephone-event
+//! (RFC 4733). Parsing and writing go through the `sdp` crate; the choices are ours:
+//! we answer with the first G.711 codec in the offerer's order (RFC 3264 6.1) and keep
+//! telephone-event at the offerer's payload type.
 
-use std::net::IpAddr;
+use crate::media::Codec;
+use sdp::description::common::{Address, Attribute, ConnectionInformation};
+use sdp::description::media::{MediaName, RangedPort};
+use sdp::description::session::{Origin, TimeDescription, Timing};
+use sdp::{MediaDescription, SessionDescription};
+use std::io::Cursor;
+use std::net::{IpAddr, SocketAddr};
 
-/// What the remote side offered or answered.
+/// What the remote side offered or answered for its first audio stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteMedia {
-    /// Connection address (`c=`), if any.
+    /// Connection address (`c=` of the stream, else of the session), if any.
     pub ip: Option<IpAddr>,
-    /// Audio port.
+    /// Audio port (0: the stream is refused).
     pub port: u16,
     /// Payload types in preference order.
     pub payloads: Vec<u8>,
@@ -16,132 +24,169 @@ pub struct RemoteMedia {
     pub telephone_event: Option<u8>,
 }
 
-/// Reads the first audio stream of an SDP body.
-pub fn parse(body: &str) -> Option<RemoteMedia> {
-    let mut session_ip = None;
-    let mut media_ip = None;
-    let mut in_audio = false;
-    let mut port = None;
-    let mut payloads = Vec::new();
-    let mut te = None;
-    for line in body.lines() {
-        let line = line.trim();
-        if let Some(rest) = line.strip_prefix("m=") {
-            if port.is_some() {
-                break; // only the first audio stream
+impl RemoteMedia {
+    /// Where to send RTP, when the SDP names a usable address.
+    pub fn addr(&self) -> Option<SocketAddr> {
+        match self.ip {
+            Some(ip) if !ip.is_unspecified() && self.port != 0 => {
+                Some(SocketAddr::new(ip, self.port))
             }
-            let mut parts = rest.split_whitespace();
-            in_audio = parts.next() == Some("audio");
-            if in_audio {
-                port = parts.next().and_then(|p| p.split('/').next()?.parse().ok());
-                let _proto = parts.next();
-                payloads = parts.filter_map(|p| p.parse().ok()).collect();
-            }
-        } else if let Some(rest) = line.strip_prefix("c=") {
-            let ip = rest
-                .split_whitespace()
-                .nth(2)
-                .and_then(|a| a.split('/').next()?.parse().ok());
-            if in_audio {
-                media_ip = ip;
-            } else if port.is_none() {
-                session_ip = ip;
-            }
-        } else if in_audio {
-            if let Some(rest) = line.strip_prefix("a=rtpmap:") {
-                let mut it = rest.split_whitespace();
-                let pt: Option<u8> = it.next().and_then(|p| p.parse().ok());
-                let enc = it.next().unwrap_or_default().to_ascii_lowercase();
-                if enc.starts_with("telephone-event/") {
-                    te = pt;
-                }
-            }
+            _ => None,
         }
     }
+
+    /// The first G.711 codec in the remote's order: in an answer, the one it chose.
+    pub fn codec(&self) -> Option<Codec> {
+        self.payloads
+            .iter()
+            .find_map(|pt| Codec::from_payload_type(*pt))
+    }
+}
+
+fn connection_ip(c: &Option<ConnectionInformation>) -> Option<IpAddr> {
+    c.as_ref()?
+        .address
+        .as_ref()?
+        .address
+        .split('/')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Reads the first audio stream of an SDP body; `None` when the body is not SDP or has no
+/// audio stream.
+pub fn parse(body: &str) -> Option<RemoteMedia> {
+    let sd = SessionDescription::unmarshal(&mut Cursor::new(body.as_bytes())).ok()?;
+    let audio = sd
+        .media_descriptions
+        .iter()
+        .find(|m| m.media_name.media == "audio")?;
+    let port = u16::try_from(audio.media_name.port.value).ok()?;
+    let payloads: Vec<u8> = audio
+        .media_name
+        .formats
+        .iter()
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let telephone_event = audio.attributes.iter().find_map(|a| {
+        if a.key != "rtpmap" {
+            return None;
+        }
+        let value = a.value.as_deref()?;
+        let (pt, enc) = value.split_once(' ')?;
+        enc.trim()
+            .to_ascii_lowercase()
+            .starts_with("telephone-event/8000")
+            .then(|| pt.trim().parse().ok())
+            .flatten()
+    });
     Some(RemoteMedia {
-        ip: media_ip.or(session_ip),
-        port: port?,
+        ip: connection_ip(&audio.connection_information)
+            .or_else(|| connection_ip(&sd.connection_information)),
+        port,
         payloads,
-        telephone_event: te,
+        telephone_event,
     })
 }
 
-/// The codec chosen for a leg.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Codec {
-    /// G.711 µ-law, payload type 0.
-    Pcmu,
-    /// G.711 A-law, payload type 8.
-    Pcma,
-}
-
-impl Codec {
-    fn pt(self) -> u8 {
-        match self {
-            Codec::Pcmu => 0,
-            Codec::Pcma => 8,
-        }
+fn describe(ip: IpAddr, port: u16, session_id: u64, codecs: &[Codec], te: Option<u8>) -> String {
+    let family = if ip.is_ipv6() { "IP6" } else { "IP4" };
+    let mut formats: Vec<String> = codecs
+        .iter()
+        .map(|c| c.payload_type().to_string())
+        .collect();
+    let mut attributes: Vec<Attribute> = codecs
+        .iter()
+        .map(|c| {
+            Attribute::new(
+                "rtpmap".into(),
+                Some(format!("{} {}/8000", c.payload_type(), c.name())),
+            )
+        })
+        .collect();
+    if let Some(te) = te {
+        formats.push(te.to_string());
+        attributes.push(Attribute::new(
+            "rtpmap".into(),
+            Some(format!("{te} telephone-event/8000")),
+        ));
+        attributes.push(Attribute::new("fmtp".into(), Some(format!("{te} 0-15"))));
     }
-    fn name(self) -> &'static str {
-        match self {
-            Codec::Pcmu => "PCMU",
-            Codec::Pcma => "PCMA",
-        }
-    }
+    attributes.push(Attribute::new("ptime".into(), Some("20".into())));
+    attributes.push(Attribute::new("sendrecv".into(), None));
+    let connection = ConnectionInformation {
+        network_type: "IN".into(),
+        address_type: family.into(),
+        address: Some(Address {
+            address: ip.to_string(),
+            ttl: None,
+            range: None,
+        }),
+    };
+    let sd = SessionDescription {
+        version: 0,
+        origin: Origin {
+            username: "navbat".into(),
+            session_id,
+            session_version: session_id,
+            network_type: "IN".into(),
+            address_type: family.into(),
+            unicast_address: ip.to_string(),
+        },
+        session_name: "navbat".into(),
+        connection_information: Some(connection),
+        time_descriptions: vec![TimeDescription {
+            timing: Timing {
+                start_time: 0,
+                stop_time: 0,
+            },
+            repeat_times: vec![],
+        }],
+        media_descriptions: vec![MediaDescription {
+            media_name: MediaName {
+                media: "audio".into(),
+                port: RangedPort {
+                    value: port as isize,
+                    range: None,
+                },
+                protos: vec!["RTP".into(), "AVP".into()],
+                formats,
+            },
+            attributes,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    sd.marshal()
 }
 
-fn session_header(ip: IpAddr, session_id: u64) -> String {
-    let fam = if ip.is_ipv6() { "IP6" } else { "IP4" };
-    format!("v=0\r\no=navbat {session_id} {session_id} IN {fam} {ip}\r\ns=navbat\r\nc=IN {fam} {ip}\r\nt=0 0\r\n")
-}
-
-/// Our answer to `offer`, or `None` when no codec is common (then: 488).
+/// Our answer to `offer` and the codec chosen, or `None` when no codec is common (then: 488).
 pub fn answer(
     offer: &RemoteMedia,
     ip: IpAddr,
     port: u16,
     session_id: u64,
 ) -> Option<(String, Codec)> {
-    let codec = offer.payloads.iter().find_map(|pt| match pt {
-        0 => Some(Codec::Pcmu),
-        8 => Some(Codec::Pcma),
-        _ => None,
-    })?;
-    let mut s = session_header(ip, session_id);
-    match offer.telephone_event {
-        Some(te) => {
-            s.push_str(&format!("m=audio {port} RTP/AVP {} {te}\r\n", codec.pt()));
-            s.push_str(&format!(
-                "a=rtpmap:{} {}/8000\r\n",
-                codec.pt(),
-                codec.name()
-            ));
-            s.push_str(&format!(
-                "a=rtpmap:{te} telephone-event/8000\r\na=fmtp:{te} 0-15\r\n"
-            ));
-        }
-        None => {
-            s.push_str(&format!("m=audio {port} RTP/AVP {}\r\n", codec.pt()));
-            s.push_str(&format!(
-                "a=rtpmap:{} {}/8000\r\n",
-                codec.pt(),
-                codec.name()
-            ));
-        }
-    }
-    s.push_str("a=ptime:20\r\na=sendrecv\r\n");
-    Some((s, codec))
+    let codec = offer.codec()?;
+    Some((
+        describe(ip, port, session_id, &[codec], offer.telephone_event),
+        codec,
+    ))
 }
+
+/// The telephone-event payload type of our offers.
+pub const OFFER_TELEPHONE_EVENT: u8 = 101;
 
 /// Our offer: PCMU, PCMA and telephone-event 101.
 pub fn offer(ip: IpAddr, port: u16, session_id: u64) -> String {
-    let mut s = session_header(ip, session_id);
-    s.push_str(&format!("m=audio {port} RTP/AVP 0 8 101\r\n"));
-    s.push_str("a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n");
-    s.push_str(
-        "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\n",
-    );
-    s
+    describe(
+        ip,
+        port,
+        session_id,
+        &[Codec::Pcmu, Codec::Pcma],
+        Some(OFFER_TELEPHONE_EVENT),
+    )
 }
 
 #[cfg(test)]
@@ -155,17 +200,45 @@ mod tests {
         let o = parse(SIPP_OFFER).unwrap();
         assert_eq!(o.port, 6000);
         assert_eq!(o.telephone_event, Some(101));
+        assert_eq!(o.addr(), Some("127.0.0.1:6000".parse().unwrap()));
         let (a, c) = answer(&o, "127.0.0.1".parse().unwrap(), 20000, 7).unwrap();
         assert_eq!(c, Codec::Pcma);
-        assert!(a.contains("m=audio 20000 RTP/AVP 8 101"));
+        assert!(a.contains("m=audio 20000 RTP/AVP 8 101"), "{a}");
         let back = parse(&a).unwrap();
         assert_eq!(back.payloads, vec![8, 101]);
+        assert_eq!(back.telephone_event, Some(101));
+        assert_eq!(back.codec(), Some(Codec::Pcma));
     }
 
     #[test]
-    fn no_common_codec_is_none() {
-        let o = parse("v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 5 RTP/AVP 18\r\n").unwrap();
+    fn offer_round_trips_with_high_ports_and_ipv6() {
+        let o = offer("::1".parse().unwrap(), 40002, 9);
+        assert!(o.contains("c=IN IP6 ::1"), "{o}");
+        let back = parse(&o).unwrap();
+        assert_eq!(back.port, 40002);
+        assert_eq!(back.payloads, vec![0, 8, 101]);
+        assert_eq!(back.codec(), Some(Codec::Pcmu));
+        assert_eq!(back.addr(), Some("[::1]:40002".parse().unwrap()));
+    }
+
+    #[test]
+    fn media_level_connection_and_dynamic_event_type() {
+        let body = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=video 5000 RTP/AVP 96\r\nm=audio 7000 RTP/AVP 18 0 96\r\nc=IN IP4 10.0.0.2\r\na=rtpmap:96 telephone-event/8000\r\n";
+        let o = parse(body).unwrap();
+        assert_eq!(o.ip, Some("10.0.0.2".parse().unwrap()));
+        assert_eq!(o.telephone_event, Some(96));
+        assert_eq!(o.codec(), Some(Codec::Pcmu));
+        let (a, _) = answer(&o, "127.0.0.1".parse().unwrap(), 1, 1).unwrap();
+        assert!(a.contains("RTP/AVP 0 96"), "{a}");
+    }
+
+    #[test]
+    fn no_common_codec_or_no_audio_is_none() {
+        let o = parse("v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\nm=audio 5 RTP/AVP 18\r\n").unwrap();
         assert!(answer(&o, "127.0.0.1".parse().unwrap(), 1, 1).is_none());
         assert!(parse("v=0\r\n").is_none());
+        assert!(parse("not sdp at all").is_none());
+        let held = parse("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\nm=audio 5 RTP/AVP 0\r\n").unwrap();
+        assert_eq!(held.addr(), None);
     }
 }

@@ -238,6 +238,9 @@ pub struct TestConfig {
     pub operators: Vec<OperatorSpec>,
     /// TOML appended as is (e.g. `[node]`, `[database]`, `[presence]` sections).
     pub extra_toml: String,
+    /// `media.prompts_dir`; `None` leaves navbat's default (relative to the test directory,
+    /// so no prompts: calls are answered without waiting for a greeting).
+    pub prompts_dir: Option<PathBuf>,
 }
 
 impl Default for TestConfig {
@@ -260,6 +263,7 @@ impl Default for TestConfig {
                 OperatorSpec::reserve("1901"),
             ],
             extra_toml: String::new(),
+            prompts_dir: None,
         }
     }
 }
@@ -293,6 +297,11 @@ impl TestConfig {
     /// Appends TOML sections to the rendered configuration.
     pub fn extra_toml(mut self, toml: &str) -> Self {
         self.extra_toml.push_str(toml);
+        self
+    }
+
+    pub fn prompts_dir(mut self, dir: &Path) -> Self {
+        self.prompts_dir = Some(dir.to_path_buf());
         self
     }
 
@@ -344,6 +353,7 @@ nonce_ttl_secs = 300
 rtp_ip = "127.0.0.1"
 rtp_port_min = {rtp_min}
 rtp_port_max = {rtp_max}
+{prompts}
 
 [http]
 listen = "127.0.0.1:{http}"
@@ -381,6 +391,10 @@ default_topic = "other"
             http = self.http_port,
             rtp_min = self.rtp_ports.0,
             rtp_max = self.rtp_ports.1,
+            prompts = match &self.prompts_dir {
+                Some(dir) => format!("prompts_dir = {:?}", dir.display().to_string()),
+                None => String::new(),
+            },
             channels = self.channels,
             retry_after = self.retry_after_secs,
             drain = self.drain_secs,

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Regenerates navbat's synthetic prompts: 8 kHz, 16-bit, mono WAV, in Uzbek (Latin) and
+# Russian, with espeak-ng (voices "uz" and "ru") and sox. The results are committed, so
+# neither tool is needed to build, test or run navbat.
+#
+# A deployment replaces any of them with recorded voices by dropping in a file of the same
+# name (same format). Layout:
+#   <lang>/<name>.wav            every tenant
+#   <tenant>/<lang>/<name>.wav   one tenant's own version (looked up first)
+#   hold-music.wav               music while queued (language-free)
+set -euo pipefail
+cd "$(dirname "$0")"
+for tool in espeak-ng sox; do
+    command -v "$tool" >/dev/null || { echo "generate.sh: $tool is required" >&2; exit 1; }
+done
+
+say() { # say <lang> <file> <text>
+    local lang=$1 out=$2 text=$3 tmp
+    tmp=$(mktemp --suffix=.wav)
+    mkdir -p "$(dirname "$out")"
+    espeak-ng -v "$lang" -s 150 -w "$tmp" "$text"
+    # 8 kHz mono 16-bit, a little headroom, 150 ms of silence after each prompt.
+    sox "$tmp" -r 8000 -c 1 -b 16 "$out" gain -n -3 pad 0 0.15
+    rm -f "$tmp"
+}
+
+# --- every tenant ---------------------------------------------------------------------
+say uz uz/greeting.wav "Assalomu alaykum. Qo'ng'iroq qilganingiz uchun rahmat."
+say ru ru/greeting.wav "Здравствуйте. Спасибо за звонок."
+say uz uz/choose-language.wav "O'zbek tili uchun birni bosing."
+say ru ru/choose-language.wav "Для русского языка нажмите два."
+say uz uz/choose-topic.wav "Savolingiz mavzusini tanlang."
+say ru ru/choose-topic.wav "Выберите тему вашего вопроса."
+say uz uz/invalid-choice.wav "Bunday tanlov yo'q."
+say ru ru/invalid-choice.wav "Такого варианта нет."
+say uz uz/goodbye.wav "Qo'ng'iroq uchun rahmat. Xayr."
+say ru ru/goodbye.wav "Спасибо за звонок. До свидания."
+say uz uz/closed.wav "Hozir ish vaqti emas. Biz dushanbadan jumagacha soat sakkizdan yigirmagacha ishlaymiz. Iltimos, ish vaqtida qo'ng'iroq qiling."
+say ru ru/closed.wav "Сейчас нерабочее время. Мы работаем с понедельника по пятницу с восьми до двадцати часов. Пожалуйста, позвоните в рабочее время."
+say uz uz/please-wait.wav "Barcha operatorlar band. Iltimos, kuting, sizga albatta javob beramiz."
+say ru ru/please-wait.wav "Все операторы заняты. Пожалуйста, оставайтесь на линии, вам обязательно ответят."
+# Announcements: "<place-in-queue> N", "<expected-wait-minutes> M", "<over-twenty>".
+say uz uz/place-in-queue.wav "Navbatdagi o'rningiz:"
+say ru ru/place-in-queue.wav "Ваш номер в очереди:"
+say uz uz/expected-wait-minutes.wav "Taxminiy kutish vaqti, daqiqalarda:"
+say ru ru/expected-wait-minutes.wav "Ожидаемое время ожидания, в минутах:"
+say uz uz/over-twenty.wav "yigirmadan ko'p"
+say ru ru/over-twenty.wav "больше двадцати"
+uz_numbers=(bir ikki uch to\'rt besh olti yetti sakkiz to\'qqiz o\'n "o'n bir" "o'n ikki" "o'n uch" "o'n to'rt" "o'n besh" "o'n olti" "o'n yetti" "o'n sakkiz" "o'n to'qqiz" yigirma)
+ru_numbers=(один два три четыре пять шесть семь восемь девять десять одиннадцать двенадцать тринадцать четырнадцать пятнадцать шестнадцать семнадцать восемнадцать девятнадцать двадцать)
+for i in $(seq 1 20); do
+    say uz "uz/number-$i.wav" "${uz_numbers[$((i - 1))]}"
+    say ru "ru/number-$i.wav" "${ru_numbers[$((i - 1))]}"
+done
+
+# --- the DTM hotline (tenant "dtm"): greeting with useful information (D5), topic menu -----
+say uz dtm/uz/greeting.wav "Davlat test markazi ishonch telefoniga xush kelibsiz. Test natijalarini markaz saytida shaxsiy kabinetingiz orqali ham bilishingiz mumkin."
+say ru dtm/ru/greeting.wav "Вы позвонили на горячую линию Государственного центра тестирования. Результаты тестов можно узнать и в личном кабинете на сайте центра."
+say uz dtm/uz/choose-topic.wav "Ro'yxatdan o'tish va arizalar uchun birni, test natijalari uchun ikkini, shikoyat va apellyatsiya uchun uchni, boshqa savollar uchun nolni bosing."
+say ru dtm/ru/choose-topic.wav "Регистрация и заявления: нажмите один. Результаты тестов: два. Жалобы и апелляции: три. Другие вопросы: ноль."
+
+# --- hold music: a soft repeating chord pattern, 8 seconds --------------------------------
+tmpdir=$(mktemp -d)
+sox -n -r 8000 -c 1 -b 16 "$tmpdir/a.wav" synth 1 sine 392 sine 494 remix - fade q 0.1 1 0.2 gain -18
+sox -n -r 8000 -c 1 -b 16 "$tmpdir/b.wav" synth 1 sine 440 sine 523 remix - fade q 0.1 1 0.2 gain -18
+sox -n -r 8000 -c 1 -b 16 "$tmpdir/c.wav" synth 1 sine 349 sine 440 remix - fade q 0.1 1 0.2 gain -18
+sox -n -r 8000 -c 1 -b 16 "$tmpdir/d.wav" synth 1 sine 330 sine 392 remix - fade q 0.1 1 0.2 gain -18
+sox "$tmpdir/a.wav" "$tmpdir/b.wav" "$tmpdir/c.wav" "$tmpdir/d.wav" \
+    "$tmpdir/a.wav" "$tmpdir/c.wav" "$tmpdir/b.wav" "$tmpdir/d.wav" hold-music.wav
+rm -rf "$tmpdir"
+echo "prompts regenerated in $(pwd)"

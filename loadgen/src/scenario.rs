@@ -1,0 +1,487 @@
+//! What a load test or simulation replays: the arrival profile, the caller and operator
+//! models, the staffing and the router settings - and the navbat configuration built from
+//! them, so the simulator and the real router route with the same settings.
+
+use crate::dist::{Dist, Rng};
+use std::path::Path;
+
+/// A stretch of scenario time with a fixed number of arrivals, spread uniformly at random
+/// within it (a Poisson process conditioned on its count).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Segment {
+    /// Start, seconds from the scenario's origin.
+    pub start_secs: f64,
+    /// Length, seconds.
+    pub len_secs: f64,
+    /// Calls arriving in it.
+    pub calls: u64,
+}
+
+/// When calls arrive.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Profile {
+    /// A name for reports.
+    pub name: String,
+    /// Back-to-back segments.
+    pub segments: Vec<Segment>,
+    /// Wall-clock hour of day the scenario starts at (for charts only).
+    pub start_hour: f64,
+}
+
+/// Hourly shares of the built-in results-day profile, 08:00 to 20:00: results are published
+/// at 10:00, calls jump at once and decay through the afternoon.
+const RESULTS_DAY_SHARES: [f64; 12] = [
+    0.03, 0.05, 0.19, 0.16, 0.12, 0.10, 0.08, 0.07, 0.06, 0.05, 0.05, 0.04,
+];
+
+impl Profile {
+    /// `calls` arrivals at a constant rate over `duration_secs`.
+    pub fn constant(calls: u64, duration_secs: f64) -> Profile {
+        Profile {
+            name: format!("constant {calls} calls in {duration_secs} s"),
+            segments: vec![Segment {
+                start_secs: 0.0,
+                len_secs: duration_secs,
+                calls,
+            }],
+            start_hour: 0.0,
+        }
+    }
+
+    /// A rate rising linearly from `from_per_sec` to `to_per_sec` over `duration_secs`, in
+    /// one-minute steps.
+    pub fn ramp(from_per_sec: f64, to_per_sec: f64, duration_secs: f64) -> Profile {
+        let steps = (duration_secs / 60.0).ceil().max(1.0) as usize;
+        let len = duration_secs / steps as f64;
+        let mut carry = 0.0;
+        let segments = (0..steps)
+            .map(|i| {
+                let mid = (i as f64 + 0.5) / steps as f64;
+                let exact = (from_per_sec + (to_per_sec - from_per_sec) * mid) * len + carry;
+                let calls = exact.floor().max(0.0);
+                carry = exact - calls;
+                Segment {
+                    start_secs: i as f64 * len,
+                    len_secs: len,
+                    calls: calls as u64,
+                }
+            })
+            .collect();
+        Profile {
+            name: format!("ramp {from_per_sec}/s to {to_per_sec}/s over {duration_secs} s"),
+            segments,
+            start_hour: 0.0,
+        }
+    }
+
+    /// The built-in results day: `calls` (150,000 in the tender, D21) from 08:00 to 20:00,
+    /// peaking in the hour after results are published at 10:00.
+    pub fn results_day(calls: u64) -> Profile {
+        let mut left = calls;
+        let n = RESULTS_DAY_SHARES.len();
+        let segments = RESULTS_DAY_SHARES
+            .iter()
+            .enumerate()
+            .map(|(i, share)| {
+                let c = if i + 1 == n {
+                    left
+                } else {
+                    ((calls as f64) * share).round() as u64
+                };
+                left -= c.min(left);
+                Segment {
+                    start_secs: i as f64 * 3600.0,
+                    len_secs: 3600.0,
+                    calls: c,
+                }
+            })
+            .collect();
+        Profile {
+            name: format!("results day, {calls} calls 08:00-20:00"),
+            segments,
+            start_hour: 8.0,
+        }
+    }
+
+    /// A curve from CSV: header `start_secs,len_secs,calls` (or `minute,calls`, one-minute
+    /// segments).
+    pub fn from_csv(path: &Path) -> Result<Profile, ProfileError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ProfileError::Read {
+            path: path.display().to_string(),
+            source: e,
+        })?;
+        let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+        let header: Vec<String> = lines
+            .next()
+            .unwrap_or("")
+            .split(',')
+            .map(|c| c.trim().to_lowercase())
+            .collect();
+        let col = |n: &str| header.iter().position(|c| c == n);
+        let calls_at = col("calls").ok_or(ProfileError::Header)?;
+        let mut segments = Vec::new();
+        for (i, line) in lines.enumerate() {
+            let cells: Vec<&str> = line.split(',').map(str::trim).collect();
+            let num = |idx: Option<usize>| {
+                idx.and_then(|i| cells.get(i))
+                    .and_then(|c| c.parse::<f64>().ok())
+                    .filter(|x| x.is_finite() && *x >= 0.0)
+            };
+            let bad = ProfileError::Line(i + 2);
+            let calls = num(Some(calls_at)).ok_or(ProfileError::Line(i + 2))?;
+            let (start, len) = if let Some(m) = num(col("minute")) {
+                (m * 60.0, 60.0)
+            } else {
+                (
+                    num(col("start_secs")).ok_or(ProfileError::Line(i + 2))?,
+                    num(col("len_secs")).ok_or(bad)?,
+                )
+            };
+            segments.push(Segment {
+                start_secs: start,
+                len_secs: len,
+                calls: calls.round() as u64,
+            });
+        }
+        Ok(Profile {
+            name: format!("curve {}", path.display()),
+            segments,
+            start_hour: 0.0,
+        })
+    }
+
+    /// Total calls.
+    pub fn calls(&self) -> u64 {
+        self.segments.iter().map(|s| s.calls).sum()
+    }
+
+    /// Scenario length, seconds.
+    pub fn duration_secs(&self) -> f64 {
+        self.segments
+            .iter()
+            .map(|s| s.start_secs + s.len_secs)
+            .fold(0.0, f64::max)
+    }
+
+    /// Every arrival time in milliseconds, ascending, at most `limit` of them.
+    pub fn arrivals_ms(&self, rng: &mut Rng, limit: u64) -> Vec<u64> {
+        let mut out = Vec::with_capacity(self.calls().min(limit) as usize);
+        for s in &self.segments {
+            let mut seg: Vec<u64> = (0..s.calls)
+                .map(|_| ((s.start_secs + rng.unit() * s.len_secs) * 1000.0) as u64)
+                .collect();
+            seg.sort_unstable();
+            out.extend(seg);
+        }
+        out.sort_unstable();
+        out.truncate(limit as usize);
+        out
+    }
+}
+
+/// The arrival curve could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    /// The file could not be read.
+    #[error("cannot read arrival curve {path}: {source}")]
+    Read {
+        /// The path.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// No usable header.
+    #[error("arrival curve needs a header: start_secs,len_secs,calls or minute,calls")]
+    Header,
+    /// A bad line.
+    #[error("arrival curve line {0}: expected non-negative numbers")]
+    Line(usize),
+}
+
+/// Everything about the callers, operators and router settings of one run.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Scenario {
+    /// When calls arrive.
+    pub profile: Profile,
+    /// Random seed.
+    pub seed: u64,
+    /// Caller patience in the queue (from joining the queue to hanging up), seconds.
+    pub patience: Dist,
+    /// Talk time once answered, seconds.
+    pub handle: Dist,
+    /// How long an operator's phone rings before they answer, seconds.
+    pub ring_delay: Dist,
+    /// After-call work of the operator, seconds; when shorter than the queue's wrap-up the
+    /// operator ends wrap-up early through the API.
+    pub operator_wrap_up: Dist,
+    /// Time in the IVR before joining the queue (greeting and two menu levels), seconds.
+    pub ivr_secs: f64,
+    /// Weights of the language digits 1 (uz) and 2 (ru).
+    pub language_weights: [f64; 2],
+    /// Weights of the topic digits 1, 2, 3, 0.
+    pub topic_weights: [f64; 4],
+    /// Operators (extensions 2001...).
+    pub operators: u32,
+    /// Of them, the share speaking both languages; the rest split between uz and ru.
+    pub bilingual_share: f64,
+    /// Reserve staff (extensions 2901...), bilingual.
+    pub reserve: u32,
+    /// Simultaneous calls the router admits (D6).
+    pub channels: u32,
+    /// Queue: maximum wait, seconds.
+    pub max_wait_secs: u64,
+    /// Queue: ring timeout, seconds.
+    pub ring_timeout_secs: u64,
+    /// Queue: wrap-up, seconds.
+    pub wrap_up_secs: u64,
+    /// Queue: reserve staff are offered calls after this wait, seconds.
+    pub reserve_after_secs: Option<u64>,
+    /// Queue: cap on waiting calls.
+    pub max_waiting: Option<u32>,
+    /// Service-level target time, seconds.
+    pub target_secs: f64,
+    /// Tenant in surge mode from the start.
+    pub surge: bool,
+    /// At most this many calls are placed.
+    pub call_limit: u64,
+}
+
+impl Scenario {
+    /// The navbat configuration for this scenario as TOML: the demo configuration with its
+    /// operators replaced by the scenario's, its queue timings, channel limit and addresses.
+    ///
+    /// Timings are whole seconds in navbat's configuration, so with time compression they
+    /// are rounded, at least 1 s.
+    pub fn navbat_toml(&self, compression: f64, ports: &Ports) -> String {
+        // Whole seconds, at least 1 unless the setting is 0 (e.g. no wrap-up).
+        let c = |secs: u64| -> i64 {
+            if secs == 0 {
+                0
+            } else {
+                ((secs as f64 / compression).round() as i64).max(1)
+            }
+        };
+        let mut doc: toml::Table =
+            toml::from_str(DEMO_CONFIG).expect("the demo configuration is valid TOML");
+        let ip = "127.0.0.1";
+        if let Some(sip) = doc.get_mut("sip").and_then(|v| v.as_table_mut()) {
+            sip.insert("udp".into(), format!("{ip}:{}", ports.sip).into());
+            sip.insert("tcp".into(), format!("{ip}:{}", ports.sip).into());
+        }
+        if let Some(http) = doc.get_mut("http").and_then(|v| v.as_table_mut()) {
+            http.insert("listen".into(), format!("{ip}:{}", ports.http).into());
+        }
+        if let Some(media) = doc.get_mut("media").and_then(|v| v.as_table_mut()) {
+            media.insert("rtp_port_min".into(), (ports.rtp_min as i64).into());
+            media.insert("rtp_port_max".into(), (ports.rtp_max as i64).into());
+        }
+        if let Some(limits) = doc.get_mut("limits").and_then(|v| v.as_table_mut()) {
+            limits.insert("channels".into(), (self.channels as i64).into());
+        }
+        if let Some(tenants) = doc.get_mut("tenant").and_then(|v| v.as_array_mut()) {
+            for t in tenants.iter_mut().filter_map(|t| t.as_table_mut()) {
+                let share = if t.get("id").and_then(|v| v.as_str()) == Some("dtm") {
+                    self.channels
+                } else {
+                    self.channels.min(50)
+                };
+                t.insert("channels".into(), (share as i64).into());
+            }
+        }
+        if let Some(queues) = doc.get_mut("queue").and_then(|v| v.as_array_mut()) {
+            for q in queues.iter_mut().filter_map(|q| q.as_table_mut()) {
+                q.insert("max_wait_secs".into(), c(self.max_wait_secs).into());
+                q.insert("ring_timeout_secs".into(), c(self.ring_timeout_secs).into());
+                q.insert("wrap_up_secs".into(), c(self.wrap_up_secs).into());
+                match self.reserve_after_secs {
+                    Some(r) => {
+                        q.insert("reserve_after_secs".into(), c(r).into());
+                    }
+                    None => {
+                        q.remove("reserve_after_secs");
+                    }
+                }
+                match self.max_waiting {
+                    Some(m) => {
+                        q.insert("max_waiting".into(), (m as i64).into());
+                    }
+                    None => {
+                        q.remove("max_waiting");
+                    }
+                }
+                q.remove("surge");
+            }
+        }
+        let mut ops = Vec::new();
+        for op in self.operator_roster() {
+            let mut t = toml::Table::new();
+            t.insert("ext".into(), op.ext.clone().into());
+            t.insert("name".into(), format!("Load operator {}", op.ext).into());
+            t.insert(
+                "ha1".into(),
+                navbat::config::digest_ha1(&op.ext, "navbat", &op.password).into(),
+            );
+            t.insert(
+                "languages".into(),
+                toml::Value::Array(op.languages.iter().map(|l| (*l).into()).collect()),
+            );
+            if op.reserve {
+                t.insert("reserve".into(), true.into());
+            }
+            ops.push(toml::Value::Table(t));
+        }
+        doc.insert("operator".into(), toml::Value::Array(ops));
+        toml::to_string(&doc).expect("a TOML table serialises")
+    }
+
+    /// The operators of the scenario, in configuration order.
+    pub fn operator_roster(&self) -> Vec<RosterEntry> {
+        let both = (self.operators as f64 * self.bilingual_share).round() as u32;
+        let rest = self.operators - both.min(self.operators);
+        let mut out = Vec::new();
+        for i in 0..self.operators {
+            let ext = format!("{}", 2001 + i);
+            let languages = if i < both {
+                vec!["uz", "ru"]
+            } else if (i - both) < rest.div_ceil(2) {
+                vec!["uz"]
+            } else {
+                vec!["ru"]
+            };
+            out.push(RosterEntry {
+                password: format!("load{ext}"),
+                ext,
+                languages,
+                reserve: false,
+            });
+        }
+        for i in 0..self.reserve {
+            let ext = format!("{}", 2901 + i);
+            out.push(RosterEntry {
+                password: format!("load{ext}"),
+                ext,
+                languages: vec!["uz", "ru"],
+                reserve: true,
+            });
+        }
+        out
+    }
+
+    /// The navbat configuration as typed values, for the simulator.
+    pub fn navbat_config(&self) -> Result<navbat::config::Config, ScenarioError> {
+        let text = self.navbat_toml(1.0, &Ports::default());
+        navbat::config::Config::from_toml_str(&text, "loadgen scenario")
+            .map_err(|e| ScenarioError::Config(e.to_string()))
+    }
+}
+
+/// The scenario does not make a valid navbat configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// navbat refused the generated configuration.
+    #[error("the scenario's navbat configuration is invalid: {0}")]
+    Config(String),
+    /// Too many skills for the ACD core.
+    #[error("{0}")]
+    Skills(String),
+}
+
+/// One simulated operator.
+#[derive(Clone, Debug)]
+pub struct RosterEntry {
+    /// Extension.
+    pub ext: String,
+    /// SIP password.
+    pub password: String,
+    /// Languages spoken.
+    pub languages: Vec<&'static str>,
+    /// Reserve staff.
+    pub reserve: bool,
+}
+
+/// Where an embedded navbat listens.
+#[derive(Clone, Debug)]
+pub struct Ports {
+    /// SIP, UDP and TCP.
+    pub sip: u16,
+    /// HTTP API.
+    pub http: u16,
+    /// First RTP port.
+    pub rtp_min: u16,
+    /// Last RTP port.
+    pub rtp_max: u16,
+}
+
+impl Default for Ports {
+    fn default() -> Ports {
+        Ports {
+            sip: 5060,
+            http: 8080,
+            rtp_min: 20000,
+            rtp_max: 20999,
+        }
+    }
+}
+
+/// The demo configuration the scenario's is derived from.
+pub const DEMO_CONFIG: &str = include_str!("../../config/navbat.toml");
+
+/// The DID of the round-the-clock DTM line in the demo configuration.
+pub const DTM_DID: &str = "712351914";
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn scenario() -> Scenario {
+        Scenario {
+            profile: Profile::results_day(150_000),
+            seed: 1,
+            patience: Dist::Exp { mean: 120.0 },
+            handle: Dist::Exp { mean: 180.0 },
+            ring_delay: Dist::Const { value: 3.0 },
+            operator_wrap_up: Dist::Const { value: 10.0 },
+            ivr_secs: 8.0,
+            language_weights: [0.7, 0.3],
+            topic_weights: [0.2, 0.5, 0.1, 0.2],
+            operators: 40,
+            bilingual_share: 0.6,
+            reserve: 2,
+            channels: 300,
+            max_wait_secs: 300,
+            ring_timeout_secs: 20,
+            wrap_up_secs: 15,
+            reserve_after_secs: Some(60),
+            max_waiting: Some(500),
+            target_secs: 20.0,
+            surge: false,
+            call_limit: u64::MAX,
+        }
+    }
+
+    #[test]
+    fn results_day_has_exactly_its_calls() {
+        let p = Profile::results_day(150_000);
+        assert_eq!(p.calls(), 150_000);
+        assert_eq!(p.duration_secs(), 12.0 * 3600.0);
+        let a = p.arrivals_ms(&mut Rng::seeded(3), u64::MAX);
+        assert_eq!(a.len(), 150_000);
+        assert!(a.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    #[test]
+    fn ramp_keeps_its_total() {
+        let p = Profile::ramp(0.0, 2.0, 600.0);
+        assert_eq!(p.calls(), 600);
+    }
+
+    #[test]
+    fn generated_config_is_valid_for_navbat() {
+        let s = scenario();
+        let config = s.navbat_config().unwrap();
+        assert_eq!(config.operators.len(), 42);
+        let text = s.navbat_toml(60.0, &Ports::default());
+        let c = navbat::config::Config::from_toml_str(&text, "t").unwrap();
+        assert_eq!(c.operators.len(), 42);
+    }
+}

@@ -1,0 +1,247 @@
+//! Small inline-SVG charts for the HTML reports: no JavaScript, no network, readable when
+//! the file is opened from disk.
+
+use std::fmt::Write;
+
+/// One named series of (x, y) points drawn in one colour.
+pub struct Series<'a> {
+    /// Legend text.
+    pub name: &'a str,
+    /// CSS colour.
+    pub colour: &'a str,
+    /// The points, x ascending.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// How the series of a chart are drawn.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// Polylines.
+    Lines,
+    /// Stacked bars, one per x (series stacked in order).
+    StackedBars,
+}
+
+const W: f64 = 860.0;
+const H: f64 = 300.0;
+const LEFT: f64 = 64.0;
+const RIGHT: f64 = 16.0;
+const TOP: f64 = 30.0;
+const BOTTOM: f64 = 44.0;
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// A "nice" step for about `ticks` axis ticks over `span`.
+fn nice_step(span: f64, ticks: f64) -> f64 {
+    let raw = (span / ticks).max(f64::MIN_POSITIVE);
+    let mag = 10f64.powf(raw.log10().floor());
+    let norm = raw / mag;
+    let nice = if norm <= 1.0 {
+        1.0
+    } else if norm <= 2.0 {
+        2.0
+    } else if norm <= 5.0 {
+        5.0
+    } else {
+        10.0
+    };
+    nice * mag
+}
+
+fn label(v: f64) -> String {
+    if v.abs() >= 10_000.0 {
+        format!("{:.0}k", v / 1000.0)
+    } else if v.fract().abs() < 1e-9 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// An SVG chart with axes, grid, title, axis labels and a legend.
+pub fn chart(title: &str, x_label: &str, y_label: &str, style: Style, series: &[Series]) -> String {
+    let xs = series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
+    let (mut x0, mut x1) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+        (a.min(x), b.max(x))
+    });
+    if !x0.is_finite() {
+        (x0, x1) = (0.0, 1.0);
+    }
+    if x1 <= x0 {
+        x1 = x0 + 1.0;
+    }
+    let y_max = match style {
+        Style::Lines => series
+            .iter()
+            .flat_map(|s| s.points.iter().map(|p| p.1))
+            .filter(|y| y.is_finite())
+            .fold(0.0, f64::max),
+        Style::StackedBars => {
+            let n = series.iter().map(|s| s.points.len()).max().unwrap_or(0);
+            (0..n)
+                .map(|i| {
+                    series
+                        .iter()
+                        .map(|s| s.points.get(i).map_or(0.0, |p| p.1))
+                        .sum::<f64>()
+                })
+                .fold(0.0, f64::max)
+        }
+    };
+    let y_step = nice_step(if y_max > 0.0 { y_max } else { 1.0 }, 5.0);
+    let y_top = (y_max / y_step).ceil().max(1.0) * y_step;
+    let pw = W - LEFT - RIGHT;
+    let ph = H - TOP - BOTTOM;
+    let sx = |x: f64| LEFT + (x - x0) / (x1 - x0) * pw;
+    let sy = |y: f64| TOP + ph - (y / y_top) * ph;
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="100%" style="max-width:{W}px;font:12px sans-serif" role="img" aria-label="{t}">"#,
+        t = escape(title)
+    );
+    let _ = write!(
+        out,
+        r#"<text x="{LEFT}" y="18" font-weight="bold" font-size="14">{}</text>"#,
+        escape(title)
+    );
+    let mut y = 0.0;
+    while y <= y_top + y_step / 2.0 {
+        let py = sy(y);
+        let _ = write!(
+            out,
+            r##"<line x1="{LEFT}" x2="{}" y1="{py:.1}" y2="{py:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
+            W - RIGHT,
+            LEFT - 6.0,
+            py + 4.0,
+            label(y)
+        );
+        y += y_step;
+    }
+    let x_step = nice_step(x1 - x0, 8.0);
+    let mut x = (x0 / x_step).ceil() * x_step;
+    while x <= x1 + 1e-9 {
+        let px = sx(x);
+        let _ = write!(
+            out,
+            r##"<line x1="{px:.1}" x2="{px:.1}" y1="{TOP}" y2="{:.1}" stroke="#eee"/><text x="{px:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
+            TOP + ph,
+            TOP + ph + 16.0,
+            label(x)
+        );
+        x += x_step;
+    }
+    let _ = write!(
+        out,
+        r##"<line x1="{LEFT}" x2="{LEFT}" y1="{TOP}" y2="{:.1}" stroke="#333"/><line x1="{LEFT}" x2="{}" y1="{:.1}" y2="{:.1}" stroke="#333"/>"##,
+        TOP + ph,
+        W - RIGHT,
+        TOP + ph,
+        TOP + ph
+    );
+    let _ = write!(
+        out,
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text><text transform="translate(14,{:.1}) rotate(-90)" text-anchor="middle">{}</text>"#,
+        LEFT + pw / 2.0,
+        H - 6.0,
+        escape(x_label),
+        TOP + ph / 2.0,
+        escape(y_label)
+    );
+    match style {
+        Style::Lines => {
+            for s in series {
+                let mut d = String::new();
+                for (i, (x, y)) in s.points.iter().enumerate() {
+                    if !y.is_finite() {
+                        continue;
+                    }
+                    let _ = write!(
+                        d,
+                        "{}{:.1},{:.1}",
+                        if i == 0 { "M" } else { " L" },
+                        sx(*x),
+                        sy(*y)
+                    );
+                }
+                let _ = write!(
+                    out,
+                    r#"<path d="{d}" fill="none" stroke="{}" stroke-width="1.6"/>"#,
+                    s.colour
+                );
+            }
+        }
+        Style::StackedBars => {
+            let n = series.iter().map(|s| s.points.len()).max().unwrap_or(0);
+            let bar = (pw / n.max(1) as f64 * 0.8).max(1.0);
+            for i in 0..n {
+                let mut base = 0.0;
+                for s in series {
+                    if let Some(&(x, y)) = s.points.get(i) {
+                        if y > 0.0 {
+                            let (top, bottom) = (sy(base + y), sy(base));
+                            let px = sx(x) - bar / 2.0;
+                            let _ = write!(
+                                out,
+                                r#"<rect x="{px:.1}" y="{top:.1}" width="{bar:.1}" height="{:.1}" fill="{}"><title>{}: {}</title></rect>"#,
+                                (bottom - top).max(0.0),
+                                s.colour,
+                                escape(s.name),
+                                label(y)
+                            );
+                            base += y;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut lx = LEFT + 8.0;
+    for s in series {
+        let _ = write!(
+            out,
+            r#"<rect x="{lx:.1}" y="{:.1}" width="12" height="12" fill="{}"/><text x="{:.1}" y="{:.1}">{}</text>"#,
+            TOP + 4.0,
+            s.colour,
+            lx + 16.0,
+            TOP + 14.0,
+            escape(s.name)
+        );
+        lx += 24.0 + 7.0 * s.name.len() as f64;
+    }
+    out.push_str("</svg>");
+    out
+}
+
+/// Colours that stay distinct for most readers.
+pub const PALETTE: [&str; 8] = [
+    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf", "#7f7f7f",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chart_is_well_formed_svg() {
+        let s = chart(
+            "t <&>",
+            "x",
+            "y",
+            Style::Lines,
+            &[Series {
+                name: "a",
+                colour: PALETTE[0],
+                points: vec![(0.0, 1.0), (1.0, 3.0), (2.0, f64::NAN)],
+            }],
+        );
+        assert!(s.starts_with("<svg") && s.ends_with("</svg>"));
+        assert!(s.contains("t &lt;&amp;&gt;"));
+        let empty = chart("e", "x", "y", Style::StackedBars, &[]);
+        assert!(empty.ends_with("</svg>"));
+    }
+}

@@ -1,0 +1,427 @@
+//! Call recording (D19, C9): stereo WAV, caller left, operator right, 8 kHz 16-bit.
+//!
+//! Media tasks never touch the disk. They hand 20 ms frames to one writer thread through a
+//! bounded queue (frames that do not fit are counted as shed, never waited for); the writer
+//! keeps a buffered file per recording and rewrites the WAV header every second, so a file
+//! is valid while it grows (the HTTP API serves it in progress) and after a crash loses at
+//! most the last second. On close it writes the final header, hashes the file and reports.
+
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::io::{BufWriter, Read};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
+
+/// Samples per channel in one frame (20 ms at 8 kHz).
+pub const FRAME: usize = 160;
+/// Frames between header rewrites (one second).
+const FLUSH_EVERY: u64 = 50;
+
+/// A finished recording.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordingDone {
+    /// The call id.
+    pub call: String,
+    /// The file.
+    pub path: PathBuf,
+    /// Audio length.
+    pub duration_ms: u64,
+    /// File size.
+    pub bytes: u64,
+    /// Lowercase hex SHA-256 of the file.
+    pub sha256: String,
+    /// Frames lost because the writer queue was full.
+    pub frames_shed: u64,
+}
+
+/// Called on the writer thread when a recording is closed.
+pub type OnDone = Box<dyn FnOnce(Result<RecordingDone, String>) + Send>;
+
+enum Job {
+    Open {
+        id: u64,
+        call: String,
+        path: PathBuf,
+    },
+    /// Interleaved stereo samples (left, right, left, ...).
+    Frame {
+        id: u64,
+        samples: Vec<i16>,
+    },
+    Close {
+        id: u64,
+        shed: u64,
+        done: OnDone,
+    },
+}
+
+/// Counters of the writer.
+#[derive(Debug, Default)]
+pub struct RecorderCounters {
+    /// Frames written.
+    pub frames: AtomicU64,
+    /// Frames dropped because the queue was full.
+    pub shed: AtomicU64,
+    /// Recordings that failed (cannot create or write the file).
+    pub failures: AtomicU64,
+    /// Recordings in progress.
+    pub open: AtomicU64,
+}
+
+/// The writer thread and its queue. Cheap to clone.
+#[derive(Clone)]
+pub struct Recorder {
+    tx: SyncSender<Job>,
+    next: Arc<AtomicU64>,
+    dir: PathBuf,
+    /// Counters.
+    pub counters: Arc<RecorderCounters>,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder").field("dir", &self.dir).finish()
+    }
+}
+
+/// Why recording cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum RecorderError {
+    /// The directory cannot be created.
+    #[error("cannot create the recordings directory {dir}: {source}; fix: set media.recordings_dir to a writable directory")]
+    Dir {
+        /// The directory.
+        dir: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The writer thread cannot be started.
+    #[error("cannot start the recording writer: {0}")]
+    Thread(std::io::Error),
+}
+
+impl Recorder {
+    /// Starts the writer over `dir` with a queue of `capacity` frames.
+    pub fn start(dir: &Path, capacity: usize) -> Result<Recorder, RecorderError> {
+        std::fs::create_dir_all(dir).map_err(|source| RecorderError::Dir {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
+        let (tx, rx) = sync_channel(capacity.max(16));
+        let counters = Arc::new(RecorderCounters::default());
+        let c = counters.clone();
+        std::thread::Builder::new()
+            .name("navbat-recorder".into())
+            .spawn(move || write_loop(rx, c))
+            .map_err(RecorderError::Thread)?;
+        Ok(Recorder {
+            tx,
+            next: Arc::new(AtomicU64::new(1)),
+            dir: dir.to_path_buf(),
+            counters,
+        })
+    }
+
+    /// The directory recordings go to.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where the recording of `call` is (or will be) written.
+    pub fn path_for(&self, call: &str) -> PathBuf {
+        self.dir.join(format!("{}.wav", sanitise(call)))
+    }
+
+    /// Starts recording `call`.
+    pub fn open(&self, call: &str) -> Recording {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let path = self.path_for(call);
+        // Open and Close wait for room: they are rare and must never be lost.
+        let _ = self.tx.send(Job::Open {
+            id,
+            call: call.to_string(),
+            path,
+        });
+        Recording {
+            id,
+            tx: self.tx.clone(),
+            counters: self.counters.clone(),
+            shed: 0,
+            done: None,
+        }
+    }
+}
+
+/// File names keep only safe characters of a call id.
+fn sanitise(call: &str) -> String {
+    call.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// One recording in progress, owned by a media task. Dropping it closes the file.
+pub struct Recording {
+    id: u64,
+    tx: SyncSender<Job>,
+    counters: Arc<RecorderCounters>,
+    shed: u64,
+    done: Option<OnDone>,
+}
+
+impl std::fmt::Debug for Recording {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recording").field("id", &self.id).finish()
+    }
+}
+
+impl Recording {
+    /// Adds 20 ms: `left` (caller) and `right` (operator), [`FRAME`] samples each.
+    pub fn push(&mut self, left: &[i16], right: &[i16]) {
+        let mut samples = Vec::with_capacity(FRAME * 2);
+        for i in 0..FRAME {
+            samples.push(left.get(i).copied().unwrap_or(0));
+            samples.push(right.get(i).copied().unwrap_or(0));
+        }
+        match self.tx.try_send(Job::Frame {
+            id: self.id,
+            samples,
+        }) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.shed += 1;
+                self.counters.shed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// What to call when the file is closed.
+    pub fn on_done(&mut self, done: OnDone) {
+        self.done = Some(done);
+    }
+}
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        let done = self.done.take().unwrap_or_else(|| Box::new(|_| {}));
+        let _ = self.tx.send(Job::Close {
+            id: self.id,
+            shed: self.shed,
+            done,
+        });
+    }
+}
+
+struct OpenFile {
+    call: String,
+    path: PathBuf,
+    writer: Option<hound::WavWriter<BufWriter<std::fs::File>>>,
+    frames: u64,
+    error: Option<String>,
+}
+
+/// The WAV format of recordings.
+pub fn spec() -> hound::WavSpec {
+    hound::WavSpec {
+        channels: 2,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    }
+}
+
+fn write_loop(rx: Receiver<Job>, counters: Arc<RecorderCounters>) {
+    let mut files: HashMap<u64, OpenFile> = HashMap::new();
+    while let Ok(job) = rx.recv() {
+        match job {
+            Job::Open { id, call, path } => {
+                let (writer, error) = match hound::WavWriter::create(&path, spec()) {
+                    Ok(w) => (Some(w), None),
+                    Err(e) => {
+                        counters.failures.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(path = %path.display(), error = %e, "cannot create recording");
+                        (None, Some(e.to_string()))
+                    }
+                };
+                counters.open.fetch_add(1, Ordering::Relaxed);
+                files.insert(
+                    id,
+                    OpenFile {
+                        call,
+                        path,
+                        writer,
+                        frames: 0,
+                        error,
+                    },
+                );
+            }
+            Job::Frame { id, samples } => {
+                let Some(f) = files.get_mut(&id) else {
+                    continue;
+                };
+                let Some(w) = f.writer.as_mut() else { continue };
+                let mut result = Ok(());
+                {
+                    let mut sw = w.get_i16_writer(samples.len() as u32);
+                    for s in samples {
+                        sw.write_sample(s);
+                    }
+                    if let Err(e) = sw.flush() {
+                        result = Err(e);
+                    }
+                }
+                f.frames += 1;
+                counters.frames.fetch_add(1, Ordering::Relaxed);
+                if result.is_ok() && f.frames % FLUSH_EVERY == 0 {
+                    result = w.flush();
+                }
+                if let Err(e) = result {
+                    counters.failures.fetch_add(1, Ordering::Relaxed);
+                    f.error = Some(e.to_string());
+                    f.writer = None;
+                }
+            }
+            Job::Close { id, shed, done } => {
+                let Some(mut f) = files.remove(&id) else {
+                    done(Err("recording was never opened".into()));
+                    continue;
+                };
+                counters.open.fetch_sub(1, Ordering::Relaxed);
+                if let Some(w) = f.writer.take() {
+                    if let Err(e) = w.finalize() {
+                        f.error = Some(e.to_string());
+                    }
+                }
+                let result = match f.error {
+                    Some(e) => Err(format!("{}: {e}", f.path.display())),
+                    None => hash_file(&f.path)
+                        .map(|(bytes, sha256)| RecordingDone {
+                            call: f.call,
+                            path: f.path.clone(),
+                            duration_ms: f.frames * 20,
+                            bytes,
+                            sha256,
+                            frames_shed: shed,
+                        })
+                        .map_err(|e| format!("{}: {e}", f.path.display())),
+                };
+                done(result);
+            }
+        }
+    }
+}
+
+fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        hasher.update(&buf[..n]);
+    }
+    Ok((total, hex::encode(hasher.finalize())))
+}
+
+/// Makes the bytes of a WAV file that may still be growing self-consistent: the RIFF and
+/// `data` sizes are set to what is actually there (whole sample frames only). Used to serve
+/// a recording in progress. Returns `None` when the bytes are not a RIFF/WAVE file.
+pub fn snapshot(mut bytes: Vec<u8>) -> Option<Vec<u8>> {
+    if bytes.len() < 12 || &bytes[0..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
+        return None;
+    }
+    let mut pos = 12;
+    let mut block_align = 1usize;
+    while pos + 8 <= bytes.len() {
+        let id = [bytes[pos], bytes[pos + 1], bytes[pos + 2], bytes[pos + 3]];
+        let size = u32::from_le_bytes([
+            bytes[pos + 4],
+            bytes[pos + 5],
+            bytes[pos + 6],
+            bytes[pos + 7],
+        ]) as usize;
+        if &id == b"fmt " && pos + 22 <= bytes.len() {
+            block_align =
+                usize::from(u16::from_le_bytes([bytes[pos + 20], bytes[pos + 21]])).max(1);
+        }
+        if &id == b"data" {
+            let start = pos + 8;
+            let available = bytes.len() - start;
+            let data = available - available % block_align;
+            bytes.truncate(start + data);
+            bytes[pos + 4..pos + 8].copy_from_slice(&(data as u32).to_le_bytes());
+            let riff = (bytes.len() - 8) as u32;
+            bytes[4..8].copy_from_slice(&riff.to_le_bytes());
+            return Some(bytes);
+        }
+        pos += 8 + size + size % 2;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc::channel;
+    use std::time::Duration;
+
+    #[test]
+    fn writes_stereo_wav_with_hash_and_duration() {
+        let dir = tempfile::tempdir().unwrap();
+        let rec = Recorder::start(dir.path(), 1024).unwrap();
+        let (tx, rx) = channel();
+        {
+            let mut r = rec.open("c/1");
+            r.on_done(Box::new(move |d| tx.send(d).unwrap()));
+            let left = [1000i16; FRAME];
+            let right = [-2000i16; FRAME];
+            for _ in 0..75 {
+                r.push(&left, &right);
+            }
+        } // dropped: closed
+        let done = rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
+        assert_eq!(done.duration_ms, 1500);
+        assert_eq!(done.path, dir.path().join("c_1.wav"));
+        assert_eq!(done.bytes, 44 + 75 * 160 * 4);
+        let bytes = std::fs::read(&done.path).unwrap();
+        assert_eq!(hex::encode(Sha256::digest(&bytes)), done.sha256);
+        let mut reader = hound::WavReader::open(&done.path).unwrap();
+        assert_eq!(reader.spec(), spec());
+        let s: Vec<i16> = reader.samples::<i16>().map(|s| s.unwrap()).collect();
+        assert_eq!(s.len(), 75 * 320);
+        assert_eq!((s[0], s[1]), (1000, -2000));
+    }
+
+    #[test]
+    fn snapshot_of_a_growing_file_is_valid() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.wav");
+        let mut w = hound::WavWriter::create(&path, spec()).unwrap();
+        for i in 0..1000 {
+            w.write_sample(i as i16).unwrap();
+        }
+        w.flush().unwrap();
+        for i in 0..333 {
+            w.write_sample(i as i16).unwrap(); // not reflected in the header yet
+        }
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.extend_from_slice(&[1, 2, 3]); // a torn sample frame
+        let fixed = snapshot(bytes).unwrap();
+        let reader = hound::WavReader::new(std::io::Cursor::new(fixed)).unwrap();
+        assert_eq!(reader.len() % 2, 0);
+        assert!(reader.len() >= 1000);
+        assert!(snapshot(b"not a wav".to_vec()).is_none());
+        drop(w);
+    }
+}
