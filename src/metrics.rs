@@ -257,7 +257,7 @@ pub const CATALOGUE: &[MetricSpec] = &[
     live(JOURNAL_DEPTH, Gauge, Unit::Count, &[], "Events accepted by the store and not yet in the database (in-process buffer plus journal)."),
     live(JOURNAL_SHED, Counter, Unit::Count, &[], "Events lost because the store's buffer in front of the journal was full (the journal disk stopped keeping up). Must stay 0 (C2)."),
     live(DB_UP, Gauge, Unit::Count, &["backend"], "1 if the database took the last write or answered the last check (backend sqlite or postgres)."),
-    live(REDIS_UP, Gauge, Unit::Count, &[], "1 if the last presence heartbeat reached Redis (exported only with presence.backend = redis)."),
+    live(REDIS_UP, Gauge, Unit::Count, &[], "1 if the last presence heartbeat reached Redis; always 1 with presence.backend = memory (no Redis to lose)."),
     later(3, RTP_PACKETS, Counter, Unit::Count, &["direction"], "RTP packets received (in) or sent (out)."),
     later(3, RTP_LOST, Counter, Unit::Count, &[], "RTP packets lost (sequence gaps)."),
     later(3, RTP_JITTER, Histogram, Unit::Seconds, &[], "RTP interarrival jitter (RFC 3550), sampled per call."),
@@ -1013,9 +1013,9 @@ impl MetricsPoller {
                 .set(f64::from(gate.tenant_limit(i)));
         }
         metrics::gauge!(OPERATORS_REGISTERED).set(self.shared.presence.registered() as f64);
-        if let Some(shared) = self.shared.presence.shared() {
-            metrics::gauge!(REDIS_UP).set(if shared.is_up() { 1.0 } else { 0.0 });
-        }
+        // Memory presence has no Redis to lose: reported up, so one alert rule fits both.
+        let redis_up = self.shared.presence.shared().is_none_or(|s| s.is_up());
+        metrics::gauge!(REDIS_UP).set(if redis_up { 1.0 } else { 0.0 });
         if let Some(store) = &self.shared.store {
             let h = store.health();
             metrics::gauge!(JOURNAL_LAG).set(h.lag_seconds);
