@@ -9,6 +9,7 @@
 //! alone (events already in the journal while Postgres was stopped, then Postgres started).
 //!
 //! Run: `cargo bench --bench store` (prints the figures; copy them to BENCHMARKS.md).
+//! `NAVBAT_BENCH_DB_BATCH=16384` changes the events per database transaction (default 4096).
 
 #[path = "../tests/store_support/mod.rs"]
 mod store_support;
@@ -74,7 +75,10 @@ fn open(pg: &store_support::Postgres, dir: &std::path::Path) -> Store {
         journal_dir: dir.join("journal"),
         buffer_events: 2 * CALLS * 6,
         journal_batch_events: 1024,
-        db_batch_events: 4096,
+        db_batch_events: std::env::var("NAVBAT_BENCH_DB_BATCH")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(4096),
         journal_segment_bytes: 64 << 20,
         node: "bench".into(),
         repeat_window: Duration::from_secs(7 * 86_400),
