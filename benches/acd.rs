@@ -134,7 +134,7 @@ impl Centre {
         self.rng ^= self.rng << 17;
         let r = self.rng;
         let queue = QueueId((r % 4) as u16);
-        let priority = u8::from((r >> 8) % 10 == 0);
+        let priority = u8::from((r >> 8).is_multiple_of(10));
         let topic = SkillSet::EMPTY.with(TOPICS[((r >> 16) % 3) as usize]);
         (queue, priority, topic)
     }

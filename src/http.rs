@@ -345,6 +345,49 @@ async fn monitor(
     }
 }
 
+/// A caller's earlier calls within the repeat window (D20), numbers masked (admin).
+async fn call_history(
+    router: web::Data<Router>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> impl Responder {
+    if let Err(resp) = authorised(&router, &req) {
+        return *resp;
+    }
+    let Some(store) = router.shared.store.as_ref() else {
+        return error(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            "no_store",
+            "this router runs without a store".into(),
+        );
+    };
+    let call = path.into_inner();
+    match store.history(&call).await {
+        Ok(Some(history)) => HttpResponse::Ok().json(history),
+        Ok(None) => error(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "unknown_call",
+            format!("no call {call} in the store (yet)"),
+        ),
+        Err(e) => error(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            e.to_string(),
+        ),
+    }
+}
+
+/// The store's journal and database figures (admin).
+async fn store_status(router: web::Data<Router>, req: HttpRequest) -> impl Responder {
+    if let Err(resp) = authorised(&router, &req) {
+        return *resp;
+    }
+    match router.shared.store.as_ref() {
+        Some(store) => HttpResponse::Ok().json(store.health()),
+        None => HttpResponse::Ok().json(serde_json::json!(null)),
+    }
+}
+
 /// Prometheus text exposition (open like the other reads: loopback by default).
 async fn metrics() -> impl Responder {
     HttpResponse::Ok()
@@ -363,6 +406,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(set_operator_state),
         )
         .route("/api/events", web::get().to(events))
+        .route("/api/calls/{call}/history", web::get().to(call_history))
+        .route("/api/store", web::get().to(store_status))
         .route("/api/recordings/{call}", web::get().to(recording))
         .route("/api/calls/{call}/monitor", web::post().to(monitor))
         .route("/api/surge", web::get().to(surge_states))

@@ -18,4 +18,5 @@ pub mod presence;
 pub mod privacy;
 pub mod sip;
 pub mod sms;
+pub mod store;
 pub mod surge;

@@ -31,6 +31,9 @@ enum Command {
     Run,
     /// Validate the configuration; print every problem with file, field and fix.
     CheckConfig,
+    /// Apply the database migrations (database.url, else DATABASE_URL, else data/navbat.db)
+    /// and exit. `navbat run` applies them at start-up too.
+    Migrate,
     /// Print the HA1 to put in an operator's `ha1` field.
     Ha1 {
         /// The extension (SIP user name).
@@ -81,6 +84,22 @@ fn main() -> std::process::ExitCode {
                 std::process::ExitCode::from(1)
             }
         },
+        Command::Migrate => {
+            init_logging();
+            match load(&cli.config) {
+                Ok(config) => match migrate(&config) {
+                    Ok(()) => std::process::ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("navbat migrate: {e:#}");
+                        std::process::ExitCode::from(1)
+                    }
+                },
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    std::process::ExitCode::from(1)
+                }
+            }
+        }
         Command::Run => {
             init_logging();
             let config = match load(&cli.config) {
@@ -120,8 +139,49 @@ fn init_logging() {
         .init();
 }
 
+fn database_url(config: &Config) -> anyhow::Result<navbat::config::DatabaseUrl> {
+    let env = std::env::var("DATABASE_URL").ok();
+    Ok(config.database.resolve_url(env.as_deref())?)
+}
+
+fn migrate(config: &Config) -> anyhow::Result<()> {
+    let url = database_url(config)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start a runtime")?;
+    let ran = rt.block_on(async {
+        let db = navbat::store::db::Db::connect_lazy(&url)?;
+        let ran = db.migrate().await;
+        db.close().await;
+        ran
+    })?;
+    println!(
+        "{url}: {ran} migration(s) applied; schema version {}",
+        navbat::store::db::schema_version()
+    );
+    Ok(())
+}
+
 fn run(config: Config) -> anyhow::Result<()> {
     let config = Arc::new(config);
+    // The store runs its own runtime and must open outside actix's: it replays the journal
+    // and, if the database answers, migrates it before the first call.
+    let url = database_url(&config)?;
+    let store =
+        navbat::store::Store::open(navbat::store::StoreSettings::from_config(&config, url))?;
+    let presence = match &config.presence.backend {
+        navbat::config::PresenceBackend::Memory => navbat::presence::Presence::default(),
+        navbat::config::PresenceBackend::Redis { url } => {
+            navbat::presence::Presence::new(Some(navbat::presence::shared::SharedPresence::start(
+                url,
+                &config.node.id,
+                config.presence.heartbeat,
+                config.presence.expiry,
+            )?))
+        }
+    };
+    let router_store = store.clone();
     // SIP runs on its own multi-threaded runtime; the actors on actix's.
     let sip_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -147,7 +207,7 @@ fn run(config: Config) -> anyhow::Result<()> {
     )?;
     let system = actix::System::new();
     let result = system.block_on(async move {
-        let router = Router::start(config.clone(), 200_000)?;
+        let router = Router::start_with(config.clone(), 200_000, Some(router_store), presence)?;
         let _ = router.shared.media.set(media);
         let settings = SipSettings {
             udp: config.sip.udp,
@@ -200,6 +260,11 @@ fn run(config: Config) -> anyhow::Result<()> {
         sip.shutdown();
         anyhow::Ok(())
     });
+    // Everything emitted is fsynced within one group commit; give the database a moment to
+    // take the rest (what it does not take is replayed at the next start).
+    if !store.flush(Duration::from_secs(5)) {
+        tracing::warn!(health = ?store.health(), "database behind at shutdown; the journal keeps the rest");
+    }
     sip_rt.shutdown_timeout(Duration::from_secs(2));
     media_rt.shutdown_timeout(Duration::from_secs(2));
     result

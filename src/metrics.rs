@@ -115,10 +115,12 @@ pub const SIP_REGISTRATIONS: &str = "navbat_sip_registrations_total";
 /// Failed digest authentications.
 pub const SIP_AUTH_FAILURES: &str = "navbat_sip_auth_failures_total";
 
-/// Age of the oldest event not yet in the journal (0 until the store lands, issue 4).
+/// Age of the oldest event not yet in the database (0 when the store is caught up).
 pub const JOURNAL_LAG: &str = "navbat_journal_lag_seconds";
-/// Events waiting to be written to the journal (issue 4).
+/// Events accepted by the store and not yet in the database (buffer + journal).
 pub const JOURNAL_DEPTH: &str = "navbat_journal_depth_events";
+/// Events the store lost because its buffer in front of the journal was full.
+pub const JOURNAL_SHED: &str = "navbat_journal_shed_events_total";
 /// Database reachable (issue 4).
 pub const DB_UP: &str = "navbat_db_up";
 /// Redis reachable (issue 4).
@@ -251,10 +253,11 @@ pub const CATALOGUE: &[MetricSpec] = &[
     live(SIP_INVITES_REJECTED, Counter, Unit::Count, &[], "INVITEs refused at the door (unknown DID, channel limit, closed)."),
     live(SIP_REGISTRATIONS, Counter, Unit::Count, &[], "Successful REGISTERs (new bindings and refreshes)."),
     live(SIP_AUTH_FAILURES, Counter, Unit::Count, &[], "Digest authentications that failed."),
-    live(JOURNAL_LAG, Gauge, Unit::Seconds, &[], "Age of the oldest event not yet written to the journal. Always 0 until the event journal lands with the store issue (4); exported now so the alert rule evaluates."),
-    later(4, JOURNAL_DEPTH, Gauge, Unit::Count, &[], "Events waiting to be written to the journal."),
-    later(4, DB_UP, Gauge, Unit::Count, &["backend"], "1 if the database answered its last health check."),
-    later(4, REDIS_UP, Gauge, Unit::Count, &[], "1 if Redis answered its last health check."),
+    live(JOURNAL_LAG, Gauge, Unit::Seconds, &[], "Age of the oldest event accepted by the store and not yet written to the database (0 when caught up); grows while the database is down, the journal keeps the events."),
+    live(JOURNAL_DEPTH, Gauge, Unit::Count, &[], "Events accepted by the store and not yet in the database (in-process buffer plus journal)."),
+    live(JOURNAL_SHED, Counter, Unit::Count, &[], "Events lost because the store's buffer in front of the journal was full (the journal disk stopped keeping up). Must stay 0 (C2)."),
+    live(DB_UP, Gauge, Unit::Count, &["backend"], "1 if the database took the last write or answered the last check (backend sqlite or postgres)."),
+    live(REDIS_UP, Gauge, Unit::Count, &[], "1 if the last presence heartbeat reached Redis; always 1 with presence.backend = memory (no Redis to lose)."),
     later(3, RTP_PACKETS, Counter, Unit::Count, &["direction"], "RTP packets received (in) or sent (out)."),
     later(3, RTP_LOST, Counter, Unit::Count, &[], "RTP packets lost (sequence gaps)."),
     later(3, RTP_JITTER, Histogram, Unit::Seconds, &[], "RTP interarrival jitter (RFC 3550), sampled per call."),
@@ -1012,6 +1015,16 @@ impl MetricsPoller {
                 .set(f64::from(gate.tenant_limit(i)));
         }
         metrics::gauge!(OPERATORS_REGISTERED).set(self.shared.presence.registered() as f64);
+        // Memory presence has no Redis to lose: reported up, so one alert rule fits both.
+        let redis_up = self.shared.presence.shared().is_none_or(|s| s.is_up());
+        metrics::gauge!(REDIS_UP).set(if redis_up { 1.0 } else { 0.0 });
+        if let Some(store) = &self.shared.store {
+            let h = store.health();
+            metrics::gauge!(JOURNAL_LAG).set(h.lag_seconds);
+            metrics::gauge!(JOURNAL_DEPTH).set(h.depth_events as f64);
+            metrics::counter!(JOURNAL_SHED).absolute(h.shed_events);
+            metrics::gauge!(DB_UP, "backend" => h.backend).set(if h.db_up { 1.0 } else { 0.0 });
+        }
         metrics::counter!(EVENTS_SHED).absolute(self.shared.memory.shed());
         if let Some(sip) = self.shared.sip.get() {
             use std::sync::atomic::Ordering::Relaxed;

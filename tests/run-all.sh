@@ -10,12 +10,22 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
-# "binary:debian-package" pairs the integration tests need. Add postgresql, redis-server,
-# prometheus here when their tests land (e.g. "redis-server:redis-server").
+# "binary:debian-package" pairs the integration tests need. Postgres' initdb is not on PATH
+# on Debian: it is looked for under /usr/lib/postgresql/*/bin (tests/store_support/mod.rs
+# finds it there; as root the tests run it as `nobody` through runuser).
 REQUIRED_TOOLS=(
     "sipp:sip-tester"
     "prometheus:prometheus"
+    "postgresql:postgresql"
+    "redis-server:redis-server"
 )
+
+have_tool() {
+    case "$1" in
+        postgresql) compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null 2>&1 ;;
+        *) command -v "$1" >/dev/null 2>&1 ;;
+    esac
+}
 
 section() {
     printf '\n==== %s ====\n' "$*"
@@ -27,7 +37,7 @@ install_missing_tools() {
     for pair in "${REQUIRED_TOOLS[@]}"; do
         bin="${pair%%:*}"
         pkg="${pair#*:}"
-        if ! command -v "$bin" >/dev/null 2>&1; then
+        if ! have_tool "$bin"; then
             missing+=("$pkg")
         fi
     done

@@ -33,6 +33,13 @@ pub struct AcdActor {
     timer: Option<(Millis, SpawnHandle)>,
     /// One surge controller per tenant, in tenant id order.
     surge: Vec<SurgeController>,
+    /// Shared presence (several nodes): operators registered on other nodes, mirrored into
+    /// the core as available while Redis says they are free there.
+    remote: HashMap<OperatorId, crate::sip::ContactBinding>,
+    /// Local operators parked (Break) in the core because another node claimed them.
+    held_elsewhere: std::collections::HashSet<OperatorId>,
+    /// Set while the core is fed from the shared view: those changes are not events.
+    mirroring: bool,
 }
 
 /// How often surge controllers look at the load and the calendar.
@@ -60,7 +67,141 @@ impl AcdActor {
             operators: Vec::new(),
             queues: Vec::new(),
             timer: None,
+            remote: HashMap::new(),
+            held_elsewhere: std::collections::HashSet::new(),
+            mirroring: false,
         }
+    }
+
+    /// Feeds a state from the shared view (not an event, not published back).
+    fn mirror(&mut self, operator: OperatorId, state: OperatorState, ctx: &mut Context<Self>) {
+        self.mirroring = true;
+        self.feed(Input::SetOperatorState { operator, state }, ctx);
+        self.mirroring = false;
+    }
+
+    /// One look at the shared presence: remote operators free on their node become
+    /// candidates here; local operators another node claimed are parked until released.
+    fn sync_shared(&mut self, ctx: &mut Context<Self>) {
+        let Some(shared) = self.shared.presence.shared().cloned() else {
+            return;
+        };
+        let view = shared.view();
+        let mine = format!("{}/", shared.node());
+        for i in 0..self.shared.model.operator_count() {
+            let id = OperatorId(i as u32);
+            let ext = self.ext(id);
+            let state = self.core.operator_state(id);
+            let entry = view.get(&ext);
+            if self.shared.presence.binding(id).is_some() {
+                self.remote.remove(&id);
+                let claimed_elsewhere = entry
+                    .and_then(|o| o.claimed_by.as_deref())
+                    .is_some_and(|c| !c.starts_with(&mine));
+                if claimed_elsewhere && state == OperatorState::Available {
+                    self.held_elsewhere.insert(id);
+                    self.mirror(id, OperatorState::Break, ctx);
+                } else if !claimed_elsewhere
+                    && self.held_elsewhere.remove(&id)
+                    && state == OperatorState::Break
+                {
+                    self.mirror(id, OperatorState::Available, ctx);
+                }
+                continue;
+            }
+            let free = entry
+                .filter(|o| o.node != shared.node() && o.is_free())
+                .and_then(|o| o.contact.as_ref())
+                .and_then(crate::sip::ContactBinding::from_stored);
+            match free {
+                Some(binding) => {
+                    self.remote.insert(id, binding);
+                    if state == OperatorState::LoggedOut {
+                        self.mirror(id, OperatorState::Available, ctx);
+                    }
+                }
+                None => {
+                    if self.remote.remove(&id).is_some() && state == OperatorState::Available {
+                        self.mirror(id, OperatorState::LoggedOut, ctx);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Tells the other nodes about a local operator's new state; releases this node's claim
+    /// when the operator is done with our call.
+    fn publish_state(&mut self, operator: OperatorId, from: OperatorState, to: OperatorState) {
+        let Some(shared) = self.shared.presence.shared().cloned() else {
+            return;
+        };
+        let ext = self.ext(operator);
+        if let Some(binding) = self.shared.presence.binding(operator) {
+            shared.publish(
+                &ext,
+                crate::presence::shared::OperatorEntry {
+                    state: state_name(to).into(),
+                    contact: Some(binding.stored()),
+                    idle_since_ms: crate::store::db::now_ms().max(0) as u64,
+                },
+            );
+        }
+        let busy = |s| {
+            matches!(
+                s,
+                OperatorState::Ringing | OperatorState::OnCall | OperatorState::WrapUp
+            )
+        };
+        if busy(from) && !busy(to) {
+            actix::spawn(async move { shared.release(&ext).await });
+        }
+    }
+
+    /// Offers a call to an operator; with shared presence the operator is claimed in Redis
+    /// first, and a lost claim is a declined offer (the call goes back to its queue).
+    fn offer(&mut self, call: CallId, operator: OperatorId, ctx: &mut Context<Self>) {
+        let local = self.shared.presence.binding(operator);
+        let binding = local
+            .clone()
+            .or_else(|| self.remote.get(&operator).cloned());
+        let ext = self.ext(operator);
+        let Some(shared) = self.shared.presence.shared().cloned() else {
+            if let Some(addr) = self.calls.get(&call) {
+                addr.do_send(AcdDecision::Offer {
+                    operator,
+                    ext,
+                    binding: binding.map(Box::new),
+                });
+            }
+            return;
+        };
+        let ttl = self.shared.config.presence.expiry;
+        let holder = call_ref(call);
+        let is_local = local.is_some();
+        let claim_ext = ext.clone();
+        ctx.spawn(
+            async move { shared.claim(&claim_ext, &holder, ttl).await }
+                .into_actor(self)
+                .map(move |claim, act, ctx| {
+                    use crate::presence::shared::Claim;
+                    let go = match claim {
+                        Claim::Won => true,
+                        Claim::Unavailable => is_local,
+                        Claim::Lost(_) => false,
+                    };
+                    if go {
+                        if let Some(addr) = act.calls.get(&call) {
+                            addr.do_send(AcdDecision::Offer {
+                                operator,
+                                ext,
+                                binding: binding.map(Box::new),
+                            });
+                        }
+                    } else {
+                        act.feed(Input::Declined { call, operator }, ctx);
+                    }
+                }),
+        );
     }
 
     fn feed(&mut self, input: Input, ctx: &mut Context<Self>) {
@@ -71,7 +212,7 @@ impl AcdActor {
 
     fn drain(&mut self, ctx: &mut Context<Self>) {
         while let Some(action) = self.core.poll_action() {
-            self.deliver(action);
+            self.deliver(action, ctx);
         }
         self.rearm(ctx);
     }
@@ -172,7 +313,7 @@ impl AcdActor {
             .unwrap_or_default()
     }
 
-    fn deliver(&mut self, action: Action) {
+    fn deliver(&mut self, action: Action, ctx: &mut Context<Self>) {
         match action {
             Action::Offer { call, operator } => {
                 self.shared.events.emit(EventKind::CallOffered {
@@ -180,13 +321,7 @@ impl AcdActor {
                     queue: self.queue_of(call),
                     operator: self.ext(operator),
                 });
-                if let Some(addr) = self.calls.get(&call) {
-                    addr.do_send(AcdDecision::Offer {
-                        operator,
-                        ext: self.ext(operator),
-                        binding: self.shared.presence.binding(operator).map(Box::new),
-                    });
-                }
+                self.offer(call, operator, ctx);
             }
             Action::Withdraw { call, operator } => {
                 self.shared.events.emit(EventKind::OfferWithdrawn {
@@ -220,12 +355,15 @@ impl AcdActor {
                 to,
                 reason,
             } => {
-                self.shared.events.emit(EventKind::OperatorState {
-                    operator: self.ext(operator),
-                    from: state_name(from).into(),
-                    to: state_name(to).into(),
-                    reason: format!("{reason:?}"),
-                });
+                if !self.mirroring {
+                    self.shared.events.emit(EventKind::OperatorState {
+                        operator: self.ext(operator),
+                        from: state_name(from).into(),
+                        to: state_name(to).into(),
+                        reason: format!("{reason:?}"),
+                    });
+                    self.publish_state(operator, from, to);
+                }
                 if let Some(op) = self.operators.get(operator.0 as usize) {
                     op.do_send(super::operator::StateMirror(to));
                 }
@@ -268,6 +406,11 @@ impl Actor for AcdActor {
         // At once, so a tenant inside an exam period starts in surge, then every second.
         self.evaluate_surge(ctx);
         ctx.run_interval(SURGE_EVALUATE_EVERY, |act, ctx| act.evaluate_surge(ctx));
+        if self.shared.presence.shared().is_some() {
+            ctx.run_interval(self.shared.config.presence.heartbeat, |act, ctx| {
+                act.sync_shared(ctx)
+            });
+        }
     }
 }
 
@@ -365,7 +508,11 @@ impl Handler<OperatorStates> for AcdActor {
             (0..n)
                 .map(|i| {
                     let id = OperatorId(i as u32);
-                    let binding = self.shared.presence.binding(id);
+                    let binding = self
+                        .shared
+                        .presence
+                        .binding(id)
+                        .or_else(|| self.remote.get(&id).cloned());
                     OperatorView {
                         ext: self.ext(id),
                         state: state_name(self.core.operator_state(id)).into(),

@@ -46,6 +46,8 @@ pub struct Shared {
     pub presence: Presence,
     /// The SIP layer, once started.
     pub sip: OnceLock<SipStack>,
+    /// The event store (journal and database), when the router runs with one.
+    pub store: Option<crate::store::Store>,
     /// The media engine, once started (without it calls are signalled but carry no audio).
     pub media: OnceLock<crate::media::MediaEngine>,
     started: Instant,
@@ -121,8 +123,18 @@ pub enum RouterError {
 }
 
 impl Router {
-    /// Starts the actors on the current actix system.
+    /// Starts the actors on the current actix system, without a store, presence in memory.
     pub fn start(config: Arc<Config>, memory_events: usize) -> Result<Router, RouterError> {
+        Router::start_with(config, memory_events, None, Presence::default())
+    }
+
+    /// Starts the actors with an event store (every event also goes to it) and a presence.
+    pub fn start_with(
+        config: Arc<Config>,
+        memory_events: usize,
+        store: Option<crate::store::Store>,
+        presence: Presence,
+    ) -> Result<Router, RouterError> {
         let (model, queue_specs, op_specs) = RoutingModel::build(&config)?;
         let memory = Arc::new(MemorySink::new(memory_events));
         let metrics = Arc::new(crate::metrics::MetricsSink::new(&config));
@@ -130,12 +142,16 @@ impl Router {
             config.clone(),
             config.sms.as_ref(),
         ));
-        let events = EventBus::new(vec![
+        let mut sinks: Vec<Arc<dyn crate::events::EventSink>> = vec![
             memory.clone(),
             Arc::new(crate::events::LogSink),
             metrics.clone(),
             sms_triggers.clone(),
-        ]);
+        ];
+        if let Some(store) = &store {
+            sinks.push(Arc::new(store.clone()));
+        }
+        let events = EventBus::new(sinks);
         let gate = ChannelGate::new(
             config.limits.channels,
             config
@@ -156,8 +172,9 @@ impl Router {
             memory,
             gate,
             ports,
-            presence: Presence::default(),
+            presence,
             sip: OnceLock::new(),
+            store,
             media: OnceLock::new(),
             started: Instant::now(),
             calls: Mutex::new(HashMap::new()),

@@ -51,6 +51,9 @@ impl OperatorActor {
 
     fn unbind(&mut self, reason: &str) {
         if self.shared.presence.remove(self.id).is_some() {
+            if let Some(shared) = self.shared.presence.shared() {
+                shared.withdraw(&self.ext);
+            }
             self.shared.events.emit(EventKind::OperatorUnregistered {
                 operator: self.ext.clone(),
                 reason: reason.into(),
@@ -80,6 +83,16 @@ pub struct Registered {
 impl Handler<Registered> for OperatorActor {
     type Result = ();
     fn handle(&mut self, msg: Registered, ctx: &mut Context<Self>) {
+        if let Some(shared) = self.shared.presence.shared() {
+            shared.publish(
+                &self.ext,
+                crate::presence::shared::OperatorEntry {
+                    state: super::acd_host::state_name(self.state).into(),
+                    contact: Some(msg.binding.stored()),
+                    idle_since_ms: crate::store::db::now_ms().max(0) as u64,
+                },
+            );
+        }
         let fresh = self.shared.presence.insert(self.id, msg.binding).is_none();
         self.shared.events.emit(EventKind::OperatorRegistered {
             operator: self.ext.clone(),

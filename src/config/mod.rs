@@ -15,6 +15,7 @@ mod parse;
 mod raw;
 mod schedule;
 mod sms;
+mod store;
 mod surge;
 mod validate;
 
@@ -30,6 +31,10 @@ use md5::{Digest, Md5};
 pub use error::{ConfigError, ConfigErrors};
 pub use menu::{DtmfDigit, IvrMenu, LanguageChoice, NoInputPolicy, TopicChoice};
 pub use schedule::{ClockTime, Hours, OpeningWindow, DAY_NAMES};
+pub use store::{
+    redact, DatabaseConfig, DatabaseUrl, HistoryConfig, NodeConfig, PresenceBackend,
+    PresenceConfig, DEFAULT_DATABASE_URL,
+};
 pub use surge::{ExamPeriod, SelfServiceChoice, TenantSurge};
 
 /// The demo configuration, compiled into the binary.
@@ -64,6 +69,14 @@ pub struct Config {
     pub operators: Vec<Operator>,
     /// SMS to callers (`[sms]`); `None` when disabled.
     pub sms: Option<crate::sms::actor::SmsSettings>,
+    /// This node's name.
+    pub node: NodeConfig,
+    /// Event journal and database.
+    pub database: DatabaseConfig,
+    /// Operator presence (memory or Redis).
+    pub presence: PresenceConfig,
+    /// Repeat-call window.
+    pub history: HistoryConfig,
 }
 
 /// `[sip]`.

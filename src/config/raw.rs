@@ -347,9 +347,120 @@ pub(crate) struct RawOperator {
     pub reserve: bool,
 }
 
+/// `[node]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawNode {
+    pub id: Option<String>,
+}
+
+/// `[database]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDatabase {
+    pub url: Option<String>,
+    #[serde(default = "default_journal_dir")]
+    pub journal_dir: String,
+    #[serde(default = "default_buffer_events")]
+    pub buffer_events: u64,
+    #[serde(default = "default_journal_batch")]
+    pub journal_batch_events: u64,
+    #[serde(default = "default_db_batch")]
+    pub db_batch_events: u64,
+    #[serde(default = "default_segment_mib")]
+    pub journal_segment_mib: u64,
+}
+
+impl Default for RawDatabase {
+    fn default() -> RawDatabase {
+        RawDatabase {
+            url: None,
+            journal_dir: default_journal_dir(),
+            buffer_events: default_buffer_events(),
+            journal_batch_events: default_journal_batch(),
+            db_batch_events: default_db_batch(),
+            journal_segment_mib: default_segment_mib(),
+        }
+    }
+}
+
+fn default_journal_dir() -> String {
+    "data/journal".to_owned()
+}
+fn default_buffer_events() -> u64 {
+    262_144
+}
+fn default_journal_batch() -> u64 {
+    1024
+}
+fn default_db_batch() -> u64 {
+    4096
+}
+fn default_segment_mib() -> u64 {
+    64
+}
+
+/// `[presence]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPresence {
+    #[serde(default = "default_presence_backend")]
+    pub backend: String,
+    pub redis_url: Option<String>,
+    #[serde(default = "default_heartbeat")]
+    pub heartbeat_secs: u64,
+    #[serde(default = "default_expiry")]
+    pub expiry_secs: u64,
+}
+
+impl Default for RawPresence {
+    fn default() -> RawPresence {
+        RawPresence {
+            backend: default_presence_backend(),
+            redis_url: None,
+            heartbeat_secs: default_heartbeat(),
+            expiry_secs: default_expiry(),
+        }
+    }
+}
+
+fn default_presence_backend() -> String {
+    "memory".to_owned()
+}
+fn default_heartbeat() -> u64 {
+    2
+}
+fn default_expiry() -> u64 {
+    10
+}
+
+/// `[history]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHistory {
+    #[serde(default = "default_repeat_window")]
+    pub repeat_window_days: u64,
+}
+
+impl Default for RawHistory {
+    fn default() -> RawHistory {
+        RawHistory {
+            repeat_window_days: default_repeat_window(),
+        }
+    }
+}
+
+fn default_repeat_window() -> u64 {
+    7
+}
+
 /// The whole document after each part has been read on its own.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RawConfig {
+    pub node: RawNode,
+    pub database: RawDatabase,
+    pub presence: RawPresence,
+    pub history: RawHistory,
     pub sip: RawSip,
     pub media: RawMedia,
     pub http: RawHttp,

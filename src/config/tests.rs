@@ -206,8 +206,8 @@ fn unknown_keys_in_several_entries_are_all_reported() {
 
 #[test]
 fn unknown_section_is_reported() {
-    let errors = errors(&format!("{BASE}\n[database]\nurl = \"x\"\n"));
-    let error = expect_error(&errors, "database");
+    let errors = errors(&format!("{BASE}\n[databse]\nurl = \"x\"\n"));
+    let error = expect_error(&errors, "databse");
     assert!(error.fix.contains("operators_defaults"));
 }
 
@@ -705,4 +705,87 @@ fn missing_key_and_wrong_type_in_nested_tables_are_located() {
     assert!(error.field.starts_with("tenant[0]"), "{error}");
     assert!(error.problem.contains("timezone"), "{error}");
     assert!(!error.fix.is_empty());
+}
+
+// --- [node], [database], [presence], [history] (issue 4) ---
+
+#[test]
+fn store_sections_default_to_sqlite_memory_presence_and_a_week() {
+    let config = Config::embedded_default();
+    assert_eq!(config.node.id, "navbat");
+    assert_eq!(config.database.url, None);
+    assert_eq!(
+        config.database.resolve_url(None).unwrap(),
+        DatabaseUrl::Sqlite(DEFAULT_DATABASE_URL.into())
+    );
+    assert_eq!(config.presence.backend, PresenceBackend::Memory);
+    assert_eq!(
+        config.history.repeat_window,
+        Duration::from_secs(7 * 86_400)
+    );
+    assert!(config.database.buffer_events >= 100_000);
+}
+
+#[test]
+fn database_url_in_the_file_wins_over_the_environment() {
+    let text = format!("{BASE}\n[database]\nurl = \"postgres://u:secret@db:5432/navbat\"\n");
+    let config = Config::from_toml_str(&text, "t.toml").unwrap();
+    let url = config
+        .database
+        .resolve_url(Some("sqlite://other.db"))
+        .unwrap();
+    assert_eq!(url.backend(), "postgres");
+    assert_eq!(url.to_string(), "postgres://u:***@db:5432/navbat");
+    assert!(!format!("{url:?}").contains("secret"));
+    // Without the key, DATABASE_URL is used; a bad one names the variable.
+    let config = Config::embedded_default();
+    assert_eq!(
+        config
+            .database
+            .resolve_url(Some("postgres://h/x"))
+            .unwrap()
+            .backend(),
+        "postgres"
+    );
+    let bad = config
+        .database
+        .resolve_url(Some("mysql://h/x"))
+        .unwrap_err();
+    assert_eq!(bad.field, "DATABASE_URL");
+}
+
+#[test]
+fn bad_store_settings_name_the_field_and_the_fix() {
+    let text = format!(
+        "{BASE}\n[database]\nurl = \"mysql://x\"\nbuffer_events = 10\ndb_batch_events = 0\n\
+         [presence]\nbackend = \"redis\"\nheartbeat_secs = 5\nexpiry_secs = 6\n\
+         [history]\nrepeat_window_days = 0\n"
+    );
+    let errors = errors(&text);
+    expect_error(&errors, "database.url");
+    expect_error(&errors, "database.buffer_events");
+    expect_error(&errors, "database.db_batch_events");
+    let e = expect_error(&errors, "presence.redis_url");
+    assert!(e.fix.contains("redis://"));
+    expect_error(&errors, "presence.expiry_secs");
+    let e = expect_error(&errors, "node.id");
+    assert!(e.fix.contains("[node]"));
+    expect_error(&errors, "history.repeat_window_days");
+}
+
+#[test]
+fn redis_presence_with_a_node_id_is_accepted() {
+    let text = format!(
+        "{BASE}\n[node]\nid = \"node-a\"\n[presence]\nbackend = \"redis\"\nredis_url = \"redis://127.0.0.1:6379\"\n"
+    );
+    let config = Config::from_toml_str(&text, "t.toml").unwrap();
+    assert_eq!(config.node.id, "node-a");
+    assert_eq!(
+        config.presence.backend,
+        PresenceBackend::Redis {
+            url: "redis://127.0.0.1:6379".into()
+        }
+    );
+    let memory_with_url = format!("{BASE}\n[presence]\nredis_url = \"redis://h\"\n");
+    expect_error(&errors(&memory_with_url), "presence.redis_url");
 }

@@ -70,6 +70,10 @@ fn check(raw: &RawConfig, errors: &mut Collector) -> Option<Config> {
     );
     let operators = check_operators(raw, sip.as_ref(), queues_complete, tenants_complete, errors);
     let sms = super::sms::check_sms(raw.sms.as_ref(), errors);
+    let node = super::store::check_node(&raw.node, &raw.presence, errors);
+    let database = super::store::check_database(&raw.database, errors);
+    let presence = super::store::check_presence(&raw.presence, errors);
+    let history = super::store::check_history(&raw.history, errors);
 
     Some(Config {
         sip: sip?,
@@ -82,6 +86,10 @@ fn check(raw: &RawConfig, errors: &mut Collector) -> Option<Config> {
         queues: queues?,
         operators: operators?,
         sms: sms?,
+        node,
+        database: database?,
+        presence: presence?,
+        history: history?,
     })
 }
 

@@ -1,20 +1,41 @@
-//! Operator presence: where each operator's phone is registered.
+//! Operator presence: where each operator's phone is registered, and (with several nodes)
+//! what every node says about its operators.
 //!
-//! In memory for now (one node); the Redis back end for several nodes comes
-//! with the persistence issue behind this same interface.
+//! One interface, two back ends: [`Presence`] always keeps this node's view in memory (the
+//! routing core reads it synchronously); with `presence.backend = "redis"` it also publishes
+//! every registration and state change to Redis through [`shared::SharedPresence`], which
+//! heartbeats, expires a dead node's operators, claims operators atomically before an offer
+//! and resyncs after a Redis outage. Without Redis (`memory`) the shared part is absent and
+//! a claim always succeeds: one node cannot race itself (its ACD core serialises offers).
+
+pub mod shared;
 
 use crate::acd::OperatorId;
 use crate::sip::ContactBinding;
 use std::collections::HashMap;
 use std::sync::RwLock;
 
-/// Registered contacts by operator.
+/// Registered contacts by operator, plus the shared presence when configured.
 #[derive(Default, Debug)]
 pub struct Presence {
     bindings: RwLock<HashMap<OperatorId, ContactBinding>>,
+    shared: Option<shared::SharedPresence>,
 }
 
 impl Presence {
+    /// Presence in memory, published to Redis too when `shared` is given.
+    pub fn new(shared: Option<shared::SharedPresence>) -> Presence {
+        Presence {
+            bindings: RwLock::default(),
+            shared,
+        }
+    }
+
+    /// The Redis side, when configured.
+    pub fn shared(&self) -> Option<&shared::SharedPresence> {
+        self.shared.as_ref()
+    }
+
     /// The operator's binding, if registered.
     pub fn binding(&self, op: OperatorId) -> Option<ContactBinding> {
         self.bindings

@@ -91,6 +91,60 @@ pub struct ContactBinding {
     contact: rsipstack::sip::Uri,
 }
 
+/// The serialisable form of a [`ContactBinding`], for presence shared between nodes: a node
+/// that did not take the REGISTER can still send an INVITE to the phone.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredBinding {
+    /// The Contact URI as registered.
+    pub uri: String,
+    /// "udp" or "tcp" (the transport requests go out on).
+    pub transport: Option<String>,
+    /// Host (IP or name) requests go to.
+    pub host: String,
+    /// Port requests go to.
+    pub port: Option<u16>,
+}
+
+impl ContactBinding {
+    /// The serialisable form.
+    pub fn stored(&self) -> StoredBinding {
+        StoredBinding {
+            uri: self.uri.clone(),
+            transport: self
+                .target
+                .r#type
+                .map(|t| t.to_string().to_ascii_lowercase()),
+            host: self.target.addr.host.to_string(),
+            port: self.target.addr.port.as_ref().map(|p| p.value()),
+        }
+    }
+
+    /// Rebuilds a binding from its stored form; `None` if the URI or address do not parse.
+    pub fn from_stored(stored: &StoredBinding) -> Option<ContactBinding> {
+        let contact = rsipstack::sip::Uri::try_from(stored.uri.clone()).ok()?;
+        let hostport = match stored.port {
+            Some(port) if stored.host.contains(':') => format!("[{}]:{port}", stored.host),
+            Some(port) => format!("{}:{port}", stored.host),
+            None => stored.host.clone(),
+        };
+        let addr = rsipstack::sip::HostWithPort::try_from(hostport).ok()?;
+        let transport = match stored.transport.as_deref() {
+            Some(t) => Some(rsipstack::sip::Transport::try_from(t).ok()?),
+            None => None,
+        };
+        let target = SipAddr {
+            r#type: transport,
+            addr,
+        };
+        Some(ContactBinding {
+            uri: stored.uri.clone(),
+            source: target.to_string(),
+            target,
+            contact,
+        })
+    }
+}
+
 /// A new INVITE offered to the application.
 #[derive(Debug)]
 pub struct IncomingCall {

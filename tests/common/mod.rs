@@ -236,6 +236,8 @@ pub struct TestConfig {
     pub max_missed_offers: u32,
     pub drain_secs: u32,
     pub operators: Vec<OperatorSpec>,
+    /// TOML appended as is (e.g. `[node]`, `[database]`, `[presence]` sections).
+    pub extra_toml: String,
     /// `media.prompts_dir`; `None` leaves navbat's default (relative to the test directory,
     /// so no prompts: calls are answered without waiting for a greeting).
     pub prompts_dir: Option<PathBuf>,
@@ -262,6 +264,7 @@ impl Default for TestConfig {
                 OperatorSpec::regular("1002"),
                 OperatorSpec::reserve("1901"),
             ],
+            extra_toml: String::new(),
             prompts_dir: None,
             tenant_extra: String::new(),
         }
@@ -297,6 +300,12 @@ impl TestConfig {
     /// Extra TOML for the dtm tenant, such as a `[tenant.surge]` section.
     pub fn tenant_extra(mut self, toml: &str) -> Self {
         self.tenant_extra = toml.to_string();
+        self
+    }
+
+    /// Appends TOML sections to the rendered configuration.
+    pub fn extra_toml(mut self, toml: &str) -> Self {
+        self.extra_toml.push_str(toml);
         self
     }
 
@@ -422,6 +431,7 @@ reserve = {reserve}
             )
             .unwrap();
         }
+        toml.push_str(&self.extra_toml);
         toml
     }
 }

@@ -1,0 +1,430 @@
+//! The database side: SQLite or Postgres through sqlx's `Any` driver, with runtime queries.
+//!
+//! Both back ends take the same statements: placeholders are written `$n` (Postgres' form,
+//! which SQLite also reads as numbered parameters), upserts use `ON CONFLICT`, and the schema
+//! uses types both know. Each back end has its own migration files so that they can diverge
+//! when one needs something the other lacks.
+
+use super::record::{Merge, Param, Rows, CALL_COLUMNS};
+use super::StoreError;
+use crate::config::DatabaseUrl;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, AssertSqlSafe, Executor, Row};
+use std::time::Duration;
+
+/// One migration: its number, name and the SQL per back end.
+struct Migration {
+    version: i64,
+    name: &'static str,
+    postgres: &'static str,
+    sqlite: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "init",
+    postgres: include_str!("migrations/0001_init.postgres.sql"),
+    sqlite: include_str!("migrations/0001_init.sqlite.sql"),
+}];
+
+/// The newest schema version this build knows.
+pub fn schema_version() -> i64 {
+    MIGRATIONS.last().map(|m| m.version).unwrap_or(0)
+}
+
+/// Rows per multi-row INSERT: far below both back ends' bind-parameter limits.
+const CALL_ROWS_PER_STATEMENT: usize = 500;
+const EVENT_ROWS_PER_STATEMENT: usize = 2000;
+
+/// A connection pool on one database.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: AnyPool,
+    url: DatabaseUrl,
+}
+
+/// A call record as the history view shows it (number masked by the caller of this API).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallSummary {
+    /// The store's name of the call.
+    pub call_uid: String,
+    /// The caller's full number (mask it before showing it).
+    pub caller_number: Option<String>,
+    /// Tenant.
+    pub tenant: Option<String>,
+    /// Arrival, ms since the epoch.
+    pub arrived_at_ms: Option<i64>,
+    /// Outcome, if ended.
+    pub outcome: Option<String>,
+    /// Topic chosen.
+    pub topic: Option<String>,
+    /// Operator who took it.
+    pub operator: Option<String>,
+    /// Talk time.
+    pub talk_ms: Option<i64>,
+    /// The earlier call it repeats.
+    pub repeat_of: Option<String>,
+    /// The recording.
+    pub recording_ref: Option<String>,
+}
+
+const SUMMARY_COLUMNS: &str = "call_uid, caller_number, tenant, arrived_at_ms, outcome, topic, \
+                               operator, talk_ms, repeat_of, recording_ref";
+
+fn summary(row: &AnyRow) -> Result<CallSummary, sqlx::Error> {
+    Ok(CallSummary {
+        call_uid: row.try_get(0)?,
+        caller_number: row.try_get(1)?,
+        tenant: row.try_get(2)?,
+        arrived_at_ms: row.try_get(3)?,
+        outcome: row.try_get(4)?,
+        topic: row.try_get(5)?,
+        operator: row.try_get(6)?,
+        talk_ms: row.try_get(7)?,
+        repeat_of: row.try_get(8)?,
+        recording_ref: row.try_get(9)?,
+    })
+}
+
+impl Db {
+    /// A lazy pool: nothing connects until the first query, so navbat starts (and keeps
+    /// journaling) while the database is down. Call it inside the tokio runtime that will
+    /// use the pool.
+    pub fn connect_lazy(url: &DatabaseUrl) -> Result<Db, StoreError> {
+        sqlx::any::install_default_drivers();
+        let mut text = url.expose().to_owned();
+        if let DatabaseUrl::Sqlite(_) = url {
+            if let Some(path) = sqlite_path(&text) {
+                if let Some(parent) = std::path::Path::new(&path).parent() {
+                    if !parent.as_os_str().is_empty() {
+                        std::fs::create_dir_all(parent).map_err(|e| {
+                            StoreError::journal(parent, "create the database directory", e)
+                        })?;
+                    }
+                }
+            }
+            if !text.contains('?') {
+                text.push_str("?mode=rwc");
+            }
+        }
+        let max = match url {
+            DatabaseUrl::Sqlite(_) => 1,
+            DatabaseUrl::Postgres(_) => 4,
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(Duration::from_secs(3))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    if conn.backend_name().eq_ignore_ascii_case("sqlite") {
+                        conn.execute(
+                            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
+                             PRAGMA busy_timeout=5000;",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_lazy(&text)
+            .map_err(|source| StoreError::Database {
+                url: url.to_string(),
+                source,
+            })?;
+        Ok(Db {
+            pool,
+            url: url.clone(),
+        })
+    }
+
+    /// The URL (print it with `{}`: the password is hidden).
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
+    fn err(&self, source: sqlx::Error) -> StoreError {
+        StoreError::Database {
+            url: self.url.to_string(),
+            source,
+        }
+    }
+
+    /// Applies every migration not yet applied, in one transaction each; returns how many
+    /// ran. Safe to run from several nodes at once on Postgres (an advisory lock serialises
+    /// them).
+    pub async fn migrate(&self) -> Result<usize, StoreError> {
+        let postgres = matches!(self.url, DatabaseUrl::Postgres(_));
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        if postgres {
+            tx.execute("SELECT pg_advisory_xact_lock(7361626174)")
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        tx.execute(
+            "CREATE TABLE IF NOT EXISTS navbat_migrations (version BIGINT PRIMARY KEY, \
+             name TEXT NOT NULL, applied_at_ms BIGINT NOT NULL)",
+        )
+        .await
+        .map_err(|e| self.err(e))?;
+        let applied: Vec<i64> = sqlx::query("SELECT version FROM navbat_migrations")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?
+            .iter()
+            .map(|r| r.try_get::<i64, _>(0))
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.err(e))?;
+        let mut ran = 0;
+        for m in MIGRATIONS {
+            if applied.contains(&m.version) {
+                continue;
+            }
+            let sql = if postgres { m.postgres } else { m.sqlite };
+            sqlx::raw_sql(sql)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| StoreError::Migration {
+                    version: m.version,
+                    name: m.name,
+                    source: e,
+                })?;
+            sqlx::query(
+                "INSERT INTO navbat_migrations (version, name, applied_at_ms) VALUES ($1, $2, $3)",
+            )
+            .bind(m.version)
+            .bind(m.name)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+            ran += 1;
+        }
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(ran)
+    }
+
+    /// Writes one folded batch in one transaction; every insert is idempotent.
+    pub async fn write(&self, rows: &Rows) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        for chunk in rows.events.chunks(EVENT_ROWS_PER_STATEMENT) {
+            let mut sql = String::from(
+                "INSERT INTO call_events (event_uid, call_uid, node, boot, seq, at_ms, kind, body) VALUES ",
+            );
+            push_placeholders(&mut sql, chunk.len(), 8);
+            sql.push_str(" ON CONFLICT (event_uid) DO NOTHING");
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for e in chunk {
+                q = q
+                    .bind(e.event_uid.clone())
+                    .bind(e.call_uid.clone())
+                    .bind(e.node.clone())
+                    .bind(e.boot.clone())
+                    .bind(e.seq)
+                    .bind(e.at_ms)
+                    .bind(e.kind.clone())
+                    .bind(e.body.clone());
+            }
+            q.execute(&mut *tx).await.map_err(|e| self.err(e))?;
+        }
+        for chunk in rows.calls.chunks(CALL_ROWS_PER_STATEMENT) {
+            let mut sql = String::from("INSERT INTO call_records (call_uid");
+            for (name, _) in CALL_COLUMNS {
+                sql.push_str(", ");
+                sql.push_str(name);
+            }
+            sql.push_str(") VALUES ");
+            push_placeholders(&mut sql, chunk.len(), CALL_COLUMNS.len() + 1);
+            sql.push_str(" ON CONFLICT (call_uid) DO UPDATE SET ");
+            for (i, (name, merge)) in CALL_COLUMNS.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                match merge {
+                    Merge::First => sql.push_str(&format!(
+                        "{name} = COALESCE(call_records.{name}, excluded.{name})"
+                    )),
+                    Merge::Last => sql.push_str(&format!(
+                        "{name} = COALESCE(excluded.{name}, call_records.{name})"
+                    )),
+                }
+            }
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for patch in chunk {
+                q = q.bind(patch.call_uid.clone());
+                for p in patch.params() {
+                    q = match p {
+                        Param::Text(v) => q.bind(v),
+                        Param::Int(v) => q.bind(v),
+                        Param::Bool(v) => q.bind(v),
+                    };
+                }
+            }
+            q.execute(&mut *tx).await.map_err(|e| self.err(e))?;
+        }
+        if !rows.operator_states.is_empty() {
+            for chunk in rows.operator_states.chunks(EVENT_ROWS_PER_STATEMENT) {
+                let mut sql = String::from(
+                    "INSERT INTO operator_state_changes (event_uid, node, operator, from_state, to_state, reason, at_ms) VALUES ",
+                );
+                push_placeholders(&mut sql, chunk.len(), 7);
+                sql.push_str(" ON CONFLICT (event_uid) DO NOTHING");
+                let mut q = sqlx::query(AssertSqlSafe(sql));
+                for r in chunk {
+                    q = q
+                        .bind(r.event_uid.clone())
+                        .bind(r.node.clone())
+                        .bind(r.operator.clone())
+                        .bind(r.from_state.clone())
+                        .bind(r.to_state.clone())
+                        .bind(r.reason.clone())
+                        .bind(r.at_ms);
+                }
+                q.execute(&mut *tx).await.map_err(|e| self.err(e))?;
+            }
+        }
+        for r in &rows.recordings {
+            sqlx::query(
+                "INSERT INTO recordings (recording_uid, call_uid, location, duration_ms, bytes, sha256, at_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (recording_uid) DO NOTHING",
+            )
+            .bind(r.recording_uid.clone())
+            .bind(r.call_uid.clone())
+            .bind(r.location.clone())
+            .bind(r.duration_ms)
+            .bind(r.bytes)
+            .bind(r.sha256.clone())
+            .bind(r.at_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        }
+        tx.commit().await.map_err(|e| self.err(e))
+    }
+
+    /// Calls of earlier boots of `node` that never ended (the process died under them) are
+    /// closed as `failed`, ended by `restart`; returns how many.
+    pub async fn close_interrupted(&self, node: &str, boot: &str) -> Result<u64, StoreError> {
+        sqlx::query(
+            "UPDATE call_records SET outcome = 'failed', ended_by = 'restart' \
+             WHERE node = $1 AND boot <> $2 AND outcome IS NULL",
+        )
+        .bind(node.to_owned())
+        .bind(boot.to_owned())
+        .execute(&self.pool)
+        .await
+        .map(|r| r.rows_affected())
+        .map_err(|e| self.err(e))
+    }
+
+    /// `(call_uid, caller_number, arrived_at_ms)` of calls since `since_ms`, for the repeat
+    /// index.
+    pub async fn recent_callers(
+        &self,
+        since_ms: i64,
+    ) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT call_uid, caller_number, arrived_at_ms FROM call_records \
+             WHERE arrived_at_ms >= $1 AND caller_number IS NOT NULL ORDER BY arrived_at_ms",
+        )
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// One call record.
+    pub async fn call(&self, call_uid: &str) -> Result<Option<CallSummary>, StoreError> {
+        let sql = format!("SELECT {SUMMARY_COLUMNS} FROM call_records WHERE call_uid = $1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(call_uid.to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        row.as_ref()
+            .map(summary)
+            .transpose()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The calls from `caller` that arrived in `[from_ms, to_ms)`, newest first.
+    pub async fn calls_from(
+        &self,
+        caller: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<CallSummary>, StoreError> {
+        let sql = format!(
+            "SELECT {SUMMARY_COLUMNS} FROM call_records WHERE caller_number = $1 \
+             AND arrived_at_ms >= $2 AND arrived_at_ms < $3 ORDER BY arrived_at_ms DESC LIMIT 100"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(caller.to_owned())
+            .bind(from_ms)
+            .bind(to_ms)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(summary)
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Runs a query returning one integer (tests and reports), e.g. `SELECT COUNT(*) ...`.
+    pub async fn scalar(&self, sql: &str) -> Result<i64, StoreError> {
+        let row = sqlx::query(AssertSqlSafe(sql.to_owned()))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        row.try_get::<i64, _>(0).map_err(|e| self.err(e))
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").fetch_one(&self.pool).await.is_ok()
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn push_placeholders(sql: &mut String, rows: usize, cols: usize) {
+    let mut n = 1;
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&n.to_string());
+            n += 1;
+        }
+        sql.push(')');
+    }
+}
+
+fn sqlite_path(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    (!path.is_empty() && path != ":memory:").then(|| path.to_owned())
+}
+
+/// Wall-clock milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

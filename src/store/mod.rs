@@ -1,0 +1,737 @@
+//! The store: every event kept (C2), call records for the monthly statistics (D20).
+//!
+//! ```text
+//! EventBus --emit--> [bounded buffer] --> journal writer thread --fsync--> data/journal/*.jnl
+//!                                                                               |
+//!                               SQLite | Postgres <-- batches, idempotent -- DB writer task
+//! ```
+//!
+//! * `emit` never blocks: it adds the caller's full number and the repeat-call link to the
+//!   event and hands it to a bounded buffer (`database.buffer_events`, default 262,144
+//!   events, minutes of the peak rate). If the buffer is full, which only happens when the
+//!   journal disk stops taking writes, the event is shed and counted
+//!   (`navbat_journal_shed_events_total`) and an error is logged: that is the one place
+//!   where an event can be lost, and it is alerted on.
+//! * The journal writer appends JSON lines and fsyncs after each batch (see [`journal`]).
+//! * The database writer reads the durable journal in batches, folds them into rows
+//!   ([`record`]) and writes each batch in one transaction with `ON CONFLICT` upserts keyed by
+//!   `node:boot:seq` (events) and `node:boot:call` (call records), so a replay inserts
+//!   nothing twice. Only after the commit does the journal cursor move. While the database is
+//!   down it retries with backoff; calls go on and the journal grows.
+//! * At start-up the journal is replayed from the cursor: everything fsynced before a
+//!   `kill -9` reaches the database.
+//!
+//! The full caller number is stored (journal and `call_records.caller_number`) because the
+//! work needs it (repeat calls, callbacks); the timeline's JSON and every view keep it masked.
+
+pub mod db;
+pub mod journal;
+pub mod record;
+pub mod repeat;
+
+use crate::config::{Config, DatabaseUrl};
+use crate::events::{Event, EventKind, EventSink};
+use crate::privacy::PhoneNumber;
+use db::{CallSummary, Db};
+use journal::{Durable, Reader};
+use record::{call_uid, FullNumber, JournalEntry, RepeatLink};
+use repeat::RepeatIndex;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// What can go wrong in the store; each message says what to change.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A journal file operation failed.
+    #[error("journal: cannot {action} {path}: {source}; fix: check that the directory exists, is writable and the disk is not full (database.journal_dir)")]
+    Journal {
+        /// What was being done.
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Another process holds the journal directory.
+    #[error("journal: {dir} is in use by another navbat process; fix: give each process its own database.journal_dir")]
+    JournalInUse {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// The database refused or could not be reached.
+    #[error("database {url}: {source}; fix: check that the server runs and database.url (or DATABASE_URL) is right")]
+    Database {
+        /// The URL, password hidden.
+        url: String,
+        /// The driver's error.
+        source: sqlx::Error,
+    },
+    /// A migration failed.
+    #[error("migration {version} ({name}) failed: {source}; fix: read the error, repair the schema by hand or restore the database, then run `navbat migrate`")]
+    Migration {
+        /// Its number.
+        version: i64,
+        /// Its name.
+        name: &'static str,
+        /// The driver's error.
+        source: sqlx::Error,
+    },
+    /// The store's runtime could not start.
+    #[error("cannot start the store's runtime: {0}")]
+    Runtime(std::io::Error),
+    /// The store's task ended.
+    #[error("the store is shut down")]
+    Closed,
+}
+
+impl StoreError {
+    pub(crate) fn journal(path: &Path, action: &'static str, source: std::io::Error) -> StoreError {
+        StoreError::Journal {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// Everything the store needs, taken from the configuration once.
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    /// The database.
+    pub url: DatabaseUrl,
+    /// Journal directory.
+    pub journal_dir: PathBuf,
+    /// Buffer in front of the journal, in events.
+    pub buffer_events: usize,
+    /// Events per fsync at most.
+    pub journal_batch_events: usize,
+    /// Events per database transaction at most.
+    pub db_batch_events: usize,
+    /// Journal segment size.
+    pub journal_segment_bytes: u64,
+    /// This node's name.
+    pub node: String,
+    /// Repeat-call window.
+    pub repeat_window: Duration,
+    /// Each tenant's time zone (report months are local months).
+    pub time_zones: HashMap<String, jiff::tz::TimeZone>,
+}
+
+impl StoreSettings {
+    /// Settings from a validated configuration and the resolved database URL.
+    pub fn from_config(config: &Config, url: DatabaseUrl) -> StoreSettings {
+        StoreSettings {
+            url,
+            journal_dir: config.database.journal_dir.clone(),
+            buffer_events: config.database.buffer_events,
+            journal_batch_events: config.database.journal_batch_events,
+            db_batch_events: config.database.db_batch_events,
+            journal_segment_bytes: config.database.journal_segment_bytes,
+            node: config.node.id.clone(),
+            repeat_window: config.history.repeat_window,
+            time_zones: config
+                .tenants
+                .iter()
+                .map(|t| (t.id.clone(), t.timezone.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// What goes through the buffer: serialised by the journal writer into a [`JournalEntry`]
+/// line (the same field names).
+#[derive(Serialize)]
+struct Pending {
+    uid: String,
+    node: String,
+    boot: String,
+    seq: u64,
+    at_ms: u64,
+    event: Event,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    caller: Option<FullNumber>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    repeat: Option<RepeatLink>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    surge: bool,
+}
+
+/// Progress of the database writer.
+#[derive(Debug, Default)]
+struct Progress {
+    /// Entries of this boot committed to the database.
+    drained: AtomicU64,
+    /// Entries of earlier boots (journal replay) committed.
+    replayed: AtomicU64,
+    /// `at_ms` of the oldest entry being written (0: nothing waiting).
+    head_at_ms: AtomicU64,
+    db_up: AtomicBool,
+    db_failures: AtomicU64,
+}
+
+/// Figures for `/metrics` and the status API.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StoreHealth {
+    /// `"sqlite"` or `"postgres"`.
+    pub backend: &'static str,
+    /// Events accepted by `emit` and not yet in the database.
+    pub depth_events: u64,
+    /// Age of the oldest event not yet in the database, in seconds (0 when caught up).
+    pub lag_seconds: f64,
+    /// Events lost because the buffer was full.
+    pub shed_events: u64,
+    /// Whether the last database write or check succeeded.
+    pub db_up: bool,
+    /// Events accepted since start.
+    pub accepted_events: u64,
+    /// Events fsynced to the journal since start.
+    pub journaled_events: u64,
+    /// Events of this process in the database.
+    pub drained_events: u64,
+    /// Events of earlier runs replayed from the journal into the database.
+    pub replayed_events: u64,
+    /// Failed database writes (each retried).
+    pub db_failures: u64,
+}
+
+/// A caller's earlier calls, for the operator's view and the reports (numbers masked).
+#[derive(Clone, Debug, Serialize)]
+pub struct CallHistory {
+    /// The call asked about.
+    pub call: String,
+    /// Its caller, masked.
+    pub caller: PhoneNumber,
+    /// The window looked at, in days.
+    pub window_days: u64,
+    /// The caller's earlier calls in the window, newest first.
+    pub earlier: Vec<HistoryItem>,
+}
+
+/// One earlier call.
+#[derive(Clone, Debug, Serialize)]
+pub struct HistoryItem {
+    /// The store's name of the call.
+    pub call: String,
+    /// Tenant.
+    pub tenant: Option<String>,
+    /// Arrival, ms since the epoch.
+    pub arrived_at_ms: Option<i64>,
+    /// How it ended.
+    pub outcome: Option<String>,
+    /// Topic.
+    pub topic: Option<String>,
+    /// Operator.
+    pub operator: Option<String>,
+    /// Talk time.
+    pub talk_ms: Option<i64>,
+    /// Recording file, if any.
+    pub recording: Option<String>,
+}
+
+impl From<CallSummary> for HistoryItem {
+    fn from(s: CallSummary) -> HistoryItem {
+        HistoryItem {
+            call: s.call_uid,
+            tenant: s.tenant,
+            arrived_at_ms: s.arrived_at_ms,
+            outcome: s.outcome,
+            topic: s.topic,
+            operator: s.operator,
+            talk_ms: s.talk_ms,
+            recording: s.recording_ref,
+        }
+    }
+}
+
+struct Inner {
+    node: String,
+    boot: String,
+    tx: mpsc::SyncSender<Pending>,
+    accepted: AtomicU64,
+    shed: AtomicU64,
+    durable: Arc<Durable>,
+    progress: Arc<Progress>,
+    repeat: Arc<Mutex<RepeatIndex>>,
+    surge: Mutex<HashMap<String, bool>>,
+    window: Duration,
+    db: Db,
+    runtime: Mutex<Option<tokio::runtime::Runtime>>,
+    handle: tokio::runtime::Handle,
+    _lock: journal::DirLock,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(rt) = self
+            .runtime
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// The store: an [`EventSink`] plus the queries the API needs. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("node", &self.inner.node)
+            .field("boot", &self.inner.boot)
+            .field("db", self.inner.db.url())
+            .finish()
+    }
+}
+
+const BACKOFF_MIN: Duration = Duration::from_millis(200);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+impl Store {
+    /// Opens the journal (replaying what an earlier run left), starts the writers and, if the
+    /// database answers within a few seconds, migrates it and loads the repeat-call index.
+    /// A database that is down is not an error: it is retried in the background.
+    ///
+    /// Call it outside any async runtime (it runs its own).
+    pub fn open(settings: StoreSettings) -> Result<Store, StoreError> {
+        let lock = journal::lock_dir(&settings.journal_dir)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("navbat-store")
+            .enable_all()
+            .build()
+            .map_err(StoreError::Runtime)?;
+        let handle = runtime.handle().clone();
+        // The pool's maintenance tasks live on the store's runtime.
+        let db = {
+            let _inside = runtime.enter();
+            Db::connect_lazy(&settings.url)?
+        };
+        let (tx, rx) = mpsc::sync_channel::<Pending>(settings.buffer_events);
+        let cursor = journal::load_cursor(&settings.journal_dir);
+        let durable = journal::start_writer(
+            &settings.journal_dir,
+            rx,
+            settings.journal_batch_events,
+            settings.journal_segment_bytes,
+        )?;
+        let boot = format!("{:016x}", rand::random::<u64>());
+        let window_ms = settings.repeat_window.as_millis() as u64;
+        let repeat = Arc::new(Mutex::new(RepeatIndex::new(window_ms)));
+        let progress = Arc::new(Progress::default());
+
+        // Ready the database now if it answers, so the first calls already see repeats.
+        let ready = runtime.block_on(async {
+            tokio::time::timeout(Duration::from_secs(5), prepare(&db, &settings, &repeat)).await
+        });
+        let prepared = match ready {
+            Ok(Ok(())) => {
+                progress.db_up.store(true, Ordering::Relaxed);
+                true
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "database not ready at start-up; journaling and retrying");
+                false
+            }
+            Err(_) => {
+                tracing::warn!(db = %settings.url, "database did not answer in 5 s; journaling and retrying");
+                false
+            }
+        };
+        let drainer = Drainer {
+            db: db.clone(),
+            dir: settings.journal_dir.clone(),
+            reader: Reader::new(&settings.journal_dir, cursor),
+            durable: durable.clone(),
+            progress: progress.clone(),
+            repeat: repeat.clone(),
+            boot: boot.clone(),
+            batch: settings.db_batch_events.max(1),
+            time_zones: settings.time_zones.clone(),
+            node: settings.node.clone(),
+            url: settings.url.clone(),
+            prepared,
+            window_ms,
+        };
+        runtime.spawn(drainer.run());
+        tracing::info!(
+            db = %settings.url,
+            journal = %settings.journal_dir.display(),
+            node = %settings.node,
+            boot = %boot,
+            "store open"
+        );
+        Ok(Store {
+            inner: Arc::new(Inner {
+                node: settings.node,
+                boot,
+                tx,
+                accepted: AtomicU64::new(0),
+                shed: AtomicU64::new(0),
+                durable,
+                progress,
+                repeat,
+                surge: Mutex::new(HashMap::new()),
+                window: settings.repeat_window,
+                db,
+                runtime: Mutex::new(Some(runtime)),
+                handle,
+                _lock: lock,
+            }),
+        })
+    }
+
+    /// This process's boot id (part of every event's and call's store name).
+    pub fn boot(&self) -> &str {
+        &self.inner.boot
+    }
+
+    /// The store name of a call of this process (`node:boot:c17`).
+    pub fn call_uid(&self, call: &str) -> String {
+        call_uid(&self.inner.node, &self.inner.boot, call)
+    }
+
+    /// The database handle (reports, tests).
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    /// Runs `fut` on the store's runtime (where its connections live) and awaits it from
+    /// any runtime.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        fut: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.inner
+            .handle
+            .spawn(fut)
+            .await
+            .map_err(|_| StoreError::Closed)
+    }
+
+    /// Current figures.
+    pub fn health(&self) -> StoreHealth {
+        let inner = &self.inner;
+        let accepted = inner.accepted.load(Ordering::Relaxed);
+        let drained = inner.progress.drained.load(Ordering::Relaxed);
+        let depth = accepted.saturating_sub(drained);
+        let head = inner.progress.head_at_ms.load(Ordering::Relaxed);
+        let lag = if depth > 0 && head > 0 {
+            (db::now_ms() as u64).saturating_sub(head) as f64 / 1000.0
+        } else {
+            0.0
+        };
+        StoreHealth {
+            backend: inner.db.url().backend(),
+            depth_events: depth,
+            lag_seconds: lag,
+            shed_events: inner.shed.load(Ordering::Relaxed),
+            db_up: inner.progress.db_up.load(Ordering::Relaxed),
+            accepted_events: accepted,
+            journaled_events: inner.durable.events.load(Ordering::Relaxed),
+            drained_events: drained,
+            replayed_events: inner.progress.replayed.load(Ordering::Relaxed),
+            db_failures: inner.progress.db_failures.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Waits (polling, up to `deadline`) until every accepted event is fsynced and, if the
+    /// database is reachable, written to it. Returns whether the database caught up; what it
+    /// did not take stays in the journal for the next start.
+    pub fn flush(&self, deadline: Duration) -> bool {
+        let until = Instant::now() + deadline;
+        loop {
+            let h = self.health();
+            if h.depth_events == 0 {
+                return true;
+            }
+            if Instant::now() >= until {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The caller's earlier calls within the repeat window before `call` (a call of this
+    /// process such as `c17`, or a store name `node:boot:c17`).
+    pub async fn history(&self, call: &str) -> Result<Option<CallHistory>, StoreError> {
+        let uid = if call.contains(':') {
+            call.to_owned()
+        } else {
+            self.call_uid(call)
+        };
+        let known = self
+            .inner
+            .repeat
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .caller_of(&uid);
+        let db = self.inner.db.clone();
+        let window_ms = self.inner.window.as_millis() as i64;
+        let lookup_uid = uid.clone();
+        let found = self
+            .run(async move {
+                let (caller, at) = match known {
+                    Some((caller, at)) => (caller, at as i64),
+                    None => match db.call(&lookup_uid).await? {
+                        Some(CallSummary {
+                            caller_number: Some(caller),
+                            arrived_at_ms: Some(at),
+                            ..
+                        }) => (caller, at),
+                        _ => return Ok(None),
+                    },
+                };
+                let earlier = db.calls_from(&caller, at - window_ms, at).await?;
+                Ok::<_, StoreError>(Some((caller, earlier)))
+            })
+            .await??;
+        Ok(found.map(|(caller, earlier)| CallHistory {
+            call: uid.clone(),
+            caller: PhoneNumber::new(caller),
+            window_days: self.inner.window.as_secs() / 86_400,
+            earlier: earlier
+                .into_iter()
+                .filter(|s| s.call_uid != uid)
+                .map(HistoryItem::from)
+                .collect(),
+        }))
+    }
+}
+
+impl EventSink for Store {
+    fn emit(&self, event: &Event) {
+        let inner = &self.inner;
+        let mut caller = None;
+        let mut repeat = None;
+        let mut surge = false;
+        match &event.kind {
+            EventKind::CallArrived {
+                call,
+                tenant,
+                caller: number,
+                ..
+            } => {
+                let uid = call_uid(&inner.node, &inner.boot, call);
+                repeat = inner
+                    .repeat
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .arrive(number.expose(), &uid, event.at_ms);
+                surge = inner
+                    .surge
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(tenant)
+                    .copied()
+                    .unwrap_or(false);
+                caller = Some(FullNumber(number.clone()));
+            }
+            EventKind::SurgeChanged { tenant, on, .. } => {
+                inner
+                    .surge
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(tenant.clone(), *on);
+            }
+            _ => {}
+        }
+        let pending = Pending {
+            uid: format!("{}:{}:{}", inner.node, inner.boot, event.seq),
+            node: inner.node.clone(),
+            boot: inner.boot.clone(),
+            seq: event.seq,
+            at_ms: event.at_ms,
+            event: event.clone(),
+            caller,
+            repeat,
+            surge,
+        };
+        match inner.tx.try_send(pending) {
+            Ok(()) => {
+                inner.accepted.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => {
+                let n = inner.shed.fetch_add(1, Ordering::Relaxed);
+                if n.is_power_of_two() {
+                    tracing::error!(
+                        shed = n + 1,
+                        "event buffer full: events are being LOST (C2); fix: the journal disk \
+                         is not keeping up or failing; free it, or raise database.buffer_events"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Migrates, closes calls a crashed earlier run left open, and loads the repeat index.
+async fn prepare(
+    db: &Db,
+    settings: &StoreSettings,
+    repeat: &Mutex<RepeatIndex>,
+) -> Result<(), StoreError> {
+    let ran = db.migrate().await?;
+    if ran > 0 {
+        tracing::info!(migrations = ran, db = %settings.url, "database migrated");
+    }
+    let since = db::now_ms() - settings.repeat_window.as_millis() as i64;
+    let recent = db.recent_callers(since).await?;
+    let mut index = repeat.lock().unwrap_or_else(|e| e.into_inner());
+    for (uid, caller, at) in recent {
+        index.arrive(&caller, &uid, at.max(0) as u64);
+    }
+    drop(index);
+    Ok(())
+}
+
+/// The database writer task.
+struct Drainer {
+    db: Db,
+    dir: PathBuf,
+    reader: Reader,
+    durable: Arc<Durable>,
+    progress: Arc<Progress>,
+    repeat: Arc<Mutex<RepeatIndex>>,
+    boot: String,
+    node: String,
+    batch: usize,
+    time_zones: HashMap<String, jiff::tz::TimeZone>,
+    url: DatabaseUrl,
+    prepared: bool,
+    window_ms: u64,
+}
+
+impl Drainer {
+    fn month_of(&self, tenant: &str, at_ms: i64) -> String {
+        let tz = self
+            .time_zones
+            .get(tenant)
+            .cloned()
+            .unwrap_or(jiff::tz::TimeZone::UTC);
+        jiff::Timestamp::from_millisecond(at_ms)
+            .map(|t| tz.to_datetime(t).strftime("%Y-%m").to_string())
+            .unwrap_or_default()
+    }
+
+    async fn run(mut self) {
+        let mut backoff = BACKOFF_MIN;
+        let mut closed_interrupted = false;
+        let mut idle_checks = 0u32;
+        loop {
+            if !self.prepared {
+                let settings_window = Duration::from_millis(self.window_ms);
+                match self.db.migrate().await {
+                    Ok(_) => {
+                        self.prepared = true;
+                        self.progress.db_up.store(true, Ordering::Relaxed);
+                        let since = db::now_ms() - settings_window.as_millis() as i64;
+                        if let Ok(recent) = self.db.recent_callers(since).await {
+                            let mut index = self.repeat.lock().unwrap_or_else(|e| e.into_inner());
+                            for (uid, caller, at) in recent {
+                                index.arrive(&caller, &uid, at.max(0) as u64);
+                            }
+                        }
+                        backoff = BACKOFF_MIN;
+                    }
+                    Err(e) => {
+                        self.down(&e, &mut backoff).await;
+                        continue;
+                    }
+                }
+            }
+            let end = self.durable.end();
+            let start = self.reader.position();
+            let batch = match self.reader.read(self.batch, end) {
+                Ok(batch) => batch,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the journal; retrying");
+                    self.reader.rewind(start);
+                    tokio::time::sleep(BACKOFF_MAX).await;
+                    continue;
+                }
+            };
+            if batch.is_empty() {
+                if !closed_interrupted {
+                    // Only after the replay: an earlier run's calls may still end in it.
+                    match self.db.close_interrupted(&self.node, &self.boot).await {
+                        Ok(n) => {
+                            closed_interrupted = true;
+                            if n > 0 {
+                                tracing::warn!(
+                                    calls = n,
+                                    "calls left open by an earlier run closed as failed"
+                                );
+                            }
+                        }
+                        Err(e) => {
+                            self.down(&e, &mut backoff).await;
+                            continue;
+                        }
+                    }
+                }
+                tokio::select! {
+                    _ = self.durable.notify.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                        idle_checks += 1;
+                        if idle_checks.is_multiple_of(5) {
+                            let up = self.db.ping().await;
+                            self.progress.db_up.store(up, Ordering::Relaxed);
+                        }
+                    }
+                }
+                continue;
+            }
+            let last = batch.last().map(|(_, p)| *p).unwrap_or(start);
+            let entries: Vec<JournalEntry> = batch.into_iter().map(|(e, _)| e).collect();
+            self.progress
+                .head_at_ms
+                .store(entries[0].at_ms.max(1), Ordering::Relaxed);
+            let rows = record::fold(&entries, &|t, at| self.month_of(t, at));
+            loop {
+                match self.db.write(&rows).await {
+                    Ok(()) => break,
+                    Err(e) => self.down(&e, &mut backoff).await,
+                }
+            }
+            backoff = BACKOFF_MIN;
+            self.progress.db_up.store(true, Ordering::Relaxed);
+            if let Err(e) = journal::save_cursor(&self.dir, last) {
+                // The rows are in; a stale cursor only means a harmless replay.
+                tracing::error!(error = %e, "cannot save the journal cursor");
+            }
+            let ours = entries.iter().filter(|e| e.boot == self.boot).count() as u64;
+            let older = entries.len() as u64 - ours;
+            if older > 0 {
+                let mut index = self.repeat.lock().unwrap_or_else(|e| e.into_inner());
+                for e in entries.iter().filter(|e| e.boot != self.boot) {
+                    if let (Some(uid), Some(caller)) = (e.call_uid(), &e.caller) {
+                        index.arrive(caller.0.expose(), &uid, e.at_ms);
+                    }
+                }
+            }
+            self.progress.replayed.fetch_add(older, Ordering::Relaxed);
+            self.progress.drained.fetch_add(ours, Ordering::Relaxed);
+            self.progress.head_at_ms.store(0, Ordering::Relaxed);
+        }
+    }
+
+    async fn down(&self, e: &StoreError, backoff: &mut Duration) {
+        let failures = self.progress.db_failures.fetch_add(1, Ordering::Relaxed);
+        self.progress.db_up.store(false, Ordering::Relaxed);
+        if failures.is_power_of_two() || failures.is_multiple_of(100) {
+            tracing::warn!(error = %e, db = %self.url, "database write failed; events stay in the journal and are retried");
+        }
+        tokio::time::sleep(*backoff).await;
+        *backoff = (*backoff * 2).min(BACKOFF_MAX);
+    }
+}

@@ -1,0 +1,639 @@
+//! What the journal holds and how a batch of it becomes rows.
+//!
+//! A [`JournalEntry`] is one event as the logs show it (personal data masked) plus what only the
+//! store may see: the caller's full number and the repeat-call link found at arrival. Entries
+//! are folded, in journal order, into per-call [`CallPatch`]es; each patch is upserted with a
+//! merge rule per column, so applying the same entries twice leaves the same row (a replay
+//! after a crash inserts nothing twice and changes nothing).
+
+use crate::privacy::PhoneNumber;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::HashMap;
+use std::fmt;
+
+/// A caller's number as the store keeps it: serialised in full (journal, database), but
+/// masked by `Debug` so an entry printed while debugging does not leak it (D18).
+#[derive(Clone, PartialEq, Eq)]
+pub struct FullNumber(pub PhoneNumber);
+
+impl Serialize for FullNumber {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.expose())
+    }
+}
+
+impl<'de> Deserialize<'de> for FullNumber {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<FullNumber, D::Error> {
+        String::deserialize(d).map(|raw| FullNumber(PhoneNumber::new(raw)))
+    }
+}
+
+impl fmt::Debug for FullNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+/// The link from a call to the same caller's earlier calls (D20).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepeatLink {
+    /// `call_uid` of the caller's most recent earlier call in the window.
+    pub previous: String,
+    /// How many earlier calls from this number fall in the window.
+    pub earlier_calls: u32,
+}
+
+/// One line of the journal.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct JournalEntry {
+    /// `node:boot:seq`: unique across restarts and nodes, the primary key of the timeline.
+    pub uid: String,
+    /// The node that emitted it.
+    pub node: String,
+    /// The process start (boot) that emitted it.
+    pub boot: String,
+    /// The bus sequence number inside that boot.
+    pub seq: u64,
+    /// Wall-clock milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// The event as JSON (the same form the logs carry: numbers masked).
+    pub event: serde_json::Value,
+    /// The caller's full number (`call_arrived` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller: Option<FullNumber>,
+    /// Repeat-call link found at arrival (`call_arrived` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<RepeatLink>,
+    /// The tenant's surge flag at arrival (`call_arrived` only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub surge: bool,
+}
+
+impl JournalEntry {
+    /// The event's `kind` tag.
+    pub fn kind(&self) -> &str {
+        self.event
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .unwrap_or("unknown")
+    }
+
+    /// The call the event belongs to, as `node:boot:call`, if it names one.
+    pub fn call_uid(&self) -> Option<String> {
+        self.event
+            .get("call")
+            .and_then(|c| c.as_str())
+            .map(|call| call_uid(&self.node, &self.boot, call))
+    }
+}
+
+/// The store's name of a call: unique across restarts (`boot`) and nodes.
+pub fn call_uid(node: &str, boot: &str, call: &str) -> String {
+    format!("{node}:{boot}:{call}")
+}
+
+/// The event fields the records are built from; other kinds only join the timeline.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Fact {
+    CallArrived {
+        call: String,
+        tenant: String,
+        did: String,
+    },
+    CallBlocked {
+        reason: String,
+    },
+    IvrStep {
+        level: u8,
+        digit: Option<String>,
+    },
+    CallEnqueued {
+        queue: String,
+        language: String,
+        topic: Option<String>,
+        priority: u8,
+    },
+    CallOffered {
+        operator: String,
+    },
+    CallAnswered {
+        operator: String,
+    },
+    CallFinished {
+        operator: Option<String>,
+        queue: Option<String>,
+        outcome: String,
+        wait_ms: u64,
+        talk_ms: u64,
+        ended_by: String,
+    },
+    OperatorState {
+        operator: String,
+        from: String,
+        to: String,
+        reason: String,
+    },
+    Recording {
+        path: String,
+        duration_ms: u64,
+        bytes: u64,
+        #[serde(default)]
+        sha256: Option<String>,
+    },
+    #[serde(other)]
+    Other,
+}
+
+/// A value bound to a statement.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Param {
+    /// Text or NULL.
+    Text(Option<String>),
+    /// Integer or NULL.
+    Int(Option<i64>),
+    /// Boolean or NULL.
+    Bool(Option<bool>),
+}
+
+/// How a column of an existing row takes a new value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Merge {
+    /// The first value written stays (arrival time, outcome, ...).
+    First,
+    /// A later non-NULL value replaces it (queue after a transfer, answering operator, ...).
+    Last,
+}
+
+/// The columns of `call_records` after `call_uid`, with their merge rule, in bind order.
+pub const CALL_COLUMNS: &[(&str, Merge)] = &[
+    ("node", Merge::First),
+    ("boot", Merge::First),
+    ("call_ref", Merge::First),
+    ("tenant", Merge::First),
+    ("did", Merge::First),
+    ("caller_number", Merge::First),
+    ("month", Merge::First),
+    ("arrived_at_ms", Merge::First),
+    ("enqueued_at_ms", Merge::First),
+    ("offered_at_ms", Merge::First),
+    ("answered_at_ms", Merge::First),
+    ("ended_at_ms", Merge::First),
+    ("ivr_level1", Merge::First),
+    ("ivr_level2", Merge::First),
+    ("language", Merge::Last),
+    ("topic", Merge::Last),
+    ("queue", Merge::Last),
+    ("priority", Merge::Last),
+    ("operator", Merge::Last),
+    ("outcome", Merge::First),
+    ("ended_by", Merge::First),
+    ("blocked_reason", Merge::First),
+    ("wait_ms", Merge::First),
+    ("talk_ms", Merge::First),
+    ("surge", Merge::First),
+    ("repeat_of", Merge::First),
+    ("repeat_count", Merge::First),
+    ("recording_ref", Merge::Last),
+];
+
+/// What one batch says about one call; `None` leaves the column as it is.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CallPatch {
+    /// The call's store name.
+    pub call_uid: String,
+    node: Option<String>,
+    boot: Option<String>,
+    call_ref: Option<String>,
+    tenant: Option<String>,
+    did: Option<String>,
+    caller_number: Option<String>,
+    month: Option<String>,
+    arrived_at_ms: Option<i64>,
+    enqueued_at_ms: Option<i64>,
+    offered_at_ms: Option<i64>,
+    answered_at_ms: Option<i64>,
+    ended_at_ms: Option<i64>,
+    ivr_level1: Option<String>,
+    ivr_level2: Option<String>,
+    language: Option<String>,
+    topic: Option<String>,
+    queue: Option<String>,
+    priority: Option<i64>,
+    operator: Option<String>,
+    outcome: Option<String>,
+    ended_by: Option<String>,
+    blocked_reason: Option<String>,
+    wait_ms: Option<i64>,
+    talk_ms: Option<i64>,
+    surge: Option<bool>,
+    repeat_of: Option<String>,
+    repeat_count: Option<i64>,
+    recording_ref: Option<String>,
+}
+
+impl CallPatch {
+    /// Values in [`CALL_COLUMNS`] order.
+    pub fn params(&self) -> Vec<Param> {
+        let t = |v: &Option<String>| Param::Text(v.clone());
+        let i = |v: &Option<i64>| Param::Int(*v);
+        vec![
+            t(&self.node),
+            t(&self.boot),
+            t(&self.call_ref),
+            t(&self.tenant),
+            t(&self.did),
+            t(&self.caller_number),
+            t(&self.month),
+            i(&self.arrived_at_ms),
+            i(&self.enqueued_at_ms),
+            i(&self.offered_at_ms),
+            i(&self.answered_at_ms),
+            i(&self.ended_at_ms),
+            t(&self.ivr_level1),
+            t(&self.ivr_level2),
+            t(&self.language),
+            t(&self.topic),
+            t(&self.queue),
+            i(&self.priority),
+            t(&self.operator),
+            t(&self.outcome),
+            t(&self.ended_by),
+            t(&self.blocked_reason),
+            i(&self.wait_ms),
+            i(&self.talk_ms),
+            Param::Bool(self.surge),
+            t(&self.repeat_of),
+            i(&self.repeat_count),
+            t(&self.recording_ref),
+        ]
+    }
+}
+
+/// A timeline row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventRow {
+    /// `node:boot:seq`.
+    pub event_uid: String,
+    /// The call, if any.
+    pub call_uid: Option<String>,
+    /// Emitting node.
+    pub node: String,
+    /// Emitting boot.
+    pub boot: String,
+    /// Sequence number in the boot.
+    pub seq: i64,
+    /// Milliseconds since the epoch.
+    pub at_ms: i64,
+    /// `kind` tag.
+    pub kind: String,
+    /// Masked JSON.
+    pub body: String,
+}
+
+/// An operator state change row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OperatorStateRow {
+    /// `node:boot:seq` of the event.
+    pub event_uid: String,
+    /// Emitting node.
+    pub node: String,
+    /// Extension.
+    pub operator: String,
+    /// Old state.
+    pub from_state: String,
+    /// New state.
+    pub to_state: String,
+    /// Why.
+    pub reason: String,
+    /// When.
+    pub at_ms: i64,
+}
+
+/// A recording row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordingRow {
+    /// `node:boot:seq` of the recording event.
+    pub recording_uid: String,
+    /// The call recorded.
+    pub call_uid: String,
+    /// The WAV file.
+    pub location: String,
+    /// Length.
+    pub duration_ms: i64,
+    /// Size.
+    pub bytes: i64,
+    /// Checksum.
+    pub sha256: Option<String>,
+    /// When it was completed.
+    pub at_ms: i64,
+}
+
+/// A batch folded into rows, ready for one transaction.
+#[derive(Debug, Default)]
+pub struct Rows {
+    /// One patch per call, in first-seen order.
+    pub calls: Vec<CallPatch>,
+    /// Every entry of the batch.
+    pub events: Vec<EventRow>,
+    /// `operator_state` entries.
+    pub operator_states: Vec<OperatorStateRow>,
+    /// `recording` entries.
+    pub recordings: Vec<RecordingRow>,
+    /// Entries whose event JSON matched no known shape (kept in the timeline only).
+    pub unreadable: usize,
+}
+
+/// Folds entries (in journal order) into rows. `month_of` turns a tenant and a time into the
+/// report month in that tenant's zone.
+pub fn fold(entries: &[JournalEntry], month_of: &dyn Fn(&str, i64) -> String) -> Rows {
+    let mut rows = Rows::default();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for entry in entries {
+        let at = entry.at_ms as i64;
+        let call = entry.call_uid();
+        rows.events.push(EventRow {
+            event_uid: entry.uid.clone(),
+            call_uid: call.clone(),
+            node: entry.node.clone(),
+            boot: entry.boot.clone(),
+            seq: entry.seq as i64,
+            at_ms: at,
+            kind: entry.kind().to_owned(),
+            body: entry.event.to_string(),
+        });
+        let fact = match Fact::deserialize(&entry.event) {
+            Ok(fact) => fact,
+            Err(_) => {
+                rows.unreadable += 1;
+                continue;
+            }
+        };
+        if let Fact::OperatorState {
+            operator,
+            from,
+            to,
+            reason,
+        } = &fact
+        {
+            rows.operator_states.push(OperatorStateRow {
+                event_uid: entry.uid.clone(),
+                node: entry.node.clone(),
+                operator: operator.clone(),
+                from_state: from.clone(),
+                to_state: to.clone(),
+                reason: reason.clone(),
+                at_ms: at,
+            });
+            continue;
+        }
+        let Some(call_uid) = call else { continue };
+        if matches!(fact, Fact::Other) {
+            continue;
+        }
+        let slot = *index.entry(call_uid.clone()).or_insert_with(|| {
+            rows.calls.push(CallPatch {
+                call_uid: call_uid.clone(),
+                ..CallPatch::default()
+            });
+            rows.calls.len() - 1
+        });
+        let patch = &mut rows.calls[slot];
+        let first = |field: &mut Option<i64>| {
+            if field.is_none() {
+                *field = Some(at);
+            }
+        };
+        match fact {
+            Fact::CallArrived { call, tenant, did } => {
+                patch.node = Some(entry.node.clone());
+                patch.boot = Some(entry.boot.clone());
+                patch.call_ref = Some(call);
+                patch.month = Some(month_of(&tenant, at));
+                patch.tenant = Some(tenant);
+                patch.did = Some(did);
+                patch.caller_number = entry.caller.as_ref().map(|n| n.0.expose().to_owned());
+                patch.arrived_at_ms = Some(at);
+                patch.surge = Some(entry.surge);
+                if let Some(link) = &entry.repeat {
+                    patch.repeat_of = Some(link.previous.clone());
+                    patch.repeat_count = Some(i64::from(link.earlier_calls));
+                } else {
+                    patch.repeat_count = Some(0);
+                }
+            }
+            Fact::CallBlocked { reason } => {
+                patch.blocked_reason.get_or_insert(reason);
+            }
+            Fact::IvrStep { level, digit } => {
+                let digit = digit.unwrap_or_else(|| "-".to_owned());
+                match level {
+                    1 => {
+                        patch.ivr_level1.get_or_insert(digit);
+                    }
+                    _ => {
+                        patch.ivr_level2.get_or_insert(digit);
+                    }
+                }
+            }
+            Fact::CallEnqueued {
+                queue,
+                language,
+                topic,
+                priority,
+            } => {
+                first(&mut patch.enqueued_at_ms);
+                patch.queue = Some(queue);
+                patch.language = Some(language);
+                if topic.is_some() {
+                    patch.topic = topic;
+                }
+                patch.priority = Some(i64::from(priority));
+            }
+            Fact::CallOffered { operator } => {
+                first(&mut patch.offered_at_ms);
+                let _ = operator;
+            }
+            Fact::CallAnswered { operator } => {
+                first(&mut patch.answered_at_ms);
+                patch.operator = Some(operator);
+            }
+            Fact::CallFinished {
+                operator,
+                queue,
+                outcome,
+                wait_ms,
+                talk_ms,
+                ended_by,
+            } => {
+                first(&mut patch.ended_at_ms);
+                if operator.is_some() {
+                    patch.operator = operator;
+                }
+                if queue.is_some() {
+                    patch.queue = queue;
+                }
+                patch.outcome.get_or_insert(outcome);
+                patch.wait_ms.get_or_insert(wait_ms as i64);
+                patch.talk_ms.get_or_insert(talk_ms as i64);
+                patch.ended_by.get_or_insert(ended_by);
+            }
+            Fact::Recording {
+                path,
+                duration_ms,
+                bytes,
+                sha256,
+            } => {
+                patch.recording_ref = Some(path.clone());
+                rows.recordings.push(RecordingRow {
+                    recording_uid: entry.uid.clone(),
+                    call_uid: call_uid.clone(),
+                    location: path,
+                    duration_ms: duration_ms as i64,
+                    bytes: bytes as i64,
+                    sha256,
+                    at_ms: at,
+                });
+            }
+            Fact::OperatorState { .. } | Fact::Other => {}
+        }
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entry(seq: u64, event: serde_json::Value) -> JournalEntry {
+        let caller = (event["kind"] == "call_arrived")
+            .then(|| FullNumber(PhoneNumber::new("+998901234567")));
+        JournalEntry {
+            uid: format!("n:b:{seq}"),
+            node: "n".into(),
+            boot: "b".into(),
+            seq,
+            at_ms: 1_000 * seq,
+            event,
+            caller,
+            repeat: None,
+            surge: false,
+        }
+    }
+
+    fn call_entries() -> Vec<JournalEntry> {
+        vec![
+            entry(
+                1,
+                json!({"kind":"call_arrived","call":"c1","tenant":"dtm","did":"712","caller":"+9989******67","transport":"udp"}),
+            ),
+            entry(
+                2,
+                json!({"kind":"ivr_step","call":"c1","level":1,"digit":"1"}),
+            ),
+            entry(
+                3,
+                json!({"kind":"ivr_step","call":"c1","level":2,"digit":"2"}),
+            ),
+            entry(
+                4,
+                json!({"kind":"call_enqueued","call":"c1","tenant":"dtm","queue":"dtm-uz","language":"uz","topic":"results","priority":0}),
+            ),
+            entry(
+                5,
+                json!({"kind":"call_offered","call":"c1","queue":"dtm-uz","operator":"1001"}),
+            ),
+            entry(
+                6,
+                json!({"kind":"call_answered","call":"c1","queue":"dtm-uz","operator":"1001","wait_ms":2000}),
+            ),
+            entry(
+                7,
+                json!({"kind":"operator_state","operator":"1001","from":"ringing","to":"on_call","reason":"Answered"}),
+            ),
+            entry(
+                8,
+                json!({"kind":"call_finished","call":"c1","tenant":"dtm","queue":"dtm-uz","operator":"1001","outcome":"answered","wait_ms":2000,"talk_ms":5000,"ended_by":"caller"}),
+            ),
+            entry(
+                9,
+                json!({"kind":"recording","call":"c1","path":"rec/c1.wav","duration_ms":5000,"bytes":80000,"sha256":"ab"}),
+            ),
+        ]
+    }
+
+    #[test]
+    fn a_call_folds_into_one_patch_with_every_field() {
+        let rows = fold(&call_entries(), &|t, _| format!("{t}-month"));
+        assert_eq!(rows.events.len(), 9);
+        assert_eq!(rows.operator_states.len(), 1);
+        assert_eq!(rows.recordings.len(), 1);
+        assert_eq!(rows.calls.len(), 1);
+        let p = &rows.calls[0];
+        assert_eq!(p.call_uid, "n:b:c1");
+        assert_eq!(p.caller_number.as_deref(), Some("+998901234567"));
+        assert_eq!(p.month.as_deref(), Some("dtm-month"));
+        assert_eq!(p.ivr_level1.as_deref(), Some("1"));
+        assert_eq!(p.ivr_level2.as_deref(), Some("2"));
+        assert_eq!(p.topic.as_deref(), Some("results"));
+        assert_eq!(p.operator.as_deref(), Some("1001"));
+        assert_eq!(p.outcome.as_deref(), Some("answered"));
+        assert_eq!(p.arrived_at_ms, Some(1000));
+        assert_eq!(p.answered_at_ms, Some(6000));
+        assert_eq!(p.ended_at_ms, Some(8000));
+        assert_eq!(p.talk_ms, Some(5000));
+        assert_eq!(p.recording_ref.as_deref(), Some("rec/c1.wav"));
+        assert_eq!(p.params().len(), CALL_COLUMNS.len());
+        // The timeline keeps the masked form only.
+        assert!(!rows.events[0].body.contains("901234567"));
+    }
+
+    #[test]
+    fn split_batches_give_the_same_fields_as_one() {
+        let all = call_entries();
+        let whole = fold(&all, &|_, _| "m".into());
+        let (a, b) = all.split_at(4);
+        let first = fold(a, &|_, _| "m".into());
+        let second = fold(b, &|_, _| "m".into());
+        // Merging the two patches by the column rules gives the whole patch.
+        let merged: Vec<Param> = first.calls[0]
+            .params()
+            .into_iter()
+            .zip(second.calls[0].params())
+            .zip(CALL_COLUMNS)
+            .map(|((old, new), (_, merge))| {
+                let is_null = |p: &Param| {
+                    matches!(p, Param::Text(None) | Param::Int(None) | Param::Bool(None))
+                };
+                match merge {
+                    Merge::First if !is_null(&old) => old,
+                    Merge::Last if is_null(&new) => old,
+                    _ if is_null(&new) => old,
+                    _ => new,
+                }
+            })
+            .collect();
+        assert_eq!(merged, whole.calls[0].params());
+    }
+
+    #[test]
+    fn debug_of_an_entry_masks_the_number() {
+        let e = &call_entries()[0];
+        let text = format!("{e:?}");
+        assert!(!text.contains("901234567"), "{text}");
+        let json = serde_json::to_string(e).unwrap();
+        assert!(json.contains("+998901234567"));
+    }
+
+    #[test]
+    fn unknown_kinds_join_the_timeline_only() {
+        let rows = fold(
+            &[entry(1, json!({"kind":"something_new","call":"c9"}))],
+            &|_, _| "m".into(),
+        );
+        assert_eq!(rows.events.len(), 1);
+        assert_eq!(rows.events[0].call_uid.as_deref(), Some("n:b:c9"));
+        assert_eq!(rows.calls.len(), 0);
+    }
+}
