@@ -26,6 +26,9 @@
 #   STEP_TIMEOUT   hard wall-clock bound per step, s (default STEP_SECS*3+30)
 #   OUT            results directory                 (default: the temp dir, printed at the end)
 #   NAVBAT_BIN     prebuilt binary (skips cargo build)
+#   PROMPTS_DIR    media.prompts_dir (default: an empty dir, so no greeting or IVR
+#                  prompt plays and the ladder measures the signalling path; set it to
+#                  "$repo/config/prompts" for the full product path with early media)
 #   PERF=1         record `perf record -g` on navbat during step PERF_STEP (default: the last rate)
 set -euo pipefail
 
@@ -44,6 +47,8 @@ CLK_TCK=$(getconf CLK_TCK)
 
 work=$(mktemp -d /tmp/navbat-cps.XXXXXX)
 OUT=${OUT:-$work}
+PROMPTS_DIR=${PROMPTS_DIR:-$work/no-prompts}
+mkdir -p "$PROMPTS_DIR"
 mkdir -p "$OUT"
 pids=()
 cleanup() {
@@ -109,6 +114,7 @@ register_max_expires_secs = 3600
 rtp_ip = "127.0.0.1"
 rtp_port_min = $RTP_MIN
 rtp_port_max = $RTP_MAX
+prompts_dir = "$PROMPTS_DIR"
 
 [http]
 listen = "127.0.0.1:$HTTP_PORT"

@@ -31,6 +31,9 @@ pub enum CallOutcome {
     IvrHangup,
     /// The call failed for a technical reason (e.g. the caller leg broke).
     Failed,
+    /// Surge mode: the caller took a self-service branch, heard the information and was let
+    /// go (or was sent it by SMS) without an operator.
+    Deflected,
 }
 
 /// Why a call was blocked.
@@ -149,11 +152,23 @@ pub enum EventKind {
         supervisor: String,
         mode: crate::media::MonitorMode,
     },
-    /// A tenant's surge flag changed.
+    /// A tenant's surge flag changed. `by` says who or what switched it: `manual:<who>`,
+    /// `calendar`, or `auto:<metric>=<value>` (see [`crate::surge::Cause::describe`]).
     SurgeChanged {
         tenant: String,
         on: bool,
         by: String,
+    },
+    /// An SMS changed state (D12): `queued`, `retrying`, `sent`, `failed`, or `rejected`
+    /// (number not valid, outbox full). `id` is the message's idempotency key.
+    SmsStatus {
+        id: String,
+        tenant: String,
+        purpose: String,
+        to: PhoneNumber,
+        status: String,
+        attempts: u32,
+        detail: Option<String>,
     },
 }
 
@@ -178,6 +193,7 @@ impl EventKind {
             EventKind::Recording { .. } => "recording",
             EventKind::MonitorStarted { .. } => "monitor_started",
             EventKind::SurgeChanged { .. } => "surge_changed",
+            EventKind::SmsStatus { .. } => "sms_status",
         }
     }
 }

@@ -5,7 +5,7 @@
 //! event feed need `Authorization: Bearer <http.admin_token>`.
 
 use crate::acd::{Input, OperatorState};
-use crate::actors::acd_host::{Feed, OperatorStates, SetSurge, Snapshots};
+use crate::actors::acd_host::{Feed, OperatorStates, SetSurge, Snapshots, SurgeStates};
 use crate::actors::queue::Totals;
 use crate::actors::Router;
 use actix_web::{web, HttpRequest, HttpResponse, Responder};
@@ -174,9 +174,26 @@ async fn events(
     HttpResponse::Ok().json(router.shared.memory.since(q.after.unwrap_or(0)))
 }
 
+/// `POST /api/tenants/{id}/surge` body: `{"on": true}` or `{"on": false}` forces surge until
+/// handed back with `{"mode": "auto"}`; `by` names the supervisor (default `api`).
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct SurgeChange {
-    on: bool,
+    on: Option<bool>,
+    mode: Option<String>,
+    by: Option<String>,
+}
+
+impl SurgeChange {
+    /// The controller setting asked for, or what is wrong with the body.
+    fn manual(&self) -> Result<crate::surge::Manual, String> {
+        let by = self.by.clone().unwrap_or_else(|| "api".into());
+        match (self.on, self.mode.as_deref()) {
+            (Some(on), None | Some("manual")) => Ok(crate::surge::Manual::Forced { on, by }),
+            (None, Some("auto")) => Ok(crate::surge::Manual::Auto),
+            _ => Err("send {\"on\": true|false} to force surge, or {\"mode\": \"auto\"} to hand it back to the calendar and the automatic trigger".into()),
+        }
+    }
 }
 
 async fn set_surge(
@@ -196,12 +213,35 @@ async fn set_surge(
             format!("no tenant {name}"),
         );
     };
-    router.acd.do_send(SetSurge {
-        tenant,
-        on: body.on,
-        by: "api".into(),
-    });
-    HttpResponse::Accepted().json(serde_json::json!({"tenant": name, "surge": body.on}))
+    let manual = match body.manual() {
+        Ok(m) => m,
+        Err(message) => {
+            return error(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                "bad_surge_request",
+                message,
+            )
+        }
+    };
+    let (mode, on) = match &manual {
+        crate::surge::Manual::Auto => ("auto", None),
+        crate::surge::Manual::Forced { on, .. } => ("manual", Some(*on)),
+    };
+    // Awaited, so a following read of /api/queues sees the switch.
+    let _ = router.acd.send(SetSurge { tenant, manual }).await;
+    HttpResponse::Accepted().json(serde_json::json!({"tenant": name, "mode": mode, "surge": on}))
+}
+
+/// `GET /api/surge`: every tenant's surge state and mode.
+async fn surge_states(router: web::Data<Router>) -> impl Responder {
+    match router.acd.send(SurgeStates).await {
+        Ok(states) => HttpResponse::Ok().json(states),
+        Err(e) => error(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            "acd_unavailable",
+            e.to_string(),
+        ),
+    }
 }
 
 async fn health(router: web::Data<Router>) -> impl Responder {
@@ -370,5 +410,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/store", web::get().to(store_status))
         .route("/api/recordings/{call}", web::get().to(recording))
         .route("/api/calls/{call}/monitor", web::post().to(monitor))
+        .route("/api/surge", web::get().to(surge_states))
         .route("/api/tenants/{id}/surge", web::post().to(set_surge));
 }

@@ -7,6 +7,7 @@
 
 pub mod acd;
 pub mod actors;
+pub mod callback;
 pub mod config;
 pub mod events;
 pub mod http;
@@ -16,5 +17,6 @@ pub mod metrics;
 pub mod presence;
 pub mod privacy;
 pub mod sip;
+pub mod sms;
 pub mod store;
 pub mod surge;

@@ -340,6 +340,7 @@ pub fn outcome_label(outcome: CallOutcome) -> &'static str {
         CallOutcome::Closed => "closed",
         CallOutcome::IvrHangup => "ivr_hangup",
         CallOutcome::Failed => "failed",
+        CallOutcome::Deflected => "deflected",
     }
 }
 
@@ -904,6 +905,7 @@ impl MetricsSink {
                     .increment(1);
             }
             EventKind::IvrStep { .. }
+            | EventKind::SmsStatus { .. }
             | EventKind::DtmfReceived { .. }
             | EventKind::OfferWithdrawn { .. }
             | EventKind::OfferDeclined { .. }

@@ -85,6 +85,32 @@ impl Load {
     }
 }
 
+/// One queue's contribution to its tenant's [`Load`].
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct QueueLoad {
+    /// Expected wait of a caller joining now (see `metrics::expected_wait_secs`).
+    pub expected_wait_secs: f64,
+    /// Calls waiting.
+    pub waiting: usize,
+    /// Operators available for the queue.
+    pub available: usize,
+}
+
+/// A tenant's load from its queues: the worst expected wait, and the sums of waiting
+/// calls and available operators. An operator who serves two queues of the tenant is counted
+/// in both, so the ratio errs low; the expected wait is the sharper trigger.
+pub fn tenant_load(queues: impl IntoIterator<Item = QueueLoad>) -> Load {
+    queues.into_iter().fold(Load::default(), |acc, q| Load {
+        expected_wait_secs: acc.expected_wait_secs.max(q.expected_wait_secs),
+        waiting: acc
+            .waiting
+            .saturating_add(u32::try_from(q.waiting).unwrap_or(u32::MAX)),
+        available: acc
+            .available
+            .saturating_add(u32::try_from(q.available).unwrap_or(u32::MAX)),
+    })
+}
+
 /// What caused a switch; carried in the `surge_changed` event.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cause {
@@ -152,6 +178,11 @@ impl SurgeController {
     /// Whether the tenant is in surge now.
     pub fn is_on(&self) -> bool {
         self.on
+    }
+
+    /// The supervisor's current setting.
+    pub fn manual(&self) -> &Manual {
+        &self.manual
     }
 
     /// A supervisor's setting; takes effect at the next [`SurgeController::evaluate`].
@@ -353,6 +384,24 @@ mod tests {
         assert!(c.evaluate(0, 0, load(500.0, 0, 1)).unwrap().on);
         assert_eq!(c.evaluate(1_000, 0, load(0.0, 0, 10)), None);
         assert!(!c.evaluate(60_000, 0, load(0.0, 0, 10)).unwrap().on);
+    }
+
+    #[test]
+    fn tenant_load_takes_the_worst_wait_and_sums_the_rest() {
+        let l = tenant_load([
+            QueueLoad {
+                expected_wait_secs: 30.0,
+                waiting: 4,
+                available: 1,
+            },
+            QueueLoad {
+                expected_wait_secs: 90.0,
+                waiting: 6,
+                available: 0,
+            },
+        ]);
+        assert_eq!(l, load(90.0, 10, 1));
+        assert_eq!(tenant_load([]), Load::default());
     }
 
     #[test]

@@ -59,6 +59,14 @@ say ru dtm/ru/greeting.wav "Вы позвонили на горячую лини
 say uz dtm/uz/choose-topic.wav "Ro'yxatdan o'tish va arizalar uchun birni, test natijalari uchun ikkini, shikoyat va apellyatsiya uchun uchni, boshqa savollar uchun nolni bosing."
 say ru dtm/ru/choose-topic.wav "Регистрация и заявления: нажмите один. Результаты тестов: два. Жалобы и апелляции: три. Другие вопросы: ноль."
 
+# --- surge mode (exam periods, D21): announcement after the greeting, self-service ---------
+say uz uz/surge-announcement.wav "Hozir imtihon davri, qo'ng'iroqlar juda ko'p. Kutish vaqti odatdagidan uzoqroq bo'lishi mumkin."
+say ru ru/surge-announcement.wav "Сейчас период экзаменов, звонков очень много. Ожидание может быть дольше обычного."
+say uz dtm/uz/surge-announcement.wav "Hozir test davri, qo'ng'iroqlar juda ko'p. Test natijalari qayerda e'lon qilinishini bilish uchun mavzu menyusida yettini bosing."
+say ru dtm/ru/surge-announcement.wav "Сейчас период тестирования, звонков очень много. Чтобы узнать, где публикуются результаты тестов, в меню тем нажмите семь."
+say uz dtm/uz/results-where.wav "Test natijalari markaz saytida, shaxsiy kabinetingizda e'lon qilinadi. Qo'ng'iroq uchun rahmat."
+say ru dtm/ru/results-where.wav "Результаты тестов публикуются на сайте центра, в вашем личном кабинете. Спасибо за звонок."
+
 # --- hold music: a soft repeating chord pattern, 8 seconds --------------------------------
 tmpdir=$(mktemp -d)
 sox -n -r 8000 -c 1 -b 16 "$tmpdir/a.wav" synth 1 sine 392 sine 494 remix - fade q 0.1 1 0.2 gain -18

@@ -197,9 +197,17 @@ struct ScenarioArgs {
     /// Service level target time, seconds.
     #[arg(long, default_value_t = 20.0)]
     target_secs: f64,
-    /// Start with the DTM tenant in surge mode.
+    /// Start with the DTM tenant in surge mode (surge max wait, reserve staff at once,
+    /// self-service share).
     #[arg(long)]
     surge: bool,
+    /// Surge: queue maximum wait, seconds.
+    #[arg(long, default_value_t = 120)]
+    surge_max_wait: u64,
+    /// Surge: share of callers (0-1) who take the self-service branch (sim only; a SIP run
+    /// follows the callers' keys).
+    #[arg(long, default_value_t = 0.25)]
+    surge_deflect: f64,
 }
 
 fn weights<const N: usize>(s: &str, what: &str) -> anyhow::Result<[f64; N]> {
@@ -258,6 +266,8 @@ impl ScenarioArgs {
             max_waiting: opt(&self.max_waiting, "none", "max-waiting")?.map(|m| m as u32),
             target_secs: self.target_secs,
             surge: self.surge,
+            surge_max_wait_secs: self.surge_max_wait,
+            surge_deflect_share: self.surge_deflect.clamp(0.0, 1.0),
             call_limit: self.limit.unwrap_or(u64::MAX),
         })
     }

@@ -27,11 +27,13 @@ pub enum Outcome {
     IvrHangup,
     /// Anything else (no answer from the router, unexpected status).
     Failed,
+    /// Surge mode: the caller took a self-service branch instead of waiting.
+    Deflected,
 }
 
 impl Outcome {
     /// Every outcome, in report order.
-    pub const ALL: [Outcome; 7] = [
+    pub const ALL: [Outcome; 8] = [
         Outcome::Answered,
         Outcome::Abandoned,
         Outcome::TimedOut,
@@ -39,6 +41,7 @@ impl Outcome {
         Outcome::Closed,
         Outcome::IvrHangup,
         Outcome::Failed,
+        Outcome::Deflected,
     ];
 
     /// The snake_case name, as navbat writes it.
@@ -51,6 +54,7 @@ impl Outcome {
             Outcome::Closed => "closed",
             Outcome::IvrHangup => "ivr_hangup",
             Outcome::Failed => "failed",
+            Outcome::Deflected => "deflected",
         }
     }
 }
@@ -61,7 +65,7 @@ pub struct Bucket {
     /// Calls that arrived.
     pub arrivals: u64,
     /// Calls that ended, by outcome (indexed like [`Outcome::ALL`]).
-    pub outcomes: [u64; 7],
+    pub outcomes: [u64; 8],
     /// Answered calls whose wait was within the target.
     pub answered_in_target: u64,
     /// Calls that ended having been offered to the queue (for the service level).

@@ -240,8 +240,13 @@ pub struct Scenario {
     pub max_waiting: Option<u32>,
     /// Service-level target time, seconds.
     pub target_secs: f64,
-    /// Tenant in surge mode from the start.
+    /// Tenant in surge mode from the start: the queues use the surge maximum wait and take
+    /// reserve staff at once, and a share of callers takes the self-service branch.
     pub surge: bool,
+    /// Surge: the queues' maximum wait, seconds.
+    pub surge_max_wait_secs: u64,
+    /// Surge: share of callers (0-1) who take self-service and end as deflected.
+    pub surge_deflect_share: f64,
     /// At most this many calls are placed.
     pub call_limit: u64,
 }
@@ -309,7 +314,14 @@ impl Scenario {
                         q.remove("max_waiting");
                     }
                 }
-                q.remove("surge");
+                if self.surge {
+                    let mut surge = toml::Table::new();
+                    surge.insert("max_wait_secs".into(), c(self.surge_max_wait_secs).into());
+                    surge.insert("reserve_after_secs".into(), 0i64.into());
+                    q.insert("surge".into(), toml::Value::Table(surge));
+                } else {
+                    q.remove("surge");
+                }
             }
         }
         let mut ops = Vec::new();
@@ -455,6 +467,8 @@ pub(crate) mod tests {
             max_waiting: Some(500),
             target_secs: 20.0,
             surge: false,
+            surge_max_wait_secs: 120,
+            surge_deflect_share: 0.0,
             call_limit: u64::MAX,
         }
     }

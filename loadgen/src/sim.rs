@@ -176,6 +176,13 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
                             push(&mut heap, t + ivr, Event::JoinQueue(n));
                         }
                     }
+                    Event::JoinQueue(n) if sc.surge && rng.unit() < sc.surge_deflect_share => {
+                        // Self-service instead of the queue (the information prompt's
+                        // length is not modelled: the channel is freed at once).
+                        calls[n as usize].phase = Phase::Done;
+                        in_system -= 1;
+                        rec.finished(t, Outcome::Deflected, None);
+                    }
                     Event::JoinQueue(n) => {
                         let c = &mut calls[n as usize];
                         c.phase = Phase::Queued;
@@ -331,6 +338,8 @@ pub fn mmn(agents: u32, calls: u64, erlangs: f64, aht: f64, patience: Dist) -> S
         max_waiting: None,
         target_secs: 20.0,
         surge: false,
+        surge_max_wait_secs: 120,
+        surge_deflect_share: 0.0,
         call_limit: u64::MAX,
     }
 }
@@ -470,5 +479,22 @@ mod tests {
                 .unwrap_or(0)
                 > 0
         );
+    }
+
+    #[test]
+    fn surge_deflects_its_share_and_shortens_the_longest_wait() {
+        let mut sc = crate::scenario::tests::scenario();
+        sc.call_limit = 20_000;
+        let normal = simulate(&sc, 60.0).unwrap();
+        sc.surge = true;
+        sc.surge_max_wait_secs = 120;
+        sc.surge_deflect_share = 0.25;
+        let surge = simulate(&sc, 60.0).unwrap();
+        assert_eq!(surge.recorder.ended(), 20_000);
+        assert_eq!(surge.rejected, 0);
+        let count = |o: &SimOutput, outcome| o.recorder.totals.get(&outcome).copied().unwrap_or(0);
+        assert_eq!(count(&normal, Outcome::Deflected), 0);
+        assert!(count(&surge, Outcome::Deflected) > 0);
+        assert!(count(&surge, Outcome::Blocked) < count(&normal, Outcome::Blocked));
     }
 }

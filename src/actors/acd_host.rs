@@ -16,6 +16,7 @@ use crate::acd::{
     QueueSnapshot, QueueSpec, SkillSet, TenantId,
 };
 use crate::events::EventKind;
+use crate::surge::{Manual, QueueLoad, SurgeController};
 use actix::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -37,7 +38,12 @@ pub struct AcdActor {
     held_elsewhere: std::collections::HashSet<OperatorId>,
     /// Set while the core is fed from the shared view: those changes are not events.
     mirroring: bool,
+    /// One surge controller per tenant, in tenant id order.
+    surge: Vec<SurgeController>,
 }
+
+/// How often surge controllers look at the load and the calendar.
+pub const SURGE_EVALUATE_EVERY: Duration = Duration::from_secs(1);
 
 impl AcdActor {
     /// A host over a core built from these specs.
@@ -46,8 +52,15 @@ impl AcdActor {
         queues: Vec<QueueSpec>,
         operators: Vec<OperatorSpec>,
     ) -> AcdActor {
+        let surge = shared
+            .config
+            .tenants
+            .iter()
+            .map(|t| SurgeController::new(t.surge.policy()))
+            .collect();
         AcdActor {
             core: Acd::new(queues, operators),
+            surge,
             shared,
             calls: HashMap::new(),
             call_queue: HashMap::new(),
@@ -225,6 +238,70 @@ impl AcdActor {
         }
     }
 
+    /// Runs every tenant's surge controller once and applies the switches it decides.
+    fn evaluate_surge(&mut self, ctx: &mut Context<Self>) {
+        let now = self.shared.now();
+        let wall_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        for t in 0..self.surge.len() {
+            let tenant = TenantId(t as u16);
+            let load = self.tenant_load(tenant, now);
+            if let Some(switch) = self.surge[t].evaluate(now.0, wall_ms, load) {
+                self.shared.model.record_surge(tenant, switch.on);
+                self.shared.events.emit(EventKind::SurgeChanged {
+                    tenant: self.shared.model.tenant_name(tenant).into(),
+                    on: switch.on,
+                    by: switch.cause.describe(),
+                });
+                self.feed(
+                    Input::SetSurge {
+                        tenant,
+                        on: switch.on,
+                    },
+                    ctx,
+                );
+            }
+        }
+    }
+
+    /// The load on a tenant's queues, for its surge controller.
+    fn tenant_load(&self, tenant: TenantId, now: Millis) -> crate::surge::Load {
+        let shared = &self.shared;
+        let handle = shared.config.media.average_handle.as_secs_f64();
+        crate::surge::tenant_load(
+            shared
+                .model
+                .queue_ids()
+                .filter(|q| shared.model.queue_tenant(*q) == tenant)
+                .map(|q| {
+                    let snap = self.core.queue_snapshot(q, now);
+                    let name = shared.model.queue_name(q);
+                    let max_wait = shared
+                        .config
+                        .queues
+                        .iter()
+                        .find(|c| c.id == name)
+                        .map(|c| c.timing(snap.surge).max_wait.as_secs_f64())
+                        .unwrap_or(0.0);
+                    // With nobody waiting the queue adds no load, even when nobody is
+                    // staffed (the estimate is then the max wait): an empty line at night
+                    // is not a surge.
+                    let expected_wait_secs = if snap.waiting == 0 {
+                        0.0
+                    } else {
+                        crate::metrics::expected_wait_secs(&snap, handle, max_wait)
+                    };
+                    QueueLoad {
+                        expected_wait_secs,
+                        waiting: snap.waiting,
+                        available: snap.operators_available,
+                    }
+                }),
+        )
+    }
+
     fn ext(&self, op: OperatorId) -> String {
         self.shared.model.operator_ext(op).to_string()
     }
@@ -331,6 +408,9 @@ impl Actor for AcdActor {
                 act.sync_shared(ctx)
             });
         }
+        // At once, so a tenant inside an exam period starts in surge, then every second.
+        self.evaluate_surge(ctx);
+        ctx.run_interval(SURGE_EVALUATE_EVERY, |act, ctx| act.evaluate_surge(ctx));
     }
 }
 
@@ -452,33 +532,66 @@ impl Handler<OperatorStates> for AcdActor {
     }
 }
 
-/// Switch a tenant's surge flag.
+/// A supervisor's surge setting for a tenant: force on or off, or hand back to the calendar
+/// and the automatic trigger. Applied at once; the switch (if any) is a `surge_changed` event.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct SetSurge {
     /// The tenant.
     pub tenant: TenantId,
-    /// On or off.
-    pub on: bool,
-    /// Who switched it.
-    pub by: String,
+    /// What the supervisor asked for.
+    pub manual: Manual,
 }
 
 impl Handler<SetSurge> for AcdActor {
     type Result = ();
     fn handle(&mut self, msg: SetSurge, ctx: &mut Context<Self>) {
-        self.shared.events.emit(EventKind::SurgeChanged {
-            tenant: self.shared.model.tenant_name(msg.tenant).into(),
-            on: msg.on,
-            by: msg.by,
-        });
-        self.feed(
-            Input::SetSurge {
-                tenant: msg.tenant,
-                on: msg.on,
-            },
-            ctx,
-        );
+        if let Some(controller) = self.surge.get_mut(msg.tenant.0 as usize) {
+            controller.set_manual(msg.manual);
+            self.evaluate_surge(ctx);
+        }
+    }
+}
+
+/// A tenant's surge state for the API.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SurgeView {
+    /// Tenant id.
+    pub tenant: String,
+    /// Whether surge is on.
+    pub on: bool,
+    /// `auto` (calendar and load decide) or `manual`.
+    pub mode: &'static str,
+    /// Who forced it, in manual mode.
+    pub by: Option<String>,
+}
+
+/// Every tenant's surge state.
+#[derive(Message)]
+#[rtype(result = "Vec<SurgeView>")]
+pub struct SurgeStates;
+
+impl Handler<SurgeStates> for AcdActor {
+    type Result = MessageResult<SurgeStates>;
+    fn handle(&mut self, _: SurgeStates, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(
+            self.surge
+                .iter()
+                .enumerate()
+                .map(|(t, c)| {
+                    let (mode, by) = match c.manual() {
+                        Manual::Auto => ("auto", None),
+                        Manual::Forced { by, .. } => ("manual", Some(by.clone())),
+                    };
+                    SurgeView {
+                        tenant: self.shared.model.tenant_name(TenantId(t as u16)).into(),
+                        on: c.is_on(),
+                        mode,
+                        by,
+                    }
+                })
+                .collect(),
+        )
     }
 }
 

@@ -319,7 +319,11 @@ impl CallActor {
         while let Some(action) = self.ivr.as_mut().and_then(|s| s.poll_action()) {
             match action {
                 IvrAction::Play(prompt) => {
-                    let clips = self.clips(prompt.name.file_stem(), prompt.language.as_deref());
+                    let stem = self
+                        .ivr
+                        .as_ref()
+                        .map_or(prompt.name.file_stem(), |s| s.prompt_stem(prompt.name));
+                    let clips = self.clips(stem, prompt.language.as_deref());
                     let id = self.play(clips);
                     if prompt.name == PromptName::Greeting && !self.answered {
                         self.media.answer_after = id;
@@ -342,14 +346,17 @@ impl CallActor {
                 }
                 IvrAction::Hangup { reason } => {
                     tracing::debug!(call = %self.call_ref, ?reason, "IVR hangup");
+                    let outcome = match reason {
+                        crate::ivr::HangupReason::SelfService { .. } => CallOutcome::Deflected,
+                        _ => CallOutcome::IvrHangup,
+                    };
                     if self.media.playing && self.media.session.is_some() {
-                        // Say goodbye first.
-                        self.media.hangup_after =
-                            Some((self.media.last_play, CallOutcome::IvrHangup, "ivr"));
+                        // Say goodbye (or the self-service information) first.
+                        self.media.hangup_after = Some((self.media.last_play, outcome, "ivr"));
                         return;
                     }
                     self.leg.hangup();
-                    self.finish(CallOutcome::IvrHangup, "ivr", ctx);
+                    self.finish(outcome, "ivr", ctx);
                     return;
                 }
             }
@@ -752,7 +759,11 @@ impl Actor for CallActor {
             return;
         }
         let now = self.shared.now().0;
-        self.ivr = Some(IvrSession::start(&tenant.ivr, now));
+        let surge = shared
+            .model
+            .surge_on(crate::acd::TenantId(self.tenant as u16))
+            .then(|| crate::ivr::SurgeMenu::from_config(&tenant.surge));
+        self.ivr = Some(IvrSession::start_in_surge(&tenant.ivr, surge, now));
         self.run_ivr(ctx);
     }
 

@@ -117,6 +117,9 @@ pub enum RouterError {
     /// The configuration cannot be mapped onto the core.
     #[error(transparent)]
     Model(#[from] model::TooManySkills),
+    /// The SMS outbox log cannot be opened or read.
+    #[error(transparent)]
+    SmsOutbox(#[from] crate::sms::log::LogError),
 }
 
 impl Router {
@@ -135,10 +138,15 @@ impl Router {
         let (model, queue_specs, op_specs) = RoutingModel::build(&config)?;
         let memory = Arc::new(MemorySink::new(memory_events));
         let metrics = Arc::new(crate::metrics::MetricsSink::new(&config));
+        let sms_triggers = Arc::new(crate::sms::actor::SmsTriggers::new(
+            config.clone(),
+            config.sms.as_ref(),
+        ));
         let mut sinks: Vec<Arc<dyn crate::events::EventSink>> = vec![
             memory.clone(),
             Arc::new(crate::events::LogSink),
             metrics.clone(),
+            sms_triggers.clone(),
         ];
         if let Some(store) = &store {
             sinks.push(Arc::new(store.clone()));
@@ -192,6 +200,9 @@ impl Router {
             queues: queues.clone(),
         });
         crate::metrics::MetricsPoller::new(shared.clone(), acd.clone(), metrics).start();
+        if let Some(sms) = &config.sms {
+            crate::sms::actor::start(shared.clone(), sms, &sms_triggers)?;
+        }
         Ok(Router {
             shared,
             acd,

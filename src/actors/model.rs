@@ -6,6 +6,8 @@ use crate::acd::{
 };
 use crate::config::{Config, QueueTiming, StrategyName};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// Names <-> ids for queues, operators, tenants and skills.
 #[derive(Debug, Clone)]
@@ -17,6 +19,9 @@ pub struct RoutingModel {
     operators: HashMap<String, OperatorId>,
     operator_exts: Vec<String>,
     tenant_names: Vec<String>,
+    /// Whether each tenant is in surge mode, as last switched by the ACD host; read by call
+    /// actors when their IVR starts. Shared between clones.
+    surge_on: Arc<Vec<AtomicBool>>,
 }
 
 /// The configuration uses more languages and topics than the core's 64 skill bits.
@@ -144,6 +149,12 @@ impl RoutingModel {
                 queue_tenant,
                 operators,
                 operator_exts,
+                surge_on: Arc::new(
+                    tenant_names
+                        .iter()
+                        .map(|_| AtomicBool::new(false))
+                        .collect(),
+                ),
                 tenant_names,
             },
             queue_specs,
@@ -209,6 +220,20 @@ impl RoutingModel {
             .iter()
             .position(|t| t == name)
             .map(|i| TenantId(i as u16))
+    }
+
+    /// Whether the tenant is in surge mode now.
+    pub fn surge_on(&self, tenant: TenantId) -> bool {
+        self.surge_on
+            .get(tenant.0 as usize)
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+    }
+
+    /// Records a surge switch (only the ACD host calls this, when it switches the core).
+    pub fn record_surge(&self, tenant: TenantId, on: bool) {
+        if let Some(f) = self.surge_on.get(tenant.0 as usize) {
+            f.store(on, Ordering::Relaxed);
+        }
     }
 
     /// Tenant name by id.

@@ -14,7 +14,9 @@ mod menu;
 mod parse;
 mod raw;
 mod schedule;
+mod sms;
 mod store;
+mod surge;
 mod validate;
 
 #[cfg(test)]
@@ -33,6 +35,7 @@ pub use store::{
     redact, DatabaseConfig, DatabaseUrl, HistoryConfig, NodeConfig, PresenceBackend,
     PresenceConfig, DEFAULT_DATABASE_URL,
 };
+pub use surge::{ExamPeriod, SelfServiceChoice, TenantSurge};
 
 /// The demo configuration, compiled into the binary.
 pub const EMBEDDED_DEFAULT_TOML: &str = include_str!("../../config/navbat.toml");
@@ -72,6 +75,8 @@ pub struct Config {
     pub presence: PresenceConfig,
     /// Repeat-call window.
     pub history: HistoryConfig,
+    /// SMS to callers (`[sms]`); `None` when disabled.
+    pub sms: Option<crate::sms::actor::SmsSettings>,
 }
 
 /// `[sip]`.
@@ -207,6 +212,8 @@ pub struct Tenant {
     pub service_level: Duration,
     /// The voice menu.
     pub ivr: IvrMenu,
+    /// Surge mode: exam calendar, automatic trigger, what callers get (`[tenant.surge]`).
+    pub surge: TenantSurge,
 }
 
 impl Tenant {

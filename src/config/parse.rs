@@ -26,6 +26,7 @@ pub(crate) const SECTIONS: &[&str] = &[
     "tenant",
     "queue",
     "operator",
+    "sms",
 ];
 
 /// Reads `text`; syntax errors end the reading (nothing after them can be trusted), errors in
@@ -64,6 +65,11 @@ pub(crate) fn read(text: &str, errors: &mut Collector) -> Option<RawConfig> {
             "tenant" => raw.tenants = entries(text, name, value, errors),
             "queue" => raw.queues = entries(text, name, value, errors),
             "operator" => raw.operators = entries(text, name, value, errors),
+            "sms" => {
+                let mut sms = super::sms::RawSms::default();
+                section(text, name, value, errors, &mut sms);
+                raw.sms = Some(sms);
+            }
             other => {
                 let (line, column) = line_column(text, key.span().start);
                 errors.push(

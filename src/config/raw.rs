@@ -218,6 +218,7 @@ pub(crate) struct RawTenant {
     #[serde(default = "default_service_level")]
     pub service_level_secs: u64,
     pub ivr: RawIvr,
+    pub surge: Option<super::surge::RawTenantSurge>,
 }
 
 fn default_service_level() -> u64 {
@@ -471,4 +472,6 @@ pub(crate) struct RawConfig {
     pub tenants: Vec<Option<RawTenant>>,
     pub queues: Vec<Option<RawQueue>>,
     pub operators: Vec<Option<RawOperator>>,
+    /// `[sms]`, when present.
+    pub sms: Option<super::sms::RawSms>,
 }

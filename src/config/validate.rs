@@ -73,6 +73,7 @@ fn check(raw: &RawConfig, errors: &mut Collector) -> Option<Config> {
     let database = super::store::check_database(&raw.database, errors);
     let presence = super::store::check_presence(&raw.presence, errors);
     let history = super::store::check_history(&raw.history, errors);
+    let sms = super::sms::check_sms(raw.sms.as_ref(), errors);
 
     Some(Config {
         sip: sip?,
@@ -88,6 +89,7 @@ fn check(raw: &RawConfig, errors: &mut Collector) -> Option<Config> {
         database: database?,
         presence: presence?,
         history: history?,
+        sms: sms?,
     })
 }
 
@@ -516,23 +518,33 @@ fn check_tenants(
             queues_complete,
             errors,
         );
+        let topic_digits: Vec<char> = tenant
+            .ivr
+            .topics
+            .iter()
+            .filter_map(|t| DtmfDigit::parse(&t.digit).map(DtmfDigit::as_char))
+            .collect();
+        let surge = super::surge::check_surge(label, tenant.surge.as_ref(), &topic_digits, errors);
 
         if errors.len() > before {
             ok = false;
             continue;
         }
-        match (name, timezone, hours, ivr) {
-            (Some(name), Some(timezone), Some(hours), Some(ivr)) => tenants.push(Tenant {
-                id: tenant.id.clone(),
-                name,
-                dids: tenant.dids.clone(),
-                channels: tenant.channels,
-                timezone,
-                hours,
-                holidays,
-                service_level: secs(tenant.service_level_secs),
-                ivr,
-            }),
+        match (name, timezone, hours, ivr, surge) {
+            (Some(name), Some(timezone), Some(hours), Some(ivr), Some(surge)) => {
+                tenants.push(Tenant {
+                    id: tenant.id.clone(),
+                    name,
+                    dids: tenant.dids.clone(),
+                    channels: tenant.channels,
+                    timezone,
+                    hours,
+                    holidays,
+                    service_level: secs(tenant.service_level_secs),
+                    ivr,
+                    surge,
+                })
+            }
             _ => ok = false,
         }
     }

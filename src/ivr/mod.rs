@@ -15,6 +15,11 @@
 //!   [`IvrMenu::on_no_input`]: take the default language / topic, or say goodbye and hang up;
 //! - the caller may press keys while a prompt plays (barge-in); keys after the menu ended are
 //!   ignored.
+//!
+//! In surge mode ([`IvrSession::start_in_surge`]) the greeting is followed by the surge
+//! announcement, and the topic level also accepts the tenant's self-service keys: the
+//! caller hears that branch's information and the call ends as deflected
+//! ([`HangupReason::SelfService`]).
 
 use std::collections::VecDeque;
 
@@ -50,6 +55,11 @@ pub enum PromptName {
     InvalidChoice,
     /// Said before the IVR hangs up.
     Goodbye,
+    /// Surge mode: "exam period, many calls; press ... for ..." (after the greeting).
+    SurgeAnnouncement,
+    /// Surge mode: the information of self-service branch `n` (index into
+    /// [`SurgeMenu::self_service`]); its file is [`IvrSession::prompt_stem`].
+    SelfService(u8),
 }
 
 impl PromptName {
@@ -61,6 +71,9 @@ impl PromptName {
             PromptName::ChooseTopic => "choose-topic",
             PromptName::InvalidChoice => "invalid-choice",
             PromptName::Goodbye => "goodbye",
+            PromptName::SurgeAnnouncement => "surge-announcement",
+            // The configured name comes from the session (IvrSession::prompt_stem).
+            PromptName::SelfService(_) => "self-service",
         }
     }
 }
@@ -74,6 +87,35 @@ pub enum HangupReason {
     InvalidInput,
     /// The menu has no default to fall back to (only with a hand-built, unchecked menu).
     NoDefault,
+    /// Surge mode: the caller took a self-service branch and heard its information; the
+    /// call counts as deflected.
+    SelfService {
+        /// Index into [`SurgeMenu::self_service`].
+        branch: u8,
+    },
+}
+
+/// What surge mode adds to a tenant's menu.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SurgeMenu {
+    /// Play [`PromptName::SurgeAnnouncement`] after the greeting.
+    pub announcement: bool,
+    /// Self-service keys at the topic level and their prompt names, in config order.
+    pub self_service: Vec<(char, String)>,
+}
+
+impl SurgeMenu {
+    /// The surge additions of a tenant's `[tenant.surge]`.
+    pub fn from_config(surge: &crate::config::TenantSurge) -> SurgeMenu {
+        SurgeMenu {
+            announcement: surge.announcement,
+            self_service: surge
+                .self_service
+                .iter()
+                .map(|c| (c.digit.as_char(), c.prompt.clone()))
+                .collect(),
+        }
+    }
 }
 
 /// What the driver must do next.
@@ -135,12 +177,19 @@ pub struct IvrSession {
     language: Option<usize>,
     topic: Option<String>,
     actions: VecDeque<IvrAction>,
+    /// Surge additions; `None` outside surge mode.
+    surge: Option<SurgeMenu>,
 }
 
 impl IvrSession {
     /// Starts the menu at `now_ms`: the first actions are the greeting and the language
     /// prompt (or, with a single language, the topic prompt or the route).
     pub fn start(menu: &IvrMenu, now_ms: Now) -> IvrSession {
+        IvrSession::start_in_surge(menu, None, now_ms)
+    }
+
+    /// Starts the menu, with the surge additions when `surge` is given.
+    pub fn start_in_surge(menu: &IvrMenu, surge: Option<SurgeMenu>, now_ms: Now) -> IvrSession {
         let mut session = IvrSession {
             menu: menu.clone(),
             level: Level::Language,
@@ -149,8 +198,12 @@ impl IvrSession {
             language: None,
             topic: None,
             actions: VecDeque::new(),
+            surge,
         };
         session.play(PromptName::Greeting);
+        if session.surge.as_ref().is_some_and(|s| s.announcement) {
+            session.play(PromptName::SurgeAnnouncement);
+        }
         if session.menu.languages.len() == 1 {
             session.choose_language(0, now_ms);
         } else {
@@ -182,9 +235,39 @@ impl IvrSession {
                     self.step(Some(digit));
                     self.route(Some(topic));
                 }
-                None if digit == REPEAT_KEY => self.replay(now_ms),
-                None => self.fail(now_ms, true),
+                None => match self.self_service_branch(digit) {
+                    Some(branch) => {
+                        self.step(Some(digit));
+                        self.play(PromptName::SelfService(branch));
+                        self.actions.push_back(IvrAction::Hangup {
+                            reason: HangupReason::SelfService { branch },
+                        });
+                        self.finish();
+                    }
+                    None if digit == REPEAT_KEY => self.replay(now_ms),
+                    None => self.fail(now_ms, true),
+                },
             },
+        }
+    }
+
+    fn self_service_branch(&self, digit: char) -> Option<u8> {
+        let surge = self.surge.as_ref()?;
+        let index = surge.self_service.iter().position(|(d, _)| *d == digit)?;
+        u8::try_from(index).ok()
+    }
+
+    /// The file name stem of `name` for this session: the configured prompt of a
+    /// self-service branch, otherwise [`PromptName::file_stem`].
+    pub fn prompt_stem(&self, name: PromptName) -> &str {
+        match name {
+            PromptName::SelfService(i) => self
+                .surge
+                .as_ref()
+                .and_then(|s| s.self_service.get(usize::from(i)))
+                .map(|(_, prompt)| prompt.as_str())
+                .unwrap_or("self-service"),
+            other => other.file_stem(),
         }
     }
 

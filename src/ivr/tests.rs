@@ -379,3 +379,67 @@ fn prompt_file_stems() {
         ]
     );
 }
+
+// --- surge mode ------------------------------------------------------------------------
+
+fn surge_menu() -> SurgeMenu {
+    SurgeMenu::from_config(
+        &Config::embedded_default()
+            .tenant("dtm")
+            .unwrap()
+            .surge
+            .clone(),
+    )
+}
+
+#[test]
+fn surge_plays_the_announcement_after_the_greeting() {
+    let mut s = IvrSession::start_in_surge(&dtm_menu(), Some(surge_menu()), 0);
+    let actions = drain(&mut s);
+    assert_eq!(
+        actions[..3],
+        [
+            play(PromptName::Greeting, None),
+            play(PromptName::SurgeAnnouncement, None),
+            play(PromptName::ChooseLanguage, None),
+        ]
+    );
+}
+
+#[test]
+fn self_service_key_deflects_with_the_configured_prompt() {
+    let mut s = IvrSession::start_in_surge(&dtm_menu(), Some(surge_menu()), 0);
+    drain(&mut s);
+    s.on_digit(100, '1');
+    drain(&mut s);
+    s.on_digit(200, '7');
+    let actions = drain(&mut s);
+    assert_eq!(
+        actions,
+        vec![
+            IvrAction::Step {
+                level: 2,
+                digit: Some('7')
+            },
+            play(PromptName::SelfService(0), Some("uz")),
+            IvrAction::Hangup {
+                reason: HangupReason::SelfService { branch: 0 }
+            },
+        ]
+    );
+    assert_eq!(s.prompt_stem(PromptName::SelfService(0)), "results-where");
+    assert!(s.is_finished());
+    assert_eq!(s.deadline(), None);
+}
+
+#[test]
+fn self_service_key_is_invalid_outside_surge() {
+    let mut s = IvrSession::start(&dtm_menu(), 0);
+    drain(&mut s);
+    s.on_digit(100, '1');
+    drain(&mut s);
+    s.on_digit(200, '7');
+    let actions = drain(&mut s);
+    assert_eq!(actions[0], play(PromptName::InvalidChoice, Some("uz")));
+    assert!(!s.is_finished());
+}

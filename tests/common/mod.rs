@@ -241,6 +241,8 @@ pub struct TestConfig {
     /// `media.prompts_dir`; `None` leaves navbat's default (relative to the test directory,
     /// so no prompts: calls are answered without waiting for a greeting).
     pub prompts_dir: Option<PathBuf>,
+    /// Extra TOML inside the dtm tenant (e.g. `[tenant.surge]`), written after its IVR.
+    pub tenant_extra: String,
 }
 
 impl Default for TestConfig {
@@ -264,6 +266,7 @@ impl Default for TestConfig {
             ],
             extra_toml: String::new(),
             prompts_dir: None,
+            tenant_extra: String::new(),
         }
     }
 }
@@ -297,6 +300,12 @@ impl TestConfig {
     /// Appends TOML sections to the rendered configuration.
     pub fn extra_toml(mut self, toml: &str) -> Self {
         self.extra_toml.push_str(toml);
+        self
+    }
+
+    /// Extra TOML for the dtm tenant, such as a `[tenant.surge]` section.
+    pub fn tenant_extra(mut self, toml: &str) -> Self {
+        self.tenant_extra = toml.to_string();
         self
     }
 
@@ -400,6 +409,8 @@ default_topic = "other"
             drain = self.drain_secs,
         )
         .unwrap();
+        toml.push_str(&self.tenant_extra);
+        toml.push('\n');
         toml.push_str(&queue("dtm-uz", "uz"));
         toml.push_str(&queue("dtm-ru", "ru"));
         for op in &self.operators {

@@ -1,0 +1,461 @@
+//! Callbacks in surge mode: the pure book of callback requests and its durable log.
+//!
+//! A caller who waited past the threshold and accepted a callback leaves the line but keeps
+//! their place: the request carries the original arrival time. [`CallbackBook::next_for`]
+//! decides whether a free operator of a queue should take the oldest callback or the
+//! oldest live caller: whichever arrived first. So a callback never goes ahead of a caller
+//! who has waited longer, and is never starved, since every live caller arriving after it
+//! is served after it. A caller never has two pending callbacks for the same tenant.
+//! After no answer the request is retried after a pause, up to a limit; every end is an
+//! outcome.
+//!
+//! Status: this module is the decision and the storage; the dial-out (operator first, then
+//! the caller through the trunk) and the in-queue offer are not wired yet.
+//!
+//! Everything takes `now` as an argument; nothing here reads a clock or does I/O except
+//! [`FileCallbackLog`], which the driver owns.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+/// One callback request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallbackRequest {
+    /// Unique id.
+    pub id: String,
+    /// Tenant id.
+    pub tenant: String,
+    /// Queue id whose operators call back.
+    pub queue: String,
+    /// The caller's number, E.164 (validated by the caller of [`CallbackBook::request`]).
+    pub number: String,
+    /// Language chosen in the IVR.
+    pub language: String,
+    /// When the original call arrived (Unix ms): the place in the queue.
+    pub arrived_ms: i64,
+    /// Dial attempts so far.
+    pub attempts: u32,
+    /// Not before this time (Unix ms): the pause after an unanswered attempt.
+    pub due_ms: i64,
+}
+
+/// Retry rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallbackPolicy {
+    /// Attempts before giving up.
+    pub max_attempts: u32,
+    /// Pause after an unanswered attempt (ms).
+    pub retry_after_ms: i64,
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallbackError {
+    /// The caller already has a pending callback for this tenant.
+    #[error("a callback for this number is already pending ({0})")]
+    AlreadyPending(String),
+    /// The book is full.
+    #[error("the callback book holds {0} requests already")]
+    Full(usize),
+}
+
+/// How a dial attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DialResult {
+    /// Caller and operator talked.
+    Connected,
+    /// The caller did not answer (or was busy).
+    NoAnswer,
+}
+
+/// What the book decided after an attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallbackOutcome {
+    /// Done: connected.
+    Connected,
+    /// Try again at `due_ms`.
+    Retry {
+        /// When.
+        due_ms: i64,
+    },
+    /// Given up after the last attempt.
+    GaveUp,
+}
+
+/// Whom a free operator should serve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    /// The live caller at the head of the queue.
+    LiveCall,
+    /// This callback.
+    Callback(String),
+}
+
+/// The pending callbacks of all tenants. Bounded.
+#[derive(Debug, Clone)]
+pub struct CallbackBook {
+    policy: CallbackPolicy,
+    capacity: usize,
+    requests: BTreeMap<String, CallbackRequest>,
+    dialling: Vec<String>,
+}
+
+impl CallbackBook {
+    /// An empty book.
+    pub fn new(policy: CallbackPolicy, capacity: usize) -> CallbackBook {
+        CallbackBook {
+            policy,
+            capacity,
+            requests: BTreeMap::new(),
+            dialling: Vec::new(),
+        }
+    }
+
+    /// Books a callback (also used to restore one from the log).
+    pub fn request(&mut self, request: CallbackRequest) -> Result<(), CallbackError> {
+        if let Some(existing) = self
+            .requests
+            .values()
+            .find(|r| r.tenant == request.tenant && r.number == request.number)
+        {
+            return Err(CallbackError::AlreadyPending(existing.id.clone()));
+        }
+        if self.requests.len() >= self.capacity {
+            return Err(CallbackError::Full(self.capacity));
+        }
+        self.requests.insert(request.id.clone(), request);
+        Ok(())
+    }
+
+    /// Whether an operator of `queue` who just became free at `now_ms` should take a
+    /// callback or the live call at the head of the queue, which arrived at
+    /// `oldest_live_arrival_ms` (`None` when nobody waits). Whoever arrived first goes first.
+    pub fn next_for(
+        &self,
+        queue: &str,
+        oldest_live_arrival_ms: Option<i64>,
+        now_ms: i64,
+    ) -> Option<Next> {
+        let head = self
+            .requests
+            .values()
+            .filter(|r| r.queue == queue && r.due_ms <= now_ms && !self.dialling.contains(&r.id))
+            .min_by_key(|r| (r.arrived_ms, r.id.clone()));
+        match (head, oldest_live_arrival_ms) {
+            (None, None) => None,
+            (None, Some(_)) => Some(Next::LiveCall),
+            (Some(cb), Some(live)) if live < cb.arrived_ms => Some(Next::LiveCall),
+            (Some(cb), _) => Some(Next::Callback(cb.id.clone())),
+        }
+    }
+
+    /// The driver started dialling callback `id`.
+    pub fn start_dial(&mut self, id: &str) {
+        if self.requests.contains_key(id) && !self.dialling.iter().any(|d| d == id) {
+            self.dialling.push(id.to_string());
+        }
+    }
+
+    /// A dial attempt of `id` ended at `now_ms`.
+    pub fn on_dial_result(
+        &mut self,
+        id: &str,
+        result: DialResult,
+        now_ms: i64,
+    ) -> Option<CallbackOutcome> {
+        self.dialling.retain(|d| d != id);
+        let request = self.requests.get_mut(id)?;
+        request.attempts += 1;
+        let outcome = match result {
+            DialResult::Connected => CallbackOutcome::Connected,
+            DialResult::NoAnswer if request.attempts >= self.policy.max_attempts => {
+                CallbackOutcome::GaveUp
+            }
+            DialResult::NoAnswer => {
+                request.due_ms = now_ms + self.policy.retry_after_ms;
+                return Some(CallbackOutcome::Retry {
+                    due_ms: request.due_ms,
+                });
+            }
+        };
+        self.requests.remove(id);
+        Some(outcome)
+    }
+
+    /// A pending request.
+    pub fn get(&self, id: &str) -> Option<&CallbackRequest> {
+        self.requests.get(id)
+    }
+
+    /// Pending requests.
+    pub fn len(&self) -> usize {
+        self.requests.len()
+    }
+
+    /// Whether none is pending.
+    pub fn is_empty(&self) -> bool {
+        self.requests.is_empty()
+    }
+}
+
+/// One line of the callback log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "record", rename_all = "snake_case")]
+pub enum CallbackRecord {
+    /// Booked.
+    Requested(CallbackRequest),
+    /// An attempt went unanswered.
+    Retry {
+        /// Request id.
+        id: String,
+        /// Attempts so far.
+        attempts: u32,
+        /// Next attempt not before.
+        due_ms: i64,
+    },
+    /// Finished (connected or given up).
+    Finished {
+        /// Request id.
+        id: String,
+        /// How.
+        outcome: CallbackOutcome,
+    },
+}
+
+/// Failure of the callback log.
+#[derive(Debug, thiserror::Error)]
+#[error("callback log {path}: {source}; fix: check that the directory exists and is writable")]
+pub struct CallbackLogError {
+    /// The file.
+    pub path: PathBuf,
+    /// The cause.
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// Durable storage of the callback book; moves into the store when it lands.
+pub trait CallbackLog: Send {
+    /// Every pending request, in the order booked.
+    fn replay(&mut self) -> Result<Vec<CallbackRequest>, CallbackLogError>;
+    /// Appends one record durably.
+    fn append(&mut self, record: &CallbackRecord) -> Result<(), CallbackLogError>;
+}
+
+/// An append-only JSON-lines file, synced after every record.
+pub struct FileCallbackLog {
+    path: PathBuf,
+    file: File,
+}
+
+impl FileCallbackLog {
+    /// Opens (creating) the log at `path`.
+    pub fn open(path: &Path) -> Result<FileCallbackLog, CallbackLogError> {
+        let err = |source| CallbackLogError {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(err)?;
+        }
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(path)
+            .map_err(err)?;
+        let text = std::fs::read(path).map_err(err)?;
+        if text.last().is_some_and(|b| *b != b'\n') {
+            file.write_all(b"\n").map_err(err)?;
+        }
+        Ok(FileCallbackLog {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+
+    fn err(&self, source: std::io::Error) -> CallbackLogError {
+        CallbackLogError {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+impl CallbackLog for FileCallbackLog {
+    fn replay(&mut self) -> Result<Vec<CallbackRequest>, CallbackLogError> {
+        let file = File::open(&self.path).map_err(|e| self.err(e))?;
+        let mut order = Vec::new();
+        let mut open: BTreeMap<String, CallbackRequest> = BTreeMap::new();
+        for line in BufReader::new(file).lines() {
+            let line = line.map_err(|e| self.err(e))?;
+            let Ok(record) = serde_json::from_str::<CallbackRecord>(&line) else {
+                continue; // a torn line from a crash mid-write
+            };
+            match record {
+                CallbackRecord::Requested(r) => {
+                    order.push(r.id.clone());
+                    open.insert(r.id.clone(), r);
+                }
+                CallbackRecord::Retry {
+                    id,
+                    attempts,
+                    due_ms,
+                } => {
+                    if let Some(r) = open.get_mut(&id) {
+                        r.attempts = attempts;
+                        r.due_ms = due_ms;
+                    }
+                }
+                CallbackRecord::Finished { id, .. } => {
+                    open.remove(&id);
+                }
+            }
+        }
+        Ok(order
+            .into_iter()
+            .filter_map(|id| open.remove(&id))
+            .collect())
+    }
+
+    fn append(&mut self, record: &CallbackRecord) -> Result<(), CallbackLogError> {
+        let mut line = serde_json::to_string(record).unwrap_or_default();
+        line.push('\n');
+        self.file
+            .write_all(line.as_bytes())
+            .map_err(|e| self.err(e))?;
+        self.file.sync_data().map_err(|e| self.err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> CallbackPolicy {
+        CallbackPolicy {
+            max_attempts: 3,
+            retry_after_ms: 60_000,
+        }
+    }
+
+    fn req(id: &str, number: &str, arrived_ms: i64) -> CallbackRequest {
+        CallbackRequest {
+            id: id.into(),
+            tenant: "dtm".into(),
+            queue: "dtm-uz".into(),
+            number: number.into(),
+            language: "uz".into(),
+            arrived_ms,
+            attempts: 0,
+            due_ms: 0,
+        }
+    }
+
+    #[test]
+    fn one_pending_callback_per_caller_per_tenant() {
+        let mut b = CallbackBook::new(policy(), 10);
+        b.request(req("a", "+998900000001", 10)).unwrap();
+        assert_eq!(
+            b.request(req("b", "+998900000001", 20)),
+            Err(CallbackError::AlreadyPending("a".into()))
+        );
+        let mut other_tenant = req("c", "+998900000001", 20);
+        other_tenant.tenant = "support".into();
+        b.request(other_tenant).unwrap();
+    }
+
+    #[test]
+    fn whoever_arrived_first_is_served_first() {
+        let mut b = CallbackBook::new(policy(), 10);
+        b.request(req("a", "+998900000001", 1_000)).unwrap();
+        // A live caller who arrived earlier goes first...
+        assert_eq!(b.next_for("dtm-uz", Some(500), 5_000), Some(Next::LiveCall));
+        // ...one who arrived later waits for the callback.
+        assert_eq!(
+            b.next_for("dtm-uz", Some(2_000), 5_000),
+            Some(Next::Callback("a".into()))
+        );
+        assert_eq!(
+            b.next_for("dtm-uz", None, 5_000),
+            Some(Next::Callback("a".into()))
+        );
+        assert_eq!(b.next_for("dtm-ru", None, 5_000), None);
+    }
+
+    #[test]
+    fn callbacks_are_served_in_arrival_order_and_retried_then_given_up() {
+        let mut b = CallbackBook::new(policy(), 10);
+        b.request(req("late", "+998900000002", 2_000)).unwrap();
+        b.request(req("early", "+998900000001", 1_000)).unwrap();
+        assert_eq!(
+            b.next_for("dtm-uz", None, 0),
+            Some(Next::Callback("early".into()))
+        );
+        b.start_dial("early");
+        assert_eq!(
+            b.next_for("dtm-uz", None, 0),
+            Some(Next::Callback("late".into()))
+        );
+        assert_eq!(
+            b.on_dial_result("early", DialResult::NoAnswer, 10_000),
+            Some(CallbackOutcome::Retry { due_ms: 70_000 })
+        );
+        // Not due yet: the later one goes.
+        assert_eq!(
+            b.next_for("dtm-uz", None, 69_999),
+            Some(Next::Callback("late".into()))
+        );
+        assert_eq!(
+            b.next_for("dtm-uz", Some(1_500), 70_000),
+            Some(Next::Callback("early".into()))
+        );
+        b.on_dial_result("early", DialResult::NoAnswer, 70_000);
+        assert_eq!(
+            b.on_dial_result("early", DialResult::NoAnswer, 130_000),
+            Some(CallbackOutcome::GaveUp)
+        );
+        assert_eq!(
+            b.on_dial_result("late", DialResult::Connected, 130_000),
+            Some(CallbackOutcome::Connected)
+        );
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn log_replays_pending_requests_with_their_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("callbacks.jsonl");
+        {
+            let mut log = FileCallbackLog::open(&path).unwrap();
+            log.append(&CallbackRecord::Requested(req("a", "+998900000001", 1_000)))
+                .unwrap();
+            log.append(&CallbackRecord::Requested(req("b", "+998900000002", 2_000)))
+                .unwrap();
+            log.append(&CallbackRecord::Retry {
+                id: "a".into(),
+                attempts: 1,
+                due_ms: 61_000,
+            })
+            .unwrap();
+            log.append(&CallbackRecord::Finished {
+                id: "b".into(),
+                outcome: CallbackOutcome::Connected,
+            })
+            .unwrap();
+        }
+        let mut log = FileCallbackLog::open(&path).unwrap();
+        let mut expected = req("a", "+998900000001", 1_000);
+        expected.attempts = 1;
+        expected.due_ms = 61_000;
+        assert_eq!(log.replay().unwrap(), vec![expected.clone()]);
+        let mut book = CallbackBook::new(policy(), 10);
+        for r in log.replay().unwrap() {
+            book.request(r).unwrap();
+        }
+        assert_eq!(book.get("a"), Some(&expected));
+    }
+}

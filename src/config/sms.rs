@@ -1,0 +1,305 @@
+//! `[sms]`: the SMS gateway, the durable outbox and the message templates (D12).
+//!
+//! ```toml
+//! [sms]
+//! enabled = true
+//! outbox_path = "data/sms-outbox.jsonl"   # until the store holds the outbox
+//! first_backoff_secs = 2                  # doubles after each failure...
+//! max_backoff_secs = 300                  # ...up to this
+//! max_attempts = 8
+//!
+//! [sms.gateway]
+//! url = "http://127.0.0.1:9090/sms"
+//! method = "POST"
+//! content_type = "application/json"
+//! headers = { Authorization = "Bearer <token>" }
+//! body = '{"id":"{id}","to":"{to}","text":"{text}"}'
+//! timeout_secs = 10
+//!
+//! # A kind of message is sent only when it has a template.
+//! [sms.templates]
+//! deflection = { uz = "...{info}...", ru = "...{info}..." }
+//! missed_call = { uz = "...", ru = "..." }
+//! # after which outcomes the missed-call message goes (default: abandoned, blocked)
+//! # missed_call_after = ["abandoned", "blocked", "timed_out"]
+//! ```
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::error::Collector;
+use super::raw::RawBilingual;
+use crate::events::CallOutcome;
+use crate::sms::actor::SmsSettings;
+use crate::sms::gateway::GatewayConfig;
+use crate::sms::{MessageKind, RetryPolicy, Template};
+
+/// `[sms]` as written.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSms {
+    #[serde(default)]
+    pub enabled: bool,
+    #[serde(default = "default_outbox")]
+    pub outbox_path: String,
+    #[serde(default = "default_first_backoff")]
+    pub first_backoff_secs: u64,
+    #[serde(default = "default_max_backoff")]
+    pub max_backoff_secs: u64,
+    #[serde(default = "default_attempts")]
+    pub max_attempts: u32,
+    pub gateway: Option<RawGateway>,
+    #[serde(default)]
+    pub templates: BTreeMap<String, RawBilingual>,
+    #[serde(default = "default_missed_after")]
+    pub missed_call_after: Vec<String>,
+}
+
+fn default_missed_after() -> Vec<String> {
+    vec!["abandoned".into(), "blocked".into()]
+}
+
+const MISSED_OUTCOMES: [(&str, CallOutcome); 3] = [
+    ("abandoned", CallOutcome::Abandoned),
+    ("blocked", CallOutcome::Blocked),
+    ("timed_out", CallOutcome::TimedOut),
+];
+
+fn default_outbox() -> String {
+    "data/sms-outbox.jsonl".into()
+}
+fn default_first_backoff() -> u64 {
+    2
+}
+fn default_max_backoff() -> u64 {
+    300
+}
+fn default_attempts() -> u32 {
+    8
+}
+
+/// `[sms.gateway]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawGateway {
+    pub url: String,
+    #[serde(default = "default_method")]
+    pub method: String,
+    #[serde(default = "default_content_type")]
+    pub content_type: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub body: String,
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_method() -> String {
+    "POST".into()
+}
+fn default_content_type() -> String {
+    "application/json".into()
+}
+fn default_timeout() -> u64 {
+    10
+}
+
+const KINDS: [(&str, MessageKind); 3] = [
+    ("deflection", MessageKind::Deflection),
+    ("callback_confirmation", MessageKind::CallbackConfirmation),
+    ("missed_call", MessageKind::MissedCall),
+];
+
+/// Checks `[sms]`; `None` inside `Some` means "SMS disabled".
+pub(crate) fn check_sms(
+    raw: Option<&RawSms>,
+    errors: &mut Collector,
+) -> Option<Option<SmsSettings>> {
+    let Some(raw) = raw.filter(|r| r.enabled) else {
+        return Some(None);
+    };
+    let before = errors.len();
+    let gateway = match &raw.gateway {
+        None => {
+            errors.push(
+                "sms.gateway",
+                "SMS is enabled but no gateway is configured",
+                "add [sms.gateway] with url and body, or set sms.enabled = false",
+            );
+            None
+        }
+        Some(g) => {
+            if !g.url.starts_with("http://") {
+                errors.push(
+                    "sms.gateway.url",
+                    format!("\"{}\" is not an http:// URL", g.url),
+                    "write the gateway's http:// address (this build has no TLS client; use a \
+                     local relay for an https gateway)",
+                );
+            }
+            if !["POST", "PUT", "GET"].contains(&g.method.as_str()) {
+                errors.push(
+                    "sms.gateway.method",
+                    format!("\"{}\" is not a supported method", g.method),
+                    "use POST, PUT or GET",
+                );
+            }
+            if !g.body.contains("{to}") || !g.body.contains("{text}") {
+                errors.push(
+                    "sms.gateway.body",
+                    "the body template lacks {to} or {text}, so the gateway cannot know what to send where",
+                    "include both, e.g. '{\"id\":\"{id}\",\"to\":\"{to}\",\"text\":\"{text}\"}'",
+                );
+            }
+            if g.timeout_secs == 0 {
+                errors.push(
+                    "sms.gateway.timeout_secs",
+                    "a timeout of 0 fails every attempt",
+                    "set a few seconds, e.g. 10",
+                );
+            }
+            Some(GatewayConfig {
+                url: g.url.clone(),
+                method: g.method.clone(),
+                headers: g
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                content_type: g.content_type.clone(),
+                body: g.body.clone(),
+                timeout: Duration::from_secs(g.timeout_secs),
+            })
+        }
+    };
+    if raw.max_attempts == 0 {
+        errors.push(
+            "sms.max_attempts",
+            "0 attempts would never send anything",
+            "set at least 1, e.g. 8",
+        );
+    }
+    if raw.first_backoff_secs == 0 || raw.max_backoff_secs < raw.first_backoff_secs {
+        errors.push(
+            "sms.first_backoff_secs",
+            "the backoff must be at least 1 second and not above max_backoff_secs",
+            "e.g. first_backoff_secs = 2, max_backoff_secs = 300",
+        );
+    }
+    let mut templates = BTreeMap::new();
+    for (name, text) in &raw.templates {
+        match KINDS.iter().find(|(k, _)| k == name) {
+            Some((_, kind)) => {
+                templates.insert(
+                    *kind,
+                    Template {
+                        uz: text.uz.clone(),
+                        ru: text.ru.clone(),
+                    },
+                );
+            }
+            None => errors.push(
+                format!("sms.templates.{name}"),
+                format!("\"{name}\" is not a kind of message"),
+                format!(
+                    "use one of {}",
+                    KINDS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
+                ),
+            ),
+        }
+    }
+    let mut missed_call_after = Vec::new();
+    for (i, name) in raw.missed_call_after.iter().enumerate() {
+        match MISSED_OUTCOMES.iter().find(|(n, _)| n == name) {
+            Some((_, o)) => missed_call_after.push(*o),
+            None => errors.push(
+                format!("sms.missed_call_after[{i}]"),
+                format!("\"{name}\" is not an outcome a missed-call message can follow"),
+                "use abandoned, blocked or timed_out",
+            ),
+        }
+    }
+    if errors.len() > before {
+        return None;
+    }
+    Some(Some(SmsSettings {
+        gateway: gateway?,
+        outbox_path: raw.outbox_path.clone().into(),
+        retry: RetryPolicy {
+            first_backoff_ms: raw.first_backoff_secs.saturating_mul(1000),
+            max_backoff_ms: raw.max_backoff_secs.saturating_mul(1000),
+            max_attempts: raw.max_attempts,
+        },
+        templates,
+        missed_call_after,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Config, EMBEDDED_DEFAULT_TOML};
+    use crate::events::CallOutcome;
+
+    fn with(section: &str) -> Result<Config, super::super::ConfigErrors> {
+        let base = EMBEDDED_DEFAULT_TOML;
+        let text = match base.find("[sms]") {
+            Some(at) => {
+                let end = base[at..]
+                    .find("\n# ----")
+                    .map(|e| at + e)
+                    .unwrap_or(base.len());
+                format!("{}{}{}", &base[..at], section, &base[end..])
+            }
+            None => format!("{base}\n{section}"),
+        };
+        Config::from_toml_str(&text, "test.toml")
+    }
+
+    const GATEWAY: &str = "[sms.gateway]\nurl = \"http://127.0.0.1:9/sms\"\nbody = '{\"to\":\"{to}\",\"text\":\"{text}\"}'\n";
+
+    #[test]
+    fn demo_has_sms_disabled() {
+        assert_eq!(Config::embedded_default().sms, None);
+    }
+
+    #[test]
+    fn enabled_sms_is_parsed() {
+        let c = with(&format!(
+            "[sms]\nenabled = true\nmax_attempts = 3\n{GATEWAY}[sms.templates]\nmissed_call = {{ uz = \"a\", ru = \"b\" }}\n"
+        ))
+        .unwrap();
+        let sms = c.sms.unwrap();
+        assert_eq!(sms.retry.max_attempts, 3);
+        assert_eq!(sms.gateway.method, "POST");
+        assert_eq!(sms.templates.len(), 1);
+        assert_eq!(
+            sms.missed_call_after,
+            vec![CallOutcome::Abandoned, CallOutcome::Blocked]
+        );
+        let errors = with(&format!(
+            "[sms]\nenabled = true\nmissed_call_after = [\"answered\"]\n{GATEWAY}"
+        ))
+        .unwrap_err();
+        assert!(errors.has("sms.missed_call_after[0]"), "{errors}");
+    }
+
+    #[test]
+    fn missing_gateway_and_bad_template_are_named() {
+        let errors =
+            with("[sms]\nenabled = true\n[sms.templates]\nhello = { uz = \"a\", ru = \"b\" }\n")
+                .unwrap_err();
+        assert!(errors.has("sms.gateway"), "{errors}");
+        assert!(errors.has("sms.templates.hello"), "{errors}");
+    }
+
+    #[test]
+    fn body_without_placeholders_is_refused() {
+        let errors = with(
+            "[sms]\nenabled = true\n[sms.gateway]\nurl = \"http://127.0.0.1:9/\"\nbody = \"{}\"\n",
+        )
+        .unwrap_err();
+        let e = errors.at("sms.gateway.body").next().expect("error at body");
+        assert_eq!(e.file, "test.toml");
+    }
+}

@@ -1,0 +1,236 @@
+//! SMS end to end (D12): the real navbat binary, a SIPp caller who gives up while waiting,
+//! and a real HTTP server in the test on loopback standing in for the SMS gateway. The
+//! gateway answers 500 to the first attempt of every message; navbat is restarted between
+//! that attempt and the retry. Each message must be accepted exactly once.
+//!
+//! No timing assertions: every wait is a poll on an event or on the stub's record with a
+//! generous bound.
+
+mod common;
+
+use common::{wait_until, Navbat, TestConfig, DTM_DID};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+/// One request the stub gateway received.
+#[derive(Debug, Clone)]
+struct Received {
+    key: String,
+    body: String,
+    status: u16,
+}
+
+/// A tiny HTTP/1.1 server: 500 for the first request with a given `Idempotency-Key`, 200
+/// for every later one.
+struct StubGateway {
+    port: u16,
+    received: Arc<Mutex<Vec<Received>>>,
+}
+
+impl StubGateway {
+    fn start() -> StubGateway {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the stub gateway");
+        let port = listener.local_addr().unwrap().port();
+        let received: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let log = received.clone();
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut headers: HashMap<String, String> = HashMap::new();
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    continue;
+                }
+                loop {
+                    line.clear();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some((k, v)) = line.split_once(':') {
+                        headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+                    }
+                }
+                let len: usize = headers
+                    .get("content-length")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                let mut body = vec![0; len];
+                let _ = reader.read_exact(&mut body);
+                let key = headers.get("idempotency-key").cloned().unwrap_or_default();
+                let mut log = log.lock().unwrap();
+                let status = if log.iter().any(|r| r.key == key) {
+                    200
+                } else {
+                    500
+                };
+                log.push(Received {
+                    key,
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                    status,
+                });
+                drop(log);
+                let reason = if status == 200 {
+                    "OK"
+                } else {
+                    "Internal Server Error"
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} {reason}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+            }
+        });
+        StubGateway { port, received }
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+fn config(gateway: u16, outbox: &std::path::Path) -> TestConfig {
+    config_with(gateway, outbox, "", 3600)
+}
+
+/// `tenant_toml` goes into the dtm tenant (e.g. `[tenant.surge]`); `backoff` is the first
+/// retry pause in seconds.
+fn config_with(
+    gateway: u16,
+    outbox: &std::path::Path,
+    tenant_toml: &str,
+    backoff: u64,
+) -> TestConfig {
+    // `[sms]` is a top-level table; written after the tenant's tables it still is one.
+    TestConfig::default()
+        .operators(vec![])
+        .tenant_extra(&format!(
+            r#"{tenant_toml}
+[sms]
+enabled = true
+outbox_path = {outbox:?}
+first_backoff_secs = {backoff}
+max_backoff_secs = 3600
+max_attempts = 5
+
+[sms.gateway]
+url = "http://127.0.0.1:{gateway}/sms"
+headers = {{ Authorization = "Bearer test-sms" }}
+body = '{{"id":"{{id}}","to":"{{to}}","text":"{{text}}"}}'
+timeout_secs = 5
+
+[sms.templates]
+missed_call = {{ uz = "Uzr, javob bera olmadik", ru = "Извините, мы не смогли ответить" }}
+deflection = {{ uz = "{{info}}: dtm.uz", ru = "{{info}}: dtm.uz" }}
+"#,
+            outbox = outbox.display().to_string(),
+        ))
+}
+
+#[test]
+fn a_missed_call_sms_arrives_exactly_once_across_a_restart() {
+    let gateway = StubGateway::start();
+    let data = tempfile::tempdir().unwrap();
+    let outbox = data.path().join("sms-outbox.jsonl");
+
+    // First run: the caller gives up in the queue (no operator), the SMS is queued and its
+    // first attempt gets a 500.
+    let mut first = Navbat::start("sms_first", config(gateway.port, &outbox));
+    let mut caller = first.caller("caller", "caller_abandon.xml", DTM_DID, 1_000);
+    caller.wait();
+    let queued = first.wait_for_event("sms_status", Duration::from_secs(30), |e| {
+        e["status"] == "retrying"
+    });
+    assert_eq!(queued["purpose"], "missed_call");
+    assert_eq!(queued["attempts"], 1);
+    // Masked in the event.
+    assert!(!queued["to"].as_str().unwrap().contains("998900000001"));
+    let id = queued["id"].as_str().unwrap().to_string();
+    let seen = gateway.received();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!((seen[0].key.as_str(), seen[0].status), (id.as_str(), 500));
+
+    first.terminate();
+    first
+        .wait_exit(Duration::from_secs(30))
+        .expect("navbat exits");
+
+    // Second run: the outbox comes back from disk and the retry carries the same key.
+    let second = Navbat::start("sms_second", config(gateway.port, &outbox));
+    let sent = second.wait_for_event("sms_status", Duration::from_secs(30), |e| {
+        e["status"] == "sent"
+    });
+    assert_eq!(sent["id"], id.as_str());
+    assert_eq!(sent["attempts"], 2);
+
+    // A new call in the second run gets a message of its own (first attempt: 500 again);
+    // the first message is not sent again meanwhile.
+    let mut caller = second.caller("caller2", "caller_abandon.xml", DTM_DID, 1_000);
+    caller.wait();
+    wait_until(
+        "the second message's first attempt",
+        Duration::from_secs(30),
+        || (gateway.received().len() >= 3).then_some(()),
+    );
+    let seen = gateway.received();
+    let mut accepted: HashMap<&str, usize> = HashMap::new();
+    for r in seen.iter().filter(|r| r.status == 200) {
+        *accepted.entry(r.key.as_str()).or_default() += 1;
+    }
+    assert_eq!(accepted, HashMap::from([(id.as_str(), 1)]), "{seen:?}");
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert_ne!(seen[2].key, id, "{seen:?}");
+    let body: serde_json::Value = serde_json::from_str(&seen[1].body).unwrap();
+    assert_eq!(body["to"], "+998900000001");
+    assert_eq!(body["id"], id.as_str());
+    let text = body["text"].as_str().unwrap();
+    assert!(
+        text.contains("Uzr, javob bera olmadik") || text.contains("Извините"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_self_service_caller_in_surge_is_deflected_and_gets_the_information_by_sms() {
+    let gateway = StubGateway::start();
+    let data = tempfile::tempdir().unwrap();
+    let outbox = data.path().join("sms-outbox.jsonl");
+    let now = jiff::Timestamp::now();
+    let surge = format!(
+        r#"
+[tenant.surge]
+calendar = [{{ start = "{}", end = "{}" }}]
+self_service = [{{ digit = "7", prompt = "results-where", label = {{ uz = "Natijalar qayerda", ru = "Где результаты" }} }}]
+"#,
+        now.checked_sub(jiff::SignedDuration::from_secs(3600))
+            .unwrap(),
+        now.checked_add(jiff::SignedDuration::from_secs(3600))
+            .unwrap(),
+    );
+    let navbat = Navbat::start("sms_deflect", config_with(gateway.port, &outbox, &surge, 1));
+    navbat.wait_for_event("surge_changed", Duration::from_secs(30), |e| {
+        e["on"] == true
+    });
+    let mut caller = navbat.caller("caller", "caller_self_service.xml", DTM_DID, 0);
+    assert!(caller.wait().success(), "{}", caller.report());
+    let finished = navbat.wait_for_event("call_finished", Duration::from_secs(30), |_| true);
+    assert_eq!(finished["outcome"], "deflected");
+    assert_eq!(finished["queue"], serde_json::Value::Null);
+    // First attempt 500, the retry (1 s later) accepted.
+    let sent = navbat.wait_for_event("sms_status", Duration::from_secs(30), |e| {
+        e["status"] == "sent"
+    });
+    assert_eq!(sent["purpose"], "deflection");
+    let seen = gateway.received();
+    assert_eq!(
+        seen.iter().map(|r| r.status).collect::<Vec<_>>(),
+        vec![500, 200],
+        "{seen:?}"
+    );
+    let body: serde_json::Value = serde_json::from_str(&seen[1].body).unwrap();
+    assert_eq!(body["text"], "Natijalar qayerda: dtm.uz");
+}
