@@ -31,8 +31,6 @@ pub struct AcdActor {
     operators: Vec<Addr<OperatorActor>>,
     queues: Vec<Addr<QueueActor>>,
     timer: Option<(Millis, SpawnHandle)>,
-    /// One surge controller per tenant, in tenant id order.
-    surge: Vec<SurgeController>,
     /// Shared presence (several nodes): operators registered on other nodes, mirrored into
     /// the core as available while Redis says they are free there.
     remote: HashMap<OperatorId, crate::sip::ContactBinding>,
@@ -40,6 +38,8 @@ pub struct AcdActor {
     held_elsewhere: std::collections::HashSet<OperatorId>,
     /// Set while the core is fed from the shared view: those changes are not events.
     mirroring: bool,
+    /// One surge controller per tenant, in tenant id order.
+    surge: Vec<SurgeController>,
 }
 
 /// How often surge controllers look at the load and the calendar.
@@ -403,14 +403,14 @@ impl Actor for AcdActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(100_000);
-        // At once, so a tenant inside an exam period starts in surge, then every second.
-        self.evaluate_surge(ctx);
-        ctx.run_interval(SURGE_EVALUATE_EVERY, |act, ctx| act.evaluate_surge(ctx));
         if self.shared.presence.shared().is_some() {
             ctx.run_interval(self.shared.config.presence.heartbeat, |act, ctx| {
                 act.sync_shared(ctx)
             });
         }
+        // At once, so a tenant inside an exam period starts in surge, then every second.
+        self.evaluate_surge(ctx);
+        ctx.run_interval(SURGE_EVALUATE_EVERY, |act, ctx| act.evaluate_surge(ctx));
     }
 }
 

@@ -67,8 +67,6 @@ pub struct Config {
     pub queues: Vec<Queue>,
     /// Operators and reserve staff.
     pub operators: Vec<Operator>,
-    /// SMS to callers (`[sms]`); `None` when disabled.
-    pub sms: Option<crate::sms::actor::SmsSettings>,
     /// This node's name.
     pub node: NodeConfig,
     /// Event journal and database.
@@ -77,6 +75,8 @@ pub struct Config {
     pub presence: PresenceConfig,
     /// Repeat-call window.
     pub history: HistoryConfig,
+    /// SMS to callers (`[sms]`); `None` when disabled.
+    pub sms: Option<crate::sms::actor::SmsSettings>,
 }
 
 /// `[sip]`.

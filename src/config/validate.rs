@@ -69,11 +69,11 @@ fn check(raw: &RawConfig, errors: &mut Collector) -> Option<Config> {
         errors,
     );
     let operators = check_operators(raw, sip.as_ref(), queues_complete, tenants_complete, errors);
-    let sms = super::sms::check_sms(raw.sms.as_ref(), errors);
     let node = super::store::check_node(&raw.node, &raw.presence, errors);
     let database = super::store::check_database(&raw.database, errors);
     let presence = super::store::check_presence(&raw.presence, errors);
     let history = super::store::check_history(&raw.history, errors);
+    let sms = super::sms::check_sms(raw.sms.as_ref(), errors);
 
     Some(Config {
         sip: sip?,
@@ -85,11 +85,11 @@ fn check(raw: &RawConfig, errors: &mut Collector) -> Option<Config> {
         tenants: tenants?,
         queues: queues?,
         operators: operators?,
-        sms: sms?,
         node,
         database: database?,
         presence: presence?,
         history: history?,
+        sms: sms?,
     })
 }
 

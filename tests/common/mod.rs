@@ -297,15 +297,15 @@ impl TestConfig {
         self
     }
 
-    /// Extra TOML for the dtm tenant, such as a `[tenant.surge]` section.
-    pub fn tenant_extra(mut self, toml: &str) -> Self {
-        self.tenant_extra = toml.to_string();
-        self
-    }
-
     /// Appends TOML sections to the rendered configuration.
     pub fn extra_toml(mut self, toml: &str) -> Self {
         self.extra_toml.push_str(toml);
+        self
+    }
+
+    /// Extra TOML for the dtm tenant, such as a `[tenant.surge]` section.
+    pub fn tenant_extra(mut self, toml: &str) -> Self {
+        self.tenant_extra = toml.to_string();
         self
     }
 
