@@ -32,6 +32,16 @@ pub struct GuardCounters {
 }
 
 impl GuardCounters {
+    /// Counts a request answered by the guard itself, by status class.
+    pub fn count_answer(&self, status: u16) {
+        let counter = match status {
+            501 => &self.rejected_501,
+            505 => &self.rejected_505,
+            _ => &self.rejected_400,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Total datagrams turned away (answered or dropped).
     pub fn turned_away(&self) -> u64 {
         self.rejected_400.load(Ordering::Relaxed)
@@ -456,12 +466,7 @@ impl rsipstack::transaction::endpoint::TransportEventInspector for StreamGuard {
                 self.counters.dropped.fetch_add(1, Ordering::Relaxed);
             }
             Screen::Answer { status, bytes } => {
-                let counter = match status {
-                    501 => &self.counters.rejected_501,
-                    505 => &self.counters.rejected_505,
-                    _ => &self.counters.rejected_400,
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
+                self.counters.count_answer(status);
                 if let Ok(msg) = SipMessage::try_from(bytes.as_slice()) {
                     let _ = conn.send(msg, None).await;
                 }
@@ -507,12 +512,7 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
                     self.counters.dropped.fetch_add(1, Ordering::Relaxed);
                 }
                 Screen::Answer { status, bytes } => {
-                    let counter = match status {
-                        501 => &self.counters.rejected_501,
-                        505 => &self.counters.rejected_505,
-                        _ => &self.counters.rejected_400,
-                    };
-                    counter.fetch_add(1, Ordering::Relaxed);
+                    self.counters.count_answer(status);
                     tracing::debug!(%from, status, "malformed SIP answered");
                     let _ = self.socket.send_to(&bytes, from).await;
                 }
