@@ -10,6 +10,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// mimalloc instead of glibc malloc: freed memory goes back to the pages it came from, so
+/// RSS follows the live heap after a burst of calls, and allocation is cheaper on the
+/// packet and message paths (BENCHMARKS.md, "Memory").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "navbat",
