@@ -26,8 +26,8 @@ struct Received {
     samples: Vec<i16>,
 }
 
-/// The media end of a test phone: receives and decodes RTP, and optionally talks (a 440 Hz
-/// tone) back to where navbat's packets come from.
+/// The media end of a test phone: receives and decodes RTP, and optionally talks (a tone)
+/// back to where navbat's packets come from.
 struct Phone {
     addr: SocketAddr,
     received: Arc<Mutex<Vec<Received>>>,
@@ -36,7 +36,14 @@ struct Phone {
 }
 
 impl Phone {
+    /// A phone that listens and, with `talk`, says a 440 Hz tone.
     fn start(talk: Option<Codec>) -> Phone {
+        Phone::start_tone(talk.map(|c| (c, 440.0)))
+    }
+
+    /// A phone that listens and, with `talk`, says a tone of that frequency (Hz). A multiple
+    /// of 50 Hz fills every 20 ms frame with whole periods, so [`tone_share`] tells tones apart.
+    fn start_tone(talk: Option<(Codec, f64)>) -> Phone {
         let sock = Arc::new(UdpSocket::bind("127.0.0.1:0").expect("bind phone"));
         sock.set_read_timeout(Some(Duration::from_millis(50)))
             .unwrap();
@@ -70,7 +77,7 @@ impl Phone {
                 }
             }));
         }
-        if let Some(codec) = talk {
+        if let Some((codec, hz)) = talk {
             let (sock, stop) = (sock.clone(), stop.clone());
             threads.push(thread::spawn(move || {
                 let mut seq = 1u16;
@@ -83,7 +90,7 @@ impl Phone {
                     };
                     let tone: Vec<i16> = (0..160)
                         .map(|_| {
-                            phase += 2.0 * std::f64::consts::PI * 440.0 / 8000.0;
+                            phase += 2.0 * std::f64::consts::PI * hz / 8000.0;
                             (phase.sin() * 6000.0) as i16
                         })
                         .collect();
@@ -403,4 +410,379 @@ fn http_get_bytes(addr: SocketAddr, path: &str) -> Option<Vec<u8>> {
         return None;
     }
     Some(all[split + 4..].to_vec())
+}
+
+// ---------------------------------------------------------------------------------------------
+// What each party hears, measured on the audio itself.
+
+/// The share (0..1) of a frame's energy that is a tone of `hz` (one DFT bin, Goertzel-style):
+/// 1 for that pure tone, about 0.5 for it mixed with another tone as loud, near 0 without it.
+fn tone_share(samples: &[i16], hz: f64) -> f64 {
+    let energy: f64 = samples.iter().map(|s| f64::from(*s).powi(2)).sum();
+    if samples.is_empty() || energy == 0.0 {
+        return 0.0;
+    }
+    let w = 2.0 * std::f64::consts::PI * hz / 8000.0;
+    let (mut re, mut im) = (0.0, 0.0);
+    for (i, s) in samples.iter().enumerate() {
+        re += f64::from(*s) * (w * i as f64).cos();
+        im -= f64::from(*s) * (w * i as f64).sin();
+    }
+    2.0 * (re * re + im * im) / (samples.len() as f64 * energy)
+}
+
+/// How many of `packets` carry the tone `hz` (a clear share of their energy).
+fn packets_with_tone(packets: &[Received], hz: f64) -> usize {
+    packets
+        .iter()
+        .filter(|p| p.samples.len() == 160 && tone_share(&p.samples, hz) > 0.2)
+        .count()
+}
+
+/// The 20 ms frames a phone decodes when navbat plays `samples` in `codec` (the last frame
+/// padded with silence, as navbat's player does at the end of a Play).
+fn as_heard(samples: &[i16], codec: Codec) -> Vec<Vec<i16>> {
+    samples
+        .chunks(160)
+        .map(|chunk| {
+            let mut frame = chunk.to_vec();
+            frame.resize(160, 0);
+            let (mut encoded, mut decoded) = (Vec::new(), Vec::new());
+            codec.law().encode_into(&frame, &mut encoded);
+            codec.law().decode_into(&encoded, &mut decoded);
+            decoded
+        })
+        .collect()
+}
+
+/// How many times the prompt audio `expected` (frames, from [`as_heard`]) was heard in
+/// order: a run of packets counts when at least 90% of its frames are the prompt's, sample
+/// for sample (hold music or silence never are).
+fn occurrences(heard: &[Received], expected: &[Vec<i16>]) -> usize {
+    let n = expected.len();
+    let (mut count, mut i) = (0, 0);
+    while n > 0 && i + n <= heard.len() {
+        let same = (0..n)
+            .filter(|k| heard[i + k].samples == expected[*k])
+            .count();
+        if same * 10 >= n * 9 {
+            count += 1;
+            i += n;
+        } else {
+            i += 1;
+        }
+    }
+    count
+}
+
+/// The prompts `names` (tenant `tenant`, language `language`) one after the other, as
+/// navbat's prompt store loads them.
+fn prompt_audio(prompts: &Path, tenant: &str, language: &str, names: &[&str]) -> Vec<i16> {
+    let store = navbat::media::prompts::PromptStore::new(prompts);
+    names
+        .iter()
+        .flat_map(|name| {
+            store
+                .clip(tenant, language, name)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .to_vec()
+        })
+        .collect()
+}
+
+fn caller_by_info(navbat: &Navbat, name: &str, phone: &Phone, stay_ms: u64) -> Sipp {
+    let stay = stay_ms.to_string();
+    navbat.sipp_client(
+        name,
+        "media_caller_info.xml",
+        &[
+            "-s",
+            DTM_DID,
+            "-m",
+            "1",
+            "-key",
+            "rtp_port",
+            &phone.port(),
+            "-d",
+            &stay,
+        ],
+    )
+}
+
+const CALLER_HZ: f64 = 600.0;
+const OPERATOR_HZ: f64 = 400.0;
+const SUPERVISOR_HZ: f64 = 1000.0;
+/// Packets of a tone that show a party clearly hears it (half a second).
+const HEARD: usize = 25;
+
+#[test]
+fn whisper_reaches_only_the_operator_and_barge_reaches_both() {
+    let dir = TestDir::new("media-whisper-prompts");
+    let prompts = shared_prompts(dir.path());
+    let navbat = Navbat::start(
+        "media-whisper-barge",
+        TestConfig::default()
+            .prompts_dir(&prompts)
+            .reserve_after_secs(600),
+    );
+    // Each party says its own tone, so what each hears can be told apart.
+    let op_media = Phone::start_tone(Some((Codec::Pcmu, OPERATOR_HZ)));
+    let mut op_sipp = answering_phone(&navbat, "1001", &op_media);
+    let sup_media = Phone::start_tone(Some((Codec::Pcmu, SUPERVISOR_HZ)));
+    let mut sup_sipp = answering_phone(&navbat, "1901", &sup_media);
+    navbat.wait_operator("1001", "available");
+
+    let caller_media = Phone::start_tone(Some((Codec::Pcma, CALLER_HZ)));
+    let sipp = caller_by_info(&navbat, "caller", &caller_media, 20_000);
+    let answered = navbat.wait_for_event("call_answered", Duration::from_secs(40), |_| true);
+    let call = answered["call"].as_str().unwrap().to_string();
+    assert_eq!(answered["operator"], "1001");
+
+    // Whisper (D17): the operator hears the caller and the supervisor; the caller does not
+    // hear the supervisor.
+    let resp = navbat.post_json(
+        &format!("/api/calls/{call}/monitor"),
+        &json!({"supervisor": "1901", "mode": "whisper"}),
+    );
+    assert_eq!(resp.status, 202, "{resp:?}");
+    navbat.wait_for_event("monitor_started", EVENT_DEADLINE, |e| {
+        e["call"] == call.as_str() && e["mode"] == "whisper" && e["supervisor"] == "1901"
+    });
+    // From here on the caller hears only the bridge (before it, spoken prompts that may
+    // well contain 1 kHz).
+    let whisper_from = SystemTime::now();
+    wait_until(
+        "the operator hears the whispering supervisor",
+        EVENT_DEADLINE,
+        || (packets_with_tone(&op_media.received(), SUPERVISOR_HZ) >= HEARD).then_some(()),
+    );
+    wait_until("the caller hears the operator", EVENT_DEADLINE, || {
+        (packets_with_tone(&caller_media.received(), OPERATOR_HZ) >= HEARD).then_some(())
+    });
+    let switched_at = SystemTime::now();
+    let caller_during_whisper: Vec<Received> = caller_media
+        .received()
+        .into_iter()
+        .filter(|p| p.at > whisper_from)
+        .collect();
+    assert!(
+        packets_with_tone(&caller_during_whisper, OPERATOR_HZ) >= HEARD,
+        "the caller does not hear the operator while the supervisor whispers"
+    );
+    assert_eq!(
+        packets_with_tone(&caller_during_whisper, SUPERVISOR_HZ),
+        0,
+        "the caller heard the whispering supervisor"
+    );
+    assert!(
+        packets_with_tone(&op_media.received(), CALLER_HZ) >= HEARD,
+        "the operator does not hear the caller while the supervisor whispers"
+    );
+
+    // Barge: the same supervisor switches mode; now the caller hears them too (three-way).
+    let resp = navbat.post_json(
+        &format!("/api/calls/{call}/monitor"),
+        &json!({"supervisor": "1901", "mode": "barge"}),
+    );
+    assert_eq!(resp.status, 202, "{resp:?}");
+    wait_until(
+        "the caller hears the barging supervisor",
+        EVENT_DEADLINE,
+        || {
+            let after: Vec<Received> = caller_media
+                .received()
+                .into_iter()
+                .filter(|p| p.at > switched_at)
+                .collect();
+            (packets_with_tone(&after, SUPERVISOR_HZ) >= HEARD).then_some(())
+        },
+    );
+    let caller_after: Vec<Received> = caller_media
+        .received()
+        .into_iter()
+        .filter(|p| p.at > switched_at)
+        .collect();
+    assert!(
+        packets_with_tone(&caller_after, OPERATOR_HZ) >= HEARD,
+        "barging silenced the operator for the caller"
+    );
+    // The supervisor hears both sides all along, never themselves.
+    let heard = sup_media.received();
+    assert!(packets_with_tone(&heard, CALLER_HZ) >= HEARD, "supervisor");
+    assert!(
+        packets_with_tone(&heard, OPERATOR_HZ) >= HEARD,
+        "supervisor"
+    );
+    assert_eq!(packets_with_tone(&heard, SUPERVISOR_HZ), 0, "own voice");
+
+    sipp.wait_success();
+    navbat.wait_for_event("call_finished", EVENT_DEADLINE, |e| {
+        e["call"] == call.as_str() && e["outcome"] == "answered"
+    });
+    op_sipp.wait();
+    sup_sipp.wait();
+}
+
+#[test]
+fn waiting_caller_hears_place_and_expected_wait_periodically() {
+    let dir = TestDir::new("media-announce-prompts");
+    let prompts = shared_prompts(dir.path());
+    // Nobody is registered: the caller waits, first in line, and the estimate assumes one
+    // operator: 120 s average handling -> "2 minutes".
+    let navbat = Navbat::start(
+        "media-announce",
+        TestConfig::default()
+            .prompts_dir(&prompts)
+            .media_extra("announce_every_secs = 1\naverage_handle_secs = 120"),
+    );
+    let caller_media = Phone::start(None);
+    let sipp = caller_by_info(&navbat, "caller", &caller_media, 25_000);
+    let enqueued = navbat.wait_for_event("call_enqueued", Duration::from_secs(40), |e| {
+        e["language"] == "uz"
+    });
+    let call = enqueued["call"].as_str().unwrap().to_string();
+    sipp.wait_success();
+    navbat.wait_for_event("call_finished", EVENT_DEADLINE, |e| {
+        e["call"] == call.as_str() && e["outcome"] == "abandoned"
+    });
+
+    let heard = caller_media.received();
+    let codec = Codec::from_payload_type(heard.last().unwrap().header.payload_type).unwrap();
+    let announcement = as_heard(
+        &prompt_audio(
+            &prompts,
+            "dtm",
+            "uz",
+            &[
+                "place-in-queue",
+                "number-1",
+                "expected-wait-minutes",
+                "number-2",
+            ],
+        ),
+        codec,
+    );
+    let times = occurrences(&heard, &announcement);
+    assert!(
+        times >= 2,
+        "the place/expected-wait announcement was heard {times} times in {} packets",
+        heard.len()
+    );
+    // Between announcements the caller hears hold music, not silence.
+    let music = heard
+        .iter()
+        .filter(|p| g711::rms(&p.samples) > 100.0)
+        .count();
+    assert!(
+        music * 10 >= heard.len() * 7,
+        "{music} of {} packets non-silent",
+        heard.len()
+    );
+    // One continuous stream across prompts, music and announcements.
+    for w in heard.windows(2) {
+        assert_eq!(w[1].header.ssrc, w[0].header.ssrc);
+        assert_eq!(w[1].header.seq, w[0].header.seq.wrapping_add(1));
+    }
+}
+
+#[test]
+fn closed_line_plays_the_hours_announcement_then_480() {
+    let dir = TestDir::new("media-closed-prompts");
+    let prompts = shared_prompts(dir.path());
+    // A support line open Mon-Fri 08:00-20:00 whose holidays are yesterday, today and
+    // tomorrow in its time zone: closed now whatever the wall clock says.
+    let today = jiff::Timestamp::now()
+        .in_tz("Asia/Tashkent")
+        .unwrap()
+        .date();
+    let holidays: Vec<String> = [-1i64, 0, 1]
+        .iter()
+        .map(|d| {
+            format!(
+                "\"{}\"",
+                today.checked_add(jiff::Span::new().days(*d)).unwrap()
+            )
+        })
+        .collect();
+    let support_did = "712038872";
+    let navbat = Navbat::start(
+        "media-closed",
+        TestConfig::default()
+            .prompts_dir(&prompts)
+            .extra_toml(&format!(
+                r#"
+[[tenant]]
+id = "support"
+name = {{ uz = "Qo'llab-quvvatlash", ru = "Поддержка" }}
+dids = ["{support_did}"]
+timezone = "Asia/Tashkent"
+hours = [ {{ days = ["mon", "tue", "wed", "thu", "fri"], open = "08:00", close = "20:00" }} ]
+holidays = [{holidays}]
+service_level_secs = 20
+
+[tenant.ivr]
+digit_timeout_secs = 6
+max_retries = 2
+on_no_input = "default"
+default_language = "uz"
+languages = [ {{ digit = "1", language = "uz", queue = "support-uz" }} ]
+
+[[queue]]
+id = "support-uz"
+tenant = "support"
+language = "uz"
+strategy = "longest-idle"
+max_wait_secs = 60
+ring_timeout_secs = 3
+wrap_up_secs = 1
+max_missed_offers = 3
+"#,
+                holidays = holidays.join(", ")
+            )),
+    );
+    let phone = Phone::start(None);
+    let sipp = navbat.sipp_client(
+        "caller",
+        "media_caller_closed.xml",
+        &[
+            "-s",
+            support_did,
+            "-m",
+            "1",
+            "-key",
+            "rtp_port",
+            &phone.port(),
+        ],
+    );
+    sipp.wait_success();
+    let finished = navbat.wait_for_event("call_finished", EVENT_DEADLINE, |e| {
+        e["tenant"] == "support"
+    });
+    assert_eq!(finished["outcome"], "closed");
+    assert_eq!(finished["talk_ms"], 0);
+    assert!(
+        !navbat.events().iter().any(|e| e["kind"] == "call_enqueued"),
+        "a closed line queued the call"
+    );
+
+    // Before the 480 the caller heard the hours announcement, Uzbek then Russian, as early
+    // media.
+    let rejected_at = sipp_received_at(&navbat.dir.path().join("caller.messages.log"), "480");
+    let early: Vec<Received> = phone
+        .received()
+        .into_iter()
+        .filter(|p| p.at < rejected_at)
+        .collect();
+    assert!(!early.is_empty(), "no early media before the 480");
+    let codec = Codec::from_payload_type(early[0].header.payload_type).unwrap();
+    let mut closed = prompt_audio(&prompts, "support", "uz", &["closed"]);
+    closed.extend(prompt_audio(&prompts, "support", "ru", &["closed"]));
+    let expected = as_heard(&closed, codec);
+    assert_eq!(
+        occurrences(&early, &expected),
+        1,
+        "{} early packets, the announcement is {} frames",
+        early.len(),
+        expected.len()
+    );
 }
