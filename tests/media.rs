@@ -786,3 +786,167 @@ max_missed_offers = 3
         expected.len()
     );
 }
+
+/// A supervisor's softphone dialling `number` (a feature code) as `ext`.
+fn supervisor_dial(
+    navbat: &Navbat,
+    name: &str,
+    scenario_file: &str,
+    ext: &str,
+    number: &str,
+    phone: &Phone,
+    stay_ms: u64,
+) -> Sipp {
+    let stay = stay_ms.to_string();
+    let password = navbat.config.password_of(ext).to_string();
+    navbat.sipp_client(
+        name,
+        scenario_file,
+        &[
+            "-s",
+            number,
+            "-m",
+            "1",
+            "-key",
+            "ext",
+            ext,
+            "-au",
+            ext,
+            "-ap",
+            &password,
+            "-key",
+            "rtp_port",
+            &phone.port(),
+            "-d",
+            &stay,
+        ],
+    )
+}
+
+/// Which final status (>= 300, after the 407 challenge) SIPp received, from its trace.
+fn refusal_status(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap();
+    text.lines()
+        .filter_map(|l| l.strip_prefix("SIP/2.0 "))
+        .map(|rest| rest.split(' ').next().unwrap_or("").to_string())
+        .rfind(|code| code.as_str() >= "300" && code != "407")
+        .unwrap_or_else(|| panic!("no final refusal in the trace:\n{text}"))
+}
+
+#[test]
+fn supervisor_softphone_whispers_by_feature_code() {
+    let dir = TestDir::new("media-feature-prompts");
+    let prompts = shared_prompts(dir.path());
+    let navbat = Navbat::start(
+        "media-feature-code",
+        TestConfig::default()
+            .prompts_dir(&prompts)
+            .reserve_after_secs(600)
+            .operators(vec![
+                OperatorSpec::regular("1001"),
+                OperatorSpec::regular("1002"),
+                OperatorSpec::reserve("1901").supervising(),
+            ]),
+    );
+    let op_media = Phone::start_tone(Some((Codec::Pcmu, OPERATOR_HZ)));
+    let mut op_sipp = answering_phone(&navbat, "1001", &op_media);
+    navbat.wait_operator("1001", "available");
+
+    // Before any call: the operator is not on a call -> 480.
+    let idle = Phone::start(None);
+    let mut early = supervisor_dial(
+        &navbat,
+        "sup-early",
+        "supervisor_dial_refused.xml",
+        "1901",
+        "*511001",
+        &idle,
+        0,
+    );
+    early.wait();
+    assert_eq!(
+        refusal_status(&navbat.dir.path().join("sup-early.messages.log")),
+        "480"
+    );
+
+    let caller_media = Phone::start_tone(Some((Codec::Pcma, CALLER_HZ)));
+    let sipp = caller_by_info(&navbat, "caller", &caller_media, 20_000);
+    let answered = navbat.wait_for_event("call_answered", Duration::from_secs(40), |_| true);
+    let call = answered["call"].as_str().unwrap().to_string();
+
+    // Refusals after authentication: not a supervisor (403), no such extension (404).
+    for (name, ext, number, status) in [
+        ("not-supervisor", "1002", "*511001", "403"),
+        ("unknown-ext", "1901", "*519999", "404"),
+    ] {
+        let mut s = supervisor_dial(
+            &navbat,
+            name,
+            "supervisor_dial_refused.xml",
+            ext,
+            number,
+            &idle,
+            0,
+        );
+        s.wait();
+        assert_eq!(
+            refusal_status(&navbat.dir.path().join(format!("{name}.messages.log"))),
+            status,
+            "{name}"
+        );
+    }
+
+    // The supervisor dials *52 + the operator's extension: whisper.
+    let sup_media = Phone::start_tone(Some((Codec::Pcmu, SUPERVISOR_HZ)));
+    let sup = supervisor_dial(
+        &navbat,
+        "supervisor",
+        "supervisor_dial.xml",
+        "1901",
+        "*521001",
+        &sup_media,
+        6_000,
+    );
+    navbat.wait_for_event("monitor_started", EVENT_DEADLINE, |e| {
+        e["call"] == call.as_str() && e["mode"] == "whisper" && e["supervisor"] == "1901"
+    });
+    let whisper_from = SystemTime::now();
+    wait_until("the supervisor hears both sides", EVENT_DEADLINE, || {
+        let heard = sup_media.received();
+        (packets_with_tone(&heard, CALLER_HZ) >= HEARD
+            && packets_with_tone(&heard, OPERATOR_HZ) >= HEARD)
+            .then_some(())
+    });
+    wait_until("the operator hears the supervisor", EVENT_DEADLINE, || {
+        (packets_with_tone(&op_media.received(), SUPERVISOR_HZ) >= HEARD).then_some(())
+    });
+    sup.wait_success();
+    let caller_heard: Vec<Received> = caller_media
+        .received()
+        .into_iter()
+        .filter(|p| p.at > whisper_from)
+        .collect();
+    assert!(packets_with_tone(&caller_heard, OPERATOR_HZ) >= HEARD);
+    assert_eq!(
+        packets_with_tone(&caller_heard, SUPERVISOR_HZ),
+        0,
+        "the caller heard the whispering supervisor"
+    );
+    assert!(
+        rms_of(&sup_media.received()) > 200.0,
+        "the supervisor heard silence"
+    );
+
+    // The supervisor hung up; the call goes on and ends normally.
+    sipp.wait_success();
+    navbat.wait_for_event("call_finished", EVENT_DEADLINE, |e| {
+        e["call"] == call.as_str() && e["outcome"] == "answered"
+    });
+    op_sipp.wait();
+    let monitors = navbat
+        .events()
+        .iter()
+        .filter(|e| e["kind"] == "monitor_started")
+        .count();
+    assert_eq!(monitors, 1, "only the whisper joined");
+}
