@@ -22,6 +22,8 @@ use std::time::{Duration, SystemTime};
 #[derive(Clone, Debug)]
 struct Received {
     at: SystemTime,
+    /// Where it came from (navbat's RTP port for the leg).
+    from: SocketAddr,
     header: rtp::RtpHeader,
     samples: Vec<i16>,
 }
@@ -71,6 +73,7 @@ impl Phone {
                     }
                     received.lock().unwrap().push(Received {
                         at: SystemTime::now(),
+                        from,
                         header,
                         samples,
                     });
@@ -949,4 +952,95 @@ fn supervisor_softphone_whispers_by_feature_code() {
         .filter(|e| e["kind"] == "monitor_started")
         .count();
     assert_eq!(monitors, 1, "only the whisper joined");
+}
+
+#[test]
+fn rtcp_is_read_and_each_leg_reports() {
+    use navbat::media::rtcp;
+    let dir = TestDir::new("media-rtcp-prompts");
+    let prompts = shared_prompts(dir.path());
+    let navbat = Navbat::start("media-rtcp", TestConfig::default().prompts_dir(&prompts));
+    // A talking phone whose RTCP socket is its RTP port + 1 (RFC 3550 section 11).
+    let (phone, rtcp_sock) = loop {
+        let phone = Phone::start_tone(Some((Codec::Pcma, CALLER_HZ)));
+        if let Ok(s) = UdpSocket::bind(("127.0.0.1", phone.addr.port() + 1)) {
+            break (phone, s);
+        }
+    };
+    rtcp_sock
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let sipp = caller_by_info(&navbat, "caller", &phone, 15_000);
+    let navbat_rtp = wait_until("media from navbat", EVENT_DEADLINE, || {
+        phone.received().first().map(|p| p.from)
+    });
+    // Connected: an RTCP port navbat left closed would come back as ICMP port unreachable,
+    // which Linux reports on this socket as ConnectionRefused.
+    rtcp_sock
+        .connect(("127.0.0.1", navbat_rtp.port() + 1))
+        .unwrap();
+    // Our sender report about the phone's stream (SSRC 0x5eed): navbat's next report block
+    // about that stream must echo the middle of its NTP timestamp as LSR.
+    let mut our_sr = Vec::new();
+    rtcp::write_report(
+        0x5eed,
+        Some(rtcp::SenderInfo {
+            ntp: 0x1111_2222_3333_4444,
+            rtp_timestamp: 0,
+            packets: 1,
+            octets: 160,
+        }),
+        None,
+        "phone@127.0.0.1",
+        &mut our_sr,
+    );
+    let mut reports: Vec<Vec<u8>> = Vec::new();
+    let mut buf = [0u8; 1500];
+    wait_until(
+        "two RTCP reports from navbat, one echoing our SR",
+        Duration::from_secs(40),
+        || {
+            match rtcp_sock.send(&our_sr) {
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    panic!("navbat's RTCP port answered with ICMP port unreachable")
+                }
+                _ => {}
+            }
+            match rtcp_sock.recv(&mut buf) {
+                Ok(n) => reports.push(buf[..n].to_vec()),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    panic!("navbat's RTCP port answered with ICMP port unreachable")
+                }
+                Err(_) => {}
+            }
+            let echoed = reports.iter().any(|r| {
+                r.len() >= 52 && r[1] == rtcp::PT_SR && r[44..48] == [0x22, 0x22, 0x33, 0x33]
+            });
+            (echoed && reports.len() >= 2).then_some(())
+        },
+    );
+    let rtp_ssrc = phone.received().last().unwrap().header.ssrc;
+    for r in &reports {
+        let parsed = rtcp::parse(r).expect("navbat sends valid compound RTCP");
+        assert_eq!(
+            parsed.ssrc, rtp_ssrc,
+            "the report's SSRC is the leg's RTP SSRC"
+        );
+        assert_eq!(
+            r[1],
+            rtcp::PT_SR,
+            "navbat sends RTP on this leg: a sender report"
+        );
+        assert!(parsed.packets >= 2, "SR then SDES");
+        let sent = u32::from_be_bytes([r[20], r[21], r[22], r[23]]);
+        assert!(sent > 0, "sender packet count");
+        if r[0] & 0x1f == 1 {
+            assert_eq!(
+                &r[28..32],
+                &0x5eed_u32.to_be_bytes(),
+                "block about our stream"
+            );
+        }
+    }
+    sipp.wait_success();
 }

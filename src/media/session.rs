@@ -12,6 +12,7 @@
 use super::dtmf::DtmfDetector;
 use super::prompts::Clip;
 use super::recorder::{Recording, FRAME};
+use super::rtcp::{self as rtcp_mod, RtcpLeg};
 use super::rtp::{self, OutStream, RecvStats};
 use super::{Codec, MediaCounters, RtpPort};
 use std::collections::VecDeque;
@@ -173,7 +174,7 @@ pub(super) fn spawn(
 
 struct Leg {
     sock: UdpSocket,
-    _rtcp: Option<std::net::UdpSocket>,
+    rtcp: Option<RtcpLeg>,
     remote: Option<SocketAddr>,
     latched: bool,
     codec: Codec,
@@ -192,7 +193,7 @@ impl Leg {
         let sock = UdpSocket::from_std(rtp)?;
         Ok(Leg {
             sock,
-            _rtcp: rtcp,
+            rtcp: rtcp.and_then(|s| RtcpLeg::new(s, Instant::now()).ok()),
             remote: spec.remote,
             latched: false,
             codec: spec.codec,
@@ -298,6 +299,25 @@ impl Leg {
         }
     }
 
+    /// Sends this leg's RTCP report when one is due.
+    fn rtcp_tick(&mut self, now: Instant, wall: std::time::SystemTime, c: &MediaCounters) {
+        let Some(r) = self.rtcp.as_mut() else {
+            return;
+        };
+        let view = rtcp_mod::LegView {
+            ssrc: self.out.ssrc(),
+            sent_packets: self.out.packets,
+            sent_octets: self.out.packets * FRAME as u64,
+            rtp_timestamp: self.out.timestamp(),
+            source: self.stats.source(),
+            received: self.stats.packets,
+            lost: self.stats.lost(),
+            jitter: self.stats.jitter_units(),
+            rtp_remote: self.remote,
+        };
+        r.tick(now, wall, &view, c);
+    }
+
     fn report(&self) -> LegReport {
         LegReport {
             received: self.stats.packets,
@@ -389,6 +409,7 @@ async fn run(
         music_pos: 0,
     };
     let (mut b1, mut b2, mut b3) = (vec![0u8; 2048], vec![0u8; 2048], vec![0u8; 2048]);
+    let mut b4 = vec![0u8; 3 * 1024];
     let mut out = Vec::with_capacity(FRAME + rtp::HEADER_LEN);
     let mut finished = Vec::new();
     let (mut from_caller, mut from_op, mut from_sup) =
@@ -489,6 +510,33 @@ async fn run(
                 }
                 for (id, idle) in finished.drain(..) {
                     to.do_send(MediaMsg(MediaEvent::Played { id, idle }));
+                }
+                let (now, wall) = (Instant::now(), std::time::SystemTime::now());
+                caller.rtcp_tick(now, wall, &c);
+                if let Some(op) = operator.as_mut() {
+                    op.rtcp_tick(now, wall, &c);
+                }
+                if let Some((s, _)) = supervisor.as_mut() {
+                    s.rtcp_tick(now, wall, &c);
+                }
+            }
+            r = rtcp_mod::recv_any(
+                [
+                    caller.rtcp.as_ref(),
+                    operator.as_ref().and_then(|l| l.rtcp.as_ref()),
+                    supervisor.as_ref().and_then(|(l, _)| l.rtcp.as_ref()),
+                ],
+                &mut b4,
+            ) => {
+                if let Ok((which, n, from)) = r {
+                    let leg = match which {
+                        0 => Some(&mut caller),
+                        1 => operator.as_mut(),
+                        _ => supervisor.as_mut().map(|(l, _)| l),
+                    };
+                    if let Some(r) = leg.and_then(|l| l.rtcp.as_mut()) {
+                        r.on_datagram(&b4[..n], from, Instant::now(), &c);
+                    }
                 }
             }
             r = caller.sock.recv_from(&mut b1) => {
