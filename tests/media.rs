@@ -1044,3 +1044,91 @@ fn rtcp_is_read_and_each_leg_reports() {
     }
     sipp.wait_success();
 }
+
+#[test]
+fn operator_hold_plays_music_to_the_caller_and_resume_restores_the_bridge() {
+    let dir = TestDir::new("media-hold-prompts");
+    let prompts = shared_prompts(dir.path());
+    let navbat = Navbat::start(
+        "media-hold",
+        TestConfig::default()
+            .prompts_dir(&prompts)
+            .reserve_after_secs(600),
+    );
+    // The operator talks, holds after 3 s with a=sendonly for 3 s, then resumes.
+    let op_media = Phone::start_tone(Some((Codec::Pcmu, OPERATOR_HZ)));
+    let port = free_port();
+    let mut op_sipp = Sipp::start(
+        navbat.dir.path(),
+        "op1001-hold",
+        "operator_hold.xml",
+        &[
+            "-m",
+            "1",
+            "-key",
+            "rtp_port",
+            &op_media.port(),
+            "-d",
+            "3000",
+        ],
+        None,
+        port,
+    );
+    navbat
+        .register("1001", navbat.config.password_of("1001"), port)
+        .wait_success();
+    navbat.wait_operator("1001", "available");
+
+    let caller_media = Phone::start_tone(Some((Codec::Pcma, CALLER_HZ)));
+    let sipp = caller_by_info(&navbat, "caller", &caller_media, 12_000);
+    let answered = navbat.wait_for_event("call_answered", Duration::from_secs(40), |_| true);
+    let bridged_from = SystemTime::now();
+    let call = answered["call"].as_str().unwrap().to_string();
+    sipp.wait_success();
+    let finished = navbat.wait_for_event("call_finished", EVENT_DEADLINE, |e| {
+        e["call"] == call.as_str()
+    });
+    assert_eq!(finished["outcome"], "answered", "the hold dropped the call");
+    assert_eq!(finished["ended_by"], "caller");
+    let recording =
+        navbat.wait_for_event("recording", EVENT_DEADLINE, |e| e["call"] == call.as_str());
+    // SIPp checked navbat's answers: recvonly to the hold, sendrecv to the resume.
+    let status = op_sipp.wait();
+    assert!(status.success(), "operator SIPp: {}", op_sipp.report());
+
+    // The caller heard the operator, then the hold music from its start, then the operator.
+    let heard: Vec<Received> = caller_media
+        .received()
+        .into_iter()
+        .filter(|p| p.at > bridged_from)
+        .collect();
+    let store = navbat::media::prompts::PromptStore::new(&prompts);
+    let music = store.music().unwrap();
+    let codec = Codec::from_payload_type(heard[0].header.payload_type).unwrap();
+    // The first second of the music (the hold lasts three).
+    let expected: Vec<Vec<i16>> = as_heard(&music, codec).into_iter().take(50).collect();
+    let start = (0..heard.len().saturating_sub(expected.len()))
+        .find(|i| occurrences(&heard[*i..*i + expected.len()], &expected) == 1)
+        .unwrap_or_else(|| {
+            panic!(
+                "the caller never heard the hold music ({} packets)",
+                heard.len()
+            )
+        });
+    assert!(
+        packets_with_tone(&heard[..start], OPERATOR_HZ) >= HEARD,
+        "the operator before the hold"
+    );
+    let after_music: Vec<Received> = heard[start + expected.len()..].to_vec();
+    assert!(
+        packets_with_tone(&after_music, OPERATOR_HZ) >= HEARD,
+        "the bridge did not resume after the hold"
+    );
+    // The recording went on through the hold: as long as the conversation.
+    let duration = recording["duration_ms"].as_u64().unwrap();
+    let talk = finished["talk_ms"].as_u64().unwrap();
+    assert!(
+        duration.abs_diff(talk) <= 100,
+        "recording {duration} ms, bridged {talk} ms"
+    );
+}

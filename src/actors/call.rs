@@ -832,6 +832,13 @@ impl Handler<LegMsg> for CallActor {
                 Phase::Done => {}
             },
             LegEvent::OperatorRinging { .. } => {}
+            LegEvent::CallerHold { held } => self.on_hold(crate::media::HoldBy::Caller, held),
+            LegEvent::OperatorHold { attempt, held } => {
+                let talking = matches!(&self.talking_with, Some((_, o)) if o.attempt == attempt);
+                if talking {
+                    self.on_hold(crate::media::HoldBy::Operator, held);
+                }
+            }
             LegEvent::OperatorAnswered {
                 attempt,
                 sdp: answer,
@@ -1192,5 +1199,33 @@ impl CallActor {
             answered: true,
         });
         Ok(())
+    }
+}
+
+impl CallActor {
+    /// A side of the bridge put the call on hold or resumed it (re-INVITE, answered per
+    /// RFC 3264 by the SIP layer): the held party hears the hold music instead of silence,
+    /// and the recording goes on. Outside a conversation a hold changes nothing: the caller
+    /// hears prompts or music anyway.
+    fn on_hold(&mut self, by: crate::media::HoldBy, held: bool) {
+        if self.phase != Phase::Talking {
+            return;
+        }
+        let (Some(session), Some(engine)) = (&self.media.session, self.shared.media.get()) else {
+            return;
+        };
+        let music = if held {
+            match engine.prompts.music() {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    tracing::warn!(call = %self.call_ref, error = %e, "no hold music");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        tracing::debug!(call = %self.call_ref, ?by, held, "hold");
+        session.send(MediaCommand::Hold { by, music });
     }
 }

@@ -19,7 +19,7 @@ pub mod rtcp;
 pub mod rtp;
 pub mod session;
 
-pub use session::{LegSpec, MediaCommand, MediaEvent, MediaHandle, MediaMsg, MonitorMode};
+pub use session::{HoldBy, LegSpec, MediaCommand, MediaEvent, MediaHandle, MediaMsg, MonitorMode};
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};

@@ -53,6 +53,15 @@ pub enum MonitorMode {
     Barge,
 }
 
+/// Which side of a bridged call put it on hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldBy {
+    /// The caller holds: the operator hears the music.
+    Caller,
+    /// The operator holds: the caller hears the music.
+    Operator,
+}
+
 /// Commands from the call's actor.
 #[derive(Debug)]
 pub enum MediaCommand {
@@ -87,6 +96,15 @@ pub enum MediaCommand {
     SetMonitorMode(MonitorMode),
     /// Drop the supervisor's leg.
     EndMonitor,
+    /// One side of the bridge put the call on hold (re-INVITE `sendonly`/`inactive`): the
+    /// other side hears this music instead of silence, nothing is sent to the holder, and
+    /// the recording goes on. `music: None` resumes the bridge.
+    Hold {
+        /// Who holds.
+        by: HoldBy,
+        /// What the held party hears; `None`: off hold.
+        music: Option<Clip>,
+    },
     /// End the session (also when the handle is dropped).
     Stop,
 }
@@ -415,6 +433,8 @@ async fn run(
     let (mut from_caller, mut from_op, mut from_sup) =
         ([0i16; FRAME], [0i16; FRAME], [0i16; FRAME]);
     let mut mixed = [0i16; FRAME];
+    // (who holds, the music, where in it)
+    let mut hold: Option<(HoldBy, Clip, usize)> = None;
     loop {
         // Biased: commands, then the tick (after a stall the late ticks play out what is
         // buffered before more is read), then the sockets.
@@ -469,6 +489,13 @@ async fn run(
                     }
                 }
                 Some(MediaCommand::EndMonitor) => supervisor = None,
+                Some(MediaCommand::Hold { by, music }) => {
+                    hold = music.filter(|m| !m.is_empty()).map(|m| (by, m, 0));
+                    caller.out.mark();
+                    if let Some(op) = operator.as_mut() {
+                        op.out.mark();
+                    }
+                }
             },
             _ = tick.tick() => {
                 c.ticks.fetch_add(1, Ordering::Relaxed);
@@ -482,20 +509,35 @@ async fn run(
                     if let Some((s, _)) = supervisor.as_mut() {
                         s.pop_frame(&mut from_sup);
                     }
-                    // The caller hears the operator (and the supervisor when barging).
-                    if sup_mode == Some(MonitorMode::Barge) {
-                        mix(&mut mixed, &[&from_op, &from_sup]);
-                        caller.send(Some(&mixed), &mut out, &c).await;
-                    } else {
-                        caller.send(Some(&from_op), &mut out, &c).await;
-                    }
-                    // The operator hears the caller (and the supervisor unless only listening).
-                    match sup_mode {
-                        Some(MonitorMode::Whisper) | Some(MonitorMode::Barge) => {
-                            mix(&mut mixed, &[&from_caller, &from_sup]);
-                            op.send(Some(&mixed), &mut out, &c).await;
+                    if let Some((by, music, pos)) = hold.as_mut() {
+                        // On hold: the held party hears music, the holder nothing.
+                        for slot in mixed.iter_mut() {
+                            *slot = music[*pos];
+                            *pos = (*pos + 1) % music.len();
                         }
-                        _ => op.send(Some(&from_caller), &mut out, &c).await,
+                        let (held, holder) = match by {
+                            HoldBy::Operator => (&mut caller, op),
+                            HoldBy::Caller => (op, &mut caller),
+                        };
+                        held.send(Some(&mixed), &mut out, &c).await;
+                        holder.send(None, &mut out, &c).await;
+                    } else {
+                        // The caller hears the operator (and the supervisor when barging).
+                        if sup_mode == Some(MonitorMode::Barge) {
+                            mix(&mut mixed, &[&from_op, &from_sup]);
+                            caller.send(Some(&mixed), &mut out, &c).await;
+                        } else {
+                            caller.send(Some(&from_op), &mut out, &c).await;
+                        }
+                        // The operator hears the caller (and the supervisor unless only
+                        // listening).
+                        match sup_mode {
+                            Some(MonitorMode::Whisper) | Some(MonitorMode::Barge) => {
+                                mix(&mut mixed, &[&from_caller, &from_sup]);
+                                op.send(Some(&mixed), &mut out, &c).await;
+                            }
+                            _ => op.send(Some(&from_caller), &mut out, &c).await,
+                        }
                     }
                     if let Some((s, _)) = supervisor.as_mut() {
                         mix(&mut mixed, &[&from_caller, &from_op]);
