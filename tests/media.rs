@@ -1097,33 +1097,7 @@ fn operator_hold_plays_music_to_the_caller_and_resume_restores_the_bridge() {
     assert!(status.success(), "operator SIPp: {}", op_sipp.report());
 
     // The caller heard the operator, then the hold music from its start, then the operator.
-    let heard: Vec<Received> = caller_media
-        .received()
-        .into_iter()
-        .filter(|p| p.at > bridged_from)
-        .collect();
-    let store = navbat::media::prompts::PromptStore::new(&prompts);
-    let music = store.music().unwrap();
-    let codec = Codec::from_payload_type(heard[0].header.payload_type).unwrap();
-    // The first second of the music (the hold lasts three).
-    let expected: Vec<Vec<i16>> = as_heard(&music, codec).into_iter().take(50).collect();
-    let start = (0..heard.len().saturating_sub(expected.len()))
-        .find(|i| occurrences(&heard[*i..*i + expected.len()], &expected) == 1)
-        .unwrap_or_else(|| {
-            panic!(
-                "the caller never heard the hold music ({} packets)",
-                heard.len()
-            )
-        });
-    assert!(
-        packets_with_tone(&heard[..start], OPERATOR_HZ) >= HEARD,
-        "the operator before the hold"
-    );
-    let after_music: Vec<Received> = heard[start + expected.len()..].to_vec();
-    assert!(
-        packets_with_tone(&after_music, OPERATOR_HZ) >= HEARD,
-        "the bridge did not resume after the hold"
-    );
+    held_party_heard_music_between(&caller_media, bridged_from, &prompts, OPERATOR_HZ);
     // The recording went on through the hold: as long as the conversation.
     let duration = recording["duration_ms"].as_u64().unwrap();
     let talk = finished["talk_ms"].as_u64().unwrap();
@@ -1131,4 +1105,75 @@ fn operator_hold_plays_music_to_the_caller_and_resume_restores_the_bridge() {
         duration.abs_diff(talk) <= 100,
         "recording {duration} ms, bridged {talk} ms"
     );
+}
+
+/// What a held party (`phone`) heard after `from`: the other side's `tone`, then the hold
+/// music sample for sample from its start (its first second; holds last three), then the
+/// other side's tone again.
+fn held_party_heard_music_between(phone: &Phone, from: SystemTime, prompts: &Path, tone: f64) {
+    let heard: Vec<Received> = phone
+        .received()
+        .into_iter()
+        .filter(|p| p.at > from)
+        .collect();
+    assert!(!heard.is_empty(), "the held party heard nothing");
+    let store = navbat::media::prompts::PromptStore::new(prompts);
+    let music = store.music().unwrap();
+    let codec = Codec::from_payload_type(heard[0].header.payload_type).unwrap();
+    let expected: Vec<Vec<i16>> = as_heard(&music, codec).into_iter().take(50).collect();
+    let start = (0..heard.len().saturating_sub(expected.len()))
+        .find(|i| occurrences(&heard[*i..*i + expected.len()], &expected) == 1)
+        .unwrap_or_else(|| panic!("the hold music was never heard ({} packets)", heard.len()));
+    assert!(
+        packets_with_tone(&heard[..start], tone) >= HEARD,
+        "the other side before the hold"
+    );
+    assert!(
+        packets_with_tone(&heard[start + expected.len()..], tone) >= HEARD,
+        "the bridge did not resume after the hold"
+    );
+}
+
+#[test]
+fn caller_hold_plays_music_to_the_operator_and_resume_restores_the_bridge() {
+    let dir = TestDir::new("media-caller-hold-prompts");
+    let prompts = shared_prompts(dir.path());
+    let navbat = Navbat::start(
+        "media-caller-hold",
+        TestConfig::default()
+            .prompts_dir(&prompts)
+            .reserve_after_secs(600),
+    );
+    let op_media = Phone::start_tone(Some((Codec::Pcmu, OPERATOR_HZ)));
+    let mut op_sipp = answering_phone(&navbat, "1001", &op_media);
+    navbat.wait_operator("1001", "available");
+    // The caller talks 3 s, holds 3 s (a=sendonly), resumes and talks 3 s more.
+    let caller_media = Phone::start_tone(Some((Codec::Pcma, CALLER_HZ)));
+    let sipp = navbat.sipp_client(
+        "caller",
+        "media_caller_hold.xml",
+        &[
+            "-s",
+            DTM_DID,
+            "-m",
+            "1",
+            "-key",
+            "rtp_port",
+            &caller_media.port(),
+            "-d",
+            "3000",
+        ],
+    );
+    let answered = navbat.wait_for_event("call_answered", Duration::from_secs(40), |_| true);
+    let bridged_from = SystemTime::now();
+    let call = answered["call"].as_str().unwrap().to_string();
+    // SIPp checks navbat's answers: recvonly to the hold, sendrecv to the resume.
+    sipp.wait_success();
+    let finished = navbat.wait_for_event("call_finished", EVENT_DEADLINE, |e| {
+        e["call"] == call.as_str()
+    });
+    assert_eq!(finished["outcome"], "answered", "the hold dropped the call");
+    assert_eq!(finished["ended_by"], "caller");
+    op_sipp.wait();
+    held_party_heard_music_between(&op_media, bridged_from, &prompts, CALLER_HZ);
 }
