@@ -46,12 +46,28 @@ struct Offer {
 
 /// A supervisor's leg on this call (D17).
 struct Monitor {
+    /// The ringing attempt (0: the supervisor dialled in by feature code).
     attempt: u64,
     ext: String,
     mode: MonitorMode,
-    leg: Option<OperatorLeg>,
+    leg: Option<MonitorLeg>,
     port: Option<RtpPort>,
     answered: bool,
+}
+
+/// How the supervisor came: rung by navbat (HTTP API) or dialling a feature code.
+enum MonitorLeg {
+    Rung(OperatorLeg),
+    Dialled(CallerLeg),
+}
+
+impl MonitorLeg {
+    fn hangup(&self) {
+        match self {
+            MonitorLeg::Rung(l) => l.hangup(),
+            MonitorLeg::Dialled(l) => l.hangup(),
+        }
+    }
 }
 
 /// What the call's media is doing for the actor's decisions.
@@ -642,7 +658,7 @@ impl CallActor {
             attempt,
             ext: ext.to_string(),
             mode,
-            leg: Some(leg),
+            leg: Some(MonitorLeg::Rung(leg)),
             port: Some(port),
             answered: false,
         });
@@ -816,6 +832,13 @@ impl Handler<LegMsg> for CallActor {
                 Phase::Done => {}
             },
             LegEvent::OperatorRinging { .. } => {}
+            LegEvent::CallerHold { held } => self.on_hold(crate::media::HoldBy::Caller, held),
+            LegEvent::OperatorHold { attempt, held } => {
+                let talking = matches!(&self.talking_with, Some((_, o)) if o.attempt == attempt);
+                if talking {
+                    self.on_hold(crate::media::HoldBy::Operator, held);
+                }
+            }
             LegEvent::OperatorAnswered {
                 attempt,
                 sdp: answer,
@@ -1036,6 +1059,9 @@ pub enum MonitorError {
     /// No RTP port is free.
     #[error("no free RTP port")]
     NoPort,
+    /// The supervisor's phone offered no SDP we can answer (G.711 over RTP/AVP).
+    #[error("the supervisor's SDP offer has no usable audio")]
+    UnusableOffer,
 }
 
 /// A supervisor asks to listen to, whisper to or barge into this call (D17).
@@ -1053,5 +1079,153 @@ impl Handler<StartMonitor> for CallActor {
 
     fn handle(&mut self, msg: StartMonitor, ctx: &mut Context<Self>) -> Self::Result {
         self.start_monitor(&msg.supervisor, msg.mode, ctx)
+    }
+}
+
+/// Whether this call is in conversation with operator `.0` (an extension).
+#[derive(Message, Debug)]
+#[rtype(result = "bool")]
+pub struct OnCallWith(pub String);
+
+impl Handler<OnCallWith> for CallActor {
+    type Result = bool;
+
+    fn handle(&mut self, msg: OnCallWith, _: &mut Context<Self>) -> bool {
+        self.phase == Phase::Talking
+            && self
+                .talking_with
+                .as_ref()
+                .is_some_and(|(_, o)| o.ext == msg.0)
+    }
+}
+
+/// A supervisor dialled a feature code for this call's operator (D17): answer their leg and
+/// mix them in.
+#[derive(Message)]
+#[rtype(result = "Result<(), MonitorError>")]
+pub struct JoinDialledMonitor {
+    /// The supervisor's (authenticated) extension.
+    pub supervisor: String,
+    /// What they do.
+    pub mode: MonitorMode,
+    /// Their leg, not yet answered.
+    pub leg: CallerLeg,
+}
+
+impl Handler<JoinDialledMonitor> for CallActor {
+    type Result = Result<(), MonitorError>;
+
+    fn handle(&mut self, msg: JoinDialledMonitor, _: &mut Context<Self>) -> Self::Result {
+        self.join_dialled_monitor(msg)
+    }
+}
+
+/// The supervisor who dialled in hung up.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct MonitorLegGone {
+    /// Their extension.
+    pub supervisor: String,
+}
+
+impl Handler<MonitorLegGone> for CallActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: MonitorLegGone, _: &mut Context<Self>) {
+        let dialled = self.monitor.as_ref().is_some_and(|m| {
+            m.ext == msg.supervisor && matches!(m.leg, Some(MonitorLeg::Dialled(_)))
+        });
+        if dialled {
+            self.monitor = None;
+            if let Some(s) = &self.media.session {
+                s.send(MediaCommand::EndMonitor);
+            }
+        }
+    }
+}
+
+impl CallActor {
+    /// Answers a supervisor's feature-code INVITE with our SDP and adds their leg to the
+    /// media session in `mode`.
+    fn join_dialled_monitor(&mut self, msg: JoinDialledMonitor) -> Result<(), MonitorError> {
+        if self.phase != Phase::Talking {
+            return Err(MonitorError::NotTalking);
+        }
+        if self.monitor.is_some() {
+            return Err(MonitorError::Busy);
+        }
+        let session = self.media.session.as_ref().ok_or(MonitorError::NoMedia)?;
+        let offer = msg
+            .leg
+            .remote_offer()
+            .and_then(sdp::parse)
+            .ok_or(MonitorError::UnusableOffer)?;
+        let port = self
+            .shared
+            .ports
+            .allocate()
+            .map_err(|_| MonitorError::NoPort)?;
+        let (body, codec) = sdp::answer(
+            &offer,
+            self.shared.config.media.rtp_ip,
+            port.addr().port(),
+            self.id.0 * 1000 + 999,
+        )
+        .ok_or(MonitorError::UnusableOffer)?;
+        msg.leg.answer(body).map_err(|e| {
+            tracing::debug!(call = %self.call_ref, error = %e, "supervisor answer failed");
+            MonitorError::NoMedia
+        })?;
+        session.send(MediaCommand::Monitor {
+            leg: LegSpec {
+                port,
+                remote: offer.addr(),
+                codec,
+                telephone_event: offer.telephone_event,
+            },
+            mode: msg.mode,
+        });
+        self.shared.events.emit(EventKind::MonitorStarted {
+            call: self.call_ref.clone(),
+            supervisor: msg.supervisor.clone(),
+            mode: msg.mode,
+        });
+        self.monitor = Some(Monitor {
+            attempt: 0,
+            ext: msg.supervisor,
+            mode: msg.mode,
+            leg: Some(MonitorLeg::Dialled(msg.leg)),
+            port: None,
+            answered: true,
+        });
+        Ok(())
+    }
+}
+
+impl CallActor {
+    /// A side of the bridge put the call on hold or resumed it (re-INVITE, answered per
+    /// RFC 3264 by the SIP layer): the held party hears the hold music instead of silence,
+    /// and the recording goes on. Outside a conversation a hold changes nothing: the caller
+    /// hears prompts or music anyway.
+    fn on_hold(&mut self, by: crate::media::HoldBy, held: bool) {
+        if self.phase != Phase::Talking {
+            return;
+        }
+        let (Some(session), Some(engine)) = (&self.media.session, self.shared.media.get()) else {
+            return;
+        };
+        let music = if held {
+            match engine.prompts.music() {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    tracing::warn!(call = %self.call_ref, error = %e, "no hold music");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        tracing::debug!(call = %self.call_ref, ?by, held, "hold");
+        session.send(MediaCommand::Hold { by, music });
     }
 }

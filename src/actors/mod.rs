@@ -5,6 +5,7 @@
 
 pub mod acd_host;
 pub mod call;
+pub mod feature;
 pub mod gate;
 pub mod model;
 pub mod operator;
@@ -304,5 +305,9 @@ impl SipApplication for Router {
             })
             .recipient()
         }))
+    }
+
+    fn admit_monitor(&self, dial: crate::sip::features::MonitorDial) -> Admission {
+        feature::admit(&self.shared, &self.arbiter, dial)
     }
 }

@@ -333,6 +333,9 @@ pub struct Operator {
     pub topics: Vec<String>,
     /// Reserve staff (managers, editors: D11) take calls only after a queue's `reserve_after`.
     pub reserve: bool,
+    /// May listen to, whisper to or barge into live calls from the softphone by feature
+    /// code (D17; `*51`, `*52`, `*53` followed by the operator's extension).
+    pub supervisor: bool,
 }
 
 /// The SIP digest HA1 of a user: lowercase hex of `md5("{username}:{realm}:{password}")`.

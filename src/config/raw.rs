@@ -345,6 +345,8 @@ pub(crate) struct RawOperator {
     pub topics: Vec<String>,
     #[serde(default)]
     pub reserve: bool,
+    #[serde(default)]
+    pub supervisor: bool,
 }
 
 /// `[node]`.

@@ -1204,5 +1204,6 @@ fn to_operator(raw: &RawOperator, ha1: String) -> Operator {
         languages: raw.languages.clone(),
         topics: raw.topics.clone(),
         reserve: raw.reserve,
+        supervisor: raw.supervisor,
     }
 }

@@ -12,6 +12,7 @@
 use super::dtmf::DtmfDetector;
 use super::prompts::Clip;
 use super::recorder::{Recording, FRAME};
+use super::rtcp::{self as rtcp_mod, RtcpLeg};
 use super::rtp::{self, OutStream, RecvStats};
 use super::{Codec, MediaCounters, RtpPort};
 use std::collections::VecDeque;
@@ -52,6 +53,15 @@ pub enum MonitorMode {
     Barge,
 }
 
+/// Which side of a bridged call put it on hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldBy {
+    /// The caller holds: the operator hears the music.
+    Caller,
+    /// The operator holds: the caller hears the music.
+    Operator,
+}
+
 /// Commands from the call's actor.
 #[derive(Debug)]
 pub enum MediaCommand {
@@ -86,6 +96,15 @@ pub enum MediaCommand {
     SetMonitorMode(MonitorMode),
     /// Drop the supervisor's leg.
     EndMonitor,
+    /// One side of the bridge put the call on hold (re-INVITE `sendonly`/`inactive`): the
+    /// other side hears this music instead of silence, nothing is sent to the holder, and
+    /// the recording goes on. `music: None` resumes the bridge.
+    Hold {
+        /// Who holds.
+        by: HoldBy,
+        /// What the held party hears; `None`: off hold.
+        music: Option<Clip>,
+    },
     /// End the session (also when the handle is dropped).
     Stop,
 }
@@ -173,7 +192,7 @@ pub(super) fn spawn(
 
 struct Leg {
     sock: UdpSocket,
-    _rtcp: Option<std::net::UdpSocket>,
+    rtcp: Option<RtcpLeg>,
     remote: Option<SocketAddr>,
     latched: bool,
     codec: Codec,
@@ -192,7 +211,7 @@ impl Leg {
         let sock = UdpSocket::from_std(rtp)?;
         Ok(Leg {
             sock,
-            _rtcp: rtcp,
+            rtcp: rtcp.and_then(|s| RtcpLeg::new(s, Instant::now()).ok()),
             remote: spec.remote,
             latched: false,
             codec: spec.codec,
@@ -298,6 +317,25 @@ impl Leg {
         }
     }
 
+    /// Sends this leg's RTCP report when one is due.
+    fn rtcp_tick(&mut self, now: Instant, wall: std::time::SystemTime, c: &MediaCounters) {
+        let Some(r) = self.rtcp.as_mut() else {
+            return;
+        };
+        let view = rtcp_mod::LegView {
+            ssrc: self.out.ssrc(),
+            sent_packets: self.out.packets,
+            sent_octets: self.out.packets * FRAME as u64,
+            rtp_timestamp: self.out.timestamp(),
+            source: self.stats.source(),
+            received: self.stats.packets,
+            lost: self.stats.lost(),
+            jitter: self.stats.jitter_units(),
+            rtp_remote: self.remote,
+        };
+        r.tick(now, wall, &view, c);
+    }
+
     fn report(&self) -> LegReport {
         LegReport {
             received: self.stats.packets,
@@ -389,11 +427,14 @@ async fn run(
         music_pos: 0,
     };
     let (mut b1, mut b2, mut b3) = (vec![0u8; 2048], vec![0u8; 2048], vec![0u8; 2048]);
+    let mut b4 = vec![0u8; 3 * 1024];
     let mut out = Vec::with_capacity(FRAME + rtp::HEADER_LEN);
     let mut finished = Vec::new();
     let (mut from_caller, mut from_op, mut from_sup) =
         ([0i16; FRAME], [0i16; FRAME], [0i16; FRAME]);
     let mut mixed = [0i16; FRAME];
+    // (who holds, the music, where in it)
+    let mut hold: Option<(HoldBy, Clip, usize)> = None;
     loop {
         // Biased: commands, then the tick (after a stall the late ticks play out what is
         // buffered before more is read), then the sockets.
@@ -448,6 +489,13 @@ async fn run(
                     }
                 }
                 Some(MediaCommand::EndMonitor) => supervisor = None,
+                Some(MediaCommand::Hold { by, music }) => {
+                    hold = music.filter(|m| !m.is_empty()).map(|m| (by, m, 0));
+                    caller.out.mark();
+                    if let Some(op) = operator.as_mut() {
+                        op.out.mark();
+                    }
+                }
             },
             _ = tick.tick() => {
                 c.ticks.fetch_add(1, Ordering::Relaxed);
@@ -461,20 +509,35 @@ async fn run(
                     if let Some((s, _)) = supervisor.as_mut() {
                         s.pop_frame(&mut from_sup);
                     }
-                    // The caller hears the operator (and the supervisor when barging).
-                    if sup_mode == Some(MonitorMode::Barge) {
-                        mix(&mut mixed, &[&from_op, &from_sup]);
-                        caller.send(Some(&mixed), &mut out, &c).await;
-                    } else {
-                        caller.send(Some(&from_op), &mut out, &c).await;
-                    }
-                    // The operator hears the caller (and the supervisor unless only listening).
-                    match sup_mode {
-                        Some(MonitorMode::Whisper) | Some(MonitorMode::Barge) => {
-                            mix(&mut mixed, &[&from_caller, &from_sup]);
-                            op.send(Some(&mixed), &mut out, &c).await;
+                    if let Some((by, music, pos)) = hold.as_mut() {
+                        // On hold: the held party hears music, the holder nothing.
+                        for slot in mixed.iter_mut() {
+                            *slot = music[*pos];
+                            *pos = (*pos + 1) % music.len();
                         }
-                        _ => op.send(Some(&from_caller), &mut out, &c).await,
+                        let (held, holder) = match by {
+                            HoldBy::Operator => (&mut caller, op),
+                            HoldBy::Caller => (op, &mut caller),
+                        };
+                        held.send(Some(&mixed), &mut out, &c).await;
+                        holder.send(None, &mut out, &c).await;
+                    } else {
+                        // The caller hears the operator (and the supervisor when barging).
+                        if sup_mode == Some(MonitorMode::Barge) {
+                            mix(&mut mixed, &[&from_op, &from_sup]);
+                            caller.send(Some(&mixed), &mut out, &c).await;
+                        } else {
+                            caller.send(Some(&from_op), &mut out, &c).await;
+                        }
+                        // The operator hears the caller (and the supervisor unless only
+                        // listening).
+                        match sup_mode {
+                            Some(MonitorMode::Whisper) | Some(MonitorMode::Barge) => {
+                                mix(&mut mixed, &[&from_caller, &from_sup]);
+                                op.send(Some(&mixed), &mut out, &c).await;
+                            }
+                            _ => op.send(Some(&from_caller), &mut out, &c).await,
+                        }
                     }
                     if let Some((s, _)) = supervisor.as_mut() {
                         mix(&mut mixed, &[&from_caller, &from_op]);
@@ -489,6 +552,33 @@ async fn run(
                 }
                 for (id, idle) in finished.drain(..) {
                     to.do_send(MediaMsg(MediaEvent::Played { id, idle }));
+                }
+                let (now, wall) = (Instant::now(), std::time::SystemTime::now());
+                caller.rtcp_tick(now, wall, &c);
+                if let Some(op) = operator.as_mut() {
+                    op.rtcp_tick(now, wall, &c);
+                }
+                if let Some((s, _)) = supervisor.as_mut() {
+                    s.rtcp_tick(now, wall, &c);
+                }
+            }
+            r = rtcp_mod::recv_any(
+                [
+                    caller.rtcp.as_ref(),
+                    operator.as_ref().and_then(|l| l.rtcp.as_ref()),
+                    supervisor.as_ref().and_then(|(l, _)| l.rtcp.as_ref()),
+                ],
+                &mut b4,
+            ) => {
+                if let Ok((which, n, from)) = r {
+                    let leg = match which {
+                        0 => Some(&mut caller),
+                        1 => operator.as_mut(),
+                        _ => supervisor.as_mut().map(|(l, _)| l),
+                    };
+                    if let Some(r) = leg.and_then(|l| l.rtcp.as_mut()) {
+                        r.on_datagram(&b4[..n], from, Instant::now(), &c);
+                    }
                 }
             }
             r = caller.sock.recv_from(&mut b1) => {
