@@ -451,7 +451,8 @@ impl Acd {
         if !chosen.is_empty() {
             self.offer(now, call, &chosen);
         } else if callback_arrived.is_none()
-            && max_waiting.is_some_and(|cap| self.queues[queue_index(queue)].waiting >= cap as usize)
+            && max_waiting
+                .is_some_and(|cap| self.queues[queue_index(queue)].waiting >= cap as usize)
         {
             self.calls.remove(&call);
             self.push(Action::Finished {

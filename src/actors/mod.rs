@@ -5,6 +5,7 @@
 
 pub mod acd_host;
 pub mod call;
+pub mod callback;
 pub mod gate;
 pub mod model;
 pub mod operator;

@@ -2,8 +2,8 @@
 //!
 //! [`SmsTriggers`] watches the event stream (who called, which language, which self-service
 //! key, how the call ended) and asks the [`SmsActor`] for a message when the configuration
-//! says so: a deflection (the self-service information as a text), a missed call (abandoned
-//! or blocked). It never blocks: requests go through the actor's bounded mailbox with
+//! says so: a deflection (the self-service information as a text), a callback confirmation
+//! (the call ended `callback_requested`), a missed call (abandoned or blocked). It never blocks: requests go through the actor's bounded mailbox with
 //! `try_send`, and what does not fit is counted.
 //!
 //! The actor owns the pure [`Outbox`], writes every step to the [`OutboxLog`] before acting
@@ -365,6 +365,8 @@ impl EventSink for SmsTriggers {
                 drop(calls);
                 let kind = match outcome {
                     CallOutcome::Deflected => MessageKind::Deflection,
+                    // The confirmation of a booked callback (its place is kept).
+                    CallOutcome::CallbackRequested => MessageKind::CallbackConfirmation,
                     o if self.missed_call_after.contains(o) => MessageKind::MissedCall,
                     _ => return,
                 };
