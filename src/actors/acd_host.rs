@@ -314,6 +314,14 @@ impl AcdActor {
         )
     }
 
+    /// The event name of a core call: `c<n>`, or the request id for a callback.
+    fn call_name(&self, call: CallId) -> String {
+        match self.callbacks.in_core.get(&call) {
+            Some(id) => id.clone(),
+            None => call_ref(call),
+        }
+    }
+
     fn ext(&self, op: OperatorId) -> String {
         self.shared.model.operator_ext(op).to_string()
     }
@@ -329,7 +337,7 @@ impl AcdActor {
         match action {
             Action::Offer { call, operator } => {
                 self.shared.events.emit(EventKind::CallOffered {
-                    call: call_ref(call),
+                    call: self.call_name(call),
                     queue: self.queue_of(call),
                     operator: self.ext(operator),
                 });
@@ -341,7 +349,7 @@ impl AcdActor {
             }
             Action::Withdraw { call, operator } => {
                 self.shared.events.emit(EventKind::OfferWithdrawn {
-                    call: call_ref(call),
+                    call: self.call_name(call),
                     operator: self.ext(operator),
                 });
                 if let Some(addr) = self.calls.get(&call) {
@@ -351,15 +359,19 @@ impl AcdActor {
             }
             Action::Requeued { call, operator } => {
                 self.shared.events.emit(EventKind::CallRequeued {
-                    call: call_ref(call),
+                    call: self.call_name(call),
                     queue: self.queue_of(call),
                     operator: self.ext(operator),
                 });
             }
             Action::Finished { call, outcome } => {
-                if self.callbacks.in_core.remove(&call).is_some() {
-                    // A callback left the core; the book has its outcome.
-                    self.call_queue.remove(&call);
+                if self.callbacks.in_core.contains_key(&call) {
+                    // A callback left the waiting line; the book has its outcome. One being
+                    // dialled (answered by its operator) is forgotten when the attempt ends.
+                    if !self.callbacks.operators.contains_key(&call) {
+                        self.callbacks.in_core.remove(&call);
+                        self.call_queue.remove(&call);
+                    }
                     return;
                 }
                 if let Some(q) = self.call_queue.remove(&call) {
@@ -937,6 +949,8 @@ impl AcdActor {
                     return;
                 };
                 self.feed(Input::CallEnded { call }, ctx);
+                self.callbacks.in_core.remove(&call);
+                self.call_queue.remove(&call);
                 self.on_callback_attempt(&id, operator, end, ctx);
             }
         }
