@@ -103,6 +103,17 @@ impl StubGateway {
 }
 
 fn config(gateway: u16, trunk: u16, data: &std::path::Path) -> TestConfig {
+    config_with(gateway, trunk, data, 2, 1)
+}
+
+/// `attempts` and `retry_after` (seconds) of the callback offer.
+fn config_with(
+    gateway: u16,
+    trunk: u16,
+    data: &std::path::Path,
+    attempts: u32,
+    retry_after: u64,
+) -> TestConfig {
     let now = jiff::Timestamp::now();
     let surge = format!(
         r#"
@@ -112,8 +123,8 @@ calendar = [{{ start = "{start}", end = "{end}" }}]
 [tenant.surge.callback]
 offer_after_secs = 1
 digit = "1"
-max_attempts = 2
-retry_after_secs = 1
+max_attempts = {attempts}
+retry_after_secs = {retry_after}
 "#,
         start = now
             .checked_sub(jiff::SignedDuration::from_secs(3600))
@@ -384,4 +395,98 @@ fn callbacks_keep_their_place_and_are_dialled_operator_first() {
         .collect();
     to.sort();
     assert_eq!(to, vec!["+998900000011", "+998900000012"]);
+}
+
+#[test]
+fn pending_callbacks_resume_after_a_restart_and_busy_callers_are_retried() {
+    let gateway = StubGateway::start();
+    let data = tempfile::tempdir().unwrap();
+    let trunk_port = common::free_port();
+    // First run: B and C book callbacks; nobody is logged on; navbat stops.
+    let first = Navbat::start(
+        "surge_callbacks_first",
+        config_with(gateway.port, trunk_port, data.path(), 3, 8),
+    );
+    first.wait_for_event("surge_changed", WAIT, |e| e["on"] == true);
+    let cb_args = |n: &'static str| ["-d", "3000", "-key", "number", n];
+    let mut booked = Vec::new();
+    for (name, number) in [("caller-b", "998900000011"), ("caller-c", "998900000012")] {
+        let (mut sipp, call) = enqueue(&first, name, "caller_callback.xml", &cb_args(number));
+        let ev = first.wait_for_event("callback_requested", WAIT, |e| e["call"] == call.as_str());
+        assert!(sipp.wait().success(), "{}", sipp.report());
+        booked.push(ev["callback"].as_str().unwrap().to_string());
+    }
+    first.terminate();
+    let mut first = first;
+    first
+        .wait_exit(Duration::from_secs(30))
+        .expect("navbat exits");
+
+    // Second run on the same callback log: both are back in the queue. The callers are
+    // busy the first time (486), then answer; the order is kept on the retry.
+    let second = Navbat::start(
+        "surge_callbacks_second",
+        config_with(gateway.port, trunk_port, data.path(), 3, 8),
+    );
+    let mut busy = Sipp::start(
+        second.dir.path(),
+        "trunk-busy",
+        "callee_busy.xml",
+        &["-m", "2"],
+        None,
+        trunk_port,
+    );
+    let operator = second.operator_phone("1001", "operator_answer_hangup.xml", 4, &["-d", "1000"]);
+    for cb in &booked {
+        second.wait_for_event("callback_attempt", WAIT, |e| {
+            e["callback"] == cb.as_str() && e["result"] == "busy"
+        });
+    }
+    assert!(busy.wait().success(), "{}", busy.report());
+    // The retry is 8 s after each busy attempt: the answering trunk is up long before.
+    let mut trunk = Sipp::start(
+        second.dir.path(),
+        "trunk",
+        "operator_answer.xml",
+        &["-m", "2"],
+        None,
+        trunk_port,
+    );
+    for cb in &booked {
+        let done =
+            second.wait_for_event("callback_finished", WAIT, |e| e["callback"] == cb.as_str());
+        assert_eq!(done["outcome"], "connected", "{done}");
+        assert_eq!(done["attempts"], 2, "{done}");
+    }
+    assert!(trunk.wait().success(), "{}", trunk.report());
+    // (The operator's phone is not checked for success: after each busy attempt navbat
+    // hangs up the operator's leg, a BYE that operator_answer_hangup.xml does not expect.)
+    drop(operator);
+    let events = second.events();
+    let attempts: Vec<(String, String)> = of_kind(&events, "callback_attempt")
+        .iter()
+        .map(|e| {
+            (
+                e["callback"].as_str().unwrap().to_string(),
+                e["result"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let (b, c) = (booked[0].clone(), booked[1].clone());
+    assert_eq!(
+        attempts,
+        vec![
+            (b.clone(), "busy".to_string()),
+            (c.clone(), "busy".to_string()),
+            (b, "connected".to_string()),
+            (c, "connected".to_string()),
+        ]
+    );
+    // The booking calls' confirmations went once each, in the first run.
+    let accepted = gateway
+        .received()
+        .iter()
+        .filter(|r| r.status == 200)
+        .count();
+    assert_eq!(accepted, 2, "{:?}", gateway.received());
 }

@@ -426,10 +426,12 @@ impl Handler<LegMsg> for CallbackActor {
                 self.operator_leg = None;
                 self.declined(status, ctx);
             }
+            // Before an answer, a leg's end is followed by its final status (OperatorFailed),
+            // which is what counts.
             LegEvent::OperatorGone {
                 attempt: OPERATOR_LEG,
                 ..
-            } => {
+            } if self.phase != Phase::RingingOperator => {
                 self.operator_leg = None;
                 let end = match self.phase {
                     Phase::Talking => DialEnd::Connected {
@@ -452,15 +454,10 @@ impl Handler<LegMsg> for CallbackActor {
             }
             LegEvent::OperatorGone {
                 attempt: TRUNK_LEG, ..
-            } => {
+            } if self.phase == Phase::Talking => {
                 self.trunk_leg = None;
-                let end = match self.phase {
-                    Phase::Talking => DialEnd::Connected {
-                        talk_ms: self.talk_ms(),
-                    },
-                    _ => DialEnd::NotReached { status: 408 },
-                };
-                self.ended(end, ctx);
+                let talk_ms = self.talk_ms();
+                self.ended(DialEnd::Connected { talk_ms }, ctx);
             }
             _ => {}
         }
