@@ -395,6 +395,65 @@ fn callbacks_keep_their_place_and_are_dialled_operator_first() {
         .collect();
     to.sort();
     assert_eq!(to, vec!["+998900000011", "+998900000012"]);
+
+    // Metrics: the tenant's surge flag and the new outcome.
+    let metrics = navbat.get("/metrics").body;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("navbat_tenant_surge{")
+                && l.contains("dtm")
+                && l.ends_with(" 1")),
+        "{metrics}"
+    );
+    let requested_total: f64 = metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("navbat_calls_finished_total{")
+                && l.contains("outcome=\"callback_requested\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(requested_total, 2.0, "{metrics}");
+
+    // Call records (SQLite, written by navbat's store): surge set at arrival on every call,
+    // one outcome each.
+    let mut navbat = navbat;
+    navbat.terminate();
+    navbat
+        .wait_exit(Duration::from_secs(30))
+        .expect("navbat exits");
+    let db = navbat.dir.path().join("data/navbat.db");
+    let rows: Vec<(Option<String>, Option<bool>, Option<String>)> = block_on(async move {
+        let url = format!("sqlite://{}?mode=ro", db.display());
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .connect(&url)
+            .await
+            .unwrap();
+        sqlx::query_as("SELECT call_ref, surge, outcome FROM call_records WHERE arrived_at_ms IS NOT NULL ORDER BY arrived_at_ms")
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+    });
+    let expected: Vec<(Option<String>, Option<bool>, Option<String>)> = [
+        (&call_a, "answered"),
+        (&call_b, "callback_requested"),
+        (&call_c, "callback_requested"),
+        (&call_d, "answered"),
+        (&call_e, "answered"),
+    ]
+    .iter()
+    .map(|(c, o)| (Some(c.to_string()), Some(true), Some(o.to_string())))
+    .collect();
+    assert_eq!(rows, expected);
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
 }
 
 #[test]
