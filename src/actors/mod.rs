@@ -118,9 +118,9 @@ pub enum RouterError {
     /// The configuration cannot be mapped onto the core.
     #[error(transparent)]
     Model(#[from] model::TooManySkills),
-    /// The SMS outbox log cannot be opened or read.
+    /// The SMS actor cannot start (outbox log, TLS client).
     #[error(transparent)]
-    SmsOutbox(#[from] crate::sms::log::LogError),
+    Sms(#[from] crate::sms::actor::StartError),
 }
 
 impl Router {

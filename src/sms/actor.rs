@@ -377,15 +377,26 @@ impl EventSink for SmsTriggers {
     }
 }
 
+/// Why the SMS actor cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The outbox log cannot be opened or read.
+    #[error(transparent)]
+    Outbox(#[from] super::log::LogError),
+    /// The TLS client for the gateway cannot be built.
+    #[error(transparent)]
+    Tls(#[from] super::gateway::TlsSetupError),
+}
+
 /// Starts the SMS actor when `[sms]` is configured, and connects `triggers` to it.
 pub fn start(
     shared: Arc<Shared>,
     settings: &SmsSettings,
     triggers: &SmsTriggers,
-) -> Result<Addr<SmsActor>, super::log::LogError> {
+) -> Result<Addr<SmsActor>, StartError> {
     let log = super::log::FileLog::open(&settings.outbox_path)?;
     let provider: Rc<dyn SmsProvider> =
-        Rc::new(super::gateway::HttpGateway::new(settings.gateway.clone()));
+        Rc::new(super::gateway::HttpGateway::new(settings.gateway.clone())?);
     let actor = SmsActor::new(shared, Box::new(log), provider, settings.retry)?;
     let addr = actor.start();
     triggers.attach(addr.clone().recipient());
