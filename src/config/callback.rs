@@ -287,3 +287,83 @@ pub(crate) fn check_offer(
         retry_after: Duration::from_secs(raw.retry_after_secs),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Config, EMBEDDED_DEFAULT_TOML};
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, super::super::ConfigErrors> {
+        Config::from_toml_str(text, "test.toml")
+    }
+
+    /// The demo with its `[trunk]` section replaced by `trunk`.
+    fn with_trunk(trunk: &str) -> String {
+        let at = EMBEDDED_DEFAULT_TOML
+            .find("[trunk]")
+            .expect("the demo has a [trunk]");
+        let end = EMBEDDED_DEFAULT_TOML[at..]
+            .find("\n[callbacks]")
+            .map(|e| at + e)
+            .expect("[callbacks] follows [trunk]");
+        format!(
+            "{}{}{}",
+            &EMBEDDED_DEFAULT_TOML[..at],
+            trunk,
+            &EMBEDDED_DEFAULT_TOML[end..]
+        )
+    }
+
+    #[test]
+    fn the_demo_dials_callbacks_through_a_loopback_trunk() {
+        let config = parse(EMBEDDED_DEFAULT_TOML).unwrap();
+        let trunk = config.trunk.expect("demo trunk");
+        assert_eq!(trunk.outbound, "127.0.0.1:5090".parse().unwrap());
+        assert_eq!(trunk.ring_timeout, Duration::from_secs(30));
+        let offer = config.tenants[0]
+            .surge
+            .callback
+            .expect("dtm offers callbacks");
+        assert_eq!(offer.digit.as_char(), '1');
+        assert_eq!(offer.max_attempts, 3);
+        assert_eq!(config.callbacks.capacity, 100_000);
+    }
+
+    #[test]
+    fn numbers_are_written_for_the_trunk() {
+        let mut trunk = TrunkConfig {
+            outbound: "127.0.0.1:5090".parse().unwrap(),
+            transport: "udp".into(),
+            number_format: "{digits}".into(),
+            ring_timeout: Duration::from_secs(30),
+        };
+        assert_eq!(trunk.format("+998901234567"), "998901234567");
+        trunk.number_format = "8{national}".into();
+        assert_eq!(trunk.format("+998901234567"), "8901234567");
+        trunk.number_format = "{e164}".into();
+        assert_eq!(trunk.format("+998901234567"), "+998901234567");
+        let b = trunk.binding("998901234567");
+        assert_eq!(b.uri, "sip:998901234567@127.0.0.1:5090");
+        assert_eq!(b.port, Some(5090));
+    }
+
+    #[test]
+    fn callbacks_without_a_trunk_are_refused() {
+        let errors = parse(&with_trunk("")).unwrap_err();
+        let e = errors
+            .at("tenant.dtm.surge.callback")
+            .next()
+            .unwrap_or_else(|| panic!("{errors}"));
+        assert!(e.fix.contains("[trunk]"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_trunk_is_named_with_its_fix() {
+        let errors = parse(&with_trunk(
+            "[trunk]\noutbound = \"trunk.example\"\nnumber_format = \"{digits}@x\"\n",
+        ))
+        .unwrap_err();
+        assert!(errors.has("trunk.outbound"), "{errors}");
+        assert!(errors.has("trunk.number_format"), "{errors}");
+    }
+}
