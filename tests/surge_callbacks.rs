@@ -423,6 +423,11 @@ fn callbacks_keep_their_place_and_are_dialled_operator_first() {
     navbat
         .wait_exit(Duration::from_secs(30))
         .expect("navbat exits");
+    // D18: the callers' numbers never reach navbat's log in full.
+    let log = std::fs::read_to_string(&navbat.log).unwrap();
+    for number in ["998900000011", "998900000012"] {
+        assert!(!log.contains(number), "{number} in navbat.log");
+    }
     let db = navbat.dir.path().join("data/navbat.db");
     let rows: Vec<(Option<String>, Option<bool>, Option<String>)> = block_on(async move {
         let url = format!("sqlite://{}?mode=ro", db.display());
