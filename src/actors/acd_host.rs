@@ -1057,3 +1057,19 @@ impl Handler<CallbackProgress> for AcdActor {
         self.on_callback_progress(msg, ctx);
     }
 }
+
+/// Shutdown: ends every callback dial-out in progress (a connected one is finished, one not
+/// yet connected stays pending in the log and resumes at the next start). Returns how many.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct HangUpCallbacks;
+
+impl Handler<HangUpCallbacks> for AcdActor {
+    type Result = usize;
+    fn handle(&mut self, _: HangUpCallbacks, _: &mut Context<Self>) -> usize {
+        for actor in self.callbacks.actors.values() {
+            actor.do_send(super::callback::CallbackHangUp);
+        }
+        self.callbacks.actors.len()
+    }
+}
