@@ -8,6 +8,8 @@
 //! The actor never touches a socket: its media session runs on the media runtime and is
 //! steered with [`MediaCommand`]s; the session's [`MediaEvent`]s come back as messages.
 
+mod callback_offer;
+
 use super::acd_host::{AcdActor, Enqueue, Feed, WaitingPosition};
 use super::gate::ChannelTicket;
 use super::Shared;
@@ -33,6 +35,8 @@ enum Phase {
     Queued,
     /// Caller and operator are joined.
     Talking,
+    /// Left the queue for a callback: the confirmation plays, then the call ends.
+    Leaving,
     /// Over; the actor stops.
     Done,
 }
@@ -111,6 +115,10 @@ pub struct CallActor {
     offers: HashMap<OperatorId, Offer>,
     talking_with: Option<(OperatorId, Offer)>,
     next_attempt: u64,
+    /// The callback offer was played (surge mode).
+    callback_offered: bool,
+    /// The caller pressed the callback key (one try per call).
+    callback_asked: bool,
 }
 
 /// What the ACD decided about this call.
@@ -181,6 +189,8 @@ impl CallActor {
             offers: HashMap::new(),
             talking_with: None,
             next_attempt: 1,
+            callback_offered: false,
+            callback_asked: false,
         }
     }
 
@@ -424,6 +434,7 @@ impl CallActor {
         self.language = Some(language.to_string());
         self.enqueued_at = Some(self.shared.now());
         self.start_waiting_media(ctx);
+        self.arm_callback_offer(ctx);
         let priority = self
             .shared
             .config
@@ -707,6 +718,9 @@ impl CallActor {
             digit,
             via: via.into(),
         });
+        if self.phase == Phase::Queued {
+            return self.on_queued_digit(digit, ctx);
+        }
         if self.phase != Phase::Ivr || self.media.hangup_after.is_some() {
             return;
         }
@@ -819,6 +833,8 @@ impl Handler<LegMsg> for CallActor {
                     self.acd.do_send(Feed(Input::CallerLeft { call: self.id }));
                     self.finish(CallOutcome::Abandoned, "caller", ctx);
                 }
+                // Hung up during the callback confirmation: the callback stands.
+                Phase::Leaving => self.finish(CallOutcome::CallbackRequested, "caller", ctx),
                 Phase::Talking => {
                     if let Some((_, o)) = &self.talking_with {
                         if let Some(l) = &o.leg {
@@ -1020,6 +1036,10 @@ impl Handler<HangUpNow> for CallActor {
             Phase::Ivr => {
                 self.leg.hangup();
                 self.finish(CallOutcome::Abandoned, "shutdown", ctx);
+            }
+            Phase::Leaving => {
+                self.leg.hangup();
+                self.finish(CallOutcome::CallbackRequested, "shutdown", ctx);
             }
         }
     }

@@ -476,4 +476,8 @@ pub(crate) struct RawConfig {
     pub operators: Vec<Option<RawOperator>>,
     /// `[sms]`, when present.
     pub sms: Option<super::sms::RawSms>,
+    /// `[trunk]`, when present.
+    pub trunk: Option<super::callback::RawTrunk>,
+    /// `[callbacks]`.
+    pub callbacks: super::callback::RawCallbacks,
 }
