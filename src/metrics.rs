@@ -19,7 +19,7 @@
 //! `docs/metrics.md` is the human-readable copy and a unit test keeps the two in step.
 
 use crate::acd::QueueSnapshot;
-use crate::actors::acd_host::{AcdActor, OperatorStates, Snapshots};
+use crate::actors::acd_host::{AcdActor, OperatorStateCounts, Snapshots};
 use crate::actors::Shared;
 use crate::config::Config;
 use crate::events::{CallOutcome, Event, EventKind, EventSink};
@@ -1005,9 +1005,8 @@ impl MetricsPoller {
                 metrics::gauge!(TENANT_SURGE, "tenant" => tenant).set(if on { 1.0 } else { 0.0 });
             }
         }
-        if let Ok(ops) = self.acd.send(OperatorStates).await {
-            for state in OPERATOR_STATES {
-                let n = ops.iter().filter(|o| o.state == state).count();
+        if let Ok(counts) = self.acd.send(OperatorStateCounts).await {
+            for (state, n) in counts {
                 metrics::gauge!(OPERATORS, "state" => state).set(n as f64);
             }
         }

@@ -45,6 +45,14 @@ impl Presence {
             .cloned()
     }
 
+    /// Whether the operator has a binding here (no clone of it).
+    pub fn is_registered(&self, op: OperatorId) -> bool {
+        self.bindings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&op)
+    }
+
     /// Sets a binding; returns the previous one.
     pub fn insert(&self, op: OperatorId, b: ContactBinding) -> Option<ContactBinding> {
         self.bindings
