@@ -49,7 +49,9 @@ fn of_call<'a>(events: &'a [Value], kind: &str, call: &Value) -> Vec<&'a Value> 
 }
 
 fn at_ms(e: &Value) -> u64 {
-    e["at_ms"].as_u64().unwrap_or_else(|| panic!("no at_ms: {e}"))
+    e["at_ms"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no at_ms: {e}"))
 }
 
 fn pg_count(pg: &store_support::Postgres, sql: &str) -> i64 {
@@ -111,10 +113,12 @@ fn a_call_on_node_b_reaches_an_operator_registered_on_node_a_and_only_there() {
 
     // 3. The first call ends (the caller hangs up); then node A may offer 1001.
     let status = first.wait();
-    assert!(status.success(), "caller on node B failed:\n{}", first.report());
-    let finished_b = b.wait_for_event("call_finished", EVENT_DEADLINE, |e| {
-        e["call"] == first_call
-    });
+    assert!(
+        status.success(),
+        "caller on node B failed:\n{}",
+        first.report()
+    );
+    let finished_b = b.wait_for_event("call_finished", EVENT_DEADLINE, |e| e["call"] == first_call);
     assert_eq!(finished_b["outcome"], "answered", "{finished_b}");
     assert_eq!(finished_b["operator"], "1001", "{finished_b}");
     let answered_a = a.wait_for_event("call_answered", Duration::from_secs(40), |e| {
@@ -122,7 +126,11 @@ fn a_call_on_node_b_reaches_an_operator_registered_on_node_a_and_only_there() {
     });
     assert_eq!(answered_a["operator"], "1001", "{answered_a}");
     let status = second.wait();
-    assert!(status.success(), "caller on node A failed:\n{}", second.report());
+    assert!(
+        status.success(),
+        "caller on node A failed:\n{}",
+        second.report()
+    );
     // The phone passes only if both calls were offered, answered and hung up (BYE relayed).
     phone.wait_success();
 
