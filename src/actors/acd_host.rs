@@ -44,7 +44,10 @@ pub struct AcdActor {
     mirroring: bool,
     /// Offers waiting for their Redis claim: nothing has reached the phone yet, so a
     /// withdrawal meanwhile is not an event, and a claim won too late is given back.
-    claiming: std::collections::HashSet<(CallId, OperatorId)>,
+    /// Each with a token, so that the answer to an older claim for the same pair (withdrawn,
+    /// then offered again) is not mistaken for the current one.
+    claiming: HashMap<(CallId, OperatorId), u64>,
+    claim_tokens: u64,
     /// One surge controller per tenant, in tenant id order.
     surge: Vec<SurgeController>,
 }
@@ -77,7 +80,8 @@ impl AcdActor {
             remote: HashMap::new(),
             held_elsewhere: std::collections::HashSet::new(),
             mirroring: false,
-            claiming: std::collections::HashSet::new(),
+            claiming: HashMap::new(),
+            claim_tokens: 0,
             lost_claim_round: HashMap::new(),
         }
     }
@@ -199,14 +203,16 @@ impl AcdActor {
         let is_local = local.is_some();
         let claim_ext = ext.clone();
         let claimer = shared.clone();
-        self.claiming.insert((call, operator));
+        self.claim_tokens += 1;
+        let token = self.claim_tokens;
+        self.claiming.insert((call, operator), token);
         ctx.spawn(
             async move { claimer.claim(&claim_ext, &holder, ttl).await }
                 .into_actor(self)
                 .map(move |claim, act, ctx| {
                     use crate::presence::shared::Claim;
                     let won = claim == Claim::Won;
-                    if !act.claiming.contains(&(call, operator)) {
+                    if act.claiming.get(&(call, operator)) != Some(&token) {
                         // Withdrawn while the claim was under way (the caller left, ...).
                         if won {
                             actix::spawn(async move { shared.release(&ext).await });
@@ -377,7 +383,7 @@ impl AcdActor {
                 self.offer(call, operator, ctx);
             }
             Action::Withdraw { call, operator } => {
-                if self.claiming.remove(&(call, operator)) {
+                if self.claiming.remove(&(call, operator)).is_some() {
                     // The phone was never rung: nothing to withdraw.
                     return;
                 }
