@@ -191,6 +191,42 @@ fn suite_a_replay_inserts_nothing_twice(backend: Backend) {
     );
 }
 
+/// Calls split across small batches (arrival in one, the rest in later ones), then the whole
+/// journal replayed: every record has every field once, whichever way each part went in
+/// (first write, merge into an existing row, or a replay of either).
+fn suite_split_batches_and_replay_merge_every_field(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = backend.url(dir.path());
+    let small = |url: DatabaseUrl| StoreSettings {
+        // 5 events per transaction against 6 per call: every call is split, at every place.
+        db_batch_events: 5,
+        ..settings(url, dir.path())
+    };
+    let whole = "SELECT COUNT(*) FROM call_records WHERE outcome = 'answered' AND operator = '1001' \
+                 AND topic = 'results' AND ivr_level1 = '1' AND talk_ms = 60000 AND wait_ms = 1500 \
+                 AND offered_at_ms IS NOT NULL AND answered_at_ms IS NOT NULL \
+                 AND ended_at_ms >= arrived_at_ms AND month IS NOT NULL AND caller_number IS NOT NULL \
+                 AND repeat_count IS NOT NULL AND node = 'test'";
+    {
+        let store = Store::open(small(url.clone())).unwrap();
+        let bus = EventBus::new(vec![Arc::new(store.clone()) as Arc<dyn EventSink>]);
+        for i in 0..40 {
+            call(&bus, &format!("c{i}"), &format!("+99891{i:07}"));
+        }
+        flushed(&store);
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM call_records"), 40);
+        assert_eq!(count(&store, whole), 40);
+    }
+    std::fs::remove_file(dir.path().join("journal/cursor")).unwrap();
+    let store = Store::open(small(url)).unwrap();
+    wait_for("the replay", Duration::from_secs(60), || {
+        (store.health().replayed_events >= 240).then_some(())
+    });
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM call_records"), 40);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM call_events"), 240);
+    assert_eq!(count(&store, whole), 40);
+}
+
 fn suite_repeat_calls_are_linked_and_history_is_masked(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let url = backend.url(dir.path());
@@ -253,6 +289,7 @@ macro_rules! on_both_backends {
 on_both_backends!(
     suite_records_every_call_once_with_its_fields,
     suite_a_replay_inserts_nothing_twice,
+    suite_split_batches_and_replay_merge_every_field,
     suite_repeat_calls_are_linked_and_history_is_masked,
     suite_migrations_are_applied_once,
 );

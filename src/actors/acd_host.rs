@@ -44,8 +44,18 @@ pub struct AcdActor {
     remote: HashMap<OperatorId, crate::sip::ContactBinding>,
     /// Local operators parked (Break) in the core because another node claimed them.
     held_elsewhere: std::collections::HashSet<OperatorId>,
+    /// Operators whose claim this node lost, with the heartbeat round it happened in: the
+    /// shared view is not trusted for them until a round that started after the loss (an
+    /// older view does not show the other node's claim yet, and would free them at once).
+    lost_claim_round: HashMap<OperatorId, u64>,
     /// Set while the core is fed from the shared view: those changes are not events.
     mirroring: bool,
+    /// Offers waiting for their Redis claim: nothing has reached the phone yet, so a
+    /// withdrawal meanwhile is not an event, and a claim won too late is given back.
+    /// Each with a token, so that the answer to an older claim for the same pair (withdrawn,
+    /// then offered again) is not mistaken for the current one.
+    claiming: HashMap<(CallId, OperatorId), u64>,
+    claim_tokens: u64,
     /// One surge controller per tenant, in tenant id order.
     surge: Vec<SurgeController>,
     /// Surge callbacks: the book, its log, and the dial-outs in progress.
@@ -82,6 +92,9 @@ impl AcdActor {
             remote: HashMap::new(),
             held_elsewhere: std::collections::HashSet::new(),
             mirroring: false,
+            claiming: HashMap::new(),
+            claim_tokens: 0,
+            lost_claim_round: HashMap::new(),
         }
     }
 
@@ -105,6 +118,12 @@ impl AcdActor {
             let ext = self.ext(id);
             let state = self.core.operator_state(id);
             let entry = view.get(&ext);
+            if let Some(&lost) = self.lost_claim_round.get(&id) {
+                if shared.rounds() < lost + 2 {
+                    continue;
+                }
+                self.lost_claim_round.remove(&id);
+            }
             if self.shared.presence.is_registered(id) {
                 self.remote.remove(&id);
                 let claimed_elsewhere = entry
@@ -133,7 +152,13 @@ impl AcdActor {
                     }
                 }
                 None => {
-                    if self.remote.remove(&id).is_some() && state == OperatorState::Available {
+                    // Not free (or gone): no longer a candidate here. The check is on the
+                    // state, not on whether it was in `remote`: an operator this node took
+                    // (claimed, rang, talked to) comes back Available after wrap-up while
+                    // its own node still shows it busy, and must not be offered without a
+                    // contact until that node says it is free again.
+                    self.remote.remove(&id);
+                    if state == OperatorState::Available {
                         self.mirror(id, OperatorState::LoggedOut, ctx);
                     }
                 }
@@ -170,7 +195,11 @@ impl AcdActor {
     }
 
     /// Offers a call to an operator; with shared presence the operator is claimed in Redis
-    /// first, and a lost claim is a declined offer (the call goes back to its queue).
+    /// first. Only a won claim (or, with Redis down, a local operator) reaches the phone and
+    /// is a `call_offered` event. A lost claim is not the operator's miss: another node holds
+    /// the operator, so it stops being a candidate here (a local one is parked, a remote one
+    /// logged out) until the shared view shows it free again, and the call goes back to its
+    /// queue for someone else.
     fn offer(&mut self, call: CallId, operator: OperatorId, ctx: &mut Context<Self>) {
         let local = self.shared.presence.binding(operator);
         let binding = local
@@ -178,42 +207,77 @@ impl AcdActor {
             .or_else(|| self.remote.get(&operator).cloned());
         let ext = self.ext(operator);
         let Some(shared) = self.shared.presence.shared().cloned() else {
-            if let Some(addr) = self.calls.get(&call) {
-                addr.do_send(AcdDecision::Offer {
-                    operator,
-                    ext,
-                    binding: binding.map(Box::new),
-                });
-            }
+            self.send_offer(call, operator, ext, binding);
             return;
         };
         let ttl = self.shared.config.presence.expiry;
         let holder = call_ref(call);
         let is_local = local.is_some();
         let claim_ext = ext.clone();
+        let claimer = shared.clone();
+        self.claim_tokens += 1;
+        let token = self.claim_tokens;
+        self.claiming.insert((call, operator), token);
         ctx.spawn(
-            async move { shared.claim(&claim_ext, &holder, ttl).await }
+            async move { claimer.claim(&claim_ext, &holder, ttl).await }
                 .into_actor(self)
                 .map(move |claim, act, ctx| {
                     use crate::presence::shared::Claim;
-                    let go = match claim {
+                    let won = claim == Claim::Won;
+                    if act.claiming.get(&(call, operator)) != Some(&token) {
+                        // Withdrawn while the claim was under way (the caller left, ...).
+                        if won {
+                            actix::spawn(async move { shared.release(&ext).await });
+                        }
+                        return;
+                    }
+                    let go = match &claim {
                         Claim::Won => true,
                         Claim::Unavailable => is_local,
                         Claim::Lost(_) => false,
                     };
                     if go {
-                        if let Some(addr) = act.calls.get(&call) {
-                            addr.do_send(AcdDecision::Offer {
-                                operator,
-                                ext,
-                                binding: binding.map(Box::new),
-                            });
-                        }
-                    } else {
-                        act.feed(Input::Declined { call, operator }, ctx);
+                        act.claiming.remove(&(call, operator));
+                        act.send_offer(call, operator, ext, binding);
+                        return;
                     }
+                    if let Claim::Lost(by) = &claim {
+                        tracing::debug!(operator = %ext, held_by = %by, "operator claimed by another node; offer dropped");
+                    }
+                    act.lost_claim_round.insert(operator, shared.rounds());
+                    shared.poke();
+                    if is_local {
+                        act.held_elsewhere.insert(operator);
+                        act.mirror(operator, OperatorState::Break, ctx);
+                    } else {
+                        act.remote.remove(&operator);
+                        act.mirror(operator, OperatorState::LoggedOut, ctx);
+                    }
+                    act.claiming.remove(&(call, operator));
                 }),
         );
+    }
+
+    /// Hands an offer to the call actor (which INVITEs the phone) and records it.
+    fn send_offer(
+        &mut self,
+        call: CallId,
+        operator: OperatorId,
+        ext: String,
+        binding: Option<crate::sip::ContactBinding>,
+    ) {
+        self.shared.events.emit(EventKind::CallOffered {
+            call: call_ref(call),
+            queue: self.queue_of(call),
+            operator: ext.clone(),
+        });
+        if let Some(addr) = self.calls.get(&call) {
+            addr.do_send(AcdDecision::Offer {
+                operator,
+                ext,
+                binding: binding.map(Box::new),
+            });
+        }
     }
 
     fn feed(&mut self, input: Input, ctx: &mut Context<Self>) {
@@ -336,18 +400,25 @@ impl AcdActor {
     fn deliver(&mut self, action: Action, ctx: &mut Context<Self>) {
         match action {
             Action::Offer { call, operator } => {
-                self.shared.events.emit(EventKind::CallOffered {
-                    call: self.call_name(call),
-                    queue: self.queue_of(call),
-                    operator: self.ext(operator),
-                });
                 if self.callbacks.in_core.contains_key(&call) {
+                    // A callback's dial-out takes no Redis claim (it rings the operator at
+                    // once), so the offer is an event here; a live call's is emitted when
+                    // its claim is won and the phone is actually rung.
+                    self.shared.events.emit(EventKind::CallOffered {
+                        call: self.call_name(call),
+                        queue: self.queue_of(call),
+                        operator: self.ext(operator),
+                    });
                     self.dial_callback(call, operator, ctx);
                 } else {
                     self.offer(call, operator, ctx);
                 }
             }
             Action::Withdraw { call, operator } => {
+                if self.claiming.remove(&(call, operator)).is_some() {
+                    // The phone was never rung: nothing to withdraw.
+                    return;
+                }
                 self.shared.events.emit(EventKind::OfferWithdrawn {
                     call: self.call_name(call),
                     operator: self.ext(operator),
@@ -389,15 +460,20 @@ impl AcdActor {
                 to,
                 reason,
             } => {
-                if !self.mirroring {
+                // A mirrored change of a remote operator is only this node's copy of what
+                // another node said; one of a local operator is a real change of its state.
+                let local = self.shared.presence.binding(operator).is_some();
+                if !self.mirroring || local {
                     self.shared.events.emit(EventKind::OperatorState {
                         operator: self.ext(operator),
                         from: state_name(from).into(),
                         to: state_name(to).into(),
                         reason: format!("{reason:?}"),
                     });
-                    self.publish_state(operator, from, to);
                 }
+                // Mirrored changes of a local operator are published too: the other nodes
+                // must see it parked while another node holds it, and free again after.
+                self.publish_state(operator, from, to);
                 if let Some(op) = self.operators.get(operator.0 as usize) {
                     op.do_send(super::operator::StateMirror(to));
                 }

@@ -350,13 +350,13 @@ impl Store {
         let drainer = Drainer {
             db: db.clone(),
             dir: settings.journal_dir.clone(),
-            reader: Reader::new(&settings.journal_dir, cursor),
+            reader: Arc::new(Mutex::new(Reader::new(&settings.journal_dir, cursor))),
             durable: durable.clone(),
             progress: progress.clone(),
             repeat: repeat.clone(),
             boot: boot.clone(),
             batch: settings.db_batch_events.max(1),
-            time_zones: settings.time_zones.clone(),
+            time_zones: Arc::new(settings.time_zones.clone()),
             node: settings.node.clone(),
             url: settings.url.clone(),
             prepared,
@@ -598,35 +598,108 @@ async fn prepare(
 struct Drainer {
     db: Db,
     dir: PathBuf,
-    reader: Reader,
+    /// Shared with the blocking thread that reads and folds the next batch.
+    reader: Arc<Mutex<Reader>>,
     durable: Arc<Durable>,
     progress: Arc<Progress>,
     repeat: Arc<Mutex<RepeatIndex>>,
     boot: String,
     node: String,
     batch: usize,
-    time_zones: HashMap<String, jiff::tz::TimeZone>,
+    time_zones: Arc<HashMap<String, jiff::tz::TimeZone>>,
     url: DatabaseUrl,
     prepared: bool,
     window_ms: u64,
 }
 
-impl Drainer {
-    fn month_of(&self, tenant: &str, at_ms: i64) -> String {
-        let tz = self
-            .time_zones
-            .get(tenant)
-            .cloned()
-            .unwrap_or(jiff::tz::TimeZone::UTC);
-        jiff::Timestamp::from_millisecond(at_ms)
-            .map(|t| tz.to_datetime(t).strftime("%Y-%m").to_string())
-            .unwrap_or_default()
-    }
+/// A batch read from the journal and folded into rows, ready for one transaction.
+struct Batch {
+    rows: record::Rows,
+    /// The journal position just after its last entry (the cursor once it is written).
+    last: journal::Position,
+    /// `at_ms` of its first entry (for the lag figure).
+    head_at_ms: u64,
+    /// Entries of this boot.
+    ours: u64,
+    /// Entries of earlier boots (replay).
+    older: u64,
+    /// `(call_uid, caller, at_ms)` of the replayed arrivals, for the repeat index.
+    older_arrivals: Vec<(String, String, u64)>,
+}
 
+/// The report month of `at_ms` in the tenant's time zone.
+fn month_of(time_zones: &HashMap<String, jiff::tz::TimeZone>, tenant: &str, at_ms: i64) -> String {
+    let tz = time_zones
+        .get(tenant)
+        .cloned()
+        .unwrap_or(jiff::tz::TimeZone::UTC);
+    jiff::Timestamp::from_millisecond(at_ms)
+        .map(|t| tz.to_datetime(t).strftime("%Y-%m").to_string())
+        .unwrap_or_default()
+}
+
+/// Reads up to `max` entries before `end` and folds them, on a blocking thread (file reads
+/// and JSON decoding), so that it can run while the previous batch is being written.
+/// `Ok(None)`: nothing new. On a read error the reader is back where it started.
+async fn read_batch(
+    reader: Arc<Mutex<Reader>>,
+    max: usize,
+    end: journal::Position,
+    boot: String,
+    time_zones: Arc<HashMap<String, jiff::tz::TimeZone>>,
+) -> Result<Option<Batch>, StoreError> {
+    let task = tokio::task::spawn_blocking(move || {
+        let mut reader = reader.lock().unwrap_or_else(|e| e.into_inner());
+        let start = reader.position();
+        let entries = match reader.read(max, end) {
+            Ok(entries) => entries,
+            Err(e) => {
+                reader.rewind(start);
+                return Err(e);
+            }
+        };
+        drop(reader);
+        let Some(&(_, last)) = entries.last() else {
+            return Ok(None);
+        };
+        let entries: Vec<JournalEntry> = entries.into_iter().map(|(e, _)| e).collect();
+        let rows = record::fold(&entries, &|t, at| month_of(&time_zones, t, at));
+        let ours = entries.iter().filter(|e| e.boot == boot).count() as u64;
+        let older_arrivals = entries
+            .iter()
+            .filter(|e| e.boot != boot)
+            .filter_map(|e| match (e.call_uid(), &e.caller) {
+                (Some(uid), Some(caller)) => Some((uid, caller.0.expose().to_owned(), e.at_ms)),
+                _ => None,
+            })
+            .collect();
+        Ok(Some(Batch {
+            rows,
+            last,
+            head_at_ms: entries[0].at_ms,
+            ours,
+            older: entries.len() as u64 - ours,
+            older_arrivals,
+        }))
+    });
+    match task.await {
+        Ok(result) => result,
+        // The reader thread panicked: report it as a read failure (the batch is read again).
+        Err(e) => Err(StoreError::journal(
+            Path::new("journal"),
+            "read",
+            std::io::Error::other(e.to_string()),
+        )),
+    }
+}
+
+impl Drainer {
     async fn run(mut self) {
         let mut backoff = BACKOFF_MIN;
         let mut closed_interrupted = false;
         let mut idle_checks = 0u32;
+        // The next batch, read and folded while the current one was being written.
+        let mut next: Option<Batch> = None;
         loop {
             if !self.prepared {
                 let settings_window = Duration::from_millis(self.window_ms);
@@ -649,79 +722,111 @@ impl Drainer {
                     }
                 }
             }
-            let end = self.durable.end();
-            let start = self.reader.position();
-            let batch = match self.reader.read(self.batch, end) {
-                Ok(batch) => batch,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot read the journal; retrying");
-                    self.reader.rewind(start);
-                    tokio::time::sleep(BACKOFF_MAX).await;
-                    continue;
-                }
-            };
-            if batch.is_empty() {
-                if !closed_interrupted {
-                    // Only after the replay: an earlier run's calls may still end in it.
-                    match self.db.close_interrupted(&self.node, &self.boot).await {
-                        Ok(n) => {
-                            closed_interrupted = true;
-                            if n > 0 {
-                                tracing::warn!(
-                                    calls = n,
-                                    "calls left open by an earlier run closed as failed"
-                                );
+            let batch = match next.take() {
+                Some(batch) => batch,
+                None => match self.read(self.durable.end()).await {
+                    Ok(Some(batch)) => batch,
+                    Ok(None) => {
+                        if !closed_interrupted {
+                            // Only after the replay: an earlier run's calls may still end in it.
+                            match self.db.close_interrupted(&self.node, &self.boot).await {
+                                Ok(n) => {
+                                    closed_interrupted = true;
+                                    if n > 0 {
+                                        tracing::warn!(
+                                            calls = n,
+                                            "calls left open by an earlier run closed as failed"
+                                        );
+                                    }
+                                }
+                                Err(e) => {
+                                    self.down(&e, &mut backoff).await;
+                                    continue;
+                                }
                             }
                         }
-                        Err(e) => {
-                            self.down(&e, &mut backoff).await;
-                            continue;
+                        tokio::select! {
+                            _ = self.durable.notify.notified() => {}
+                            _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                                idle_checks += 1;
+                                if idle_checks.is_multiple_of(5) {
+                                    let up = self.db.ping().await;
+                                    self.progress.db_up.store(up, Ordering::Relaxed);
+                                }
+                            }
                         }
+                        continue;
                     }
-                }
-                tokio::select! {
-                    _ = self.durable.notify.notified() => {}
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {
-                        idle_checks += 1;
-                        if idle_checks.is_multiple_of(5) {
-                            let up = self.db.ping().await;
-                            self.progress.db_up.store(up, Ordering::Relaxed);
-                        }
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot read the journal; retrying");
+                        tokio::time::sleep(BACKOFF_MAX).await;
+                        continue;
                     }
-                }
-                continue;
-            }
-            let last = batch.last().map(|(_, p)| *p).unwrap_or(start);
-            let entries: Vec<JournalEntry> = batch.into_iter().map(|(e, _)| e).collect();
+                },
+            };
             self.progress
                 .head_at_ms
-                .store(entries[0].at_ms.max(1), Ordering::Relaxed);
-            let rows = record::fold(&entries, &|t, at| self.month_of(t, at));
-            loop {
-                match self.db.write(&rows).await {
-                    Ok(()) => break,
-                    Err(e) => self.down(&e, &mut backoff).await,
+                .store(batch.head_at_ms.max(1), Ordering::Relaxed);
+            // Write this batch while the next one is read and folded.
+            let end = self.durable.end();
+            let (_, read) = tokio::join!(
+                self.write_until_done(&batch.rows, &mut backoff),
+                self.read(end)
+            );
+            next = match read {
+                Ok(batch) => batch,
+                Err(e) => {
+                    // Read again (and report again) on the next turn, after a pause.
+                    tracing::error!(error = %e, "cannot read the journal; retrying");
+                    None
                 }
-            }
+            };
             backoff = BACKOFF_MIN;
             self.progress.db_up.store(true, Ordering::Relaxed);
-            if let Err(e) = journal::save_cursor(&self.dir, last) {
+            if let Err(e) = journal::save_cursor(&self.dir, batch.last) {
                 // The rows are in; a stale cursor only means a harmless replay.
                 tracing::error!(error = %e, "cannot save the journal cursor");
             }
-            let ours = entries.iter().filter(|e| e.boot == self.boot).count() as u64;
-            let older = entries.len() as u64 - ours;
-            if older > 0 {
+            if !batch.older_arrivals.is_empty() {
                 let mut index = self.repeat.lock().unwrap_or_else(|e| e.into_inner());
-                for e in entries.iter().filter(|e| e.boot != self.boot) {
-                    if let (Some(uid), Some(caller)) = (e.call_uid(), &e.caller) {
-                        index.arrive(caller.0.expose(), &uid, e.at_ms);
-                    }
+                for (uid, caller, at) in &batch.older_arrivals {
+                    index.arrive(caller, uid, *at);
                 }
             }
-            self.progress.replayed.fetch_add(older, Ordering::Relaxed);
-            self.progress.drained.fetch_add(ours, Ordering::Relaxed);
-            self.progress.head_at_ms.store(0, Ordering::Relaxed);
+            self.progress
+                .replayed
+                .fetch_add(batch.older, Ordering::Relaxed);
+            self.progress
+                .drained
+                .fetch_add(batch.ours, Ordering::Relaxed);
+            self.progress.head_at_ms.store(
+                next.as_ref().map(|b| b.head_at_ms.max(1)).unwrap_or(0),
+                Ordering::Relaxed,
+            );
+        }
+    }
+
+    /// The next batch after the reader's position, up to `end`.
+    fn read(
+        &self,
+        end: journal::Position,
+    ) -> impl std::future::Future<Output = Result<Option<Batch>, StoreError>> + 'static {
+        read_batch(
+            self.reader.clone(),
+            self.batch,
+            end,
+            self.boot.clone(),
+            self.time_zones.clone(),
+        )
+    }
+
+    /// Writes a batch, retrying with backoff while the database is down.
+    async fn write_until_done(&self, rows: &record::Rows, backoff: &mut Duration) {
+        loop {
+            match self.db.write(rows).await {
+                Ok(()) => return,
+                Err(e) => self.down(&e, backoff).await,
+            }
         }
     }
 

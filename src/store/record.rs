@@ -233,6 +233,12 @@ pub struct CallPatch {
 }
 
 impl CallPatch {
+    /// Whether the batch holds the call's arrival: its row is new unless this batch is a
+    /// replay (the arrival is every call's first event).
+    pub fn has_arrival(&self) -> bool {
+        self.arrived_at_ms.is_some()
+    }
+
     /// Values in [`CALL_COLUMNS`] order.
     pub fn params(&self) -> Vec<Param> {
         let t = |v: &Option<String>| Param::Text(v.clone());
