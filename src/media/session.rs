@@ -364,6 +364,9 @@ impl Tally {
 /// One tick of every session of a driver; ended sessions are reported and dropped.
 fn run_tick(sessions: &mut Vec<Session>, work: &mut Work, c: &MediaCounters) {
     // recvmmsg's headers hold raw pointers (not `Send`), so they live for one tick only.
+    // The kernel shortens each header's address length to what it wrote; every RTP socket
+    // is bound to the one configured media address, so all sockets share a family and the
+    // length stays right for all of them.
     let mut headers: MultiHeaders<SockaddrStorage> =
         MultiHeaders::preallocate(RECV_BATCH, Some(nix::cmsg_space!(nix::sys::time::TimeSpec)));
     // Arrival time for a datagram without a kernel timestamp, on the same (realtime) clock.
