@@ -13,7 +13,8 @@
 //! - loss: packets the phones sent that navbat did not receive, and packets navbat sent
 //!   that the phones did not receive, plus RTP sequence gaps navbat saw.
 //!
-//! Run: `cargo bench --bench media` (env NAVBAT_BENCH_CALLS=300, NAVBAT_BENCH_SECS=60).
+//! Run: `cargo bench --bench media` (env NAVBAT_BENCH_CALLS=300, NAVBAT_BENCH_SECS=60,
+//! NAVBAT_BENCH_RECORDINGS=<directory for the recordings>, default the system temp dir).
 
 use navbat::media::{
     recorder::FRAME, Codec, LegSpec, MediaCommand, MediaEngine, MediaMsg, MediaSettings, PortPool,
@@ -199,7 +200,13 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    // Recordings grow by 32 KB/s per call (about 5.8 GB in a 10-minute run at 300 calls):
+    // NAVBAT_BENCH_RECORDINGS can put them on a RAM disk (e.g. /dev/shm) rather than a
+    // small root disk. The directory made in it is removed at the end.
+    let dir = match std::env::var_os("NAVBAT_BENCH_RECORDINGS") {
+        Some(base) => tempfile::tempdir_in(base).unwrap(),
+        None => tempfile::tempdir().unwrap(),
+    };
     let engine = MediaEngine::new(
         media_rt.handle().clone(),
         &MediaSettings {
@@ -293,15 +300,17 @@ fn main() {
             sim.sent.load(Ordering::Relaxed),
             sim.received.load(Ordering::Relaxed),
         );
-        // Stop the phones, let the last packets land, then compare totals.
+        // Stop the phones, let their last packets land, end the calls (navbat stops
+        // sending), let the simulator read what is left (it reads once per 20 ms), then
+        // compare totals.
         stop.store(true, Ordering::Relaxed);
         tokio::time::sleep(Duration::from_millis(500)).await;
+        drop(handles);
+        tokio::time::sleep(Duration::from_secs(2)).await;
         let sim_sent = sim.sent.load(Ordering::Relaxed);
         let nav_in = c.packets_in.load(Ordering::Relaxed);
         let nav_out = c.packets_out.load(Ordering::Relaxed);
         let sim_recv = sim.received.load(Ordering::Relaxed);
-        drop(handles);
-        tokio::time::sleep(Duration::from_secs(2)).await;
         sim.quit.store(true, Ordering::Relaxed);
         let _ = sim_thread.join();
         let clk = 100.0; // USER_HZ on Linux
