@@ -29,6 +29,8 @@
 #   PROMPTS_DIR    media.prompts_dir (default: an empty dir, so no greeting or IVR
 #                  prompt plays and the ladder measures the signalling path; set it to
 #                  "$repo/config/prompts" for the full product path with early media)
+#   KEEP_GOING=1   soak mode: do not stop at a failing step (for memory over many
+#                  steps at one rate, e.g. RATES="150 150 150 150 150 150")
 #   PERF=1         record `perf record -g` on navbat during step PERF_STEP (default: the last rate)
 set -euo pipefail
 
@@ -41,6 +43,7 @@ STEP_SECS=${STEP_SECS:-10}
 OPERATORS=${OPERATORS:-40}
 HOLD_MS=${HOLD_MS:-20}
 MAX_STEPS=${MAX_STEPS:-12}
+KEEP_GOING=${KEEP_GOING:-0}
 STEP_TIMEOUT=${STEP_TIMEOUT:-$((STEP_SECS * 3 + 30))}
 TOKEN=bench-admin-token-0123456789
 CLK_TCK=$(getconf CLK_TCK)
@@ -115,6 +118,13 @@ rtp_ip = "127.0.0.1"
 rtp_port_min = $RTP_MIN
 rtp_port_max = $RTP_MAX
 prompts_dir = "$PROMPTS_DIR"
+recordings_dir = "$work/recordings"
+
+# Everything the run writes stays in the work dir: a stale database from an
+# earlier run would be read back at start-up (repeat-call window).
+[database]
+url = "sqlite://$work/navbat.db"
+journal_dir = "$work/journal"
 
 [http]
 listen = "127.0.0.1:$HTTP_PORT"
@@ -233,7 +243,7 @@ while IFS=';' read -r ext pass uas; do
 done <"$ops_csv"
 registered=$(api /api/health | jq .operators_registered)
 [[ "$registered" == "$OPERATORS" ]] || die "$registered of $OPERATORS operators registered"
-log "$registered operators registered to one UAS on :$UAS_PORT"
+log "$registered operators registered to one UAS on :$UAS_PORT; navbat RSS before any call: $(( $(rss_kib "$NAVBAT_PID") / 1024 )) MiB"
 
 # ---- ladder -------------------------------------------------------------------
 table=$OUT/sipp-cps.tsv
@@ -320,6 +330,7 @@ for rate in "${rates[@]}"; do
         | tee -a "$table"
     if [[ $rc -ne 0 || "${failed:-1}" != 0 || "${ok:-0}" != "$calls" || $answered -ne $calls ]]; then
         log "step $rate cps FAILED (sipp rc=$rc ok=$ok failed=$failed answered=$answered/$calls)"
+        [[ "$KEEP_GOING" == 1 ]] && continue
         break
     fi
     best=$rate

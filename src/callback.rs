@@ -9,8 +9,11 @@
 //! After no answer the request is retried after a pause, up to a limit; every end is an
 //! outcome.
 //!
-//! Status: this module is the decision and the storage; the dial-out (operator first, then
-//! the caller through the trunk) and the in-queue offer are not wired yet.
+//! The router keeps the book in its ACD host (`actors::acd_host`): a pending request waits in
+//! the routing core as a callback entry placed at its original arrival
+//! (`acd::Input::EnqueueCallback`), so the core's one ordering rule is the same as
+//! [`CallbackBook::next_for`]; the dial-out (operator first, then the caller through the
+//! trunk) is `actors::callback`.
 //!
 //! Everything takes `now` as an argument; nothing here reads a clock or does I/O except
 //! [`FileCallbackLog`], which the driver owns.
@@ -40,6 +43,9 @@ pub struct CallbackRequest {
     pub attempts: u32,
     /// Not before this time (Unix ms): the pause after an unanswered attempt.
     pub due_ms: i64,
+    /// The call that asked for it (its events join that call's timeline).
+    #[serde(default)]
+    pub call: String,
 }
 
 /// Retry rules.
@@ -99,6 +105,7 @@ pub enum Next {
 #[derive(Debug, Clone)]
 pub struct CallbackBook {
     policy: CallbackPolicy,
+    tenant_policies: BTreeMap<String, CallbackPolicy>,
     capacity: usize,
     requests: BTreeMap<String, CallbackRequest>,
     dialling: Vec<String>,
@@ -109,10 +116,22 @@ impl CallbackBook {
     pub fn new(policy: CallbackPolicy, capacity: usize) -> CallbackBook {
         CallbackBook {
             policy,
+            tenant_policies: BTreeMap::new(),
             capacity,
             requests: BTreeMap::new(),
             dialling: Vec::new(),
         }
+    }
+
+    /// Retry rules for one tenant's requests (others use the book's default).
+    pub fn set_tenant_policy(&mut self, tenant: &str, policy: CallbackPolicy) {
+        self.tenant_policies.insert(tenant.to_string(), policy);
+    }
+
+    /// Forgets a request without an outcome (it could not be stored).
+    pub fn remove(&mut self, id: &str) -> Option<CallbackRequest> {
+        self.dialling.retain(|d| d != id);
+        self.requests.remove(id)
     }
 
     /// Books a callback (also used to restore one from the log).
@@ -169,14 +188,19 @@ impl CallbackBook {
     ) -> Option<CallbackOutcome> {
         self.dialling.retain(|d| d != id);
         let request = self.requests.get_mut(id)?;
+        let policy = self
+            .tenant_policies
+            .get(&request.tenant)
+            .copied()
+            .unwrap_or(self.policy);
         request.attempts += 1;
         let outcome = match result {
             DialResult::Connected => CallbackOutcome::Connected,
-            DialResult::NoAnswer if request.attempts >= self.policy.max_attempts => {
+            DialResult::NoAnswer if request.attempts >= policy.max_attempts => {
                 CallbackOutcome::GaveUp
             }
             DialResult::NoAnswer => {
-                request.due_ms = now_ms + self.policy.retry_after_ms;
+                request.due_ms = now_ms + policy.retry_after_ms;
                 return Some(CallbackOutcome::Retry {
                     due_ms: request.due_ms,
                 });
@@ -237,7 +261,8 @@ pub struct CallbackLogError {
     pub source: std::io::Error,
 }
 
-/// Durable storage of the callback book; moves into the store when it lands.
+/// Durable storage of the callback book (a file log; the store's database could hold it
+/// behind the same trait).
 pub trait CallbackLog: Send {
     /// Every pending request, in the order booked.
     fn replay(&mut self) -> Result<Vec<CallbackRequest>, CallbackLogError>;
@@ -352,6 +377,7 @@ mod tests {
             arrived_ms,
             attempts: 0,
             due_ms: 0,
+            call: String::new(),
         }
     }
 

@@ -34,6 +34,9 @@ pub enum CallOutcome {
     /// Surge mode: the caller took a self-service branch, heard the information and was let
     /// go (or was sent it by SMS) without an operator.
     Deflected,
+    /// Surge mode: the caller accepted a callback while waiting and was let go; the callback
+    /// keeps their place (see `callback_*` events).
+    CallbackRequested,
 }
 
 /// Why a call was blocked.
@@ -159,6 +162,44 @@ pub enum EventKind {
         on: bool,
         by: String,
     },
+    /// A caller accepted a callback (surge mode). `call` is the call that asked for it;
+    /// `callback` the request's id. The number is masked in logs and views.
+    CallbackRequested {
+        callback: String,
+        call: String,
+        tenant: String,
+        queue: String,
+        number: PhoneNumber,
+        language: String,
+    },
+    /// A callback request was refused (`reason`: `already_pending`, `full`, `invalid_number`,
+    /// `log`); the caller stays in the queue.
+    CallbackRefused {
+        call: String,
+        tenant: String,
+        reason: String,
+    },
+    /// One dial attempt of a callback ended: `result` is `connected`, `no_answer`, `busy`,
+    /// or `failed` (the trunk refused); `operator` took it. `call` is the original call.
+    CallbackAttempt {
+        callback: String,
+        call: String,
+        queue: String,
+        operator: String,
+        attempt: u32,
+        result: String,
+        status: Option<u16>,
+        talk_ms: u64,
+    },
+    /// A callback is over: `outcome` is `connected` or `gave_up`.
+    CallbackFinished {
+        callback: String,
+        call: String,
+        tenant: String,
+        queue: String,
+        outcome: String,
+        attempts: u32,
+    },
     /// An SMS changed state (D12): `queued`, `retrying`, `sent`, `failed`, or `rejected`
     /// (number not valid, outbox full). `id` is the message's idempotency key.
     SmsStatus {
@@ -194,6 +235,10 @@ impl EventKind {
             EventKind::MonitorStarted { .. } => "monitor_started",
             EventKind::SurgeChanged { .. } => "surge_changed",
             EventKind::SmsStatus { .. } => "sms_status",
+            EventKind::CallbackRequested { .. } => "callback_requested",
+            EventKind::CallbackRefused { .. } => "callback_refused",
+            EventKind::CallbackAttempt { .. } => "callback_attempt",
+            EventKind::CallbackFinished { .. } => "callback_finished",
         }
     }
 }

@@ -336,6 +336,7 @@ async fn monitor(
                 MonitorError::UnknownSupervisor => (S::NOT_FOUND, "unknown_supervisor"),
                 MonitorError::NotTalking | MonitorError::Busy => (S::CONFLICT, "not_possible"),
                 MonitorError::NotRegistered => (S::CONFLICT, "not_registered"),
+                MonitorError::UnusableOffer => (S::CONFLICT, "not_possible"),
                 MonitorError::NoMedia | MonitorError::NoPort => {
                     (S::SERVICE_UNAVAILABLE, "no_media")
                 }

@@ -10,6 +10,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// mimalloc instead of glibc malloc: freed memory goes back to the pages it came from, so
+/// RSS follows the live heap after a burst of calls, and allocation is cheaper on the
+/// packet and message paths (BENCHMARKS.md, "Memory").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "navbat",
@@ -294,7 +300,16 @@ async fn drain(router: &Router, deadline: Duration) {
     while gate.in_use() > 0 && start.elapsed() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Callback dial-outs hold no inbound channel: end them with the calls.
+    let callbacks = router
+        .acd
+        .send(navbat::actors::acd_host::HangUpCallbacks)
+        .await
+        .unwrap_or(0);
     let left = router.shared.live_calls();
+    if callbacks > 0 && left.is_empty() {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     if !left.is_empty() {
         tracing::info!(calls = left.len(), "drain deadline reached: hanging up");
         for call in left {

@@ -275,7 +275,7 @@ pub const NONE: &str = "none";
 
 /// Every value of the `outcome` label. `deflected` (surge self-service, issue 7) is
 /// declared now so dashboards and rules have it.
-pub const OUTCOMES: [&str; 8] = [
+pub const OUTCOMES: [&str; 9] = [
     "answered",
     "abandoned",
     "timed_out",
@@ -284,6 +284,7 @@ pub const OUTCOMES: [&str; 8] = [
     "ivr_hangup",
     "failed",
     "deflected",
+    "callback_requested",
 ];
 
 /// Outcomes that count as missed in the monthly statistics (D20).
@@ -343,6 +344,7 @@ pub fn outcome_label(outcome: CallOutcome) -> &'static str {
         CallOutcome::IvrHangup => "ivr_hangup",
         CallOutcome::Failed => "failed",
         CallOutcome::Deflected => "deflected",
+        CallOutcome::CallbackRequested => "callback_requested",
     }
 }
 
@@ -924,6 +926,10 @@ impl MetricsSink {
             }
             EventKind::IvrStep { .. }
             | EventKind::SmsStatus { .. }
+            | EventKind::CallbackRequested { .. }
+            | EventKind::CallbackRefused { .. }
+            | EventKind::CallbackAttempt { .. }
+            | EventKind::CallbackFinished { .. }
             | EventKind::DtmfReceived { .. }
             | EventKind::OfferWithdrawn { .. }
             | EventKind::OfferDeclined { .. }

@@ -22,12 +22,14 @@ use std::time::{Duration, SystemTime};
 #[derive(Clone, Debug)]
 struct Received {
     at: SystemTime,
+    /// Where it came from (navbat's RTP port for the leg).
+    from: SocketAddr,
     header: rtp::RtpHeader,
     samples: Vec<i16>,
 }
 
-/// The media end of a test phone: receives and decodes RTP, and optionally talks (a 440 Hz
-/// tone) back to where navbat's packets come from.
+/// The media end of a test phone: receives and decodes RTP, and optionally talks (a tone)
+/// back to where navbat's packets come from.
 struct Phone {
     addr: SocketAddr,
     received: Arc<Mutex<Vec<Received>>>,
@@ -36,7 +38,14 @@ struct Phone {
 }
 
 impl Phone {
+    /// A phone that listens and, with `talk`, says a 440 Hz tone.
     fn start(talk: Option<Codec>) -> Phone {
+        Phone::start_tone(talk.map(|c| (c, 440.0)))
+    }
+
+    /// A phone that listens and, with `talk`, says a tone of that frequency (Hz). A multiple
+    /// of 50 Hz fills every 20 ms frame with whole periods, so [`tone_share`] tells tones apart.
+    fn start_tone(talk: Option<(Codec, f64)>) -> Phone {
         let sock = Arc::new(UdpSocket::bind("127.0.0.1:0").expect("bind phone"));
         sock.set_read_timeout(Some(Duration::from_millis(50)))
             .unwrap();
@@ -64,13 +73,14 @@ impl Phone {
                     }
                     received.lock().unwrap().push(Received {
                         at: SystemTime::now(),
+                        from,
                         header,
                         samples,
                     });
                 }
             }));
         }
-        if let Some(codec) = talk {
+        if let Some((codec, hz)) = talk {
             let (sock, stop) = (sock.clone(), stop.clone());
             threads.push(thread::spawn(move || {
                 let mut seq = 1u16;
@@ -83,7 +93,7 @@ impl Phone {
                     };
                     let tone: Vec<i16> = (0..160)
                         .map(|_| {
-                            phase += 2.0 * std::f64::consts::PI * 440.0 / 8000.0;
+                            phase += 2.0 * std::f64::consts::PI * hz / 8000.0;
                             (phase.sin() * 6000.0) as i16
                         })
                         .collect();
@@ -403,4 +413,767 @@ fn http_get_bytes(addr: SocketAddr, path: &str) -> Option<Vec<u8>> {
         return None;
     }
     Some(all[split + 4..].to_vec())
+}
+
+// ---------------------------------------------------------------------------------------------
+// What each party hears, measured on the audio itself.
+
+/// The share (0..1) of a frame's energy that is a tone of `hz` (one DFT bin, Goertzel-style):
+/// 1 for that pure tone, about 0.5 for it mixed with another tone as loud, near 0 without it.
+fn tone_share(samples: &[i16], hz: f64) -> f64 {
+    let energy: f64 = samples.iter().map(|s| f64::from(*s).powi(2)).sum();
+    if samples.is_empty() || energy == 0.0 {
+        return 0.0;
+    }
+    let w = 2.0 * std::f64::consts::PI * hz / 8000.0;
+    let (mut re, mut im) = (0.0, 0.0);
+    for (i, s) in samples.iter().enumerate() {
+        re += f64::from(*s) * (w * i as f64).cos();
+        im -= f64::from(*s) * (w * i as f64).sin();
+    }
+    2.0 * (re * re + im * im) / (samples.len() as f64 * energy)
+}
+
+/// How many of `packets` carry the tone `hz` (a clear share of their energy).
+fn packets_with_tone(packets: &[Received], hz: f64) -> usize {
+    packets
+        .iter()
+        .filter(|p| p.samples.len() == 160 && tone_share(&p.samples, hz) > 0.2)
+        .count()
+}
+
+/// The 20 ms frames a phone decodes when navbat plays `samples` in `codec` (the last frame
+/// padded with silence, as navbat's player does at the end of a Play).
+fn as_heard(samples: &[i16], codec: Codec) -> Vec<Vec<i16>> {
+    samples
+        .chunks(160)
+        .map(|chunk| {
+            let mut frame = chunk.to_vec();
+            frame.resize(160, 0);
+            let (mut encoded, mut decoded) = (Vec::new(), Vec::new());
+            codec.law().encode_into(&frame, &mut encoded);
+            codec.law().decode_into(&encoded, &mut decoded);
+            decoded
+        })
+        .collect()
+}
+
+/// How many times the prompt audio `expected` (frames, from [`as_heard`]) was heard in
+/// order: a run of packets counts when at least 90% of its frames are the prompt's, sample
+/// for sample (hold music or silence never are).
+fn occurrences(heard: &[Received], expected: &[Vec<i16>]) -> usize {
+    let n = expected.len();
+    let (mut count, mut i) = (0, 0);
+    while n > 0 && i + n <= heard.len() {
+        let same = (0..n)
+            .filter(|k| heard[i + k].samples == expected[*k])
+            .count();
+        if same * 10 >= n * 9 {
+            count += 1;
+            i += n;
+        } else {
+            i += 1;
+        }
+    }
+    count
+}
+
+/// The prompts `names` (tenant `tenant`, language `language`) one after the other, as
+/// navbat's prompt store loads them.
+fn prompt_audio(prompts: &Path, tenant: &str, language: &str, names: &[&str]) -> Vec<i16> {
+    let store = navbat::media::prompts::PromptStore::new(prompts);
+    names
+        .iter()
+        .flat_map(|name| {
+            store
+                .clip(tenant, language, name)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .to_vec()
+        })
+        .collect()
+}
+
+fn caller_by_info(navbat: &Navbat, name: &str, phone: &Phone, stay_ms: u64) -> Sipp {
+    let stay = stay_ms.to_string();
+    navbat.sipp_client(
+        name,
+        "media_caller_info.xml",
+        &[
+            "-s",
+            DTM_DID,
+            "-m",
+            "1",
+            "-key",
+            "rtp_port",
+            &phone.port(),
+            "-d",
+            &stay,
+        ],
+    )
+}
+
+const CALLER_HZ: f64 = 600.0;
+const OPERATOR_HZ: f64 = 400.0;
+const SUPERVISOR_HZ: f64 = 1000.0;
+/// Packets of a tone that show a party clearly hears it (half a second).
+const HEARD: usize = 25;
+
+#[test]
+fn whisper_reaches_only_the_operator_and_barge_reaches_both() {
+    let dir = TestDir::new("media-whisper-prompts");
+    let prompts = shared_prompts(dir.path());
+    let navbat = Navbat::start(
+        "media-whisper-barge",
+        TestConfig::default()
+            .prompts_dir(&prompts)
+            .reserve_after_secs(600),
+    );
+    // Each party says its own tone, so what each hears can be told apart.
+    let op_media = Phone::start_tone(Some((Codec::Pcmu, OPERATOR_HZ)));
+    let mut op_sipp = answering_phone(&navbat, "1001", &op_media);
+    let sup_media = Phone::start_tone(Some((Codec::Pcmu, SUPERVISOR_HZ)));
+    let mut sup_sipp = answering_phone(&navbat, "1901", &sup_media);
+    navbat.wait_operator("1001", "available");
+
+    let caller_media = Phone::start_tone(Some((Codec::Pcma, CALLER_HZ)));
+    let sipp = caller_by_info(&navbat, "caller", &caller_media, 20_000);
+    let answered = navbat.wait_for_event("call_answered", Duration::from_secs(40), |_| true);
+    let call = answered["call"].as_str().unwrap().to_string();
+    assert_eq!(answered["operator"], "1001");
+
+    // Whisper (D17): the operator hears the caller and the supervisor; the caller does not
+    // hear the supervisor.
+    let resp = navbat.post_json(
+        &format!("/api/calls/{call}/monitor"),
+        &json!({"supervisor": "1901", "mode": "whisper"}),
+    );
+    assert_eq!(resp.status, 202, "{resp:?}");
+    navbat.wait_for_event("monitor_started", EVENT_DEADLINE, |e| {
+        e["call"] == call.as_str() && e["mode"] == "whisper" && e["supervisor"] == "1901"
+    });
+    // From here on the caller hears only the bridge (before it, spoken prompts that may
+    // well contain 1 kHz).
+    let whisper_from = SystemTime::now();
+    wait_until(
+        "the operator hears the whispering supervisor",
+        EVENT_DEADLINE,
+        || (packets_with_tone(&op_media.received(), SUPERVISOR_HZ) >= HEARD).then_some(()),
+    );
+    wait_until("the caller hears the operator", EVENT_DEADLINE, || {
+        (packets_with_tone(&caller_media.received(), OPERATOR_HZ) >= HEARD).then_some(())
+    });
+    let switched_at = SystemTime::now();
+    let caller_during_whisper: Vec<Received> = caller_media
+        .received()
+        .into_iter()
+        .filter(|p| p.at > whisper_from)
+        .collect();
+    assert!(
+        packets_with_tone(&caller_during_whisper, OPERATOR_HZ) >= HEARD,
+        "the caller does not hear the operator while the supervisor whispers"
+    );
+    assert_eq!(
+        packets_with_tone(&caller_during_whisper, SUPERVISOR_HZ),
+        0,
+        "the caller heard the whispering supervisor"
+    );
+    assert!(
+        packets_with_tone(&op_media.received(), CALLER_HZ) >= HEARD,
+        "the operator does not hear the caller while the supervisor whispers"
+    );
+
+    // Barge: the same supervisor switches mode; now the caller hears them too (three-way).
+    let resp = navbat.post_json(
+        &format!("/api/calls/{call}/monitor"),
+        &json!({"supervisor": "1901", "mode": "barge"}),
+    );
+    assert_eq!(resp.status, 202, "{resp:?}");
+    wait_until(
+        "the caller hears the barging supervisor",
+        EVENT_DEADLINE,
+        || {
+            let after: Vec<Received> = caller_media
+                .received()
+                .into_iter()
+                .filter(|p| p.at > switched_at)
+                .collect();
+            (packets_with_tone(&after, SUPERVISOR_HZ) >= HEARD).then_some(())
+        },
+    );
+    let caller_after: Vec<Received> = caller_media
+        .received()
+        .into_iter()
+        .filter(|p| p.at > switched_at)
+        .collect();
+    assert!(
+        packets_with_tone(&caller_after, OPERATOR_HZ) >= HEARD,
+        "barging silenced the operator for the caller"
+    );
+    // The supervisor hears both sides all along, never themselves.
+    let heard = sup_media.received();
+    assert!(packets_with_tone(&heard, CALLER_HZ) >= HEARD, "supervisor");
+    assert!(
+        packets_with_tone(&heard, OPERATOR_HZ) >= HEARD,
+        "supervisor"
+    );
+    assert_eq!(packets_with_tone(&heard, SUPERVISOR_HZ), 0, "own voice");
+
+    sipp.wait_success();
+    navbat.wait_for_event("call_finished", EVENT_DEADLINE, |e| {
+        e["call"] == call.as_str() && e["outcome"] == "answered"
+    });
+    op_sipp.wait();
+    sup_sipp.wait();
+}
+
+#[test]
+fn waiting_caller_hears_place_and_expected_wait_periodically() {
+    let dir = TestDir::new("media-announce-prompts");
+    let prompts = shared_prompts(dir.path());
+    // Nobody is registered: the caller waits, first in line, and the estimate assumes one
+    // operator: 120 s average handling -> "2 minutes".
+    let navbat = Navbat::start(
+        "media-announce",
+        TestConfig::default()
+            .prompts_dir(&prompts)
+            .media_extra("announce_every_secs = 1\naverage_handle_secs = 120"),
+    );
+    let caller_media = Phone::start(None);
+    let sipp = caller_by_info(&navbat, "caller", &caller_media, 25_000);
+    let enqueued = navbat.wait_for_event("call_enqueued", Duration::from_secs(40), |e| {
+        e["language"] == "uz"
+    });
+    let call = enqueued["call"].as_str().unwrap().to_string();
+    sipp.wait_success();
+    navbat.wait_for_event("call_finished", EVENT_DEADLINE, |e| {
+        e["call"] == call.as_str() && e["outcome"] == "abandoned"
+    });
+
+    let heard = caller_media.received();
+    let codec = Codec::from_payload_type(heard.last().unwrap().header.payload_type).unwrap();
+    let announcement = as_heard(
+        &prompt_audio(
+            &prompts,
+            "dtm",
+            "uz",
+            &[
+                "place-in-queue",
+                "number-1",
+                "expected-wait-minutes",
+                "number-2",
+            ],
+        ),
+        codec,
+    );
+    let times = occurrences(&heard, &announcement);
+    assert!(
+        times >= 2,
+        "the place/expected-wait announcement was heard {times} times in {} packets",
+        heard.len()
+    );
+    // Between announcements the caller hears hold music, not silence.
+    let music = heard
+        .iter()
+        .filter(|p| g711::rms(&p.samples) > 100.0)
+        .count();
+    assert!(
+        music * 10 >= heard.len() * 7,
+        "{music} of {} packets non-silent",
+        heard.len()
+    );
+    // One continuous stream across prompts, music and announcements.
+    for w in heard.windows(2) {
+        assert_eq!(w[1].header.ssrc, w[0].header.ssrc);
+        assert_eq!(w[1].header.seq, w[0].header.seq.wrapping_add(1));
+    }
+}
+
+#[test]
+fn closed_line_plays_the_hours_announcement_then_480() {
+    let dir = TestDir::new("media-closed-prompts");
+    let prompts = shared_prompts(dir.path());
+    // A support line open Mon-Fri 08:00-20:00 whose holidays are yesterday, today and
+    // tomorrow in its time zone: closed now whatever the wall clock says.
+    let today = jiff::Timestamp::now()
+        .in_tz("Asia/Tashkent")
+        .unwrap()
+        .date();
+    let holidays: Vec<String> = [-1i64, 0, 1]
+        .iter()
+        .map(|d| {
+            format!(
+                "\"{}\"",
+                today.checked_add(jiff::Span::new().days(*d)).unwrap()
+            )
+        })
+        .collect();
+    let support_did = "712038872";
+    let navbat = Navbat::start(
+        "media-closed",
+        TestConfig::default()
+            .prompts_dir(&prompts)
+            .extra_toml(&format!(
+                r#"
+[[tenant]]
+id = "support"
+name = {{ uz = "Qo'llab-quvvatlash", ru = "Поддержка" }}
+dids = ["{support_did}"]
+timezone = "Asia/Tashkent"
+hours = [ {{ days = ["mon", "tue", "wed", "thu", "fri"], open = "08:00", close = "20:00" }} ]
+holidays = [{holidays}]
+service_level_secs = 20
+
+[tenant.ivr]
+digit_timeout_secs = 6
+max_retries = 2
+on_no_input = "default"
+default_language = "uz"
+languages = [ {{ digit = "1", language = "uz", queue = "support-uz" }} ]
+
+[[queue]]
+id = "support-uz"
+tenant = "support"
+language = "uz"
+strategy = "longest-idle"
+max_wait_secs = 60
+ring_timeout_secs = 3
+wrap_up_secs = 1
+max_missed_offers = 3
+"#,
+                holidays = holidays.join(", ")
+            )),
+    );
+    let phone = Phone::start(None);
+    let sipp = navbat.sipp_client(
+        "caller",
+        "media_caller_closed.xml",
+        &[
+            "-s",
+            support_did,
+            "-m",
+            "1",
+            "-key",
+            "rtp_port",
+            &phone.port(),
+        ],
+    );
+    sipp.wait_success();
+    let finished = navbat.wait_for_event("call_finished", EVENT_DEADLINE, |e| {
+        e["tenant"] == "support"
+    });
+    assert_eq!(finished["outcome"], "closed");
+    assert_eq!(finished["talk_ms"], 0);
+    assert!(
+        !navbat.events().iter().any(|e| e["kind"] == "call_enqueued"),
+        "a closed line queued the call"
+    );
+
+    // Before the 480 the caller heard the hours announcement, Uzbek then Russian, as early
+    // media.
+    let rejected_at = sipp_received_at(&navbat.dir.path().join("caller.messages.log"), "480");
+    let early: Vec<Received> = phone
+        .received()
+        .into_iter()
+        .filter(|p| p.at < rejected_at)
+        .collect();
+    assert!(!early.is_empty(), "no early media before the 480");
+    let codec = Codec::from_payload_type(early[0].header.payload_type).unwrap();
+    let mut closed = prompt_audio(&prompts, "support", "uz", &["closed"]);
+    closed.extend(prompt_audio(&prompts, "support", "ru", &["closed"]));
+    let expected = as_heard(&closed, codec);
+    assert_eq!(
+        occurrences(&early, &expected),
+        1,
+        "{} early packets, the announcement is {} frames",
+        early.len(),
+        expected.len()
+    );
+}
+
+/// A supervisor's softphone dialling `number` (a feature code) as `ext`.
+fn supervisor_dial(
+    navbat: &Navbat,
+    name: &str,
+    scenario_file: &str,
+    ext: &str,
+    number: &str,
+    phone: &Phone,
+    stay_ms: u64,
+) -> Sipp {
+    let stay = stay_ms.to_string();
+    let password = navbat.config.password_of(ext).to_string();
+    navbat.sipp_client(
+        name,
+        scenario_file,
+        &[
+            "-s",
+            number,
+            "-m",
+            "1",
+            "-key",
+            "ext",
+            ext,
+            "-au",
+            ext,
+            "-ap",
+            &password,
+            "-key",
+            "rtp_port",
+            &phone.port(),
+            "-d",
+            &stay,
+        ],
+    )
+}
+
+/// Which final status (>= 300, after the 407 challenge) SIPp received, from its trace.
+fn refusal_status(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap();
+    text.lines()
+        .filter_map(|l| l.strip_prefix("SIP/2.0 "))
+        .map(|rest| rest.split(' ').next().unwrap_or("").to_string())
+        .rfind(|code| code.as_str() >= "300" && code != "407")
+        .unwrap_or_else(|| panic!("no final refusal in the trace:\n{text}"))
+}
+
+#[test]
+fn supervisor_softphone_whispers_by_feature_code() {
+    let dir = TestDir::new("media-feature-prompts");
+    let prompts = shared_prompts(dir.path());
+    let navbat = Navbat::start(
+        "media-feature-code",
+        TestConfig::default()
+            .prompts_dir(&prompts)
+            .reserve_after_secs(600)
+            .operators(vec![
+                OperatorSpec::regular("1001"),
+                OperatorSpec::regular("1002"),
+                OperatorSpec::reserve("1901").supervising(),
+            ]),
+    );
+    let op_media = Phone::start_tone(Some((Codec::Pcmu, OPERATOR_HZ)));
+    let mut op_sipp = answering_phone(&navbat, "1001", &op_media);
+    navbat.wait_operator("1001", "available");
+
+    // Before any call: the operator is not on a call -> 480.
+    let idle = Phone::start(None);
+    let mut early = supervisor_dial(
+        &navbat,
+        "sup-early",
+        "supervisor_dial_refused.xml",
+        "1901",
+        "*511001",
+        &idle,
+        0,
+    );
+    early.wait();
+    assert_eq!(
+        refusal_status(&navbat.dir.path().join("sup-early.messages.log")),
+        "480"
+    );
+
+    let caller_media = Phone::start_tone(Some((Codec::Pcma, CALLER_HZ)));
+    let sipp = caller_by_info(&navbat, "caller", &caller_media, 20_000);
+    let answered = navbat.wait_for_event("call_answered", Duration::from_secs(40), |_| true);
+    let call = answered["call"].as_str().unwrap().to_string();
+
+    // Refusals after authentication: not a supervisor (403), no such extension (404).
+    for (name, ext, number, status) in [
+        ("not-supervisor", "1002", "*511001", "403"),
+        ("unknown-ext", "1901", "*519999", "404"),
+    ] {
+        let mut s = supervisor_dial(
+            &navbat,
+            name,
+            "supervisor_dial_refused.xml",
+            ext,
+            number,
+            &idle,
+            0,
+        );
+        s.wait();
+        assert_eq!(
+            refusal_status(&navbat.dir.path().join(format!("{name}.messages.log"))),
+            status,
+            "{name}"
+        );
+    }
+
+    // The supervisor dials *52 + the operator's extension: whisper.
+    let sup_media = Phone::start_tone(Some((Codec::Pcmu, SUPERVISOR_HZ)));
+    let sup = supervisor_dial(
+        &navbat,
+        "supervisor",
+        "supervisor_dial.xml",
+        "1901",
+        "*521001",
+        &sup_media,
+        6_000,
+    );
+    navbat.wait_for_event("monitor_started", EVENT_DEADLINE, |e| {
+        e["call"] == call.as_str() && e["mode"] == "whisper" && e["supervisor"] == "1901"
+    });
+    let whisper_from = SystemTime::now();
+    wait_until("the supervisor hears both sides", EVENT_DEADLINE, || {
+        let heard = sup_media.received();
+        (packets_with_tone(&heard, CALLER_HZ) >= HEARD
+            && packets_with_tone(&heard, OPERATOR_HZ) >= HEARD)
+            .then_some(())
+    });
+    wait_until("the operator hears the supervisor", EVENT_DEADLINE, || {
+        (packets_with_tone(&op_media.received(), SUPERVISOR_HZ) >= HEARD).then_some(())
+    });
+    sup.wait_success();
+    let caller_heard: Vec<Received> = caller_media
+        .received()
+        .into_iter()
+        .filter(|p| p.at > whisper_from)
+        .collect();
+    assert!(packets_with_tone(&caller_heard, OPERATOR_HZ) >= HEARD);
+    assert_eq!(
+        packets_with_tone(&caller_heard, SUPERVISOR_HZ),
+        0,
+        "the caller heard the whispering supervisor"
+    );
+    assert!(
+        rms_of(&sup_media.received()) > 200.0,
+        "the supervisor heard silence"
+    );
+
+    // The supervisor hung up; the call goes on and ends normally.
+    sipp.wait_success();
+    navbat.wait_for_event("call_finished", EVENT_DEADLINE, |e| {
+        e["call"] == call.as_str() && e["outcome"] == "answered"
+    });
+    op_sipp.wait();
+    let monitors = navbat
+        .events()
+        .iter()
+        .filter(|e| e["kind"] == "monitor_started")
+        .count();
+    assert_eq!(monitors, 1, "only the whisper joined");
+}
+
+#[test]
+fn rtcp_is_read_and_each_leg_reports() {
+    use navbat::media::rtcp;
+    let dir = TestDir::new("media-rtcp-prompts");
+    let prompts = shared_prompts(dir.path());
+    let navbat = Navbat::start("media-rtcp", TestConfig::default().prompts_dir(&prompts));
+    // A talking phone whose RTCP socket is its RTP port + 1 (RFC 3550 section 11).
+    let (phone, rtcp_sock) = loop {
+        let phone = Phone::start_tone(Some((Codec::Pcma, CALLER_HZ)));
+        if let Ok(s) = UdpSocket::bind(("127.0.0.1", phone.addr.port() + 1)) {
+            break (phone, s);
+        }
+    };
+    rtcp_sock
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let sipp = caller_by_info(&navbat, "caller", &phone, 15_000);
+    let navbat_rtp = wait_until("media from navbat", EVENT_DEADLINE, || {
+        phone.received().first().map(|p| p.from)
+    });
+    // Connected: an RTCP port navbat left closed would come back as ICMP port unreachable,
+    // which Linux reports on this socket as ConnectionRefused.
+    rtcp_sock
+        .connect(("127.0.0.1", navbat_rtp.port() + 1))
+        .unwrap();
+    // Our sender report about the phone's stream (SSRC 0x5eed): navbat's next report block
+    // about that stream must echo the middle of its NTP timestamp as LSR.
+    let mut our_sr = Vec::new();
+    rtcp::write_report(
+        0x5eed,
+        Some(rtcp::SenderInfo {
+            ntp: 0x1111_2222_3333_4444,
+            rtp_timestamp: 0,
+            packets: 1,
+            octets: 160,
+        }),
+        None,
+        "phone@127.0.0.1",
+        &mut our_sr,
+    );
+    let mut reports: Vec<Vec<u8>> = Vec::new();
+    let mut buf = [0u8; 1500];
+    wait_until(
+        "two RTCP reports from navbat, one echoing our SR",
+        Duration::from_secs(40),
+        || {
+            match rtcp_sock.send(&our_sr) {
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    panic!("navbat's RTCP port answered with ICMP port unreachable")
+                }
+                _ => {}
+            }
+            match rtcp_sock.recv(&mut buf) {
+                Ok(n) => reports.push(buf[..n].to_vec()),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    panic!("navbat's RTCP port answered with ICMP port unreachable")
+                }
+                Err(_) => {}
+            }
+            let echoed = reports.iter().any(|r| {
+                r.len() >= 52 && r[1] == rtcp::PT_SR && r[44..48] == [0x22, 0x22, 0x33, 0x33]
+            });
+            (echoed && reports.len() >= 2).then_some(())
+        },
+    );
+    let rtp_ssrc = phone.received().last().unwrap().header.ssrc;
+    for r in &reports {
+        let parsed = rtcp::parse(r).expect("navbat sends valid compound RTCP");
+        assert_eq!(
+            parsed.ssrc, rtp_ssrc,
+            "the report's SSRC is the leg's RTP SSRC"
+        );
+        assert_eq!(
+            r[1],
+            rtcp::PT_SR,
+            "navbat sends RTP on this leg: a sender report"
+        );
+        assert!(parsed.packets >= 2, "SR then SDES");
+        let sent = u32::from_be_bytes([r[20], r[21], r[22], r[23]]);
+        assert!(sent > 0, "sender packet count");
+        if r[0] & 0x1f == 1 {
+            assert_eq!(
+                &r[28..32],
+                &0x5eed_u32.to_be_bytes(),
+                "block about our stream"
+            );
+        }
+    }
+    sipp.wait_success();
+}
+
+#[test]
+fn operator_hold_plays_music_to_the_caller_and_resume_restores_the_bridge() {
+    let dir = TestDir::new("media-hold-prompts");
+    let prompts = shared_prompts(dir.path());
+    let navbat = Navbat::start(
+        "media-hold",
+        TestConfig::default()
+            .prompts_dir(&prompts)
+            .reserve_after_secs(600),
+    );
+    // The operator talks, holds after 3 s with a=sendonly for 3 s, then resumes.
+    let op_media = Phone::start_tone(Some((Codec::Pcmu, OPERATOR_HZ)));
+    let port = free_port();
+    let mut op_sipp = Sipp::start(
+        navbat.dir.path(),
+        "op1001-hold",
+        "operator_hold.xml",
+        &[
+            "-m",
+            "1",
+            "-key",
+            "rtp_port",
+            &op_media.port(),
+            "-d",
+            "3000",
+        ],
+        None,
+        port,
+    );
+    navbat
+        .register("1001", navbat.config.password_of("1001"), port)
+        .wait_success();
+    navbat.wait_operator("1001", "available");
+
+    let caller_media = Phone::start_tone(Some((Codec::Pcma, CALLER_HZ)));
+    let sipp = caller_by_info(&navbat, "caller", &caller_media, 12_000);
+    let answered = navbat.wait_for_event("call_answered", Duration::from_secs(40), |_| true);
+    let bridged_from = SystemTime::now();
+    let call = answered["call"].as_str().unwrap().to_string();
+    sipp.wait_success();
+    let finished = navbat.wait_for_event("call_finished", EVENT_DEADLINE, |e| {
+        e["call"] == call.as_str()
+    });
+    assert_eq!(finished["outcome"], "answered", "the hold dropped the call");
+    assert_eq!(finished["ended_by"], "caller");
+    let recording =
+        navbat.wait_for_event("recording", EVENT_DEADLINE, |e| e["call"] == call.as_str());
+    // SIPp checked navbat's answers: recvonly to the hold, sendrecv to the resume.
+    let status = op_sipp.wait();
+    assert!(status.success(), "operator SIPp: {}", op_sipp.report());
+
+    // The caller heard the operator, then the hold music from its start, then the operator.
+    held_party_heard_music_between(&caller_media, bridged_from, &prompts, OPERATOR_HZ);
+    // The recording went on through the hold: as long as the conversation.
+    let duration = recording["duration_ms"].as_u64().unwrap();
+    let talk = finished["talk_ms"].as_u64().unwrap();
+    assert!(
+        duration.abs_diff(talk) <= 100,
+        "recording {duration} ms, bridged {talk} ms"
+    );
+}
+
+/// What a held party (`phone`) heard after `from`: the other side's `tone`, then the hold
+/// music sample for sample from its start (its first second; holds last three), then the
+/// other side's tone again.
+fn held_party_heard_music_between(phone: &Phone, from: SystemTime, prompts: &Path, tone: f64) {
+    let heard: Vec<Received> = phone
+        .received()
+        .into_iter()
+        .filter(|p| p.at > from)
+        .collect();
+    assert!(!heard.is_empty(), "the held party heard nothing");
+    let store = navbat::media::prompts::PromptStore::new(prompts);
+    let music = store.music().unwrap();
+    let codec = Codec::from_payload_type(heard[0].header.payload_type).unwrap();
+    let expected: Vec<Vec<i16>> = as_heard(&music, codec).into_iter().take(50).collect();
+    let start = (0..heard.len().saturating_sub(expected.len()))
+        .find(|i| occurrences(&heard[*i..*i + expected.len()], &expected) == 1)
+        .unwrap_or_else(|| panic!("the hold music was never heard ({} packets)", heard.len()));
+    assert!(
+        packets_with_tone(&heard[..start], tone) >= HEARD,
+        "the other side before the hold"
+    );
+    assert!(
+        packets_with_tone(&heard[start + expected.len()..], tone) >= HEARD,
+        "the bridge did not resume after the hold"
+    );
+}
+
+#[test]
+fn caller_hold_plays_music_to_the_operator_and_resume_restores_the_bridge() {
+    let dir = TestDir::new("media-caller-hold-prompts");
+    let prompts = shared_prompts(dir.path());
+    let navbat = Navbat::start(
+        "media-caller-hold",
+        TestConfig::default()
+            .prompts_dir(&prompts)
+            .reserve_after_secs(600),
+    );
+    let op_media = Phone::start_tone(Some((Codec::Pcmu, OPERATOR_HZ)));
+    let mut op_sipp = answering_phone(&navbat, "1001", &op_media);
+    navbat.wait_operator("1001", "available");
+    // The caller talks 3 s, holds 3 s (a=sendonly), resumes and talks 3 s more.
+    let caller_media = Phone::start_tone(Some((Codec::Pcma, CALLER_HZ)));
+    let sipp = navbat.sipp_client(
+        "caller",
+        "media_caller_hold.xml",
+        &[
+            "-s",
+            DTM_DID,
+            "-m",
+            "1",
+            "-key",
+            "rtp_port",
+            &caller_media.port(),
+            "-d",
+            "3000",
+        ],
+    );
+    let answered = navbat.wait_for_event("call_answered", Duration::from_secs(40), |_| true);
+    let bridged_from = SystemTime::now();
+    let call = answered["call"].as_str().unwrap().to_string();
+    // SIPp checks navbat's answers: recvonly to the hold, sendrecv to the resume.
+    sipp.wait_success();
+    let finished = navbat.wait_for_event("call_finished", EVENT_DEADLINE, |e| {
+        e["call"] == call.as_str()
+    });
+    assert_eq!(finished["outcome"], "answered", "the hold dropped the call");
+    assert_eq!(finished["ended_by"], "caller");
+    op_sipp.wait();
+    held_party_heard_music_between(&op_media, bridged_from, &prompts, CALLER_HZ);
 }

@@ -67,6 +67,12 @@ say ru dtm/ru/surge-announcement.wav "Сейчас период тестиров
 say uz dtm/uz/results-where.wav "Test natijalari markaz saytida, shaxsiy kabinetingizda e'lon qilinadi. Qo'ng'iroq uchun rahmat."
 say ru dtm/ru/results-where.wav "Результаты тестов публикуются на сайте центра, в вашем личном кабинете. Спасибо за звонок."
 
+# --- surge callbacks: the in-queue offer (key 1 by default) and the confirmation ------------
+say uz uz/callback-offer.wav "Kutmasdan, navbatingizni saqlab qolib, operator sizga qayta qo'ng'iroq qilishini xohlasangiz, birni bosing."
+say ru ru/callback-offer.wav "Если вы хотите не ждать на линии, а получить обратный звонок с сохранением очереди, нажмите один."
+say uz uz/callback-booked.wav "Rahmat. Navbatingiz saqlandi, operator sizga qayta qo'ng'iroq qiladi. Xayr."
+say ru ru/callback-booked.wav "Спасибо. Ваша очередь сохранена, оператор вам перезвонит. До свидания."
+
 # --- hold music: a soft repeating chord pattern, 8 seconds --------------------------------
 tmpdir=$(mktemp -d)
 sox -n -r 8000 -c 1 -b 16 "$tmpdir/a.wav" synth 1 sine 392 sine 494 remix - fade q 0.1 1 0.2 gain -18

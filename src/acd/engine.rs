@@ -141,6 +141,8 @@ struct CallEntry {
     enqueued_at: Millis,
     seq: u64,
     requeued: bool,
+    /// A callback: no maximum wait (the caller is not on the line).
+    callback: bool,
     /// Max wait passed while ringing: finish TimedOut instead of re-queueing.
     expired: bool,
     max_wait_due: Option<Millis>,
@@ -281,7 +283,14 @@ impl Acd {
                 queue,
                 priority,
                 skills,
-            } => self.enqueue(now, call, queue, priority, skills),
+            } => self.enqueue(now, call, queue, priority, skills, None),
+            Input::EnqueueCallback {
+                call,
+                queue,
+                priority,
+                skills,
+                arrived,
+            } => self.enqueue(now, call, queue, priority, skills, Some(arrived.min(now))),
             Input::CallerLeft { call } => self.caller_left(now, call),
             Input::Answered { call, operator } => self.answered(now, call, operator),
             Input::Declined { call, operator } => self.declined(now, call, operator),
@@ -406,6 +415,7 @@ impl Acd {
         queue: QueueId,
         priority: u8,
         skills: SkillSet,
+        callback_arrived: Option<Millis>,
     ) {
         let Some(q) = self.queues.get(queue_index(queue)) else {
             return self.reject(RejectReason::UnknownQueue(queue));
@@ -426,9 +436,10 @@ impl Acd {
                 priority,
                 need,
                 bucket,
-                enqueued_at: now,
+                enqueued_at: callback_arrived.unwrap_or(now),
                 seq,
                 requeued: false,
+                callback: callback_arrived.is_some(),
                 expired: false,
                 max_wait_due: None,
                 reserve_due: None,
@@ -439,8 +450,9 @@ impl Acd {
         self.choose_operators(now, call, &[], &mut chosen);
         if !chosen.is_empty() {
             self.offer(now, call, &chosen);
-        } else if max_waiting
-            .is_some_and(|cap| self.queues[queue_index(queue)].waiting >= cap as usize)
+        } else if callback_arrived.is_none()
+            && max_waiting
+                .is_some_and(|cap| self.queues[queue_index(queue)].waiting >= cap as usize)
         {
             self.calls.remove(&call);
             self.push(Action::Finished {
@@ -1010,7 +1022,7 @@ impl Acd {
     fn arm_call_timers(&mut self, now: Millis, call: CallId) {
         let entry = self.calls.get_mut(&call).expect("call exists");
         let params = self.queues[queue_index(entry.queue)].params();
-        if !entry.expired {
+        if !entry.expired && !entry.callback {
             let due = entry.enqueued_at.plus(params.max_wait_ms);
             entry.max_wait_due = Some(due);
             self.timers.insert((

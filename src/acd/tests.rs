@@ -912,3 +912,53 @@ fn snapshot_counts_calls_and_eligible_operators() {
         }
     );
 }
+
+// ----- callbacks ----------------------------------------------------------------------------
+
+fn enqueue_callback(h: &mut Harness, call: u64, arrived: Millis) -> Vec<Action> {
+    h.input(Input::EnqueueCallback {
+        call: CallId(call),
+        queue: QueueId(0),
+        priority: 0,
+        skills: SkillSet::EMPTY,
+        arrived,
+    })
+}
+
+#[test]
+fn a_callback_keeps_its_original_place_among_live_callers() {
+    let mut h = four_uz(Strategy::LongestIdle);
+    let start = h.now;
+    h.enqueue(1, 0, 0); // queued at start
+    h.advance(10_000);
+    h.enqueue(2, 0, 0); // queued at start + 10 s
+    h.advance(10_000);
+    // The caller behind this callback first queued at start + 5 s: between calls 1 and 2.
+    let a = enqueue_callback(&mut h, 100, Millis(start.0 + 5_000));
+    assert!(a.is_empty(), "{a:?}");
+    // An arrival "in the future" is taken as now, never ahead of anyone.
+    let later = Millis(h.now.0 + 60_000);
+    assert!(enqueue_callback(&mut h, 101, later).is_empty());
+    let order: Vec<(u64, u32)> = (0..4)
+        .flat_map(|o| offers(&h.set(o, OperatorState::Available)))
+        .collect();
+    assert_eq!(order, vec![(1, 0), (100, 1), (2, 2), (101, 3)]);
+}
+
+#[test]
+fn a_callback_has_no_max_wait_and_is_never_blocked() {
+    let mut q = queue(0, &[UZ], Strategy::LongestIdle);
+    q.normal.max_waiting = Some(0);
+    let mut h = Harness::new(vec![q], vec![op(0, &[UZ])]);
+    let now = h.now;
+    let a = enqueue_callback(&mut h, 100, now);
+    assert!(finished(&a).is_empty(), "{a:?}");
+    // A live caller is refused by the cap of 0 waiting...
+    let a = h.enqueue(1, 0, 0);
+    assert_eq!(finished(&a), vec![(1, Outcome::Blocked)]);
+    // ...and the callback outlives any max wait.
+    let a = h.advance(10_000_000);
+    assert!(finished(&a).is_empty(), "{a:?}");
+    let a = h.set(0, OperatorState::Available);
+    assert_eq!(offers(&a), vec![(100, 0)]);
+}

@@ -269,6 +269,23 @@ pub enum Input {
         /// Skills needed on top of the queue's.
         skills: SkillSet,
     },
+    /// A callback (surge mode) joins a queue at its original place: `arrived` is when the
+    /// caller who asked for it first joined the queue. It waits like a live call, ordered by
+    /// that time (never ahead of a caller who waited longer, never behind one who came later),
+    /// but has no maximum wait and is never blocked by the queue-length cap: the caller is
+    /// not on the line. When it is offered and answered the driver dials the caller.
+    EnqueueCallback {
+        /// The callback's id in the core (must not be in the ACD already).
+        call: CallId,
+        /// The queue whose operators call back.
+        queue: QueueId,
+        /// Higher is served first.
+        priority: u8,
+        /// Skills needed on top of the queue's.
+        skills: SkillSet,
+        /// The original arrival (at most `now`).
+        arrived: Millis,
+    },
     /// The caller hung up (while waiting or while an operator was being rung).
     CallerLeft {
         /// The call.

@@ -8,6 +8,9 @@
 //! rather than of a protocol between actors.
 
 use super::call::{AcdDecision, CallActor};
+use super::callback::{
+    wall_ms, CallbackActor, CallbackHost, CallbackProgress, CallbackWithdraw, DialEnd,
+};
 use super::operator::{OperatorActor, OperatorView};
 use super::queue::{QueueActor, QueueTally};
 use super::Shared;
@@ -15,7 +18,12 @@ use crate::acd::{
     Acd, Action, CallId, Input, Millis, OperatorId, OperatorSpec, OperatorState, QueueId,
     QueueSnapshot, QueueSpec, SkillSet, TenantId,
 };
+use crate::callback::{
+    CallbackBook, CallbackError, CallbackLog, CallbackOutcome, CallbackPolicy, CallbackRecord,
+    CallbackRequest, DialResult, FileCallbackLog,
+};
 use crate::events::EventKind;
+use crate::privacy::PhoneNumber;
 use crate::surge::{Manual, QueueLoad, SurgeController};
 use actix::prelude::*;
 use std::collections::HashMap;
@@ -40,6 +48,8 @@ pub struct AcdActor {
     mirroring: bool,
     /// One surge controller per tenant, in tenant id order.
     surge: Vec<SurgeController>,
+    /// Surge callbacks: the book, its log, and the dial-outs in progress.
+    callbacks: CallbackHost,
 }
 
 /// How often surge controllers look at the load and the calendar.
@@ -58,9 +68,11 @@ impl AcdActor {
             .iter()
             .map(|t| SurgeController::new(t.surge.policy()))
             .collect();
+        let callbacks = open_callbacks(&shared);
         AcdActor {
             core: Acd::new(queues, operators),
             surge,
+            callbacks,
             shared,
             calls: HashMap::new(),
             call_queue: HashMap::new(),
@@ -302,6 +314,14 @@ impl AcdActor {
         )
     }
 
+    /// The event name of a core call: `c<n>`, or the request id for a callback.
+    fn call_name(&self, call: CallId) -> String {
+        match self.callbacks.in_core.get(&call) {
+            Some(id) => id.clone(),
+            None => call_ref(call),
+        }
+    }
+
     fn ext(&self, op: OperatorId) -> String {
         self.shared.model.operator_ext(op).to_string()
     }
@@ -317,29 +337,43 @@ impl AcdActor {
         match action {
             Action::Offer { call, operator } => {
                 self.shared.events.emit(EventKind::CallOffered {
-                    call: call_ref(call),
+                    call: self.call_name(call),
                     queue: self.queue_of(call),
                     operator: self.ext(operator),
                 });
-                self.offer(call, operator, ctx);
+                if self.callbacks.in_core.contains_key(&call) {
+                    self.dial_callback(call, operator, ctx);
+                } else {
+                    self.offer(call, operator, ctx);
+                }
             }
             Action::Withdraw { call, operator } => {
                 self.shared.events.emit(EventKind::OfferWithdrawn {
-                    call: call_ref(call),
+                    call: self.call_name(call),
                     operator: self.ext(operator),
                 });
                 if let Some(addr) = self.calls.get(&call) {
                     addr.do_send(AcdDecision::Withdraw { operator });
                 }
+                self.withdraw_callback(call, operator);
             }
             Action::Requeued { call, operator } => {
                 self.shared.events.emit(EventKind::CallRequeued {
-                    call: call_ref(call),
+                    call: self.call_name(call),
                     queue: self.queue_of(call),
                     operator: self.ext(operator),
                 });
             }
             Action::Finished { call, outcome } => {
+                if self.callbacks.in_core.contains_key(&call) {
+                    // A callback left the waiting line; the book has its outcome. One being
+                    // dialled (answered by its operator) is forgotten when the attempt ends.
+                    if !self.callbacks.operators.contains_key(&call) {
+                        self.callbacks.in_core.remove(&call);
+                        self.call_queue.remove(&call);
+                    }
+                    return;
+                }
                 if let Some(q) = self.call_queue.remove(&call) {
                     if let Some(queue) = self.queues.get(q.0 as usize) {
                         queue.do_send(QueueTally(outcome));
@@ -375,6 +409,7 @@ impl AcdActor {
                     if let Some(addr) = self.calls.get(&call) {
                         addr.do_send(AcdDecision::AnswerRefused { operator });
                     }
+                    self.withdraw_callback(call, operator);
                 }
             }
         }
@@ -408,6 +443,7 @@ impl Actor for AcdActor {
                 act.sync_shared(ctx)
             });
         }
+        self.restore_callbacks(ctx);
         // At once, so a tenant inside an exam period starts in surge, then every second.
         self.evaluate_surge(ctx);
         ctx.run_interval(SURGE_EVALUATE_EVERY, |act, ctx| act.evaluate_surge(ctx));
@@ -610,5 +646,430 @@ impl Handler<WaitingPosition> for AcdActor {
             position,
             snap.operators_available + snap.operators_on_call + snap.operators_wrap_up,
         ))
+    }
+}
+
+// ----- surge callbacks ----------------------------------------------------------------------
+
+/// The callback book with the log replayed later in `started`. The log is opened only when
+/// some tenant offers callbacks (or pending ones are on disk from an earlier run).
+fn open_callbacks(shared: &Shared) -> CallbackHost {
+    let config = &shared.config;
+    let mut book = CallbackBook::new(
+        CallbackPolicy {
+            max_attempts: 3,
+            retry_after_ms: 120_000,
+        },
+        config.callbacks.capacity,
+    );
+    for t in &config.tenants {
+        if let Some(offer) = &t.surge.callback {
+            book.set_tenant_policy(
+                &t.id,
+                CallbackPolicy {
+                    max_attempts: offer.max_attempts,
+                    retry_after_ms: offer.retry_after.as_millis() as i64,
+                },
+            );
+        }
+    }
+    let wanted = config.tenants.iter().any(|t| t.surge.callback.is_some())
+        || config.callbacks.log_path.exists();
+    let log: Option<Box<dyn CallbackLog>> = if wanted {
+        match FileCallbackLog::open(&config.callbacks.log_path) {
+            Ok(log) => Some(Box::new(log)),
+            Err(e) => {
+                tracing::error!(error = %e, "callbacks are refused until the log can be opened");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    CallbackHost::new(book, log)
+}
+
+impl AcdActor {
+    /// Pending callbacks of an earlier run go back into their queues, in arrival order.
+    fn restore_callbacks(&mut self, ctx: &mut Context<Self>) {
+        let Some(log) = self.callbacks.log.as_mut() else {
+            return;
+        };
+        let mut pending = match log.replay() {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "pending callbacks cannot be read");
+                return;
+            }
+        };
+        pending.sort_by_key(|r| (r.arrived_ms, r.id.clone()));
+        let mut restored = 0usize;
+        for request in pending {
+            let id = request.id.clone();
+            if self.shared.model.queue(&request.queue).is_none() {
+                tracing::warn!(callback = %id, "pending callback for a queue no longer configured");
+                continue;
+            }
+            if self.callbacks.book.request(request).is_ok() {
+                restored += 1;
+                self.schedule_callback(&id, ctx);
+            }
+        }
+        if restored > 0 {
+            tracing::info!(restored, "pending callbacks resumed");
+        }
+    }
+
+    /// Puts a pending callback into its queue when it is due.
+    fn schedule_callback(&mut self, id: &str, ctx: &mut Context<Self>) {
+        let Some(request) = self.callbacks.book.get(id) else {
+            return;
+        };
+        let wait = request.due_ms - wall_ms();
+        if wait > 0 {
+            let id = id.to_string();
+            ctx.run_later(Duration::from_millis(wait as u64), move |act, ctx| {
+                act.enqueue_callback(&id, ctx)
+            });
+        } else {
+            self.enqueue_callback(id, ctx);
+        }
+    }
+
+    /// The callback joins the core at its original arrival.
+    fn enqueue_callback(&mut self, id: &str, ctx: &mut Context<Self>) {
+        let Some(request) = self.callbacks.book.get(id) else {
+            return;
+        };
+        let Some(queue) = self.shared.model.queue(&request.queue) else {
+            return;
+        };
+        let now = self.shared.now();
+        let ago = (wall_ms() - request.arrived_ms).max(0) as u64;
+        let priority = self
+            .shared
+            .config
+            .queues
+            .get(queue.0 as usize)
+            .map(|q| q.priority)
+            .unwrap_or(0);
+        let call = self.callbacks.core_id();
+        self.callbacks.in_core.insert(call, id.to_string());
+        self.call_queue.insert(call, queue);
+        self.feed(
+            Input::EnqueueCallback {
+                call,
+                queue,
+                priority,
+                skills: SkillSet::EMPTY,
+                arrived: Millis(now.0.saturating_sub(ago)),
+            },
+            ctx,
+        );
+    }
+
+    /// The core offered a callback to `operator`: start the dial-out.
+    fn dial_callback(&mut self, call: CallId, operator: OperatorId, ctx: &mut Context<Self>) {
+        if self.callbacks.actors.contains_key(&call) {
+            // Ring-all: a callback rings one operator at a time.
+            self.feed(Input::Declined { call, operator }, ctx);
+            return;
+        }
+        let request = self
+            .callbacks
+            .in_core
+            .get(&call)
+            .and_then(|id| self.callbacks.book.get(id))
+            .cloned();
+        let Some(request) = request else {
+            self.feed(Input::CallerLeft { call }, ctx);
+            return;
+        };
+        let binding = self
+            .shared
+            .presence
+            .binding(operator)
+            .or_else(|| self.remote.get(&operator).cloned());
+        let actor = CallbackActor::new(
+            self.shared.clone(),
+            ctx.address(),
+            call,
+            request,
+            operator,
+            binding,
+        )
+        .start();
+        self.callbacks.actors.insert(call, actor);
+        self.callbacks.operators.insert(call, operator);
+    }
+
+    /// The core withdrew a callback's offer: its dial-out stops quietly.
+    fn withdraw_callback(&mut self, call: CallId, operator: OperatorId) {
+        if self.callbacks.operators.get(&call) == Some(&operator) {
+            self.callbacks.operators.remove(&call);
+            if let Some(actor) = self.callbacks.actors.remove(&call) {
+                actor.do_send(CallbackWithdraw);
+            }
+        }
+    }
+
+    fn refuse_callback(
+        &self,
+        call: &str,
+        tenant: &str,
+        reason: &'static str,
+    ) -> Result<String, &'static str> {
+        self.shared.events.emit(EventKind::CallbackRefused {
+            call: call.into(),
+            tenant: tenant.into(),
+            reason: reason.into(),
+        });
+        Err(reason)
+    }
+
+    /// A waiting caller accepted the callback offer.
+    fn request_callback(
+        &mut self,
+        msg: RequestCallback,
+        ctx: &mut Context<Self>,
+    ) -> Result<String, &'static str> {
+        let tenant = self
+            .shared
+            .model
+            .tenant_name(self.shared.model.queue_tenant(msg.queue));
+        let tenant = tenant.to_string();
+        if !self.calls.contains_key(&msg.call) {
+            return self.refuse_callback(&msg.call_ref, &tenant, "not_waiting");
+        }
+        let Some(offer) = self
+            .shared
+            .config
+            .tenant(&tenant)
+            .and_then(|t| t.surge.callback)
+        else {
+            return self.refuse_callback(&msg.call_ref, &tenant, "disabled");
+        };
+        let Ok(number) = crate::sms::E164::parse(msg.number.expose()) else {
+            return self.refuse_callback(&msg.call_ref, &tenant, "invalid_number");
+        };
+        if self.callbacks.log.is_none() {
+            return self.refuse_callback(&msg.call_ref, &tenant, "log");
+        }
+        let now = self.shared.now();
+        let waited = now.0.saturating_sub(msg.enqueued_at.0) as i64;
+        let request = CallbackRequest {
+            id: self.callbacks.request_id(),
+            tenant: tenant.clone(),
+            queue: self.shared.model.queue_name(msg.queue).to_string(),
+            number: number.expose().to_string(),
+            language: msg.language,
+            arrived_ms: wall_ms() - waited,
+            attempts: 0,
+            due_ms: 0,
+            call: msg.call_ref.clone(),
+        };
+        self.callbacks.book.set_tenant_policy(
+            &tenant,
+            CallbackPolicy {
+                max_attempts: offer.max_attempts,
+                retry_after_ms: offer.retry_after.as_millis() as i64,
+            },
+        );
+        match self.callbacks.book.request(request.clone()) {
+            Ok(()) => {}
+            Err(CallbackError::AlreadyPending(_)) => {
+                return self.refuse_callback(&msg.call_ref, &tenant, "already_pending")
+            }
+            Err(CallbackError::Full(_)) => {
+                return self.refuse_callback(&msg.call_ref, &tenant, "full")
+            }
+        }
+        let stored = self
+            .callbacks
+            .log
+            .as_mut()
+            .map(|log| log.append(&CallbackRecord::Requested(request.clone())));
+        if let Some(Err(e)) = stored {
+            tracing::error!(error = %e, "callback not stored");
+            self.callbacks.book.remove(&request.id);
+            return self.refuse_callback(&msg.call_ref, &tenant, "log");
+        }
+        // The live call leaves the queue; its outcome is the call actor's (callback_requested),
+        // so the core's `abandoned` for it is neither tallied nor delivered.
+        self.calls.remove(&msg.call);
+        self.call_queue.remove(&msg.call);
+        self.feed(Input::CallerLeft { call: msg.call }, ctx);
+        self.shared.events.emit(EventKind::CallbackRequested {
+            callback: request.id.clone(),
+            call: msg.call_ref,
+            tenant,
+            queue: request.queue.clone(),
+            number: PhoneNumber::new(request.number.clone()),
+            language: request.language.clone(),
+        });
+        self.enqueue_callback(&request.id, ctx);
+        Ok(request.id)
+    }
+
+    /// A dial-out reported progress.
+    fn on_callback_progress(&mut self, msg: CallbackProgress, ctx: &mut Context<Self>) {
+        match msg {
+            CallbackProgress::OperatorAnswered { call, operator } => {
+                self.feed(Input::Answered { call, operator }, ctx);
+            }
+            CallbackProgress::OperatorDeclined {
+                call,
+                operator,
+                status,
+            } => {
+                if self.callbacks.operators.get(&call) != Some(&operator) {
+                    return; // withdrawn meanwhile
+                }
+                self.callbacks.operators.remove(&call);
+                self.callbacks.actors.remove(&call);
+                let id = self
+                    .callbacks
+                    .in_core
+                    .get(&call)
+                    .cloned()
+                    .unwrap_or_default();
+                self.shared.events.emit(EventKind::OfferDeclined {
+                    call: id,
+                    operator: self.ext(operator),
+                    status,
+                });
+                self.feed(Input::Declined { call, operator }, ctx);
+            }
+            CallbackProgress::Ended { call, end } => {
+                let Some(operator) = self.callbacks.operators.remove(&call) else {
+                    return;
+                };
+                self.callbacks.actors.remove(&call);
+                let Some(id) = self.callbacks.in_core.get(&call).cloned() else {
+                    return;
+                };
+                self.feed(Input::CallEnded { call }, ctx);
+                self.callbacks.in_core.remove(&call);
+                self.call_queue.remove(&call);
+                self.on_callback_attempt(&id, operator, end, ctx);
+            }
+        }
+    }
+
+    /// Records an attempt and applies the book's decision.
+    fn on_callback_attempt(
+        &mut self,
+        id: &str,
+        operator: OperatorId,
+        end: DialEnd,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(request) = self.callbacks.book.get(id).cloned() else {
+            return;
+        };
+        let (status, talk_ms) = match end {
+            DialEnd::Connected { talk_ms } => (None, talk_ms),
+            DialEnd::NotReached { status } => (Some(status), 0),
+            DialEnd::OperatorLeft => (None, 0),
+        };
+        self.shared.events.emit(EventKind::CallbackAttempt {
+            callback: id.to_string(),
+            call: request.call.clone(),
+            queue: request.queue.clone(),
+            operator: self.ext(operator),
+            attempt: request.attempts + 1,
+            result: end.label().into(),
+            status,
+            talk_ms,
+        });
+        let result = match end {
+            // Not the caller's attempt: back to the queue at once, at the same place.
+            DialEnd::OperatorLeft => return self.enqueue_callback(id, ctx),
+            DialEnd::Connected { .. } => DialResult::Connected,
+            DialEnd::NotReached { .. } => DialResult::NoAnswer,
+        };
+        let Some(outcome) = self.callbacks.book.on_dial_result(id, result, wall_ms()) else {
+            return;
+        };
+        let record = match &outcome {
+            CallbackOutcome::Retry { due_ms } => CallbackRecord::Retry {
+                id: id.to_string(),
+                attempts: request.attempts + 1,
+                due_ms: *due_ms,
+            },
+            other => CallbackRecord::Finished {
+                id: id.to_string(),
+                outcome: other.clone(),
+            },
+        };
+        if let Some(Err(e)) = self.callbacks.log.as_mut().map(|l| l.append(&record)) {
+            tracing::error!(error = %e, "callback progress not stored");
+        }
+        match outcome {
+            CallbackOutcome::Retry { .. } => self.schedule_callback(id, ctx),
+            done => {
+                self.shared.events.emit(EventKind::CallbackFinished {
+                    callback: id.to_string(),
+                    call: request.call,
+                    tenant: request.tenant,
+                    queue: request.queue,
+                    outcome: match done {
+                        CallbackOutcome::Connected => "connected",
+                        _ => "gave_up",
+                    }
+                    .into(),
+                    attempts: request.attempts + 1,
+                });
+            }
+        }
+    }
+}
+
+/// A waiting caller accepts the callback offer. `Ok`: the request's id; the call leaves the
+/// queue. `Err`: why not (`already_pending`, `invalid_number`, ...); the call keeps waiting.
+#[derive(Message)]
+#[rtype(result = "Result<String, &'static str>")]
+pub struct RequestCallback {
+    /// The call.
+    pub call: CallId,
+    /// Its external name.
+    pub call_ref: String,
+    /// Its queue.
+    pub queue: QueueId,
+    /// The caller's number.
+    pub number: PhoneNumber,
+    /// The language chosen.
+    pub language: String,
+    /// When it joined the queue: the place the callback keeps.
+    pub enqueued_at: Millis,
+}
+
+impl Handler<RequestCallback> for AcdActor {
+    type Result = Result<String, &'static str>;
+    fn handle(&mut self, msg: RequestCallback, ctx: &mut Context<Self>) -> Self::Result {
+        self.request_callback(msg, ctx)
+    }
+}
+
+impl Handler<CallbackProgress> for AcdActor {
+    type Result = ();
+    fn handle(&mut self, msg: CallbackProgress, ctx: &mut Context<Self>) {
+        self.on_callback_progress(msg, ctx);
+    }
+}
+
+/// Shutdown: ends every callback dial-out in progress (a connected one is finished, one not
+/// yet connected stays pending in the log and resumes at the next start). Returns how many.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct HangUpCallbacks;
+
+impl Handler<HangUpCallbacks> for AcdActor {
+    type Result = usize;
+    fn handle(&mut self, _: HangUpCallbacks, _: &mut Context<Self>) -> usize {
+        for actor in self.callbacks.actors.values() {
+            actor.do_send(super::callback::CallbackHangUp);
+        }
+        self.callbacks.actors.len()
     }
 }

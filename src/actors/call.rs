@@ -8,6 +8,8 @@
 //! The actor never touches a socket: its media session runs on the media runtime and is
 //! steered with [`MediaCommand`]s; the session's [`MediaEvent`]s come back as messages.
 
+mod callback_offer;
+
 use super::acd_host::{AcdActor, Enqueue, Feed, WaitingPosition};
 use super::gate::ChannelTicket;
 use super::Shared;
@@ -33,6 +35,8 @@ enum Phase {
     Queued,
     /// Caller and operator are joined.
     Talking,
+    /// Left the queue for a callback: the confirmation plays, then the call ends.
+    Leaving,
     /// Over; the actor stops.
     Done,
 }
@@ -46,12 +50,28 @@ struct Offer {
 
 /// A supervisor's leg on this call (D17).
 struct Monitor {
+    /// The ringing attempt (0: the supervisor dialled in by feature code).
     attempt: u64,
     ext: String,
     mode: MonitorMode,
-    leg: Option<OperatorLeg>,
+    leg: Option<MonitorLeg>,
     port: Option<RtpPort>,
     answered: bool,
+}
+
+/// How the supervisor came: rung by navbat (HTTP API) or dialling a feature code.
+enum MonitorLeg {
+    Rung(OperatorLeg),
+    Dialled(CallerLeg),
+}
+
+impl MonitorLeg {
+    fn hangup(&self) {
+        match self {
+            MonitorLeg::Rung(l) => l.hangup(),
+            MonitorLeg::Dialled(l) => l.hangup(),
+        }
+    }
 }
 
 /// What the call's media is doing for the actor's decisions.
@@ -95,6 +115,10 @@ pub struct CallActor {
     offers: HashMap<OperatorId, Offer>,
     talking_with: Option<(OperatorId, Offer)>,
     next_attempt: u64,
+    /// The callback offer was played (surge mode).
+    callback_offered: bool,
+    /// The caller pressed the callback key (one try per call).
+    callback_asked: bool,
 }
 
 /// What the ACD decided about this call.
@@ -165,6 +189,8 @@ impl CallActor {
             offers: HashMap::new(),
             talking_with: None,
             next_attempt: 1,
+            callback_offered: false,
+            callback_asked: false,
         }
     }
 
@@ -408,6 +434,7 @@ impl CallActor {
         self.language = Some(language.to_string());
         self.enqueued_at = Some(self.shared.now());
         self.start_waiting_media(ctx);
+        self.arm_callback_offer(ctx);
         let priority = self
             .shared
             .config
@@ -642,7 +669,7 @@ impl CallActor {
             attempt,
             ext: ext.to_string(),
             mode,
-            leg: Some(leg),
+            leg: Some(MonitorLeg::Rung(leg)),
             port: Some(port),
             answered: false,
         });
@@ -691,6 +718,9 @@ impl CallActor {
             digit,
             via: via.into(),
         });
+        if self.phase == Phase::Queued {
+            return self.on_queued_digit(digit, ctx);
+        }
         if self.phase != Phase::Ivr || self.media.hangup_after.is_some() {
             return;
         }
@@ -803,6 +833,8 @@ impl Handler<LegMsg> for CallActor {
                     self.acd.do_send(Feed(Input::CallerLeft { call: self.id }));
                     self.finish(CallOutcome::Abandoned, "caller", ctx);
                 }
+                // Hung up during the callback confirmation: the callback stands.
+                Phase::Leaving => self.finish(CallOutcome::CallbackRequested, "caller", ctx),
                 Phase::Talking => {
                     if let Some((_, o)) = &self.talking_with {
                         if let Some(l) = &o.leg {
@@ -816,6 +848,13 @@ impl Handler<LegMsg> for CallActor {
                 Phase::Done => {}
             },
             LegEvent::OperatorRinging { .. } => {}
+            LegEvent::CallerHold { held } => self.on_hold(crate::media::HoldBy::Caller, held),
+            LegEvent::OperatorHold { attempt, held } => {
+                let talking = matches!(&self.talking_with, Some((_, o)) if o.attempt == attempt);
+                if talking {
+                    self.on_hold(crate::media::HoldBy::Operator, held);
+                }
+            }
             LegEvent::OperatorAnswered {
                 attempt,
                 sdp: answer,
@@ -998,6 +1037,10 @@ impl Handler<HangUpNow> for CallActor {
                 self.leg.hangup();
                 self.finish(CallOutcome::Abandoned, "shutdown", ctx);
             }
+            Phase::Leaving => {
+                self.leg.hangup();
+                self.finish(CallOutcome::CallbackRequested, "shutdown", ctx);
+            }
         }
     }
 }
@@ -1036,6 +1079,9 @@ pub enum MonitorError {
     /// No RTP port is free.
     #[error("no free RTP port")]
     NoPort,
+    /// The supervisor's phone offered no SDP we can answer (G.711 over RTP/AVP).
+    #[error("the supervisor's SDP offer has no usable audio")]
+    UnusableOffer,
 }
 
 /// A supervisor asks to listen to, whisper to or barge into this call (D17).
@@ -1053,5 +1099,153 @@ impl Handler<StartMonitor> for CallActor {
 
     fn handle(&mut self, msg: StartMonitor, ctx: &mut Context<Self>) -> Self::Result {
         self.start_monitor(&msg.supervisor, msg.mode, ctx)
+    }
+}
+
+/// Whether this call is in conversation with operator `.0` (an extension).
+#[derive(Message, Debug)]
+#[rtype(result = "bool")]
+pub struct OnCallWith(pub String);
+
+impl Handler<OnCallWith> for CallActor {
+    type Result = bool;
+
+    fn handle(&mut self, msg: OnCallWith, _: &mut Context<Self>) -> bool {
+        self.phase == Phase::Talking
+            && self
+                .talking_with
+                .as_ref()
+                .is_some_and(|(_, o)| o.ext == msg.0)
+    }
+}
+
+/// A supervisor dialled a feature code for this call's operator (D17): answer their leg and
+/// mix them in.
+#[derive(Message)]
+#[rtype(result = "Result<(), MonitorError>")]
+pub struct JoinDialledMonitor {
+    /// The supervisor's (authenticated) extension.
+    pub supervisor: String,
+    /// What they do.
+    pub mode: MonitorMode,
+    /// Their leg, not yet answered.
+    pub leg: CallerLeg,
+}
+
+impl Handler<JoinDialledMonitor> for CallActor {
+    type Result = Result<(), MonitorError>;
+
+    fn handle(&mut self, msg: JoinDialledMonitor, _: &mut Context<Self>) -> Self::Result {
+        self.join_dialled_monitor(msg)
+    }
+}
+
+/// The supervisor who dialled in hung up.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct MonitorLegGone {
+    /// Their extension.
+    pub supervisor: String,
+}
+
+impl Handler<MonitorLegGone> for CallActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: MonitorLegGone, _: &mut Context<Self>) {
+        let dialled = self.monitor.as_ref().is_some_and(|m| {
+            m.ext == msg.supervisor && matches!(m.leg, Some(MonitorLeg::Dialled(_)))
+        });
+        if dialled {
+            self.monitor = None;
+            if let Some(s) = &self.media.session {
+                s.send(MediaCommand::EndMonitor);
+            }
+        }
+    }
+}
+
+impl CallActor {
+    /// Answers a supervisor's feature-code INVITE with our SDP and adds their leg to the
+    /// media session in `mode`.
+    fn join_dialled_monitor(&mut self, msg: JoinDialledMonitor) -> Result<(), MonitorError> {
+        if self.phase != Phase::Talking {
+            return Err(MonitorError::NotTalking);
+        }
+        if self.monitor.is_some() {
+            return Err(MonitorError::Busy);
+        }
+        let session = self.media.session.as_ref().ok_or(MonitorError::NoMedia)?;
+        let offer = msg
+            .leg
+            .remote_offer()
+            .and_then(sdp::parse)
+            .ok_or(MonitorError::UnusableOffer)?;
+        let port = self
+            .shared
+            .ports
+            .allocate()
+            .map_err(|_| MonitorError::NoPort)?;
+        let (body, codec) = sdp::answer(
+            &offer,
+            self.shared.config.media.rtp_ip,
+            port.addr().port(),
+            self.id.0 * 1000 + 999,
+        )
+        .ok_or(MonitorError::UnusableOffer)?;
+        msg.leg.answer(body).map_err(|e| {
+            tracing::debug!(call = %self.call_ref, error = %e, "supervisor answer failed");
+            MonitorError::NoMedia
+        })?;
+        session.send(MediaCommand::Monitor {
+            leg: LegSpec {
+                port,
+                remote: offer.addr(),
+                codec,
+                telephone_event: offer.telephone_event,
+            },
+            mode: msg.mode,
+        });
+        self.shared.events.emit(EventKind::MonitorStarted {
+            call: self.call_ref.clone(),
+            supervisor: msg.supervisor.clone(),
+            mode: msg.mode,
+        });
+        self.monitor = Some(Monitor {
+            attempt: 0,
+            ext: msg.supervisor,
+            mode: msg.mode,
+            leg: Some(MonitorLeg::Dialled(msg.leg)),
+            port: None,
+            answered: true,
+        });
+        Ok(())
+    }
+}
+
+impl CallActor {
+    /// A side of the bridge put the call on hold or resumed it (re-INVITE, answered per
+    /// RFC 3264 by the SIP layer): the held party hears the hold music instead of silence,
+    /// and the recording goes on. Outside a conversation a hold changes nothing: the caller
+    /// hears prompts or music anyway.
+    fn on_hold(&mut self, by: crate::media::HoldBy, held: bool) {
+        if self.phase != Phase::Talking {
+            return;
+        }
+        let (Some(session), Some(engine)) = (&self.media.session, self.shared.media.get()) else {
+            return;
+        };
+        let music = if held {
+            match engine.prompts.music() {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    tracing::warn!(call = %self.call_ref, error = %e, "no hold music");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        tracing::debug!(call = %self.call_ref, ?by, held, "hold");
+        session.send(MediaCommand::Hold { by, music });
     }
 }

@@ -5,6 +5,8 @@
 
 pub mod acd_host;
 pub mod call;
+pub mod callback;
+pub mod feature;
 pub mod gate;
 pub mod model;
 pub mod operator;
@@ -117,9 +119,9 @@ pub enum RouterError {
     /// The configuration cannot be mapped onto the core.
     #[error(transparent)]
     Model(#[from] model::TooManySkills),
-    /// The SMS outbox log cannot be opened or read.
+    /// The SMS actor cannot start (outbox log, TLS client).
     #[error(transparent)]
-    SmsOutbox(#[from] crate::sms::log::LogError),
+    Sms(#[from] crate::sms::actor::StartError),
 }
 
 impl Router {
@@ -304,5 +306,9 @@ impl SipApplication for Router {
             })
             .recipient()
         }))
+    }
+
+    fn admit_monitor(&self, dial: crate::sip::features::MonitorDial) -> Admission {
+        feature::admit(&self.shared, &self.arbiter, dial)
     }
 }

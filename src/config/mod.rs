@@ -9,6 +9,7 @@
 //! loopback, two tenants, demo operators with the password `demo<ext>`. Demo credentials are
 //! refused as soon as SIP listens on anything but loopback.
 
+mod callback;
 mod error;
 mod menu;
 mod parse;
@@ -28,6 +29,7 @@ use std::time::Duration;
 
 use md5::{Digest, Md5};
 
+pub use callback::{CallbackOffer, CallbacksConfig, TrunkConfig};
 pub use error::{ConfigError, ConfigErrors};
 pub use menu::{DtmfDigit, IvrMenu, LanguageChoice, NoInputPolicy, TopicChoice};
 pub use schedule::{ClockTime, Hours, OpeningWindow, DAY_NAMES};
@@ -77,6 +79,10 @@ pub struct Config {
     pub history: HistoryConfig,
     /// SMS to callers (`[sms]`); `None` when disabled.
     pub sms: Option<crate::sms::actor::SmsSettings>,
+    /// The outbound trunk for callbacks (`[trunk]`); `None` when not configured.
+    pub trunk: Option<TrunkConfig>,
+    /// Where pending callbacks are kept (`[callbacks]`).
+    pub callbacks: CallbacksConfig,
 }
 
 /// `[sip]`.
@@ -333,6 +339,9 @@ pub struct Operator {
     pub topics: Vec<String>,
     /// Reserve staff (managers, editors: D11) take calls only after a queue's `reserve_after`.
     pub reserve: bool,
+    /// May listen to, whisper to or barge into live calls from the softphone by feature
+    /// code (D17; `*51`, `*52`, `*53` followed by the operator's extension).
+    pub supervisor: bool,
 }
 
 /// The SIP digest HA1 of a user: lowercase hex of `md5("{username}:{realm}:{password}")`.

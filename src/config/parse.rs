@@ -27,6 +27,8 @@ pub(crate) const SECTIONS: &[&str] = &[
     "queue",
     "operator",
     "sms",
+    "trunk",
+    "callbacks",
 ];
 
 /// Reads `text`; syntax errors end the reading (nothing after them can be trusted), errors in
@@ -70,6 +72,12 @@ pub(crate) fn read(text: &str, errors: &mut Collector) -> Option<RawConfig> {
                 section(text, name, value, errors, &mut sms);
                 raw.sms = Some(sms);
             }
+            "trunk" => {
+                let mut trunk = None;
+                section(text, name, value, errors, &mut trunk);
+                raw.trunk = trunk;
+            }
+            "callbacks" => section(text, name, value, errors, &mut raw.callbacks),
             other => {
                 let (line, column) = line_column(text, key.span().start);
                 errors.push(

@@ -345,6 +345,8 @@ pub(crate) struct RawOperator {
     pub topics: Vec<String>,
     #[serde(default)]
     pub reserve: bool,
+    #[serde(default)]
+    pub supervisor: bool,
 }
 
 /// `[node]`.
@@ -474,4 +476,8 @@ pub(crate) struct RawConfig {
     pub operators: Vec<Option<RawOperator>>,
     /// `[sms]`, when present.
     pub sms: Option<super::sms::RawSms>,
+    /// `[trunk]`, when present.
+    pub trunk: Option<super::callback::RawTrunk>,
+    /// `[callbacks]`.
+    pub callbacks: super::callback::RawCallbacks,
 }

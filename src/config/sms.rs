@@ -15,6 +15,8 @@
 //! headers = { Authorization = "Bearer <token>" }
 //! body = '{"id":"{id}","to":"{to}","text":"{text}"}'
 //! timeout_secs = 10
+//! # https:// gateways are checked against the Mozilla roots; add a private CA with
+//! # ca_file = "/etc/navbat/sms-ca.pem"
 //!
 //! # A kind of message is sent only when it has a template.
 //! [sms.templates]
@@ -84,6 +86,8 @@ fn default_attempts() -> u32 {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawGateway {
     pub url: String,
+    /// Extra trusted CA certificates (PEM) for an https:// gateway.
+    pub ca_file: Option<String>,
     #[serde(default = "default_method")]
     pub method: String,
     #[serde(default = "default_content_type")]
@@ -130,13 +134,21 @@ pub(crate) fn check_sms(
             None
         }
         Some(g) => {
-            if !g.url.starts_with("http://") {
+            if !g.url.starts_with("http://") && !g.url.starts_with("https://") {
                 errors.push(
                     "sms.gateway.url",
-                    format!("\"{}\" is not an http:// URL", g.url),
-                    "write the gateway's http:// address (this build has no TLS client; use a \
-                     local relay for an https gateway)",
+                    format!("\"{}\" is not an http:// or https:// URL", g.url),
+                    "write the gateway's address, e.g. \"https://sms.example.uz/send\"",
                 );
+            }
+            if let Some(ca) = &g.ca_file {
+                if let Err(e) = crate::sms::gateway::tls_config(Some(std::path::Path::new(ca))) {
+                    errors.push(
+                        "sms.gateway.ca_file",
+                        e.to_string(),
+                        "give a readable PEM file with the gateway's CA certificate",
+                    );
+                }
             }
             if !["POST", "PUT", "GET"].contains(&g.method.as_str()) {
                 errors.push(
@@ -170,6 +182,7 @@ pub(crate) fn check_sms(
                 content_type: g.content_type.clone(),
                 body: g.body.clone(),
                 timeout: Duration::from_secs(g.timeout_secs),
+                ca_file: g.ca_file.as_ref().map(std::path::PathBuf::from),
             })
         }
     };

@@ -40,6 +40,8 @@ pub struct TenantSurge {
     pub announcement: bool,
     /// Self-service branches offered at the topic level while surge is on.
     pub self_service: Vec<SelfServiceChoice>,
+    /// The in-queue callback offer; `None`: no callbacks for this tenant.
+    pub callback: Option<super::CallbackOffer>,
 }
 
 // Validation rejects NaN and infinities in `auto`, so equality is total.
@@ -101,6 +103,7 @@ pub(crate) struct RawTenantSurge {
     pub announcement: bool,
     #[serde(default)]
     pub self_service: Vec<RawSelfService>,
+    pub callback: Option<super::callback::RawCallbackOffer>,
 }
 
 fn yes() -> bool {
@@ -288,11 +291,26 @@ pub(crate) fn check_surge(
             },
         });
     }
+    let callback = raw.callback.as_ref().and_then(|c| {
+        let offer = super::callback::check_offer(&format!("{field}.callback"), c, errors)?;
+        if seen.contains(&offer.digit.as_char()) {
+            errors.push(
+                format!("{field}.callback.digit"),
+                format!(
+                    "key {} is already a self-service key",
+                    offer.digit.as_char()
+                ),
+                "pick a key no self-service branch uses",
+            );
+        }
+        Some(offer)
+    });
     (errors.len() == before).then_some(TenantSurge {
         calendar,
         auto,
         announcement: raw.announcement,
         self_service,
+        callback,
     })
 }
 

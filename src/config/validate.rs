@@ -74,6 +74,19 @@ fn check(raw: &RawConfig, errors: &mut Collector) -> Option<Config> {
     let presence = super::store::check_presence(&raw.presence, errors);
     let history = super::store::check_history(&raw.history, errors);
     let sms = super::sms::check_sms(raw.sms.as_ref(), errors);
+    let trunk = super::callback::check_trunk(raw.trunk.as_ref(), errors);
+    let callbacks = super::callback::check_callbacks(&raw.callbacks, errors);
+    if raw.trunk.is_none() {
+        if let Some(tenants) = &tenants {
+            for t in tenants.iter().filter(|t| t.surge.callback.is_some()) {
+                errors.push(
+                    format!("tenant.{}.surge.callback", t.id),
+                    "callbacks are offered but no trunk is configured to dial them",
+                    "add [trunk] with outbound = \"IP:port\", or remove [tenant.surge.callback]",
+                );
+            }
+        }
+    }
 
     Some(Config {
         sip: sip?,
@@ -90,6 +103,8 @@ fn check(raw: &RawConfig, errors: &mut Collector) -> Option<Config> {
         presence: presence?,
         history: history?,
         sms: sms?,
+        trunk: trunk?,
+        callbacks: callbacks?,
     })
 }
 
@@ -1204,5 +1219,6 @@ fn to_operator(raw: &RawOperator, ha1: String) -> Operator {
         languages: raw.languages.clone(),
         topics: raw.topics.clone(),
         reserve: raw.reserve,
+        supervisor: raw.supervisor,
     }
 }

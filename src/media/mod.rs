@@ -16,10 +16,11 @@ pub mod dtmf;
 pub mod g711;
 pub mod prompts;
 pub mod recorder;
+pub mod rtcp;
 pub mod rtp;
 pub mod session;
 
-pub use session::{LegSpec, MediaCommand, MediaEvent, MediaHandle, MediaMsg, MonitorMode};
+pub use session::{HoldBy, LegSpec, MediaCommand, MediaEvent, MediaHandle, MediaMsg, MonitorMode};
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -120,8 +121,8 @@ impl RtpPort {
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
-    /// The sockets, for the media task. The RTCP socket stays bound (so peers' RTCP is
-    /// absorbed, not answered with ICMP errors) but is not read.
+    /// The sockets, for the media task: RTP, and RTCP when port + 1 was free (read and
+    /// reported on by [`rtcp::RtcpLeg`]).
     pub fn into_sockets(self) -> (UdpSocket, Option<UdpSocket>) {
         (self.rtp, self.rtcp)
     }
@@ -212,6 +213,12 @@ pub struct MediaCounters {
     pub frames_bridged: AtomicU64,
     /// RFC 4733 key presses detected.
     pub dtmf_events: AtomicU64,
+    /// Valid RTCP compound packets received.
+    pub rtcp_in: AtomicU64,
+    /// RTCP reports sent.
+    pub rtcp_out: AtomicU64,
+    /// Datagrams on RTCP ports that were not valid RTCP.
+    pub rtcp_malformed: AtomicU64,
 }
 
 impl MediaCounters {

@@ -156,6 +156,16 @@ impl RecvStats {
     pub fn jitter_ms(&self) -> f64 {
         (self.jitter_q4 >> 4) as f64 / 8.0
     }
+
+    /// Interarrival jitter in timestamp units (for RTCP report blocks).
+    pub fn jitter_units(&self) -> u32 {
+        (self.jitter_q4 >> 4).min(u64::from(u32::MAX)) as u32
+    }
+
+    /// The current source: its SSRC and the extended highest sequence number received.
+    pub fn source(&self) -> Option<(u32, u32)> {
+        self.ssrc.map(|s| (s, self.max_seq))
+    }
 }
 
 /// Our outgoing stream to one leg: one SSRC, continuous sequence numbers, and a timestamp
@@ -186,6 +196,11 @@ impl OutStream {
     /// Our SSRC.
     pub fn ssrc(&self) -> u32 {
         self.ssrc
+    }
+
+    /// The timestamp the next packet will carry.
+    pub fn timestamp(&self) -> u32 {
+        self.timestamp
     }
 
     /// The header for a packet of `samples` samples sent in this tick, then advances.

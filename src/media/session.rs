@@ -12,7 +12,10 @@
 //! socket readiness wake-ups and task polls cost more than the audio work itself
 //! (`BENCHMARKS.md`, "Media"). Sockets are not registered with the reactor at all; a
 //! datagram waits in the kernel's receive buffer (sized by [`RTP_RECV_BUFFER`]) until the
-//! next tick, which is when it would have been played out anyway.
+//! next tick, which is when it would have been played out anyway. Each leg's RTCP socket
+//! (RTP port + 1, [`super::rtcp`]) is in one epoll set per driver, asked once per tick
+//! without waiting; only the sockets it reports readable are read, and each leg's report
+//! is sent from the tick when due.
 //!
 //! The call's actor steers its session with [`MediaCommand`]s over a bounded channel
 //! ([`MediaHandle`]); the session reports [`MediaEvent`]s back through an actix
@@ -25,9 +28,11 @@ use super::dtmf::DtmfDetector;
 use super::g711;
 use super::prompts::Clip;
 use super::recorder::{Recording, FRAME};
+use super::rtcp::{self as rtcp_mod, RtcpLeg};
 use super::rtp::{self, OutStream, RecvStats};
 use super::{Codec, MediaCounters, RtpPort, PAYLOAD_CLASSES};
 use nix::errno::Errno;
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::socket::{
     self as nsock, ControlMessageOwned, MsgFlags, MultiHeaders, SockaddrStorage,
 };
@@ -37,7 +42,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc::{self, error::TryRecvError};
 
 /// The media clock: one packet per leg every 20 ms (160 samples at 8 kHz).
@@ -55,6 +60,8 @@ const DATAGRAM: usize = 2048;
 const JITTER_EVERY: u32 = 50;
 /// New sessions a driver may have waiting for adoption.
 const ADOPT_QUEUE: usize = 1024;
+/// Readable RTCP sockets taken from the poller per tick (more wait for the next tick).
+const RTCP_EVENTS: usize = 256;
 
 /// Inbound audio kept per leg before it is played out (200 ms); older samples are dropped.
 const MAX_BUFFERED: usize = FRAME * 10;
@@ -84,6 +91,15 @@ pub enum MonitorMode {
     Whisper,
     /// Three-way: everyone hears everyone.
     Barge,
+}
+
+/// Which side of a bridged call put it on hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldBy {
+    /// The caller holds: the operator hears the music.
+    Caller,
+    /// The operator holds: the caller hears the music.
+    Operator,
 }
 
 /// Commands from the call's actor.
@@ -120,6 +136,15 @@ pub enum MediaCommand {
     SetMonitorMode(MonitorMode),
     /// Drop the supervisor's leg.
     EndMonitor,
+    /// One side of the bridge put the call on hold (re-INVITE `sendonly`/`inactive`): the
+    /// other side hears this music instead of silence, nothing is sent to the holder, and
+    /// the recording goes on. `music: None` resumes the bridge.
+    Hold {
+        /// Who holds.
+        by: HoldBy,
+        /// What the held party hears; `None`: off hold.
+        music: Option<Clip>,
+    },
     /// End the session (also when the handle is dropped).
     Stop,
 }
@@ -250,6 +275,7 @@ impl Drivers {
                 music: None,
                 music_pos: 0,
             },
+            hold: None,
             finished: Vec::new(),
             ticks: 0,
         };
@@ -295,15 +321,26 @@ struct Work {
     out: Vec<u8>,
     digits: Vec<char>,
     tally: Tally,
+    /// Readiness of the driver's RTCP sockets (`None`: could not be created; then each
+    /// RTCP socket is read at every tick).
+    epoll: Option<Epoll>,
+    events: Vec<EpollEvent>,
+    rtcp_ready: Vec<u64>,
 }
 
 impl Default for Work {
     fn default() -> Work {
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)
+            .inspect_err(|e| tracing::warn!(error = %e, "no RTCP poller: RTCP read every tick"))
+            .ok();
         Work {
             bufs: Box::new([[0u8; DATAGRAM]; RECV_BATCH]),
             out: Vec::with_capacity(FRAME + rtp::HEADER_LEN),
             digits: Vec::new(),
             tally: Tally::default(),
+            epoll,
+            events: vec![EpollEvent::empty(); RTCP_EVENTS],
+            rtcp_ready: Vec::with_capacity(RTCP_EVENTS),
         }
     }
 }
@@ -322,6 +359,9 @@ struct Tally {
     ticks: u64,
     frames_bridged: u64,
     dtmf_events: u64,
+    rtcp_in: u64,
+    rtcp_out: u64,
+    rtcp_malformed: u64,
     jitter: Vec<(Codec, f64)>,
 }
 
@@ -352,6 +392,9 @@ impl Tally {
         add(&c.ticks, self.ticks);
         add(&c.frames_bridged, self.frames_bridged);
         add(&c.dtmf_events, self.dtmf_events);
+        add(&c.rtcp_in, self.rtcp_in);
+        add(&c.rtcp_out, self.rtcp_out);
+        add(&c.rtcp_malformed, self.rtcp_malformed);
         if !self.jitter.is_empty() {
             c.add_jitter_samples(&mut self.jitter);
         }
@@ -370,14 +413,27 @@ fn run_tick(sessions: &mut Vec<Session>, work: &mut Work, c: &MediaCounters) {
     let mut headers: MultiHeaders<SockaddrStorage> =
         MultiHeaders::preallocate(RECV_BATCH, Some(nix::cmsg_space!(nix::sys::time::TimeSpec)));
     // Arrival time for a datagram without a kernel timestamp, on the same (realtime) clock.
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let fallback = samples_8k(now.as_secs(), u64::from(now.subsec_nanos()));
+    let wall = SystemTime::now();
+    let since_epoch = wall.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let fallback = samples_8k(since_epoch.as_secs(), u64::from(since_epoch.subsec_nanos()));
+    // One readiness query for all of the driver's RTCP sockets (level-triggered, no wait):
+    // RTCP comes every few seconds per leg, so reading each socket at every tick would be
+    // a wasted system call per leg per tick. Sockets not reported now are next tick.
+    work.rtcp_ready.clear();
+    if let Some(ep) = work.epoll.as_ref() {
+        if let Ok(n) = ep.wait(&mut work.events, EpollTimeout::ZERO) {
+            work.rtcp_ready
+                .extend(work.events[..n].iter().map(EpollEvent::data));
+        }
+    }
     let mut rx = Receiver {
         headers: &mut headers,
         bufs: &mut work.bufs,
         fallback,
+        epoll: work.epoll.as_ref(),
+        rtcp_ready: &work.rtcp_ready,
+        now: Instant::now(),
+        wall,
     };
     let mut i = 0;
     while i < sessions.len() {
@@ -395,11 +451,19 @@ fn samples_8k(secs: u64, nanos: u64) -> u32 {
     secs.wrapping_mul(8000).wrapping_add(nanos / 125_000) as u32
 }
 
-/// A tick's receive buffers.
+/// A tick's receive buffers, clocks and RTCP readiness.
 struct Receiver<'a> {
     headers: &'a mut MultiHeaders<SockaddrStorage>,
     bufs: &'a mut [[u8; DATAGRAM]; RECV_BATCH],
     fallback: u32,
+    /// The driver's RTCP poller, if it could be created.
+    epoll: Option<&'a Epoll>,
+    /// RTCP sockets (by descriptor) the poller found readable at the start of the tick.
+    rtcp_ready: &'a [u64],
+    /// The tick's time, for RTCP report scheduling and delays since the peer's last SR.
+    now: Instant,
+    /// The tick's wall-clock time, for SR NTP timestamps.
+    wall: SystemTime,
 }
 
 fn std_addr(a: &SockaddrStorage) -> Option<SocketAddr> {
@@ -411,7 +475,8 @@ fn std_addr(a: &SockaddrStorage) -> Option<SocketAddr> {
 
 struct Leg {
     sock: UdpSocket,
-    _rtcp: Option<UdpSocket>,
+    rtcp: Option<RtcpLeg>,
+    rtcp_poll: RtcpPoll,
     remote: Option<SocketAddr>,
     latched: bool,
     codec: Codec,
@@ -425,6 +490,17 @@ struct Leg {
     lost_reported: u64,
 }
 
+/// Whether a leg's RTCP socket is in its driver's poller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RtcpPoll {
+    /// Not yet (the leg's first tick adds it).
+    New,
+    /// Read when the poller says it is readable.
+    Polled,
+    /// No poller: read at every tick.
+    EveryTick,
+}
+
 impl Leg {
     fn new(spec: LegSpec) -> std::io::Result<Leg> {
         let (rtp, rtcp) = spec.port.into_sockets();
@@ -435,7 +511,8 @@ impl Leg {
         let _ = nsock::setsockopt(&rtp, nsock::sockopt::ReceiveTimestampns, &true);
         Ok(Leg {
             sock: rtp,
-            _rtcp: rtcp,
+            rtcp: rtcp.and_then(|s| RtcpLeg::new(s, Instant::now()).ok()),
+            rtcp_poll: RtcpPoll::New,
             remote: spec.remote,
             latched: false,
             codec: spec.codec,
@@ -449,8 +526,15 @@ impl Leg {
         })
     }
 
-    /// Reads every datagram waiting on the socket; key presses go to `digits`.
+    /// Reads every datagram waiting on the RTP socket (key presses go to `digits`), then
+    /// what waits on the RTCP socket.
     fn receive(&mut self, rx: &mut Receiver<'_>, tally: &mut Tally, digits: &mut Vec<char>) {
+        self.receive_rtp(rx, tally, digits);
+        self.rtcp_receive(rx, tally);
+    }
+
+    /// Reads every datagram waiting on the RTP socket; key presses go to `digits`.
+    fn receive_rtp(&mut self, rx: &mut Receiver<'_>, tally: &mut Tally, digits: &mut Vec<char>) {
         let fd = self.sock.as_raw_fd();
         for _ in 0..MAX_RECV_ROUNDS {
             let mut iovs = rx.bufs.each_mut().map(|b| [IoSliceMut::new(b)]);
@@ -597,6 +681,56 @@ impl Leg {
         }
     }
 
+    /// Sends this leg's RTCP report when one is due.
+    /// Reads the leg's RTCP socket when the driver's poller saw it readable (the first
+    /// tick of a leg adds the socket to the poller).
+    fn rtcp_receive(&mut self, rx: &mut Receiver<'_>, tally: &mut Tally) {
+        let Some(r) = self.rtcp.as_mut() else {
+            return;
+        };
+        let fd = r.socket().as_raw_fd();
+        if self.rtcp_poll == RtcpPoll::New {
+            let added = rx.epoll.is_some_and(|ep| {
+                ep.add(r.socket(), EpollEvent::new(EpollFlags::EPOLLIN, fd as u64))
+                    .is_ok()
+            });
+            // Without a poller the socket is simply read at every tick.
+            self.rtcp_poll = if added {
+                RtcpPoll::Polled
+            } else {
+                RtcpPoll::EveryTick
+            };
+        }
+        if self.rtcp_poll == RtcpPoll::EveryTick || rx.rtcp_ready.contains(&(fd as u64)) {
+            let d = r.drain(&mut rx.bufs[0], rx.now);
+            tally.rtcp_in += d.valid;
+            tally.rtcp_malformed += d.malformed;
+        }
+    }
+
+    /// Sends this leg's RTCP report when one is due.
+    fn rtcp_tick(&mut self, rx: &Receiver<'_>, tally: &mut Tally) {
+        let Some(r) = self.rtcp.as_mut() else {
+            return;
+        };
+        let view = rtcp_mod::LegView {
+            ssrc: self.out.ssrc(),
+            sent_packets: self.out.packets,
+            sent_octets: self.out.packets * FRAME as u64,
+            rtp_timestamp: self.out.timestamp(),
+            source: self.stats.source(),
+            received: self.stats.packets,
+            lost: self.stats.lost(),
+            jitter: self.stats.jitter_units(),
+            rtp_remote: self.remote,
+        };
+        match r.tick(rx.now, rx.wall, &view) {
+            rtcp_mod::Sent::Nothing => {}
+            rtcp_mod::Sent::Report => tally.rtcp_out += 1,
+            rtcp_mod::Sent::Failed => tally.send_errors += 1,
+        }
+    }
+
     fn report(&self) -> LegReport {
         LegReport {
             received: self.stats.packets,
@@ -616,6 +750,8 @@ struct Session {
     supervisor: Option<(Leg, MonitorMode)>,
     recording: Option<Recording>,
     player: Player,
+    /// On hold: who holds, the music the held party hears, and where in it.
+    hold: Option<(HoldBy, Clip, usize)>,
     finished: Vec<(u64, bool)>,
     ticks: u32,
 }
@@ -666,20 +802,35 @@ impl Session {
             if let Some((s, _)) = self.supervisor.as_mut() {
                 s.pop_frame(&mut from_sup);
             }
-            // The caller hears the operator (and the supervisor when barging).
-            if sup_mode == Some(MonitorMode::Barge) {
-                mix(&mut mixed, &[&from_op, &from_sup]);
-                caller.send(Some(&mixed), out, tally);
-            } else {
-                caller.send(Some(&from_op), out, tally);
-            }
-            // The operator hears the caller (and the supervisor unless only listening).
-            match sup_mode {
-                Some(MonitorMode::Whisper) | Some(MonitorMode::Barge) => {
-                    mix(&mut mixed, &[&from_caller, &from_sup]);
-                    op.send(Some(&mixed), out, tally);
+            if let Some((by, music, pos)) = self.hold.as_mut() {
+                // On hold: the held party hears music, the holder nothing; the recording
+                // and a supervisor still get both sides.
+                for slot in mixed.iter_mut() {
+                    *slot = music[*pos];
+                    *pos = (*pos + 1) % music.len();
                 }
-                _ => op.send(Some(&from_caller), out, tally),
+                let (held, holder) = match by {
+                    HoldBy::Operator => (caller, op),
+                    HoldBy::Caller => (op, caller),
+                };
+                held.send(Some(&mixed), out, tally);
+                holder.send(None, out, tally);
+            } else {
+                // The caller hears the operator (and the supervisor when barging).
+                if sup_mode == Some(MonitorMode::Barge) {
+                    mix(&mut mixed, &[&from_op, &from_sup]);
+                    caller.send(Some(&mixed), out, tally);
+                } else {
+                    caller.send(Some(&from_op), out, tally);
+                }
+                // The operator hears the caller (and the supervisor unless only listening).
+                match sup_mode {
+                    Some(MonitorMode::Whisper) | Some(MonitorMode::Barge) => {
+                        mix(&mut mixed, &[&from_caller, &from_sup]);
+                        op.send(Some(&mixed), out, tally);
+                    }
+                    _ => op.send(Some(&from_caller), out, tally),
+                }
             }
             if let Some((s, _)) = self.supervisor.as_mut() {
                 mix(&mut mixed, &[&from_caller, &from_op]);
@@ -694,6 +845,13 @@ impl Session {
         }
         for (id, idle) in self.finished.drain(..) {
             self.to.do_send(MediaMsg(MediaEvent::Played { id, idle }));
+        }
+        self.caller.rtcp_tick(rx, tally);
+        if let Some(op) = self.operator.as_mut() {
+            op.rtcp_tick(rx, tally);
+        }
+        if let Some((s, _)) = self.supervisor.as_mut() {
+            s.rtcp_tick(rx, tally);
         }
         self.ticks = self.ticks.wrapping_add(1);
         let sample = self.ticks.is_multiple_of(JITTER_EVERY);
@@ -738,6 +896,7 @@ impl Session {
                         old.account(tally, false);
                     }
                     self.recording = recording;
+                    self.hold = None;
                     self.player.queue.clear();
                     self.player.music = None;
                     self.caller.out.mark();
@@ -754,6 +913,7 @@ impl Session {
                     old.account(tally, false);
                 }
                 self.recording = None;
+                self.hold = None;
                 self.caller.out.mark();
             }
             MediaCommand::Monitor { leg, mode } => match Leg::new(leg) {
@@ -772,6 +932,13 @@ impl Session {
             MediaCommand::EndMonitor => {
                 if let Some((mut old, _)) = self.supervisor.take() {
                     old.account(tally, false);
+                }
+            }
+            MediaCommand::Hold { by, music } => {
+                self.hold = music.filter(|m| !m.is_empty()).map(|m| (by, m, 0));
+                self.caller.out.mark();
+                if let Some(op) = self.operator.as_mut() {
+                    op.out.mark();
                 }
             }
         }

@@ -46,6 +46,18 @@ pub enum LegEvent {
         /// The final status (408 for no response).
         status: u16,
     },
+    /// The caller put the call on hold (`held`) or took it off hold, by re-INVITE.
+    CallerHold {
+        /// On hold now.
+        held: bool,
+    },
+    /// The operator put the call on hold (`held`) or took it off hold, by re-INVITE.
+    OperatorHold {
+        /// The offer attempt.
+        attempt: u64,
+        /// On hold now.
+        held: bool,
+    },
     /// The operator's established leg ended.
     OperatorGone {
         /// The offer attempt.
@@ -163,6 +175,49 @@ impl OperatorLeg {
     }
 }
 
+/// Answers an in-dialog re-INVITE or UPDATE on a leg whose local SDP is `local`: without a
+/// body, 200 with our current SDP (or none); with an offer, our answer in the answering
+/// direction (RFC 3264 §8.4: `sendonly` is answered `recvonly`, `inactive` `inactive`).
+/// Returns whether the peer now holds the call, when it sent an offer we answered.
+async fn answer_update(
+    req: &rsipstack::sip::Request,
+    handle: rsipstack::dialog::dialog::TransactionHandle,
+    local: Option<&str>,
+) -> Option<bool> {
+    static VERSION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let sdp_header = || Some(vec![Header::ContentType("application/sdp".into())]);
+    let (result, held) = match local {
+        None => (handle.reply(StatusCode::OK).await, None),
+        Some(local) if req.body().is_empty() => (
+            handle
+                .respond(
+                    StatusCode::OK,
+                    sdp_header(),
+                    Some(local.as_bytes().to_vec()),
+                )
+                .await,
+            None,
+        ),
+        Some(local) => {
+            let offer = String::from_utf8_lossy(req.body());
+            let version = VERSION.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            match super::sdp::answer_reoffer(local, &offer, version) {
+                Some((body, asked)) => (
+                    handle
+                        .respond(StatusCode::OK, sdp_header(), Some(body.into_bytes()))
+                        .await,
+                    Some(asked.is_hold()),
+                ),
+                None => (handle.reply(StatusCode::NotAcceptableHere).await, None),
+            }
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "re-INVITE answer failed");
+    }
+    held
+}
+
 fn cause(reason: &TerminatedReason) -> &'static str {
     match reason {
         TerminatedReason::Timeout => "timeout",
@@ -236,26 +291,14 @@ pub(super) async fn pump_caller(
                 }
             }
             DialogState::Updated(_, req, handle) => {
-                // re-INVITE or UPDATE: keep our media as it is (hold and
-                // codec changes arrive with the media engine).
+                // re-INVITE or UPDATE: hold, resume or a refreshed offer.
                 let sdp = leg
                     .local_sdp
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .clone();
-                let result = if req.body().is_empty() || sdp.is_none() {
-                    handle.reply(StatusCode::OK).await
-                } else {
-                    handle
-                        .respond(
-                            StatusCode::OK,
-                            Some(vec![Header::ContentType("application/sdp".into())]),
-                            sdp.map(String::into_bytes),
-                        )
-                        .await
-                };
-                if let Err(e) = result {
-                    tracing::debug!(error = %e, "re-INVITE answer failed");
+                if let Some(held) = answer_update(&req, handle, sdp.as_deref()).await {
+                    to.do_send(LegMsg(LegEvent::CallerHold { held }));
                 }
             }
             DialogState::Options(_, _, handle) => {
@@ -301,7 +344,7 @@ pub(super) fn call_operator(
         callee: binding.contact.clone(),
         destination: Some(binding.target.clone()),
         content_type: Some("application/sdp".into()),
-        offer: Some(sdp_offer.into_bytes()),
+        offer: Some(sdp_offer.clone().into_bytes()),
         contact: inner.contact.clone(),
         ..Default::default()
     };
@@ -324,8 +367,10 @@ pub(super) fn call_operator(
                 DialogState::Info(_, _, handle) | DialogState::Options(_, _, handle) => {
                     let _ = handle.reply(StatusCode::OK).await;
                 }
-                DialogState::Updated(_, _, handle) => {
-                    let _ = handle.reply(StatusCode::OK).await;
+                DialogState::Updated(_, req, handle) => {
+                    if let Some(held) = answer_update(&req, handle, Some(&sdp_offer)).await {
+                        to2.do_send(LegMsg(LegEvent::OperatorHold { attempt, held }));
+                    }
                 }
                 DialogState::Terminated(id, reason) => {
                     dialogs.remove_dialog(&id);

@@ -9,6 +9,7 @@
 //! that happens on a leg reaches the call's actor as a [`LegMsg`].
 
 pub mod digest;
+pub mod features;
 pub mod guard;
 mod inspect;
 mod legs;
@@ -182,6 +183,15 @@ pub trait SipApplication: Send + Sync + 'static {
     fn unregistered(&self, ext: &str);
     /// Decide on a new INVITE, synchronously.
     fn admit(&self, call: IncomingCall) -> Admission;
+    /// Decide on an authenticated feature-code INVITE (a supervisor joining a live call,
+    /// D17), synchronously. By default there is no such feature: 404.
+    fn admit_monitor(&self, dial: features::MonitorDial) -> Admission {
+        let _ = dial;
+        Admission::Reject {
+            status: 404,
+            retry_after: None,
+        }
+    }
 }
 
 /// Counters kept by the SIP layer (the metrics issue exports them).
@@ -235,6 +245,7 @@ struct StackInner {
     counters: Arc<SipCounters>,
     cancel: CancellationToken,
     local_addrs: Vec<String>,
+    features: Arc<features::FeatureDoor>,
 }
 
 impl SipStack {
@@ -328,6 +339,11 @@ impl SipStack {
             app.clone(),
             counters.clone(),
         ));
+        let features = Arc::new(features::FeatureDoor::new(
+            settings.realm.clone(),
+            digest::NonceSigner::new(secret, settings.nonce_ttl.as_secs()),
+            counters.clone(),
+        ));
         let stack = SipStack {
             inner: Arc::new(StackInner {
                 _endpoint: endpoint_inner,
@@ -337,6 +353,7 @@ impl SipStack {
                 counters,
                 cancel: cancel.clone(),
                 local_addrs,
+                features,
             }),
         };
         let dispatcher = stack.clone();
@@ -385,7 +402,16 @@ impl SipStack {
                 let registrar = registrar.clone();
                 tokio::spawn(async move { registrar.handle(tx).await });
             }
-            Method::Invite if !has_to_tag => self.new_invite(tx, app),
+            Method::Invite if !has_to_tag => match features::parse(&dialled(&tx.original)) {
+                Some(code) => {
+                    let (stack, app) = (self.clone(), app.clone());
+                    tokio::spawn(async move {
+                        let door = stack.inner.features.clone();
+                        door.handle(stack, tx, code, app).await;
+                    });
+                }
+                None => self.new_invite(tx, app),
+            },
             _ => {
                 if let Some(mut dialog) = self.inner.dialogs.match_dialog(&tx) {
                     tokio::spawn(async move {
@@ -419,19 +445,9 @@ impl SipStack {
         }
     }
 
-    fn new_invite(&self, mut tx: Transaction, app: &Arc<dyn SipApplication>) {
+    fn new_invite(&self, tx: Transaction, app: &Arc<dyn SipApplication>) {
         let req = &tx.original;
-        let did = req
-            .uri
-            .user()
-            .map(str::to_string)
-            .or_else(|| {
-                req.to_header()
-                    .ok()
-                    .and_then(|t| t.uri().ok())
-                    .and_then(|u| u.user().map(str::to_string))
-            })
-            .unwrap_or_default();
+        let did = dialled(req);
         let caller = req
             .from_header()
             .ok()
@@ -456,47 +472,55 @@ impl SipStack {
                     .counters
                     .invites_rejected
                     .fetch_add(1, Ordering::Relaxed);
+                self.reject_invite(tx, status, retry_after);
+            }
+            Admission::Accept(start) => self.accept_invite(tx, start),
+        }
+    }
+
+    /// Refuses a new INVITE with `status` (and Retry-After).
+    fn reject_invite(&self, mut tx: Transaction, status: u16, retry_after: Option<u32>) {
+        tokio::spawn(async move {
+            let mut headers = Vec::new();
+            if let Some(secs) = retry_after {
+                headers.push(rsipstack::sip::Header::RetryAfter(secs.to_string().into()));
+            }
+            if let Err(e) = tx.reply_with(StatusCode::from(status), headers, None).await {
+                tracing::debug!(error = %e, "reject failed");
+            }
+            // Drive the transaction: retransmit the final response until ACK.
+            while tx.receive().await.is_some() {}
+        });
+    }
+
+    /// Takes a new INVITE as a [`CallerLeg`] and starts its actor with `start`.
+    fn accept_invite(&self, mut tx: Transaction, start: StartCall) {
+        let (state_tx, state_rx) = self.inner.dialogs.new_dialog_state_channel();
+        let dialog = match self.inner.dialogs.get_or_create_server_invite(
+            &tx,
+            state_tx,
+            None,
+            Some(self.inner.contact.clone()),
+        ) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot create dialog");
                 tokio::spawn(async move {
-                    let mut headers = Vec::new();
-                    if let Some(secs) = retry_after {
-                        headers.push(rsipstack::sip::Header::RetryAfter(secs.to_string().into()));
-                    }
-                    if let Err(e) = tx.reply_with(StatusCode::from(status), headers, None).await {
-                        tracing::debug!(error = %e, "reject failed");
-                    }
-                    // Drive the transaction: retransmit the final response until ACK.
+                    let _ = tx.reply(StatusCode::ServerInternalError).await;
                     while tx.receive().await.is_some() {}
                 });
+                return;
             }
-            Admission::Accept(start) => {
-                let (state_tx, state_rx) = self.inner.dialogs.new_dialog_state_channel();
-                let dialog = match self.inner.dialogs.get_or_create_server_invite(
-                    &tx,
-                    state_tx,
-                    None,
-                    Some(self.inner.contact.clone()),
-                ) {
-                    Ok(d) => d,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot create dialog");
-                        tokio::spawn(async move {
-                            let _ = tx.reply(StatusCode::ServerInternalError).await;
-                            while tx.receive().await.is_some() {}
-                        });
-                        return;
-                    }
-                };
-                let leg = CallerLeg::new(self.clone(), dialog.clone(), &tx.original);
-                let recipient = start(leg.clone());
-                tokio::spawn(legs::pump_caller(state_rx, recipient, leg, self.clone()));
-                let mut dialog = dialog;
-                tokio::spawn(async move {
-                    if let Err(e) = dialog.handle(&mut tx).await {
-                        tracing::debug!(error = %e, "INVITE transaction ended with error");
-                    }
-                });
+        };
+        let leg = CallerLeg::new(self.clone(), dialog.clone(), &tx.original);
+        let recipient = start(leg.clone());
+        tokio::spawn(legs::pump_caller(state_rx, recipient, leg, self.clone()));
+        let mut dialog = dialog;
+        tokio::spawn(async move {
+            if let Err(e) = dialog.handle(&mut tx).await {
+                tracing::debug!(error = %e, "INVITE transaction ended with error");
             }
-        }
+        });
     }
 
     /// Rings an operator's phone for a call. Events come back as [`LegMsg`]
@@ -537,6 +561,20 @@ fn bind_udp(addr: SocketAddr) -> std::io::Result<tokio::net::UdpSocket> {
         );
     }
     tokio::net::UdpSocket::from_std(socket.into())
+}
+
+/// The dialled number of an INVITE: the Request-URI user, else the To user.
+fn dialled(req: &rsipstack::sip::Request) -> String {
+    req.uri
+        .user()
+        .map(str::to_string)
+        .or_else(|| {
+            req.to_header()
+                .ok()
+                .and_then(|t| t.uri().ok())
+                .and_then(|u| u.user().map(str::to_string))
+        })
+        .unwrap_or_default()
 }
 
 fn allow_headers() -> Vec<rsipstack::sip::Header> {

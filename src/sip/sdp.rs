@@ -175,6 +175,77 @@ pub fn answer(
     ))
 }
 
+/// The direction of a stream (RFC 3264 §5.1, §8.4: hold is a re-offer with `sendonly` or
+/// `inactive`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Both ways (the default).
+    SendRecv,
+    /// The offerer only sends: it put us on hold.
+    SendOnly,
+    /// The offerer only receives.
+    RecvOnly,
+    /// Neither way: on hold.
+    Inactive,
+}
+
+impl Direction {
+    /// The direction of the answer to an offer in this direction (RFC 3264 §6.1).
+    pub fn answer(self) -> Direction {
+        match self {
+            Direction::SendRecv => Direction::SendRecv,
+            Direction::SendOnly => Direction::RecvOnly,
+            Direction::RecvOnly => Direction::SendOnly,
+            Direction::Inactive => Direction::Inactive,
+        }
+    }
+
+    /// An offer in this direction puts the answerer on hold.
+    pub fn is_hold(self) -> bool {
+        matches!(self, Direction::SendOnly | Direction::Inactive)
+    }
+
+    fn attribute(self) -> &'static str {
+        match self {
+            Direction::SendRecv => "sendrecv",
+            Direction::SendOnly => "sendonly",
+            Direction::RecvOnly => "recvonly",
+            Direction::Inactive => "inactive",
+        }
+    }
+}
+
+/// The direction an SDP body asks for: its direction attribute (the stream's overrides the
+/// session's, so the last one wins), `sendonly` for the old `c=0.0.0.0` hold (RFC 2543),
+/// else `sendrecv`.
+pub fn direction(body: &str) -> Direction {
+    let mut dir = Direction::SendRecv;
+    for line in body.lines().map(str::trim) {
+        dir = match line {
+            "a=sendrecv" => Direction::SendRecv,
+            "a=sendonly" => Direction::SendOnly,
+            "a=recvonly" => Direction::RecvOnly,
+            "a=inactive" => Direction::Inactive,
+            "c=IN IP4 0.0.0.0" => Direction::SendOnly,
+            _ => continue,
+        };
+    }
+    dir
+}
+
+/// Our answer to a re-offer (RFC 3264 §8) on a leg whose current local SDP is `local`: the
+/// same address and port, the first common codec, and the answering direction; with the
+/// direction the re-offer asked for. `None` when either body is unusable (then: 488, and the
+/// session stays as it was).
+pub fn answer_reoffer(local: &str, reoffer: &str, version: u64) -> Option<(String, Direction)> {
+    let ours = parse(local)?.addr()?;
+    let offer = parse(reoffer)?;
+    let asked = direction(reoffer);
+    let (body, _) = answer(&offer, ours.ip(), ours.port(), version)?;
+    let body = body.replace("a=sendrecv", &format!("a={}", asked.answer().attribute()));
+    Some((body, asked))
+}
+
 /// The telephone-event payload type of our offers.
 pub const OFFER_TELEPHONE_EVENT: u8 = 101;
 
@@ -192,6 +263,28 @@ pub fn offer(ip: IpAddr, port: u16, session_id: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hold_reoffers_are_answered_per_rfc3264() {
+        let local = offer("127.0.0.1".parse().unwrap(), 20000, 7);
+        let hold = format!("{SIPP_OFFER}a=sendonly\r\n");
+        let (body, asked) = answer_reoffer(&local, &hold, 8).unwrap();
+        assert_eq!(asked, Direction::SendOnly);
+        assert!(asked.is_hold());
+        assert_eq!(direction(&body), Direction::RecvOnly);
+        assert_eq!(parse(&body).unwrap().port, 20000);
+        let inactive = format!("{SIPP_OFFER}a=inactive\r\n");
+        let (body, _) = answer_reoffer(&local, &inactive, 9).unwrap();
+        assert_eq!(direction(&body), Direction::Inactive);
+        let (body, asked) = answer_reoffer(&local, SIPP_OFFER, 10).unwrap();
+        assert_eq!(
+            (asked, direction(&body)),
+            (Direction::SendRecv, Direction::SendRecv)
+        );
+        let old_style = SIPP_OFFER.replace("c=IN IP4 127.0.0.1", "c=IN IP4 0.0.0.0");
+        assert!(direction(&old_style).is_hold());
+        assert!(answer_reoffer(&local, "garbage", 11).is_none());
+    }
 
     const SIPP_OFFER: &str = "v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n";
 

@@ -2,8 +2,8 @@
 //!
 //! [`SmsTriggers`] watches the event stream (who called, which language, which self-service
 //! key, how the call ended) and asks the [`SmsActor`] for a message when the configuration
-//! says so: a deflection (the self-service information as a text), a missed call (abandoned
-//! or blocked). It never blocks: requests go through the actor's bounded mailbox with
+//! says so: a deflection (the self-service information as a text), a callback confirmation
+//! (the call ended `callback_requested`), a missed call (abandoned or blocked). It never blocks: requests go through the actor's bounded mailbox with
 //! `try_send`, and what does not fit is counted.
 //!
 //! The actor owns the pure [`Outbox`], writes every step to the [`OutboxLog`] before acting
@@ -365,6 +365,8 @@ impl EventSink for SmsTriggers {
                 drop(calls);
                 let kind = match outcome {
                     CallOutcome::Deflected => MessageKind::Deflection,
+                    // The confirmation of a booked callback (its place is kept).
+                    CallOutcome::CallbackRequested => MessageKind::CallbackConfirmation,
                     o if self.missed_call_after.contains(o) => MessageKind::MissedCall,
                     _ => return,
                 };
@@ -375,15 +377,26 @@ impl EventSink for SmsTriggers {
     }
 }
 
+/// Why the SMS actor cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The outbox log cannot be opened or read.
+    #[error(transparent)]
+    Outbox(#[from] super::log::LogError),
+    /// The TLS client for the gateway cannot be built.
+    #[error(transparent)]
+    Tls(#[from] super::gateway::TlsSetupError),
+}
+
 /// Starts the SMS actor when `[sms]` is configured, and connects `triggers` to it.
 pub fn start(
     shared: Arc<Shared>,
     settings: &SmsSettings,
     triggers: &SmsTriggers,
-) -> Result<Addr<SmsActor>, super::log::LogError> {
+) -> Result<Addr<SmsActor>, StartError> {
     let log = super::log::FileLog::open(&settings.outbox_path)?;
     let provider: Rc<dyn SmsProvider> =
-        Rc::new(super::gateway::HttpGateway::new(settings.gateway.clone()));
+        Rc::new(super::gateway::HttpGateway::new(settings.gateway.clone())?);
     let actor = SmsActor::new(shared, Box::new(log), provider, settings.retry)?;
     let addr = actor.start();
     triggers.attach(addr.clone().recipient());

@@ -3,9 +3,9 @@
 //!
 //! The HTTP client is `awc`, actix-web's own client: it runs on the same actix runtime as
 //! the SMS actor (its futures need not be `Send`), and it reuses the actix-http stack the
-//! API already compiles, so it adds little to the build. It is built without TLS here, so
-//! gateway URLs must be `http://` (a gateway on the LAN, or a local relay) until the
-//! `rustls-0_23` feature is enabled together with the ring provider the design names.
+//! API already compiles, so it adds little to the build. `https://` gateways go through
+//! rustls with the ring provider (the one the design names), trusting the Mozilla roots
+//! (`webpki-roots`) plus, when set, the certificates in `ca_file` (a private CA).
 
 use super::{AttemptResult, Message};
 use std::time::Duration;
@@ -33,6 +33,55 @@ pub struct GatewayConfig {
     pub body: String,
     /// Per-attempt timeout.
     pub timeout: Duration,
+    /// Extra trusted CA certificates (PEM) for an `https://` gateway.
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+/// Why the TLS client cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    /// The CA file cannot be read or holds no certificate.
+    #[error("sms.gateway.ca_file {path}: {detail}; fix: give a readable PEM file with the CA certificate")]
+    CaFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// rustls refused the configuration.
+    #[error("TLS client: {0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+/// The rustls client configuration: ring, safe protocol versions, Mozilla roots and `ca_file`.
+pub fn tls_config(
+    ca_file: Option<&std::path::Path>,
+) -> Result<std::sync::Arc<rustls::ClientConfig>, TlsSetupError> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = ca_file {
+        let err = |detail: String| TlsSetupError::CaFile {
+            path: path.to_path_buf(),
+            detail,
+        };
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+            .map_err(|e| err(e.to_string()))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| err(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(err("no certificate in the file".into()));
+        }
+        for cert in certs {
+            roots.add(cert).map_err(|e| err(e.to_string()))?;
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(std::sync::Arc::new(config))
 }
 
 /// A generic HTTP SMS gateway. 2xx is accepted; 408, 429 and 5xx and connection errors are
@@ -45,9 +94,13 @@ pub struct HttpGateway {
 
 impl HttpGateway {
     /// A gateway; the client is created on the current actix thread.
-    pub fn new(config: GatewayConfig) -> HttpGateway {
-        let client = awc::Client::builder().timeout(config.timeout).finish();
-        HttpGateway { config, client }
+    pub fn new(config: GatewayConfig) -> Result<HttpGateway, TlsSetupError> {
+        let tls = tls_config(config.ca_file.as_deref())?;
+        let client = awc::Client::builder()
+            .connector(awc::Connector::new().rustls_0_23(tls))
+            .timeout(config.timeout)
+            .finish();
+        Ok(HttpGateway { config, client })
     }
 
     /// The request body for `message`.
@@ -133,6 +186,7 @@ mod tests {
                 content_type: content_type.into(),
                 body: body.into(),
                 timeout: Duration::from_secs(1),
+                ca_file: None,
             },
             client: awc::Client::default(),
         }

@@ -199,6 +199,8 @@ pub struct OperatorSpec {
     pub ext: String,
     pub password: String,
     pub reserve: bool,
+    /// May monitor calls by feature code (`supervisor = true`).
+    pub supervisor: bool,
 }
 
 impl OperatorSpec {
@@ -208,6 +210,15 @@ impl OperatorSpec {
             ext: ext.to_string(),
             password: format!("demo{ext}"),
             reserve: false,
+            supervisor: false,
+        }
+    }
+
+    /// This operator may also monitor calls by feature code (D17).
+    pub fn supervising(self) -> Self {
+        OperatorSpec {
+            supervisor: true,
+            ..self
         }
     }
 
@@ -243,6 +254,8 @@ pub struct TestConfig {
     pub prompts_dir: Option<PathBuf>,
     /// Extra TOML inside the dtm tenant (e.g. `[tenant.surge]`), written after its IVR.
     pub tenant_extra: String,
+    /// Extra keys of the `[media]` section (e.g. `announce_every_secs = 1`).
+    pub media_extra: String,
 }
 
 impl Default for TestConfig {
@@ -267,6 +280,7 @@ impl Default for TestConfig {
             extra_toml: String::new(),
             prompts_dir: None,
             tenant_extra: String::new(),
+            media_extra: String::new(),
         }
     }
 }
@@ -306,6 +320,13 @@ impl TestConfig {
     /// Extra TOML for the dtm tenant, such as a `[tenant.surge]` section.
     pub fn tenant_extra(mut self, toml: &str) -> Self {
         self.tenant_extra = toml.to_string();
+        self
+    }
+
+    /// Extra keys for the `[media]` section, one `key = value` a line.
+    pub fn media_extra(mut self, toml: &str) -> Self {
+        self.media_extra.push_str(toml);
+        self.media_extra.push('\n');
         self
     }
 
@@ -363,6 +384,7 @@ rtp_ip = "127.0.0.1"
 rtp_port_min = {rtp_min}
 rtp_port_max = {rtp_max}
 {prompts}
+{media_extra}
 
 [http]
 listen = "127.0.0.1:{http}"
@@ -404,6 +426,7 @@ default_topic = "other"
                 Some(dir) => format!("prompts_dir = {:?}", dir.display().to_string()),
                 None => String::new(),
             },
+            media_extra = self.media_extra,
             channels = self.channels,
             retry_after = self.retry_after_secs,
             drain = self.drain_secs,
@@ -424,10 +447,12 @@ ha1 = "{ha1}"
 languages = ["uz", "ru"]
 topics = []
 reserve = {reserve}
+supervisor = {supervisor}
 "#,
                 ext = op.ext,
                 ha1 = ha1(&op.ext, REALM, &op.password),
                 reserve = op.reserve,
+                supervisor = op.supervisor,
             )
             .unwrap();
         }

@@ -1,0 +1,196 @@
+//! Feature codes dialled from a softphone (D17): a supervisor dials `*51<ext>` to listen to,
+//! `*52<ext>` to whisper to, or `*53<ext>` to barge into the call that operator `<ext>` is
+//! on, and navbat answers and mixes them into that call's audio.
+//!
+//! Such an INVITE is authenticated like a REGISTER (digest, RFC 3261 §22; here with a 407
+//! challenge and `Proxy-Authorization`, as a registrar-proxy does for INVITE, same realm and
+//! credentials); the application then decides ([`SipApplication::admit_monitor`]) whether
+//! the user may monitor and which call it joins. Refusals are plain SIP answers: 403 (not a
+//! supervisor), 404 (no such extension), 480 (the operator is not on a call), 486 (another
+//! supervisor is already there).
+
+use super::digest::{self, NonceCheck, NonceSigner};
+use super::{Admission, SipApplication, SipCounters, SipStack};
+use crate::media::MonitorMode;
+use rsipstack::sip::prelude::HeadersExt;
+use rsipstack::sip::{Header, StatusCode};
+use rsipstack::transaction::Transaction;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Dialled before an extension: listen (hears both sides; nobody hears the supervisor).
+pub const LISTEN: &str = "*51";
+/// Dialled before an extension: whisper (only the operator hears the supervisor).
+pub const WHISPER: &str = "*52";
+/// Dialled before an extension: barge (three-way).
+pub const BARGE: &str = "*53";
+
+/// A parsed feature code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeatureCode {
+    /// What the supervisor does.
+    pub mode: MonitorMode,
+    /// The operator's extension whose call is joined.
+    pub target: String,
+}
+
+/// A supervisor's authenticated feature-code INVITE, for the application to decide on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonitorDial {
+    /// The authenticated extension that dialled.
+    pub supervisor: String,
+    /// What was dialled.
+    pub code: FeatureCode,
+}
+
+/// The feature code in a dialled number, if it is one. `*` may arrive escaped (`%2A`).
+pub fn parse(dialled: &str) -> Option<FeatureCode> {
+    let dialled = dialled.trim();
+    let (prefix, target) = if let Some(rest) = strip_star(dialled) {
+        (rest.get(..2)?, rest.get(2..)?)
+    } else {
+        return None;
+    };
+    let mode = match prefix {
+        "51" => MonitorMode::Listen,
+        "52" => MonitorMode::Whisper,
+        "53" => MonitorMode::Barge,
+        _ => return None,
+    };
+    let plausible = !target.is_empty()
+        && target.len() <= 32
+        && target.bytes().all(|b| b.is_ascii_alphanumeric());
+    plausible.then(|| FeatureCode {
+        mode,
+        target: target.to_string(),
+    })
+}
+
+fn strip_star(s: &str) -> Option<&str> {
+    s.strip_prefix('*').or_else(|| {
+        s.get(..3)
+            .filter(|p| p.eq_ignore_ascii_case("%2a"))
+            .map(|_| &s[3..])
+    })
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Authenticates feature-code INVITEs and hands them to the application.
+pub(super) struct FeatureDoor {
+    realm: String,
+    nonces: NonceSigner,
+    counters: Arc<SipCounters>,
+    /// Compared against when the user is unknown, so both paths do the same work.
+    decoy_ha1: String,
+}
+
+impl FeatureDoor {
+    pub(super) fn new(realm: String, nonces: NonceSigner, counters: Arc<SipCounters>) -> Self {
+        let decoy_ha1 = digest::ha1("decoy", &realm, &hex::encode(rand::random::<[u8; 16]>()));
+        FeatureDoor {
+            realm,
+            nonces,
+            counters,
+            decoy_ha1,
+        }
+    }
+
+    /// Challenges the INVITE (407) or, once it carries good credentials, asks the
+    /// application and answers or refuses it.
+    pub(super) async fn handle(
+        &self,
+        stack: SipStack,
+        tx: Transaction,
+        code: FeatureCode,
+        app: Arc<dyn SipApplication>,
+    ) {
+        let req = &tx.original;
+        let creds = req
+            .header_value("Proxy-Authorization")
+            .or_else(|| req.header_value("Authorization"))
+            .and_then(|v| digest::parse_authorization(&v));
+        let Some(creds) = creds else {
+            return self.challenge(tx, false).await;
+        };
+        match self.nonces.check(&creds.nonce, now_secs()) {
+            NonceCheck::Invalid => return self.challenge(tx, false).await,
+            NonceCheck::Stale => return self.challenge(tx, true).await,
+            NonceCheck::Valid => {}
+        }
+        let known = app.credentials(&creds.username);
+        let ha1 = known.clone().unwrap_or_else(|| self.decoy_ha1.clone());
+        let good =
+            digest::verify(&ha1, "INVITE", &creds) && known.is_some() && creds.realm == self.realm;
+        if !good {
+            self.counters.auth_failures.fetch_add(1, Ordering::Relaxed);
+            return self.challenge(tx, false).await;
+        }
+        let dial = MonitorDial {
+            supervisor: creds.username,
+            code,
+        };
+        match app.admit_monitor(dial) {
+            Admission::Reject {
+                status,
+                retry_after,
+            } => {
+                self.counters
+                    .invites_rejected
+                    .fetch_add(1, Ordering::Relaxed);
+                stack.reject_invite(tx, status, retry_after);
+            }
+            Admission::Accept(start) => stack.accept_invite(tx, start),
+        }
+    }
+
+    async fn challenge(&self, mut tx: Transaction, stale: bool) {
+        let nonce = self.nonces.issue(now_secs());
+        let value = digest::challenge(&self.realm, &nonce, stale);
+        if let Err(e) = tx
+            .reply_with(
+                StatusCode::ProxyAuthenticationRequired,
+                vec![Header::ProxyAuthenticate(value.into())],
+                None,
+            )
+            .await
+        {
+            tracing::debug!(error = %e, "407 failed");
+        }
+        // Drive the transaction: retransmit the 407 until the ACK.
+        while tx.receive().await.is_some() {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feature_codes() {
+        assert_eq!(
+            parse("*511001"),
+            Some(FeatureCode {
+                mode: MonitorMode::Listen,
+                target: "1001".into()
+            })
+        );
+        assert_eq!(parse("*521001").unwrap().mode, MonitorMode::Whisper);
+        assert_eq!(parse("%2A531001").unwrap().mode, MonitorMode::Barge);
+        assert_eq!(parse("*53"), None);
+        assert_eq!(parse("*541001"), None);
+        assert_eq!(parse("712351914"), None);
+        assert_eq!(parse("*51 1001"), None);
+        assert_eq!(parse("*5"), None);
+        assert_eq!(parse("*"), None);
+        assert_eq!(parse(""), None);
+        assert_eq!(parse("*51\u{e9}"), None);
+        assert_eq!(parse(&format!("*51{}", "1".repeat(33))), None);
+    }
+}

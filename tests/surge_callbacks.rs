@@ -1,0 +1,556 @@
+//! Surge callbacks end to end (issue 7): the real navbat binary, SIPp callers, a SIPp
+//! operator, a SIPp UAS standing in for the trunk (the callers' phones behind it), and a real
+//! HTTP server on loopback standing in for the SMS gateway (500 to the first attempt of
+//! every message, as in tests/sms.rs).
+//!
+//! Calls arrive while no operator is on: A (live), B and C (accept the callback offer), D
+//! (live), E (the same number as B: a second callback for it is refused, so E waits live).
+//! Then the operator logs on and takes them one at a time. The callbacks keep their
+//! callers' places: A, B, C, D, E, with navbat ringing the operator first and then dialling
+//! B's and C's numbers through the trunk. Each confirmation SMS is accepted exactly once,
+//! and every call ends in exactly one outcome.
+//!
+//! No timing assertions: every wait is a poll on an event with a generous bound.
+
+mod common;
+
+use common::{Navbat, Sipp, TestConfig, DTM_DID};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// One request the stub gateway received.
+#[derive(Debug, Clone)]
+struct Received {
+    key: String,
+    body: String,
+    status: u16,
+}
+
+/// A tiny HTTP/1.1 server: 500 for the first request with a given `Idempotency-Key`, 200
+/// for every later one.
+struct StubGateway {
+    port: u16,
+    received: Arc<Mutex<Vec<Received>>>,
+}
+
+impl StubGateway {
+    fn start() -> StubGateway {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the stub gateway");
+        let port = listener.local_addr().unwrap().port();
+        let received: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let log = received.clone();
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut headers: HashMap<String, String> = HashMap::new();
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    continue;
+                }
+                loop {
+                    line.clear();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some((k, v)) = line.split_once(':') {
+                        headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+                    }
+                }
+                let len: usize = headers
+                    .get("content-length")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                let mut body = vec![0; len];
+                let _ = reader.read_exact(&mut body);
+                let key = headers.get("idempotency-key").cloned().unwrap_or_default();
+                let mut log = log.lock().unwrap();
+                let status = if log.iter().any(|r| r.key == key) {
+                    200
+                } else {
+                    500
+                };
+                log.push(Received {
+                    key,
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                    status,
+                });
+                drop(log);
+                let reason = if status == 200 {
+                    "OK"
+                } else {
+                    "Internal Server Error"
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} {reason}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+            }
+        });
+        StubGateway { port, received }
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+fn config(gateway: u16, trunk: u16, data: &std::path::Path) -> TestConfig {
+    config_with(gateway, trunk, data, 2, 1)
+}
+
+/// `attempts` and `retry_after` (seconds) of the callback offer.
+fn config_with(
+    gateway: u16,
+    trunk: u16,
+    data: &std::path::Path,
+    attempts: u32,
+    retry_after: u64,
+) -> TestConfig {
+    let now = jiff::Timestamp::now();
+    let surge = format!(
+        r#"
+[tenant.surge]
+calendar = [{{ start = "{start}", end = "{end}" }}]
+
+[tenant.surge.callback]
+offer_after_secs = 1
+digit = "1"
+max_attempts = {attempts}
+retry_after_secs = {retry_after}
+"#,
+        start = now
+            .checked_sub(jiff::SignedDuration::from_secs(3600))
+            .unwrap(),
+        end = now
+            .checked_add(jiff::SignedDuration::from_secs(3600))
+            .unwrap(),
+    );
+    TestConfig::default()
+        .operators(vec![common::OperatorSpec::regular("1001")])
+        .max_wait_secs(600)
+        .ring_timeout_secs(10)
+        .tenant_extra(&surge)
+        .extra_toml(&format!(
+            r#"
+[trunk]
+outbound = "127.0.0.1:{trunk}"
+number_format = "{{digits}}"
+ring_timeout_secs = 20
+
+[callbacks]
+log_path = {callbacks:?}
+
+[sms]
+enabled = true
+outbox_path = {outbox:?}
+first_backoff_secs = 1
+max_backoff_secs = 5
+max_attempts = 5
+
+[sms.gateway]
+url = "http://127.0.0.1:{gateway}/sms"
+body = '{{"id":"{{id}}","to":"{{to}}","text":"{{text}}"}}'
+timeout_secs = 5
+
+[sms.templates]
+callback_confirmation = {{ uz = "Sizga qayta qo'ng'iroq qilamiz", ru = "Мы вам перезвоним" }}
+"#,
+            callbacks = data.join("callbacks.jsonl").display().to_string(),
+            outbox = data.join("sms-outbox.jsonl").display().to_string(),
+        ))
+}
+
+/// Starts a caller and waits until navbat has put it in a queue; returns the SIPp run and
+/// the call's id.
+fn enqueue(navbat: &Navbat, name: &str, scenario: &str, args: &[&str]) -> (Sipp, String) {
+    let before: Vec<String> = navbat
+        .events()
+        .iter()
+        .filter(|e| e["kind"] == "call_enqueued")
+        .map(|e| e["call"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let mut all = vec!["-s", DTM_DID, "-m", "1"];
+    all.extend_from_slice(args);
+    let sipp = navbat.sipp_client(name, scenario, &all);
+    let event = navbat.wait_for_event("call_enqueued", WAIT, |e| {
+        !before.iter().any(|c| e["call"] == c.as_str())
+    });
+    (sipp, event["call"].as_str().unwrap().to_string())
+}
+
+fn of_kind<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["kind"] == kind).collect()
+}
+
+#[test]
+fn callbacks_keep_their_place_and_are_dialled_operator_first() {
+    let gateway = StubGateway::start();
+    let data = tempfile::tempdir().unwrap();
+    let trunk_port = common::free_port();
+    let navbat = Navbat::start(
+        "surge_callbacks",
+        config(gateway.port, trunk_port, data.path()),
+    );
+    navbat.wait_for_event("surge_changed", WAIT, |e| e["on"] == true);
+
+    // Nobody is logged on: everyone waits. The pause before the key (3 s) is longer than
+    // the offer (1 s), so the offer has been made when the key arrives.
+    let (mut a, call_a) = enqueue(&navbat, "caller-a", "caller_ivr_wait_bye.xml", &[]);
+    let cb_args = |n: &'static str| ["-d", "3000", "-key", "number", n];
+    let (mut b, call_b) = enqueue(
+        &navbat,
+        "caller-b",
+        "caller_callback.xml",
+        &cb_args("998900000011"),
+    );
+    let (mut c, call_c) = enqueue(
+        &navbat,
+        "caller-c",
+        "caller_callback.xml",
+        &cb_args("998900000012"),
+    );
+    for call in [&call_b, &call_c] {
+        navbat.wait_for_event("call_finished", WAIT, |e| {
+            e["call"] == call.as_str() && e["outcome"] == "callback_requested"
+        });
+    }
+    assert!(b.wait().success(), "{}", b.report());
+    assert!(c.wait().success(), "{}", c.report());
+    let (mut d, call_d) = enqueue(&navbat, "caller-d", "caller_ivr_wait_bye.xml", &[]);
+    // E has B's number: B's callback is pending, so E's request is refused and E waits.
+    let (mut e, call_e) = enqueue(
+        &navbat,
+        "caller-e",
+        "caller_callback.xml",
+        &cb_args("998900000011"),
+    );
+    let refused =
+        navbat.wait_for_event("callback_refused", WAIT, |ev| ev["call"] == call_e.as_str());
+    assert_eq!(refused["reason"], "already_pending");
+
+    let requested = of_kind(&navbat.events(), "callback_requested")
+        .into_iter()
+        .map(|e| {
+            (
+                e["call"].as_str().unwrap().to_string(),
+                e["callback"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(requested.len(), 2, "{requested:?}");
+    let cb_b = requested
+        .iter()
+        .find(|(c, _)| *c == call_b)
+        .unwrap()
+        .1
+        .clone();
+    let cb_c = requested
+        .iter()
+        .find(|(c, _)| *c == call_c)
+        .unwrap()
+        .1
+        .clone();
+    // Masked in events.
+    for ev in of_kind(&navbat.events(), "callback_requested") {
+        assert!(
+            !ev["number"].as_str().unwrap().contains("998900000011"),
+            "{ev}"
+        );
+    }
+
+    // The trunk (the callers' phones) answers and waits for navbat's BYE; the operator
+    // answers each offer, talks 1 s and hangs up.
+    let mut trunk = Sipp::start(
+        navbat.dir.path(),
+        "trunk",
+        "operator_answer.xml",
+        &["-m", "2"],
+        None,
+        trunk_port,
+    );
+    let mut operator =
+        navbat.operator_phone("1001", "operator_answer_hangup.xml", 5, &["-d", "1000"]);
+
+    for call in [&call_a, &call_d, &call_e] {
+        navbat.wait_for_event("call_finished", WAIT, |ev| ev["call"] == call.as_str());
+    }
+    for cb in [&cb_b, &cb_c] {
+        navbat.wait_for_event("callback_finished", WAIT, |ev| {
+            ev["callback"] == cb.as_str()
+        });
+    }
+    for sipp in [&mut a, &mut d, &mut e, &mut trunk, &mut operator] {
+        assert!(sipp.wait().success(), "{}", sipp.report());
+    }
+
+    let events = navbat.events();
+    // The operator was offered them in arrival order: the callbacks kept their places.
+    let offered: Vec<String> = of_kind(&events, "call_offered")
+        .iter()
+        .map(|e| e["call"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        offered,
+        vec![
+            call_a.clone(),
+            cb_b.clone(),
+            cb_c.clone(),
+            call_d.clone(),
+            call_e.clone()
+        ],
+        "{events:#?}"
+    );
+    // Each callback: one attempt, connected, with the operator; then finished connected.
+    for (cb, call) in [(&cb_b, &call_b), (&cb_c, &call_c)] {
+        let attempts: Vec<&Value> = of_kind(&events, "callback_attempt")
+            .into_iter()
+            .filter(|e| e["callback"] == cb.as_str())
+            .collect();
+        assert_eq!(attempts.len(), 1, "{attempts:?}");
+        assert_eq!(attempts[0]["result"], "connected");
+        assert_eq!(attempts[0]["operator"], "1001");
+        assert_eq!(attempts[0]["call"], call.as_str());
+        let finished: Vec<&Value> = of_kind(&events, "callback_finished")
+            .into_iter()
+            .filter(|e| e["callback"] == cb.as_str())
+            .collect();
+        assert_eq!(finished.len(), 1);
+        assert_eq!(finished[0]["outcome"], "connected");
+    }
+    // Operator first, then the caller: the trunk saw B's then C's number, each INVITE after
+    // the operator's answer (the attempt order above), and the operator's phone showed the
+    // callers' numbers.
+    let trunk_log = std::fs::read_to_string(navbat.dir.path().join("trunk.messages.log")).unwrap();
+    let dialled: Vec<&str> = trunk_log
+        .lines()
+        .filter_map(|l| l.strip_prefix("INVITE sip:"))
+        .filter_map(|l| l.split('@').next())
+        .collect();
+    assert_eq!(dialled, vec!["998900000011", "998900000012"], "{trunk_log}");
+    let op_log =
+        std::fs::read_to_string(navbat.dir.path().join("op1001-phone.messages.log")).unwrap();
+    assert!(op_log.contains("sip:+998900000011@"), "{op_log}");
+
+    // Every call ends in exactly one outcome.
+    let arrived: Vec<&str> = of_kind(&events, "call_arrived")
+        .iter()
+        .map(|e| e["call"].as_str().unwrap())
+        .collect();
+    assert_eq!(arrived.len(), 5);
+    let mut outcomes: HashMap<&str, Vec<&str>> = HashMap::new();
+    for e in of_kind(&events, "call_finished") {
+        outcomes
+            .entry(e["call"].as_str().unwrap())
+            .or_default()
+            .push(e["outcome"].as_str().unwrap());
+    }
+    for call in &arrived {
+        assert_eq!(
+            outcomes.get(call).map(Vec::len),
+            Some(1),
+            "{call}: {outcomes:?}"
+        );
+    }
+    assert_eq!(outcomes[call_a.as_str()], vec!["answered"]);
+    assert_eq!(outcomes[call_b.as_str()], vec!["callback_requested"]);
+    assert_eq!(outcomes[call_c.as_str()], vec!["callback_requested"]);
+    assert_eq!(outcomes[call_d.as_str()], vec!["answered"]);
+    assert_eq!(outcomes[call_e.as_str()], vec!["answered"]);
+
+    // Each confirmation SMS accepted exactly once (after a 500 each).
+    let sent = |n: usize| {
+        common::wait_until("confirmation SMS sent", WAIT, || {
+            let events = navbat.events();
+            let sent = of_kind(&events, "sms_status")
+                .into_iter()
+                .filter(|e| e["status"] == "sent")
+                .count();
+            (sent >= n).then_some(())
+        })
+    };
+    sent(2);
+    let seen = gateway.received();
+    let mut accepted: HashMap<&str, usize> = HashMap::new();
+    for r in seen.iter().filter(|r| r.status == 200) {
+        *accepted.entry(r.key.as_str()).or_default() += 1;
+    }
+    assert_eq!(accepted.len(), 2, "{seen:?}");
+    assert!(accepted.values().all(|n| *n == 1), "{seen:?}");
+    let mut to: Vec<String> = seen
+        .iter()
+        .filter(|r| r.status == 200)
+        .map(|r| {
+            let body: Value = serde_json::from_str(&r.body).unwrap();
+            assert_eq!(body["text"], "Sizga qayta qo'ng'iroq qilamiz");
+            body["to"].as_str().unwrap().to_string()
+        })
+        .collect();
+    to.sort();
+    assert_eq!(to, vec!["+998900000011", "+998900000012"]);
+
+    // Metrics: the tenant's surge flag and the new outcome.
+    let metrics = navbat.get("/metrics").body;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("navbat_tenant_surge{")
+                && l.contains("dtm")
+                && l.ends_with(" 1")),
+        "{metrics}"
+    );
+    let requested_total: f64 = metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("navbat_calls_finished_total{")
+                && l.contains("outcome=\"callback_requested\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(requested_total, 2.0, "{metrics}");
+
+    // Call records (SQLite, written by navbat's store): surge set at arrival on every call,
+    // one outcome each.
+    let mut navbat = navbat;
+    navbat.terminate();
+    navbat
+        .wait_exit(Duration::from_secs(30))
+        .expect("navbat exits");
+    // D18: the callers' numbers never reach navbat's log in full.
+    let log = std::fs::read_to_string(&navbat.log).unwrap();
+    for number in ["998900000011", "998900000012"] {
+        assert!(!log.contains(number), "{number} in navbat.log");
+    }
+    let db = navbat.dir.path().join("data/navbat.db");
+    let rows: Vec<(Option<String>, Option<bool>, Option<String>)> = block_on(async move {
+        let url = format!("sqlite://{}?mode=ro", db.display());
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .connect(&url)
+            .await
+            .unwrap();
+        sqlx::query_as("SELECT call_ref, surge, outcome FROM call_records WHERE arrived_at_ms IS NOT NULL ORDER BY arrived_at_ms")
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+    });
+    let expected: Vec<(Option<String>, Option<bool>, Option<String>)> = [
+        (&call_a, "answered"),
+        (&call_b, "callback_requested"),
+        (&call_c, "callback_requested"),
+        (&call_d, "answered"),
+        (&call_e, "answered"),
+    ]
+    .iter()
+    .map(|(c, o)| (Some(c.to_string()), Some(true), Some(o.to_string())))
+    .collect();
+    assert_eq!(rows, expected);
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+#[test]
+fn pending_callbacks_resume_after_a_restart_and_busy_callers_are_retried() {
+    let gateway = StubGateway::start();
+    let data = tempfile::tempdir().unwrap();
+    let trunk_port = common::free_port();
+    // First run: B and C book callbacks; nobody is logged on; navbat stops.
+    let first = Navbat::start(
+        "surge_callbacks_first",
+        config_with(gateway.port, trunk_port, data.path(), 3, 8),
+    );
+    first.wait_for_event("surge_changed", WAIT, |e| e["on"] == true);
+    let cb_args = |n: &'static str| ["-d", "3000", "-key", "number", n];
+    let mut booked = Vec::new();
+    for (name, number) in [("caller-b", "998900000011"), ("caller-c", "998900000012")] {
+        let (mut sipp, call) = enqueue(&first, name, "caller_callback.xml", &cb_args(number));
+        let ev = first.wait_for_event("callback_requested", WAIT, |e| e["call"] == call.as_str());
+        assert!(sipp.wait().success(), "{}", sipp.report());
+        booked.push(ev["callback"].as_str().unwrap().to_string());
+    }
+    first.terminate();
+    let mut first = first;
+    first
+        .wait_exit(Duration::from_secs(30))
+        .expect("navbat exits");
+
+    // Second run on the same callback log: both are back in the queue. The callers are
+    // busy the first time (486), then answer; the order is kept on the retry.
+    let second = Navbat::start(
+        "surge_callbacks_second",
+        config_with(gateway.port, trunk_port, data.path(), 3, 8),
+    );
+    let mut busy = Sipp::start(
+        second.dir.path(),
+        "trunk-busy",
+        "callee_busy.xml",
+        &["-m", "2"],
+        None,
+        trunk_port,
+    );
+    let operator = second.operator_phone("1001", "operator_answer_hangup.xml", 4, &["-d", "1000"]);
+    for cb in &booked {
+        second.wait_for_event("callback_attempt", WAIT, |e| {
+            e["callback"] == cb.as_str() && e["result"] == "busy"
+        });
+    }
+    assert!(busy.wait().success(), "{}", busy.report());
+    // The retry is 8 s after each busy attempt: the answering trunk is up long before.
+    let mut trunk = Sipp::start(
+        second.dir.path(),
+        "trunk",
+        "operator_answer.xml",
+        &["-m", "2"],
+        None,
+        trunk_port,
+    );
+    for cb in &booked {
+        let done =
+            second.wait_for_event("callback_finished", WAIT, |e| e["callback"] == cb.as_str());
+        assert_eq!(done["outcome"], "connected", "{done}");
+        assert_eq!(done["attempts"], 2, "{done}");
+    }
+    assert!(trunk.wait().success(), "{}", trunk.report());
+    // (The operator's phone is not checked for success: after each busy attempt navbat
+    // hangs up the operator's leg, a BYE that operator_answer_hangup.xml does not expect.)
+    drop(operator);
+    let events = second.events();
+    let attempts: Vec<(String, String)> = of_kind(&events, "callback_attempt")
+        .iter()
+        .map(|e| {
+            (
+                e["callback"].as_str().unwrap().to_string(),
+                e["result"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let (b, c) = (booked[0].clone(), booked[1].clone());
+    assert_eq!(
+        attempts,
+        vec![
+            (b.clone(), "busy".to_string()),
+            (c.clone(), "busy".to_string()),
+            (b, "connected".to_string()),
+            (c, "connected".to_string()),
+        ]
+    );
+    // The booking calls' confirmations went once each, in the first run.
+    let accepted = gateway
+        .received()
+        .iter()
+        .filter(|r| r.status == 200)
+        .count();
+    assert_eq!(accepted, 2, "{:?}", gateway.received());
+}
