@@ -681,7 +681,6 @@ impl Leg {
         }
     }
 
-    /// Sends this leg's RTCP report when one is due.
     /// Reads the leg's RTCP socket when the driver's poller saw it readable (the first
     /// tick of a leg adds the socket to the poller).
     fn rtcp_receive(&mut self, rx: &mut Receiver<'_>, tally: &mut Tally) {
