@@ -125,14 +125,20 @@ pub const JOURNAL_SHED: &str = "navbat_journal_shed_events_total";
 pub const DB_UP: &str = "navbat_db_up";
 /// Redis reachable (issue 4).
 pub const REDIS_UP: &str = "navbat_redis_up";
-/// RTP packets received and sent (issue 3).
+/// RTP packets received and sent, by direction and codec.
 pub const RTP_PACKETS: &str = "navbat_rtp_packets_total";
-/// RTP packets lost (issue 3).
+/// RTP packets lost on the way in, by the leg's codec.
 pub const RTP_LOST: &str = "navbat_rtp_packets_lost_total";
-/// RTP interarrival jitter (issue 3).
+/// RTP interarrival jitter of each leg, sampled once a second.
 pub const RTP_JITTER: &str = "navbat_rtp_jitter_seconds";
-/// Bytes of call recordings written (issue 3).
+/// Media sessions (calls with audio) running.
+pub const MEDIA_SESSIONS: &str = "navbat_media_sessions";
+/// Media work shed or failed, by reason.
+pub const MEDIA_DROPS: &str = "navbat_media_drops_total";
+/// Bytes of call recordings written, by tenant.
 pub const RECORDING_BYTES: &str = "navbat_recording_bytes_total";
+/// Recordings in progress.
+pub const RECORDINGS_OPEN: &str = "navbat_recordings_open";
 
 // ---------------------------------------------------------------------------------------
 // The catalogue
@@ -192,24 +198,6 @@ const fn live(
     }
 }
 
-const fn later(
-    issue: u8,
-    name: &'static str,
-    kind: MetricKind,
-    unit: Unit,
-    labels: &'static [&'static str],
-    help: &'static str,
-) -> MetricSpec {
-    MetricSpec {
-        name,
-        kind,
-        unit,
-        labels,
-        help,
-        availability: Availability::FromIssue(issue),
-    }
-}
-
 use MetricKind::{Counter, Gauge, Histogram};
 
 /// Every metric navbat exports or will export.
@@ -258,10 +246,24 @@ pub const CATALOGUE: &[MetricSpec] = &[
     live(JOURNAL_SHED, Counter, Unit::Count, &[], "Events lost because the store's buffer in front of the journal was full (the journal disk stopped keeping up). Must stay 0 (C2)."),
     live(DB_UP, Gauge, Unit::Count, &["backend"], "1 if the database took the last write or answered the last check (backend sqlite or postgres)."),
     live(REDIS_UP, Gauge, Unit::Count, &[], "1 if the last presence heartbeat reached Redis; always 1 with presence.backend = memory (no Redis to lose)."),
-    later(3, RTP_PACKETS, Counter, Unit::Count, &["direction"], "RTP packets received (in) or sent (out)."),
-    later(3, RTP_LOST, Counter, Unit::Count, &[], "RTP packets lost (sequence gaps)."),
-    later(3, RTP_JITTER, Histogram, Unit::Seconds, &[], "RTP interarrival jitter (RFC 3550), sampled per call."),
-    later(3, RECORDING_BYTES, Counter, Unit::Bytes, &["tenant"], "Bytes of call recordings written."),
+    live(RTP_PACKETS, Counter, Unit::Count, &["direction", "codec"], "RTP packets received (in) or sent (out), all calls; codec pcmu, pcma, telephone_event (RFC 4733, in only) or other (in only: comfort noise, unknown payload types)."),
+    live(RTP_LOST, Counter, Unit::Count, &["codec"], "RTP packets lost on the way in (sequence gaps, RFC 3550 A.3), by the codec of the leg that lost them; counted as the gaps are seen."),
+    live(RTP_JITTER, Histogram, Unit::Seconds, &["codec"], "RTP interarrival jitter (RFC 3550 A.8, from kernel arrival timestamps) of every leg that received audio, sampled once a second per leg, by the leg's codec."),
+    live(MEDIA_SESSIONS, Gauge, Unit::Count, &[], "Media sessions (calls whose audio navbat anchors) running."),
+    live(MEDIA_DROPS, Counter, Unit::Count, &["reason"], "Media work shed or failed: send_buffer_full, send_error, malformed (datagrams that are not RTP), playout_overflow (20 ms frames of inbound audio dropped because a leg's 200 ms buffer was full), command_shed, recording_shed (20 ms recording frames the writer could not take), recording_failed (recordings that could not be written). Should stay 0."),
+    live(RECORDING_BYTES, Counter, Unit::Bytes, &["tenant"], "Bytes of call recordings written (WAV headers included), by tenant."),
+    live(RECORDINGS_OPEN, Gauge, Unit::Count, &[], "Call recordings in progress."),
+];
+
+/// Values of the [`MEDIA_DROPS`] `reason` label.
+pub const MEDIA_DROP_REASONS: [&str; 7] = [
+    "send_buffer_full",
+    "send_error",
+    "malformed",
+    "playout_overflow",
+    "command_shed",
+    "recording_shed",
+    "recording_failed",
 ];
 
 // ---------------------------------------------------------------------------------------
@@ -559,6 +561,7 @@ impl LabelSpace {
             metrics::gauge!(TENANT_SL_THRESHOLD, "tenant" => tenant.clone())
                 .set(t.service_level_ms as f64 / 1000.0);
             metrics::gauge!(TENANT_SURGE, "tenant" => tenant.clone()).set(0.0);
+            metrics::counter!(RECORDING_BYTES, "tenant" => tenant.clone()).absolute(0);
             for transport in ["udp", "tcp"] {
                 metrics::counter!(CALLS_ARRIVED, "tenant" => tenant.clone(), "transport" => transport)
                     .absolute(0);
@@ -624,6 +627,21 @@ impl LabelSpace {
         }
         for role in ["uas", "uac"] {
             let _registered = metrics::histogram!(SIP_INVITE_LATENCY, "role" => role);
+        }
+        for name in crate::media::PAYLOAD_NAMES {
+            metrics::counter!(RTP_PACKETS, "direction" => "in", "codec" => name).absolute(0);
+        }
+        for codec in crate::media::Codec::ALL {
+            metrics::counter!(RTP_PACKETS, "direction" => "out", "codec" => codec.label())
+                .absolute(0);
+            metrics::counter!(RTP_LOST, "codec" => codec.label()).absolute(0);
+            let _registered = metrics::histogram!(RTP_JITTER, "codec" => codec.label());
+        }
+        for reason in MEDIA_DROP_REASONS {
+            metrics::counter!(MEDIA_DROPS, "reason" => reason).absolute(0);
+        }
+        for name in [MEDIA_SESSIONS, RECORDINGS_OPEN] {
+            metrics::gauge!(name).set(0.0);
         }
         for method in ["INVITE", "BYE", "CANCEL", "OPTIONS", "INFO", "other"] {
             metrics::counter!(SIP_TIMEOUTS, "method" => method).absolute(0);
@@ -1031,6 +1049,9 @@ impl MetricsPoller {
             metrics::gauge!(DB_UP, "backend" => h.backend).set(if h.db_up { 1.0 } else { 0.0 });
         }
         metrics::counter!(EVENTS_SHED).absolute(self.shared.memory.shed());
+        if let Some(media) = self.shared.media.get() {
+            export_media(media);
+        }
         if let Some(sip) = self.shared.sip.get() {
             use std::sync::atomic::Ordering::Relaxed;
             let c = sip.counters();
@@ -1051,6 +1072,46 @@ impl MetricsPoller {
         }
         install().run_upkeep();
     }
+}
+
+/// Media counters into the registry: the media drivers sum them per 20 ms tick, so this
+/// is the only place media touches the `metrics` facade (once a second, not per packet).
+pub fn export_media(media: &crate::media::MediaEngine) {
+    use crate::media::{Codec, PAYLOAD_NAMES};
+    use std::sync::atomic::Ordering::Relaxed;
+    let c = &media.counters;
+    for (name, n) in PAYLOAD_NAMES.iter().zip(&c.received_by_payload) {
+        metrics::counter!(RTP_PACKETS, "direction" => "in", "codec" => *name)
+            .absolute(n.load(Relaxed));
+    }
+    for codec in Codec::ALL {
+        let i = codec.index();
+        metrics::counter!(RTP_PACKETS, "direction" => "out", "codec" => codec.label())
+            .absolute(c.sent_by_codec[i].load(Relaxed));
+        metrics::counter!(RTP_LOST, "codec" => codec.label())
+            .absolute(c.lost_by_codec[i].load(Relaxed));
+    }
+    for (codec, jitter) in c.take_jitter_samples() {
+        metrics::histogram!(RTP_JITTER, "codec" => codec.label()).record(jitter);
+    }
+    metrics::gauge!(MEDIA_SESSIONS).set(c.sessions.load(Relaxed) as f64);
+    let r = &media.recorder.counters;
+    let drops = [
+        c.send_dropped.load(Relaxed),
+        c.send_errors.load(Relaxed),
+        c.malformed.load(Relaxed),
+        c.samples_dropped.load(Relaxed) / crate::media::recorder::FRAME as u64,
+        c.commands_shed.load(Relaxed),
+        r.shed.load(Relaxed),
+        r.failures.load(Relaxed),
+    ];
+    for (reason, n) in MEDIA_DROP_REASONS.iter().zip(drops) {
+        metrics::counter!(MEDIA_DROPS, "reason" => *reason).absolute(n);
+    }
+    for (tenant, bytes) in r.bytes_by_tenant() {
+        metrics::counter!(RECORDING_BYTES, "tenant" => tenant).absolute(bytes);
+    }
+    metrics::gauge!(RECORDINGS_OPEN).set(r.open.load(Relaxed) as f64);
 }
 
 #[cfg(test)]

@@ -36,7 +36,16 @@ const SUBSTITUTIONS: [(&str, &str); 6] = [
 ];
 
 /// Units a panel may declare (Grafana unit ids).
-const UNITS: [&str; 7] = ["none", "short", "s", "percentunit", "reqps", "pps", "ops"];
+const UNITS: [&str; 8] = [
+    "none",
+    "short",
+    "s",
+    "percentunit",
+    "reqps",
+    "pps",
+    "ops",
+    "Bps",
+];
 
 /// The alerts the issue asks for.
 const REQUIRED_ALERTS: [&str; 6] = [
@@ -596,6 +605,25 @@ fn every_dashboard_query_and_alert_rule_returns_series_from_a_real_prometheus() 
         prom.value(r#"sum(navbat_sip_invite_first_response_seconds_count{role="uac"})"#) >= 1.0
     );
     assert!(prom.value("sum(navbat_sip_registrations_total)") >= 1.0);
+    // The calls carried audio both ways (SIPp played g711a.pcap on the caller and the
+    // operator leg), was recorded, and the media engine's counters reached Prometheus.
+    for (what, promql) in [
+        (
+            "RTP received",
+            r#"sum(navbat_rtp_packets_total{direction="in",codec="pcma"})"#,
+        ),
+        (
+            "RTP sent",
+            r#"sum(navbat_rtp_packets_total{direction="out"})"#,
+        ),
+        ("jitter samples", "sum(navbat_rtp_jitter_seconds_count)"),
+    ] {
+        wait_for(what, || (prom.value(promql) > 0.0).then_some(()));
+    }
+    // More than a WAV header: the bridged call's audio was written under its tenant.
+    wait_for("recording bytes of tenant dtm", || {
+        (prom.value(r#"sum(navbat_recording_bytes_total{tenant="dtm"})"#) > 44.0).then_some(())
+    });
 
     // /metrics itself: every live metric of the catalogue, nothing personal.
     let (status, text) = http_get(http_addr, "/metrics").expect("/metrics");

@@ -592,7 +592,7 @@ impl CallActor {
                 .unwrap_or(Codec::Pcmu),
             telephone_event: remote.as_ref().and_then(|r| r.telephone_event),
         };
-        let mut recording = engine.recorder.open(&self.call_ref);
+        let mut recording = engine.recorder.open_for(&self.call_ref, &self.tenant_name);
         let events = self.shared.events.clone();
         recording.on_done(Box::new(move |result| match result {
             Ok(done) => {

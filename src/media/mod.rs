@@ -4,7 +4,8 @@
 //! - [`g711`], [`rtp`], [`dtmf`] are pure codecs and parsers;
 //! - [`prompts`] loads the recordings the IVR and the queue play;
 //! - [`recorder`] writes stereo WAV recordings off the packet path;
-//! - [`session`] is one call's media task (prompts, DTMF, bridge, recording, monitoring);
+//! - [`session`] runs calls' media on one shared 20 ms clock per media worker (prompts,
+//!   DTMF, bridge, recording, monitoring);
 //! - [`announce`] decides what the queue announcement says (pure).
 //!
 //! The call's actor never does socket I/O: it starts a session on the media runtime through
@@ -23,7 +24,7 @@ pub use session::{HoldBy, LegSpec, MediaCommand, MediaEvent, MediaHandle, MediaM
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// A G.711 codec as negotiated in SDP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -67,7 +68,34 @@ impl Codec {
             Codec::Pcma => g711::Law::Alaw,
         }
     }
+
+    /// Every codec, in [`Codec::index`] order.
+    pub const ALL: [Codec; 2] = [Codec::Pcmu, Codec::Pcma];
+
+    /// Position in per-codec counter arrays (also the index of its [`PAYLOAD_NAMES`] entry).
+    pub fn index(self) -> usize {
+        match self {
+            Codec::Pcmu => 0,
+            Codec::Pcma => 1,
+        }
+    }
+
+    /// The lower-case name used as a metric label value.
+    pub fn label(self) -> &'static str {
+        PAYLOAD_NAMES[self.index()]
+    }
 }
+
+/// Kinds of received RTP payload counted apart: the two codecs, RFC 4733 events, others.
+pub const PAYLOAD_CLASSES: usize = 4;
+/// Index of telephone-event packets in [`MediaCounters::received_by_payload`].
+pub const PAYLOAD_TELEPHONE_EVENT: usize = 2;
+/// Index of any other payload type (comfort noise, unknown).
+pub const PAYLOAD_OTHER: usize = 3;
+/// Label values of the payload classes, by index.
+pub const PAYLOAD_NAMES: [&str; PAYLOAD_CLASSES] = ["pcmu", "pcma", "telephone_event", "other"];
+/// Jitter samples kept for the metrics poller at most; more are dropped (counted).
+pub const JITTER_SAMPLES_MAX: usize = 16_384;
 
 /// Hands out RTP/RTCP port pairs from the configured range.
 #[derive(Debug)]
@@ -146,7 +174,8 @@ impl PortPool {
     }
 }
 
-/// Process-wide media counters (the metrics issue exports them).
+/// Process-wide media counters. The media drivers add to them once per 20 ms tick (summed
+/// over all their sessions); `metrics::MetricsPoller` exports them once a second.
 #[derive(Debug, Default)]
 pub struct MediaCounters {
     /// Media sessions running.
@@ -155,8 +184,19 @@ pub struct MediaCounters {
     pub packets_in: AtomicU64,
     /// RTP packets sent.
     pub packets_out: AtomicU64,
-    /// Packets lost on the way in (summed when sessions end).
+    /// Packets lost on the way in (RTP sequence gaps, RFC 3550 A.3), as they are seen.
     pub packets_lost: AtomicU64,
+    /// RTP packets received, by payload class ([`PAYLOAD_NAMES`]).
+    pub received_by_payload: [AtomicU64; PAYLOAD_CLASSES],
+    /// RTP packets sent, by codec ([`Codec::index`]).
+    pub sent_by_codec: [AtomicU64; 2],
+    /// Packets lost on the way in, by the leg's codec.
+    pub lost_by_codec: [AtomicU64; 2],
+    /// Per-leg interarrival jitter (seconds), sampled once a second per leg, waiting for
+    /// the metrics poller ([`MediaCounters::take_jitter_samples`]).
+    jitter_samples: Mutex<Vec<(Codec, f64)>>,
+    /// Jitter samples dropped because nobody took them.
+    pub jitter_samples_dropped: AtomicU64,
     /// Datagrams that were not RTP.
     pub malformed: AtomicU64,
     /// Sends dropped because the socket buffer was full.
@@ -181,6 +221,36 @@ pub struct MediaCounters {
     pub rtcp_malformed: AtomicU64,
 }
 
+impl MediaCounters {
+    /// Queues jitter samples for the poller (empties `samples`); bounded by
+    /// [`JITTER_SAMPLES_MAX`].
+    pub(crate) fn add_jitter_samples(&self, samples: &mut Vec<(Codec, f64)>) {
+        let mut queued = self
+            .jitter_samples
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let room = JITTER_SAMPLES_MAX.saturating_sub(queued.len());
+        let dropped = samples.len().saturating_sub(room);
+        queued.extend(samples.drain(..).take(room));
+        drop(queued);
+        if dropped > 0 {
+            self.jitter_samples_dropped
+                .fetch_add(dropped as u64, Ordering::Relaxed);
+        }
+        samples.clear();
+    }
+
+    /// Takes the jitter samples queued since the last call.
+    pub fn take_jitter_samples(&self) -> Vec<(Codec, f64)> {
+        std::mem::take(
+            &mut *self
+                .jitter_samples
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
+    }
+}
+
 /// Media settings taken from the configuration.
 #[derive(Debug, Clone)]
 pub struct MediaSettings {
@@ -192,10 +262,11 @@ pub struct MediaSettings {
     pub recorder_queue: usize,
 }
 
-/// The media engine: runtime handle, prompts, recorder, counters. Cheap to clone.
+/// The media engine: the drivers (one shared 20 ms clock per media worker thread), prompts,
+/// recorder, counters. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct MediaEngine {
-    rt: tokio::runtime::Handle,
+    drivers: Arc<session::Drivers>,
     /// Prompt recordings.
     pub prompts: Arc<prompts::PromptStore>,
     /// The recording writer.
@@ -205,22 +276,27 @@ pub struct MediaEngine {
 }
 
 impl MediaEngine {
-    /// An engine whose sessions run on `rt` (a multi-threaded runtime that outlives them).
+    /// An engine whose sessions run on `rt` (a multi-threaded runtime that outlives them):
+    /// one driver per worker thread of `rt`, sessions spread over them round robin.
     pub fn new(
         rt: tokio::runtime::Handle,
         settings: &MediaSettings,
     ) -> Result<MediaEngine, recorder::RecorderError> {
+        let counters = Arc::new(MediaCounters::default());
+        let workers = rt.metrics().num_workers();
         Ok(MediaEngine {
-            rt,
+            drivers: Arc::new(session::Drivers::start(&rt, workers, &counters)),
             prompts: Arc::new(prompts::PromptStore::new(&settings.prompts_dir)),
             recorder: recorder::Recorder::start(&settings.recordings_dir, settings.recorder_queue)?,
-            counters: Arc::new(MediaCounters::default()),
+            counters,
         })
     }
 
-    /// Starts a call's media session with the caller's leg; events go to `to`.
+    /// Starts a call's media session with the caller's leg; events go to `to`. The session
+    /// runs from the next tick of its driver.
     pub fn start_session(&self, caller: LegSpec, to: actix::Recipient<MediaMsg>) -> MediaHandle {
-        session::spawn(&self.rt, caller, to, self.counters.clone())
+        self.drivers
+            .start_session(caller, to, self.counters.clone())
     }
 }
 

@@ -1,23 +1,35 @@
 //! Call recording (D19, C9): stereo WAV, caller left, operator right, 8 kHz 16-bit.
 //!
-//! Media tasks never touch the disk. They hand 20 ms frames to one writer thread through a
-//! bounded queue (frames that do not fit are counted as shed, never waited for); the writer
-//! keeps a buffered file per recording and rewrites the WAV header every second, so a file
-//! is valid while it grows (the HTTP API serves it in progress) and after a crash loses at
-//! most the last second. On close it writes the final header, hashes the file and reports.
+//! Media tasks never touch the disk. A [`Recording`] collects half a second of 20 ms frames
+//! and hands them to one writer thread through a bounded queue (a batch that does not fit
+//! is counted as shed, never waited for): two hand-offs per call per second rather than 50,
+//! because waking the writer for every frame of every call cost more than the audio work
+//! (`BENCHMARKS.md`, "Media"). The writer keeps a buffered file per recording and rewrites
+//! the WAV header every second, so a file is valid while it grows (the HTTP API serves it in
+//! progress, one to two seconds behind) and after a crash loses at most the last two
+//! seconds. On close (also when the call ends abruptly: the recording is dropped) it
+//! writes what is pending and the final header, hashes the file and reports.
 
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{BufWriter, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Samples per channel in one frame (20 ms at 8 kHz).
 pub const FRAME: usize = 160;
 /// Frames between header rewrites (one second).
 const FLUSH_EVERY: u64 = 50;
+/// Frames a recording collects before handing them to the writer (half a second).
+pub const BATCH_FRAMES: usize = 25;
+/// Interleaved stereo samples in one frame.
+const FRAME_SAMPLES: usize = FRAME * 2;
+/// Bytes of the WAV header hound writes for [`spec`].
+const HEADER_BYTES: u64 = 44;
+/// `tenant` of recordings opened without one.
+pub const NO_TENANT: &str = "none";
 
 /// A finished recording.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,10 +55,11 @@ enum Job {
     Open {
         id: u64,
         call: String,
+        tenant: String,
         path: PathBuf,
     },
-    /// Interleaved stereo samples (left, right, left, ...).
-    Frame {
+    /// Whole frames of interleaved stereo samples (left, right, left, ...).
+    Frames {
         id: u64,
         samples: Vec<i16>,
     },
@@ -68,6 +81,36 @@ pub struct RecorderCounters {
     pub failures: AtomicU64,
     /// Recordings in progress.
     pub open: AtomicU64,
+    /// Bytes written to recording files (headers included), all tenants.
+    pub bytes: AtomicU64,
+    /// Bytes written, by the tenant given to [`Recorder::open_for`] (a bounded set: the
+    /// configured tenants and [`NO_TENANT`]).
+    bytes_by_tenant: Mutex<BTreeMap<String, u64>>,
+}
+
+impl RecorderCounters {
+    /// Bytes written so far, by tenant.
+    pub fn bytes_by_tenant(&self) -> Vec<(String, u64)> {
+        let map = self
+            .bytes_by_tenant
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        map.iter().map(|(t, b)| (t.clone(), *b)).collect()
+    }
+
+    fn add_bytes(&self, tenant: &str, n: u64) {
+        self.bytes.fetch_add(n, Ordering::Relaxed);
+        let mut map = self
+            .bytes_by_tenant
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match map.get_mut(tenant) {
+            Some(b) => *b += n,
+            None => {
+                map.insert(tenant.to_string(), n);
+            }
+        }
+    }
 }
 
 /// The writer thread and its queue. Cheap to clone.
@@ -103,13 +146,14 @@ pub enum RecorderError {
 }
 
 impl Recorder {
-    /// Starts the writer over `dir` with a queue of `capacity` frames.
+    /// Starts the writer over `dir` with a queue of about `capacity` frames (held as
+    /// one-second batches).
     pub fn start(dir: &Path, capacity: usize) -> Result<Recorder, RecorderError> {
         std::fs::create_dir_all(dir).map_err(|source| RecorderError::Dir {
             dir: dir.to_path_buf(),
             source,
         })?;
-        let (tx, rx) = sync_channel(capacity.max(16));
+        let (tx, rx) = sync_channel((capacity / BATCH_FRAMES).max(16));
         let counters = Arc::new(RecorderCounters::default());
         let c = counters.clone();
         std::thread::Builder::new()
@@ -134,20 +178,28 @@ impl Recorder {
         self.dir.join(format!("{}.wav", sanitise(call)))
     }
 
-    /// Starts recording `call`.
+    /// Starts recording `call` (bytes counted under [`NO_TENANT`]).
     pub fn open(&self, call: &str) -> Recording {
+        self.open_for(call, NO_TENANT)
+    }
+
+    /// Starts recording `call` of `tenant` (a configured tenant id: it becomes a metric
+    /// label value).
+    pub fn open_for(&self, call: &str, tenant: &str) -> Recording {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let path = self.path_for(call);
         // Open and Close wait for room: they are rare and must never be lost.
         let _ = self.tx.send(Job::Open {
             id,
             call: call.to_string(),
+            tenant: tenant.to_string(),
             path,
         });
         Recording {
             id,
             tx: self.tx.clone(),
             counters: self.counters.clone(),
+            pending: Vec::with_capacity(BATCH_FRAMES * FRAME_SAMPLES),
             shed: 0,
             done: None,
         }
@@ -172,6 +224,8 @@ pub struct Recording {
     id: u64,
     tx: SyncSender<Job>,
     counters: Arc<RecorderCounters>,
+    /// Frames not yet handed to the writer.
+    pending: Vec<i16>,
     shed: u64,
     done: Option<OnDone>,
 }
@@ -183,21 +237,36 @@ impl std::fmt::Debug for Recording {
 }
 
 impl Recording {
-    /// Adds 20 ms: `left` (caller) and `right` (operator), [`FRAME`] samples each.
+    /// Adds 20 ms: `left` (caller) and `right` (operator), [`FRAME`] samples each. Every
+    /// [`BATCH_FRAMES`] frames go to the writer together.
     pub fn push(&mut self, left: &[i16], right: &[i16]) {
-        let mut samples = Vec::with_capacity(FRAME * 2);
         for i in 0..FRAME {
-            samples.push(left.get(i).copied().unwrap_or(0));
-            samples.push(right.get(i).copied().unwrap_or(0));
+            self.pending.push(left.get(i).copied().unwrap_or(0));
+            self.pending.push(right.get(i).copied().unwrap_or(0));
         }
-        match self.tx.try_send(Job::Frame {
+        if self.pending.len() >= BATCH_FRAMES * FRAME_SAMPLES {
+            self.hand_over();
+        }
+    }
+
+    /// Sends the pending frames to the writer without waiting; counted as shed if full.
+    fn hand_over(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let samples = std::mem::replace(
+            &mut self.pending,
+            Vec::with_capacity(BATCH_FRAMES * FRAME_SAMPLES),
+        );
+        let frames = (samples.len() / FRAME_SAMPLES) as u64;
+        match self.tx.try_send(Job::Frames {
             id: self.id,
             samples,
         }) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.shed += 1;
-                self.counters.shed.fetch_add(1, Ordering::Relaxed);
+                self.shed += frames;
+                self.counters.shed.fetch_add(frames, Ordering::Relaxed);
             }
         }
     }
@@ -210,6 +279,7 @@ impl Recording {
 
 impl Drop for Recording {
     fn drop(&mut self) {
+        self.hand_over();
         let done = self.done.take().unwrap_or_else(|| Box::new(|_| {}));
         let _ = self.tx.send(Job::Close {
             id: self.id,
@@ -221,6 +291,7 @@ impl Drop for Recording {
 
 struct OpenFile {
     call: String,
+    tenant: String,
     path: PathBuf,
     writer: Option<hound::WavWriter<BufWriter<std::fs::File>>>,
     frames: u64,
@@ -241,9 +312,17 @@ fn write_loop(rx: Receiver<Job>, counters: Arc<RecorderCounters>) {
     let mut files: HashMap<u64, OpenFile> = HashMap::new();
     while let Ok(job) = rx.recv() {
         match job {
-            Job::Open { id, call, path } => {
+            Job::Open {
+                id,
+                call,
+                tenant,
+                path,
+            } => {
                 let (writer, error) = match hound::WavWriter::create(&path, spec()) {
-                    Ok(w) => (Some(w), None),
+                    Ok(w) => {
+                        counters.add_bytes(&tenant, HEADER_BYTES);
+                        (Some(w), None)
+                    }
                     Err(e) => {
                         counters.failures.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(path = %path.display(), error = %e, "cannot create recording");
@@ -255,6 +334,7 @@ fn write_loop(rx: Receiver<Job>, counters: Arc<RecorderCounters>) {
                     id,
                     OpenFile {
                         call,
+                        tenant,
                         path,
                         writer,
                         frames: 0,
@@ -262,24 +342,28 @@ fn write_loop(rx: Receiver<Job>, counters: Arc<RecorderCounters>) {
                     },
                 );
             }
-            Job::Frame { id, samples } => {
+            Job::Frames { id, samples } => {
                 let Some(f) = files.get_mut(&id) else {
                     continue;
                 };
                 let Some(w) = f.writer.as_mut() else { continue };
+                let frames = (samples.len() / FRAME_SAMPLES) as u64;
+                let samples = &samples[..frames as usize * FRAME_SAMPLES];
                 let mut result = Ok(());
                 {
                     let mut sw = w.get_i16_writer(samples.len() as u32);
                     for s in samples {
-                        sw.write_sample(s);
+                        sw.write_sample(*s);
                     }
                     if let Err(e) = sw.flush() {
                         result = Err(e);
                     }
                 }
-                f.frames += 1;
-                counters.frames.fetch_add(1, Ordering::Relaxed);
-                if result.is_ok() && f.frames % FLUSH_EVERY == 0 {
+                let before = f.frames;
+                f.frames += frames;
+                counters.frames.fetch_add(frames, Ordering::Relaxed);
+                counters.add_bytes(&f.tenant, samples.len() as u64 * 2);
+                if result.is_ok() && before / FLUSH_EVERY != f.frames / FLUSH_EVERY {
                     result = w.flush();
                 }
                 if let Err(e) = result {
@@ -382,24 +466,30 @@ mod tests {
         let rec = Recorder::start(dir.path(), 1024).unwrap();
         let (tx, rx) = channel();
         {
-            let mut r = rec.open("c/1");
+            let mut r = rec.open_for("c/1", "dtm");
             r.on_done(Box::new(move |d| tx.send(d).unwrap()));
             let left = [1000i16; FRAME];
             let right = [-2000i16; FRAME];
-            for _ in 0..75 {
+            for _ in 0..80 {
                 r.push(&left, &right);
             }
         } // dropped: closed
         let done = rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
-        assert_eq!(done.duration_ms, 1500);
+        assert_eq!(done.duration_ms, 1600);
         assert_eq!(done.path, dir.path().join("c_1.wav"));
-        assert_eq!(done.bytes, 44 + 75 * 160 * 4);
+        // 80 frames: three batches of 25, the last 5 handed over when the recording is dropped.
+        assert_eq!(done.bytes, 44 + 80 * 160 * 4);
+        assert_eq!(
+            rec.counters.bytes_by_tenant(),
+            vec![("dtm".to_string(), done.bytes)]
+        );
+        assert_eq!(rec.counters.frames.load(Ordering::Relaxed), 80);
         let bytes = std::fs::read(&done.path).unwrap();
         assert_eq!(hex::encode(Sha256::digest(&bytes)), done.sha256);
         let mut reader = hound::WavReader::open(&done.path).unwrap();
         assert_eq!(reader.spec(), spec());
         let s: Vec<i16> = reader.samples::<i16>().map(|s| s.unwrap()).collect();
-        assert_eq!(s.len(), 75 * 320);
+        assert_eq!(s.len(), 80 * 320);
         assert_eq!((s[0], s[1]), (1000, -2000));
     }
 

@@ -6,11 +6,9 @@
 //!
 //! Reports go where the peer's RTCP comes from (symmetric, like RTP), else to its RTP
 //! address with port + 1 (RFC 3550 §11). The codec parts ([`parse`], [`write_report`]) are
-//! pure; [`RtcpLeg`] is the per-leg driver the media session ticks.
+//! pure; [`RtcpLeg`] is the per-leg part the media driver reads and ticks at its clock.
 
-use super::MediaCounters;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Sender report.
@@ -203,9 +201,12 @@ pub struct LegView {
 }
 
 /// One leg's RTCP: its socket, where reports go, and what was received.
+///
+/// The socket is a plain non-blocking one, not registered with the reactor: the media
+/// driver reads it at its tick ([`RtcpLeg::drain`]) when its poller says it is readable.
 #[derive(Debug)]
 pub struct RtcpLeg {
-    sock: tokio::net::UdpSocket,
+    sock: std::net::UdpSocket,
     peer: Option<SocketAddr>,
     /// Valid compound packets received.
     pub received: u64,
@@ -219,13 +220,37 @@ pub struct RtcpLeg {
     buf: Vec<u8>,
 }
 
+/// What one [`RtcpLeg::drain`] read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Drained {
+    /// Valid compound packets.
+    pub valid: u64,
+    /// Datagrams that were not valid RTCP.
+    pub malformed: u64,
+}
+
+/// What one [`RtcpLeg::tick`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// No report due, or nowhere to send it yet.
+    Nothing,
+    /// A report went out.
+    Report,
+    /// A report was due but the send failed (full buffer, ICMP error): not retried.
+    Failed,
+}
+
+/// Datagrams one [`RtcpLeg::drain`] reads at most (a peer flooding the port cannot hold
+/// the driver; the rest waits for the next tick).
+const MAX_DRAIN: usize = 32;
+
 impl RtcpLeg {
     /// Takes over a leg's bound RTCP socket; the first report is due in about a second.
     pub fn new(sock: std::net::UdpSocket, now: Instant) -> std::io::Result<RtcpLeg> {
         sock.set_nonblocking(true)?;
         let cname = format!("navbat@{}", sock.local_addr()?.ip());
         Ok(RtcpLeg {
-            sock: tokio::net::UdpSocket::from_std(sock)?,
+            sock,
             peer: None,
             received: 0,
             sent: 0,
@@ -238,28 +263,53 @@ impl RtcpLeg {
         })
     }
 
-    /// Takes one datagram from the RTCP socket.
-    pub fn on_datagram(&mut self, data: &[u8], from: SocketAddr, now: Instant, c: &MediaCounters) {
+    /// The socket (for the driver's readiness poller).
+    pub fn socket(&self) -> &std::net::UdpSocket {
+        &self.sock
+    }
+
+    /// Reads what waits on the socket without blocking (up to a bound), validating each
+    /// datagram; malformed ones are counted and dropped, never a panic.
+    pub fn drain(&mut self, buf: &mut [u8], now: Instant) -> Drained {
+        let mut d = Drained::default();
+        for _ in 0..MAX_DRAIN {
+            match self.sock.recv_from(buf) {
+                Ok((n, from)) => {
+                    if self.on_datagram(&buf[..n], from, now) {
+                        d.valid += 1;
+                    } else {
+                        d.malformed += 1;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                // WouldBlock: drained. Anything else (an ICMP error queued on the socket)
+                // is not fatal; the next readiness reads again.
+                Err(_) => break,
+            }
+        }
+        d
+    }
+
+    /// Takes one datagram from the RTCP socket; `false` when it is not valid RTCP.
+    pub fn on_datagram(&mut self, data: &[u8], from: SocketAddr, now: Instant) -> bool {
         match parse(data) {
             Ok(r) => {
                 self.received += 1;
-                c.rtcp_in.fetch_add(1, Ordering::Relaxed);
                 self.peer = Some(from);
                 if let Some(middle) = r.sr_ntp_middle {
                     self.last_sr = Some((middle, now));
                 }
+                true
             }
-            Err(_) => {
-                c.rtcp_malformed.fetch_add(1, Ordering::Relaxed);
-            }
+            Err(_) => false,
         }
     }
 
     /// Sends a report when one is due (every [`REPORT_INTERVAL`], randomised by ±50% as
     /// RFC 3550 §6.3.1 asks, so legs do not report in step).
-    pub fn tick(&mut self, now: Instant, wall: SystemTime, leg: &LegView, c: &MediaCounters) {
+    pub fn tick(&mut self, now: Instant, wall: SystemTime, leg: &LegView) -> Sent {
         if now < self.next_report {
-            return;
+            return Sent::Nothing;
         }
         let jitter_ms = rand::random::<u16>() % 5000;
         self.next_report = now + REPORT_INTERVAL / 2 + Duration::from_millis(u64::from(jitter_ms));
@@ -269,7 +319,7 @@ impl RtcpLeg {
                 a
             })
         }) else {
-            return;
+            return Sent::Nothing;
         };
         let sender = (leg.sent_packets > 0).then(|| SenderInfo {
             ntp: ntp(wall),
@@ -305,47 +355,14 @@ impl RtcpLeg {
         self.prev_lost = leg.lost;
         self.buf.clear();
         write_report(leg.ssrc, sender, block, &self.cname, &mut self.buf);
-        match self.sock.try_send_to(&self.buf, to) {
+        match self.sock.send_to(&self.buf, to) {
             Ok(_) => {
                 self.sent += 1;
-                c.rtcp_out.fetch_add(1, Ordering::Relaxed);
+                Sent::Report
             }
-            Err(_) => {
-                c.send_errors.fetch_add(1, Ordering::Relaxed);
-            }
+            Err(_) => Sent::Failed,
         }
     }
-}
-
-/// Waits for a datagram on any of the legs' RTCP sockets; `which` is the index of the leg.
-/// Pending for ever when none has a socket.
-pub async fn recv_any(
-    legs: [Option<&RtcpLeg>; 3],
-    buf: &mut [u8],
-) -> std::io::Result<(usize, usize, SocketAddr)> {
-    async fn one(leg: Option<&RtcpLeg>, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
-        match leg {
-            Some(l) => l.sock.recv_from(buf).await,
-            None => std::future::pending().await,
-        }
-    }
-    let [a, b, c] = legs;
-    // Each leg gets its own buffer slice; only the one that completes is used.
-    let (ba, rest) = buf.split_at_mut(buf.len() / 3);
-    let (bb, bc) = rest.split_at_mut(rest.len() / 2);
-    let (which, r) = tokio::select! {
-        r = one(a, ba) => (0, r),
-        r = one(b, bb) => (1, r),
-        r = one(c, bc) => (2, r),
-    };
-    let (n, from) = r?;
-    let offset = match which {
-        0 => 0,
-        1 => ba.len(),
-        _ => ba.len() + bb.len(),
-    };
-    buf.copy_within(offset..offset + n, 0);
-    Ok((which, n, from))
 }
 
 #[cfg(test)]

@@ -1,27 +1,67 @@
-//! One call's media: a tokio task that owns the call's RTP sockets and, every 20 ms, sends
-//! what each leg should hear. Before the bridge the caller hears prompts or hold music;
-//! after it, caller and operator hear each other (decoded, mixed where a supervisor joins,
-//! re-encoded in each leg's codec), and the recorder gets both sides.
+//! Calls' media, driven by one shared 20 ms clock.
 //!
-//! The call's actor steers the task with [`MediaCommand`]s over a bounded channel
-//! ([`MediaHandle`]); the task reports [`MediaEvent`]s back through an actix `Recipient`.
-//! Packets are paced by an interval on an absolute schedule, so there is no drift; each leg
-//! has one outgoing [`OutStream`], so sequence numbers and timestamps stay continuous across
-//! prompts, silences and the switch to the bridge.
+//! A media *driver* is one task on the media runtime (one per worker thread) that owns many
+//! calls' sessions. Every 20 ms it wakes once and, for each session in turn: applies the
+//! actor's queued [`MediaCommand`]s, drains the session's RTP sockets (one `recvmmsg` per
+//! socket, kernel arrival timestamps for the RFC 3550 jitter), and sends what each leg
+//! should hear. Before the bridge the caller hears prompts or hold music; after it, caller
+//! and operator hear each other (decoded, mixed where a supervisor joins, re-encoded in
+//! each leg's codec), and the recorder gets both sides.
+//!
+//! Why one clock instead of a task and a timer per call: at 300 calls the per-call timers,
+//! socket readiness wake-ups and task polls cost more than the audio work itself
+//! (`BENCHMARKS.md`, "Media"). Sockets are not registered with the reactor at all; a
+//! datagram waits in the kernel's receive buffer (sized by [`RTP_RECV_BUFFER`]) until the
+//! next tick, which is when it would have been played out anyway. Each leg's RTCP socket
+//! (RTP port + 1, [`super::rtcp`]) is in one epoll set per driver, asked once per tick
+//! without waiting; only the sockets it reports readable are read, and each leg's report
+//! is sent from the tick when due.
+//!
+//! The call's actor steers its session with [`MediaCommand`]s over a bounded channel
+//! ([`MediaHandle`]); the session reports [`MediaEvent`]s back through an actix
+//! `Recipient`. The clock is an interval on an absolute schedule, so there is no drift;
+//! each leg has one outgoing [`OutStream`], so sequence numbers and timestamps stay
+//! continuous across prompts, silences and the switch to the bridge. Counters are summed
+//! per tick and published once per tick ([`MediaCounters`]), never per packet.
 
 use super::dtmf::DtmfDetector;
+use super::g711;
 use super::prompts::Clip;
 use super::recorder::{Recording, FRAME};
 use super::rtcp::{self as rtcp_mod, RtcpLeg};
 use super::rtp::{self, OutStream, RecvStats};
-use super::{Codec, MediaCounters, RtpPort};
+use super::{Codec, MediaCounters, RtpPort, PAYLOAD_CLASSES};
+use nix::errno::Errno;
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use nix::sys::socket::{
+    self as nsock, ControlMessageOwned, MsgFlags, MultiHeaders, SockaddrStorage,
+};
 use std::collections::VecDeque;
-use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::io::IoSliceMut;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc::{self, error::TryRecvError};
+
+/// The media clock: one packet per leg every 20 ms (160 samples at 8 kHz).
+pub const TICK: Duration = Duration::from_millis(20);
+/// Kernel receive buffer asked for on every RTP socket: a driver stalled by a loaded
+/// machine finds up to a few seconds of a leg's packets still there.
+pub const RTP_RECV_BUFFER: usize = 256 * 1024;
+/// Datagrams one `recvmmsg` call may return.
+const RECV_BATCH: usize = 8;
+/// `recvmmsg` calls per socket per tick at most (a stalled driver catching up).
+const MAX_RECV_ROUNDS: usize = 16;
+/// Largest datagram read whole; longer ones are truncated (and then not valid RTP).
+const DATAGRAM: usize = 2048;
+/// Ticks between two jitter samples of a leg (one second).
+const JITTER_EVERY: u32 = 50;
+/// New sessions a driver may have waiting for adoption.
+const ADOPT_QUEUE: usize = 1024;
+/// Readable RTCP sockets taken from the poller per tick (more wait for the next tick).
+const RTCP_EVENTS: usize = 256;
 
 /// Inbound audio kept per leg before it is played out (200 ms); older samples are dropped.
 const MAX_BUFFERED: usize = FRAME * 10;
@@ -160,7 +200,8 @@ pub struct MediaHandle {
 }
 
 impl MediaHandle {
-    /// Sends a command without waiting; a full mailbox sheds it (counted).
+    /// Sends a command without waiting; a full mailbox sheds it (counted). The session
+    /// applies it at its next tick (within 20 ms).
     pub fn send(&self, cmd: MediaCommand) {
         if self.tx.try_send(cmd).is_err() {
             self.counters.commands_shed.fetch_add(1, Ordering::Relaxed);
@@ -171,28 +212,271 @@ impl MediaHandle {
 /// Capacity of a session's command mailbox.
 pub const MAILBOX: usize = 64;
 
-pub(super) fn spawn(
-    rt: &tokio::runtime::Handle,
-    caller: LegSpec,
-    to: actix::Recipient<MediaMsg>,
-    counters: Arc<MediaCounters>,
-) -> MediaHandle {
-    let (tx, rx) = mpsc::channel(MAILBOX);
-    let c = counters.clone();
-    counters.sessions.fetch_add(1, Ordering::Relaxed);
-    rt.spawn(async move {
-        match Leg::new(caller, &c) {
-            Ok(leg) => run(leg, rx, to, c.clone()).await,
-            Err(e) => tracing::warn!(error = %e, "media session could not start"),
+/// The drivers of an engine: where new sessions go (round robin).
+pub(super) struct Drivers {
+    queues: Vec<mpsc::Sender<Session>>,
+    next: AtomicUsize,
+}
+
+impl std::fmt::Debug for Drivers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Drivers")
+            .field("drivers", &self.queues.len())
+            .finish()
+    }
+}
+
+impl Drivers {
+    /// Starts `n` drivers on `rt`.
+    pub(super) fn start(rt: &tokio::runtime::Handle, n: usize, c: &Arc<MediaCounters>) -> Drivers {
+        let queues = (0..n.max(1))
+            .map(|_| {
+                let (tx, rx) = mpsc::channel(ADOPT_QUEUE);
+                rt.spawn(drive(rx, c.clone()));
+                tx
+            })
+            .collect();
+        Drivers {
+            queues,
+            next: AtomicUsize::new(0),
         }
-        c.sessions.fetch_sub(1, Ordering::Relaxed);
-    });
-    MediaHandle { tx, counters }
+    }
+
+    /// Starts a session with the caller's leg on the next driver.
+    pub(super) fn start_session(
+        &self,
+        caller: LegSpec,
+        to: actix::Recipient<MediaMsg>,
+        counters: Arc<MediaCounters>,
+    ) -> MediaHandle {
+        let (tx, rx) = mpsc::channel(MAILBOX);
+        let handle = MediaHandle {
+            tx,
+            counters: counters.clone(),
+        };
+        let caller = match Leg::new(caller) {
+            Ok(leg) => leg,
+            Err(e) => {
+                // The handle's commands are shed (counted): the call goes on without audio.
+                tracing::warn!(error = %e, "media session could not start");
+                return handle;
+            }
+        };
+        let session = Session {
+            rx,
+            to,
+            caller,
+            operator: None,
+            supervisor: None,
+            recording: None,
+            player: Player {
+                queue: VecDeque::new(),
+                pos: 0,
+                music: None,
+                music_pos: 0,
+            },
+            hold: None,
+            finished: Vec::new(),
+            ticks: 0,
+        };
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.queues.len();
+        counters.sessions.fetch_add(1, Ordering::Relaxed);
+        if self.queues[i].try_send(session).is_err() {
+            counters.sessions.fetch_sub(1, Ordering::Relaxed);
+            counters.commands_shed.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!("media driver overloaded: session not started");
+        }
+        handle
+    }
+}
+
+/// One driver: adopts new sessions and runs every session's tick on one shared clock.
+async fn drive(mut incoming: mpsc::Receiver<Session>, c: Arc<MediaCounters>) {
+    let mut sessions: Vec<Session> = Vec::new();
+    let mut tick = tokio::time::interval(TICK);
+    // After a stall the late ticks run back to back, so what each phone receives keeps
+    // pace with the wall clock (the RTP timestamps advance 160 per tick either way).
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut work = Work::default();
+    loop {
+        if sessions.is_empty() {
+            // Idle: no clock until a call needs one.
+            match incoming.recv().await {
+                Some(s) => sessions.push(s),
+                None => break,
+            }
+            tick.reset_immediately();
+        }
+        tick.tick().await;
+        while let Ok(s) = incoming.try_recv() {
+            sessions.push(s);
+        }
+        run_tick(&mut sessions, &mut work, &c);
+    }
+}
+
+/// What a tick reuses: buffers and the counters it publishes at its end.
+struct Work {
+    bufs: Box<[[u8; DATAGRAM]; RECV_BATCH]>,
+    out: Vec<u8>,
+    digits: Vec<char>,
+    tally: Tally,
+    /// Readiness of the driver's RTCP sockets (`None`: could not be created; then each
+    /// RTCP socket is read at every tick).
+    epoll: Option<Epoll>,
+    events: Vec<EpollEvent>,
+    rtcp_ready: Vec<u64>,
+}
+
+impl Default for Work {
+    fn default() -> Work {
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)
+            .inspect_err(|e| tracing::warn!(error = %e, "no RTCP poller: RTCP read every tick"))
+            .ok();
+        Work {
+            bufs: Box::new([[0u8; DATAGRAM]; RECV_BATCH]),
+            out: Vec::with_capacity(FRAME + rtp::HEADER_LEN),
+            digits: Vec::new(),
+            tally: Tally::default(),
+            epoll,
+            events: vec![EpollEvent::empty(); RTCP_EVENTS],
+            rtcp_ready: Vec::with_capacity(RTCP_EVENTS),
+        }
+    }
+}
+
+/// Counts of one tick over all of a driver's sessions, added to [`MediaCounters`] at the
+/// end of the tick (one atomic add per counter per tick, not per packet).
+#[derive(Default)]
+struct Tally {
+    received: [u64; PAYLOAD_CLASSES],
+    malformed: u64,
+    sent: [u64; 2],
+    lost: [u64; 2],
+    send_dropped: u64,
+    send_errors: u64,
+    samples_dropped: u64,
+    ticks: u64,
+    frames_bridged: u64,
+    dtmf_events: u64,
+    rtcp_in: u64,
+    rtcp_out: u64,
+    rtcp_malformed: u64,
+    jitter: Vec<(Codec, f64)>,
+}
+
+impl Tally {
+    fn publish(&mut self, c: &MediaCounters) {
+        fn add(a: &std::sync::atomic::AtomicU64, n: u64) {
+            if n > 0 {
+                a.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+        let received: u64 = self.received.iter().sum();
+        add(&c.packets_in, received + self.malformed);
+        add(&c.packets_out, self.sent.iter().sum());
+        for (a, n) in c.received_by_payload.iter().zip(self.received) {
+            add(a, n);
+        }
+        for (a, n) in c.sent_by_codec.iter().zip(self.sent) {
+            add(a, n);
+        }
+        for (a, n) in c.lost_by_codec.iter().zip(self.lost) {
+            add(a, n);
+        }
+        add(&c.packets_lost, self.lost.iter().sum());
+        add(&c.malformed, self.malformed);
+        add(&c.send_dropped, self.send_dropped);
+        add(&c.send_errors, self.send_errors);
+        add(&c.samples_dropped, self.samples_dropped);
+        add(&c.ticks, self.ticks);
+        add(&c.frames_bridged, self.frames_bridged);
+        add(&c.dtmf_events, self.dtmf_events);
+        add(&c.rtcp_in, self.rtcp_in);
+        add(&c.rtcp_out, self.rtcp_out);
+        add(&c.rtcp_malformed, self.rtcp_malformed);
+        if !self.jitter.is_empty() {
+            c.add_jitter_samples(&mut self.jitter);
+        }
+        let jitter = std::mem::take(&mut self.jitter);
+        *self = Tally::default();
+        self.jitter = jitter;
+    }
+}
+
+/// One tick of every session of a driver; ended sessions are reported and dropped.
+fn run_tick(sessions: &mut Vec<Session>, work: &mut Work, c: &MediaCounters) {
+    // recvmmsg's headers hold raw pointers (not `Send`), so they live for one tick only.
+    // The kernel shortens each header's address length to what it wrote; every RTP socket
+    // is bound to the one configured media address, so all sockets share a family and the
+    // length stays right for all of them.
+    let mut headers: MultiHeaders<SockaddrStorage> =
+        MultiHeaders::preallocate(RECV_BATCH, Some(nix::cmsg_space!(nix::sys::time::TimeSpec)));
+    // Arrival time for a datagram without a kernel timestamp, on the same (realtime) clock.
+    let wall = SystemTime::now();
+    let since_epoch = wall.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let fallback = samples_8k(since_epoch.as_secs(), u64::from(since_epoch.subsec_nanos()));
+    // One readiness query for all of the driver's RTCP sockets (level-triggered, no wait):
+    // RTCP comes every few seconds per leg, so reading each socket at every tick would be
+    // a wasted system call per leg per tick. Sockets not reported now are next tick.
+    work.rtcp_ready.clear();
+    if let Some(ep) = work.epoll.as_ref() {
+        if let Ok(n) = ep.wait(&mut work.events, EpollTimeout::ZERO) {
+            work.rtcp_ready
+                .extend(work.events[..n].iter().map(EpollEvent::data));
+        }
+    }
+    let mut rx = Receiver {
+        headers: &mut headers,
+        bufs: &mut work.bufs,
+        fallback,
+        epoll: work.epoll.as_ref(),
+        rtcp_ready: &work.rtcp_ready,
+        now: Instant::now(),
+        wall,
+    };
+    let mut i = 0;
+    while i < sessions.len() {
+        if sessions[i].on_tick(&mut rx, &mut work.out, &mut work.digits, &mut work.tally) {
+            i += 1;
+        } else {
+            sessions.swap_remove(i).finish(&mut work.tally, c);
+        }
+    }
+    work.tally.publish(c);
+}
+
+/// Arrival time in 8 kHz sample units (wrapping), the RTP timestamp clock of G.711.
+fn samples_8k(secs: u64, nanos: u64) -> u32 {
+    secs.wrapping_mul(8000).wrapping_add(nanos / 125_000) as u32
+}
+
+/// A tick's receive buffers, clocks and RTCP readiness.
+struct Receiver<'a> {
+    headers: &'a mut MultiHeaders<SockaddrStorage>,
+    bufs: &'a mut [[u8; DATAGRAM]; RECV_BATCH],
+    fallback: u32,
+    /// The driver's RTCP poller, if it could be created.
+    epoll: Option<&'a Epoll>,
+    /// RTCP sockets (by descriptor) the poller found readable at the start of the tick.
+    rtcp_ready: &'a [u64],
+    /// The tick's time, for RTCP report scheduling and delays since the peer's last SR.
+    now: Instant,
+    /// The tick's wall-clock time, for SR NTP timestamps.
+    wall: SystemTime,
+}
+
+fn std_addr(a: &SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = a.as_sockaddr_in() {
+        return Some(SocketAddr::V4((*v4).into()));
+    }
+    a.as_sockaddr_in6().map(|v6| SocketAddr::V6((*v6).into()))
 }
 
 struct Leg {
     sock: UdpSocket,
     rtcp: Option<RtcpLeg>,
+    rtcp_poll: RtcpPoll,
     remote: Option<SocketAddr>,
     latched: bool,
     codec: Codec,
@@ -202,26 +486,100 @@ struct Leg {
     inbound: VecDeque<i16>,
     primed: bool,
     dtmf: DtmfDetector,
+    /// Losses already added to the counters.
+    lost_reported: u64,
+}
+
+/// Whether a leg's RTCP socket is in its driver's poller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RtcpPoll {
+    /// Not yet (the leg's first tick adds it).
+    New,
+    /// Read when the poller says it is readable.
+    Polled,
+    /// No poller: read at every tick.
+    EveryTick,
 }
 
 impl Leg {
-    fn new(spec: LegSpec, _c: &MediaCounters) -> std::io::Result<Leg> {
+    fn new(spec: LegSpec) -> std::io::Result<Leg> {
         let (rtp, rtcp) = spec.port.into_sockets();
         rtp.set_nonblocking(true)?;
-        let sock = UdpSocket::from_std(rtp)?;
+        let sock = socket2::SockRef::from(&rtp);
+        // Best effort: without them the leg still works (coarser jitter, smaller buffer).
+        let _ = sock.set_recv_buffer_size(RTP_RECV_BUFFER);
+        let _ = nsock::setsockopt(&rtp, nsock::sockopt::ReceiveTimestampns, &true);
         Ok(Leg {
-            sock,
+            sock: rtp,
             rtcp: rtcp.and_then(|s| RtcpLeg::new(s, Instant::now()).ok()),
+            rtcp_poll: RtcpPoll::New,
             remote: spec.remote,
             latched: false,
             codec: spec.codec,
             telephone_event: spec.telephone_event,
             out: OutStream::new(rand::random(), rand::random(), rand::random()),
             stats: RecvStats::default(),
-            inbound: VecDeque::with_capacity(MAX_BUFFERED),
+            inbound: VecDeque::with_capacity(MAX_BUFFERED + FRAME),
             primed: false,
             dtmf: DtmfDetector::default(),
+            lost_reported: 0,
         })
+    }
+
+    /// Reads every datagram waiting on the RTP socket (key presses go to `digits`), then
+    /// what waits on the RTCP socket.
+    fn receive(&mut self, rx: &mut Receiver<'_>, tally: &mut Tally, digits: &mut Vec<char>) {
+        self.receive_rtp(rx, tally, digits);
+        self.rtcp_receive(rx, tally);
+    }
+
+    /// Reads every datagram waiting on the RTP socket; key presses go to `digits`.
+    fn receive_rtp(&mut self, rx: &mut Receiver<'_>, tally: &mut Tally, digits: &mut Vec<char>) {
+        let fd = self.sock.as_raw_fd();
+        for _ in 0..MAX_RECV_ROUNDS {
+            let mut iovs = rx.bufs.each_mut().map(|b| [IoSliceMut::new(b)]);
+            let got = match nsock::recvmmsg(
+                fd,
+                rx.headers,
+                iovs.iter_mut(),
+                MsgFlags::MSG_DONTWAIT,
+                None,
+            ) {
+                Ok(results) => {
+                    let mut n = 0;
+                    for msg in results {
+                        n += 1;
+                        let arrival = msg
+                            .cmsgs()
+                            .ok()
+                            .and_then(|mut it| {
+                                it.find_map(|m| match m {
+                                    ControlMessageOwned::ScmTimestampns(ts) => {
+                                        Some(samples_8k(ts.tv_sec() as u64, ts.tv_nsec() as u64))
+                                    }
+                                    _ => None,
+                                })
+                            })
+                            .unwrap_or(rx.fallback);
+                        let Some(from) = msg.address.as_ref().and_then(std_addr) else {
+                            continue;
+                        };
+                        let data = msg.iovs().next().unwrap_or(&[]);
+                        if let Some(d) = self.on_datagram(data, from, arrival, tally) {
+                            digits.push(d);
+                        }
+                    }
+                    n
+                }
+                Err(Errno::EINTR) => continue,
+                // EAGAIN: drained. Anything else (an ICMP error queued on the socket) is
+                // not fatal; the next tick reads again.
+                Err(_) => return,
+            };
+            if got < RECV_BATCH {
+                return;
+            }
+        }
     }
 
     /// Takes one received datagram; returns a key press if it carried one.
@@ -230,12 +588,11 @@ impl Leg {
         data: &[u8],
         from: SocketAddr,
         arrival: u32,
-        c: &MediaCounters,
+        tally: &mut Tally,
     ) -> Option<char> {
-        c.packets_in.fetch_add(1, Ordering::Relaxed);
         let Ok((h, payload)) = rtp::parse(data) else {
             self.stats.on_malformed();
-            c.malformed.fetch_add(1, Ordering::Relaxed);
+            tally.malformed += 1;
             return None;
         };
         // Symmetric RTP (RFC 4961): answer where the media comes from (callers behind NAT).
@@ -245,21 +602,23 @@ impl Leg {
         }
         self.stats.on_packet(&h, payload.len(), arrival);
         if Some(h.payload_type) == self.telephone_event {
+            tally.received[super::PAYLOAD_TELEPHONE_EVENT] += 1;
             return self.dtmf.on_packet(h.ssrc, h.timestamp, payload);
         }
-        let law = if h.payload_type == Codec::Pcmu.payload_type() {
-            Codec::Pcmu.law()
-        } else if h.payload_type == Codec::Pcma.payload_type() {
-            Codec::Pcma.law()
-        } else {
+        let Some(codec) = Codec::from_payload_type(h.payload_type) else {
+            tally.received[super::PAYLOAD_OTHER] += 1;
             return None; // comfort noise and others: ignored
         };
-        let mut samples = Vec::with_capacity(payload.len());
-        law.decode_into(payload, &mut samples);
-        self.inbound.extend(samples);
-        while self.inbound.len() > MAX_BUFFERED {
-            self.inbound.pop_front();
-            c.samples_dropped.fetch_add(1, Ordering::Relaxed);
+        tally.received[codec.index()] += 1;
+        let table = match codec {
+            Codec::Pcmu => g711::ulaw_to_linear,
+            Codec::Pcma => g711::alaw_to_linear,
+        };
+        self.inbound.extend(payload.iter().map(|b| table(*b)));
+        let excess = self.inbound.len().saturating_sub(MAX_BUFFERED);
+        if excess > 0 {
+            self.inbound.drain(..excess);
+            tally.samples_dropped += excess as u64;
         }
         None
     }
@@ -290,12 +649,8 @@ impl Leg {
     }
 
     /// Sends 20 ms of `samples`, or lets the tick pass silently with `None`.
-    async fn send(&mut self, samples: Option<&[i16]>, buf: &mut Vec<u8>, c: &MediaCounters) {
-        let Some(remote) = self.remote else {
-            self.out.skip(FRAME as u32);
-            return;
-        };
-        let Some(samples) = samples else {
+    fn send(&mut self, samples: Option<&[i16]>, buf: &mut Vec<u8>, tally: &mut Tally) {
+        let (Some(remote), Some(samples)) = (self.remote, samples) else {
             self.out.skip(FRAME as u32);
             return;
         };
@@ -303,22 +658,57 @@ impl Leg {
         let h = self.out.next(self.codec.payload_type(), FRAME as u32);
         rtp::write_header(&h, buf);
         self.codec.law().encode_into(samples, buf);
-        match self.sock.try_send_to(buf, remote) {
-            Ok(_) => {
-                c.packets_out.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                c.send_dropped.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(_) => {
-                // ICMP unreachable from a peer that went away: counted, not fatal.
-                c.send_errors.fetch_add(1, Ordering::Relaxed);
-            }
+        match self.sock.send_to(buf, remote) {
+            Ok(_) => tally.sent[self.codec.index()] += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => tally.send_dropped += 1,
+            // ICMP unreachable from a peer that went away: counted, not fatal.
+            Err(_) => tally.send_errors += 1,
+        }
+    }
+
+    /// Adds losses seen since the last call to the tally (the counter never goes back
+    /// when a late packet fills a gap).
+    fn account(&mut self, tally: &mut Tally, sample_jitter: bool) {
+        let lost = self.stats.lost();
+        if lost > self.lost_reported {
+            tally.lost[self.codec.index()] += lost - self.lost_reported;
+            self.lost_reported = lost;
+        }
+        if sample_jitter && self.stats.packets > 0 {
+            tally
+                .jitter
+                .push((self.codec, self.stats.jitter_ms() / 1000.0));
+        }
+    }
+
+    /// Reads the leg's RTCP socket when the driver's poller saw it readable (the first
+    /// tick of a leg adds the socket to the poller).
+    fn rtcp_receive(&mut self, rx: &mut Receiver<'_>, tally: &mut Tally) {
+        let Some(r) = self.rtcp.as_mut() else {
+            return;
+        };
+        let fd = r.socket().as_raw_fd();
+        if self.rtcp_poll == RtcpPoll::New {
+            let added = rx.epoll.is_some_and(|ep| {
+                ep.add(r.socket(), EpollEvent::new(EpollFlags::EPOLLIN, fd as u64))
+                    .is_ok()
+            });
+            // Without a poller the socket is simply read at every tick.
+            self.rtcp_poll = if added {
+                RtcpPoll::Polled
+            } else {
+                RtcpPoll::EveryTick
+            };
+        }
+        if self.rtcp_poll == RtcpPoll::EveryTick || rx.rtcp_ready.contains(&(fd as u64)) {
+            let d = r.drain(&mut rx.bufs[0], rx.now);
+            tally.rtcp_in += d.valid;
+            tally.rtcp_malformed += d.malformed;
         }
     }
 
     /// Sends this leg's RTCP report when one is due.
-    fn rtcp_tick(&mut self, now: Instant, wall: std::time::SystemTime, c: &MediaCounters) {
+    fn rtcp_tick(&mut self, rx: &Receiver<'_>, tally: &mut Tally) {
         let Some(r) = self.rtcp.as_mut() else {
             return;
         };
@@ -333,7 +723,11 @@ impl Leg {
             jitter: self.stats.jitter_units(),
             rtp_remote: self.remote,
         };
-        r.tick(now, wall, &view, c);
+        match r.tick(rx.now, rx.wall, &view) {
+            rtcp_mod::Sent::Nothing => {}
+            rtcp_mod::Sent::Report => tally.rtcp_out += 1,
+            rtcp_mod::Sent::Failed => tally.send_errors += 1,
+        }
     }
 
     fn report(&self) -> LegReport {
@@ -346,10 +740,224 @@ impl Leg {
     }
 }
 
-async fn recv_on(leg: &Option<Leg>, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
-    match leg {
-        Some(l) => l.sock.recv_from(buf).await,
-        None => std::future::pending().await,
+/// One call's media state, owned by a driver.
+struct Session {
+    rx: mpsc::Receiver<MediaCommand>,
+    to: actix::Recipient<MediaMsg>,
+    caller: Leg,
+    operator: Option<Leg>,
+    supervisor: Option<(Leg, MonitorMode)>,
+    recording: Option<Recording>,
+    player: Player,
+    /// On hold: who holds, the music the held party hears, and where in it.
+    hold: Option<(HoldBy, Clip, usize)>,
+    finished: Vec<(u64, bool)>,
+    ticks: u32,
+}
+
+impl Session {
+    /// One 20 ms step; `false` when the session has ended.
+    fn on_tick(
+        &mut self,
+        rx: &mut Receiver<'_>,
+        out: &mut Vec<u8>,
+        digits: &mut Vec<char>,
+        tally: &mut Tally,
+    ) -> bool {
+        loop {
+            match self.rx.try_recv() {
+                Ok(MediaCommand::Stop) | Err(TryRecvError::Disconnected) => return false,
+                Ok(cmd) => self.apply(cmd, tally),
+                Err(TryRecvError::Empty) => break,
+            }
+        }
+        tally.ticks += 1;
+        self.caller.receive(rx, tally, digits);
+        for digit in digits.drain(..) {
+            tally.dtmf_events += 1;
+            self.to.do_send(MediaMsg(MediaEvent::Dtmf { digit }));
+        }
+        // Key presses of the operator and supervisor legs are not acted on.
+        if let Some(op) = self.operator.as_mut() {
+            op.receive(rx, tally, digits);
+        }
+        if let Some((s, _)) = self.supervisor.as_mut() {
+            s.receive(rx, tally, digits);
+        }
+        digits.clear();
+
+        let mut from_caller = [0i16; FRAME];
+        let mut from_op = [0i16; FRAME];
+        let mut from_sup = [0i16; FRAME];
+        let mut mixed = [0i16; FRAME];
+        if let Some(op) = self.operator.as_mut() {
+            let caller = &mut self.caller;
+            caller.pop_frame(&mut from_caller);
+            op.pop_frame(&mut from_op);
+            if let Some(r) = self.recording.as_mut() {
+                r.push(&from_caller, &from_op);
+            }
+            let sup_mode = self.supervisor.as_ref().map(|(_, m)| *m);
+            if let Some((s, _)) = self.supervisor.as_mut() {
+                s.pop_frame(&mut from_sup);
+            }
+            if let Some((by, music, pos)) = self.hold.as_mut() {
+                // On hold: the held party hears music, the holder nothing; the recording
+                // and a supervisor still get both sides.
+                for slot in mixed.iter_mut() {
+                    *slot = music[*pos];
+                    *pos = (*pos + 1) % music.len();
+                }
+                let (held, holder) = match by {
+                    HoldBy::Operator => (caller, op),
+                    HoldBy::Caller => (op, caller),
+                };
+                held.send(Some(&mixed), out, tally);
+                holder.send(None, out, tally);
+            } else {
+                // The caller hears the operator (and the supervisor when barging).
+                if sup_mode == Some(MonitorMode::Barge) {
+                    mix(&mut mixed, &[&from_op, &from_sup]);
+                    caller.send(Some(&mixed), out, tally);
+                } else {
+                    caller.send(Some(&from_op), out, tally);
+                }
+                // The operator hears the caller (and the supervisor unless only listening).
+                match sup_mode {
+                    Some(MonitorMode::Whisper) | Some(MonitorMode::Barge) => {
+                        mix(&mut mixed, &[&from_caller, &from_sup]);
+                        op.send(Some(&mixed), out, tally);
+                    }
+                    _ => op.send(Some(&from_caller), out, tally),
+                }
+            }
+            if let Some((s, _)) = self.supervisor.as_mut() {
+                mix(&mut mixed, &[&from_caller, &from_op]);
+                s.send(Some(&mixed), out, tally);
+            }
+            tally.frames_bridged += 1;
+        } else {
+            // Before the bridge the caller's audio is not needed (keys come as events).
+            self.caller.inbound.clear();
+            let playing = self.player.next(&mut mixed, &mut self.finished);
+            self.caller.send(playing.then_some(&mixed[..]), out, tally);
+        }
+        for (id, idle) in self.finished.drain(..) {
+            self.to.do_send(MediaMsg(MediaEvent::Played { id, idle }));
+        }
+        self.caller.rtcp_tick(rx, tally);
+        if let Some(op) = self.operator.as_mut() {
+            op.rtcp_tick(rx, tally);
+        }
+        if let Some((s, _)) = self.supervisor.as_mut() {
+            s.rtcp_tick(rx, tally);
+        }
+        self.ticks = self.ticks.wrapping_add(1);
+        let sample = self.ticks.is_multiple_of(JITTER_EVERY);
+        self.caller.account(tally, sample);
+        if let Some(op) = self.operator.as_mut() {
+            op.account(tally, sample);
+        }
+        if let Some((s, _)) = self.supervisor.as_mut() {
+            s.account(tally, sample);
+        }
+        true
+    }
+
+    fn apply(&mut self, cmd: MediaCommand, tally: &mut Tally) {
+        match cmd {
+            MediaCommand::Stop => {}
+            MediaCommand::Play { clips, id } => {
+                let n = clips.len();
+                if n == 0 {
+                    self.finished.push((id, self.player.queue.is_empty()));
+                }
+                for (i, clip) in clips.into_iter().enumerate() {
+                    self.player
+                        .queue
+                        .push_back((clip, (i + 1 == n).then_some(id)));
+                }
+            }
+            MediaCommand::StopPrompts => {
+                self.player.queue.clear();
+                self.player.pos = 0;
+            }
+            MediaCommand::Music(m) => {
+                self.player.music = m;
+                self.player.music_pos = 0;
+            }
+            MediaCommand::Bridge {
+                operator: spec,
+                recording,
+            } => match Leg::new(spec) {
+                Ok(leg) => {
+                    if let Some(mut old) = self.operator.replace(leg) {
+                        old.account(tally, false);
+                    }
+                    self.recording = recording;
+                    self.hold = None;
+                    self.player.queue.clear();
+                    self.player.music = None;
+                    self.caller.out.mark();
+                    self.caller.inbound.clear();
+                    self.caller.primed = false;
+                }
+                Err(e) => tracing::warn!(error = %e, "operator media could not start"),
+            },
+            MediaCommand::Unbridge => {
+                if let Some(mut old) = self.operator.take() {
+                    old.account(tally, false);
+                }
+                if let Some((mut old, _)) = self.supervisor.take() {
+                    old.account(tally, false);
+                }
+                self.recording = None;
+                self.hold = None;
+                self.caller.out.mark();
+            }
+            MediaCommand::Monitor { leg, mode } => match Leg::new(leg) {
+                Ok(l) => {
+                    if let Some((mut old, _)) = self.supervisor.replace((l, mode)) {
+                        old.account(tally, false);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "supervisor media could not start"),
+            },
+            MediaCommand::SetMonitorMode(mode) => {
+                if let Some((_, m)) = self.supervisor.as_mut() {
+                    *m = mode;
+                }
+            }
+            MediaCommand::EndMonitor => {
+                if let Some((mut old, _)) = self.supervisor.take() {
+                    old.account(tally, false);
+                }
+            }
+            MediaCommand::Hold { by, music } => {
+                self.hold = music.filter(|m| !m.is_empty()).map(|m| (by, m, 0));
+                self.caller.out.mark();
+                if let Some(op) = self.operator.as_mut() {
+                    op.out.mark();
+                }
+            }
+        }
+    }
+
+    /// Closes the recording and reports the end to the actor.
+    fn finish(mut self, tally: &mut Tally, c: &MediaCounters) {
+        drop(self.recording.take());
+        self.caller.account(tally, false);
+        if let Some(op) = self.operator.as_mut() {
+            op.account(tally, false);
+        }
+        if let Some((s, _)) = self.supervisor.as_mut() {
+            s.account(tally, false);
+        }
+        c.sessions.fetch_sub(1, Ordering::Relaxed);
+        self.to.do_send(MediaMsg(MediaEvent::Ended {
+            caller: self.caller.report(),
+            operator: self.operator.as_ref().map(Leg::report),
+        }));
     }
 }
 
@@ -405,219 +1013,6 @@ fn mix(out: &mut [i16; FRAME], parts: &[&[i16; FRAME]]) {
         let sum: i32 = parts.iter().map(|p| i32::from(p[i])).sum();
         *slot = sum.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16;
     }
-}
-
-async fn run(
-    mut caller: Leg,
-    mut rx: mpsc::Receiver<MediaCommand>,
-    to: actix::Recipient<MediaMsg>,
-    c: Arc<MediaCounters>,
-) {
-    let start = Instant::now();
-    let arrival = |now: Instant| (now.duration_since(start).as_micros() / 125) as u32;
-    let mut tick = tokio::time::interval(Duration::from_millis(20));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let mut operator: Option<Leg> = None;
-    let mut supervisor: Option<(Leg, MonitorMode)> = None;
-    let mut recording: Option<Recording> = None;
-    let mut player = Player {
-        queue: VecDeque::new(),
-        pos: 0,
-        music: None,
-        music_pos: 0,
-    };
-    let (mut b1, mut b2, mut b3) = (vec![0u8; 2048], vec![0u8; 2048], vec![0u8; 2048]);
-    let mut b4 = vec![0u8; 3 * 1024];
-    let mut out = Vec::with_capacity(FRAME + rtp::HEADER_LEN);
-    let mut finished = Vec::new();
-    let (mut from_caller, mut from_op, mut from_sup) =
-        ([0i16; FRAME], [0i16; FRAME], [0i16; FRAME]);
-    let mut mixed = [0i16; FRAME];
-    // (who holds, the music, where in it)
-    let mut hold: Option<(HoldBy, Clip, usize)> = None;
-    loop {
-        // Biased: commands, then the tick (after a stall the late ticks play out what is
-        // buffered before more is read), then the sockets.
-        tokio::select! {
-            biased;
-            cmd = rx.recv() => match cmd {
-                None | Some(MediaCommand::Stop) => break,
-                Some(MediaCommand::Play { clips, id }) => {
-                    let n = clips.len();
-                    if n == 0 {
-                        finished.push((id, player.queue.is_empty()));
-                    }
-                    for (i, clip) in clips.into_iter().enumerate() {
-                        player.queue.push_back((clip, (i + 1 == n).then_some(id)));
-                    }
-                }
-                Some(MediaCommand::StopPrompts) => {
-                    player.queue.clear();
-                    player.pos = 0;
-                }
-                Some(MediaCommand::Music(m)) => {
-                    player.music = m;
-                    player.music_pos = 0;
-                }
-                Some(MediaCommand::Bridge { operator: spec, recording: rec }) => {
-                    match Leg::new(spec, &c) {
-                        Ok(leg) => {
-                            operator = Some(leg);
-                            recording = rec;
-                            player.queue.clear();
-                            player.music = None;
-                            caller.out.mark();
-                            caller.inbound.clear();
-                            caller.primed = false;
-                        }
-                        Err(e) => tracing::warn!(error = %e, "operator media could not start"),
-                    }
-                }
-                Some(MediaCommand::Unbridge) => {
-                    operator = None;
-                    recording = None;
-                    supervisor = None;
-                    caller.out.mark();
-                }
-                Some(MediaCommand::Monitor { leg, mode }) => match Leg::new(leg, &c) {
-                    Ok(l) => supervisor = Some((l, mode)),
-                    Err(e) => tracing::warn!(error = %e, "supervisor media could not start"),
-                },
-                Some(MediaCommand::SetMonitorMode(mode)) => {
-                    if let Some((_, m)) = supervisor.as_mut() {
-                        *m = mode;
-                    }
-                }
-                Some(MediaCommand::EndMonitor) => supervisor = None,
-                Some(MediaCommand::Hold { by, music }) => {
-                    hold = music.filter(|m| !m.is_empty()).map(|m| (by, m, 0));
-                    caller.out.mark();
-                    if let Some(op) = operator.as_mut() {
-                        op.out.mark();
-                    }
-                }
-            },
-            _ = tick.tick() => {
-                c.ticks.fetch_add(1, Ordering::Relaxed);
-                if let Some(op) = operator.as_mut() {
-                    caller.pop_frame(&mut from_caller);
-                    op.pop_frame(&mut from_op);
-                    if let Some(r) = recording.as_mut() {
-                        r.push(&from_caller, &from_op);
-                    }
-                    let sup_mode = supervisor.as_ref().map(|(_, m)| *m);
-                    if let Some((s, _)) = supervisor.as_mut() {
-                        s.pop_frame(&mut from_sup);
-                    }
-                    if let Some((by, music, pos)) = hold.as_mut() {
-                        // On hold: the held party hears music, the holder nothing.
-                        for slot in mixed.iter_mut() {
-                            *slot = music[*pos];
-                            *pos = (*pos + 1) % music.len();
-                        }
-                        let (held, holder) = match by {
-                            HoldBy::Operator => (&mut caller, op),
-                            HoldBy::Caller => (op, &mut caller),
-                        };
-                        held.send(Some(&mixed), &mut out, &c).await;
-                        holder.send(None, &mut out, &c).await;
-                    } else {
-                        // The caller hears the operator (and the supervisor when barging).
-                        if sup_mode == Some(MonitorMode::Barge) {
-                            mix(&mut mixed, &[&from_op, &from_sup]);
-                            caller.send(Some(&mixed), &mut out, &c).await;
-                        } else {
-                            caller.send(Some(&from_op), &mut out, &c).await;
-                        }
-                        // The operator hears the caller (and the supervisor unless only
-                        // listening).
-                        match sup_mode {
-                            Some(MonitorMode::Whisper) | Some(MonitorMode::Barge) => {
-                                mix(&mut mixed, &[&from_caller, &from_sup]);
-                                op.send(Some(&mixed), &mut out, &c).await;
-                            }
-                            _ => op.send(Some(&from_caller), &mut out, &c).await,
-                        }
-                    }
-                    if let Some((s, _)) = supervisor.as_mut() {
-                        mix(&mut mixed, &[&from_caller, &from_op]);
-                        s.send(Some(&mixed), &mut out, &c).await;
-                    }
-                    c.frames_bridged.fetch_add(1, Ordering::Relaxed);
-                } else {
-                    // Before the bridge the caller's audio is not needed (keys come as events).
-                    caller.inbound.clear();
-                    let playing = player.next(&mut mixed, &mut finished);
-                    caller.send(playing.then_some(&mixed[..]), &mut out, &c).await;
-                }
-                for (id, idle) in finished.drain(..) {
-                    to.do_send(MediaMsg(MediaEvent::Played { id, idle }));
-                }
-                let (now, wall) = (Instant::now(), std::time::SystemTime::now());
-                caller.rtcp_tick(now, wall, &c);
-                if let Some(op) = operator.as_mut() {
-                    op.rtcp_tick(now, wall, &c);
-                }
-                if let Some((s, _)) = supervisor.as_mut() {
-                    s.rtcp_tick(now, wall, &c);
-                }
-            }
-            r = rtcp_mod::recv_any(
-                [
-                    caller.rtcp.as_ref(),
-                    operator.as_ref().and_then(|l| l.rtcp.as_ref()),
-                    supervisor.as_ref().and_then(|(l, _)| l.rtcp.as_ref()),
-                ],
-                &mut b4,
-            ) => {
-                if let Ok((which, n, from)) = r {
-                    let leg = match which {
-                        0 => Some(&mut caller),
-                        1 => operator.as_mut(),
-                        _ => supervisor.as_mut().map(|(l, _)| l),
-                    };
-                    if let Some(r) = leg.and_then(|l| l.rtcp.as_mut()) {
-                        r.on_datagram(&b4[..n], from, Instant::now(), &c);
-                    }
-                }
-            }
-            r = caller.sock.recv_from(&mut b1) => {
-                if let Ok((n, from)) = r {
-                    if let Some(digit) = caller.on_datagram(&b1[..n], from, arrival(Instant::now()), &c) {
-                        c.dtmf_events.fetch_add(1, Ordering::Relaxed);
-                        to.do_send(MediaMsg(MediaEvent::Dtmf { digit }));
-                    }
-                }
-            }
-            r = recv_on(&operator, &mut b2) => {
-                if let (Ok((n, from)), Some(op)) = (r, operator.as_mut()) {
-                    op.on_datagram(&b2[..n], from, arrival(Instant::now()), &c);
-                }
-            }
-            r = async {
-                match &supervisor {
-                    Some((l, _)) => l.sock.recv_from(&mut b3).await,
-                    None => std::future::pending().await,
-                }
-            } => {
-                if let (Ok((n, from)), Some((l, _))) = (r, supervisor.as_mut()) {
-                    l.on_datagram(&b3[..n], from, arrival(Instant::now()), &c);
-                }
-            }
-        }
-        if !finished.is_empty() {
-            for (id, idle) in finished.drain(..) {
-                to.do_send(MediaMsg(MediaEvent::Played { id, idle }));
-            }
-        }
-    }
-    drop(recording);
-    let lost = caller.stats.lost() + operator.as_ref().map(|o| o.stats.lost()).unwrap_or(0);
-    c.packets_lost.fetch_add(lost, Ordering::Relaxed);
-    to.do_send(MediaMsg(MediaEvent::Ended {
-        caller: caller.report(),
-        operator: operator.as_ref().map(Leg::report),
-    }));
 }
 
 #[cfg(test)]
