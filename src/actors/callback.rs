@@ -13,6 +13,7 @@
 //! carry the original call, so they join its timeline.
 
 use super::acd_host::AcdActor;
+use super::gate::ChannelTicket;
 use super::Shared;
 use crate::acd::{CallId, Millis, OperatorId};
 use crate::callback::{CallbackBook, CallbackLog, CallbackRequest};
@@ -26,6 +27,10 @@ use std::sync::Arc;
 
 /// Core call ids of callbacks start here, far above the ids of inbound calls.
 pub const CALLBACK_ID_BASE: u64 = 1 << 48;
+
+/// How long a callback that found every channel busy stays out of its queue before it
+/// comes back at its original place (not an attempt).
+pub const NO_CHANNEL_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Leg tag of the operator's leg.
 const OPERATOR_LEG: u64 = 1;
@@ -190,11 +195,14 @@ pub struct CallbackActor {
     media: Option<MediaHandle>,
     answered_at: Option<Millis>,
     ring_timer: Option<SpawnHandle>,
+    /// The trunk channel this attempt holds (D6), released when it ends.
+    channel: Option<ChannelTicket>,
 }
 
 impl CallbackActor {
     /// An attempt of `request` (core id `call`) through `operator`, whose phone is at
-    /// `binding` (`None`: not reachable, reported as a missed offer).
+    /// `binding` (`None`: not reachable, reported as a missed offer), holding the trunk
+    /// channel `channel` until the attempt ends.
     pub fn new(
         shared: Arc<Shared>,
         acd: Addr<AcdActor>,
@@ -202,6 +210,7 @@ impl CallbackActor {
         request: CallbackRequest,
         operator: OperatorId,
         binding: Option<ContactBinding>,
+        channel: ChannelTicket,
     ) -> CallbackActor {
         let attempt_ref = format!("{}-a{}", request.id, request.attempts + 1);
         CallbackActor {
@@ -221,6 +230,7 @@ impl CallbackActor {
             media: None,
             answered_at: None,
             ring_timer: None,
+            channel: Some(channel),
         }
     }
 
@@ -256,6 +266,8 @@ impl CallbackActor {
         if let Some(m) = self.media.take() {
             m.send(MediaCommand::Stop);
         }
+        // The channel is free as soon as the legs are hung up, not when the actor is dropped.
+        self.channel = None;
         ctx.stop();
     }
 
