@@ -12,8 +12,8 @@
 //! `surge_callback_accept`, hangs up (outcome `callback_requested`, the channel is freed),
 //! and the callback waits in the core at the caller's original place
 //! (`Input::EnqueueCallback`). When the core offers it, the dial-out takes a channel like
-//! an inbound call (none free: it leaves the core and comes back at the same place a
-//! second later, as the router does); the operator answers after the ring delay, the
+//! an inbound call (none free: it leaves the core, and every second as many such
+//! callbacks as there are free channels come back at their places, as the router does); the operator answers after the ring delay, the
 //! caller is assumed to answer at once, and they talk for a `handle` sample. Unanswered
 //! callers and retries are not modelled.
 
@@ -44,15 +44,16 @@ enum Event {
     WrapUpDone(u32),
     /// Surge: call `n` has waited `surge_callback_after_secs` and hears the callback offer.
     CallbackOffer(u32),
-    /// Surge: callback `i` found no free channel and goes back to its place in the core.
-    CallbackRequeue(u32),
+    /// Surge: callbacks that found no free channel go back to their places in the core,
+    /// as many as there are free channels.
+    ReadmitCallbacks,
 }
 
 /// Core call ids (and model event ids) of callbacks start here: `CALLBACK_BASE + slot`,
 /// each time the callback enters the core a new slot.
 const CALLBACK_BASE: u32 = 1 << 31;
 
-/// How long a callback that found every channel busy stays out of the core (the router's
+/// How often callbacks that found every channel busy are readmitted (the router's
 /// `NO_CHANNEL_RETRY`).
 const NO_CHANNEL_RETRY_MS: u64 = 1000;
 
@@ -170,6 +171,9 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
     let mut callbacks: Vec<CallbackSim> = Vec::new();
     // Core slot -> callback index.
     let mut callback_slots: Vec<u32> = Vec::new();
+    // Callbacks out of the core for want of a channel, and whether their readmission is due.
+    let mut no_channel: Vec<u32> = Vec::new();
+    let mut readmit_scheduled = false;
     let profile_end_ms = (sc.profile.duration_secs() * 1000.0) as u64;
     let (mut requested_by_end, mut completed_by_end) = (0u64, 0u64);
     let offer_callbacks = sc.surge && sc.surge_callback_accept > 0.0;
@@ -325,9 +329,20 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
                             out.core_steps += 2;
                         }
                     }
-                    Event::CallbackRequeue(i) => {
-                        enqueue_callback(&mut acd, &mut callback_slots, &mut callbacks, i, now);
-                        out.core_steps += 1;
+                    Event::ReadmitCallbacks => {
+                        readmit_scheduled = false;
+                        no_channel.sort_by_key(|&i| (callbacks[i as usize].arrived_ms, i));
+                        let free = sc.channels.saturating_sub(in_system) as usize;
+                        let back: Vec<u32> =
+                            no_channel.drain(..free.min(no_channel.len())).collect();
+                        for i in back {
+                            enqueue_callback(&mut acd, &mut callback_slots, &mut callbacks, i, now);
+                            out.core_steps += 1;
+                        }
+                        if !no_channel.is_empty() {
+                            readmit_scheduled = true;
+                            push(&mut heap, t + NO_CHANNEL_RETRY_MS, Event::ReadmitCallbacks);
+                        }
                     }
                     Event::Patience(n) => {
                         if calls[n as usize].phase == Phase::Queued {
@@ -451,11 +466,15 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
                             push(&mut heap, now + talk, Event::HangUp(call.0 as u32));
                         }
                         (_, CallbackPhase::NoChannel) => {
-                            push(
-                                &mut heap,
-                                now + NO_CHANNEL_RETRY_MS,
-                                Event::CallbackRequeue(i),
-                            );
+                            no_channel.push(i);
+                            if !readmit_scheduled {
+                                readmit_scheduled = true;
+                                push(
+                                    &mut heap,
+                                    now + NO_CHANNEL_RETRY_MS,
+                                    Event::ReadmitCallbacks,
+                                );
+                            }
                         }
                         // Callbacks have no maximum wait and no patience in the core.
                         _ => cb.phase = CallbackPhase::Done,

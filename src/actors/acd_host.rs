@@ -907,11 +907,9 @@ impl AcdActor {
             Ok(ticket) => ticket,
             Err(reason) => {
                 tracing::debug!(callback = %request.id, ?reason, "no free channel for a callback");
+                self.callbacks.no_channel.push(request.id.clone());
                 self.feed(Input::CallerLeft { call }, ctx);
-                let id = request.id.clone();
-                ctx.run_later(NO_CHANNEL_RETRY, move |act, ctx| {
-                    act.enqueue_callback(&id, ctx)
-                });
+                self.schedule_readmission(ctx);
                 return;
             }
         };
@@ -940,6 +938,33 @@ impl AcdActor {
         .start();
         self.callbacks.actors.insert(call, actor);
         self.callbacks.operators.insert(call, operator);
+    }
+
+    /// Callbacks that found no free channel come back to their places once channels are
+    /// free (checked every `NO_CHANNEL_RETRY`); none while the gate is full or draining.
+    fn schedule_readmission(&mut self, ctx: &mut Context<Self>) {
+        if self.callbacks.readmit_scheduled || self.callbacks.no_channel.is_empty() {
+            return;
+        }
+        self.callbacks.readmit_scheduled = true;
+        ctx.run_later(NO_CHANNEL_RETRY, |act, ctx| {
+            act.callbacks.readmit_scheduled = false;
+            if act.shared.gate.draining() {
+                return; // they stay pending in the log and resume at the next start
+            }
+            let config = act.shared.config.clone();
+            let index = |tenant: &str| {
+                config
+                    .tenants
+                    .iter()
+                    .position(|t| t.id == tenant)
+                    .unwrap_or(0)
+            };
+            for id in act.callbacks.readmissible(&act.shared.gate, index) {
+                act.enqueue_callback(&id, ctx);
+            }
+            act.schedule_readmission(ctx);
+        });
     }
 
     /// The core withdrew a callback's offer: its dial-out stops quietly.
