@@ -554,3 +554,81 @@ fn pending_callbacks_resume_after_a_restart_and_busy_callers_are_retried() {
         .count();
     assert_eq!(accepted, 2, "{:?}", gateway.received());
 }
+
+/// D6: a callback's dial-out through the trunk holds a channel like an inbound call. With
+/// one channel, B's callback (booked first, so ahead in the queue) cannot be dialled while
+/// live caller A holds the channel: the operator takes A first, and B is offered and
+/// dialled only once A's call has ended and freed the channel. Without the channel check
+/// navbat would ring the operator for B first and dial B through the trunk while A still
+/// held the only channel.
+#[test]
+fn callback_dial_outs_wait_for_a_free_channel() {
+    let gateway = StubGateway::start();
+    let data = tempfile::tempdir().unwrap();
+    let trunk_port = common::free_port();
+    let navbat = Navbat::start(
+        "surge_callbacks_channels",
+        config(gateway.port, trunk_port, data.path()).channels(1),
+    );
+    navbat.wait_for_event("surge_changed", WAIT, |e| e["on"] == true);
+
+    let (mut b, call_b) = enqueue(
+        &navbat,
+        "caller-b",
+        "caller_callback.xml",
+        &["-d", "3000", "-key", "number", "998900000011"],
+    );
+    let requested =
+        navbat.wait_for_event("callback_requested", WAIT, |e| e["call"] == call_b.as_str());
+    let cb_b = requested["callback"].as_str().unwrap().to_string();
+    assert!(b.wait().success(), "{}", b.report());
+    // B's call has ended and given its channel back before A arrives.
+    common::wait_until("B's channel is free", WAIT, || {
+        (navbat.get_json("/api/health")["channels_in_use"] == 0).then_some(())
+    });
+    let (mut a, call_a) = enqueue(&navbat, "caller-a", "caller_ivr_wait_bye.xml", &[]);
+
+    let mut trunk = Sipp::start(
+        navbat.dir.path(),
+        "trunk",
+        "operator_answer.xml",
+        &["-m", "1"],
+        None,
+        trunk_port,
+    );
+    let mut operator =
+        navbat.operator_phone("1001", "operator_answer_hangup.xml", 2, &["-d", "1000"]);
+    navbat.wait_for_event("call_finished", WAIT, |e| e["call"] == call_a.as_str());
+    let done = navbat.wait_for_event("callback_finished", WAIT, |e| {
+        e["callback"] == cb_b.as_str()
+    });
+    assert_eq!(done["outcome"], "connected", "{done}");
+    for sipp in [&mut a, &mut trunk, &mut operator] {
+        assert!(sipp.wait().success(), "{}", sipp.report());
+    }
+
+    let events = navbat.events();
+    let position = |pred: &dyn Fn(&Value) -> bool| {
+        events
+            .iter()
+            .position(pred)
+            .unwrap_or_else(|| panic!("event missing: {events:#?}"))
+    };
+    let a_finished = position(&|e| e["kind"] == "call_finished" && e["call"] == call_a.as_str());
+    let b_offered = position(&|e| e["kind"] == "call_offered" && e["call"] == cb_b.as_str());
+    let b_attempt =
+        position(&|e| e["kind"] == "callback_attempt" && e["callback"] == cb_b.as_str());
+    assert!(b_offered > a_finished, "{events:#?}");
+    assert!(b_attempt > a_finished, "{events:#?}");
+    let offered: Vec<String> = of_kind(&events, "call_offered")
+        .iter()
+        .map(|e| e["call"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(offered, vec![call_a.clone(), cb_b.clone()], "{events:#?}");
+    // Waiting for a channel is not an attempt: B was dialled once and connected.
+    let attempts = of_kind(&events, "callback_attempt");
+    assert_eq!(attempts.len(), 1, "{attempts:?}");
+    assert_eq!(attempts[0]["result"], "connected");
+    // Nobody was refused a channel: A's call was admitted and B's dial-out waited.
+    assert!(of_kind(&events, "call_blocked").is_empty(), "{events:#?}");
+}

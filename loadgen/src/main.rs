@@ -208,6 +208,14 @@ struct ScenarioArgs {
     /// follows the callers' keys).
     #[arg(long, default_value_t = 0.25)]
     surge_deflect: f64,
+    /// Surge: a caller still waiting this long is offered a callback (the tenant's
+    /// offer_after_secs), seconds (sim only).
+    #[arg(long, default_value_t = 45.0)]
+    surge_callback_after: f64,
+    /// Surge: share of offered callers (0-1) who accept the callback (sim only; a SIP run
+    /// follows the callers' keys).
+    #[arg(long, default_value_t = 0.3)]
+    surge_callback_accept: f64,
 }
 
 fn weights<const N: usize>(s: &str, what: &str) -> anyhow::Result<[f64; N]> {
@@ -268,6 +276,8 @@ impl ScenarioArgs {
             surge: self.surge,
             surge_max_wait_secs: self.surge_max_wait,
             surge_deflect_share: self.surge_deflect.clamp(0.0, 1.0),
+            surge_callback_after_secs: self.surge_callback_after.max(0.0),
+            surge_callback_accept: self.surge_callback_accept.clamp(0.0, 1.0),
             call_limit: self.limit.unwrap_or(u64::MAX),
         })
     }

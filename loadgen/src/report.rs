@@ -9,6 +9,9 @@ use std::fmt::Write;
 /// Shared style of the HTML pages.
 pub const CSS: &str = "body{font:14px sans-serif;margin:24px;max-width:920px;color:#222}table{border-collapse:collapse;margin:12px 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}h2{margin-top:32px}.note{color:#555}";
 
+/// How many outcomes there are.
+pub const OUTCOMES: usize = 9;
+
 /// How a call ended, as loadgen saw it; names follow navbat's `call_finished` outcomes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -29,11 +32,14 @@ pub enum Outcome {
     Failed,
     /// Surge mode: the caller took a self-service branch instead of waiting.
     Deflected,
+    /// Surge mode: the caller accepted a callback and hung up; the callback itself is
+    /// counted apart ([`CallbackTally`]).
+    CallbackRequested,
 }
 
 impl Outcome {
     /// Every outcome, in report order.
-    pub const ALL: [Outcome; 8] = [
+    pub const ALL: [Outcome; OUTCOMES] = [
         Outcome::Answered,
         Outcome::Abandoned,
         Outcome::TimedOut,
@@ -42,6 +48,7 @@ impl Outcome {
         Outcome::IvrHangup,
         Outcome::Failed,
         Outcome::Deflected,
+        Outcome::CallbackRequested,
     ];
 
     /// The snake_case name, as navbat writes it.
@@ -55,6 +62,7 @@ impl Outcome {
             Outcome::IvrHangup => "ivr_hangup",
             Outcome::Failed => "failed",
             Outcome::Deflected => "deflected",
+            Outcome::CallbackRequested => "callback_requested",
         }
     }
 }
@@ -65,7 +73,7 @@ pub struct Bucket {
     /// Calls that arrived.
     pub arrivals: u64,
     /// Calls that ended, by outcome (indexed like [`Outcome::ALL`]).
-    pub outcomes: [u64; 8],
+    pub outcomes: [u64; OUTCOMES],
     /// Answered calls whose wait was within the target.
     pub answered_in_target: u64,
     /// Calls that ended having been offered to the queue (for the service level).
@@ -92,6 +100,44 @@ pub struct Recorder {
     pub abandoned_wait_ms: Histogram<u64>,
     /// Named wall-clock latencies in microseconds (SIP runs only).
     pub latencies_us: BTreeMap<&'static str, Histogram<u64>>,
+    /// Surge callbacks (simulation only).
+    pub callbacks: CallbackTally,
+}
+
+/// Surge callbacks: requested by waiting callers, completed when an operator talked to the
+/// caller, pending when the run ended.
+#[derive(Clone, Debug)]
+pub struct CallbackTally {
+    /// Callers who accepted the offer.
+    pub requested: u64,
+    /// Callbacks in which an operator talked to the caller.
+    pub completed: u64,
+    /// From the caller's joining the queue (the place the callback keeps) to the operator's
+    /// answer of the callback, milliseconds of scenario time.
+    pub wait_ms: Histogram<u64>,
+    /// When the last callback was answered, scenario milliseconds.
+    pub last_answered_ms: Option<u64>,
+    /// Requested by the profile's end (the last arrival's time) and not yet answered then.
+    pub pending_at_profile_end: u64,
+}
+
+impl Default for CallbackTally {
+    fn default() -> CallbackTally {
+        CallbackTally {
+            requested: 0,
+            completed: 0,
+            wait_ms: histogram(),
+            last_answered_ms: None,
+            pending_at_profile_end: 0,
+        }
+    }
+}
+
+impl CallbackTally {
+    /// Requested and not (yet) completed.
+    pub fn pending(&self) -> u64 {
+        self.requested.saturating_sub(self.completed)
+    }
 }
 
 fn histogram() -> Histogram<u64> {
@@ -109,6 +155,7 @@ impl Recorder {
             answered_wait_ms: histogram(),
             abandoned_wait_ms: histogram(),
             latencies_us: BTreeMap::new(),
+            callbacks: CallbackTally::default(),
         }
     }
 
@@ -129,7 +176,7 @@ impl Recorder {
     pub fn finished(&mut self, at_ms: u64, outcome: Outcome, wait_ms: Option<u64>) {
         *self.totals.entry(outcome).or_default() += 1;
         let target_ms = (self.target_secs * 1000.0) as u64;
-        let idx = Outcome::ALL.iter().position(|o| *o == outcome).unwrap_or(6);
+        let idx = Outcome::ALL.iter().position(|o| *o == outcome).unwrap_or(6); // Failed
         let b = self.bucket(at_ms);
         b.outcomes[idx] += 1;
         if let Some(w) = wait_ms {
@@ -217,6 +264,14 @@ impl Recorder {
             "answered_wait_secs": pct(&self.answered_wait_ms, 1000.0),
             "abandoned_wait_secs": pct(&self.abandoned_wait_ms, 1000.0),
             "latency": latencies,
+            "callbacks": {
+                "requested": self.callbacks.requested,
+                "completed": self.callbacks.completed,
+                "pending": self.callbacks.pending(),
+                "pending_at_profile_end": self.callbacks.pending_at_profile_end,
+                "wait_secs": pct(&self.callbacks.wait_ms, 1000.0),
+                "last_answered_secs": self.callbacks.last_answered_ms.map(|m| m as f64 / 1000.0),
+            },
         })
     }
 
@@ -262,7 +317,7 @@ impl Recorder {
                 let mut m = Bucket::default();
                 for b in ch {
                     m.arrivals += b.arrivals;
-                    for k in 0..7 {
+                    for k in 0..OUTCOMES {
                         m.outcomes[k] += b.outcomes[k];
                     }
                     m.answered_in_target += b.answered_in_target;
@@ -329,7 +384,8 @@ impl Recorder {
             }],
         );
         let colours = [
-            "#2ca02c", "#d62728", "#ff7f0e", "#7f7f7f", "#9467bd", "#8c564b", "#000000",
+            "#2ca02c", "#d62728", "#ff7f0e", "#7f7f7f", "#9467bd", "#8c564b", "#000000", "#17becf",
+            "#1f77b4",
         ];
         let outcome_series: Vec<Series> = Outcome::ALL
             .iter()
@@ -385,6 +441,18 @@ impl Recorder {
                 );
             }
             lat.push_str("</table>");
+        }
+        let cb = &self.callbacks;
+        if cb.requested > 0 {
+            let _ = write!(
+                totals,
+                "<table><tr><th>callbacks</th><th>requested</th><th>completed</th><th>pending at the end</th><th>wait p50 s</th><th>wait max s</th></tr><tr><td></td><td>{}</td><td>{}</td><td>{}</td><td>{:.0}</td><td>{:.0}</td></tr></table>",
+                cb.requested,
+                cb.completed,
+                cb.pending(),
+                cb.wait_ms.value_at_quantile(0.5) as f64 / 1000.0,
+                cb.wait_ms.max() as f64 / 1000.0,
+            );
         }
         let w = &self.answered_wait_ms;
         format!(

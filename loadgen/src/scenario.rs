@@ -247,6 +247,12 @@ pub struct Scenario {
     pub surge_max_wait_secs: u64,
     /// Surge: share of callers (0-1) who take self-service and end as deflected.
     pub surge_deflect_share: f64,
+    /// Surge: a caller still waiting this long after joining the queue is offered a
+    /// callback (the tenant's `offer_after_secs`), seconds.
+    pub surge_callback_after_secs: f64,
+    /// Surge: share of offered callers (0-1) who accept the callback and hang up; the
+    /// callback is served later at their place in the queue.
+    pub surge_callback_accept: f64,
     /// At most this many calls are placed.
     pub call_limit: u64,
 }
@@ -469,6 +475,8 @@ pub(crate) mod tests {
             surge: false,
             surge_max_wait_secs: 120,
             surge_deflect_share: 0.0,
+            surge_callback_after_secs: 45.0,
+            surge_callback_accept: 0.0,
             call_limit: u64::MAX,
         }
     }

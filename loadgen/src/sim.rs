@@ -6,6 +6,16 @@
 //! operator ending wrap-up early) and the core's own deadline ([`Acd::poll_timeout`]: ring
 //! timeouts, wrap-up ends, maximum waits, overflow steps), feeds it in, and drains the
 //! core's actions. Nothing reads a clock, so a seed fixes the whole run.
+//!
+//! Surge callbacks are modelled as navbat serves them: a caller still waiting
+//! `surge_callback_after_secs` after joining the queue accepts a callback with probability
+//! `surge_callback_accept`, hangs up (outcome `callback_requested`, the channel is freed),
+//! and the callback waits in the core at the caller's original place
+//! (`Input::EnqueueCallback`). When the core offers it, the dial-out takes a channel like
+//! an inbound call (none free: it leaves the core, and every second as many such
+//! callbacks as there are free channels come back at their places, as the router does); the operator answers after the ring delay, the
+//! caller is assumed to answer at once, and they talk for a `handle` sample. Unanswered
+//! callers and retries are not modelled.
 
 use crate::dist::{Dist, Rng};
 use crate::report::{Outcome, Recorder};
@@ -32,12 +42,58 @@ enum Event {
     HangUp(u32),
     /// The operator finishes after-call work and says so through the API.
     WrapUpDone(u32),
+    /// Surge: call `n` has waited `surge_callback_after_secs` and hears the callback offer.
+    CallbackOffer(u32),
+    /// Surge: callbacks that found no free channel go back to their places in the core,
+    /// as many as there are free channels.
+    ReadmitCallbacks,
+}
+
+/// Core call ids (and model event ids) of callbacks start here: `CALLBACK_BASE + slot`,
+/// each time the callback enters the core a new slot.
+const CALLBACK_BASE: u32 = 1 << 31;
+
+/// How often callbacks that found every channel busy are readmitted (the router's
+/// `NO_CHANNEL_RETRY`).
+const NO_CHANNEL_RETRY_MS: u64 = 1000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CallbackPhase {
+    /// In the core, waiting for an operator.
+    Waiting,
+    /// Offered with no free channel: leaving the core, to come back.
+    NoChannel,
+    /// Its operator is being rung; holds a channel.
+    Dialling,
+    /// Operator and caller talk; holds a channel.
+    Talking,
+    Done,
+}
+
+struct CallbackSim {
+    phase: CallbackPhase,
+    queue: QueueId,
+    /// When the caller joined the queue: the place the callback keeps.
+    arrived_ms: u64,
+}
+
+/// One call or callback an operator answered, in the order of the answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Served {
+    /// When the caller joined the queue (for a callback, the original call's time).
+    pub enqueued_ms: u64,
+    /// When the operator answered.
+    pub answered_ms: u64,
+    /// Whether it was a callback.
+    pub callback: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     Ivr,
     Queued,
+    /// Accepted a callback and is leaving the core.
+    CallbackAccepted,
     Talking,
     Done,
 }
@@ -61,6 +117,10 @@ pub struct SimOutput {
     pub rejected: u64,
     /// Scenario time simulated, milliseconds.
     pub end_ms: u64,
+    /// Every answer, live call or callback, in order.
+    pub served: Vec<Served>,
+    /// Most channels in use at once (callers in the system and callback dial-outs).
+    pub peak_channels: u32,
 }
 
 /// Runs the scenario through the ACD core; `bucket_secs` sets the report's interval.
@@ -105,9 +165,43 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
         core_steps: 0,
         rejected: 0,
         end_ms: 0,
+        served: Vec::new(),
+        peak_channels: 0,
+    };
+    let mut callbacks: Vec<CallbackSim> = Vec::new();
+    // Core slot -> callback index.
+    let mut callback_slots: Vec<u32> = Vec::new();
+    // Callbacks out of the core for want of a channel, and whether their readmission is due.
+    let mut no_channel: Vec<u32> = Vec::new();
+    let mut readmit_scheduled = false;
+    let profile_end_ms = (sc.profile.duration_secs() * 1000.0) as u64;
+    let (mut requested_by_end, mut completed_by_end) = (0u64, 0u64);
+    let offer_callbacks = sc.surge && sc.surge_callback_accept > 0.0;
+    // Puts callback `i` into the core at its original place, under a fresh core id.
+    let enqueue_callback = |acd: &mut Acd,
+                            slots: &mut Vec<u32>,
+                            callbacks: &mut [CallbackSim],
+                            i: u32,
+                            now: Millis| {
+        let cb = &mut callbacks[i as usize];
+        cb.phase = CallbackPhase::Waiting;
+        let id = CALLBACK_BASE + slots.len() as u32;
+        slots.push(i);
+        acd.handle_input(
+            now,
+            Input::EnqueueCallback {
+                call: CallId(u64::from(id)),
+                queue: cb.queue,
+                priority: 0,
+                // As the router: a callback needs no topic skill.
+                skills: SkillSet::EMPTY,
+                arrived: Millis(cb.arrived_ms),
+            },
+        );
     };
     let to_ms = |secs: f64| -> Option<u64> { secs.is_finite().then_some((secs * 1000.0) as u64) };
     let wrap_up_ms = sc.wrap_up_secs * 1000;
+    let callback_after_ms = to_ms(sc.surge_callback_after_secs).unwrap_or(u64::MAX / 4);
     for op in 0..op_count {
         acd.handle_input(
             Millis::ZERO,
@@ -172,6 +266,7 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
                             rec.finished(t, Outcome::Blocked, None);
                         } else {
                             in_system += 1;
+                            out.peak_channels = out.peak_channels.max(in_system);
                             let ivr = to_ms(sc.ivr_secs).unwrap_or(0);
                             push(&mut heap, t + ivr, Event::JoinQueue(n));
                         }
@@ -202,6 +297,52 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
                         if let Some(p) = to_ms(sc.patience.sample(&mut rng)) {
                             push(&mut heap, t + p, Event::Patience(n));
                         }
+                        if offer_callbacks {
+                            push(&mut heap, t + callback_after_ms, Event::CallbackOffer(n));
+                        }
+                    }
+                    Event::CallbackOffer(n) => {
+                        if calls[n as usize].phase == Phase::Queued
+                            && rng.unit() < sc.surge_callback_accept
+                        {
+                            // The caller leaves the core (its `Finished` below ends the call
+                            // as callback_requested) and the callback takes its place.
+                            calls[n as usize].phase = Phase::CallbackAccepted;
+                            acd.handle_input(
+                                now,
+                                Input::CallerLeft {
+                                    call: CallId(n as u64),
+                                },
+                            );
+                            let c = &calls[n as usize];
+                            callbacks.push(CallbackSim {
+                                phase: CallbackPhase::Waiting,
+                                queue: c.queue,
+                                arrived_ms: c.enqueued_ms,
+                            });
+                            rec.callbacks.requested += 1;
+                            if t <= profile_end_ms {
+                                requested_by_end += 1;
+                            }
+                            let i = (callbacks.len() - 1) as u32;
+                            enqueue_callback(&mut acd, &mut callback_slots, &mut callbacks, i, now);
+                            out.core_steps += 2;
+                        }
+                    }
+                    Event::ReadmitCallbacks => {
+                        readmit_scheduled = false;
+                        no_channel.sort_by_key(|&i| (callbacks[i as usize].arrived_ms, i));
+                        let free = sc.channels.saturating_sub(in_system) as usize;
+                        let back: Vec<u32> =
+                            no_channel.drain(..free.min(no_channel.len())).collect();
+                        for i in back {
+                            enqueue_callback(&mut acd, &mut callback_slots, &mut callbacks, i, now);
+                            out.core_steps += 1;
+                        }
+                        if !no_channel.is_empty() {
+                            readmit_scheduled = true;
+                            push(&mut heap, t + NO_CHANNEL_RETRY_MS, Event::ReadmitCallbacks);
+                        }
                     }
                     Event::Patience(n) => {
                         if calls[n as usize].phase == Phase::Queued {
@@ -227,7 +368,12 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
                         }
                     }
                     Event::HangUp(n) => {
-                        calls[n as usize].phase = Phase::Done;
+                        if n >= CALLBACK_BASE {
+                            let i = callback_slots[(n - CALLBACK_BASE) as usize];
+                            callbacks[i as usize].phase = CallbackPhase::Done;
+                        } else {
+                            calls[n as usize].phase = Phase::Done;
+                        }
                         in_system -= 1;
                         acd.handle_input(
                             now,
@@ -256,6 +402,84 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
         };
         while let Some(action) = acd.poll_action() {
             match action {
+                Action::Offer { call, operator } if call.0 >= u64::from(CALLBACK_BASE) => {
+                    let i = callback_slots[(call.0 - u64::from(CALLBACK_BASE)) as usize];
+                    let cb = &mut callbacks[i as usize];
+                    if cb.phase == CallbackPhase::Dialling {
+                        // As the router: a callback rings one operator at a time.
+                        acd.handle_input(Millis(now), Input::Declined { call, operator });
+                        out.core_steps += 1;
+                    } else if in_system >= sc.channels {
+                        // The dial-out needs a channel (D6): none free, so the callback
+                        // leaves the core and comes back at its place; not an attempt.
+                        cb.phase = CallbackPhase::NoChannel;
+                        acd.handle_input(Millis(now), Input::CallerLeft { call });
+                        out.core_steps += 1;
+                    } else {
+                        cb.phase = CallbackPhase::Dialling;
+                        in_system += 1;
+                        out.peak_channels = out.peak_channels.max(in_system);
+                        ringing[operator.0 as usize] = Some(call.0 as u32);
+                        let delay = to_ms(sc.ring_delay.sample(&mut rng)).unwrap_or(u64::MAX / 4);
+                        push(
+                            &mut heap,
+                            now + delay,
+                            Event::OperatorAnswers(call.0 as u32, operator.0),
+                        );
+                    }
+                }
+                Action::Withdraw { call, operator } if call.0 >= u64::from(CALLBACK_BASE) => {
+                    if ringing[operator.0 as usize] == Some(call.0 as u32) {
+                        ringing[operator.0 as usize] = None;
+                        // The operator did not answer in time: the channel is given back
+                        // and the core keeps the callback at its place.
+                        let i = callback_slots[(call.0 - u64::from(CALLBACK_BASE)) as usize];
+                        let cb = &mut callbacks[i as usize];
+                        if cb.phase == CallbackPhase::Dialling {
+                            cb.phase = CallbackPhase::Waiting;
+                            in_system -= 1;
+                        }
+                    }
+                }
+                Action::Finished { call, outcome } if call.0 >= u64::from(CALLBACK_BASE) => {
+                    let i = callback_slots[(call.0 - u64::from(CALLBACK_BASE)) as usize];
+                    let cb = &mut callbacks[i as usize];
+                    match (outcome, cb.phase) {
+                        (AcdOutcome::Answered, _) => {
+                            cb.phase = CallbackPhase::Talking;
+                            for r in ringing.iter_mut().filter(|r| **r == Some(call.0 as u32)) {
+                                *r = None;
+                            }
+                            let wait = now.saturating_sub(cb.arrived_ms);
+                            let _ = rec.callbacks.wait_ms.record(wait.max(1));
+                            rec.callbacks.completed += 1;
+                            rec.callbacks.last_answered_ms = Some(now);
+                            if now <= profile_end_ms {
+                                completed_by_end += 1;
+                            }
+                            out.served.push(Served {
+                                enqueued_ms: cb.arrived_ms,
+                                answered_ms: now,
+                                callback: true,
+                            });
+                            let talk = to_ms(sc.handle.sample(&mut rng)).unwrap_or(0);
+                            push(&mut heap, now + talk, Event::HangUp(call.0 as u32));
+                        }
+                        (_, CallbackPhase::NoChannel) => {
+                            no_channel.push(i);
+                            if !readmit_scheduled {
+                                readmit_scheduled = true;
+                                push(
+                                    &mut heap,
+                                    now + NO_CHANNEL_RETRY_MS,
+                                    Event::ReadmitCallbacks,
+                                );
+                            }
+                        }
+                        // Callbacks have no maximum wait and no patience in the core.
+                        _ => cb.phase = CallbackPhase::Done,
+                    }
+                }
                 Action::Offer { call, operator } => {
                     ringing[operator.0 as usize] = Some(call.0 as u32);
                     let delay = to_ms(sc.ring_delay.sample(&mut rng)).unwrap_or(u64::MAX / 4);
@@ -271,12 +495,21 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
                     let wait = now.saturating_sub(c.enqueued_ms);
                     waiting -= 1;
                     rec.queue_length(now, waiting);
-                    if outcome == AcdOutcome::Answered {
+                    if c.phase == Phase::CallbackAccepted {
+                        c.phase = Phase::Done;
+                        in_system -= 1;
+                        rec.finished(now, Outcome::CallbackRequested, Some(wait));
+                    } else if outcome == AcdOutcome::Answered {
                         c.phase = Phase::Talking;
                         for r in ringing.iter_mut().filter(|r| **r == Some(call.0 as u32)) {
                             *r = None;
                         }
                         rec.finished(now, Outcome::Answered, Some(wait));
+                        out.served.push(Served {
+                            enqueued_ms: c.enqueued_ms,
+                            answered_ms: now,
+                            callback: false,
+                        });
                         let talk = to_ms(sc.handle.sample(&mut rng)).unwrap_or(0);
                         push(&mut heap, now + talk, Event::HangUp(call.0 as u32));
                     } else {
@@ -308,6 +541,7 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
         }
         out.end_ms = now;
     }
+    rec.callbacks.pending_at_profile_end = requested_by_end.saturating_sub(completed_by_end);
     out.recorder = rec;
     Ok(out)
 }
@@ -340,6 +574,8 @@ pub fn mmn(agents: u32, calls: u64, erlangs: f64, aht: f64, patience: Dist) -> S
         surge: false,
         surge_max_wait_secs: 120,
         surge_deflect_share: 0.0,
+        surge_callback_after_secs: 45.0,
+        surge_callback_accept: 0.0,
         call_limit: u64::MAX,
     }
 }
@@ -479,6 +715,65 @@ mod tests {
                 .unwrap_or(0)
                 > 0
         );
+    }
+
+    /// One queue and one operator, callers who never hang up, half of them taking the
+    /// callback: every callback keeps its caller's place, so the operator answers live
+    /// calls and callbacks strictly in the order the callers joined the queue, and every
+    /// callback is served (none starved).
+    #[test]
+    fn callbacks_are_served_at_their_callers_places() {
+        let mut sc = mmn(1, 400, 1.5, 60.0, Dist::Never);
+        sc.language_weights = [1.0, 0.0];
+        sc.ring_delay = Dist::Const { value: 2.0 };
+        sc.handle = Dist::Const { value: 60.0 };
+        sc.surge = true;
+        sc.surge_max_wait_secs = 1_000_000;
+        sc.surge_callback_after_secs = 30.0;
+        sc.surge_callback_accept = 0.5;
+        let out = simulate(&sc, 60.0).unwrap();
+        assert_eq!(out.rejected, 0);
+        assert_eq!(out.recorder.ended(), 400);
+        let cb = &out.recorder.callbacks;
+        let requested = out.recorder.totals[&Outcome::CallbackRequested];
+        assert_eq!(cb.requested, requested);
+        assert!(cb.requested > 100, "{}", cb.requested);
+        assert_eq!(cb.completed, cb.requested);
+        assert_eq!(cb.pending(), 0);
+        assert_eq!(out.served.len() as u64, 400);
+        assert!(out.served.iter().any(|s| s.callback));
+        for pair in out.served.windows(2) {
+            assert!(
+                pair[0].enqueued_ms <= pair[1].enqueued_ms,
+                "served out of arrival order: {pair:?}"
+            );
+        }
+    }
+
+    /// With few channels a callback's dial-out waits for one: never more channels in use
+    /// than the limit, the callbacks still all complete, and callers blocked at the door
+    /// show the channels were full meanwhile.
+    #[test]
+    fn callback_dial_outs_take_channels() {
+        let mut sc = mmn(2, 600, 8.0, 60.0, Dist::Never);
+        sc.language_weights = [1.0, 0.0];
+        sc.channels = 4;
+        // Wrap-up: an operator becomes free some time after their call gave its channel
+        // back, by when a new caller may hold it.
+        sc.wrap_up_secs = 15;
+        sc.operator_wrap_up = Dist::Const { value: 15.0 };
+        sc.surge = true;
+        sc.surge_max_wait_secs = 1_000_000;
+        sc.surge_callback_after_secs = 10.0;
+        sc.surge_callback_accept = 1.0;
+        let out = simulate(&sc, 60.0).unwrap();
+        assert_eq!(out.rejected, 0);
+        assert_eq!(out.recorder.ended(), 600);
+        assert!(out.recorder.totals[&Outcome::Blocked] > 0);
+        assert!(out.peak_channels <= 4, "{}", out.peak_channels);
+        let cb = &out.recorder.callbacks;
+        assert!(cb.requested > 0);
+        assert_eq!(cb.completed, cb.requested);
     }
 
     #[test]

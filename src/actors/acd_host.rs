@@ -10,6 +10,7 @@
 use super::call::{AcdDecision, CallActor};
 use super::callback::{
     wall_ms, CallbackActor, CallbackHost, CallbackProgress, CallbackWithdraw, DialEnd,
+    NO_CHANNEL_RETRY,
 };
 use super::operator::{OperatorActor, OperatorView};
 use super::queue::{QueueActor, QueueTally};
@@ -401,14 +402,6 @@ impl AcdActor {
         match action {
             Action::Offer { call, operator } => {
                 if self.callbacks.in_core.contains_key(&call) {
-                    // A callback's dial-out takes no Redis claim (it rings the operator at
-                    // once), so the offer is an event here; a live call's is emitted when
-                    // its claim is won and the phone is actually rung.
-                    self.shared.events.emit(EventKind::CallOffered {
-                        call: self.call_name(call),
-                        queue: self.queue_of(call),
-                        operator: self.ext(operator),
-                    });
                     self.dial_callback(call, operator, ctx);
                 } else {
                     self.offer(call, operator, ctx);
@@ -417,6 +410,12 @@ impl AcdActor {
             Action::Withdraw { call, operator } => {
                 if self.claiming.remove(&(call, operator)).is_some() {
                     // The phone was never rung: nothing to withdraw.
+                    return;
+                }
+                if self.callbacks.in_core.contains_key(&call)
+                    && self.callbacks.operators.get(&call) != Some(&operator)
+                {
+                    // A callback that found no free channel: its operator was never rung.
                     return;
                 }
                 self.shared.events.emit(EventKind::OfferWithdrawn {
@@ -892,6 +891,36 @@ impl AcdActor {
             self.feed(Input::CallerLeft { call }, ctx);
             return;
         };
+        // The dial-out goes through the trunk, so it holds a channel like an inbound call
+        // (D6). It is taken before the operator is rung, so an operator never answers a
+        // callback that then cannot be dialled. With none free the callback leaves the core
+        // (its operator is free for the live callers, who already hold channels) and comes
+        // back at its original place a moment later; that is not an attempt.
+        let tenant = self
+            .shared
+            .config
+            .tenants
+            .iter()
+            .position(|t| t.id == request.tenant)
+            .unwrap_or(0);
+        let ticket = match self.shared.gate.try_acquire(tenant) {
+            Ok(ticket) => ticket,
+            Err(reason) => {
+                tracing::debug!(callback = %request.id, ?reason, "no free channel for a callback");
+                self.callbacks.no_channel.push(request.id.clone());
+                self.feed(Input::CallerLeft { call }, ctx);
+                self.schedule_readmission(ctx);
+                return;
+            }
+        };
+        // A callback's dial-out takes no Redis claim (it rings the operator at once), so the
+        // offer is an event here; a live call's is emitted when its claim is won and the
+        // phone is actually rung.
+        self.shared.events.emit(EventKind::CallOffered {
+            call: self.call_name(call),
+            queue: self.queue_of(call),
+            operator: self.ext(operator),
+        });
         let binding = self
             .shared
             .presence
@@ -904,10 +933,38 @@ impl AcdActor {
             request,
             operator,
             binding,
+            ticket,
         )
         .start();
         self.callbacks.actors.insert(call, actor);
         self.callbacks.operators.insert(call, operator);
+    }
+
+    /// Callbacks that found no free channel come back to their places once channels are
+    /// free (checked every `NO_CHANNEL_RETRY`); none while the gate is full or draining.
+    fn schedule_readmission(&mut self, ctx: &mut Context<Self>) {
+        if self.callbacks.readmit_scheduled || self.callbacks.no_channel.is_empty() {
+            return;
+        }
+        self.callbacks.readmit_scheduled = true;
+        ctx.run_later(NO_CHANNEL_RETRY, |act, ctx| {
+            act.callbacks.readmit_scheduled = false;
+            if act.shared.gate.draining() {
+                return; // they stay pending in the log and resume at the next start
+            }
+            let config = act.shared.config.clone();
+            let index = |tenant: &str| {
+                config
+                    .tenants
+                    .iter()
+                    .position(|t| t.id == tenant)
+                    .unwrap_or(0)
+            };
+            for id in act.callbacks.readmissible(&act.shared.gate, index) {
+                act.enqueue_callback(&id, ctx);
+            }
+            act.schedule_readmission(ctx);
+        });
     }
 
     /// The core withdrew a callback's offer: its dial-out stops quietly.

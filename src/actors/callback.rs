@@ -13,6 +13,7 @@
 //! carry the original call, so they join its timeline.
 
 use super::acd_host::AcdActor;
+use super::gate::{ChannelGate, ChannelTicket};
 use super::Shared;
 use crate::acd::{CallId, Millis, OperatorId};
 use crate::callback::{CallbackBook, CallbackLog, CallbackRequest};
@@ -26,6 +27,10 @@ use std::sync::Arc;
 
 /// Core call ids of callbacks start here, far above the ids of inbound calls.
 pub const CALLBACK_ID_BASE: u64 = 1 << 48;
+
+/// How often callbacks that found every channel busy are readmitted to their queues, as
+/// many as there are free channels, at their original places (waiting is not an attempt).
+pub const NO_CHANNEL_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Leg tag of the operator's leg.
 const OPERATOR_LEG: u64 = 1;
@@ -51,6 +56,10 @@ pub struct CallbackHost {
     pub next_request: u64,
     /// This run's start (wall ms), part of request ids.
     pub boot: u64,
+    /// Requests out of the core because no channel was free for their dial-out.
+    pub no_channel: Vec<String>,
+    /// Whether the readmission of `no_channel` is scheduled.
+    pub readmit_scheduled: bool,
 }
 
 impl CallbackHost {
@@ -65,7 +74,50 @@ impl CallbackHost {
             next_core: 0,
             next_request: 0,
             boot: wall_ms().max(0) as u64,
+            no_channel: Vec::new(),
+            readmit_scheduled: false,
         }
+    }
+
+    /// Takes from `no_channel`, oldest arrival first, the requests that free channels
+    /// (global and per tenant, `tenant_index` maps a tenant id to the gate's index) allow
+    /// back into the core now; the rest keep waiting. While the gate is full none come
+    /// back, so a full gate does not make the core cycle through pending callbacks.
+    pub fn readmissible(
+        &mut self,
+        gate: &ChannelGate,
+        tenant_index: impl Fn(&str) -> usize,
+    ) -> Vec<String> {
+        let mut waiting = std::mem::take(&mut self.no_channel);
+        waiting.retain(|id| self.book.get(id).is_some());
+        waiting.sort_by_key(|id| {
+            self.book
+                .get(id)
+                .map(|r| (r.arrived_ms, r.id.clone()))
+                .unwrap_or_default()
+        });
+        let mut global_free = gate.limit().saturating_sub(gate.in_use());
+        let mut tenant_free: HashMap<usize, u32> = HashMap::new();
+        let mut back = Vec::new();
+        for id in waiting {
+            let tenant = self
+                .book
+                .get(&id)
+                .map(|r| tenant_index(&r.tenant))
+                .unwrap_or(0);
+            let free = tenant_free.entry(tenant).or_insert_with(|| {
+                gate.tenant_limit(tenant)
+                    .saturating_sub(gate.tenant_in_use(tenant))
+            });
+            if global_free > 0 && *free > 0 && !gate.draining() {
+                global_free -= 1;
+                *free -= 1;
+                back.push(id);
+            } else {
+                self.no_channel.push(id);
+            }
+        }
+        back
     }
 
     /// A fresh core call id.
@@ -190,11 +242,14 @@ pub struct CallbackActor {
     media: Option<MediaHandle>,
     answered_at: Option<Millis>,
     ring_timer: Option<SpawnHandle>,
+    /// The trunk channel this attempt holds (D6), released when it ends.
+    channel: Option<ChannelTicket>,
 }
 
 impl CallbackActor {
     /// An attempt of `request` (core id `call`) through `operator`, whose phone is at
-    /// `binding` (`None`: not reachable, reported as a missed offer).
+    /// `binding` (`None`: not reachable, reported as a missed offer), holding the trunk
+    /// channel `channel` until the attempt ends.
     pub fn new(
         shared: Arc<Shared>,
         acd: Addr<AcdActor>,
@@ -202,6 +257,7 @@ impl CallbackActor {
         request: CallbackRequest,
         operator: OperatorId,
         binding: Option<ContactBinding>,
+        channel: ChannelTicket,
     ) -> CallbackActor {
         let attempt_ref = format!("{}-a{}", request.id, request.attempts + 1);
         CallbackActor {
@@ -221,6 +277,7 @@ impl CallbackActor {
             media: None,
             answered_at: None,
             ring_timer: None,
+            channel: Some(channel),
         }
     }
 
@@ -256,6 +313,8 @@ impl CallbackActor {
         if let Some(m) = self.media.take() {
             m.send(MediaCommand::Stop);
         }
+        // The channel is free as soon as the legs are hung up, not when the actor is dropped.
+        self.channel = None;
         ctx.stop();
     }
 
@@ -497,5 +556,61 @@ impl Handler<CallbackHangUp> for CallbackActor {
                 self.ended(DialEnd::Connected { talk_ms }, ctx)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::callback::CallbackPolicy;
+
+    fn request(id: &str, tenant: &str, arrived_ms: i64) -> CallbackRequest {
+        CallbackRequest {
+            id: id.into(),
+            tenant: tenant.into(),
+            queue: "q".into(),
+            number: format!("+99890000{arrived_ms:04}"),
+            language: "uz".into(),
+            arrived_ms,
+            attempts: 0,
+            due_ms: 0,
+            call: String::new(),
+        }
+    }
+
+    /// Callbacks that found no channel come back oldest first, no more than the free
+    /// channels of the gate and of their tenant allow, and none while the gate is full.
+    #[test]
+    fn readmission_follows_free_channels_and_arrival_order() {
+        let policy = CallbackPolicy {
+            max_attempts: 3,
+            retry_after_ms: 1000,
+        };
+        let mut host = CallbackHost::new(CallbackBook::new(policy, 100), None);
+        for (id, tenant, at) in [
+            ("c", "a", 30),
+            ("a", "a", 10),
+            ("b", "b", 20),
+            ("d", "a", 40),
+        ] {
+            host.book.request(request(id, tenant, at)).unwrap();
+            host.no_channel.push(id.into());
+        }
+        let index = |t: &str| usize::from(t == "b");
+        // Global 3 channels; tenant a 2, tenant b 1.
+        let gate = ChannelGate::new(3, vec![2, 1]);
+        let held: Vec<_> = (0..2).map(|_| gate.try_acquire(0).unwrap()).collect();
+        let _b = gate.try_acquire(1).unwrap();
+        assert!(
+            host.readmissible(&gate, index).is_empty(),
+            "the gate is full"
+        );
+        assert_eq!(host.no_channel.len(), 4);
+        drop(held);
+        // Two of tenant a's channels free, tenant b's still held: a and c (oldest of a).
+        assert_eq!(host.readmissible(&gate, index), vec!["a", "c"]);
+        assert_eq!(host.no_channel, vec!["b", "d"]);
+        gate.start_draining();
+        assert!(host.readmissible(&gate, index).is_empty(), "draining");
     }
 }
