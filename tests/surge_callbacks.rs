@@ -13,94 +13,15 @@
 //! No timing assertions: every wait is a poll on an event with a generous bound.
 
 mod common;
+mod sms_stub;
 
 use common::{Navbat, Sipp, TestConfig, DTM_DID};
 use serde_json::Value;
+use sms_stub::StubGateway;
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
-use std::thread;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(60);
-
-/// One request the stub gateway received.
-#[derive(Debug, Clone)]
-struct Received {
-    key: String,
-    body: String,
-    status: u16,
-}
-
-/// A tiny HTTP/1.1 server: 500 for the first request with a given `Idempotency-Key`, 200
-/// for every later one.
-struct StubGateway {
-    port: u16,
-    received: Arc<Mutex<Vec<Received>>>,
-}
-
-impl StubGateway {
-    fn start() -> StubGateway {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the stub gateway");
-        let port = listener.local_addr().unwrap().port();
-        let received: Arc<Mutex<Vec<Received>>> = Arc::default();
-        let log = received.clone();
-        thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut headers: HashMap<String, String> = HashMap::new();
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    continue;
-                }
-                loop {
-                    line.clear();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                    if let Some((k, v)) = line.split_once(':') {
-                        headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-                    }
-                }
-                let len: usize = headers
-                    .get("content-length")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
-                let mut body = vec![0; len];
-                let _ = reader.read_exact(&mut body);
-                let key = headers.get("idempotency-key").cloned().unwrap_or_default();
-                let mut log = log.lock().unwrap();
-                let status = if log.iter().any(|r| r.key == key) {
-                    200
-                } else {
-                    500
-                };
-                log.push(Received {
-                    key,
-                    body: String::from_utf8_lossy(&body).into_owned(),
-                    status,
-                });
-                drop(log);
-                let reason = if status == 200 {
-                    "OK"
-                } else {
-                    "Internal Server Error"
-                };
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status} {reason}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                );
-            }
-        });
-        StubGateway { port, received }
-    }
-
-    fn received(&self) -> Vec<Received> {
-        self.received.lock().unwrap().clone()
-    }
-}
 
 fn config(gateway: u16, trunk: u16, data: &std::path::Path) -> TestConfig {
     config_with(gateway, trunk, data, 2, 1)
