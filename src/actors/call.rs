@@ -592,20 +592,12 @@ impl CallActor {
                 .unwrap_or(Codec::Pcmu),
             telephone_event: remote.as_ref().and_then(|r| r.telephone_event),
         };
-        let mut recording = engine.recorder.open_for(&self.call_ref, &self.tenant_name);
-        let events = self.shared.events.clone();
-        recording.on_done(Box::new(move |result| match result {
-            Ok(done) => {
-                events.emit(EventKind::Recording {
-                    call: done.call,
-                    path: done.path.display().to_string(),
-                    duration_ms: done.duration_ms,
-                    bytes: done.bytes,
-                    sha256: done.sha256,
-                });
-            }
-            Err(e) => tracing::warn!(error = %e, "recording failed"),
-        }));
+        let recording = super::open_recording(
+            &engine.recorder,
+            &self.shared.events,
+            &self.call_ref,
+            &self.tenant_name,
+        );
         session.send(MediaCommand::Bridge {
             operator: leg,
             recording: Some(recording),

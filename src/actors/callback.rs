@@ -17,7 +17,6 @@ use super::gate::{ChannelGate, ChannelTicket};
 use super::Shared;
 use crate::acd::{CallId, Millis, OperatorId};
 use crate::callback::{CallbackBook, CallbackLog, CallbackRequest};
-use crate::events::EventKind;
 use crate::media::{Codec, LegSpec, MediaCommand, MediaEvent, MediaHandle, MediaMsg, RtpPort};
 use crate::privacy::PhoneNumber;
 use crate::sip::{sdp, ContactBinding, LegEvent, LegMsg, OperatorLeg};
@@ -423,20 +422,12 @@ impl CallbackActor {
             spec(trunk_port, trunk_sdp.as_deref()),
             ctx.address().recipient::<MediaMsg>(),
         );
-        let mut recording = engine.recorder.open(&self.attempt_ref);
-        let events = self.shared.events.clone();
-        recording.on_done(Box::new(move |result| match result {
-            Ok(done) => {
-                events.emit(EventKind::Recording {
-                    call: done.call,
-                    path: done.path.display().to_string(),
-                    duration_ms: done.duration_ms,
-                    bytes: done.bytes,
-                    sha256: done.sha256,
-                });
-            }
-            Err(e) => tracing::warn!(error = %e, "callback recording failed"),
-        }));
+        let recording = super::open_recording(
+            &engine.recorder,
+            &self.shared.events,
+            &self.attempt_ref,
+            &self.request.tenant,
+        );
         session.send(MediaCommand::Bridge {
             operator: spec(operator_port, self.operator_sdp.as_deref()),
             recording: Some(recording),

@@ -98,6 +98,31 @@ impl Shared {
     }
 }
 
+/// Opens the recording of a bridged conversation for `tenant` and arranges that its end is a
+/// `recording` event (path, duration, size, SHA-256), or a warning if the file failed.
+pub(crate) fn open_recording(
+    recorder: &crate::media::recorder::Recorder,
+    events: &EventBus,
+    call: &str,
+    tenant: &str,
+) -> crate::media::recorder::Recording {
+    let mut recording = recorder.open_for(call, tenant);
+    let events = events.clone();
+    recording.on_done(Box::new(move |result| match result {
+        Ok(done) => {
+            events.emit(EventKind::Recording {
+                call: done.call,
+                path: done.path.display().to_string(),
+                duration_ms: done.duration_ms,
+                bytes: done.bytes,
+                sha256: done.sha256,
+            });
+        }
+        Err(e) => tracing::warn!(error = %e, "recording failed"),
+    }));
+    recording
+}
+
 /// The running router: the actors and the shared state.
 #[derive(Clone)]
 pub struct Router {
