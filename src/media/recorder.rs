@@ -147,12 +147,34 @@ pub enum RecorderError {
 
 impl Recorder {
     /// Starts the writer over `dir` with a queue of about `capacity` frames (held as
-    /// one-second batches).
+    /// one-second batches). Recordings go to a subdirectory of `dir` of their own for this
+    /// run of navbat (UTC start time and a random tag, e.g. `20261123T191100Z-3fa9c2`): call
+    /// ids start again at `c1` after every restart, and must never overwrite (or, over HTTP,
+    /// be served as) an earlier run's recording (D19, C9). One directory per run also keeps
+    /// directories small for the filesystem.
     pub fn start(dir: &Path, capacity: usize) -> Result<Recorder, RecorderError> {
-        std::fs::create_dir_all(dir).map_err(|source| RecorderError::Dir {
+        let dir_error = |dir: &Path, source| RecorderError::Dir {
             dir: dir.to_path_buf(),
             source,
-        })?;
+        };
+        std::fs::create_dir_all(dir).map_err(|e| dir_error(dir, e))?;
+        // A new directory, never one another run already uses (create_dir fails if it exists).
+        let mut attempt = 0;
+        let run_dir = loop {
+            let run = dir.join(format!(
+                "{}-{:06x}",
+                jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ"),
+                rand::random::<u32>() & 0xff_ffff
+            ));
+            match std::fs::create_dir(&run) {
+                Ok(()) => break run,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 8 => {
+                    attempt += 1;
+                }
+                Err(e) => return Err(dir_error(&run, e)),
+            }
+        };
+        let dir = run_dir.as_path();
         let (tx, rx) = sync_channel((capacity / BATCH_FRAMES).max(16));
         let counters = Arc::new(RecorderCounters::default());
         let c = counters.clone();
@@ -168,7 +190,7 @@ impl Recorder {
         })
     }
 
-    /// The directory recordings go to.
+    /// The directory this run's recordings go to (a subdirectory of `media.recordings_dir`).
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -476,7 +498,8 @@ mod tests {
         } // dropped: closed
         let done = rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
         assert_eq!(done.duration_ms, 1600);
-        assert_eq!(done.path, dir.path().join("c_1.wav"));
+        assert_eq!(done.path, rec.dir().join("c_1.wav"));
+        assert_eq!(rec.dir().parent(), Some(dir.path()));
         // 80 frames: three batches of 25, the last 5 handed over when the recording is dropped.
         assert_eq!(done.bytes, 44 + 80 * 160 * 4);
         assert_eq!(
@@ -491,6 +514,17 @@ mod tests {
         let s: Vec<i16> = reader.samples::<i16>().map(|s| s.unwrap()).collect();
         assert_eq!(s.len(), 80 * 320);
         assert_eq!((s[0], s[1]), (1000, -2000));
+    }
+
+    #[test]
+    fn each_run_records_into_its_own_directory() {
+        // Call ids restart at c1 with every run: a restart must not overwrite c1.wav.
+        let dir = tempfile::tempdir().unwrap();
+        let first = Recorder::start(dir.path(), 64).unwrap();
+        let second = Recorder::start(dir.path(), 64).unwrap();
+        assert_ne!(first.path_for("c1"), second.path_for("c1"));
+        assert!(first.path_for("c1").starts_with(dir.path()));
+        assert!(second.path_for("c1").starts_with(dir.path()));
     }
 
     #[test]
