@@ -12,12 +12,15 @@ cd "$(dirname "$0")/.."
 
 # "binary:debian-package" pairs the integration tests need. Postgres' initdb is not on PATH
 # on Debian: it is looked for under /usr/lib/postgresql/*/bin (tests/store_support/mod.rs
-# finds it there; as root the tests run it as `nobody` through runuser).
+# finds it there; as root the tests run it as `nobody` through runuser). `openssl` makes the
+# test CA of tests/surge_sms_tls.rs; `kill` (procps) stops navbat with signals in the tests.
 REQUIRED_TOOLS=(
     "sipp:sip-tester"
     "prometheus:prometheus"
     "postgresql:postgresql"
     "redis-server:redis-server"
+    "openssl:openssl"
+    "kill:procps"
 )
 
 have_tool() {
