@@ -23,24 +23,6 @@ const FIRST_CALLER_PAUSE_MS: u64 = 15_000;
 /// The second caller stays long enough to wait for the operator and then talk with it.
 const SECOND_CALLER_PAUSE_MS: u64 = 40_000;
 
-fn shared_sections(node: &str, redis: &str, pg: &str) -> String {
-    format!(
-        r#"
-[node]
-id = "{node}"
-
-[database]
-url = "{pg}"
-
-[presence]
-backend = "redis"
-redis_url = "{redis}"
-heartbeat_secs = 1
-expiry_secs = 5
-"#
-    )
-}
-
 fn of_call<'a>(events: &'a [Value], kind: &str, call: &Value) -> Vec<&'a Value> {
     events
         .iter()
@@ -73,11 +55,19 @@ fn a_call_on_node_b_reaches_an_operator_registered_on_node_a_and_only_there() {
     let pg = store_support::Postgres::start();
     let a = Navbat::start(
         "cross-a",
-        TestConfig::default().extra_toml(&shared_sections("node-a", &redis.url(), &pg.url())),
+        TestConfig::default().extra_toml(&store_support::shared_sections(
+            "node-a",
+            &redis.url(),
+            &pg.url(),
+        )),
     );
     let b = Navbat::start(
         "cross-b",
-        TestConfig::default().extra_toml(&shared_sections("node-b", &redis.url(), &pg.url())),
+        TestConfig::default().extra_toml(&store_support::shared_sections(
+            "node-b",
+            &redis.url(),
+            &pg.url(),
+        )),
     );
 
     // The phone registers on node A only and answers two calls (one through each node).

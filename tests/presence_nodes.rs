@@ -8,35 +8,25 @@ mod store_support;
 use common::*;
 use std::time::Duration;
 
-fn shared_sections(node: &str, redis: &str, pg: &str) -> String {
-    format!(
-        r#"
-[node]
-id = "{node}"
-
-[database]
-url = "{pg}"
-
-[presence]
-backend = "redis"
-redis_url = "{redis}"
-heartbeat_secs = 1
-expiry_secs = 5
-"#
-    )
-}
-
 #[test]
 fn an_operator_registered_on_one_node_is_available_on_the_other() {
     let redis = store_support::Redis::start();
     let pg = store_support::Postgres::start();
     let a = Navbat::start(
         "node-a",
-        TestConfig::default().extra_toml(&shared_sections("node-a", &redis.url(), &pg.url())),
+        TestConfig::default().extra_toml(&store_support::shared_sections(
+            "node-a",
+            &redis.url(),
+            &pg.url(),
+        )),
     );
     let b = Navbat::start(
         "node-b",
-        TestConfig::default().extra_toml(&shared_sections("node-b", &redis.url(), &pg.url())),
+        TestConfig::default().extra_toml(&store_support::shared_sections(
+            "node-b",
+            &redis.url(),
+            &pg.url(),
+        )),
     );
 
     let contact_port = free_port();

@@ -295,3 +295,23 @@ pub fn wait_for<T>(what: &str, deadline: Duration, mut probe: impl FnMut() -> Op
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// The config sections of one of several nodes sharing `redis` and the Postgres at `pg`
+/// (fast heartbeats, so tests converge quickly).
+pub fn shared_sections(node: &str, redis: &str, pg: &str) -> String {
+    format!(
+        r#"
+[node]
+id = "{node}"
+
+[database]
+url = "{pg}"
+
+[presence]
+backend = "redis"
+redis_url = "{redis}"
+heartbeat_secs = 1
+expiry_secs = 5
+"#
+    )
+}
