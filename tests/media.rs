@@ -179,22 +179,33 @@ fn sipp_received_at(log: &Path, status: &str) -> SystemTime {
     panic!("SIPp never received {status}; trace:\n{text}");
 }
 
+/// One SIPp call of `scenario` to `did` with its RTP on `phone`; `pause_ms` is the
+/// scenario's `-d` (how long it talks or stays), when it has one.
+fn dial(
+    navbat: &Navbat,
+    name: &str,
+    scenario: &str,
+    did: &str,
+    phone: &Phone,
+    pause_ms: Option<u64>,
+) -> Sipp {
+    let port = phone.port();
+    let pause = pause_ms.map(|ms| ms.to_string());
+    let mut args = vec!["-s", did, "-m", "1", "-key", "rtp_port", &port];
+    if let Some(pause) = &pause {
+        args.extend(["-d", pause]);
+    }
+    navbat.sipp_client(name, scenario, &args)
+}
+
 fn caller(navbat: &Navbat, name: &str, phone: &Phone, talk_ms: u64) -> Sipp {
-    let talk = talk_ms.to_string();
-    navbat.sipp_client(
+    dial(
+        navbat,
         name,
         "media_caller.xml",
-        &[
-            "-s",
-            DTM_DID,
-            "-m",
-            "1",
-            "-key",
-            "rtp_port",
-            &phone.port(),
-            "-d",
-            &talk,
-        ],
+        DTM_DID,
+        phone,
+        Some(talk_ms),
     )
 }
 
@@ -494,21 +505,13 @@ fn prompt_audio(prompts: &Path, tenant: &str, language: &str, names: &[&str]) ->
 }
 
 fn caller_by_info(navbat: &Navbat, name: &str, phone: &Phone, stay_ms: u64) -> Sipp {
-    let stay = stay_ms.to_string();
-    navbat.sipp_client(
+    dial(
+        navbat,
         name,
         "media_caller_info.xml",
-        &[
-            "-s",
-            DTM_DID,
-            "-m",
-            "1",
-            "-key",
-            "rtp_port",
-            &phone.port(),
-            "-d",
-            &stay,
-        ],
+        DTM_DID,
+        phone,
+        Some(stay_ms),
     )
 }
 
@@ -744,18 +747,13 @@ max_missed_offers = 3
             )),
     );
     let phone = Phone::start(None);
-    let sipp = navbat.sipp_client(
+    let sipp = dial(
+        &navbat,
         "caller",
         "media_caller_closed.xml",
-        &[
-            "-s",
-            support_did,
-            "-m",
-            "1",
-            "-key",
-            "rtp_port",
-            &phone.port(),
-        ],
+        support_did,
+        &phone,
+        None,
     );
     sipp.wait_success();
     let finished = navbat.wait_for_event("call_finished", EVENT_DEADLINE, |e| {
@@ -1149,20 +1147,13 @@ fn caller_hold_plays_music_to_the_operator_and_resume_restores_the_bridge() {
     navbat.wait_operator("1001", "available");
     // The caller talks 3 s, holds 3 s (a=sendonly), resumes and talks 3 s more.
     let caller_media = Phone::start_tone(Some((Codec::Pcma, CALLER_HZ)));
-    let sipp = navbat.sipp_client(
+    let sipp = dial(
+        &navbat,
         "caller",
         "media_caller_hold.xml",
-        &[
-            "-s",
-            DTM_DID,
-            "-m",
-            "1",
-            "-key",
-            "rtp_port",
-            &caller_media.port(),
-            "-d",
-            "3000",
-        ],
+        DTM_DID,
+        &caller_media,
+        Some(3000),
     );
     let answered = navbat.wait_for_event("call_answered", Duration::from_secs(40), |_| true);
     let bridged_from = SystemTime::now();
