@@ -38,6 +38,8 @@
 #   KEEP_GOING=1   soak mode: do not stop at a failing step (for memory over many
 #                  steps at one rate, e.g. RATES="150 150 150 150 150 150")
 #   PERF=1         record `perf record -g` on navbat during step PERF_STEP (default: the last rate)
+#   PERF_ARGS      perf record options (default "-g -F 499"; release builds have no frame
+#                  pointers, so "--call-graph dwarf -F 199" gives usable stacks)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -276,7 +278,8 @@ for rate in "${rates[@]}"; do
     load=$(cut -d' ' -f1 /proc/loadavg)
     perf_pid=
     if [[ "${PERF:-0}" == 1 && $step -eq ${PERF_STEP:-${#rates[@]}} ]]; then
-        perf record -g -F 499 -p "$NAVBAT_PID" -o "$OUT/perf.data" 2>/dev/null &
+        # shellcheck disable=SC2086
+        perf record ${PERF_ARGS:--g -F 499} -p "$NAVBAT_PID" -o "$OUT/perf.data" 2>/dev/null &
         perf_pid=$!
     fi
     log "step $step: $rate cps x $calls calls (limit $limit)"
