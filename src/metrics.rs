@@ -133,6 +133,10 @@ pub const RTP_LOST: &str = "navbat_rtp_packets_lost_total";
 pub const RTP_JITTER: &str = "navbat_rtp_jitter_seconds";
 /// Media sessions (calls with audio) running.
 pub const MEDIA_SESSIONS: &str = "navbat_media_sessions";
+/// RTCP compound packets in and out.
+pub const RTCP_PACKETS: &str = "navbat_rtcp_packets_total";
+/// RFC 4733 key presses detected.
+pub const RTP_DTMF_DIGITS: &str = "navbat_rtp_dtmf_digits_total";
 /// Media work shed or failed, by reason.
 pub const MEDIA_DROPS: &str = "navbat_media_drops_total";
 /// Bytes of call recordings written, by tenant.
@@ -250,16 +254,19 @@ pub const CATALOGUE: &[MetricSpec] = &[
     live(RTP_LOST, Counter, Unit::Count, &["codec"], "RTP packets lost on the way in (sequence gaps, RFC 3550 A.3), by the codec of the leg that lost them; counted as the gaps are seen."),
     live(RTP_JITTER, Histogram, Unit::Seconds, &["codec"], "RTP interarrival jitter (RFC 3550 A.8, from kernel arrival timestamps) of every leg that received audio, sampled once a second per leg, by the leg's codec."),
     live(MEDIA_SESSIONS, Gauge, Unit::Count, &[], "Media sessions (calls whose audio navbat anchors) running."),
-    live(MEDIA_DROPS, Counter, Unit::Count, &["reason"], "Media work shed or failed: send_buffer_full, send_error, malformed (datagrams that are not RTP), playout_overflow (20 ms frames of inbound audio dropped because a leg's 200 ms buffer was full), command_shed, recording_shed (20 ms recording frames the writer could not take), recording_failed (recordings that could not be written). Should stay 0."),
+    live(RTCP_PACKETS, Counter, Unit::Count, &["direction"], "RTCP compound packets received (in: valid ones; invalid ones count as media drops, reason rtcp_malformed) or sent (out: sender/receiver reports, about one per leg every 5 s, and a BYE when a leg ends)."),
+    live(RTP_DTMF_DIGITS, Counter, Unit::Count, &[], "Key presses detected in RFC 4733 telephone-events (each press once, however many packets carried it)."),
+    live(MEDIA_DROPS, Counter, Unit::Count, &["reason"], "Media work shed or failed: send_buffer_full, send_error, malformed (datagrams that are not RTP), rtcp_malformed (datagrams on RTCP ports that are not RTCP), playout_overflow (20 ms frames of inbound audio dropped because a leg's 200 ms buffer was full), command_shed, recording_shed (20 ms recording frames the writer could not take), recording_failed (recordings that could not be written). Should stay 0."),
     live(RECORDING_BYTES, Counter, Unit::Bytes, &["tenant"], "Bytes of call recordings written (WAV headers included), by tenant."),
     live(RECORDINGS_OPEN, Gauge, Unit::Count, &[], "Call recordings in progress."),
 ];
 
 /// Values of the [`MEDIA_DROPS`] `reason` label.
-pub const MEDIA_DROP_REASONS: [&str; 7] = [
+pub const MEDIA_DROP_REASONS: [&str; 8] = [
     "send_buffer_full",
     "send_error",
     "malformed",
+    "rtcp_malformed",
     "playout_overflow",
     "command_shed",
     "recording_shed",
@@ -1095,11 +1102,15 @@ pub fn export_media(media: &crate::media::MediaEngine) {
         metrics::histogram!(RTP_JITTER, "codec" => codec.label()).record(jitter);
     }
     metrics::gauge!(MEDIA_SESSIONS).set(c.sessions.load(Relaxed) as f64);
+    metrics::counter!(RTCP_PACKETS, "direction" => "in").absolute(c.rtcp_in.load(Relaxed));
+    metrics::counter!(RTCP_PACKETS, "direction" => "out").absolute(c.rtcp_out.load(Relaxed));
+    metrics::counter!(RTP_DTMF_DIGITS).absolute(c.dtmf_events.load(Relaxed));
     let r = &media.recorder.counters;
     let drops = [
         c.send_dropped.load(Relaxed),
         c.send_errors.load(Relaxed),
         c.malformed.load(Relaxed),
+        c.rtcp_malformed.load(Relaxed),
         c.samples_dropped.load(Relaxed) / crate::media::recorder::FRAME as u64,
         c.commands_shed.load(Relaxed),
         r.shed.load(Relaxed),

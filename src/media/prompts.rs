@@ -242,7 +242,10 @@ mod tests {
             dir.path().join("uz/greeting.wav"),
         )
         .unwrap();
-        assert!(store.clip("dtm", "uz", "greeting").is_err(), "not looked for yet");
+        assert!(
+            store.clip("dtm", "uz", "greeting").is_err(),
+            "not looked for yet"
+        );
         forget_misses(&store);
         assert!(store.clip("dtm", "uz", "greeting").is_ok());
     }

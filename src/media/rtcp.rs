@@ -169,6 +169,14 @@ pub fn write_report(
     out.resize(out.len() + (padded - chunk) + 1, 0);
 }
 
+/// Appends a BYE for `ssrc` (RFC 3550 §6.6; no reason text), to end a compound packet.
+pub fn write_bye(ssrc: u32, out: &mut Vec<u8>) {
+    out.push(0x81); // V=2, P=0, SC=1
+    out.push(PT_BYE);
+    out.extend_from_slice(&1u16.to_be_bytes()); // two 32-bit words, minus one
+    out.extend_from_slice(&ssrc.to_be_bytes());
+}
+
 /// The NTP timestamp of a wall-clock time (RFC 3550 §4).
 pub fn ntp(wall: SystemTime) -> u64 {
     const UNIX_TO_NTP: u64 = 2_208_988_800;
@@ -313,6 +321,20 @@ impl RtcpLeg {
         }
         let jitter_ms = rand::random::<u16>() % 5000;
         self.next_report = now + REPORT_INTERVAL / 2 + Duration::from_millis(u64::from(jitter_ms));
+        self.send_report(now, wall, leg, false)
+    }
+
+    /// The leg is ending: sends a last report with a BYE (RFC 3550 §6.6), so the peer
+    /// learns at once that this source has left instead of timing it out. Nothing is sent
+    /// for a leg that never sent RTP or RTCP (§6.3.7), or that has nowhere to send it.
+    pub fn bye(&mut self, now: Instant, wall: SystemTime, leg: &LegView) -> Sent {
+        if leg.sent_packets == 0 && self.sent == 0 {
+            return Sent::Nothing;
+        }
+        self.send_report(now, wall, leg, true)
+    }
+
+    fn send_report(&mut self, now: Instant, wall: SystemTime, leg: &LegView, bye: bool) -> Sent {
         let Some(to) = self.peer.or_else(|| {
             leg.rtp_remote.map(|mut a| {
                 a.set_port(a.port().wrapping_add(1));
@@ -355,6 +377,9 @@ impl RtcpLeg {
         self.prev_lost = leg.lost;
         self.buf.clear();
         write_report(leg.ssrc, sender, block, &self.cname, &mut self.buf);
+        if bye {
+            write_bye(leg.ssrc, &mut self.buf);
+        }
         match self.sock.send_to(&self.buf, to) {
             Ok(_) => {
                 self.sent += 1;
@@ -404,6 +429,49 @@ mod tests {
         assert_eq!(out[0], 0x81);
         assert_eq!(&out[28..32], &0x5eed_u32.to_be_bytes());
         assert_eq!(&out[32..36], &((3u32 << 24) | 7).to_be_bytes());
+    }
+
+    #[test]
+    fn a_report_ending_in_bye_is_a_valid_compound() {
+        let mut out = Vec::new();
+        write_report(0x1234_5678, None, None, "navbat@127.0.0.1", &mut out);
+        let report_len = out.len();
+        write_bye(0x1234_5678, &mut out);
+        assert_eq!(out.len(), report_len + 8);
+        assert_eq!(&out[report_len..report_len + 4], &[0x81, PT_BYE, 0, 1]);
+        let got = parse(&out).expect("valid compound");
+        assert_eq!(got.ssrc, 0x1234_5678);
+        assert_eq!(got.packets, 3, "RR, SDES, BYE");
+    }
+
+    #[test]
+    fn bye_goes_to_the_peer_only_from_a_leg_that_sent_something() {
+        let now = Instant::now();
+        let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut leg = RtcpLeg::new(std::net::UdpSocket::bind("127.0.0.1:0").unwrap(), now).unwrap();
+        let mut rtp_remote = peer.local_addr().unwrap();
+        rtp_remote.set_port(rtp_remote.port() - 1); // reports go to RTP port + 1
+        let mut view = LegView {
+            ssrc: 7,
+            sent_packets: 0,
+            sent_octets: 0,
+            rtp_timestamp: 0,
+            source: None,
+            received: 0,
+            lost: 0,
+            jitter: 0,
+            rtp_remote: Some(rtp_remote),
+        };
+        assert_eq!(leg.bye(now, SystemTime::now(), &view), Sent::Nothing);
+        view.sent_packets = 50;
+        view.sent_octets = 8000;
+        assert_eq!(leg.bye(now, SystemTime::now(), &view), Sent::Report);
+        let mut buf = [0u8; 256];
+        let (n, _) = peer.recv_from(&mut buf).unwrap();
+        assert_eq!(buf[1], PT_SR, "a leg that sent RTP reports as a sender");
+        assert_eq!(parse(&buf[..n]).unwrap().packets, 3, "SR, SDES, BYE");
+        assert_eq!(&buf[n - 8..n - 4], &[0x81, PT_BYE, 0, 1]);
     }
 
     #[test]

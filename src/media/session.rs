@@ -707,12 +707,9 @@ impl Leg {
         }
     }
 
-    /// Sends this leg's RTCP report when one is due.
-    fn rtcp_tick(&mut self, rx: &Receiver<'_>, tally: &mut Tally) {
-        let Some(r) = self.rtcp.as_mut() else {
-            return;
-        };
-        let view = rtcp_mod::LegView {
+    /// What RTCP reports say about this leg.
+    fn rtcp_view(&self) -> rtcp_mod::LegView {
+        rtcp_mod::LegView {
             ssrc: self.out.ssrc(),
             sent_packets: self.out.packets,
             sent_octets: self.out.packets * FRAME as u64,
@@ -722,6 +719,27 @@ impl Leg {
             lost: self.stats.lost(),
             jitter: self.stats.jitter_units(),
             rtp_remote: self.remote,
+        }
+    }
+
+    /// The leg ends: a last RTCP report with a BYE (RFC 3550 §6.6).
+    fn rtcp_bye(&mut self, tally: &mut Tally) {
+        let view = self.rtcp_view();
+        let Some(r) = self.rtcp.as_mut() else {
+            return;
+        };
+        match r.bye(Instant::now(), SystemTime::now(), &view) {
+            rtcp_mod::Sent::Nothing => {}
+            rtcp_mod::Sent::Report => tally.rtcp_out += 1,
+            rtcp_mod::Sent::Failed => tally.send_errors += 1,
+        }
+    }
+
+    /// Sends this leg's RTCP report when one is due.
+    fn rtcp_tick(&mut self, rx: &Receiver<'_>, tally: &mut Tally) {
+        let view = self.rtcp_view();
+        let Some(r) = self.rtcp.as_mut() else {
+            return;
         };
         match r.tick(rx.now, rx.wall, &view) {
             rtcp_mod::Sent::Nothing => {}
@@ -893,6 +911,7 @@ impl Session {
                 Ok(leg) => {
                     if let Some(mut old) = self.operator.replace(leg) {
                         old.account(tally, false);
+                        old.rtcp_bye(tally);
                     }
                     self.recording = recording;
                     self.hold = None;
@@ -907,9 +926,11 @@ impl Session {
             MediaCommand::Unbridge => {
                 if let Some(mut old) = self.operator.take() {
                     old.account(tally, false);
+                    old.rtcp_bye(tally);
                 }
                 if let Some((mut old, _)) = self.supervisor.take() {
                     old.account(tally, false);
+                    old.rtcp_bye(tally);
                 }
                 self.recording = None;
                 self.hold = None;
@@ -919,6 +940,7 @@ impl Session {
                 Ok(l) => {
                     if let Some((mut old, _)) = self.supervisor.replace((l, mode)) {
                         old.account(tally, false);
+                        old.rtcp_bye(tally);
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "supervisor media could not start"),
@@ -931,6 +953,7 @@ impl Session {
             MediaCommand::EndMonitor => {
                 if let Some((mut old, _)) = self.supervisor.take() {
                     old.account(tally, false);
+                    old.rtcp_bye(tally);
                 }
             }
             MediaCommand::Hold { by, music } => {
@@ -947,11 +970,14 @@ impl Session {
     fn finish(mut self, tally: &mut Tally, c: &MediaCounters) {
         drop(self.recording.take());
         self.caller.account(tally, false);
+        self.caller.rtcp_bye(tally);
         if let Some(op) = self.operator.as_mut() {
             op.account(tally, false);
+            op.rtcp_bye(tally);
         }
         if let Some((s, _)) = self.supervisor.as_mut() {
             s.account(tally, false);
+            s.rtcp_bye(tally);
         }
         c.sessions.fetch_sub(1, Ordering::Relaxed);
         self.to.do_send(MediaMsg(MediaEvent::Ended {
