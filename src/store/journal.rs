@@ -129,9 +129,23 @@ pub fn save_cursor(dir: &Path, at: Position) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Told once the line it rode on is fsynced (dropped unsent if the writer ends first).
+pub type Ack = tokio::sync::oneshot::Sender<()>;
+
+/// What the writer appends: one JSON line, and possibly someone waiting for it to be on disk
+/// (an SMS is durable before its first attempt, a callback before it is confirmed).
+pub trait Line: serde::Serialize {
+    /// The waiter, if any; taken once by the writer.
+    fn take_ack(&mut self) -> Option<Ack> {
+        None
+    }
+}
+
+impl Line for JournalEntry {}
+
 /// Starts the writer thread on a fresh segment after every existing one; returns the
 /// shared durable state. The thread ends when every sender is dropped.
-pub fn start_writer<T: serde::Serialize + Send + 'static>(
+pub fn start_writer<T: Line + Send + 'static>(
     dir: &Path,
     rx: mpsc::Receiver<T>,
     batch_events: usize,
@@ -171,7 +185,7 @@ pub fn start_writer<T: serde::Serialize + Send + 'static>(
     Ok(durable)
 }
 
-fn write_loop<T: serde::Serialize>(
+fn write_loop<T: Line>(
     dir: &Path,
     rx: mpsc::Receiver<T>,
     batch_events: usize,
@@ -182,11 +196,15 @@ fn write_loop<T: serde::Serialize>(
 ) {
     let mut offset = 0u64;
     let mut buf: Vec<u8> = Vec::with_capacity(256 * 1024);
+    let mut acks: Vec<Ack> = Vec::new();
     while let Ok(first) = rx.recv() {
         buf.clear();
         let mut count = 0u64;
         let mut next = Some(first);
-        while let Some(entry) = next.take() {
+        while let Some(mut entry) = next.take() {
+            if let Some(ack) = entry.take_ack() {
+                acks.push(ack);
+            }
             if serde_json::to_writer(&mut buf, &entry).is_ok() {
                 buf.push(b'\n');
                 count += 1;
@@ -224,6 +242,10 @@ fn write_loop<T: serde::Serialize>(
         }
         offset += buf.len() as u64;
         durable.publish(Position { segment, offset }, count);
+        for ack in acks.drain(..) {
+            // The waiter may have gone (its actor stopped): nothing to tell.
+            let _ = ack.send(());
+        }
         if offset >= segment_bytes {
             if let Ok(f) = OpenOptions::new()
                 .create_new(true)
@@ -366,6 +388,7 @@ mod tests {
             caller: None,
             repeat: None,
             surge: false,
+            record: None,
         }
     }
 

@@ -6,6 +6,7 @@
 //! merge rule per column, so applying the same entries twice leaves the same row (a replay
 //! after a crash inserts nothing twice and changes nothing).
 
+use super::outbox::{CallbackRow, SmsRow, StoreRecord};
 use crate::privacy::PhoneNumber;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::HashMap;
@@ -56,7 +57,9 @@ pub struct JournalEntry {
     pub seq: u64,
     /// Wall-clock milliseconds since the Unix epoch.
     pub at_ms: u64,
-    /// The event as JSON (the same form the logs carry: numbers masked).
+    /// The event as JSON (the same form the logs carry: numbers masked); `null` for a
+    /// [`StoreRecord`] line.
+    #[serde(default)]
     pub event: serde_json::Value,
     /// The caller's full number (`call_arrived` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -67,6 +70,9 @@ pub struct JournalEntry {
     /// The tenant's surge flag at arrival (`call_arrived` only).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub surge: bool,
+    /// A step of the SMS outbox or the callback book (instead of an event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<StoreRecord>,
 }
 
 impl JournalEntry {
@@ -346,6 +352,10 @@ pub struct Rows {
     pub operator_states: Vec<OperatorStateRow>,
     /// `recording` entries.
     pub recordings: Vec<RecordingRow>,
+    /// SMS outbox rows (one per message of the batch).
+    pub sms: Vec<SmsRow>,
+    /// Callback request rows (one per request of the batch).
+    pub callbacks: Vec<CallbackRow>,
     /// Entries whose event JSON matched no known shape (kept in the timeline only).
     pub unreadable: usize,
 }
@@ -356,6 +366,11 @@ pub fn fold(entries: &[JournalEntry], month_of: &dyn Fn(&str, i64) -> String) ->
     let mut rows = Rows::default();
     let mut index: HashMap<String, usize> = HashMap::new();
     for entry in entries {
+        // Outbox and callback steps have tables of their own, not the timeline.
+        if let Some(record) = &entry.record {
+            super::outbox::fold_record(entry, record, &mut rows.sms, &mut rows.callbacks);
+            continue;
+        }
         let at = entry.at_ms as i64;
         let call = entry.call_uid();
         rows.events.push(EventRow {
@@ -525,6 +540,7 @@ mod tests {
             caller,
             repeat: None,
             surge: false,
+            record: None,
         }
     }
 
