@@ -383,10 +383,19 @@ fn callbacks_keep_their_place_and_are_dialled_operator_first() {
         assert!(!log.contains(number), "{number} in navbat.log");
     }
     let url = sqlite_url(data.path());
-    let rows: Vec<(Option<String>, Option<bool>, Option<String>)> = query(
-        &url,
-        "SELECT call_ref, surge, outcome FROM call_records WHERE arrived_at_ms IS NOT NULL ORDER BY arrived_at_ms",
-    );
+    let db = data.path().join("navbat.db");
+    // (The native driver: `Any` cannot decode SQLite's BOOLEAN.)
+    let rows: Vec<(Option<String>, Option<bool>, Option<String>)> = block_on(async move {
+        let url = format!("sqlite://{}?mode=ro", db.display());
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .connect(&url)
+            .await
+            .unwrap();
+        sqlx::query_as("SELECT call_ref, surge, outcome FROM call_records WHERE arrived_at_ms IS NOT NULL ORDER BY arrived_at_ms")
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+    });
     let expected: Vec<(Option<String>, Option<bool>, Option<String>)> = [
         (&call_a, "answered"),
         (&call_b, "callback_requested"),

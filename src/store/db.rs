@@ -516,6 +516,18 @@ impl Db {
         row.try_get::<i64, _>(0).map_err(|e| self.err(e))
     }
 
+    /// Runs a query returning one text column (tests and reports).
+    pub async fn texts(&self, sql: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(sql.to_owned()))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>(0))
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.err(e))
+    }
+
     /// Whether the database answers.
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").fetch_one(&self.pool).await.is_ok()
