@@ -64,9 +64,21 @@ pub struct AcdActor {
     callbacks: CallbackHost,
 }
 
+/// What an offer that won its operator's claim does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    /// A live call: the call actor INVITEs the operator.
+    Live,
+    /// A callback: its dial-out rings the operator, then the caller.
+    Callback,
+}
+
 /// How often the host looks for callbacks the store recovered late (the database was down
 /// at start-up).
 pub const RECOVERY_CHECK: Duration = Duration::from_secs(1);
+
+/// Longest wait for a callback booking to be fsynced before the caller is answered.
+pub const BOOKING_DURABLE_WAIT: Duration = Duration::from_secs(2);
 
 /// How often surge controllers look at the load and the calendar.
 pub const SURGE_EVALUATE_EVERY: Duration = Duration::from_secs(1);
@@ -207,17 +219,30 @@ impl AcdActor {
     /// logged out) until the shared view shows it free again, and the call goes back to its
     /// queue for someone else.
     fn offer(&mut self, call: CallId, operator: OperatorId, ctx: &mut Context<Self>) {
+        self.claim_then_reach(call, operator, Reach::Live, call_ref(call), ctx);
+    }
+
+    /// Claims `operator` in Redis (with shared presence) for `holder`, then reaches them:
+    /// a live call's offer, or a callback's dial-out, which rings the operator first. So a
+    /// callback, like a live call, never rings an operator another node holds.
+    fn claim_then_reach(
+        &mut self,
+        call: CallId,
+        operator: OperatorId,
+        reach: Reach,
+        holder: String,
+        ctx: &mut Context<Self>,
+    ) {
         let local = self.shared.presence.binding(operator);
         let binding = local
             .clone()
             .or_else(|| self.remote.get(&operator).cloned());
         let ext = self.ext(operator);
         let Some(shared) = self.shared.presence.shared().cloned() else {
-            self.send_offer(call, operator, ext, binding);
+            self.reach(reach, call, operator, ext, binding, ctx);
             return;
         };
         let ttl = self.shared.config.presence.expiry;
-        let holder = call_ref(call);
         let is_local = local.is_some();
         let claim_ext = ext.clone();
         let claimer = shared.clone();
@@ -244,7 +269,7 @@ impl AcdActor {
                     };
                     if go {
                         act.claiming.remove(&(call, operator));
-                        act.send_offer(call, operator, ext, binding);
+                        act.reach(reach, call, operator, ext, binding, ctx);
                         return;
                     }
                     if let Claim::Lost(by) = &claim {
@@ -262,6 +287,21 @@ impl AcdActor {
                     act.claiming.remove(&(call, operator));
                 }),
         );
+    }
+
+    fn reach(
+        &mut self,
+        reach: Reach,
+        call: CallId,
+        operator: OperatorId,
+        ext: String,
+        binding: Option<crate::sip::ContactBinding>,
+        ctx: &mut Context<Self>,
+    ) {
+        match reach {
+            Reach::Live => self.send_offer(call, operator, ext, binding),
+            Reach::Callback => self.start_callback_dial(call, operator, binding, ctx),
+        }
     }
 
     /// Hands an offer to the call actor (which INVITEs the phone) and records it.
@@ -888,10 +928,36 @@ impl AcdActor {
         );
     }
 
-    /// The core offered a callback to `operator`: start the dial-out.
+    /// The core offered a callback to `operator`: claim the operator (shared presence), then
+    /// start the dial-out.
     fn dial_callback(&mut self, call: CallId, operator: OperatorId, ctx: &mut Context<Self>) {
         if self.callbacks.actors.contains_key(&call) {
             // Ring-all: a callback rings one operator at a time.
+            self.feed(Input::Declined { call, operator }, ctx);
+            return;
+        }
+        let Some(id) = self
+            .callbacks
+            .in_core
+            .get(&call)
+            .filter(|id| self.callbacks.book.get(id).is_some())
+            .cloned()
+        else {
+            self.feed(Input::CallerLeft { call }, ctx);
+            return;
+        };
+        self.claim_then_reach(call, operator, Reach::Callback, id, ctx);
+    }
+
+    /// The operator is ours: take a trunk channel and start the dial-out.
+    fn start_callback_dial(
+        &mut self,
+        call: CallId,
+        operator: OperatorId,
+        binding: Option<crate::sip::ContactBinding>,
+        ctx: &mut Context<Self>,
+    ) {
+        if self.callbacks.actors.contains_key(&call) {
             self.feed(Input::Declined { call, operator }, ctx);
             return;
         }
@@ -927,19 +993,13 @@ impl AcdActor {
                 return;
             }
         };
-        // A callback's dial-out takes no Redis claim (it rings the operator at once), so the
-        // offer is an event here; a live call's is emitted when its claim is won and the
-        // phone is actually rung.
+        // As for a live call, the offer is an event once the claim is won and the phone is
+        // actually rung.
         self.shared.events.emit(EventKind::CallOffered {
             call: self.call_name(call),
             queue: self.queue_of(call),
             operator: self.ext(operator),
         });
-        let binding = self
-            .shared
-            .presence
-            .binding(operator)
-            .or_else(|| self.remote.get(&operator).cloned());
         let actor = CallbackActor::new(
             self.shared.clone(),
             ctx.address(),
@@ -1236,8 +1296,16 @@ impl Handler<RequestCallback> for AcdActor {
             Ok((id, None)) => Box::pin(fut::ready(Ok(id))),
             Ok((id, Some(durable))) => Box::pin(
                 async move {
-                    // An error means the store shut down first: the request stands in memory.
-                    let _ = durable.await;
+                    // The caller's actor waits for this answer, so a journal disk that stopped
+                    // taking writes must not hold it for ever: after a while the booking
+                    // stands as it is (in the book, and journaled once the disk recovers).
+                    match tokio::time::timeout(BOOKING_DURABLE_WAIT, durable).await {
+                        Ok(_) => {}
+                        Err(_) => tracing::error!(
+                            callback = %id,
+                            "callback booked before it reached the journal disk"
+                        ),
+                    }
                     Ok(id)
                 }
                 .into_actor(self),
