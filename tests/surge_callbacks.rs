@@ -661,3 +661,167 @@ fn callback_dial_outs_wait_for_a_free_channel() {
     // Nobody was refused a channel: A's call was admitted and B's dial-out waited.
     assert!(of_kind(&events, "call_blocked").is_empty(), "{events:#?}");
 }
+
+/// Two nodes share Redis and Postgres. Callbacks booked on node A are node A's: after both
+/// nodes restart, node A alone resumes and dials them (node B recovers none). The operator's
+/// phone is registered on node B, where a live caller waits too: node A claims the operator
+/// in Redis before ringing it for a callback, so the operator is never rung by both nodes
+/// at once. Each callback reaches the trunk once.
+#[test]
+fn callbacks_booked_on_one_node_are_dialled_by_that_node_only() {
+    let redis = store_support::Redis::start();
+    let pg = store_support::Postgres::start();
+    let gateway = StubGateway::start();
+    let trunk_port = common::free_port();
+    let (data_a, data_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let node = |name: &str, data: &Path| {
+        config_with(gateway.port, trunk_port, data, &pg.url(), 3, 8).extra_toml(&format!(
+            r#"
+[node]
+id = "{name}"
+
+[presence]
+backend = "redis"
+redis_url = "{redis}"
+heartbeat_secs = 1
+expiry_secs = 5
+"#,
+            redis = redis.url()
+        ))
+    };
+
+    // First run: B and C book callbacks on node A; nobody is logged on anywhere.
+    let mut a = Navbat::start("cb-nodes-a1", node("node-a", data_a.path()));
+    let mut b = Navbat::start("cb-nodes-b1", node("node-b", data_b.path()));
+    a.wait_for_event("surge_changed", WAIT, |e| e["on"] == true);
+    let cb_args = |n: &'static str| ["-d", "3000", "-key", "number", n];
+    let mut booked = Vec::new();
+    for (name, number) in [("caller-b", "998900000011"), ("caller-c", "998900000012")] {
+        let (mut sipp, call) = enqueue(&a, name, "caller_callback.xml", &cb_args(number));
+        let ev = a.wait_for_event("callback_requested", WAIT, |e| e["call"] == call.as_str());
+        assert!(sipp.wait().success(), "{}", sipp.report());
+        booked.push(ev["callback"].as_str().unwrap().to_string());
+    }
+    for n in [&mut a, &mut b] {
+        n.terminate();
+        n.wait_exit(Duration::from_secs(30)).expect("navbat exits");
+    }
+
+    // Second run of both nodes; the operator's phone registers on node B.
+    let mut a = Navbat::start("cb-nodes-a2", node("node-a", data_a.path()));
+    let b = Navbat::start("cb-nodes-b2", node("node-b", data_b.path()));
+    let mut trunk = Sipp::start(
+        a.dir.path(),
+        "trunk",
+        "operator_answer.xml",
+        &["-m", "2"],
+        None,
+        trunk_port,
+    );
+    let (mut live, live_call) = enqueue(&b, "caller-live", "caller_ivr_wait_bye.xml", &[]);
+    let operator = b.operator_phone("1001", "operator_answer_hangup.xml", 3, &["-d", "1000"]);
+    for cb in &booked {
+        let done = a.wait_for_event("callback_finished", WAIT, |e| e["callback"] == cb.as_str());
+        assert_eq!(done["outcome"], "connected", "{done}");
+        assert_eq!(done["attempts"], 1, "{done}");
+    }
+    let live_done = b.wait_for_event("call_finished", WAIT, |e| e["call"] == live_call.as_str());
+    assert_eq!(live_done["outcome"], "answered", "{live_done}");
+    for sipp in [&mut trunk, &mut live] {
+        assert!(sipp.wait().success(), "{}", sipp.report());
+    }
+    drop(operator);
+    // The operator was rung by one node at a time: each session (offer to end) starts after
+    // the one before it ended, whichever node it was on.
+    let (events_a, events_b) = (a.events(), b.events());
+    let at = |e: &Value| e["at_ms"].as_u64().unwrap();
+    let first = |events: &[Value], kind: &str, key: &str, id: &str| {
+        events
+            .iter()
+            .find(|e| e["kind"] == kind && e[key] == id)
+            .map(at)
+            .unwrap_or_else(|| panic!("no {kind} for {id}"))
+    };
+    let mut sessions: Vec<(u64, u64, String)> = booked
+        .iter()
+        .map(|cb| {
+            (
+                first(&events_a, "call_offered", "call", cb),
+                first(&events_a, "callback_attempt", "callback", cb),
+                cb.clone(),
+            )
+        })
+        .collect();
+    sessions.push((
+        first(&events_b, "call_offered", "call", &live_call),
+        first(&events_b, "call_finished", "call", &live_call),
+        live_call.clone(),
+    ));
+    sessions.sort();
+    for w in sessions.windows(2) {
+        assert!(
+            w[1].0 >= w[0].1,
+            "the operator was rung twice at once: {sessions:?}"
+        );
+    }
+    // Node A offered them, in booking order, to the operator it claimed on node B.
+    let offered: Vec<(String, String)> = of_kind(&events_a, "call_offered")
+        .iter()
+        .map(|e| {
+            (
+                e["call"].as_str().unwrap().to_string(),
+                e["operator"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        offered,
+        booked
+            .iter()
+            .map(|cb| (cb.clone(), "1001".to_string()))
+            .collect::<Vec<_>>()
+    );
+    // Node B touched none of them: its one offer is its live caller's.
+    let offered_b: Vec<&str> = of_kind(&events_b, "call_offered")
+        .iter()
+        .map(|e| e["call"].as_str().unwrap())
+        .collect();
+    assert_eq!(offered_b, vec![live_call.as_str()]);
+    for kind in ["callback_attempt", "callback_finished"] {
+        assert!(of_kind(&events_b, kind).is_empty(), "{kind} on node B");
+    }
+    // The trunk was dialled once per callback.
+    let trunk_log = std::fs::read_to_string(a.dir.path().join("trunk.messages.log")).unwrap();
+    let invites = trunk_log
+        .lines()
+        .filter(|l| l.starts_with("INVITE sip:"))
+        .count();
+    assert_eq!(invites, 2, "{trunk_log}");
+    // The operator's phone, registered on node B, was rung by node A, once per callback.
+    let op_log = std::fs::read_to_string(b.dir.path().join("op1001-phone.messages.log")).unwrap();
+    let rung = op_log
+        .lines()
+        .filter(|l| l.starts_with("INVITE sip:"))
+        .count();
+    assert_eq!(rung, 3, "{op_log}");
+    // The shared table (read once node A has stopped and written everything): both
+    // requests node A's, connected once.
+    a.terminate();
+    a.wait_exit(Duration::from_secs(30)).expect("navbat exits");
+    let rows: Vec<(String, Option<String>, String, i64)> = query(
+        &pg.url(),
+        "SELECT id, node, status, attempts FROM callback_requests ORDER BY arrived_at_ms",
+    );
+    assert_eq!(
+        rows,
+        booked
+            .iter()
+            .map(|id| (
+                id.clone(),
+                Some("node-a".to_string()),
+                "connected".to_string(),
+                1
+            ))
+            .collect::<Vec<_>>()
+    );
+}
