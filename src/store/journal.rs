@@ -55,7 +55,8 @@ impl Durable {
     }
 }
 
-fn segment_path(dir: &Path, segment: u64) -> PathBuf {
+/// The file of segment `segment`.
+pub(crate) fn segment_path(dir: &Path, segment: u64) -> PathBuf {
     dir.join(format!("{segment:012}{SEGMENT_SUFFIX}"))
 }
 

@@ -27,7 +27,7 @@
 //! Rows keep the full phone number (the work needs it, like `call_records.caller_number`);
 //! `Debug` of a record masks it.
 
-use super::journal::{Position, Reader};
+use super::journal::{self, Position};
 use super::record::{call_uid, JournalEntry};
 use super::StoreError;
 use crate::callback::{CallbackOutcome, CallbackRecord, CallbackRequest};
@@ -35,6 +35,8 @@ use crate::sms::{Message, MessageKind, SmsRecord};
 use serde::{Deserialize, Serialize};
 use sqlx::{AnyPool, AssertSqlSafe, Row};
 use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -486,20 +488,53 @@ impl PendingWork {
 
 /// The records of earlier runs in the journal after the drained position `from` (the DB
 /// writer has not written them yet), in order. Read before this run's writer starts.
+///
+/// After a long database outage the undrained journal can hold millions of events, so lines
+/// are only searched for a `"record":` field and just that field is decoded; a torn last
+/// line (a crash mid-write) is skipped as the journal reader does.
 pub fn undrained_records(dir: &Path, from: Position) -> Result<Vec<StoreRecord>, StoreError> {
-    let end = Position {
-        segment: u64::MAX,
-        offset: 0,
-    };
-    let mut reader = Reader::new(dir, from);
-    let mut out = Vec::new();
-    loop {
-        let batch = reader.read(10_000, end)?;
-        if batch.is_empty() {
-            return Ok(out);
-        }
-        out.extend(batch.into_iter().filter_map(|(e, _)| e.record));
+    #[derive(Deserialize)]
+    struct RecordOnly {
+        #[serde(default)]
+        record: Option<StoreRecord>,
     }
+    const MARK: &[u8] = b"\"record\":";
+    let mut out = Vec::new();
+    let mut line = Vec::with_capacity(512);
+    for segment in journal::segments(dir)?
+        .into_iter()
+        .filter(|&n| n >= from.segment)
+    {
+        let path = journal::segment_path(dir, segment);
+        let mut file = match File::open(&path) {
+            Ok(f) => BufReader::with_capacity(256 * 1024, f),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(StoreError::journal(&path, "open", e)),
+        };
+        if segment == from.segment {
+            file.seek(SeekFrom::Start(from.offset))
+                .map_err(|e| StoreError::journal(&path, "seek", e))?;
+        }
+        loop {
+            line.clear();
+            let n = file
+                .read_until(b'\n', &mut line)
+                .map_err(|e| StoreError::journal(&path, "read", e))?;
+            if n == 0 || line.last() != Some(&b'\n') {
+                break;
+            }
+            if !line.windows(MARK.len()).any(|w| w == MARK) {
+                continue;
+            }
+            if let Ok(RecordOnly {
+                record: Some(record),
+            }) = serde_json::from_slice(&line)
+            {
+                out.push(record);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// This node's unsent messages and pending callbacks in the database.
@@ -785,6 +820,42 @@ mod tests {
             })],
         );
         assert!(done.sms.is_empty());
+    }
+
+    #[test]
+    fn undrained_records_are_read_from_the_cursor_in_order_and_a_torn_line_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tx, rx) = std::sync::mpsc::sync_channel(100);
+        let durable = journal::start_writer(dir.path(), rx, 1, 1 << 20).unwrap();
+        let event = |seq: u64| JournalEntry {
+            event: serde_json::json!({"kind":"recording","call":"c1","path":"x"}),
+            record: None,
+            ..entry(seq, sms_steps()[0].clone())
+        };
+        let steps = sms_steps();
+        tx.send(entry(1, steps[0].clone())).unwrap();
+        tx.send(event(2)).unwrap();
+        tx.send(entry(3, steps[1].clone())).unwrap();
+        tx.send(event(4)).unwrap();
+        tx.send(entry(5, steps[2].clone())).unwrap();
+        while durable.events.load(std::sync::atomic::Ordering::Acquire) < 5 {
+            std::thread::yield_now();
+        }
+        drop(tx);
+        // Drained up to the first event: the first step is in the database already.
+        let mut reader = super::super::journal::Reader::new(dir.path(), Position::default());
+        let end = durable.end();
+        let drained = reader.read(2, end).unwrap().last().unwrap().1;
+        let segment = journal::segment_path(dir.path(), end.segment);
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(segment)
+            .unwrap();
+        std::io::Write::write_all(&mut f, b"{\"record\":{\"table\":\"sms\",\"st").unwrap();
+        assert_eq!(
+            undrained_records(dir.path(), drained).unwrap(),
+            steps[1..].to_vec()
+        );
     }
 
     #[test]
