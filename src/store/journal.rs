@@ -3,9 +3,10 @@
 //! One writer thread appends what the in-process buffer hands it and fsyncs after every batch
 //! (group commit: a batch is whatever queued up during the previous fsync, at most
 //! `journal_batch_events`). Only then is the new end published as *durable*; the database
-//! writer reads up to that point and never past it. Every process start opens a fresh segment,
-//! so a line torn by `kill -9` can only be the last line of an older segment, where the reader
-//! skips it (it never was durable, so no caller saw it acknowledged). A segment is deleted once
+//! writer reads up to that point and never past it. A line may carry an [`Ack`], sent once it
+//! is fsynced (an SMS waits for it before its first attempt). Every process start opens a
+//! fresh segment, so a line torn by `kill -9` can only be the last line of an older segment,
+//! where the reader skips it (it never was durable, so no caller saw it acknowledged). A segment is deleted once
 //! the database holds everything in it; the position reached is kept in the `cursor` file.
 //!
 //! A `LOCK` file (an OS file lock) keeps a second process off the same directory.

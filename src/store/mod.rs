@@ -20,7 +20,6 @@
 //!   down it retries with backoff; calls go on and the journal grows.
 //! * At start-up the journal is replayed from the cursor: everything fsynced before a
 //!   `kill -9` reaches the database.
-//!
 //! * The SMS outbox and the callback book ride the same path as records of their own
 //!   ([`Store::record`], folded into `sms_messages` and `callback_requests`); their pending
 //!   work comes back at start-up from the database and the undrained journal ([`outbox`]).
