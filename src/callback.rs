@@ -110,6 +110,9 @@ pub enum CallbackOutcome {
     },
     /// Given up after the last attempt.
     GaveUp,
+    /// Dropped undialled: a request of an earlier run that came back (the database was down at
+    /// start-up) after the same caller had booked another one for the tenant.
+    Superseded,
 }
 
 /// Whom a free operator should serve.

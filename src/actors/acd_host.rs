@@ -855,9 +855,28 @@ impl AcdActor {
                 tracing::warn!(callback = %id, "pending callback for a queue no longer configured");
                 continue;
             }
-            if self.callbacks.book.request(request).is_ok() {
-                restored += 1;
-                self.schedule_callback(&id, ctx);
+            let attempts = request.attempts;
+            match self.callbacks.book.request(request) {
+                Ok(()) => {
+                    restored += 1;
+                    self.schedule_callback(&id, ctx);
+                }
+                Err(CallbackError::AlreadyPending(newer)) => {
+                    // Came back late (the database was down at start-up) after the caller had
+                    // booked again: the booking in the core stands; this one is closed so that
+                    // it does not stay pending in the table for ever.
+                    tracing::warn!(callback = %id, kept = %newer, "recovered callback superseded by a newer booking");
+                    if let Err(e) = self.record_callback(CallbackRecord::Finished {
+                        id: id.clone(),
+                        outcome: CallbackOutcome::Superseded,
+                        attempts,
+                    }) {
+                        tracing::error!(error = %e, "callback progress not stored");
+                    }
+                }
+                Err(CallbackError::Full(_)) => {
+                    tracing::warn!(callback = %id, "callback book full: recovered callback waits for the next start");
+                }
             }
         }
         if restored > 0 {

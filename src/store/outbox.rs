@@ -276,6 +276,7 @@ pub fn fold_record(
                 } => (
                     match outcome {
                         CallbackOutcome::Connected => "connected",
+                        CallbackOutcome::Superseded => "superseded",
                         _ => "gave_up",
                     },
                     *attempts,
@@ -791,6 +792,18 @@ mod tests {
         assert_eq!(row.status, "retrying");
         assert_eq!(row.due_at_ms, Some(70_000));
         assert_eq!(row.arrived_at_ms, Some(500));
+        // Closed undialled (the caller booked again meanwhile): finished, not retried.
+        let closed = StoreRecord::Callback(CallbackRecord::Finished {
+            id: "cb1".into(),
+            outcome: CallbackOutcome::Superseded,
+            attempts: 1,
+        });
+        fold_record(&entry(3_000, closed.clone()), &closed, &mut sms, &mut cbs);
+        assert_eq!(cbs[0].status, "superseded");
+        assert_eq!(
+            (cbs[0].due_at_ms, cbs[0].finished_at_ms),
+            (None, Some(3_000))
+        );
     }
 
     #[test]

@@ -33,7 +33,7 @@ CREATE TABLE callback_requests (
     language            TEXT,
     arrived_at_ms       BIGINT,             -- the original call's arrival: its place in the queue
     requested_at_ms     BIGINT,
-    status              TEXT NOT NULL,      -- pending, retrying, connected, gave_up
+    status              TEXT NOT NULL,      -- pending, retrying, connected, gave_up, superseded
     attempts            BIGINT NOT NULL,
     progress            BIGINT NOT NULL,
     due_at_ms           BIGINT,             -- not dialled before
