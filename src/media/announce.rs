@@ -22,13 +22,13 @@ fn number(n: u64) -> String {
     }
 }
 
-/// Prompt names of the callback offer: the invitation, then "press <key>" for the key that
+/// Prompt names of the callback offer: the invitation, then "press `key`" for the key that
 /// accepts it (`[tenant.surge.callback] digit`), so the caller hears the key that works.
 pub fn callback_offer(key: char) -> Vec<String> {
     vec!["callback-offer-intro".into(), press_key(key)]
 }
 
-/// The prompt saying "press <key>" (`press-0` ... `press-9`, `press-star`, `press-hash`).
+/// The prompt saying "press `key`" (`press-0` ... `press-9`, `press-star`, `press-hash`).
 pub fn press_key(key: char) -> String {
     match key {
         '*' => "press-star".into(),
