@@ -29,9 +29,17 @@
 #   PROMPTS_DIR    media.prompts_dir (default: an empty dir, so no greeting or IVR
 #                  prompt plays and the ladder measures the signalling path; set it to
 #                  "$repo/config/prompts" for the full product path with early media)
+#   RECORDINGS_DIR media.recordings_dir (default: "$work/recordings", on the same disk
+#                  as the journal and database). On a journal-less ext4 (this VM's root
+#                  disk) creating a WAV file costs a scan past every inode deleted in the
+#                  last minutes (`recently_deleted`), so other jobs deleting files (builds)
+#                  move navbat's CPU per call; see BENCHMARKS.md. A tmpfs directory
+#                  (/dev/shm/...) takes the filesystem out of the measurement.
 #   KEEP_GOING=1   soak mode: do not stop at a failing step (for memory over many
 #                  steps at one rate, e.g. RATES="150 150 150 150 150 150")
 #   PERF=1         record `perf record -g` on navbat during step PERF_STEP (default: the last rate)
+#   PERF_ARGS      perf record options (default "-g -F 499"; release builds have no frame
+#                  pointers, so "--call-graph dwarf -F 199" gives usable stacks)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -51,6 +59,7 @@ CLK_TCK=$(getconf CLK_TCK)
 work=$(mktemp -d /tmp/navbat-cps.XXXXXX)
 OUT=${OUT:-$work}
 PROMPTS_DIR=${PROMPTS_DIR:-$work/no-prompts}
+RECORDINGS_DIR=${RECORDINGS_DIR:-$work/recordings}
 mkdir -p "$PROMPTS_DIR"
 mkdir -p "$OUT"
 pids=()
@@ -118,7 +127,7 @@ rtp_ip = "127.0.0.1"
 rtp_port_min = $RTP_MIN
 rtp_port_max = $RTP_MAX
 prompts_dir = "$PROMPTS_DIR"
-recordings_dir = "$work/recordings"
+recordings_dir = "$RECORDINGS_DIR"
 
 # Everything the run writes stays in the work dir: a stale database from an
 # earlier run would be read back at start-up (repeat-call window).
@@ -269,7 +278,8 @@ for rate in "${rates[@]}"; do
     load=$(cut -d' ' -f1 /proc/loadavg)
     perf_pid=
     if [[ "${PERF:-0}" == 1 && $step -eq ${PERF_STEP:-${#rates[@]}} ]]; then
-        perf record -g -F 499 -p "$NAVBAT_PID" -o "$OUT/perf.data" 2>/dev/null &
+        # shellcheck disable=SC2086
+        perf record ${PERF_ARGS:--g -F 499} -p "$NAVBAT_PID" -o "$OUT/perf.data" 2>/dev/null &
         perf_pid=$!
     fi
     log "step $step: $rate cps x $calls calls (limit $limit)"

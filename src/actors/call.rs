@@ -324,7 +324,9 @@ impl CallActor {
             .filter_map(|l| match engine.prompts.clip(&self.tenant_name, l, name) {
                 Ok(c) => Some(c),
                 Err(e) => {
-                    tracing::warn!(call = %self.call_ref, error = %e, "prompt not played");
+                    if e.is_news() {
+                        tracing::warn!(call = %self.call_ref, error = %e, "prompt not played");
+                    }
                     None
                 }
             })
@@ -531,7 +533,10 @@ impl CallActor {
                     s.send(MediaCommand::Music(Some(m)));
                 }
             }
-            Err(e) => tracing::warn!(call = %self.call_ref, error = %e, "no hold music"),
+            Err(e) if e.is_news() => {
+                tracing::warn!(call = %self.call_ref, error = %e, "no hold music")
+            }
+            Err(_) => {}
         }
         if let Some(every) = self.shared.config.media.announce_every {
             self.media.announce_timer = Some(ctx.run_interval(every, |act, ctx| {
@@ -1230,7 +1235,9 @@ impl CallActor {
             match engine.prompts.music() {
                 Ok(m) => Some(m),
                 Err(e) => {
-                    tracing::warn!(call = %self.call_ref, error = %e, "no hold music");
+                    if e.is_news() {
+                        tracing::warn!(call = %self.call_ref, error = %e, "no hold music");
+                    }
                     None
                 }
             }

@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 /// Decoded audio, 8 kHz linear samples.
 pub type Clip = Arc<[i16]>;
@@ -24,6 +25,8 @@ pub enum PromptError {
         language: String,
         /// The paths tried.
         tried: String,
+        /// Already found missing recently (and reported then): see [`PromptError::is_news`].
+        known: bool,
     },
     /// The file is not a readable WAV.
     #[error("prompt {path}: {source}; fix: save it as WAV, 8 kHz, 16-bit, mono")]
@@ -43,11 +46,28 @@ pub enum PromptError {
     },
 }
 
-/// Loads prompts on first use and keeps them.
+impl PromptError {
+    /// Whether this is worth a warning: a prompt that is missing is looked for again only
+    /// every [`MISS_RECHECK`], and in between the miss is answered from memory as already
+    /// known, so a missing file yields one warning per prompt per period, not one per call
+    /// (at a thousand calls a second that was thousands of log lines and file lookups a
+    /// second).
+    pub fn is_news(&self) -> bool {
+        !matches!(self, PromptError::Missing { known: true, .. })
+    }
+}
+
+/// How long a prompt found missing is remembered before the files are looked for again
+/// (so a recording dropped into the directory is picked up without a restart).
+pub const MISS_RECHECK: Duration = Duration::from_secs(30);
+
+/// Loads prompts on first use and keeps them; remembers misses for [`MISS_RECHECK`].
 #[derive(Debug)]
 pub struct PromptStore {
     dir: PathBuf,
     cache: RwLock<HashMap<PathBuf, Clip>>,
+    /// Files found missing, with when.
+    misses: RwLock<HashMap<PathBuf, Instant>>,
 }
 
 impl PromptStore {
@@ -56,6 +76,7 @@ impl PromptStore {
         PromptStore {
             dir: dir.into(),
             cache: RwLock::new(HashMap::new()),
+            misses: RwLock::new(HashMap::new()),
         }
     }
 
@@ -72,18 +93,27 @@ impl PromptStore {
             .join(language)
             .join(format!("{name}.wav"));
         let shared = self.dir.join(language).join(format!("{name}.wav"));
+        // In order: the tenant's own file, then the shared one; a path found missing less
+        // than MISS_RECHECK ago is not looked for on disk again.
+        let mut looked = false;
         for path in [&own, &shared] {
             if let Some(c) = self.cached(path) {
                 return Ok(c);
             }
+            if self.known_miss(path) {
+                continue;
+            }
+            looked = true;
             if path.is_file() {
                 return self.load(path);
             }
+            self.miss(path.clone());
         }
         Err(PromptError::Missing {
             name: name.into(),
             language: language.into(),
             tried: format!("{}, {}", own.display(), shared.display()),
+            known: !looked,
         })
     }
 
@@ -93,14 +123,35 @@ impl PromptStore {
         if let Some(c) = self.cached(&path) {
             return Ok(c);
         }
-        if !path.is_file() {
+        let known = self.known_miss(&path);
+        if known || !path.is_file() {
+            if !known {
+                self.miss(path.clone());
+            }
             return Err(PromptError::Missing {
                 name: "hold-music".into(),
                 language: "-".into(),
                 tried: path.display().to_string(),
+                known,
             });
         }
         self.load(&path)
+    }
+
+    /// Whether `path` was found missing less than [`MISS_RECHECK`] ago.
+    fn known_miss(&self, path: &Path) -> bool {
+        self.misses
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(path)
+            .is_some_and(|at| at.elapsed() < MISS_RECHECK)
+    }
+
+    fn miss(&self, path: PathBuf) {
+        self.misses
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(path, Instant::now());
     }
 
     fn cached(&self, path: &Path) -> Option<Clip> {
@@ -152,6 +203,51 @@ mod tests {
 
     fn prompts_dir() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("config/prompts")
+    }
+
+    /// Ages every remembered miss past the recheck period.
+    fn forget_misses(store: &PromptStore) {
+        store
+            .misses
+            .write()
+            .unwrap()
+            .values_mut()
+            .for_each(|at| *at = at.checked_sub(MISS_RECHECK).unwrap_or(*at));
+    }
+
+    #[test]
+    fn a_missing_prompt_is_news_once_then_known_until_the_recheck() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = PromptStore::new(dir.path());
+        let first = store.clip("dtm", "uz", "greeting").unwrap_err();
+        assert!(first.is_news(), "the first miss is reported");
+        let again = store.clip("dtm", "uz", "greeting").unwrap_err();
+        assert!(
+            !again.is_news(),
+            "a repeat within the recheck period is not"
+        );
+        assert_eq!(
+            again.to_string(),
+            first.to_string(),
+            "same message, same paths"
+        );
+        // Another prompt, another language and the hold music are misses of their own.
+        assert!(store.clip("dtm", "ru", "greeting").unwrap_err().is_news());
+        assert!(store.music().unwrap_err().is_news());
+        assert!(!store.music().unwrap_err().is_news());
+        // A file dropped in is found once the miss is older than MISS_RECHECK.
+        std::fs::create_dir_all(dir.path().join("uz")).unwrap();
+        std::fs::copy(
+            prompts_dir().join("uz/greeting.wav"),
+            dir.path().join("uz/greeting.wav"),
+        )
+        .unwrap();
+        assert!(
+            store.clip("dtm", "uz", "greeting").is_err(),
+            "not looked for yet"
+        );
+        forget_misses(&store);
+        assert!(store.clip("dtm", "uz", "greeting").is_ok());
     }
 
     #[test]
@@ -207,6 +303,7 @@ mod tests {
         w.write_sample(0i16).unwrap();
         w.write_sample(0i16).unwrap();
         w.finalize().unwrap();
+        forget_misses(&store);
         let e = store.clip("t", "uz", "greeting").unwrap_err().to_string();
         assert!(e.contains("16000 Hz") && e.contains("sox"), "{e}");
     }

@@ -52,12 +52,12 @@ pub fn schema_version() -> i64 {
 /// Rows per multi-row INSERT: far below both back ends' bind-parameter limits.
 const CALL_ROWS_PER_STATEMENT: usize = 500;
 const EVENT_ROWS_PER_STATEMENT: usize = 2000;
-/// On SQLite, sqlx resolves every numbered parameter (`$N`) by name, which
-/// costs time quadratic in the parameters of one statement (seen in perf:
-/// `sqlite3_bind_parameter_name` + `strncmp` at several per cent of navbat's
-/// CPU with 2,000-row statements). Short statements keep that linear; SQLite
-/// has no network round trip to amortise.
-const SQLITE_ROWS_PER_STATEMENT: usize = 32;
+/// On SQLite the statements use anonymous `?` parameters: sqlx looks every numbered
+/// parameter (`$N`) up by name, and SQLite's name lookup walks a list, so numbered
+/// parameters cost time quadratic in the parameters of one statement (seen in perf:
+/// `sqlite3_bind_parameter_name` + `strncmp`). Full chunks all have the same SQL text, so
+/// the prepared statement is reused from sqlx's cache; SQLite has no round trip to amortise.
+const SQLITE_ROWS_PER_STATEMENT: usize = 128;
 
 /// A connection pool on one database.
 #[derive(Clone, Debug)]
@@ -697,8 +697,8 @@ fn call_columns(calls: &[&CallPatch]) -> Vec<Column> {
     columns
 }
 
+/// `(?, ?, ...), (...)`: `rows` groups of `cols` anonymous (positional) parameters.
 fn push_placeholders(sql: &mut String, rows: usize, cols: usize) {
-    let mut n = 1;
     for r in 0..rows {
         if r > 0 {
             sql.push_str(", ");
@@ -708,9 +708,7 @@ fn push_placeholders(sql: &mut String, rows: usize, cols: usize) {
             if c > 0 {
                 sql.push_str(", ");
             }
-            sql.push('$');
-            sql.push_str(&n.to_string());
-            n += 1;
+            sql.push('?');
         }
         sql.push(')');
     }

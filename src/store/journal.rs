@@ -21,6 +21,9 @@ use std::sync::{mpsc, Arc, Mutex};
 
 const SEGMENT_SUFFIX: &str = ".jnl";
 const CURSOR_FILE: &str = "cursor";
+/// Least time from one journal write + fsync to the next while the writer keeps pace: an
+/// event waits at most this long (plus the fsync) before it is durable.
+const GROUP_COMMIT: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// A place in the journal: a segment and a byte offset inside it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -104,27 +107,66 @@ pub fn lock_dir(dir: &Path) -> Result<DirLock, StoreError> {
 }
 
 /// The drained position saved in `dir/cursor`, or the start of the oldest segment.
+///
+/// The file is one fixed-width line `segment offset check` (see [`save_cursor`]). A line
+/// whose check does not match (a write torn by a crash) is ignored: the journal is then
+/// read again from its oldest segment, which only repeats idempotent inserts.
 pub fn load_cursor(dir: &Path) -> Position {
     let text = fs::read_to_string(dir.join(CURSOR_FILE)).unwrap_or_default();
     let mut parts = text.split_whitespace().map(|p| p.parse::<u64>());
-    match (parts.next(), parts.next()) {
-        (Some(Ok(segment)), Some(Ok(offset))) => Position { segment, offset },
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(Ok(segment)), Some(Ok(offset)), Some(Ok(check)))
+            if check == cursor_check(segment, offset) =>
+        {
+            Position { segment, offset }
+        }
+        // The two-field form written by earlier versions (write + rename, never torn).
+        (Some(Ok(segment)), Some(Ok(offset)), None) => Position { segment, offset },
         _ => Position::default(),
     }
 }
 
-/// Saves the drained position (write, fsync, rename: never a half-written cursor) and deletes
-/// the segments wholly before it.
+/// The check number written after a cursor's two fields.
+fn cursor_check(segment: u64, offset: u64) -> u64 {
+    (segment.rotate_left(32) ^ offset ^ 0x6e61_7662_6174_6375).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// Saves the drained position: one fixed-width line overwritten in place, without a sync.
+///
+/// The cursor only says how much of the journal is already in the database. A cursor that
+/// a crash left behind (not yet written back) or tore (its check fails, see [`load_cursor`])
+/// makes the next start read more of the journal again, and every insert is idempotent, so
+/// it needs no fsync and no new file per batch: creating and renaming a file per batch cost
+/// ext4 an inode allocation each time (seen in perf under load).
 pub fn save_cursor(dir: &Path, at: Position) -> Result<(), StoreError> {
-    let tmp = dir.join("cursor.tmp");
-    let mut file = File::create(&tmp).map_err(|e| StoreError::journal(&tmp, "create", e))?;
-    writeln!(file, "{} {}", at.segment, at.offset)
-        .and_then(|()| file.sync_data())
-        .map_err(|e| StoreError::journal(&tmp, "write", e))?;
-    fs::rename(&tmp, dir.join(CURSOR_FILE)).map_err(|e| StoreError::journal(&tmp, "rename", e))?;
-    for segment in segments(dir)? {
-        if segment < at.segment {
-            let path = segment_path(dir, segment);
+    let path = dir.join(CURSOR_FILE);
+    let line = format!(
+        "{:020} {:020} {:020}\n",
+        at.segment,
+        at.offset,
+        cursor_check(at.segment, at.offset)
+    );
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| StoreError::journal(&path, "open", e))?;
+    std::os::unix::fs::FileExt::write_all_at(&file, line.as_bytes(), 0)
+        .map_err(|e| StoreError::journal(&path, "write", e))?;
+    // A file left by the older two-field format may be longer than the line.
+    if file.metadata().map(|m| m.len()).unwrap_or(0) > line.len() as u64 {
+        file.set_len(line.len() as u64)
+            .map_err(|e| StoreError::journal(&path, "truncate", e))?;
+    }
+    Ok(())
+}
+
+/// Deletes the segments wholly before `segment` (drained into the database).
+pub fn drop_segments_before(dir: &Path, segment: u64) -> Result<(), StoreError> {
+    for s in segments(dir)? {
+        if s < segment {
+            let path = segment_path(dir, s);
             fs::remove_file(&path).map_err(|e| StoreError::journal(&path, "remove", e))?;
         }
     }
@@ -218,6 +260,7 @@ fn write_loop<T: Line>(
         // A failed write is retried until it succeeds: the buffer in front of us absorbs the
         // wait (and sheds, counted, if it fills), but nothing already taken is dropped.
         let mut attempt = 0u32;
+        let synced_at = std::time::Instant::now();
         loop {
             match file.write_all(&buf).and_then(|()| file.sync_data()) {
                 Ok(()) => break,
@@ -244,9 +287,20 @@ fn write_loop<T: Line>(
         }
         offset += buf.len() as u64;
         durable.publish(Position { segment, offset }, count);
+        // Before the pause below: a waiter's line is on disk now.
         for ack in acks.drain(..) {
             // The waiter may have gone (its actor stopped): nothing to tell.
             let _ = ack.send(());
+        }
+        // Group commit: a batch that did not fill up means events trickle in; let them
+        // gather for GROUP_COMMIT before the next write and fsync, so that at a thousand
+        // calls a second the disk sees a hundred syncs a second, not one per handful of
+        // events (each fsync costs the kernel a block write of the segment and its inode).
+        if count < batch_events as u64 {
+            let since = synced_at.elapsed();
+            if since < GROUP_COMMIT {
+                std::thread::sleep(GROUP_COMMIT - since);
+            }
         }
         if offset >= segment_bytes {
             if let Ok(f) = OpenOptions::new()
@@ -386,7 +440,11 @@ mod tests {
             boot: "b".into(),
             seq,
             at_ms: seq,
-            event: serde_json::json!({"kind":"surge_changed","tenant":"t","on":true,"by":"x"}),
+            event: serde_json::value::RawValue::from_string(
+                serde_json::json!({"kind":"surge_changed","tenant":"t","on":true,"by":"x"})
+                    .to_string(),
+            )
+            .unwrap(),
             caller: None,
             repeat: None,
             surge: false,
@@ -435,7 +493,9 @@ mod tests {
                 break;
             }
             seqs.extend(batch.iter().map(|(e, _)| e.seq));
-            save_cursor(dir.path(), batch.last().unwrap().1).unwrap();
+            let at = batch.last().unwrap().1;
+            save_cursor(dir.path(), at).unwrap();
+            drop_segments_before(dir.path(), at.segment).unwrap();
         }
         assert_eq!(seqs, (1..=21).collect::<Vec<_>>());
         assert_eq!(reader.corrupt, 0);
@@ -443,6 +503,34 @@ mod tests {
         assert_eq!(segments(dir.path()).unwrap().len(), 1);
         let mut again = Reader::new(dir.path(), load_cursor(dir.path()));
         assert!(again.read(100, durable2.end()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn cursor_overwrites_in_place_and_a_torn_one_means_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(load_cursor(dir.path()), Position::default());
+        // The older two-field form still loads, and is replaced by the checked one.
+        fs::write(dir.path().join(CURSOR_FILE), "7 123456789\n").unwrap();
+        let old = load_cursor(dir.path());
+        assert_eq!((old.segment, old.offset), (7, 123_456_789));
+        let at = Position {
+            segment: 8,
+            offset: 42,
+        };
+        save_cursor(dir.path(), at).unwrap();
+        assert_eq!(load_cursor(dir.path()), at);
+        let later = Position {
+            segment: 8,
+            offset: 9_000,
+        };
+        save_cursor(dir.path(), later).unwrap();
+        assert_eq!(load_cursor(dir.path()), later);
+        // A torn write (digits of two cursors mixed) fails its check: start from the oldest.
+        let text = fs::read_to_string(dir.path().join(CURSOR_FILE)).unwrap();
+        let torn = text.replacen("9000", "9999", 1);
+        assert_ne!(torn, text);
+        fs::write(dir.path().join(CURSOR_FILE), torn).unwrap();
+        assert_eq!(load_cursor(dir.path()), Position::default());
     }
 
     #[test]

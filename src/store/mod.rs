@@ -155,7 +155,7 @@ struct Pending {
     boot: String,
     seq: u64,
     at_ms: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// `null` on a record line (the journal reader requires the field).
     event: Option<Event>,
     #[serde(skip_serializing_if = "Option::is_none")]
     caller: Option<FullNumber>,
@@ -318,6 +318,9 @@ impl std::fmt::Debug for Store {
 }
 
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
+/// How long the database writer lets events gather before a transaction that would not be
+/// full (see `Drainer::run`).
+const COALESCE: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 impl Store {
@@ -790,6 +793,8 @@ impl Drainer {
         let mut idle_checks = 0u32;
         // The next batch, read and folded while the current one was being written.
         let mut next: Option<Batch> = None;
+        // Segments before this one are already deleted.
+        let mut dropped_before = 0u64;
         loop {
             if !self.prepared {
                 let settings_window = Duration::from_millis(self.window_ms);
@@ -868,12 +873,19 @@ impl Drainer {
             self.progress
                 .head_at_ms
                 .store(batch.head_at_ms.max(1), Ordering::Relaxed);
-            // Write this batch while the next one is read and folded.
-            let end = self.durable.end();
-            let (_, read) = tokio::join!(
-                self.write_until_done(&batch.rows, &mut backoff),
-                self.read(end)
-            );
+            // Write this batch while the next one is read and folded. A batch that did not
+            // fill up means the journal is keeping pace: the next read waits COALESCE first,
+            // so each transaction carries at least that much of the event stream (SQLite
+            // writes every touched index page to its WAL once per commit, so many small
+            // commits cost far more than a few large ones; the events are already durable
+            // in the journal meanwhile).
+            let full = batch.ours + batch.older >= self.batch as u64;
+            let (_, read) = tokio::join!(self.write_until_done(&batch.rows, &mut backoff), async {
+                if !full {
+                    tokio::time::sleep(COALESCE).await;
+                }
+                self.read(self.durable.end()).await
+            });
             next = match read {
                 Ok(batch) => batch,
                 Err(e) => {
@@ -887,6 +899,11 @@ impl Drainer {
             if let Err(e) = journal::save_cursor(&self.dir, batch.last) {
                 // The rows are in; a stale cursor only means a harmless replay.
                 tracing::error!(error = %e, "cannot save the journal cursor");
+            } else if batch.last.segment > dropped_before {
+                match journal::drop_segments_before(&self.dir, batch.last.segment) {
+                    Ok(()) => dropped_before = batch.last.segment,
+                    Err(e) => tracing::error!(error = %e, "cannot delete drained journal segments"),
+                }
             }
             if !batch.older_arrivals.is_empty() {
                 let mut index = self.repeat.lock().unwrap_or_else(|e| e.into_inner());

@@ -693,7 +693,7 @@ mod tests {
             boot: "b".into(),
             seq: 0,
             at_ms,
-            event: serde_json::Value::Null,
+            event: serde_json::value::RawValue::from_string("null".into()).unwrap(),
             caller: None,
             repeat: None,
             surge: false,
@@ -841,7 +841,10 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::sync_channel(100);
         let durable = journal::start_writer(dir.path(), rx, 1, 1 << 20).unwrap();
         let event = |seq: u64| JournalEntry {
-            event: serde_json::json!({"kind":"recording","call":"c1","path":"x"}),
+            event: serde_json::value::RawValue::from_string(
+                r#"{"kind":"recording","call":"c1","path":"x"}"#.into(),
+            )
+            .unwrap(),
             record: None,
             ..entry(seq, sms_steps()[0].clone())
         };

@@ -57,10 +57,10 @@ pub struct JournalEntry {
     pub seq: u64,
     /// Wall-clock milliseconds since the Unix epoch.
     pub at_ms: u64,
-    /// The event as JSON (the same form the logs carry: numbers masked); `null` for a
-    /// [`StoreRecord`] line.
-    #[serde(default)]
-    pub event: serde_json::Value,
+    /// The event as JSON (the same form the logs carry: numbers masked), kept as the text the
+    /// journal holds: it becomes the timeline row's body as is, and only the kinds the call
+    /// records need are decoded (see [`fold`]). `null` on a [`StoreRecord`] line.
+    pub event: Box<serde_json::value::RawValue>,
     /// The caller's full number (`call_arrived` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caller: Option<FullNumber>,
@@ -75,22 +75,53 @@ pub struct JournalEntry {
     pub record: Option<StoreRecord>,
 }
 
+/// The two fields every entry is looked at for (unknown fields are skipped unparsed).
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(borrow, default)]
+    kind: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    call: Option<std::borrow::Cow<'a, str>>,
+}
+
 impl JournalEntry {
+    fn head(&self) -> Head<'_> {
+        serde_json::from_str(self.event.get()).unwrap_or(Head {
+            kind: None,
+            call: None,
+        })
+    }
+
     /// The event's `kind` tag.
-    pub fn kind(&self) -> &str {
-        self.event
-            .get("kind")
-            .and_then(|k| k.as_str())
-            .unwrap_or("unknown")
+    pub fn kind(&self) -> String {
+        self.head()
+            .kind
+            .map(|k| k.into_owned())
+            .unwrap_or_else(|| "unknown".to_owned())
     }
 
     /// The call the event belongs to, as `node:boot:call`, if it names one.
     pub fn call_uid(&self) -> Option<String> {
-        self.event
-            .get("call")
-            .and_then(|c| c.as_str())
-            .map(|call| call_uid(&self.node, &self.boot, call))
+        self.head()
+            .call
+            .map(|call| call_uid(&self.node, &self.boot, &call))
     }
+}
+
+/// Whether a kind carries a [`Fact`] (the others only join the timeline, undecoded).
+fn has_fact(kind: &str) -> bool {
+    matches!(
+        kind,
+        "call_arrived"
+            | "call_blocked"
+            | "ivr_step"
+            | "call_enqueued"
+            | "call_offered"
+            | "call_answered"
+            | "call_finished"
+            | "operator_state"
+            | "recording"
+    )
 }
 
 /// The store's name of a call: unique across restarts (`boot`) and nodes.
@@ -372,7 +403,13 @@ pub fn fold(entries: &[JournalEntry], month_of: &dyn Fn(&str, i64) -> String) ->
             continue;
         }
         let at = entry.at_ms as i64;
-        let call = entry.call_uid();
+        let head = entry.head();
+        let kind = head.kind.as_deref().unwrap_or("unknown");
+        let call = head
+            .call
+            .as_deref()
+            .map(|c| call_uid(&entry.node, &entry.boot, c));
+        let known = has_fact(kind);
         rows.events.push(EventRow {
             event_uid: entry.uid.clone(),
             call_uid: call.clone(),
@@ -380,10 +417,17 @@ pub fn fold(entries: &[JournalEntry], month_of: &dyn Fn(&str, i64) -> String) ->
             boot: entry.boot.clone(),
             seq: entry.seq as i64,
             at_ms: at,
-            kind: entry.kind().to_owned(),
-            body: entry.event.to_string(),
+            kind: kind.to_owned(),
+            body: entry.event.get().to_owned(),
         });
-        let fact = match Fact::deserialize(&entry.event) {
+        if head.kind.is_none() {
+            rows.unreadable += 1;
+            continue;
+        }
+        if !known {
+            continue;
+        }
+        let fact = match serde_json::from_str::<Fact>(entry.event.get()) {
             Ok(fact) => fact,
             Err(_) => {
                 rows.unreadable += 1;
@@ -536,7 +580,7 @@ mod tests {
             boot: "b".into(),
             seq,
             at_ms: 1_000 * seq,
-            event,
+            event: serde_json::value::RawValue::from_string(event.to_string()).unwrap(),
             caller,
             repeat: None,
             surge: false,
