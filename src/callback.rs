@@ -1,4 +1,5 @@
-//! Callbacks in surge mode: the pure book of callback requests and its durable log.
+//! Callbacks in surge mode: the pure book of callback requests and the records the store
+//! keeps of it.
 //!
 //! A caller who waited past the threshold and accepted a callback leaves the line but keeps
 //! their place: the request carries the original arrival time. [`CallbackBook::next_for`]
@@ -15,17 +16,17 @@
 //! [`CallbackBook::next_for`]; the dial-out (operator first, then the caller through the
 //! trunk) is `actors::callback`.
 //!
-//! Everything takes `now` as an argument; nothing here reads a clock or does I/O except
-//! [`FileCallbackLog`], which the driver owns.
+//! Every step (booked, an unanswered attempt, finished) is a [`CallbackRecord`] that the
+//! driver hands to the store (journal, then the `callback_requests` table;
+//! `store::outbox`), from which pending requests come back after a restart.
+//!
+//! Everything takes `now` as an argument; nothing here reads a clock or does I/O.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
 
 /// One callback request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallbackRequest {
     /// Unique id.
     pub id: String,
@@ -46,6 +47,25 @@ pub struct CallbackRequest {
     /// The call that asked for it (its events join that call's timeline).
     #[serde(default)]
     pub call: String,
+}
+
+/// The number masked (D18).
+impl std::fmt::Debug for CallbackRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallbackRequest")
+            .field("id", &self.id)
+            .field("tenant", &self.tenant)
+            .field("queue", &self.queue)
+            .field(
+                "number",
+                &crate::privacy::PhoneNumber::new(self.number.clone()),
+            )
+            .field("arrived_ms", &self.arrived_ms)
+            .field("attempts", &self.attempts)
+            .field("due_ms", &self.due_ms)
+            .field("call", &self.call)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Retry rules.
@@ -90,6 +110,9 @@ pub enum CallbackOutcome {
     },
     /// Given up after the last attempt.
     GaveUp,
+    /// Dropped undialled: a request of an earlier run that came back (the database was down at
+    /// start-up) after the same caller had booked another one for the tenant.
+    Superseded,
 }
 
 /// Whom a free operator should serve.
@@ -226,9 +249,9 @@ impl CallbackBook {
     }
 }
 
-/// One line of the callback log.
+/// One step of a request, as the store keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "record", rename_all = "snake_case")]
+#[serde(tag = "step", rename_all = "snake_case")]
 pub enum CallbackRecord {
     /// Booked.
     Requested(CallbackRequest),
@@ -247,112 +270,27 @@ pub enum CallbackRecord {
         id: String,
         /// How.
         outcome: CallbackOutcome,
+        /// Attempts made.
+        attempts: u32,
     },
 }
 
-/// Failure of the callback log.
-#[derive(Debug, thiserror::Error)]
-#[error("callback log {path}: {source}; fix: check that the directory exists and is writable")]
-pub struct CallbackLogError {
-    /// The file.
-    pub path: PathBuf,
-    /// The cause.
-    #[source]
-    pub source: std::io::Error,
-}
-
-/// Durable storage of the callback book (a file log; the store's database could hold it
-/// behind the same trait).
-pub trait CallbackLog: Send {
-    /// Every pending request, in the order booked.
-    fn replay(&mut self) -> Result<Vec<CallbackRequest>, CallbackLogError>;
-    /// Appends one record durably.
-    fn append(&mut self, record: &CallbackRecord) -> Result<(), CallbackLogError>;
-}
-
-/// An append-only JSON-lines file, synced after every record.
-pub struct FileCallbackLog {
-    path: PathBuf,
-    file: File,
-}
-
-impl FileCallbackLog {
-    /// Opens (creating) the log at `path`.
-    pub fn open(path: &Path) -> Result<FileCallbackLog, CallbackLogError> {
-        let err = |source| CallbackLogError {
-            path: path.to_path_buf(),
-            source,
-        };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(err)?;
-        }
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .read(true)
-            .open(path)
-            .map_err(err)?;
-        let text = std::fs::read(path).map_err(err)?;
-        if text.last().is_some_and(|b| *b != b'\n') {
-            file.write_all(b"\n").map_err(err)?;
-        }
-        Ok(FileCallbackLog {
-            path: path.to_path_buf(),
-            file,
-        })
-    }
-
-    fn err(&self, source: std::io::Error) -> CallbackLogError {
-        CallbackLogError {
-            path: self.path.clone(),
-            source,
+impl CallbackRecord {
+    /// The request id.
+    pub fn id(&self) -> &str {
+        match self {
+            CallbackRecord::Requested(r) => &r.id,
+            CallbackRecord::Retry { id, .. } | CallbackRecord::Finished { id, .. } => id,
         }
     }
-}
 
-impl CallbackLog for FileCallbackLog {
-    fn replay(&mut self) -> Result<Vec<CallbackRequest>, CallbackLogError> {
-        let file = File::open(&self.path).map_err(|e| self.err(e))?;
-        let mut order = Vec::new();
-        let mut open: BTreeMap<String, CallbackRequest> = BTreeMap::new();
-        for line in BufReader::new(file).lines() {
-            let line = line.map_err(|e| self.err(e))?;
-            let Ok(record) = serde_json::from_str::<CallbackRecord>(&line) else {
-                continue; // a torn line from a crash mid-write
-            };
-            match record {
-                CallbackRecord::Requested(r) => {
-                    order.push(r.id.clone());
-                    open.insert(r.id.clone(), r);
-                }
-                CallbackRecord::Retry {
-                    id,
-                    attempts,
-                    due_ms,
-                } => {
-                    if let Some(r) = open.get_mut(&id) {
-                        r.attempts = attempts;
-                        r.due_ms = due_ms;
-                    }
-                }
-                CallbackRecord::Finished { id, .. } => {
-                    open.remove(&id);
-                }
-            }
+    /// The step's name.
+    pub fn step(&self) -> &'static str {
+        match self {
+            CallbackRecord::Requested(_) => "requested",
+            CallbackRecord::Retry { .. } => "retry",
+            CallbackRecord::Finished { .. } => "finished",
         }
-        Ok(order
-            .into_iter()
-            .filter_map(|id| open.remove(&id))
-            .collect())
-    }
-
-    fn append(&mut self, record: &CallbackRecord) -> Result<(), CallbackLogError> {
-        let mut line = serde_json::to_string(record).unwrap_or_default();
-        line.push('\n');
-        self.file
-            .write_all(line.as_bytes())
-            .map_err(|e| self.err(e))?;
-        self.file.sync_data().map_err(|e| self.err(e))
     }
 }
 
@@ -449,39 +387,5 @@ mod tests {
             Some(CallbackOutcome::Connected)
         );
         assert!(b.is_empty());
-    }
-
-    #[test]
-    fn log_replays_pending_requests_with_their_place() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("callbacks.jsonl");
-        {
-            let mut log = FileCallbackLog::open(&path).unwrap();
-            log.append(&CallbackRecord::Requested(req("a", "+998900000001", 1_000)))
-                .unwrap();
-            log.append(&CallbackRecord::Requested(req("b", "+998900000002", 2_000)))
-                .unwrap();
-            log.append(&CallbackRecord::Retry {
-                id: "a".into(),
-                attempts: 1,
-                due_ms: 61_000,
-            })
-            .unwrap();
-            log.append(&CallbackRecord::Finished {
-                id: "b".into(),
-                outcome: CallbackOutcome::Connected,
-            })
-            .unwrap();
-        }
-        let mut log = FileCallbackLog::open(&path).unwrap();
-        let mut expected = req("a", "+998900000001", 1_000);
-        expected.attempts = 1;
-        expected.due_ms = 61_000;
-        assert_eq!(log.replay().unwrap(), vec![expected.clone()]);
-        let mut book = CallbackBook::new(policy(), 10);
-        for r in log.replay().unwrap() {
-            book.request(r).unwrap();
-        }
-        assert_eq!(book.get("a"), Some(&expected));
     }
 }

@@ -173,7 +173,7 @@ pub enum EventKind {
         language: String,
     },
     /// A callback request was refused (`reason`: `already_pending`, `full`, `invalid_number`,
-    /// `log`); the caller stays in the queue.
+    /// `store`: the journal buffer was full); the caller stays in the queue.
     CallbackRefused {
         call: String,
         tenant: String,

@@ -691,6 +691,87 @@ fn waiting_caller_hears_place_and_expected_wait_periodically() {
     }
 }
 
+/// Surge callback offer (issue 7): with the tenant's key set to 3 the waiting caller hears the
+/// offer ending "press three" in their language, once, and never "press one".
+#[test]
+fn the_callback_offer_names_the_tenants_key() {
+    let dir = TestDir::new("media-callback-offer-prompts");
+    let prompts = shared_prompts(dir.path());
+    let now = jiff::Timestamp::now();
+    let hour = jiff::SignedDuration::from_secs(3600);
+    let navbat = Navbat::start(
+        "media-callback-offer",
+        TestConfig::default()
+            .operators(vec![])
+            .prompts_dir(&prompts)
+            .tenant_extra(&format!(
+                r#"
+[tenant.surge]
+calendar = [{{ start = "{}", end = "{}" }}]
+
+[tenant.surge.callback]
+offer_after_secs = 1
+digit = "3"
+"#,
+                now.checked_sub(hour).unwrap(),
+                now.checked_add(hour).unwrap(),
+            ))
+            .extra_toml(&format!(
+                "\n[trunk]\noutbound = \"127.0.0.1:{}\"\n",
+                free_port()
+            )),
+    );
+    navbat.wait_for_event("surge_changed", EVENT_DEADLINE, |e| e["on"] == true);
+    let caller_media = Phone::start(None);
+    let sipp = caller_by_info(&navbat, "caller", &caller_media, 25_000);
+    let enqueued = navbat.wait_for_event("call_enqueued", Duration::from_secs(40), |e| {
+        e["language"] == "uz"
+    });
+    let call = enqueued["call"].as_str().unwrap().to_string();
+    sipp.wait_success();
+    navbat.wait_for_event("call_finished", EVENT_DEADLINE, |e| {
+        e["call"] == call.as_str() && e["outcome"] == "abandoned"
+    });
+
+    let heard = caller_media.received();
+    let codec = Codec::from_payload_type(heard.last().unwrap().header.payload_type).unwrap();
+    let said = |language: &str, names: &[&str]| {
+        heard_anywhere(
+            &heard,
+            &prompt_audio(&prompts, "dtm", language, names),
+            codec,
+        )
+    };
+    assert_eq!(
+        said("uz", &["callback-offer-intro", "press-3"]),
+        1,
+        "the offer with its key, in {} packets",
+        heard.len()
+    );
+    assert_eq!(said("uz", &["press-1"]), 0, "\"press one\"");
+    // Not the Russian offer either: the caller chose Uzbek.
+    assert_eq!(said("ru", &["callback-offer-intro"]), 0);
+}
+
+/// How many times `samples` (prompts as navbat plays them) were heard whole, at any offset
+/// in the 20 ms frames: prompts queued behind one another follow on without a frame
+/// boundary. G.711 codes each sample on its own, so the offset does not change the samples.
+fn heard_anywhere(heard: &[Received], samples: &[i16], codec: Codec) -> usize {
+    let stream: Vec<i16> = heard
+        .iter()
+        .flat_map(|p| p.samples.iter().copied())
+        .collect();
+    let mut expected = as_heard(samples, codec).concat();
+    expected.truncate(samples.len());
+    if expected.is_empty() {
+        return 0;
+    }
+    stream
+        .windows(expected.len())
+        .filter(|w| *w == expected.as_slice())
+        .count()
+}
+
 #[test]
 fn closed_line_plays_the_hours_announcement_then_480() {
     let dir = TestDir::new("media-closed-prompts");

@@ -1,39 +1,50 @@
 //! SMS end to end (D12): the real navbat binary, a SIPp caller who gives up while waiting,
 //! and a real HTTP server in the test on loopback standing in for the SMS gateway. The
 //! gateway answers 500 to the first attempt of every message; navbat is restarted between
-//! that attempt and the retry. Each message must be accepted exactly once.
+//! that attempt and the retry. Each message must be accepted exactly once. The outbox is in
+//! the store: the restart test runs on SQLite and on a real Postgres, and reads the
+//! `sms_messages` rows back from the database.
 //!
 //! No timing assertions: every wait is a poll on an event or on the stub's record with a
 //! generous bound.
 
 mod common;
 mod sms_stub;
+mod store_support;
 
 use common::{wait_until, Navbat, TestConfig, DTM_DID};
 use sms_stub::StubGateway;
 use std::collections::HashMap;
+use std::path::Path;
 use std::time::Duration;
 
-fn config(gateway: u16, outbox: &std::path::Path) -> TestConfig {
-    config_with(gateway, outbox, "", 3600)
+/// Where a test's store lives across navbat's restarts: a database URL and the journal.
+fn store_toml(url: &str, data: &Path) -> String {
+    format!(
+        "\n[database]\nurl = {url:?}\njournal_dir = {journal:?}\n",
+        journal = data.join("journal").display().to_string()
+    )
+}
+
+fn sqlite_url(data: &Path) -> String {
+    format!("sqlite://{}", data.join("navbat.db").display())
+}
+
+fn config(gateway: u16, store: &str) -> TestConfig {
+    config_with(gateway, store, "", 3600)
 }
 
 /// `tenant_toml` goes into the dtm tenant (e.g. `[tenant.surge]`); `backoff` is the first
-/// retry pause in seconds.
-fn config_with(
-    gateway: u16,
-    outbox: &std::path::Path,
-    tenant_toml: &str,
-    backoff: u64,
-) -> TestConfig {
+/// retry pause in seconds; `store` is [`store_toml`].
+fn config_with(gateway: u16, store: &str, tenant_toml: &str, backoff: u64) -> TestConfig {
     // `[sms]` is a top-level table; written after the tenant's tables it still is one.
     TestConfig::default()
         .operators(vec![])
+        .extra_toml(store)
         .tenant_extra(&format!(
             r#"{tenant_toml}
 [sms]
 enabled = true
-outbox_path = {outbox:?}
 first_backoff_secs = {backoff}
 max_backoff_secs = 3600
 max_attempts = 5
@@ -48,19 +59,57 @@ timeout_secs = 5
 missed_call = {{ uz = "Uzr, javob bera olmadik", ru = "Извините, мы не смогли ответить" }}
 deflection = {{ uz = "{{info}}: dtm.uz", ru = "{{info}}: dtm.uz" }}
 "#,
-            outbox = outbox.display().to_string(),
         ))
+}
+
+/// `(id, status, attempts, to_number)` of every `sms_messages` row, by id.
+fn sms_rows(url: &str) -> Vec<(String, String, i64, Option<String>)> {
+    block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(url)
+            .await
+            .unwrap();
+        let rows =
+            sqlx::query_as("SELECT id, status, attempts, to_number FROM sms_messages ORDER BY id")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        pool.close().await;
+        rows
+    })
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
 }
 
 #[test]
 fn a_missed_call_sms_arrives_exactly_once_across_a_restart() {
-    let gateway = StubGateway::start();
     let data = tempfile::tempdir().unwrap();
-    let outbox = data.path().join("sms-outbox.jsonl");
+    let url = sqlite_url(data.path());
+    missed_call_sms_across_a_restart(&url, data.path());
+}
+
+#[test]
+fn a_missed_call_sms_arrives_exactly_once_across_a_restart_on_postgres() {
+    let pg = store_support::Postgres::start();
+    let data = tempfile::tempdir().unwrap();
+    missed_call_sms_across_a_restart(&pg.url(), data.path());
+}
+
+fn missed_call_sms_across_a_restart(url: &str, data: &Path) {
+    let gateway = StubGateway::start();
+    let store = store_toml(url, data);
 
     // First run: the caller gives up in the queue (no operator), the SMS is queued and its
     // first attempt gets a 500.
-    let mut first = Navbat::start("sms_first", config(gateway.port, &outbox));
+    let mut first = Navbat::start("sms_first", config(gateway.port, &store));
     let mut caller = first.caller("caller", "caller_abandon.xml", DTM_DID, 1_000);
     caller.wait();
     let queued = first.wait_for_event("sms_status", Duration::from_secs(30), |e| {
@@ -80,8 +129,8 @@ fn a_missed_call_sms_arrives_exactly_once_across_a_restart() {
         .wait_exit(Duration::from_secs(30))
         .expect("navbat exits");
 
-    // Second run: the outbox comes back from disk and the retry carries the same key.
-    let second = Navbat::start("sms_second", config(gateway.port, &outbox));
+    // Second run: the outbox comes back from the store and the retry carries the same key.
+    let mut second = Navbat::start("sms_second", config(gateway.port, &store));
     let sent = second.wait_for_event("sms_status", Duration::from_secs(30), |e| {
         e["status"] == "sent"
     });
@@ -113,13 +162,46 @@ fn a_missed_call_sms_arrives_exactly_once_across_a_restart() {
         text.contains("Uzr, javob bera olmadik") || text.contains("Извините"),
         "{text}"
     );
+
+    // The database has both messages with their delivery status: the first sent on its
+    // second attempt, the second waiting for its retry (an hour away).
+    let second_id = seen[2].key.clone();
+    second.terminate();
+    second
+        .wait_exit(Duration::from_secs(30))
+        .expect("navbat exits");
+    let mut expected = vec![
+        (
+            id.clone(),
+            "sent".to_string(),
+            2,
+            Some("+998900000001".to_string()),
+        ),
+        (
+            second_id,
+            "retrying".to_string(),
+            1,
+            Some("+998900000001".to_string()),
+        ),
+    ];
+    expected.sort();
+    assert_eq!(sms_rows(url), expected);
+    // D18: the number never reaches navbat's log in full.
+    for log in [&first.log, &second.log] {
+        let text = std::fs::read_to_string(log).unwrap();
+        assert!(
+            !text.contains("998900000001"),
+            "number in {}",
+            log.display()
+        );
+    }
 }
 
 #[test]
 fn a_self_service_caller_in_surge_is_deflected_and_gets_the_information_by_sms() {
     let gateway = StubGateway::start();
     let data = tempfile::tempdir().unwrap();
-    let outbox = data.path().join("sms-outbox.jsonl");
+    let store = store_toml(&sqlite_url(data.path()), data.path());
     let now = jiff::Timestamp::now();
     let surge = format!(
         r#"
@@ -132,7 +214,7 @@ self_service = [{{ digit = "7", prompt = "results-where", label = {{ uz = "Natij
         now.checked_add(jiff::SignedDuration::from_secs(3600))
             .unwrap(),
     );
-    let navbat = Navbat::start("sms_deflect", config_with(gateway.port, &outbox, &surge, 1));
+    let navbat = Navbat::start("sms_deflect", config_with(gateway.port, &store, &surge, 1));
     navbat.wait_for_event("surge_changed", Duration::from_secs(30), |e| {
         e["on"] == true
     });

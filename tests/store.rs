@@ -4,9 +4,12 @@
 
 mod store_support;
 
+use navbat::callback::{CallbackOutcome, CallbackRecord, CallbackRequest};
 use navbat::config::DatabaseUrl;
 use navbat::events::{CallOutcome, EventBus, EventKind, EventSink};
 use navbat::privacy::PhoneNumber;
+use navbat::sms::{Message, MessageKind, SmsRecord};
+use navbat::store::outbox::StoreRecord;
 use navbat::store::{Store, StoreSettings};
 use std::collections::HashMap;
 use std::path::Path;
@@ -263,7 +266,10 @@ fn suite_migrations_are_applied_once(backend: Backend) {
     let url = backend.url(dir.path());
     block_on(async {
         let db = navbat::store::db::Db::connect_lazy(&url).unwrap();
-        assert_eq!(db.migrate().await.unwrap(), 1);
+        assert_eq!(
+            db.migrate().await.unwrap() as i64,
+            navbat::store::db::schema_version()
+        );
         assert_eq!(db.migrate().await.unwrap(), 0);
         assert_eq!(
             db.scalar("SELECT COUNT(*) FROM navbat_migrations")
@@ -273,6 +279,259 @@ fn suite_migrations_are_applied_once(backend: Backend) {
         );
         db.close().await;
     });
+}
+
+// ----- the SMS outbox and the callback book ---------------------------------------------
+
+fn message(id: &str) -> Message {
+    Message {
+        id: id.into(),
+        to: "+998901234567".into(),
+        text: "Uzr, javob bera olmadik".into(),
+        kind: MessageKind::MissedCall,
+        tenant: "dtm".into(),
+    }
+}
+
+fn callback(id: &str, number: &str, arrived_ms: i64) -> CallbackRequest {
+    CallbackRequest {
+        id: id.into(),
+        tenant: "dtm".into(),
+        queue: "dtm-uz".into(),
+        number: number.into(),
+        language: "uz".into(),
+        arrived_ms,
+        attempts: 0,
+        due_ms: 0,
+        call: "c7".into(),
+    }
+}
+
+/// Hands a record to the store and waits until it is fsynced.
+fn durable(store: &Store, record: StoreRecord) {
+    let ack = store.record(record).expect("the journal takes it");
+    block_on(ack).expect("fsynced");
+}
+
+fn sms(step: SmsRecord) -> StoreRecord {
+    StoreRecord::Sms(step)
+}
+
+fn cb(step: CallbackRecord) -> StoreRecord {
+    StoreRecord::Callback(step)
+}
+
+fn rows(store: &Store, sql: &str) -> Vec<String> {
+    let db = store.db().clone();
+    let sql = sql.to_owned();
+    block_on(store.run(async move { db.texts(&sql).await }))
+        .unwrap()
+        .unwrap()
+}
+
+/// Steps of messages and callbacks reach their tables with their status; a restart hands
+/// back exactly the unfinished ones, with their ids and attempts; a replay of the whole
+/// journal changes no row.
+fn suite_outbox_and_callbacks_are_kept_and_recovered(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = backend.url(dir.path());
+    {
+        let store = Store::open(settings(url.clone(), dir.path())).unwrap();
+        for id in ["m1", "m2", "m3"] {
+            durable(
+                &store,
+                sms(SmsRecord::Queued {
+                    message: message(id),
+                }),
+            );
+        }
+        durable(
+            &store,
+            cb(CallbackRecord::Requested(callback(
+                "cb1",
+                "+998900000011",
+                1_000,
+            ))),
+        );
+        durable(
+            &store,
+            cb(CallbackRecord::Requested(callback(
+                "cb2",
+                "+998900000012",
+                2_000,
+            ))),
+        );
+        flushed(&store);
+        durable(
+            &store,
+            sms(SmsRecord::Attempted {
+                id: "m1".into(),
+                attempts: 1,
+                due_ms: 99_000,
+                detail: "HTTP 500".into(),
+            }),
+        );
+        durable(
+            &store,
+            sms(SmsRecord::Sent {
+                id: "m2".into(),
+                attempts: 1,
+            }),
+        );
+        durable(
+            &store,
+            cb(CallbackRecord::Retry {
+                id: "cb1".into(),
+                attempts: 1,
+                due_ms: 61_000,
+            }),
+        );
+        durable(
+            &store,
+            cb(CallbackRecord::Finished {
+                id: "cb2".into(),
+                outcome: CallbackOutcome::Connected,
+                attempts: 1,
+            }),
+        );
+        flushed(&store);
+        assert_eq!(store.health().shed_events, 0);
+    }
+    let expected_sms = vec![
+        "m1 retrying 1 +998901234567".to_string(),
+        "m2 sent 1 +998901234567".to_string(),
+        "m3 queued 0 +998901234567".to_string(),
+    ];
+    let expected_cbs = vec![
+        "cb1 retrying 1 61000 test:".to_string(),
+        "cb2 connected 1 - test:".to_string(),
+    ];
+    let sms_sql =
+        "SELECT id || ' ' || status || ' ' || CAST(attempts AS TEXT) || ' ' || to_number \
+                   FROM sms_messages ORDER BY id";
+    let cb_sql = "SELECT id || ' ' || status || ' ' || CAST(attempts AS TEXT) || ' ' || \
+                  COALESCE(CAST(due_at_ms AS TEXT), '-') || ' ' || SUBSTR(call_uid, 1, 5) \
+                  FROM callback_requests ORDER BY arrived_at_ms";
+    for replay in [false, true] {
+        if replay {
+            // Forget how far the database got: the rest of the journal is written again.
+            std::fs::remove_file(dir.path().join("journal/cursor")).unwrap();
+        }
+        let store = Store::open(settings(url.clone(), dir.path())).unwrap();
+        let recovered = store.take_recovered_sms();
+        assert!(recovered.complete);
+        let mut unsent: Vec<(String, u32)> = recovered
+            .items
+            .iter()
+            .map(|(m, attempts)| (m.id.clone(), *attempts))
+            .collect();
+        unsent.sort();
+        assert_eq!(unsent, vec![("m1".to_string(), 1), ("m3".to_string(), 0)]);
+        assert_eq!(
+            recovered.items[0].0,
+            message(recovered.items[0].0.id.as_str())
+        );
+        let callbacks = store.take_recovered_callbacks();
+        assert!(callbacks.complete);
+        let mut expected = callback("cb1", "+998900000011", 1_000);
+        expected.attempts = 1;
+        expected.due_ms = 61_000;
+        assert_eq!(callbacks.items, vec![expected]);
+        // A second take has nothing new.
+        assert!(store.take_recovered_sms().items.is_empty());
+        flushed(&store);
+        assert_eq!(rows(&store, sms_sql), expected_sms);
+        assert_eq!(rows(&store, cb_sql), expected_cbs);
+    }
+}
+
+/// The database is down when a message is sent and a callback finished: those steps reach
+/// only the journal. The next start (database still down) recovers nothing it would have to
+/// undo; once the database is back, its part comes, without what the journal ended.
+#[test]
+fn postgres_down_across_a_restart_recovers_without_sending_twice() {
+    let pg = Postgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = DatabaseUrl::Postgres(pg.url());
+    {
+        let store = Store::open(settings(url.clone(), dir.path())).unwrap();
+        for id in ["m1", "m2"] {
+            durable(
+                &store,
+                sms(SmsRecord::Queued {
+                    message: message(id),
+                }),
+            );
+        }
+        durable(
+            &store,
+            cb(CallbackRecord::Requested(callback(
+                "cb1",
+                "+998900000011",
+                1_000,
+            ))),
+        );
+        durable(
+            &store,
+            cb(CallbackRecord::Requested(callback(
+                "cb2",
+                "+998900000012",
+                2_000,
+            ))),
+        );
+        flushed(&store);
+        pg.stop();
+        durable(
+            &store,
+            sms(SmsRecord::Sent {
+                id: "m1".into(),
+                attempts: 1,
+            }),
+        );
+        durable(
+            &store,
+            cb(CallbackRecord::Finished {
+                id: "cb1".into(),
+                outcome: CallbackOutcome::GaveUp,
+                attempts: 3,
+            }),
+        );
+    }
+    let store = Store::open(settings(url, dir.path())).unwrap();
+    let early = store.take_recovered_sms();
+    assert!(!early.complete, "the database's part is still to come");
+    assert!(early.items.is_empty(), "{:?}", early.items);
+    assert!(store.take_recovered_callbacks().items.is_empty());
+    pg.resume();
+    let mut unsent = Vec::new();
+    wait_for("the database's part", Duration::from_secs(60), || {
+        let r = store.take_recovered_sms();
+        unsent.extend(r.items.into_iter().map(|(m, _)| m.id));
+        r.complete.then_some(())
+    });
+    assert_eq!(unsent, vec!["m2".to_string()]);
+    let callbacks: Vec<String> = store
+        .take_recovered_callbacks()
+        .items
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(callbacks, vec!["cb2".to_string()]);
+    flushed(&store);
+    assert_eq!(
+        rows(
+            &store,
+            "SELECT id || ' ' || status FROM sms_messages ORDER BY id"
+        ),
+        vec!["m1 sent".to_string(), "m2 queued".to_string()]
+    );
+    assert_eq!(
+        rows(
+            &store,
+            "SELECT id || ' ' || status FROM callback_requests ORDER BY id"
+        ),
+        vec!["cb1 gave_up".to_string(), "cb2 pending".to_string()]
+    );
 }
 
 macro_rules! on_both_backends {
@@ -292,4 +551,5 @@ on_both_backends!(
     suite_split_batches_and_replay_merge_every_field,
     suite_repeat_calls_are_linked_and_history_is_masked,
     suite_migrations_are_applied_once,
+    suite_outbox_and_callbacks_are_kept_and_recovered,
 );

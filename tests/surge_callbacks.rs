@@ -10,28 +10,43 @@
 //! B's and C's numbers through the trunk. Each confirmation SMS is accepted exactly once,
 //! and every call ends in exactly one outcome.
 //!
+//! The callback book and the SMS outbox are in navbat's store: the tests read the
+//! `callback_requests` and `sms_messages` rows back from the database, and the restart test
+//! runs on SQLite and on a real Postgres.
+//!
 //! No timing assertions: every wait is a poll on an event with a generous bound.
 
 mod common;
 mod sms_stub;
+mod store_support;
 
 use common::{Navbat, Sipp, TestConfig, DTM_DID};
 use serde_json::Value;
 use sms_stub::StubGateway;
 use std::collections::HashMap;
+use std::path::Path;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(60);
 
-fn config(gateway: u16, trunk: u16, data: &std::path::Path) -> TestConfig {
-    config_with(gateway, trunk, data, 2, 1)
+/// `(id, call_uid, caller_number, status, attempts)` of a `callback_requests` row.
+type CallbackRow = (String, Option<String>, Option<String>, String, i64);
+
+fn sqlite_url(data: &Path) -> String {
+    format!("sqlite://{}", data.join("navbat.db").display())
 }
 
-/// `attempts` and `retry_after` (seconds) of the callback offer.
+fn config(gateway: u16, trunk: u16, data: &Path) -> TestConfig {
+    config_with(gateway, trunk, data, &sqlite_url(data), 2, 1)
+}
+
+/// `attempts` and `retry_after` (seconds) of the callback offer; the store on `url` with
+/// its journal under `data` (both outlive a restart).
 fn config_with(
     gateway: u16,
     trunk: u16,
-    data: &std::path::Path,
+    data: &Path,
+    url: &str,
     attempts: u32,
     retry_after: u64,
 ) -> TestConfig {
@@ -66,12 +81,12 @@ outbound = "127.0.0.1:{trunk}"
 number_format = "{{digits}}"
 ring_timeout_secs = 20
 
-[callbacks]
-log_path = {callbacks:?}
+[database]
+url = {url:?}
+journal_dir = {journal:?}
 
 [sms]
 enabled = true
-outbox_path = {outbox:?}
 first_backoff_secs = 1
 max_backoff_secs = 5
 max_attempts = 5
@@ -84,9 +99,27 @@ timeout_secs = 5
 [sms.templates]
 callback_confirmation = {{ uz = "Sizga qayta qo'ng'iroq qilamiz", ru = "Мы вам перезвоним" }}
 "#,
-            callbacks = data.join("callbacks.jsonl").display().to_string(),
-            outbox = data.join("sms-outbox.jsonl").display().to_string(),
+            journal = data.join("journal").display().to_string(),
         ))
+}
+
+/// Rows of one query on the store's database (SQLite or Postgres), read after navbat exits.
+fn query<T>(url: &str, sql: &'static str) -> Vec<T>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+{
+    let url = url.to_string();
+    block_on(async move {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await
+            .unwrap();
+        let rows = sqlx::query_as(sql).fetch_all(&pool).await.unwrap();
+        pool.close().await;
+        rows
+    })
 }
 
 /// Starts a caller and waits until navbat has put it in a queue; returns the SIPp run and
@@ -349,7 +382,9 @@ fn callbacks_keep_their_place_and_are_dialled_operator_first() {
     for number in ["998900000011", "998900000012"] {
         assert!(!log.contains(number), "{number} in navbat.log");
     }
-    let db = navbat.dir.path().join("data/navbat.db");
+    let url = sqlite_url(data.path());
+    let db = data.path().join("navbat.db");
+    // (The native driver: `Any` cannot decode SQLite's BOOLEAN.)
     let rows: Vec<(Option<String>, Option<bool>, Option<String>)> = block_on(async move {
         let url = format!("sqlite://{}?mode=ro", db.display());
         let pool = sqlx::sqlite::SqlitePoolOptions::new()
@@ -372,6 +407,38 @@ fn callbacks_keep_their_place_and_are_dialled_operator_first() {
     .map(|(c, o)| (Some(c.to_string()), Some(true), Some(o.to_string())))
     .collect();
     assert_eq!(rows, expected);
+
+    // The callback book in the database: both requests connected on the first attempt,
+    // linked to the calls that booked them, with their callers' places.
+    let callbacks: Vec<CallbackRow> = query(
+        &url,
+        "SELECT id, call_uid, caller_number, status, attempts FROM callback_requests \
+         ORDER BY arrived_at_ms",
+    );
+    assert_eq!(callbacks.len(), 2, "{callbacks:?}");
+    for (row, (cb, call, number)) in callbacks.iter().zip([
+        (&cb_b, &call_b, "+998900000011"),
+        (&cb_c, &call_c, "+998900000012"),
+    ]) {
+        assert_eq!(&row.0, cb);
+        assert!(
+            row.1
+                .as_deref()
+                .is_some_and(|u| u.ends_with(&format!(":{call}"))),
+            "{row:?}"
+        );
+        assert_eq!(row.2.as_deref(), Some(number));
+        assert_eq!((row.3.as_str(), row.4), ("connected", 1));
+    }
+    // The outbox: two confirmations, each sent on its second attempt (500 first).
+    let sms: Vec<(String, String, i64)> = query(
+        &url,
+        "SELECT purpose, status, attempts FROM sms_messages ORDER BY id",
+    );
+    assert_eq!(
+        sms,
+        vec![("callback_confirmation".to_string(), "sent".to_string(), 2); 2]
+    );
 }
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -384,13 +451,32 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 
 #[test]
 fn pending_callbacks_resume_after_a_restart_and_busy_callers_are_retried() {
-    let gateway = StubGateway::start();
     let data = tempfile::tempdir().unwrap();
+    let url = sqlite_url(data.path());
+    callbacks_across_a_restart(&url, data.path(), None);
+}
+
+/// On Postgres, and with the database down for the whole first run: the bookings reach
+/// only the journal, and the second run recovers them from there.
+#[test]
+fn pending_callbacks_resume_after_a_restart_on_postgres_that_was_down_when_they_were_booked() {
+    let pg = store_support::Postgres::start();
+    let data = tempfile::tempdir().unwrap();
+    callbacks_across_a_restart(&pg.url(), data.path(), Some(&pg));
+}
+
+/// B and C book callbacks in a first run (with `down` stopped meanwhile, if given); a
+/// second run on the same store dials them (busy first, then answered), in their order.
+fn callbacks_across_a_restart(url: &str, data: &Path, down: Option<&store_support::Postgres>) {
+    let gateway = StubGateway::start();
     let trunk_port = common::free_port();
+    if let Some(pg) = down {
+        pg.stop();
+    }
     // First run: B and C book callbacks; nobody is logged on; navbat stops.
     let first = Navbat::start(
         "surge_callbacks_first",
-        config_with(gateway.port, trunk_port, data.path(), 3, 8),
+        config_with(gateway.port, trunk_port, data, url, 3, 8),
     );
     first.wait_for_event("surge_changed", WAIT, |e| e["on"] == true);
     let cb_args = |n: &'static str| ["-d", "3000", "-key", "number", n];
@@ -406,12 +492,15 @@ fn pending_callbacks_resume_after_a_restart_and_busy_callers_are_retried() {
     first
         .wait_exit(Duration::from_secs(30))
         .expect("navbat exits");
+    if let Some(pg) = down {
+        pg.resume();
+    }
 
-    // Second run on the same callback log: both are back in the queue. The callers are
-    // busy the first time (486), then answer; the order is kept on the retry.
-    let second = Navbat::start(
+    // Second run on the same store: both are back in the queue. The callers are busy the
+    // first time (486), then answer; the order is kept on the retry.
+    let mut second = Navbat::start(
         "surge_callbacks_second",
-        config_with(gateway.port, trunk_port, data.path(), 3, 8),
+        config_with(gateway.port, trunk_port, data, url, 3, 8),
     );
     let mut busy = Sipp::start(
         second.dir.path(),
@@ -474,6 +563,25 @@ fn pending_callbacks_resume_after_a_restart_and_busy_callers_are_retried() {
         .filter(|r| r.status == 200)
         .count();
     assert_eq!(accepted, 2, "{:?}", gateway.received());
+
+    // The database: both requests connected on their second attempt, in booking order.
+    second.terminate();
+    second
+        .wait_exit(Duration::from_secs(30))
+        .expect("navbat exits");
+    let rows: Vec<(String, String, i64)> = query(
+        url,
+        "SELECT id, status, attempts FROM callback_requests ORDER BY arrived_at_ms",
+    );
+    assert_eq!(
+        rows,
+        booked
+            .iter()
+            .map(|id| (id.clone(), "connected".to_string(), 2))
+            .collect::<Vec<_>>()
+    );
+    let sms: Vec<(String, i64)> = query(url, "SELECT status, attempts FROM sms_messages");
+    assert_eq!(sms, vec![("sent".to_string(), 2); 2]);
 }
 
 /// D6: a callback's dial-out through the trunk holds a channel like an inbound call. With
@@ -552,4 +660,168 @@ fn callback_dial_outs_wait_for_a_free_channel() {
     assert_eq!(attempts[0]["result"], "connected");
     // Nobody was refused a channel: A's call was admitted and B's dial-out waited.
     assert!(of_kind(&events, "call_blocked").is_empty(), "{events:#?}");
+}
+
+/// Two nodes share Redis and Postgres. Callbacks booked on node A are node A's: after both
+/// nodes restart, node A alone resumes and dials them (node B recovers none). The operator's
+/// phone is registered on node B, where a live caller waits too: node A claims the operator
+/// in Redis before ringing it for a callback, so the operator is never rung by both nodes
+/// at once. Each callback reaches the trunk once.
+#[test]
+fn callbacks_booked_on_one_node_are_dialled_by_that_node_only() {
+    let redis = store_support::Redis::start();
+    let pg = store_support::Postgres::start();
+    let gateway = StubGateway::start();
+    let trunk_port = common::free_port();
+    let (data_a, data_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let node = |name: &str, data: &Path| {
+        config_with(gateway.port, trunk_port, data, &pg.url(), 3, 8).extra_toml(&format!(
+            r#"
+[node]
+id = "{name}"
+
+[presence]
+backend = "redis"
+redis_url = "{redis}"
+heartbeat_secs = 1
+expiry_secs = 5
+"#,
+            redis = redis.url()
+        ))
+    };
+
+    // First run: B and C book callbacks on node A; nobody is logged on anywhere.
+    let mut a = Navbat::start("cb-nodes-a1", node("node-a", data_a.path()));
+    let mut b = Navbat::start("cb-nodes-b1", node("node-b", data_b.path()));
+    a.wait_for_event("surge_changed", WAIT, |e| e["on"] == true);
+    let cb_args = |n: &'static str| ["-d", "3000", "-key", "number", n];
+    let mut booked = Vec::new();
+    for (name, number) in [("caller-b", "998900000011"), ("caller-c", "998900000012")] {
+        let (mut sipp, call) = enqueue(&a, name, "caller_callback.xml", &cb_args(number));
+        let ev = a.wait_for_event("callback_requested", WAIT, |e| e["call"] == call.as_str());
+        assert!(sipp.wait().success(), "{}", sipp.report());
+        booked.push(ev["callback"].as_str().unwrap().to_string());
+    }
+    for n in [&mut a, &mut b] {
+        n.terminate();
+        n.wait_exit(Duration::from_secs(30)).expect("navbat exits");
+    }
+
+    // Second run of both nodes; the operator's phone registers on node B.
+    let mut a = Navbat::start("cb-nodes-a2", node("node-a", data_a.path()));
+    let b = Navbat::start("cb-nodes-b2", node("node-b", data_b.path()));
+    let mut trunk = Sipp::start(
+        a.dir.path(),
+        "trunk",
+        "operator_answer.xml",
+        &["-m", "2"],
+        None,
+        trunk_port,
+    );
+    let (mut live, live_call) = enqueue(&b, "caller-live", "caller_ivr_wait_bye.xml", &[]);
+    let operator = b.operator_phone("1001", "operator_answer_hangup.xml", 3, &["-d", "1000"]);
+    for cb in &booked {
+        let done = a.wait_for_event("callback_finished", WAIT, |e| e["callback"] == cb.as_str());
+        assert_eq!(done["outcome"], "connected", "{done}");
+        assert_eq!(done["attempts"], 1, "{done}");
+    }
+    let live_done = b.wait_for_event("call_finished", WAIT, |e| e["call"] == live_call.as_str());
+    assert_eq!(live_done["outcome"], "answered", "{live_done}");
+    for sipp in [&mut trunk, &mut live] {
+        assert!(sipp.wait().success(), "{}", sipp.report());
+    }
+    drop(operator);
+    // The operator was rung by one node at a time: each session (offer to end) starts after
+    // the one before it ended, whichever node it was on.
+    let (events_a, events_b) = (a.events(), b.events());
+    let at = |e: &Value| e["at_ms"].as_u64().unwrap();
+    let first = |events: &[Value], kind: &str, key: &str, id: &str| {
+        events
+            .iter()
+            .find(|e| e["kind"] == kind && e[key] == id)
+            .map(at)
+            .unwrap_or_else(|| panic!("no {kind} for {id}"))
+    };
+    let mut sessions: Vec<(u64, u64, String)> = booked
+        .iter()
+        .map(|cb| {
+            (
+                first(&events_a, "call_offered", "call", cb),
+                first(&events_a, "callback_attempt", "callback", cb),
+                cb.clone(),
+            )
+        })
+        .collect();
+    sessions.push((
+        first(&events_b, "call_offered", "call", &live_call),
+        first(&events_b, "call_finished", "call", &live_call),
+        live_call.clone(),
+    ));
+    sessions.sort();
+    for w in sessions.windows(2) {
+        assert!(
+            w[1].0 >= w[0].1,
+            "the operator was rung twice at once: {sessions:?}"
+        );
+    }
+    // Node A offered them, in booking order, to the operator it claimed on node B.
+    let offered: Vec<(String, String)> = of_kind(&events_a, "call_offered")
+        .iter()
+        .map(|e| {
+            (
+                e["call"].as_str().unwrap().to_string(),
+                e["operator"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        offered,
+        booked
+            .iter()
+            .map(|cb| (cb.clone(), "1001".to_string()))
+            .collect::<Vec<_>>()
+    );
+    // Node B touched none of them: its one offer is its live caller's.
+    let offered_b: Vec<&str> = of_kind(&events_b, "call_offered")
+        .iter()
+        .map(|e| e["call"].as_str().unwrap())
+        .collect();
+    assert_eq!(offered_b, vec![live_call.as_str()]);
+    for kind in ["callback_attempt", "callback_finished"] {
+        assert!(of_kind(&events_b, kind).is_empty(), "{kind} on node B");
+    }
+    // The trunk was dialled once per callback.
+    let trunk_log = std::fs::read_to_string(a.dir.path().join("trunk.messages.log")).unwrap();
+    let invites = trunk_log
+        .lines()
+        .filter(|l| l.starts_with("INVITE sip:"))
+        .count();
+    assert_eq!(invites, 2, "{trunk_log}");
+    // The operator's phone, registered on node B, was rung by node A, once per callback.
+    let op_log = std::fs::read_to_string(b.dir.path().join("op1001-phone.messages.log")).unwrap();
+    let rung = op_log
+        .lines()
+        .filter(|l| l.starts_with("INVITE sip:"))
+        .count();
+    assert_eq!(rung, 3, "{op_log}");
+    // The shared table (read once node A has stopped and written everything): both
+    // requests node A's, connected once.
+    a.terminate();
+    a.wait_exit(Duration::from_secs(30)).expect("navbat exits");
+    let rows: Vec<(String, Option<String>, String, i64)> = query(
+        &pg.url(),
+        "SELECT id, node, status, attempts FROM callback_requests ORDER BY arrived_at_ms",
+    );
+    assert_eq!(
+        rows,
+        booked
+            .iter()
+            .map(|id| (
+                id.clone(),
+                Some("node-a".to_string()),
+                "connected".to_string(),
+                1
+            ))
+            .collect::<Vec<_>>()
+    );
 }

@@ -152,14 +152,12 @@ fn a_missed_call_sms_goes_to_an_https_gateway() {
     let certs = tempfile::tempdir().unwrap();
     make_certificates(certs.path());
     let (port, received) = https_stub(certs.path());
-    let data = tempfile::tempdir().unwrap();
     let config = TestConfig::default()
         .operators(vec![])
         .tenant_extra(&format!(
             r#"
 [sms]
 enabled = true
-outbox_path = {outbox:?}
 first_backoff_secs = 1
 max_backoff_secs = 5
 max_attempts = 5
@@ -173,7 +171,6 @@ timeout_secs = 5
 [sms.templates]
 missed_call = {{ uz = "Uzr, javob bera olmadik", ru = "Извините, мы не смогли ответить" }}
 "#,
-            outbox = data.path().join("outbox.jsonl").display().to_string(),
             ca = certs.path().join("ca.pem").display().to_string(),
         ));
     let navbat = Navbat::start("surge_sms_tls", config);

@@ -67,9 +67,23 @@ say ru dtm/ru/surge-announcement.wav "Сейчас период тестиров
 say uz dtm/uz/results-where.wav "Test natijalari markaz saytida, shaxsiy kabinetingizda e'lon qilinadi. Qo'ng'iroq uchun rahmat."
 say ru dtm/ru/results-where.wav "Результаты тестов публикуются на сайте центра, в вашем личном кабинете. Спасибо за звонок."
 
-# --- surge callbacks: the in-queue offer (key 1 by default) and the confirmation ------------
-say uz uz/callback-offer.wav "Kutmasdan, navbatingizni saqlab qolib, operator sizga qayta qo'ng'iroq qilishini xohlasangiz, birni bosing."
-say ru ru/callback-offer.wav "Если вы хотите не ждать на линии, а получить обратный звонок с сохранением очереди, нажмите один."
+# --- surge callbacks: the in-queue offer, said as "<callback-offer-intro> <press-K>" where K is
+# the tenant's [tenant.surge.callback] digit (so the caller hears the key that works), and
+# the confirmation ---------------------------------------------------------------------------
+say uz uz/callback-offer-intro.wav "Kutmasdan, navbatingizni saqlab qolib, operator sizga qayta qo'ng'iroq qilishini xohlasangiz,"
+say ru ru/callback-offer-intro.wav "Если вы хотите не ждать на линии, а получить обратный звонок с сохранением очереди,"
+# "press K" for every key a menu accepts (0-9, * and #): Uzbek "<K>ni bosing", Russian
+# "нажмите <K>".
+uz_keys=(nolni birni ikkini uchni "to'rtni" beshni oltini yettini sakkizni "to'qqizni")
+ru_keys=(ноль один два три четыре пять шесть семь восемь девять)
+for k in $(seq 0 9); do
+    say uz "uz/press-$k.wav" "${uz_keys[$k]} bosing."
+    say ru "ru/press-$k.wav" "нажмите ${ru_keys[$k]}."
+done
+say uz uz/press-star.wav "yulduzchani bosing."
+say ru ru/press-star.wav "нажмите звёздочку."
+say uz uz/press-hash.wav "panjarani bosing."
+say ru ru/press-hash.wav "нажмите решётку."
 say uz uz/callback-booked.wav "Rahmat. Navbatingiz saqlandi, operator sizga qayta qo'ng'iroq qiladi. Xayr."
 say ru ru/callback-booked.wav "Спасибо. Ваша очередь сохранена, оператор вам перезвонит. До свидания."
 

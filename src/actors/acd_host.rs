@@ -20,11 +20,12 @@ use crate::acd::{
     QueueSnapshot, QueueSpec, SkillSet, TenantId,
 };
 use crate::callback::{
-    CallbackBook, CallbackError, CallbackLog, CallbackOutcome, CallbackPolicy, CallbackRecord,
-    CallbackRequest, DialResult, FileCallbackLog,
+    CallbackBook, CallbackError, CallbackOutcome, CallbackPolicy, CallbackRecord, CallbackRequest,
+    DialResult,
 };
 use crate::events::EventKind;
 use crate::privacy::PhoneNumber;
+use crate::store::outbox::StoreRecord;
 use crate::surge::{Manual, QueueLoad, SurgeController};
 use actix::prelude::*;
 use std::collections::HashMap;
@@ -59,9 +60,25 @@ pub struct AcdActor {
     claim_tokens: u64,
     /// One surge controller per tenant, in tenant id order.
     surge: Vec<SurgeController>,
-    /// Surge callbacks: the book, its log, and the dial-outs in progress.
+    /// Surge callbacks: the book and the dial-outs in progress.
     callbacks: CallbackHost,
 }
+
+/// What an offer that won its operator's claim does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    /// A live call: the call actor INVITEs the operator.
+    Live,
+    /// A callback: its dial-out rings the operator, then the caller.
+    Callback,
+}
+
+/// How often the host looks for callbacks the store recovered late (the database was down
+/// at start-up).
+pub const RECOVERY_CHECK: Duration = Duration::from_secs(1);
+
+/// Longest wait for a callback booking to be fsynced before the caller is answered.
+pub const BOOKING_DURABLE_WAIT: Duration = Duration::from_secs(2);
 
 /// How often surge controllers look at the load and the calendar.
 pub const SURGE_EVALUATE_EVERY: Duration = Duration::from_secs(1);
@@ -202,17 +219,30 @@ impl AcdActor {
     /// logged out) until the shared view shows it free again, and the call goes back to its
     /// queue for someone else.
     fn offer(&mut self, call: CallId, operator: OperatorId, ctx: &mut Context<Self>) {
+        self.claim_then_reach(call, operator, Reach::Live, call_ref(call), ctx);
+    }
+
+    /// Claims `operator` in Redis (with shared presence) for `holder`, then reaches them:
+    /// a live call's offer, or a callback's dial-out, which rings the operator first. So a
+    /// callback, like a live call, never rings an operator another node holds.
+    fn claim_then_reach(
+        &mut self,
+        call: CallId,
+        operator: OperatorId,
+        reach: Reach,
+        holder: String,
+        ctx: &mut Context<Self>,
+    ) {
         let local = self.shared.presence.binding(operator);
         let binding = local
             .clone()
             .or_else(|| self.remote.get(&operator).cloned());
         let ext = self.ext(operator);
         let Some(shared) = self.shared.presence.shared().cloned() else {
-            self.send_offer(call, operator, ext, binding);
+            self.reach(reach, call, operator, ext, binding, ctx);
             return;
         };
         let ttl = self.shared.config.presence.expiry;
-        let holder = call_ref(call);
         let is_local = local.is_some();
         let claim_ext = ext.clone();
         let claimer = shared.clone();
@@ -239,7 +269,7 @@ impl AcdActor {
                     };
                     if go {
                         act.claiming.remove(&(call, operator));
-                        act.send_offer(call, operator, ext, binding);
+                        act.reach(reach, call, operator, ext, binding, ctx);
                         return;
                     }
                     if let Claim::Lost(by) = &claim {
@@ -257,6 +287,21 @@ impl AcdActor {
                     act.claiming.remove(&(call, operator));
                 }),
         );
+    }
+
+    fn reach(
+        &mut self,
+        reach: Reach,
+        call: CallId,
+        operator: OperatorId,
+        ext: String,
+        binding: Option<crate::sip::ContactBinding>,
+        ctx: &mut Context<Self>,
+    ) {
+        match reach {
+            Reach::Live => self.send_offer(call, operator, ext, binding),
+            Reach::Callback => self.start_callback_dial(call, operator, binding, ctx),
+        }
     }
 
     /// Hands an offer to the call actor (which INVITEs the phone) and records it.
@@ -519,6 +564,12 @@ impl Actor for AcdActor {
             });
         }
         self.restore_callbacks(ctx);
+        // If the database was down at start-up, its pending callbacks come a little later.
+        ctx.run_interval(RECOVERY_CHECK, |act, ctx| {
+            if act.callbacks.recovering {
+                act.restore_callbacks(ctx);
+            }
+        });
         // At once, so a tenant inside an exam period starts in surge, then every second.
         self.evaluate_surge(ctx);
         ctx.run_interval(SURGE_EVALUATE_EVERY, |act, ctx| act.evaluate_surge(ctx));
@@ -757,8 +808,8 @@ impl Handler<WaitingPosition> for AcdActor {
 
 // ----- surge callbacks ----------------------------------------------------------------------
 
-/// The callback book with the log replayed later in `started`. The log is opened only when
-/// some tenant offers callbacks (or pending ones are on disk from an earlier run).
+/// The callback book, empty: pending requests of earlier runs come from the store in
+/// `started`.
 fn open_callbacks(shared: &Shared) -> CallbackHost {
     let config = &shared.config;
     let mut book = CallbackBook::new(
@@ -779,50 +830,72 @@ fn open_callbacks(shared: &Shared) -> CallbackHost {
             );
         }
     }
-    let wanted = config.tenants.iter().any(|t| t.surge.callback.is_some())
-        || config.callbacks.log_path.exists();
-    let log: Option<Box<dyn CallbackLog>> = if wanted {
-        match FileCallbackLog::open(&config.callbacks.log_path) {
-            Ok(log) => Some(Box::new(log)),
-            Err(e) => {
-                tracing::error!(error = %e, "callbacks are refused until the log can be opened");
-                None
-            }
-        }
-    } else {
-        None
-    };
-    CallbackHost::new(book, log)
+    CallbackHost::new(book, shared.store.is_some())
 }
 
 impl AcdActor {
-    /// Pending callbacks of an earlier run go back into their queues, in arrival order.
+    /// Pending callbacks of earlier runs the store has recovered go back into their queues,
+    /// in arrival order. Called at start and, until the store has its database's part, every
+    /// [`RECOVERY_CHECK`]; only a mutex is taken, nothing waits on the database.
     fn restore_callbacks(&mut self, ctx: &mut Context<Self>) {
-        let Some(log) = self.callbacks.log.as_mut() else {
+        let Some(store) = self.shared.store.clone() else {
+            self.callbacks.recovering = false;
             return;
         };
-        let mut pending = match log.replay() {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!(error = %e, "pending callbacks cannot be read");
-                return;
-            }
-        };
+        let recovered = store.take_recovered_callbacks();
+        let mut pending = recovered.items;
         pending.sort_by_key(|r| (r.arrived_ms, r.id.clone()));
         let mut restored = 0usize;
         for request in pending {
             let id = request.id.clone();
+            if self.callbacks.finished.contains(&id) || self.callbacks.book.get(&id).is_some() {
+                continue;
+            }
             if self.shared.model.queue(&request.queue).is_none() {
                 tracing::warn!(callback = %id, "pending callback for a queue no longer configured");
                 continue;
             }
-            if self.callbacks.book.request(request).is_ok() {
-                restored += 1;
-                self.schedule_callback(&id, ctx);
+            let attempts = request.attempts;
+            match self.callbacks.book.request(request) {
+                Ok(()) => {
+                    restored += 1;
+                    self.schedule_callback(&id, ctx);
+                }
+                Err(CallbackError::AlreadyPending(newer)) => {
+                    // Came back late (the database was down at start-up) after the caller had
+                    // booked again: the booking in the core stands; this one is closed so that
+                    // it does not stay pending in the table for ever.
+                    tracing::warn!(callback = %id, kept = %newer, "recovered callback superseded by a newer booking");
+                    if let Err(e) = self.record_callback(CallbackRecord::Finished {
+                        id: id.clone(),
+                        outcome: CallbackOutcome::Superseded,
+                        attempts,
+                    }) {
+                        tracing::error!(error = %e, "callback progress not stored");
+                    }
+                }
+                Err(CallbackError::Full(_)) => {
+                    tracing::warn!(callback = %id, "callback book full: recovered callback waits for the next start");
+                }
             }
         }
         if restored > 0 {
             tracing::info!(restored, "pending callbacks resumed");
+        }
+        if recovered.complete {
+            self.callbacks.recovering = false;
+            self.callbacks.finished = std::collections::HashSet::new();
+        }
+    }
+
+    /// Hands a step of the book to the store. `Ok(None)`: no store.
+    fn record_callback(
+        &self,
+        record: CallbackRecord,
+    ) -> Result<Option<tokio::sync::oneshot::Receiver<()>>, crate::store::BufferFull> {
+        match &self.shared.store {
+            Some(store) => store.record(StoreRecord::Callback(record)).map(Some),
+            None => Ok(None),
         }
     }
 
@@ -874,10 +947,36 @@ impl AcdActor {
         );
     }
 
-    /// The core offered a callback to `operator`: start the dial-out.
+    /// The core offered a callback to `operator`: claim the operator (shared presence), then
+    /// start the dial-out.
     fn dial_callback(&mut self, call: CallId, operator: OperatorId, ctx: &mut Context<Self>) {
         if self.callbacks.actors.contains_key(&call) {
             // Ring-all: a callback rings one operator at a time.
+            self.feed(Input::Declined { call, operator }, ctx);
+            return;
+        }
+        let Some(id) = self
+            .callbacks
+            .in_core
+            .get(&call)
+            .filter(|id| self.callbacks.book.get(id).is_some())
+            .cloned()
+        else {
+            self.feed(Input::CallerLeft { call }, ctx);
+            return;
+        };
+        self.claim_then_reach(call, operator, Reach::Callback, id, ctx);
+    }
+
+    /// The operator is ours: take a trunk channel and start the dial-out.
+    fn start_callback_dial(
+        &mut self,
+        call: CallId,
+        operator: OperatorId,
+        binding: Option<crate::sip::ContactBinding>,
+        ctx: &mut Context<Self>,
+    ) {
+        if self.callbacks.actors.contains_key(&call) {
             self.feed(Input::Declined { call, operator }, ctx);
             return;
         }
@@ -913,19 +1012,13 @@ impl AcdActor {
                 return;
             }
         };
-        // A callback's dial-out takes no Redis claim (it rings the operator at once), so the
-        // offer is an event here; a live call's is emitted when its claim is won and the
-        // phone is actually rung.
+        // As for a live call, the offer is an event once the claim is won and the phone is
+        // actually rung.
         self.shared.events.emit(EventKind::CallOffered {
             call: self.call_name(call),
             queue: self.queue_of(call),
             operator: self.ext(operator),
         });
-        let binding = self
-            .shared
-            .presence
-            .binding(operator)
-            .or_else(|| self.remote.get(&operator).cloned());
         let actor = CallbackActor::new(
             self.shared.clone(),
             ctx.address(),
@@ -950,7 +1043,7 @@ impl AcdActor {
         ctx.run_later(NO_CHANNEL_RETRY, |act, ctx| {
             act.callbacks.readmit_scheduled = false;
             if act.shared.gate.draining() {
-                return; // they stay pending in the log and resume at the next start
+                return; // they stay pending in the store and resume at the next start
             }
             let config = act.shared.config.clone();
             let index = |tenant: &str| {
@@ -977,12 +1070,12 @@ impl AcdActor {
         }
     }
 
-    fn refuse_callback(
+    fn refuse_callback<T>(
         &self,
         call: &str,
         tenant: &str,
         reason: &'static str,
-    ) -> Result<String, &'static str> {
+    ) -> Result<T, &'static str> {
         self.shared.events.emit(EventKind::CallbackRefused {
             call: call.into(),
             tenant: tenant.into(),
@@ -991,12 +1084,13 @@ impl AcdActor {
         Err(reason)
     }
 
-    /// A waiting caller accepted the callback offer.
+    /// A waiting caller accepted the callback offer. `Ok`: the request's id, and the
+    /// receiver that resolves once the booking is fsynced (`None` without a store).
     fn request_callback(
         &mut self,
         msg: RequestCallback,
         ctx: &mut Context<Self>,
-    ) -> Result<String, &'static str> {
+    ) -> Result<(String, Option<tokio::sync::oneshot::Receiver<()>>), &'static str> {
         let tenant = self
             .shared
             .model
@@ -1016,13 +1110,10 @@ impl AcdActor {
         let Ok(number) = crate::sms::E164::parse(msg.number.expose()) else {
             return self.refuse_callback(&msg.call_ref, &tenant, "invalid_number");
         };
-        if self.callbacks.log.is_none() {
-            return self.refuse_callback(&msg.call_ref, &tenant, "log");
-        }
         let now = self.shared.now();
         let waited = now.0.saturating_sub(msg.enqueued_at.0) as i64;
         let request = CallbackRequest {
-            id: self.callbacks.request_id(),
+            id: self.callbacks.request_id(&self.shared.config.node.id),
             tenant: tenant.clone(),
             queue: self.shared.model.queue_name(msg.queue).to_string(),
             number: number.expose().to_string(),
@@ -1048,16 +1139,14 @@ impl AcdActor {
                 return self.refuse_callback(&msg.call_ref, &tenant, "full")
             }
         }
-        let stored = self
-            .callbacks
-            .log
-            .as_mut()
-            .map(|log| log.append(&CallbackRecord::Requested(request.clone())));
-        if let Some(Err(e)) = stored {
-            tracing::error!(error = %e, "callback not stored");
-            self.callbacks.book.remove(&request.id);
-            return self.refuse_callback(&msg.call_ref, &tenant, "log");
-        }
+        let durable = match self.record_callback(CallbackRecord::Requested(request.clone())) {
+            Ok(durable) => durable,
+            Err(e) => {
+                tracing::error!(error = %e, "callback not stored");
+                self.callbacks.book.remove(&request.id);
+                return self.refuse_callback(&msg.call_ref, &tenant, "store");
+            }
+        };
         // The live call leaves the queue; its outcome is the call actor's (callback_requested),
         // so the core's `abandoned` for it is neither tallied nor delivered.
         self.calls.remove(&msg.call);
@@ -1072,7 +1161,7 @@ impl AcdActor {
             language: request.language.clone(),
         });
         self.enqueue_callback(&request.id, ctx);
-        Ok(request.id)
+        Ok((request.id, durable))
     }
 
     /// A dial-out reported progress.
@@ -1161,12 +1250,20 @@ impl AcdActor {
                 attempts: request.attempts + 1,
                 due_ms: *due_ms,
             },
-            other => CallbackRecord::Finished {
-                id: id.to_string(),
-                outcome: other.clone(),
-            },
+            other => {
+                if self.callbacks.recovering {
+                    self.callbacks.finished.insert(id.to_string());
+                }
+                CallbackRecord::Finished {
+                    id: id.to_string(),
+                    outcome: other.clone(),
+                    attempts: request.attempts + 1,
+                }
+            }
         };
-        if let Some(Err(e)) = self.callbacks.log.as_mut().map(|l| l.append(&record)) {
+        // Not waited for: lost only with a crash inside one fsync (the request is then
+        // dialled again after the restart).
+        if let Err(e) = self.record_callback(record) {
             tracing::error!(error = %e, "callback progress not stored");
         }
         match outcome {
@@ -1208,10 +1305,31 @@ pub struct RequestCallback {
     pub enqueued_at: Millis,
 }
 
+/// Answers once the booking is fsynced, so a caller hears "booked" only for a request that
+/// survives a crash; the host goes on meanwhile (nothing here waits on the database).
 impl Handler<RequestCallback> for AcdActor {
-    type Result = Result<String, &'static str>;
+    type Result = ResponseActFuture<Self, Result<String, &'static str>>;
     fn handle(&mut self, msg: RequestCallback, ctx: &mut Context<Self>) -> Self::Result {
-        self.request_callback(msg, ctx)
+        match self.request_callback(msg, ctx) {
+            Err(reason) => Box::pin(fut::ready(Err(reason))),
+            Ok((id, None)) => Box::pin(fut::ready(Ok(id))),
+            Ok((id, Some(durable))) => Box::pin(
+                async move {
+                    // The caller's actor waits for this answer, so a journal disk that stopped
+                    // taking writes must not hold it for ever: after a while the booking
+                    // stands as it is (in the book, and journaled once the disk recovers).
+                    match tokio::time::timeout(BOOKING_DURABLE_WAIT, durable).await {
+                        Ok(_) => {}
+                        Err(_) => tracing::error!(
+                            callback = %id,
+                            "callback booked before it reached the journal disk"
+                        ),
+                    }
+                    Ok(id)
+                }
+                .into_actor(self),
+            ),
+        }
     }
 }
 
@@ -1223,7 +1341,7 @@ impl Handler<CallbackProgress> for AcdActor {
 }
 
 /// Shutdown: ends every callback dial-out in progress (a connected one is finished, one not
-/// yet connected stays pending in the log and resumes at the next start). Returns how many.
+/// yet connected stays pending in the store and resumes at the next start). Returns how many.
 #[derive(Message)]
 #[rtype(result = "usize")]
 pub struct HangUpCallbacks;

@@ -16,12 +16,12 @@ use super::acd_host::AcdActor;
 use super::gate::{ChannelGate, ChannelTicket};
 use super::Shared;
 use crate::acd::{CallId, Millis, OperatorId};
-use crate::callback::{CallbackBook, CallbackLog, CallbackRequest};
+use crate::callback::{CallbackBook, CallbackRequest};
 use crate::media::{Codec, LegSpec, MediaCommand, MediaEvent, MediaHandle, MediaMsg, RtpPort};
 use crate::privacy::PhoneNumber;
 use crate::sip::{sdp, ContactBinding, LegEvent, LegMsg, OperatorLeg};
 use actix::prelude::*;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// Core call ids of callbacks start here, far above the ids of inbound calls.
@@ -38,11 +38,14 @@ const TRUNK_LEG: u64 = 2;
 
 /// What the ACD host keeps for callbacks.
 pub struct CallbackHost {
-    /// The pending requests.
+    /// The pending requests (kept durably by the store: each step is a record).
     pub book: CallbackBook,
-    /// Where they are kept durably (`None`: the log could not be opened; callbacks are
-    /// refused).
-    pub log: Option<Box<dyn CallbackLog>>,
+    /// While the store may still hand back requests of earlier runs: those finished in this
+    /// run, so that a late copy of one (read from the database before its end reached it)
+    /// is not dialled again.
+    pub finished: HashSet<String>,
+    /// Whether the store may still hand back requests of earlier runs.
+    pub recovering: bool,
     /// Core call id -> request id, for callbacks waiting or being dialled in the core.
     pub in_core: HashMap<CallId, String>,
     /// Dial-outs in progress, by core call id.
@@ -62,11 +65,12 @@ pub struct CallbackHost {
 }
 
 impl CallbackHost {
-    /// A host over `book` and `log`.
-    pub fn new(book: CallbackBook, log: Option<Box<dyn CallbackLog>>) -> CallbackHost {
+    /// A host over `book`; `recovering` while the store may hand back earlier requests.
+    pub fn new(book: CallbackBook, recovering: bool) -> CallbackHost {
         CallbackHost {
             book,
-            log,
+            finished: HashSet::new(),
+            recovering,
             in_core: HashMap::new(),
             actors: HashMap::new(),
             operators: HashMap::new(),
@@ -125,10 +129,10 @@ impl CallbackHost {
         CallId(CALLBACK_ID_BASE + self.next_core)
     }
 
-    /// A fresh request id, unique across restarts.
-    pub fn request_id(&mut self) -> String {
+    /// A fresh request id, unique across restarts and across the nodes sharing a database.
+    pub fn request_id(&mut self, node: &str) -> String {
         self.next_request += 1;
-        format!("cb-{:x}-{}", self.boot, self.next_request)
+        format!("cb-{node}-{:x}-{}", self.boot, self.next_request)
     }
 }
 
@@ -577,7 +581,7 @@ mod tests {
             max_attempts: 3,
             retry_after_ms: 1000,
         };
-        let mut host = CallbackHost::new(CallbackBook::new(policy, 100), None);
+        let mut host = CallbackHost::new(CallbackBook::new(policy, 100), false);
         for (id, tenant, at) in [
             ("c", "a", 30),
             ("a", "a", 10),

@@ -144,7 +144,7 @@ pub enum RouterError {
     /// The configuration cannot be mapped onto the core.
     #[error(transparent)]
     Model(#[from] model::TooManySkills),
-    /// The SMS actor cannot start (outbox log, TLS client).
+    /// The SMS actor cannot start (TLS client).
     #[error(transparent)]
     Sms(#[from] crate::sms::actor::StartError),
 }

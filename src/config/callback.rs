@@ -10,8 +10,8 @@
 //! ring_timeout_secs = 30          # an unanswered callback is cancelled after this
 //!
 //! [callbacks]
-//! log_path = "data/callbacks.jsonl"   # the durable callback book
-//! capacity = 100000
+//! capacity = 100000              # most pending callbacks (kept in the database's
+//!                                # callback_requests table, through the journal)
 //!
 //! [tenant.surge.callback]
 //! offer_after_secs = 30          # a caller waiting this long in surge hears the offer
@@ -22,7 +22,6 @@
 
 use serde::Deserialize;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use super::error::Collector;
@@ -72,11 +71,9 @@ impl TrunkConfig {
     }
 }
 
-/// `[callbacks]`: where the callback book is kept.
+/// `[callbacks]`: the callback book's bound (the book itself is kept by the store).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallbacksConfig {
-    /// The append-only log of requests and their ends.
-    pub log_path: PathBuf,
     /// Most pending callbacks.
     pub capacity: usize,
 }
@@ -84,7 +81,6 @@ pub struct CallbacksConfig {
 impl Default for CallbacksConfig {
     fn default() -> CallbacksConfig {
         CallbacksConfig {
-            log_path: PathBuf::from(default_log()),
             capacity: default_capacity(),
         }
     }
@@ -120,8 +116,8 @@ pub(crate) struct RawTrunk {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawCallbacks {
-    #[serde(default = "default_log")]
-    pub log_path: String,
+    /// No longer used (the store keeps the book); named in an error if present.
+    pub log_path: Option<String>,
     #[serde(default = "default_capacity")]
     pub capacity: usize,
 }
@@ -129,7 +125,7 @@ pub(crate) struct RawCallbacks {
 impl Default for RawCallbacks {
     fn default() -> RawCallbacks {
         RawCallbacks {
-            log_path: default_log(),
+            log_path: None,
             capacity: default_capacity(),
         }
     }
@@ -157,9 +153,6 @@ fn default_format() -> String {
 }
 fn default_ring() -> u64 {
     30
-}
-fn default_log() -> String {
-    "data/callbacks.jsonl".into()
 }
 fn default_capacity() -> usize {
     100_000
@@ -236,11 +229,13 @@ pub(crate) fn check_callbacks(
     raw: &RawCallbacks,
     errors: &mut Collector,
 ) -> Option<CallbacksConfig> {
-    if raw.log_path.trim().is_empty() {
+    if raw.log_path.is_some() {
         errors.push(
             "callbacks.log_path",
-            "the callback log path is empty",
-            "write a file path, e.g. \"data/callbacks.jsonl\"",
+            "this setting is no longer used: pending callbacks are kept in the database \
+             (table callback_requests, through the journal in database.journal_dir) and \
+             resume from there after a restart",
+            "remove log_path from [callbacks] (requests still in the old file are not imported)",
         );
         return None;
     }
@@ -253,7 +248,6 @@ pub(crate) fn check_callbacks(
         return None;
     }
     Some(CallbacksConfig {
-        log_path: PathBuf::from(&raw.log_path),
         capacity: raw.capacity,
     })
 }
@@ -365,5 +359,30 @@ mod tests {
         .unwrap_err();
         assert!(errors.has("trunk.outbound"), "{errors}");
         assert!(errors.has("trunk.number_format"), "{errors}");
+    }
+
+    #[test]
+    fn the_old_file_settings_are_named_as_no_longer_used() {
+        let text = EMBEDDED_DEFAULT_TOML
+            .replace(
+                "[callbacks]\n",
+                "[callbacks]\nlog_path = \"data/callbacks.jsonl\"\n",
+            )
+            .replace(
+                "[sms]\nenabled = false\n",
+                "[sms]\nenabled = false\noutbox_path = \"data/sms-outbox.jsonl\"\n",
+            );
+        let errors = parse(&text).unwrap_err();
+        for (field, what) in [
+            ("callbacks.log_path", "log_path"),
+            ("sms.outbox_path", "outbox_path"),
+        ] {
+            let e = errors
+                .at(field)
+                .next()
+                .unwrap_or_else(|| panic!("{field}: {errors}"));
+            assert!(e.problem.contains("no longer used"), "{e}");
+            assert!(e.fix.starts_with(&format!("remove {what}")), "{e}");
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! ```toml
 //! [sms]
 //! enabled = true
-//! outbox_path = "data/sms-outbox.jsonl"   # until the store holds the outbox
+//! # The outbox is kept by the store ([database]: table sms_messages, via the journal).
 //! first_backoff_secs = 2                  # doubles after each failure...
 //! max_backoff_secs = 300                  # ...up to this
 //! max_attempts = 8
@@ -43,8 +43,8 @@ use crate::sms::{MessageKind, RetryPolicy, Template};
 pub(crate) struct RawSms {
     #[serde(default)]
     pub enabled: bool,
-    #[serde(default = "default_outbox")]
-    pub outbox_path: String,
+    /// No longer used (the store keeps the outbox); named in an error if present.
+    pub outbox_path: Option<String>,
     #[serde(default = "default_first_backoff")]
     pub first_backoff_secs: u64,
     #[serde(default = "default_max_backoff")]
@@ -68,9 +68,6 @@ const MISSED_OUTCOMES: [(&str, CallOutcome); 3] = [
     ("timed_out", CallOutcome::TimedOut),
 ];
 
-fn default_outbox() -> String {
-    "data/sms-outbox.jsonl".into()
-}
 fn default_first_backoff() -> u64 {
     2
 }
@@ -120,10 +117,19 @@ pub(crate) fn check_sms(
     raw: Option<&RawSms>,
     errors: &mut Collector,
 ) -> Option<Option<SmsSettings>> {
-    let Some(raw) = raw.filter(|r| r.enabled) else {
-        return Some(None);
-    };
     let before = errors.len();
+    if raw.is_some_and(|r| r.outbox_path.is_some()) {
+        errors.push(
+            "sms.outbox_path",
+            "this setting is no longer used: the SMS outbox is kept in the database \
+             (table sms_messages, through the journal in database.journal_dir), and unsent \
+             messages resume from there after a restart",
+            "remove outbox_path from [sms] (messages still in the old file are not imported)",
+        );
+    }
+    let Some(raw) = raw.filter(|r| r.enabled) else {
+        return (errors.len() == before).then_some(None);
+    };
     let gateway = match &raw.gateway {
         None => {
             errors.push(
@@ -238,7 +244,6 @@ pub(crate) fn check_sms(
     }
     Some(Some(SmsSettings {
         gateway: gateway?,
-        outbox_path: raw.outbox_path.clone().into(),
         retry: RetryPolicy {
             first_backoff_ms: raw.first_backoff_secs.saturating_mul(1000),
             max_backoff_ms: raw.max_backoff_secs.saturating_mul(1000),

@@ -1,5 +1,6 @@
 //! What a waiting caller is told (design step 4): the place in the queue and the expected
-//! wait, in the caller's language, built from the numbered prompt pieces. Pure.
+//! wait, in the caller's language, built from the numbered prompt pieces; and the surge
+//! callback offer, which names the key the tenant configured. Pure.
 
 /// Prompt names (file stems) of one announcement, in order.
 ///
@@ -18,6 +19,21 @@ fn number(n: u64) -> String {
         format!("number-{n}")
     } else {
         "over-twenty".into()
+    }
+}
+
+/// Prompt names of the callback offer: the invitation, then "press `key`" for the key that
+/// accepts it (`[tenant.surge.callback] digit`), so the caller hears the key that works.
+pub fn callback_offer(key: char) -> Vec<String> {
+    vec!["callback-offer-intro".into(), press_key(key)]
+}
+
+/// The prompt saying "press `key`" (`press-0` ... `press-9`, `press-star`, `press-hash`).
+pub fn press_key(key: char) -> String {
+    match key {
+        '*' => "press-star".into(),
+        '#' => "press-hash".into(),
+        k => format!("press-{k}"),
     }
 }
 
@@ -47,6 +63,27 @@ mod tests {
         );
         assert_eq!(announcement(25, 0)[1], "over-twenty");
         assert_eq!(announcement(1, 0)[3], "number-1");
+    }
+
+    #[test]
+    fn the_callback_offer_names_the_configured_key() {
+        assert_eq!(callback_offer('3'), vec!["callback-offer-intro", "press-3"]);
+        assert_eq!(press_key('*'), "press-star");
+        assert_eq!(press_key('#'), "press-hash");
+        // Every key a menu accepts has its prompt in both languages.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/prompts");
+        let store = crate::media::prompts::PromptStore::new(&dir);
+        for lang in crate::config::SUPPORTED_LANGUAGES {
+            for key in crate::config::DtmfDigit::KEYS.chars() {
+                for name in callback_offer(key) {
+                    let clip = store.clip("any", lang, &name).unwrap();
+                    assert!(
+                        crate::media::g711::rms(&clip) > 100.0,
+                        "{lang}/{name} is silent"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

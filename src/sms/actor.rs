@@ -6,18 +6,24 @@
 //! (the call ended `callback_requested`), a missed call (abandoned or blocked). It never blocks: requests go through the actor's bounded mailbox with
 //! `try_send`, and what does not fit is counted.
 //!
-//! The actor owns the pure [`Outbox`], writes every step to the [`OutboxLog`] before acting
-//! on it, sends through the [`SmsProvider`], and reports each step as an `sms_status` event.
+//! The actor owns the pure [`Outbox`], hands every step to the store as an [`SmsRecord`]
+//! (journal, then the `sms_messages` table), sends through the [`SmsProvider`], and reports
+//! each step as an `sms_status` event. A new message is sent only once its `queued` step is
+//! fsynced, so a crash after the first attempt cannot lose it; nothing waits on the
+//! database. At start-up (and, if the database was down then, once it is back) the store
+//! hands back the unsent messages of earlier runs with their ids, so a retry after a restart
+//! carries the same idempotency key.
 
 use super::gateway::SmsProvider;
-use super::log::{OutboxLog, Record};
-use super::{AttemptResult, Message, MessageKind, Outbox, Outcome, RetryPolicy, Template, E164};
+use super::{
+    AttemptResult, Message, MessageKind, Outbox, Outcome, RetryPolicy, SmsRecord, Template, E164,
+};
 use crate::actors::Shared;
 use crate::config::Config;
 use crate::events::{CallOutcome, Event, EventKind, EventSink};
 use crate::privacy::PhoneNumber;
 use actix::prelude::*;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -40,8 +46,6 @@ pub const MAX_TRACKED_CALLS: usize = 100_000;
 pub struct SmsSettings {
     /// The gateway.
     pub gateway: super::gateway::GatewayConfig,
-    /// The outbox log file.
-    pub outbox_path: std::path::PathBuf,
     /// Retries.
     pub retry: RetryPolicy,
     /// Which kinds are sent, with their templates.
@@ -68,40 +72,63 @@ pub struct QueueSms {
 pub struct SmsActor {
     shared: Arc<Shared>,
     outbox: Outbox,
-    log: Box<dyn OutboxLog>,
     provider: Rc<dyn SmsProvider>,
     /// Prefix of this run's message ids (wall-clock ms at start), so ids stay unique across
-    /// restarts.
+    /// restarts (and, with the node's name, across nodes sharing a database).
     boot: u64,
     next: u64,
+    /// While the store may still hand back work of earlier runs: the messages this run has
+    /// finished, so that a late copy of one (read from the database before its last step
+    /// reached it) is not sent again.
+    finished: HashSet<String>,
+    recovering: bool,
 }
 
 impl SmsActor {
-    /// An actor over `log`, replaying what it holds.
-    pub fn new(
-        shared: Arc<Shared>,
-        mut log: Box<dyn OutboxLog>,
-        provider: Rc<dyn SmsProvider>,
-        retry: RetryPolicy,
-    ) -> Result<SmsActor, super::log::LogError> {
-        let mut outbox = Outbox::new(retry, OUTBOX_CAPACITY);
-        let now = shared.now().0;
-        for (message, attempts) in log.replay()? {
-            // Full only if the log holds more than the capacity; those wait for the next start.
-            let _ = outbox.enqueue(now, message, attempts);
-        }
+    /// An actor sending through `provider`; the unsent messages of earlier runs come from
+    /// the store once it runs.
+    pub fn new(shared: Arc<Shared>, provider: Rc<dyn SmsProvider>, retry: RetryPolicy) -> SmsActor {
         let boot = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
-        Ok(SmsActor {
+        let recovering = shared.store.is_some();
+        SmsActor {
             shared,
-            outbox,
-            log,
+            outbox: Outbox::new(retry, OUTBOX_CAPACITY),
             provider,
             boot,
             next: 0,
-        })
+            finished: HashSet::new(),
+            recovering,
+        }
+    }
+
+    /// Takes what the store has recovered since the last look.
+    fn recover(&mut self) {
+        let Some(store) = &self.shared.store else {
+            self.recovering = false;
+            return;
+        };
+        let recovered = store.take_recovered_sms();
+        let now = self.shared.now().0;
+        let mut resumed = 0usize;
+        for (message, attempts) in recovered.items {
+            if self.finished.contains(&message.id) || self.outbox.message(&message.id).is_some() {
+                continue;
+            }
+            // Full only if more are pending than the capacity; those wait for the next start.
+            if self.outbox.enqueue(now, message, attempts).is_ok() {
+                resumed += 1;
+            }
+        }
+        if resumed > 0 {
+            tracing::info!(messages = resumed, "unsent SMS of an earlier run resumed");
+        }
+        if recovered.complete {
+            self.recovering = false;
+            self.finished = HashSet::new();
+        }
     }
 
     fn status(&self, m: &Message, status: &str, attempts: u32, detail: Option<String>) {
@@ -116,17 +143,34 @@ impl SmsActor {
         });
     }
 
-    fn record(&mut self, record: &Record) -> bool {
-        match self.log.append(record) {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::error!(error = %e, "SMS outbox log write failed");
-                false
-            }
+    /// Hands a step to the store. `Ok(None)`: no store (nothing is kept across a restart).
+    fn record(
+        &self,
+        record: SmsRecord,
+    ) -> Result<Option<tokio::sync::oneshot::Receiver<()>>, crate::store::BufferFull> {
+        match &self.shared.store {
+            Some(store) => store
+                .record(crate::store::outbox::StoreRecord::Sms(record))
+                .map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// A step after the first: not waited for (lost only with a crash inside one fsync, and
+    /// then the retry carries the same idempotency key).
+    fn note(&mut self, record: SmsRecord) {
+        if matches!(record, SmsRecord::Sent { .. } | SmsRecord::Failed { .. }) && self.recovering {
+            self.finished.insert(record.id().to_owned());
+        }
+        if let Err(e) = self.record(record) {
+            tracing::error!(error = %e, "SMS step not stored");
         }
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
+        if self.recovering {
+            self.recover();
+        }
         let now = self.shared.now().0;
         for message in self.outbox.take_due(now) {
             let provider = self.provider.clone();
@@ -146,24 +190,53 @@ impl SmsActor {
         };
         match self.outbox.on_result(now, id, result) {
             Some(Outcome::Sent { attempts }) => {
-                self.record(&Record::Sent { id: id.into() });
+                self.note(SmsRecord::Sent {
+                    id: id.into(),
+                    attempts,
+                });
                 self.status(&message, "sent", attempts, None);
             }
             Some(Outcome::Retry {
-                attempts, detail, ..
+                attempts,
+                due_ms,
+                detail,
             }) => {
-                self.record(&Record::Attempted {
+                let wall_due = crate::store::db::now_ms() + due_ms.saturating_sub(now) as i64;
+                self.note(SmsRecord::Attempted {
                     id: id.into(),
                     attempts,
+                    due_ms: wall_due,
+                    detail: detail.clone(),
                 });
                 self.status(&message, "retrying", attempts, Some(detail));
             }
             Some(Outcome::Failed { attempts, detail }) => {
-                self.record(&Record::Failed { id: id.into() });
+                self.note(SmsRecord::Failed {
+                    id: id.into(),
+                    attempts,
+                    detail: detail.clone(),
+                });
                 self.status(&message, "failed", attempts, Some(detail));
             }
             None => {}
         }
+    }
+
+    /// The message is durable: into the outbox, first attempt at once.
+    fn admit(&mut self, message: Message, ctx: &mut Context<Self>) {
+        let now = self.shared.now().0;
+        match self.outbox.enqueue(now, message.clone(), 0) {
+            Ok(()) => self.status(&message, "queued", 0, None),
+            Err(full) => {
+                self.note(SmsRecord::Failed {
+                    id: message.id.clone(),
+                    attempts: 0,
+                    detail: full.to_string(),
+                });
+                self.status(&message, "rejected", 0, Some(full.to_string()));
+            }
+        }
+        self.tick(ctx);
     }
 }
 
@@ -172,6 +245,7 @@ impl Actor for SmsActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(MAILBOX);
+        self.recover();
         ctx.run_interval(TICK, |act, ctx| act.tick(ctx));
     }
 }
@@ -180,7 +254,10 @@ impl Handler<QueueSms> for SmsActor {
     type Result = ();
     fn handle(&mut self, msg: QueueSms, ctx: &mut Context<Self>) {
         self.next += 1;
-        let id = format!("sms-{:x}-{}", self.boot, self.next);
+        let id = format!(
+            "sms-{}-{:x}-{}",
+            self.shared.config.node.id, self.boot, self.next
+        );
         let to = match E164::parse(msg.to.expose()) {
             Ok(n) => n,
             Err(e) => {
@@ -203,27 +280,20 @@ impl Handler<QueueSms> for SmsActor {
             kind: msg.kind,
             tenant: msg.tenant,
         };
-        // Durable before anything else: a crash after this line still sends it.
-        if !self.record(&Record::Queued(message.clone())) {
-            self.status(
-                &message,
-                "rejected",
-                0,
-                Some("outbox log not writable".into()),
-            );
-            return;
-        }
-        let now = self.shared.now().0;
-        match self.outbox.enqueue(now, message.clone(), 0) {
-            Ok(()) => self.status(&message, "queued", 0, None),
-            Err(full) => {
-                self.record(&Record::Failed {
-                    id: message.id.clone(),
-                });
-                self.status(&message, "rejected", 0, Some(full.to_string()));
+        // Durable before the first attempt: a crash after it still sends it, with this id.
+        match self.record(SmsRecord::Queued {
+            message: message.clone(),
+        }) {
+            Ok(Some(durable)) => {
+                ctx.spawn(
+                    durable
+                        .into_actor(self)
+                        .map(move |_, act, ctx| act.admit(message, ctx)),
+                );
             }
+            Ok(None) => self.admit(message, ctx),
+            Err(e) => self.status(&message, "rejected", 0, Some(e.to_string())),
         }
-        self.tick(ctx);
     }
 }
 
@@ -380,9 +450,6 @@ impl EventSink for SmsTriggers {
 /// Why the SMS actor cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// The outbox log cannot be opened or read.
-    #[error(transparent)]
-    Outbox(#[from] super::log::LogError),
     /// The TLS client for the gateway cannot be built.
     #[error(transparent)]
     Tls(#[from] super::gateway::TlsSetupError),
@@ -394,10 +461,9 @@ pub fn start(
     settings: &SmsSettings,
     triggers: &SmsTriggers,
 ) -> Result<Addr<SmsActor>, StartError> {
-    let log = super::log::FileLog::open(&settings.outbox_path)?;
     let provider: Rc<dyn SmsProvider> =
         Rc::new(super::gateway::HttpGateway::new(settings.gateway.clone())?);
-    let actor = SmsActor::new(shared, Box::new(log), provider, settings.retry)?;
+    let actor = SmsActor::new(shared, provider, settings.retry);
     let addr = actor.start();
     triggers.attach(addr.clone().recipient());
     Ok(addr)

@@ -6,14 +6,13 @@
 //! * [`Outbox`]: the pure retry state of every message (`now` passed in): exponential
 //!   backoff, a limit of attempts, one idempotency key per message that the gateway sees on
 //!   every attempt, so a resend after a restart cannot become a second SMS.
-//! * [`log::OutboxLog`]: where the outbox is kept durably. Until the store lands this is a
-//!   small append-only file ([`log::FileLog`]); the trait is what moves into the store.
+//! * [`SmsRecord`]: each step of a message, kept durably by the store (journal, then the
+//!   `sms_messages` table; `store::outbox`), so a restart resumes retries with the same keys.
 //! * [`gateway`]: the provider interface and a generic HTTP gateway.
 //! * [`actor`]: the actor that drives sends and records delivery status as events.
 
 pub mod actor;
 pub mod gateway;
-pub mod log;
 
 use crate::privacy::PhoneNumber;
 use serde::{Deserialize, Serialize};
@@ -148,7 +147,7 @@ impl Template {
 }
 
 /// One message in the outbox.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     /// Idempotency key: unique per message, sent to the gateway with every attempt.
     pub id: String,
@@ -160,6 +159,78 @@ pub struct Message {
     pub kind: MessageKind,
     /// The tenant it is sent for.
     pub tenant: String,
+}
+
+/// One step of a message, as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum SmsRecord {
+    /// A new message; durable before its first attempt.
+    Queued {
+        /// The message.
+        message: Message,
+    },
+    /// An attempt failed and will be retried.
+    Attempted {
+        /// Message id.
+        id: String,
+        /// Attempts so far.
+        attempts: u32,
+        /// Next attempt not before (Unix ms).
+        due_ms: i64,
+        /// What went wrong.
+        detail: String,
+    },
+    /// The gateway took it.
+    Sent {
+        /// Message id.
+        id: String,
+        /// Attempts it took.
+        attempts: u32,
+    },
+    /// Given up.
+    Failed {
+        /// Message id.
+        id: String,
+        /// Attempts made.
+        attempts: u32,
+        /// Why.
+        detail: String,
+    },
+}
+
+impl SmsRecord {
+    /// The message id.
+    pub fn id(&self) -> &str {
+        match self {
+            SmsRecord::Queued { message } => &message.id,
+            SmsRecord::Attempted { id, .. }
+            | SmsRecord::Sent { id, .. }
+            | SmsRecord::Failed { id, .. } => id,
+        }
+    }
+
+    /// The step's name.
+    pub fn step(&self) -> &'static str {
+        match self {
+            SmsRecord::Queued { .. } => "queued",
+            SmsRecord::Attempted { .. } => "attempted",
+            SmsRecord::Sent { .. } => "sent",
+            SmsRecord::Failed { .. } => "failed",
+        }
+    }
+}
+
+/// The number masked (D18): a message printed while debugging does not leak it.
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Message")
+            .field("id", &self.id)
+            .field("to", &PhoneNumber::new(self.to.clone()))
+            .field("kind", &self.kind)
+            .field("tenant", &self.tenant)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Backoff and attempt limit.

@@ -29,12 +29,20 @@ struct Migration {
     sqlite: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    postgres: include_str!("migrations/0001_init.postgres.sql"),
-    sqlite: include_str!("migrations/0001_init.sqlite.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        postgres: include_str!("migrations/0001_init.postgres.sql"),
+        sqlite: include_str!("migrations/0001_init.sqlite.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "sms_outbox_and_callbacks",
+        postgres: include_str!("migrations/0002_outbox_callbacks.postgres.sql"),
+        sqlite: include_str!("migrations/0002_outbox_callbacks.sqlite.sql"),
+    },
+];
 
 /// The newest schema version this build knows.
 pub fn schema_version() -> i64 {
@@ -312,6 +320,11 @@ impl Db {
             .await
             .map_err(|e| self.err(e))?;
         }
+        if !rows.sms.is_empty() || !rows.callbacks.is_empty() {
+            super::outbox::write_postgres(&mut tx, &rows.sms, &rows.callbacks)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
         tx.commit().await.map_err(|e| self.err(e))
     }
 
@@ -406,7 +419,19 @@ impl Db {
             .await
             .map_err(|e| self.err(e))?;
         }
+        if !rows.sms.is_empty() || !rows.callbacks.is_empty() {
+            super::outbox::write_any(&mut tx, &rows.sms, &rows.callbacks)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
         tx.commit().await.map_err(|e| self.err(e))
+    }
+
+    /// This node's unsent messages and pending callbacks.
+    pub async fn pending_work(&self, node: &str) -> Result<super::outbox::PendingWork, StoreError> {
+        super::outbox::pending_in_db(&self.pool, node)
+            .await
+            .map_err(|e| self.err(e))
     }
 
     /// Calls of earlier boots of `node` that never ended (the process died under them) are
@@ -489,6 +514,18 @@ impl Db {
             .await
             .map_err(|e| self.err(e))?;
         row.try_get::<i64, _>(0).map_err(|e| self.err(e))
+    }
+
+    /// Runs a query returning one text column (tests and reports).
+    pub async fn texts(&self, sql: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(sql.to_owned()))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>(0))
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.err(e))
     }
 
     /// Whether the database answers.

@@ -3,9 +3,10 @@
 //! One writer thread appends what the in-process buffer hands it and fsyncs after every batch
 //! (group commit: a batch is whatever queued up during the previous fsync, at most
 //! `journal_batch_events`). Only then is the new end published as *durable*; the database
-//! writer reads up to that point and never past it. Every process start opens a fresh segment,
-//! so a line torn by `kill -9` can only be the last line of an older segment, where the reader
-//! skips it (it never was durable, so no caller saw it acknowledged). A segment is deleted once
+//! writer reads up to that point and never past it. A line may carry an [`Ack`], sent once it
+//! is fsynced (an SMS waits for it before its first attempt). Every process start opens a
+//! fresh segment, so a line torn by `kill -9` can only be the last line of an older segment,
+//! where the reader skips it (it never was durable, so no caller saw it acknowledged). A segment is deleted once
 //! the database holds everything in it; the position reached is kept in the `cursor` file.
 //!
 //! A `LOCK` file (an OS file lock) keeps a second process off the same directory.
@@ -58,7 +59,8 @@ impl Durable {
     }
 }
 
-fn segment_path(dir: &Path, segment: u64) -> PathBuf {
+/// The file of segment `segment`.
+pub(crate) fn segment_path(dir: &Path, segment: u64) -> PathBuf {
     dir.join(format!("{segment:012}{SEGMENT_SUFFIX}"))
 }
 
@@ -171,9 +173,23 @@ pub fn drop_segments_before(dir: &Path, segment: u64) -> Result<(), StoreError> 
     Ok(())
 }
 
+/// Told once the line it rode on is fsynced (dropped unsent if the writer ends first).
+pub type Ack = tokio::sync::oneshot::Sender<()>;
+
+/// What the writer appends: one JSON line, and possibly someone waiting for it to be on disk
+/// (an SMS is durable before its first attempt, a callback before it is confirmed).
+pub trait Line: serde::Serialize {
+    /// The waiter, if any; taken once by the writer.
+    fn take_ack(&mut self) -> Option<Ack> {
+        None
+    }
+}
+
+impl Line for JournalEntry {}
+
 /// Starts the writer thread on a fresh segment after every existing one; returns the
 /// shared durable state. The thread ends when every sender is dropped.
-pub fn start_writer<T: serde::Serialize + Send + 'static>(
+pub fn start_writer<T: Line + Send + 'static>(
     dir: &Path,
     rx: mpsc::Receiver<T>,
     batch_events: usize,
@@ -213,7 +229,7 @@ pub fn start_writer<T: serde::Serialize + Send + 'static>(
     Ok(durable)
 }
 
-fn write_loop<T: serde::Serialize>(
+fn write_loop<T: Line>(
     dir: &Path,
     rx: mpsc::Receiver<T>,
     batch_events: usize,
@@ -224,11 +240,15 @@ fn write_loop<T: serde::Serialize>(
 ) {
     let mut offset = 0u64;
     let mut buf: Vec<u8> = Vec::with_capacity(256 * 1024);
+    let mut acks: Vec<Ack> = Vec::new();
     while let Ok(first) = rx.recv() {
         buf.clear();
         let mut count = 0u64;
         let mut next = Some(first);
-        while let Some(entry) = next.take() {
+        while let Some(mut entry) = next.take() {
+            if let Some(ack) = entry.take_ack() {
+                acks.push(ack);
+            }
             if serde_json::to_writer(&mut buf, &entry).is_ok() {
                 buf.push(b'\n');
                 count += 1;
@@ -267,6 +287,11 @@ fn write_loop<T: serde::Serialize>(
         }
         offset += buf.len() as u64;
         durable.publish(Position { segment, offset }, count);
+        // Before the pause below: a waiter's line is on disk now.
+        for ack in acks.drain(..) {
+            // The waiter may have gone (its actor stopped): nothing to tell.
+            let _ = ack.send(());
+        }
         // Group commit: a batch that did not fill up means events trickle in; let them
         // gather for GROUP_COMMIT before the next write and fsync, so that at a thousand
         // calls a second the disk sees a hundred syncs a second, not one per handful of
@@ -423,6 +448,7 @@ mod tests {
             caller: None,
             repeat: None,
             surge: false,
+            record: None,
         }
     }
 

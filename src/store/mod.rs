@@ -20,12 +20,16 @@
 //!   down it retries with backoff; calls go on and the journal grows.
 //! * At start-up the journal is replayed from the cursor: everything fsynced before a
 //!   `kill -9` reaches the database.
+//! * The SMS outbox and the callback book ride the same path as records of their own
+//!   ([`Store::record`], folded into `sms_messages` and `callback_requests`); their pending
+//!   work comes back at start-up from the database and the undrained journal ([`outbox`]).
 //!
 //! The full caller number is stored (journal and `call_records.caller_number`) because the
 //! work needs it (repeat calls, callbacks); the timeline's JSON and every view keep it masked.
 
 pub mod db;
 pub mod journal;
+pub mod outbox;
 pub mod record;
 pub mod repeat;
 
@@ -151,14 +155,31 @@ struct Pending {
     boot: String,
     seq: u64,
     at_ms: u64,
-    event: Event,
+    /// `null` on a record line (the journal reader requires the field).
+    event: Option<Event>,
     #[serde(skip_serializing_if = "Option::is_none")]
     caller: Option<FullNumber>,
     #[serde(skip_serializing_if = "Option::is_none")]
     repeat: Option<RepeatLink>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     surge: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    record: Option<outbox::StoreRecord>,
+    /// Told once the line is fsynced.
+    #[serde(skip)]
+    ack: Option<journal::Ack>,
 }
+
+impl journal::Line for Pending {
+    fn take_ack(&mut self) -> Option<journal::Ack> {
+        self.ack.take()
+    }
+}
+
+/// The journal's buffer is full: the record was not taken (see [`Store::record`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the journal buffer is full (database.buffer_events); fix: the journal disk is not keeping up or failing")]
+pub struct BufferFull;
 
 /// Progress of the database writer.
 #[derive(Debug, Default)]
@@ -257,6 +278,9 @@ struct Inner {
     progress: Arc<Progress>,
     repeat: Arc<Mutex<RepeatIndex>>,
     surge: Mutex<HashMap<String, bool>>,
+    /// Records handed to the journal (their uids: `node:boot:r<n>`).
+    records: AtomicU64,
+    recovery: Arc<outbox::Recovery>,
     window: Duration,
     db: Db,
     runtime: Mutex<Option<tokio::runtime::Runtime>>,
@@ -321,6 +345,8 @@ impl Store {
         };
         let (tx, rx) = mpsc::sync_channel::<Pending>(settings.buffer_events);
         let cursor = journal::load_cursor(&settings.journal_dir);
+        // Outbox and callback steps of earlier runs that the database may not have yet.
+        let undrained = outbox::undrained_records(&settings.journal_dir, cursor)?;
         let durable = journal::start_writer(
             &settings.journal_dir,
             rx,
@@ -334,11 +360,17 @@ impl Store {
 
         // Ready the database now if it answers, so the first calls already see repeats.
         let ready = runtime.block_on(async {
-            tokio::time::timeout(Duration::from_secs(5), prepare(&db, &settings, &repeat)).await
+            tokio::time::timeout(Duration::from_secs(5), async {
+                prepare(&db, &settings, &repeat).await?;
+                db.pending_work(&settings.node).await
+            })
+            .await
         });
+        let recovery = Arc::new(outbox::Recovery::default());
         let prepared = match ready {
-            Ok(Ok(())) => {
+            Ok(Ok(work)) => {
                 progress.db_up.store(true, Ordering::Relaxed);
+                recovery.add(outbox::merge(work, &undrained), true);
                 true
             }
             Ok(Err(e)) => {
@@ -350,6 +382,10 @@ impl Store {
                 false
             }
         };
+        if !prepared {
+            // The journal's part now; the database's once it answers (see `Drainer::run`).
+            recovery.add(outbox::recover(&undrained), false);
+        }
         let drainer = Drainer {
             db: db.clone(),
             dir: settings.journal_dir.clone(),
@@ -363,6 +399,7 @@ impl Store {
             node: settings.node.clone(),
             url: settings.url.clone(),
             prepared,
+            recovery: recovery.clone(),
             window_ms,
         };
         runtime.spawn(drainer.run());
@@ -384,6 +421,8 @@ impl Store {
                 progress,
                 repeat,
                 surge: Mutex::new(HashMap::new()),
+                records: AtomicU64::new(0),
+                recovery,
                 window: settings.repeat_window,
                 db,
                 runtime: Mutex::new(Some(runtime)),
@@ -419,6 +458,53 @@ impl Store {
             .spawn(fut)
             .await
             .map_err(|_| StoreError::Closed)
+    }
+
+    /// Hands a step of the SMS outbox or the callback book to the journal, without waiting.
+    /// The receiver resolves once the step is fsynced (an error only if the store shut
+    /// down first). `Err` when the journal's buffer is full: the step is not kept (counted
+    /// as shed, like an event).
+    pub fn record(
+        &self,
+        record: outbox::StoreRecord,
+    ) -> Result<tokio::sync::oneshot::Receiver<()>, BufferFull> {
+        let inner = &self.inner;
+        let n = inner.records.fetch_add(1, Ordering::Relaxed) + 1;
+        let (ack, done) = tokio::sync::oneshot::channel();
+        let pending = Pending {
+            uid: format!("{}:{}:r{n}", inner.node, inner.boot),
+            node: inner.node.clone(),
+            boot: inner.boot.clone(),
+            seq: 0,
+            at_ms: db::now_ms().max(0) as u64,
+            event: None,
+            caller: None,
+            repeat: None,
+            surge: false,
+            record: Some(record),
+            ack: Some(ack),
+        };
+        match inner.tx.try_send(pending) {
+            Ok(()) => {
+                inner.accepted.fetch_add(1, Ordering::Relaxed);
+                Ok(done)
+            }
+            Err(_) => {
+                inner.shed.fetch_add(1, Ordering::Relaxed);
+                tracing::error!("journal buffer full: an SMS or callback step was not kept");
+                Err(BufferFull)
+            }
+        }
+    }
+
+    /// Unsent SMS of earlier runs recovered since the last call (see [`outbox::Recovery`]).
+    pub fn take_recovered_sms(&self) -> outbox::Recovered<(crate::sms::Message, u32)> {
+        self.inner.recovery.take_sms()
+    }
+
+    /// Pending callbacks of earlier runs recovered since the last call.
+    pub fn take_recovered_callbacks(&self) -> outbox::Recovered<crate::callback::CallbackRequest> {
+        self.inner.recovery.take_callbacks()
     }
 
     /// Current figures.
@@ -554,10 +640,12 @@ impl EventSink for Store {
             boot: inner.boot.clone(),
             seq: event.seq,
             at_ms: event.at_ms,
-            event: event.clone(),
+            event: Some(event.clone()),
             caller,
             repeat,
             surge,
+            record: None,
+            ack: None,
         };
         match inner.tx.try_send(pending) {
             Ok(()) => {
@@ -612,6 +700,8 @@ struct Drainer {
     time_zones: Arc<HashMap<String, jiff::tz::TimeZone>>,
     url: DatabaseUrl,
     prepared: bool,
+    /// Where the database's pending outbox and callback work goes once it is read.
+    recovery: Arc<outbox::Recovery>,
     window_ms: u64,
 }
 
@@ -732,6 +822,17 @@ impl Drainer {
                 None => match self.read(self.durable.end()).await {
                     Ok(Some(batch)) => batch,
                     Ok(None) => {
+                        if !self.recovery.complete() {
+                            // The journal is replayed: the database holds every step of the
+                            // earlier runs, so its pending work is complete.
+                            match self.db.pending_work(&self.node).await {
+                                Ok(work) => self.recovery.add(work, true),
+                                Err(e) => {
+                                    self.down(&e, &mut backoff).await;
+                                    continue;
+                                }
+                            }
+                        }
                         if !closed_interrupted {
                             // Only after the replay: an earlier run's calls may still end in it.
                             match self.db.close_interrupted(&self.node, &self.boot).await {

@@ -6,6 +6,7 @@
 //! merge rule per column, so applying the same entries twice leaves the same row (a replay
 //! after a crash inserts nothing twice and changes nothing).
 
+use super::outbox::{CallbackRow, SmsRow, StoreRecord};
 use crate::privacy::PhoneNumber;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::HashMap;
@@ -58,7 +59,7 @@ pub struct JournalEntry {
     pub at_ms: u64,
     /// The event as JSON (the same form the logs carry: numbers masked), kept as the text the
     /// journal holds: it becomes the timeline row's body as is, and only the kinds the call
-    /// records need are decoded (see [`fold`]).
+    /// records need are decoded (see [`fold`]). `null` on a [`StoreRecord`] line.
     pub event: Box<serde_json::value::RawValue>,
     /// The caller's full number (`call_arrived` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -69,6 +70,9 @@ pub struct JournalEntry {
     /// The tenant's surge flag at arrival (`call_arrived` only).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub surge: bool,
+    /// A step of the SMS outbox or the callback book (instead of an event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<StoreRecord>,
 }
 
 /// The two fields every entry is looked at for (unknown fields are skipped unparsed).
@@ -379,6 +383,10 @@ pub struct Rows {
     pub operator_states: Vec<OperatorStateRow>,
     /// `recording` entries.
     pub recordings: Vec<RecordingRow>,
+    /// SMS outbox rows (one per message of the batch).
+    pub sms: Vec<SmsRow>,
+    /// Callback request rows (one per request of the batch).
+    pub callbacks: Vec<CallbackRow>,
     /// Entries whose event JSON matched no known shape (kept in the timeline only).
     pub unreadable: usize,
 }
@@ -389,6 +397,11 @@ pub fn fold(entries: &[JournalEntry], month_of: &dyn Fn(&str, i64) -> String) ->
     let mut rows = Rows::default();
     let mut index: HashMap<String, usize> = HashMap::new();
     for entry in entries {
+        // Outbox and callback steps have tables of their own, not the timeline.
+        if let Some(record) = &entry.record {
+            super::outbox::fold_record(entry, record, &mut rows.sms, &mut rows.callbacks);
+            continue;
+        }
         let at = entry.at_ms as i64;
         let head = entry.head();
         let kind = head.kind.as_deref().unwrap_or("unknown");
@@ -571,6 +584,7 @@ mod tests {
             caller,
             repeat: None,
             surge: false,
+            record: None,
         }
     }
 

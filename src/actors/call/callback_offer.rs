@@ -1,6 +1,7 @@
 //! The in-queue callback offer (surge mode): a caller who has waited the tenant's
-//! `offer_after` while surge is on hears `callback-offer` (in their language) and accepts with
-//! the tenant's key (RFC 4733 or INFO, as in the IVR). The ACD host books the callback with
+//! `offer_after` while surge is on hears `callback-offer-intro` then `press-<key>` (in their
+//! language; the key is the tenant's, see `media::announce::callback_offer`) and accepts with
+//! that key (RFC 4733 or INFO, as in the IVR). The ACD host books the callback with
 //! the time the caller joined the queue, so the callback keeps their place; the caller hears
 //! `callback-booked` and the call ends `callback_requested` (the confirmation SMS follows
 //! from that outcome when SMS is on). A refused request (for instance one already pending for
@@ -23,6 +24,9 @@ impl CallActor {
     }
 
     fn offer_callback(&mut self, _: &mut Context<Self>) {
+        let Some(offer) = self.shared.config.tenants[self.tenant].surge.callback else {
+            return;
+        };
         if self.phase != Phase::Queued
             || self.callback_offered
             || !self.shared.model.surge_on(TenantId(self.tenant as u16))
@@ -30,8 +34,19 @@ impl CallActor {
             return;
         }
         self.callback_offered = true;
-        let language = self.language.clone();
-        let clips = self.clips("callback-offer", language.as_deref());
+        // Each language's offer whole (invitation, then its key) before the next one's.
+        let languages: Vec<String> = match &self.language {
+            Some(l) => vec![l.clone()],
+            None => crate::config::SUPPORTED_LANGUAGES
+                .iter()
+                .map(|l| l.to_string())
+                .collect(),
+        };
+        let names = crate::media::announce::callback_offer(offer.digit.as_char());
+        let clips: Vec<_> = languages
+            .iter()
+            .flat_map(|l| names.iter().flat_map(|n| self.clips(n, Some(l))))
+            .collect();
         self.play(clips);
     }
 
