@@ -1186,6 +1186,107 @@ fn operator_hold_plays_music_to_the_caller_and_resume_restores_the_bridge() {
     );
 }
 
+#[test]
+fn operator_codec_change_mid_call_switches_what_navbat_sends() {
+    let dir = TestDir::new("media-recodec-prompts");
+    let prompts = shared_prompts(dir.path());
+    let navbat = Navbat::start(
+        "media-recodec",
+        TestConfig::default()
+            .prompts_dir(&prompts)
+            .reserve_after_secs(600),
+    );
+    // The operator answers with PCMU, talks 3 s, then re-offers PCMA only.
+    let op_media = Phone::start_tone(Some((Codec::Pcmu, OPERATOR_HZ)));
+    let port = free_port();
+    let mut op_sipp = Sipp::start(
+        navbat.dir.path(),
+        "op1001-recodec",
+        "operator_recodec.xml",
+        &[
+            "-m",
+            "1",
+            "-key",
+            "rtp_port",
+            &op_media.port(),
+            "-d",
+            "3000",
+        ],
+        None,
+        port,
+    );
+    navbat
+        .register("1001", navbat.config.password_of("1001"), port)
+        .wait_success();
+    navbat.wait_operator("1001", "available");
+
+    let caller_media = Phone::start_tone(Some((Codec::Pcma, CALLER_HZ)));
+    let sipp = caller_by_info(&navbat, "caller", &caller_media, 10_000);
+    let answered = navbat.wait_for_event("call_answered", Duration::from_secs(40), |_| true);
+    let bridged_from = SystemTime::now();
+    let call = answered["call"].as_str().unwrap().to_string();
+    sipp.wait_success();
+    let finished = navbat.wait_for_event("call_finished", EVENT_DEADLINE, |e| {
+        e["call"] == call.as_str()
+    });
+    assert_eq!(
+        finished["outcome"], "answered",
+        "the codec change dropped the call"
+    );
+    // SIPp checked that navbat answered the re-offer with PCMA.
+    let status = op_sipp.wait();
+    assert!(status.success(), "operator SIPp: {}", op_sipp.report());
+
+    // What the operator's phone got: the caller in PCMU, then (from one packet on, with the
+    // marker bit of a new talk spurt) the caller in PCMA, in one continuous stream.
+    let heard: Vec<Received> = op_media
+        .received()
+        .into_iter()
+        .filter(|p| p.at > bridged_from)
+        .collect();
+    let switch = heard
+        .iter()
+        .position(|p| p.header.payload_type == Codec::Pcma.payload_type())
+        .unwrap_or_else(|| panic!("navbat never sent PCMA ({} packets)", heard.len()));
+    let (before, after) = heard.split_at(switch);
+    assert!(
+        before
+            .iter()
+            .all(|p| p.header.payload_type == Codec::Pcmu.payload_type()),
+        "PCMU until the change"
+    );
+    assert!(
+        after
+            .iter()
+            .all(|p| p.header.payload_type == Codec::Pcma.payload_type()),
+        "PCMA after it, never back"
+    );
+    assert!(after[0].header.marker, "a new talk spurt is marked");
+    assert_eq!(
+        after[0].header.ssrc,
+        before.last().unwrap().header.ssrc,
+        "one stream"
+    );
+    assert!(
+        packets_with_tone(before, CALLER_HZ) >= HEARD,
+        "caller heard in PCMU"
+    );
+    assert!(
+        packets_with_tone(after, CALLER_HZ) >= HEARD,
+        "caller heard in PCMA"
+    );
+    // And the caller still heard the operator after the change.
+    let caller_heard: Vec<Received> = caller_media
+        .received()
+        .into_iter()
+        .filter(|p| p.at > after[0].at)
+        .collect();
+    assert!(
+        packets_with_tone(&caller_heard, OPERATOR_HZ) >= HEARD,
+        "the operator after the change"
+    );
+}
+
 /// What a held party (`phone`) heard after `from`: the other side's `tone`, then the hold
 /// music sample for sample from its start (its first second; holds last three), then the
 /// other side's tone again.

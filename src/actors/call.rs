@@ -845,10 +845,18 @@ impl Handler<LegMsg> for CallActor {
                 Phase::Done => {}
             },
             LegEvent::OperatorRinging { .. } => {}
-            LegEvent::CallerHold { held } => self.on_hold(crate::media::HoldBy::Caller, held),
-            LegEvent::OperatorHold { attempt, held } => {
+            LegEvent::CallerHold { held, media } => {
+                self.renegotiated(crate::media::HoldBy::Caller, media);
+                self.on_hold(crate::media::HoldBy::Caller, held);
+            }
+            LegEvent::OperatorHold {
+                attempt,
+                held,
+                media,
+            } => {
                 let talking = matches!(&self.talking_with, Some((_, o)) if o.attempt == attempt);
                 if talking {
+                    self.renegotiated(crate::media::HoldBy::Operator, media);
                     self.on_hold(crate::media::HoldBy::Operator, held);
                 }
             }
@@ -1220,6 +1228,19 @@ impl CallActor {
 }
 
 impl CallActor {
+    /// A leg's re-offer was answered (by the SIP layer, RFC 3264): its media follows the
+    /// new codec and address at once, in any phase of the call.
+    fn renegotiated(&mut self, side: crate::media::HoldBy, media: crate::sip::sdp::Negotiated) {
+        if let Some(session) = &self.media.session {
+            session.send(MediaCommand::Renegotiate {
+                side,
+                codec: media.codec,
+                telephone_event: media.telephone_event,
+                remote: media.remote,
+            });
+        }
+    }
+
     /// A side of the bridge put the call on hold or resumed it (re-INVITE, answered per
     /// RFC 3264 by the SIP layer): the held party hears the hold music instead of silence,
     /// and the recording goes on. Outside a conversation a hold changes nothing: the caller

@@ -136,6 +136,19 @@ pub enum MediaCommand {
     SetMonitorMode(MonitorMode),
     /// Drop the supervisor's leg.
     EndMonitor,
+    /// A leg's offer/answer was redone (re-INVITE or UPDATE with SDP): from now on send it
+    /// this codec (a new talk spurt: marker bit) and telephone-event type, and to `remote`
+    /// until its packets show where it really is (symmetric RTP).
+    Renegotiate {
+        /// Whose leg: the caller's or the operator's.
+        side: HoldBy,
+        /// The codec now agreed.
+        codec: Codec,
+        /// The peer's telephone-event payload type, if any.
+        telephone_event: Option<u8>,
+        /// The address in the new SDP, if usable.
+        remote: Option<SocketAddr>,
+    },
     /// One side of the bridge put the call on hold (re-INVITE `sendonly`/`inactive`): the
     /// other side hears this music instead of silence, nothing is sent to the holder, and
     /// the recording goes on. `music: None` resumes the bridge.
@@ -478,6 +491,8 @@ struct Leg {
     rtcp: Option<RtcpLeg>,
     rtcp_poll: RtcpPoll,
     remote: Option<SocketAddr>,
+    /// The address the leg's SDP gave last.
+    signalled: Option<SocketAddr>,
     latched: bool,
     codec: Codec,
     telephone_event: Option<u8>,
@@ -514,6 +529,7 @@ impl Leg {
             rtcp: rtcp.and_then(|s| RtcpLeg::new(s, Instant::now()).ok()),
             rtcp_poll: RtcpPoll::New,
             remote: spec.remote,
+            signalled: spec.remote,
             latched: false,
             codec: spec.codec,
             telephone_event: spec.telephone_event,
@@ -704,6 +720,23 @@ impl Leg {
             let d = r.drain(&mut rx.bufs[0], rx.now);
             tally.rtcp_in += d.valid;
             tally.rtcp_malformed += d.malformed;
+        }
+    }
+
+    /// New offer/answer parameters for this leg.
+    fn renegotiate(&mut self, codec: Codec, te: Option<u8>, remote: Option<SocketAddr>) {
+        if codec != self.codec {
+            self.codec = codec;
+            self.out.mark();
+        }
+        self.telephone_event = te;
+        // Only a new address in the SDP moves the leg: the same one repeated (a hold or
+        // resume re-offer from a phone behind NAT) keeps the address packets come from.
+        if remote.is_some() && remote != self.signalled {
+            self.signalled = remote;
+            // Until packets arrive from the new address (then symmetric RTP latches).
+            self.remote = remote;
+            self.latched = false;
         }
     }
 
@@ -954,6 +987,20 @@ impl Session {
                 if let Some((mut old, _)) = self.supervisor.take() {
                     old.account(tally, false);
                     old.rtcp_bye(tally);
+                }
+            }
+            MediaCommand::Renegotiate {
+                side,
+                codec,
+                telephone_event,
+                remote,
+            } => {
+                let leg = match side {
+                    HoldBy::Caller => Some(&mut self.caller),
+                    HoldBy::Operator => self.operator.as_mut(),
+                };
+                if let Some(leg) = leg {
+                    leg.renegotiate(codec, telephone_event, remote);
                 }
             }
             MediaCommand::Hold { by, music } => {

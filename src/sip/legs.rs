@@ -1,6 +1,7 @@
 //! The two legs of a B2BUA call and the tasks that turn dialog states into
 //! messages for the call's actor.
 
+use super::sdp::Negotiated;
 use super::{ContactBinding, SipError, SipStack};
 use crate::privacy::PhoneNumber;
 use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, TerminatedReason};
@@ -46,17 +47,22 @@ pub enum LegEvent {
         /// The final status (408 for no response).
         status: u16,
     },
-    /// The caller put the call on hold (`held`) or took it off hold, by re-INVITE.
+    /// The caller sent a re-offer (re-INVITE or UPDATE with SDP) and we answered it: hold
+    /// (`held`) or resume, and possibly another codec or address.
     CallerHold {
         /// On hold now.
         held: bool,
+        /// The caller's leg's media from now on.
+        media: Negotiated,
     },
-    /// The operator put the call on hold (`held`) or took it off hold, by re-INVITE.
+    /// The operator sent a re-offer and we answered it (see `CallerHold`).
     OperatorHold {
         /// The offer attempt.
         attempt: u64,
         /// On hold now.
         held: bool,
+        /// The operator's leg's media from now on.
+        media: Negotiated,
     },
     /// The operator's established leg ended.
     OperatorGone {
@@ -177,37 +183,39 @@ impl OperatorLeg {
 
 /// Answers an in-dialog re-INVITE or UPDATE on a leg whose local SDP is `local`: without a
 /// body, 200 with our current SDP (or none); with an offer, our answer in the answering
-/// direction (RFC 3264 §8.4: `sendonly` is answered `recvonly`, `inactive` `inactive`).
-/// Returns whether the peer now holds the call, when it sent an offer we answered.
+/// direction (RFC 3264 §8.4: `sendonly` is answered `recvonly`, `inactive` `inactive`),
+/// keeping the codec in use when the offer still lists it. When an offer was answered,
+/// returns whether the peer now holds the call and the leg's media from now on, and
+/// `local` becomes our answer (what a later body-less re-INVITE gets back).
 async fn answer_update(
     req: &rsipstack::sip::Request,
     handle: rsipstack::dialog::dialog::TransactionHandle,
-    local: Option<&str>,
-) -> Option<bool> {
+    local: &Mutex<Option<String>>,
+) -> Option<(bool, Negotiated)> {
     static VERSION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let sdp_header = || Some(vec![Header::ContentType("application/sdp".into())]);
-    let (result, held) = match local {
+    let current = local.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let (result, outcome) = match current {
         None => (handle.reply(StatusCode::OK).await, None),
-        Some(local) if req.body().is_empty() => (
+        Some(current) if req.body().is_empty() => (
             handle
-                .respond(
-                    StatusCode::OK,
-                    sdp_header(),
-                    Some(local.as_bytes().to_vec()),
-                )
+                .respond(StatusCode::OK, sdp_header(), Some(current.into_bytes()))
                 .await,
             None,
         ),
-        Some(local) => {
+        Some(current) => {
             let offer = String::from_utf8_lossy(req.body());
             let version = VERSION.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            match super::sdp::answer_reoffer(local, &offer, version) {
-                Some((body, asked)) => (
-                    handle
-                        .respond(StatusCode::OK, sdp_header(), Some(body.into_bytes()))
-                        .await,
-                    Some(asked.is_hold()),
-                ),
+            match super::sdp::answer_reoffer(&current, &offer, version) {
+                Some(answer) => {
+                    *local.lock().unwrap_or_else(|e| e.into_inner()) = Some(answer.body.clone());
+                    (
+                        handle
+                            .respond(StatusCode::OK, sdp_header(), Some(answer.body.into_bytes()))
+                            .await,
+                        Some((answer.asked.is_hold(), answer.media)),
+                    )
+                }
                 None => (handle.reply(StatusCode::NotAcceptableHere).await, None),
             }
         }
@@ -215,7 +223,7 @@ async fn answer_update(
     if let Err(e) = result {
         tracing::debug!(error = %e, "re-INVITE answer failed");
     }
-    held
+    outcome
 }
 
 fn cause(reason: &TerminatedReason) -> &'static str {
@@ -292,13 +300,8 @@ pub(super) async fn pump_caller(
             }
             DialogState::Updated(_, req, handle) => {
                 // re-INVITE or UPDATE: hold, resume or a refreshed offer.
-                let sdp = leg
-                    .local_sdp
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .clone();
-                if let Some(held) = answer_update(&req, handle, sdp.as_deref()).await {
-                    to.do_send(LegMsg(LegEvent::CallerHold { held }));
+                if let Some((held, media)) = answer_update(&req, handle, &leg.local_sdp).await {
+                    to.do_send(LegMsg(LegEvent::CallerHold { held, media }));
                 }
             }
             DialogState::Options(_, _, handle) => {
@@ -357,6 +360,10 @@ pub(super) fn call_operator(
     };
     let dialogs = inner.dialogs.clone();
     let to2 = to.clone();
+    // Our side of the operator leg's SDP: the offer, settled on the codec the operator's
+    // answer chose, then each answer to a re-offer.
+    let local = Arc::new(Mutex::new(Some(sdp_offer.clone())));
+    let local2 = local.clone();
     inner.rt.spawn(async move {
         let mut rx = state_rx;
         while let Some(state) = rx.recv().await {
@@ -368,8 +375,12 @@ pub(super) fn call_operator(
                     let _ = handle.reply(StatusCode::OK).await;
                 }
                 DialogState::Updated(_, req, handle) => {
-                    if let Some(held) = answer_update(&req, handle, Some(&sdp_offer)).await {
-                        to2.do_send(LegMsg(LegEvent::OperatorHold { attempt, held }));
+                    if let Some((held, media)) = answer_update(&req, handle, &local).await {
+                        to2.do_send(LegMsg(LegEvent::OperatorHold {
+                            attempt,
+                            held,
+                            media,
+                        }));
                     }
                 }
                 DialogState::Terminated(id, reason) => {
@@ -391,6 +402,12 @@ pub(super) fn call_operator(
             {
                 let sdp = (!resp.body().is_empty())
                     .then(|| String::from_utf8_lossy(resp.body()).into_owned());
+                if let Some(ours) = sdp
+                    .as_deref()
+                    .and_then(|theirs| super::sdp::settled(&sdp_offer, theirs, 2))
+                {
+                    *local2.lock().unwrap_or_else(|e| e.into_inner()) = Some(ours);
+                }
                 LegEvent::OperatorAnswered { attempt, sdp }
             }
             Ok(Ok((_, Some(resp)))) => LegEvent::OperatorFailed {

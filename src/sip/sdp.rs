@@ -237,13 +237,69 @@ pub fn direction(body: &str) -> Direction {
 /// same address and port, the first common codec, and the answering direction; with the
 /// direction the re-offer asked for. `None` when either body is unusable (then: 488, and the
 /// session stays as it was).
-pub fn answer_reoffer(local: &str, reoffer: &str, version: u64) -> Option<(String, Direction)> {
-    let ours = parse(local)?.addr()?;
-    let offer = parse(reoffer)?;
+pub fn answer_reoffer(local: &str, reoffer: &str, version: u64) -> Option<Reanswer> {
+    let ours = parse(local)?;
+    let at = ours.addr()?;
+    let mut offer = parse(reoffer)?;
     let asked = direction(reoffer);
-    let (body, _) = answer(&offer, ours.ip(), ours.port(), version)?;
+    // Keep the codec in use when the new offer still lists it (no needless switch, RFC 3264
+    // §8.3.2 allows either); otherwise the first common one in the offerer's order.
+    if let Some(current) = ours.codec() {
+        if offer.payloads.contains(&current.payload_type()) {
+            offer.payloads.retain(|pt| {
+                Codec::from_payload_type(*pt).is_none() || *pt == current.payload_type()
+            });
+        }
+    }
+    let (body, codec) = answer(&offer, at.ip(), at.port(), version)?;
     let body = body.replace("a=sendrecv", &format!("a={}", asked.answer().attribute()));
-    Some((body, asked))
+    Some(Reanswer {
+        body,
+        asked,
+        media: Negotiated {
+            codec,
+            telephone_event: offer.telephone_event,
+            remote: offer.addr(),
+        },
+    })
+}
+
+/// Our side of a session after our `offer` was answered with `their_answer`: the same
+/// address, only the codec they chose (and telephone-event if they kept it). A later
+/// re-offer is answered from this, so it keeps that codec when it can.
+pub fn settled(offer: &str, their_answer: &str, version: u64) -> Option<String> {
+    let ours = parse(offer)?.addr()?;
+    let theirs = parse(their_answer)?;
+    let te = theirs.telephone_event.map(|_| OFFER_TELEPHONE_EVENT);
+    Some(describe(
+        ours.ip(),
+        ours.port(),
+        version,
+        &[theirs.codec()?],
+        te,
+    ))
+}
+
+/// Our answer to an in-dialog re-offer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reanswer {
+    /// The SDP answer.
+    pub body: String,
+    /// The direction the offer asked for (hold or not).
+    pub asked: Direction,
+    /// What the leg's media uses from now on.
+    pub media: Negotiated,
+}
+
+/// A leg's media parameters after an offer/answer exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Negotiated {
+    /// The codec both sides now use.
+    pub codec: Codec,
+    /// The peer's telephone-event payload type, if it offered one.
+    pub telephone_event: Option<u8>,
+    /// Where the peer now wants RTP (`None`: no usable address, e.g. hold with 0.0.0.0).
+    pub remote: Option<SocketAddr>,
 }
 
 /// The telephone-event payload type of our offers.
@@ -268,15 +324,15 @@ mod tests {
     fn hold_reoffers_are_answered_per_rfc3264() {
         let local = offer("127.0.0.1".parse().unwrap(), 20000, 7);
         let hold = format!("{SIPP_OFFER}a=sendonly\r\n");
-        let (body, asked) = answer_reoffer(&local, &hold, 8).unwrap();
+        let Reanswer { body, asked, .. } = answer_reoffer(&local, &hold, 8).unwrap();
         assert_eq!(asked, Direction::SendOnly);
         assert!(asked.is_hold());
         assert_eq!(direction(&body), Direction::RecvOnly);
         assert_eq!(parse(&body).unwrap().port, 20000);
         let inactive = format!("{SIPP_OFFER}a=inactive\r\n");
-        let (body, _) = answer_reoffer(&local, &inactive, 9).unwrap();
+        let body = answer_reoffer(&local, &inactive, 9).unwrap().body;
         assert_eq!(direction(&body), Direction::Inactive);
-        let (body, asked) = answer_reoffer(&local, SIPP_OFFER, 10).unwrap();
+        let Reanswer { body, asked, .. } = answer_reoffer(&local, SIPP_OFFER, 10).unwrap();
         assert_eq!(
             (asked, direction(&body)),
             (Direction::SendRecv, Direction::SendRecv)
@@ -284,6 +340,52 @@ mod tests {
         let old_style = SIPP_OFFER.replace("c=IN IP4 127.0.0.1", "c=IN IP4 0.0.0.0");
         assert!(direction(&old_style).is_hold());
         assert!(answer_reoffer(&local, "garbage", 11).is_none());
+    }
+
+    #[test]
+    fn a_reoffer_keeps_the_codec_in_use_if_it_can_and_switches_if_it_must() {
+        // Our current answer uses PCMU.
+        let local = describe(
+            "127.0.0.1".parse().unwrap(),
+            20000,
+            7,
+            &[Codec::Pcmu],
+            Some(101),
+        );
+        let both = SIPP_OFFER
+            .replace("RTP/AVP 8 101", "RTP/AVP 8 0 101")
+            .replace("m=audio 6000", "m=audio 6010");
+        let kept = answer_reoffer(&local, &both, 8).unwrap();
+        assert_eq!(kept.media.codec, Codec::Pcmu, "PCMU is still offered: kept");
+        assert!(
+            kept.body.contains("m=audio 20000 RTP/AVP 0 101"),
+            "{}",
+            kept.body
+        );
+        assert_eq!(kept.media.remote, Some("127.0.0.1:6010".parse().unwrap()));
+        let switched = answer_reoffer(&local, SIPP_OFFER, 9).unwrap();
+        assert_eq!(
+            switched.media.codec,
+            Codec::Pcma,
+            "only PCMA offered: switch"
+        );
+        assert!(switched.body.contains("RTP/AVP 8 101"), "{}", switched.body);
+        assert_eq!(switched.media.telephone_event, Some(101));
+    }
+
+    #[test]
+    fn our_offer_settles_on_the_answered_codec() {
+        let ours = offer("127.0.0.1".parse().unwrap(), 20000, 7);
+        let settled = settled(&ours, SIPP_OFFER, 8).unwrap();
+        let back = parse(&settled).unwrap();
+        assert_eq!(back.payloads, vec![8, OFFER_TELEPHONE_EVENT]);
+        assert_eq!(back.port, 20000);
+        // A hold re-offer listing both codecs keeps PCMA.
+        let hold = SIPP_OFFER.replace("RTP/AVP 8 101", "RTP/AVP 0 8 101") + "a=sendonly\r\n";
+        assert_eq!(
+            answer_reoffer(&settled, &hold, 9).unwrap().media.codec,
+            Codec::Pcma
+        );
     }
 
     const SIPP_OFFER: &str = "v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n";
