@@ -25,7 +25,6 @@
 //! per tick and published once per tick ([`MediaCounters`]), never per packet.
 
 use super::dtmf::DtmfDetector;
-use super::g711;
 use super::prompts::Clip;
 use super::recorder::{Recording, FRAME};
 use super::rtcp::{self as rtcp_mod, RtcpLeg};
@@ -626,11 +625,13 @@ impl Leg {
             return None; // comfort noise and others: ignored
         };
         tally.received[codec.index()] += 1;
-        let table = match codec {
-            Codec::Pcmu => g711::ulaw_to_linear,
-            Codec::Pcma => g711::alaw_to_linear,
-        };
-        self.inbound.extend(payload.iter().map(|b| table(*b)));
+        // Decoded on the stack, then copied into the ring a piece at a time (20 ms is 160
+        // samples; longer packetisations take more pieces).
+        let mut decoded = [0i16; 2 * FRAME];
+        for piece in payload.chunks(decoded.len()) {
+            let n = codec.law().decode_to(piece, &mut decoded);
+            self.inbound.extend(&decoded[..n]);
+        }
         let excess = self.inbound.len().saturating_sub(MAX_BUFFERED);
         if excess > 0 {
             self.inbound.drain(..excess);
@@ -658,9 +659,11 @@ impl Leg {
             self.primed = false;
             return n > 0;
         }
-        for (slot, s) in frame.iter_mut().zip(self.inbound.drain(..FRAME)) {
-            *slot = s;
-        }
+        let (front, back) = self.inbound.as_slices();
+        let split = front.len().min(FRAME);
+        frame[..split].copy_from_slice(&front[..split]);
+        frame[split..].copy_from_slice(&back[..FRAME - split]);
+        self.inbound.drain(..FRAME);
         true
     }
 
