@@ -484,16 +484,11 @@ impl Store {
             record: Some(record),
             ack: Some(ack),
         };
-        match inner.tx.try_send(pending) {
-            Ok(()) => {
-                inner.accepted.fetch_add(1, Ordering::Relaxed);
-                Ok(done)
-            }
-            Err(_) => {
-                inner.shed.fetch_add(1, Ordering::Relaxed);
-                tracing::error!("journal buffer full: an SMS or callback step was not kept");
-                Err(BufferFull)
-            }
+        if inner.push(pending) {
+            Ok(done)
+        } else {
+            tracing::error!("journal buffer full: an SMS or callback step was not kept");
+            Err(BufferFull)
         }
     }
 
@@ -647,12 +642,21 @@ impl EventSink for Store {
             record: None,
             ack: None,
         };
-        match inner.tx.try_send(pending) {
+        inner.push(pending);
+    }
+}
+
+impl Inner {
+    /// Hands a line to the journal's buffer without waiting; `false` (counted as shed, and
+    /// reported at powers of two) when the buffer is full.
+    fn push(&self, pending: Pending) -> bool {
+        match self.tx.try_send(pending) {
             Ok(()) => {
-                inner.accepted.fetch_add(1, Ordering::Relaxed);
+                self.accepted.fetch_add(1, Ordering::Relaxed);
+                true
             }
             Err(_) => {
-                let n = inner.shed.fetch_add(1, Ordering::Relaxed);
+                let n = self.shed.fetch_add(1, Ordering::Relaxed);
                 if n.is_power_of_two() {
                     tracing::error!(
                         shed = n + 1,
@@ -660,6 +664,7 @@ impl EventSink for Store {
                          is not keeping up or failing; free it, or raise database.buffer_events"
                     );
                 }
+                false
             }
         }
     }

@@ -92,36 +92,12 @@ impl JournalEntry {
         })
     }
 
-    /// The event's `kind` tag.
-    pub fn kind(&self) -> String {
-        self.head()
-            .kind
-            .map(|k| k.into_owned())
-            .unwrap_or_else(|| "unknown".to_owned())
-    }
-
     /// The call the event belongs to, as `node:boot:call`, if it names one.
     pub fn call_uid(&self) -> Option<String> {
         self.head()
             .call
             .map(|call| call_uid(&self.node, &self.boot, &call))
     }
-}
-
-/// Whether a kind carries a [`Fact`] (the others only join the timeline, undecoded).
-fn has_fact(kind: &str) -> bool {
-    matches!(
-        kind,
-        "call_arrived"
-            | "call_blocked"
-            | "ivr_step"
-            | "call_enqueued"
-            | "call_offered"
-            | "call_answered"
-            | "call_finished"
-            | "operator_state"
-            | "recording"
-    )
 }
 
 /// The store's name of a call: unique across restarts (`boot`) and nodes.
@@ -409,7 +385,6 @@ pub fn fold(entries: &[JournalEntry], month_of: &dyn Fn(&str, i64) -> String) ->
             .call
             .as_deref()
             .map(|c| call_uid(&entry.node, &entry.boot, c));
-        let known = has_fact(kind);
         rows.events.push(EventRow {
             event_uid: entry.uid.clone(),
             call_uid: call.clone(),
@@ -420,13 +395,6 @@ pub fn fold(entries: &[JournalEntry], month_of: &dyn Fn(&str, i64) -> String) ->
             kind: kind.to_owned(),
             body: entry.event.get().to_owned(),
         });
-        if head.kind.is_none() {
-            rows.unreadable += 1;
-            continue;
-        }
-        if !known {
-            continue;
-        }
         let fact = match serde_json::from_str::<Fact>(entry.event.get()) {
             Ok(fact) => fact,
             Err(_) => {
