@@ -1124,23 +1124,37 @@ fn rtcp_is_read_and_each_leg_reports() {
     sipp.wait_success();
 }
 
-#[test]
-fn operator_hold_plays_music_to_the_caller_and_resume_restores_the_bridge() {
-    let dir = TestDir::new("media-hold-prompts");
+/// A call bridged to operator 1001, whose softphone runs `scenario` (it answers with PCMU
+/// on `op_media`, a phone saying OPERATOR_HZ, and does what the scenario says after talking
+/// 3 s), from a caller saying CALLER_HZ in PCMA who stays 10-12 s. Everything the tests
+/// below look at afterwards.
+struct OperatorScenarioCall {
+    navbat: Navbat,
+    prompts: PathBuf,
+    op_media: Phone,
+    caller_media: Phone,
+    op_sipp: Sipp,
+    call: String,
+    bridged_from: SystemTime,
+    finished: serde_json::Value,
+    _dir: TestDir,
+}
+
+fn call_with_operator_scenario(name: &str, scenario: &str, stay_ms: u64) -> OperatorScenarioCall {
+    let dir = TestDir::new(&format!("{name}-prompts"));
     let prompts = shared_prompts(dir.path());
     let navbat = Navbat::start(
-        "media-hold",
+        name,
         TestConfig::default()
             .prompts_dir(&prompts)
             .reserve_after_secs(600),
     );
-    // The operator talks, holds after 3 s with a=sendonly for 3 s, then resumes.
     let op_media = Phone::start_tone(Some((Codec::Pcmu, OPERATOR_HZ)));
     let port = free_port();
-    let mut op_sipp = Sipp::start(
+    let op_sipp = Sipp::start(
         navbat.dir.path(),
-        "op1001-hold",
-        "operator_hold.xml",
+        &format!("op1001-{name}"),
+        scenario,
         &[
             "-m",
             "1",
@@ -1159,7 +1173,7 @@ fn operator_hold_plays_music_to_the_caller_and_resume_restores_the_bridge() {
     navbat.wait_operator("1001", "available");
 
     let caller_media = Phone::start_tone(Some((Codec::Pcma, CALLER_HZ)));
-    let sipp = caller_by_info(&navbat, "caller", &caller_media, 12_000);
+    let sipp = caller_by_info(&navbat, "caller", &caller_media, stay_ms);
     let answered = navbat.wait_for_event("call_answered", Duration::from_secs(40), |_| true);
     let bridged_from = SystemTime::now();
     let call = answered["call"].as_str().unwrap().to_string();
@@ -1167,19 +1181,40 @@ fn operator_hold_plays_music_to_the_caller_and_resume_restores_the_bridge() {
     let finished = navbat.wait_for_event("call_finished", EVENT_DEADLINE, |e| {
         e["call"] == call.as_str()
     });
-    assert_eq!(finished["outcome"], "answered", "the hold dropped the call");
-    assert_eq!(finished["ended_by"], "caller");
-    let recording =
-        navbat.wait_for_event("recording", EVENT_DEADLINE, |e| e["call"] == call.as_str());
+    OperatorScenarioCall {
+        navbat,
+        prompts,
+        op_media,
+        caller_media,
+        op_sipp,
+        call,
+        bridged_from,
+        finished,
+        _dir: dir,
+    }
+}
+
+#[test]
+fn operator_hold_plays_music_to_the_caller_and_resume_restores_the_bridge() {
+    // The operator talks, holds after 3 s with a=sendonly for 3 s, then resumes.
+    let mut t = call_with_operator_scenario("media-hold", "operator_hold.xml", 12_000);
+    assert_eq!(
+        t.finished["outcome"], "answered",
+        "the hold dropped the call"
+    );
+    assert_eq!(t.finished["ended_by"], "caller");
+    let recording = t.navbat.wait_for_event("recording", EVENT_DEADLINE, |e| {
+        e["call"] == t.call.as_str()
+    });
     // SIPp checked navbat's answers: recvonly to the hold, sendrecv to the resume.
-    let status = op_sipp.wait();
-    assert!(status.success(), "operator SIPp: {}", op_sipp.report());
+    let status = t.op_sipp.wait();
+    assert!(status.success(), "operator SIPp: {}", t.op_sipp.report());
 
     // The caller heard the operator, then the hold music from its start, then the operator.
-    held_party_heard_music_between(&caller_media, bridged_from, &prompts, OPERATOR_HZ);
+    held_party_heard_music_between(&t.caller_media, t.bridged_from, &t.prompts, OPERATOR_HZ);
     // The recording went on through the hold: as long as the conversation.
     let duration = recording["duration_ms"].as_u64().unwrap();
-    let talk = finished["talk_ms"].as_u64().unwrap();
+    let talk = t.finished["talk_ms"].as_u64().unwrap();
     assert!(
         duration.abs_diff(talk) <= 100,
         "recording {duration} ms, bridged {talk} ms"
@@ -1188,61 +1223,23 @@ fn operator_hold_plays_music_to_the_caller_and_resume_restores_the_bridge() {
 
 #[test]
 fn operator_codec_change_mid_call_switches_what_navbat_sends() {
-    let dir = TestDir::new("media-recodec-prompts");
-    let prompts = shared_prompts(dir.path());
-    let navbat = Navbat::start(
-        "media-recodec",
-        TestConfig::default()
-            .prompts_dir(&prompts)
-            .reserve_after_secs(600),
-    );
     // The operator answers with PCMU, talks 3 s, then re-offers PCMA only.
-    let op_media = Phone::start_tone(Some((Codec::Pcmu, OPERATOR_HZ)));
-    let port = free_port();
-    let mut op_sipp = Sipp::start(
-        navbat.dir.path(),
-        "op1001-recodec",
-        "operator_recodec.xml",
-        &[
-            "-m",
-            "1",
-            "-key",
-            "rtp_port",
-            &op_media.port(),
-            "-d",
-            "3000",
-        ],
-        None,
-        port,
-    );
-    navbat
-        .register("1001", navbat.config.password_of("1001"), port)
-        .wait_success();
-    navbat.wait_operator("1001", "available");
-
-    let caller_media = Phone::start_tone(Some((Codec::Pcma, CALLER_HZ)));
-    let sipp = caller_by_info(&navbat, "caller", &caller_media, 10_000);
-    let answered = navbat.wait_for_event("call_answered", Duration::from_secs(40), |_| true);
-    let bridged_from = SystemTime::now();
-    let call = answered["call"].as_str().unwrap().to_string();
-    sipp.wait_success();
-    let finished = navbat.wait_for_event("call_finished", EVENT_DEADLINE, |e| {
-        e["call"] == call.as_str()
-    });
+    let mut t = call_with_operator_scenario("media-recodec", "operator_recodec.xml", 10_000);
     assert_eq!(
-        finished["outcome"], "answered",
+        t.finished["outcome"], "answered",
         "the codec change dropped the call"
     );
     // SIPp checked that navbat answered the re-offer with PCMA.
-    let status = op_sipp.wait();
-    assert!(status.success(), "operator SIPp: {}", op_sipp.report());
+    let status = t.op_sipp.wait();
+    assert!(status.success(), "operator SIPp: {}", t.op_sipp.report());
 
     // What the operator's phone got: the caller in PCMU, then (from one packet on, with the
     // marker bit of a new talk spurt) the caller in PCMA, in one continuous stream.
-    let heard: Vec<Received> = op_media
+    let heard: Vec<Received> = t
+        .op_media
         .received()
         .into_iter()
-        .filter(|p| p.at > bridged_from)
+        .filter(|p| p.at > t.bridged_from)
         .collect();
     let switch = heard
         .iter()
@@ -1276,7 +1273,8 @@ fn operator_codec_change_mid_call_switches_what_navbat_sends() {
         "caller heard in PCMA"
     );
     // And the caller still heard the operator after the change.
-    let caller_heard: Vec<Received> = caller_media
+    let caller_heard: Vec<Received> = t
+        .caller_media
         .received()
         .into_iter()
         .filter(|p| p.at > after[0].at)
