@@ -307,6 +307,28 @@ fn callback(id: &str, number: &str, arrived_ms: i64) -> CallbackRequest {
     }
 }
 
+/// Queues an SMS per id and books callbacks `cb1` (arrived at 1 s) and `cb2` (2 s), each
+/// step durable before the next.
+fn queue_and_book(store: &Store, messages: &[&str]) {
+    for id in messages {
+        durable(
+            store,
+            sms(SmsRecord::Queued {
+                message: message(id),
+            }),
+        );
+    }
+    for (id, number, arrived) in [
+        ("cb1", "+998900000011", 1_000),
+        ("cb2", "+998900000012", 2_000),
+    ] {
+        durable(
+            store,
+            cb(CallbackRecord::Requested(callback(id, number, arrived))),
+        );
+    }
+}
+
 /// Hands a record to the store and waits until it is fsynced.
 fn durable(store: &Store, record: StoreRecord) {
     let ack = store.record(record).expect("the journal takes it");
@@ -337,30 +359,7 @@ fn suite_outbox_and_callbacks_are_kept_and_recovered(backend: Backend) {
     let url = backend.url(dir.path());
     {
         let store = Store::open(settings(url.clone(), dir.path())).unwrap();
-        for id in ["m1", "m2", "m3"] {
-            durable(
-                &store,
-                sms(SmsRecord::Queued {
-                    message: message(id),
-                }),
-            );
-        }
-        durable(
-            &store,
-            cb(CallbackRecord::Requested(callback(
-                "cb1",
-                "+998900000011",
-                1_000,
-            ))),
-        );
-        durable(
-            &store,
-            cb(CallbackRecord::Requested(callback(
-                "cb2",
-                "+998900000012",
-                2_000,
-            ))),
-        );
+        queue_and_book(&store, &["m1", "m2", "m3"]);
         flushed(&store);
         durable(
             &store,
@@ -455,30 +454,7 @@ fn postgres_down_across_a_restart_recovers_without_sending_twice() {
     let url = DatabaseUrl::Postgres(pg.url());
     {
         let store = Store::open(settings(url.clone(), dir.path())).unwrap();
-        for id in ["m1", "m2"] {
-            durable(
-                &store,
-                sms(SmsRecord::Queued {
-                    message: message(id),
-                }),
-            );
-        }
-        durable(
-            &store,
-            cb(CallbackRecord::Requested(callback(
-                "cb1",
-                "+998900000011",
-                1_000,
-            ))),
-        );
-        durable(
-            &store,
-            cb(CallbackRecord::Requested(callback(
-                "cb2",
-                "+998900000012",
-                2_000,
-            ))),
-        );
+        queue_and_book(&store, &["m1", "m2"]);
         flushed(&store);
         pg.stop();
         durable(
