@@ -58,8 +58,8 @@ pub struct JournalEntry {
     /// Wall-clock milliseconds since the Unix epoch.
     pub at_ms: u64,
     /// The event as JSON (the same form the logs carry: numbers masked), kept as the text the
-    /// journal holds: it becomes the timeline row's body as is, and only the kinds the call
-    /// records need are decoded (see [`fold`]). `null` on a [`StoreRecord`] line.
+    /// journal holds: it becomes the timeline row's body as is, and the call-record facts
+    /// are decoded straight from it (see [`fold`]). `null` on a [`StoreRecord`] line.
     pub event: Box<serde_json::value::RawValue>,
     /// The caller's full number (`call_arrived` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
