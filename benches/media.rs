@@ -211,6 +211,7 @@ fn main() {
         media_rt.handle().clone(),
         &MediaSettings {
             prompts_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/config/prompts").into(),
+            embedded_prompts: false,
             recordings_dir: dir.path().to_path_buf(),
             recorder_queue: 16_384,
         },

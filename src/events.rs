@@ -141,6 +141,15 @@ pub enum EventKind {
     OperatorRegistered { operator: String, expires_secs: u32 },
     /// An operator's binding was removed or expired.
     OperatorUnregistered { operator: String, reason: String },
+    /// A REGISTER failed authentication: the account (a known extension in full, a guess
+    /// masked), where it came from and why (rate-limited; `navbat_sip_auth_failures_total`
+    /// counts every one).
+    RegisterFailed {
+        account: String,
+        known: bool,
+        source: String,
+        reason: String,
+    },
     /// A call's recording is complete (D19, C9): the file, its length, size and SHA-256.
     Recording {
         call: String,
@@ -231,6 +240,7 @@ impl EventKind {
             EventKind::OperatorState { .. } => "operator_state",
             EventKind::OperatorRegistered { .. } => "operator_registered",
             EventKind::OperatorUnregistered { .. } => "operator_unregistered",
+            EventKind::RegisterFailed { .. } => "register_failed",
             EventKind::Recording { .. } => "recording",
             EventKind::MonitorStarted { .. } => "monitor_started",
             EventKind::SurgeChanged { .. } => "surge_changed",

@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use navbat::actors::call::HangUpNow;
 use navbat::actors::Router;
 use navbat::config::Config;
-use navbat::sip::{SipSettings, SipStack};
+use navbat::sip::{SipListeners, SipSettings, SipStack};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -115,7 +115,7 @@ fn main() -> std::process::ExitCode {
                     return std::process::ExitCode::from(1);
                 }
             };
-            match run(config) {
+            match run(config, cli.config.is_none()) {
                 Ok(()) => std::process::ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("navbat: {e:#}");
@@ -169,7 +169,9 @@ fn migrate(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run(config: Config) -> anyhow::Result<()> {
+/// Runs the router. `embedded_prompts`: the embedded demo configuration is running, so its
+/// prompts come from the binary when `media.prompts_dir` is not there.
+fn run(config: Config, embedded_prompts: bool) -> anyhow::Result<()> {
     let config = Arc::new(config);
     // The store runs its own runtime and must open outside actix's: it replays the journal
     // and, if the database answers, migrates it before the first call.
@@ -207,14 +209,13 @@ fn run(config: Config) -> anyhow::Result<()> {
         media_rt.handle().clone(),
         &navbat::media::MediaSettings {
             prompts_dir: config.media.prompts_dir.clone(),
+            embedded_prompts,
             recordings_dir: config.media.recordings_dir.clone(),
             recorder_queue: 16_384,
         },
     )?;
     let system = actix::System::new();
     let result = system.block_on(async move {
-        let router = Router::start_with(config.clone(), 200_000, Some(router_store), presence)?;
-        let _ = router.shared.media.set(media);
         let settings = SipSettings {
             udp: config.sip.udp,
             tcp: config.sip.tcp,
@@ -224,9 +225,26 @@ fn run(config: Config) -> anyhow::Result<()> {
             register_max_expires: config.sip.register_max_expires,
             public_ip: config.sip.public_ip,
         };
+        // Every port is bound before the first actor starts: a port in use is one clear
+        // error, not a panic of half-started actors torn down with their runtime.
+        let bind_settings = settings.clone();
+        let listeners = sip_handle
+            .spawn(async move { SipListeners::bind(&bind_settings).await })
+            .await
+            .context("SIP start-up task failed")??;
+        let http_listener = std::net::TcpListener::bind(config.http.listen).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen for HTTP on {} ({e}); fix: choose a free port in http.listen \
+                 or stop what holds it",
+                config.http.listen
+            )
+        })?;
+
+        let router = Router::start_with(config.clone(), 200_000, Some(router_store), presence)?;
+        let _ = router.shared.media.set(media);
         let app: Arc<dyn navbat::sip::SipApplication> = Arc::new(router.clone());
         let sip = sip_handle
-            .spawn(SipStack::start(settings, app))
+            .spawn(SipStack::serve(listeners, settings, app))
             .await
             .context("SIP start-up task failed")??;
         let _ = router.shared.sip.set(sip.clone());
@@ -239,13 +257,8 @@ fn run(config: Config) -> anyhow::Result<()> {
         })
         .workers(1)
         .disable_signals()
-        .bind(config.http.listen)
-        .with_context(|| {
-            format!(
-                "cannot listen for HTTP on {}; fix: choose a free http.listen",
-                config.http.listen
-            )
-        })?
+        .listen(http_listener)
+        .with_context(|| format!("cannot serve HTTP on {}", config.http.listen))?
         .run();
         let http_handle = http.handle();
         actix::spawn(http);

@@ -942,6 +942,7 @@ impl MetricsSink {
             | EventKind::OfferDeclined { .. }
             | EventKind::OperatorRegistered { .. }
             | EventKind::OperatorUnregistered { .. }
+            | EventKind::RegisterFailed { .. }
             | EventKind::Recording { .. }
             | EventKind::MonitorStarted { .. } => {}
         }

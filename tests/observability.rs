@@ -503,12 +503,24 @@ fn every_dashboard_query_and_alert_rule_returns_series_from_a_real_prometheus() 
         "rtp_port_max =",
         &format!("rtp_port_max = {rtp_max}"),
     );
+    // Everything navbat writes (data/: database, journal, recordings) stays in the temporary
+    // directory, never the checkout's (where a demo may be running); the prompts are the
+    // checkout's.
+    config = replace_line(
+        &config,
+        "prompts_dir =",
+        &format!(
+            "prompts_dir = {:?}",
+            repo().join("config/prompts").display().to_string()
+        ),
+    );
     let config_path = tmp.path().join("navbat.toml");
     std::fs::write(&config_path, config).unwrap();
     let navbat_log = std::fs::File::create(tmp.path().join("navbat.log")).unwrap();
     let _navbat = Running::spawn(
         "navbat",
         Command::new(env!("CARGO_BIN_EXE_navbat"))
+            .current_dir(tmp.path())
             .arg("--config")
             .arg(&config_path)
             .arg("run")

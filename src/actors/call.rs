@@ -8,6 +8,7 @@
 //! The actor never touches a socket: its media session runs on the media runtime and is
 //! steered with [`MediaCommand`]s; the session's [`MediaEvent`]s come back as messages.
 
+mod answer;
 mod callback_offer;
 
 use super::acd_host::{AcdActor, Enqueue, Feed, WaitingPosition};
@@ -22,6 +23,7 @@ use crate::media::{
 use crate::privacy::PhoneNumber;
 use crate::sip::{sdp, CallerLeg, ContactBinding, LegEvent, LegMsg, OperatorLeg};
 use actix::prelude::*;
+use answer::{talking_outcome, AnswerStep, CallerAnswer};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,8 +82,6 @@ struct MediaState {
     session: Option<MediaHandle>,
     /// The 200 OK body, sent once the greeting (early media) has played.
     answer_sdp: Option<String>,
-    /// Answer the caller when this Play is done.
-    answer_after: Option<u64>,
     /// Hang up (with this outcome) when this Play is done.
     hangup_after: Option<(u64, CallOutcome, &'static str)>,
     /// The id of the last Play sent.
@@ -106,7 +106,10 @@ pub struct CallActor {
     ivr: Option<IvrSession>,
     ivr_timer: Option<SpawnHandle>,
     media: MediaState,
-    answered: bool,
+    /// When the caller's leg is answered (the 200 OK).
+    answer: CallerAnswer,
+    /// The caller's ACK arrived.
+    caller_confirmed: bool,
     language: Option<String>,
     monitor: Option<Monitor>,
     queue: Option<QueueId>,
@@ -166,6 +169,7 @@ impl CallActor {
         acd: Addr<AcdActor>,
         ticket: ChannelTicket,
     ) -> CallActor {
+        let barge_in = shared.config.tenants[tenant].ivr.greeting_barge_in;
         CallActor {
             id,
             call_ref,
@@ -180,7 +184,8 @@ impl CallActor {
             ivr: None,
             ivr_timer: None,
             media: MediaState::default(),
-            answered: false,
+            answer: CallerAnswer::early(barge_in),
+            caller_confirmed: false,
             language: None,
             monitor: None,
             queue: None,
@@ -299,12 +304,12 @@ impl CallActor {
             self.finish(CallOutcome::Failed, "router", ctx);
             return false;
         }
-        self.answered = true;
+        self.answer.mark_answered();
         true
     }
 
-    /// Sends the 200 OK after the early media.
-    fn answer_after_greeting(&mut self, ctx: &mut Context<Self>) {
+    /// Sends the 200 OK that ends the early media (see [`answer`] for when).
+    fn answer_caller(&mut self, ctx: &mut Context<Self>) {
         if let Some(body) = self.media.answer_sdp.take() {
             self.answer_now(body, ctx);
         }
@@ -353,8 +358,8 @@ impl CallActor {
                         .map_or(prompt.name.file_stem(), |s| s.prompt_stem(prompt.name));
                     let clips = self.clips(stem, prompt.language.as_deref());
                     let id = self.play(clips);
-                    if prompt.name == PromptName::Greeting && !self.answered {
-                        self.media.answer_after = id;
+                    if let (PromptName::Greeting, Some(id)) = (prompt.name, id) {
+                        self.answer.greeting_queued(id);
                     }
                 }
                 IvrAction::Step { level, digit } => {
@@ -676,9 +681,11 @@ impl CallActor {
     fn on_media(&mut self, event: MediaEvent, ctx: &mut Context<Self>) {
         match event {
             MediaEvent::Played { id, idle } => {
-                if self.media.answer_after == Some(id) {
-                    self.media.answer_after = None;
-                    self.answer_after_greeting(ctx);
+                if self.answer.on_played(id) == AnswerStep::Answer {
+                    self.answer_caller(ctx);
+                    if self.phase == Phase::Done {
+                        return;
+                    }
                 }
                 if let Some((after, outcome, by)) = self.media.hangup_after {
                     if after == id {
@@ -721,18 +728,35 @@ impl CallActor {
         if self.phase != Phase::Ivr || self.media.hangup_after.is_some() {
             return;
         }
-        if self.answered && self.media.playing {
-            // Barge-in: the caller knows what to press; stop talking.
-            if let Some(s) = &self.media.session {
-                s.send(MediaCommand::StopPrompts);
+        match self.answer.on_key() {
+            AnswerStep::CutGreetingAndAnswer => {
+                // Keyed ahead during the greeting (early media): the greeting is cut and the
+                // call answered now, so the IVR's next prompts are heard in an answered call.
+                self.stop_prompts();
+                self.answer_caller(ctx);
+                if self.phase == Phase::Done {
+                    return;
+                }
             }
-            self.media.playing = false;
+            AnswerStep::Answer | AnswerStep::Wait => {
+                if self.answer.answered() && self.media.playing {
+                    // Barge-in: the caller knows what to press; stop talking.
+                    self.stop_prompts();
+                }
+            }
         }
         let now = self.shared.now().0;
         if let Some(s) = self.ivr.as_mut() {
             s.on_digit(now, digit);
         }
         self.run_ivr(ctx);
+    }
+
+    fn stop_prompts(&mut self) {
+        if let Some(s) = &self.media.session {
+            s.send(MediaCommand::StopPrompts);
+        }
+        self.media.playing = false;
     }
 
     fn offer_by_attempt(&self, attempt: u64) -> Option<OperatorId> {
@@ -765,7 +789,7 @@ impl Actor for CallActor {
                 if !self.start_caller_media(ctx) {
                     return;
                 }
-                if self.answered {
+                if self.answer.answered() {
                     // Could not send 183: nothing can be heard before an answer.
                     self.leg.hangup();
                     self.finish(CallOutcome::Closed, "router", ctx);
@@ -817,7 +841,7 @@ impl Handler<LegMsg> for CallActor {
             return;
         }
         match msg.0 {
-            LegEvent::CallerConfirmed => {}
+            LegEvent::CallerConfirmed => self.caller_confirmed = true,
             LegEvent::CallerDtmf { digit, via } => self.on_digit(digit, via, ctx),
             LegEvent::CallerGone { cause } => match self.phase {
                 Phase::Ivr => match self.media.hangup_after {
@@ -840,7 +864,9 @@ impl Handler<LegMsg> for CallActor {
                     }
                     self.acd.do_send(Feed(Input::CallEnded { call: self.id }));
                     tracing::debug!(call = %self.call_ref, cause, "caller hung up");
-                    self.finish(CallOutcome::Answered, "caller", ctx);
+                    let outcome =
+                        talking_outcome(self.answer.answered(), self.caller_confirmed, Some(cause));
+                    self.finish(outcome, "caller", ctx);
                 }
                 Phase::Done => {}
             },
@@ -899,6 +925,17 @@ impl Handler<LegMsg> for CallActor {
                     }
                     return;
                 }
+                if self.answer.on_operator_answered() == AnswerStep::Answer {
+                    // The caller is answered before the bridge, never later: a greeting
+                    // still playing is cut by the bridge.
+                    self.answer_caller(ctx);
+                    if self.phase == Phase::Done {
+                        // The 200 could not be sent: the call failed; free the operator.
+                        self.drop_all_offers();
+                        self.acd.do_send(Feed(Input::CallerLeft { call: self.id }));
+                        return;
+                    }
+                }
                 let mut offer = self.offers.remove(&op).expect("found above");
                 self.phase = Phase::Talking;
                 self.bridge(offer.port.take(), answer, ctx);
@@ -952,7 +989,9 @@ impl Handler<LegMsg> for CallActor {
                     self.leg.hangup();
                     self.acd.do_send(Feed(Input::CallEnded { call: self.id }));
                     tracing::debug!(call = %self.call_ref, cause, "operator hung up");
-                    self.finish(CallOutcome::Answered, "operator", ctx);
+                    let outcome =
+                        talking_outcome(self.answer.answered(), self.caller_confirmed, None);
+                    self.finish(outcome, "operator", ctx);
                 }
             }
         }
@@ -1030,7 +1069,8 @@ impl Handler<HangUpNow> for CallActor {
                 }
                 self.leg.hangup();
                 self.acd.do_send(Feed(Input::CallEnded { call: self.id }));
-                self.finish(CallOutcome::Answered, "shutdown", ctx);
+                let outcome = talking_outcome(self.answer.answered(), self.caller_confirmed, None);
+                self.finish(outcome, "shutdown", ctx);
             }
             Phase::Queued => {
                 self.drop_all_offers();

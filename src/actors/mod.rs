@@ -280,6 +280,15 @@ impl SipApplication for Router {
         }
     }
 
+    fn registration_failed(&self, failure: crate::sip::RegisterFailure) {
+        self.shared.events.emit(EventKind::RegisterFailed {
+            account: failure.account,
+            known: failure.known,
+            source: failure.source,
+            reason: failure.reason.into(),
+        });
+    }
+
     fn admit(&self, call: IncomingCall) -> Admission {
         let config = &self.shared.config;
         let Some(tenant_idx) = config

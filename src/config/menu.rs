@@ -24,6 +24,10 @@ pub struct IvrMenu {
     pub topics: Vec<TopicChoice>,
     /// The topic taken by [`NoInputPolicy::Default`]; one of `topics` when there are topics.
     pub default_topic: Option<String>,
+    /// A key pressed while the greeting still plays as early media cuts it and the call is
+    /// answered at once (`true`, the default); `false` plays the greeting to its end (the key
+    /// still counts). Either way the caller is answered no later than an operator answers.
+    pub greeting_barge_in: bool,
 }
 
 impl IvrMenu {

@@ -360,7 +360,11 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         let origin = path.display().to_string();
         match std::fs::read_to_string(path) {
-            Ok(text) => Config::from_toml_str(&text, &origin),
+            Ok(text) => {
+                let config = Config::from_toml_str(&text, &origin)?;
+                config.check_prompts_dir(&origin)?;
+                Ok(config)
+            }
             Err(error) => Err(ConfigErrors(vec![ConfigError {
                 file: origin,
                 field: "(file)".to_owned(),
@@ -370,6 +374,32 @@ impl Config {
                     .to_owned(),
             }])),
         }
+    }
+
+    /// A configuration file whose prompts directory is not there would run with every caller
+    /// hearing silence (and answered at once): refused, saying where it was looked for.
+    fn check_prompts_dir(&self, origin: &str) -> Result<(), ConfigErrors> {
+        let dir = &self.media.prompts_dir;
+        if dir.is_dir() {
+            return Ok(());
+        }
+        let from = if dir.is_relative() {
+            let cwd = std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_else(|_| "(unknown)".to_owned());
+            format!(" (a relative path is taken from the working directory, {cwd})")
+        } else {
+            String::new()
+        };
+        Err(ConfigErrors(vec![ConfigError {
+            file: origin.to_owned(),
+            field: "media.prompts_dir".to_owned(),
+            problem: format!("directory {} does not exist{from}", dir.display()),
+            fix: "give the prompts directory's absolute path or start navbat in the directory \
+                  it is relative to (config/prompts/generate.sh makes a set; without --config \
+                  navbat runs the demo with the prompts built into it)"
+                .to_owned(),
+        }]))
     }
 
     /// Parses and checks TOML text; `origin` names it in error messages.

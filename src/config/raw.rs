@@ -249,8 +249,13 @@ pub(crate) struct RawIvr {
     #[serde(default)]
     pub topics: Vec<RawTopicChoice>,
     pub default_topic: Option<String>,
+    #[serde(default = "default_greeting_barge_in")]
+    pub greeting_barge_in: bool,
 }
 
+fn default_greeting_barge_in() -> bool {
+    true
+}
 fn default_digit_timeout() -> u64 {
     6
 }

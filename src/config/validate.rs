@@ -904,6 +904,7 @@ fn check_ivr(
         languages,
         topics,
         default_topic,
+        greeting_barge_in: raw.greeting_barge_in,
     })
 }
 

@@ -256,6 +256,9 @@ impl MediaCounters {
 pub struct MediaSettings {
     /// Where prompt recordings are.
     pub prompts_dir: std::path::PathBuf,
+    /// Take the demo prompts compiled into the binary for what `prompts_dir` lacks (the
+    /// embedded demo configuration, run from any directory).
+    pub embedded_prompts: bool,
     /// Where call recordings go.
     pub recordings_dir: std::path::PathBuf,
     /// Frames the recording writer may hold before it sheds.
@@ -286,7 +289,11 @@ impl MediaEngine {
         let workers = rt.metrics().num_workers();
         Ok(MediaEngine {
             drivers: Arc::new(session::Drivers::start(&rt, workers, &counters)),
-            prompts: Arc::new(prompts::PromptStore::new(&settings.prompts_dir)),
+            prompts: Arc::new(if settings.embedded_prompts {
+                prompts::PromptStore::with_embedded_fallback(&settings.prompts_dir)
+            } else {
+                prompts::PromptStore::new(&settings.prompts_dir)
+            }),
             recorder: recorder::Recorder::start(&settings.recordings_dir, settings.recorder_queue)?,
             counters,
         })
@@ -304,9 +311,30 @@ impl MediaEngine {
 mod tests {
     use super::*;
 
+    /// An even loopback port `p` with `p..p+8` free on UDP just now (not a fixed range: the
+    /// demo or another test may hold one).
+    fn free_block_of_8() -> u16 {
+        for _ in 0..500 {
+            let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let base = probe.local_addr().unwrap().port() & !1;
+            drop(probe);
+            if base > u16::MAX - 8 {
+                continue;
+            }
+            let held: Vec<_> = (base..base + 8)
+                .map_while(|p| std::net::UdpSocket::bind(("127.0.0.1", p)).ok())
+                .collect();
+            if held.len() == 8 {
+                return base;
+            }
+        }
+        panic!("no block of 8 free UDP ports on loopback after 500 tries");
+    }
+
     #[test]
     fn allocates_distinct_even_ports_and_reuses_freed_ones() {
-        let pool = PortPool::new("127.0.0.1".parse().unwrap(), 41000, 41007);
+        let base = free_block_of_8();
+        let pool = PortPool::new("127.0.0.1".parse().unwrap(), base, base + 7);
         let a = pool.allocate().unwrap();
         let b = pool.allocate().unwrap();
         assert_ne!(a.addr().port(), b.addr().port());

@@ -4,11 +4,20 @@
 //! Lookup for tenant `t`, language `l`, name `n`: `<dir>/<t>/<l>/<n>.wav`, then
 //! `<dir>/<l>/<n>.wav`. Hold music is `<dir>/hold-music.wav`. `config/prompts/generate.sh`
 //! makes synthetic ones; a deployment drops in recorded voices with the same names.
+//!
+//! The demo prompts are also compiled into the binary (`build.rs`). A store made with
+//! [`PromptStore::with_embedded_fallback`] (the embedded demo configuration) takes a file
+//! from the directory when it is there and the compiled-in copy otherwise, so `navbat` run
+//! from any directory greets its callers.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded_prompts.rs"));
+}
 
 /// Decoded audio, 8 kHz linear samples.
 pub type Clip = Arc<[i16]>;
@@ -65,6 +74,8 @@ pub const MISS_RECHECK: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 pub struct PromptStore {
     dir: PathBuf,
+    /// Fall back on the prompts compiled into the binary.
+    embedded: bool,
     cache: RwLock<HashMap<PathBuf, Clip>>,
     /// Files found missing, with when.
     misses: RwLock<HashMap<PathBuf, Instant>>,
@@ -75,8 +86,18 @@ impl PromptStore {
     pub fn new(dir: impl Into<PathBuf>) -> PromptStore {
         PromptStore {
             dir: dir.into(),
+            embedded: false,
             cache: RwLock::new(HashMap::new()),
             misses: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// A store over `dir` that takes the demo prompts compiled into the binary for any file
+    /// the directory does not have (or when it does not exist at all).
+    pub fn with_embedded_fallback(dir: impl Into<PathBuf>) -> PromptStore {
+        PromptStore {
+            embedded: true,
+            ..PromptStore::new(dir)
         }
     }
 
@@ -104,8 +125,8 @@ impl PromptStore {
                 continue;
             }
             looked = true;
-            if path.is_file() {
-                return self.load(path);
+            if let Some(found) = self.load_from_disk_or_embedded(path) {
+                return found;
             }
             self.miss(path.clone());
         }
@@ -124,18 +145,55 @@ impl PromptStore {
             return Ok(c);
         }
         let known = self.known_miss(&path);
-        if known || !path.is_file() {
-            if !known {
-                self.miss(path.clone());
+        if !known {
+            if let Some(found) = self.load_from_disk_or_embedded(&path) {
+                return found;
             }
-            return Err(PromptError::Missing {
-                name: "hold-music".into(),
-                language: "-".into(),
-                tried: path.display().to_string(),
-                known,
-            });
+            self.miss(path.clone());
         }
-        self.load(&path)
+        Err(PromptError::Missing {
+            name: "hold-music".into(),
+            language: "-".into(),
+            tried: path.display().to_string(),
+            known,
+        })
+    }
+
+    /// `path` from disk, else its compiled-in copy (when this store has them); `None` when
+    /// neither exists.
+    fn load_from_disk_or_embedded(&self, path: &Path) -> Option<Result<Clip, PromptError>> {
+        if path.is_file() {
+            return Some(self.load(path));
+        }
+        let bytes = self.embedded_copy(path)?;
+        let clip = hound::WavReader::new(std::io::Cursor::new(bytes))
+            .map_err(|source| PromptError::Unreadable {
+                path: path.to_path_buf(),
+                source,
+            })
+            .and_then(|reader| decode(reader, path));
+        Some(clip.inspect(|clip| {
+            self.cache
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(path.to_path_buf(), clip.clone());
+        }))
+    }
+
+    fn embedded_copy(&self, path: &Path) -> Option<&'static [u8]> {
+        if !self.embedded {
+            return None;
+        }
+        let rel = path.strip_prefix(&self.dir).ok()?;
+        let key: Vec<&str> = rel
+            .components()
+            .map(|c| c.as_os_str().to_str())
+            .collect::<Option<_>>()?;
+        let key = key.join("/");
+        embedded::FILES
+            .iter()
+            .find(|(name, _)| *name == key)
+            .map(|(_, bytes)| *bytes)
     }
 
     /// Whether `path` was found missing less than [`MISS_RECHECK`] ago.
@@ -179,6 +237,15 @@ pub fn read_wav(path: &Path) -> Result<Clip, PromptError> {
         source,
     };
     let reader = hound::WavReader::open(path).map_err(unreadable)?;
+    decode(reader, path)
+}
+
+/// Decodes an 8 kHz, 16-bit, mono WAV; `path` names it in errors.
+fn decode<R: std::io::Read>(reader: hound::WavReader<R>, path: &Path) -> Result<Clip, PromptError> {
+    let unreadable = |source| PromptError::Unreadable {
+        path: path.to_path_buf(),
+        source,
+    };
     let spec = reader.spec();
     if spec.sample_rate != 8000
         || spec.channels != 1
@@ -248,6 +315,38 @@ mod tests {
         );
         forget_misses(&store);
         assert!(store.clip("dtm", "uz", "greeting").is_ok());
+    }
+
+    #[test]
+    fn the_embedded_copies_serve_a_directory_that_is_not_there_and_disk_files_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("no-such-dir");
+        let store = PromptStore::with_embedded_fallback(&missing);
+        let embedded = store.clip("dtm", "uz", "greeting").unwrap();
+        let on_disk = read_wav(&prompts_dir().join("dtm/uz/greeting.wav")).unwrap();
+        assert_eq!(embedded, on_disk, "the tenant's own greeting, compiled in");
+        assert_eq!(
+            store.music().unwrap(),
+            read_wav(&prompts_dir().join("hold-music.wav")).unwrap()
+        );
+        assert!(store.clip("dtm", "uz", "no-such-prompt").is_err());
+        // Without the fallback the same directory has nothing.
+        assert!(PromptStore::new(&missing)
+            .clip("dtm", "uz", "greeting")
+            .is_err());
+        // A file on disk replaces the compiled-in one.
+        let own = dir.path().join("over");
+        std::fs::create_dir_all(own.join("uz")).unwrap();
+        std::fs::copy(
+            prompts_dir().join("uz/goodbye.wav"),
+            own.join("uz/greeting.wav"),
+        )
+        .unwrap();
+        let store = PromptStore::with_embedded_fallback(&own);
+        assert_eq!(
+            store.clip("other", "uz", "greeting").unwrap(),
+            read_wav(&prompts_dir().join("uz/goodbye.wav")).unwrap()
+        );
     }
 
     #[test]

@@ -145,8 +145,14 @@ impl CallerLeg {
         }
     }
 
-    /// Ends the leg: BYE once answered (the stack picks the right request).
+    /// Ends the leg: BYE once answered; a leg never answered (still in early media) gets a
+    /// final `480 Temporarily Unavailable` instead, so the caller is never left waiting
+    /// in the early state.
     pub fn hangup(&self) {
+        if self.dialog.state().can_cancel() {
+            self.reject(480);
+            return;
+        }
         let dialog = self.dialog.clone();
         self.stack.inner.rt.spawn(async move {
             if let Err(e) = dialog.hangup().await {
@@ -342,7 +348,11 @@ pub(super) fn call_operator(
     let caller_uri = rsipstack::sip::Uri::try_from(format!("sip:{user}@{host}"))
         .or_else(|_| rsipstack::sip::Uri::try_from(format!("sip:anonymous@{host}")))
         .map_err(|e| SipError::Stack(e.to_string()))?;
+    // Our own Call-ID: 128 random bits at our host (the stack's default names its
+    // author's domain).
+    let call_id = format!("{:032x}@{}", rand::random::<u128>(), host.host);
     let opt = InviteOption {
+        call_id: Some(call_id),
         caller: caller_uri,
         callee: binding.contact.clone(),
         destination: Some(binding.target.clone()),

@@ -18,6 +18,7 @@ pub mod sdp;
 
 pub use guard::{GuardCounters, ALLOW};
 pub use legs::{CallerLeg, LegEvent, LegMsg, OperatorLeg};
+pub use registrar::RegisterFailure;
 
 use crate::privacy::PhoneNumber;
 use rsipstack::dialog::dialog_layer::DialogLayer;
@@ -57,14 +58,14 @@ pub struct SipSettings {
 #[derive(Debug, thiserror::Error)]
 pub enum SipError {
     /// A listener could not be bound.
-    #[error("cannot listen for SIP on {transport} {addr}: {source}; fix: choose a free port or stop what holds it")]
+    #[error("cannot listen for SIP on {transport} {addr} ({error}); fix: choose a free port in sip.{transport} or stop what holds it")]
     Bind {
         /// "udp" or "tcp"
         transport: &'static str,
         /// The address.
         addr: SocketAddr,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (in the message, not as a source: printed once).
+        error: std::io::Error,
     },
     /// Neither UDP nor TCP configured.
     #[error("no SIP listener configured; fix: set sip.udp or sip.tcp")]
@@ -181,6 +182,10 @@ pub trait SipApplication: Send + Sync + 'static {
     fn registered(&self, ext: &str, binding: ContactBinding, expires_secs: u32);
     /// A phone removed its binding.
     fn unregistered(&self, ext: &str);
+    /// A REGISTER failed authentication (already logged; reports are rate-limited).
+    fn registration_failed(&self, failure: RegisterFailure) {
+        let _ = failure;
+    }
     /// Decide on a new INVITE, synchronously.
     fn admit(&self, call: IncomingCall) -> Admission;
     /// Decide on an authenticated feature-code INVITE (a supervisor joining a live call,
@@ -241,11 +246,67 @@ struct StackInner {
     _endpoint: EndpointInnerRef,
     dialogs: Arc<DialogLayer>,
     rt: tokio::runtime::Handle,
+    /// Our Contact for dialogs on UDP (or the only listener).
     contact: rsipstack::sip::Uri,
+    /// Our Contact for dialogs that came over TCP (`;transport=tcp`, the TCP listener's
+    /// port), so the peer's ACK, BYE and re-INVITEs stay on TCP (RFC 3261 §8.1.1.8).
+    contact_tcp: Option<rsipstack::sip::Uri>,
     counters: Arc<SipCounters>,
     cancel: CancellationToken,
     local_addrs: Vec<String>,
     features: Arc<features::FeatureDoor>,
+}
+
+/// SIP's sockets, bound and not yet served: binding comes first, so a port in use is a
+/// clean start-up error before anything else has started.
+pub struct SipListeners {
+    udp: Option<(tokio::net::UdpSocket, SocketAddr)>,
+    tcp: Option<(TcpListenerConnection, SocketAddr)>,
+}
+
+impl SipListeners {
+    /// Binds the configured listeners on the current tokio runtime.
+    pub async fn bind(settings: &SipSettings) -> Result<SipListeners, SipError> {
+        if settings.udp.is_none() && settings.tcp.is_none() {
+            return Err(SipError::NoListener);
+        }
+        let udp = match settings.udp {
+            Some(addr) => {
+                let bind_error = |error| SipError::Bind {
+                    transport: "udp",
+                    addr,
+                    error,
+                };
+                let socket = bind_udp(addr).map_err(bind_error)?;
+                let bound = socket.local_addr().map_err(bind_error)?;
+                Some((socket, bound))
+            }
+            None => None,
+        };
+        let tcp = match settings.tcp {
+            Some(addr) => {
+                // rsipstack binds lazily; a std bind first gives the OS error itself.
+                drop(
+                    std::net::TcpListener::bind(addr).map_err(|error| SipError::Bind {
+                        transport: "tcp",
+                        addr,
+                        error,
+                    })?,
+                );
+                let listener =
+                    TcpListenerConnection::new(addr, None)
+                        .await
+                        .map_err(|e| SipError::Bind {
+                            transport: "tcp",
+                            addr,
+                            error: std::io::Error::other(e.to_string()),
+                        })?;
+                Some((listener, addr))
+            }
+            None => None,
+        };
+        Ok(SipListeners { udp, tcp })
+    }
 }
 
 impl SipStack {
@@ -255,25 +316,24 @@ impl SipStack {
         settings: SipSettings,
         app: Arc<dyn SipApplication>,
     ) -> Result<SipStack, SipError> {
-        if settings.udp.is_none() && settings.tcp.is_none() {
-            return Err(SipError::NoListener);
-        }
+        let listeners = SipListeners::bind(&settings).await?;
+        SipStack::serve(listeners, settings, app).await
+    }
+
+    /// Starts serving on listeners already bound, on the current tokio runtime (which must be
+    /// multi-threaded and outlive the stack).
+    pub async fn serve(
+        listeners: SipListeners,
+        settings: SipSettings,
+        app: Arc<dyn SipApplication>,
+    ) -> Result<SipStack, SipError> {
         let cancel = CancellationToken::new();
         let transport = TransportLayer::new(cancel.clone());
         let counters = Arc::new(SipCounters::default());
         let mut local_addrs = Vec::new();
         let mut contact_addr = None;
-        if let Some(addr) = settings.udp {
-            let socket = bind_udp(addr).map_err(|source| SipError::Bind {
-                transport: "udp",
-                addr,
-                source,
-            })?;
-            let bound = socket.local_addr().map_err(|source| SipError::Bind {
-                transport: "udp",
-                addr,
-                source,
-            })?;
+        let mut tcp_addr = None;
+        if let Some((socket, bound)) = listeners.udp {
             let guarded = guard::GuardedUdpSocket::new(socket, counters.guard.clone());
             let conn =
                 UdpConnection::from_socket(Arc::new(guarded), None, Some(cancel.child_token()))
@@ -282,18 +342,11 @@ impl SipStack {
             local_addrs.push(format!("udp {bound}"));
             contact_addr = Some(bound);
         }
-        if let Some(addr) = settings.tcp {
-            let listener =
-                TcpListenerConnection::new(addr, None)
-                    .await
-                    .map_err(|e| SipError::Bind {
-                        transport: "tcp",
-                        addr,
-                        source: std::io::Error::other(e.to_string()),
-                    })?;
+        if let Some((listener, addr)) = listeners.tcp {
             transport.add_transport(listener.into());
             local_addrs.push(format!("tcp {addr}"));
             contact_addr.get_or_insert(addr);
+            tcp_addr = Some(addr);
         }
         let contact_addr = contact_addr.ok_or(SipError::NoListener)?;
         let ip = settings.public_ip.unwrap_or(contact_addr.ip());
@@ -304,6 +357,15 @@ impl SipStack {
         let contact: rsipstack::sip::Uri =
             rsipstack::sip::Uri::try_from(format!("sip:navbat@{host}:{}", contact_addr.port()))
                 .map_err(|e| SipError::Stack(e.to_string()))?;
+        let contact_tcp = tcp_addr
+            .map(|addr| {
+                rsipstack::sip::Uri::try_from(format!(
+                    "sip:navbat@{host}:{};transport=tcp",
+                    addr.port()
+                ))
+                .map_err(|e| SipError::Stack(e.to_string()))
+            })
+            .transpose()?;
 
         let endpoint = EndpointBuilder::new()
             .with_transport_layer(transport)
@@ -350,6 +412,7 @@ impl SipStack {
                 dialogs,
                 rt: tokio::runtime::Handle::current(),
                 contact,
+                contact_tcp,
                 counters,
                 cancel: cancel.clone(),
                 local_addrs,
@@ -496,22 +559,27 @@ impl SipStack {
     /// Takes a new INVITE as a [`CallerLeg`] and starts its actor with `start`.
     fn accept_invite(&self, mut tx: Transaction, start: StartCall) {
         let (state_tx, state_rx) = self.inner.dialogs.new_dialog_state_channel();
-        let dialog = match self.inner.dialogs.get_or_create_server_invite(
-            &tx,
-            state_tx,
-            None,
-            Some(self.inner.contact.clone()),
-        ) {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot create dialog");
-                tokio::spawn(async move {
-                    let _ = tx.reply(StatusCode::ServerInternalError).await;
-                    while tx.receive().await.is_some() {}
-                });
-                return;
-            }
-        };
+        let contact = match tx.connection.as_ref().map(|c| c.transport()) {
+            Some(rsipstack::sip::Transport::Tcp) => self.inner.contact_tcp.clone(),
+            _ => None,
+        }
+        .unwrap_or_else(|| self.inner.contact.clone());
+        let dialog =
+            match self
+                .inner
+                .dialogs
+                .get_or_create_server_invite(&tx, state_tx, None, Some(contact))
+            {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot create dialog");
+                    tokio::spawn(async move {
+                        let _ = tx.reply(StatusCode::ServerInternalError).await;
+                        while tx.receive().await.is_some() {}
+                    });
+                    return;
+                }
+            };
         let leg = CallerLeg::new(self.clone(), dialog.clone(), &tx.original);
         let recipient = start(leg.clone());
         tokio::spawn(legs::pump_caller(state_rx, recipient, leg, self.clone()));

@@ -10,8 +10,55 @@ use rsipstack::sip::{Header, StatusCode};
 use rsipstack::transaction::Transaction;
 use rsipstack::transport::{SipAddr, SipConnection};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// At most this many failed REGISTERs a second are logged and reported as events; the rest
+/// are counted (`auth_failures`) and summed up in one line, so a guessing flood cannot flood
+/// the log, the journal and the database too.
+const FAILURE_REPORTS_PER_SEC: u32 = 20;
+
+/// A failed REGISTER, for the log and the event feed (what an administrator or fail2ban
+/// looks for): which account, from where, why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisterFailure {
+    /// The account tried: a configured extension in full, anything else masked (a guess may be
+    /// somebody's phone number, D18).
+    pub account: String,
+    /// Whether the account exists.
+    pub known: bool,
+    /// Where the REGISTER came from (`udp 203.0.113.5:5060`: the packet's source).
+    pub source: String,
+    /// "wrong password", "unknown account", "wrong realm" or "account differs from To".
+    pub reason: &'static str,
+}
+
+/// Lets [`FAILURE_REPORTS_PER_SEC`] reports through per one-second window.
+#[derive(Debug)]
+struct ReportBudget {
+    window: Instant,
+    used: u32,
+    suppressed: u64,
+}
+
+impl ReportBudget {
+    /// Whether this failure may be reported; at the start of a window, how many were not.
+    fn take(&mut self, now: Instant) -> (bool, u64) {
+        let mut untold = 0;
+        if now.duration_since(self.window).as_secs() >= 1 {
+            untold = std::mem::take(&mut self.suppressed);
+            self.window = now;
+            self.used = 0;
+        }
+        if self.used < FAILURE_REPORTS_PER_SEC {
+            self.used += 1;
+            (true, untold)
+        } else {
+            self.suppressed += 1;
+            (false, untold)
+        }
+    }
+}
 
 pub(super) struct Registrar {
     settings: SipSettings,
@@ -20,6 +67,7 @@ pub(super) struct Registrar {
     counters: Arc<SipCounters>,
     /// Compared against when the user is unknown, so both paths do the same work.
     decoy_ha1: String,
+    reports: Mutex<ReportBudget>,
 }
 
 fn now_secs() -> u64 {
@@ -71,7 +119,55 @@ impl Registrar {
             app,
             counters,
             decoy_ha1,
+            reports: Mutex::new(ReportBudget {
+                window: Instant::now(),
+                used: 0,
+                suppressed: 0,
+            }),
         }
+    }
+
+    /// Logs a failed REGISTER and reports it to the application, within the budget.
+    fn failed(
+        &self,
+        req: &rsipstack::sip::Request,
+        account: &str,
+        known: bool,
+        reason: &'static str,
+    ) {
+        let (report, untold) = self
+            .reports
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take(Instant::now());
+        if untold > 0 {
+            tracing::warn!(
+                failures = untold,
+                "REGISTER authentication failures not logged one by one in the last second"
+            );
+        }
+        if !report {
+            return;
+        }
+        let failure = RegisterFailure {
+            account: if known {
+                account.to_owned()
+            } else {
+                crate::privacy::PhoneNumber::new(account).masked()
+            },
+            known,
+            source: source_of(req)
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "unknown".to_owned()),
+            reason,
+        };
+        tracing::warn!(
+            account = %failure.account,
+            source = %failure.source,
+            reason = failure.reason,
+            "REGISTER authentication failed"
+        );
+        self.app.registration_failed(failure);
     }
 
     async fn challenge(&self, tx: &mut Transaction, stale: bool) {
@@ -120,10 +216,17 @@ impl Registrar {
         if !good {
             // Same challenge for unknown users and wrong passwords.
             self.counters.auth_failures.fetch_add(1, Ordering::Relaxed);
+            let reason = match (known.is_some(), creds.realm == self.settings.realm) {
+                (false, _) => "unknown account",
+                (true, false) => "wrong realm",
+                (true, true) => "wrong password",
+            };
+            self.failed(&req, &creds.username, known.is_some(), reason);
             self.challenge(&mut tx, false).await;
             return;
         }
         if creds.username != aor_user {
+            self.failed(&req, &creds.username, true, "account differs from To");
             let _ = tx.reply(StatusCode::Forbidden).await;
             return;
         }
@@ -164,15 +267,7 @@ impl Registrar {
             let _ = tx.reply(StatusCode::BadRequest).await;
             return;
         };
-        let source = req
-            .via_header()
-            .ok()
-            .and_then(|v| SipConnection::parse_target_from_via(v).ok())
-            .map(|(t, hp)| SipAddr {
-                r#type: Some(t),
-                addr: hp,
-            });
-        let target = source.map(|source| choose_target(&contact, source));
+        let target = source_of(&req).map(|source| choose_target(&contact, source));
         let Some(target) = target else {
             let _ = tx.reply(StatusCode::BadRequest).await;
             return;
@@ -196,6 +291,18 @@ impl Registrar {
             )
             .await;
     }
+}
+
+/// Where a request came from: its top Via with the `received` and `rport` the transport
+/// layer wrote from the packet's real source.
+fn source_of(req: &rsipstack::sip::Request) -> Option<SipAddr> {
+    req.via_header()
+        .ok()
+        .and_then(|v| SipConnection::parse_target_from_via(v).ok())
+        .map(|(t, hp)| SipAddr {
+            r#type: Some(t),
+            addr: hp,
+        })
 }
 
 /// Where to send requests for a binding. The Contact is used when its host

@@ -42,6 +42,8 @@ pub const STOP_DEADLINE: Duration = Duration::from_secs(15);
 pub const DTM_DID: &str = "712351914";
 /// A number no tenant owns.
 pub const UNKNOWN_DID: &str = "700000000";
+/// The empty prompts directory (relative to the test directory) of a test without prompts.
+pub const NO_PROMPTS_DIR: &str = "no-prompts";
 /// The admin bearer token written into every test config.
 pub const ADMIN_TOKEN: &str = "test-token";
 /// The digest realm written into every test config.
@@ -249,8 +251,8 @@ pub struct TestConfig {
     pub operators: Vec<OperatorSpec>,
     /// TOML appended as is (e.g. `[node]`, `[database]`, `[presence]` sections).
     pub extra_toml: String,
-    /// `media.prompts_dir`; `None` leaves navbat's default (relative to the test directory,
-    /// so no prompts: calls are answered without waiting for a greeting).
+    /// `media.prompts_dir`; `None`: an empty `no-prompts` directory in the test directory
+    /// (no prompts: calls are answered without waiting for a greeting).
     pub prompts_dir: Option<PathBuf>,
     /// Extra TOML inside the dtm tenant (e.g. `[tenant.surge]`), written after its IVR.
     pub tenant_extra: String,
@@ -424,7 +426,7 @@ default_topic = "other"
             rtp_max = self.rtp_ports.1,
             prompts = match &self.prompts_dir {
                 Some(dir) => format!("prompts_dir = {:?}", dir.display().to_string()),
-                None => String::new(),
+                None => format!("prompts_dir = {NO_PROMPTS_DIR:?}"),
             },
             media_extra = self.media_extra,
             channels = self.channels,
@@ -532,6 +534,7 @@ impl Navbat {
         let dir = TestDir::new(test);
         let config_path = dir.path().join("navbat.toml");
         fs::write(&config_path, config.render()).expect("write the test config");
+        fs::create_dir_all(dir.path().join(NO_PROMPTS_DIR)).expect("create the empty prompts dir");
         let log = dir.path().join("navbat.log");
         let log_file = File::create(&log).expect("create navbat.log");
         let child = Command::new(navbat_bin())
