@@ -529,6 +529,57 @@ fn register_with_wrong_password_is_refused() {
     );
     let op = navbat.operator("1001").expect("1001 in /api/operators");
     assert_eq!(op["registered"], false, "{op}");
+
+    // Which account failed, from which address, and why: in the event feed and in the log
+    // (what an administrator or fail2ban looks for), not only in a counter.
+    let source = format!("udp {}", sip.local());
+    let failed = navbat.wait_for_event("register_failed", EVENT_DEADLINE, |e| {
+        e["account"] == "1001"
+    });
+    assert_eq!(failed["reason"], "wrong password", "{failed}");
+    assert_eq!(failed["known"], true, "{failed}");
+    assert_eq!(failed["source"], source.as_str(), "{failed}");
+    let log = std::fs::read_to_string(&navbat.log).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains("REGISTER authentication failed"))
+        .unwrap_or_else(|| {
+            panic!(
+                "no log line for the failed REGISTER:\n{}",
+                tail(&navbat.log, 30)
+            )
+        });
+    for part in [
+        "account=1001",
+        &format!("source={source}"),
+        "wrong password",
+    ] {
+        assert!(line.contains(part), "{part:?} missing from {line:?}");
+    }
+
+    // An account that does not exist is reported masked (a guess may be a phone number).
+    let guess = "998901234567";
+    let (call_id, params) = challenge(&sip, guess);
+    let nonce = digest_param(&params, "nonce").expect("nonce in challenge");
+    let guess_ha1 = common::ha1(guess, realm, "x");
+    let response = md5_hex(&format!("{guess_ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}"));
+    let authz = format!(
+        "Digest username=\"{guess}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", \
+         response=\"{response}\", algorithm=MD5, qop=auth, nc={nc}, cnonce=\"{cnonce}\""
+    );
+    sip.send(&register(&sip, guess, &call_id, 2, Some(&authz)));
+    let failed = navbat.wait_for_event("register_failed", EVENT_DEADLINE, |e| e["known"] == false);
+    assert_eq!(failed["reason"], "unknown account", "{failed}");
+    let account = failed["account"].as_str().unwrap();
+    assert!(
+        !account.contains(guess) && account.contains('*'),
+        "{failed}"
+    );
+    let log = std::fs::read_to_string(&navbat.log).unwrap();
+    assert!(
+        !log.contains(guess),
+        "the guessed number reached the log in full"
+    );
 }
 
 #[test]

@@ -157,7 +157,7 @@ impl Registrar {
             },
             known,
             source: source_of(req)
-                .map(|s| s.to_string())
+                .map(|s| s.to_string().to_ascii_lowercase())
                 .unwrap_or_else(|| "unknown".to_owned()),
             reason,
         };
