@@ -74,9 +74,9 @@ impl Rig {
         }
     }
 
-    fn did_uri(&self, tcp: bool) -> String {
-        let transport = if tcp { ";transport=tcp" } else { "" };
-        format!("sip:{DTM_DID}@{}{transport}", self.navbat.sip)
+    /// The DID at navbat. A caller whose account says `;transport=tcp` adds that itself.
+    fn did_uri(&self) -> String {
+        format!("sip:{DTM_DID}@{}", self.navbat.sip)
     }
 
     /// Operator 1001 on baresip, answering automatically; returns once navbat has it
@@ -114,10 +114,9 @@ impl Rig {
 
     /// Waits for navbat to take `digit` at IVR `level`.
     fn wait_ivr_step(&self, level: u64, digit: &str) {
-        self.navbat
-            .wait_for_event("ivr_step", EVENT_DEADLINE, |e| {
-                e["level"] == level && e["digit"] == digit
-            });
+        self.navbat.wait_for_event("ivr_step", EVENT_DEADLINE, |e| {
+            e["level"] == level && e["digit"] == digit
+        });
     }
 
     /// The call's `call_finished` record.
@@ -240,7 +239,7 @@ fn normal_call_over_udp_both_hear_each_other_and_caller_hangs_up() {
     let mut operator = rig.baresip_operator("");
     let mut caller = rig.baresip_caller("", "");
 
-    caller.dial(&rig.did_uri(false));
+    caller.dial(&rig.did_uri());
     caller.wait_event("CALL_PROGRESS", PHONE_EVENT_DEADLINE);
     // The greeting plays as early media; navbat answers when it has played.
     caller.wait_event("CALL_ESTABLISHED", CALL_DEADLINE);
@@ -271,7 +270,7 @@ fn key_ahead_call(test: &str, config: TestConfig, whole_greeting: bool) {
     let mut caller = rig.baresip_caller("", "");
 
     let dialled = Instant::now();
-    caller.dial(&rig.did_uri(false));
+    caller.dial(&rig.did_uri());
     key_ahead(&rig, &mut caller);
     operator.wait_event("CALL_ESTABLISHED", CALL_DEADLINE);
     caller.wait_event_because(
@@ -328,7 +327,7 @@ fn operator_hangs_up_first_and_the_caller_gets_bye() {
     let mut operator = rig.baresip_operator("");
     let mut caller = rig.baresip_caller("", "");
 
-    caller.dial(&rig.did_uri(false));
+    caller.dial(&rig.did_uri());
     caller.wait_event("CALL_ESTABLISHED", CALL_DEADLINE);
     choose_uzbek_results(&rig, &mut caller);
     operator.wait_event("CALL_ESTABLISHED", CALL_DEADLINE);
@@ -360,7 +359,7 @@ fn operator_hangs_up_first_after_key_ahead_and_the_caller_is_hung_up() {
     let mut operator = rig.baresip_operator("");
     let mut caller = rig.baresip_caller("", "");
 
-    caller.dial(&rig.did_uri(false));
+    caller.dial(&rig.did_uri());
     key_ahead(&rig, &mut caller);
     operator.wait_event("CALL_ESTABLISHED", CALL_DEADLINE);
     thread::sleep(TALK);
@@ -402,7 +401,7 @@ fn caller_hanging_up_during_the_greeting_cancels_and_is_abandoned() {
     let operator = rig.baresip_operator("");
     let mut caller = rig.baresip_caller("", "");
 
-    caller.dial(&rig.did_uri(false));
+    caller.dial(&rig.did_uri());
     caller.wait_event("CALL_PROGRESS", PHONE_EVENT_DEADLINE);
     caller.wait_event("CALL_RTPESTAB", PHONE_EVENT_DEADLINE);
     assert!(
@@ -443,7 +442,10 @@ fn caller_hanging_up_during_the_greeting_cancels_and_is_abandoned() {
         .into_iter()
         .filter(|e| e["kind"] == "call_offered")
         .collect();
-    assert!(offered.is_empty(), "no operator was to be rung: {offered:?}");
+    assert!(
+        offered.is_empty(),
+        "no operator was to be rung: {offered:?}"
+    );
     assert!(
         operator
             .events()
@@ -463,7 +465,7 @@ fn tcp_caller_gets_its_ack_and_bye_over_tcp() {
     let mut operator = rig.baresip_operator("");
     let mut caller = rig.baresip_caller(";transport=tcp", "");
 
-    caller.dial(&rig.did_uri(true));
+    caller.dial(&rig.did_uri());
     caller.wait_event("CALL_ESTABLISHED", CALL_DEADLINE);
     choose_uzbek_results(&rig, &mut caller);
     operator.wait_event("CALL_ESTABLISHED", CALL_DEADLINE);
@@ -515,7 +517,7 @@ fn pcma_caller_and_pcmu_operator_hear_each_other_through_transcoding() {
     let mut operator = rig.baresip_operator(";audio_codecs=PCMU");
     let mut caller = rig.baresip_caller("", ";audio_codecs=PCMA");
 
-    caller.dial(&rig.did_uri(false));
+    caller.dial(&rig.did_uri());
     caller.wait_event("CALL_ESTABLISHED", CALL_DEADLINE);
     choose_uzbek_results(&rig, &mut caller);
     operator.wait_event("CALL_ESTABLISHED", CALL_DEADLINE);
@@ -547,7 +549,7 @@ fn linphonec_caller_reaches_a_baresip_operator() {
     let mut operator = rig.baresip_operator("");
     let mut caller = Linphonec::start(rig.navbat.dir.path(), "lincaller", &rig.caller_mic, false);
 
-    caller.send(&format!("call {}", rig.did_uri(false)));
+    caller.send(&format!("call {}", rig.did_uri()));
     caller.wait_output("early media");
     // navbat answers when the greeting has played.
     caller.wait_output_for("connected.", CALL_DEADLINE);
@@ -580,12 +582,8 @@ fn linphonec_caller_reaches_a_baresip_operator() {
 #[test]
 fn baresip_caller_reaches_a_linphonec_operator() {
     let rig = Rig::start("phones-linphonec-operator", TestConfig::default());
-    let mut operator = Linphonec::start(
-        rig.navbat.dir.path(),
-        "linop1001",
-        &rig.operator_mic,
-        true,
-    );
+    let mut operator =
+        Linphonec::start(rig.navbat.dir.path(), "linop1001", &rig.operator_mic, true);
     operator.register(
         "1001",
         rig.navbat.config.password_of("1001"),
@@ -594,7 +592,7 @@ fn baresip_caller_reaches_a_linphonec_operator() {
     rig.navbat.wait_operator("1001", "available");
     let mut caller = rig.baresip_caller("", "");
 
-    caller.dial(&rig.did_uri(false));
+    caller.dial(&rig.did_uri());
     caller.wait_event("CALL_ESTABLISHED", CALL_DEADLINE);
     choose_uzbek_results(&rig, &mut caller);
     operator.wait_output_for("connected.", CALL_DEADLINE);

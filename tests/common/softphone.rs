@@ -281,7 +281,11 @@ impl Baresip {
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("clone the log handle"))
             .stderr(log_file);
-        fs::write(test_dir.join(format!("{}.cmd", spec.name)), format!("{cmd:?}\n")).ok();
+        fs::write(
+            test_dir.join(format!("{}.cmd", spec.name)),
+            format!("{cmd:?}\n"),
+        )
+        .ok();
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
@@ -556,24 +560,7 @@ fn read_netstrings(
             }
             Err(_) => return,
         }
-        loop {
-            let Some(colon) = buf.iter().position(|b| *b == b':') else {
-                break;
-            };
-            let Ok(len) = std::str::from_utf8(&buf[..colon])
-                .unwrap_or("")
-                .trim()
-                .parse::<usize>()
-            else {
-                // Not a netstring: drop what cannot be parsed rather than loop on it.
-                buf.clear();
-                break;
-            };
-            if buf.len() < colon + 1 + len + 1 {
-                break;
-            }
-            let body = buf[colon + 1..colon + 1 + len].to_vec();
-            buf.drain(..colon + 1 + len + 1);
+        while let Some(body) = next_netstring(&mut buf) {
             if let Some(log) = log.as_mut() {
                 let _ = writeln!(log, "{}", String::from_utf8_lossy(&body));
             }
@@ -585,6 +572,26 @@ fn read_netstrings(
             }
         }
     }
+}
+
+/// Takes the first complete netstring (`LEN:BODY,`) off `buf` and returns its body.
+fn next_netstring(buf: &mut Vec<u8>) -> Option<Vec<u8>> {
+    let colon = buf.iter().position(|b| *b == b':')?;
+    let Ok(len) = std::str::from_utf8(&buf[..colon])
+        .unwrap_or("")
+        .trim()
+        .parse::<usize>()
+    else {
+        // Not a netstring: drop what cannot be parsed rather than loop on it.
+        buf.clear();
+        return None;
+    };
+    if buf.len() < colon + 1 + len + 1 {
+        return None;
+    }
+    let body = buf[colon + 1..colon + 1 + len].to_vec();
+    buf.drain(..colon + 1 + len + 1);
+    Some(body)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -735,7 +742,11 @@ impl Linphonec {
 
     /// Whether some console output line contains `needle`.
     pub fn said(&self, needle: &str) -> bool {
-        self.lines.lock().unwrap().iter().any(|l| l.contains(needle))
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains(needle))
     }
 
     /// Waits for a console output line containing `needle`.
@@ -771,8 +782,8 @@ impl Linphonec {
     fn wait_trace(&mut self, needle: &str, what: &str) {
         let until = Instant::now() + PHONE_START_DEADLINE;
         loop {
-            let text = String::from_utf8_lossy(&fs::read(&self.trace).unwrap_or_default())
-                .into_owned();
+            let text =
+                String::from_utf8_lossy(&fs::read(&self.trace).unwrap_or_default()).into_owned();
             if text.contains(needle) {
                 return;
             }
