@@ -626,7 +626,7 @@ impl Linphonec {
         let home = dir.join("home");
         fs::create_dir_all(home.join(".local/share/linphone")).expect("create linphone home");
         let sip_port = free_port();
-        let (rtp_min, _) = phone_rtp_block();
+        let (rtp_min, rtp_max) = phone_rtp_block();
         let mut rc = format!(
             "[sip]\n\
              sip_port={sip_port}\n\
@@ -635,7 +635,7 @@ impl Linphonec {
              ipv6_enabled=0\n\
              register_only_when_network_is_up=0\n\
              [rtp]\n\
-             audio_rtp_port={rtp_min}\n\
+             audio_rtp_port={rtp_min}-{rtp_max}\n\
              video_rtp_port=0\n\
              bind_address=127.0.0.1\n\
              [video]\n\
