@@ -141,22 +141,6 @@ impl Drop for Phone {
     }
 }
 
-/// The shared (not tenant-specific) prompts, copied into the test directory: the generic
-/// greeting is shorter than the DTM one, which keeps the tests quick.
-fn shared_prompts(dir: &Path) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/prompts");
-    let dst = dir.join("prompts");
-    for lang in ["uz", "ru"] {
-        std::fs::create_dir_all(dst.join(lang)).unwrap();
-        for entry in std::fs::read_dir(src.join(lang)).unwrap() {
-            let entry = entry.unwrap();
-            std::fs::copy(entry.path(), dst.join(lang).join(entry.file_name())).unwrap();
-        }
-    }
-    std::fs::copy(src.join("hold-music.wav"), dst.join("hold-music.wav")).unwrap();
-    dst
-}
-
 fn wav_samples(path: &Path) -> usize {
     hound::WavReader::open(path).unwrap().len() as usize
 }

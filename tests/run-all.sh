@@ -14,6 +14,7 @@ cd "$(dirname "$0")/.."
 # on Debian: it is looked for under /usr/lib/postgresql/*/bin (tests/store_support/mod.rs
 # finds it there; as root the tests run it as `nobody` through runuser). `openssl` makes the
 # test CA of tests/surge_sms_tls.rs; `kill` (procps) stops navbat with signals in the tests.
+# baresip and linphonec are the real softphones of tests/softphones.rs.
 REQUIRED_TOOLS=(
     "sipp:sip-tester"
     "prometheus:prometheus"
@@ -21,6 +22,8 @@ REQUIRED_TOOLS=(
     "redis-server:redis-server"
     "openssl:openssl"
     "kill:procps"
+    "baresip:baresip-core"
+    "linphonec:linphone-cli"
 )
 
 have_tool() {

@@ -11,6 +11,8 @@
 // Each test binary uses a different part of the harness.
 #![allow(dead_code)]
 
+pub mod softphone;
+
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::fs::{self, File};
@@ -146,6 +148,21 @@ pub fn free_port() -> u16 {
     panic!("no loopback port free on both UDP and TCP after 200 tries");
 }
 
+/// A loopback port `p` free on UDP and TCP with `p + 1` free on TCP too: baresip listens for
+/// SIP on `p` (UDP and TCP) and always adds a TLS listener on `p + 1`.
+pub fn free_port_pair() -> u16 {
+    for _ in 0..200 {
+        let port = free_port();
+        let Some(next) = port.checked_add(1) else {
+            continue;
+        };
+        if tcp_free("127.0.0.1", next) && udp_free("127.0.0.1", next) && claim(next) {
+            return port;
+        }
+    }
+    panic!("no pair of adjacent loopback ports free after 200 tries");
+}
+
 /// A loopback UDP port `p` with `p + 2` free too (SIPp binds its audio and video echo ports
 /// there) and `0.0.0.0:p+4` for SIPp's control socket.
 pub fn free_sipp_aux_ports() -> (u16, u16) {
@@ -260,6 +277,8 @@ pub struct TestConfig {
     pub tenant_extra: String,
     /// Extra keys of the `[media]` section (e.g. `announce_every_secs = 1`).
     pub media_extra: String,
+    /// Extra keys at the end of the dtm tenant's `[tenant.ivr]` section.
+    pub ivr_extra: String,
 }
 
 impl Default for TestConfig {
@@ -285,6 +304,7 @@ impl Default for TestConfig {
             prompts_dir: None,
             tenant_extra: String::new(),
             media_extra: String::new(),
+            ivr_extra: String::new(),
         }
     }
 }
@@ -331,6 +351,14 @@ impl TestConfig {
     pub fn media_extra(mut self, toml: &str) -> Self {
         self.media_extra.push_str(toml);
         self.media_extra.push('\n');
+        self
+    }
+
+    /// Extra keys for the dtm tenant's `[tenant.ivr]` section, one `key = value` a line
+    /// (e.g. `greeting_barge_in = false`).
+    pub fn ivr_extra(mut self, toml: &str) -> Self {
+        self.ivr_extra.push_str(toml);
+        self.ivr_extra.push('\n');
         self
     }
 
@@ -421,7 +449,7 @@ default_language = "uz"
 languages = [ {{ digit = "1", language = "uz", queue = "dtm-uz" }}, {{ digit = "2", language = "ru", queue = "dtm-ru" }} ]
 topics = [ {{ digit = "1", topic = "registration", label = {{ uz = "Ro'yxatdan o'tish", ru = "Регистрация" }} }}, {{ digit = "2", topic = "results", label = {{ uz = "Natijalar", ru = "Результаты" }} }}, {{ digit = "0", topic = "other", label = {{ uz = "Boshqa", ru = "Другое" }} }} ]
 default_topic = "other"
-"#,
+{ivr_extra}"#,
             sip = self.sip_port,
             http = self.http_port,
             rtp_min = self.rtp_ports.0,
@@ -431,6 +459,7 @@ default_topic = "other"
                 None => format!("prompts_dir = {NO_PROMPTS_DIR:?}"),
             },
             media_extra = self.media_extra,
+            ivr_extra = self.ivr_extra,
             channels = self.channels,
             retry_after = self.retry_after_secs,
             drain = self.drain_secs,
@@ -501,6 +530,22 @@ impl Drop for TestDir {
             }
         }
     }
+}
+
+/// The shared (not tenant-specific) prompts, copied into the test directory: the generic
+/// greeting is shorter than the DTM one, which keeps the tests quick.
+pub fn shared_prompts(dir: &Path) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/prompts");
+    let dst = dir.join("prompts");
+    for lang in ["uz", "ru"] {
+        std::fs::create_dir_all(dst.join(lang)).unwrap();
+        for entry in std::fs::read_dir(src.join(lang)).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), dst.join(lang).join(entry.file_name())).unwrap();
+        }
+    }
+    std::fs::copy(src.join("hold-music.wav"), dst.join("hold-music.wav")).unwrap();
+    dst
 }
 
 /// The last `lines` lines of a text file, for failure messages.
