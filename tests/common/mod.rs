@@ -189,11 +189,11 @@ fn rtp_block() -> (u16, u16) {
     static NEXT: Mutex<u32> = Mutex::new(0);
     let mut next = NEXT.lock().unwrap();
     *next += 1;
-    // 50 blocks of 200 ports in 21000..31000, spread by pid so that test binaries running
-    // side by side start in different places: below the kernel's ephemeral range (32768 and
-    // up, where free_port() finds SIP and HTTP ports) and above the demo's 20000-20999, so
-    // the suite runs beside `cargo run`.
-    let block = (std::process::id() + *next * 7) % 50;
+    // 45 blocks of 200 ports in 21000..30000, spread by pid so that test binaries running
+    // side by side start in different places: above the demo's 20000-20999 (so the suite
+    // runs beside `cargo run`), below the softphones' 30000..32699 and the kernel's ephemeral
+    // range (32768 and up, where free_port() finds SIP and HTTP ports).
+    let block = (std::process::id() + *next * 7) % 45;
     let min = 21_000 + block as u16 * 200;
     (min, min + 199)
 }

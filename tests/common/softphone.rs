@@ -78,7 +78,7 @@ fn baresip_modules() -> PathBuf {
 }
 
 /// A block of 100 RTP ports for one phone in 30000..32699: below Linux's ephemeral range
-/// (where the harness's free ports come from) and above navbat's RTP blocks (20000..29999).
+/// (where the harness's free ports come from) and above navbat's RTP blocks (21000..29999).
 /// baresip picks a free port in its range and tries again when one is taken.
 fn phone_rtp_block() -> (u16, u16) {
     static NEXT: Mutex<u32> = Mutex::new(0);
