@@ -11,7 +11,7 @@ mod common;
 
 use std::path::PathBuf;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::softphone::*;
 use common::*;
@@ -37,22 +37,12 @@ struct Rig {
     _prompts: TestDir,
     caller_mic: PathBuf,
     operator_mic: PathBuf,
-    /// How long the (Uzbek and Russian) greeting plays.
-    greeting: Duration,
 }
 
 impl Rig {
     fn start(test: &str, config: TestConfig) -> Rig {
         let prompts_dir = TestDir::new(&format!("{test}-prompts"));
         let prompts = shared_prompts(prompts_dir.path());
-        let greeting_samples: u32 = ["uz", "ru"]
-            .iter()
-            .map(|l| {
-                hound::WavReader::open(prompts.join(l).join("greeting.wav"))
-                    .unwrap()
-                    .len()
-            })
-            .sum();
         let navbat = Navbat::start(
             test,
             config
@@ -70,7 +60,6 @@ impl Rig {
             _prompts: prompts_dir,
             caller_mic,
             operator_mic,
-            greeting: Duration::from_millis(u64::from(greeting_samples) / 8),
         }
     }
 
@@ -262,28 +251,124 @@ fn normal_call_over_udp_both_hear_each_other_and_caller_hangs_up() {
 // ---------------------------------------------------------------------------------------------
 // 2. Keys pressed during the greeting (key-ahead)
 
-/// Key-ahead with the given IVR settings. With `whole_greeting` the greeting plays to its end
-/// whatever the keys, so the parties talk after the time it takes.
-fn key_ahead_call(test: &str, config: TestConfig, whole_greeting: bool) {
-    let rig = Rig::start(test, config);
+/// Key-ahead, greeting cut (the default `greeting_barge_in = true`): the first key answers
+/// the call at once, before any operator is involved.
+#[test]
+fn keys_during_the_greeting_cut_it_and_answer_the_caller_at_once() {
+    let rig = Rig::start("phones-key-ahead", TestConfig::default());
     let mut operator = rig.baresip_operator("");
     let mut caller = rig.baresip_caller("", "");
 
-    let dialled = Instant::now();
+    caller.dial(&rig.did_uri());
+    caller.wait_event("CALL_PROGRESS", PHONE_EVENT_DEADLINE);
+    caller.wait_event("CALL_RTPESTAB", PHONE_EVENT_DEADLINE);
+    assert!(
+        caller.event("CALL_ESTABLISHED").is_none(),
+        "the caller was answered before it could press a key during the greeting \
+         ({:?}): this test needs the greeting still playing",
+        caller.event_kinds()
+    );
+    caller.press('1');
+    rig.wait_ivr_step(1, "1");
+    caller.wait_event_because(
+        "CALL_ESTABLISHED",
+        PROMPT_DEADLINE,
+        "a key during the greeting cuts it and navbat answers the caller (200 OK) at once",
+    );
+    assert!(
+        !rig.navbat
+            .events()
+            .iter()
+            .any(|e| e["kind"] == "call_offered"),
+        "the caller must be answered before any operator is rung"
+    );
+    caller.press('2');
+    rig.wait_ivr_step(2, "2");
+    operator.wait_event("CALL_ESTABLISHED", CALL_DEADLINE);
+    talk_and_caller_hangs_up(&rig, &mut caller, &mut operator);
+}
+
+/// Key-ahead with `greeting_barge_in = false` and a greeting far longer than the test waits
+/// (2 x 20 s): the keys count, the greeting plays on, an operator answers while it plays, and
+/// the caller must be answered then, not when the greeting would have ended.
+#[test]
+fn keys_during_an_unbargeable_greeting_answer_the_caller_when_the_operator_answers() {
+    let config = TestConfig::default().ivr_extra("greeting_barge_in = false");
+    let rig = Rig::start("phones-key-ahead-no-barge", config);
+    let prompts = PathBuf::from(
+        rig.navbat
+            .config
+            .prompts_dir
+            .as_ref()
+            .expect("the rig sets the prompts"),
+    );
+    // The tenant's own greeting (looked up first), 20 s a language, at 400 Hz: neither
+    // party's tone.
+    for language in ["uz", "ru"] {
+        let dir = prompts.join("dtm").join(language);
+        std::fs::create_dir_all(&dir).unwrap();
+        write_tone(&dir.join("greeting.wav"), 400.0, 20);
+    }
+    let mut operator = rig.baresip_operator("");
+    let mut caller = rig.baresip_caller("", "");
+
     caller.dial(&rig.did_uri());
     key_ahead(&rig, &mut caller);
     operator.wait_event("CALL_ESTABLISHED", CALL_DEADLINE);
     caller.wait_event_because(
         "CALL_ESTABLISHED",
         PROMPT_DEADLINE,
-        "The operator answered, so navbat must have answered the caller (200 OK) by now; \
-         without it the whole conversation runs as early media on a call the caller's side \
-         still sees as unanswered",
+        "The operator answered while the greeting still played, so navbat must have answered \
+         the caller (200 OK) by now; without it the whole conversation runs as early media on \
+         a call the caller's side still sees as unanswered",
     );
-    if whole_greeting {
-        // Stay until the greeting has played, and talk after it.
-        thread::sleep(rig.greeting.saturating_sub(dialled.elapsed()));
+    talk_and_caller_hangs_up(&rig, &mut caller, &mut operator);
+}
+
+/// A caller who keyed ahead into a queue nobody answers, while a long greeting (2 x 40 s)
+/// still plays (`greeting_barge_in = false`): when navbat lets the call go, the unanswered caller gets a
+/// final response (480), not silence until it gives up.
+#[test]
+fn an_unanswered_caller_let_go_by_navbat_gets_a_final_response() {
+    let config = TestConfig::default()
+        .ivr_extra("greeting_barge_in = false")
+        // The rig rings for 20 s at most, and the wait may not be shorter.
+        .max_wait_secs(20);
+    let rig = Rig::start("phones-let-go-unanswered", config);
+    let prompts = PathBuf::from(rig.navbat.config.prompts_dir.as_ref().unwrap());
+    for language in ["uz", "ru"] {
+        let dir = prompts.join("dtm").join(language);
+        std::fs::create_dir_all(&dir).unwrap();
+        write_tone(&dir.join("greeting.wav"), 400.0, 40);
     }
+    let mut caller = rig.baresip_caller("", "");
+    caller.dial(&rig.did_uri());
+    key_ahead(&rig, &mut caller);
+    caller.wait_event_because(
+        "CALL_CLOSED",
+        CALL_DEADLINE,
+        "navbat let the call go (nobody answered within max_wait_secs), so it owes the \
+         unanswered caller a final response",
+    );
+    assert!(
+        caller.event("CALL_ESTABLISHED").is_none(),
+        "the caller was never answered: {:?}",
+        caller.event_kinds()
+    );
+    wait_until("the caller to receive 480", PROMPT_DEADLINE, || {
+        received_from_navbat(&caller, &rig.navbat)
+            .iter()
+            .any(|(_, start)| start.starts_with("SIP/2.0 480"))
+            .then_some(())
+    });
+    let finished = rig.finished();
+    assert_eq!(finished["outcome"], "timed_out", "{finished}");
+    assert_eq!(finished["talk_ms"], 0, "{finished}");
+}
+
+/// The parties talk; the caller hangs up with BYE; the call is answered, both heard each
+/// other and the recording has both.
+fn talk_and_caller_hangs_up(rig: &Rig, caller: &mut Baresip, operator: &mut Baresip) {
     thread::sleep(TALK);
     caller.hangup();
     caller.wait_event("CALL_CLOSED", PHONE_EVENT_DEADLINE);
@@ -292,7 +377,7 @@ fn key_ahead_call(test: &str, config: TestConfig, whole_greeting: bool) {
         PROMPT_DEADLINE,
         "navbat must BYE the operator when the caller hangs up",
     );
-    let sent: Vec<String> = sent_to_navbat(&caller, &rig.navbat)
+    let sent: Vec<String> = sent_to_navbat(caller, &rig.navbat)
         .into_iter()
         .map(|(_, start)| start)
         .collect();
@@ -303,19 +388,7 @@ fn key_ahead_call(test: &str, config: TestConfig, whole_greeting: bool) {
 
     let finished = rig.finished();
     assert_record(&finished, "answered", "caller");
-    assert_conversation(&rig, &caller, &operator, &finished);
-}
-
-#[test]
-fn keys_during_the_greeting_still_answer_the_caller_when_the_operator_answers() {
-    key_ahead_call("phones-key-ahead", TestConfig::default(), false);
-}
-
-#[test]
-fn keys_during_an_unbargeable_greeting_still_answer_the_caller_when_the_operator_answers() {
-    // The greeting plays to its end after the keys; the operator answers while it plays.
-    let config = TestConfig::default().ivr_extra("greeting_barge_in = false");
-    key_ahead_call("phones-key-ahead-no-barge", config, true);
+    assert_conversation(rig, caller, operator, &finished);
 }
 
 // ---------------------------------------------------------------------------------------------
