@@ -21,10 +21,9 @@ fn run_expecting_exit(dir: &TestDir) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn navbat");
-    let exited = wait_until("navbat to exit", READY_DEADLINE, || {
+    wait_until("navbat to exit", READY_DEADLINE, || {
         child.try_wait().expect("poll navbat").map(|_| ())
     });
-    let () = exited;
     child.wait_with_output().expect("navbat's output")
 }
 
