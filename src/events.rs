@@ -141,10 +141,12 @@ pub enum EventKind {
     OperatorRegistered { operator: String, expires_secs: u32 },
     /// An operator's binding was removed or expired.
     OperatorUnregistered { operator: String, reason: String },
-    /// A REGISTER failed authentication: the account (a known extension in full, a guess
-    /// masked), where it came from and why (rate-limited; `navbat_sip_auth_failures_total`
+    /// A REGISTER or a supervisor's feature-code INVITE failed authentication: the method,
+    /// the account (a known extension in full, a guess masked), where it came from and why,
+    /// also when the failure banned the source (rate-limited; `navbat_sip_auth_failures_total`
     /// counts every one).
-    RegisterFailed {
+    AuthFailed {
+        method: String,
         account: String,
         known: bool,
         source: String,
@@ -240,7 +242,7 @@ impl EventKind {
             EventKind::OperatorState { .. } => "operator_state",
             EventKind::OperatorRegistered { .. } => "operator_registered",
             EventKind::OperatorUnregistered { .. } => "operator_unregistered",
-            EventKind::RegisterFailed { .. } => "register_failed",
+            EventKind::AuthFailed { .. } => "auth_failed",
             EventKind::Recording { .. } => "recording",
             EventKind::MonitorStarted { .. } => "monitor_started",
             EventKind::SurgeChanged { .. } => "surge_changed",

@@ -224,6 +224,17 @@ fn run(config: Config, embedded_prompts: bool) -> anyhow::Result<()> {
             register_min_expires: config.sip.register_min_expires,
             register_max_expires: config.sip.register_max_expires,
             public_ip: config.sip.public_ip,
+            auth_policy: {
+                let g = config.sip.auth_guard;
+                let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+                navbat::sip::auth::AuthPolicy {
+                    window_ms: ms(g.window),
+                    account_throttle_after: g.account_throttle_after,
+                    account_max_throttle_ms: ms(g.account_max_throttle),
+                    source_ban_after: g.source_ban_after,
+                    source_ban_ms: ms(g.source_ban),
+                }
+            },
         };
         // Every port is bound before the first actor starts: a port in use is one clear
         // error, not a panic of half-started actors torn down with their runtime.

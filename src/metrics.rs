@@ -114,6 +114,12 @@ pub const SIP_INVITES_REJECTED: &str = "navbat_sip_invites_rejected_total";
 pub const SIP_REGISTRATIONS: &str = "navbat_sip_registrations_total";
 /// Failed digest authentications.
 pub const SIP_AUTH_FAILURES: &str = "navbat_sip_auth_failures_total";
+/// Authentication attempts refused unchecked (banned source, throttled account).
+pub const SIP_AUTH_REFUSED: &str = "navbat_sip_auth_refused_total";
+/// Source addresses banned after repeated authentication failures.
+pub const SIP_AUTH_BANS: &str = "navbat_sip_auth_bans_total";
+/// Digest responses that repeated a nonce count (replays).
+pub const SIP_AUTH_REPLAYS: &str = "navbat_sip_auth_replays_total";
 
 /// Age of the oldest event not yet in the database (0 when the store is caught up).
 pub const JOURNAL_LAG: &str = "navbat_journal_lag_seconds";
@@ -245,6 +251,27 @@ pub const CATALOGUE: &[MetricSpec] = &[
     live(SIP_INVITES_REJECTED, Counter, Unit::Count, &[], "INVITEs refused at the door (unknown DID, channel limit, closed)."),
     live(SIP_REGISTRATIONS, Counter, Unit::Count, &[], "Successful REGISTERs (new bindings and refreshes)."),
     live(SIP_AUTH_FAILURES, Counter, Unit::Count, &[], "Digest authentications that failed."),
+    live(
+        SIP_AUTH_REFUSED,
+        Counter,
+        Unit::Count,
+        &[],
+        "Authentication attempts refused unchecked: a banned source, or an account inside its delay.",
+    ),
+    live(
+        SIP_AUTH_BANS,
+        Counter,
+        Unit::Count,
+        &[],
+        "Source addresses banned after repeated authentication failures.",
+    ),
+    live(
+        SIP_AUTH_REPLAYS,
+        Counter,
+        Unit::Count,
+        &[],
+        "Digest responses that repeated a nonce count (replayed credentials).",
+    ),
     live(JOURNAL_LAG, Gauge, Unit::Seconds, &[], "Age of the oldest event accepted by the store and not yet written to the database (0 when caught up); grows while the database is down, the journal keeps the events."),
     live(JOURNAL_DEPTH, Gauge, Unit::Count, &[], "Events accepted by the store and not yet in the database (in-process buffer plus journal)."),
     live(JOURNAL_SHED, Counter, Unit::Count, &[], "Events lost because the store's buffer in front of the journal was full (the journal disk stopped keeping up). Must stay 0 (C2)."),
@@ -660,6 +687,9 @@ impl LabelSpace {
             SIP_INVITES_REJECTED,
             SIP_REGISTRATIONS,
             SIP_AUTH_FAILURES,
+            SIP_AUTH_REFUSED,
+            SIP_AUTH_BANS,
+            SIP_AUTH_REPLAYS,
         ] {
             metrics::counter!(name).absolute(0);
         }
@@ -942,7 +972,7 @@ impl MetricsSink {
             | EventKind::OfferDeclined { .. }
             | EventKind::OperatorRegistered { .. }
             | EventKind::OperatorUnregistered { .. }
-            | EventKind::RegisterFailed { .. }
+            | EventKind::AuthFailed { .. }
             | EventKind::Recording { .. }
             | EventKind::MonitorStarted { .. } => {}
         }
@@ -1077,6 +1107,9 @@ impl MetricsPoller {
             metrics::counter!(SIP_INVITES_REJECTED).absolute(c.invites_rejected.load(Relaxed));
             metrics::counter!(SIP_REGISTRATIONS).absolute(c.registrations.load(Relaxed));
             metrics::counter!(SIP_AUTH_FAILURES).absolute(c.auth_failures.load(Relaxed));
+            metrics::counter!(SIP_AUTH_REFUSED).absolute(c.auth_refused.load(Relaxed));
+            metrics::counter!(SIP_AUTH_BANS).absolute(c.auth_bans.load(Relaxed));
+            metrics::counter!(SIP_AUTH_REPLAYS).absolute(c.auth_replays.load(Relaxed));
         }
         install().run_upkeep();
     }

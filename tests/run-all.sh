@@ -24,6 +24,7 @@ REQUIRED_TOOLS=(
     "kill:procps"
     "baresip:baresip-core"
     "linphonec:linphone-cli"
+    "svcrack:sipvicious"
 )
 
 have_tool() {

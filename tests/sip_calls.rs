@@ -533,9 +533,7 @@ fn register_with_wrong_password_is_refused() {
     // Which account failed, from which address, and why: in the event feed and in the log
     // (what an administrator or fail2ban looks for), not only in a counter.
     let source = format!("udp {}", sip.local());
-    let failed = navbat.wait_for_event("register_failed", EVENT_DEADLINE, |e| {
-        e["account"] == "1001"
-    });
+    let failed = navbat.wait_for_event("auth_failed", EVENT_DEADLINE, |e| e["account"] == "1001");
     assert_eq!(failed["reason"], "wrong password", "{failed}");
     assert_eq!(failed["known"], true, "{failed}");
     assert_eq!(failed["source"], source.as_str(), "{failed}");
@@ -568,7 +566,7 @@ fn register_with_wrong_password_is_refused() {
          response=\"{response}\", algorithm=MD5, qop=auth, nc={nc}, cnonce=\"{cnonce}\""
     );
     sip.send(&register(&sip, guess, &call_id, 2, Some(&authz)));
-    let failed = navbat.wait_for_event("register_failed", EVENT_DEADLINE, |e| e["known"] == false);
+    let failed = navbat.wait_for_event("auth_failed", EVENT_DEADLINE, |e| e["known"] == false);
     assert_eq!(failed["reason"], "unknown account", "{failed}");
     let account = failed["account"].as_str().unwrap();
     assert!(

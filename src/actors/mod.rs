@@ -280,8 +280,9 @@ impl SipApplication for Router {
         }
     }
 
-    fn registration_failed(&self, failure: crate::sip::RegisterFailure) {
-        self.shared.events.emit(EventKind::RegisterFailed {
+    fn auth_failed(&self, failure: crate::sip::AuthFailure) {
+        self.shared.events.emit(EventKind::AuthFailed {
+            method: failure.method.into(),
             account: failure.account,
             known: failure.known,
             source: failure.source,

@@ -102,6 +102,24 @@ pub struct SipConfig {
     pub register_max_expires: Duration,
     /// Address advertised in Contact and SDP; `None` means the listen IP.
     pub public_ip: Option<IpAddr>,
+    /// Limits on failed digest authentications.
+    pub auth_guard: AuthGuardConfig,
+}
+
+/// `[sip.auth_guard]`: how guessing at the registrar and the feature codes is slowed and
+/// stopped (see `src/sip/auth.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthGuardConfig {
+    /// Failures are counted over this window.
+    pub window: Duration,
+    /// Failures of one account before its attempts are spaced out (1 s, doubling).
+    pub account_throttle_after: u32,
+    /// The longest delay between one account's attempts.
+    pub account_max_throttle: Duration,
+    /// Failures from one source address that ban it.
+    pub source_ban_after: u32,
+    /// How long a ban lasts.
+    pub source_ban: Duration,
 }
 
 impl SipConfig {

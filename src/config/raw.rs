@@ -21,6 +21,52 @@ pub(crate) struct RawSip {
     #[serde(default = "default_register_max")]
     pub register_max_expires_secs: u64,
     pub public_ip: Option<String>,
+    #[serde(default)]
+    pub auth_guard: RawAuthGuard,
+}
+
+/// `[sip.auth_guard]`: limits on failed digest authentications.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAuthGuard {
+    #[serde(default = "default_auth_window")]
+    pub window_secs: u64,
+    #[serde(default = "default_account_throttle_after")]
+    pub account_throttle_after: u32,
+    #[serde(default = "default_account_max_throttle")]
+    pub account_max_throttle_secs: u64,
+    #[serde(default = "default_source_ban_after")]
+    pub source_ban_after: u32,
+    #[serde(default = "default_source_ban")]
+    pub source_ban_secs: u64,
+}
+
+impl Default for RawAuthGuard {
+    fn default() -> RawAuthGuard {
+        RawAuthGuard {
+            window_secs: default_auth_window(),
+            account_throttle_after: default_account_throttle_after(),
+            account_max_throttle_secs: default_account_max_throttle(),
+            source_ban_after: default_source_ban_after(),
+            source_ban_secs: default_source_ban(),
+        }
+    }
+}
+
+fn default_auth_window() -> u64 {
+    600
+}
+fn default_account_throttle_after() -> u32 {
+    5
+}
+fn default_account_max_throttle() -> u64 {
+    60
+}
+fn default_source_ban_after() -> u32 {
+    20
+}
+fn default_source_ban() -> u64 {
+    900
 }
 
 impl Default for RawSip {
@@ -33,6 +79,7 @@ impl Default for RawSip {
             register_min_expires_secs: default_register_min(),
             register_max_expires_secs: default_register_max(),
             public_ip: None,
+            auth_guard: RawAuthGuard::default(),
         }
     }
 }

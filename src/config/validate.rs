@@ -221,6 +221,32 @@ fn check_sip(raw: &RawSip, errors: &mut Collector) -> Option<SipConfig> {
             "set sip.public_ip to the address trunks and softphones reach this server at",
         );
     }
+    let guard = &raw.auth_guard;
+    for (field, value) in [
+        ("sip.auth_guard.window_secs", guard.window_secs),
+        (
+            "sip.auth_guard.account_throttle_after",
+            u64::from(guard.account_throttle_after),
+        ),
+        (
+            "sip.auth_guard.account_max_throttle_secs",
+            guard.account_max_throttle_secs,
+        ),
+        (
+            "sip.auth_guard.source_ban_after",
+            u64::from(guard.source_ban_after),
+        ),
+        ("sip.auth_guard.source_ban_secs", guard.source_ban_secs),
+    ] {
+        if value == 0 {
+            errors.push(
+                field,
+                "0 turns the protection against password guessing off or makes it refuse everyone",
+                "leave it out for the default (window 600 s, delay after 5 failures up to 60 s, \
+                 ban after 20 failures for 900 s) or give a positive number",
+            );
+        }
+    }
     if errors.len() > before {
         return None;
     }
@@ -232,6 +258,13 @@ fn check_sip(raw: &RawSip, errors: &mut Collector) -> Option<SipConfig> {
         register_min_expires: secs(raw.register_min_expires_secs),
         register_max_expires: secs(raw.register_max_expires_secs),
         public_ip,
+        auth_guard: super::AuthGuardConfig {
+            window: secs(guard.window_secs),
+            account_throttle_after: guard.account_throttle_after,
+            account_max_throttle: secs(guard.account_max_throttle_secs),
+            source_ban_after: guard.source_ban_after,
+            source_ban: secs(guard.source_ban_secs),
+        },
     })
 }
 

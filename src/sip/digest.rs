@@ -52,6 +52,13 @@ impl NonceSigner {
         format!("{issued:x}.{}", self.sign(now_secs), issued = now_secs)
     }
 
+    /// When a nonce of ours stops being valid (seconds); `None` if it does not parse.
+    pub fn expires_at(&self, nonce: &str) -> Option<u64> {
+        let (ts, _) = nonce.split_once('.')?;
+        let issued = u64::from_str_radix(ts, 16).ok()?;
+        Some(issued.saturating_add(self.ttl_secs))
+    }
+
     /// Checks a nonce at `now_secs`.
     pub fn check(&self, nonce: &str, now_secs: u64) -> NonceCheck {
         let Some((ts, sig)) = nonce.split_once('.') else {

@@ -9,7 +9,7 @@
 //! supervisor), 404 (no such extension), 480 (the operator is not on a call), 486 (another
 //! supervisor is already there).
 
-use super::digest::{self, NonceCheck, NonceSigner};
+use super::authenticate::{Authenticator, Checked};
 use super::{Admission, SipApplication, SipCounters, SipStack};
 use crate::media::MonitorMode;
 use rsipstack::sip::prelude::HeadersExt;
@@ -17,7 +17,6 @@ use rsipstack::sip::{Header, StatusCode};
 use rsipstack::transaction::Transaction;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Dialled before an extension: listen (hears both sides; nobody hears the supervisor).
 pub const LISTEN: &str = "*51";
@@ -75,31 +74,15 @@ fn strip_star(s: &str) -> Option<&str> {
     })
 }
 
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// Authenticates feature-code INVITEs and hands them to the application.
 pub(super) struct FeatureDoor {
-    realm: String,
-    nonces: NonceSigner,
+    auth: Arc<Authenticator>,
     counters: Arc<SipCounters>,
-    /// Compared against when the user is unknown, so both paths do the same work.
-    decoy_ha1: String,
 }
 
 impl FeatureDoor {
-    pub(super) fn new(realm: String, nonces: NonceSigner, counters: Arc<SipCounters>) -> Self {
-        let decoy_ha1 = digest::ha1("decoy", &realm, &hex::encode(rand::random::<[u8; 16]>()));
-        FeatureDoor {
-            realm,
-            nonces,
-            counters,
-            decoy_ha1,
-        }
+    pub(super) fn new(auth: Arc<Authenticator>, counters: Arc<SipCounters>) -> Self {
+        FeatureDoor { auth, counters }
     }
 
     /// Challenges the INVITE (407) or, once it carries good credentials, asks the
@@ -111,31 +94,21 @@ impl FeatureDoor {
         code: FeatureCode,
         app: Arc<dyn SipApplication>,
     ) {
-        let req = &tx.original;
-        let creds = req
-            .header_value("Proxy-Authorization")
-            .or_else(|| req.header_value("Authorization"))
-            .and_then(|v| digest::parse_authorization(&v));
-        let Some(creds) = creds else {
-            return self.challenge(tx, false).await;
+        let header = if tx.original.header_value("Proxy-Authorization").is_some() {
+            "Proxy-Authorization"
+        } else {
+            "Authorization"
         };
-        match self.nonces.check(&creds.nonce, now_secs()) {
-            NonceCheck::Invalid => return self.challenge(tx, false).await,
-            NonceCheck::Stale => return self.challenge(tx, true).await,
-            NonceCheck::Valid => {}
-        }
-        let known = app.credentials(&creds.username);
-        let ha1 = known.clone().unwrap_or_else(|| self.decoy_ha1.clone());
-        let good =
-            digest::verify(&ha1, "INVITE", &creds) && known.is_some() && creds.realm == self.realm;
-        if !good {
-            self.counters.auth_failures.fetch_add(1, Ordering::Relaxed);
-            return self.challenge(tx, false).await;
-        }
-        let dial = MonitorDial {
-            supervisor: creds.username,
-            code,
+        let supervisor = match self.auth.check(&tx.original, header, "INVITE") {
+            Checked::Authenticated { user } => user,
+            Checked::Challenge { stale } => return self.challenge(tx, stale).await,
+            Checked::Failed => return self.challenge(tx, false).await,
+            Checked::Banned => return stack.reject_invite(tx, 403, None),
+            Checked::Throttled { retry_after_secs } => {
+                return stack.reject_invite(tx, 503, Some(retry_after_secs))
+            }
         };
+        let dial = MonitorDial { supervisor, code };
         match app.admit_monitor(dial) {
             Admission::Reject {
                 status,
@@ -151,8 +124,7 @@ impl FeatureDoor {
     }
 
     async fn challenge(&self, mut tx: Transaction, stale: bool) {
-        let nonce = self.nonces.issue(now_secs());
-        let value = digest::challenge(&self.realm, &nonce, stale);
+        let value = self.auth.challenge(stale);
         if let Err(e) = tx
             .reply_with(
                 StatusCode::ProxyAuthenticationRequired,

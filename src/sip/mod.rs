@@ -8,6 +8,8 @@
 //! [`SipStack::call_operator`], which returns an [`OperatorLeg`]. Everything
 //! that happens on a leg reaches the call's actor as a [`LegMsg`].
 
+pub mod auth;
+mod authenticate;
 pub mod digest;
 pub mod features;
 pub mod guard;
@@ -16,9 +18,9 @@ mod legs;
 mod registrar;
 pub mod sdp;
 
+pub use authenticate::AuthFailure;
 pub use guard::{GuardCounters, ALLOW};
 pub use legs::{CallerLeg, LegEvent, LegMsg, OperatorLeg};
-pub use registrar::RegisterFailure;
 
 use crate::privacy::PhoneNumber;
 use rsipstack::dialog::dialog_layer::DialogLayer;
@@ -52,6 +54,8 @@ pub struct SipSettings {
     pub register_max_expires: Duration,
     /// The address advertised in Contact headers; default: the listen IP.
     pub public_ip: Option<IpAddr>,
+    /// Limits on failed authentications (`[sip.auth_guard]`).
+    pub auth_policy: auth::AuthPolicy,
 }
 
 /// Errors starting or using the SIP layer.
@@ -182,8 +186,9 @@ pub trait SipApplication: Send + Sync + 'static {
     fn registered(&self, ext: &str, binding: ContactBinding, expires_secs: u32);
     /// A phone removed its binding.
     fn unregistered(&self, ext: &str);
-    /// A REGISTER failed authentication (already logged; reports are rate-limited).
-    fn registration_failed(&self, failure: RegisterFailure) {
+    /// A REGISTER or feature-code INVITE failed authentication (already logged; reports are
+    /// rate-limited).
+    fn auth_failed(&self, failure: AuthFailure) {
         let _ = failure;
     }
     /// Decide on a new INVITE, synchronously.
@@ -212,6 +217,12 @@ pub struct SipCounters {
     pub registrations: AtomicU64,
     /// Failed authentications (challenged again).
     pub auth_failures: AtomicU64,
+    /// Attempts refused unchecked: a banned source, or an account inside its delay.
+    pub auth_refused: AtomicU64,
+    /// Source addresses banned.
+    pub auth_bans: AtomicU64,
+    /// Responses that repeated a nonce count (replays).
+    pub auth_replays: AtomicU64,
 }
 
 /// Position of a method in [`SipCounters::requests`].
@@ -395,17 +406,22 @@ impl SipStack {
         });
         let dialogs = Arc::new(DialogLayer::new(endpoint_inner.clone()));
         let secret: [u8; 16] = rand::random();
-        let registrar = Arc::new(registrar::Registrar::new(
-            settings.clone(),
+        // One authenticator for both doors: a guess at REGISTER and one at a feature code
+        // count against the same account and source.
+        let auth = Arc::new(authenticate::Authenticator::new(
+            settings.realm.clone(),
             digest::NonceSigner::new(secret, settings.nonce_ttl.as_secs()),
+            settings.auth_policy,
             app.clone(),
             counters.clone(),
         ));
-        let features = Arc::new(features::FeatureDoor::new(
-            settings.realm.clone(),
-            digest::NonceSigner::new(secret, settings.nonce_ttl.as_secs()),
+        let registrar = Arc::new(registrar::Registrar::new(
+            settings.clone(),
+            auth.clone(),
+            app.clone(),
             counters.clone(),
         ));
+        let features = Arc::new(features::FeatureDoor::new(auth, counters.clone()));
         let stack = SipStack {
             inner: Arc::new(StackInner {
                 _endpoint: endpoint_inner,

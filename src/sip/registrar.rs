@@ -3,78 +3,20 @@
 //! The registrar authenticates and reports bindings to the application; the
 //! bindings themselves live with the operators (OperatorActor / presence).
 
-use super::digest::{self, NonceCheck, NonceSigner};
+use super::authenticate::{source_of, Authenticator, Checked};
 use super::{ContactBinding, SipApplication, SipCounters, SipSettings};
 use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::{Header, StatusCode};
 use rsipstack::transaction::Transaction;
-use rsipstack::transport::{SipAddr, SipConnection};
+use rsipstack::transport::SipAddr;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
-
-/// At most this many failed REGISTERs a second are logged and reported as events; the rest
-/// are counted (`auth_failures`) and summed up in one line, so a guessing flood cannot flood
-/// the log, the journal and the database too.
-const FAILURE_REPORTS_PER_SEC: u32 = 20;
-
-/// A failed REGISTER, for the log and the event feed (what an administrator or fail2ban
-/// looks for): which account, from where, why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RegisterFailure {
-    /// The account tried: a configured extension in full, anything else masked (a guess may be
-    /// somebody's phone number, D18).
-    pub account: String,
-    /// Whether the account exists.
-    pub known: bool,
-    /// Where the REGISTER came from (`udp 203.0.113.5:5060`: the packet's source).
-    pub source: String,
-    /// "wrong password", "unknown account", "wrong realm" or "account differs from To".
-    pub reason: &'static str,
-}
-
-/// Lets [`FAILURE_REPORTS_PER_SEC`] reports through per one-second window.
-#[derive(Debug)]
-struct ReportBudget {
-    window: Instant,
-    used: u32,
-    suppressed: u64,
-}
-
-impl ReportBudget {
-    /// Whether this failure may be reported; at the start of a window, how many were not.
-    fn take(&mut self, now: Instant) -> (bool, u64) {
-        let mut untold = 0;
-        if now.duration_since(self.window).as_secs() >= 1 {
-            untold = std::mem::take(&mut self.suppressed);
-            self.window = now;
-            self.used = 0;
-        }
-        if self.used < FAILURE_REPORTS_PER_SEC {
-            self.used += 1;
-            (true, untold)
-        } else {
-            self.suppressed += 1;
-            (false, untold)
-        }
-    }
-}
+use std::sync::Arc;
 
 pub(super) struct Registrar {
     settings: SipSettings,
-    nonces: NonceSigner,
+    auth: Arc<Authenticator>,
     app: Arc<dyn SipApplication>,
     counters: Arc<SipCounters>,
-    /// Compared against when the user is unknown, so both paths do the same work.
-    decoy_ha1: String,
-    reports: Mutex<ReportBudget>,
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// The Contact URI and `expires` parameter of a Contact header value.
@@ -104,75 +46,20 @@ pub(super) fn parse_contact(value: &str) -> Option<(String, Option<u32>)> {
 impl Registrar {
     pub(super) fn new(
         settings: SipSettings,
-        nonces: NonceSigner,
+        auth: Arc<Authenticator>,
         app: Arc<dyn SipApplication>,
         counters: Arc<SipCounters>,
     ) -> Registrar {
-        let decoy_ha1 = digest::ha1(
-            "decoy",
-            &settings.realm,
-            &hex::encode(rand::random::<[u8; 16]>()),
-        );
         Registrar {
             settings,
-            nonces,
+            auth,
             app,
             counters,
-            decoy_ha1,
-            reports: Mutex::new(ReportBudget {
-                window: Instant::now(),
-                used: 0,
-                suppressed: 0,
-            }),
         }
-    }
-
-    /// Logs a failed REGISTER and reports it to the application, within the budget.
-    fn failed(
-        &self,
-        req: &rsipstack::sip::Request,
-        account: &str,
-        known: bool,
-        reason: &'static str,
-    ) {
-        let (report, untold) = self
-            .reports
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take(Instant::now());
-        if untold > 0 {
-            tracing::warn!(
-                failures = untold,
-                "REGISTER authentication failures not logged one by one in the last second"
-            );
-        }
-        if !report {
-            return;
-        }
-        let failure = RegisterFailure {
-            account: if known {
-                account.to_owned()
-            } else {
-                crate::privacy::PhoneNumber::new(account).masked()
-            },
-            known,
-            source: source_of(req)
-                .map(|s| s.to_string().to_ascii_lowercase())
-                .unwrap_or_else(|| "unknown".to_owned()),
-            reason,
-        };
-        tracing::warn!(
-            account = %failure.account,
-            source = %failure.source,
-            reason = failure.reason,
-            "REGISTER authentication failed"
-        );
-        self.app.registration_failed(failure);
     }
 
     async fn challenge(&self, tx: &mut Transaction, stale: bool) {
-        let nonce = self.nonces.issue(now_secs());
-        let value = digest::challenge(&self.settings.realm, &nonce, stale);
+        let value = self.auth.challenge(stale);
         let _ = tx
             .reply_with(
                 StatusCode::Unauthorized,
@@ -190,47 +77,31 @@ impl Registrar {
             .and_then(|t| t.uri().ok())
             .and_then(|u| u.user().map(str::to_string))
             .unwrap_or_default();
-        let Some(creds) = req
-            .header_value("Authorization")
-            .and_then(|v| digest::parse_authorization(&v))
-        else {
-            self.challenge(&mut tx, false).await;
-            return;
+        let ext = match self.auth.check(&req, "Authorization", "REGISTER") {
+            Checked::Authenticated { user } => user,
+            Checked::Challenge { stale } => return self.challenge(&mut tx, stale).await,
+            Checked::Failed => return self.challenge(&mut tx, false).await,
+            Checked::Banned => {
+                let _ = tx.reply(StatusCode::Forbidden).await;
+                return;
+            }
+            Checked::Throttled { retry_after_secs } => {
+                let _ = tx
+                    .reply_with(
+                        StatusCode::ServiceUnavailable,
+                        vec![Header::RetryAfter(retry_after_secs.to_string().into())],
+                        None,
+                    )
+                    .await;
+                return;
+            }
         };
-        match self.nonces.check(&creds.nonce, now_secs()) {
-            NonceCheck::Invalid => {
-                self.challenge(&mut tx, false).await;
-                return;
-            }
-            NonceCheck::Stale => {
-                self.challenge(&mut tx, true).await;
-                return;
-            }
-            NonceCheck::Valid => {}
-        }
-        let known = self.app.credentials(&creds.username);
-        let ha1 = known.clone().unwrap_or_else(|| self.decoy_ha1.clone());
-        let good = digest::verify(&ha1, "REGISTER", &creds)
-            && known.is_some()
-            && creds.realm == self.settings.realm;
-        if !good {
-            // Same challenge for unknown users and wrong passwords.
-            self.counters.auth_failures.fetch_add(1, Ordering::Relaxed);
-            let reason = match (known.is_some(), creds.realm == self.settings.realm) {
-                (false, _) => "unknown account",
-                (true, false) => "wrong realm",
-                (true, true) => "wrong password",
-            };
-            self.failed(&req, &creds.username, known.is_some(), reason);
-            self.challenge(&mut tx, false).await;
-            return;
-        }
-        if creds.username != aor_user {
-            self.failed(&req, &creds.username, true, "account differs from To");
+        if ext != aor_user {
+            self.auth
+                .refused(&req, "REGISTER", &ext, "account differs from To");
             let _ = tx.reply(StatusCode::Forbidden).await;
             return;
         }
-        let ext = creds.username;
         let header_expires: Option<u32> = req
             .header_value("Expires")
             .and_then(|v| v.trim().parse().ok());
@@ -291,18 +162,6 @@ impl Registrar {
             )
             .await;
     }
-}
-
-/// Where a request came from: its top Via with the `received` and `rport` the transport
-/// layer wrote from the packet's real source.
-fn source_of(req: &rsipstack::sip::Request) -> Option<SipAddr> {
-    req.via_header()
-        .ok()
-        .and_then(|v| SipConnection::parse_target_from_via(v).ok())
-        .map(|(t, hp)| SipAddr {
-            r#type: Some(t),
-            addr: hp,
-        })
 }
 
 /// Where to send requests for a binding. The Contact is used when its host

@@ -1188,7 +1188,12 @@ pub struct SipUdp {
 
 impl SipUdp {
     pub fn new(target: SocketAddr) -> Self {
-        let sock = UdpSocket::bind("127.0.0.1:0").expect("bind UDP");
+        SipUdp::from_ip("127.0.0.1", target)
+    }
+
+    /// A socket on another loopback address (`127.0.0.2`: another source to navbat).
+    pub fn from_ip(ip: &str, target: SocketAddr) -> Self {
+        let sock = UdpSocket::bind((ip, 0)).expect("bind UDP");
         SipUdp { sock, target }
     }
 
