@@ -164,17 +164,19 @@ pub fn free_port_pair() -> u16 {
 }
 
 /// A loopback UDP port `p` with `p + 2` free too (SIPp binds its audio and video echo ports
-/// there) and `0.0.0.0:p+4` for SIPp's control socket.
+/// there) and `0.0.0.0:p+4` for SIPp's control socket. Drawn at random from 10000..19990,
+/// below the demo's RTP ports and far from the kernel's ephemeral range (32768 and up), where
+/// any process's socket may take a port between our check and SIPp's bind (that race once
+/// failed a run with "Unable to bind remote control socket").
 pub fn free_sipp_aux_ports() -> (u16, u16) {
     for _ in 0..200 {
-        let p = UdpSocket::bind("127.0.0.1:0")
-            .and_then(|s| s.local_addr())
-            .expect("bind an ephemeral UDP port")
-            .port();
-        let Some(ctl) = p.checked_add(4) else {
-            continue;
-        };
-        if udp_free("127.0.0.1", p + 2) && udp_free("0.0.0.0", ctl) && claim(p) {
+        let p = 10_000 + (rand::random::<u16>() % 4_995) * 2;
+        let ctl = p + 4;
+        if udp_free("127.0.0.1", p)
+            && udp_free("127.0.0.1", p + 2)
+            && udp_free("0.0.0.0", ctl)
+            && claim(p)
+        {
             claim(p + 2);
             claim(ctl);
             return (p, ctl);
