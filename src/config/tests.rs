@@ -789,3 +789,25 @@ fn redis_presence_with_a_node_id_is_accepted() {
     let memory_with_url = format!("{BASE}\n[presence]\nredis_url = \"redis://h\"\n");
     expect_error(&errors(&memory_with_url), "presence.redis_url");
 }
+
+#[test]
+fn auth_guard_defaults_and_limits() {
+    let config = parse(&BASE.replace("channels-placeholder", "")).unwrap();
+    let g = config.sip.auth_guard;
+    assert_eq!(g.window, Duration::from_secs(600));
+    assert_eq!((g.account_throttle_after, g.source_ban_after), (5, 20));
+    assert_eq!(g.account_max_throttle, Duration::from_secs(60));
+    assert_eq!(g.source_ban, Duration::from_secs(900));
+    let text = BASE.replace("channels-placeholder", "").replace(
+        "udp = \"127.0.0.1:5060\"",
+        "udp = \"127.0.0.1:5060\"\n\n[sip.auth_guard]\nsource_ban_after = 0\nsource_ban_secs = 30",
+    );
+    let errors = errors(&text);
+    expect_error(&errors, "sip.auth_guard.source_ban_after");
+    assert_eq!(errors.0.len(), 1, "{errors}");
+    let typo = BASE.replace("channels-placeholder", "").replace(
+        "udp = \"127.0.0.1:5060\"",
+        "udp = \"127.0.0.1:5060\"\n\n[sip.auth_guard]\nban_after = 3",
+    );
+    assert!(parse(&typo).is_err(), "an unknown key is an error");
+}
