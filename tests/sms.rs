@@ -237,3 +237,68 @@ self_service = [{{ digit = "7", prompt = "results-where", label = {{ uz = "Natij
     let body: serde_json::Value = serde_json::from_str(&seen[1].body).unwrap();
     assert_eq!(body["text"], "Natijalar qayerda: dtm.uz");
 }
+
+/// A caller's number comes from the From header, which anyone can forge: however often one
+/// number calls and gives up, it gets one missed-call text per window; the others are
+/// `limited` (with the reason), and nothing of them reaches the gateway.
+#[test]
+fn one_number_gets_one_missed_call_text_per_window_however_often_it_calls() {
+    let gateway = StubGateway::start();
+    let data = tempfile::tempdir().unwrap();
+    let store = store_toml(&sqlite_url(data.path()), data.path());
+    let navbat = Navbat::start("sms_limits", config(gateway.port, &store));
+    for i in 0..3 {
+        navbat
+            .caller(&format!("caller{i}"), "caller_abandon.xml", DTM_DID, 500)
+            .wait();
+        wait_until("the call's SMS decision", Duration::from_secs(30), || {
+            let decided = navbat
+                .events()
+                .iter()
+                .filter(|e| {
+                    e["kind"] == "sms_status"
+                        && (e["status"] == "queued" || e["status"] == "limited")
+                })
+                .count();
+            (decided > i).then_some(())
+        });
+    }
+    let events = navbat.events();
+    let statuses: Vec<&str> = events
+        .iter()
+        .filter(|e| e["kind"] == "sms_status" && e["status"] != "retrying")
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == "queued").count(),
+        1,
+        "{statuses:?}"
+    );
+    let limited: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["kind"] == "sms_status" && e["status"] == "limited")
+        .collect();
+    assert_eq!(limited.len(), 2, "{statuses:?}");
+    for e in &limited {
+        assert_eq!(e["purpose"], "missed_call");
+        assert!(
+            e["detail"]
+                .as_str()
+                .unwrap()
+                .contains("missed_call_window_secs"),
+            "{e}"
+        );
+        assert!(
+            !e["to"].as_str().unwrap().contains("998900000001"),
+            "masked: {e}"
+        );
+    }
+    wait_until(
+        "the one text's first attempt",
+        Duration::from_secs(30),
+        || (!gateway.received().is_empty()).then_some(()),
+    );
+    let seen = gateway.received();
+    let keys: std::collections::HashSet<&str> = seen.iter().map(|r| r.key.as_str()).collect();
+    assert_eq!(keys.len(), 1, "one message at the gateway: {seen:?}");
+}

@@ -22,8 +22,11 @@
 //! [sms.templates]
 //! deflection = { uz = "...{info}...", ru = "...{info}..." }
 //! missed_call = { uz = "...", ru = "..." }
-//! # after which outcomes the missed-call message goes (default: abandoned, blocked)
-//! # missed_call_after = ["abandoned", "blocked", "timed_out"]
+//! # after which outcomes the missed-call message goes (default: abandoned); never "blocked"
+//! # missed_call_after = ["abandoned", "timed_out"]
+//! # per number: one missed-call text an hour, three texts of any kind a day
+//! # missed_call_window_secs = 3600
+//! # daily_cap_per_number = 3
 //! ```
 
 use serde::Deserialize;
@@ -56,15 +59,24 @@ pub(crate) struct RawSms {
     pub templates: BTreeMap<String, RawBilingual>,
     #[serde(default = "default_missed_after")]
     pub missed_call_after: Vec<String>,
+    #[serde(default = "default_missed_call_window")]
+    pub missed_call_window_secs: u64,
+    #[serde(default = "default_daily_cap")]
+    pub daily_cap_per_number: u32,
 }
 
 fn default_missed_after() -> Vec<String> {
-    vec!["abandoned".into(), "blocked".into()]
+    vec!["abandoned".into()]
+}
+fn default_missed_call_window() -> u64 {
+    3600
+}
+fn default_daily_cap() -> u32 {
+    3
 }
 
-const MISSED_OUTCOMES: [(&str, CallOutcome); 3] = [
+const MISSED_OUTCOMES: [(&str, CallOutcome); 2] = [
     ("abandoned", CallOutcome::Abandoned),
-    ("blocked", CallOutcome::Blocked),
     ("timed_out", CallOutcome::TimedOut),
 ];
 
@@ -232,12 +244,26 @@ pub(crate) fn check_sms(
     for (i, name) in raw.missed_call_after.iter().enumerate() {
         match MISSED_OUTCOMES.iter().find(|(n, _)| n == name) {
             Some((_, o)) => missed_call_after.push(*o),
+            None if name == "blocked" => errors.push(
+                format!("sms.missed_call_after[{i}]"),
+                "a blocked call was refused at the door before anything about it was checked: \
+                 its From can be forged, so anyone could make navbat text any number",
+                "remove \"blocked\" (abandoned and timed_out calls still get the message)",
+            ),
             None => errors.push(
                 format!("sms.missed_call_after[{i}]"),
                 format!("\"{name}\" is not an outcome a missed-call message can follow"),
-                "use abandoned, blocked or timed_out",
+                "use abandoned or timed_out",
             ),
         }
+    }
+    if raw.missed_call_window_secs == 0 || raw.daily_cap_per_number == 0 {
+        errors.push(
+            "sms.daily_cap_per_number",
+            "missed_call_window_secs and daily_cap_per_number must be above 0 (0 would turn the \
+             per-number limit off or refuse every text)",
+            "leave them out for the defaults (3600 s, 3 a day) or give positive numbers",
+        );
     }
     if errors.len() > before {
         return None;
@@ -251,6 +277,10 @@ pub(crate) fn check_sms(
         },
         templates,
         missed_call_after,
+        limits: crate::sms::limits::SmsLimitPolicy {
+            missed_call_window_ms: raw.missed_call_window_secs.saturating_mul(1000),
+            daily_cap_per_number: raw.daily_cap_per_number,
+        },
     }))
 }
 
@@ -291,15 +321,21 @@ mod tests {
         assert_eq!(sms.retry.max_attempts, 3);
         assert_eq!(sms.gateway.method, "POST");
         assert_eq!(sms.templates.len(), 1);
-        assert_eq!(
-            sms.missed_call_after,
-            vec![CallOutcome::Abandoned, CallOutcome::Blocked]
-        );
+        assert_eq!(sms.missed_call_after, vec![CallOutcome::Abandoned]);
+        assert_eq!(sms.limits.missed_call_window_ms, 3_600_000);
+        assert_eq!(sms.limits.daily_cap_per_number, 3);
         let errors = with(&format!(
             "[sms]\nenabled = true\nmissed_call_after = [\"answered\"]\n{GATEWAY}"
         ))
         .unwrap_err();
         assert!(errors.has("sms.missed_call_after[0]"), "{errors}");
+        // A call refused at the door had its From checked by nobody: no text for it.
+        let errors = with(&format!(
+            "[sms]\nenabled = true\nmissed_call_after = [\"abandoned\", \"blocked\"]\n{GATEWAY}"
+        ))
+        .unwrap_err();
+        assert!(errors.has("sms.missed_call_after[1]"), "{errors}");
+        assert!(errors.to_string().contains("forged"), "{errors}");
     }
 
     #[test]

@@ -40,34 +40,40 @@ impl NonceSigner {
         NonceSigner { secret, ttl_secs }
     }
 
-    fn sign(&self, issued: u64) -> String {
+    fn sign(&self, issued: u64, salt: &str) -> String {
         let mut h = Md5::new();
         h.update(self.secret);
         h.update(issued.to_be_bytes());
+        h.update(salt.as_bytes());
         hex::encode(&h.finalize()[..10])
     }
 
-    /// A fresh nonce issued at `now_secs`.
+    /// A fresh nonce issued at `now_secs`: `<issued>.<salt>.<signature>`. The random salt
+    /// makes every nonce unique, even two issued in the same second: each is tracked with
+    /// its own nonce counts (a replayed count is refused, see `sip::auth`).
     pub fn issue(&self, now_secs: u64) -> String {
-        format!("{issued:x}.{}", self.sign(now_secs), issued = now_secs)
+        let salt = format!("{:016x}", rand::random::<u64>());
+        format!("{now_secs:x}.{salt}.{}", self.sign(now_secs, &salt))
+    }
+
+    fn parts(nonce: &str) -> Option<(u64, &str, &str)> {
+        let mut parts = nonce.splitn(3, '.');
+        let issued = u64::from_str_radix(parts.next()?, 16).ok()?;
+        Some((issued, parts.next()?, parts.next()?))
     }
 
     /// When a nonce of ours stops being valid (seconds); `None` if it does not parse.
     pub fn expires_at(&self, nonce: &str) -> Option<u64> {
-        let (ts, _) = nonce.split_once('.')?;
-        let issued = u64::from_str_radix(ts, 16).ok()?;
+        let (issued, _, _) = NonceSigner::parts(nonce)?;
         Some(issued.saturating_add(self.ttl_secs))
     }
 
     /// Checks a nonce at `now_secs`.
     pub fn check(&self, nonce: &str, now_secs: u64) -> NonceCheck {
-        let Some((ts, sig)) = nonce.split_once('.') else {
+        let Some((issued, salt, sig)) = NonceSigner::parts(nonce) else {
             return NonceCheck::Invalid;
         };
-        let Ok(issued) = u64::from_str_radix(ts, 16) else {
-            return NonceCheck::Invalid;
-        };
-        if !constant_time_eq(sig.as_bytes(), self.sign(issued).as_bytes()) {
+        if !constant_time_eq(sig.as_bytes(), self.sign(issued, salt).as_bytes()) {
             return NonceCheck::Invalid;
         }
         if now_secs.saturating_sub(issued) > self.ttl_secs || issued > now_secs + 5 {
@@ -283,6 +289,15 @@ mod tests {
         assert_eq!(other.check(&n, 1000), NonceCheck::Invalid);
         assert_eq!(s.check("zz.00", 1000), NonceCheck::Invalid);
         assert_eq!(s.check("nodot", 1000), NonceCheck::Invalid);
+        assert_ne!(s.issue(1000), s.issue(1000), "unique within a second");
+        assert_eq!(s.expires_at(&n), Some(1300));
+        // Another salt with the same signature is a forgery.
+        let (ts, rest) = n.split_once('.').unwrap();
+        let (_, sig) = rest.split_once('.').unwrap();
+        assert_eq!(
+            s.check(&format!("{ts}.0000000000000000.{sig}"), 1000),
+            NonceCheck::Invalid
+        );
     }
 
     #[test]

@@ -50,8 +50,11 @@ pub struct SmsSettings {
     pub retry: RetryPolicy,
     /// Which kinds are sent, with their templates.
     pub templates: BTreeMap<MessageKind, Template>,
-    /// Call outcomes that get the missed-call message (abandoned and blocked by default).
+    /// Call outcomes that get the missed-call message (abandoned by default; never a call
+    /// refused at the door, whose From nobody checked).
     pub missed_call_after: Vec<CallOutcome>,
+    /// How many texts one number may receive.
+    pub limits: super::limits::SmsLimitPolicy,
 }
 
 /// Ask for one message.
@@ -82,12 +85,19 @@ pub struct SmsActor {
     /// reached it) is not sent again.
     finished: HashSet<String>,
     recovering: bool,
+    /// Texts per number (a caller's number can be forged).
+    limiter: super::limits::SmsLimiter,
 }
 
 impl SmsActor {
     /// An actor sending through `provider`; the unsent messages of earlier runs come from
     /// the store once it runs.
-    pub fn new(shared: Arc<Shared>, provider: Rc<dyn SmsProvider>, retry: RetryPolicy) -> SmsActor {
+    pub fn new(
+        shared: Arc<Shared>,
+        provider: Rc<dyn SmsProvider>,
+        retry: RetryPolicy,
+        limits: super::limits::SmsLimitPolicy,
+    ) -> SmsActor {
         let boot = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
@@ -101,6 +111,7 @@ impl SmsActor {
             next: 0,
             finished: HashSet::new(),
             recovering,
+            limiter: super::limits::SmsLimiter::new(limits),
         }
     }
 
@@ -273,6 +284,39 @@ impl Handler<QueueSms> for SmsActor {
                 return;
             }
         };
+        // The day as the tenant counts it: the daily cap starts at its midnight.
+        let now = jiff::Timestamp::now();
+        let day = self
+            .shared
+            .config
+            .tenant(&msg.tenant)
+            .map(|t| t.timezone.to_datetime(now).date())
+            .unwrap_or_else(|| jiff::tz::TimeZone::UTC.to_datetime(now).date());
+        let day = i64::from(day.year()) * 400 + i64::from(day.day_of_year());
+        let now_ms = u64::try_from(now.as_millisecond()).unwrap_or(0);
+        let missed_call = msg.kind == MessageKind::MissedCall;
+        let verdict = self.limiter.decide(now_ms, day, to.expose(), missed_call);
+        let refusal = match verdict {
+            super::limits::SmsVerdict::Send => None,
+            super::limits::SmsVerdict::MissedCallTooSoon => {
+                Some("a missed-call text went to this number within sms.missed_call_window_secs")
+            }
+            super::limits::SmsVerdict::DailyCapReached => {
+                Some("this number had its sms.daily_cap_per_number texts today")
+            }
+        };
+        if let Some(detail) = refusal {
+            self.shared.events.emit(EventKind::SmsStatus {
+                id,
+                tenant: msg.tenant,
+                purpose: msg.kind.as_str().into(),
+                to: msg.to,
+                status: "limited".into(),
+                attempts: 0,
+                detail: Some(detail.into()),
+            });
+            return;
+        }
         let message = Message {
             id,
             to: to.expose().to_string(),
@@ -463,7 +507,7 @@ pub fn start(
 ) -> Result<Addr<SmsActor>, StartError> {
     let provider: Rc<dyn SmsProvider> =
         Rc::new(super::gateway::HttpGateway::new(settings.gateway.clone())?);
-    let actor = SmsActor::new(shared, provider, settings.retry);
+    let actor = SmsActor::new(shared, provider, settings.retry, settings.limits);
     let addr = actor.start();
     triggers.attach(addr.clone().recipient());
     Ok(addr)

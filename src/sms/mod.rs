@@ -13,6 +13,7 @@
 
 pub mod actor;
 pub mod gateway;
+pub mod limits;
 
 use crate::privacy::PhoneNumber;
 use serde::{Deserialize, Serialize};
