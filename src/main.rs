@@ -224,6 +224,7 @@ fn run(config: Config, embedded_prompts: bool) -> anyhow::Result<()> {
             register_min_expires: config.sip.register_min_expires,
             register_max_expires: config.sip.register_max_expires,
             public_ip: config.sip.public_ip,
+            user_agent: config.sip.user_agent.clone(),
             auth_policy: {
                 let g = config.sip.auth_guard;
                 let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);

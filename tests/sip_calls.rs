@@ -426,6 +426,16 @@ fn options_gets_200() {
     navbat
         .sipp_client("options", "options.xml", &["-m", "1"])
         .wait_success();
+    // Its User-Agent names the product, not the release a scanner could look up.
+    let resp = SipUdp::new(navbat.sip)
+        .options(EVENT_DEADLINE)
+        .expect("an answer to OPTIONS");
+    assert_eq!(
+        resp.header("User-Agent").as_deref(),
+        Some("navbat"),
+        "{}",
+        resp.raw
+    );
 }
 
 #[test]

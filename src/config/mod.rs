@@ -102,6 +102,9 @@ pub struct SipConfig {
     pub register_max_expires: Duration,
     /// Address advertised in Contact and SDP; `None` means the listen IP.
     pub public_ip: Option<IpAddr>,
+    /// `User-Agent` / `Server` of navbat's messages; without a version by default, so a
+    /// scanner does not learn which release to attack.
+    pub user_agent: String,
     /// Limits on failed digest authentications.
     pub auth_guard: AuthGuardConfig,
 }

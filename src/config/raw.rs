@@ -21,8 +21,14 @@ pub(crate) struct RawSip {
     #[serde(default = "default_register_max")]
     pub register_max_expires_secs: u64,
     pub public_ip: Option<String>,
+    #[serde(default = "default_user_agent")]
+    pub user_agent: String,
     #[serde(default)]
     pub auth_guard: RawAuthGuard,
+}
+
+fn default_user_agent() -> String {
+    "navbat".to_owned()
 }
 
 /// `[sip.auth_guard]`: limits on failed digest authentications.
@@ -79,6 +85,7 @@ impl Default for RawSip {
             register_min_expires_secs: default_register_min(),
             register_max_expires_secs: default_register_max(),
             public_ip: None,
+            user_agent: default_user_agent(),
             auth_guard: RawAuthGuard::default(),
         }
     }

@@ -221,6 +221,13 @@ fn check_sip(raw: &RawSip, errors: &mut Collector) -> Option<SipConfig> {
             "set sip.public_ip to the address trunks and softphones reach this server at",
         );
     }
+    if raw.user_agent.is_empty() || raw.user_agent.chars().any(|c| c.is_control()) {
+        errors.push(
+            "sip.user_agent",
+            "empty or has control characters",
+            "leave it out (\"navbat\") or write a plain product name",
+        );
+    }
     let guard = &raw.auth_guard;
     for (field, value) in [
         ("sip.auth_guard.window_secs", guard.window_secs),
@@ -258,6 +265,7 @@ fn check_sip(raw: &RawSip, errors: &mut Collector) -> Option<SipConfig> {
         register_min_expires: secs(raw.register_min_expires_secs),
         register_max_expires: secs(raw.register_max_expires_secs),
         public_ip,
+        user_agent: raw.user_agent.clone(),
         auth_guard: super::AuthGuardConfig {
             window: secs(guard.window_secs),
             account_throttle_after: guard.account_throttle_after,

@@ -56,6 +56,8 @@ pub struct SipSettings {
     pub public_ip: Option<IpAddr>,
     /// Limits on failed authentications (`[sip.auth_guard]`).
     pub auth_policy: auth::AuthPolicy,
+    /// The `User-Agent` of navbat's messages (`sip.user_agent`).
+    pub user_agent: String,
 }
 
 /// Errors starting or using the SIP layer.
@@ -381,7 +383,7 @@ impl SipStack {
         let endpoint = EndpointBuilder::new()
             .with_transport_layer(transport)
             .with_cancel_token(cancel.clone())
-            .with_user_agent(concat!("navbat/", env!("CARGO_PKG_VERSION")))
+            .with_user_agent(&settings.user_agent)
             .with_transport_inspector(Box::new(guard::StreamGuard::new(counters.guard.clone())))
             .with_inspector(Box::new(inspect::MetricsInspector::new()))
             .with_allows(vec![
