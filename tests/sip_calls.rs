@@ -618,3 +618,53 @@ fn unknown_user_gets_the_same_challenge_as_a_known_one() {
     );
     assert!(digest_param(&known, "nonce").is_some_and(|n| !n.is_empty()));
 }
+
+/// A tenant that names its trunk (`trunk_sources`) takes calls for its DIDs from there only:
+/// an INVITE from elsewhere gets 403 before any call record, event or channel.
+#[test]
+fn a_did_takes_calls_only_from_its_trunk_sources() {
+    let navbat = Navbat::start(
+        "trunk-sources",
+        TestConfig::default().tenant_keys("trunk_sources = [\"127.0.0.2/32\"]"),
+    );
+    let uri = format!("sip:{DTM_DID}@{}", navbat.sip);
+    let stranger = SipUdp::new(navbat.sip);
+    let call_id = format!("stranger-{}", unique_token());
+    stranger.send(&stranger.request(
+        "INVITE",
+        &uri,
+        "Contact: <sip:probe@127.0.0.1>\r\n",
+        &call_id,
+    ));
+    let refused = stranger
+        .final_response(&call_id, EVENT_DEADLINE)
+        .expect("an answer for the stranger");
+    assert_eq!(refused.status, 403, "{}", refused.raw);
+
+    let trunk = SipUdp::from_ip("127.0.0.2", navbat.sip);
+    let call_id = format!("trunk-{}", unique_token());
+    trunk.send(&trunk.request(
+        "INVITE",
+        &uri,
+        "Contact: <sip:trunk@127.0.0.2>\r\n",
+        &call_id,
+    ));
+    let taken = trunk
+        .final_response(&call_id, EVENT_DEADLINE)
+        .expect("an answer for the trunk");
+    assert_eq!(
+        taken.status, 200,
+        "the trunk's call is taken: {}",
+        taken.raw
+    );
+    let arrived = navbat.wait_for_event("call_arrived", EVENT_DEADLINE, |_| true);
+    assert_eq!(
+        navbat
+            .events()
+            .iter()
+            .filter(|e| e["kind"] == "call_arrived")
+            .count(),
+        1,
+        "only the trunk's call has a record: {arrived}"
+    );
+}

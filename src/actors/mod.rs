@@ -303,6 +303,15 @@ impl SipApplication for Router {
             };
         };
         let tenant = &config.tenants[tenant_idx];
+        if !tenant.accepts_calls_from(call.source) {
+            // Not the tenant's trunk: refused before any record or event is made, so a flood
+            // from elsewhere costs no channel, no call record and no text.
+            tracing::debug!(tenant = %tenant.id, source = ?call.source, "INVITE from outside trunk_sources");
+            return Admission::Reject {
+                status: 403,
+                retry_after: None,
+            };
+        }
         let n = self.next_call.fetch_add(1, Ordering::Relaxed);
         let call_ref = format!("c{n}");
         self.shared.events.emit(EventKind::CallArrived {

@@ -241,9 +241,67 @@ pub struct Tenant {
     pub ivr: IvrMenu,
     /// Surge mode: exam calendar, automatic trigger, what callers get (`[tenant.surge]`).
     pub surge: TenantSurge,
+    /// Where its calls may come from (`trunk_sources`); `None`: anywhere. An INVITE for one of
+    /// its DIDs from elsewhere is refused with 403 before anything else happens.
+    pub trunk_sources: Option<Vec<Network>>,
+}
+
+/// An address or network (`192.0.2.10`, `10.1.0.0/16`, `2001:db8::/32`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network {
+    /// The network's address.
+    pub addr: IpAddr,
+    /// Leading bits that must match.
+    pub prefix: u8,
+}
+
+impl Network {
+    /// Parses `a.b.c.d`, `a.b.c.d/n`, `x::y` or `x::y/n`.
+    pub fn parse(text: &str) -> Option<Network> {
+        let (addr, prefix) = match text.trim().split_once('/') {
+            Some((a, p)) => (a.parse::<IpAddr>().ok()?, Some(p.parse::<u8>().ok()?)),
+            None => (text.trim().parse::<IpAddr>().ok()?, None),
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        (prefix <= max).then_some(Network { addr, prefix })
+    }
+
+    /// Whether `ip` is in this network (an IPv4-mapped IPv6 address counts as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
 }
 
 impl Tenant {
+    /// Whether a call for this tenant may come from `source` (`None`: unknown, allowed only
+    /// when any source is).
+    pub fn accepts_calls_from(&self, source: Option<IpAddr>) -> bool {
+        match (&self.trunk_sources, source) {
+            (None, _) => true,
+            (Some(nets), Some(ip)) => nets.iter().any(|n| n.contains(ip)),
+            (Some(_), None) => false,
+        }
+    }
+
     /// Whether the line is open at `now`: inside the opening hours and not on a holiday, both
     /// seen in the tenant's time zone.
     pub fn is_open(&self, now: jiff::Timestamp) -> bool {

@@ -273,6 +273,9 @@ pub(crate) struct RawTenant {
     pub service_level_secs: u64,
     pub ivr: RawIvr,
     pub surge: Option<super::surge::RawTenantSurge>,
+    /// Addresses or networks (`"192.0.2.10"`, `"10.1.0.0/16"`) the tenant's calls may come
+    /// from; absent: any.
+    pub trunk_sources: Option<Vec<String>>,
 }
 
 fn default_service_level() -> u64 {

@@ -811,3 +811,40 @@ fn auth_guard_defaults_and_limits() {
     );
     assert!(parse(&typo).is_err(), "an unknown key is an error");
 }
+
+#[test]
+fn trunk_sources_are_addresses_or_networks() {
+    let with = |list: &str| {
+        BASE.replace("channels-placeholder", "").replace(
+            "hours = \"24/7\"",
+            &format!("hours = \"24/7\"\ntrunk_sources = {list}"),
+        )
+    };
+    let config = parse(&with(
+        "[\"192.0.2.10\", \"10.1.0.0/16\", \"2001:db8::/32\"]",
+    ))
+    .unwrap();
+    let dtm = config.tenant("dtm").unwrap();
+    let ip = |s: &str| Some(s.parse::<std::net::IpAddr>().unwrap());
+    assert!(dtm.accepts_calls_from(ip("192.0.2.10")));
+    assert!(!dtm.accepts_calls_from(ip("192.0.2.11")));
+    assert!(dtm.accepts_calls_from(ip("10.1.255.7")));
+    assert!(!dtm.accepts_calls_from(ip("10.2.0.1")));
+    assert!(dtm.accepts_calls_from(ip("2001:db8:1::5")));
+    assert!(dtm.accepts_calls_from(ip("::ffff:10.1.0.1")), "IPv4-mapped");
+    assert!(!dtm.accepts_calls_from(None), "unknown source with a list");
+    let open = parse(&with("[\"0.0.0.0/0\"]")).unwrap();
+    assert!(open
+        .tenant("dtm")
+        .unwrap()
+        .accepts_calls_from(ip("203.0.113.9")));
+    let any = parse(&BASE.replace("channels-placeholder", "")).unwrap();
+    assert!(
+        any.tenant("dtm").unwrap().accepts_calls_from(None),
+        "no list: anyone"
+    );
+    let bad = errors(&with("[\"10.0.0.0/33\", \"trunk.example\"]"));
+    expect_error(&bad, "tenant.dtm.trunk_sources[0]");
+    expect_error(&bad, "tenant.dtm.trunk_sources[1]");
+    expect_error(&errors(&with("[]")), "tenant.dtm.trunk_sources");
+}

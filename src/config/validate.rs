@@ -581,6 +581,30 @@ fn check_tenants(
             .filter_map(|t| DtmfDigit::parse(&t.digit).map(DtmfDigit::as_char))
             .collect();
         let surge = super::surge::check_surge(label, tenant.surge.as_ref(), &topic_digits, errors);
+        let trunk_sources = tenant.trunk_sources.as_ref().map(|list| {
+            if list.is_empty() {
+                errors.push(
+                    format!("{label}.trunk_sources"),
+                    "an empty list refuses every call",
+                    "list the trunk's addresses or networks, or leave trunk_sources out to take \
+                     calls from anywhere",
+                );
+            }
+            list.iter()
+                .enumerate()
+                .filter_map(|(k, text)| {
+                    let net = super::Network::parse(text);
+                    if net.is_none() {
+                        errors.push(
+                            format!("{label}.trunk_sources[{k}]"),
+                            format!("\"{text}\" is not an address or network"),
+                            "write \"192.0.2.10\", \"10.1.0.0/16\" or \"2001:db8::/32\"",
+                        );
+                    }
+                    net
+                })
+                .collect::<Vec<_>>()
+        });
 
         if errors.len() > before {
             ok = false;
@@ -599,6 +623,7 @@ fn check_tenants(
                     service_level: secs(tenant.service_level_secs),
                     ivr,
                     surge,
+                    trunk_sources,
                 })
             }
             _ => ok = false,

@@ -359,7 +359,7 @@ pub(super) fn source_of(req: &rsipstack::sip::Request) -> Option<SipAddr> {
         })
 }
 
-fn source_ip(addr: &SipAddr) -> Option<IpAddr> {
+pub(super) fn source_ip(addr: &SipAddr) -> Option<IpAddr> {
     addr.addr
         .host
         .to_string()

@@ -162,6 +162,8 @@ pub struct IncomingCall {
     pub caller: PhoneNumber,
     /// "udp" or "tcp".
     pub transport: &'static str,
+    /// The address it came from (the top Via with the `received` the transport wrote).
+    pub source: Option<IpAddr>,
 }
 
 /// A function that starts the call's actor once the leg exists.
@@ -539,10 +541,14 @@ impl SipStack {
             Some(rsipstack::sip::Transport::Tcp) => "tcp",
             _ => "udp",
         };
+        let source = authenticate::source_of(req)
+            .as_ref()
+            .and_then(authenticate::source_ip);
         let call = IncomingCall {
             did,
             caller: PhoneNumber::new(caller),
             transport,
+            source,
         };
         match app.admit(call) {
             Admission::Reject {

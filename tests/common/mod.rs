@@ -277,6 +277,8 @@ pub struct TestConfig {
     pub prompts_dir: Option<PathBuf>,
     /// Extra TOML inside the dtm tenant (e.g. `[tenant.surge]`), written after its IVR.
     pub tenant_extra: String,
+    /// Extra keys of the dtm tenant's own table (e.g. `trunk_sources = [...]`).
+    pub tenant_keys: String,
     /// Extra keys of the `[media]` section (e.g. `announce_every_secs = 1`).
     pub media_extra: String,
     /// Extra keys at the end of the dtm tenant's `[tenant.ivr]` section.
@@ -305,6 +307,7 @@ impl Default for TestConfig {
             extra_toml: String::new(),
             prompts_dir: None,
             tenant_extra: String::new(),
+            tenant_keys: String::new(),
             media_extra: String::new(),
             ivr_extra: String::new(),
         }
@@ -340,6 +343,13 @@ impl TestConfig {
     /// Appends TOML sections to the rendered configuration.
     pub fn extra_toml(mut self, toml: &str) -> Self {
         self.extra_toml.push_str(toml);
+        self
+    }
+
+    /// Extra keys for the dtm tenant's own table, one `key = value` a line.
+    pub fn tenant_keys(mut self, toml: &str) -> Self {
+        self.tenant_keys.push_str(toml);
+        self.tenant_keys.push('\n');
         self
     }
 
@@ -442,7 +452,7 @@ timezone = "Asia/Tashkent"
 hours = "24/7"
 holidays = []
 service_level_secs = 20
-
+{tenant_keys}
 [tenant.ivr]
 digit_timeout_secs = 6
 max_retries = 2
@@ -462,6 +472,7 @@ default_topic = "other"
             },
             media_extra = self.media_extra,
             ivr_extra = self.ivr_extra,
+            tenant_keys = self.tenant_keys,
             channels = self.channels,
             retry_after = self.retry_after_secs,
             drain = self.drain_secs,
