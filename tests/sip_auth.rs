@@ -11,29 +11,6 @@ use serde_json::Value;
 use std::process::Command;
 use std::time::Duration;
 
-/// A REGISTER from `sip`'s socket for `user` with `contact_user` in the Contact.
-fn register(sip: &SipUdp, user: &str, call_id: &str, cseq: u32, authz: Option<&str>) -> Vec<u8> {
-    let local = sip.local();
-    let registrar = sip.target;
-    let authz = authz
-        .map(|a| format!("Authorization: {a}\r\n"))
-        .unwrap_or_default();
-    format!(
-        "REGISTER sip:{registrar} SIP/2.0\r\n\
-         Via: SIP/2.0/UDP {local};rport;branch=z9hG4bK{branch}\r\n\
-         Max-Forwards: 70\r\n\
-         From: <sip:{user}@{registrar}>;tag=reg{cseq}\r\n\
-         To: <sip:{user}@{registrar}>\r\n\
-         Call-ID: {call_id}\r\n\
-         CSeq: {cseq} REGISTER\r\n\
-         Contact: <sip:{user}@{local}>\r\n\
-         Expires: 60\r\n\
-         {authz}Content-Length: 0\r\n\r\n",
-        branch = unique_token(),
-    )
-    .into_bytes()
-}
-
 /// What a client computes: `uri`, `qop` and `nc` as given (`qop: None` is RFC 2069 style).
 struct Answer<'a> {
     user: &'a str,
@@ -70,7 +47,7 @@ fn authorization(nonce: &str, a: &Answer) -> String {
 /// Sends a REGISTER without credentials and returns the Call-ID and the challenge's nonce.
 fn nonce(sip: &SipUdp, user: &str) -> (String, String) {
     let call_id = format!("auth-{user}-{}", unique_token());
-    sip.send(&register(sip, user, &call_id, 1, None));
+    sip.send(&sip.register(user, &call_id, 1, None));
     let resp = sip
         .final_response(&call_id, EVENT_DEADLINE)
         .expect("a challenge");
@@ -83,13 +60,7 @@ fn nonce(sip: &SipUdp, user: &str) -> (String, String) {
 
 /// Sends the REGISTER with these credentials and returns the final response's status.
 fn attempt(sip: &SipUdp, call_id: &str, cseq: u32, nonce: &str, a: &Answer) -> SipResponse {
-    sip.send(&register(
-        sip,
-        a.user,
-        call_id,
-        cseq,
-        Some(&authorization(nonce, a)),
-    ));
+    sip.send(&sip.register(a.user, call_id, cseq, Some(&authorization(nonce, a))));
     sip.final_response(call_id, EVENT_DEADLINE)
         .expect("a final response")
 }
@@ -209,7 +180,7 @@ fn guessing_is_slowed_per_account_and_banned_per_source_while_others_register() 
     let mut statuses = Vec::new();
     for guess in 0..12 {
         let call_id = format!("guess-{guess}-{}", unique_token());
-        attacker.send(&register(&attacker, "1001", &call_id, 1, None));
+        attacker.send(&attacker.register("1001", &call_id, 1, None));
         let first = attacker
             .final_response(&call_id, EVENT_DEADLINE)
             .expect("an answer");
@@ -249,7 +220,7 @@ fn guessing_is_slowed_per_account_and_banned_per_source_while_others_register() 
     // Banned: nothing from that address is checked, whatever it knows.
     let pw = navbat.config.password_of("1001").to_owned();
     let call_id = format!("banned-{}", unique_token());
-    attacker.send(&register(&attacker, "1001", &call_id, 1, None));
+    attacker.send(&attacker.register("1001", &call_id, 1, None));
     let resp = attacker.final_response(&call_id, EVENT_DEADLINE).unwrap();
     assert_eq!(resp.status, 403, "{}", resp.raw);
 

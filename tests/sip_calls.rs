@@ -465,33 +465,10 @@ fn unsupported_methods_get_405_or_501_with_allow() {
     }
 }
 
-/// One REGISTER for `user` from `sip`'s socket, optionally with an Authorization header.
-fn register(sip: &SipUdp, user: &str, call_id: &str, cseq: u32, authz: Option<&str>) -> Vec<u8> {
-    let local = sip.local();
-    let registrar = sip.target;
-    let authz = authz
-        .map(|a| format!("Authorization: {a}\r\n"))
-        .unwrap_or_default();
-    format!(
-        "REGISTER sip:{registrar} SIP/2.0\r\n\
-         Via: SIP/2.0/UDP {local};rport;branch=z9hG4bK{branch}\r\n\
-         Max-Forwards: 70\r\n\
-         From: <sip:{user}@{registrar}>;tag=reg{call_id}\r\n\
-         To: <sip:{user}@{registrar}>\r\n\
-         Call-ID: {call_id}\r\n\
-         CSeq: {cseq} REGISTER\r\n\
-         Contact: <sip:{user}@{local}>\r\n\
-         Expires: 60\r\n\
-         {authz}Content-Length: 0\r\n\r\n",
-        branch = unique_token(),
-    )
-    .into_bytes()
-}
-
 /// The digest challenge navbat sends for a first REGISTER of `user`.
 fn challenge(sip: &SipUdp, user: &str) -> (String, Vec<(String, String)>) {
     let call_id = format!("reg-{user}-{}", unique_token());
-    sip.send(&register(sip, user, &call_id, 1, None));
+    sip.send(&sip.register(user, &call_id, 1, None));
     let resp = sip
         .final_response(&call_id, EVENT_DEADLINE)
         .unwrap_or_else(|| panic!("no response to REGISTER for {user}"));
@@ -528,7 +505,7 @@ fn register_with_wrong_password_is_refused() {
     if let Some(opaque) = digest_param(&params, "opaque") {
         authz.push_str(&format!(", opaque=\"{opaque}\""));
     }
-    sip.send(&register(&sip, "1001", &call_id, 2, Some(&authz)));
+    sip.send(&sip.register("1001", &call_id, 2, Some(&authz)));
     let resp = sip
         .final_response(&call_id, EVENT_DEADLINE)
         .expect("a final response to the authenticated REGISTER");
@@ -575,7 +552,7 @@ fn register_with_wrong_password_is_refused() {
         "Digest username=\"{guess}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", \
          response=\"{response}\", algorithm=MD5, qop=auth, nc={nc}, cnonce=\"{cnonce}\""
     );
-    sip.send(&register(&sip, guess, &call_id, 2, Some(&authz)));
+    sip.send(&sip.register(guess, &call_id, 2, Some(&authz)));
     let failed = navbat.wait_for_event("auth_failed", EVENT_DEADLINE, |e| e["known"] == false);
     assert_eq!(failed["reason"], "unknown account", "{failed}");
     let account = failed["account"].as_str().unwrap();

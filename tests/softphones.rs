@@ -227,25 +227,18 @@ fn normal_call_over_udp_both_hear_each_other_and_caller_hangs_up() {
     let rig = Rig::start("phones-normal", TestConfig::default());
     let mut operator = rig.baresip_operator("");
     let mut caller = rig.baresip_caller("", "");
+    connect_after_greeting(&rig, &mut caller, &mut operator);
+    talk_and_caller_hangs_up(&rig, &mut caller, &mut operator);
+}
 
+/// Dials the DID, waits out the greeting (early media; navbat answers when it has played),
+/// chooses Uzbek and results, and waits for the operator to answer.
+fn connect_after_greeting(rig: &Rig, caller: &mut Baresip, operator: &mut Baresip) {
     caller.dial(&rig.did_uri());
     caller.wait_event("CALL_PROGRESS", PHONE_EVENT_DEADLINE);
-    // The greeting plays as early media; navbat answers when it has played.
     caller.wait_event("CALL_ESTABLISHED", CALL_DEADLINE);
-    choose_uzbek_results(&rig, &mut caller);
+    choose_uzbek_results(rig, caller);
     operator.wait_event("CALL_ESTABLISHED", CALL_DEADLINE);
-    thread::sleep(TALK);
-    caller.hangup();
-    caller.wait_event("CALL_CLOSED", PHONE_EVENT_DEADLINE);
-    operator.wait_event_because(
-        "CALL_CLOSED",
-        PROMPT_DEADLINE,
-        "navbat must BYE the operator when the caller hangs up",
-    );
-
-    let finished = rig.finished();
-    assert_record(&finished, "answered", "caller");
-    assert_conversation(&rig, &caller, &operator, &finished);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -399,31 +392,8 @@ fn operator_hangs_up_first_and_the_caller_gets_bye() {
     let rig = Rig::start("phones-operator-hangs-up", TestConfig::default());
     let mut operator = rig.baresip_operator("");
     let mut caller = rig.baresip_caller("", "");
-
-    caller.dial(&rig.did_uri());
-    caller.wait_event("CALL_ESTABLISHED", CALL_DEADLINE);
-    choose_uzbek_results(&rig, &mut caller);
-    operator.wait_event("CALL_ESTABLISHED", CALL_DEADLINE);
-    thread::sleep(TALK);
-    operator.hangup();
-    operator.wait_event("CALL_CLOSED", PHONE_EVENT_DEADLINE);
-    caller.wait_event_because(
-        "CALL_CLOSED",
-        PROMPT_DEADLINE,
-        "the operator hung up, so navbat must end the caller's call (BYE)",
-    );
-    let got: Vec<String> = received_from_navbat(&caller, &rig.navbat)
-        .into_iter()
-        .map(|(_, start)| start)
-        .collect();
-    assert!(
-        got.iter().any(|s| s.starts_with("BYE ")),
-        "the caller was hung up with BYE; it received {got:?}"
-    );
-
-    let finished = rig.finished();
-    assert_record(&finished, "answered", "operator");
-    assert_conversation(&rig, &caller, &operator, &finished);
+    connect_after_greeting(&rig, &mut caller, &mut operator);
+    talk_and_operator_hangs_up(&rig, &mut caller, &mut operator);
 }
 
 #[test]
@@ -435,14 +405,20 @@ fn operator_hangs_up_first_after_key_ahead_and_the_caller_is_hung_up() {
     caller.dial(&rig.did_uri());
     key_ahead(&rig, &mut caller);
     operator.wait_event("CALL_ESTABLISHED", CALL_DEADLINE);
+    // Whatever state the caller's call is in, navbat must end it when the operator leaves.
+    talk_and_operator_hangs_up(&rig, &mut caller, &mut operator);
+}
+
+/// The parties talk; the operator hangs up; the caller, answered before, gets a BYE; the
+/// call is answered and ended by the operator, both heard each other.
+fn talk_and_operator_hangs_up(rig: &Rig, caller: &mut Baresip, operator: &mut Baresip) {
     thread::sleep(TALK);
     operator.hangup();
     operator.wait_event("CALL_CLOSED", PHONE_EVENT_DEADLINE);
-    // Whatever state the caller's call is in, navbat must end it when the operator leaves.
     caller.wait_event_because(
         "CALL_CLOSED",
         PROMPT_DEADLINE,
-        "the operator hung up, so navbat must end the caller's call too",
+        "the operator hung up, so navbat must end the caller's call too (BYE)",
     );
     let kinds = caller.event_kinds();
     let established = kinds.iter().position(|k| k == "CALL_ESTABLISHED");
@@ -451,7 +427,7 @@ fn operator_hangs_up_first_after_key_ahead_and_the_caller_is_hung_up() {
         matches!((established, closed), (Some(e), Some(c)) if e < c),
         "the caller must have been answered (200 OK) before its call ended: {kinds:?}"
     );
-    let got: Vec<String> = received_from_navbat(&caller, &rig.navbat)
+    let got: Vec<String> = received_from_navbat(caller, &rig.navbat)
         .into_iter()
         .map(|(_, start)| start)
         .collect();
@@ -462,7 +438,7 @@ fn operator_hangs_up_first_after_key_ahead_and_the_caller_is_hung_up() {
 
     let finished = rig.finished();
     assert_record(&finished, "answered", "operator");
-    assert_conversation(&rig, &caller, &operator, &finished);
+    assert_conversation(rig, caller, operator, &finished);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -537,19 +513,8 @@ fn tcp_caller_gets_its_ack_and_bye_over_tcp() {
     let rig = Rig::start("phones-tcp", TestConfig::default());
     let mut operator = rig.baresip_operator("");
     let mut caller = rig.baresip_caller(";transport=tcp", "");
-
-    caller.dial(&rig.did_uri());
-    caller.wait_event("CALL_ESTABLISHED", CALL_DEADLINE);
-    choose_uzbek_results(&rig, &mut caller);
-    operator.wait_event("CALL_ESTABLISHED", CALL_DEADLINE);
-    thread::sleep(TALK);
-    caller.hangup();
-    caller.wait_event("CALL_CLOSED", PHONE_EVENT_DEADLINE);
-    operator.wait_event_because(
-        "CALL_CLOSED",
-        PROMPT_DEADLINE,
-        "navbat must BYE the operator when the caller hangs up (a BYE it received on TCP)",
-    );
+    connect_after_greeting(&rig, &mut caller, &mut operator);
+    talk_and_caller_hangs_up(&rig, &mut caller, &mut operator);
 
     let arrived = rig
         .navbat
@@ -575,10 +540,6 @@ fn tcp_caller_gets_its_ack_and_bye_over_tcp() {
         udp.is_empty(),
         "nothing from the TCP caller may reach navbat over UDP: {udp:?}"
     );
-
-    let finished = rig.finished();
-    assert_record(&finished, "answered", "caller");
-    assert_conversation(&rig, &caller, &operator, &finished);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -589,15 +550,8 @@ fn pcma_caller_and_pcmu_operator_hear_each_other_through_transcoding() {
     let rig = Rig::start("phones-transcode", TestConfig::default());
     let mut operator = rig.baresip_operator(";audio_codecs=PCMU");
     let mut caller = rig.baresip_caller("", ";audio_codecs=PCMA");
-
-    caller.dial(&rig.did_uri());
-    caller.wait_event("CALL_ESTABLISHED", CALL_DEADLINE);
-    choose_uzbek_results(&rig, &mut caller);
-    operator.wait_event("CALL_ESTABLISHED", CALL_DEADLINE);
-    thread::sleep(TALK);
-    caller.hangup();
-    caller.wait_event("CALL_CLOSED", PHONE_EVENT_DEADLINE);
-    operator.wait_event("CALL_CLOSED", PROMPT_DEADLINE);
+    connect_after_greeting(&rig, &mut caller, &mut operator);
+    talk_and_caller_hangs_up(&rig, &mut caller, &mut operator);
 
     // baresip prints its pipeline each time audio starts: `aufile ---> sndfile ---> PCMA`.
     for (phone, codec) in [(&caller, "PCMA"), (&operator, "PCMU")] {
@@ -608,9 +562,6 @@ fn pcma_caller_and_pcmu_operator_hear_each_other_through_transcoding() {
             phone.name
         );
     }
-    let finished = rig.finished();
-    assert_record(&finished, "answered", "caller");
-    assert_conversation(&rig, &caller, &operator, &finished);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -576,6 +576,48 @@ pub fn tail(path: &Path, lines: usize) -> String {
 // ---------------------------------------------------------------------------------------------
 // navbat
 
+/// Waits until navbat prints `navbat ready`; panics with its log if it exits first (unless
+/// a port it was given was taken) or is not ready in time.
+fn wait_ready(child: &mut Child, log: &Path) -> Ready {
+    let until = Instant::now() + READY_DEADLINE;
+    loop {
+        let text = fs::read_to_string(log).unwrap_or_default();
+        if text.contains("navbat ready") {
+            return Ready::Yes;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let text = fs::read_to_string(log).unwrap_or_default();
+            let port_taken = text.lines().any(|l| {
+                l.starts_with("navbat: cannot listen for") && l.contains("Address already in use")
+            });
+            if port_taken {
+                return Ready::PortTaken;
+            }
+            panic!(
+                "navbat exited ({status}) before printing `navbat ready`; its log:\n{}",
+                tail(log, 60)
+            );
+        }
+        if Instant::now() >= until {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "navbat did not print `navbat ready` within {READY_DEADLINE:?}; its log:\n{}",
+                tail(log, 60)
+            );
+        }
+        thread::sleep(POLL_EVERY);
+    }
+}
+
+/// How a start of navbat ended.
+enum Ready {
+    /// It printed `navbat ready`.
+    Yes,
+    /// It exited because a port it was given had been taken meanwhile.
+    PortTaken,
+}
+
 /// A running `navbat run --config FILE`, stopped with SIGTERM (then SIGKILL) when dropped.
 pub struct Navbat {
     child: Child,
@@ -590,8 +632,41 @@ pub struct Navbat {
 impl Navbat {
     /// Writes `config` into a fresh test directory, starts navbat on it and waits until it
     /// prints `navbat ready`. Panics with its log if it exits first or is not ready in time.
-    pub fn start(test: &str, config: TestConfig) -> Navbat {
+    pub fn start(test: &str, mut config: TestConfig) -> Navbat {
         let dir = TestDir::new(test);
+        // A port found free can be taken by another process (outgoing connections get ports
+        // from the same range) before navbat binds it: navbat then says so and exits, and it
+        // is started again on other ports.
+        let mut attempt = 1;
+        loop {
+            let (mut child, log) = Navbat::spawn(&dir, &config);
+            match wait_ready(&mut child, &log) {
+                Ready::Yes => {
+                    return Navbat {
+                        child,
+                        sip: SocketAddr::from(([127, 0, 0, 1], config.sip_port)),
+                        http: SocketAddr::from(([127, 0, 0, 1], config.http_port)),
+                        config,
+                        log,
+                        dir,
+                    }
+                }
+                Ready::PortTaken if attempt < 3 => {
+                    eprintln!("a port was taken before navbat bound it; starting it on others");
+                    attempt += 1;
+                    config.sip_port = free_port();
+                    config.http_port = free_port();
+                }
+                Ready::PortTaken => panic!(
+                    "navbat could not bind its ports in {attempt} attempts; its log:\n{}",
+                    tail(&log, 60)
+                ),
+            }
+        }
+    }
+
+    /// Writes `config` into `dir` and starts navbat on it; returns the child and its log.
+    fn spawn(dir: &TestDir, config: &TestConfig) -> (Child, PathBuf) {
         let config_path = dir.path().join("navbat.toml");
         fs::write(&config_path, config.render()).expect("write the test config");
         fs::create_dir_all(dir.path().join(NO_PROMPTS_DIR)).expect("create the empty prompts dir");
@@ -613,39 +688,7 @@ impl Navbat {
             .stderr(log_file)
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {}: {e}", navbat_bin().display()));
-        let mut navbat = Navbat {
-            child,
-            sip: SocketAddr::from(([127, 0, 0, 1], config.sip_port)),
-            http: SocketAddr::from(([127, 0, 0, 1], config.http_port)),
-            config,
-            log,
-            dir,
-        };
-        navbat.wait_ready();
-        navbat
-    }
-
-    fn wait_ready(&mut self) {
-        let until = Instant::now() + READY_DEADLINE;
-        loop {
-            let text = fs::read_to_string(&self.log).unwrap_or_default();
-            if text.contains("navbat ready") {
-                return;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "navbat exited ({status}) before printing `navbat ready`; its log:\n{}",
-                    tail(&self.log, 60)
-                );
-            }
-            if Instant::now() >= until {
-                panic!(
-                    "navbat did not print `navbat ready` within {READY_DEADLINE:?}; its log:\n{}",
-                    tail(&self.log, 60)
-                );
-            }
-            thread::sleep(POLL_EVERY);
-        }
+        (child, log)
     }
 
     pub fn pid(&self) -> u32 {
@@ -1292,6 +1335,30 @@ impl SipUdp {
              Call-ID: {call_id}\r\n\
              CSeq: 1 {method}\r\n\
              {extra}Content-Length: 0\r\n\r\n",
+            branch = unique_token(),
+        )
+        .into_bytes()
+    }
+
+    /// A REGISTER for `user` from this socket (its Contact), optionally with an
+    /// `Authorization` header.
+    pub fn register(&self, user: &str, call_id: &str, cseq: u32, authz: Option<&str>) -> Vec<u8> {
+        let local = self.local();
+        let registrar = self.target;
+        let authz = authz
+            .map(|a| format!("Authorization: {a}\r\n"))
+            .unwrap_or_default();
+        format!(
+            "REGISTER sip:{registrar} SIP/2.0\r\n\
+             Via: SIP/2.0/UDP {local};rport;branch=z9hG4bK{branch}\r\n\
+             Max-Forwards: 70\r\n\
+             From: <sip:{user}@{registrar}>;tag=reg{call_id}\r\n\
+             To: <sip:{user}@{registrar}>\r\n\
+             Call-ID: {call_id}\r\n\
+             CSeq: {cseq} REGISTER\r\n\
+             Contact: <sip:{user}@{local}>\r\n\
+             Expires: 60\r\n\
+             {authz}Content-Length: 0\r\n\r\n",
             branch = unique_token(),
         )
         .into_bytes()
