@@ -40,12 +40,12 @@ enum Command {
     /// Apply the database migrations (database.url, else DATABASE_URL, else data/navbat.db)
     /// and exit. `navbat run` applies them at start-up too.
     Migrate,
-    /// Print the HA1 to put in an operator's `ha1` field.
+    /// Print the HA1 to put in an operator's `ha1` field. The password is read from standard
+    /// input (one line), or asked for without echo on a terminal; never from the command line,
+    /// where other users and the shell's history would see it.
     Ha1 {
         /// The extension (SIP user name).
         ext: String,
-        /// The password.
-        password: String,
         /// The SIP realm (sip.realm).
         #[arg(long, default_value = "navbat")]
         realm: String,
@@ -62,14 +62,23 @@ fn load(path: &Option<PathBuf>) -> Result<Config, navbat::config::ConfigErrors> 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Run) {
-        Command::Ha1 {
-            ext,
-            password,
-            realm,
-        } => {
-            println!("{}", navbat::sip::digest::ha1(&ext, &realm, &password));
-            std::process::ExitCode::SUCCESS
-        }
+        Command::Ha1 { ext, realm } => match read_password(&format!("password for {ext}: ")) {
+            Ok(password) if !password.is_empty() => {
+                println!("{}", navbat::sip::digest::ha1(&ext, &realm, &password));
+                std::process::ExitCode::SUCCESS
+            }
+            Ok(_) => {
+                eprintln!(
+                    "navbat ha1: the password is empty; fix: type it, or pipe it in: \
+                           printf '%s\\n' \"$PASSWORD\" | navbat ha1 {ext}"
+                );
+                std::process::ExitCode::from(1)
+            }
+            Err(e) => {
+                eprintln!("navbat ha1: cannot read the password: {e}");
+                std::process::ExitCode::from(1)
+            }
+        },
         Command::CheckConfig => match load(&cli.config) {
             Ok(c) => {
                 let origin = cli
@@ -124,6 +133,30 @@ fn main() -> std::process::ExitCode {
             }
         }
     }
+}
+
+/// One line from standard input, without its line end. On a terminal `prompt` is shown on
+/// standard error and the typing is not echoed.
+fn read_password(prompt: &str) -> std::io::Result<String> {
+    use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg};
+    use std::io::{BufRead, IsTerminal, Write};
+    let stdin = std::io::stdin();
+    let mut line = String::new();
+    if stdin.is_terminal() {
+        eprint!("{prompt}");
+        std::io::stderr().flush()?;
+        let saved = tcgetattr(&stdin).map_err(std::io::Error::from)?;
+        let mut quiet = saved.clone();
+        quiet.local_flags.remove(LocalFlags::ECHO);
+        tcsetattr(&stdin, SetArg::TCSANOW, &quiet).map_err(std::io::Error::from)?;
+        let read = stdin.lock().read_line(&mut line);
+        let _ = tcsetattr(&stdin, SetArg::TCSANOW, &saved);
+        eprintln!();
+        read?;
+    } else {
+        stdin.lock().read_line(&mut line)?;
+    }
+    Ok(line.trim_end_matches(['\n', '\r']).to_owned())
 }
 
 fn init_logging() {

@@ -136,3 +136,42 @@ fn a_prompts_directory_that_is_not_there_is_refused_with_where_it_was_looked_for
         String::from_utf8_lossy(&ok.stderr)
     );
 }
+
+/// `navbat ha1` takes the password from standard input, never from the command line (where
+/// `ps` and the shell's history would show it).
+#[test]
+fn ha1_reads_the_password_from_standard_input_only() {
+    use std::io::Write;
+    let mut child = Command::new(navbat_bin())
+        .args(["ha1", "1001"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"demo1001\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        ha1("1001", REALM, "demo1001")
+    );
+    let refused = Command::new(navbat_bin())
+        .args(["ha1", "1001", "demo1001"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        !refused.status.success(),
+        "a password on the command line is refused"
+    );
+}
