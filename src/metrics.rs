@@ -247,7 +247,7 @@ pub const CATALOGUE: &[MetricSpec] = &[
     live(SIP_INVITE_LATENCY, Histogram, Unit::Seconds, &["role"], "INVITE to its first response: role uas = an INVITE we received (from the trunk) until our first answer; uac = an INVITE we sent (to an operator) until their first answer."),
     live(SIP_TIMEOUTS, Counter, Unit::Count, &["method"], "Client transactions that got no final response in time (Timer B / Timer F, 32 s)."),
     live(SIP_UNTRACKED, Counter, Unit::Count, &[], "Transactions the SIP inspector could not follow for latency and timeouts because its table was full."),
-    live(SIP_GUARD, Counter, Unit::Count, &["verdict"], "UDP datagrams screened by the front door: passed, rejected_400, rejected_501, rejected_505, dropped."),
+    live(SIP_GUARD, Counter, Unit::Count, &["verdict"], "UDP datagrams screened by the front door: passed, rejected_400, rejected_501, rejected_505, rejected_513, dropped."),
     live(SIP_INVITES_REJECTED, Counter, Unit::Count, &[], "INVITEs refused at the door (unknown DID, channel limit, closed)."),
     live(SIP_REGISTRATIONS, Counter, Unit::Count, &[], "Successful REGISTERs (new bindings and refreshes)."),
     live(SIP_AUTH_FAILURES, Counter, Unit::Count, &[], "Digest authentications that failed."),
@@ -700,11 +700,12 @@ impl LabelSpace {
 }
 
 /// Values of the `verdict` label of [`SIP_GUARD`].
-pub const GUARD_VERDICTS: [&str; 5] = [
+pub const GUARD_VERDICTS: [&str; 6] = [
     "passed",
     "rejected_400",
     "rejected_501",
     "rejected_505",
+    "rejected_513",
     "dropped",
 ];
 
@@ -1099,6 +1100,7 @@ impl MetricsPoller {
                 ("rejected_400", g.rejected_400.load(Relaxed)),
                 ("rejected_501", g.rejected_501.load(Relaxed)),
                 ("rejected_505", g.rejected_505.load(Relaxed)),
+                ("rejected_513", g.rejected_513.load(Relaxed)),
                 ("dropped", g.dropped.load(Relaxed)),
             ];
             for (verdict, n) in verdicts {

@@ -645,3 +645,45 @@ fn a_did_takes_calls_only_from_its_trunk_sources() {
         "only the trunk's call has a record: {arrived}"
     );
 }
+
+/// A datagram larger than navbat reads over UDP is answered 513 Message Too Large (send it
+/// over TCP), not cut and read as something else; the call never starts.
+#[test]
+fn a_10_kb_udp_invite_gets_513() {
+    let navbat = Navbat::start("udp-513", TestConfig::default());
+    let sip = SipUdp::new(navbat.sip);
+    let uri = format!("sip:{DTM_DID}@{}", navbat.sip);
+    let call_id = format!("big-{}", unique_token());
+    let mut body = String::from("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n");
+    while body.len() < 10_240 {
+        body.push_str("a=x-padding:0123456789012345678901234567890123456789\r\n");
+    }
+    let head = String::from_utf8(sip.request(
+        "INVITE",
+        &uri,
+        "Contact: <sip:big@127.0.0.1>\r\nContent-Type: application/sdp\r\n",
+        &call_id,
+    ))
+    .unwrap();
+    let head = head.replace(
+        "Content-Length: 0\r\n\r\n",
+        &format!("Content-Length: {}\r\n\r\n", body.len()),
+    );
+    sip.send(format!("{head}{body}").as_bytes());
+    let resp = sip
+        .final_response(&call_id, EVENT_DEADLINE)
+        .expect("an answer to the 10 KB INVITE");
+    assert_eq!(resp.status, 513, "{}", resp.raw);
+    assert!(
+        !navbat.events().iter().any(|e| e["kind"] == "call_arrived"),
+        "no call may start from a cut message"
+    );
+    wait_until("rejected_513 counted", EVENT_DEADLINE, || {
+        navbat
+            .get("/metrics")
+            .body
+            .lines()
+            .any(|l| l.contains("rejected_513") && l.ends_with(" 1"))
+            .then_some(())
+    });
+}

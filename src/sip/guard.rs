@@ -27,6 +27,8 @@ pub struct GuardCounters {
     pub rejected_501: AtomicU64,
     /// Requests with another SIP version answered with 505.
     pub rejected_505: AtomicU64,
+    /// Requests larger than the UDP read buffer answered with 513.
+    pub rejected_513: AtomicU64,
     /// Datagrams dropped without an answer (garbage, bad responses, bad ACKs).
     pub dropped: AtomicU64,
 }
@@ -37,6 +39,7 @@ impl GuardCounters {
         let counter = match status {
             501 => &self.rejected_501,
             505 => &self.rejected_505,
+            513 => &self.rejected_513,
             _ => &self.rejected_400,
         };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -47,6 +50,7 @@ impl GuardCounters {
         self.rejected_400.load(Ordering::Relaxed)
             + self.rejected_501.load(Ordering::Relaxed)
             + self.rejected_505.load(Ordering::Relaxed)
+            + self.rejected_513.load(Ordering::Relaxed)
             + self.dropped.load(Ordering::Relaxed)
     }
 }
@@ -129,6 +133,19 @@ pub fn screen(packet: &[u8]) -> Screen {
             answer_or_drop(&head, 400, "unparseable request", None)
         }
     }
+}
+
+/// Screens a datagram that did not fit the read buffer (`head`: the part that did): a request
+/// gets 513 Message Too Large (RFC 3261 §21.5.11) when its head has what a response needs,
+/// anything else is dropped. It is never passed on: a cut message would be read as another.
+pub fn screen_truncated(head: &[u8]) -> Screen {
+    let text = String::from_utf8_lossy(head);
+    answer_or_drop(
+        &Head::scan(&text),
+        513,
+        "larger than navbat reads over UDP (8 KB): send it over TCP",
+        None,
+    )
 }
 
 /// Option tags navbat supports in `Require` (RFC 3261 §8.2.2.3): none yet.
@@ -266,6 +283,7 @@ fn answer_or_drop(head: &Head, status: u16, reason: &'static str, extra: Option<
         501 => "Not Implemented",
         505 => "Version Not Supported",
         416 => "Unsupported URI Scheme",
+        513 => "Message Too Large",
         420 => "Bad Extension",
         _ => "Error",
     };
@@ -490,14 +508,55 @@ impl GuardedUdpSocket {
     pub fn new(socket: tokio::net::UdpSocket, counters: Arc<GuardCounters>) -> GuardedUdpSocket {
         GuardedUdpSocket { socket, counters }
     }
+
+    /// One datagram into `buf`, with whether the kernel cut it to fit (`MSG_TRUNC` in the
+    /// flags `recvmsg` returns: the same one system call as `recv_from`).
+    async fn recv_noting_truncation(
+        &self,
+        buf: &mut [u8],
+    ) -> std::io::Result<(usize, SocketAddr, bool)> {
+        use nix::sys::socket::{recvmsg, MsgFlags, SockaddrStorage};
+        use std::os::fd::AsRawFd;
+        let fd = self.socket.as_raw_fd();
+        loop {
+            self.socket.readable().await?;
+            let got = self.socket.try_io(tokio::io::Interest::READABLE, || {
+                let mut iov = [std::io::IoSliceMut::new(buf)];
+                let msg = recvmsg::<SockaddrStorage>(fd, &mut iov, None, MsgFlags::empty())
+                    .map_err(std::io::Error::from)?;
+                let from = msg
+                    .address
+                    .and_then(|a| {
+                        a.as_sockaddr_in()
+                            .map(|v4| SocketAddr::from(std::net::SocketAddrV4::from(*v4)))
+                            .or_else(|| {
+                                a.as_sockaddr_in6()
+                                    .map(|v6| SocketAddr::from(std::net::SocketAddrV6::from(*v6)))
+                            })
+                    })
+                    .ok_or_else(|| std::io::Error::other("datagram without a source"))?;
+                Ok((msg.bytes, from, msg.flags.contains(MsgFlags::MSG_TRUNC)))
+            });
+            match got {
+                Ok(got) => return Ok(got),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
 }
 
 #[async_trait]
 impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
     async fn recv_from(&self, buf: &mut [u8]) -> rsipstack::Result<(usize, SocketAddr)> {
         loop {
-            let (len, from) = self.socket.recv_from(buf).await?;
-            match screen(&buf[..len]) {
+            let (len, from, truncated) = self.recv_noting_truncation(buf).await?;
+            let verdict = if truncated {
+                screen_truncated(&buf[..len])
+            } else {
+                screen(&buf[..len])
+            };
+            match verdict {
                 Screen::Pass => {
                     self.counters.passed.fetch_add(1, Ordering::Relaxed);
                     return Ok((len, from));
