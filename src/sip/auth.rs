@@ -7,14 +7,18 @@
 //! feature-code door hold one [`AuthGuard`] behind a mutex and ask it before and after each
 //! check.
 //!
-//! * **Per account** (every user name, known or not, so the answers do not tell a scanner
-//!   which extensions exist): after `account_throttle_after` failures within `window`, each
-//!   further attempt must wait a delay that doubles from one second up to
-//!   `account_max_throttle`. An attempt inside the delay is refused without being checked.
-//!   Accounts are slowed, never locked: a lock would let anyone shut a real operator out on
-//!   exam day by guessing at their extension.
-//! * **Per source address**: `source_ban_after` failures (checked or refused) within `window`
-//!   ban the address for `source_ban`; everything it sends to the registrar is refused.
+//! * **Per account and source** (every user name, known or not, so the answers do not tell a
+//!   scanner which extensions exist): after `account_throttle_after` failures of one account
+//!   from one address within `window`, that address's further attempts for the account must
+//!   wait a delay that doubles from one second up to `account_max_throttle`; an attempt inside
+//!   the delay is refused without being checked. The real phone, elsewhere, is not slowed:
+//!   a delay shared by every address would let anyone keep an operator unregistered on exam
+//!   day with one wrong guess a minute.
+//! * **Per source address** (an IPv6 address counts as its /64): `source_ban_after` failures
+//!   (checked or refused) within `window` ban the address for `source_ban`; everything it
+//!   sends to the registrar is refused. An address that has authenticated within the window
+//!   (an office behind NAT with one misconfigured phone) is banned only after ten times as
+//!   many.
 //! * **Nonce counts**: the highest `nc` accepted for each nonce is kept for the nonce's life;
 //!   a response with a count not above it is a replay.
 //!
@@ -91,6 +95,8 @@ struct Budget {
     window_start_ms: u64,
     /// Refused until then (ban or throttle); 0: not blocked.
     blocked_until_ms: u64,
+    /// A source that authenticated: trusted (a higher ban threshold) until then.
+    trusted_until_ms: u64,
 }
 
 impl Budget {
@@ -99,6 +105,7 @@ impl Budget {
             failures: 0,
             window_start_ms: now_ms,
             blocked_until_ms: 0,
+            trusted_until_ms: 0,
         }
     }
 
@@ -113,7 +120,9 @@ impl Budget {
     }
 
     fn expired(&self, now_ms: u64, window_ms: u64) -> bool {
-        now_ms >= self.blocked_until_ms && now_ms.saturating_sub(self.window_start_ms) >= window_ms
+        now_ms >= self.blocked_until_ms
+            && now_ms >= self.trusted_until_ms
+            && now_ms.saturating_sub(self.window_start_ms) >= window_ms
     }
 }
 
@@ -121,7 +130,8 @@ impl Budget {
 #[derive(Debug)]
 pub struct AuthGuard {
     policy: AuthPolicy,
-    accounts: HashMap<String, Budget>,
+    /// By (account, source group).
+    accounts: HashMap<(String, IpAddr), Budget>,
     sources: HashMap<IpAddr, Budget>,
     /// Nonce -> (highest nc accepted, when the nonce stops being valid).
     counts: HashMap<String, (u32, u64)>,
@@ -146,6 +156,7 @@ impl AuthGuard {
     /// Whether an attempt for `account` from `source` may be checked at `now_ms`. A refused
     /// attempt counts against the source (an attacker ignoring the delay is still guessing).
     pub fn admit(&mut self, now_ms: u64, source: IpAddr, account: &str) -> Admit {
+        let source = group(source);
         if let Some(b) = self.sources.get(&source) {
             if now_ms < b.blocked_until_ms {
                 return Admit::SourceBanned {
@@ -155,7 +166,7 @@ impl AuthGuard {
         }
         let throttled = self
             .accounts
-            .get(account_key(account))
+            .get(&(account_key(account).to_owned(), source))
             .map(|b| b.blocked_until_ms)
             .filter(|until| now_ms < *until);
         match throttled {
@@ -170,7 +181,7 @@ impl AuthGuard {
     /// Whether `source` is banned at `now_ms` (for requests that name no account yet).
     pub fn banned(&self, now_ms: u64, source: IpAddr) -> Option<u64> {
         self.sources
-            .get(&source)
+            .get(&group(source))
             .map(|b| b.blocked_until_ms)
             .filter(|until| now_ms < *until)
     }
@@ -178,12 +189,13 @@ impl AuthGuard {
     /// A checked attempt failed (wrong password, unknown account, replay, no `qop`, wrong
     /// `uri`).
     pub fn failed(&mut self, now_ms: u64, source: IpAddr, account: &str) -> FailureEffect {
+        let source = group(source);
         let mut effect = FailureEffect {
             source_banned_until_ms: self.fail_source(now_ms, source),
             ..FailureEffect::default()
         };
         let policy = self.policy;
-        let key = account_key(account).to_owned();
+        let key = (account_key(account).to_owned(), source);
         make_room(&mut self.accounts, now_ms, policy.window_ms, &key);
         let budget = self
             .accounts
@@ -199,10 +211,19 @@ impl AuthGuard {
         effect
     }
 
-    /// A checked attempt succeeded: the account's failures are forgotten (the source's are
-    /// not: one good password does not excuse a run of guesses from the same address).
-    pub fn succeeded(&mut self, account: &str) {
-        self.accounts.remove(account_key(account));
+    /// A checked attempt succeeded: the account's failures from that address are forgotten,
+    /// and the address is trusted for a window (its failures are not forgotten: one good
+    /// password does not excuse a run of guesses from the same address).
+    pub fn succeeded(&mut self, now_ms: u64, source: IpAddr, account: &str) {
+        let source = group(source);
+        self.accounts
+            .remove(&(account_key(account).to_owned(), source));
+        let policy = self.policy;
+        make_room(&mut self.sources, now_ms, policy.window_ms, &source);
+        self.sources
+            .entry(source)
+            .or_insert_with(|| Budget::new(now_ms))
+            .trusted_until_ms = now_ms + policy.window_ms;
     }
 
     /// Accepts nonce count `nc` for `nonce` (valid until `nonce_expires_ms`) if it is above
@@ -240,7 +261,12 @@ impl AuthGuard {
             .entry(source)
             .or_insert_with(|| Budget::new(now_ms));
         let failures = budget.fail(now_ms, policy.window_ms);
-        if failures >= policy.source_ban_after && now_ms >= budget.blocked_until_ms {
+        let threshold = if now_ms < budget.trusted_until_ms {
+            policy.source_ban_after.saturating_mul(10)
+        } else {
+            policy.source_ban_after
+        };
+        if failures >= threshold && now_ms >= budget.blocked_until_ms {
             budget.blocked_until_ms = now_ms + policy.source_ban_ms;
             // The ban is the consequence of this window; a new one starts after it.
             budget.failures = 0;
@@ -248,6 +274,18 @@ impl AuthGuard {
             return Some(budget.blocked_until_ms);
         }
         None
+    }
+}
+
+/// The address a budget is kept for: IPv4 as it is (also when mapped into IPv6), IPv6 by its
+/// /64, which one subscriber usually holds whole.
+fn group(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        },
+        v4 => v4,
     }
 }
 
@@ -262,8 +300,10 @@ fn account_key(account: &str) -> &str {
     &account[..end]
 }
 
-/// Keeps `map` under [`MAX_TRACKED`] before `key` is inserted: expired budgets first, then
-/// arbitrary ones.
+/// Keeps `map` under [`MAX_TRACKED`] before `key` is inserted. When full it is cut to 90 %
+/// in one pass (so a spray pays for a scan once per tenth of the table, not per entry):
+/// expired budgets first, then those not blocking anything, then arbitrary ones; a ban or a
+/// delay in force goes last.
 fn make_room<K: std::hash::Hash + Eq + Clone>(
     map: &mut HashMap<K, Budget>,
     now_ms: u64,
@@ -273,12 +313,16 @@ fn make_room<K: std::hash::Hash + Eq + Clone>(
     if map.len() < MAX_TRACKED || map.contains_key(key) {
         return;
     }
+    let target = MAX_TRACKED / 10 * 9;
     map.retain(|_, b| !b.expired(now_ms, window_ms));
-    while map.len() >= MAX_TRACKED {
-        let Some(victim) = map.keys().next().cloned() else {
-            break;
-        };
-        map.remove(&victim);
+    if map.len() > target {
+        map.retain(|_, b| now_ms < b.blocked_until_ms);
+    }
+    if map.len() > target {
+        let victims: Vec<K> = map.keys().take(map.len() - target).cloned().collect();
+        for victim in victims {
+            map.remove(&victim);
+        }
     }
 }
 
@@ -302,46 +346,73 @@ mod tests {
 
     #[test]
     fn an_accounts_attempts_are_spaced_out_by_a_doubling_delay_up_to_the_cap() {
-        let mut g = AuthGuard::new(small());
-        let mut now = 0;
+        let mut g = AuthGuard::new(AuthPolicy {
+            source_ban_after: 100,
+            ..small()
+        });
         for _ in 0..2 {
-            assert_eq!(g.admit(now, ip(1), "1001"), Admit::Check);
-            assert_eq!(
-                g.failed(now, ip(1), "1001").account_throttled_until_ms,
-                None
-            );
+            assert_eq!(g.admit(0, ip(1), "1001"), Admit::Check);
+            assert_eq!(g.failed(0, ip(1), "1001").account_throttled_until_ms, None);
         }
         assert_eq!(
-            g.failed(now, ip(1), "1001").account_throttled_until_ms,
+            g.failed(0, ip(1), "1001").account_throttled_until_ms,
             Some(1_000)
         );
         assert_eq!(
-            g.admit(500, ip(2), "1001"),
+            g.admit(500, ip(1), "1001"),
             Admit::AccountThrottled {
                 until_ms: 1_000,
                 source_banned_until_ms: None
-            },
-            "from any address"
+            }
         );
         assert_eq!(
-            g.admit(500, ip(2), "1002"),
+            g.admit(500, ip(2), "1001"),
+            Admit::Check,
+            "the real phone elsewhere is not slowed by someone else's guesses"
+        );
+        assert_eq!(
+            g.admit(500, ip(1), "1002"),
             Admit::Check,
             "other accounts go on"
         );
         let mut delays = Vec::new();
-        now = 1_000;
+        let mut now = 1_000;
         for _ in 0..6 {
-            assert_eq!(g.admit(now, ip(3), "1001"), Admit::Check);
+            assert_eq!(g.admit(now, ip(1), "1001"), Admit::Check);
             let until = g
-                .failed(now, ip(3), "1001")
+                .failed(now, ip(1), "1001")
                 .account_throttled_until_ms
                 .unwrap();
             delays.push(until - now);
             now = until;
         }
         assert_eq!(delays, [2_000, 4_000, 8_000, 8_000, 8_000, 8_000]);
-        g.succeeded("1001");
-        assert_eq!(g.admit(now, ip(3), "1001"), Admit::Check);
+        g.succeeded(now, ip(1), "1001");
+        assert_eq!(g.admit(now, ip(1), "1001"), Admit::Check);
+    }
+
+    #[test]
+    fn an_address_that_authenticated_is_banned_only_after_ten_times_as_many_failures() {
+        let mut g = AuthGuard::new(small());
+        g.succeeded(0, ip(7), "1001");
+        for i in 0..99u64 {
+            let effect = g.failed(i, ip(7), &format!("x{i}"));
+            assert_eq!(effect.source_banned_until_ms, None, "failure {i}");
+        }
+        assert!(g.failed(99, ip(7), "x99").source_banned_until_ms.is_some());
+    }
+
+    #[test]
+    fn an_ipv6_source_is_its_slash_64() {
+        let mut g = AuthGuard::new(small());
+        for i in 0..10u16 {
+            let addr: IpAddr = format!("2001:db8:1:2::{i:x}").parse().unwrap();
+            g.failed(0, addr, &format!("x{i}"));
+        }
+        let same_64: IpAddr = "2001:db8:1:2:ffff::1".parse().unwrap();
+        let other_64: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert!(g.banned(1, same_64).is_some());
+        assert!(g.banned(1, other_64).is_none());
     }
 
     #[test]
@@ -446,6 +517,6 @@ mod tests {
         assert!(g.counts.len() <= MAX_TRACKED);
         let long = "9".repeat(1_000);
         g.failed(0, ip(1), &long);
-        assert!(g.accounts.keys().all(|k| k.len() <= ACCOUNT_KEY_MAX));
+        assert!(g.accounts.keys().all(|k| k.0.len() <= ACCOUNT_KEY_MAX));
     }
 }

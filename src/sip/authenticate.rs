@@ -112,10 +112,13 @@ impl Authenticator {
         }
     }
 
-    /// A fresh challenge's `WWW-Authenticate` / `Proxy-Authenticate` value.
-    pub(super) fn challenge(&self, stale: bool) -> String {
+    /// A fresh challenge's `WWW-Authenticate` / `Proxy-Authenticate` value for `req`. The
+    /// nonce is bound to the request's source address: an answer sent from another address
+    /// (a forged packet meant to get an office banned) is not checked, only challenged.
+    pub(super) fn challenge(&self, req: &rsipstack::sip::Request, stale: bool) -> String {
         let now_secs = now_ms() / 1000;
-        digest::challenge(&self.realm, &self.nonces.issue(now_secs), stale)
+        let ip = source_of(req).as_ref().and_then(source_ip);
+        digest::challenge(&self.realm, &self.nonces.issue(now_secs, ip), stale)
     }
 
     /// Checks the credentials in header `header` of `req` for `method`.
@@ -140,7 +143,7 @@ impl Authenticator {
         else {
             return Checked::Challenge { stale: false };
         };
-        match self.nonces.check(&creds.nonce, now / 1000) {
+        match self.nonces.check(&creds.nonce, now / 1000, source_ip) {
             NonceCheck::Invalid => return Checked::Challenge { stale: false },
             NonceCheck::Stale => return Checked::Challenge { stale: true },
             NonceCheck::Valid => {}
@@ -204,10 +207,19 @@ impl Authenticator {
         };
         match reason {
             None => {
-                self.guard().succeeded(&creds.username);
+                self.guard().succeeded(now, ip, &creds.username);
                 Checked::Authenticated {
                     user: creds.username,
                 }
+            }
+            Some("replayed nonce count") => {
+                // A right answer whose count was used before: a replay, or a phone whose
+                // requests crossed on UDP. Nothing is gained by it, so it is not counted as a
+                // guess (that would let a phone's own retransmissions ban its office): a
+                // fresh challenge, stale, which a genuine phone answers without asking.
+                self.counters.auth_replays.fetch_add(1, Ordering::Relaxed);
+                self.report(req, method, &creds.username, true, "replayed nonce count");
+                Checked::Challenge { stale: true }
             }
             Some(reason) => {
                 self.fail(
@@ -252,9 +264,6 @@ impl Authenticator {
         reason: &'static str,
     ) {
         self.counters.auth_failures.fetch_add(1, Ordering::Relaxed);
-        if reason == "replayed nonce count" {
-            self.counters.auth_replays.fetch_add(1, Ordering::Relaxed);
-        }
         let effect = self.guard().failed(now, ip, account);
         self.report(req, method, account, known, reason);
         if let Some(until) = effect.source_banned_until_ms {

@@ -40,20 +40,25 @@ impl NonceSigner {
         NonceSigner { secret, ttl_secs }
     }
 
-    fn sign(&self, issued: u64, salt: &str) -> String {
+    fn sign(&self, issued: u64, salt: &str, source: Option<std::net::IpAddr>) -> String {
         let mut h = Md5::new();
         h.update(self.secret);
         h.update(issued.to_be_bytes());
         h.update(salt.as_bytes());
+        if let Some(ip) = source {
+            h.update(ip.to_string().as_bytes());
+        }
         hex::encode(&h.finalize()[..10])
     }
 
     /// A fresh nonce issued at `now_secs`: `<issued>.<salt>.<signature>`. The random salt
     /// makes every nonce unique, even two issued in the same second: each is tracked with
     /// its own nonce counts (a replayed count is refused, see `sip::auth`).
-    pub fn issue(&self, now_secs: u64) -> String {
+    /// The nonce is also bound to `source`, the address the challenge goes to: an answer from
+    /// elsewhere is [`NonceCheck::Invalid`].
+    pub fn issue(&self, now_secs: u64, source: Option<std::net::IpAddr>) -> String {
         let salt = format!("{:016x}", rand::random::<u64>());
-        format!("{now_secs:x}.{salt}.{}", self.sign(now_secs, &salt))
+        format!("{now_secs:x}.{salt}.{}", self.sign(now_secs, &salt, source))
     }
 
     fn parts(nonce: &str) -> Option<(u64, &str, &str)> {
@@ -68,12 +73,17 @@ impl NonceSigner {
         Some(issued.saturating_add(self.ttl_secs))
     }
 
-    /// Checks a nonce at `now_secs`.
-    pub fn check(&self, nonce: &str, now_secs: u64) -> NonceCheck {
+    /// Checks a nonce presented from `source` at `now_secs`.
+    pub fn check(
+        &self,
+        nonce: &str,
+        now_secs: u64,
+        source: Option<std::net::IpAddr>,
+    ) -> NonceCheck {
         let Some((issued, salt, sig)) = NonceSigner::parts(nonce) else {
             return NonceCheck::Invalid;
         };
-        if !constant_time_eq(sig.as_bytes(), self.sign(issued, salt).as_bytes()) {
+        if !constant_time_eq(sig.as_bytes(), self.sign(issued, salt, source).as_bytes()) {
             return NonceCheck::Invalid;
         }
         if now_secs.saturating_sub(issued) > self.ttl_secs || issued > now_secs + 5 {
@@ -281,23 +291,34 @@ mod tests {
     #[test]
     fn nonces_expire_and_forgeries_fail() {
         let s = NonceSigner::new([7; 16], 300);
-        let n = s.issue(1000);
-        assert_eq!(s.check(&n, 1000), NonceCheck::Valid);
-        assert_eq!(s.check(&n, 1300), NonceCheck::Valid);
-        assert_eq!(s.check(&n, 1301), NonceCheck::Stale);
+        let n = s.issue(1000, None);
+        assert_eq!(s.check(&n, 1000, None), NonceCheck::Valid);
+        assert_eq!(s.check(&n, 1300, None), NonceCheck::Valid);
+        assert_eq!(s.check(&n, 1301, None), NonceCheck::Stale);
         let other = NonceSigner::new([8; 16], 300);
-        assert_eq!(other.check(&n, 1000), NonceCheck::Invalid);
-        assert_eq!(s.check("zz.00", 1000), NonceCheck::Invalid);
-        assert_eq!(s.check("nodot", 1000), NonceCheck::Invalid);
-        assert_ne!(s.issue(1000), s.issue(1000), "unique within a second");
+        assert_eq!(other.check(&n, 1000, None), NonceCheck::Invalid);
+        assert_eq!(s.check("zz.00", 1000, None), NonceCheck::Invalid);
+        assert_eq!(s.check("nodot", 1000, None), NonceCheck::Invalid);
+        assert_ne!(
+            s.issue(1000, None),
+            s.issue(1000, None),
+            "unique within a second"
+        );
         assert_eq!(s.expires_at(&n), Some(1300));
         // Another salt with the same signature is a forgery.
         let (ts, rest) = n.split_once('.').unwrap();
         let (_, sig) = rest.split_once('.').unwrap();
         assert_eq!(
-            s.check(&format!("{ts}.0000000000000000.{sig}"), 1000),
+            s.check(&format!("{ts}.0000000000000000.{sig}"), 1000, None),
             NonceCheck::Invalid
         );
+        // Bound to the address it was issued to.
+        let here: std::net::IpAddr = "192.0.2.1".parse().unwrap();
+        let there: std::net::IpAddr = "192.0.2.2".parse().unwrap();
+        let bound = s.issue(1000, Some(here));
+        assert_eq!(s.check(&bound, 1000, Some(here)), NonceCheck::Valid);
+        assert_eq!(s.check(&bound, 1000, Some(there)), NonceCheck::Invalid);
+        assert_eq!(s.check(&bound, 1000, None), NonceCheck::Invalid);
     }
 
     #[test]

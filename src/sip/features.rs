@@ -124,7 +124,7 @@ impl FeatureDoor {
     }
 
     async fn challenge(&self, mut tx: Transaction, stale: bool) {
-        let value = self.auth.challenge(stale);
+        let value = self.auth.challenge(&tx.original, stale);
         if let Err(e) = tx
             .reply_with(
                 StatusCode::ProxyAuthenticationRequired,

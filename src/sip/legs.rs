@@ -149,12 +149,22 @@ impl CallerLeg {
     /// final `480 Temporarily Unavailable` instead, so the caller is never left waiting
     /// in the early state.
     pub fn hangup(&self) {
-        if self.dialog.state().can_cancel() {
+        let state = self.dialog.state();
+        if state.can_cancel() {
             self.reject(480);
             return;
         }
+        let waiting_ack = state.waiting_ack();
         let dialog = self.dialog.clone();
         self.stack.inner.rt.spawn(async move {
+            if waiting_ack {
+                // RFC 3261 §15: no BYE before the ACK of our 200 (or its transaction's end,
+                // 64*T1): an operator who hangs up at once must not race the caller's ACK.
+                let until = tokio::time::Instant::now() + std::time::Duration::from_secs(32);
+                while dialog.state().waiting_ack() && tokio::time::Instant::now() < until {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+            }
             if let Err(e) = dialog.hangup().await {
                 tracing::debug!(error = %e, "caller hangup failed");
             }

@@ -59,7 +59,7 @@ impl Registrar {
     }
 
     async fn challenge(&self, tx: &mut Transaction, stale: bool) {
-        let value = self.auth.challenge(stale);
+        let value = self.auth.challenge(&tx.original, stale);
         let _ = tx
             .reply_with(
                 StatusCode::Unauthorized,

@@ -295,7 +295,9 @@ impl Handler<QueueSms> for SmsActor {
         let day = i64::from(day.year()) * 400 + i64::from(day.day_of_year());
         let now_ms = u64::try_from(now.as_millisecond()).unwrap_or(0);
         let missed_call = msg.kind == MessageKind::MissedCall;
-        let verdict = self.limiter.decide(now_ms, day, to.expose(), missed_call);
+        // Counted per tenant and number: each tenant's day is its own.
+        let key = format!("{}\u{0}{}", msg.tenant, to.expose());
+        let verdict = self.limiter.decide(now_ms, day, &key, missed_call);
         let refusal = match verdict {
             super::limits::SmsVerdict::Send => None,
             super::limits::SmsVerdict::MissedCallTooSoon => {
