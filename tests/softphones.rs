@@ -362,25 +362,50 @@ fn an_unanswered_caller_let_go_by_navbat_gets_a_final_response() {
 /// The parties talk; the caller hangs up with BYE; the call is answered, both heard each
 /// other and the recording has both.
 fn talk_and_caller_hangs_up(rig: &Rig, caller: &mut Baresip, operator: &mut Baresip) {
+    talk_and_hang_up(rig, caller, operator, "caller");
+}
+
+/// The parties talk, then `by` ("caller" or "operator") hangs up. Checked: the other side's
+/// call ends too, the caller (answered before its call ended) sent or received a BYE, the
+/// call is recorded answered and ended by `by`, and both heard each other.
+fn talk_and_hang_up(rig: &Rig, caller: &mut Baresip, operator: &mut Baresip, by: &str) {
     thread::sleep(TALK);
-    caller.hangup();
-    caller.wait_event("CALL_CLOSED", PHONE_EVENT_DEADLINE);
-    operator.wait_event_because(
-        "CALL_CLOSED",
-        PROMPT_DEADLINE,
-        "navbat must BYE the operator when the caller hangs up",
-    );
-    let sent: Vec<String> = sent_to_navbat(caller, &rig.navbat)
-        .into_iter()
-        .map(|(_, start)| start)
-        .collect();
+    let (leaver, stayer, why) = if by == "caller" {
+        (
+            &mut *caller,
+            &mut *operator,
+            "navbat must BYE the operator when the caller hangs up",
+        )
+    } else {
+        (
+            &mut *operator,
+            &mut *caller,
+            "the operator hung up, so navbat must end the caller's call too (BYE)",
+        )
+    };
+    leaver.hangup();
+    leaver.wait_event("CALL_CLOSED", PHONE_EVENT_DEADLINE);
+    stayer.wait_event_because("CALL_CLOSED", PROMPT_DEADLINE, why);
+    let kinds = caller.event_kinds();
+    let established = kinds.iter().position(|k| k == "CALL_ESTABLISHED");
+    let closed = kinds.iter().position(|k| k == "CALL_CLOSED");
     assert!(
-        sent.iter().any(|s| s.starts_with("BYE ")),
-        "an answered caller hangs up with BYE; it sent {sent:?}"
+        matches!((established, closed), (Some(e), Some(c)) if e < c),
+        "the caller must have been answered (200 OK) before its call ended: {kinds:?}"
+    );
+    let byes = if by == "caller" {
+        sent_to_navbat(caller, &rig.navbat)
+    } else {
+        received_from_navbat(caller, &rig.navbat)
+    };
+    let starts: Vec<String> = byes.into_iter().map(|(_, start)| start).collect();
+    assert!(
+        starts.iter().any(|s| s.starts_with("BYE ")),
+        "the answered caller's call ends with a BYE ({by} hung up); its trace: {starts:?}"
     );
 
     let finished = rig.finished();
-    assert_record(&finished, "answered", "caller");
+    assert_record(&finished, "answered", by);
     assert_conversation(rig, caller, operator, &finished);
 }
 
@@ -409,36 +434,9 @@ fn operator_hangs_up_first_after_key_ahead_and_the_caller_is_hung_up() {
     talk_and_operator_hangs_up(&rig, &mut caller, &mut operator);
 }
 
-/// The parties talk; the operator hangs up; the caller, answered before, gets a BYE; the
-/// call is answered and ended by the operator, both heard each other.
+/// The parties talk; the operator hangs up; the caller, answered before, gets a BYE.
 fn talk_and_operator_hangs_up(rig: &Rig, caller: &mut Baresip, operator: &mut Baresip) {
-    thread::sleep(TALK);
-    operator.hangup();
-    operator.wait_event("CALL_CLOSED", PHONE_EVENT_DEADLINE);
-    caller.wait_event_because(
-        "CALL_CLOSED",
-        PROMPT_DEADLINE,
-        "the operator hung up, so navbat must end the caller's call too (BYE)",
-    );
-    let kinds = caller.event_kinds();
-    let established = kinds.iter().position(|k| k == "CALL_ESTABLISHED");
-    let closed = kinds.iter().position(|k| k == "CALL_CLOSED");
-    assert!(
-        matches!((established, closed), (Some(e), Some(c)) if e < c),
-        "the caller must have been answered (200 OK) before its call ended: {kinds:?}"
-    );
-    let got: Vec<String> = received_from_navbat(caller, &rig.navbat)
-        .into_iter()
-        .map(|(_, start)| start)
-        .collect();
-    assert!(
-        got.iter().any(|s| s.starts_with("BYE ")),
-        "the answered caller was hung up with BYE; it received {got:?}"
-    );
-
-    let finished = rig.finished();
-    assert_record(&finished, "answered", "operator");
-    assert_conversation(rig, caller, operator, &finished);
+    talk_and_hang_up(rig, caller, operator, "operator");
 }
 
 // ---------------------------------------------------------------------------------------------

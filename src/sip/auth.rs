@@ -196,11 +196,7 @@ impl AuthGuard {
         };
         let policy = self.policy;
         let key = (account_key(account).to_owned(), source);
-        make_room(&mut self.accounts, now_ms, policy.window_ms, &key);
-        let budget = self
-            .accounts
-            .entry(key)
-            .or_insert_with(|| Budget::new(now_ms));
+        let budget = budget_of(&mut self.accounts, now_ms, policy.window_ms, key);
         let failures = budget.fail(now_ms, policy.window_ms);
         if failures >= policy.account_throttle_after {
             let doublings = (failures - policy.account_throttle_after).min(20);
@@ -218,12 +214,9 @@ impl AuthGuard {
         let source = group(source);
         self.accounts
             .remove(&(account_key(account).to_owned(), source));
-        let policy = self.policy;
-        make_room(&mut self.sources, now_ms, policy.window_ms, &source);
-        self.sources
-            .entry(source)
-            .or_insert_with(|| Budget::new(now_ms))
-            .trusted_until_ms = now_ms + policy.window_ms;
+        let window_ms = self.policy.window_ms;
+        budget_of(&mut self.sources, now_ms, window_ms, source).trusted_until_ms =
+            now_ms + window_ms;
     }
 
     /// Accepts nonce count `nc` for `nonce` (valid until `nonce_expires_ms`) if it is above
@@ -242,12 +235,7 @@ impl AuthGuard {
         }
         if self.counts.len() >= MAX_TRACKED && !self.counts.contains_key(nonce) {
             self.counts.retain(|_, (_, expires)| *expires > now_ms);
-            while self.counts.len() >= MAX_TRACKED {
-                let Some(victim) = self.counts.keys().next().cloned() else {
-                    break;
-                };
-                self.counts.remove(&victim);
-            }
+            cut_to_target(&mut self.counts);
         }
         self.counts.insert(nonce.to_owned(), (nc, nonce_expires_ms));
         true
@@ -255,11 +243,7 @@ impl AuthGuard {
 
     fn fail_source(&mut self, now_ms: u64, source: IpAddr) -> Option<u64> {
         let policy = self.policy;
-        make_room(&mut self.sources, now_ms, policy.window_ms, &source);
-        let budget = self
-            .sources
-            .entry(source)
-            .or_insert_with(|| Budget::new(now_ms));
+        let budget = budget_of(&mut self.sources, now_ms, policy.window_ms, source);
         let failures = budget.fail(now_ms, policy.window_ms);
         let threshold = if now_ms < budget.trusted_until_ms {
             policy.source_ban_after.saturating_mul(10)
@@ -300,26 +284,33 @@ fn account_key(account: &str) -> &str {
     &account[..end]
 }
 
-/// Keeps `map` under [`MAX_TRACKED`] before `key` is inserted. When full it is cut to 90 %
+/// The budget of `key`, made when new. Keeps `map` under [`MAX_TRACKED`]: when full it is cut to 90 %
 /// in one pass (so a spray pays for a scan once per tenth of the table, not per entry):
 /// expired budgets first, then those not blocking anything, then arbitrary ones; a ban or a
 /// delay in force goes last.
-fn make_room<K: std::hash::Hash + Eq + Clone>(
+fn budget_of<K: std::hash::Hash + Eq + Clone>(
     map: &mut HashMap<K, Budget>,
     now_ms: u64,
     window_ms: u64,
-    key: &K,
-) {
-    if map.len() < MAX_TRACKED || map.contains_key(key) {
-        return;
+    key: K,
+) -> &mut Budget {
+    if map.len() >= MAX_TRACKED && !map.contains_key(&key) {
+        map.retain(|_, b| !b.expired(now_ms, window_ms));
+        if map.len() > CUT_TO {
+            map.retain(|_, b| now_ms < b.blocked_until_ms);
+        }
+        cut_to_target(map);
     }
-    let target = MAX_TRACKED / 10 * 9;
-    map.retain(|_, b| !b.expired(now_ms, window_ms));
-    if map.len() > target {
-        map.retain(|_, b| now_ms < b.blocked_until_ms);
-    }
-    if map.len() > target {
-        let victims: Vec<K> = map.keys().take(map.len() - target).cloned().collect();
+    map.entry(key).or_insert_with(|| Budget::new(now_ms))
+}
+
+/// What a full map is cut down to in one pass.
+const CUT_TO: usize = MAX_TRACKED / 10 * 9;
+
+/// Removes arbitrary entries until `map` holds at most [`CUT_TO`].
+fn cut_to_target<K: std::hash::Hash + Eq + Clone, V>(map: &mut HashMap<K, V>) {
+    if map.len() > CUT_TO {
+        let victims: Vec<K> = map.keys().take(map.len() - CUT_TO).cloned().collect();
         for victim in victims {
             map.remove(&victim);
         }

@@ -154,6 +154,19 @@ impl SmsActor {
         });
     }
 
+    /// A request refused before it became a message: its one status event.
+    fn refuse(&self, id: String, msg: QueueSms, status: &str, detail: String) {
+        self.shared.events.emit(EventKind::SmsStatus {
+            id,
+            tenant: msg.tenant,
+            purpose: msg.kind.as_str().into(),
+            to: msg.to,
+            status: status.into(),
+            attempts: 0,
+            detail: Some(detail),
+        });
+    }
+
     /// Hands a step to the store. `Ok(None)`: no store (nothing is kept across a restart).
     fn record(
         &self,
@@ -271,18 +284,7 @@ impl Handler<QueueSms> for SmsActor {
         );
         let to = match E164::parse(msg.to.expose()) {
             Ok(n) => n,
-            Err(e) => {
-                self.shared.events.emit(EventKind::SmsStatus {
-                    id,
-                    tenant: msg.tenant,
-                    purpose: msg.kind.as_str().into(),
-                    to: msg.to,
-                    status: "rejected".into(),
-                    attempts: 0,
-                    detail: Some(e.to_string()),
-                });
-                return;
-            }
+            Err(e) => return self.refuse(id, msg, "rejected", e.to_string()),
         };
         // The day as the tenant counts it: the daily cap starts at its midnight.
         let now = jiff::Timestamp::now();
@@ -298,26 +300,8 @@ impl Handler<QueueSms> for SmsActor {
         // Counted per tenant and number: each tenant's day is its own.
         let key = format!("{}\u{0}{}", msg.tenant, to.expose());
         let verdict = self.limiter.decide(now_ms, day, &key, missed_call);
-        let refusal = match verdict {
-            super::limits::SmsVerdict::Send => None,
-            super::limits::SmsVerdict::MissedCallTooSoon => {
-                Some("a missed-call text went to this number within sms.missed_call_window_secs")
-            }
-            super::limits::SmsVerdict::DailyCapReached => {
-                Some("this number had its sms.daily_cap_per_number texts today")
-            }
-        };
-        if let Some(detail) = refusal {
-            self.shared.events.emit(EventKind::SmsStatus {
-                id,
-                tenant: msg.tenant,
-                purpose: msg.kind.as_str().into(),
-                to: msg.to,
-                status: "limited".into(),
-                attempts: 0,
-                detail: Some(detail.into()),
-            });
-            return;
+        if let Some(why) = verdict.refusal() {
+            return self.refuse(id, msg, "limited", why.into());
         }
         let message = Message {
             id,

@@ -32,6 +32,21 @@ pub enum SmsVerdict {
     DailyCapReached,
 }
 
+impl SmsVerdict {
+    /// Why the text may not go, in words for its status event; `None` for [`SmsVerdict::Send`].
+    pub fn refusal(self) -> Option<&'static str> {
+        match self {
+            SmsVerdict::Send => None,
+            SmsVerdict::MissedCallTooSoon => {
+                Some("a missed-call text went to this number within sms.missed_call_window_secs")
+            }
+            SmsVerdict::DailyCapReached => {
+                Some("this number had its sms.daily_cap_per_number texts today")
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct NumberLog {
     day: i64,

@@ -188,16 +188,21 @@ pub fn free_sipp_aux_ports() -> (u16, u16) {
 /// A block of RTP ports for one navbat instance, outside Linux's ephemeral range (32768+) so
 /// that it does not collide with the ports the kernel hands out to everything else.
 fn rtp_block() -> (u16, u16) {
+    // 45 blocks of 200 ports in 21000..30000: above the demo's 20000-20999 (so the suite
+    // runs beside `cargo run`), below the softphones' 30000..32699 and the kernel's ephemeral
+    // range (32768 and up, where free_port() finds SIP and HTTP ports).
+    port_block(21_000, 45, 200)
+}
+
+/// The next of `blocks` blocks of `size` ports from `first`, spread by pid so that test
+/// binaries running side by side start in different places.
+pub fn port_block(first: u16, blocks: u32, size: u16) -> (u16, u16) {
     static NEXT: Mutex<u32> = Mutex::new(0);
     let mut next = NEXT.lock().unwrap();
     *next += 1;
-    // 45 blocks of 200 ports in 21000..30000, spread by pid so that test binaries running
-    // side by side start in different places: above the demo's 20000-20999 (so the suite
-    // runs beside `cargo run`), below the softphones' 30000..32699 and the kernel's ephemeral
-    // range (32768 and up, where free_port() finds SIP and HTTP ports).
-    let block = (std::process::id() + *next * 7) % 45;
-    let min = 21_000 + block as u16 * 200;
-    (min, min + 199)
+    let block = (std::process::id() + *next * 7) % blocks;
+    let min = first + block as u16 * size;
+    (min, min + size - 1)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -81,12 +81,7 @@ fn baresip_modules() -> PathBuf {
 /// (where the harness's free ports come from) and above navbat's RTP blocks (21000..29999).
 /// baresip picks a free port in its range and tries again when one is taken.
 fn phone_rtp_block() -> (u16, u16) {
-    static NEXT: Mutex<u32> = Mutex::new(0);
-    let mut next = NEXT.lock().unwrap();
-    *next += 1;
-    let block = (std::process::id() + *next * 11) % 27;
-    let min = 30_000 + block as u16 * 100;
-    (min, min + 99)
+    super::port_block(30_000, 27, 100)
 }
 
 // ---------------------------------------------------------------------------------------------
