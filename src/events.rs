@@ -160,6 +160,15 @@ pub enum EventKind {
         bytes: u64,
         sha256: String,
     },
+    /// An operator saved (or a supervisor edited) the after-call form of a call.
+    DispositionSaved {
+        call: String,
+        tenant: String,
+        operator: Option<String>,
+        category: String,
+        outcome: String,
+        revision: i64,
+    },
     /// A supervisor joined a live call (D17).
     MonitorStarted {
         call: String,
@@ -245,6 +254,7 @@ impl EventKind {
             EventKind::AuthFailed { .. } => "auth_failed",
             EventKind::Recording { .. } => "recording",
             EventKind::MonitorStarted { .. } => "monitor_started",
+            EventKind::DispositionSaved { .. } => "disposition_saved",
             EventKind::SurgeChanged { .. } => "surge_changed",
             EventKind::SmsStatus { .. } => "sms_status",
             EventKind::CallbackRequested { .. } => "callback_requested",

@@ -1,8 +1,13 @@
 //! The HTTP API (actix-web): live queue and operator state, operator state
-//! changes, the event feed and surge switching.
+//! changes, the event feed, surge switching, call history, recordings, monitoring, the audit
+//! log and personal API tokens.
 //!
-//! Reads are open on the listen address (loopback by default); writes and the
-//! event feed need `Authorization: Bearer <http.admin_token>`.
+//! Every route but `/api/health` and `/metrics` needs a principal: a personal token
+//! (`Authorization: Bearer nvb_...`, made on the desk's account page or `POST /api/tokens`),
+//! a desk session cookie (then writes also need `X-CSRF-Token`), or the bootstrap token
+//! `http.admin_token` (an admin of every tenant, for automation). Each route names the roles
+//! it allows (403 for another role); what belongs to a tenant the account does not work for
+//! answers 404.
 
 use crate::acd::{Input, OperatorState};
 use crate::actors::acd_host::{Feed, OperatorStates, SetSurge, Snapshots, SurgeStates};
@@ -41,38 +46,80 @@ fn error(status: actix_web::http::StatusCode, code: &'static str, message: Strin
     })
 }
 
-fn authorised(router: &Router, req: &HttpRequest) -> Result<(), Box<HttpResponse>> {
-    let Some(token) = router.shared.config.http.admin_token.as_deref() else {
-        return Err(Box::new(error(
-            actix_web::http::StatusCode::FORBIDDEN,
-            "no_admin_token",
-            "this endpoint needs http.admin_token in the configuration".into(),
-        )));
-    };
-    let given = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    let same = given.len() == token.len()
-        && given
-            .bytes()
-            .zip(token.bytes())
-            .fold(0u8, |a, (x, y)| a | (x ^ y))
-            == 0;
-    if same {
-        Ok(())
-    } else {
-        Err(Box::new(error(
-            actix_web::http::StatusCode::UNAUTHORIZED,
-            "unauthorised",
-            "send Authorization: Bearer <admin token>".into(),
-        )))
-    }
+/// Roles of each route (the desk's pages have their own, in `desk::pages`).
+pub mod roles {
+    use crate::accounts::Role::{self, *};
+    /// `GET /api/queues`, `GET /api/surge`.
+    pub const FLOOR_READ: &[Role] = &[Operator, Supervisor, Officer, Admin];
+    /// `GET /api/operators`.
+    pub const OPERATORS: &[Role] = &[Supervisor, Officer, Admin];
+    /// `POST /api/operators/{ext}/state` (operators: their own extension only).
+    pub const OPERATOR_STATE: &[Role] = &[Operator, Supervisor, Admin];
+    /// `GET /api/events`, `GET /api/store`.
+    pub const ADMIN: &[Role] = &[Admin];
+    /// `GET /api/calls/{call}/history` (operators: their own calls only).
+    pub const HISTORY: &[Role] = &[Operator, Supervisor, Officer, Admin];
+    /// `GET /api/recordings/{call}`.
+    pub const RECORDINGS: &[Role] = &[Supervisor, Officer, Admin];
+    /// `POST /api/calls/{call}/monitor`, `POST /api/tenants/{id}/surge`.
+    pub const SUPERVISE: &[Role] = &[Supervisor, Admin];
+    /// `GET /api/audit`.
+    pub const AUDIT: &[Role] = &[Officer, Admin];
+    /// `GET /api/me`, tokens, the knowledge base.
+    pub const EVERYONE: &[Role] = &[Operator, Supervisor, Editor, Officer, Admin];
 }
 
-async fn queues(router: web::Data<Router>) -> impl Responder {
+use crate::accounts::Principal;
+use crate::desk::auth::api_principal;
+
+/// The tenant of a call given as this run's name (`c17`) or a store name: the desk's live
+/// table first, then the call record.
+async fn call_tenant(router: &Router, call: &str) -> Option<(String, Option<String>)> {
+    let local = call.rsplit(':').next().unwrap_or(call);
+    if let Some(live) = router.shared.desk.live.get(local) {
+        if !call.contains(':') || router.shared.store.as_ref().is_some_and(|s| s.call_uid(local) == call) {
+            return Some((live.tenant, live.operator));
+        }
+    }
+    let store = router.shared.store.as_ref()?;
+    let uid = if call.contains(':') { call.to_owned() } else { store.call_uid(call) };
+    let pool = store.db().pool().clone();
+    let view = store
+        .run(async move { crate::accounts::db::call_view(&pool, &uid).await })
+        .await
+        .ok()?
+        .ok()??;
+    Some((view.tenant?, view.operator))
+}
+
+/// 404 unless `p` may see the call (its tenant; an operator only their own calls).
+async fn may_see_call(router: &Router, p: &Principal, call: &str) -> Result<(String, Option<String>), HttpResponse> {
+    let not_found = || {
+        error(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "unknown_call",
+            format!("no call {call}"),
+        )
+    };
+    let Some((tenant, operator)) = call_tenant(router, call).await else {
+        return Err(not_found());
+    };
+    if p.sees(&tenant).is_err() {
+        return Err(not_found());
+    }
+    if p.role() == crate::accounts::Role::Operator
+        && !operator.as_deref().is_some_and(|o| p.is_operator(o))
+    {
+        return Err(not_found());
+    }
+    Ok((tenant, operator))
+}
+
+async fn queues(router: web::Data<Router>, req: HttpRequest) -> impl Responder {
+    let p = match api_principal(&router, &req, roles::FLOOR_READ).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
     let Ok(snaps) = router.acd.send(Snapshots).await else {
         return error(
             actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -87,6 +134,9 @@ async fn queues(router: web::Data<Router>) -> impl Responder {
             None => Default::default(),
         };
         let model = &router.shared.model;
+        if p.sees(model.tenant_name(model.queue_tenant(s.queue))).is_err() {
+            continue;
+        }
         out.push(QueueView {
             id: model.queue_name(s.queue).into(),
             tenant: model.tenant_name(model.queue_tenant(s.queue)).into(),
@@ -106,9 +156,27 @@ async fn queues(router: web::Data<Router>) -> impl Responder {
     HttpResponse::Ok().json(out)
 }
 
-async fn operators(router: web::Data<Router>) -> impl Responder {
+async fn operators(router: web::Data<Router>, req: HttpRequest) -> impl Responder {
+    let p = match api_principal(&router, &req, roles::OPERATORS).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
     match router.acd.send(OperatorStates).await {
-        Ok(v) => HttpResponse::Ok().json(v),
+        Ok(v) => {
+            let officer = p.role() == crate::accounts::Role::Officer;
+            let list: Vec<_> = v
+                .into_iter()
+                .filter(|o| crate::desk::pages::operator_in_scope(&router, &p, &o.ext))
+                .map(|mut o| {
+                    // Where a phone is registered is for the people who run the floor.
+                    if officer {
+                        o.contact = None;
+                    }
+                    o
+                })
+                .collect();
+            HttpResponse::Ok().json(list)
+        }
         Err(_) => error(
             actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
             "busy",
@@ -128,10 +196,22 @@ async fn set_operator_state(
     path: web::Path<String>,
     body: web::Json<StateChange>,
 ) -> impl Responder {
-    if let Err(resp) = authorised(&router, &req) {
-        return *resp;
-    }
+    let p = match api_principal(&router, &req, roles::OPERATOR_STATE).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
     let ext = path.into_inner();
+    let allowed = match p.role() {
+        crate::accounts::Role::Operator => p.is_operator(&ext),
+        _ => crate::desk::pages::operator_in_scope(&router, &p, &ext),
+    };
+    if !allowed {
+        return error(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "unknown_operator",
+            format!("no operator with extension {ext}"),
+        );
+    }
     let Some(id) = router.shared.model.operator(&ext) else {
         return error(
             actix_web::http::StatusCode::NOT_FOUND,
@@ -155,6 +235,7 @@ async fn set_operator_state(
         operator: id,
         state,
     }));
+    crate::desk::auth::audit(&router, &p, Some(&req), "operator_state", None, Some(&ext), Some(body.state.clone()));
     HttpResponse::Accepted().json(serde_json::json!({"ext": ext, "requested": body.state}))
 }
 
@@ -168,8 +249,8 @@ async fn events(
     req: HttpRequest,
     q: web::Query<EventsQuery>,
 ) -> impl Responder {
-    if let Err(resp) = authorised(&router, &req) {
-        return *resp;
+    if let Err(r) = api_principal(&router, &req, roles::ADMIN).await {
+        return r;
     }
     HttpResponse::Ok().json(router.shared.memory.since(q.after.unwrap_or(0)))
 }
@@ -202,11 +283,12 @@ async fn set_surge(
     path: web::Path<String>,
     body: web::Json<SurgeChange>,
 ) -> impl Responder {
-    if let Err(resp) = authorised(&router, &req) {
-        return *resp;
-    }
+    let p = match api_principal(&router, &req, roles::SUPERVISE).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
     let name = path.into_inner();
-    let Some(tenant) = router.shared.model.tenant(&name) else {
+    let (Some(tenant), true) = (router.shared.model.tenant(&name), p.sees(&name).is_ok()) else {
         return error(
             actix_web::http::StatusCode::NOT_FOUND,
             "unknown_tenant",
@@ -227,15 +309,23 @@ async fn set_surge(
         crate::surge::Manual::Auto => ("auto", None),
         crate::surge::Manual::Forced { on, .. } => ("manual", Some(*on)),
     };
+    crate::desk::auth::audit(&router, &p, Some(&req), "surge_switch", Some(&name), Some(&name), Some(mode.to_owned()));
     // Awaited, so a following read of /api/queues sees the switch.
     let _ = router.acd.send(SetSurge { tenant, manual }).await;
     HttpResponse::Accepted().json(serde_json::json!({"tenant": name, "mode": mode, "surge": on}))
 }
 
 /// `GET /api/surge`: every tenant's surge state and mode.
-async fn surge_states(router: web::Data<Router>) -> impl Responder {
+async fn surge_states(router: web::Data<Router>, req: HttpRequest) -> impl Responder {
+    let p = match api_principal(&router, &req, roles::FLOOR_READ).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
     match router.acd.send(SurgeStates).await {
-        Ok(states) => HttpResponse::Ok().json(states),
+        Ok(states) => {
+            let states: Vec<_> = states.into_iter().filter(|s| p.sees(&s.tenant).is_ok()).collect();
+            HttpResponse::Ok().json(states)
+        }
         Err(e) => error(
             actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
             "acd_unavailable",
@@ -256,16 +346,23 @@ async fn health(router: web::Data<Router>) -> impl Responder {
 
 /// `GET /api/recordings/{call}`: the call's recording as WAV, also while it is being
 /// written (the header is made to match the bytes so far), so the client's officer can
-/// listen in near real time (D19). Admin token for now; roles come with the API issue.
+/// listen in near real time (D19). Supervisors and officers of the call's tenant; every
+/// play is written to the audit log.
 async fn recording(
     router: web::Data<Router>,
     req: HttpRequest,
     path: web::Path<String>,
 ) -> impl Responder {
-    if let Err(resp) = authorised(&router, &req) {
-        return *resp;
-    }
+    let p = match api_principal(&router, &req, roles::RECORDINGS).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
     let call = path.into_inner();
+    let tenant = match may_see_call(&router, &p, &call).await {
+        Ok((tenant, _)) => tenant,
+        Err(r) => return r,
+    };
+    crate::desk::auth::audit(&router, &p, Some(&req), "recording_play", Some(&tenant), Some(&call), None);
     let Some(engine) = router.shared.media.get() else {
         return error(
             actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -311,10 +408,15 @@ async fn monitor(
     body: web::Json<MonitorRequest>,
 ) -> impl Responder {
     use crate::actors::call::{MonitorError, StartMonitor};
-    if let Err(resp) = authorised(&router, &req) {
-        return *resp;
-    }
+    let p = match api_principal(&router, &req, roles::SUPERVISE).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
     let call = path.into_inner();
+    let tenant = match may_see_call(&router, &p, &call).await {
+        Ok((tenant, _)) => tenant,
+        Err(r) => return r,
+    };
     let result = match router.shared.call(&call) {
         None => Err(MonitorError::UnknownCall),
         Some(addr) => addr
@@ -327,9 +429,12 @@ async fn monitor(
     };
     use actix_web::http::StatusCode as S;
     match result {
-        Ok(()) => HttpResponse::Accepted().json(serde_json::json!({
+        Ok(()) => {
+            crate::desk::auth::audit(&router, &p, Some(&req), "monitor_start", Some(&tenant), Some(&call), Some(format!("{:?} by {}", body.mode, body.supervisor)));
+            HttpResponse::Accepted().json(serde_json::json!({
             "call": call, "supervisor": body.supervisor, "mode": body.mode
-        })),
+        }))
+        }
         Err(e) => {
             let (status, code) = match e {
                 MonitorError::UnknownCall => (S::NOT_FOUND, "unknown_call"),
@@ -352,9 +457,10 @@ async fn call_history(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> impl Responder {
-    if let Err(resp) = authorised(&router, &req) {
-        return *resp;
-    }
+    let p = match api_principal(&router, &req, roles::HISTORY).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
     let Some(store) = router.shared.store.as_ref() else {
         return error(
             actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -363,8 +469,16 @@ async fn call_history(
         );
     };
     let call = path.into_inner();
+    if let Err(r) = may_see_call(&router, &p, &call).await {
+        return r;
+    }
     match store.history(&call).await {
-        Ok(Some(history)) => HttpResponse::Ok().json(history),
+        Ok(Some(mut history)) => {
+            history
+                .earlier
+                .retain(|i| i.tenant.as_deref().is_some_and(|t| p.sees(t).is_ok()));
+            HttpResponse::Ok().json(history)
+        }
         Ok(None) => error(
             actix_web::http::StatusCode::NOT_FOUND,
             "unknown_call",
@@ -380,8 +494,8 @@ async fn call_history(
 
 /// The store's journal and database figures (admin).
 async fn store_status(router: web::Data<Router>, req: HttpRequest) -> impl Responder {
-    if let Err(resp) = authorised(&router, &req) {
-        return *resp;
+    if let Err(r) = api_principal(&router, &req, roles::ADMIN).await {
+        return r;
     }
     match router.shared.store.as_ref() {
         Some(store) => HttpResponse::Ok().json(store.health()),
@@ -396,8 +510,193 @@ async fn metrics() -> impl Responder {
         .body(crate::metrics::render())
 }
 
-/// Registers the routes.
+/// `GET /api/me`: who the credentials belong to.
+async fn me(router: web::Data<Router>, req: HttpRequest) -> impl Responder {
+    match api_principal(&router, &req, roles::EVERYONE).await {
+        Ok(p) => HttpResponse::Ok().json(&p.account),
+        Err(r) => r,
+    }
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    before: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// `GET /api/audit?before=<ms>&limit=<n>`: the audit log, newest first (an officer sees their
+/// tenants' part).
+async fn audit_log(
+    router: web::Data<Router>,
+    req: HttpRequest,
+    q: web::Query<AuditQuery>,
+) -> impl Responder {
+    let p = match api_principal(&router, &req, roles::AUDIT).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let Some(store) = router.shared.store.as_ref() else {
+        return HttpResponse::Ok().json(Vec::<()>::new());
+    };
+    let pool = store.db().pool().clone();
+    let tenants = p.account.tenants.ids().map(<[String]>::to_vec);
+    let (before, limit) = (q.before.unwrap_or(i64::MAX), q.limit.unwrap_or(200).clamp(1, 1000));
+    match store
+        .run(async move { crate::accounts::db::audit(&pool, tenants.as_deref(), before, limit).await })
+        .await
+    {
+        Ok(Ok(rows)) => HttpResponse::Ok().json(rows),
+        Ok(Err(e)) => error(actix_web::http::StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string()),
+        Err(e) => error(actix_web::http::StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string()),
+    }
+}
+
+/// `GET /api/tokens`: the caller's personal tokens (an admin: everyone's), never the secrets.
+async fn tokens(router: web::Data<Router>, req: HttpRequest) -> impl Responder {
+    let p = match api_principal(&router, &req, roles::EVERYONE).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let Some(store) = router.shared.store.as_ref() else {
+        return HttpResponse::Ok().json(Vec::<()>::new());
+    };
+    let pool = store.db().pool().clone();
+    let who = (p.role() != crate::accounts::Role::Admin).then(|| p.username().to_owned());
+    match store
+        .run(async move { crate::accounts::db::tokens(&pool, who.as_deref()).await })
+        .await
+    {
+        Ok(Ok(list)) => HttpResponse::Ok().json(list),
+        _ => error(actix_web::http::StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the store did not answer".into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct NewToken {
+    label: String,
+}
+
+/// `POST /api/tokens {"label": "..."}`: a new personal token for the caller; the secret is
+/// in this answer only. The bootstrap token cannot own one (create an admin account).
+async fn create_token(
+    router: web::Data<Router>,
+    req: HttpRequest,
+    body: web::Json<NewToken>,
+) -> impl Responder {
+    let p = match api_principal(&router, &req, roles::EVERYONE).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    if p.via == crate::accounts::Via::Bootstrap {
+        return error(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            "bootstrap_token",
+            "the bootstrap token has no account to own a token; create an admin with `navbat user add`".into(),
+        );
+    }
+    match crate::desk::pages::create_token(&router, &p, body.label.trim(), &req).await {
+        Ok((id, secret)) => HttpResponse::Created().json(serde_json::json!({"id": id, "token": secret, "label": body.label.trim()})),
+        Err(e) => error(actix_web::http::StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e),
+    }
+}
+
+/// `DELETE /api/tokens/{id}`: revokes a token of the caller's (an admin: anyone's).
+async fn revoke_token(
+    router: web::Data<Router>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> impl Responder {
+    let p = match api_principal(&router, &req, roles::EVERYONE).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let id = path.into_inner();
+    match crate::desk::pages::revoke_token(&router, &p, &id, &req).await {
+        Ok(true) => HttpResponse::Ok().json(serde_json::json!({"id": id, "revoked": true})),
+        Ok(false) => error(actix_web::http::StatusCode::NOT_FOUND, "unknown_token", format!("no token {id} of yours")),
+        Err(e) => error(actix_web::http::StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e),
+    }
+}
+
+/// `GET /api/calls/{call}/disposition`: the after-call form saved for a call (personal data
+/// only for roles that see full numbers).
+async fn disposition(
+    router: web::Data<Router>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> impl Responder {
+    let p = match api_principal(&router, &req, roles::HISTORY).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let call = path.into_inner();
+    if let Err(r) = may_see_call(&router, &p, &call).await {
+        return r;
+    }
+    let Some(store) = router.shared.store.as_ref() else {
+        return error(actix_web::http::StatusCode::NOT_FOUND, "no_disposition", format!("no disposition for {call}"));
+    };
+    let uid = if call.contains(':') { call.clone() } else { store.call_uid(&call) };
+    let pool = store.db().pool().clone();
+    let found = store
+        .run(async move { crate::accounts::db::dispositions(&pool, &[uid]).await })
+        .await;
+    match found {
+        Ok(Ok(list)) => match list.into_iter().next() {
+            Some(d) => {
+                let full = router.shared.config.desk.full_number_roles.contains(&p.role());
+                let hide = |v: Option<String>| v.map(|x| if full { x } else { crate::privacy::PhoneNumber::new(x).masked() });
+                HttpResponse::Ok().json(serde_json::json!({
+                    "call": d.call_uid, "tenant": d.tenant, "operator": d.operator,
+                    "topic": d.topic, "category": d.category, "outcome": d.outcome,
+                    "notes": d.notes, "caller_name": hide(d.caller_name),
+                    "organisation": d.organisation, "stir": hide(d.stir),
+                    "revision": d.revision, "saved_by": d.saved_by, "at_ms": d.at_ms,
+                }))
+            }
+            None => error(actix_web::http::StatusCode::NOT_FOUND, "no_disposition", format!("no disposition for {call}")),
+        },
+        _ => error(actix_web::http::StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the store did not answer".into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct KbQuery {
+    tenant: String,
+    q: Option<String>,
+}
+
+/// `GET /api/kb?tenant=dtm&q=natija`: knowledge-base search (both languages).
+async fn kb_search(
+    router: web::Data<Router>,
+    req: HttpRequest,
+    q: web::Query<KbQuery>,
+) -> impl Responder {
+    let p = match api_principal(&router, &req, roles::EVERYONE).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    if p.sees(&q.tenant).is_err() || router.shared.model.tenant(&q.tenant).is_none() {
+        return error(actix_web::http::StatusCode::NOT_FOUND, "unknown_tenant", format!("no tenant {}", q.tenant));
+    }
+    let Some(store) = router.shared.store.as_ref() else {
+        return HttpResponse::Ok().json(Vec::<()>::new());
+    };
+    let pool = store.db().pool().clone();
+    let pg = store.db().is_postgres();
+    let (tenant, text) = (q.tenant.clone(), q.q.clone().unwrap_or_default());
+    match store
+        .run(async move { crate::accounts::db::search(&pool, pg, &tenant, &text, 50).await })
+        .await
+    {
+        Ok(Ok(list)) => HttpResponse::Ok().json(list),
+        _ => error(actix_web::http::StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the store did not answer".into()),
+    }
+}
+
+/// Registers the routes (the API's and the desk's pages).
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    crate::desk::pages::routes(cfg);
     cfg.route("/metrics", web::get().to(metrics))
         .route("/api/health", web::get().to(health))
         .route("/api/queues", web::get().to(queues))
@@ -412,5 +711,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/recordings/{call}", web::get().to(recording))
         .route("/api/calls/{call}/monitor", web::post().to(monitor))
         .route("/api/surge", web::get().to(surge_states))
-        .route("/api/tenants/{id}/surge", web::post().to(set_surge));
+        .route("/api/tenants/{id}/surge", web::post().to(set_surge))
+        .route("/api/me", web::get().to(me))
+        .route("/api/audit", web::get().to(audit_log))
+        .route("/api/tokens", web::get().to(tokens))
+        .route("/api/tokens", web::post().to(create_token))
+        .route("/api/tokens/{id}", web::delete().to(revoke_token))
+        .route("/api/calls/{call}/disposition", web::get().to(disposition))
+        .route("/api/kb", web::get().to(kb_search));
 }

@@ -5,10 +5,12 @@
 //! [`actors`], the pure routing core in [`acd`] and the pure IVR in [`ivr`].
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 pub mod acd;
 pub mod actors;
 pub mod callback;
 pub mod config;
+pub mod desk;
 pub mod events;
 pub mod http;
 pub mod ivr;

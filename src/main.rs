@@ -50,6 +50,55 @@ enum Command {
         #[arg(long, default_value = "navbat")]
         realm: String,
     },
+    /// Manage the web desk's accounts (in the configured database). Passwords are read from
+    /// standard input (one line) or asked for without echo; never from the command line.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    /// Create an account.
+    Add {
+        /// Login name (a-z, 0-9, '.', '_', '-').
+        username: String,
+        /// operator, supervisor, editor, officer or admin.
+        #[arg(long)]
+        role: String,
+        /// Tenant ids separated by commas, or * (admins).
+        #[arg(long)]
+        tenants: String,
+        /// The operator's or supervisor's SIP extension.
+        #[arg(long)]
+        ext: Option<String>,
+        /// The name pages show (default: the username).
+        #[arg(long)]
+        name: Option<String>,
+        /// Language of the pages: uz or ru.
+        #[arg(long, default_value = "uz")]
+        language: String,
+    },
+    /// Set an account's password (its sessions stay until they expire; disable to end them).
+    Passwd {
+        /// Login name.
+        username: String,
+    },
+    /// Disable an account: it cannot log in; its sessions and tokens stop working.
+    Disable {
+        /// Login name.
+        username: String,
+    },
+    /// Enable a disabled account.
+    Enable {
+        /// Login name.
+        username: String,
+    },
+    /// List the accounts.
+    List,
+    /// Print the argon2id hash of a password, for `password_hash` in an [[account]] section.
+    Hash,
 }
 
 fn load(path: &Option<PathBuf>) -> Result<Config, navbat::config::ConfigErrors> {
@@ -76,6 +125,19 @@ fn main() -> std::process::ExitCode {
             }
             Err(e) => {
                 eprintln!("navbat ha1: cannot read the password: {e}");
+                std::process::ExitCode::from(1)
+            }
+        },
+        Command::User { action } => match load(&cli.config) {
+            Ok(config) => match user(&config, action) {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("navbat user: {e:#}");
+                    std::process::ExitCode::from(1)
+                }
+            },
+            Err(errors) => {
+                eprintln!("{errors}");
                 std::process::ExitCode::from(1)
             }
         },
@@ -183,6 +245,106 @@ fn database_url(config: &Config) -> anyhow::Result<navbat::config::DatabaseUrl> 
     Ok(config.database.resolve_url(env.as_deref())?)
 }
 
+/// Reads a new password twice on a terminal, once from a pipe, and checks its length.
+fn new_password(username: &str) -> anyhow::Result<String> {
+    use std::io::IsTerminal;
+    let first = read_password(&format!("new password for {username}: "))?;
+    if std::io::stdin().is_terminal() {
+        let again = read_password("again: ")?;
+        anyhow::ensure!(first == again, "the two passwords differ; nothing changed");
+    }
+    navbat::accounts::check_password(&first)
+        .map_err(|e| anyhow::anyhow!("{e}; fix: choose a longer password"))?;
+    Ok(first)
+}
+
+fn user(config: &Config, action: UserAction) -> anyhow::Result<()> {
+    use navbat::accounts::{self, db, Account, Lang, Role, Tenants};
+    if let UserAction::Hash = action {
+        let pw = new_password("the account")?;
+        println!("{}", accounts::hash_password(&pw));
+        return Ok(());
+    }
+    let url = database_url(config)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start a runtime")?;
+    let now = navbat::store::db::now_ms();
+    let shell = |action: &str, target: &str, detail: Option<String>| navbat::store::people::AuditEntry {
+        actor: "shell".into(),
+        role: None,
+        tenant: None,
+        action: action.into(),
+        target: Some(target.into()),
+        source: None,
+        detail,
+    };
+    rt.block_on(async {
+        let store = navbat::store::db::Db::connect_lazy(&url)?;
+        store.migrate().await?;
+        let pool = store.pool().clone();
+        let result: anyhow::Result<()> = async {
+            match action {
+                UserAction::Add { username, role, tenants, ext, name, language } => {
+                    accounts::check_username(&username)?;
+                    let role = Role::parse(&role).ok_or_else(|| accounts::AccountError::Role(role.clone()))?;
+                    let tenants = Tenants::parse(&tenants);
+                    match &tenants {
+                        Tenants::All if role != Role::Admin => anyhow::bail!("only an admin may have every tenant (*); fix: list the tenant ids"),
+                        Tenants::Some(ids) => {
+                            anyhow::ensure!(!ids.is_empty(), "no tenant given; fix: --tenants dtm,support");
+                            for id in ids {
+                                anyhow::ensure!(config.tenants.iter().any(|t| &t.id == id), "no tenant {id} in the configuration; fix: use one of {}", config.tenants.iter().map(|t| t.id.as_str()).collect::<Vec<_>>().join(", "));
+                            }
+                        }
+                        Tenants::All => {}
+                    }
+                    if let Some(e) = &ext {
+                        anyhow::ensure!(config.operators.iter().any(|o| &o.ext == e), "no operator with extension {e} in the configuration");
+                    }
+                    let language = Lang::parse(&language).ok_or_else(|| anyhow::anyhow!("language {language:?}: use uz or ru"))?;
+                    let pw = new_password(&username)?;
+                    let new = db::NewAccount {
+                        account: Account { display_name: name.unwrap_or_else(|| username.clone()), username: username.clone(), role, tenants, operator_ext: ext, language, disabled: false },
+                        password_hash: accounts::hash_password(&pw),
+                    };
+                    anyhow::ensure!(db::add(&pool, &new, now).await?, "{username} exists (or its extension belongs to another account); nothing changed");
+                    db::audit_direct(&pool, &shell("account_added", &username, Some(format!("role {role}"))), now).await?;
+                    println!("{username}: added ({role})");
+                }
+                UserAction::Passwd { username } => {
+                    anyhow::ensure!(db::get(&pool, &username).await?.is_some(), "no account {username}");
+                    let pw = new_password(&username)?;
+                    db::set_password(&pool, &username, &accounts::hash_password(&pw), now).await?;
+                    db::audit_direct(&pool, &shell("password_set", &username, None), now).await?;
+                    println!("{username}: password set");
+                }
+                UserAction::Disable { username } => {
+                    anyhow::ensure!(db::set_disabled(&pool, &username, true, now).await?, "no account {username}");
+                    db::audit_direct(&pool, &shell("account_disabled", &username, None), now).await?;
+                    println!("{username}: disabled (sessions ended)");
+                }
+                UserAction::Enable { username } => {
+                    anyhow::ensure!(db::set_disabled(&pool, &username, false, now).await?, "no account {username}");
+                    db::audit_direct(&pool, &shell("account_enabled", &username, None), now).await?;
+                    println!("{username}: enabled");
+                }
+                UserAction::List => {
+                    for a in db::list(&pool).await? {
+                        println!("{}\t{}\t{}\t{}\t{}{}", a.username, a.role, a.tenants.to_stored(), a.operator_ext.unwrap_or_else(|| "-".into()), a.language.as_str(), if a.disabled { "\tdisabled" } else { "" });
+                    }
+                }
+                UserAction::Hash => {}
+            }
+            Ok(())
+        }
+        .await;
+        store.close().await;
+        result
+    })
+}
+
 fn migrate(config: &Config) -> anyhow::Result<()> {
     let url = database_url(config)?;
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -285,6 +447,22 @@ fn run(config: Config, embedded_prompts: bool) -> anyhow::Result<()> {
             )
         })?;
 
+        // The accounts of [[account]] (the demo's: README) that the store does not have yet.
+        if !config.desk.accounts.is_empty() {
+            let pool = router_store.db().pool().clone();
+            let seeds = config.desk.accounts.clone();
+            let seeded = tokio::time::timeout(
+                Duration::from_secs(10),
+                router_store.run(async move { navbat::desk::seed_accounts(&pool, &seeds).await }),
+            )
+            .await;
+            match seeded {
+                Ok(Ok(Ok(n))) if n > 0 => tracing::info!(created = n, "accounts from [[account]] created"),
+                Ok(Ok(Ok(_))) => {}
+                Ok(Ok(Err(e))) => tracing::warn!(error = %e, "cannot create the [[account]] accounts; the desk has no logins until the database answers"),
+                _ => tracing::warn!("the database did not answer; the [[account]] accounts were not created"),
+            }
+        }
         let router = Router::start_with(config.clone(), 200_000, Some(router_store), presence)?;
         let _ = router.shared.media.set(media);
         let app: Arc<dyn navbat::sip::SipApplication> = Arc::new(router.clone());

@@ -975,7 +975,8 @@ impl MetricsSink {
             | EventKind::OperatorUnregistered { .. }
             | EventKind::AuthFailed { .. }
             | EventKind::Recording { .. }
-            | EventKind::MonitorStarted { .. } => {}
+            | EventKind::MonitorStarted { .. }
+            | EventKind::DispositionSaved { .. } => {}
         }
     }
 

@@ -52,6 +52,8 @@ pub struct Shared {
     pub store: Option<crate::store::Store>,
     /// The media engine, once started (without it calls are signalled but carry no audio).
     pub media: OnceLock<crate::media::MediaEngine>,
+    /// The web desk's state (live calls, login limits, session cache).
+    pub desk: Arc<crate::desk::DeskState>,
     started: Instant,
     calls: Mutex<HashMap<String, Addr<CallActor>>>,
 }
@@ -169,8 +171,10 @@ impl Router {
             config.clone(),
             config.sms.as_ref(),
         ));
+        let desk = Arc::new(crate::desk::DeskState::new(&config));
         let mut sinks: Vec<Arc<dyn crate::events::EventSink>> = vec![
             memory.clone(),
+            desk.live.clone(),
             Arc::new(crate::events::LogSink),
             metrics.clone(),
             sms_triggers.clone(),
@@ -203,6 +207,7 @@ impl Router {
             sip: OnceLock::new(),
             store,
             media: OnceLock::new(),
+            desk,
             started: Instant::now(),
             calls: Mutex::new(HashMap::new()),
         });

@@ -10,6 +10,7 @@
 //! refused as soon as SIP listens on anything but loopback.
 
 mod callback;
+pub mod desk;
 mod error;
 mod menu;
 mod parse;
@@ -83,6 +84,8 @@ pub struct Config {
     pub trunk: Option<TrunkConfig>,
     /// Where pending callbacks are kept (`[callbacks]`).
     pub callbacks: CallbacksConfig,
+    /// The web desk and the accounts created at start-up (`[desk]`, `[[account]]`).
+    pub desk: desk::DeskConfig,
 }
 
 /// `[sip]`.
@@ -244,6 +247,8 @@ pub struct Tenant {
     /// Where its calls may come from (`trunk_sources`); `None`: anywhere. An INVITE for one of
     /// its DIDs from elsewhere is refused with 403 before anything else happens.
     pub trunk_sources: Option<Vec<Network>>,
+    /// After-call work (`[tenant.desk]`).
+    pub desk: desk::TenantDesk,
 }
 
 /// An address or network (`192.0.2.10`, `10.1.0.0/16`, `2001:db8::/32`).

@@ -29,6 +29,8 @@ pub(crate) const SECTIONS: &[&str] = &[
     "sms",
     "trunk",
     "callbacks",
+    "desk",
+    "account",
 ];
 
 /// Reads `text`; syntax errors end the reading (nothing after them can be trusted), errors in
@@ -78,6 +80,8 @@ pub(crate) fn read(text: &str, errors: &mut Collector) -> Option<RawConfig> {
                 raw.trunk = trunk;
             }
             "callbacks" => section(text, name, value, errors, &mut raw.callbacks),
+            "desk" => section(text, name, value, errors, &mut raw.desk),
+            "account" => raw.accounts = entries(text, name, value, errors),
             other => {
                 let (line, column) = line_column(text, key.span().start);
                 errors.push(

@@ -276,6 +276,7 @@ pub(crate) struct RawTenant {
     /// Addresses or networks (`"192.0.2.10"`, `"10.1.0.0/16"`) the tenant's calls may come
     /// from; absent: any.
     pub trunk_sources: Option<Vec<String>>,
+    pub desk: Option<super::desk::RawTenantDesk>,
 }
 
 fn default_service_level() -> u64 {
@@ -542,4 +543,8 @@ pub(crate) struct RawConfig {
     pub trunk: Option<super::callback::RawTrunk>,
     /// `[callbacks]`.
     pub callbacks: super::callback::RawCallbacks,
+    /// `[desk]`.
+    pub desk: super::desk::RawDesk,
+    /// `[[account]]` entries (`None`: failed to read).
+    pub accounts: Vec<Option<super::desk::RawAccount>>,
 }

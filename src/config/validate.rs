@@ -76,6 +76,12 @@ fn check(raw: &RawConfig, errors: &mut Collector) -> Option<Config> {
     let sms = super::sms::check_sms(raw.sms.as_ref(), errors);
     let trunk = super::callback::check_trunk(raw.trunk.as_ref(), errors);
     let callbacks = super::callback::check_callbacks(&raw.callbacks, errors);
+    let desk = super::desk::check_desk(
+        &raw.desk,
+        &raw.accounts,
+        http.as_ref().map(|h| h.listen.ip().is_loopback()),
+        errors,
+    );
     if raw.trunk.is_none() {
         if let Some(tenants) = &tenants {
             for t in tenants.iter().filter(|t| t.surge.callback.is_some()) {
@@ -105,6 +111,7 @@ fn check(raw: &RawConfig, errors: &mut Collector) -> Option<Config> {
         sms: sms?,
         trunk: trunk?,
         callbacks: callbacks?,
+        desk: desk?,
     })
 }
 
@@ -581,6 +588,14 @@ fn check_tenants(
             .filter_map(|t| DtmfDigit::parse(&t.digit).map(DtmfDigit::as_char))
             .collect();
         let surge = super::surge::check_surge(label, tenant.surge.as_ref(), &topic_digits, errors);
+        let desk = ivr.as_ref().and_then(|ivr| {
+            let topics: Vec<(String, Bilingual)> = ivr
+                .topics
+                .iter()
+                .map(|t| (t.topic.clone(), t.label.clone()))
+                .collect();
+            super::desk::check_tenant_desk(tenant.desk.as_ref(), label, &topics, errors)
+        });
         let trunk_sources = tenant.trunk_sources.as_ref().map(|list| {
             if list.is_empty() {
                 errors.push(
@@ -610,8 +625,8 @@ fn check_tenants(
             ok = false;
             continue;
         }
-        match (name, timezone, hours, ivr, surge) {
-            (Some(name), Some(timezone), Some(hours), Some(ivr), Some(surge)) => {
+        match (name, timezone, hours, ivr, surge, desk) {
+            (Some(name), Some(timezone), Some(hours), Some(ivr), Some(surge), Some(desk)) => {
                 tenants.push(Tenant {
                     id: tenant.id.clone(),
                     name,
@@ -624,6 +639,7 @@ fn check_tenants(
                     ivr,
                     surge,
                     trunk_sources,
+                    desk,
                 })
             }
             _ => ok = false,

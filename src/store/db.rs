@@ -42,6 +42,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("migrations/0002_outbox_callbacks.postgres.sql"),
         sqlite: include_str!("migrations/0002_outbox_callbacks.sqlite.sql"),
     },
+    Migration {
+        version: 3,
+        name: "accounts_audit_dispositions_kb",
+        postgres: include_str!("migrations/0003_people.postgres.sql"),
+        sqlite: include_str!("migrations/0003_people.sqlite.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
@@ -181,7 +187,18 @@ impl Db {
         &self.url
     }
 
-    fn err(&self, source: sqlx::Error) -> StoreError {
+    /// The pool (queries of other modules: accounts, desk, knowledge base).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Whether this is Postgres (the few statements that differ ask).
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.url, DatabaseUrl::Postgres(_))
+    }
+
+    /// A driver error as a [`StoreError`] naming this database.
+    pub fn err(&self, source: sqlx::Error) -> StoreError {
         StoreError::Database {
             url: self.url.to_string(),
             source,
@@ -325,6 +342,11 @@ impl Db {
                 .await
                 .map_err(|e| self.err(e))?;
         }
+        if !rows.audit.is_empty() || !rows.dispositions.is_empty() {
+            super::people::write_postgres(&mut tx, &rows.audit, &rows.dispositions)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
         tx.commit().await.map_err(|e| self.err(e))
     }
 
@@ -421,6 +443,11 @@ impl Db {
         }
         if !rows.sms.is_empty() || !rows.callbacks.is_empty() {
             super::outbox::write_any(&mut tx, &rows.sms, &rows.callbacks)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        if !rows.audit.is_empty() || !rows.dispositions.is_empty() {
+            super::people::write_any(&mut tx, &rows.audit, &rows.dispositions)
                 .await
                 .map_err(|e| self.err(e))?;
         }

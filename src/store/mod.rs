@@ -30,6 +30,7 @@
 pub mod db;
 pub mod journal;
 pub mod outbox;
+pub mod people;
 pub mod record;
 pub mod repeat;
 

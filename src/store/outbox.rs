@@ -48,6 +48,10 @@ pub enum StoreRecord {
     Sms(SmsRecord),
     /// A step of one callback request.
     Callback(CallbackRecord),
+    /// A line of the audit log.
+    Audit(super::people::AuditEntry),
+    /// An operator's after-call work on a call.
+    Disposition(super::people::DispositionRecord),
 }
 
 /// Names the step and the id only: records hold full numbers (D18).
@@ -56,6 +60,8 @@ impl std::fmt::Debug for StoreRecord {
         match self {
             StoreRecord::Sms(r) => write!(f, "Sms({} {})", r.step(), r.id()),
             StoreRecord::Callback(r) => write!(f, "Callback({} {})", r.step(), r.id()),
+            StoreRecord::Audit(a) => write!(f, "{a:?}"),
+            StoreRecord::Disposition(d) => write!(f, "{d:?}"),
         }
     }
 }
@@ -229,6 +235,8 @@ pub fn fold_record(
                 _ => None,
             };
         }
+        // Folded by `record::fold` into tables of their own.
+        StoreRecord::Audit(_) | StoreRecord::Disposition(_) => {}
         StoreRecord::Callback(r) => {
             let slot = match callbacks.iter().position(|row| row.id == r.id()) {
                 Some(i) => i,
@@ -483,6 +491,8 @@ impl PendingWork {
             StoreRecord::Callback(CallbackRecord::Finished { id, .. }) => {
                 self.callbacks.remove(id);
             }
+            // Not pending work: nothing to resume at start-up.
+            StoreRecord::Audit(_) | StoreRecord::Disposition(_) => {}
         }
     }
 }

@@ -363,6 +363,10 @@ pub struct Rows {
     pub sms: Vec<SmsRow>,
     /// Callback request rows (one per request of the batch).
     pub callbacks: Vec<CallbackRow>,
+    /// Audit log lines.
+    pub audit: Vec<super::people::AuditRow>,
+    /// Dispositions (the highest revision per call of the batch).
+    pub dispositions: Vec<super::people::DispositionRecord>,
     /// Entries whose event JSON matched no known shape (kept in the timeline only).
     pub unreadable: usize,
 }
@@ -375,7 +379,17 @@ pub fn fold(entries: &[JournalEntry], month_of: &dyn Fn(&str, i64) -> String) ->
     for entry in entries {
         // Outbox and callback steps have tables of their own, not the timeline.
         if let Some(record) = &entry.record {
-            super::outbox::fold_record(entry, record, &mut rows.sms, &mut rows.callbacks);
+            match record {
+                StoreRecord::Audit(a) => rows.audit.push(super::people::AuditRow {
+                    uid: entry.uid.clone(),
+                    at_ms: entry.at_ms as i64,
+                    entry: a.clone(),
+                }),
+                StoreRecord::Disposition(d) => {
+                    super::people::fold_disposition(&mut rows.dispositions, d)
+                }
+                _ => super::outbox::fold_record(entry, record, &mut rows.sms, &mut rows.callbacks),
+            }
             continue;
         }
         let at = entry.at_ms as i64;

@@ -1,0 +1,84 @@
+//! The web desk: the operator's screen (state, screen pop, after-call work, knowledge base),
+//! the supervisor's and officer's floor view, the knowledge base editor, the audit log and
+//! personal API tokens. Server-rendered pages (askama templates, compiled and checked with
+//! the binary) with htmx (vendored, `static/`), and live updates by Server-Sent Events from
+//! the event bus ([`live`]).
+//!
+//! Every page and message is in Uzbek (Latin) and Russian ([`i18n`]); each account has its
+//! language and can switch it. Times are shown in the desk's time zone (the first tenant's,
+//! Asia/Tashkent in the demo).
+
+pub mod auth;
+pub mod disposition;
+pub mod i18n;
+pub mod live;
+pub mod pages;
+
+use crate::accounts::limiter::LoginLimiter;
+use auth::Cached;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// The desk's state, shared by every HTTP worker (it lives in the router's `Shared`).
+pub struct DeskState {
+    /// Calls as the desk sees them, and the notices desks react to.
+    pub live: Arc<live::LiveCalls>,
+    /// Login attempts.
+    pub limiter: Mutex<LoginLimiter>,
+    pub(crate) sessions: Mutex<HashMap<String, Cached>>,
+    pub(crate) tokens: Mutex<HashMap<String, Cached>>,
+    /// The last disposition revision this process wrote per call (two quick saves must not
+    /// both be revision 1 while the first is still on its way to the database).
+    pub(crate) revisions: Mutex<HashMap<String, i64>>,
+}
+
+impl DeskState {
+    /// A desk with the configured login limits.
+    pub fn new(config: &crate::config::Config) -> DeskState {
+        DeskState {
+            live: Arc::new(live::LiveCalls::default()),
+            limiter: Mutex::new(LoginLimiter::new(config.desk.login_limit)),
+            sessions: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(HashMap::new()),
+            revisions: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// Creates the accounts of `[[account]]` that the store does not have yet (never changes an
+/// existing one). Returns how many were created.
+pub async fn seed_accounts(
+    pool: &sqlx::AnyPool,
+    seeds: &[crate::config::desk::SeedAccount],
+) -> Result<usize, sqlx::Error> {
+    let now = auth::now_ms();
+    let mut created = 0;
+    for s in seeds {
+        let new = crate::accounts::db::NewAccount {
+            account: crate::accounts::Account {
+                username: s.username.clone(),
+                display_name: s.name.clone(),
+                role: s.role,
+                tenants: s.tenants.clone(),
+                operator_ext: s.ext.clone(),
+                language: s.language,
+                disabled: false,
+            },
+            password_hash: s.password_hash.clone(),
+        };
+        if crate::accounts::db::add(pool, &new, now).await? {
+            created += 1;
+            let entry = crate::store::people::AuditEntry {
+                actor: "config".into(),
+                role: None,
+                tenant: None,
+                action: "account_added".into(),
+                target: Some(s.username.clone()),
+                source: None,
+                detail: Some(format!("role {} from [[account]]", s.role)),
+            };
+            crate::accounts::db::audit_direct(pool, &entry, now).await?;
+        }
+    }
+    Ok(created)
+}
