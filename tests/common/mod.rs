@@ -11,6 +11,8 @@
 // Each test binary uses a different part of the harness.
 #![allow(dead_code)]
 
+pub mod browser;
+pub mod desk;
 pub mod softphone;
 
 use std::collections::HashSet;
