@@ -8,6 +8,8 @@
 //! `http.admin_token` (an admin of every tenant, for automation). Each route names the roles
 //! it allows (403 for another role); what belongs to a tenant the account does not work for
 //! answers 404.
+// The handlers' errors are the HTTP responses themselves (see `desk`).
+#![allow(clippy::result_large_err)]
 
 use crate::acd::{Input, OperatorState};
 use crate::actors::acd_host::{Feed, OperatorStates, SetSurge, Snapshots, SurgeStates};
@@ -77,12 +79,22 @@ use crate::desk::auth::api_principal;
 async fn call_tenant(router: &Router, call: &str) -> Option<(String, Option<String>)> {
     let local = call.rsplit(':').next().unwrap_or(call);
     if let Some(live) = router.shared.desk.live.get(local) {
-        if !call.contains(':') || router.shared.store.as_ref().is_some_and(|s| s.call_uid(local) == call) {
+        if !call.contains(':')
+            || router
+                .shared
+                .store
+                .as_ref()
+                .is_some_and(|s| s.call_uid(local) == call)
+        {
             return Some((live.tenant, live.operator));
         }
     }
     let store = router.shared.store.as_ref()?;
-    let uid = if call.contains(':') { call.to_owned() } else { store.call_uid(call) };
+    let uid = if call.contains(':') {
+        call.to_owned()
+    } else {
+        store.call_uid(call)
+    };
     let pool = store.db().pool().clone();
     let view = store
         .run(async move { crate::accounts::db::call_view(&pool, &uid).await })
@@ -93,7 +105,11 @@ async fn call_tenant(router: &Router, call: &str) -> Option<(String, Option<Stri
 }
 
 /// 404 unless `p` may see the call (its tenant; an operator only their own calls).
-async fn may_see_call(router: &Router, p: &Principal, call: &str) -> Result<(String, Option<String>), HttpResponse> {
+async fn may_see_call(
+    router: &Router,
+    p: &Principal,
+    call: &str,
+) -> Result<(String, Option<String>), HttpResponse> {
     let not_found = || {
         error(
             actix_web::http::StatusCode::NOT_FOUND,
@@ -134,7 +150,9 @@ async fn queues(router: web::Data<Router>, req: HttpRequest) -> impl Responder {
             None => Default::default(),
         };
         let model = &router.shared.model;
-        if p.sees(model.tenant_name(model.queue_tenant(s.queue))).is_err() {
+        if p.sees(model.tenant_name(model.queue_tenant(s.queue)))
+            .is_err()
+        {
             continue;
         }
         out.push(QueueView {
@@ -235,7 +253,15 @@ async fn set_operator_state(
         operator: id,
         state,
     }));
-    crate::desk::auth::audit(&router, &p, Some(&req), "operator_state", None, Some(&ext), Some(body.state.clone()));
+    crate::desk::auth::audit(
+        &router,
+        &p,
+        Some(&req),
+        "operator_state",
+        None,
+        Some(&ext),
+        Some(body.state.clone()),
+    );
     HttpResponse::Accepted().json(serde_json::json!({"ext": ext, "requested": body.state}))
 }
 
@@ -309,7 +335,15 @@ async fn set_surge(
         crate::surge::Manual::Auto => ("auto", None),
         crate::surge::Manual::Forced { on, .. } => ("manual", Some(*on)),
     };
-    crate::desk::auth::audit(&router, &p, Some(&req), "surge_switch", Some(&name), Some(&name), Some(mode.to_owned()));
+    crate::desk::auth::audit(
+        &router,
+        &p,
+        Some(&req),
+        "surge_switch",
+        Some(&name),
+        Some(&name),
+        Some(mode.to_owned()),
+    );
     // Awaited, so a following read of /api/queues sees the switch.
     let _ = router.acd.send(SetSurge { tenant, manual }).await;
     HttpResponse::Accepted().json(serde_json::json!({"tenant": name, "mode": mode, "surge": on}))
@@ -323,7 +357,10 @@ async fn surge_states(router: web::Data<Router>, req: HttpRequest) -> impl Respo
     };
     match router.acd.send(SurgeStates).await {
         Ok(states) => {
-            let states: Vec<_> = states.into_iter().filter(|s| p.sees(&s.tenant).is_ok()).collect();
+            let states: Vec<_> = states
+                .into_iter()
+                .filter(|s| p.sees(&s.tenant).is_ok())
+                .collect();
             HttpResponse::Ok().json(states)
         }
         Err(e) => error(
@@ -362,7 +399,15 @@ async fn recording(
         Ok((tenant, _)) => tenant,
         Err(r) => return r,
     };
-    crate::desk::auth::audit(&router, &p, Some(&req), "recording_play", Some(&tenant), Some(&call), None);
+    crate::desk::auth::audit(
+        &router,
+        &p,
+        Some(&req),
+        "recording_play",
+        Some(&tenant),
+        Some(&call),
+        None,
+    );
     let Some(engine) = router.shared.media.get() else {
         return error(
             actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -430,10 +475,18 @@ async fn monitor(
     use actix_web::http::StatusCode as S;
     match result {
         Ok(()) => {
-            crate::desk::auth::audit(&router, &p, Some(&req), "monitor_start", Some(&tenant), Some(&call), Some(format!("{:?} by {}", body.mode, body.supervisor)));
+            crate::desk::auth::audit(
+                &router,
+                &p,
+                Some(&req),
+                "monitor_start",
+                Some(&tenant),
+                Some(&call),
+                Some(format!("{:?} by {}", body.mode, body.supervisor)),
+            );
             HttpResponse::Accepted().json(serde_json::json!({
-            "call": call, "supervisor": body.supervisor, "mode": body.mode
-        }))
+                "call": call, "supervisor": body.supervisor, "mode": body.mode
+            }))
         }
         Err(e) => {
             let (status, code) = match e {
@@ -540,7 +593,10 @@ async fn audit_log(
     };
     let pool = store.db().pool().clone();
     let tenants = p.account.tenants.ids().map(<[String]>::to_vec);
-    let (before, limit) = (q.before.unwrap_or(i64::MAX), q.limit.unwrap_or(200).clamp(1, 1000));
+    let (before, limit) = (
+        q.before.unwrap_or(i64::MAX),
+        q.limit.unwrap_or(200).clamp(1, 1000),
+    );
     match store
         .run(async move { crate::accounts::db::audit(&pool, tenants.as_deref(), before, limit).await })
         .await
@@ -567,7 +623,11 @@ async fn tokens(router: web::Data<Router>, req: HttpRequest) -> impl Responder {
         .await
     {
         Ok(Ok(list)) => HttpResponse::Ok().json(list),
-        _ => error(actix_web::http::StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the store did not answer".into()),
+        _ => error(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "the store did not answer".into(),
+        ),
     }
 }
 
@@ -595,8 +655,13 @@ async fn create_token(
         );
     }
     match crate::desk::pages::create_token(&router, &p, body.label.trim(), &req).await {
-        Ok((id, secret)) => HttpResponse::Created().json(serde_json::json!({"id": id, "token": secret, "label": body.label.trim()})),
-        Err(e) => error(actix_web::http::StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e),
+        Ok((id, secret)) => HttpResponse::Created()
+            .json(serde_json::json!({"id": id, "token": secret, "label": body.label.trim()})),
+        Err(e) => error(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            e,
+        ),
     }
 }
 
@@ -613,8 +678,16 @@ async fn revoke_token(
     let id = path.into_inner();
     match crate::desk::pages::revoke_token(&router, &p, &id, &req).await {
         Ok(true) => HttpResponse::Ok().json(serde_json::json!({"id": id, "revoked": true})),
-        Ok(false) => error(actix_web::http::StatusCode::NOT_FOUND, "unknown_token", format!("no token {id} of yours")),
-        Err(e) => error(actix_web::http::StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e),
+        Ok(false) => error(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "unknown_token",
+            format!("no token {id} of yours"),
+        ),
+        Err(e) => error(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            e,
+        ),
     }
 }
 
@@ -634,9 +707,17 @@ async fn disposition(
         return r;
     }
     let Some(store) = router.shared.store.as_ref() else {
-        return error(actix_web::http::StatusCode::NOT_FOUND, "no_disposition", format!("no disposition for {call}"));
+        return error(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "no_disposition",
+            format!("no disposition for {call}"),
+        );
     };
-    let uid = if call.contains(':') { call.clone() } else { store.call_uid(&call) };
+    let uid = if call.contains(':') {
+        call.clone()
+    } else {
+        store.call_uid(&call)
+    };
     let pool = store.db().pool().clone();
     let found = store
         .run(async move { crate::accounts::db::dispositions(&pool, &[uid]).await })
@@ -644,8 +725,21 @@ async fn disposition(
     match found {
         Ok(Ok(list)) => match list.into_iter().next() {
             Some(d) => {
-                let full = router.shared.config.desk.full_number_roles.contains(&p.role());
-                let hide = |v: Option<String>| v.map(|x| if full { x } else { crate::privacy::PhoneNumber::new(x).masked() });
+                let full = router
+                    .shared
+                    .config
+                    .desk
+                    .full_number_roles
+                    .contains(&p.role());
+                let hide = |v: Option<String>| {
+                    v.map(|x| {
+                        if full {
+                            x
+                        } else {
+                            crate::privacy::PhoneNumber::new(x).masked()
+                        }
+                    })
+                };
                 HttpResponse::Ok().json(serde_json::json!({
                     "call": d.call_uid, "tenant": d.tenant, "operator": d.operator,
                     "topic": d.topic, "category": d.category, "outcome": d.outcome,
@@ -654,9 +748,17 @@ async fn disposition(
                     "revision": d.revision, "saved_by": d.saved_by, "at_ms": d.at_ms,
                 }))
             }
-            None => error(actix_web::http::StatusCode::NOT_FOUND, "no_disposition", format!("no disposition for {call}")),
+            None => error(
+                actix_web::http::StatusCode::NOT_FOUND,
+                "no_disposition",
+                format!("no disposition for {call}"),
+            ),
         },
-        _ => error(actix_web::http::StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the store did not answer".into()),
+        _ => error(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "the store did not answer".into(),
+        ),
     }
 }
 
@@ -677,7 +779,11 @@ async fn kb_search(
         Err(r) => return r,
     };
     if p.sees(&q.tenant).is_err() || router.shared.model.tenant(&q.tenant).is_none() {
-        return error(actix_web::http::StatusCode::NOT_FOUND, "unknown_tenant", format!("no tenant {}", q.tenant));
+        return error(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "unknown_tenant",
+            format!("no tenant {}", q.tenant),
+        );
     }
     let Some(store) = router.shared.store.as_ref() else {
         return HttpResponse::Ok().json(Vec::<()>::new());
@@ -690,7 +796,11 @@ async fn kb_search(
         .await
     {
         Ok(Ok(list)) => HttpResponse::Ok().json(list),
-        _ => error(actix_web::http::StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the store did not answer".into()),
+        _ => error(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "the store did not answer".into(),
+        ),
     }
 }
 

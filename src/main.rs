@@ -271,15 +271,16 @@ fn user(config: &Config, action: UserAction) -> anyhow::Result<()> {
         .build()
         .context("cannot start a runtime")?;
     let now = navbat::store::db::now_ms();
-    let shell = |action: &str, target: &str, detail: Option<String>| navbat::store::people::AuditEntry {
-        actor: "shell".into(),
-        role: None,
-        tenant: None,
-        action: action.into(),
-        target: Some(target.into()),
-        source: None,
-        detail,
-    };
+    let shell =
+        |action: &str, target: &str, detail: Option<String>| navbat::store::people::AuditEntry {
+            actor: "shell".into(),
+            role: None,
+            tenant: None,
+            action: action.into(),
+            target: Some(target.into()),
+            source: None,
+            detail,
+        };
     rt.block_on(async {
         let store = navbat::store::db::Db::connect_lazy(&url)?;
         store.migrate().await?;

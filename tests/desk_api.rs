@@ -44,8 +44,13 @@ fn every_route_answers_by_role_and_tenant() {
     // One call of each tenant, ended (nobody answers: the caller gives up).
     nav.caller("dtm-caller", "caller_abandon.xml", DTM_DID, 500)
         .wait_success();
-    nav.caller("support-caller", "caller_abandon.xml", desk::SUPPORT_DID, 500)
-        .wait_success();
+    nav.caller(
+        "support-caller",
+        "caller_abandon.xml",
+        desk::SUPPORT_DID,
+        500,
+    )
+    .wait_success();
     let dtm_call = finished_call(&nav, "dtm");
     let support_call = finished_call(&nav, "support");
 
@@ -63,7 +68,12 @@ fn every_route_answers_by_role_and_tenant() {
     let own_state = json!({"state": "available"});
     let surge = json!({"mode": "auto"});
     let monitor = json!({"supervisor": "1901", "mode": "listen"});
-    type Row<'a> = (&'a str, String, Option<&'a Value>, Vec<(&'a str, u16, &'a str)>);
+    type Row<'a> = (
+        &'a str,
+        String,
+        Option<&'a Value>,
+        Vec<(&'a str, u16, &'a str)>,
+    );
     let everyone_ok = |status: u16| -> Vec<(&str, u16, &str)> {
         vec![
             ("none", 401, "unauthorised"),
@@ -281,20 +291,61 @@ fn every_route_answers_by_role_and_tenant() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 
     // Views are cut to the tenant: officer-dtm's queues and surge states are dtm's only.
-    let queues = http_request(nav.http, "GET", "/api/queues", tokens["officer-dtm"].as_deref(), None).json();
-    let tenants: Vec<&str> = queues.as_array().unwrap().iter().map(|q| q["tenant"].as_str().unwrap()).collect();
-    assert!(!tenants.is_empty() && tenants.iter().all(|t| *t == "dtm"), "{tenants:?}");
+    let queues = http_request(
+        nav.http,
+        "GET",
+        "/api/queues",
+        tokens["officer-dtm"].as_deref(),
+        None,
+    )
+    .json();
+    let tenants: Vec<&str> = queues
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["tenant"].as_str().unwrap())
+        .collect();
+    assert!(
+        !tenants.is_empty() && tenants.iter().all(|t| *t == "dtm"),
+        "{tenants:?}"
+    );
     // Officers do not see where phones are registered.
-    let ops = http_request(nav.http, "GET", "/api/operators", tokens["officer-dtm"].as_deref(), None).json();
-    assert!(ops.as_array().unwrap().iter().all(|o| o["contact"].is_null()), "{ops}");
+    let ops = http_request(
+        nav.http,
+        "GET",
+        "/api/operators",
+        tokens["officer-dtm"].as_deref(),
+        None,
+    )
+    .json();
+    assert!(
+        ops.as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["contact"].is_null()),
+        "{ops}"
+    );
     // A revoked token stops working at once on this node.
     let editor = tokens["editor"].clone().unwrap();
     let list = http_request(nav.http, "GET", "/api/tokens", Some(&editor), None).json();
     let id = list[0]["id"].as_str().unwrap().to_owned();
-    assert!(list.as_array().unwrap().iter().all(|t| t.get("token").is_none() && t.get("token_hash").is_none()));
-    let r = http_request(nav.http, "DELETE", &format!("/api/tokens/{id}"), Some(&editor), None);
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t.get("token").is_none() && t.get("token_hash").is_none()));
+    let r = http_request(
+        nav.http,
+        "DELETE",
+        &format!("/api/tokens/{id}"),
+        Some(&editor),
+        None,
+    );
     assert_eq!(r.status, 200, "{r:?}");
-    assert_eq!(http_request(nav.http, "GET", "/api/me", Some(&editor), None).status, 401);
+    assert_eq!(
+        http_request(nav.http, "GET", "/api/me", Some(&editor), None).status,
+        401
+    );
 }
 
 #[test]
@@ -316,7 +367,10 @@ fn session_writes_need_the_csrf_token() {
         nav.http,
         "POST",
         "/api/tenants/dtm/surge",
-        &[("Cookie", &sup.cookie_header()), ("X-CSRF-Token", &sup.csrf)],
+        &[
+            ("Cookie", &sup.cookie_header()),
+            ("X-CSRF-Token", &sup.csrf),
+        ],
         Some(("application/json", &body)),
     );
     assert_eq!(ok.status, 202, "{ok:?}");
@@ -327,7 +381,10 @@ fn session_writes_need_the_csrf_token() {
         "POST",
         "/desk/state",
         &[("Cookie", &op.cookie_header())],
-        Some(("application/x-www-form-urlencoded", "state=break&reason=lunch")),
+        Some((
+            "application/x-www-form-urlencoded",
+            "state=break&reason=lunch",
+        )),
     );
     assert_eq!(no_token.status, 403, "{no_token:?}");
     let with_token = op.post_form("/desk/state", &[("state", "break"), ("reason", "lunch")]);
@@ -343,7 +400,11 @@ fn session_writes_need_the_csrf_token() {
         &[],
         Some((
             "application/x-www-form-urlencoded",
-            &desk::form(&[("csrf", "x"), ("username", "admin"), ("password", "demo-admin")]),
+            &desk::form(&[
+                ("csrf", "x"),
+                ("username", "admin"),
+                ("password", "demo-admin"),
+            ]),
         )),
     );
     assert_eq!(blind.status, 403, "{blind:?}");
@@ -356,7 +417,10 @@ fn session_writes_need_the_csrf_token() {
         .find(|(k, v)| k == "set-cookie" && v.starts_with("navbat_login_csrf="))
         .map(|(_, v)| v.clone())
         .unwrap();
-    assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"), "{set}");
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
 }
 
 #[test]
@@ -373,19 +437,31 @@ fn sessions_expire_and_logout_ends_them() {
     assert_eq!(op.get("/desk").status, 200);
     std::thread::sleep(Duration::from_millis(3_000));
     let after = op.get("/desk");
-    assert_eq!(after.status, 303, "an expired session still opened the desk: {after:?}");
-    assert!(after.headers.iter().any(|(k, v)| k == "location" && v.starts_with("/login")));
+    assert_eq!(
+        after.status, 303,
+        "an expired session still opened the desk: {after:?}"
+    );
+    assert!(after
+        .headers
+        .iter()
+        .any(|(k, v)| k == "location" && v.starts_with("/login")));
 
     let op = login(nav.http, "op1002");
     assert_eq!(op.get("/desk").status, 200);
     let out = op.post_form("/logout", &[]);
     assert_eq!(out.status, 303, "{out:?}");
-    assert_eq!(op.get("/desk").status, 303, "the session works after logout");
+    assert_eq!(
+        op.get("/desk").status,
+        303,
+        "the session works after logout"
+    );
 
     // The login limit: three wrong passwords, then even the right one waits, with a clear
     // message and Retry-After; another account from the same address is not affected.
     for _ in 0..3 {
-        let r = try_login(nav.http, "editor", "wrong password").err().unwrap();
+        let r = try_login(nav.http, "editor", "wrong password")
+            .err()
+            .unwrap();
         assert_eq!(r.status, 401, "{r:?}");
         assert!(r.body.contains("id=\"login-error\""));
     }
@@ -407,7 +483,10 @@ fn the_audit_log_keeps_who_did_what_and_cannot_be_changed() {
         nav.http,
         "POST",
         "/api/tenants/dtm/surge",
-        &[("Cookie", &sup.cookie_header()), ("X-CSRF-Token", &sup.csrf)],
+        &[
+            ("Cookie", &sup.cookie_header()),
+            ("X-CSRF-Token", &sup.csrf),
+        ],
         Some(("application/json", &json!({"on": true}).to_string())),
     );
     assert_eq!(r.status, 202);
@@ -415,7 +494,10 @@ fn the_audit_log_keeps_who_did_what_and_cannot_be_changed() {
         nav.http,
         "POST",
         "/api/tenants/support/surge",
-        &[("Cookie", &sup.cookie_header()), ("X-CSRF-Token", &sup.csrf)],
+        &[
+            ("Cookie", &sup.cookie_header()),
+            ("X-CSRF-Token", &sup.csrf),
+        ],
         Some(("application/json", &json!({"on": false}).to_string())),
     );
     assert_eq!(r.status, 202);
@@ -431,27 +513,58 @@ fn the_audit_log_keeps_who_did_what_and_cannot_be_changed() {
             && actions.contains(&"login_failed".to_owned()))
         .then_some(rows)
     });
-    let failed = rows.as_array().unwrap().iter().find(|r| r["action"] == "login_failed").unwrap();
+    let failed = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["action"] == "login_failed")
+        .unwrap();
     assert_eq!(failed["actor"], "supervisor");
     assert_eq!(failed["source"], "127.0.0.1");
     // The officer of dtm reads dtm's part only.
     let officer = login(nav.http, "officer-dtm");
-    let theirs = request(nav.http, "GET", "/api/audit", &[("Cookie", &officer.cookie_header())], None).json();
-    let tenants: Vec<&str> = theirs.as_array().unwrap().iter().map(|r| r["tenant"].as_str().unwrap_or("")).collect();
-    assert!(!tenants.is_empty() && tenants.iter().all(|t| *t == "dtm"), "{tenants:?}");
+    let theirs = request(
+        nav.http,
+        "GET",
+        "/api/audit",
+        &[("Cookie", &officer.cookie_header())],
+        None,
+    )
+    .json();
+    let tenants: Vec<&str> = theirs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["tenant"].as_str().unwrap_or(""))
+        .collect();
+    assert!(
+        !tenants.is_empty() && tenants.iter().all(|t| *t == "dtm"),
+        "{tenants:?}"
+    );
     // Append-only in the database itself.
     let db = nav.dir.path().join("data/navbat.db");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
-        let url = navbat::config::DatabaseUrl::parse(&format!("sqlite://{}", db.display())).unwrap();
+        let url =
+            navbat::config::DatabaseUrl::parse(&format!("sqlite://{}", db.display())).unwrap();
         let db = navbat::store::db::Db::connect_lazy(&url).unwrap();
         let n = db.scalar("SELECT COUNT(*) FROM audit_log").await.unwrap();
         assert!(n >= 4, "{n}");
-        let update = sqlx::query("UPDATE audit_log SET actor = 'nobody'").execute(db.pool()).await;
+        let update = sqlx::query("UPDATE audit_log SET actor = 'nobody'")
+            .execute(db.pool())
+            .await;
         assert!(update.is_err(), "the audit log took an UPDATE");
-        let delete = sqlx::query("DELETE FROM audit_log").execute(db.pool()).await;
+        let delete = sqlx::query("DELETE FROM audit_log")
+            .execute(db.pool())
+            .await;
         assert!(delete.is_err(), "the audit log took a DELETE");
-        assert_eq!(db.scalar("SELECT COUNT(*) FROM audit_log").await.unwrap(), n);
+        assert_eq!(
+            db.scalar("SELECT COUNT(*) FROM audit_log").await.unwrap(),
+            n
+        );
     });
 }
 
@@ -472,14 +585,38 @@ fn navbat_user_manages_accounts_from_the_shell() {
             .spawn()
             .unwrap();
         use std::io::Write;
-        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
         child.wait_with_output().unwrap()
     };
-    let out = run(&["add", "op1002b", "--role", "operator", "--tenants", "dtm"], "short\n");
+    let out = run(
+        &["add", "op1002b", "--role", "operator", "--tenants", "dtm"],
+        "short\n",
+    );
     assert!(!out.status.success(), "a short password was taken");
     assert!(String::from_utf8_lossy(&out.stderr).contains("shorter than"));
-    let out = run(&["add", "newop", "--role", "operator", "--tenants", "dtm", "--name", "Yangi"], "a long enough secret\n");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(
+        &[
+            "add",
+            "newop",
+            "--role",
+            "operator",
+            "--tenants",
+            "dtm",
+            "--name",
+            "Yangi",
+        ],
+        "a long enough secret\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let s = try_login(nav.http, "newop", "a long enough secret").expect("the new account logs in");
     assert_eq!(s.get("/desk").status, 200);
     let list = run(&["list"], "");
@@ -488,12 +625,23 @@ fn navbat_user_manages_accounts_from_the_shell() {
     assert!(!text.contains("argon2"), "hashes listed: {text}");
     let out = run(&["disable", "newop"], "");
     assert!(out.status.success());
-    let refused = try_login(nav.http, "newop", "a long enough secret").err().expect("a disabled account logged in");
+    let refused = try_login(nav.http, "newop", "a long enough secret")
+        .err()
+        .expect("a disabled account logged in");
     assert_eq!(refused.status, 401);
     // The password never comes from the command line: there is no such option.
     let out = run(&["passwd", "newop", "--password", "x"], "");
     assert!(!out.status.success());
     let audit = nav.get("/api/audit").json();
-    let actions: Vec<&str> = audit.as_array().unwrap().iter().filter(|r| r["actor"] == "shell").map(|r| r["action"].as_str().unwrap()).collect();
-    assert!(actions.contains(&"account_added") && actions.contains(&"account_disabled"), "{actions:?}");
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["actor"] == "shell")
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.contains(&"account_added") && actions.contains(&"account_disabled"),
+        "{actions:?}"
+    );
 }

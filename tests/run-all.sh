@@ -14,7 +14,9 @@ cd "$(dirname "$0")/.."
 # on Debian: it is looked for under /usr/lib/postgresql/*/bin (tests/store_support/mod.rs
 # finds it there; as root the tests run it as `nobody` through runuser). `openssl` makes the
 # test CA of tests/surge_sms_tls.rs; `kill` (procps) stops navbat with signals in the tests.
-# baresip and linphonec are the real softphones of tests/softphones.rs.
+# baresip and linphonec are the real softphones of tests/softphones.rs. chromium and
+# chromedriver drive the desk's pages in tests/desk_browser.rs (WebDriver, headless), with a
+# font to render their text.
 REQUIRED_TOOLS=(
     "sipp:sip-tester"
     "prometheus:prometheus"
@@ -25,11 +27,15 @@ REQUIRED_TOOLS=(
     "baresip:baresip-core"
     "linphonec:linphone-cli"
     "svcrack:sipvicious"
+    "chromium:chromium"
+    "chromedriver:chromium-driver"
+    "dejavu-fonts:fonts-dejavu-core"
 )
 
 have_tool() {
     case "$1" in
         postgresql) compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null 2>&1 ;;
+        dejavu-fonts) [ -d /usr/share/fonts/truetype/dejavu ] ;;
         *) command -v "$1" >/dev/null 2>&1 ;;
     esac
 }

@@ -84,12 +84,13 @@ pub async fn set_disabled(
     disabled: bool,
     now_ms: i64,
 ) -> Result<bool, sqlx::Error> {
-    let r = sqlx::query("UPDATE accounts SET disabled = $2, updated_at_ms = $3 WHERE username = $1")
-        .bind(username.to_owned())
-        .bind(disabled)
-        .bind(now_ms)
-        .execute(pool)
-        .await?;
+    let r =
+        sqlx::query("UPDATE accounts SET disabled = $2, updated_at_ms = $3 WHERE username = $1")
+            .bind(username.to_owned())
+            .bind(disabled)
+            .bind(now_ms)
+            .execute(pool)
+            .await?;
     if disabled {
         sqlx::query("DELETE FROM web_sessions WHERE username = $1")
             .bind(username.to_owned())
@@ -130,7 +131,9 @@ pub async fn get(pool: &AnyPool, username: &str) -> Result<Option<Account>, sqlx
 /// Every account, by username.
 pub async fn list(pool: &AnyPool) -> Result<Vec<Account>, sqlx::Error> {
     let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY username");
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await?;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .fetch_all(pool)
+        .await?;
     rows.iter().map(account).collect()
 }
 
@@ -352,21 +355,20 @@ pub async fn audit(
     before_ms: i64,
     limit: i64,
 ) -> Result<Vec<AuditView>, sqlx::Error> {
-    let rows = match tenants {
-        None => {
-            sqlx::query(
+    let rows =
+        match tenants {
+            None => sqlx::query(
                 "SELECT at_ms, actor, role, tenant, action, target, source, detail FROM audit_log \
                  WHERE at_ms < $1 ORDER BY at_ms DESC LIMIT $2",
             )
             .bind(before_ms)
             .bind(limit)
             .fetch_all(pool)
-            .await?
-        }
-        Some(ids) => {
-            // Tenant ids are checked names from the config; still bound, one placeholder each.
-            let marks: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 3)).collect();
-            let sql = format!(
+            .await?,
+            Some(ids) => {
+                // Tenant ids are checked names from the config; still bound, one placeholder each.
+                let marks: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 3)).collect();
+                let sql = format!(
                 "SELECT at_ms, actor, role, tenant, action, target, source, detail FROM audit_log \
                  WHERE at_ms < $1 AND tenant IN ({}) ORDER BY at_ms DESC LIMIT $2",
                 if marks.is_empty() {
@@ -375,15 +377,15 @@ pub async fn audit(
                     marks.join(", ")
                 }
             );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(before_ms)
-                .bind(limit);
-            for id in ids {
-                q = q.bind(id.clone());
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(before_ms)
+                    .bind(limit);
+                for id in ids {
+                    q = q.bind(id.clone());
+                }
+                q.fetch_all(pool).await?
             }
-            q.fetch_all(pool).await?
-        }
-    };
+        };
     rows.iter()
         .map(|r| {
             Ok(AuditView {
@@ -401,7 +403,11 @@ pub async fn audit(
 }
 
 /// Writes an audit row directly (changes from the shell).
-pub async fn audit_direct(pool: &AnyPool, entry: &AuditEntry, now_ms: i64) -> Result<(), sqlx::Error> {
+pub async fn audit_direct(
+    pool: &AnyPool,
+    entry: &AuditEntry,
+    now_ms: i64,
+) -> Result<(), sqlx::Error> {
     let uid = format!("shell:{now_ms}:{}", &super::new_secret()[..12]);
     crate::store::people::insert_direct(pool, &uid, now_ms, entry).await
 }
@@ -437,7 +443,9 @@ pub async fn dispositions(
     if call_uids.is_empty() {
         return Ok(Vec::new());
     }
-    let marks: Vec<String> = (0..call_uids.len()).map(|i| format!("${}", i + 1)).collect();
+    let marks: Vec<String> = (0..call_uids.len())
+        .map(|i| format!("${}", i + 1))
+        .collect();
     let sql = format!(
         "SELECT {DISPOSITION_COLUMNS} FROM dispositions WHERE call_uid IN ({})",
         marks.join(", ")

@@ -316,7 +316,11 @@ mod tests {
             ..LoginPolicy::default()
         });
         for i in 0..10_000u64 {
-            l.failed(i, &format!("u{i}"), ip(&format!("10.{}.{}.1", i / 256, i % 256)));
+            l.failed(
+                i,
+                &format!("u{i}"),
+                ip(&format!("10.{}.{}.1", i / 256, i % 256)),
+            );
         }
         assert!(l.entries() <= 300, "{}", l.entries());
     }

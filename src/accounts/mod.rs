@@ -395,7 +395,10 @@ mod tests {
         let mut p = Principal::bootstrap();
         p.account.role = Role::Officer;
         p.account.tenants = Tenants::parse("dtm");
-        assert_eq!(p.require(&[Role::Supervisor, Role::Admin]), Err(Denied::Role));
+        assert_eq!(
+            p.require(&[Role::Supervisor, Role::Admin]),
+            Err(Denied::Role)
+        );
         assert_eq!(p.require(&[Role::Officer]), Ok(()));
         assert_eq!(p.sees("support"), Err(Denied::Tenant));
         assert_eq!(p.sees("dtm"), Ok(()));

@@ -316,7 +316,11 @@ pub(crate) fn check_desk(
         let at = format!("account[{i}]");
         if let Err(e) = crate::accounts::check_username(&a.username) {
             ok = false;
-            errors.push(format!("{at}.username"), e.to_string(), "choose another name");
+            errors.push(
+                format!("{at}.username"),
+                e.to_string(),
+                "choose another name",
+            );
         }
         if seeds.iter().any(|s: &SeedAccount| s.username == a.username) {
             ok = false;

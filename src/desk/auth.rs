@@ -189,7 +189,11 @@ impl DeskState {
 }
 
 /// A JSON error body.
-pub fn json_error(status: StatusCode, code: &'static str, message: impl Into<String>) -> HttpResponse {
+pub fn json_error(
+    status: StatusCode,
+    code: &'static str,
+    message: impl Into<String>,
+) -> HttpResponse {
     HttpResponse::build(status).json(serde_json::json!({"error": code, "message": message.into()}))
 }
 
@@ -211,7 +215,11 @@ pub async fn api_principal(
             ))
         }
         Err(AuthError::Store(e)) => {
-            return Err(json_error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e))
+            return Err(json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                e,
+            ))
         }
     };
     if p.require(roles).is_err() {
@@ -221,7 +229,11 @@ pub async fn api_principal(
             format!(
                 "the role {} may not use this route (allowed: {})",
                 p.role(),
-                roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+                roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         ));
     }
@@ -234,7 +246,11 @@ pub async fn api_principal(
 /// For a browser session, the request must carry the session's CSRF token (form field
 /// `csrf` given here, or the `X-CSRF-Token` header); tokens sent as bearer credentials
 /// cannot be forged by another site and need none.
-pub fn check_csrf(p: &Principal, req: &HttpRequest, form: Option<&str>) -> Result<(), HttpResponse> {
+pub fn check_csrf(
+    p: &Principal,
+    req: &HttpRequest,
+    form: Option<&str>,
+) -> Result<(), HttpResponse> {
     let Some(expected) = p.csrf() else {
         return Ok(());
     };

@@ -8,10 +8,14 @@
 //! language and can switch it. Times are shown in the desk's time zone (the first tenant's,
 //! Asia/Tashkent in the demo).
 
+// The handlers' errors are the HTTP responses themselves, built once per refused request;
+// boxing them would only add an allocation.
+#[allow(clippy::result_large_err)]
 pub mod auth;
 pub mod disposition;
 pub mod i18n;
 pub mod live;
+#[allow(clippy::result_large_err)]
 pub mod pages;
 
 use crate::accounts::limiter::LoginLimiter;

@@ -2,7 +2,9 @@
 //! checks answer 404 (what belongs to another tenant is not there for you); every form
 //! carries the session's CSRF token.
 
-use super::auth::{self, audit, audit_as, client_ip, now_ms, LANG_COOKIE, LOGIN_CSRF_COOKIE, SESSION_COOKIE};
+use super::auth::{
+    self, audit, audit_as, client_ip, now_ms, LANG_COOKIE, LOGIN_CSRF_COOKIE, SESSION_COOKIE,
+};
 use super::disposition::{self, Form as DispositionForm, OUTCOMES};
 use super::i18n::T;
 use super::live::{LiveCall, Notice};
@@ -107,12 +109,24 @@ fn message(p: &Principal, status: StatusCode, id: &str, title: &str, text: &str)
 
 fn forbidden(p: &Principal) -> HttpResponse {
     let t = T::of(p.account.language);
-    message(p, StatusCode::FORBIDDEN, "forbidden", t.forbidden_title, t.forbidden_text)
+    message(
+        p,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        t.forbidden_title,
+        t.forbidden_text,
+    )
 }
 
 fn not_found(p: &Principal) -> HttpResponse {
     let t = T::of(p.account.language);
-    message(p, StatusCode::NOT_FOUND, "not-found", t.not_found_title, t.not_found_text)
+    message(
+        p,
+        StatusCode::NOT_FOUND,
+        "not-found",
+        t.not_found_title,
+        t.not_found_text,
+    )
 }
 
 fn redirect(to: &str) -> HttpResponse {
@@ -144,7 +158,11 @@ async fn page_principal(
         }
         Err(auth::AuthError::Store(e)) => Err(HttpResponse::ServiceUnavailable()
             .content_type("text/plain; charset=utf-8")
-            .body(format!("{} / {}: {e}", super::i18n::UZ.err_store, super::i18n::RU.err_store))),
+            .body(format!(
+                "{} / {}: {e}",
+                super::i18n::UZ.err_store,
+                super::i18n::RU.err_store
+            ))),
     }
 }
 
@@ -169,7 +187,12 @@ fn zone(router: &Router) -> jiff::tz::TimeZone {
 
 fn local_time(router: &Router, ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms)
-        .map(|ts| zone(router).to_datetime(ts).strftime("%Y-%m-%d %H:%M:%S").to_string())
+        .map(|ts| {
+            zone(router)
+                .to_datetime(ts)
+                .strftime("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
         .unwrap_or_default()
 }
 
@@ -216,7 +239,13 @@ fn topic_label(router: &Router, tenant: &str, topic: Option<&str>, lang: Lang) -
 
 /// The caller as this principal may see them (D18).
 fn caller_shown(router: &Router, p: &Principal, caller: &crate::privacy::PhoneNumber) -> String {
-    if router.shared.config.desk.full_number_roles.contains(&p.role()) {
+    if router
+        .shared
+        .config
+        .desk
+        .full_number_roles
+        .contains(&p.role())
+    {
         caller.expose().to_owned()
     } else {
         caller.masked()
@@ -351,7 +380,11 @@ struct LoginForm {
     next: String,
 }
 
-async fn login(router: web::Data<Router>, req: HttpRequest, form: web::Form<LoginForm>) -> HttpResponse {
+async fn login(
+    router: web::Data<Router>,
+    req: HttpRequest,
+    form: web::Form<LoginForm>,
+) -> HttpResponse {
     let form = form.into_inner();
     let t = T::of(lang_of_request(&req));
     let expected = req.cookie(LOGIN_CSRF_COOKIE).map(|c| c.value().to_owned());
@@ -376,7 +409,11 @@ async fn login(router: web::Data<Router>, req: HttpRequest, form: web::Form<Logi
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .check(now, &username, ip);
-    if let Verdict::Wait { retry_after_ms, scope } = verdict {
+    if let Verdict::Wait {
+        retry_after_ms,
+        scope,
+    } = verdict
+    {
         metrics::counter!("navbat_desk_logins_total", "result" => "limited").increment(1);
         let secs = retry_after_ms.div_ceil(1000);
         tracing::warn!(account = %username, source = %ip, ?scope, retry_after_secs = secs, "web login refused: too many failures");
@@ -394,7 +431,10 @@ async fn login(router: web::Data<Router>, req: HttpRequest, form: web::Form<Logi
         return resp;
     }
     let lookup = username.clone();
-    let found = with_db(&router, move |pool, _| async move { db::for_login(&pool, &lookup).await }).await;
+    let found = with_db(&router, move |pool, _| async move {
+        db::for_login(&pool, &lookup).await
+    })
+    .await;
     let found = match found {
         Ok(f) => f,
         Err(e) => {
@@ -427,7 +467,16 @@ async fn login(router: web::Data<Router>, req: HttpRequest, form: web::Form<Logi
             .failed(now, &username, ip);
         metrics::counter!("navbat_desk_logins_total", "result" => "failed").increment(1);
         tracing::warn!(account = %username, source = %ip, "web login failed");
-        audit_as(&router, &username, None, Some(ip), "login_failed", None, None, None);
+        audit_as(
+            &router,
+            &username,
+            None,
+            Some(ip),
+            "login_failed",
+            None,
+            None,
+            None,
+        );
         return login_page(
             &router,
             &req,
@@ -476,7 +525,12 @@ async fn login(router: web::Data<Router>, req: HttpRequest, form: web::Form<Logi
     audit(&router, &p, Some(&req), "login", None, None, None);
     let to = safe_next(Some(&form.next)).unwrap_or_else(|| landing(account.role).to_owned());
     let mut resp = redirect(&to);
-    let _ = resp.add_cookie(&cookie(&router, SESSION_COOKIE, secret, ttl.as_secs() as i64));
+    let _ = resp.add_cookie(&cookie(
+        &router,
+        SESSION_COOKIE,
+        secret,
+        ttl.as_secs() as i64,
+    ));
     let mut gone = cookie(&router, LOGIN_CSRF_COOKIE, String::new(), 0);
     gone.make_removal();
     let _ = resp.add_cookie(&gone);
@@ -489,7 +543,11 @@ struct CsrfForm {
     csrf: String,
 }
 
-async fn logout(router: web::Data<Router>, req: HttpRequest, form: web::Form<CsrfForm>) -> HttpResponse {
+async fn logout(
+    router: web::Data<Router>,
+    req: HttpRequest,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
     let Ok(p) = auth::principal(&router, &req).await else {
         return redirect("/login");
     };
@@ -499,7 +557,10 @@ async fn logout(router: web::Data<Router>, req: HttpRequest, form: web::Form<Csr
     if let accounts::Via::Session { id_hash, .. } = &p.via {
         let h = id_hash.clone();
         router.shared.desk.forget(&h);
-        let _ = with_db(&router, move |pool, _| async move { db::delete_session(&pool, &h).await }).await;
+        let _ = with_db(&router, move |pool, _| async move {
+            db::delete_session(&pool, &h).await
+        })
+        .await;
     }
     audit(&router, &p, Some(&req), "logout", None, None, None);
     let mut resp = redirect("/login");
@@ -516,7 +577,11 @@ struct LangForm {
     lang: String,
 }
 
-async fn set_lang(router: web::Data<Router>, req: HttpRequest, form: web::Form<LangForm>) -> HttpResponse {
+async fn set_lang(
+    router: web::Data<Router>,
+    req: HttpRequest,
+    form: web::Form<LangForm>,
+) -> HttpResponse {
     let lang = Lang::parse(&form.lang).unwrap_or_default();
     let back = req
         .headers()
@@ -532,15 +597,28 @@ async fn set_lang(router: web::Data<Router>, req: HttpRequest, form: web::Form<L
                 return resp;
             }
             let u = p.username().to_owned();
-            let _ = with_db(&router, move |pool, _| async move { db::set_language(&pool, &u, lang).await }).await;
+            let _ = with_db(&router, move |pool, _| async move {
+                db::set_language(&pool, &u, lang).await
+            })
+            .await;
             router.shared.desk.forget_user(p.username());
             let mut resp = redirect(&back);
-            let _ = resp.add_cookie(&cookie(&router, LANG_COOKIE, lang.as_str().into(), 365 * 86_400));
+            let _ = resp.add_cookie(&cookie(
+                &router,
+                LANG_COOKIE,
+                lang.as_str().into(),
+                365 * 86_400,
+            ));
             resp
         }
         Err(_) => {
             let mut resp = redirect(&back);
-            let _ = resp.add_cookie(&cookie(&router, LANG_COOKIE, lang.as_str().into(), 365 * 86_400));
+            let _ = resp.add_cookie(&cookie(
+                &router,
+                LANG_COOKIE,
+                lang.as_str().into(),
+                365 * 86_400,
+            ));
             resp
         }
     }
@@ -637,7 +715,12 @@ async fn render_pop(router: &Router, p: &Principal, call: &LiveCall) -> String {
         .answered_at_ms
         .or(call.ended.map(|e| e.0))
         .unwrap_or_else(|| now_ms().max(0) as u64);
-    let tenant_cfg = router.shared.config.tenants.iter().find(|x| x.id == call.tenant);
+    let tenant_cfg = router
+        .shared
+        .config
+        .tenants
+        .iter()
+        .find(|x| x.id == call.tenant);
     let (categories, topics, require_details) = match tenant_cfg {
         Some(tc) => (
             tc.desk
@@ -670,25 +753,39 @@ async fn render_pop(router: &Router, p: &Principal, call: &LiveCall) -> String {
             let items: Vec<_> = h
                 .earlier
                 .into_iter()
-                .filter(|i| i.tenant.as_deref().is_some_and(|tn| p.account.tenants.allows(tn)))
+                .filter(|i| {
+                    i.tenant
+                        .as_deref()
+                        .is_some_and(|tn| p.account.tenants.allows(tn))
+                })
                 .take(10)
                 .collect();
             let uids: Vec<String> = items.iter().map(|i| i.call.clone()).collect();
             let disp: HashMap<String, DispositionRecord> =
-                with_db(router, move |pool, _| async move { db::dispositions(&pool, &uids).await })
-                    .await
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|d| (d.call_uid.clone(), d))
-                    .collect();
+                with_db(router, move |pool, _| async move {
+                    db::dispositions(&pool, &uids).await
+                })
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .map(|d| (d.call_uid.clone(), d))
+                .collect();
             for i in items {
                 let d = disp.get(&i.call);
                 history.push(HistoryView {
                     when: local_time(router, i.arrived_at_ms.unwrap_or(0)),
-                    topic: topic_label(router, i.tenant.as_deref().unwrap_or(""), i.topic.as_deref(), lang),
+                    topic: topic_label(
+                        router,
+                        i.tenant.as_deref().unwrap_or(""),
+                        i.topic.as_deref(),
+                        lang,
+                    ),
                     outcome: d
                         .map(|d| t.outcome_name(&d.outcome).to_owned())
-                        .unwrap_or_else(|| t.outcome_name(i.outcome.as_deref().unwrap_or("")).to_owned()),
+                        .unwrap_or_else(|| {
+                            t.outcome_name(i.outcome.as_deref().unwrap_or(""))
+                                .to_owned()
+                        }),
                     category: d.map(|d| t.category_name(&d.category).to_owned()),
                     notes: d.map(|d| d.notes.clone()).unwrap_or_default(),
                     call: i.call,
@@ -703,7 +800,13 @@ async fn render_pop(router: &Router, p: &Principal, call: &LiveCall) -> String {
     .await
     .unwrap_or_default()
     .into_iter()
-    .map(|a| (a.id.clone(), a.title(lang).to_owned(), a.body(lang).to_owned()))
+    .map(|a| {
+        (
+            a.id.clone(),
+            a.title(lang).to_owned(),
+            a.body(lang).to_owned(),
+        )
+    })
     .collect();
     PopFragment {
         t,
@@ -742,11 +845,15 @@ async fn desk_page(router: web::Data<Router>, req: HttpRequest) -> HttpResponse 
         Some(e) => {
             let from = start_of_today_ms(&router);
             let e2 = e.clone();
-            let figures = with_db(&router, move |pool, _| async move { db::day_figures(&pool, &e2, from).await })
-                .await
-                .unwrap_or_default();
+            let figures = with_db(&router, move |pool, _| async move {
+                db::day_figures(&pool, &e2, from).await
+            })
+            .await
+            .unwrap_or_default();
             let pop = match router.shared.desk.live.latest_for(e) {
-                Some(call) if p.account.tenants.allows(&call.tenant) => Some(render_pop(&router, &p, &call).await),
+                Some(call) if p.account.tenants.allows(&call.tenant) => {
+                    Some(render_pop(&router, &p, &call).await)
+                }
                 _ => None,
             };
             (operator_state(&router, e).await, figures, pop)
@@ -809,7 +916,11 @@ async fn desk_events(router: web::Data<Router>, req: HttpRequest) -> HttpRespons
     let router = router.into_inner();
     let (tx, body) = tokio::sync::mpsc::channel::<Result<web::Bytes, actix_web::Error>>(16);
     actix_web::rt::spawn(async move {
-        if tx.send(Ok(web::Bytes::from_static(b": connected\n\n"))).await.is_err() {
+        if tx
+            .send(Ok(web::Bytes::from_static(b": connected\n\n")))
+            .await
+            .is_err()
+        {
             return;
         }
         loop {
@@ -833,24 +944,26 @@ async fn desk_events(router: web::Data<Router>, req: HttpRequest) -> HttpRespons
             if notice.operator() != Some(ext.as_str()) {
                 continue;
             }
+            let t = T::of(p.account.language);
             let frame = match &notice {
-                Notice::Offered { call, .. } | Notice::Answered { call, .. } | Notice::Ended { call, .. } => {
+                Notice::Offered { call, .. } => {
                     let Some(live) = router.shared.desk.live.get(call) else {
                         continue;
                     };
                     if !p.account.tenants.allows(&live.tenant) {
                         continue;
                     }
-                    if matches!(notice, Notice::Offered { .. }) {
-                        metrics::counter!("navbat_desk_screen_pops_total").increment(1);
-                    }
+                    metrics::counter!("navbat_desk_screen_pops_total").increment(1);
                     sse_frame("pop", &render_pop(&router, &p, &live).await)
                 }
+                // Only the heading changes: what the operator is typing in the form stays.
+                Notice::Answered { .. } => sse_frame("phase", t.pop_talking),
+                Notice::Ended { .. } => sse_frame("phase", t.pop_ended),
                 Notice::Withdrawn { .. } => sse_frame(
                     "pop",
-                    &format!("<p id=\"no-call\">{}</p>", T::of(p.account.language).waiting_for_call),
+                    &format!("<p id=\"no-call\">{}</p>", t.waiting_for_call),
                 ),
-                Notice::State { to, .. } => sse_frame("state", to),
+                Notice::State { to, .. } => sse_frame("state", t.state_name(to)),
             };
             if tx.send(Ok(frame)).await.is_err() {
                 return;
@@ -887,7 +1000,11 @@ fn parse_state(s: &str) -> Option<crate::acd::OperatorState> {
     }
 }
 
-async fn desk_state(router: web::Data<Router>, req: HttpRequest, form: web::Form<StateForm>) -> HttpResponse {
+async fn desk_state(
+    router: web::Data<Router>,
+    req: HttpRequest,
+    form: web::Form<StateForm>,
+) -> HttpResponse {
     let p = match page_principal(&router, &req, DESK_ROLES).await {
         Ok(p) => p,
         Err(r) => return r,
@@ -898,19 +1015,30 @@ async fn desk_state(router: web::Data<Router>, req: HttpRequest, form: web::Form
     let Some(ext) = p.account.operator_ext.clone() else {
         return forbidden(&p);
     };
-    let (Some(state), Some(id)) = (parse_state(&form.state), router.shared.model.operator(&ext)) else {
+    let (Some(state), Some(id)) = (parse_state(&form.state), router.shared.model.operator(&ext))
+    else {
         return not_found(&p);
     };
     let reason = (form.state == "break")
         .then(|| form.reason.clone())
         .flatten()
-        .filter(|r| router.shared.config.desk.break_reasons.iter().any(|b| &b.code == r));
+        .filter(|r| {
+            router
+                .shared
+                .config
+                .desk
+                .break_reasons
+                .iter()
+                .any(|b| &b.code == r)
+        });
     let _ = router
         .acd
-        .send(crate::actors::acd_host::Feed(crate::acd::Input::SetOperatorState {
-            operator: id,
-            state,
-        }))
+        .send(crate::actors::acd_host::Feed(
+            crate::acd::Input::SetOperatorState {
+                operator: id,
+                state,
+            },
+        ))
         .await;
     audit(
         &router,
@@ -971,7 +1099,11 @@ async fn save_disposition(
         Some(live) => (live.tenant, live.operator),
         None => {
             let u = uid.clone();
-            match with_db(&router, move |pool, _| async move { db::call_view(&pool, &u).await }).await {
+            match with_db(&router, move |pool, _| async move {
+                db::call_view(&pool, &u).await
+            })
+            .await
+            {
                 Ok(Some(v)) => (v.tenant.unwrap_or_default(), v.operator),
                 Ok(None) => return not_found(&p),
                 Err(_) => return HttpResponse::ServiceUnavailable().body(t.err_store),
@@ -993,7 +1125,14 @@ async fn save_disposition(
             .render(),
         );
     }
-    let Some(rules) = router.shared.config.tenants.iter().find(|x| x.id == tenant).map(|x| x.desk.clone()) else {
+    let Some(rules) = router
+        .shared
+        .config
+        .tenants
+        .iter()
+        .find(|x| x.id == tenant)
+        .map(|x| x.desk.clone())
+    else {
         return not_found(&p);
     };
     let checked = match disposition::check(&form, &rules) {
@@ -1011,13 +1150,20 @@ async fn save_disposition(
         }
     };
     let u = uid.clone();
-    let stored = with_db(&router, move |pool, _| async move { db::dispositions(&pool, &[u]).await })
-        .await
-        .ok()
-        .and_then(|v| v.into_iter().map(|d| d.revision).max())
-        .unwrap_or(0);
+    let stored = with_db(&router, move |pool, _| async move {
+        db::dispositions(&pool, &[u]).await
+    })
+    .await
+    .ok()
+    .and_then(|v| v.into_iter().map(|d| d.revision).max())
+    .unwrap_or(0);
     let revision = {
-        let mut revs = router.shared.desk.revisions.lock().unwrap_or_else(|e| e.into_inner());
+        let mut revs = router
+            .shared
+            .desk
+            .revisions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         if revs.len() > 50_000 {
             revs.clear();
         }
@@ -1058,24 +1204,35 @@ async fn save_disposition(
             .render(),
         );
     }
-    router.shared.events.emit(crate::events::EventKind::DispositionSaved {
-        call: call.clone(),
-        tenant: tenant.clone(),
-        operator: operator.clone(),
-        category: checked.category.clone(),
-        outcome: checked.outcome.clone(),
-        revision,
-    });
+    router
+        .shared
+        .events
+        .emit(crate::events::EventKind::DispositionSaved {
+            call: call.clone(),
+            tenant: tenant.clone(),
+            operator: operator.clone(),
+            category: checked.category.clone(),
+            outcome: checked.outcome.clone(),
+            revision,
+        });
     audit(
         &router,
         &p,
         Some(&req),
-        if revision == 1 { "disposition_saved" } else { "disposition_edited" },
+        if revision == 1 {
+            "disposition_saved"
+        } else {
+            "disposition_edited"
+        },
         Some(&tenant),
         Some(&uid),
-        Some(format!("{} {} r{revision}", checked.category, checked.outcome)),
+        Some(format!(
+            "{} {} r{revision}",
+            checked.category, checked.outcome
+        )),
     );
-    metrics::counter!("navbat_desk_dispositions_total", "outcome" => checked.outcome.clone()).increment(1);
+    metrics::counter!("navbat_desk_dispositions_total", "outcome" => checked.outcome.clone())
+        .increment(1);
     // Saving ends wrap-up where the tenant says so (the queue's timer caps it either way).
     if own && rules.wrap_up_ends == crate::config::desk::WrapUpEnds::Saved {
         if let Some(ext) = operator.as_deref() {
@@ -1209,7 +1366,11 @@ async fn render_floor(router: &Router, p: &Principal) -> String {
             call: c.call,
         })
         .collect();
-    let operators = match router.acd.send(crate::actors::acd_host::OperatorStates).await {
+    let operators = match router
+        .acd
+        .send(crate::actors::acd_host::OperatorStates)
+        .await
+    {
         Ok(list) => list
             .into_iter()
             .filter(|o| operator_in_scope(router, p, &o.ext))
@@ -1334,7 +1495,15 @@ async fn floor_monitor(
     };
     match result {
         Ok(()) => {
-            audit(&router, &p, Some(&req), "monitor_start", Some(&live.tenant), Some(&call), Some(form.mode.clone()));
+            audit(
+                &router,
+                &p,
+                Some(&req),
+                "monitor_start",
+                Some(&live.tenant),
+                Some(&call),
+                Some(form.mode.clone()),
+            );
             small(StatusCode::ACCEPTED, "monitor-ok", t.monitor_ringing)
         }
         Err(e) => small(StatusCode::CONFLICT, "monitor-error", &e.to_string()),
@@ -1358,15 +1527,33 @@ async fn floor_operator_state(
     if !operator_in_scope(&router, &p, &ext) {
         return not_found(&p);
     }
-    let (Some(state), Some(id)) = (parse_state(&form.state), router.shared.model.operator(&ext)) else {
+    let (Some(state), Some(id)) = (parse_state(&form.state), router.shared.model.operator(&ext))
+    else {
         return not_found(&p);
     };
     let _ = router
         .acd
-        .send(crate::actors::acd_host::Feed(crate::acd::Input::SetOperatorState { operator: id, state }))
+        .send(crate::actors::acd_host::Feed(
+            crate::acd::Input::SetOperatorState {
+                operator: id,
+                state,
+            },
+        ))
         .await;
-    audit(&router, &p, Some(&req), "operator_state", None, Some(&ext), Some(form.state.clone()));
-    small(StatusCode::OK, "state-ok", T::of(p.account.language).state_name(&form.state))
+    audit(
+        &router,
+        &p,
+        Some(&req),
+        "operator_state",
+        None,
+        Some(&ext),
+        Some(form.state.clone()),
+    );
+    small(
+        StatusCode::OK,
+        "state-ok",
+        T::of(p.account.language).state_name(&form.state),
+    )
 }
 
 async fn floor_surge(
@@ -1393,9 +1580,24 @@ async fn floor_surge(
         "auto" => crate::surge::Manual::Auto,
         _ => return not_found(&p),
     };
-    let _ = router.acd.send(crate::actors::acd_host::SetSurge { tenant, manual }).await;
-    audit(&router, &p, Some(&req), "surge_switch", Some(&name), Some(&name), Some(form.mode.clone()));
-    small(StatusCode::OK, "surge-ok", &format!("{}: {}", T::of(p.account.language).surge, form.mode))
+    let _ = router
+        .acd
+        .send(crate::actors::acd_host::SetSurge { tenant, manual })
+        .await;
+    audit(
+        &router,
+        &p,
+        Some(&req),
+        "surge_switch",
+        Some(&name),
+        Some(&name),
+        Some(form.mode.clone()),
+    );
+    small(
+        StatusCode::OK,
+        "surge-ok",
+        &format!("{}: {}", T::of(p.account.language).surge, form.mode),
+    )
 }
 
 // ----- a call's page -----------------------------------------------------------------------
@@ -1414,7 +1616,11 @@ struct CallPage {
     disposition: Option<(String, String, String, String)>,
 }
 
-async fn call_page(router: web::Data<Router>, req: HttpRequest, path: web::Path<String>) -> HttpResponse {
+async fn call_page(
+    router: web::Data<Router>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> HttpResponse {
     let p = match page_principal(&router, &req, EVERYONE).await {
         Ok(p) => p,
         Err(r) => return r,
@@ -1436,18 +1642,34 @@ async fn call_page(router: web::Data<Router>, req: HttpRequest, path: web::Path<
     let (summary, disp) = match found {
         Ok((Some(s), d)) => (s, d),
         Ok((None, _)) => return not_found(&p),
-        Err(_) => return HttpResponse::ServiceUnavailable().body(T::of(p.account.language).err_store),
+        Err(_) => {
+            return HttpResponse::ServiceUnavailable().body(T::of(p.account.language).err_store)
+        }
     };
     let tenant = summary.tenant.clone().unwrap_or_default();
     if p.sees(&tenant).is_err() {
         return not_found(&p);
     }
-    if p.role() == Role::Operator && !summary.operator.as_deref().is_some_and(|o| p.is_operator(o)) {
+    if p.role() == Role::Operator
+        && !summary
+            .operator
+            .as_deref()
+            .is_some_and(|o| p.is_operator(o))
+    {
         return not_found(&p);
     }
     let t = T::of(p.account.language);
-    let caller = crate::privacy::PhoneNumber::new(summary.caller_number.clone().unwrap_or_default());
-    audit(&router, &p, Some(&req), "call_viewed", Some(&tenant), Some(&uid), None);
+    let caller =
+        crate::privacy::PhoneNumber::new(summary.caller_number.clone().unwrap_or_default());
+    audit(
+        &router,
+        &p,
+        Some(&req),
+        "call_viewed",
+        Some(&tenant),
+        Some(&uid),
+        None,
+    );
     html(
         StatusCode::OK,
         CallPage {
@@ -1455,8 +1677,15 @@ async fn call_page(router: web::Data<Router>, req: HttpRequest, path: web::Path<
             call: uid,
             caller: caller_shown(&router, &p, &caller),
             arrived: local_time(&router, summary.arrived_at_ms.unwrap_or(0)),
-            topic: topic_label(&router, &tenant, summary.topic.as_deref(), p.account.language),
-            outcome: t.outcome_name(summary.outcome.as_deref().unwrap_or("")).to_owned(),
+            topic: topic_label(
+                &router,
+                &tenant,
+                summary.topic.as_deref(),
+                p.account.language,
+            ),
+            outcome: t
+                .outcome_name(summary.outcome.as_deref().unwrap_or(""))
+                .to_owned(),
             operator: summary.operator.unwrap_or_default(),
             disposition: disp.into_iter().next().map(|d| {
                 (
@@ -1491,7 +1720,11 @@ struct KbQuery {
     q: Option<String>,
 }
 
-async fn kb_list(router: web::Data<Router>, req: HttpRequest, q: web::Query<KbQuery>) -> HttpResponse {
+async fn kb_list(
+    router: web::Data<Router>,
+    req: HttpRequest,
+    q: web::Query<KbQuery>,
+) -> HttpResponse {
     let p = match page_principal(&router, &req, EVERYONE).await {
         Ok(p) => p,
         Err(r) => return r,
@@ -1508,9 +1741,11 @@ async fn kb_list(router: web::Data<Router>, req: HttpRequest, q: web::Query<KbQu
     let text = q.q.clone().unwrap_or_default();
     let lang = p.account.language;
     let (tn, qq) = (tenant.clone(), text.clone());
-    let found = with_db(&router, move |pool, pg| async move { db::search(&pool, pg, &tn, &qq, 50).await })
-        .await
-        .unwrap_or_default();
+    let found = with_db(&router, move |pool, pg| async move {
+        db::search(&pool, pg, &tn, &qq, 50).await
+    })
+    .await
+    .unwrap_or_default();
     html(
         StatusCode::OK,
         KbList {
@@ -1548,7 +1783,11 @@ struct KbArticle {
     revisions: Vec<(i64, String, String, String)>,
 }
 
-async fn load_article(router: &Router, p: &Principal, id: String) -> Result<(db::Article, Vec<db::Article>), HttpResponse> {
+async fn load_article(
+    router: &Router,
+    p: &Principal,
+    id: String,
+) -> Result<(db::Article, Vec<db::Article>), HttpResponse> {
     let found = with_db(router, move |pool, _| async move {
         let a = db::article_by_id(&pool, &id).await?;
         let revs = match &a {
@@ -1565,7 +1804,11 @@ async fn load_article(router: &Router, p: &Principal, id: String) -> Result<(db:
     }
 }
 
-async fn kb_article(router: web::Data<Router>, req: HttpRequest, path: web::Path<String>) -> HttpResponse {
+async fn kb_article(
+    router: web::Data<Router>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> HttpResponse {
     let p = match page_principal(&router, &req, EVERYONE).await {
         Ok(p) => p,
         Err(r) => return r,
@@ -1587,7 +1830,12 @@ async fn kb_article(router: web::Data<Router>, req: HttpRequest, path: web::Path
                 .as_deref()
                 .map(|tp| topic_label(&router, &a.tenant, Some(tp), lang))
                 .unwrap_or_else(|| t.any_topic.to_owned()),
-            kind: if a.kind == "script" { t.kind_script } else { t.kind_faq }.to_owned(),
+            kind: if a.kind == "script" {
+                t.kind_script
+            } else {
+                t.kind_faq
+            }
+            .to_owned(),
             updated: local_time(&router, a.updated_at_ms),
             can_edit: p.require(KB_WRITE_ROLES).is_ok(),
             revisions: revs
@@ -1642,7 +1890,13 @@ fn kb_topics(router: &Router, tenant: &str, lang: Lang) -> Vec<(String, String)>
         .unwrap_or_default()
 }
 
-fn kb_edit_page(router: &Router, p: &Principal, a: db::Article, error: Option<String>, status: StatusCode) -> HttpResponse {
+fn kb_edit_page(
+    router: &Router,
+    p: &Principal,
+    a: db::Article,
+    error: Option<String>,
+    status: StatusCode,
+) -> HttpResponse {
     let topics = kb_topics(router, &a.tenant, p.account.language);
     html(
         status,
@@ -1657,7 +1911,11 @@ fn kb_edit_page(router: &Router, p: &Principal, a: db::Article, error: Option<St
     )
 }
 
-async fn kb_new(router: web::Data<Router>, req: HttpRequest, q: web::Query<KbQuery>) -> HttpResponse {
+async fn kb_new(
+    router: web::Data<Router>,
+    req: HttpRequest,
+    q: web::Query<KbQuery>,
+) -> HttpResponse {
     let p = match page_principal(&router, &req, KB_WRITE_ROLES).await {
         Ok(p) => p,
         Err(r) => return r,
@@ -1687,7 +1945,11 @@ async fn kb_new(router: web::Data<Router>, req: HttpRequest, q: web::Query<KbQue
     kb_edit_page(&router, &p, a, None, StatusCode::OK)
 }
 
-async fn kb_edit(router: web::Data<Router>, req: HttpRequest, path: web::Path<String>) -> HttpResponse {
+async fn kb_edit(
+    router: web::Data<Router>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> HttpResponse {
     let p = match page_principal(&router, &req, KB_WRITE_ROLES).await {
         Ok(p) => p,
         Err(r) => return r,
@@ -1718,7 +1980,11 @@ struct KbForm {
     body_ru: String,
 }
 
-async fn kb_save(router: web::Data<Router>, req: HttpRequest, form: web::Form<KbForm>) -> HttpResponse {
+async fn kb_save(
+    router: web::Data<Router>,
+    req: HttpRequest,
+    form: web::Form<KbForm>,
+) -> HttpResponse {
     let p = match page_principal(&router, &req, KB_WRITE_ROLES).await {
         Ok(p) => p,
         Err(r) => return r,
@@ -1727,15 +1993,31 @@ async fn kb_save(router: web::Data<Router>, req: HttpRequest, form: web::Form<Kb
         return r;
     }
     let f = form.into_inner();
-    if p.sees(&f.tenant).is_err() || !router.shared.config.tenants.iter().any(|t| t.id == f.tenant) {
+    if p.sees(&f.tenant).is_err()
+        || !router
+            .shared
+            .config
+            .tenants
+            .iter()
+            .any(|t| t.id == f.tenant)
+    {
         return not_found(&p);
     }
     let t = T::of(p.account.language);
     let topic = (!f.topic.is_empty()).then(|| f.topic.clone());
     let a = db::Article {
-        id: f.id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(40).collect(),
+        id: f
+            .id
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .take(40)
+            .collect(),
         tenant: f.tenant.clone(),
-        topic: topic.filter(|tp| kb_topics(&router, &f.tenant, Lang::Uz).iter().any(|(c, _)| c == tp)),
+        topic: topic.filter(|tp| {
+            kb_topics(&router, &f.tenant, Lang::Uz)
+                .iter()
+                .any(|(c, _)| c == tp)
+        }),
         kind: if f.kind == "script" { "script" } else { "faq" }.into(),
         title_uz: f.title_uz.trim().chars().take(300).collect(),
         title_ru: f.title_ru.trim().chars().take(300).collect(),
@@ -1745,19 +2027,53 @@ async fn kb_save(router: web::Data<Router>, req: HttpRequest, form: web::Form<Kb
         updated_by: p.username().to_owned(),
         updated_at_ms: now_ms(),
     };
-    if a.title_uz.is_empty() || a.title_ru.is_empty() || a.body_uz.is_empty() || a.body_ru.is_empty() || a.id.is_empty() {
-        return kb_edit_page(&router, &p, a, Some(t.err_title.into()), StatusCode::UNPROCESSABLE_ENTITY);
+    if a.title_uz.is_empty()
+        || a.title_ru.is_empty()
+        || a.body_uz.is_empty()
+        || a.body_ru.is_empty()
+        || a.id.is_empty()
+    {
+        return kb_edit_page(
+            &router,
+            &p,
+            a,
+            Some(t.err_title.into()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        );
     }
     let saved_a = a.clone();
     let expected = f.revision;
-    let saved = with_db(&router, move |pool, pg| async move { db::save_article(&pool, pg, &saved_a, expected).await }).await;
+    let saved = with_db(&router, move |pool, pg| async move {
+        db::save_article(&pool, pg, &saved_a, expected).await
+    })
+    .await;
     match saved {
         Ok(Some(rev)) => {
-            audit(&router, &p, Some(&req), "kb_saved", Some(&a.tenant), Some(&a.id), Some(format!("revision {rev}")));
+            audit(
+                &router,
+                &p,
+                Some(&req),
+                "kb_saved",
+                Some(&a.tenant),
+                Some(&a.id),
+                Some(format!("revision {rev}")),
+            );
             redirect(&format!("/kb/{}", a.id))
         }
-        Ok(None) => kb_edit_page(&router, &p, a, Some(t.conflict.into()), StatusCode::CONFLICT),
-        Err(e) => kb_edit_page(&router, &p, a, Some(format!("{} ({e})", t.err_store)), StatusCode::SERVICE_UNAVAILABLE),
+        Ok(None) => kb_edit_page(
+            &router,
+            &p,
+            a,
+            Some(t.conflict.into()),
+            StatusCode::CONFLICT,
+        ),
+        Err(e) => kb_edit_page(
+            &router,
+            &p,
+            a,
+            Some(format!("{} ({e})", t.err_store)),
+            StatusCode::SERVICE_UNAVAILABLE,
+        ),
     }
 }
 
@@ -1787,17 +2103,25 @@ struct AuditQuery {
     before: Option<i64>,
 }
 
-async fn audit_page(router: web::Data<Router>, req: HttpRequest, q: web::Query<AuditQuery>) -> HttpResponse {
+async fn audit_page(
+    router: web::Data<Router>,
+    req: HttpRequest,
+    q: web::Query<AuditQuery>,
+) -> HttpResponse {
     let p = match page_principal(&router, &req, AUDIT_ROLES).await {
         Ok(p) => p,
         Err(r) => return r,
     };
     let before = q.before.unwrap_or(i64::MAX);
     let tenants = p.account.tenants.ids().map(<[String]>::to_vec);
-    let rows = with_db(&router, move |pool, _| async move { db::audit(&pool, tenants.as_deref(), before, 200).await })
-        .await
-        .unwrap_or_default();
-    let older = (rows.len() == 200).then(|| rows.last().map(|r| r.at_ms)).flatten();
+    let rows = with_db(&router, move |pool, _| async move {
+        db::audit(&pool, tenants.as_deref(), before, 200).await
+    })
+    .await
+    .unwrap_or_default();
+    let older = (rows.len() == 200)
+        .then(|| rows.last().map(|r| r.at_ms))
+        .flatten();
     html(
         StatusCode::OK,
         AuditPage {
@@ -1832,11 +2156,17 @@ struct AccountPage {
     tokens: Vec<(String, String, String, String, bool)>,
 }
 
-async fn account_page_with(router: &Router, p: &Principal, new_token: Option<String>) -> HttpResponse {
+async fn account_page_with(
+    router: &Router,
+    p: &Principal,
+    new_token: Option<String>,
+) -> HttpResponse {
     let who = (p.role() != Role::Admin).then(|| p.username().to_owned());
-    let tokens = with_db(router, move |pool, _| async move { db::tokens(&pool, who.as_deref()).await })
-        .await
-        .unwrap_or_default();
+    let tokens = with_db(router, move |pool, _| async move {
+        db::tokens(&pool, who.as_deref()).await
+    })
+    .await
+    .unwrap_or_default();
     html(
         StatusCode::OK,
         AccountPage {
@@ -1845,7 +2175,15 @@ async fn account_page_with(router: &Router, p: &Principal, new_token: Option<Str
             new_token,
             tokens: tokens
                 .into_iter()
-                .map(|t| (t.id, t.username, t.label, local_time(router, t.created_at_ms), t.revoked_at_ms.is_some()))
+                .map(|t| {
+                    (
+                        t.id,
+                        t.username,
+                        t.label,
+                        local_time(router, t.created_at_ms),
+                        t.revoked_at_ms.is_some(),
+                    )
+                })
                 .collect(),
         }
         .render(),
@@ -1861,29 +2199,68 @@ async fn account_page(router: web::Data<Router>, req: HttpRequest) -> HttpRespon
 }
 
 /// Creates a personal API token for `p`; returns the secret (shown once).
-pub async fn create_token(router: &Router, p: &Principal, label: &str, req: &HttpRequest) -> Result<(String, String), String> {
+pub async fn create_token(
+    router: &Router,
+    p: &Principal,
+    label: &str,
+    req: &HttpRequest,
+) -> Result<(String, String), String> {
     let secret = format!("nvb_{}", accounts::new_secret());
     let id = format!("t_{}", &accounts::new_secret()[..12]);
     let hash = accounts::secret_hash(&secret);
-    let (i, u, l) = (id.clone(), p.username().to_owned(), label.chars().take(100).collect::<String>());
+    let (i, u, l) = (
+        id.clone(),
+        p.username().to_owned(),
+        label.chars().take(100).collect::<String>(),
+    );
     let now = now_ms();
-    with_db(router, move |pool, _| async move { db::create_token(&pool, &i, &hash, &u, &l, now).await }).await?;
-    audit(router, p, Some(req), "token_created", None, Some(&id), Some(label.chars().take(100).collect()));
+    with_db(router, move |pool, _| async move {
+        db::create_token(&pool, &i, &hash, &u, &l, now).await
+    })
+    .await?;
+    audit(
+        router,
+        p,
+        Some(req),
+        "token_created",
+        None,
+        Some(&id),
+        Some(label.chars().take(100).collect()),
+    );
     Ok((id, secret))
 }
 
 /// Revokes token `id` if `p` owns it or is an admin. `Ok(false)` when it is not theirs or
 /// does not exist.
-pub async fn revoke_token(router: &Router, p: &Principal, id: &str, req: &HttpRequest) -> Result<bool, String> {
+pub async fn revoke_token(
+    router: &Router,
+    p: &Principal,
+    id: &str,
+    req: &HttpRequest,
+) -> Result<bool, String> {
     let i = id.to_owned();
-    let owner = with_db(router, move |pool, _| async move { db::token_owner(&pool, &i).await }).await?;
+    let owner = with_db(router, move |pool, _| async move {
+        db::token_owner(&pool, &i).await
+    })
+    .await?;
     match owner {
         Some(o) if o == p.username() || p.role() == Role::Admin => {
             let i = id.to_owned();
             let now = now_ms();
-            with_db(router, move |pool, _| async move { db::revoke_token(&pool, &i, now).await }).await?;
+            with_db(router, move |pool, _| async move {
+                db::revoke_token(&pool, &i, now).await
+            })
+            .await?;
             router.shared.desk.forget_tokens();
-            audit(router, p, Some(req), "token_revoked", None, Some(id), Some(format!("owner {o}")));
+            audit(
+                router,
+                p,
+                Some(req),
+                "token_revoked",
+                None,
+                Some(id),
+                Some(format!("owner {o}")),
+            );
             Ok(true)
         }
         _ => Ok(false),
@@ -1898,7 +2275,11 @@ struct TokenForm {
     label: String,
 }
 
-async fn account_token(router: web::Data<Router>, req: HttpRequest, form: web::Form<TokenForm>) -> HttpResponse {
+async fn account_token(
+    router: web::Data<Router>,
+    req: HttpRequest,
+    form: web::Form<TokenForm>,
+) -> HttpResponse {
     let p = match page_principal(&router, &req, EVERYONE).await {
         Ok(p) => p,
         Err(r) => return r,
@@ -1957,11 +2338,20 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/desk", web::get().to(desk_page))
         .route("/desk/events", web::get().to(desk_events))
         .route("/desk/state", web::post().to(desk_state))
-        .route("/desk/calls/{call}/disposition", web::post().to(save_disposition))
+        .route(
+            "/desk/calls/{call}/disposition",
+            web::post().to(save_disposition),
+        )
         .route("/supervisor", web::get().to(supervisor_page))
         .route("/supervisor/floor", web::get().to(floor_fragment))
-        .route("/supervisor/calls/{call}/monitor", web::post().to(floor_monitor))
-        .route("/supervisor/operators/{ext}/state", web::post().to(floor_operator_state))
+        .route(
+            "/supervisor/calls/{call}/monitor",
+            web::post().to(floor_monitor),
+        )
+        .route(
+            "/supervisor/operators/{ext}/state",
+            web::post().to(floor_operator_state),
+        )
         .route("/supervisor/surge/{tenant}", web::post().to(floor_surge))
         .route("/calls/{call}", web::get().to(call_page))
         .route("/kb", web::get().to(kb_list))
@@ -1972,6 +2362,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/audit", web::get().to(audit_page))
         .route("/account", web::get().to(account_page))
         .route("/account/tokens", web::post().to(account_token))
-        .route("/account/tokens/{id}/revoke", web::post().to(account_revoke))
+        .route(
+            "/account/tokens/{id}/revoke",
+            web::post().to(account_revoke),
+        )
         .route("/static/{file}", web::get().to(static_file));
 }

@@ -240,6 +240,9 @@ mod tests {
     #[test]
     fn debug_hides_personal_data() {
         let text = format!("{:?}", d(1, "n"));
-        assert!(!text.contains("Aziz") && !text.contains("123456789"), "{text}");
+        assert!(
+            !text.contains("Aziz") && !text.contains("123456789"),
+            "{text}"
+        );
     }
 }

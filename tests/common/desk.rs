@@ -12,7 +12,12 @@ pub const SUPPORT_DID: &str = "712038872";
 /// `(username, role, tenants, ext)`; each password is `demo-<username>`.
 pub const ACCOUNTS: &[(&str, &str, &str, Option<&str>)] = &[
     ("admin", "admin", "\"*\"", None),
-    ("supervisor", "supervisor", "\"dtm\", \"support\"", Some("1901")),
+    (
+        "supervisor",
+        "supervisor",
+        "\"dtm\", \"support\"",
+        Some("1901"),
+    ),
     ("sup-dtm", "supervisor", "\"dtm\"", None),
     ("editor", "editor", "\"dtm\", \"support\"", None),
     ("op1001", "operator", "\"dtm\", \"support\"", Some("1001")),
@@ -185,7 +190,13 @@ impl Session {
     }
 
     pub fn get(&self, path: &str) -> HttpResponse {
-        request(self.addr, "GET", path, &[("Cookie", &self.cookie_header())], None)
+        request(
+            self.addr,
+            "GET",
+            path,
+            &[("Cookie", &self.cookie_header())],
+            None,
+        )
     }
 
     /// A form POST with the session's CSRF token added.
@@ -210,7 +221,12 @@ pub fn try_login(addr: SocketAddr, user: &str, pass: &str) -> Result<Session, Ht
     assert_eq!(page.status, 200, "GET /login: {page:?}");
     let login_csrf = set_cookie(&page, "navbat_login_csrf").expect("login CSRF cookie");
     let field = csrf_in(&page.body).expect("CSRF field on the login page");
-    let body = form(&[("csrf", &field), ("username", user), ("password", pass), ("next", "")]);
+    let body = form(&[
+        ("csrf", &field),
+        ("username", user),
+        ("password", pass),
+        ("next", ""),
+    ]);
     let resp = request(
         addr,
         "POST",
