@@ -15,6 +15,7 @@ use crate::acd::{Input, OperatorState};
 use crate::actors::acd_host::{Feed, OperatorStates, SetSurge, Snapshots, SurgeStates};
 use crate::actors::queue::Totals;
 use crate::actors::Router;
+use crate::desk::or_answer;
 use actix_web::{web, HttpRequest, HttpResponse, Responder};
 use serde::{Deserialize, Serialize};
 
@@ -132,10 +133,7 @@ async fn may_see_call(
 }
 
 async fn queues(router: web::Data<Router>, req: HttpRequest) -> impl Responder {
-    let p = match api_principal(&router, &req, roles::FLOOR_READ).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = or_answer!(api_principal(&router, &req, roles::FLOOR_READ).await);
     let Ok(snaps) = router.acd.send(Snapshots).await else {
         return error(
             actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -175,10 +173,7 @@ async fn queues(router: web::Data<Router>, req: HttpRequest) -> impl Responder {
 }
 
 async fn operators(router: web::Data<Router>, req: HttpRequest) -> impl Responder {
-    let p = match api_principal(&router, &req, roles::OPERATORS).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = or_answer!(api_principal(&router, &req, roles::OPERATORS).await);
     match router.acd.send(OperatorStates).await {
         Ok(v) => {
             let officer = p.role() == crate::accounts::Role::Officer;
@@ -214,10 +209,7 @@ async fn set_operator_state(
     path: web::Path<String>,
     body: web::Json<StateChange>,
 ) -> impl Responder {
-    let p = match api_principal(&router, &req, roles::OPERATOR_STATE).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = or_answer!(api_principal(&router, &req, roles::OPERATOR_STATE).await);
     let ext = path.into_inner();
     let allowed = match p.role() {
         crate::accounts::Role::Operator => p.is_operator(&ext),
@@ -275,9 +267,7 @@ async fn events(
     req: HttpRequest,
     q: web::Query<EventsQuery>,
 ) -> impl Responder {
-    if let Err(r) = api_principal(&router, &req, roles::ADMIN).await {
-        return r;
-    }
+    or_answer!(api_principal(&router, &req, roles::ADMIN).await);
     HttpResponse::Ok().json(router.shared.memory.since(q.after.unwrap_or(0)))
 }
 
@@ -309,10 +299,7 @@ async fn set_surge(
     path: web::Path<String>,
     body: web::Json<SurgeChange>,
 ) -> impl Responder {
-    let p = match api_principal(&router, &req, roles::SUPERVISE).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = or_answer!(api_principal(&router, &req, roles::SUPERVISE).await);
     let name = path.into_inner();
     let (Some(tenant), true) = (router.shared.model.tenant(&name), p.sees(&name).is_ok()) else {
         return error(
@@ -351,10 +338,7 @@ async fn set_surge(
 
 /// `GET /api/surge`: every tenant's surge state and mode.
 async fn surge_states(router: web::Data<Router>, req: HttpRequest) -> impl Responder {
-    let p = match api_principal(&router, &req, roles::FLOOR_READ).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = or_answer!(api_principal(&router, &req, roles::FLOOR_READ).await);
     match router.acd.send(SurgeStates).await {
         Ok(states) => {
             let states: Vec<_> = states
@@ -390,10 +374,7 @@ async fn recording(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> impl Responder {
-    let p = match api_principal(&router, &req, roles::RECORDINGS).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = or_answer!(api_principal(&router, &req, roles::RECORDINGS).await);
     let call = path.into_inner();
     let tenant = match may_see_call(&router, &p, &call).await {
         Ok((tenant, _)) => tenant,
@@ -453,10 +434,7 @@ async fn monitor(
     body: web::Json<MonitorRequest>,
 ) -> impl Responder {
     use crate::actors::call::{MonitorError, StartMonitor};
-    let p = match api_principal(&router, &req, roles::SUPERVISE).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = or_answer!(api_principal(&router, &req, roles::SUPERVISE).await);
     let call = path.into_inner();
     let tenant = match may_see_call(&router, &p, &call).await {
         Ok((tenant, _)) => tenant,
@@ -510,10 +488,7 @@ async fn call_history(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> impl Responder {
-    let p = match api_principal(&router, &req, roles::HISTORY).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = or_answer!(api_principal(&router, &req, roles::HISTORY).await);
     let Some(store) = router.shared.store.as_ref() else {
         return error(
             actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -547,9 +522,7 @@ async fn call_history(
 
 /// The store's journal and database figures (admin).
 async fn store_status(router: web::Data<Router>, req: HttpRequest) -> impl Responder {
-    if let Err(r) = api_principal(&router, &req, roles::ADMIN).await {
-        return r;
-    }
+    or_answer!(api_principal(&router, &req, roles::ADMIN).await);
     match router.shared.store.as_ref() {
         Some(store) => HttpResponse::Ok().json(store.health()),
         None => HttpResponse::Ok().json(serde_json::json!(null)),
@@ -584,10 +557,7 @@ async fn audit_log(
     req: HttpRequest,
     q: web::Query<AuditQuery>,
 ) -> impl Responder {
-    let p = match api_principal(&router, &req, roles::AUDIT).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = or_answer!(api_principal(&router, &req, roles::AUDIT).await);
     let Some(store) = router.shared.store.as_ref() else {
         return HttpResponse::Ok().json(Vec::<()>::new());
     };
@@ -609,10 +579,7 @@ async fn audit_log(
 
 /// `GET /api/tokens`: the caller's personal tokens (an admin: everyone's), never the secrets.
 async fn tokens(router: web::Data<Router>, req: HttpRequest) -> impl Responder {
-    let p = match api_principal(&router, &req, roles::EVERYONE).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = or_answer!(api_principal(&router, &req, roles::EVERYONE).await);
     let Some(store) = router.shared.store.as_ref() else {
         return HttpResponse::Ok().json(Vec::<()>::new());
     };
@@ -643,10 +610,7 @@ async fn create_token(
     req: HttpRequest,
     body: web::Json<NewToken>,
 ) -> impl Responder {
-    let p = match api_principal(&router, &req, roles::EVERYONE).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = or_answer!(api_principal(&router, &req, roles::EVERYONE).await);
     if p.via == crate::accounts::Via::Bootstrap {
         return error(
             actix_web::http::StatusCode::BAD_REQUEST,
@@ -671,10 +635,7 @@ async fn revoke_token(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> impl Responder {
-    let p = match api_principal(&router, &req, roles::EVERYONE).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = or_answer!(api_principal(&router, &req, roles::EVERYONE).await);
     let id = path.into_inner();
     match crate::desk::pages::revoke_token(&router, &p, &id, &req).await {
         Ok(true) => HttpResponse::Ok().json(serde_json::json!({"id": id, "revoked": true})),
@@ -698,10 +659,7 @@ async fn disposition(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> impl Responder {
-    let p = match api_principal(&router, &req, roles::HISTORY).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = or_answer!(api_principal(&router, &req, roles::HISTORY).await);
     let call = path.into_inner();
     if let Err(r) = may_see_call(&router, &p, &call).await {
         return r;
@@ -774,10 +732,7 @@ async fn kb_search(
     req: HttpRequest,
     q: web::Query<KbQuery>,
 ) -> impl Responder {
-    let p = match api_principal(&router, &req, roles::EVERYONE).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = or_answer!(api_principal(&router, &req, roles::EVERYONE).await);
     if p.sees(&q.tenant).is_err() || router.shared.model.tenant(&q.tenant).is_none() {
         return error(
             actix_web::http::StatusCode::NOT_FOUND,

@@ -8,6 +8,18 @@
 //! language and can switch it. Times are shown in the desk's time zone (the first tenant's,
 //! Asia/Tashkent in the demo).
 
+/// The value of a `Result<T, HttpResponse>`, or the handler answers with the response (a
+/// refusal: 401, 403, 404, CSRF).
+macro_rules! or_answer {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(response) => return response,
+        }
+    };
+}
+pub(crate) use or_answer;
+
 // The handlers' errors are the HTTP responses themselves, built once per refused request;
 // boxing them would only add an allocation.
 #[allow(clippy::result_large_err)]

@@ -835,10 +835,7 @@ async fn render_pop(router: &Router, p: &Principal, call: &LiveCall) -> String {
 }
 
 async fn desk_page(router: web::Data<Router>, req: HttpRequest) -> HttpResponse {
-    let p = match page_principal(&router, &req, DESK_ROLES).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = or_answer!(page_principal(&router, &req, DESK_ROLES).await);
     let ext = p.account.operator_ext.clone();
     let lang = p.account.language;
     let (state, figures, pop) = match &ext {
@@ -905,10 +902,7 @@ fn sse_frame(event: &str, data: &str) -> web::Bytes {
 /// `GET /desk/events`: Server-Sent Events for the operator's own desk: `pop` (the screen
 /// pop, rendered, when their phone rings, is answered and when the call ends) and `state`.
 async fn desk_events(router: web::Data<Router>, req: HttpRequest) -> HttpResponse {
-    let p = match page_principal(&router, &req, DESK_ROLES).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = or_answer!(page_principal(&router, &req, DESK_ROLES).await);
     let Some(ext) = p.account.operator_ext.clone() else {
         return HttpResponse::NoContent().finish();
     };
@@ -1005,13 +999,8 @@ async fn desk_state(
     req: HttpRequest,
     form: web::Form<StateForm>,
 ) -> HttpResponse {
-    let p = match page_principal(&router, &req, DESK_ROLES).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    if let Err(r) = auth::check_csrf(&p, &req, Some(&form.csrf)) {
-        return r;
-    }
+    let p = or_answer!(page_principal(&router, &req, DESK_ROLES).await);
+    or_answer!(auth::check_csrf(&p, &req, Some(&form.csrf)));
     let Some(ext) = p.account.operator_ext.clone() else {
         return forbidden(&p);
     };
@@ -1082,13 +1071,8 @@ async fn save_disposition(
     path: web::Path<String>,
     form: web::Form<DispositionForm>,
 ) -> HttpResponse {
-    let p = match page_principal(&router, &req, DESK_ROLES).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    if let Err(r) = auth::check_csrf(&p, &req, Some(&form.csrf)) {
-        return r;
-    }
+    let p = or_answer!(page_principal(&router, &req, DESK_ROLES).await);
+    or_answer!(auth::check_csrf(&p, &req, Some(&form.csrf)));
     let t = T::of(p.account.language);
     let call = path.into_inner();
     let Some(uid) = store_uid(&router, &call) else {
@@ -1396,10 +1380,7 @@ async fn render_floor(router: &Router, p: &Principal) -> String {
 }
 
 async fn supervisor_page(router: web::Data<Router>, req: HttpRequest) -> HttpResponse {
-    let p = match page_principal(&router, &req, FLOOR_ROLES).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = or_answer!(page_principal(&router, &req, FLOOR_ROLES).await);
     let floor = render_floor(&router, &p).await;
     html(
         StatusCode::OK,
@@ -1413,10 +1394,7 @@ async fn supervisor_page(router: web::Data<Router>, req: HttpRequest) -> HttpRes
 }
 
 async fn floor_fragment(router: web::Data<Router>, req: HttpRequest) -> HttpResponse {
-    let p = match page_principal(&router, &req, FLOOR_ROLES).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = or_answer!(page_principal(&router, &req, FLOOR_ROLES).await);
     html(StatusCode::OK, Ok(render_floor(&router, &p).await))
 }
 
@@ -1459,13 +1437,8 @@ async fn floor_monitor(
     path: web::Path<String>,
     form: web::Form<ModeForm>,
 ) -> HttpResponse {
-    let p = match page_principal(&router, &req, ACT_ROLES).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    if let Err(r) = auth::check_csrf(&p, &req, Some(&form.csrf)) {
-        return r;
-    }
+    let p = or_answer!(page_principal(&router, &req, ACT_ROLES).await);
+    or_answer!(auth::check_csrf(&p, &req, Some(&form.csrf)));
     let t = T::of(p.account.language);
     let call = path.into_inner();
     let Some(live) = router.shared.desk.live.get(&call) else {
@@ -1516,13 +1489,8 @@ async fn floor_operator_state(
     path: web::Path<String>,
     form: web::Form<StateForm>,
 ) -> HttpResponse {
-    let p = match page_principal(&router, &req, ACT_ROLES).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    if let Err(r) = auth::check_csrf(&p, &req, Some(&form.csrf)) {
-        return r;
-    }
+    let p = or_answer!(page_principal(&router, &req, ACT_ROLES).await);
+    or_answer!(auth::check_csrf(&p, &req, Some(&form.csrf)));
     let ext = path.into_inner();
     if !operator_in_scope(&router, &p, &ext) {
         return not_found(&p);
@@ -1562,13 +1530,8 @@ async fn floor_surge(
     path: web::Path<String>,
     form: web::Form<ModeForm>,
 ) -> HttpResponse {
-    let p = match page_principal(&router, &req, ACT_ROLES).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    if let Err(r) = auth::check_csrf(&p, &req, Some(&form.csrf)) {
-        return r;
-    }
+    let p = or_answer!(page_principal(&router, &req, ACT_ROLES).await);
+    or_answer!(auth::check_csrf(&p, &req, Some(&form.csrf)));
     let name = path.into_inner();
     let (Some(tenant), true) = (router.shared.model.tenant(&name), p.sees(&name).is_ok()) else {
         return not_found(&p);
@@ -1621,10 +1584,7 @@ async fn call_page(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> HttpResponse {
-    let p = match page_principal(&router, &req, EVERYONE).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = or_answer!(page_principal(&router, &req, EVERYONE).await);
     if p.role() == Role::Editor {
         return forbidden(&p);
     }
@@ -1725,10 +1685,7 @@ async fn kb_list(
     req: HttpRequest,
     q: web::Query<KbQuery>,
 ) -> HttpResponse {
-    let p = match page_principal(&router, &req, EVERYONE).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = or_answer!(page_principal(&router, &req, EVERYONE).await);
     let tenants = visible_tenants(&router, &p);
     let tenant = match &q.tenant {
         Some(tn) if tenants.contains(tn) => tn.clone(),
@@ -1809,10 +1766,7 @@ async fn kb_article(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> HttpResponse {
-    let p = match page_principal(&router, &req, EVERYONE).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = or_answer!(page_principal(&router, &req, EVERYONE).await);
     let (a, revs) = match load_article(&router, &p, path.into_inner()).await {
         Ok(x) => x,
         Err(r) => return r,
@@ -1916,10 +1870,7 @@ async fn kb_new(
     req: HttpRequest,
     q: web::Query<KbQuery>,
 ) -> HttpResponse {
-    let p = match page_principal(&router, &req, KB_WRITE_ROLES).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = or_answer!(page_principal(&router, &req, KB_WRITE_ROLES).await);
     let tenants = visible_tenants(&router, &p);
     let tenant = match &q.tenant {
         Some(tn) if tenants.contains(tn) => tn.clone(),
@@ -1950,10 +1901,7 @@ async fn kb_edit(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> HttpResponse {
-    let p = match page_principal(&router, &req, KB_WRITE_ROLES).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = or_answer!(page_principal(&router, &req, KB_WRITE_ROLES).await);
     match load_article(&router, &p, path.into_inner()).await {
         Ok((a, _)) => kb_edit_page(&router, &p, a, None, StatusCode::OK),
         Err(r) => r,
@@ -1985,13 +1933,8 @@ async fn kb_save(
     req: HttpRequest,
     form: web::Form<KbForm>,
 ) -> HttpResponse {
-    let p = match page_principal(&router, &req, KB_WRITE_ROLES).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    if let Err(r) = auth::check_csrf(&p, &req, Some(&form.csrf)) {
-        return r;
-    }
+    let p = or_answer!(page_principal(&router, &req, KB_WRITE_ROLES).await);
+    or_answer!(auth::check_csrf(&p, &req, Some(&form.csrf)));
     let f = form.into_inner();
     if p.sees(&f.tenant).is_err()
         || !router
@@ -2108,10 +2051,7 @@ async fn audit_page(
     req: HttpRequest,
     q: web::Query<AuditQuery>,
 ) -> HttpResponse {
-    let p = match page_principal(&router, &req, AUDIT_ROLES).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = or_answer!(page_principal(&router, &req, AUDIT_ROLES).await);
     let before = q.before.unwrap_or(i64::MAX);
     let tenants = p.account.tenants.ids().map(<[String]>::to_vec);
     let rows = with_db(&router, move |pool, _| async move {
@@ -2191,10 +2131,7 @@ async fn account_page_with(
 }
 
 async fn account_page(router: web::Data<Router>, req: HttpRequest) -> HttpResponse {
-    let p = match page_principal(&router, &req, EVERYONE).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = or_answer!(page_principal(&router, &req, EVERYONE).await);
     account_page_with(&router, &p, None).await
 }
 
@@ -2280,13 +2217,8 @@ async fn account_token(
     req: HttpRequest,
     form: web::Form<TokenForm>,
 ) -> HttpResponse {
-    let p = match page_principal(&router, &req, EVERYONE).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    if let Err(r) = auth::check_csrf(&p, &req, Some(&form.csrf)) {
-        return r;
-    }
+    let p = or_answer!(page_principal(&router, &req, EVERYONE).await);
+    or_answer!(auth::check_csrf(&p, &req, Some(&form.csrf)));
     match create_token(&router, &p, form.label.trim(), &req).await {
         Ok((_, secret)) => account_page_with(&router, &p, Some(secret)).await,
         Err(e) => HttpResponse::ServiceUnavailable().body(e),
@@ -2299,13 +2231,8 @@ async fn account_revoke(
     path: web::Path<String>,
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
-    let p = match page_principal(&router, &req, EVERYONE).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    if let Err(r) = auth::check_csrf(&p, &req, Some(&form.csrf)) {
-        return r;
-    }
+    let p = or_answer!(page_principal(&router, &req, EVERYONE).await);
+    or_answer!(auth::check_csrf(&p, &req, Some(&form.csrf)));
     match revoke_token(&router, &p, &path.into_inner(), &req).await {
         Ok(true) => redirect("/account"),
         Ok(false) => not_found(&p),
