@@ -68,6 +68,7 @@ ALTER TABLE dispositions ADD COLUMN stir TEXT;
 ALTER TABLE dispositions ADD COLUMN revision BIGINT NOT NULL DEFAULT 1;
 ALTER TABLE dispositions ADD COLUMN saved_by TEXT;
 CREATE INDEX dispositions_tenant_at ON dispositions (tenant, at_ms);
+CREATE INDEX dispositions_operator_at ON dispositions (operator, at_ms);
 
 CREATE TABLE kb_articles (
     id              TEXT PRIMARY KEY,
