@@ -70,7 +70,8 @@ for _ in $(seq 1 "$DESKS"); do
 done
 
 measure() { # label jar path
-    local out="$tmp/$1.times"
+    local out
+    out="$tmp/$(tr -c "a-z0-9" "_" <<<"$1").times"
     for _ in $(seq 1 "$N"); do
         curl -s -b "$2" -o /dev/null -w '%{time_total}\n' "$base$3"
     done > "$out"
@@ -78,6 +79,10 @@ measure() { # label jar path
         printf "%-22s n=%d p50=%.1f ms p90=%.1f ms p99=%.1f ms max=%.1f ms\n", label, NR,
             t[int(NR*0.5)], t[int(NR*0.9)], t[int(NR*0.99)], t[NR] }'
 }
+for pair in "$op /desk" "$sup /supervisor"; do
+    set -- $pair
+    echo "status of $2: $(curl -s -b "$1" -o /dev/null -w '%{http_code}' "$base$2")"
+done
 echo "store: $ROWS call records; $DESKS desks connected by SSE; $N sequential requests each"
 measure "GET /desk" "$op" /desk
 measure "GET /supervisor" "$sup" /supervisor
