@@ -11,8 +11,7 @@
 // The handlers' errors are the HTTP responses themselves (see `desk`).
 #![allow(clippy::result_large_err)]
 
-use crate::acd::{Input, OperatorState};
-use crate::actors::acd_host::{Feed, OperatorStates, SetSurge, Snapshots, SurgeStates};
+use crate::actors::acd_host::{OperatorStates, SetSurge, Snapshots, SurgeStates};
 use crate::actors::queue::Totals;
 use crate::actors::Router;
 use crate::desk::or_answer;
@@ -75,36 +74,6 @@ pub mod roles {
 use crate::accounts::Principal;
 use crate::desk::auth::api_principal;
 
-/// The tenant of a call given as this run's name (`c17`) or a store name: the desk's live
-/// table first, then the call record.
-async fn call_tenant(router: &Router, call: &str) -> Option<(String, Option<String>)> {
-    let local = call.rsplit(':').next().unwrap_or(call);
-    if let Some(live) = router.shared.desk.live.get(local) {
-        if !call.contains(':')
-            || router
-                .shared
-                .store
-                .as_ref()
-                .is_some_and(|s| s.call_uid(local) == call)
-        {
-            return Some((live.tenant, live.operator));
-        }
-    }
-    let store = router.shared.store.as_ref()?;
-    let uid = if call.contains(':') {
-        call.to_owned()
-    } else {
-        store.call_uid(call)
-    };
-    let pool = store.db().pool().clone();
-    let view = store
-        .run(async move { crate::accounts::db::call_view(&pool, &uid).await })
-        .await
-        .ok()?
-        .ok()??;
-    Some((view.tenant?, view.operator))
-}
-
 /// 404 unless `p` may see the call (its tenant; an operator only their own calls).
 async fn may_see_call(
     router: &Router,
@@ -118,7 +87,7 @@ async fn may_see_call(
             format!("no call {call}"),
         )
     };
-    let Some((tenant, operator)) = call_tenant(router, call).await else {
+    let Ok(Some((tenant, operator))) = crate::desk::call_owner(router, call).await else {
         return Err(not_found());
     };
     if p.sees(&tenant).is_err() {
@@ -222,38 +191,27 @@ async fn set_operator_state(
             format!("no operator with extension {ext}"),
         );
     }
-    let Some(id) = router.shared.model.operator(&ext) else {
-        return error(
-            actix_web::http::StatusCode::NOT_FOUND,
-            "unknown_operator",
-            format!("no operator with extension {ext}"),
-        );
-    };
-    let state = match body.state.as_str() {
-        "available" => OperatorState::Available,
-        "break" => OperatorState::Break,
-        "logged_out" => OperatorState::LoggedOut,
-        other => {
+    use crate::desk::pages::{change_operator_state, StateChangeError};
+    match change_operator_state(&router, &p, &req, &ext, &body.state, None).await {
+        Ok(()) => {}
+        Err(StateChangeError::UnknownOperator) => {
+            return error(
+                actix_web::http::StatusCode::NOT_FOUND,
+                "unknown_operator",
+                format!("no operator with extension {ext}"),
+            )
+        }
+        Err(StateChangeError::UnknownState) => {
             return error(
                 actix_web::http::StatusCode::BAD_REQUEST,
                 "bad_state",
-                format!("state {other:?} cannot be set; use available, break or logged_out"),
+                format!(
+                    "state {:?} cannot be set; use available, break or logged_out",
+                    body.state
+                ),
             )
         }
-    };
-    router.acd.do_send(Feed(Input::SetOperatorState {
-        operator: id,
-        state,
-    }));
-    crate::desk::auth::audit(
-        &router,
-        &p,
-        Some(&req),
-        "operator_state",
-        None,
-        Some(&ext),
-        Some(body.state.clone()),
-    );
+    }
     HttpResponse::Accepted().json(serde_json::json!({"ext": ext, "requested": body.state}))
 }
 
@@ -558,44 +516,25 @@ async fn audit_log(
     q: web::Query<AuditQuery>,
 ) -> impl Responder {
     let p = or_answer!(api_principal(&router, &req, roles::AUDIT).await);
-    let Some(store) = router.shared.store.as_ref() else {
-        return HttpResponse::Ok().json(Vec::<()>::new());
-    };
-    let pool = store.db().pool().clone();
     let tenants = p.account.tenants.ids().map(<[String]>::to_vec);
     let (before, limit) = (
         q.before.unwrap_or(i64::MAX),
         q.limit.unwrap_or(200).clamp(1, 1000),
     );
-    match store
-        .run(async move { crate::accounts::db::audit(&pool, tenants.as_deref(), before, limit).await })
-        .await
-    {
-        Ok(Ok(rows)) => HttpResponse::Ok().json(rows),
-        Ok(Err(e)) => error(actix_web::http::StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string()),
-        Err(e) => error(actix_web::http::StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string()),
-    }
+    store_list(&router, move |pool, _| async move {
+        crate::accounts::db::audit(&pool, tenants.as_deref(), before, limit).await
+    })
+    .await
 }
 
 /// `GET /api/tokens`: the caller's personal tokens (an admin: everyone's), never the secrets.
 async fn tokens(router: web::Data<Router>, req: HttpRequest) -> impl Responder {
     let p = or_answer!(api_principal(&router, &req, roles::EVERYONE).await);
-    let Some(store) = router.shared.store.as_ref() else {
-        return HttpResponse::Ok().json(Vec::<()>::new());
-    };
-    let pool = store.db().pool().clone();
     let who = (p.role() != crate::accounts::Role::Admin).then(|| p.username().to_owned());
-    match store
-        .run(async move { crate::accounts::db::tokens(&pool, who.as_deref()).await })
-        .await
-    {
-        Ok(Ok(list)) => HttpResponse::Ok().json(list),
-        _ => error(
-            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-            "store_unavailable",
-            "the store did not answer".into(),
-        ),
-    }
+    store_list(&router, move |pool, _| async move {
+        crate::accounts::db::tokens(&pool, who.as_deref()).await
+    })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -661,27 +600,20 @@ async fn disposition(
 ) -> impl Responder {
     let p = or_answer!(api_principal(&router, &req, roles::HISTORY).await);
     let call = path.into_inner();
-    if let Err(r) = may_see_call(&router, &p, &call).await {
-        return r;
-    }
-    let Some(store) = router.shared.store.as_ref() else {
+    or_answer!(may_see_call(&router, &p, &call).await);
+    let Some(uid) = router.shared.store.as_ref().map(|s| s.store_name(&call)) else {
         return error(
             actix_web::http::StatusCode::NOT_FOUND,
             "no_disposition",
             format!("no disposition for {call}"),
         );
     };
-    let uid = if call.contains(':') {
-        call.clone()
-    } else {
-        store.call_uid(&call)
-    };
-    let pool = store.db().pool().clone();
-    let found = store
-        .run(async move { crate::accounts::db::dispositions(&pool, &[uid]).await })
-        .await;
+    let found = crate::desk::with_db(&router, move |pool, _| async move {
+        crate::accounts::db::dispositions(&pool, &[uid]).await
+    })
+    .await;
     match found {
-        Ok(Ok(list)) => match list.into_iter().next() {
+        Ok(list) => match list.into_iter().next() {
             Some(d) => {
                 let full = router
                     .shared
@@ -740,21 +672,30 @@ async fn kb_search(
             format!("no tenant {}", q.tenant),
         );
     }
-    let Some(store) = router.shared.store.as_ref() else {
-        return HttpResponse::Ok().json(Vec::<()>::new());
-    };
-    let pool = store.db().pool().clone();
-    let pg = store.db().is_postgres();
     let (tenant, text) = (q.tenant.clone(), q.q.clone().unwrap_or_default());
-    match store
-        .run(async move { crate::accounts::db::search(&pool, pg, &tenant, &text, 50).await })
-        .await
-    {
-        Ok(Ok(list)) => HttpResponse::Ok().json(list),
-        _ => error(
+    store_list(&router, move |pool, pg| async move {
+        crate::accounts::db::search(&pool, pg, &tenant, &text, 50).await
+    })
+    .await
+}
+
+/// A list from the store as JSON: `[]` for a router without a store, 503 when the store
+/// fails.
+async fn store_list<T, F, Fut>(router: &Router, f: F) -> HttpResponse
+where
+    T: Serialize + Send + 'static,
+    F: FnOnce(sqlx::AnyPool, bool) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<Vec<T>, sqlx::Error>> + Send + 'static,
+{
+    if router.shared.store.is_none() {
+        return HttpResponse::Ok().json(Vec::<()>::new());
+    }
+    match crate::desk::with_db(router, f).await {
+        Ok(list) => HttpResponse::Ok().json(list),
+        Err(e) => error(
             actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
             "store_unavailable",
-            "the store did not answer".into(),
+            e,
         ),
     }
 }

@@ -290,28 +290,14 @@ pub async fn tokens(pool: &AnyPool, username: Option<&str>) -> Result<Vec<TokenI
         .collect()
 }
 
-/// Revokes a token; returns its owner when it existed and was live.
-pub async fn revoke_token(
-    pool: &AnyPool,
-    id: &str,
-    now_ms: i64,
-) -> Result<Option<String>, sqlx::Error> {
-    let owner: Option<String> = sqlx::query("SELECT username FROM api_tokens WHERE id = $1")
-        .bind(id.to_owned())
-        .fetch_optional(pool)
-        .await?
-        .map(|r| r.try_get(0))
-        .transpose()?;
-    if owner.is_some() {
-        sqlx::query(
-            "UPDATE api_tokens SET revoked_at_ms = $2 WHERE id = $1 AND revoked_at_ms IS NULL",
-        )
+/// Revokes a token; `false` when it was already revoked (or does not exist).
+pub async fn revoke_token(pool: &AnyPool, id: &str, now_ms: i64) -> Result<bool, sqlx::Error> {
+    sqlx::query("UPDATE api_tokens SET revoked_at_ms = $2 WHERE id = $1 AND revoked_at_ms IS NULL")
         .bind(id.to_owned())
         .bind(now_ms)
         .execute(pool)
-        .await?;
-    }
-    Ok(owner)
+        .await
+        .map(|r| r.rows_affected() == 1)
 }
 
 /// The owner of a token id.
@@ -326,25 +312,14 @@ pub async fn token_owner(pool: &AnyPool, id: &str) -> Result<Option<String>, sql
 
 // ----- audit log --------------------------------------------------------------------------
 
-/// One audit row as the pages and the API show it.
+/// One audit row as the pages and the API show it: when, and the entry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AuditView {
     /// When (Unix ms).
     pub at_ms: i64,
-    /// Who.
-    pub actor: String,
-    /// Their role.
-    pub role: Option<String>,
-    /// Tenant concerned.
-    pub tenant: Option<String>,
-    /// What.
-    pub action: String,
-    /// To what.
-    pub target: Option<String>,
-    /// From where.
-    pub source: Option<String>,
-    /// More.
-    pub detail: Option<String>,
+    /// Who did what, to what, from where.
+    #[serde(flatten)]
+    pub entry: AuditEntry,
 }
 
 /// The newest `limit` audit rows before `before_ms`, of these tenants (`None`: all, with the
@@ -390,13 +365,15 @@ pub async fn audit(
         .map(|r| {
             Ok(AuditView {
                 at_ms: r.try_get(0)?,
-                actor: r.try_get(1)?,
-                role: r.try_get(2)?,
-                tenant: r.try_get(3)?,
-                action: r.try_get(4)?,
-                target: r.try_get(5)?,
-                source: r.try_get(6)?,
-                detail: r.try_get(7)?,
+                entry: AuditEntry {
+                    actor: r.try_get(1)?,
+                    role: r.try_get(2)?,
+                    tenant: r.try_get(3)?,
+                    action: r.try_get(4)?,
+                    target: r.try_get(5)?,
+                    source: r.try_get(6)?,
+                    detail: r.try_get(7)?,
+                },
             })
         })
         .collect()

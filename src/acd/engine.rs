@@ -299,6 +299,7 @@ impl Acd {
                 self.set_operator_state(now, operator, state)
             }
             Input::SetSurge { tenant, on } => self.set_surge(now, tenant, on),
+            Input::EndWrapUp { operator } => self.end_wrap_up(now, operator),
         }
     }
 
@@ -712,6 +713,23 @@ impl Acd {
     fn wrap_up_done(&mut self, now: Millis, operator: OperatorId) {
         let op = &mut self.operators[operator_index(operator)];
         op.wrap_up_due = None;
+        if op.state == OperatorState::WrapUp {
+            self.transition(
+                now,
+                operator,
+                OperatorState::Available,
+                ChangeReason::WrapUpDone,
+            );
+            self.serve_operator(now, operator);
+        }
+    }
+
+    /// Ends a wrap-up before its time; `transition` drops its deadline, so the old timer
+    /// cannot cut the next wrap-up short.
+    fn end_wrap_up(&mut self, now: Millis, operator: OperatorId) {
+        let Some(op) = self.operators.get(operator_index(operator)) else {
+            return self.reject(RejectReason::UnknownOperator(operator));
+        };
         if op.state == OperatorState::WrapUp {
             self.transition(
                 now,

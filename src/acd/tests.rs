@@ -656,6 +656,37 @@ fn available_during_wrap_up_ends_it_early() {
 }
 
 #[test]
+fn end_wrap_up_ends_only_a_wrap_up_and_takes_its_deadline_along() {
+    let mut h = four_uz(Strategy::LongestIdle);
+    h.available(&[0]);
+    h.connect(1, 0, 0);
+    h.end(1);
+    let end = |h: &mut Harness| {
+        h.input(Input::EndWrapUp {
+            operator: OperatorId(0),
+        })
+    };
+    assert_eq!(
+        changed(&end(&mut h), 0),
+        vec![(OperatorState::Available, ChangeReason::WrapUpDone)]
+    );
+    assert_eq!(h.acd.poll_timeout(), None);
+    // Not in wrap-up: nothing changes (a break stays a break).
+    h.set(0, OperatorState::Break);
+    assert!(end(&mut h).is_empty());
+    assert_eq!(h.acd.operator_state(OperatorId(0)), OperatorState::Break);
+    // A second call's wrap-up runs its full time.
+    h.set(0, OperatorState::Available);
+    h.connect(2, 0, 0);
+    h.end(2);
+    assert!(h.advance(4_999).is_empty());
+    assert_eq!(
+        changed(&h.advance(1), 0),
+        vec![(OperatorState::Available, ChangeReason::WrapUpDone)]
+    );
+}
+
+#[test]
 fn wrap_up_uses_the_params_active_at_answer() {
     let mut q = queue(0, &[UZ], Strategy::LongestIdle);
     q.surge.wrap_up_ms = 60_000;

@@ -317,6 +317,13 @@ pub enum Input {
         /// The requested state.
         state: OperatorState,
     },
+    /// The operator finished their after-call work before the wrap-up time (the desk's form
+    /// was saved): ends wrap-up now. Nothing happens in any other state, so a late request
+    /// cannot undo a break or touch an offer.
+    EndWrapUp {
+        /// The operator.
+        operator: OperatorId,
+    },
     /// Switch a tenant's queues between their `normal` and `surge` parameters.
     SetSurge {
         /// The tenant.

@@ -31,6 +31,7 @@ pub mod live;
 pub mod pages;
 
 use crate::accounts::limiter::LoginLimiter;
+use crate::actors::Router;
 use auth::Cached;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -59,6 +60,52 @@ impl DeskState {
             revisions: Mutex::new(HashMap::new()),
         }
     }
+}
+
+/// Runs `f` with the store's pool (and whether it is Postgres) on the store's runtime; the
+/// error in words when there is no store or it fails.
+pub(crate) async fn with_db<T: Send + 'static, F, Fut>(router: &Router, f: F) -> Result<T, String>
+where
+    F: FnOnce(sqlx::AnyPool, bool) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<T, sqlx::Error>> + Send + 'static,
+{
+    let store = router
+        .shared
+        .store
+        .as_ref()
+        .ok_or_else(|| "this router runs without a store".to_owned())?;
+    let pool = store.db().pool().clone();
+    let pg = store.db().is_postgres();
+    store
+        .run(async move { f(pool, pg).await })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
+}
+
+/// The tenant of a call and the operator who had it, given as this run's name (`c17`) or a
+/// store name: from the desk's live table for a call of this run, else from its call record.
+/// `Ok(None)`: no such call (or its record has no tenant yet).
+pub(crate) async fn call_owner(
+    router: &Router,
+    call: &str,
+) -> Result<Option<(String, Option<String>)>, String> {
+    let local = call.rsplit(':').next().unwrap_or(call);
+    let store = router.shared.store.as_ref();
+    if store.is_none_or(|s| s.store_name(call) == s.call_uid(local)) {
+        if let Some(live) = router.shared.desk.live.get(local) {
+            return Ok(Some((live.tenant, live.operator)));
+        }
+    }
+    let Some(store) = store else {
+        return Ok(None);
+    };
+    let uid = store.store_name(call);
+    let view = with_db(router, move |pool, _| async move {
+        crate::accounts::db::call_view(&pool, &uid).await
+    })
+    .await?;
+    Ok(view.and_then(|v| Some((v.tenant?, v.operator))))
 }
 
 /// Creates the accounts of `[[account]]` that the store does not have yet (never changes an

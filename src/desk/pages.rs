@@ -8,6 +8,7 @@ use super::auth::{
 use super::disposition::{self, Form as DispositionForm, OUTCOMES};
 use super::i18n::T;
 use super::live::{LiveCall, Notice};
+use super::with_db;
 use crate::accounts::limiter::Verdict;
 use crate::accounts::{self, db, Lang, Principal, Role};
 use crate::actors::Router;
@@ -261,25 +262,6 @@ fn visible_tenants(router: &Router, p: &Principal) -> Vec<String> {
         .filter(|t| p.account.tenants.allows(&t.id))
         .map(|t| t.id.clone())
         .collect()
-}
-
-async fn with_db<T: Send + 'static, F, Fut>(router: &Router, f: F) -> Result<T, String>
-where
-    F: FnOnce(sqlx::AnyPool, bool) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = Result<T, sqlx::Error>> + Send + 'static,
-{
-    let store = router
-        .shared
-        .store
-        .as_ref()
-        .ok_or_else(|| "this router runs without a store".to_owned())?;
-    let pool = store.db().pool().clone();
-    let pg = store.db().is_postgres();
-    store
-        .run(async move { f(pool, pg).await })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())
 }
 
 // ----- login, logout, language ---------------------------------------------------------------
@@ -985,13 +967,62 @@ struct StateForm {
     reason: Option<String>,
 }
 
-fn parse_state(s: &str) -> Option<crate::acd::OperatorState> {
-    match s {
-        "available" => Some(crate::acd::OperatorState::Available),
-        "break" => Some(crate::acd::OperatorState::Break),
-        "logged_out" => Some(crate::acd::OperatorState::LoggedOut),
-        _ => None,
-    }
+/// Why an operator's state was not changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StateChangeError {
+    /// Not `available`, `break` or `logged_out`.
+    UnknownState,
+    /// No operator with that extension.
+    UnknownOperator,
+}
+
+/// Sets operator `ext`'s state (`available`, `break`, `logged_out`) in the ACD and audits it
+/// with the break's reason. Every page and route that changes an operator's state comes
+/// here (after its own role and scope checks).
+pub(crate) async fn change_operator_state(
+    router: &Router,
+    p: &Principal,
+    req: &HttpRequest,
+    ext: &str,
+    state: &str,
+    reason: Option<&str>,
+) -> Result<(), StateChangeError> {
+    use crate::acd::OperatorState as S;
+    let to = match state {
+        "available" => S::Available,
+        "break" => S::Break,
+        "logged_out" => S::LoggedOut,
+        _ => return Err(StateChangeError::UnknownState),
+    };
+    let id = router
+        .shared
+        .model
+        .operator(ext)
+        .ok_or(StateChangeError::UnknownOperator)?;
+    // Awaited, so the next read of the state sees the change.
+    let _ = router
+        .acd
+        .send(crate::actors::acd_host::Feed(
+            crate::acd::Input::SetOperatorState {
+                operator: id,
+                state: to,
+            },
+        ))
+        .await;
+    let detail = match reason.filter(|_| to == S::Break) {
+        Some(r) => format!("{state} ({r})"),
+        None => state.to_owned(),
+    };
+    audit(
+        router,
+        p,
+        Some(req),
+        "operator_state",
+        None,
+        Some(ext),
+        Some(detail),
+    );
+    Ok(())
 }
 
 async fn desk_state(
@@ -1004,43 +1035,21 @@ async fn desk_state(
     let Some(ext) = p.account.operator_ext.clone() else {
         return forbidden(&p);
     };
-    let (Some(state), Some(id)) = (parse_state(&form.state), router.shared.model.operator(&ext))
-    else {
+    let reason = form.reason.as_deref().filter(|r| {
+        router
+            .shared
+            .config
+            .desk
+            .break_reasons
+            .iter()
+            .any(|b| b.code == *r)
+    });
+    if change_operator_state(&router, &p, &req, &ext, &form.state, reason)
+        .await
+        .is_err()
+    {
         return not_found(&p);
-    };
-    let reason = (form.state == "break")
-        .then(|| form.reason.clone())
-        .flatten()
-        .filter(|r| {
-            router
-                .shared
-                .config
-                .desk
-                .break_reasons
-                .iter()
-                .any(|b| &b.code == r)
-        });
-    let _ = router
-        .acd
-        .send(crate::actors::acd_host::Feed(
-            crate::acd::Input::SetOperatorState {
-                operator: id,
-                state,
-            },
-        ))
-        .await;
-    audit(
-        &router,
-        &p,
-        Some(&req),
-        "operator_state",
-        None,
-        Some(&ext),
-        Some(match reason {
-            Some(r) => format!("{} ({r})", form.state),
-            None => form.state.clone(),
-        }),
-    );
+    }
     redirect("/desk")
 }
 
@@ -1052,14 +1061,8 @@ struct AcwResult {
     revision: i64,
 }
 
-/// The store name of a call given as this run's name (`c17`) or a store name.
 fn store_uid(router: &Router, call: &str) -> Option<String> {
-    let store = router.shared.store.as_ref()?;
-    Some(if call.contains(':') {
-        call.to_owned()
-    } else {
-        store.call_uid(call)
-    })
+    Some(router.shared.store.as_ref()?.store_name(call))
 }
 
 /// Saves the after-call form (C8, C10, D20): checked, written through the journal (the
@@ -1078,21 +1081,10 @@ async fn save_disposition(
     let Some(uid) = store_uid(&router, &call) else {
         return HttpResponse::ServiceUnavailable().body(t.err_store);
     };
-    // Whose call and which tenant: the live table, else the call record.
-    let (tenant, operator) = match router.shared.desk.live.get(&call) {
-        Some(live) => (live.tenant, live.operator),
-        None => {
-            let u = uid.clone();
-            match with_db(&router, move |pool, _| async move {
-                db::call_view(&pool, &u).await
-            })
-            .await
-            {
-                Ok(Some(v)) => (v.tenant.unwrap_or_default(), v.operator),
-                Ok(None) => return not_found(&p),
-                Err(_) => return HttpResponse::ServiceUnavailable().body(t.err_store),
-            }
-        }
+    let (tenant, operator) = match super::call_owner(&router, &call).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return not_found(&p),
+        Err(_) => return HttpResponse::ServiceUnavailable().body(t.err_store),
     };
     if p.sees(&tenant).is_err() {
         return not_found(&p);
@@ -1218,18 +1210,15 @@ async fn save_disposition(
     metrics::counter!("navbat_desk_dispositions_total", "outcome" => checked.outcome.clone())
         .increment(1);
     // Saving ends wrap-up where the tenant says so (the queue's timer caps it either way).
+    // The core ends it only if they are in wrap-up, so a late save cannot undo a break.
     if own && rules.wrap_up_ends == crate::config::desk::WrapUpEnds::Saved {
-        if let Some(ext) = operator.as_deref() {
-            if operator_state(&router, ext).await == "wrap_up" {
-                if let Some(id) = router.shared.model.operator(ext) {
-                    router.acd.do_send(crate::actors::acd_host::Feed(
-                        crate::acd::Input::SetOperatorState {
-                            operator: id,
-                            state: crate::acd::OperatorState::Available,
-                        },
-                    ));
-                }
-            }
+        if let Some(id) = operator
+            .as_deref()
+            .and_then(|e| router.shared.model.operator(e))
+        {
+            router.acd.do_send(crate::actors::acd_host::Feed(
+                crate::acd::Input::EndWrapUp { operator: id },
+            ));
         }
     }
     html(
@@ -1405,30 +1394,21 @@ struct ModeForm {
     mode: String,
 }
 
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for ch in text.chars() {
-        match ch {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+/// A one-line answer to an htmx action (escaped by askama like every page).
+#[derive(Template)]
+#[template(
+    source = "<p id=\"{{ id }}\" class=\"{{ class }}\">{{ text }}</p>",
+    ext = "html"
+)]
+struct Small<'a> {
+    id: &'a str,
+    class: &'a str,
+    text: &'a str,
 }
 
 fn small(status: StatusCode, id: &str, text: &str) -> HttpResponse {
     let class = if status.is_success() { "ok" } else { "error" };
-    html(
-        status,
-        Ok(format!(
-            "<p id=\"{id}\" class=\"{class}\">{}</p>",
-            escape(text)
-        )),
-    )
+    html(status, Small { id, class, text }.render())
 }
 
 async fn floor_monitor(
@@ -1495,28 +1475,12 @@ async fn floor_operator_state(
     if !operator_in_scope(&router, &p, &ext) {
         return not_found(&p);
     }
-    let (Some(state), Some(id)) = (parse_state(&form.state), router.shared.model.operator(&ext))
-    else {
+    if change_operator_state(&router, &p, &req, &ext, &form.state, None)
+        .await
+        .is_err()
+    {
         return not_found(&p);
-    };
-    let _ = router
-        .acd
-        .send(crate::actors::acd_host::Feed(
-            crate::acd::Input::SetOperatorState {
-                operator: id,
-                state,
-            },
-        ))
-        .await;
-    audit(
-        &router,
-        &p,
-        Some(&req),
-        "operator_state",
-        None,
-        Some(&ext),
-        Some(form.state.clone()),
-    );
+    }
     small(
         StatusCode::OK,
         "state-ok",
@@ -2070,13 +2034,13 @@ async fn audit_page(
                 .into_iter()
                 .map(|r| AuditRowView {
                     when: local_time(&router, r.at_ms),
-                    actor: r.actor,
-                    role: r.role.unwrap_or_default(),
-                    tenant: r.tenant.unwrap_or_default(),
-                    action: r.action,
-                    target: r.target.unwrap_or_default(),
-                    source: r.source.unwrap_or_default(),
-                    detail: r.detail.unwrap_or_default(),
+                    actor: r.entry.actor,
+                    role: r.entry.role.unwrap_or_default(),
+                    tenant: r.entry.tenant.unwrap_or_default(),
+                    action: r.entry.action,
+                    target: r.entry.target.unwrap_or_default(),
+                    source: r.entry.source.unwrap_or_default(),
+                    detail: r.entry.detail.unwrap_or_default(),
                 })
                 .collect(),
             older,

@@ -443,6 +443,16 @@ impl Store {
         call_uid(&self.inner.node, &self.inner.boot, call)
     }
 
+    /// The store name of a call given as this process's name (`c17`) or already as a store
+    /// name (`node:boot:c17`).
+    pub fn store_name(&self, call: &str) -> String {
+        if call.contains(':') {
+            call.to_owned()
+        } else {
+            self.call_uid(call)
+        }
+    }
+
     /// The database handle (reports, tests).
     pub fn db(&self) -> &Db {
         &self.inner.db
@@ -549,11 +559,7 @@ impl Store {
     /// The caller's earlier calls within the repeat window before `call` (a call of this
     /// process such as `c17`, or a store name `node:boot:c17`).
     pub async fn history(&self, call: &str) -> Result<Option<CallHistory>, StoreError> {
-        let uid = if call.contains(':') {
-            call.to_owned()
-        } else {
-            self.call_uid(call)
-        };
+        let uid = self.store_name(call);
         let known = self
             .inner
             .repeat

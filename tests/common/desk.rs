@@ -1,10 +1,9 @@
 //! The web desk in tests: a second tenant, the accounts of every role, logging in with a
 //! cookie, and plain HTTP requests that carry cookies, forms and headers.
 
+pub use super::http_raw as request;
 use super::{HttpResponse, TestConfig};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::net::SocketAddr;
 
 /// The second tenant's DID (support line).
 pub const SUPPORT_DID: &str = "712038872";
@@ -75,87 +74,23 @@ classifier = [ {{ topic = "marking-codes", label = {{ uz = "Markirovka kodlari",
     config.extra_toml(&toml)
 }
 
-/// One HTTP/1.1 request with any headers and body; `Connection: close`.
-pub fn request(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Option<(&str, &str)>,
-) -> HttpResponse {
-    let io = Duration::from_secs(15);
-    let mut stream = TcpStream::connect_timeout(&addr, io).expect("connect to navbat's HTTP");
-    stream.set_read_timeout(Some(io)).unwrap();
-    stream.set_write_timeout(Some(io)).unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    let (ctype, text) = body.unwrap_or(("", ""));
-    if body.is_some() {
-        req.push_str(&format!("Content-Type: {ctype}\r\n"));
-    }
-    req.push_str(&format!("Content-Length: {}\r\n\r\n{text}", text.len()));
-    stream.write_all(req.as_bytes()).expect("send the request");
-    let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw);
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    HttpResponse {
-        status,
-        headers,
-        body: dechunk(body),
-    }
-}
-
-fn dechunk(body: &str) -> String {
-    // actix sends fixed-length bodies here; a chunked one is joined.
-    let mut out = String::new();
-    let mut rest = body;
-    loop {
-        let Some((size, after)) = rest.split_once("\r\n") else {
-            return body.to_owned();
-        };
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
-            return body.to_owned();
-        };
-        if n == 0 {
-            return out;
-        }
-        if after.len() < n {
-            return body.to_owned();
-        }
-        out.push_str(&after[..n]);
-        rest = after[n..].trim_start_matches("\r\n");
-    }
+/// `text` percent-encoded for a query string or form.
+pub fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// `a=1&b=2` with each value percent-encoded.
 pub fn form(fields: &[(&str, &str)]) -> String {
     fields
         .iter()
-        .map(|(k, v)| {
-            let enc: String = v
-                .bytes()
-                .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                        (b as char).to_string()
-                    }
-                    _ => format!("%{b:02X}"),
-                })
-                .collect();
-            format!("{k}={enc}")
-        })
+        .map(|(k, v)| format!("{k}={}", urlencode(v)))
         .collect::<Vec<_>>()
         .join("&")
 }

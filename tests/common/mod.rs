@@ -1053,30 +1053,49 @@ pub fn http_request(
     bearer: Option<&str>,
     json: Option<&Value>,
 ) -> HttpResponse {
+    let auth = bearer.map(|t| format!("Bearer {t}"));
+    let mut headers = vec![("Accept", "application/json")];
+    if let Some(a) = &auth {
+        headers.push(("Authorization", a));
+    }
+    let body = json.map(|v| v.to_string());
+    http_raw(
+        addr,
+        method,
+        path,
+        &headers,
+        body.as_deref().map(|b| ("application/json", b)),
+    )
+}
+
+/// One request with any headers and an optional `(content type, body)`, on a fresh
+/// connection (`Connection: close`), 10 s I/O timeouts.
+pub fn http_raw(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<(&str, &str)>,
+) -> HttpResponse {
     let io = Duration::from_secs(10);
     let mut stream = TcpStream::connect_timeout(&addr, io)
         .unwrap_or_else(|e| panic!("connect to navbat's HTTP API at {addr}: {e}"));
     stream.set_read_timeout(Some(io)).unwrap();
     stream.set_write_timeout(Some(io)).unwrap();
-    let body = json.map(|v| v.to_string()).unwrap_or_default();
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: application/json\r\n"
-    );
-    if let Some(token) = bearer {
-        write!(req, "Authorization: Bearer {token}\r\n").unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        write!(req, "{k}: {v}\r\n").unwrap();
     }
-    if json.is_some() {
-        write!(
+    match body {
+        Some((ctype, text)) => write!(
             req,
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
+            "Content-Type: {ctype}\r\nContent-Length: {}\r\n\r\n{text}",
+            text.len()
         )
-        .unwrap();
-    } else if method != "GET" {
-        req.push_str("Content-Length: 0\r\n");
+        .unwrap(),
+        None if method != "GET" => req.push_str("Content-Length: 0\r\n\r\n"),
+        None => req.push_str("\r\n"),
     }
-    req.push_str("\r\n");
-    req.push_str(&body);
     stream
         .write_all(req.as_bytes())
         .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
