@@ -3,6 +3,13 @@
 # SQLite, 40 desks connected by Server-Sent Events, then N sequential GETs of the operator's
 # desk and of the supervisor's floor, timed by curl on loopback. Prints p50 / p90 / p99 / max.
 #
+# Then the screen pop: operator 1001 registers (SIPp, benches/sipp), a reader holds 1001's
+# desk stream (/desk/events), and POPS calls (benches/sipp/caller.xml, one at a time) reach
+# 1001. For each call: the wall-clock time from navbat's `call_offered` event (when it
+# rings the phone) to the pop's HTML arriving on the desk stream, which includes the caller's
+# history looked up in the 1,000,000 records (the bench caller's number has earlier calls).
+# The prompts directory is empty, so calls are not held up by the greeting.
+#
 #   benches/desk-pages.sh                 # N=1000, ROWS=1000000
 #   N=300 ROWS=200000 benches/desk-pages.sh
 #
@@ -11,6 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-1000}
+POPS=${POPS:-100}
 ROWS=${ROWS:-1000000}
 DESKS=${DESKS:-40}
 BIN=target/release/navbat
@@ -25,10 +33,12 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 http=$(free_port); sip=$(free_port)
 sed -e "s/127.0.0.1:8080/127.0.0.1:$http/" -e "s/127.0.0.1:5060/127.0.0.1:$sip/" \
     -e 's/^rtp_port_min = .*/rtp_port_min = 41000/' -e 's/^rtp_port_max = .*/rtp_port_max = 41999/' \
-    -e "s#^prompts_dir = .*#prompts_dir = \"$PWD/config/prompts\"#" \
+    -e "s#^prompts_dir = .*#prompts_dir = \"$tmp/no-prompts\"#" \
     config/navbat.toml > "$tmp/navbat.toml"
+mkdir -p "$tmp/no-prompts"
+repo=$PWD
 cd "$tmp"
-"$OLDPWD/$BIN" --config navbat.toml migrate >/dev/null
+"$repo/$BIN" --config navbat.toml migrate >/dev/null
 
 echo "filling $ROWS call records..."
 today=$(( $(date +%s) * 1000 ))
@@ -47,7 +57,7 @@ SELECT call_uid, call_uid, operator, 'results', 'question', 1, 0, 'bench note', 
   'resolved', 1, 'op1001' FROM call_records WHERE rowid % 10 = 0;
 SQL
 
-"$OLDPWD/$BIN" --config navbat.toml run > navbat.log 2>&1 &
+"$repo/$BIN" --config navbat.toml run > navbat.log 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do grep -q "navbat ready" navbat.log && break; sleep 0.2; done
 grep -q "navbat ready" navbat.log || { cat navbat.log; exit 1; }
@@ -87,3 +97,59 @@ echo "store: $ROWS call records; $DESKS desks connected by SSE; $N sequential re
 measure "GET /desk" "$op" /desk
 measure "GET /supervisor" "$sup" /supervisor
 measure "GET /kb?q=natija" "$op" "/kb?tenant=dtm&q=natija"
+
+# ---- screen pop ---------------------------------------------------------------------------
+uas=$(free_port); reg=$(free_port); caller=$(free_port)
+(sipp -sf "$repo/benches/sipp/operator-uas.xml" -i 127.0.0.1 -p "$uas" -nostdin \
+    > /dev/null 2>&1) &
+pids+=($!)
+sleep 0.3
+timeout 10 sipp -sf "$repo/benches/sipp/register.xml" -s 1001 -au 1001 -ap demo1001 \
+    -key uas_port "$uas" -i 127.0.0.1 -p "$reg" -m 1 -nostdin -timeout 8s \
+    "127.0.0.1:$sip" > /dev/null 2>&1 || { echo "1001 did not register"; exit 1; }
+cookie=$(awk '$6 == "navbat_session" { print $7 }' "$op")
+python3 - "$http" "$cookie" > pops.tsv <<'PY' &
+import socket, sys, time
+port, cookie = int(sys.argv[1]), sys.argv[2]
+s = socket.create_connection(("127.0.0.1", port))
+s.sendall(f"GET /desk/events HTTP/1.1\r\nHost: x\r\nCookie: navbat_session={cookie}\r\n\r\n".encode())
+buf, event = b"", None
+while True:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    buf += chunk
+    while b"\n" in buf:
+        line, buf = buf.split(b"\n", 1)
+        line = line.decode(errors="replace").rstrip("\r")
+        if line.startswith("event: "):
+            event = line[7:]
+            continue
+        if event == "pop" and 'data-call="' in line:
+            call = line.split('data-call="', 1)[1].split('"', 1)[0]
+            print(f"{call}\t{time.time() * 1000:.1f}", flush=True)
+            event = None
+PY
+pids+=($!)
+sleep 0.5
+for _ in $(seq 1 "$POPS"); do
+    timeout 20 sipp -sf "$repo/benches/sipp/caller.xml" -s 712351914 -i 127.0.0.1 -p "$caller" \
+        -m 1 -d 200 -nostdin -timeout 15s "127.0.0.1:$sip" > /dev/null 2>&1 || true
+    sleep 0.3 # the operator's 15 s wrap-up would hold the next call: end it as the desk does
+    curl -s -o /dev/null -H "Authorization: Bearer demo-admin-token" -H 'Content-Type: application/json' \
+        -d '{"state":"available"}' "$base/api/operators/1001/state"
+done
+sleep 1
+curl -s -H "Authorization: Bearer demo-admin-token" "$base/api/events" > events.json
+python3 - pops.tsv events.json <<'PY'
+import json, sys
+pops = dict(l.split("\t") for l in open(sys.argv[1]).read().split("\n") if l)
+offered = {e["call"]: e["at_ms"] for e in json.load(open(sys.argv[2]))
+           if e["kind"] == "call_offered" and e["operator"] == "1001"}
+d = sorted(float(pops[c]) - offered[c] for c in offered if c in pops)
+if not d:
+    sys.exit("no screen pop measured")
+q = lambda f: d[min(len(d) - 1, int(len(d) * f))]
+print(f"screen pop after ring   n={len(d)} of {len(offered)} offers p50={q(0.5):.1f} ms "
+      f"p90={q(0.9):.1f} ms p99={q(0.99):.1f} ms max={d[-1]:.1f} ms")
+PY
