@@ -703,6 +703,8 @@ where
 /// Registers the routes (the API's and the desk's pages).
 pub fn routes(cfg: &mut web::ServiceConfig) {
     crate::desk::pages::routes(cfg);
+    crate::desk::requests::routes(cfg);
+    crate::desk::form::routes(cfg);
     cfg.route("/metrics", web::get().to(metrics))
         .route("/api/health", web::get().to(health))
         .route("/api/queues", web::get().to(queues))

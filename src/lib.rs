@@ -18,6 +18,7 @@ pub mod media;
 pub mod metrics;
 pub mod presence;
 pub mod privacy;
+pub mod requests;
 pub mod sip;
 pub mod sms;
 pub mod store;

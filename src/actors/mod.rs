@@ -54,6 +54,8 @@ pub struct Shared {
     pub media: OnceLock<crate::media::MediaEngine>,
     /// The web desk's state (live calls, login limits, session cache).
     pub desk: Arc<crate::desk::DeskState>,
+    /// Requests from every channel (issue 14).
+    pub requests: Arc<crate::requests::Requests>,
     started: Instant,
     calls: Mutex<HashMap<String, Addr<CallActor>>>,
 }
@@ -196,6 +198,8 @@ impl Router {
             config.media.rtp_port_min,
             config.media.rtp_port_max,
         );
+        let requests = crate::requests::Requests::new(&config, store.clone());
+        actix::spawn(requests.clone().restore());
         let shared = Arc::new(Shared {
             config: config.clone(),
             model,
@@ -208,6 +212,7 @@ impl Router {
             store,
             media: OnceLock::new(),
             desk,
+            requests,
             started: Instant::now(),
             calls: Mutex::new(HashMap::new()),
         });

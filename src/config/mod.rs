@@ -15,6 +15,7 @@ mod error;
 mod menu;
 mod parse;
 mod raw;
+pub mod requests;
 mod schedule;
 mod sms;
 mod store;
@@ -86,6 +87,8 @@ pub struct Config {
     pub callbacks: CallbacksConfig,
     /// The web desk and the accounts created at start-up (`[desk]`, `[[account]]`).
     pub desk: desk::DeskConfig,
+    /// Requests: attachments and the public form (`[requests]`).
+    pub requests: requests::RequestsConfig,
 }
 
 /// `[sip]`.
@@ -249,6 +252,8 @@ pub struct Tenant {
     pub trunk_sources: Option<Vec<Network>>,
     /// After-call work (`[tenant.desk]`).
     pub desk: desk::TenantDesk,
+    /// Requests: the web form, the chancellery (`[tenant.requests]`).
+    pub requests: requests::TenantRequests,
 }
 
 /// An address or network (`192.0.2.10`, `10.1.0.0/16`, `2001:db8::/32`).

@@ -30,6 +30,7 @@ pub(crate) const SECTIONS: &[&str] = &[
     "trunk",
     "callbacks",
     "desk",
+    "requests",
     "account",
 ];
 
@@ -81,6 +82,7 @@ pub(crate) fn read(text: &str, errors: &mut Collector) -> Option<RawConfig> {
             }
             "callbacks" => section(text, name, value, errors, &mut raw.callbacks),
             "desk" => section(text, name, value, errors, &mut raw.desk),
+            "requests" => section(text, name, value, errors, &mut raw.requests),
             "account" => raw.accounts = entries(text, name, value, errors),
             other => {
                 let (line, column) = line_column(text, key.span().start);

@@ -277,6 +277,7 @@ pub(crate) struct RawTenant {
     /// from; absent: any.
     pub trunk_sources: Option<Vec<String>>,
     pub desk: Option<super::desk::RawTenantDesk>,
+    pub requests: Option<super::requests::RawTenantRequests>,
 }
 
 fn default_service_level() -> u64 {
@@ -547,4 +548,6 @@ pub(crate) struct RawConfig {
     pub desk: super::desk::RawDesk,
     /// `[[account]]` entries (`None`: failed to read).
     pub accounts: Vec<Option<super::desk::RawAccount>>,
+    /// `[requests]`.
+    pub requests: super::requests::RawRequests,
 }

@@ -76,6 +76,7 @@ fn check(raw: &RawConfig, errors: &mut Collector) -> Option<Config> {
     let sms = super::sms::check_sms(raw.sms.as_ref(), errors);
     let trunk = super::callback::check_trunk(raw.trunk.as_ref(), errors);
     let callbacks = super::callback::check_callbacks(&raw.callbacks, errors);
+    let requests = super::requests::check_requests(&raw.requests, errors);
     let desk = super::desk::check_desk(
         &raw.desk,
         &raw.accounts,
@@ -112,6 +113,7 @@ fn check(raw: &RawConfig, errors: &mut Collector) -> Option<Config> {
         trunk: trunk?,
         callbacks: callbacks?,
         desk: desk?,
+        requests,
     })
 }
 
@@ -596,6 +598,8 @@ fn check_tenants(
                 .collect();
             super::desk::check_tenant_desk(tenant.desk.as_ref(), label, &topics, errors)
         });
+        let requests =
+            super::requests::check_tenant_requests(tenant.requests.as_ref(), label, errors);
         let trunk_sources = tenant.trunk_sources.as_ref().map(|list| {
             if list.is_empty() {
                 errors.push(
@@ -640,6 +644,7 @@ fn check_tenants(
                     surge,
                     trunk_sources,
                     desk,
+                    requests,
                 })
             }
             _ => ok = false,

@@ -25,10 +25,14 @@ pub(crate) use or_answer;
 #[allow(clippy::result_large_err)]
 pub mod auth;
 pub mod disposition;
+pub mod form;
 pub mod i18n;
 pub mod live;
 #[allow(clippy::result_large_err)]
 pub mod pages;
+#[allow(clippy::result_large_err)]
+pub mod requests;
+pub mod rtexts;
 
 use crate::accounts::limiter::LoginLimiter;
 use crate::actors::Router;
@@ -47,6 +51,8 @@ pub struct DeskState {
     /// The last disposition revision this process wrote per call (two quick saves must not
     /// both be revision 1 while the first is still on its way to the database).
     pub(crate) revisions: Mutex<HashMap<String, i64>>,
+    /// Web-form requests per source address.
+    pub form_limit: Mutex<crate::requests::limit::SourceLimit>,
 }
 
 impl DeskState {
@@ -58,6 +64,9 @@ impl DeskState {
             sessions: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
             revisions: Mutex::new(HashMap::new()),
+            form_limit: Mutex::new(crate::requests::limit::SourceLimit::new(
+                config.requests.form_per_source_per_hour,
+            )),
         }
     }
 }

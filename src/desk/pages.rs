@@ -41,6 +41,8 @@ pub struct Chrome {
     pub has_floor: bool,
     /// Shows the audit link.
     pub has_audit: bool,
+    /// Shows the requests link (with its texts).
+    pub requests: Option<&'static super::rtexts::RT>,
 }
 
 const DESK_ROLES: &[Role] = &[Role::Operator, Role::Supervisor, Role::Admin];
@@ -48,7 +50,7 @@ const FLOOR_ROLES: &[Role] = &[Role::Supervisor, Role::Officer, Role::Admin];
 const ACT_ROLES: &[Role] = &[Role::Supervisor, Role::Admin];
 const KB_WRITE_ROLES: &[Role] = &[Role::Editor, Role::Supervisor, Role::Admin];
 const AUDIT_ROLES: &[Role] = &[Role::Officer, Role::Admin];
-const EVERYONE: &[Role] = &[
+pub(super) const EVERYONE: &[Role] = &[
     Role::Operator,
     Role::Supervisor,
     Role::Editor,
@@ -56,7 +58,7 @@ const EVERYONE: &[Role] = &[
     Role::Admin,
 ];
 
-fn chrome(p: &Principal) -> Chrome {
+pub(super) fn chrome(p: &Principal) -> Chrome {
     let role = p.role();
     Chrome {
         t: T::of(p.account.language),
@@ -67,10 +69,11 @@ fn chrome(p: &Principal) -> Chrome {
         has_desk: DESK_ROLES.contains(&role),
         has_floor: FLOOR_ROLES.contains(&role),
         has_audit: AUDIT_ROLES.contains(&role),
+        requests: Some(super::rtexts::RT::of(p.account.language)),
     }
 }
 
-fn html(status: StatusCode, body: Result<String, askama::Error>) -> HttpResponse {
+pub(super) fn html(status: StatusCode, body: Result<String, askama::Error>) -> HttpResponse {
     match body {
         Ok(b) => HttpResponse::build(status)
             .content_type("text/html; charset=utf-8")
@@ -95,7 +98,13 @@ struct MessagePage<'a> {
     text: &'a str,
 }
 
-fn message(p: &Principal, status: StatusCode, id: &str, title: &str, text: &str) -> HttpResponse {
+pub(super) fn message(
+    p: &Principal,
+    status: StatusCode,
+    id: &str,
+    title: &str,
+    text: &str,
+) -> HttpResponse {
     html(
         status,
         MessagePage {
@@ -108,7 +117,7 @@ fn message(p: &Principal, status: StatusCode, id: &str, title: &str, text: &str)
     )
 }
 
-fn forbidden(p: &Principal) -> HttpResponse {
+pub(super) fn forbidden(p: &Principal) -> HttpResponse {
     let t = T::of(p.account.language);
     message(
         p,
@@ -119,7 +128,7 @@ fn forbidden(p: &Principal) -> HttpResponse {
     )
 }
 
-fn not_found(p: &Principal) -> HttpResponse {
+pub(super) fn not_found(p: &Principal) -> HttpResponse {
     let t = T::of(p.account.language);
     message(
         p,
@@ -130,7 +139,7 @@ fn not_found(p: &Principal) -> HttpResponse {
     )
 }
 
-fn redirect(to: &str) -> HttpResponse {
+pub(super) fn redirect(to: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, to.to_owned()))
         .finish()
@@ -138,7 +147,7 @@ fn redirect(to: &str) -> HttpResponse {
 
 /// The principal for a page: a redirect to the login page without one, the 403 page for
 /// another role.
-async fn page_principal(
+pub(super) async fn page_principal(
     router: &Router,
     req: &HttpRequest,
     roles: &[Role],
@@ -186,7 +195,7 @@ fn zone(router: &Router) -> jiff::tz::TimeZone {
         .unwrap_or(jiff::tz::TimeZone::UTC)
 }
 
-fn local_time(router: &Router, ms: i64) -> String {
+pub(super) fn local_time(router: &Router, ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms)
         .map(|ts| {
             zone(router)
@@ -197,7 +206,7 @@ fn local_time(router: &Router, ms: i64) -> String {
         .unwrap_or_default()
 }
 
-fn duration_text(ms: i64) -> String {
+pub(super) fn duration_text(ms: i64) -> String {
     let s = ms.max(0) / 1000;
     if s >= 3600 {
         format!("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
@@ -253,7 +262,7 @@ fn caller_shown(router: &Router, p: &Principal, caller: &crate::privacy::PhoneNu
     }
 }
 
-fn visible_tenants(router: &Router, p: &Principal) -> Vec<String> {
+pub(super) fn visible_tenants(router: &Router, p: &Principal) -> Vec<String> {
     router
         .shared
         .config
@@ -313,6 +322,7 @@ fn login_page(
         has_desk: false,
         has_floor: false,
         has_audit: false,
+        requests: None,
     };
     let mut resp = html(
         status,

@@ -48,6 +48,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("migrations/0003_people.postgres.sql"),
         sqlite: include_str!("migrations/0003_people.sqlite.sql"),
     },
+    Migration {
+        version: 4,
+        name: "requests",
+        postgres: include_str!("migrations/0004_requests.postgres.sql"),
+        sqlite: include_str!("migrations/0004_requests.sqlite.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
@@ -347,6 +353,11 @@ impl Db {
                 .await
                 .map_err(|e| self.err(e))?;
         }
+        if !rows.requests.is_empty() {
+            super::requests::write_postgres(&mut tx, &rows.requests)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
         tx.commit().await.map_err(|e| self.err(e))
     }
 
@@ -448,6 +459,11 @@ impl Db {
         }
         if !rows.audit.is_empty() || !rows.dispositions.is_empty() {
             super::people::write_any(&mut tx, &rows.audit, &rows.dispositions)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        if !rows.requests.is_empty() {
+            super::requests::write_any(&mut tx, &rows.requests)
                 .await
                 .map_err(|e| self.err(e))?;
         }

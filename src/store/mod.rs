@@ -33,6 +33,7 @@ pub mod outbox;
 pub mod people;
 pub mod record;
 pub mod repeat;
+pub mod requests;
 
 use crate::config::{Config, DatabaseUrl};
 use crate::events::{Event, EventKind, EventSink};
@@ -282,6 +283,8 @@ struct Inner {
     /// Records handed to the journal (their uids: `node:boot:r<n>`).
     records: AtomicU64,
     recovery: Arc<outbox::Recovery>,
+    /// Request steps the journal had not yet given the database at start-up.
+    undrained_requests: Mutex<Vec<crate::requests::RequestStep>>,
     window: Duration,
     db: Db,
     runtime: Mutex<Option<tokio::runtime::Runtime>>,
@@ -424,6 +427,15 @@ impl Store {
                 surge: Mutex::new(HashMap::new()),
                 records: AtomicU64::new(0),
                 recovery,
+                undrained_requests: Mutex::new(
+                    undrained
+                        .iter()
+                        .filter_map(|r| match r {
+                            outbox::StoreRecord::Request(step) => Some((**step).clone()),
+                            _ => None,
+                        })
+                        .collect(),
+                ),
                 window: settings.repeat_window,
                 db,
                 runtime: Mutex::new(Some(runtime)),
@@ -511,6 +523,40 @@ impl Store {
     /// Pending callbacks of earlier runs recovered since the last call.
     pub fn take_recovered_callbacks(&self) -> outbox::Recovered<crate::callback::CallbackRequest> {
         self.inner.recovery.take_callbacks()
+    }
+
+    /// Request steps of earlier runs that the database may not have (once; see
+    /// [`crate::requests::Book::restore`]).
+    pub fn take_undrained_requests(&self) -> Vec<crate::requests::RequestStep> {
+        std::mem::take(
+            &mut *self
+                .inner
+                .undrained_requests
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
+    }
+
+    /// How many entries this process has handed to the journal so far: a mark for
+    /// [`Store::caught_up`].
+    pub fn mark(&self) -> u64 {
+        self.inner.accepted.load(Ordering::Relaxed)
+    }
+
+    /// Waits, up to `deadline`, until the database holds every entry handed over up to
+    /// `mark` (entries drain in order). `false` when the database is behind or down: the
+    /// entries are safe in the journal, only a page read now would not show them yet.
+    pub async fn caught_up(&self, mark: u64, deadline: Duration) -> bool {
+        let until = Instant::now() + deadline;
+        loop {
+            if self.inner.progress.drained.load(Ordering::Relaxed) >= mark {
+                return true;
+            }
+            if Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     /// Current figures.

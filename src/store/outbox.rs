@@ -52,6 +52,8 @@ pub enum StoreRecord {
     Audit(super::people::AuditEntry),
     /// An operator's after-call work on a call.
     Disposition(super::people::DispositionRecord),
+    /// A change of a request (issue 14).
+    Request(Box<crate::requests::RequestStep>),
 }
 
 /// Names the step and the id only: records hold full numbers (D18).
@@ -62,6 +64,7 @@ impl std::fmt::Debug for StoreRecord {
             StoreRecord::Callback(r) => write!(f, "Callback({} {})", r.step(), r.id()),
             StoreRecord::Audit(a) => write!(f, "{a:?}"),
             StoreRecord::Disposition(d) => write!(f, "{d:?}"),
+            StoreRecord::Request(r) => write!(f, "{r:?}"),
         }
     }
 }
@@ -236,7 +239,7 @@ pub fn fold_record(
             };
         }
         // Folded by `record::fold` into tables of their own.
-        StoreRecord::Audit(_) | StoreRecord::Disposition(_) => {}
+        StoreRecord::Audit(_) | StoreRecord::Disposition(_) | StoreRecord::Request(_) => {}
         StoreRecord::Callback(r) => {
             let slot = match callbacks.iter().position(|row| row.id == r.id()) {
                 Some(i) => i,
@@ -492,7 +495,7 @@ impl PendingWork {
                 self.callbacks.remove(id);
             }
             // Not pending work: nothing to resume at start-up.
-            StoreRecord::Audit(_) | StoreRecord::Disposition(_) => {}
+            StoreRecord::Audit(_) | StoreRecord::Disposition(_) | StoreRecord::Request(_) => {}
         }
     }
 }

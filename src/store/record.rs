@@ -367,6 +367,8 @@ pub struct Rows {
     pub audit: Vec<super::people::AuditRow>,
     /// Dispositions (the highest revision per call of the batch).
     pub dispositions: Vec<super::people::DispositionRecord>,
+    /// Request steps in journal order, with their entry's uid.
+    pub requests: Vec<(String, crate::requests::RequestStep)>,
     /// Entries whose event JSON matched no known shape (kept in the timeline only).
     pub unreadable: usize,
 }
@@ -387,6 +389,9 @@ pub fn fold(entries: &[JournalEntry], month_of: &dyn Fn(&str, i64) -> String) ->
                 }),
                 StoreRecord::Disposition(d) => {
                     super::people::fold_disposition(&mut rows.dispositions, d)
+                }
+                StoreRecord::Request(step) => {
+                    rows.requests.push((entry.uid.clone(), (**step).clone()))
                 }
                 _ => super::outbox::fold_record(entry, record, &mut rows.sms, &mut rows.callbacks),
             }

@@ -1,0 +1,236 @@
+//! The requests service: the [`Book`] behind a lock, the journal behind it. Every intake and
+//! change is staged in the book and handed to the journal under the lock (so the journal's
+//! order is the book's), then awaited outside it: the caller hears "done" only once the step
+//! is fsynced.
+
+use super::book::{Book, Intake, NewRequest, RequestError, Staged};
+use super::{Change, Head, RequestStep};
+use crate::store::outbox::StoreRecord;
+use crate::store::Store;
+use jiff::tz::TimeZone;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The requests of this node.
+pub struct Requests {
+    book: Mutex<Book>,
+    store: Option<Store>,
+    zones: HashMap<String, TimeZone>,
+    changed: tokio::sync::broadcast::Sender<String>,
+}
+
+impl std::fmt::Debug for Requests {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Requests")
+    }
+}
+
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+impl Requests {
+    /// The service for `config`'s tenants. With a store the book waits for
+    /// [`Requests::restore`]; without one every change is refused (requests need the journal).
+    pub fn new(config: &crate::config::Config, store: Option<Store>) -> Arc<Requests> {
+        let book = match &store {
+            Some(_) => Book::not_ready(&config.node.id),
+            None => Book::new(&config.node.id),
+        };
+        Arc::new(Requests {
+            book: Mutex::new(book),
+            store,
+            zones: config
+                .tenants
+                .iter()
+                .map(|t| (t.id.clone(), t.timezone.clone()))
+                .collect(),
+            changed: tokio::sync::broadcast::channel(256).0,
+        })
+    }
+
+    fn book(&self) -> std::sync::MutexGuard<'_, Book> {
+        self.book.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether intake works (the book was restored).
+    pub fn is_ready(&self) -> bool {
+        self.store.is_some() && self.book().is_ready()
+    }
+
+    /// Reads the book back from the database and the journal's undrained steps; retries every
+    /// 5 s while the database does not answer (intake is refused meanwhile: mail and Telegram
+    /// wait in their sources, the form says to try again).
+    pub async fn restore(self: Arc<Self>) {
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        let undrained = store.take_undrained_requests();
+        loop {
+            let db = store.db().clone();
+            let read = store
+                .run(async move { super::db::restore(db.pool(), now_ms()).await })
+                .await;
+            match read {
+                Ok(Ok(r)) => {
+                    let open = r.heads.len();
+                    self.book()
+                        .restore(r.heads, r.keys, r.numbers, undrained.clone());
+                    tracing::info!(open, "requests restored");
+                    return;
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "cannot read requests yet; retrying in 5 s")
+                }
+                Err(_) => return,
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+    }
+
+    /// A notice per changed request (the inbox's live updates).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.changed.subscribe()
+    }
+
+    /// `yymmdd` of now in the tenant's zone.
+    fn day(&self, tenant: &str, now: i64) -> String {
+        let zone = self.zones.get(tenant).cloned().unwrap_or(TimeZone::UTC);
+        let ts = jiff::Timestamp::from_millisecond(now).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        let d = zone.to_datetime(ts).date();
+        format!("{:02}{:02}{:02}", d.year() % 100, d.month(), d.day())
+    }
+
+    /// Journals a staged change; undoes it if the journal does not take it.
+    async fn keep(
+        &self,
+        staged: Staged,
+        book: std::sync::MutexGuard<'_, Book>,
+    ) -> Result<RequestStep, RequestError> {
+        let mut book = book;
+        let Some(store) = &self.store else {
+            book.undo(staged);
+            return Err(RequestError::NotKept);
+        };
+        let step = staged.step.clone();
+        let ack = match store.record(StoreRecord::Request(Box::new(step.clone()))) {
+            Ok(ack) => ack,
+            Err(_) => {
+                book.undo(staged);
+                return Err(RequestError::NotKept);
+            }
+        };
+        drop(book);
+        ack.await.map_err(|_| RequestError::NotKept)?;
+        let _ = self.changed.send(step.head.id.clone());
+        metrics::counter!(
+            "navbat_request_steps_total",
+            "step" => step.change.name()
+        )
+        .increment(1);
+        Ok(step)
+    }
+
+    /// Registers a request, or gives back the one this intake key made before. Returns the
+    /// request's number and whether it is new; returns once it is on disk.
+    pub async fn intake(
+        &self,
+        key: Option<&str>,
+        new: NewRequest,
+    ) -> Result<(String, bool), RequestError> {
+        let now = now_ms();
+        let day = self.day(&new.tenant, now);
+        let channel = new.channel;
+        let tenant = new.tenant.clone();
+        let mut book = self.book();
+        book.prune(now);
+        match book.intake(key, new, &day, now)? {
+            (Intake::Known(id), _) => Ok((id, false)),
+            (Intake::New(id), Some(staged)) => {
+                self.keep(staged, book).await?;
+                metrics::counter!(
+                    "navbat_requests_registered_total",
+                    "tenant" => tenant,
+                    "channel" => channel.as_str()
+                )
+                .increment(1);
+                Ok((id, true))
+            }
+            (Intake::New(_), None) => Err(RequestError::NotKept),
+        }
+    }
+
+    /// Applies a change to request `id` (loading it from the database when it is no longer
+    /// in memory) and returns the step once it is on disk.
+    pub async fn change(
+        &self,
+        id: &str,
+        change: Change,
+        actor: &str,
+    ) -> Result<RequestStep, RequestError> {
+        if self.book().head(id).is_none() {
+            self.load(id).await?;
+        }
+        let book = self.book();
+        let mut book = book;
+        let staged = book.change(id, change, actor, now_ms())?;
+        self.keep(staged, book).await
+    }
+
+    /// A message that arrived with an intake key (a mail's Message-ID, a Telegram message):
+    /// appended to request `id` once, however often it is handed in.
+    pub async fn inbound(&self, key: &str, id: &str, change: Change) -> Result<bool, RequestError> {
+        if self.book().by_key(key).is_some() {
+            return Ok(false);
+        }
+        self.change(id, change, "customer").await.map(|_| true)
+    }
+
+    /// Loads a request that left the book (closed long ago) from the database, after the
+    /// database has caught up with the journal.
+    async fn load(&self, id: &str) -> Result<(), RequestError> {
+        let store = self.store.as_ref().ok_or(RequestError::NotKept)?;
+        if !store.caught_up(store.mark(), Duration::from_secs(5)).await {
+            return Err(RequestError::NotKept);
+        }
+        let db = store.db().clone();
+        let wanted = id.to_owned();
+        let head = store
+            .run(async move { super::db::head(db.pool(), &wanted).await })
+            .await
+            .map_err(|_| RequestError::NotKept)?
+            .map_err(|_| RequestError::NotKept)?
+            .ok_or_else(|| RequestError::Unknown(id.to_owned()))?;
+        self.book().load(head);
+        Ok(())
+    }
+
+    /// A copy of a head in memory.
+    pub fn head(&self, id: &str) -> Option<Head> {
+        self.book().head(id).cloned()
+    }
+
+    /// The request an intake or message key belongs to.
+    pub fn by_key(&self, key: &str) -> Option<String> {
+        self.book().by_key(key).map(str::to_owned)
+    }
+
+    /// The request a message id of its thread belongs to.
+    pub fn by_external(&self, external_id: &str) -> Option<String> {
+        self.book().by_external(external_id).map(str::to_owned)
+    }
+
+    /// Copies of the open requests that `keep` wants.
+    pub fn open(&self, keep: impl Fn(&Head) -> bool) -> Vec<Head> {
+        self.book().open().filter(|h| keep(h)).cloned().collect()
+    }
+
+    /// Waits (briefly) until the database shows every step handed over so far, so a page
+    /// read right after a change sees it.
+    pub async fn settle(&self) {
+        if let Some(store) = &self.store {
+            store.caught_up(store.mark(), Duration::from_secs(2)).await;
+        }
+    }
+}
