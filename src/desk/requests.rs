@@ -340,6 +340,7 @@ async fn request_page(
 
 #[derive(Deserialize)]
 struct ActForm {
+    #[serde(default)]
     csrf: String,
     #[serde(default)]
     body: String,

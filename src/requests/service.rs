@@ -94,6 +94,20 @@ impl Requests {
         self.changed.subscribe()
     }
 
+    /// Waits up to 5 s for the book to be restored (a request right after start-up).
+    async fn ready(&self) -> Result<(), RequestError> {
+        if self.store.is_none() {
+            return Err(RequestError::NotKept);
+        }
+        for _ in 0..50 {
+            if self.book().is_ready() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(RequestError::NotReady)
+    }
+
     /// `yymmdd` of now in the tenant's zone.
     fn day(&self, tenant: &str, now: i64) -> String {
         let zone = self.zones.get(tenant).cloned().unwrap_or(TimeZone::UTC);
@@ -139,6 +153,7 @@ impl Requests {
         key: Option<&str>,
         new: NewRequest,
     ) -> Result<(String, bool), RequestError> {
+        self.ready().await?;
         let now = now_ms();
         let day = self.day(&new.tenant, now);
         let channel = new.channel;
@@ -169,6 +184,7 @@ impl Requests {
         change: Change,
         actor: &str,
     ) -> Result<RequestStep, RequestError> {
+        self.ready().await?;
         if self.book().head(id).is_none() {
             self.load(id).await?;
         }

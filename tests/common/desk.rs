@@ -8,6 +8,9 @@ use std::net::SocketAddr;
 /// The second tenant's DID (support line).
 pub const SUPPORT_DID: &str = "712038872";
 
+/// Where the support tenant's editor sends formal letters (D15).
+pub const CHANCELLERY: &str = "devonxona@support.example.uz";
+
 /// `(username, role, tenants, ext)`; each password is `demo-<username>`.
 pub const ACCOUNTS: &[(&str, &str, &str, Option<&str>)] = &[
     ("admin", "admin", "\"*\"", None),
@@ -57,6 +60,9 @@ languages = [ {{ digit = "1", language = "uz", queue = "support-uz" }}, {{ digit
 [tenant.desk]
 require_caller_details = true
 classifier = [ {{ topic = "marking-codes", label = {{ uz = "Markirovka kodlari", ru = "Коды маркировки" }} }} ]
+
+[tenant.requests]
+chancellery = "{CHANCELLERY}"
 "#
     );
     for (id, lang) in [("support-uz", "uz"), ("support-ru", "ru")] {
