@@ -81,10 +81,26 @@ fn operator_desk_screen_pop_after_call_work_and_tenant_walls() {
         "#acw-notes",
         "Natija sanasini so'radi; appellyatsiya tartibi tushuntirildi",
     );
+    // A call back is owed: the form opens a phone request about the call, assigned to them.
+    b.click("#acw-open-request");
     b.click("#acw-save");
     b.wait_text("#acw-saved", "Saqlandi", UI);
+    b.wait_text("#acw-request", "Murojaat ochildi", UI);
+    let request_link = b.find("#acw-request a").attr("href").expect("request link");
     caller.wait_success();
     let first = ended_call(&nav, "dtm", &[]);
+    b.goto(&format!("http://{}{request_link}", nav.http));
+    b.wait_text("#request-channel", "Telefon", UI);
+    assert_eq!(b.text("#request-assignee"), "op1001");
+    assert_eq!(b.text("#request-priority"), "Yuqori");
+    assert!(b.text("#thread").contains("appellyatsiya tartibi"));
+    assert_eq!(b.text("#request-requester"), CALLER_MASKED);
+    assert!(
+        !b.page_text().contains(CALLER),
+        "the full number is on the request page"
+    );
+    b.goto(&format!("http://{}/desk", nav.http));
+    b.wait_for("#state-panel", UI);
     // In the database, through the journal.
     let disp = common::wait_until("the first disposition in the store", EVENT_DEADLINE, || {
         let r = nav.get(&format!("/api/calls/{first}/disposition"));

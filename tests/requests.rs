@@ -262,6 +262,39 @@ fn the_request_page_works_by_role_and_keeps_every_change() {
 }
 
 #[test]
+fn missed_calls_become_one_call_back_request_per_number_and_day() {
+    let nav = Navbat::start("requests-missed", with_desk(TestConfig::default(), ""));
+    // Two calls from the same number give up in the support queue (support lists
+    // "abandoned" in from_calls); a dtm call that gives up makes nothing (dtm lists only
+    // "closed", the default).
+    for i in 0..2 {
+        nav.caller(
+            &format!("support-{i}"),
+            "caller_abandon.xml",
+            desk::SUPPORT_DID,
+            500,
+        )
+        .wait_success();
+    }
+    nav.caller("dtm", "caller_abandon.xml", common::DTM_DID, 500)
+        .wait_success();
+    let op = login(nav.http, "op1001");
+    let id = wait_until("the call-back request", Duration::from_secs(30), || {
+        let inbox = op.get("/requests?channel=phone").body;
+        let at = inbox.find("data-id=\"")? + 9;
+        Some(inbox[at..].split('"').next()?.to_owned())
+    });
+    assert!(id.starts_with("support-"), "{id}");
+    let page = wait_until("both calls linked", Duration::from_secs(30), || {
+        let page = op.get(&format!("/requests/{id}")).body;
+        (page.matches("href=\"/calls/").count() == 2).then_some(page)
+    });
+    assert!(page.contains("Telefon") || page.contains("Телефон"));
+    let inbox = op.get("/requests").body;
+    assert_eq!(inbox.matches("class=\"request-row\"").count(), 1, "{inbox}");
+}
+
+#[test]
 fn kill_9_while_forms_arrive_loses_none_and_doubles_none() {
     let shared = tempfile::tempdir().unwrap();
     let db = shared.path().join("navbat.db");

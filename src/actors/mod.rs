@@ -174,12 +174,21 @@ impl Router {
             config.sms.as_ref(),
         ));
         let desk = Arc::new(crate::desk::DeskState::new(&config));
+        let requests = crate::requests::Requests::new(&config, store.clone());
+        actix::spawn(requests.clone().restore());
+        let uid_store = store.clone();
+        let (call_requests, missed) = crate::requests::calls::CallRequests::new(
+            &config,
+            Box::new(move |call| uid_store.as_ref().map(|s| s.call_uid(call))),
+        );
+        actix::spawn(crate::requests::calls::run(requests.clone(), missed));
         let mut sinks: Vec<Arc<dyn crate::events::EventSink>> = vec![
             memory.clone(),
             desk.live.clone(),
             Arc::new(crate::events::LogSink),
             metrics.clone(),
             sms_triggers.clone(),
+            call_requests,
         ];
         if let Some(store) = &store {
             sinks.push(Arc::new(store.clone()));
@@ -198,8 +207,6 @@ impl Router {
             config.media.rtp_port_min,
             config.media.rtp_port_max,
         );
-        let requests = crate::requests::Requests::new(&config, store.clone());
-        actix::spawn(requests.clone().restore());
         let shared = Arc::new(Shared {
             config: config.clone(),
             model,

@@ -66,6 +66,7 @@ impl Default for RequestsConfig {
 pub(crate) struct RawTenantRequests {
     pub web_form: Option<bool>,
     pub chancellery: Option<String>,
+    pub from_calls: Option<Vec<String>>,
 }
 
 /// `[tenant.requests]`.
@@ -75,6 +76,9 @@ pub struct TenantRequests {
     pub web_form: bool,
     /// The client's chancellery: where the editor's formal letters go (D15).
     pub chancellery: Option<String>,
+    /// Calls that end so become a phone request, a call back to make (C2, C5): one per
+    /// number and local day. Default: calls that reached a closed line.
+    pub from_calls: Vec<crate::events::CallOutcome>,
 }
 
 impl Default for TenantRequests {
@@ -82,9 +86,19 @@ impl Default for TenantRequests {
         TenantRequests {
             web_form: true,
             chancellery: None,
+            from_calls: vec![crate::events::CallOutcome::Closed],
         }
     }
 }
+
+/// The outcomes `from_calls` may name.
+const CALL_OUTCOMES: [(&str, crate::events::CallOutcome); 5] = [
+    ("closed", crate::events::CallOutcome::Closed),
+    ("abandoned", crate::events::CallOutcome::Abandoned),
+    ("timed_out", crate::events::CallOutcome::TimedOut),
+    ("ivr_hangup", crate::events::CallOutcome::IvrHangup),
+    ("blocked", crate::events::CallOutcome::Blocked),
+];
 
 pub(crate) fn check_requests(raw: &RawRequests, errors: &mut Collector) -> RequestsConfig {
     if raw.attachments_dir.trim().is_empty() {
@@ -132,8 +146,30 @@ pub(crate) fn check_tenant_requests(
             );
         }
     }
+    let from_calls = match &raw.from_calls {
+        None => TenantRequests::default().from_calls,
+        Some(names) => names
+            .iter()
+            .enumerate()
+            .filter_map(|(i, name)| {
+                let found = CALL_OUTCOMES
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, o)| *o);
+                if found.is_none() {
+                    errors.push(
+                        format!("{label}.requests.from_calls[{i}]"),
+                        format!("\"{name}\" is not a call outcome a request can follow"),
+                        "use closed, abandoned, timed_out, ivr_hangup or blocked",
+                    );
+                }
+                found
+            })
+            .collect(),
+    };
     TenantRequests {
         web_form: raw.web_form.unwrap_or(true),
         chancellery: raw.chancellery.clone(),
+        from_calls,
     }
 }

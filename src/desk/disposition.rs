@@ -31,6 +31,9 @@ pub struct Form {
     /// STIR.
     #[serde(default)]
     pub stir: String,
+    /// "1": open a request for the call (a call back or an answer is owed).
+    #[serde(default)]
+    pub open_request: String,
 }
 
 /// A field's problem, named by the text key the page shows.

@@ -1069,6 +1069,7 @@ struct AcwResult {
     t: &'static T,
     problems: Vec<(&'static str, &'static str)>,
     revision: i64,
+    request: Option<String>,
 }
 
 fn store_uid(router: &Router, call: &str) -> Option<String> {
@@ -1107,6 +1108,7 @@ async fn save_disposition(
                 t,
                 problems: vec![("call", t.err_not_your_call)],
                 revision: 0,
+                request: None,
             }
             .render(),
         );
@@ -1130,6 +1132,7 @@ async fn save_disposition(
                     t,
                     problems: problems.iter().map(|x| (x.field(), x.message(t))).collect(),
                     revision: 0,
+                    request: None,
                 }
                 .render(),
             )
@@ -1186,6 +1189,7 @@ async fn save_disposition(
                 t,
                 problems: vec![("store", t.err_store)],
                 revision: 0,
+                request: None,
             }
             .render(),
         );
@@ -1231,12 +1235,38 @@ async fn save_disposition(
             ));
         }
     }
+    // A request for the call when a call back or an answer is owed (one per call).
+    let request = if form.open_request.is_empty() {
+        None
+    } else {
+        let caller = router.shared.desk.live.get(&call).map(|c| c.caller);
+        let new = super::requests::from_call(
+            &tenant,
+            &uid,
+            &checked,
+            caller.as_ref().map(|c| c.expose().to_owned()),
+            p.username(),
+        );
+        match router
+            .shared
+            .requests
+            .intake(Some(&format!("acw:{uid}")), new)
+            .await
+        {
+            Ok((id, _)) => Some(id),
+            Err(e) => {
+                tracing::warn!(error = %e, call = %call, "request from the after-call form not opened");
+                None
+            }
+        }
+    };
     html(
         StatusCode::OK,
         AcwResult {
             t,
             problems: Vec::new(),
             revision,
+            request,
         }
         .render(),
     )

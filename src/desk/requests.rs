@@ -488,6 +488,59 @@ async fn act(
     }
 }
 
+/// The request an operator opens from the after-call form: a phone request about the call,
+/// assigned to them, with what they wrote as its first note.
+pub fn from_call(
+    tenant: &str,
+    call_uid: &str,
+    d: &super::disposition::Checked,
+    phone: Option<String>,
+    operator: &str,
+) -> crate::requests::NewRequest {
+    let subject = d
+        .notes
+        .lines()
+        .next()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.chars().take(120).collect())
+        .or_else(|| d.topic.clone())
+        .unwrap_or_else(|| d.category.clone());
+    crate::requests::NewRequest {
+        tenant: tenant.to_owned(),
+        channel: Channel::Phone,
+        kind: crate::requests::Kind::Ordinary,
+        priority: if d.category == "complaint" || d.outcome == "disputed" {
+            Priority::High
+        } else {
+            Priority::Normal
+        },
+        category: Some(d.category.clone()),
+        topic: d.topic.clone(),
+        subject,
+        requester: crate::requests::Requester {
+            name: d.caller_name.clone(),
+            phone,
+            organisation: d.organisation.clone(),
+            stir: d.stir.clone(),
+            ..Default::default()
+        },
+        language: "uz".to_owned(),
+        message: (!d.notes.is_empty()).then(|| Message {
+            uid: String::new(),
+            direction: Direction::Note,
+            channel: Channel::Phone,
+            author: Some(operator.to_owned()),
+            body: d.notes.clone(),
+            external_id: None,
+            attachments: Vec::new(),
+            to: None,
+        }),
+        call_uid: Some(call_uid.to_owned()),
+        actor: operator.to_owned(),
+        assignee: Some(operator.to_owned()),
+    }
+}
+
 /// Registers the requests pages.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/requests", web::get().to(inbox))

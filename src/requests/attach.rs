@@ -162,10 +162,7 @@ mod tests {
             Some("text/plain")
         );
         assert_eq!(sniff(b"PK\x03\x04....", "a.zip"), None);
-        assert_eq!(
-            sniff(b"PK\x03\x04..word/document.xml", "a.docx").is_some(),
-            true
-        );
+        assert!(sniff(b"PK\x03\x04..word/document.xml", "a.docx").is_some());
         assert_eq!(sniff(b"\x00\x01binary", "a.txt"), None);
     }
 

@@ -27,6 +27,7 @@
 
 pub mod attach;
 pub mod book;
+pub mod calls;
 pub mod db;
 pub mod limit;
 pub mod service;

@@ -109,33 +109,39 @@ impl Requests {
     }
 
     /// `yymmdd` of now in the tenant's zone.
-    fn day(&self, tenant: &str, now: i64) -> String {
+    pub fn day_of(&self, tenant: &str, now: i64) -> String {
         let zone = self.zones.get(tenant).cloned().unwrap_or(TimeZone::UTC);
         let ts = jiff::Timestamp::from_millisecond(now).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
         let d = zone.to_datetime(ts).date();
         format!("{:02}{:02}{:02}", d.year() % 100, d.month(), d.day())
     }
 
-    /// Journals a staged change; undoes it if the journal does not take it.
-    async fn keep(
+    /// Hands a staged change to the journal (under the book's lock, so the journal's order is
+    /// the book's); undoes it if the journal does not take it.
+    fn record(
         &self,
         staged: Staged,
-        book: std::sync::MutexGuard<'_, Book>,
-    ) -> Result<RequestStep, RequestError> {
-        let mut book = book;
+        book: &mut Book,
+    ) -> Result<(RequestStep, tokio::sync::oneshot::Receiver<()>), RequestError> {
         let Some(store) = &self.store else {
             book.undo(staged);
             return Err(RequestError::NotKept);
         };
         let step = staged.step.clone();
-        let ack = match store.record(StoreRecord::Request(Box::new(step.clone()))) {
-            Ok(ack) => ack,
+        match store.record(StoreRecord::Request(Box::new(step.clone()))) {
+            Ok(ack) => Ok((step, ack)),
             Err(_) => {
                 book.undo(staged);
-                return Err(RequestError::NotKept);
+                Err(RequestError::NotKept)
             }
-        };
-        drop(book);
+        }
+    }
+
+    /// Waits for the fsync of a recorded step, then tells whoever listens.
+    async fn kept(
+        &self,
+        (step, ack): (RequestStep, tokio::sync::oneshot::Receiver<()>),
+    ) -> Result<RequestStep, RequestError> {
         ack.await.map_err(|_| RequestError::NotKept)?;
         let _ = self.changed.send(step.head.id.clone());
         metrics::counter!(
@@ -155,25 +161,26 @@ impl Requests {
     ) -> Result<(String, bool), RequestError> {
         self.ready().await?;
         let now = now_ms();
-        let day = self.day(&new.tenant, now);
+        let day = self.day_of(&new.tenant, now);
         let channel = new.channel;
         let tenant = new.tenant.clone();
-        let mut book = self.book();
-        book.prune(now);
-        match book.intake(key, new, &day, now)? {
-            (Intake::Known(id), _) => Ok((id, false)),
-            (Intake::New(id), Some(staged)) => {
-                self.keep(staged, book).await?;
-                metrics::counter!(
-                    "navbat_requests_registered_total",
-                    "tenant" => tenant,
-                    "channel" => channel.as_str()
-                )
-                .increment(1);
-                Ok((id, true))
+        let (id, recorded) = {
+            let mut book = self.book();
+            book.prune(now);
+            match book.intake(key, new, &day, now)? {
+                (Intake::Known(id), _) => return Ok((id, false)),
+                (Intake::New(id), Some(staged)) => (id, self.record(staged, &mut book)?),
+                (Intake::New(_), None) => return Err(RequestError::NotKept),
             }
-            (Intake::New(_), None) => Err(RequestError::NotKept),
-        }
+        };
+        self.kept(recorded).await?;
+        metrics::counter!(
+            "navbat_requests_registered_total",
+            "tenant" => tenant,
+            "channel" => channel.as_str()
+        )
+        .increment(1);
+        Ok((id, true))
     }
 
     /// Applies a change to request `id` (loading it from the database when it is no longer
@@ -188,10 +195,12 @@ impl Requests {
         if self.book().head(id).is_none() {
             self.load(id).await?;
         }
-        let book = self.book();
-        let mut book = book;
-        let staged = book.change(id, change, actor, now_ms())?;
-        self.keep(staged, book).await
+        let recorded = {
+            let mut book = self.book();
+            let staged = book.change(id, change, actor, now_ms())?;
+            self.record(staged, &mut book)?
+        };
+        self.kept(recorded).await
     }
 
     /// A message that arrived with an intake key (a mail's Message-ID, a Telegram message):

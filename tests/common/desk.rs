@@ -63,6 +63,7 @@ classifier = [ {{ topic = "marking-codes", label = {{ uz = "Markirovka kodlari",
 
 [tenant.requests]
 chancellery = "{CHANCELLERY}"
+from_calls = ["closed", "abandoned"]
 "#
     );
     for (id, lang) in [("support-uz", "uz"), ("support-ru", "ru")] {
