@@ -32,6 +32,9 @@
 //! loopback test servers; [`MailSettings::validate`] refuses it with credentials on any other
 //! host.
 
+// The other modules' authors build on this one: every public item says what it is for.
+#![deny(missing_docs)]
+
 mod address;
 mod error;
 mod inbound;
