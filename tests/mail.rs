@@ -14,8 +14,8 @@
 
 mod common;
 
-use common::mail::{Dovecot, SmtpSink, IMAP_PASSWORD};
-use common::{fixture, free_port};
+use common::mail::{Dovecot, SmtpSink, TestCa, IMAP_PASSWORD};
+use common::{fixture, free_port, TestDir};
 use navbat::mail::{
     parse, run_poller, send, EmailAddress, ImapSettings, Inbound, MailError, MailSettings, Mailbox,
     Outgoing, OutgoingAttachment, Secret, SmtpSettings, TlsMode, UNREADABLE_TEXT,
@@ -536,4 +536,90 @@ async fn an_unreachable_server_is_a_transient_failure() {
         .unwrap_err();
     assert!(matches!(e, MailError::SmtpTransient { .. }), "{e:?}");
     assert!(e.is_transient());
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS with a private CA
+
+#[tokio::test]
+async fn imap_over_tls_and_starttls_with_a_private_ca() {
+    let certs = TestDir::new("mail-ca");
+    let ca = TestCa::make(certs.path());
+    let dovecot = Dovecot::start_tls(&ca);
+    dovecot.deliver_to_mailbox(&note("tls-1@example.uz", "a@example.uz", "Shifrlangan"));
+
+    // TLS from the first byte, trusting the private CA.
+    let mut settings = imap_settings(&dovecot);
+    settings.imap.tls = TlsMode::Tls;
+    settings.imap.port = dovecot.imaps_port.unwrap();
+    settings.imap.ca_file = Some(ca.ca_pem.clone());
+    let mut mailbox = Mailbox::connect(&settings).await.unwrap();
+    assert_eq!(
+        message_ids(&mailbox.fetch_unseen(10).await.unwrap()),
+        ["tls-1@example.uz"]
+    );
+    mailbox.logout().await;
+
+    // STARTTLS on the plain port.
+    let mut settings = imap_settings(&dovecot);
+    settings.imap.tls = TlsMode::StartTls;
+    settings.imap.ca_file = Some(ca.ca_pem.clone());
+    let mut mailbox = Mailbox::connect(&settings).await.unwrap();
+    let batch = mailbox.fetch_unseen(10).await.unwrap();
+    mailbox.mark_seen(batch[0].0).await.unwrap();
+    mailbox.logout().await;
+
+    // Without the CA the certificate is not trusted: an error, not a plain-text fallback.
+    let mut settings = imap_settings(&dovecot);
+    settings.imap.tls = TlsMode::Tls;
+    settings.imap.port = dovecot.imaps_port.unwrap();
+    let e = Mailbox::connect(&settings).await.unwrap_err();
+    assert!(matches!(e, MailError::ImapTls { .. }), "{e:?}");
+    assert!(e.to_string().contains("ca_file"), "{e}");
+}
+
+#[tokio::test]
+async fn starttls_is_never_skipped_when_the_server_lacks_it() {
+    let dovecot = Dovecot::start(); // ssl = no: no STARTTLS
+    let mut settings = imap_settings(&dovecot);
+    settings.imap.tls = TlsMode::StartTls;
+    let e = Mailbox::connect(&settings).await.unwrap_err();
+    assert!(matches!(e, MailError::ImapTls { .. }), "{e:?}");
+
+    let sink = SmtpSink::start(); // plain, no STARTTLS
+    let mut settings = smtp_settings(&sink);
+    settings.smtp.tls = TlsMode::StartTls;
+    let e = send(&settings, &answer("ivan@example.uz"))
+        .await
+        .unwrap_err();
+    assert!(e.is_transient(), "{e:?}");
+    assert!(sink.received().is_empty(), "nothing may go out in clear");
+}
+
+#[tokio::test]
+async fn smtp_over_starttls_and_tls_with_a_private_ca() {
+    let certs = TestDir::new("mail-ca");
+    let ca = TestCa::make(certs.path());
+    for mode in [TlsMode::StartTls, TlsMode::Tls] {
+        let sink = SmtpSink::start_tls(mode, &ca);
+        let mut settings = smtp_settings(&sink);
+        settings.smtp.tls = mode;
+        settings.smtp.ca_file = Some(ca.ca_pem.clone());
+        send(&settings, &answer("ivan@example.uz"))
+            .await
+            .unwrap_or_else(|e| panic!("{mode:?}: {e}"));
+        let got = sink.wait_for(1, DEADLINE);
+        assert_eq!(got[0].rcpt_to, ["ivan@example.uz"], "{mode:?}");
+
+        // The same server without trusting its CA: refused before anything is sent.
+        settings.smtp.ca_file = None;
+        let e = send(&settings, &answer("olga@example.uz"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, MailError::SmtpTransient { code: None, .. }),
+            "{mode:?}: {e:?}"
+        );
+        assert_eq!(sink.received().len(), 1, "{mode:?}");
+    }
 }

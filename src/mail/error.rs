@@ -152,7 +152,7 @@ pub enum MailError {
     /// timeout): retry later.
     #[error(
         "SMTP server {server} did not take the message this time: {detail}; retry later (if \
-         it lasts, check mail.smtp host, port and tls)"
+         it lasts, check mail.smtp host, port, tls and ca_file)"
     )]
     SmtpTransient {
         /// `host:port`.

@@ -2,7 +2,8 @@
 //! directories, stopped (their whole process group) when dropped.
 //!
 //! * [`Dovecot`]: Debian's `dovecot` (package `dovecot-imapd`) with a config of its own in
-//!   the test directory: IMAP on 127.0.0.1 only, no TLS, one user from a passwd-file,
+//!   the test directory: IMAP on 127.0.0.1 only, TLS only when started with a [`TestCa`]
+//!   (STARTTLS on the IMAP port plus an IMAPS port), one user from a passwd-file,
 //!   Maildir storage in the directory, sockets (`base_dir`), state and log there too. It
 //!   never reads `/etc/dovecot`, so a system Dovecot (running or not) does not matter.
 //!   As root the master runs as root, as Dovecot is designed to, and every process that
@@ -15,7 +16,8 @@
 //!   handler, rather than `python3 -m aiosmtpd -c ...`, which would need the handler as an
 //!   importable module): every message received is written as `NNNNNN.eml` with its
 //!   envelope beside it in `NNNNNN.json`; recipients listed as refused get `550 5.1.1`.
-//!   It prints `ready` once listening, which is what the harness waits for.
+//!   With a [`TestCa`] it speaks STARTTLS (required) or TLS from the first byte. It
+//!   prints `ready` once listening, which is what the harness waits for.
 //!
 //! Waits are polls with generous deadlines; nothing here measures time.
 
@@ -131,8 +133,11 @@ fn unique_name() -> String {
 /// A Dovecot IMAP server owned by one test.
 pub struct Dovecot {
     group: Option<Group>,
-    /// The IMAP port on 127.0.0.1.
+    /// The IMAP port on 127.0.0.1 (STARTTLS offered when started with a certificate).
     pub port: u16,
+    /// The IMAPS (implicit TLS) port, when started with a certificate.
+    pub imaps_port: Option<u16>,
+    tls: Option<TestCa>,
     maildir: PathBuf,
     conf: PathBuf,
     log: PathBuf,
@@ -142,9 +147,19 @@ pub struct Dovecot {
 }
 
 impl Dovecot {
-    /// Writes the config and starts Dovecot; returns once it greets. Panics with its log
-    /// when it does not start.
+    /// Writes the config and starts Dovecot without TLS; returns once it greets. Panics
+    /// with its log when it does not start.
     pub fn start() -> Dovecot {
+        Dovecot::start_with(None)
+    }
+
+    /// Dovecot with TLS: STARTTLS on [`Dovecot::port`] and implicit TLS on
+    /// [`Dovecot::imaps_port`], with a certificate for 127.0.0.1 and `localhost` from `ca`.
+    pub fn start_tls(ca: &TestCa) -> Dovecot {
+        Dovecot::start_with(Some(ca.clone()))
+    }
+
+    fn start_with(tls: Option<TestCa>) -> Dovecot {
         assert!(
             Path::new("/usr/sbin/dovecot").exists() || which("dovecot"),
             "dovecot not found; fix: install Debian package `dovecot-imapd` (tests/run-all.sh \
@@ -199,6 +214,8 @@ impl Dovecot {
         let mut dovecot = Dovecot {
             group: None,
             port: 0,
+            imaps_port: None,
+            tls,
             maildir,
             conf: dir.path().join("dovecot.conf"),
             log: dir.path().join("dovecot.log"),
@@ -209,6 +226,7 @@ impl Dovecot {
         // log and exits, and it is started again on another port.
         for attempt in 1..=3 {
             dovecot.port = free_port();
+            dovecot.imaps_port = dovecot.tls.is_some().then(free_port);
             dovecot.write_config(&internal_user, &internal_group);
             if dovecot.launch() {
                 return dovecot;
@@ -227,6 +245,17 @@ impl Dovecot {
     fn write_config(&self, internal_user: &str, internal_group: &str) {
         let d = self.dir.path().display();
         let port = self.port;
+        let (ssl, imaps_port) = match (&self.tls, self.imaps_port) {
+            (Some(ca), Some(imaps)) => (
+                format!(
+                    "ssl = yes\nssl_cert = <{}\nssl_key = <{}",
+                    ca.cert.display(),
+                    ca.key.display()
+                ),
+                imaps,
+            ),
+            _ => ("ssl = no".to_string(), 0),
+        };
         // Dovecot 2.3 syntax (Debian 12). Nothing from /etc/dovecot is included.
         let conf = format!(
             r#"# Written by tests/common/mail.rs for one test.
@@ -236,7 +265,7 @@ base_dir = {d}/run
 state_dir = {d}/state
 instance_name = navbat-test-{port}
 log_path = {d}/dovecot.log
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 default_internal_user = {internal_user}
@@ -258,7 +287,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {imaps_port}
   }}
 }}
 service anvil {{
@@ -428,6 +458,64 @@ fn imap_greets(port: u16) -> bool {
 }
 
 // ---------------------------------------------------------------------------------------------
+// A test CA
+
+/// A private CA and a server certificate it signed for `127.0.0.1` and `localhost`, made
+/// with the `openssl` command (EC P-256, valid two days), as a private mail server has.
+#[derive(Clone, Debug)]
+pub struct TestCa {
+    /// The CA certificate (PEM): what `ca_file` points at.
+    pub ca_pem: PathBuf,
+    /// The server certificate (PEM).
+    pub cert: PathBuf,
+    /// The server's private key (PEM).
+    pub key: PathBuf,
+}
+
+impl TestCa {
+    /// Makes the CA and the server certificate in `dir`.
+    pub fn make(dir: &Path) -> TestCa {
+        // Each command is one line of blank-separated arguments (none contains a blank).
+        let run = |line: &str| {
+            let args: Vec<&str> = line.split_whitespace().collect();
+            let out = Command::new("openssl")
+                .args(&args)
+                .current_dir(dir)
+                .output()
+                .expect("run openssl; fix: install Debian package `openssl`");
+            assert!(
+                out.status.success(),
+                "openssl {line}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+        run(&format!(
+            "req -x509 {ec} -keyout ca.key -out ca.pem -days 2 -subj /CN=navbat-mail-test-CA"
+        ));
+        run(&format!(
+            "req {ec} -keyout server.key -out server.csr -subj /CN=localhost"
+        ));
+        fs::write(
+            dir.join("ext.cnf"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n",
+        )
+        .unwrap();
+        run(
+            "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+             -out server.pem -days 2 -extfile ext.cnf",
+        );
+        // Dovecot's config process and aiosmtpd read the key; as root the former may run
+        // as root, as another user as that user: readable by the owner is enough.
+        TestCa {
+            ca_pem: dir.join("ca.pem"),
+            cert: dir.join("server.pem"),
+            key: dir.join("server.key"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // SMTP sink
 
 /// The aiosmtpd server script: writes every message and its envelope into the directory.
@@ -435,7 +523,12 @@ const SMTP_SINK_PY: &str = r#"# Written by tests/common/mail.rs: an SMTP server 
 import asyncio, json, os, sys
 from aiosmtpd.smtp import SMTP
 
-out_dir, port, refused_file = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+out_dir, port, refused_file, tls_mode = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+context = None
+if tls_mode != "none":
+    import ssl
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(sys.argv[5], sys.argv[6])
 with open(refused_file, encoding="utf-8") as f:
     refused = {line.strip().lower() for line in f if line.strip()}
 
@@ -462,9 +555,17 @@ class Sink:
 
 async def main():
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(
-        lambda: SMTP(Sink(), hostname="sink.navbat.test", enable_SMTPUTF8=True, decode_data=False),
-        "127.0.0.1", port)
+    sink = Sink()
+    if tls_mode == "starttls":
+        # STARTTLS offered and required before MAIL.
+        factory = lambda: SMTP(sink, hostname="sink.navbat.test", enable_SMTPUTF8=True,
+                               decode_data=False, tls_context=context, require_starttls=True)
+        server = await loop.create_server(factory, "127.0.0.1", port)
+    else:
+        factory = lambda: SMTP(sink, hostname="sink.navbat.test", enable_SMTPUTF8=True,
+                               decode_data=False)
+        # tls: TLS from the first byte (SMTPS); none: plain.
+        server = await loop.create_server(factory, "127.0.0.1", port, ssl=context)
     print("ready", flush=True)
     async with server:
         await server.serve_forever()
@@ -500,6 +601,16 @@ impl SmtpSink {
 
     /// A sink answering `550 5.1.1` to `RCPT TO` for each of `refused`.
     pub fn start_refusing(refused: &[&str]) -> SmtpSink {
+        SmtpSink::launch(refused, TlsMode::None, None)
+    }
+
+    /// A sink with TLS (`StartTls`: STARTTLS required; `Tls`: TLS from the first byte)
+    /// and a certificate from `ca`.
+    pub fn start_tls(mode: TlsMode, ca: &TestCa) -> SmtpSink {
+        SmtpSink::launch(&[], mode, Some(ca))
+    }
+
+    fn launch(refused: &[&str], mode: TlsMode, ca: Option<&TestCa>) -> SmtpSink {
         let python = python_with_aiosmtpd();
         let dir = TestDir::new("smtp");
         let inbox = dir.path().join("received");
@@ -524,6 +635,11 @@ impl SmtpSink {
                 .arg(&sink.inbox)
                 .arg(sink.port.to_string())
                 .arg(&refused_file)
+                .arg(mode.as_str());
+            if let Some(ca) = ca {
+                command.arg(&ca.cert).arg(&ca.key);
+            }
+            command
                 .stdin(Stdio::null())
                 .stdout(fs::File::create(&stdout).unwrap())
                 .stderr(fs::File::create(&stderr).unwrap());
