@@ -14,6 +14,7 @@ pub mod desk;
 pub mod events;
 pub mod http;
 pub mod ivr;
+pub mod mail;
 pub mod media;
 pub mod metrics;
 pub mod presence;

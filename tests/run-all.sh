@@ -16,7 +16,9 @@ cd "$(dirname "$0")/.."
 # test CA of tests/surge_sms_tls.rs; `kill` (procps) stops navbat with signals in the tests.
 # baresip and linphonec are the real softphones of tests/softphones.rs. chromium and
 # chromedriver drive the desk's pages in tests/desk_browser.rs (WebDriver, headless), with a
-# font to render their text.
+# font to render their text. Dovecot (IMAP) and aiosmtpd (SMTP) are the real mail servers of
+# tests/mail.rs; the tests run them from their own configs on free loopback ports and never
+# use a system instance (see tests/common/mail.rs).
 REQUIRED_TOOLS=(
     "sipp:sip-tester"
     "prometheus:prometheus"
@@ -30,12 +32,18 @@ REQUIRED_TOOLS=(
     "chromium:chromium"
     "chromedriver:chromium-driver"
     "dejavu-fonts:fonts-dejavu-core"
+    "dovecot:dovecot-imapd"
+    "aiosmtpd:python3-aiosmtpd"
 )
 
 have_tool() {
     case "$1" in
         postgresql) compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null 2>&1 ;;
         dejavu-fonts) [ -d /usr/share/fonts/truetype/dejavu ] ;;
+        # /usr/sbin may not be on a user's PATH; the imap binary is what dovecot-imapd adds.
+        dovecot) [ -x /usr/lib/dovecot/imap ] && { [ -x /usr/sbin/dovecot ] || command -v dovecot >/dev/null 2>&1; } ;;
+        # Debian's module, seen by Debian's python3 (a pyenv/venv python3 on PATH may not see it).
+        aiosmtpd) /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || python3 -c 'import aiosmtpd' >/dev/null 2>&1 ;;
         *) command -v "$1" >/dev/null 2>&1 ;;
     esac
 }
@@ -66,6 +74,12 @@ install_missing_tools() {
     export DEBIAN_FRONTEND=noninteractive
     "${sudo[@]}" apt-get update
     "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+    # Installed only for the tests: the package enables a system Dovecot listening on 143 and
+    # 993 on every interface. The tests do not need it (they start their own on loopback),
+    # so it is switched off rather than left serving IMAP from a developer's machine.
+    if [[ " ${missing[*]} " == *" dovecot-imapd "* ]] && command -v systemctl >/dev/null 2>&1; then
+        "${sudo[@]}" systemctl disable --now dovecot.service dovecot.socket >/dev/null 2>&1 || true
+    fi
 }
 
 section "system packages for integration tests"

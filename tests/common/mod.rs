@@ -13,6 +13,7 @@
 
 pub mod browser;
 pub mod desk;
+pub mod mail;
 pub mod softphone;
 
 use std::collections::HashSet;
