@@ -182,6 +182,7 @@ impl Router {
             Box::new(move |call| uid_store.as_ref().map(|s| s.call_uid(call))),
         );
         actix::spawn(crate::requests::calls::run(requests.clone(), missed));
+        crate::requests::start_channels(&config, &requests);
         let mut sinks: Vec<Arc<dyn crate::events::EventSink>> = vec![
             memory.clone(),
             desk.live.clone(),

@@ -67,6 +67,84 @@ pub(crate) struct RawTenantRequests {
     pub web_form: Option<bool>,
     pub chancellery: Option<String>,
     pub from_calls: Option<Vec<String>>,
+    pub telegram: Option<RawTelegram>,
+    pub mail: Option<RawMail>,
+}
+
+/// `[tenant.requests.mail]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMail {
+    pub imap_host: String,
+    pub imap_port: Option<u16>,
+    #[serde(default = "default_tls")]
+    pub imap_tls: String,
+    pub imap_user: String,
+    pub imap_password: Option<String>,
+    pub imap_password_file: Option<String>,
+    #[serde(default = "default_mailbox")]
+    pub mailbox: String,
+    #[serde(default = "default_poll_secs")]
+    pub poll_secs: u64,
+    pub smtp_host: String,
+    pub smtp_port: Option<u16>,
+    #[serde(default = "default_tls")]
+    pub smtp_tls: String,
+    pub smtp_user: Option<String>,
+    pub smtp_password: Option<String>,
+    pub smtp_password_file: Option<String>,
+    pub from: String,
+    #[serde(default)]
+    pub from_name: String,
+}
+
+fn default_tls() -> String {
+    "tls".to_owned()
+}
+
+fn default_mailbox() -> String {
+    "INBOX".to_owned()
+}
+
+fn default_poll_secs() -> u64 {
+    30
+}
+
+/// `[tenant.requests.telegram]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTelegram {
+    pub token: Option<String>,
+    pub token_file: Option<String>,
+    #[serde(default = "default_telegram_api")]
+    pub api: String,
+    #[serde(default = "default_poll_timeout")]
+    pub poll_timeout_secs: u32,
+}
+
+fn default_telegram_api() -> String {
+    "https://api.telegram.org".to_owned()
+}
+
+fn default_poll_timeout() -> u32 {
+    25
+}
+
+/// A tenant's Telegram bot (`[tenant.requests.telegram]`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct TelegramConfig {
+    /// The Bot API's address.
+    pub api: String,
+    /// The bot's token (from `token` or the file `token_file`).
+    pub token: String,
+    /// Long-poll timeout of `getUpdates`.
+    pub poll_timeout_secs: u32,
+}
+
+impl std::fmt::Debug for TelegramConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TelegramConfig({}, token hidden)", self.api)
+    }
 }
 
 /// `[tenant.requests]`.
@@ -79,6 +157,10 @@ pub struct TenantRequests {
     /// Calls that end so become a phone request, a call back to make (C2, C5): one per
     /// number and local day. Default: calls that reached a closed line.
     pub from_calls: Vec<crate::events::CallOutcome>,
+    /// The tenant's Telegram bot.
+    pub telegram: Option<TelegramConfig>,
+    /// The tenant's mailbox (IMAP) and mail relay (SMTP).
+    pub mail: Option<crate::mail::MailSettings>,
 }
 
 impl Default for TenantRequests {
@@ -87,6 +169,8 @@ impl Default for TenantRequests {
             web_form: true,
             chancellery: None,
             from_calls: vec![crate::events::CallOutcome::Closed],
+            telegram: None,
+            mail: None,
         }
     }
 }
@@ -167,9 +251,165 @@ pub(crate) fn check_tenant_requests(
             })
             .collect(),
     };
+    let telegram = raw.telegram.as_ref().and_then(|t| {
+        let field = format!("{label}.requests.telegram");
+        let token = match (&t.token, &t.token_file) {
+            (Some(token), None) => Some(token.trim().to_owned()),
+            (None, Some(file)) => match std::fs::read_to_string(file) {
+                Ok(text) => Some(text.trim().to_owned()),
+                Err(e) => {
+                    errors.push(
+                        format!("{field}.token_file"),
+                        format!("cannot read {file}: {e}"),
+                        "give the path of a file holding the bot's token (from @BotFather)",
+                    );
+                    None
+                }
+            },
+            _ => {
+                errors.push(
+                    field.clone(),
+                    "needs exactly one of token and token_file",
+                    "write token_file = \"/etc/navbat/telegram.token\" (or token = \"...\")",
+                );
+                None
+            }
+        }?;
+        let valid = token.split_once(':').is_some_and(|(id, secret)| {
+            !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) && secret.len() >= 20
+        });
+        if !valid {
+            errors.push(
+                format!("{field}.token"),
+                "is not a bot token (digits, a colon, then the secret)",
+                "copy the token @BotFather gave, e.g. 123456789:AA...",
+            );
+            return None;
+        }
+        if !(t.api.starts_with("https://") || t.api.starts_with("http://127.") || t.api.starts_with("http://[::1]")) {
+            errors.push(
+                format!("{field}.api"),
+                format!("\"{}\" is neither https nor a loopback address", t.api),
+                "leave api out (https://api.telegram.org) or use a local Bot API server on loopback",
+            );
+            return None;
+        }
+        Some(TelegramConfig {
+            api: t.api.clone(),
+            token,
+            poll_timeout_secs: t.poll_timeout_secs.clamp(1, 50),
+        })
+    });
+    let mail = raw
+        .mail
+        .as_ref()
+        .and_then(|m| check_mail(m, &format!("{label}.requests.mail"), errors));
     TenantRequests {
         web_form: raw.web_form.unwrap_or(true),
         chancellery: raw.chancellery.clone(),
         from_calls,
+        telegram,
+        mail,
     }
+}
+
+/// A secret given inline or in a file (one of the two).
+fn secret(
+    inline: &Option<String>,
+    file: &Option<String>,
+    field: &str,
+    required: bool,
+    errors: &mut Collector,
+) -> Option<Option<String>> {
+    match (inline, file) {
+        (Some(v), None) => Some(Some(v.clone())),
+        (None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(text) => Some(Some(text.trim_end_matches(['\r', '\n']).to_owned())),
+            Err(e) => {
+                errors.push(
+                    format!("{field}_file"),
+                    format!("cannot read {path}: {e}"),
+                    "give the path of a file that holds the password (readable by navbat only)",
+                );
+                None
+            }
+        },
+        (None, None) if !required => Some(None),
+        (None, None) => {
+            errors.push(
+                field.to_owned(),
+                "is missing",
+                format!("add {field}_file = \"/etc/navbat/...\" (or {field} = \"...\")"),
+            );
+            None
+        }
+        (Some(_), Some(_)) => {
+            errors.push(
+                field.to_owned(),
+                "is given twice (inline and as a file)",
+                format!("keep only {field}_file"),
+            );
+            None
+        }
+    }
+}
+
+fn check_mail(
+    raw: &RawMail,
+    field: &str,
+    errors: &mut Collector,
+) -> Option<crate::mail::MailSettings> {
+    use crate::mail::{ImapSettings, MailSettings, Secret, SmtpSettings, TlsMode};
+    let tls = |value: &str, name: &str, errors: &mut Collector| {
+        let mode = TlsMode::parse(value);
+        if mode.is_none() {
+            errors.push(
+                format!("{field}.{name}"),
+                format!("\"{value}\" is not tls, starttls or none"),
+                "use tls (993/465), starttls (143/587) or, on loopback only, none",
+            );
+        }
+        mode
+    };
+    let imap_tls = tls(&raw.imap_tls, "imap_tls", errors);
+    let smtp_tls = tls(&raw.smtp_tls, "smtp_tls", errors);
+    let imap_password = secret(
+        &raw.imap_password,
+        &raw.imap_password_file,
+        &format!("{field}.imap_password"),
+        true,
+        errors,
+    );
+    let smtp_password = secret(
+        &raw.smtp_password,
+        &raw.smtp_password_file,
+        &format!("{field}.smtp_password"),
+        false,
+        errors,
+    );
+    let (imap_tls, smtp_tls, Some(Some(imap_password)), Some(smtp_password)) =
+        (imap_tls?, smtp_tls?, imap_password, smtp_password)
+    else {
+        return None;
+    };
+    let mut imap = ImapSettings::new(&raw.imap_host, &raw.imap_user, Secret::new(imap_password));
+    imap.tls = imap_tls;
+    imap.port = raw.imap_port.unwrap_or(imap_tls.imap_port());
+    imap.mailbox = raw.mailbox.clone();
+    imap.poll_interval = std::time::Duration::from_secs(raw.poll_secs.max(1));
+    let mut smtp = SmtpSettings::new(&raw.smtp_host, &raw.from, &raw.from_name);
+    smtp.tls = smtp_tls;
+    smtp.port = raw.smtp_port.unwrap_or(smtp_tls.smtp_port());
+    smtp.user = raw.smtp_user.clone();
+    smtp.password = smtp_password.map(Secret::new);
+    let settings = MailSettings::new(imap, smtp);
+    if let Err(e) = settings.validate() {
+        errors.push(
+            field.to_owned(),
+            e.to_string(),
+            "see the mail settings in config/navbat.toml's comments",
+        );
+        return None;
+    }
+    Some(settings)
 }

@@ -92,7 +92,7 @@ impl fmt::Display for Secret {
 }
 
 /// The IMAP folder customers' mail arrives in.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImapSettings {
     /// Server host name (also the name its TLS certificate must carry).
     pub host: String,
@@ -137,7 +137,7 @@ impl ImapSettings {
 }
 
 /// The SMTP relay answers are sent through, and who they are from.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SmtpSettings {
     /// Server host name (also the name its TLS certificate must carry).
     pub host: String,
@@ -186,7 +186,7 @@ impl SmtpSettings {
 }
 
 /// Everything the e-mail channel needs.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailSettings {
     /// Where requests are read.
     pub imap: ImapSettings,

@@ -316,6 +316,11 @@ impl Book {
             updated_at_ms: now_ms,
             version: 1,
         };
+        if let Some(chat) = head.requester.telegram_chat {
+            // Later messages of the chat find the request by it (see `telegram`).
+            head.references
+                .push(format!("tgchat:{}:{chat}", head.tenant));
+        }
         let mut keys = Vec::new();
         let message = new.message.take().map(|mut m| {
             head.messages += 1;

@@ -225,3 +225,38 @@ pub async fn for_call(pool: &AnyPool, call_uid: &str) -> Result<Vec<String>, sql
             .collect(),
     )
 }
+
+/// Outbound messages not yet sent (`delivery = 'queued'`), oldest first, with their request.
+pub async fn queued(pool: &AnyPool) -> Result<Vec<(String, super::Message)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT request_id, message_uid, direction, channel, author, body, external_id, to_addr \
+         FROM request_messages WHERE delivery = 'queued' ORDER BY at_ms LIMIT 10000",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let direction: String = r.try_get(2)?;
+        let channel: String = r.try_get(3)?;
+        let (Some(direction), Some(channel)) = (
+            super::Direction::parse(&direction),
+            super::Channel::parse(&channel),
+        ) else {
+            continue;
+        };
+        out.push((
+            r.try_get(0)?,
+            super::Message {
+                uid: r.try_get(1)?,
+                direction,
+                channel,
+                author: r.try_get(4)?,
+                body: r.try_get(5)?,
+                external_id: r.try_get(6)?,
+                attachments: Vec::new(),
+                to: r.try_get(7)?,
+            },
+        ));
+    }
+    Ok(out)
+}

@@ -28,9 +28,12 @@
 pub mod attach;
 pub mod book;
 pub mod calls;
+pub mod courier;
 pub mod db;
+pub mod email;
 pub mod limit;
 pub mod service;
+pub mod telegram;
 pub mod types;
 
 pub use book::{Book, Intake, NewRequest, RequestError, Staged, KEY_MEMORY_MS};
@@ -115,6 +118,47 @@ pub struct Head {
     pub updated_at_ms: i64,
     /// Grows with every step.
     pub version: i64,
+}
+
+/// Starts the channels of `config`'s tenants on the current actix thread: the courier of
+/// outbound messages, each tenant's Telegram bot and mailbox reader.
+pub fn start_channels(config: &crate::config::Config, requests: &std::sync::Arc<Requests>) {
+    let mut transports = courier::Transports::default();
+    for t in &config.tenants {
+        if let Some(tg) = &t.requests.telegram {
+            let settings = telegram::TelegramSettings {
+                tenant: t.id.clone(),
+                api: tg.api.clone(),
+                token: tg.token.clone(),
+                poll_timeout_secs: tg.poll_timeout_secs,
+                ask_details: t.desk.require_caller_details,
+            };
+            transports.telegram.insert(t.id.clone(), settings.clone());
+            actix::spawn(telegram::run(requests.clone(), settings));
+        }
+        if let Some(mail) = &t.requests.mail {
+            transports.mail.insert(t.id.clone(), mail.clone());
+            let setup = email::MailIntake {
+                tenant: t.id.clone(),
+                attachments_dir: config.requests.attachments_dir.clone(),
+                attachment_max_bytes: config.requests.attachment_max_bytes,
+            };
+            let (requests, mail) = (requests.clone(), mail.clone());
+            actix::spawn(async move {
+                let handler = |m: crate::mail::Inbound| {
+                    let (requests, setup) = (requests.clone(), setup.clone());
+                    async move { email::intake(&requests, &setup, m).await }
+                };
+                let stop = tokio_util::sync::CancellationToken::new();
+                if let Err(e) = crate::mail::run_poller(&mail, stop, handler).await {
+                    tracing::error!(error = %e, "the mailbox reader stopped");
+                }
+            });
+        }
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel(courier::QUEUE);
+    requests.set_courier(tx.clone());
+    actix::spawn(courier::run(requests.clone(), transports, tx, rx));
 }
 
 /// How many external ids a head keeps for `References`.

@@ -18,6 +18,7 @@ pub struct Requests {
     store: Option<Store>,
     zones: HashMap<String, TimeZone>,
     changed: tokio::sync::broadcast::Sender<String>,
+    courier: Mutex<Option<tokio::sync::mpsc::Sender<super::courier::Job>>>,
 }
 
 impl std::fmt::Debug for Requests {
@@ -47,6 +48,7 @@ impl Requests {
                 .map(|t| (t.id.clone(), t.timezone.clone()))
                 .collect(),
             changed: tokio::sync::broadcast::channel(256).0,
+            courier: Mutex::new(None),
         })
     }
 
@@ -78,6 +80,7 @@ impl Requests {
                     self.book()
                         .restore(r.heads, r.keys, r.numbers, undrained.clone());
                     tracing::info!(open, "requests restored");
+                    self.requeue(&store, &undrained).await;
                     return;
                 }
                 Ok(Err(e)) => {
@@ -86,6 +89,65 @@ impl Requests {
                 Err(_) => return,
             }
             tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+    }
+
+    /// Connects the courier (outbound mail and Telegram messages).
+    pub fn set_courier(&self, tx: tokio::sync::mpsc::Sender<super::courier::Job>) {
+        *self.courier.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+    }
+
+    fn hand_to_courier(&self, job: super::courier::Job) {
+        let courier = self
+            .courier
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        match courier {
+            Some(tx) => {
+                if tx.try_send(job).is_err() {
+                    // Stays queued on disk; sent after the next start.
+                    metrics::counter!("navbat_request_messages_deferred_total").increment(1);
+                    tracing::warn!(
+                        "courier queue full: a request message waits for the next start"
+                    );
+                }
+            }
+            None => tracing::warn!(request = %job.request, "no courier for request messages"),
+        }
+    }
+
+    /// Hands the messages still `queued` after a restart to the courier.
+    async fn requeue(&self, store: &Store, undrained: &[RequestStep]) {
+        let db = store.db().clone();
+        let queued = store
+            .run(async move { super::db::queued(db.pool()).await })
+            .await;
+        let mut jobs: Vec<super::courier::Job> = Vec::new();
+        if let Ok(Ok(rows)) = queued {
+            for (request, message) in rows {
+                if let Some(head) = self.head(&request) {
+                    jobs.extend(super::courier::Job::of(&head, &message));
+                }
+            }
+        }
+        // Steps the database has not seen yet: their messages, unless delivered since.
+        for step in undrained {
+            if let Some(job) = step
+                .change
+                .message()
+                .and_then(|m| super::courier::Job::of(&step.head, m))
+            {
+                let delivered = undrained.iter().any(|s| {
+                    matches!(&s.change, Change::Delivery { message_uid, .. } if *message_uid == job.message_uid)
+                });
+                if !delivered && !jobs.iter().any(|j| j.message_uid == job.message_uid) {
+                    jobs.push(job);
+                }
+            }
+        }
+        for job in jobs {
+            self.hand_to_courier(job);
         }
     }
 
@@ -144,6 +206,13 @@ impl Requests {
     ) -> Result<RequestStep, RequestError> {
         ack.await.map_err(|_| RequestError::NotKept)?;
         let _ = self.changed.send(step.head.id.clone());
+        if let Some(job) = step
+            .change
+            .message()
+            .and_then(|m| super::courier::Job::of(&step.head, m))
+        {
+            self.hand_to_courier(job);
+        }
         metrics::counter!(
             "navbat_request_steps_total",
             "step" => step.change.name()

@@ -46,10 +46,13 @@ fn rows_of(step: &RequestStep) -> StepRows {
     };
     let message = step.change.message().map(|m| {
         let attachments = serde_json::to_string(&m.attachments).unwrap_or_else(|_| "[]".to_owned());
-        let delivery = matches!(
+        let delivery = (matches!(
             m.direction,
             crate::requests::Direction::Out | crate::requests::Direction::Letter
-        )
+        ) && matches!(
+            m.channel,
+            crate::requests::Channel::Email | crate::requests::Channel::Telegram
+        ))
         .then(|| "queued".to_owned());
         (
             attachments,

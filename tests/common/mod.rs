@@ -15,6 +15,7 @@ pub mod browser;
 pub mod desk;
 pub mod mail;
 pub mod softphone;
+pub mod telegram;
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
