@@ -275,6 +275,7 @@ async fn form_post(
         Ok((number, fresh)) => {
             if fresh {
                 tracing::info!(request = %number, tenant = %tenant.id, "web-form request registered");
+                acknowledge(tenant, &number, f.email.trim(), lang);
             }
             page(
                 &router,
@@ -299,6 +300,39 @@ async fn form_post(
             )
         }
     }
+}
+
+/// Sends the requester the number by e-mail, when they gave an address and the tenant has a
+/// mail relay. Best effort: the number is on their screen already; the mail is marked as
+/// automatic (RFC 3834) so their auto-responder stays quiet.
+fn acknowledge(tenant: &crate::config::Tenant, number: &str, email: &str, lang: Lang) {
+    let Some(mail) = tenant.requests.mail.clone() else {
+        return;
+    };
+    if email.is_empty() {
+        return;
+    }
+    let r = RT::of(lang);
+    let out = crate::mail::Outgoing {
+        to_addr: crate::mail::EmailAddress::new(email),
+        to_name: None,
+        subject: format!("[{number}] {}", r.thanks_title),
+        text: format!(
+            "{}\n{}: {number}\n{}\n",
+            r.thanks_text, r.your_number, r.answer_by_email
+        ),
+        message_id: crate::mail::message_id_for(&format!("{number}.ack"), &mail.smtp.from_addr),
+        in_reply_to: None,
+        references: Vec::new(),
+        attachments: Vec::new(),
+        auto_reply: true,
+    };
+    let number = number.to_owned();
+    actix::spawn(async move {
+        if let Err(e) = crate::mail::send(&mail, &out).await {
+            tracing::warn!(request = %number, error = %e, "web-form acknowledgement not sent");
+        }
+    });
 }
 
 /// Registers the public form's routes.
