@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod presence;
 pub mod privacy;
 pub mod sip;
+pub mod sla;
 pub mod sms;
 pub mod store;
 pub mod surge;

@@ -33,6 +33,8 @@ use md5::{Digest, Md5};
 pub use callback::{CallbackOffer, CallbacksConfig, TrunkConfig};
 pub use error::{ConfigError, ConfigErrors};
 pub use menu::{DtmfDigit, IvrMenu, LanguageChoice, NoInputPolicy, TopicChoice};
+#[cfg(test)]
+pub(crate) use schedule::parse_time_zone;
 pub use schedule::{ClockTime, Hours, OpeningWindow, DAY_NAMES};
 pub use store::{
     redact, DatabaseConfig, DatabaseUrl, HistoryConfig, NodeConfig, PresenceBackend,
