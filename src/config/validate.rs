@@ -634,33 +634,30 @@ fn check_tenants(
             ok = false;
             continue;
         }
-        match (name, timezone, hours, ivr, surge, desk, moved, sla) {
-            (
-                Some(name),
-                Some(timezone),
-                Some(hours),
-                Some(ivr),
-                Some(surge),
-                Some(desk),
-                Some((working_days, working_days_as)),
-                Some(sla),
-            ) => tenants.push(Tenant {
-                id: tenant.id.clone(),
-                name,
-                dids: tenant.dids.clone(),
-                channels: tenant.channels,
-                timezone,
-                hours,
-                holidays,
-                working_days,
-                working_days_as,
-                service_level: secs(tenant.service_level_secs),
-                ivr,
-                surge,
-                trunk_sources,
-                desk,
-                sla,
-            }),
+        let (Some((working_days, working_days_as)), Some(sla)) = (moved, sla) else {
+            ok = false;
+            continue;
+        };
+        match (name, timezone, hours, ivr, surge, desk) {
+            (Some(name), Some(timezone), Some(hours), Some(ivr), Some(surge), Some(desk)) => {
+                tenants.push(Tenant {
+                    id: tenant.id.clone(),
+                    name,
+                    dids: tenant.dids.clone(),
+                    channels: tenant.channels,
+                    timezone,
+                    hours,
+                    holidays,
+                    working_days,
+                    working_days_as,
+                    service_level: secs(tenant.service_level_secs),
+                    ivr,
+                    surge,
+                    trunk_sources,
+                    desk,
+                    sla,
+                })
+            }
             _ => ok = false,
         }
     }
