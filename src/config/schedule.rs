@@ -146,6 +146,7 @@ pub(crate) struct Days<'a> {
     pub holidays: &'a [Date],
     /// Open although their weekday is not, with the hours of `working_days_as`.
     pub working_days: &'a [Date],
+    /// The weekday whose hours a moved working day has.
     pub working_days_as: Weekday,
 }
 
