@@ -169,6 +169,15 @@ pub enum EventKind {
         outcome: String,
         revision: i64,
     },
+    /// A request's SLA clock came near its deadline or ran out (C4-C7), once per clock.
+    RequestSla {
+        request: String,
+        tenant: String,
+        /// `first_answer`, `out_of_hours_contact`, `resolution`, `moderation`.
+        clock: String,
+        /// `near_breach` or `breached`.
+        state: String,
+    },
     /// A supervisor joined a live call (D17).
     MonitorStarted {
         call: String,
@@ -255,6 +264,7 @@ impl EventKind {
             EventKind::Recording { .. } => "recording",
             EventKind::MonitorStarted { .. } => "monitor_started",
             EventKind::DispositionSaved { .. } => "disposition_saved",
+            EventKind::RequestSla { .. } => "request_sla",
             EventKind::SurgeChanged { .. } => "surge_changed",
             EventKind::SmsStatus { .. } => "sms_status",
             EventKind::CallbackRequested { .. } => "callback_requested",

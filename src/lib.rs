@@ -21,6 +21,7 @@ pub mod presence;
 pub mod privacy;
 pub mod requests;
 pub mod sip;
+pub mod sla;
 pub mod sms;
 pub mod store;
 pub mod surge;

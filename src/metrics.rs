@@ -286,6 +286,11 @@ pub const CATALOGUE: &[MetricSpec] = &[
     live(MEDIA_DROPS, Counter, Unit::Count, &["reason"], "Media work shed or failed: send_buffer_full, send_error, malformed (datagrams that are not RTP), rtcp_malformed (datagrams on RTCP ports that are not RTCP), playout_overflow (20 ms frames of inbound audio dropped because a leg's 200 ms buffer was full), command_shed, recording_shed (20 ms recording frames the writer could not take), recording_failed (recordings that could not be written). Should stay 0."),
     live(RECORDING_BYTES, Counter, Unit::Bytes, &["tenant"], "Bytes of call recordings written (WAV headers included), by tenant."),
     live(RECORDINGS_OPEN, Gauge, Unit::Count, &[], "Call recordings in progress."),
+    live("navbat_requests_registered_total", Counter, Unit::Count, &["tenant", "channel"], "Requests registered (C2), by channel: phone, email, telegram, web."),
+    live("navbat_requests_open", Gauge, Unit::Count, &["tenant", "priority"], "Requests not yet resolved or closed, by priority."),
+    live("navbat_requests_near_breach", Gauge, Unit::Count, &["tenant"], "Open requests with an SLA clock near its deadline (at most [tenant.sla] near_breach_share of its budget left)."),
+    live("navbat_request_sla_breaches_total", Counter, Unit::Count, &["tenant", "clock"], "SLA clocks that ran out (C4-C7), once per request and clock: first_answer, out_of_hours_contact, resolution, moderation."),
+    live("navbat_request_sla_near_breaches_total", Counter, Unit::Count, &["tenant", "clock"], "SLA clocks that came near their deadline, once per request and clock."),
 ];
 
 /// Values of the [`MEDIA_DROPS`] `reason` label.
@@ -977,6 +982,20 @@ impl MetricsSink {
             | EventKind::Recording { .. }
             | EventKind::MonitorStarted { .. }
             | EventKind::DispositionSaved { .. } => {}
+            EventKind::RequestSla {
+                tenant,
+                clock,
+                state,
+                ..
+            } => {
+                let name = if state == "breached" {
+                    "navbat_request_sla_breaches_total"
+                } else {
+                    "navbat_request_sla_near_breaches_total"
+                };
+                metrics::counter!(name, "tenant" => tenant.clone(), "clock" => clock.clone())
+                    .increment(1);
+            }
         }
     }
 

@@ -112,6 +112,8 @@ fn the_web_form_registers_each_form_once_and_refuses_bots_and_floods() {
         inbox.body
     );
     assert!(inbox.body.contains(&number) && inbox.body.contains("Код маркировки"));
+    // Its SLA clock runs (support is 24/7 here: the first answer within 10 minutes, C4).
+    assert!(inbox.body.contains("class=\"sla-running\">Birinchi javob: "), "{}", inbox.body);
 
     // The budget: 4 forms per source per hour; 3 were counted above (the bot's too), so one
     // more is taken and the next is refused with a clear answer.

@@ -195,6 +195,12 @@ impl Router {
             sinks.push(Arc::new(store.clone()));
         }
         let events = EventBus::new(sinks);
+        actix::spawn(crate::requests::clocks::watch(
+            requests.clone(),
+            requests.clocks(),
+            events.clone(),
+            config.tenants.iter().map(|t| t.id.clone()).collect(),
+        ));
         let gate = ChannelGate::new(
             config.limits.channels,
             config

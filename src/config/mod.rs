@@ -17,6 +17,7 @@ mod parse;
 mod raw;
 pub mod requests;
 mod schedule;
+mod sla;
 mod sms;
 mod store;
 mod surge;
@@ -34,6 +35,8 @@ use md5::{Digest, Md5};
 pub use callback::{CallbackOffer, CallbacksConfig, TrunkConfig};
 pub use error::{ConfigError, ConfigErrors};
 pub use menu::{DtmfDigit, IvrMenu, LanguageChoice, NoInputPolicy, TopicChoice};
+#[cfg(test)]
+pub(crate) use schedule::parse_time_zone;
 pub use schedule::{ClockTime, Hours, OpeningWindow, DAY_NAMES};
 pub use store::{
     redact, DatabaseConfig, DatabaseUrl, HistoryConfig, NodeConfig, PresenceBackend,
@@ -241,6 +244,11 @@ pub struct Tenant {
     pub hours: Hours,
     /// Whole local days the line is closed.
     pub holidays: Vec<jiff::civil::Date>,
+    /// Moved working days: dates whose weekday is normally closed that are working days
+    /// (`working_days`, e.g. a Saturday by government decree).
+    pub working_days: Vec<jiff::civil::Date>,
+    /// The weekday whose hours a moved working day works (`working_days_as`, default Monday).
+    pub working_days_as: jiff::civil::Weekday,
     /// Answer-time target for the service level metric.
     pub service_level: Duration,
     /// The voice menu.
@@ -254,6 +262,8 @@ pub struct Tenant {
     pub desk: desk::TenantDesk,
     /// Requests: the web form, the chancellery (`[tenant.requests]`).
     pub requests: requests::TenantRequests,
+    /// Service rules C4-C7 (`[tenant.sla]`).
+    pub sla: crate::sla::SlaRules,
 }
 
 /// An address or network (`192.0.2.10`, `10.1.0.0/16`, `2001:db8::/32`).
@@ -312,10 +322,28 @@ impl Tenant {
         }
     }
 
-    /// Whether the line is open at `now`: inside the opening hours and not on a holiday, both
-    /// seen in the tenant's time zone.
+    /// Whether the line is open at `now`: inside the opening hours (a moved working day's
+    /// are those of `working_days_as`) and not on a holiday, all seen in the tenant's time
+    /// zone.
     pub fn is_open(&self, now: jiff::Timestamp) -> bool {
-        schedule::is_open(&self.hours, &self.holidays, &self.timezone, now)
+        let days = schedule::Days {
+            holidays: &self.holidays,
+            working_days: &self.working_days,
+            working_days_as: self.working_days_as,
+        };
+        schedule::is_open(&self.hours, &days, &self.timezone, now)
+    }
+
+    /// The tenant's working time for the SLA clocks (zone, hours, holidays, moved working
+    /// days). Build it once and keep it; it agrees with [`Tenant::is_open`] at every instant.
+    pub fn business_calendar(&self) -> crate::sla::BusinessCalendar {
+        crate::sla::BusinessCalendar::new(
+            self.timezone.clone(),
+            &self.hours,
+            &self.holidays,
+            &self.working_days,
+            self.working_days_as,
+        )
     }
 }
 

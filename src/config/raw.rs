@@ -269,6 +269,11 @@ pub(crate) struct RawTenant {
     pub hours: toml::Value,
     #[serde(default)]
     pub holidays: Vec<String>,
+    /// Moved working days (dates whose weekday is normally closed) and the weekday whose
+    /// hours they work; see `config/sla.rs`.
+    #[serde(default)]
+    pub working_days: Vec<String>,
+    pub working_days_as: Option<String>,
     #[serde(default = "default_service_level")]
     pub service_level_secs: u64,
     pub ivr: RawIvr,
@@ -278,6 +283,7 @@ pub(crate) struct RawTenant {
     pub trunk_sources: Option<Vec<String>>,
     pub desk: Option<super::desk::RawTenantDesk>,
     pub requests: Option<super::requests::RawTenantRequests>,
+    pub sla: Option<super::sla::RawTenantSla>,
 }
 
 fn default_service_level() -> u64 {

@@ -140,19 +140,34 @@ fn parse_fixed_offset(text: &str) -> Option<Offset> {
     Offset::from_seconds(sign * (hours * 3600 + minutes * 60)).ok()
 }
 
-/// Whether a line with these hours and holidays is open at `now`, seen in `zone`.
-pub(crate) fn is_open(hours: &Hours, holidays: &[Date], zone: &TimeZone, now: Timestamp) -> bool {
+/// The dates that change a tenant's weekly hours.
+pub(crate) struct Days<'a> {
+    /// Closed all day.
+    pub holidays: &'a [Date],
+    /// Open although their weekday is not, with the hours of `working_days_as`.
+    pub working_days: &'a [Date],
+    /// The weekday whose hours a moved working day has.
+    pub working_days_as: Weekday,
+}
+
+/// Whether a line with these hours and days is open at `now`, seen in `zone`.
+pub(crate) fn is_open(hours: &Hours, days: &Days<'_>, zone: &TimeZone, now: Timestamp) -> bool {
     let local = zone.to_datetime(now);
-    if holidays.contains(&local.date()) {
+    if days.holidays.contains(&local.date()) {
         return false;
     }
+    let weekday = if days.working_days.contains(&local.date()) {
+        days.working_days_as
+    } else {
+        local.weekday()
+    };
     match hours {
         Hours::Always => true,
         Hours::Weekly(windows) => {
             // Both are small non-negative numbers from a valid civil time.
             let minute = (local.hour() as u16) * 60 + local.minute() as u16;
             windows.iter().any(|window| {
-                window.days.contains(&local.weekday())
+                window.days.contains(&weekday)
                     && window.open.minutes() <= minute
                     && minute < window.close.minutes()
             })

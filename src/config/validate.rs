@@ -568,6 +568,15 @@ fn check_tenants(
                 ),
             }
         }
+        let moved = super::sla::check_working_days(
+            &tenant.working_days,
+            tenant.working_days_as.as_deref(),
+            label,
+            &holidays,
+            hours.as_ref(),
+            errors,
+        );
+        let sla = super::sla::check_tenant_sla(tenant.sla.as_ref(), label, hours.as_ref(), errors);
         if tenant.service_level_secs == 0 {
             errors.push(
                 format!("{label}.service_level_secs"),
@@ -629,6 +638,10 @@ fn check_tenants(
             ok = false;
             continue;
         }
+        let (Some((working_days, working_days_as)), Some(sla)) = (moved, sla) else {
+            ok = false;
+            continue;
+        };
         match (name, timezone, hours, ivr, surge, desk) {
             (Some(name), Some(timezone), Some(hours), Some(ivr), Some(surge), Some(desk)) => {
                 tenants.push(Tenant {
@@ -639,12 +652,15 @@ fn check_tenants(
                     timezone,
                     hours,
                     holidays,
+                    working_days,
+                    working_days_as,
                     service_level: secs(tenant.service_level_secs),
                     ivr,
                     surge,
                     trunk_sources,
                     desk,
                     requests,
+                    sla,
                 })
             }
             _ => ok = false,
@@ -653,7 +669,7 @@ fn check_tenants(
     ok.then_some(tenants)
 }
 
-fn parse_date(text: &str) -> Option<jiff::civil::Date> {
+pub(super) fn parse_date(text: &str) -> Option<jiff::civil::Date> {
     // jiff accepts more forms than the one documented; keep the file format strict.
     let bytes = text.as_bytes();
     if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {

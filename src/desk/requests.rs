@@ -56,10 +56,55 @@ pub struct Row {
     pub sla: (String, &'static str),
 }
 
-/// The SLA cell of a request: the nearest deadline of a running clock, as time left.
+/// Hours and minutes, in the page's language.
+fn span(secs: i64, r: &RT) -> String {
+    let secs = secs.unsigned_abs();
+    let (h, m) = (secs / 3600, (secs % 3600).div_ceil(60));
+    let (hu, mu) = if std::ptr::eq(r, &super::rtexts::RU) {
+        ("ч", "мин")
+    } else {
+        ("soat", "daq")
+    };
+    if h > 0 {
+        format!("{h} {hu} {m} {mu}")
+    } else {
+        format!("{m} {mu}")
+    }
+}
+
+/// The SLA cell of a request: the clock that matters most now (a breached one, else the
+/// one with the least time left), as time left, and its CSS class.
 pub fn sla_cell(router: &Router, head: &Head, r: &RT, now: i64) -> (String, &'static str) {
-    let _ = (router, head, r, now);
-    ("—".to_owned(), "")
+    use crate::sla::ClockState;
+    let clock = router
+        .shared
+        .requests
+        .clocks()
+        .state(head, now)
+        .and_then(|s| crate::requests::clocks::shown(&s, head.status));
+    let Some(c) = clock else {
+        return ("—".to_owned(), "");
+    };
+    let name = match crate::requests::clocks::rule_name(c.rule) {
+        "resolution" => r.resolution,
+        "moderation" => r.moderation,
+        _ => r.first_answer,
+    };
+    match c.state {
+        ClockState::Breached => (
+            format!("{name}: {} (+{})", r.breached, span(c.left_secs, r)),
+            "sla-breached",
+        ),
+        ClockState::Paused => (
+            format!("{name}: {} · {}", r.paused, span(c.left_secs, r)),
+            "sla-paused",
+        ),
+        _ if c.near_breach => (
+            format!("{name}: {} ({})", span(c.left_secs, r), r.near_breach),
+            "sla-near",
+        ),
+        _ => (format!("{name}: {}", span(c.left_secs, r)), "sla-running"),
+    }
 }
 
 fn row(router: &Router, h: &Head, r: &'static RT, now: i64) -> Row {
@@ -89,6 +134,7 @@ struct Inbox {
     channel: String,
     channels: Vec<(&'static str, &'static str)>,
     mine: bool,
+    sla: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -101,6 +147,9 @@ struct InboxQuery {
     channel: String,
     #[serde(default)]
     mine: Option<String>,
+    /// `near` (near breach or breached) or `breached`.
+    #[serde(default)]
+    sla: String,
 }
 
 async fn inbox(
@@ -122,7 +171,7 @@ async fn inbox(
             && channel.is_none_or(|x| h.channel == x)
             && (!mine || h.assignee.as_deref() == Some(me.as_str()))
     };
-    let mut heads: Vec<Head> = match status {
+    let heads: Vec<Head> = match status {
         Some(s) if !s.is_open() => {
             let tenants = super::pages::visible_tenants(&router, &p);
             let wanted = s.as_str();
@@ -138,8 +187,27 @@ async fn inbox(
         Some(s) => router.shared.requests.open(|h| h.status == s && keep(h)),
         None => router.shared.requests.open(keep),
     };
-    // Most urgent first, then oldest first.
-    heads.sort_by_key(|h| (h.priority, h.registered_at_ms));
+    // The least time left first (breached ones lead), then the most urgent, then the oldest.
+    let clocks = router.shared.requests.clocks();
+    let mut keyed: Vec<(i64, bool, Head)> = heads
+        .into_iter()
+        .map(|h| {
+            let c = clocks
+                .state(&h, now)
+                .and_then(|s| crate::requests::clocks::shown(&s, h.status));
+            let left = c.map(|c| c.left_secs).unwrap_or(i64::MAX);
+            let near =
+                c.is_some_and(|c| c.near_breach || c.state == crate::sla::ClockState::Breached);
+            (left, near, h)
+        })
+        .filter(|(left, near, _)| match q.sla.as_str() {
+            "near" => *near,
+            "breached" => *left < 0,
+            _ => true,
+        })
+        .collect();
+    keyed.sort_by_key(|(left, _, h)| (*left, h.priority, h.registered_at_ms));
+    let mut heads: Vec<Head> = keyed.into_iter().map(|(_, _, h)| h).collect();
     heads.truncate(500);
     html(
         StatusCode::OK,
@@ -163,6 +231,7 @@ async fn inbox(
                 .map(|s| (s.as_str(), r.channel(s.as_str())))
                 .collect(),
             mine,
+            sla: q.sla.clone(),
         }
         .render(),
     )

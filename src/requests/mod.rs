@@ -28,6 +28,7 @@
 pub mod attach;
 pub mod book;
 pub mod calls;
+pub mod clocks;
 pub mod courier;
 pub mod db;
 pub mod email;

@@ -19,6 +19,7 @@ pub struct Requests {
     zones: HashMap<String, TimeZone>,
     changed: tokio::sync::broadcast::Sender<String>,
     courier: Mutex<Option<tokio::sync::mpsc::Sender<super::courier::Job>>>,
+    clocks: Arc<super::clocks::Clocks>,
 }
 
 impl std::fmt::Debug for Requests {
@@ -49,6 +50,7 @@ impl Requests {
                 .collect(),
             changed: tokio::sync::broadcast::channel(256).0,
             courier: Mutex::new(None),
+            clocks: Arc::new(super::clocks::Clocks::new(config)),
         })
     }
 
@@ -90,6 +92,11 @@ impl Requests {
             }
             tokio::time::sleep(Duration::from_secs(5)).await;
         }
+    }
+
+    /// Each tenant's SLA rules and calendar.
+    pub fn clocks(&self) -> Arc<super::clocks::Clocks> {
+        self.clocks.clone()
     }
 
     /// Connects the courier (outbound mail and Telegram messages).

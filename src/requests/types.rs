@@ -39,43 +39,8 @@ macro_rules! named_enum {
     };
 }
 
-named_enum! {
-    /// Where a request came from (C1).
-    Channel {
-        /// A call: from the after-call form, or a call the line could not take.
-        Phone => "phone",
-        /// A mailbox navbat reads.
-        Email => "email",
-        /// The Telegram bot.
-        Telegram => "telegram",
-        /// The public web form (D9).
-        Web => "web",
-    }
-}
-
-named_enum! {
-    /// How urgent (C6).
-    Priority {
-        /// Critical / emergency: 4 calendar hours.
-        Critical => "critical",
-        /// High / urgent: 8 working hours.
-        High => "high",
-        /// Normal: 24 working hours.
-        Normal => "normal",
-        /// Low: 2 working days.
-        Low => "low",
-    }
-}
-
-named_enum! {
-    /// What is asked (C7 has its own clock).
-    Kind {
-        /// A question, complaint, suggestion or application.
-        Ordinary => "ordinary",
-        /// A National Catalogue card to moderate.
-        Moderation => "moderation",
-    }
-}
+// Channel, priority and kind are the SLA clocks' words too: one definition, in `sla`.
+pub use crate::sla::{Channel, Priority, RequestKind as Kind};
 
 named_enum! {
     /// Where a request is in its life. Every change is kept (`request_steps`).
@@ -234,7 +199,7 @@ mod tests {
             assert_eq!(Status::parse(s.as_str()), Some(*s));
         }
         for c in Channel::ALL {
-            assert_eq!(Channel::parse(c.as_str()), Some(*c));
+            assert_eq!(Channel::parse(c.as_str()), Some(c));
         }
         assert_eq!(Priority::parse("urgent"), None);
     }
