@@ -5,6 +5,7 @@
 //! one request, the same number when sent again, and numbering goes on after the highest.
 
 mod common;
+mod store_support;
 
 use common::desk::{self, login, request, with_desk};
 use common::{wait_until, Navbat, TestConfig};
@@ -113,7 +114,13 @@ fn the_web_form_registers_each_form_once_and_refuses_bots_and_floods() {
     );
     assert!(inbox.body.contains(&number) && inbox.body.contains("Код маркировки"));
     // Its SLA clock runs (support is 24/7 here: the first answer within 10 minutes, C4).
-    assert!(inbox.body.contains("class=\"sla-running\">Birinchi javob: "), "{}", inbox.body);
+    assert!(
+        inbox
+            .body
+            .contains("class=\"sla-running\">Birinchi javob: "),
+        "{}",
+        inbox.body
+    );
 
     // The budget: 4 forms per source per hour; 3 were counted above (the bot's too), so one
     // more is taken and the next is refused with a clear answer.
@@ -392,4 +399,67 @@ fn kill_9_while_forms_arrive_loses_none_and_doubles_none() {
     .expect("a number after the restart");
     let n: u32 = fresh.rsplit('-').next().unwrap().parse().unwrap();
     assert!(n > highest, "{fresh} after {highest}");
+}
+
+#[test]
+fn requests_on_postgres_survive_a_restart_with_their_thread() {
+    let pg = store_support::Postgres::start();
+    let shared = tempfile::tempdir().unwrap();
+    let config = with_desk(TestConfig::default(), "").extra_toml(&format!(
+        "\n[database]\nurl = {:?}\njournal_dir = \"{}\"\n",
+        pg.url(),
+        shared.path().join("journal").display()
+    ));
+    let first = Navbat::start("requests-pg-first", config.clone());
+    let a = first.http;
+    let number = number_in(
+        &post_form(
+            a,
+            "support",
+            &fields(&citizen(&form_token(a, "support", "ru"), "Вопрос")),
+        )
+        .body,
+    )
+    .expect("number");
+    let op = login(a, "op1001");
+    let path = format!("/requests/{number}");
+    assert_eq!(
+        op.post_form(&format!("{path}/reply"), &[("body", "Ответ оператора")])
+            .status,
+        303
+    );
+    assert_eq!(
+        op.post_form(&format!("{path}/status"), &[("to", "resolved")])
+            .status,
+        303
+    );
+    drop(first);
+
+    let second = Navbat::start("requests-pg-second", config);
+    let b = second.http;
+    let op = login(b, "op1001");
+    let page = op.get(&path).body;
+    assert!(
+        page.contains("Ответ оператора") && page.contains("Вопрос"),
+        "{page}"
+    );
+    assert!(
+        page.contains("id=\"request-status\">Hal qilingan"),
+        "{page}"
+    );
+    // Resolved: not in the open inbox, in the resolved one.
+    assert!(!op.get("/requests").body.contains(&number));
+    assert!(op.get("/requests?status=resolved").body.contains(&number));
+    // A new form: the next number.
+    let next = number_in(
+        &post_form(
+            b,
+            "support",
+            &fields(&citizen(&form_token(b, "support", "ru"), "Ещё")),
+        )
+        .body,
+    )
+    .expect("number");
+    let n = |id: &str| id.rsplit('-').next().unwrap().parse::<u32>().unwrap();
+    assert_eq!(n(&next), n(&number) + 1, "{next} after {number}");
 }
