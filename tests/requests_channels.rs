@@ -22,6 +22,7 @@ use common::mail::{Dovecot, SmtpSink};
 use common::requests::{channels, header, inbox_ids, mail};
 use common::telegram::BotApi;
 use common::{wait_until, Navbat, TestConfig};
+use mail_parser::MimeHeaders;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -103,6 +104,52 @@ fn mail_becomes_a_request_and_the_reply_arrives_threaded() {
             .contains("Спасибо, получилось.")
             .then_some(())
     });
+    // The editor forwards it to the chancellery (D15): the letter from the template, with
+    // the thread attached as a text file.
+    let editor = login(nav.http, "editor");
+    let page = editor.get(&format!("/requests/{id}")).body;
+    assert!(
+        page.contains(&format!("{id}-sonli murojaatni")) || page.contains(&format!("№ {id}")),
+        "{page}"
+    );
+    assert_eq!(
+        editor
+            .post_form(
+                &format!("/requests/{id}/letter"),
+                &[("body", &format!("Направляем обращение № {id}."))]
+            )
+            .status,
+        303
+    );
+    let sent = smtp.wait_for(2, WAIT);
+    assert_eq!(sent[1].rcpt_to, vec![desk::CHANCELLERY.to_owned()]);
+    let letter = mail_parser::MessageParser::default()
+        .parse(&sent[1].raw)
+        .unwrap();
+    let thread = letter
+        .attachments()
+        .find(|a| {
+            a.attachment_name()
+                .is_some_and(|n| n.ends_with("-thread.txt"))
+        })
+        .expect("the thread attached");
+    assert!(String::from_utf8_lossy(thread.contents()).contains("Как получить коды маркировки?"));
+    // Its file is on the request page, for those who see the request, and the download is
+    // audited.
+    let page = editor.get(&format!("/requests/{id}")).body;
+    let at = page
+        .find(&format!("/requests/{id}/files/"))
+        .expect("file link");
+    let link = page[at..].split('"').next().unwrap().to_owned();
+    let file = editor.get(&link);
+    assert_eq!(file.status, 200);
+    assert!(file.body.contains("Как получить коды маркировки?"));
+    assert_eq!(login(nav.http, "officer-dtm").get(&link).status, 404);
+    assert!(login(nav.http, "admin")
+        .get("/audit")
+        .body
+        .contains("request_attachment_download"));
+
     // The first mail delivered again (a server's redelivery): nothing new.
     dovecot.deliver_to_mailbox(&mail(
         "c1@example.uz",

@@ -69,6 +69,8 @@ pub(crate) struct RawTenantRequests {
     pub from_calls: Option<Vec<String>>,
     pub telegram: Option<RawTelegram>,
     pub mail: Option<RawMail>,
+    pub letter_uz: Option<String>,
+    pub letter_ru: Option<String>,
 }
 
 /// `[tenant.requests.mail]` as written.
@@ -161,6 +163,11 @@ pub struct TenantRequests {
     pub telegram: Option<TelegramConfig>,
     /// The tenant's mailbox (IMAP) and mail relay (SMTP).
     pub mail: Option<crate::mail::MailSettings>,
+    /// The editor's letter to the chancellery, in Uzbek and in Russian, with `{number}`,
+    /// `{date}`, `{channel}`, `{subject}`, `{requester}` filled in; `None`: the built-in one.
+    pub letter_uz: Option<String>,
+    /// The same in Russian.
+    pub letter_ru: Option<String>,
 }
 
 impl Default for TenantRequests {
@@ -171,6 +178,8 @@ impl Default for TenantRequests {
             from_calls: vec![crate::events::CallOutcome::Closed],
             telegram: None,
             mail: None,
+            letter_uz: None,
+            letter_ru: None,
         }
     }
 }
@@ -310,6 +319,8 @@ pub(crate) fn check_tenant_requests(
         from_calls,
         telegram,
         mail,
+        letter_uz: raw.letter_uz.clone(),
+        letter_ru: raw.letter_ru.clone(),
     }
 }
 

@@ -261,6 +261,7 @@ struct RequestPage {
     can_work: bool,
     can_letter: bool,
     chancellery: Option<String>,
+    letter: String,
     next_statuses: Vec<(&'static str, &'static str)>,
     priorities: Vec<(&'static str, &'static str)>,
     categories: Vec<(&'static str, &'static str)>,
@@ -357,6 +358,7 @@ async fn request_page_with(
         .iter()
         .find(|t| t.id == h.tenant);
     let chancellery = tenant.and_then(|t| t.requests.chancellery.clone());
+    let letter = letter_draft(tenant, &h);
     let now = now_ms();
     html(
         StatusCode::OK,
@@ -374,6 +376,7 @@ async fn request_page_with(
             can_work: p.require(WORK_ROLES).is_ok(),
             can_letter: p.require(LETTER_ROLES).is_ok(),
             chancellery,
+            letter,
             next_statuses: Status::ALL
                 .iter()
                 .filter(|s| h.status.can_move_to(**s))
@@ -492,12 +495,26 @@ async fn act(
             else {
                 return request_page_with(&router, &p, &id, Some(r.refused.to_owned())).await;
             };
-            message(
+            // The thread goes with the letter, as a text file kept like any attachment.
+            let thread = thread_text(&router, &h).await;
+            let dir = &router.shared.config.requests.attachments_dir;
+            let name = format!("{}-thread.txt", h.id);
+            let file = crate::requests::attach::check(
+                thread.as_bytes(),
+                &name,
+                router.shared.config.requests.attachment_max_bytes,
+            )
+            .and_then(|a| crate::requests::attach::keep(dir, &a, thread.as_bytes()).map(|()| a));
+            let mut letter = message(
                 Direction::Letter,
                 Channel::Email,
                 Some(new_message_id(&h.id)),
                 Some(to),
-            )
+            );
+            if let (Change::Message { message }, Ok(a)) = (&mut letter, file) {
+                message.attachments.push(a);
+            }
+            letter
         }
         "answer" => Change::ChancelleryAnswer {
             reference: form.reference.trim().to_owned(),
@@ -610,9 +627,136 @@ pub fn from_call(
     }
 }
 
+/// The request's thread as plain text (the letter's attachment), oldest first; notes left out.
+async fn thread_text(router: &Router, h: &Head) -> String {
+    router.shared.requests.settle().await;
+    let wanted = h.id.clone();
+    let thread = with_db(router, move |pool, _| async move {
+        rdb::thread(&pool, &wanted).await
+    })
+    .await
+    .unwrap_or_default();
+    let mut out = format!(
+        "Murojaat / Обращение {}\n{}\n{}: {}\n\n",
+        h.id,
+        h.subject,
+        local_time(router, h.registered_at_ms),
+        h.channel
+    );
+    for m in thread
+        .iter()
+        .filter(|m| m.direction == "in" || m.direction == "out")
+    {
+        out.push_str(&format!(
+            "--- {} · {} ---\n{}\n\n",
+            local_time(router, m.at_ms),
+            if m.direction == "in" {
+                "Mijoz / Клиент"
+            } else {
+                "Operator / Оператор"
+            },
+            m.body
+        ));
+    }
+    out
+}
+
+/// The letter to the chancellery as the editor starts it: the tenant's template (or the
+/// built-in one) in the request's language, with the request's facts filled in.
+pub fn letter_draft(tenant: Option<&crate::config::Tenant>, h: &Head) -> String {
+    let ru = h.language == "ru";
+    let template = tenant
+        .and_then(|t| {
+            if ru {
+                t.requests.letter_ru.clone()
+            } else {
+                t.requests.letter_uz.clone()
+            }
+        })
+        .unwrap_or_else(|| {
+            if ru {
+                "В канцелярию\n\nНаправляем обращение № {number} от {date} ({channel}).\nТема: {subject}\nЗаявитель: {requester}\n\nПросим рассмотреть и сообщить ответ с его номером.\nПереписка с заявителем приложена.\n".to_owned()
+            } else {
+                "Devonxonaga\n\n{date} sanasida kelib tushgan {number}-sonli murojaatni ({channel}) yuboramiz.\nMavzu: {subject}\nMurojaatchi: {requester}\n\nKo'rib chiqib, javobni raqami bilan ma'lum qilishingizni so'raymiz.\nMurojaatchi bilan yozishmalar ilova qilingan.\n".to_owned()
+            }
+        });
+    let date = jiff::Timestamp::from_millisecond(h.registered_at_ms)
+        .map(|t| {
+            let zone = tenant
+                .map(|t| t.timezone.clone())
+                .unwrap_or(jiff::tz::TimeZone::UTC);
+            zone.to_datetime(t).date().to_string()
+        })
+        .unwrap_or_default();
+    template
+        .replace("{number}", &h.id)
+        .replace("{date}", &date)
+        .replace("{channel}", h.channel.as_str())
+        .replace("{subject}", &h.subject)
+        .replace(
+            "{requester}",
+            &h.requester
+                .name
+                .clone()
+                .unwrap_or_else(|| h.requester.label()),
+        )
+}
+
+/// A file of a request's thread, to those who see the request.
+async fn attachment(
+    router: web::Data<Router>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let (id, sha) = path.into_inner();
+    let p = or_answer!(page_principal(&router, &req, READ_ROLES).await);
+    let h = or_answer!(visible(&router, &p, &id).await);
+    let wanted = h.id.clone();
+    let thread = with_db(&router, move |pool, _| async move {
+        rdb::thread(&pool, &wanted).await
+    })
+    .await
+    .unwrap_or_default();
+    let Some(a) = thread
+        .iter()
+        .flat_map(|m| m.attachments.iter())
+        .find(|a| a.sha256 == sha)
+        .cloned()
+    else {
+        return not_found(&p);
+    };
+    let dir = &router.shared.config.requests.attachments_dir;
+    let bytes = match crate::requests::attach::path_of(dir, &a.sha256).map(std::fs::read) {
+        Some(Ok(b)) => b,
+        _ => return not_found(&p),
+    };
+    audit(
+        &router,
+        &p,
+        Some(&req),
+        "request_attachment_download",
+        Some(&h.tenant),
+        Some(&h.id),
+        Some(a.file_name.clone()),
+    );
+    HttpResponse::Ok()
+        .content_type(a.media_type.clone())
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            format!(
+                "attachment; filename=\"{}\"",
+                a.file_name.replace(['"', '\\'], "_")
+            ),
+        ))
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .body(bytes)
+}
+
 /// Registers the requests pages.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/requests", web::get().to(inbox))
         .route("/requests/{id}", web::get().to(request_page))
+        .route("/requests/{id}/files/{sha}", web::get().to(attachment))
         .route("/requests/{id}/{action}", web::post().to(act));
 }

@@ -43,6 +43,8 @@ pub struct Job {
     pub in_reply_to: Option<String>,
     /// The thread's ids (a mail's References).
     pub references: Vec<String>,
+    /// Files to attach (kept under the attachments directory).
+    pub attachments: Vec<super::attach::Attachment>,
     /// Attempts so far.
     pub attempts: u32,
 }
@@ -100,6 +102,7 @@ impl Job {
                     .cloned()
                     .collect()
             },
+            attachments: message.attachments.clone(),
             attempts: 0,
         })
     }
@@ -112,6 +115,8 @@ pub struct Transports {
     pub telegram: HashMap<String, TelegramSettings>,
     /// Mail servers by tenant.
     pub mail: HashMap<String, crate::mail::MailSettings>,
+    /// Where attachment contents are kept.
+    pub attachments_dir: std::path::PathBuf,
 }
 
 enum Outcome {
@@ -152,7 +157,18 @@ async fn send_once(job: &Job, bots: &HashMap<String, Bot>, transports: &Transpor
                     .unwrap_or_else(|| format!("{}.{}@navbat", job.request, job.message_uid)),
                 in_reply_to: job.in_reply_to.clone(),
                 references: job.references.clone(),
-                attachments: Vec::new(),
+                attachments: job
+                    .attachments
+                    .iter()
+                    .filter_map(|a| {
+                        let path = super::attach::path_of(&transports.attachments_dir, &a.sha256)?;
+                        Some(crate::mail::OutgoingAttachment {
+                            file_name: a.file_name.clone(),
+                            media_type: a.media_type.clone(),
+                            bytes: std::fs::read(path).ok()?,
+                        })
+                    })
+                    .collect(),
                 auto_reply: false,
             };
             match crate::mail::send(settings, &out).await {

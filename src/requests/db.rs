@@ -229,8 +229,8 @@ pub async fn for_call(pool: &AnyPool, call_uid: &str) -> Result<Vec<String>, sql
 /// Outbound messages not yet sent (`delivery = 'queued'`), oldest first, with their request.
 pub async fn queued(pool: &AnyPool) -> Result<Vec<(String, super::Message)>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT request_id, message_uid, direction, channel, author, body, external_id, to_addr \
-         FROM request_messages WHERE delivery = 'queued' ORDER BY at_ms LIMIT 10000",
+        "SELECT request_id, message_uid, direction, channel, author, body, external_id, to_addr, \
+         attachments FROM request_messages WHERE delivery = 'queued' ORDER BY at_ms LIMIT 10000",
     )
     .fetch_all(pool)
     .await?;
@@ -253,7 +253,7 @@ pub async fn queued(pool: &AnyPool) -> Result<Vec<(String, super::Message)>, sql
                 author: r.try_get(4)?,
                 body: r.try_get(5)?,
                 external_id: r.try_get(6)?,
-                attachments: Vec::new(),
+                attachments: serde_json::from_str(&r.try_get::<String, _>(8)?).unwrap_or_default(),
                 to: r.try_get(7)?,
             },
         ));

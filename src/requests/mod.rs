@@ -124,7 +124,10 @@ pub struct Head {
 /// Starts the channels of `config`'s tenants on the current actix thread: the courier of
 /// outbound messages, each tenant's Telegram bot and mailbox reader.
 pub fn start_channels(config: &crate::config::Config, requests: &std::sync::Arc<Requests>) {
-    let mut transports = courier::Transports::default();
+    let mut transports = courier::Transports {
+        attachments_dir: config.requests.attachments_dir.clone(),
+        ..courier::Transports::default()
+    };
     for t in &config.tenants {
         if let Some(tg) = &t.requests.telegram {
             let settings = telegram::TelegramSettings {
