@@ -17,6 +17,7 @@ pub mod ivr;
 pub mod mail;
 pub mod media;
 pub mod metrics;
+pub mod notices;
 pub mod presence;
 pub mod privacy;
 pub mod requests;

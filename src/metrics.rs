@@ -291,6 +291,9 @@ pub const CATALOGUE: &[MetricSpec] = &[
     live("navbat_requests_near_breach", Gauge, Unit::Count, &["tenant"], "Open requests with an SLA clock near its deadline (at most [tenant.sla] near_breach_share of its budget left)."),
     live("navbat_request_sla_breaches_total", Counter, Unit::Count, &["tenant", "clock"], "SLA clocks that ran out (C4-C7), once per request and clock: first_answer, out_of_hours_contact, resolution, moderation."),
     live("navbat_request_sla_near_breaches_total", Counter, Unit::Count, &["tenant", "clock"], "SLA clocks that came near their deadline, once per request and clock."),
+    live("navbat_notices_total", Counter, Unit::Count, &["tenant"], "Notices to the client made (D7): unresolved or disputed calls, complaints, SLA breaches."),
+    live("navbat_notice_deliveries_total", Counter, Unit::Count, &["channel", "state"], "Notice delivery attempts by channel (email, telegram) and result (sent, retrying, failed); a digest counts once per notice in it."),
+    live("navbat_notices_shed_total", Counter, Unit::Count, &[], "Notice triggers dropped because the notifier's queue was full. Must stay 0."),
 ];
 
 /// Values of the [`MEDIA_DROPS`] `reason` label.

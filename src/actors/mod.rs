@@ -183,6 +183,15 @@ impl Router {
         );
         actix::spawn(crate::requests::calls::run(requests.clone(), missed));
         crate::requests::start_channels(&config, &requests);
+        let notice_store = store.clone();
+        let (notice_triggers, notice_rx) =
+            crate::notices::Notifier::triggers(Box::new(move |call| {
+                notice_store.as_ref().map(|s| s.store_name(call))
+            }));
+        if let Some(store) = &store {
+            let setup = crate::notices::service::setup(&config, store.clone(), requests.clone());
+            actix::spawn(crate::notices::service::run(setup, notice_rx));
+        }
         let mut sinks: Vec<Arc<dyn crate::events::EventSink>> = vec![
             memory.clone(),
             desk.live.clone(),
@@ -190,6 +199,7 @@ impl Router {
             metrics.clone(),
             sms_triggers.clone(),
             call_requests,
+            notice_triggers,
         ];
         if let Some(store) = &store {
             sinks.push(Arc::new(store.clone()));

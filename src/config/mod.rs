@@ -13,6 +13,7 @@ mod callback;
 pub mod desk;
 mod error;
 mod menu;
+pub mod notices;
 mod parse;
 mod raw;
 pub mod requests;
@@ -92,6 +93,8 @@ pub struct Config {
     pub desk: desk::DeskConfig,
     /// Requests: attachments and the public form (`[requests]`).
     pub requests: requests::RequestsConfig,
+    /// Notices to the client: links, digest rate (`[notices]`).
+    pub notices: notices::NoticesConfig,
 }
 
 /// `[sip]`.
@@ -262,6 +265,8 @@ pub struct Tenant {
     pub desk: desk::TenantDesk,
     /// Requests: the web form, the chancellery (`[tenant.requests]`).
     pub requests: requests::TenantRequests,
+    /// Notices to the client (D7, `[tenant.notices]`).
+    pub notices: notices::TenantNotices,
     /// Service rules C4-C7 (`[tenant.sla]`).
     pub sla: crate::sla::SlaRules,
 }

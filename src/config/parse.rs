@@ -31,6 +31,7 @@ pub(crate) const SECTIONS: &[&str] = &[
     "callbacks",
     "desk",
     "requests",
+    "notices",
     "account",
 ];
 
@@ -83,6 +84,7 @@ pub(crate) fn read(text: &str, errors: &mut Collector) -> Option<RawConfig> {
             "callbacks" => section(text, name, value, errors, &mut raw.callbacks),
             "desk" => section(text, name, value, errors, &mut raw.desk),
             "requests" => section(text, name, value, errors, &mut raw.requests),
+            "notices" => section(text, name, value, errors, &mut raw.notices),
             "account" => raw.accounts = entries(text, name, value, errors),
             other => {
                 let (line, column) = line_column(text, key.span().start);

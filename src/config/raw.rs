@@ -283,6 +283,7 @@ pub(crate) struct RawTenant {
     pub trunk_sources: Option<Vec<String>>,
     pub desk: Option<super::desk::RawTenantDesk>,
     pub requests: Option<super::requests::RawTenantRequests>,
+    pub notices: Option<super::notices::RawTenantNotices>,
     pub sla: Option<super::sla::RawTenantSla>,
 }
 
@@ -556,4 +557,6 @@ pub(crate) struct RawConfig {
     pub accounts: Vec<Option<super::desk::RawAccount>>,
     /// `[requests]`.
     pub requests: super::requests::RawRequests,
+    /// `[notices]`.
+    pub notices: super::notices::RawNotices,
 }

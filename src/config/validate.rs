@@ -77,6 +77,7 @@ fn check(raw: &RawConfig, errors: &mut Collector) -> Option<Config> {
     let trunk = super::callback::check_trunk(raw.trunk.as_ref(), errors);
     let callbacks = super::callback::check_callbacks(&raw.callbacks, errors);
     let requests = super::requests::check_requests(&raw.requests, errors);
+    let notices = super::notices::check_notices(&raw.notices, errors);
     let desk = super::desk::check_desk(
         &raw.desk,
         &raw.accounts,
@@ -114,6 +115,7 @@ fn check(raw: &RawConfig, errors: &mut Collector) -> Option<Config> {
         callbacks: callbacks?,
         desk: desk?,
         requests,
+        notices,
     })
 }
 
@@ -609,6 +611,8 @@ fn check_tenants(
         });
         let requests =
             super::requests::check_tenant_requests(tenant.requests.as_ref(), label, errors);
+        let notices =
+            super::notices::check_tenant_notices(tenant.notices.as_ref(), label, &requests, errors);
         let trunk_sources = tenant.trunk_sources.as_ref().map(|list| {
             if list.is_empty() {
                 errors.push(
@@ -660,6 +664,7 @@ fn check_tenants(
                     trunk_sources,
                     desk,
                     requests,
+                    notices,
                     sla,
                 })
             }

@@ -1581,6 +1581,8 @@ struct CallPage {
     outcome: String,
     operator: String,
     disposition: Option<(String, String, String, String)>,
+    nt: &'static super::rtexts::RT,
+    notices: Vec<super::requests::NoticeRow>,
 }
 
 async fn call_page(
@@ -1623,6 +1625,8 @@ async fn call_page(
         return not_found(&p);
     }
     let t = T::of(p.account.language);
+    let nt = super::rtexts::RT::of(p.account.language);
+    let notices = super::requests::notice_rows(&router, &uid, nt).await;
     let caller =
         crate::privacy::PhoneNumber::new(summary.caller_number.clone().unwrap_or_default());
     audit(
@@ -1660,6 +1664,8 @@ async fn call_page(
                 )
             }),
             tenant,
+            nt,
+            notices,
         }
         .render(),
     )

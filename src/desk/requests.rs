@@ -72,6 +72,46 @@ fn span(secs: i64, r: &RT) -> String {
     }
 }
 
+/// A notice delivery as a page shows it.
+pub struct NoticeRow {
+    /// When (local).
+    pub when: String,
+    /// Why.
+    pub kinds: String,
+    /// Channel.
+    pub channel: String,
+    /// State code.
+    pub state: String,
+    /// State in words.
+    pub state_text: &'static str,
+    /// Why it failed; a digest's size.
+    pub detail: String,
+}
+
+/// The notice deliveries about a call or request, for its page.
+pub async fn notice_rows(router: &Router, target: &str, r: &'static RT) -> Vec<NoticeRow> {
+    let wanted = target.to_owned();
+    with_db(router, move |pool, _| async move {
+        crate::store::notices::for_target(&pool, &wanted).await
+    })
+    .await
+    .unwrap_or_default()
+    .into_iter()
+    .map(|d| NoticeRow {
+        when: local_time(router, d.updated_at_ms),
+        kinds: d.kinds,
+        channel: d.channel,
+        state_text: r.notice_state(&d.state),
+        state: d.state,
+        detail: match (d.detail, d.digest_of) {
+            (Some(why), _) => why,
+            (None, Some(n)) => format!("digest ({n})"),
+            _ => String::new(),
+        },
+    })
+    .collect()
+}
+
 /// The SLA cell of a request: the clock that matters most now (a breached one, else the
 /// one with the least time left), as time left, and its CSS class.
 pub fn sla_cell(router: &Router, head: &Head, r: &RT, now: i64) -> (String, &'static str) {
@@ -267,6 +307,8 @@ struct RequestPage {
     categories: Vec<(&'static str, &'static str)>,
     forwarded: String,
     problem: Option<String>,
+    nt: &'static RT,
+    notices: Vec<NoticeRow>,
 }
 
 /// A request the principal may see: from memory, else from the database.
@@ -359,6 +401,7 @@ async fn request_page_with(
         .find(|t| t.id == h.tenant);
     let chancellery = tenant.and_then(|t| t.requests.chancellery.clone());
     let letter = letter_draft(tenant, &h);
+    let notices = notice_rows(router, &h.id, r).await;
     let now = now_ms();
     html(
         StatusCode::OK,
@@ -396,6 +439,8 @@ async fn request_page_with(
                 .unwrap_or_default(),
             h,
             problem,
+            nt: r,
+            notices,
         }
         .render(),
     )

@@ -85,6 +85,8 @@ pub struct RT {
     pub answer_by_email: &'static str,
     pub answer_by_phone: &'static str,
     pub other_language: &'static str,
+    pub notices: &'static str,
+    pub no_notices: &'static str,
 }
 
 impl RT {
@@ -133,6 +135,21 @@ impl RT {
             ("low", false) => "Низкий",
             (_, true) => "boshqa",
             (_, false) => "другое",
+        }
+    }
+
+    /// A notice delivery's state.
+    pub fn notice_state(&self, s: &str) -> &'static str {
+        let uz = std::ptr::eq(self, &UZ);
+        match (s, uz) {
+            ("sent", true) => "yuborildi",
+            ("sent", false) => "отправлено",
+            ("failed", true) => "yuborilmadi",
+            ("failed", false) => "не отправлено",
+            ("retrying", true) => "qayta urinilmoqda",
+            ("retrying", false) => "повторная попытка",
+            (_, true) => "navbatda",
+            (_, false) => "в очереди",
         }
     }
 
@@ -250,6 +267,8 @@ pub static UZ: RT = RT {
     answer_by_email: "Javobni e-pochtangizga yuboramiz.",
     answer_by_phone: "Siz bilan telefon orqali bog'lanamiz.",
     other_language: "Русский",
+    notices: "Mijozga xabarnomalar",
+    no_notices: "Xabarnoma yuborilmagan.",
 };
 
 /// Русский.
@@ -333,4 +352,6 @@ pub static RU: RT = RT {
     answer_by_email: "Ответ придёт на вашу электронную почту.",
     answer_by_phone: "Мы свяжемся с вами по телефону.",
     other_language: "O'zbekcha",
+    notices: "Уведомления клиенту",
+    no_notices: "Уведомлений не было.",
 };

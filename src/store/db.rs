@@ -54,6 +54,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("migrations/0004_requests.postgres.sql"),
         sqlite: include_str!("migrations/0004_requests.sqlite.sql"),
     },
+    Migration {
+        version: 5,
+        name: "notices",
+        postgres: include_str!("migrations/0005_notices.postgres.sql"),
+        sqlite: include_str!("migrations/0005_notices.sqlite.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
@@ -358,6 +364,11 @@ impl Db {
                 .await
                 .map_err(|e| self.err(e))?;
         }
+        if !rows.notices.is_empty() {
+            super::notices::write_postgres(&mut tx, &rows.notices)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
         tx.commit().await.map_err(|e| self.err(e))
     }
 
@@ -464,6 +475,11 @@ impl Db {
         }
         if !rows.requests.is_empty() {
             super::requests::write_any(&mut tx, &rows.requests)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        if !rows.notices.is_empty() {
+            super::notices::write_any(&mut tx, &rows.notices)
                 .await
                 .map_err(|e| self.err(e))?;
         }

@@ -29,6 +29,7 @@
 
 pub mod db;
 pub mod journal;
+pub mod notices;
 pub mod outbox;
 pub mod people;
 pub mod record;
@@ -285,6 +286,8 @@ struct Inner {
     recovery: Arc<outbox::Recovery>,
     /// Request steps the journal had not yet given the database at start-up.
     undrained_requests: Mutex<Vec<crate::requests::RequestStep>>,
+    /// Notice steps the journal had not yet given the database at start-up.
+    undrained_notices: Mutex<Vec<crate::notices::NoticeStep>>,
     window: Duration,
     db: Db,
     runtime: Mutex<Option<tokio::runtime::Runtime>>,
@@ -436,6 +439,15 @@ impl Store {
                         })
                         .collect(),
                 ),
+                undrained_notices: Mutex::new(
+                    undrained
+                        .iter()
+                        .filter_map(|r| match r {
+                            outbox::StoreRecord::Notice(step) => Some((**step).clone()),
+                            _ => None,
+                        })
+                        .collect(),
+                ),
                 window: settings.repeat_window,
                 db,
                 runtime: Mutex::new(Some(runtime)),
@@ -532,6 +544,17 @@ impl Store {
             &mut *self
                 .inner
                 .undrained_requests
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
+    }
+
+    /// Notice steps of earlier runs that the database may not have (once).
+    pub fn take_undrained_notices(&self) -> Vec<crate::notices::NoticeStep> {
+        std::mem::take(
+            &mut *self
+                .inner
+                .undrained_notices
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()),
         )

@@ -54,6 +54,8 @@ pub enum StoreRecord {
     Disposition(super::people::DispositionRecord),
     /// A change of a request (issue 14).
     Request(Box<crate::requests::RequestStep>),
+    /// A step of a notice to the client (D7).
+    Notice(Box<crate::notices::NoticeStep>),
 }
 
 /// Names the step and the id only: records hold full numbers (D18).
@@ -65,6 +67,7 @@ impl std::fmt::Debug for StoreRecord {
             StoreRecord::Audit(a) => write!(f, "{a:?}"),
             StoreRecord::Disposition(d) => write!(f, "{d:?}"),
             StoreRecord::Request(r) => write!(f, "{r:?}"),
+            StoreRecord::Notice(n) => write!(f, "{n:?}"),
         }
     }
 }
@@ -239,7 +242,10 @@ pub fn fold_record(
             };
         }
         // Folded by `record::fold` into tables of their own.
-        StoreRecord::Audit(_) | StoreRecord::Disposition(_) | StoreRecord::Request(_) => {}
+        StoreRecord::Audit(_)
+        | StoreRecord::Disposition(_)
+        | StoreRecord::Request(_)
+        | StoreRecord::Notice(_) => {}
         StoreRecord::Callback(r) => {
             let slot = match callbacks.iter().position(|row| row.id == r.id()) {
                 Some(i) => i,
@@ -495,7 +501,10 @@ impl PendingWork {
                 self.callbacks.remove(id);
             }
             // Not pending work: nothing to resume at start-up.
-            StoreRecord::Audit(_) | StoreRecord::Disposition(_) | StoreRecord::Request(_) => {}
+            StoreRecord::Audit(_)
+            | StoreRecord::Disposition(_)
+            | StoreRecord::Request(_)
+            | StoreRecord::Notice(_) => {}
         }
     }
 }

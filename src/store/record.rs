@@ -369,6 +369,8 @@ pub struct Rows {
     pub dispositions: Vec<super::people::DispositionRecord>,
     /// Request steps in journal order, with their entry's uid.
     pub requests: Vec<(String, crate::requests::RequestStep)>,
+    /// Notice steps in journal order, with their entry's time.
+    pub notices: Vec<(i64, crate::notices::NoticeStep)>,
     /// Entries whose event JSON matched no known shape (kept in the timeline only).
     pub unreadable: usize,
 }
@@ -392,6 +394,9 @@ pub fn fold(entries: &[JournalEntry], month_of: &dyn Fn(&str, i64) -> String) ->
                 }
                 StoreRecord::Request(step) => {
                     rows.requests.push((entry.uid.clone(), (**step).clone()))
+                }
+                StoreRecord::Notice(step) => {
+                    rows.notices.push((entry.at_ms as i64, (**step).clone()))
                 }
                 _ => super::outbox::fold_record(entry, record, &mut rows.sms, &mut rows.callbacks),
             }

@@ -601,16 +601,21 @@ impl SmtpSink {
 
     /// A sink answering `550 5.1.1` to `RCPT TO` for each of `refused`.
     pub fn start_refusing(refused: &[&str]) -> SmtpSink {
-        SmtpSink::launch(refused, TlsMode::None, None)
+        SmtpSink::launch(refused, TlsMode::None, None, None)
+    }
+
+    /// A sink on a port chosen before (a relay that comes up after its client started).
+    pub fn start_on(port: u16) -> SmtpSink {
+        SmtpSink::launch(&[], TlsMode::None, None, Some(port))
     }
 
     /// A sink with TLS (`StartTls`: STARTTLS required; `Tls`: TLS from the first byte)
     /// and a certificate from `ca`.
     pub fn start_tls(mode: TlsMode, ca: &TestCa) -> SmtpSink {
-        SmtpSink::launch(&[], mode, Some(ca))
+        SmtpSink::launch(&[], mode, Some(ca), None)
     }
 
-    fn launch(refused: &[&str], mode: TlsMode, ca: Option<&TestCa>) -> SmtpSink {
+    fn launch(refused: &[&str], mode: TlsMode, ca: Option<&TestCa>, port: Option<u16>) -> SmtpSink {
         let python = python_with_aiosmtpd();
         let dir = TestDir::new("smtp");
         let inbox = dir.path().join("received");
@@ -626,7 +631,7 @@ impl SmtpSink {
             dir,
         };
         for attempt in 1..=3 {
-            sink.port = free_port();
+            sink.port = port.unwrap_or_else(free_port);
             let stdout = sink.dir.path().join("smtp.out");
             let stderr = sink.dir.path().join("smtp.err");
             let mut command = Command::new(&python);
