@@ -172,13 +172,7 @@ fn a_notice_waits_out_a_dead_relay_across_a_kill_and_arrives_once() {
         let page = sup.get(&format!("/calls/{uid}")).body;
         page.contains("data-state=\"retrying\"").then_some(())
     });
-    std::process::Command::new("kill")
-        .args(["-KILL", &first.pid().to_string()])
-        .status()
-        .unwrap();
-    first
-        .wait_exit(Duration::from_secs(10))
-        .expect("navbat died");
+    first.kill9();
 
     let smtp = SmtpSink::start_on(port);
     let second = Navbat::start("notices-kill-second", config);

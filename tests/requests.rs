@@ -347,13 +347,7 @@ fn kill_9_while_forms_arrive_loses_none_and_doubles_none() {
             >= 10)
             .then_some(())
     });
-    std::process::Command::new("kill")
-        .args(["-KILL", &first.pid().to_string()])
-        .status()
-        .unwrap();
-    first
-        .wait_exit(Duration::from_secs(10))
-        .expect("navbat died");
+    first.kill9();
     let answered = sender.join().unwrap();
     assert!(
         answered.len() >= 10,

@@ -320,13 +320,7 @@ fn kill_9_while_mail_telegram_and_forms_arrive_keeps_each_once() {
         let ids = inbox_ids(&op, "");
         (ids.len() >= 10).then_some(())
     });
-    std::process::Command::new("kill")
-        .args(["-KILL", &first.pid().to_string()])
-        .status()
-        .unwrap();
-    first
-        .wait_exit(Duration::from_secs(10))
-        .expect("navbat died");
+    first.kill9();
     let numbered = forms.join().unwrap();
 
     let second = Navbat::start("requests-channels-kill-second", config);

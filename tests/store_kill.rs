@@ -57,13 +57,7 @@ fn kill_9_under_load_then_restart_keeps_every_ended_call() {
         (store_status(&first)["journaled_events"].as_u64().unwrap() >= accepted).then_some(())
     });
     // kill -9 while calls keep arriving.
-    std::process::Command::new("kill")
-        .args(["-KILL", &first.pid().to_string()])
-        .status()
-        .unwrap();
-    first
-        .wait_exit(Duration::from_secs(10))
-        .expect("navbat died");
+    first.kill9();
     drop(_callers);
 
     let second = Navbat::start("kill-second", config);

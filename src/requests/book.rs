@@ -72,6 +72,35 @@ pub struct NewRequest {
     pub assignee: Option<String>,
 }
 
+impl NewRequest {
+    /// A customer's request by a written channel: ordinary, normal priority, unclassified,
+    /// unassigned, with its first message.
+    pub fn from_customer(
+        tenant: &str,
+        channel: Channel,
+        subject: String,
+        requester: Requester,
+        language: &str,
+        message: Message,
+    ) -> NewRequest {
+        NewRequest {
+            tenant: tenant.to_owned(),
+            channel,
+            kind: Kind::Ordinary,
+            priority: Priority::Normal,
+            category: None,
+            topic: None,
+            subject,
+            requester,
+            language: language.to_owned(),
+            message: Some(message),
+            call_uid: None,
+            actor: "customer".to_owned(),
+            assignee: None,
+        }
+    }
+}
+
 /// A change the book shows and the caller must journal (or undo).
 #[derive(Debug, Clone)]
 pub struct Staged {

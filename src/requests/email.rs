@@ -6,7 +6,7 @@
 //! Message-ID and changes nothing.
 
 use super::attach;
-use super::{Change, Channel, Direction, Kind, Message, NewRequest, Priority, Requester, Requests};
+use super::{Change, Channel, Direction, Message, NewRequest, Requester, Requests};
 use crate::mail::Inbound;
 use std::path::Path;
 
@@ -116,25 +116,18 @@ pub async fn intake(
     } else {
         m.subject.chars().take(200).collect()
     };
-    let new = NewRequest {
-        tenant: setup.tenant.clone(),
-        channel: Channel::Email,
-        kind: Kind::Ordinary,
-        priority: Priority::Normal,
-        category: None,
-        topic: None,
+    let new = NewRequest::from_customer(
+        &setup.tenant,
+        Channel::Email,
         subject,
-        requester: Requester {
+        Requester {
             name: m.from_name.clone(),
             email: address,
             ..Requester::default()
         },
-        language: if cyrillic { "ru" } else { "uz" }.to_owned(),
-        message: Some(message),
-        call_uid: None,
-        actor: "customer".to_owned(),
-        assignee: None,
-    };
+        if cyrillic { "ru" } else { "uz" },
+        message,
+    );
     let (id, fresh) = requests
         .intake(Some(&format!("mail:{external}")), new)
         .await?;

@@ -12,7 +12,7 @@
 //! * `429` waits `retry_after`; `403` (the user blocked the bot) is a permanent failure of that
 //!   message, recorded on it.
 
-use super::{Change, Channel, Direction, Kind, Message, NewRequest, Priority, Requester, Requests};
+use super::{Change, Channel, Direction, Message, NewRequest, Requester, Requests};
 use frankenstein::response::{ErrorResponse, MethodResponse};
 use frankenstein::updates::{Update, UpdateContent};
 use std::sync::Arc;
@@ -239,25 +239,18 @@ async fn handle(
         None => u.first_name.clone(),
     });
     let subject: String = text.lines().next().unwrap_or("").chars().take(80).collect();
-    let new = NewRequest {
-        tenant: settings.tenant.clone(),
-        channel: Channel::Telegram,
-        kind: Kind::Ordinary,
-        priority: Priority::Normal,
-        category: None,
-        topic: None,
+    let new = NewRequest::from_customer(
+        &settings.tenant,
+        Channel::Telegram,
         subject,
-        requester: Requester {
+        Requester {
             name,
             telegram_chat: Some(chat),
             ..Requester::default()
         },
-        language: if ru { "ru" } else { "uz" }.to_owned(),
-        message: Some(message),
-        call_uid: None,
-        actor: "customer".to_owned(),
-        assignee: None,
-    };
+        if ru { "ru" } else { "uz" },
+        message,
+    );
     let (id, fresh) = requests
         .intake(Some(&chat_key_intake(&chat_key, &external)), new)
         .await?;

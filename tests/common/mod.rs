@@ -705,6 +705,13 @@ impl Navbat {
         self.child.id()
     }
 
+    /// `kill -9`, and waits for the process to be gone.
+    pub fn kill9(&mut self) {
+        signal(self.child.id(), "KILL");
+        self.wait_exit(Duration::from_secs(10))
+            .expect("navbat did not die of SIGKILL");
+    }
+
     /// Sends SIGTERM (graceful shutdown) without waiting.
     pub fn terminate(&self) {
         signal(self.child.id(), "TERM");
