@@ -398,6 +398,29 @@ service anvil {{
         None
     }
 
+    /// `(seen, all)`: how many messages of the Maildir are flagged `\Seen`, and how many
+    /// there are, from the file names alone (one directory listing, no file read), so a
+    /// benchmark can poll it with thousands of messages where [`Dovecot::seen`] would read
+    /// every file per message.
+    pub fn seen_count(&self) -> (usize, usize) {
+        let (mut seen, mut all) = (0, 0);
+        for sub in ["new", "cur"] {
+            let Ok(entries) = fs::read_dir(self.maildir.join(sub)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                all += 1;
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                let flags = name.rsplit_once(":2,").map(|(_, f)| f).unwrap_or("");
+                if flags.contains('S') {
+                    seen += 1;
+                }
+            }
+        }
+        (seen, all)
+    }
+
     /// Dovecot's log, for failure messages.
     pub fn log(&self) -> String {
         tail(&self.log, 60)
