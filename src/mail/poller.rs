@@ -86,6 +86,10 @@ where
         fetched: batch.len(),
         ..PollReport::default()
     };
+    // Parsed in order, handed on all at once: the handler's slow part is waiting for the
+    // store's fsync, and concurrent handlers share one (a batch of 20 costs one wait, not
+    // 20). Each is marked seen only after its own handler said it is stored.
+    let mut parsed = Vec::with_capacity(batch.len());
     for (uid, raw) in batch {
         if stop.is_cancelled() {
             break;
@@ -102,8 +106,26 @@ where
                 kept
             }
         };
+        parsed.push((uid, inbound));
+    }
+    // A message answering another of the same batch waits for it (its thread must exist).
+    let ids: std::collections::HashSet<String> =
+        parsed.iter().map(|(_, m)| m.message_id.clone()).collect();
+    let (after, first): (Vec<_>, Vec<_>) = parsed
+        .into_iter()
+        .partition(|(_, m)| m.thread_ids().iter().any(|t| ids.contains(*t)));
+    let mut results = futures_util::future::join_all(first.into_iter().map(|(uid, inbound)| {
         let message_id = inbound.message_id.clone();
-        match handler(inbound).await {
+        let handled = handler(inbound);
+        async move { (uid, message_id, handled.await) }
+    }))
+    .await;
+    for (uid, inbound) in after {
+        let message_id = inbound.message_id.clone();
+        results.push((uid, message_id, handler(inbound).await));
+    }
+    for (uid, message_id, result) in results {
+        match result {
             Ok(()) => {
                 mailbox.mark_seen(uid).await?;
                 report.marked_seen += 1;
