@@ -232,7 +232,15 @@ impl Book {
             while self.closed_order.len() > RECENT_CLOSED {
                 if let Some(old) = self.closed_order.pop_front() {
                     if self.heads.get(&old).is_some_and(|h| !h.status.is_open()) {
-                        self.heads.remove(&old);
+                        if let Some(gone) = self.heads.remove(&old) {
+                            // Its thread's ids go too (a late answer reopens it from the
+                            // database by the number in the subject).
+                            for r in gone.references.iter().chain(gone.thread_ref.iter()) {
+                                if self.external.get(r) == Some(&gone.id) {
+                                    self.external.remove(r);
+                                }
+                            }
+                        }
                     }
                 }
             }

@@ -68,10 +68,9 @@ pub async fn intake(
         .iter()
         .rev()
         .find_map(|x| requests.by_external(x))
-        .or_else(|| {
-            number_in_subject(&m.subject, &setup.tenant)
-                .filter(|id| requests.head(id).is_some_and(|h| h.tenant == setup.tenant))
-        });
+        // The number in the subject (the tenant's own prefix): also a request that left
+        // memory long ago, which `inbound` loads from the database.
+        .or_else(|| number_in_subject(&m.subject, &setup.tenant));
     if m.auto_submitted && found.is_none() {
         // A bounce or an out-of-office reply that answers nothing of ours: not a request.
         metrics::counter!("navbat_requests_refused_total", "channel" => "email", "reason" => "auto_submitted")
@@ -94,10 +93,15 @@ pub async fn intake(
         to: None,
     };
     if let Some(id) = found {
-        requests
-            .inbound(&key, &id, Change::Message { message })
-            .await?;
-        return Ok(());
+        let change = Change::Message {
+            message: message.clone(),
+        };
+        match requests.inbound(&key, &id, change).await {
+            Ok(_) => return Ok(()),
+            // A number that names no request: the mail starts a new one.
+            Err(super::RequestError::Unknown(_)) => {}
+            Err(e) => return Err(e),
+        }
     }
     let address = m.answer_to().map(|a| a.expose().to_owned());
     let cyrillic = m
