@@ -7,6 +7,8 @@
 //!   call; the delivery is on the call's page; saving the form again sends nothing new.
 //! * The relay is down: the notice waits, navbat is killed mid-retry and started again, the
 //!   relay comes up, and the notice arrives exactly once.
+//! * A web request nobody answers: its first-answer clock (1 working minute here, 24/7) runs
+//!   out, the breach is recorded once on the request and the officer is told.
 //! * 500 unresolved calls in a minute: `digest_above_per_minute` alone, the rest folded into
 //!   one digest per channel.
 
@@ -261,4 +263,59 @@ fn five_hundred_unresolved_calls_in_a_minute_arrive_as_digests() {
         (covered >= N).then_some(got)
     });
     assert!(messages.len() <= 30, "{} group messages", messages.len());
+}
+
+#[test]
+fn an_unanswered_request_breaches_its_clock_and_the_officer_is_told() {
+    let dovecot = Dovecot::start();
+    let smtp = SmtpSink::start();
+    let nav = Navbat::start(
+        "notices-sla",
+        with_desk(TestConfig::default(), "").extra_toml(&format!(
+            "{}\n[tenant.sla]\nfirst_answer_working_minutes = 1\n\n[tenant.notices]\nemails = [\"{OFFICER}\"]\n",
+            channels(Some(&dovecot), Some(&smtp), None)
+        )),
+    );
+    // A form with a phone number only: no acknowledgement mail, so the first mail is the notice.
+    let page = common::desk::request(nav.http, "GET", "/r/support", &[], None);
+    let at = page.body.find("name=\"token\" value=\"").unwrap() + 20;
+    let token = page.body[at..at + 32].to_owned();
+    let body = desk::form(&[
+        ("token", &token),
+        ("phone", "+998901112233"),
+        ("stir", "123456789"),
+        ("text", "Kod kelmadi"),
+    ]);
+    let answer = common::desk::request(
+        nav.http,
+        "POST",
+        "/r/support",
+        &[],
+        Some(("application/x-www-form-urlencoded", &body)),
+    );
+    let at = answer.body.find("id=\"request-number\">").expect("number") + 20;
+    let number = answer.body[at..].split('<').next().unwrap().to_owned();
+    // A minute of working time later the clock has run out.
+    let mail = smtp.wait_for(1, Duration::from_secs(150));
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&mail[0].raw)
+        .unwrap();
+    assert!(parsed.subject().unwrap().contains("muddat o'tdi"));
+    let text = parsed.body_text(0).unwrap().into_owned();
+    assert!(
+        text.contains(&number) && text.contains(&format!("/requests/{number}")),
+        "{text}"
+    );
+    assert!(!text.contains("998901112233"));
+    let op = login(nav.http, "op1001");
+    let page = op.get(&format!("/requests/{number}")).body;
+    assert!(
+        page.contains("breached"),
+        "the breach in the history: {page}"
+    );
+    assert!(
+        page.contains("data-state=\"sent\""),
+        "the notice on the request page"
+    );
+    assert!(page.contains("sla-breached"));
 }
