@@ -457,3 +457,64 @@ fn requests_on_postgres_survive_a_restart_with_their_thread() {
     let n = |id: &str| id.rsplit('-').next().unwrap().parse::<u32>().unwrap();
     assert_eq!(n(&next), n(&number) + 1, "{next} after {number}");
 }
+
+/// A `multipart/form-data` body with `fields` and one file; returns (content type, body).
+fn multipart(fields: &[(&str, &str)], file: (&str, &[u8])) -> (String, Vec<u8>) {
+    let boundary = "navbatTestBoundary7d1f";
+    let mut body = Vec::new();
+    for (k, v) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{}\"\r\n\
+             Content-Type: application/octet-stream\r\n\r\n",
+            file.0
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(file.1);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[test]
+fn the_web_form_takes_a_checked_file() {
+    let nav = Navbat::start(
+        "requests-file",
+        with_desk(TestConfig::default(), "").extra_toml("\n[requests]\nattachment_max_kib = 4\n"),
+    );
+    let a = nav.http;
+    let post = |name: &str, bytes: &[u8]| {
+        let token = form_token(a, "support", "ru");
+        let f = citizen(&token, "Скан во вложении");
+        let (ct, body) = multipart(&fields(&f), (name, bytes));
+        common::http_raw_bytes(a, "POST", "/r/support", &[], Some((&ct, &body)))
+    };
+    let pdf = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n";
+    let ok = post("skan.pdf", pdf);
+    let number = number_in(&ok.body).unwrap_or_else(|| panic!("{ok:?}"));
+    // An executable named .pdf is refused by its bytes; a file over the limit by its size.
+    let exe = post("invoice.pdf", b"MZ\x90\x00\x03\x00\x00\x00");
+    assert_eq!(exe.status, 422);
+    assert!(
+        exe.body.contains("Файлы такого типа не принимаются"),
+        "{}",
+        exe.body
+    );
+    let big = post("big.txt", &[b'a'; 5000]);
+    assert_eq!(big.status, 413);
+    assert!(big.body.contains("Файл слишком большой"));
+    // The file is on the request, and downloads as sent.
+    let op = login(a, "op1001");
+    let page = op.get(&format!("/requests/{number}")).body;
+    assert!(page.contains("skan.pdf"), "{page}");
+    let at = page.find(&format!("/requests/{number}/files/")).unwrap();
+    let link = page[at..].split('"').next().unwrap().to_owned();
+    let file = op.get(&link);
+    assert_eq!(file.status, 200);
+    assert_eq!(file.body.as_bytes(), pdf);
+}

@@ -57,6 +57,7 @@ struct FormPage<'a> {
     problems: Vec<&'static str>,
     number: Option<String>,
     by_email: bool,
+    max_mib: u64,
 }
 
 const CATEGORIES: [&str; 4] = ["question", "complaint", "suggestion", "application"];
@@ -84,7 +85,6 @@ fn page(
 ) -> HttpResponse {
     let r = RT::of(lang);
     let code = if lang == Lang::Ru { "ru" } else { "uz" };
-    let _ = router;
     html(
         status,
         FormPage {
@@ -103,6 +103,12 @@ fn page(
             problems,
             by_email: !f.email.trim().is_empty(),
             number,
+            max_mib: router
+                .shared
+                .config
+                .requests
+                .attachment_max_bytes
+                .div_ceil(1024 * 1024),
         }
         .render(),
     )
@@ -168,16 +174,121 @@ fn some(text: &str, max: usize) -> Option<String> {
     (!t.is_empty()).then(|| t.chars().take(max).collect())
 }
 
+/// Why a posted form could not be read.
+enum Unreadable {
+    /// Over the size limit.
+    TooLarge,
+    /// Not a form.
+    Malformed,
+}
+
+/// Text fields are at most this long in all.
+const TEXT_LIMIT: usize = 64 * 1024;
+
+/// Reads the form: `application/x-www-form-urlencoded`, or `multipart/form-data` with an
+/// optional file in the field `file` (at most `file_limit` bytes).
+async fn read_form(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    file_limit: u64,
+) -> Result<(Fields, Option<(String, Vec<u8>)>), Unreadable> {
+    use futures_util::StreamExt;
+    let content_type = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !content_type.starts_with("multipart/form-data") {
+        let mut body = Vec::new();
+        while let Some(chunk) = payload.next().await {
+            body.extend_from_slice(&chunk.map_err(|_| Unreadable::Malformed)?);
+            if body.len() > TEXT_LIMIT {
+                return Err(Unreadable::TooLarge);
+            }
+        }
+        return serde_urlencoded::from_bytes(&body)
+            .map(|f| (f, None))
+            .map_err(|_| Unreadable::Malformed);
+    }
+    let mut parts = actix_multipart::Multipart::new(req.headers(), payload);
+    let mut text: serde_json::Map<String, serde_json::Value> = serde_json::Map::new();
+    let mut text_bytes = 0usize;
+    let mut file = None;
+    while let Some(field) = parts.next().await {
+        let mut field = field.map_err(|_| Unreadable::Malformed)?;
+        let name = field.name().unwrap_or("").to_owned();
+        let file_name = field
+            .content_disposition()
+            .and_then(|d| d.get_filename())
+            .map(str::to_owned);
+        let cap = if name == "file" {
+            file_limit as usize
+        } else {
+            TEXT_LIMIT
+        };
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.next().await {
+            bytes.extend_from_slice(&chunk.map_err(|_| Unreadable::Malformed)?);
+            if bytes.len() > cap {
+                return Err(Unreadable::TooLarge);
+            }
+        }
+        if name == "file" {
+            if let Some(file_name) = file_name.filter(|n| !n.is_empty() && !bytes.is_empty()) {
+                file = Some((file_name, bytes));
+            }
+        } else {
+            text_bytes += bytes.len();
+            if text_bytes > TEXT_LIMIT {
+                return Err(Unreadable::TooLarge);
+            }
+            text.insert(
+                name,
+                serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned()),
+            );
+        }
+    }
+    serde_json::from_value(serde_json::Value::Object(text))
+        .map(|f| (f, file))
+        .map_err(|_| Unreadable::Malformed)
+}
+
 async fn form_post(
     router: web::Data<Router>,
     req: HttpRequest,
     path: web::Path<String>,
-    form: web::Form<Fields>,
+    payload: web::Payload,
 ) -> HttpResponse {
     let Some(tenant) = tenant_with_form(&router, &path) else {
         return HttpResponse::NotFound().body("no such form / такой формы нет");
     };
-    let f = form.into_inner();
+    let limit = router.shared.config.requests.attachment_max_bytes;
+    let (f, file) = match read_form(&req, payload, limit).await {
+        Ok(read) => read,
+        Err(why) => {
+            // The form's language is in the body that could not be read: say it in both.
+            let (uz, ru) = (RT::of(Lang::Uz), RT::of(Lang::Ru));
+            let (status, texts) = match why {
+                Unreadable::TooLarge => (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    vec![uz.too_large, ru.too_large],
+                ),
+                Unreadable::Malformed => (
+                    StatusCode::BAD_REQUEST,
+                    vec![uz.text_needed, ru.text_needed],
+                ),
+            };
+            return page(
+                &router,
+                tenant,
+                Lang::Uz,
+                &Fields::default(),
+                texts,
+                None,
+                status,
+            );
+        }
+    };
     let lang = lang_of(Some(f.lang.as_str()));
     let r = RT::of(lang);
     let now = jiff::Timestamp::now().as_millisecond();
@@ -215,7 +326,21 @@ async fn form_post(
             StatusCode::TOO_MANY_REQUESTS,
         );
     }
-    let found = problems(&f, tenant.desk.require_caller_details, r);
+    let mut found = problems(&f, tenant.desk.require_caller_details, r);
+    let attachment = match &file {
+        Some((name, bytes)) => match crate::requests::attach::check(bytes, name, limit) {
+            Ok(a) => Some(a),
+            Err(crate::requests::attach::AttachError::TooLarge { .. }) => {
+                found.push(r.too_large);
+                None
+            }
+            Err(_) => {
+                found.push(r.bad_file);
+                None
+            }
+        },
+        None => None,
+    };
     if !found.is_empty() {
         return page(
             &router,
@@ -226,6 +351,23 @@ async fn form_post(
             None,
             StatusCode::UNPROCESSABLE_ENTITY,
         );
+    }
+    let mut attachments = Vec::new();
+    if let (Some(a), Some((_, bytes))) = (attachment, &file) {
+        let dir = &router.shared.config.requests.attachments_dir;
+        if let Err(e) = crate::requests::attach::keep(dir, &a, bytes) {
+            tracing::error!(error = %e, "web-form attachment not kept");
+            return page(
+                &router,
+                tenant,
+                lang,
+                &f,
+                vec![r.unavailable],
+                None,
+                StatusCode::SERVICE_UNAVAILABLE,
+            );
+        }
+        attachments.push(a);
     }
     let token_ok = f.token.len() == 32 && f.token.bytes().all(|b| b.is_ascii_hexdigit());
     let key = token_ok.then(|| format!("web:{}", f.token));
@@ -264,7 +406,7 @@ async fn form_post(
             author: None,
             body: text,
             external_id: None,
-            attachments: Vec::new(),
+            attachments,
             to: None,
         }),
         call_uid: None,

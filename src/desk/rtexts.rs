@@ -87,6 +87,8 @@ pub struct RT {
     pub other_language: &'static str,
     pub notices: &'static str,
     pub no_notices: &'static str,
+    pub too_large: &'static str,
+    pub bad_file: &'static str,
 }
 
 impl RT {
@@ -269,6 +271,8 @@ pub static UZ: RT = RT {
     other_language: "Русский",
     notices: "Mijozga xabarnomalar",
     no_notices: "Xabarnoma yuborilmagan.",
+    too_large: "Fayl juda katta.",
+    bad_file: "Bu turdagi fayl qabul qilinmaydi (PDF, PNG, JPEG, Word, Excel yoki matn).",
 };
 
 /// Русский.
@@ -354,4 +358,6 @@ pub static RU: RT = RT {
     other_language: "O'zbekcha",
     notices: "Уведомления клиенту",
     no_notices: "Уведомлений не было.",
+    too_large: "Файл слишком большой.",
+    bad_file: "Файлы такого типа не принимаются (PDF, PNG, JPEG, Word, Excel или текст).",
 };

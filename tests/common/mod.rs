@@ -1087,6 +1087,23 @@ pub fn http_raw(
     headers: &[(&str, &str)],
     body: Option<(&str, &str)>,
 ) -> HttpResponse {
+    http_raw_bytes(
+        addr,
+        method,
+        path,
+        headers,
+        body.map(|(t, b)| (t, b.as_bytes())),
+    )
+}
+
+/// [`http_raw`] with a body of any bytes (a file upload).
+pub fn http_raw_bytes(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<(&str, &[u8])>,
+) -> HttpResponse {
     let io = Duration::from_secs(10);
     let mut stream = TcpStream::connect_timeout(&addr, io)
         .unwrap_or_else(|e| panic!("connect to navbat's HTTP API at {addr}: {e}"));
@@ -1097,17 +1114,21 @@ pub fn http_raw(
         write!(req, "{k}: {v}\r\n").unwrap();
     }
     match body {
-        Some((ctype, text)) => write!(
+        Some((ctype, bytes)) => write!(
             req,
-            "Content-Type: {ctype}\r\nContent-Length: {}\r\n\r\n{text}",
-            text.len()
+            "Content-Type: {ctype}\r\nContent-Length: {}\r\n\r\n",
+            bytes.len()
         )
         .unwrap(),
         None if method != "GET" => req.push_str("Content-Length: 0\r\n\r\n"),
         None => req.push_str("\r\n"),
     }
+    let mut raw_req = req.into_bytes();
+    if let Some((_, bytes)) = body {
+        raw_req.extend_from_slice(bytes);
+    }
     stream
-        .write_all(req.as_bytes())
+        .write_all(&raw_req)
         .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
     let mut raw = Vec::new();
     stream
