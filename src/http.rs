@@ -67,7 +67,8 @@ pub mod roles {
     pub const SUPERVISE: &[Role] = &[Supervisor, Admin];
     /// `GET /api/audit`.
     pub const AUDIT: &[Role] = &[Officer, Admin];
-    /// `GET /api/me`, tokens, the knowledge base.
+    /// `GET /api/me`, tokens, the knowledge base, `GET /api/requests` and
+    /// `GET /api/requests/{id}` (their tenants' requests).
     pub const EVERYONE: &[Role] = &[Operator, Supervisor, Editor, Officer, Admin];
 }
 
@@ -679,6 +680,138 @@ async fn kb_search(
     .await
 }
 
+/// A request as the API shows it: the requester masked (D18), the SLA clock that matters.
+#[derive(Serialize)]
+struct RequestView {
+    id: String,
+    tenant: String,
+    channel: &'static str,
+    kind: &'static str,
+    priority: &'static str,
+    status: &'static str,
+    category: Option<String>,
+    topic: Option<String>,
+    subject: String,
+    requester: String,
+    assignee: Option<String>,
+    registered_at_ms: i64,
+    first_answer_at_ms: Option<i64>,
+    resolved_at_ms: Option<i64>,
+    forwarded_at_ms: Option<i64>,
+    chancellery_ref: Option<String>,
+    calls: Vec<String>,
+    sla: Option<SlaView>,
+}
+
+#[derive(Serialize)]
+struct SlaView {
+    clock: &'static str,
+    state: &'static str,
+    left_secs: i64,
+    deadline_ms: i64,
+}
+
+fn request_view(router: &Router, h: &crate::requests::Head, now: i64) -> RequestView {
+    let sla = router
+        .shared
+        .requests
+        .clocks()
+        .state(h, now)
+        .and_then(|s| crate::requests::clocks::shown(&s, h.status))
+        .map(|c| SlaView {
+            clock: crate::requests::clocks::rule_name(c.rule),
+            state: match c.state {
+                crate::sla::ClockState::Running if c.near_breach => "near_breach",
+                crate::sla::ClockState::Running => "running",
+                crate::sla::ClockState::Paused => "paused",
+                crate::sla::ClockState::Met => "met",
+                crate::sla::ClockState::Breached => "breached",
+            },
+            left_secs: c.left_secs,
+            deadline_ms: c.deadline.as_millisecond(),
+        });
+    RequestView {
+        id: h.id.clone(),
+        tenant: h.tenant.clone(),
+        channel: h.channel.as_str(),
+        kind: h.kind.as_str(),
+        priority: h.priority.as_str(),
+        status: h.status.as_str(),
+        category: h.category.clone(),
+        topic: h.topic.clone(),
+        subject: h.subject.clone(),
+        requester: h.requester.label(),
+        assignee: h.assignee.clone(),
+        registered_at_ms: h.registered_at_ms,
+        first_answer_at_ms: h.first_answer_at_ms,
+        resolved_at_ms: h.resolved_at_ms,
+        forwarded_at_ms: h.forwarded_at_ms,
+        chancellery_ref: h.chancellery_ref.clone(),
+        calls: h.calls.clone(),
+        sla,
+    }
+}
+
+/// `GET /api/requests`: the open requests of the caller's tenants, the least time left first.
+async fn requests_list(router: web::Data<Router>, req: HttpRequest) -> impl Responder {
+    let p = or_answer!(api_principal(&router, &req, roles::EVERYONE).await);
+    let now = jiff::Timestamp::now().as_millisecond();
+    let mut views: Vec<RequestView> = router
+        .shared
+        .requests
+        .open(|h| p.sees(&h.tenant).is_ok())
+        .iter()
+        .map(|h| request_view(&router, h, now))
+        .collect();
+    views.sort_by_key(|v| {
+        (
+            v.sla.as_ref().map(|s| s.left_secs).unwrap_or(i64::MAX),
+            v.registered_at_ms,
+        )
+    });
+    HttpResponse::Ok().json(views)
+}
+
+/// `GET /api/requests/{id}`: one request with its thread (404 for another tenant's).
+async fn request_one(
+    router: web::Data<Router>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> impl Responder {
+    let p = or_answer!(api_principal(&router, &req, roles::EVERYONE).await);
+    let id = path.into_inner();
+    let head = match router.shared.requests.head(&id) {
+        Some(h) => Some(h),
+        None => {
+            let wanted = id.clone();
+            crate::desk::with_db(&router, move |pool, _| async move {
+                crate::requests::db::head(&pool, &wanted).await
+            })
+            .await
+            .ok()
+            .flatten()
+        }
+    };
+    let Some(h) = head.filter(|h| p.sees(&h.tenant).is_ok()) else {
+        return error(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "unknown_request",
+            format!("no request {id}"),
+        );
+    };
+    let wanted = h.id.clone();
+    let thread = crate::desk::with_db(&router, move |pool, _| async move {
+        crate::requests::db::thread(&pool, &wanted).await
+    })
+    .await
+    .unwrap_or_default();
+    let now = jiff::Timestamp::now().as_millisecond();
+    HttpResponse::Ok().json(serde_json::json!({
+        "request": request_view(&router, &h, now),
+        "thread": thread,
+    }))
+}
+
 /// A list from the store as JSON: `[]` for a router without a store, 503 when the store
 /// fails.
 async fn store_list<T, F, Fut>(router: &Router, f: F) -> HttpResponse
@@ -726,5 +859,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/tokens", web::post().to(create_token))
         .route("/api/tokens/{id}", web::delete().to(revoke_token))
         .route("/api/calls/{call}/disposition", web::get().to(disposition))
-        .route("/api/kb", web::get().to(kb_search));
+        .route("/api/kb", web::get().to(kb_search))
+        .route("/api/requests", web::get().to(requests_list))
+        .route("/api/requests/{id}", web::get().to(request_one));
 }

@@ -54,6 +54,34 @@ fn every_route_answers_by_role_and_tenant() {
     let dtm_call = finished_call(&nav, "dtm");
     let support_call = finished_call(&nav, "support");
 
+    // A request of the support line, from its public form.
+    let form = request(nav.http, "GET", "/r/support", &[], None);
+    let at = form
+        .body
+        .find("name=\"token\" value=\"")
+        .expect("form token")
+        + 20;
+    let body = desk::form(&[
+        ("token", &form.body[at..at + 32]),
+        ("phone", "+998901112233"),
+        ("stir", "123456789"),
+        ("text", "Savol"),
+    ]);
+    let answer = request(
+        nav.http,
+        "POST",
+        "/r/support",
+        &[],
+        Some(("application/x-www-form-urlencoded", &body)),
+    );
+    let at = answer
+        .body
+        .find("id=\"request-number\">")
+        .expect("request number")
+        + 20;
+    let support_request = answer.body[at..].split('<').next().unwrap().to_owned();
+    let rq = support_request.as_str();
+
     let mut tokens: HashMap<&str, Option<String>> = HashMap::new();
     tokens.insert("none", None);
     tokens.insert("bootstrap", Some(ADMIN_TOKEN.to_owned()));
@@ -94,6 +122,21 @@ fn every_route_answers_by_role_and_tenant() {
         ),
         ("GET", "/api/me".into(), None, everyone_ok(200)),
         ("GET", "/api/tokens".into(), None, everyone_ok(200)),
+        ("GET", "/api/requests".into(), None, everyone_ok(200)),
+        (
+            "GET",
+            format!("/api/requests/{rq}"),
+            None,
+            vec![
+                ("none", 401, "unauthorised"),
+                ("op1001", 200, ""),
+                ("editor", 200, ""),
+                ("officer-dtm", 404, "unknown_request"),
+                ("sup-dtm", 404, "unknown_request"),
+                ("officer-support", 200, ""),
+                ("admin", 200, ""),
+            ],
+        ),
         (
             "GET",
             "/api/queues".into(),

@@ -113,6 +113,23 @@ fn the_web_form_registers_each_form_once_and_refuses_bots_and_floods() {
         inbox.body
     );
     assert!(inbox.body.contains(&number) && inbox.body.contains("Код маркировки"));
+    // The API has it too, the contact masked, with its clock.
+    let api = common::http_request(
+        a,
+        "GET",
+        &format!("/api/requests/{number}"),
+        Some(common::ADMIN_TOKEN),
+        None,
+    );
+    assert_eq!(api.status, 200, "{api:?}");
+    let j = api.json();
+    assert_eq!(j["request"]["status"], "new");
+    assert_eq!(j["request"]["sla"]["clock"], "first_answer");
+    assert!(
+        !api.body.contains("dilnoza@example.uz") && !api.body.contains("123456789"),
+        "{}",
+        api.body
+    );
     // Its SLA clock runs (support is 24/7 here: the first answer within 10 minutes, C4).
     assert!(
         inbox
