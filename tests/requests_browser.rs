@@ -65,6 +65,28 @@ fn a_citizen_writes_in_russian_and_gets_the_operators_answer_by_mail() {
     b.wait_for("#me", UI);
     b.click("#nav-requests");
     b.wait_for(&format!("tr[data-id=\"{number}\"]"), UI);
+    // A request arriving while the inbox is open shows up without a reload.
+    let form = common::desk::request(nav.http, "GET", "/r/support", &[], None);
+    let at = form.body.find("name=\"token\" value=\"").unwrap() + 20;
+    let body = desk::form(&[
+        ("token", &form.body[at..at + 32]),
+        ("phone", "+998901112233"),
+        ("stir", "123456789"),
+        ("text", "Yana bir savol"),
+    ]);
+    let second = common::desk::request(
+        nav.http,
+        "POST",
+        "/r/support",
+        &[],
+        Some(("application/x-www-form-urlencoded", &body)),
+    );
+    let at = second.body.find("id=\"request-number\">").unwrap() + 20;
+    let second = second.body[at..].split('<').next().unwrap().to_owned();
+    b.wait_for(
+        &format!("tr[data-id=\"{second}\"]"),
+        Duration::from_secs(40),
+    );
     b.click(&format!("tr[data-id=\"{number}\"] a"));
     b.wait_text("#request-id", &number, UI);
     assert!(b.text("#thread").contains("для обуви"));

@@ -175,6 +175,7 @@ struct Inbox {
     channels: Vec<(&'static str, &'static str)>,
     mine: bool,
     sla: String,
+    query: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -272,6 +273,7 @@ async fn inbox(
                 .collect(),
             mine,
             sla: q.sla.clone(),
+            query: req.query_string().to_owned(),
         }
         .render(),
     )
