@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod acd;
 pub mod actors;
 pub mod callback;
+pub mod chart;
 pub mod config;
 pub mod desk;
 pub mod events;

@@ -1,7 +1,7 @@
 //! What a run or simulation measured: outcome totals, waiting times, per-interval series,
 //! latency histograms; and how it is written out (JSON summary, CSV, HTML with charts).
 
-use crate::svg::{chart, Series, Style, PALETTE};
+use navbat::chart::{chart, Series, Style, PALETTE};
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
 use std::fmt::Write;
