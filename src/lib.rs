@@ -20,6 +20,7 @@ pub mod media;
 pub mod metrics;
 pub mod presence;
 pub mod privacy;
+pub mod report;
 pub mod requests;
 pub mod sip;
 pub mod sla;

@@ -284,6 +284,7 @@ pub(crate) struct RawTenant {
     pub desk: Option<super::desk::RawTenantDesk>,
     pub requests: Option<super::requests::RawTenantRequests>,
     pub sla: Option<super::sla::RawTenantSla>,
+    pub billing: Option<super::billing::RawTenantBilling>,
 }
 
 fn default_service_level() -> u64 {
