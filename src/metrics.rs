@@ -981,6 +981,7 @@ impl MetricsSink {
             | EventKind::AuthFailed { .. }
             | EventKind::Recording { .. }
             | EventKind::MonitorStarted { .. }
+            | EventKind::CallHold { .. }
             | EventKind::DispositionSaved { .. } => {}
             EventKind::RequestSla {
                 tenant,

@@ -131,7 +131,7 @@ fn hold_of(marks: &[(i64, &str, bool)], answered: Option<i64>, ended: Option<i64
     for &(at, by, on) in marks {
         let at = at.clamp(from, to);
         if !held.is_empty() {
-            total = total.saturating_add(at - since);
+            total = total.saturating_add(at.saturating_sub(since));
         }
         since = at;
         if on {
@@ -141,7 +141,7 @@ fn hold_of(marks: &[(i64, &str, bool)], answered: Option<i64>, ended: Option<i64
         }
     }
     if !held.is_empty() {
-        total = total.saturating_add(to - since);
+        total = total.saturating_add(to.saturating_sub(since));
     }
     u64::try_from(total).unwrap_or(0)
 }
