@@ -454,6 +454,81 @@ pub struct MonthlyReport {
     pub invoice: Option<billing::Invoice>,
 }
 
+/// Reads `tenant`'s `month` from the store and counts it: the whole report.
+pub async fn build(
+    pool: &sqlx::AnyPool,
+    config: &crate::config::Config,
+    tenant: &str,
+    month: Month,
+) -> Result<MonthlyReport, ReportError> {
+    let ctx = Context::from_config(config, tenant, month)?;
+    let data = month_data(pool, &ctx.tenant, month, &ctx.tz).await?;
+    monthly(&ctx, &data)
+}
+
+/// The invoice as text for a terminal (`navbat report billing`), both languages.
+pub fn invoice_text(r: &MonthlyReport) -> Option<String> {
+    use labels::Lang::Both;
+    let inv = r.invoice.as_ref()?;
+    let mut out = format!(
+        "{}: {} / {} ({}), {}\n",
+        Both.of(labels::INVOICE),
+        r.tenant_name_uz,
+        r.tenant_name_ru,
+        r.tenant,
+        r.month
+    );
+    let line = |out: &mut String, label: labels::L, value: String| {
+        out.push_str(&format!("{:<62} {value}\n", Both.of(label)));
+    };
+    line(
+        &mut out,
+        labels::PRICING,
+        Both.of(if inv.pricing == "graduated" {
+            labels::PRICING_GRADUATED
+        } else {
+            labels::PRICING_VOLUME
+        }),
+    );
+    for (outcome, n) in &inv.billable {
+        out.push_str(&format!(
+            "  {:<60} {n}\n",
+            Both.of(labels::outcome(outcome))
+        ));
+    }
+    line(&mut out, labels::VOLUME, inv.volume.to_string());
+    line(
+        &mut out,
+        labels::TIER,
+        format!("{} ({})", inv.tier, inv.tier_range),
+    );
+    line(
+        &mut out,
+        labels::UNIT_PRICE,
+        format!("{} {}", inv.unit_price, inv.currency),
+    );
+    if inv.lines.len() > 1 {
+        for l in &inv.lines {
+            out.push_str(&format!(
+                "  {} {}: {}-{} x {} = {} {}\n",
+                Both.of(labels::TIER),
+                l.tier,
+                l.from_call,
+                l.to_call,
+                l.unit_price,
+                l.amount,
+                inv.currency
+            ));
+        }
+    }
+    line(
+        &mut out,
+        labels::TOTAL,
+        format!("{} {}", inv.total, inv.currency),
+    );
+    Some(out)
+}
+
 /// Milliseconds as seconds with one decimal, for display (`12.3`).
 pub fn secs(ms: u64) -> f64 {
     (ms / 100) as f64 / 10.0
