@@ -251,30 +251,49 @@ pub fn generate(spec: &MonthSpec) -> Rows {
         let number = format!("+99890{:07}", number_index);
         let lang = *rng.pick(&[("uz", 7), ("ru", 3)]);
         let topic = *rng.pick(&TOPICS);
-        let outcome = if in_surge {
-            *rng.pick(&[("answered", 30), ("abandoned", 14), ("deflected", 26), ("callback_requested", 14), ("blocked", 12), ("timed_out", 3), ("ivr_hangup", 1)])
+        let mut outcome = if in_surge {
+            *rng.pick(&[("answered", 40), ("abandoned", 14), ("deflected", 20), ("callback_requested", 12), ("blocked", 10), ("timed_out", 3), ("ivr_hangup", 1)])
         } else {
             *rng.pick(&[("answered", 86), ("abandoned", 7), ("timed_out", 2), ("blocked", 1), ("ivr_hangup", 2), ("failed", 1), ("closed", 1)])
         };
         let unfinished = rng.below(1000) == 0;
-        let queued = matches!(outcome, "answered" | "abandoned" | "timed_out" | "callback_requested");
         let enq = at + 6_000 + rng.below(6_000) as i64;
-        let wait = match outcome {
-            "answered" => rng.exp(if in_surge { 95_000.0 } else { 14_000.0 }),
+        let mut wait = match outcome {
+            "answered" => rng.exp(if in_surge { 60_000.0 } else { 14_000.0 }),
             "abandoned" => rng.exp(50_000.0),
             "timed_out" => 300_000,
             "callback_requested" => 45_000 + rng.below(20_000) as i64,
             _ => 0,
         };
-        let answered = outcome == "answered";
-        let talk = if answered { 20_000 + rng.exp(130_000.0) } else { 0 };
+        let talk_drawn = 20_000 + rng.exp(130_000.0);
+        // After-call work: the operator takes no call before it ends.
+        let wrap = 3_000 + rng.exp(25_000.0);
         let mut op = None;
-        if answered {
-            // The operator free longest.
-            let (idx, _) = op_free.iter().enumerate().min_by_key(|(_, t)| **t).unwrap();
-            op = Some(format!("{}", 1001 + idx));
-            op_free[idx] = enq + wait + talk + 60_000;
+        if outcome == "answered" {
+            // The operator free longest answers once free; a caller who would wait more than
+            // five minutes more for one gives up, takes a callback or the self-service.
+            let (idx, free) = op_free
+                .iter()
+                .copied()
+                .enumerate()
+                .min_by_key(|(_, t)| *t)
+                .unwrap();
+            if free > enq + wait + 300_000 {
+                outcome = *rng.pick(&[("abandoned", 5), ("callback_requested", 3), ("deflected", 2)]);
+                wait = match outcome {
+                    "abandoned" => rng.exp(90_000.0),
+                    "callback_requested" => 45_000 + rng.below(20_000) as i64,
+                    _ => 0,
+                };
+            } else {
+                wait = wait.max(free - enq);
+                op = Some(format!("{}", 1001 + idx));
+                op_free[idx] = enq + wait + talk_drawn + 2 + wrap + 1_000;
+            }
         }
+        let queued = matches!(outcome, "answered" | "abandoned" | "timed_out" | "callback_requested");
+        let answered = outcome == "answered";
+        let talk = if answered { talk_drawn } else { 0 };
         let answered_at = answered.then_some(enq + wait);
         let ended = if outcome == "blocked" {
             at
@@ -333,7 +352,6 @@ pub fn generate(spec: &MonthSpec) -> Rows {
                 event(&mut rows, Some(&uid), from + len, "call_hold",
                     serde_json::json!({"seq": 0, "at_ms": from + len, "kind": "call_hold", "call": format!("c{k}"), "by": "operator", "held": false}));
             }
-            let wrap = 3_000 + rng.exp(25_000.0);
             for (n, (from, to, t)) in [("on_call", "wrap_up", end + 2), ("wrap_up", "available", end + 2 + wrap)].into_iter().enumerate() {
                 rows.states.push(vec![
                     s(format!("n1:b1:s{k}-{n}")), s("n1"), s(op), s(from), s(to), s("test"), i(t),
