@@ -178,6 +178,14 @@ pub enum EventKind {
         /// `near_breach` or `breached`.
         state: String,
     },
+    /// A side of an answered call put it on hold (`held`) or took it off (re-INVITE with
+    /// `sendonly`/`inactive` and back). `by` is `caller` or `operator`. The monthly report
+    /// sums these into hold time (D20).
+    CallHold {
+        call: String,
+        by: String,
+        held: bool,
+    },
     /// A supervisor joined a live call (D17).
     MonitorStarted {
         call: String,
@@ -263,6 +271,7 @@ impl EventKind {
             EventKind::AuthFailed { .. } => "auth_failed",
             EventKind::Recording { .. } => "recording",
             EventKind::MonitorStarted { .. } => "monitor_started",
+            EventKind::CallHold { .. } => "call_hold",
             EventKind::DispositionSaved { .. } => "disposition_saved",
             EventKind::RequestSla { .. } => "request_sla",
             EventKind::SurgeChanged { .. } => "surge_changed",

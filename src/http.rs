@@ -837,6 +837,7 @@ where
 pub fn routes(cfg: &mut web::ServiceConfig) {
     crate::desk::pages::routes(cfg);
     crate::desk::requests::routes(cfg);
+    crate::desk::reports::routes(cfg);
     crate::desk::form::routes(cfg);
     cfg.route("/metrics", web::get().to(metrics))
         .route("/api/health", web::get().to(health))

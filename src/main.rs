@@ -56,6 +56,49 @@ enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// The monthly statistics (D20) and the invoice (D24) of a tenant, from the configured
+    /// database. Months are local months in the tenant's time zone.
+    Report {
+        #[command(subcommand)]
+        action: ReportAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportAction {
+    /// Write a month's report: an Excel workbook, an HTML page, a directory of CSV files
+    /// (one per table) and/or JSON. Prints the headline figures.
+    Month {
+        /// The month, YYYY-MM.
+        month: String,
+        /// The tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// Write the workbook here.
+        #[arg(long)]
+        xlsx: Option<PathBuf>,
+        /// Write the HTML page here.
+        #[arg(long)]
+        html: Option<PathBuf>,
+        /// Write one CSV file per table into this directory.
+        #[arg(long)]
+        csv: Option<PathBuf>,
+        /// Write the whole report as JSON here (for scripts and checks).
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// The desk's address, so that the HTML page's call links open it
+        /// (e.g. https://navbat.example.uz).
+        #[arg(long)]
+        base_url: Option<String>,
+    },
+    /// Print a month's invoice ([tenant.billing]): billable volume, tier, unit price, total.
+    Billing {
+        /// The month, YYYY-MM.
+        month: String,
+        /// The tenant id.
+        #[arg(long)]
+        tenant: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -133,6 +176,19 @@ fn main() -> std::process::ExitCode {
                 Ok(()) => std::process::ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("navbat user: {e:#}");
+                    std::process::ExitCode::from(1)
+                }
+            },
+            Err(errors) => {
+                eprintln!("{errors}");
+                std::process::ExitCode::from(1)
+            }
+        },
+        Command::Report { action } => match load(&cli.config) {
+            Ok(config) => match report(&config, action) {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("navbat report: {e:#}");
                     std::process::ExitCode::from(1)
                 }
             },
@@ -344,6 +400,90 @@ fn user(config: &Config, action: UserAction) -> anyhow::Result<()> {
         store.close().await;
         result
     })
+}
+
+fn report(config: &Config, action: ReportAction) -> anyhow::Result<()> {
+    use navbat::report::{self, Month};
+    let (month, tenant) = match &action {
+        ReportAction::Month { month, tenant, .. } | ReportAction::Billing { month, tenant } => {
+            (Month::parse(month)?, tenant.clone())
+        }
+    };
+    navbat::report::Context::from_config(config, &tenant, month)?;
+    let url = database_url(config)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start a runtime")?;
+    let r = rt.block_on(async {
+        let db = navbat::store::db::Db::connect_lazy(&url)?;
+        db.migrate().await?;
+        let r = report::build(db.pool(), config, &tenant, month).await;
+        db.close().await;
+        anyhow::Ok(r?)
+    })?;
+    match action {
+        ReportAction::Billing { .. } => match report::invoice_text(&r) {
+            Some(text) => print!("{text}"),
+            None => anyhow::bail!(
+                "tenant {tenant} has no [tenant.billing]; fix: add one to the configuration \
+                 (currency, billable outcomes, price tiers: see config/navbat.toml)"
+            ),
+        },
+        ReportAction::Month {
+            xlsx,
+            html,
+            csv,
+            json,
+            base_url,
+            ..
+        } => {
+            if let Some(path) = &xlsx {
+                report::xlsx::write_file(&r, path)?;
+                println!("xlsx: {}", path.display());
+            }
+            if let Some(path) = &html {
+                let view = report::html::View {
+                    base_url: base_url.clone(),
+                    ..report::html::View::default()
+                };
+                std::fs::write(path, report::html::document(&r, &view))
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                println!("html: {}", path.display());
+            }
+            if let Some(dir) = &csv {
+                let files = report::csv::write_dir(&r, dir)?;
+                println!("csv: {} ({} files)", dir.display(), files.len());
+            }
+            if let Some(path) = &json {
+                let text = serde_json::to_string_pretty(&r).context("report as JSON")?;
+                std::fs::write(path, text)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                println!("json: {}", path.display());
+            }
+            let s = &r.summary;
+            println!(
+                "{} {}: offered {}, answered {}, missed {}, deflected {}, callback requested {}, \
+                 service level {:.2}% ({} s), wait p50/p90/p95 {:.1}/{:.1}/{:.1} s",
+                r.tenant,
+                r.month,
+                s.offered,
+                s.answered,
+                s.missed,
+                s.deflected,
+                s.callback_requested,
+                s.service_level_pct,
+                s.sl_target_secs,
+                report::secs(s.wait_p50_ms),
+                report::secs(s.wait_p90_ms),
+                report::secs(s.wait_p95_ms)
+            );
+            if let Some(text) = report::invoice_text(&r) {
+                print!("{text}");
+            }
+        }
+    }
+    Ok(())
 }
 
 fn migrate(config: &Config) -> anyhow::Result<()> {

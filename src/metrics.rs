@@ -984,6 +984,7 @@ impl MetricsSink {
             | EventKind::AuthFailed { .. }
             | EventKind::Recording { .. }
             | EventKind::MonitorStarted { .. }
+            | EventKind::CallHold { .. }
             | EventKind::DispositionSaved { .. } => {}
             EventKind::RequestSla {
                 tenant,

@@ -18,7 +18,8 @@ cd "$(dirname "$0")/.."
 # chromedriver drive the desk's pages in tests/desk_browser.rs (WebDriver, headless), with a
 # font to render their text. Dovecot (IMAP) and aiosmtpd (SMTP) are the real mail servers of
 # tests/mail.rs; the tests run them from their own configs on free loopback ports and never
-# use a system instance (see tests/common/mail.rs).
+# use a system instance (see tests/common/mail.rs). openpyxl reads the monthly report's
+# workbook back in tests/report.rs, another reader than the one that wrote it.
 REQUIRED_TOOLS=(
     "sipp:sip-tester"
     "prometheus:prometheus"
@@ -34,6 +35,7 @@ REQUIRED_TOOLS=(
     "dejavu-fonts:fonts-dejavu-core"
     "dovecot:dovecot-imapd"
     "aiosmtpd:python3-aiosmtpd"
+    "openpyxl:python3-openpyxl"
 )
 
 have_tool() {
@@ -44,6 +46,8 @@ have_tool() {
         dovecot) [ -x /usr/lib/dovecot/imap ] && { [ -x /usr/sbin/dovecot ] || command -v dovecot >/dev/null 2>&1; } ;;
         # Debian's module, seen by Debian's python3 (a pyenv/venv python3 on PATH may not see it).
         aiosmtpd) /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || python3 -c 'import aiosmtpd' >/dev/null 2>&1 ;;
+        # The reader tests/report.rs checks the monthly workbook with; Debian's python3 only.
+        openpyxl) /usr/bin/python3 -c 'import openpyxl' >/dev/null 2>&1 ;;
         *) command -v "$1" >/dev/null 2>&1 ;;
     esac
 }

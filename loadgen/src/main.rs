@@ -11,7 +11,7 @@ mod run;
 mod scenario;
 mod sim;
 mod sipmsg;
-mod svg;
+use navbat::chart as svg;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};

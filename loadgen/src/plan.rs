@@ -5,7 +5,7 @@
 //! `calls`, and optionally `aht_secs` (overrides the global handle time for that row).
 
 use crate::erlang::{agents_for_target, channels_for_blocking, erlang_b, Prediction, Targets};
-use crate::svg::{chart, Series, Style, PALETTE};
+use navbat::chart::{chart, Series, Style, PALETTE};
 use std::fmt::Write;
 
 /// The planner's targets and assumptions.

@@ -1289,6 +1289,16 @@ impl CallActor {
         if self.phase != Phase::Talking {
             return;
         }
+        // Kept in the timeline for the monthly report's hold time, media or not.
+        self.shared.events.emit(EventKind::CallHold {
+            call: self.call_ref.clone(),
+            by: match by {
+                crate::media::HoldBy::Caller => "caller",
+                crate::media::HoldBy::Operator => "operator",
+            }
+            .to_owned(),
+            held,
+        });
         let (Some(session), Some(engine)) = (&self.media.session, self.shared.media.get()) else {
             return;
         };

@@ -9,6 +9,7 @@
 //! loopback, two tenants, demo operators with the password `demo<ext>`. Demo credentials are
 //! refused as soon as SIP listens on anything but loopback.
 
+pub mod billing;
 mod callback;
 pub mod desk;
 mod error;
@@ -269,6 +270,8 @@ pub struct Tenant {
     pub notices: notices::TenantNotices,
     /// Service rules C4-C7 (`[tenant.sla]`).
     pub sla: crate::sla::SlaRules,
+    /// The price per call (D24, `[tenant.billing]`); `None`: the tenant is not billed here.
+    pub billing: Option<billing::TenantBilling>,
 }
 
 /// An address or network (`192.0.2.10`, `10.1.0.0/16`, `2001:db8::/32`).

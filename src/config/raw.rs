@@ -285,6 +285,7 @@ pub(crate) struct RawTenant {
     pub requests: Option<super::requests::RawTenantRequests>,
     pub notices: Option<super::notices::RawTenantNotices>,
     pub sla: Option<super::sla::RawTenantSla>,
+    pub billing: Option<super::billing::RawTenantBilling>,
 }
 
 fn default_service_level() -> u64 {

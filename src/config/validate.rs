@@ -613,6 +613,7 @@ fn check_tenants(
             super::requests::check_tenant_requests(tenant.requests.as_ref(), label, errors);
         let notices =
             super::notices::check_tenant_notices(tenant.notices.as_ref(), label, &requests, errors);
+        let billing = super::billing::check_tenant_billing(tenant.billing.as_ref(), label, errors);
         let trunk_sources = tenant.trunk_sources.as_ref().map(|list| {
             if list.is_empty() {
                 errors.push(
@@ -666,6 +667,7 @@ fn check_tenants(
                     requests,
                     notices,
                     sla,
+                    billing,
                 })
             }
             _ => ok = false,

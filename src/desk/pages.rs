@@ -41,6 +41,8 @@ pub struct Chrome {
     pub has_floor: bool,
     /// Shows the audit link.
     pub has_audit: bool,
+    /// Shows the reports link (monthly statistics).
+    pub has_reports: bool,
     /// Shows the requests link (with its texts).
     pub requests: Option<&'static super::rtexts::RT>,
 }
@@ -69,6 +71,7 @@ pub(super) fn chrome(p: &Principal) -> Chrome {
         has_desk: DESK_ROLES.contains(&role),
         has_floor: FLOOR_ROLES.contains(&role),
         has_audit: AUDIT_ROLES.contains(&role),
+        has_reports: super::reports::REPORT_ROLES.contains(&role),
         requests: Some(super::rtexts::RT::of(p.account.language)),
     }
 }
@@ -322,6 +325,7 @@ fn login_page(
         has_desk: false,
         has_floor: false,
         has_audit: false,
+        has_reports: false,
         requests: None,
     };
     let mut resp = html(

@@ -60,11 +60,23 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("migrations/0005_notices.postgres.sql"),
         sqlite: include_str!("migrations/0005_notices.sqlite.sql"),
     },
+    Migration {
+        version: 6,
+        name: "report",
+        postgres: include_str!("migrations/0006_report.postgres.sql"),
+        sqlite: include_str!("migrations/0006_report.sqlite.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
 pub fn schema_version() -> i64 {
-    MIGRATIONS.last().map(|m| m.version).unwrap_or(0)
+    MIGRATIONS.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
+/// How many migrations this build knows (versions need not be contiguous: branches take
+/// numbers as they start, and independent migrations land in either order).
+pub fn migration_count() -> usize {
+    MIGRATIONS.len()
 }
 
 /// Rows per multi-row INSERT: far below both back ends' bind-parameter limits.
