@@ -13,10 +13,10 @@
 //! `cargo bench --bench report -- --example DIR` writes the generated month into
 //! `DIR/example.db` (SQLite) and stops: `docs/report/generate.sh` uses it.
 
-#[path = "../tests/store_support/mod.rs"]
-mod store_support;
 #[path = "../tests/report_support/mod.rs"]
 mod report_support;
+#[path = "../tests/store_support/mod.rs"]
+mod store_support;
 
 use navbat::config::{Config, DatabaseUrl};
 use navbat::report::{self, Month};
@@ -34,12 +34,17 @@ async fn measure(label: &str, url: &DatabaseUrl, config: &Config) {
     let month = Month::parse(&spec.month).unwrap();
     let t = Instant::now();
     let db = report_support::fill(url, &spec).await;
-    println!("{label}: generated and wrote the month in {:.1} s", t.elapsed().as_secs_f64());
+    println!(
+        "{label}: generated and wrote the month in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     let mut runs = Vec::new();
     let mut last = None;
     for _ in 0..3 {
         let t = Instant::now();
-        let r = report::build(db.pool(), config, "dtm", month).await.expect("report");
+        let r = report::build(db.pool(), config, "dtm", month)
+            .await
+            .expect("report");
         runs.push(t.elapsed());
         last = Some(r);
     }
@@ -49,17 +54,26 @@ async fn measure(label: &str, url: &DatabaseUrl, config: &Config) {
         "{label}: report of {} calls (read + count) median {:.2} s (runs: {})",
         r.summary.offered,
         median(runs.clone()).as_secs_f64(),
-        runs.iter().map(|d| format!("{:.2}", d.as_secs_f64())).collect::<Vec<_>>().join(", ")
+        runs.iter()
+            .map(|d| format!("{:.2}", d.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     // Read only, to split the time.
     let ctx = report::Context::from_config(config, "dtm", month).unwrap();
     let t = Instant::now();
-    let data = report::month_data(db.pool(), "dtm", month, &ctx.tz).await.unwrap();
+    let data = report::month_data(db.pool(), "dtm", month, &ctx.tz)
+        .await
+        .unwrap();
     let read = t.elapsed();
     let t = Instant::now();
     let _ = report::monthly(&ctx, &data).unwrap();
     let count = t.elapsed();
-    println!("{label}:   of which reading {:.2} s, counting {:.2} s", read.as_secs_f64(), count.as_secs_f64());
+    println!(
+        "{label}:   of which reading {:.2} s, counting {:.2} s",
+        read.as_secs_f64(),
+        count.as_secs_f64()
+    );
     let dir = tempfile::tempdir().unwrap();
     let t = Instant::now();
     report::xlsx::write_file(&r, &dir.path().join("r.xlsx")).unwrap();
@@ -70,7 +84,9 @@ async fn measure(label: &str, url: &DatabaseUrl, config: &Config) {
     let t = Instant::now();
     let html = report::html::document(&r, &report::html::View::default());
     let html_t = t.elapsed();
-    let size = std::fs::metadata(dir.path().join("r.xlsx")).map(|m| m.len()).unwrap_or(0);
+    let size = std::fs::metadata(dir.path().join("r.xlsx"))
+        .map(|m| m.len())
+        .unwrap_or(0);
     println!(
         "{label}:   outputs: xlsx {:.2} s ({:.1} MB), csv {:.2} s, html {:.3} s ({} KB)",
         xlsx.as_secs_f64(),
@@ -84,7 +100,10 @@ async fn measure(label: &str, url: &DatabaseUrl, config: &Config) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let config = Config::embedded_default();
     if let Some(i) = args.iter().position(|a| a == "--example") {
         let dir = std::path::PathBuf::from(args.get(i + 1).expect("--example DIR"));
@@ -93,7 +112,8 @@ fn main() {
         let _ = std::fs::remove_file(&path);
         let url = DatabaseUrl::Sqlite(format!("sqlite://{}", path.display()));
         rt.block_on(async {
-            let db = report_support::fill(&url, &report_support::MonthSpec::results_month(CALLS)).await;
+            let db =
+                report_support::fill(&url, &report_support::MonthSpec::results_month(CALLS)).await;
             db.close().await;
         });
         println!("wrote {}", path.display());
@@ -103,7 +123,10 @@ fn main() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let url = DatabaseUrl::Sqlite(format!("sqlite://{}", dir.path().join("bench.db").display()));
+    let url = DatabaseUrl::Sqlite(format!(
+        "sqlite://{}",
+        dir.path().join("bench.db").display()
+    ));
     rt.block_on(measure("SQLite", &url, &config));
     let pg = store_support::Postgres::start_with(true);
     let url = DatabaseUrl::Postgres(pg.url());

@@ -402,7 +402,10 @@ mod tests {
 
     #[test]
     fn category_chart_escapes_names_and_survives_odd_values() {
-        let cats = vec!["a<b".to_owned(), "Натижалар ва шикоятлар узун ном".to_owned()];
+        let cats = vec![
+            "a<b".to_owned(),
+            "Натижалар ва шикоятлар узун ном".to_owned(),
+        ];
         for stacked in [true, false] {
             let s = category_chart(
                 "t",

@@ -181,7 +181,11 @@ pub enum EventKind {
     /// A side of an answered call put it on hold (`held`) or took it off (re-INVITE with
     /// `sendonly`/`inactive` and back). `by` is `caller` or `operator`. The monthly report
     /// sums these into hold time (D20).
-    CallHold { call: String, by: String, held: bool },
+    CallHold {
+        call: String,
+        by: String,
+        held: bool,
+    },
     /// A supervisor joined a live call (D17).
     MonitorStarted {
         call: String,

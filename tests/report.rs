@@ -78,8 +78,21 @@ fn every_figure_matches_an_independent_count_and_the_files_agree() {
     let out = navbat(
         d,
         &[
-            "report", "month", "2026-11", "--tenant", "dtm", "--config", "navbat.toml",
-            "--xlsx", "r.xlsx", "--html", "r.html", "--csv", "csv", "--json", "r.json",
+            "report",
+            "month",
+            "2026-11",
+            "--tenant",
+            "dtm",
+            "--config",
+            "navbat.toml",
+            "--xlsx",
+            "r.xlsx",
+            "--html",
+            "r.html",
+            "--csv",
+            "csv",
+            "--json",
+            "r.json",
         ],
     );
     assert!(out.contains("offered 2400"), "{out}");
@@ -106,7 +119,10 @@ fn every_figure_matches_an_independent_count_and_the_files_agree() {
         String::from_utf8_lossy(&check.stdout),
         String::from_utf8_lossy(&check.stderr)
     );
-    assert!(check.status.success(), "independent count disagrees:\n{said}");
+    assert!(
+        check.status.success(),
+        "independent count disagrees:\n{said}"
+    );
     assert!(said.contains("every figure matches"), "{said}");
     eprintln!("{said}");
 
@@ -118,12 +134,23 @@ fn every_figure_matches_an_independent_count_and_the_files_agree() {
         serde_json::from_str(&std::fs::read_to_string(d.join("r.json")).unwrap()).unwrap();
     let first_number = json["details"][0]["number"].as_str().unwrap().to_owned();
     assert!(first_number.contains("******"), "{first_number}");
-    assert!(!regex_like_full_number(&html), "a full number is in the HTML page");
+    assert!(
+        !regex_like_full_number(&html),
+        "a full number is in the HTML page"
+    );
 
     // The invoice as `navbat report billing` prints it: the JSON's figures.
     let bill = navbat(
         d,
-        &["report", "billing", "2026-11", "--tenant", "dtm", "--config", "navbat.toml"],
+        &[
+            "report",
+            "billing",
+            "2026-11",
+            "--tenant",
+            "dtm",
+            "--config",
+            "navbat.toml",
+        ],
     );
     let inv = &json["invoice"];
     assert!(
@@ -137,14 +164,30 @@ fn every_figure_matches_an_independent_count_and_the_files_agree() {
 
     // A tenant that is not configured, a month that is not one: errors that say what to do.
     let bad = Command::new(common::navbat_bin())
-        .args(["report", "month", "2026-13", "--tenant", "dtm", "--config", "navbat.toml"])
+        .args([
+            "report",
+            "month",
+            "2026-13",
+            "--tenant",
+            "dtm",
+            "--config",
+            "navbat.toml",
+        ])
         .current_dir(d)
         .output()
         .unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("YYYY-MM"));
     let bad = Command::new(common::navbat_bin())
-        .args(["report", "billing", "2026-11", "--tenant", "nope", "--config", "navbat.toml"])
+        .args([
+            "report",
+            "billing",
+            "2026-11",
+            "--tenant",
+            "nope",
+            "--config",
+            "navbat.toml",
+        ])
         .current_dir(d)
         .output()
         .unwrap();
@@ -188,10 +231,22 @@ fn sqlite_and_postgres_give_the_same_report_for_the_same_rows() {
     assert!(!reports[0]["surge"].as_array().unwrap().is_empty());
     assert!(reports[0]["requests"]["total"].as_u64().unwrap() > 0);
     for key in [
-        "summary", "outcomes", "days", "topics", "categories", "operators", "repeat",
-        "requests", "surge", "invoice", "details",
+        "summary",
+        "outcomes",
+        "days",
+        "topics",
+        "categories",
+        "operators",
+        "repeat",
+        "requests",
+        "surge",
+        "invoice",
+        "details",
     ] {
-        assert_eq!(reports[0][key], reports[1][key], "{key} differs between SQLite and Postgres");
+        assert_eq!(
+            reports[0][key], reports[1][key],
+            "{key} differs between SQLite and Postgres"
+        );
     }
     assert_eq!(reports[0], reports[1]);
     // The workbooks are the same bytes but for the time stamp inside; their sizes agree.
@@ -208,7 +263,10 @@ fn prometheus_keeps_a_month_and_the_month_board_defers_to_the_report() {
             .map(|(i, m)| {
                 let rest = &text[i + m.len()..];
                 let n: String = rest.chars().take_while(char::is_ascii_digit).collect();
-                assert!(rest[n.len()..].starts_with('d'), "retention not in days: {rest}");
+                assert!(
+                    rest[n.len()..].starts_with('d'),
+                    "retention not in days: {rest}"
+                );
                 n.parse().unwrap()
             })
             .collect()

@@ -54,10 +54,17 @@ fn the_officer_reads_their_tenants_month_and_nothing_else() {
     log_in(&b, &nav, "officer-dtm");
     b.click("#nav-reports");
     b.wait_for("#report-pick", UI);
-    b.goto(&format!("http://{}/reports?tenant=dtm&month=2026-11", nav.http));
+    b.goto(&format!(
+        "http://{}/reports?tenant=dtm&month=2026-11",
+        nav.http
+    ));
     b.wait_for("#report-summary", UI);
     // Uzbek (the account's language): the title and the figures.
-    assert!(b.text("#report h1").contains("Oylik statistika"), "{}", b.text("#report h1"));
+    assert!(
+        b.text("#report h1").contains("Oylik statistika"),
+        "{}",
+        b.text("#report h1")
+    );
     let offered = b.text("#report-summary tbody tr:nth-child(4) td:nth-child(2)");
     assert_eq!(offered, "600");
     assert_eq!(b.find_all("#report svg").len(), 4, "four charts");
@@ -70,14 +77,20 @@ fn the_officer_reads_their_tenants_month_and_nothing_else() {
     let page = b.page_text();
     assert!(page.contains("+9989******"), "masked numbers shown");
     for n in full_numbers.iter().take(200) {
-        assert!(!page.contains(n.as_str()), "a full number is on the reports page");
+        assert!(
+            !page.contains(n.as_str()),
+            "a full number is on the reports page"
+        );
     }
     let listen = b.find("tr.report-call a.listen").attr("href").unwrap();
     assert!(listen.contains("/api/recordings/n1:b1:c"), "{listen}");
     b.screenshot(&nav.dir.path().join("reports-officer.png"));
 
     // Another tenant's report is not there for them.
-    b.goto(&format!("http://{}/reports?tenant=support&month=2026-11", nav.http));
+    b.goto(&format!(
+        "http://{}/reports?tenant=support&month=2026-11",
+        nav.http
+    ));
     b.wait_for("#not-found", UI);
     assert!(!b.exists("#report"));
 
@@ -100,7 +113,10 @@ fn the_officer_reads_their_tenants_month_and_nothing_else() {
     assert!(!b.exists("#nav-reports"));
     log_out(&b);
     log_in(&b, &nav, "supervisor");
-    b.goto(&format!("http://{}/reports?tenant=dtm&month=2026-11", nav.http));
+    b.goto(&format!(
+        "http://{}/reports?tenant=dtm&month=2026-11",
+        nav.http
+    ));
     b.wait_for("#report-summary", UI);
     assert_eq!(b.find_all("#report-tenant option").len(), 2);
 

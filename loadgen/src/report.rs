@@ -1,8 +1,8 @@
 //! What a run or simulation measured: outcome totals, waiting times, per-interval series,
 //! latency histograms; and how it is written out (JSON summary, CSV, HTML with charts).
 
-use navbat::chart::{chart, Series, Style, PALETTE};
 use hdrhistogram::Histogram;
+use navbat::chart::{chart, Series, Style, PALETTE};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 

@@ -609,8 +609,7 @@ fn check_tenants(
         });
         let requests =
             super::requests::check_tenant_requests(tenant.requests.as_ref(), label, errors);
-        let billing =
-            super::billing::check_tenant_billing(tenant.billing.as_ref(), label, errors);
+        let billing = super::billing::check_tenant_billing(tenant.billing.as_ref(), label, errors);
         let trunk_sources = tenant.trunk_sources.as_ref().map(|list| {
             if list.is_empty() {
                 errors.push(

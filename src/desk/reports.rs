@@ -10,7 +10,7 @@ use super::pages::{chrome, html, not_found, page_principal, visible_tenants, Chr
 use super::with_db;
 use crate::accounts::{Lang as AccountLang, Principal, Role};
 use crate::actors::Router;
-use crate::report::{self, labels, MonthlyReport, Month};
+use crate::report::{self, labels, Month, MonthlyReport};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
@@ -18,6 +18,9 @@ use serde::Deserialize;
 
 /// Who may open reports.
 pub const REPORT_ROLES: &[Role] = &[Role::Supervisor, Role::Officer, Role::Admin];
+
+/// A file to send: its bytes, content type and name.
+type Download = (Vec<u8>, &'static str, String);
 
 /// Calls listed on the page (the files hold them all).
 const PAGE_DETAILS: usize = 500;
@@ -174,7 +177,7 @@ async fn report_download(
     let name = format!("navbat-{tenant}-{month}");
     // The workbook and the JSON of a big month take a moment: off the HTTP thread.
     let (fmt, key) = (format.clone(), table.clone());
-    let built = web::block(move || -> Result<Option<(Vec<u8>, &'static str, String)>, String> {
+    let built = web::block(move || -> Result<Option<Download>, String> {
         Ok(match fmt.as_str() {
             "xlsx" => Some((
                 report::xlsx::workbook(&r).map_err(|e| e.to_string())?,

@@ -81,7 +81,7 @@ pub fn invoice(
         .iter()
         .enumerate()
         .find(|(_, t)| t.up_to.is_none_or(|b| volume <= b))
-        .or_else(|| rules.tiers.iter().enumerate().last())
+        .or_else(|| rules.tiers.iter().enumerate().next_back())
         .ok_or(BillingError::NoTier)?;
     let lower = |i: usize| -> u64 {
         if i == 0 {
@@ -184,7 +184,10 @@ mod tests {
         assert_eq!(at_bound.total.to_string(), "165000000.00");
         assert_eq!(at_bound.tier_range, "1-110000");
         let above = invoice(&rules, &month(100_000, 10_001)).unwrap();
-        assert_eq!((above.tier, above.unit_price.to_string()), (2, "1350.00".into()));
+        assert_eq!(
+            (above.tier, above.unit_price.to_string()),
+            (2, "1350.00".into())
+        );
         assert_eq!(above.total.minor(), 110_001 * 135_000);
         assert_eq!(above.tier_range, "110001-150000");
         let big = invoice(&rules, &month(200_000, 0)).unwrap();
@@ -216,10 +219,7 @@ mod tests {
         assert_eq!(inv.volume, 5);
         assert_eq!(inv.billable, vec![("answered".to_owned(), 5)]);
         rules.tiers[0].price = Money::from_minor(i64::MAX / 2);
-        assert_eq!(
-            invoice(&rules, &month(5, 0)),
-            Err(BillingError::Overflow)
-        );
+        assert_eq!(invoice(&rules, &month(5, 0)), Err(BillingError::Overflow));
         rules.tiers.clear();
         assert_eq!(invoice(&rules, &month(5, 0)), Err(BillingError::NoTier));
     }

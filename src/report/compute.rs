@@ -35,7 +35,11 @@ pub struct Context {
 
 impl Context {
     /// The context of `tenant`'s `month` from the configuration.
-    pub fn from_config(config: &Config, tenant: &str, month: Month) -> Result<Context, ReportError> {
+    pub fn from_config(
+        config: &Config,
+        tenant: &str,
+        month: Month,
+    ) -> Result<Context, ReportError> {
         let t = config.tenant(tenant).ok_or_else(|| ReportError::Tenant {
             tenant: tenant.to_owned(),
             known: config
@@ -69,11 +73,10 @@ impl Context {
 
     /// The zone's name as people know it (`Asia/Tashkent`), or its offset.
     pub fn tz_name(&self) -> String {
-        self.tz.iana_name().map(str::to_owned).unwrap_or_else(|| {
-            self.tz
-                .to_offset(jiff::Timestamp::UNIX_EPOCH)
-                .to_string()
-        })
+        self.tz
+            .iana_name()
+            .map(str::to_owned)
+            .unwrap_or_else(|| self.tz.to_offset(jiff::Timestamp::UNIX_EPOCH).to_string())
     }
 
     fn local(&self, ms: i64, format: &str) -> String {
@@ -207,7 +210,10 @@ pub fn monthly(ctx: &Context, data: &MonthData) -> Result<MonthlyReport, ReportE
                 k += 1;
             }
             if k < st.len() && st[k].0 <= ended.saturating_add(WRAP_AFTER_END_MS) {
-                wrap.insert(c.uid.as_str(), u64::try_from(st[k].1.saturating_sub(st[k].0)).unwrap_or(0));
+                wrap.insert(
+                    c.uid.as_str(),
+                    u64::try_from(st[k].1.saturating_sub(st[k].0)).unwrap_or(0),
+                );
                 k += 1;
             }
         }
@@ -400,10 +406,7 @@ pub fn monthly(ctx: &Context, data: &MonthData) -> Result<MonthlyReport, ReportE
             row.classified += 1;
         }
     }
-    let topics: Vec<TopicRow> = codes
-        .iter()
-        .filter_map(|c| topic_index.remove(c))
-        .collect();
+    let topics: Vec<TopicRow> = codes.iter().filter_map(|c| topic_index.remove(c)).collect();
 
     // Categories.
     let mut cat_codes: Vec<String> = ["question", "complaint", "suggestion", "application"]
@@ -443,10 +446,7 @@ pub fn monthly(ctx: &Context, data: &MonthData) -> Result<MonthlyReport, ReportE
         .iter()
         .map(|c| (c.uid.as_str(), c.operator.as_deref()))
         .collect();
-    let mut ops: BTreeSet<String> = answered
-        .iter()
-        .filter_map(|c| c.operator.clone())
-        .collect();
+    let mut ops: BTreeSet<String> = answered.iter().filter_map(|c| c.operator.clone()).collect();
     let disp_operator = |d: &super::load::DispositionRow| -> Option<String> {
         d.operator.clone().or_else(|| {
             call_operator
@@ -597,7 +597,15 @@ pub fn monthly(ctx: &Context, data: &MonthData) -> Result<MonthlyReport, ReportE
         sla_met: met,
         sla_breached: breached,
         sla_open: open,
-        breaches_by_clock: ordered(clocks, &["first_answer", "out_of_hours_contact", "resolution", "moderation"]),
+        breaches_by_clock: ordered(
+            clocks,
+            &[
+                "first_answer",
+                "out_of_hours_contact",
+                "resolution",
+                "moderation",
+            ],
+        ),
     };
 
     // Surge periods.
@@ -627,7 +635,12 @@ pub fn monthly(ctx: &Context, data: &MonthData) -> Result<MonthlyReport, ReportE
                 .iter()
                 .filter(|c| c.arrived_at_ms >= from && c.arrived_at_ms < to)
                 .collect();
-            let count = |o: &str| inside.iter().filter(|c| c.outcome.as_deref() == Some(o)).count() as u64;
+            let count = |o: &str| {
+                inside
+                    .iter()
+                    .filter(|c| c.outcome.as_deref() == Some(o))
+                    .count() as u64
+            };
             SurgePeriod {
                 from: ctx.local(from, "%Y-%m-%d %H:%M"),
                 to: ctx.local(to, "%Y-%m-%d %H:%M"),
@@ -651,7 +664,9 @@ pub fn monthly(ctx: &Context, data: &MonthData) -> Result<MonthlyReport, ReportE
             DetailRow {
                 call: c.uid.clone(),
                 time: ctx.local(c.arrived_at_ms, "%Y-%m-%d %H:%M:%S"),
-                number: number.map(|n| PhoneNumber::new(n).masked()).unwrap_or_default(),
+                number: number
+                    .map(|n| PhoneNumber::new(n).masked())
+                    .unwrap_or_default(),
                 language: c.language.clone().unwrap_or_default(),
                 ivr_topic: c.topic.clone().unwrap_or_default(),
                 topic: d.and_then(|d| d.topic.clone()).unwrap_or_default(),
@@ -749,13 +764,29 @@ mod tests {
 
     #[test]
     fn a_small_month_is_counted_exactly() {
-        let mut data = MonthData::default();
-        data.calls = vec![
-            call("a", T0 + 1_000, "answered", 5_000, 60_000, "+998901111111"),
-            call("b", T0 + 86_400_000, "answered", 30_000, 120_000, "+998901111111"),
-            call("c", T0 + 2 * 86_400_000, "abandoned", 40_000, 0, "+998902222222"),
-            call("d", T0 + 3 * 86_400_000, "deflected", 0, 0, "+998903333333"),
-        ];
+        let mut data = MonthData {
+            calls: vec![
+                call("a", T0 + 1_000, "answered", 5_000, 60_000, "+998901111111"),
+                call(
+                    "b",
+                    T0 + 86_400_000,
+                    "answered",
+                    30_000,
+                    120_000,
+                    "+998901111111",
+                ),
+                call(
+                    "c",
+                    T0 + 2 * 86_400_000,
+                    "abandoned",
+                    40_000,
+                    0,
+                    "+998902222222",
+                ),
+                call("d", T0 + 3 * 86_400_000, "deflected", 0, 0, "+998903333333"),
+            ],
+            ..MonthData::default()
+        };
         data.calls[3].enqueued_at_ms = None;
         data.dispositions = vec![DispositionRow {
             call_uid: "a".into(),
@@ -812,24 +843,43 @@ mod tests {
         assert_eq!((s.offered, s.answered, s.missed, s.deflected), (4, 2, 1, 1));
         assert_eq!((s.queued, s.answered_in_sl), (3, 1));
         assert_eq!(s.service_level_pct, 33.33);
-        assert_eq!((s.wait_p50_ms, s.wait_p90_ms, s.wait_avg_ms), (5_000, 30_000, 17_500));
+        assert_eq!(
+            (s.wait_p50_ms, s.wait_p90_ms, s.wait_avg_ms),
+            (5_000, 30_000, 17_500)
+        );
         assert_eq!((s.talk_total_ms, s.talk_avg_ms), (180_000, 90_000));
         assert_eq!((s.hold_total_ms, s.wrap_total_ms), (10_000, 15_000));
         assert_eq!(r.days.len(), 30);
-        assert_eq!((r.days[0].answered, r.days[2].missed, r.days[3].deflected), (1, 1, 1));
+        assert_eq!(
+            (r.days[0].answered, r.days[2].missed, r.days[3].deflected),
+            (1, 1, 1)
+        );
         assert_eq!(r.repeat.callers, 3);
         assert_eq!(r.repeat.repeat_callers, 1);
         assert_eq!(r.repeat.top[0].key, "+9989******11");
         assert_eq!(r.topics[0].code, "results");
-        assert_eq!((r.topics[0].ivr_calls, r.topics[0].classified, r.topics[0].agree), (4, 1, 1));
+        assert_eq!(
+            (
+                r.topics[0].ivr_calls,
+                r.topics[0].classified,
+                r.topics[0].agree
+            ),
+            (4, 1, 1)
+        );
         assert_eq!(r.categories[1].calls, 1);
         assert_eq!(r.not_classified, 1);
         assert_eq!(r.operators.len(), 1);
         let op = &r.operators[0];
-        assert_eq!((op.calls, op.handle_ms, op.resolved_pct), (2, 180_000 + 10_000 + 15_000, 100.0));
+        assert_eq!(
+            (op.calls, op.handle_ms, op.resolved_pct),
+            (2, 180_000 + 10_000 + 15_000, 100.0)
+        );
         assert_eq!(op.name, "Aziza");
         assert_eq!(r.surge.len(), 1);
-        assert_eq!((r.surge[0].calls, r.surge[0].deflected, r.surge[0].minutes), (1, 1, 61));
+        assert_eq!(
+            (r.surge[0].calls, r.surge[0].deflected, r.surge[0].minutes),
+            (1, 1, 61)
+        );
         assert_eq!(r.details[0].hold_ms, 10_000);
         assert_eq!(r.details[0].number, "+9989******11");
         assert_eq!(r.details[0].caller_calls, 2);

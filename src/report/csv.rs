@@ -125,7 +125,13 @@ mod tests {
         let mut out = String::new();
         line(
             &mut out,
-            ["a,b".into(), "say \"hi\"".into(), "+9989******67".into(), "=1+1".into(), "plain".into()],
+            [
+                "a,b".into(),
+                "say \"hi\"".into(),
+                "+9989******67".into(),
+                "=1+1".into(),
+                "plain".into(),
+            ],
         );
         assert_eq!(
             out,

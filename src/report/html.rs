@@ -245,7 +245,11 @@ pub fn fragment(r: &MonthlyReport, lang: Lang, view: &View) -> String {
         }
         out.push_str("</tbody></table>");
         if t.key == "surge" && t.rows.is_empty() {
-            let _ = write!(out, "<p class=\"note\">{}</p>", escape(&lang.of(l::NO_SURGE)));
+            let _ = write!(
+                out,
+                "<p class=\"note\">{}</p>",
+                escape(&lang.of(l::NO_SURGE))
+            );
         }
         if first {
             out.push_str(&charts(r, lang));
@@ -276,7 +280,11 @@ pub fn fragment(r: &MonthlyReport, lang: Lang, view: &View) -> String {
     }
     out.push_str("</tr></thead><tbody>");
     for d in r.details.iter().take(view.details_limit) {
-        let _ = write!(out, "<tr class=\"report-call\" data-call=\"{}\">", escape(&d.call));
+        let _ = write!(
+            out,
+            "<tr class=\"report-call\" data-call=\"{}\">",
+            escape(&d.call)
+        );
         for c in detail_cells(d, lang) {
             out.push_str(&cell_html(&c, view));
         }

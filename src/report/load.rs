@@ -225,7 +225,8 @@ pub async fn month_data(
             resolution,
         });
     }
-    data.dispositions.sort_by(|a, b| a.call_uid.cmp(&b.call_uid));
+    data.dispositions
+        .sort_by(|a, b| a.call_uid.cmp(&b.call_uid));
 
     // Callbacks are booked under the original call's arrival, so the month's range finds them.
     let rows = sqlx::query(

@@ -80,7 +80,8 @@ impl Month {
         let bad = || ReportError::Month(text.to_owned());
         let t = text.trim();
         let (y, m) = t.split_once('-').ok_or_else(bad)?;
-        if y.len() != 4 || m.len() != 2 || !(y.bytes().chain(m.bytes()).all(|b| b.is_ascii_digit())) {
+        if y.len() != 4 || m.len() != 2 || !(y.bytes().chain(m.bytes()).all(|b| b.is_ascii_digit()))
+        {
             return Err(bad());
         }
         let year: i16 = y.parse().map_err(|_| bad())?;
@@ -544,7 +545,9 @@ mod tests {
         assert_eq!(m.to_string(), "2026-11");
         assert_eq!(m.days(), 30);
         assert_eq!(Month::parse("2028-02").unwrap().days(), 29);
-        for bad in ["2026-13", "2026-1", "26-11", "2026/11", "", "abcd-ef", "1999-01", "2026-00"] {
+        for bad in [
+            "2026-13", "2026-1", "26-11", "2026/11", "", "abcd-ef", "1999-01", "2026-00",
+        ] {
             assert!(Month::parse(bad).is_err(), "{bad}");
         }
         let tz = jiff::tz::TimeZone::fixed(jiff::tz::offset(5));
@@ -552,7 +555,13 @@ mod tests {
         // 2026-11-01T00:00+05:00 = 2026-10-31T19:00Z.
         assert_eq!(start, 1_793_473_200_000);
         assert_eq!(end - start, 30 * 86_400_000);
-        assert_eq!(Month::parse("2026-12").unwrap().next().to_string(), "2027-01");
-        assert_eq!(Month::parse("2026-01").unwrap().previous().to_string(), "2025-12");
+        assert_eq!(
+            Month::parse("2026-12").unwrap().next().to_string(),
+            "2027-01"
+        );
+        assert_eq!(
+            Month::parse("2026-01").unwrap().previous().to_string(),
+            "2025-12"
+        );
     }
 }

@@ -48,7 +48,10 @@ impl Money {
             None => (t, ""),
         };
         let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-        if whole.is_empty() || !digits(whole) || !digits(frac) || (t.contains('.') && frac.is_empty())
+        if whole.is_empty()
+            || !digits(whole)
+            || !digits(frac)
+            || (t.contains('.') && frac.is_empty())
         {
             return Err(MoneyError::NotDecimal(text.to_owned()));
         }
@@ -60,7 +63,9 @@ impl Money {
         let cents: i64 = if frac.is_empty() {
             0
         } else {
-            let f: i64 = frac.parse().map_err(|_| MoneyError::NotDecimal(text.to_owned()))?;
+            let f: i64 = frac
+                .parse()
+                .map_err(|_| MoneyError::NotDecimal(text.to_owned()))?;
             if frac.len() == 1 {
                 f * 10
             } else {
@@ -160,6 +165,8 @@ mod tests {
         let p = Money::parse("1350.00").unwrap();
         assert_eq!(p.times(150_000).unwrap().to_string(), "202500000.00");
         assert!(Money::from_minor(i64::MAX).times(2).is_none());
-        assert!(Money::from_minor(i64::MAX).plus(Money::from_minor(1)).is_none());
+        assert!(Money::from_minor(i64::MAX)
+            .plus(Money::from_minor(1))
+            .is_none());
     }
 }

@@ -291,14 +291,22 @@ pub fn tables(r: &MonthlyReport, lang: Lang) -> Vec<Table> {
     for c in &rq.by_channel {
         req_rows.push(vec![
             t(format!("channel:{}", c.key)),
-            t(format!("{}: {}", lang.of(l::CHANNEL), lang.of(l::channel(&c.key)))),
+            t(format!(
+                "{}: {}",
+                lang.of(l::CHANNEL),
+                lang.of(l::channel(&c.key))
+            )),
             Cell::Int(c.count),
         ]);
     }
     for c in &rq.by_priority {
         req_rows.push(vec![
             t(format!("priority:{}", c.key)),
-            t(format!("{}: {}", lang.of(l::PRIORITY), lang.of(l::priority(&c.key)))),
+            t(format!(
+                "{}: {}",
+                lang.of(l::PRIORITY),
+                lang.of(l::priority(&c.key))
+            )),
             Cell::Int(c.count),
         ]);
     }
@@ -316,7 +324,11 @@ pub fn tables(r: &MonthlyReport, lang: Lang) -> Vec<Table> {
     for c in &rq.breaches_by_clock {
         req_rows.push(vec![
             t(format!("breach:{}", c.key)),
-            t(format!("{}: {}", lang.of(l::SLA_BREACHED), lang.of(l::clock(&c.key)))),
+            t(format!(
+                "{}: {}",
+                lang.of(l::SLA_BREACHED),
+                lang.of(l::clock(&c.key))
+            )),
             Cell::Int(c.count),
         ]);
     }

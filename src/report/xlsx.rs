@@ -46,7 +46,13 @@ fn xerr(e: XlsxError) -> ReportError {
     }
 }
 
-fn write_cell(ws: &mut Worksheet, row: u32, col: u16, c: &Cell, f: &Formats) -> Result<(), XlsxError> {
+fn write_cell(
+    ws: &mut Worksheet,
+    row: u32,
+    col: u16,
+    c: &Cell,
+    f: &Formats,
+) -> Result<(), XlsxError> {
     match c {
         Cell::Text(s) | Cell::Link(s) => {
             if !s.is_empty() {
@@ -144,7 +150,10 @@ pub fn write_file(r: &MonthlyReport, path: &std::path::Path) -> Result<(), Repor
 fn build(r: &MonthlyReport) -> Result<Workbook, ReportError> {
     let f = Formats {
         title: Format::new().set_bold().set_font_size(14),
-        head: Format::new().set_bold().set_background_color("F3F3F3").set_text_wrap(),
+        head: Format::new()
+            .set_bold()
+            .set_background_color("F3F3F3")
+            .set_text_wrap(),
         secs: Format::new().set_num_format("0.0"),
         pct: Format::new().set_num_format("0.00"),
         money: Format::new().set_num_format("#,##0.00"),
@@ -164,7 +173,8 @@ fn build(r: &MonthlyReport) -> Result<Workbook, ReportError> {
         ws.set_freeze_panes(FIRST_DATA_ROW, 0).map_err(xerr)?;
         if let Some(chart) = chart_for(&t, sheet) {
             let at_col = u16::try_from(t.columns.len() + 1).unwrap_or(8);
-            ws.insert_chart(FIRST_DATA_ROW, at_col, &chart).map_err(xerr)?;
+            ws.insert_chart(FIRST_DATA_ROW, at_col, &chart)
+                .map_err(xerr)?;
         }
     }
     let ws = wb.add_worksheet_with_constant_memory().map_err(xerr)?;

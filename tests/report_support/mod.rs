@@ -129,32 +129,106 @@ pub struct Rows {
 }
 
 pub const CALL_COLUMNS: &[&str] = &[
-    "call_uid", "node", "boot", "call_ref", "tenant", "did", "caller_number", "month",
-    "arrived_at_ms", "enqueued_at_ms", "offered_at_ms", "answered_at_ms", "ended_at_ms",
-    "ivr_level1", "ivr_level2", "language", "topic", "queue", "priority", "operator", "outcome",
-    "ended_by", "blocked_reason", "wait_ms", "talk_ms", "surge", "repeat_of", "repeat_count",
+    "call_uid",
+    "node",
+    "boot",
+    "call_ref",
+    "tenant",
+    "did",
+    "caller_number",
+    "month",
+    "arrived_at_ms",
+    "enqueued_at_ms",
+    "offered_at_ms",
+    "answered_at_ms",
+    "ended_at_ms",
+    "ivr_level1",
+    "ivr_level2",
+    "language",
+    "topic",
+    "queue",
+    "priority",
+    "operator",
+    "outcome",
+    "ended_by",
+    "blocked_reason",
+    "wait_ms",
+    "talk_ms",
+    "surge",
+    "repeat_of",
+    "repeat_count",
     "recording_ref",
 ];
 const RECORDING_COLUMNS: &[&str] = &[
-    "recording_uid", "call_uid", "location", "duration_ms", "bytes", "sha256", "at_ms",
+    "recording_uid",
+    "call_uid",
+    "location",
+    "duration_ms",
+    "bytes",
+    "sha256",
+    "at_ms",
 ];
 const DISPOSITION_COLUMNS: &[&str] = &[
-    "disposition_uid", "call_uid", "operator", "topic_code", "category", "resolved", "disputed",
-    "notes", "at_ms", "tenant", "outcome", "revision", "saved_by",
+    "disposition_uid",
+    "call_uid",
+    "operator",
+    "topic_code",
+    "category",
+    "resolved",
+    "disputed",
+    "notes",
+    "at_ms",
+    "tenant",
+    "outcome",
+    "revision",
+    "saved_by",
 ];
 const CALLBACK_COLUMNS: &[&str] = &[
-    "id", "node", "tenant", "queue", "call_uid", "caller_number", "language", "arrived_at_ms",
-    "requested_at_ms", "status", "attempts", "progress", "updated_at_ms",
+    "id",
+    "node",
+    "tenant",
+    "queue",
+    "call_uid",
+    "caller_number",
+    "language",
+    "arrived_at_ms",
+    "requested_at_ms",
+    "status",
+    "attempts",
+    "progress",
+    "updated_at_ms",
 ];
 const REQUEST_COLUMNS: &[&str] = &[
-    "id", "tenant", "channel", "kind", "priority", "status", "subject", "registered_at_ms",
-    "updated_at_ms", "version", "head",
+    "id",
+    "tenant",
+    "channel",
+    "kind",
+    "priority",
+    "status",
+    "subject",
+    "registered_at_ms",
+    "updated_at_ms",
+    "version",
+    "head",
 ];
 const STATE_COLUMNS: &[&str] = &[
-    "event_uid", "node", "operator", "from_state", "to_state", "reason", "at_ms",
+    "event_uid",
+    "node",
+    "operator",
+    "from_state",
+    "to_state",
+    "reason",
+    "at_ms",
 ];
 const EVENT_COLUMNS: &[&str] = &[
-    "event_uid", "call_uid", "node", "boot", "seq", "at_ms", "kind", "body",
+    "event_uid",
+    "call_uid",
+    "node",
+    "boot",
+    "seq",
+    "at_ms",
+    "kind",
+    "body",
 ];
 
 /// Unix ms of local midnight starting `day` (1-based) of the spec's month.
@@ -176,7 +250,12 @@ fn days_in(spec: &MonthSpec) -> u32 {
         .days_in_month() as u32
 }
 
-const TOPICS: [(&str, u32); 4] = [("registration", 25), ("results", 45), ("complaints", 10), ("other", 20)];
+const TOPICS: [(&str, u32); 4] = [
+    ("registration", 25),
+    ("results", 45),
+    ("complaints", 10),
+    ("other", 20),
+];
 
 /// Generates the month's rows.
 pub fn generate(spec: &MonthSpec) -> Rows {
@@ -206,7 +285,11 @@ pub fn generate(spec: &MonthSpec) -> Rows {
     // 5th; the month starts with surge off (an "off" the month before).
     let mut surge: Vec<(i64, i64, &str)> = Vec::new();
     if let Some(d) = spec.results_day {
-        surge.push((day_start(spec, d) + 9 * 3_600_000, day_start(spec, d) + 16 * 3_600_000, "calendar"));
+        surge.push((
+            day_start(spec, d) + 9 * 3_600_000,
+            day_start(spec, d) + 16 * 3_600_000,
+            "calendar",
+        ));
     }
     surge.push((
         day_start(spec, 5) + 11 * 3_600_000,
@@ -214,29 +297,50 @@ pub fn generate(spec: &MonthSpec) -> Rows {
         "auto:expected_wait=131",
     ));
     let mut seq = 0i64;
-    let mut event = |rows: &mut Rows, call: Option<&str>, at: i64, kind: &str, body: serde_json::Value| {
-        seq += 1;
-        rows.events.push(vec![
-            s(format!("n1:b1:e{seq}")),
-            V::T(call.map(str::to_owned)),
-            s("n1"),
-            s("b1"),
-            i(seq),
-            i(at),
-            s(kind),
-            s(body.to_string()),
-        ]);
-    };
-    event(&mut rows, None, first - 86_400_000, "surge_changed",
-        serde_json::json!({"seq": 0, "at_ms": first - 86_400_000, "kind": "surge_changed", "tenant": spec.tenant, "on": false, "by": "calendar"}));
+    let mut event =
+        |rows: &mut Rows, call: Option<&str>, at: i64, kind: &str, body: serde_json::Value| {
+            seq += 1;
+            rows.events.push(vec![
+                s(format!("n1:b1:e{seq}")),
+                V::T(call.map(str::to_owned)),
+                s("n1"),
+                s("b1"),
+                i(seq),
+                i(at),
+                s(kind),
+                s(body.to_string()),
+            ]);
+        };
+    event(
+        &mut rows,
+        None,
+        first - 86_400_000,
+        "surge_changed",
+        serde_json::json!({"seq": 0, "at_ms": first - 86_400_000, "kind": "surge_changed", "tenant": spec.tenant, "on": false, "by": "calendar"}),
+    );
     // Another tenant's switch in the month: not this report's.
-    event(&mut rows, None, first + 3_600_000, "surge_changed",
-        serde_json::json!({"seq": 0, "at_ms": first + 3_600_000, "kind": "surge_changed", "tenant": "other-tenant", "on": true, "by": "calendar"}));
+    event(
+        &mut rows,
+        None,
+        first + 3_600_000,
+        "surge_changed",
+        serde_json::json!({"seq": 0, "at_ms": first + 3_600_000, "kind": "surge_changed", "tenant": "other-tenant", "on": true, "by": "calendar"}),
+    );
     for (from, to, by) in &surge {
-        event(&mut rows, None, *from, "surge_changed",
-            serde_json::json!({"seq": 0, "at_ms": from, "kind": "surge_changed", "tenant": spec.tenant, "on": true, "by": by}));
-        event(&mut rows, None, *to, "surge_changed",
-            serde_json::json!({"seq": 0, "at_ms": to, "kind": "surge_changed", "tenant": spec.tenant, "on": false, "by": by}));
+        event(
+            &mut rows,
+            None,
+            *from,
+            "surge_changed",
+            serde_json::json!({"seq": 0, "at_ms": from, "kind": "surge_changed", "tenant": spec.tenant, "on": true, "by": by}),
+        );
+        event(
+            &mut rows,
+            None,
+            *to,
+            "surge_changed",
+            serde_json::json!({"seq": 0, "at_ms": to, "kind": "surge_changed", "tenant": spec.tenant, "on": false, "by": by}),
+        );
     }
     let pool_size = (spec.calls as f64 / 1.7).max(1.0) as u64;
     let mut last_call: std::collections::HashMap<u64, (String, i64)> = Default::default();
@@ -252,9 +356,25 @@ pub fn generate(spec: &MonthSpec) -> Rows {
         let lang = *rng.pick(&[("uz", 7), ("ru", 3)]);
         let topic = *rng.pick(&TOPICS);
         let mut outcome = if in_surge {
-            *rng.pick(&[("answered", 40), ("abandoned", 14), ("deflected", 20), ("callback_requested", 12), ("blocked", 10), ("timed_out", 3), ("ivr_hangup", 1)])
+            *rng.pick(&[
+                ("answered", 40),
+                ("abandoned", 14),
+                ("deflected", 20),
+                ("callback_requested", 12),
+                ("blocked", 10),
+                ("timed_out", 3),
+                ("ivr_hangup", 1),
+            ])
         } else {
-            *rng.pick(&[("answered", 86), ("abandoned", 7), ("timed_out", 2), ("blocked", 1), ("ivr_hangup", 2), ("failed", 1), ("closed", 1)])
+            *rng.pick(&[
+                ("answered", 86),
+                ("abandoned", 7),
+                ("timed_out", 2),
+                ("blocked", 1),
+                ("ivr_hangup", 2),
+                ("failed", 1),
+                ("closed", 1),
+            ])
         };
         let unfinished = rng.below(1000) == 0;
         let enq = at + 6_000 + rng.below(6_000) as i64;
@@ -279,7 +399,11 @@ pub fn generate(spec: &MonthSpec) -> Rows {
                 .min_by_key(|(_, t)| *t)
                 .unwrap();
             if free > enq + wait + 300_000 {
-                outcome = *rng.pick(&[("abandoned", 5), ("callback_requested", 3), ("deflected", 2)]);
+                outcome = *rng.pick(&[
+                    ("abandoned", 5),
+                    ("callback_requested", 3),
+                    ("deflected", 2),
+                ]);
                 wait = match outcome {
                     "abandoned" => rng.exp(90_000.0),
                     "callback_requested" => 45_000 + rng.below(20_000) as i64,
@@ -291,7 +415,10 @@ pub fn generate(spec: &MonthSpec) -> Rows {
                 op_free[idx] = enq + wait + talk_drawn + 2 + wrap + 1_000;
             }
         }
-        let queued = matches!(outcome, "answered" | "abandoned" | "timed_out" | "callback_requested");
+        let queued = matches!(
+            outcome,
+            "answered" | "abandoned" | "timed_out" | "callback_requested"
+        );
         let answered = outcome == "answered";
         let talk = if answered { talk_drawn } else { 0 };
         let answered_at = answered.then_some(enq + wait);
@@ -311,24 +438,49 @@ pub fn generate(spec: &MonthSpec) -> Rows {
         }
         let recording = answered.then(|| format!("recordings/{uid}.wav"));
         rows.calls.push(vec![
-            s(&uid), s("n1"), s("b1"), s(format!("c{k}")), s(&spec.tenant), s("712351914"),
+            s(&uid),
+            s("n1"),
+            s("b1"),
+            s(format!("c{k}")),
+            s(&spec.tenant),
+            s("712351914"),
             if anonymous { V::T(None) } else { s(&number) },
             s(&spec.month),
             i(at),
             if queued { i(enq) } else { V::I(None) },
-            if answered { i(enq + wait - 3_000) } else { V::I(None) },
+            if answered {
+                i(enq + wait - 3_000)
+            } else {
+                V::I(None)
+            },
             V::I(answered_at),
             if unfinished { V::I(None) } else { i(ended) },
             s(if lang == "uz" { "1" } else { "2" }),
-            if outcome == "blocked" { V::T(None) } else { s("2") },
+            if outcome == "blocked" {
+                V::T(None)
+            } else {
+                s("2")
+            },
             s(lang),
-            if outcome == "blocked" { V::T(None) } else { s(topic) },
-            if queued { s(format!("{}-{lang}", spec.tenant)) } else { V::T(None) },
+            if outcome == "blocked" {
+                V::T(None)
+            } else {
+                s(topic)
+            },
+            if queued {
+                s(format!("{}-{lang}", spec.tenant))
+            } else {
+                V::T(None)
+            },
             i(0),
             V::T(op.clone()),
             if unfinished { V::T(None) } else { s(outcome) },
             s("caller"),
-            if outcome == "blocked" { s("tenant_channels") } else { V::T(None) },
+            if outcome == "blocked" {
+                s("tenant_channels")
+            } else {
+                V::T(None)
+            },
             i(wait),
             i(talk),
             V::B(in_surge),
@@ -338,7 +490,13 @@ pub fn generate(spec: &MonthSpec) -> Rows {
         ]);
         if let (Some(path), Some(a)) = (&recording, answered_at) {
             rows.recordings.push(vec![
-                s(format!("n1:b1:r{k}")), s(&uid), s(path), i(talk), i(talk * 16), s("00"), i(a + talk),
+                s(format!("n1:b1:r{k}")),
+                s(&uid),
+                s(path),
+                i(talk),
+                i(talk * 16),
+                s("00"),
+                i(a + talk),
             ]);
         }
         if let (Some(op), Some(a)) = (&op, answered_at) {
@@ -347,33 +505,86 @@ pub fn generate(spec: &MonthSpec) -> Rows {
             if rng.below(8) == 0 && talk > 20_000 {
                 let from = a + talk / 3;
                 let len = 5_000 + rng.below((talk / 3) as u64) as i64;
-                event(&mut rows, Some(&uid), from, "call_hold",
-                    serde_json::json!({"seq": 0, "at_ms": from, "kind": "call_hold", "call": format!("c{k}"), "by": "operator", "held": true}));
-                event(&mut rows, Some(&uid), from + len, "call_hold",
-                    serde_json::json!({"seq": 0, "at_ms": from + len, "kind": "call_hold", "call": format!("c{k}"), "by": "operator", "held": false}));
+                event(
+                    &mut rows,
+                    Some(&uid),
+                    from,
+                    "call_hold",
+                    serde_json::json!({"seq": 0, "at_ms": from, "kind": "call_hold", "call": format!("c{k}"), "by": "operator", "held": true}),
+                );
+                event(
+                    &mut rows,
+                    Some(&uid),
+                    from + len,
+                    "call_hold",
+                    serde_json::json!({"seq": 0, "at_ms": from + len, "kind": "call_hold", "call": format!("c{k}"), "by": "operator", "held": false}),
+                );
             }
-            for (n, (from, to, t)) in [("on_call", "wrap_up", end + 2), ("wrap_up", "available", end + 2 + wrap)].into_iter().enumerate() {
+            for (n, (from, to, t)) in [
+                ("on_call", "wrap_up", end + 2),
+                ("wrap_up", "available", end + 2 + wrap),
+            ]
+            .into_iter()
+            .enumerate()
+            {
                 rows.states.push(vec![
-                    s(format!("n1:b1:s{k}-{n}")), s("n1"), s(op), s(from), s(to), s("test"), i(t),
+                    s(format!("n1:b1:s{k}-{n}")),
+                    s("n1"),
+                    s(op),
+                    s(from),
+                    s(to),
+                    s("test"),
+                    i(t),
                 ]);
             }
             // Nine in ten answered calls get their after-call form.
             if rng.below(10) != 0 {
-                let category = *rng.pick(&[("question", 60), ("complaint", 18), ("suggestion", 6), ("application", 16)]);
-                let resolution = *rng.pick(&[("resolved", 78), ("unresolved", 16), ("disputed", 6)]);
-                let classified = if rng.below(7) == 0 { *rng.pick(&TOPICS) } else { topic };
+                let category = *rng.pick(&[
+                    ("question", 60),
+                    ("complaint", 18),
+                    ("suggestion", 6),
+                    ("application", 16),
+                ]);
+                let resolution =
+                    *rng.pick(&[("resolved", 78), ("unresolved", 16), ("disputed", 6)]);
+                let classified = if rng.below(7) == 0 {
+                    *rng.pick(&TOPICS)
+                } else {
+                    topic
+                };
                 rows.dispositions.push(vec![
-                    s(&uid), s(&uid), s(op), s(classified), s(category),
-                    V::B(resolution == "resolved"), V::B(resolution == "disputed"),
-                    s("izoh"), i(end + 20_000), s(&spec.tenant), s(resolution), i(1), s(format!("op{op}")),
+                    s(&uid),
+                    s(&uid),
+                    s(op),
+                    s(classified),
+                    s(category),
+                    V::B(resolution == "resolved"),
+                    V::B(resolution == "disputed"),
+                    s("izoh"),
+                    i(end + 20_000),
+                    s(&spec.tenant),
+                    s(resolution),
+                    i(1),
+                    s(format!("op{op}")),
                 ]);
             }
         }
         if outcome == "callback_requested" {
             let status = *rng.pick(&[("connected", 7), ("gave_up", 2), ("pending", 1)]);
             rows.callbacks.push(vec![
-                s(format!("cb-{k}")), s("n1"), s(&spec.tenant), s(format!("{}-{lang}", spec.tenant)), s(&uid),
-                s(&number), s(lang), i(at), i(enq + wait), s(status), i(1), i(4), i(enq + wait),
+                s(format!("cb-{k}")),
+                s("n1"),
+                s(&spec.tenant),
+                s(format!("{}-{lang}", spec.tenant)),
+                s(&uid),
+                s(&number),
+                s(lang),
+                i(at),
+                i(enq + wait),
+                s(status),
+                i(1),
+                i(4),
+                i(enq + wait),
             ]);
         }
     }
@@ -384,7 +595,13 @@ pub fn generate(spec: &MonthSpec) -> Rows {
         let at = day_start(spec, d) + rng.below(86_400_000) as i64;
         let channel = *rng.pick(&[("phone", 3), ("email", 2), ("telegram", 2), ("web", 4)]);
         let priority = *rng.pick(&[("critical", 1), ("high", 3), ("normal", 10), ("low", 2)]);
-        let status = *rng.pick(&[("new", 1), ("in_progress", 2), ("resolved", 5), ("closed", 4), ("waiting", 1)]);
+        let status = *rng.pick(&[
+            ("new", 1),
+            ("in_progress", 2),
+            ("resolved", 5),
+            ("closed", 4),
+            ("waiting", 1),
+        ]);
         let breaches: Vec<&str> = match rng.below(10) {
             0 => vec!["first_answer"],
             1 => vec!["resolution"],
@@ -399,8 +616,17 @@ pub fn generate(spec: &MonthSpec) -> Rows {
             "version": 2, "breaches": breaches,
         });
         rows.requests.push(vec![
-            s(&id), s(&spec.tenant), s(channel), s("ordinary"), s(priority), s(status), s("so'rov"),
-            i(at), i(at + 1000), i(2), s(head.to_string()),
+            s(&id),
+            s(&spec.tenant),
+            s(channel),
+            s("ordinary"),
+            s(priority),
+            s(status),
+            s("so'rov"),
+            i(at),
+            i(at + 1000),
+            i(2),
+            s(head.to_string()),
         ]);
     }
     // A request of the month before: not this month's.
@@ -410,8 +636,17 @@ pub fn generate(spec: &MonthSpec) -> Rows {
         "priority": "normal", "status": "new", "subject": "x", "requester": {}, "language": "uz",
         "registered_at_ms": before, "updated_at_ms": before, "version": 1, "breaches": []});
     rows.requests.push(vec![
-        s(&id), s(&spec.tenant), s("web"), s("ordinary"), s("normal"), s("new"), s("x"),
-        i(before), i(before), i(1), s(head.to_string()),
+        s(&id),
+        s(&spec.tenant),
+        s("web"),
+        s("ordinary"),
+        s("normal"),
+        s("new"),
+        s("x"),
+        i(before),
+        i(before),
+        i(1),
+        s(head.to_string()),
     ]);
     rows
 }
@@ -425,7 +660,11 @@ async fn insert(
 ) -> Result<(), sqlx::Error> {
     // SQLite: anonymous parameters and short statements (sqlx looks numbered ones up by
     // name, quadratic in their number; see src/store/db.rs).
-    let per = if postgres { (30_000 / columns.len()).min(1_000) } else { 128 };
+    let per = if postgres {
+        (30_000 / columns.len()).min(1_000)
+    } else {
+        128
+    };
     let mut tx = pool.begin().await?;
     for chunk in rows.chunks(per) {
         let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
@@ -468,10 +707,31 @@ pub async fn write(pool: &AnyPool, postgres: bool, rows: &Rows) -> Result<(), sq
     let pg = postgres;
     insert(pool, pg, "call_records", CALL_COLUMNS, &rows.calls).await?;
     insert(pool, pg, "recordings", RECORDING_COLUMNS, &rows.recordings).await?;
-    insert(pool, pg, "dispositions", DISPOSITION_COLUMNS, &rows.dispositions).await?;
-    insert(pool, pg, "callback_requests", CALLBACK_COLUMNS, &rows.callbacks).await?;
+    insert(
+        pool,
+        pg,
+        "dispositions",
+        DISPOSITION_COLUMNS,
+        &rows.dispositions,
+    )
+    .await?;
+    insert(
+        pool,
+        pg,
+        "callback_requests",
+        CALLBACK_COLUMNS,
+        &rows.callbacks,
+    )
+    .await?;
     insert(pool, pg, "requests", REQUEST_COLUMNS, &rows.requests).await?;
-    insert(pool, pg, "operator_state_changes", STATE_COLUMNS, &rows.states).await?;
+    insert(
+        pool,
+        pg,
+        "operator_state_changes",
+        STATE_COLUMNS,
+        &rows.states,
+    )
+    .await?;
     insert(pool, pg, "call_events", EVENT_COLUMNS, &rows.events).await?;
     Ok(())
 }
