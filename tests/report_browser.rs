@@ -16,6 +16,11 @@ use std::time::Duration;
 
 const UI: Duration = Duration::from_secs(20);
 
+fn log_out(b: &Browser) {
+    b.click("#logout");
+    b.wait_for("#login-form", UI);
+}
+
 fn log_in(b: &Browser, nav: &Navbat, user: &str) {
     b.goto(&format!("http://{}/login", nav.http));
     b.fill("#username", user);
@@ -70,7 +75,7 @@ fn the_officer_reads_their_tenants_month_and_nothing_else() {
     assert_eq!(rows.len(), 500);
     assert!(!b.find_all("tr.report-call a.listen").is_empty());
     let page = b.page_text();
-    assert!(page.contains("99890**"), "masked numbers shown");
+    assert!(page.contains("+9989******"), "masked numbers shown");
     for n in full_numbers.iter().take(200) {
         assert!(
             !page.contains(n.as_str()),
@@ -101,10 +106,12 @@ fn the_officer_reads_their_tenants_month_and_nothing_else() {
     assert_eq!(other.status, 404);
 
     // An operator may not open reports; a supervisor of both tenants chooses.
+    log_out(&b);
     log_in(&b, &nav, "op1001");
     b.goto(&format!("http://{}/reports", nav.http));
     b.wait_for("#forbidden", UI);
     assert!(!b.exists("#nav-reports"));
+    log_out(&b);
     log_in(&b, &nav, "supervisor");
     b.goto(&format!(
         "http://{}/reports?tenant=dtm&month=2026-11",

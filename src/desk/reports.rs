@@ -19,6 +19,9 @@ use serde::Deserialize;
 /// Who may open reports.
 pub const REPORT_ROLES: &[Role] = &[Role::Supervisor, Role::Officer, Role::Admin];
 
+/// A file to send: its bytes, content type and name.
+type Download = (Vec<u8>, &'static str, String);
+
 /// Calls listed on the page (the files hold them all).
 const PAGE_DETAILS: usize = 500;
 
@@ -174,29 +177,27 @@ async fn report_download(
     let name = format!("navbat-{tenant}-{month}");
     // The workbook and the JSON of a big month take a moment: off the HTTP thread.
     let (fmt, key) = (format.clone(), table.clone());
-    let built = web::block(
-        move || -> Result<Option<(Vec<u8>, &'static str, String)>, String> {
-            Ok(match fmt.as_str() {
-                "xlsx" => Some((
-                    report::xlsx::workbook(&r).map_err(|e| e.to_string())?,
-                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                    format!("{name}.xlsx"),
-                )),
-                "json" => Some((
-                    serde_json::to_vec_pretty(&r).map_err(|e| e.to_string())?,
-                    "application/json",
-                    format!("{name}.json"),
-                )),
-                _ => report::csv::one(&r, &key, labels::Lang::Both).map(|text| {
-                    (
-                        text.into_bytes(),
-                        "text/csv; charset=utf-8",
-                        format!("{name}-{key}.csv"),
-                    )
-                }),
-            })
-        },
-    )
+    let built = web::block(move || -> Result<Option<Download>, String> {
+        Ok(match fmt.as_str() {
+            "xlsx" => Some((
+                report::xlsx::workbook(&r).map_err(|e| e.to_string())?,
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                format!("{name}.xlsx"),
+            )),
+            "json" => Some((
+                serde_json::to_vec_pretty(&r).map_err(|e| e.to_string())?,
+                "application/json",
+                format!("{name}.json"),
+            )),
+            _ => report::csv::one(&r, &key, labels::Lang::Both).map(|text| {
+                (
+                    text.into_bytes(),
+                    "text/csv; charset=utf-8",
+                    format!("{name}-{key}.csv"),
+                )
+            }),
+        })
+    })
     .await;
     let (bytes, kind, file) = match built {
         Ok(Ok(Some(found))) => found,

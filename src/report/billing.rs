@@ -81,7 +81,7 @@ pub fn invoice(
         .iter()
         .enumerate()
         .find(|(_, t)| t.up_to.is_none_or(|b| volume <= b))
-        .or_else(|| rules.tiers.iter().enumerate().last())
+        .or_else(|| rules.tiers.iter().enumerate().next_back())
         .ok_or(BillingError::NoTier)?;
     let lower = |i: usize| -> u64 {
         if i == 0 {

@@ -764,27 +764,29 @@ mod tests {
 
     #[test]
     fn a_small_month_is_counted_exactly() {
-        let mut data = MonthData::default();
-        data.calls = vec![
-            call("a", T0 + 1_000, "answered", 5_000, 60_000, "+998901111111"),
-            call(
-                "b",
-                T0 + 86_400_000,
-                "answered",
-                30_000,
-                120_000,
-                "+998901111111",
-            ),
-            call(
-                "c",
-                T0 + 2 * 86_400_000,
-                "abandoned",
-                40_000,
-                0,
-                "+998902222222",
-            ),
-            call("d", T0 + 3 * 86_400_000, "deflected", 0, 0, "+998903333333"),
-        ];
+        let mut data = MonthData {
+            calls: vec![
+                call("a", T0 + 1_000, "answered", 5_000, 60_000, "+998901111111"),
+                call(
+                    "b",
+                    T0 + 86_400_000,
+                    "answered",
+                    30_000,
+                    120_000,
+                    "+998901111111",
+                ),
+                call(
+                    "c",
+                    T0 + 2 * 86_400_000,
+                    "abandoned",
+                    40_000,
+                    0,
+                    "+998902222222",
+                ),
+                call("d", T0 + 3 * 86_400_000, "deflected", 0, 0, "+998903333333"),
+            ],
+            ..MonthData::default()
+        };
         data.calls[3].enqueued_at_ms = None;
         data.dispositions = vec![DispositionRow {
             call_uid: "a".into(),
