@@ -262,17 +262,36 @@ pub fn category_chart(
         .fold(0.0, f64::max);
     let y_step = nice_step(if y_max > 0.0 { y_max } else { 1.0 }, 5.0);
     let y_top = (y_max / y_step).ceil().max(1.0) * y_step;
-    // Rotated axis labels when there are many categories.
-    let rotate = n > 12;
-    let bottom = if rotate { 70.0 } else { BOTTOM };
+    // The legend wraps onto as many lines as it needs, under the title.
+    let mut legend: Vec<(f64, f64, &Series)> = Vec::new();
+    let (mut lx, mut ly) = (LEFT + 8.0, 42.0);
+    for s in series {
+        let width = 24.0 + 7.0 * s.name.chars().count() as f64;
+        if lx > LEFT + 8.0 && lx + width > W - RIGHT {
+            lx = LEFT + 8.0;
+            ly += 16.0;
+        }
+        legend.push((lx, ly, s));
+        lx += width;
+    }
+    let top = if series.is_empty() { TOP } else { ly + 22.0 };
+    // Axis labels turn when there are many categories or long names.
+    let longest = categories
+        .iter()
+        .map(|c| c.chars().count().min(18))
+        .max()
+        .unwrap_or(0);
     let pw = W - LEFT - RIGHT;
-    let ph = H - TOP - bottom;
-    let sy = |y: f64| TOP + ph - (y / y_top) * ph;
     let slot = pw / n.max(1) as f64;
+    let rotate = n > 12 || slot < 6.5 * longest as f64;
+    let bottom = if rotate { 100.0 } else { BOTTOM };
+    let h = H + (top - TOP) + (bottom - BOTTOM);
+    let ph = h - top - bottom;
+    let sy = |y: f64| top + ph - (y / y_top) * ph;
     let mut out = String::new();
     let _ = write!(
         out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="100%" style="max-width:{W}px;font:12px sans-serif" role="img" aria-label="{t}">"#,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {h}" width="100%" style="max-width:{W}px;font:12px sans-serif" role="img" aria-label="{t}">"#,
         t = escape(title)
     );
     let _ = write!(
@@ -295,16 +314,16 @@ pub fn category_chart(
     }
     let _ = write!(
         out,
-        r##"<line x1="{LEFT}" x2="{LEFT}" y1="{TOP}" y2="{:.1}" stroke="#333"/><line x1="{LEFT}" x2="{}" y1="{:.1}" y2="{:.1}" stroke="#333"/>"##,
-        TOP + ph,
+        r##"<line x1="{LEFT}" x2="{LEFT}" y1="{top}" y2="{:.1}" stroke="#333"/><line x1="{LEFT}" x2="{}" y1="{:.1}" y2="{:.1}" stroke="#333"/>"##,
+        top + ph,
         W - RIGHT,
-        TOP + ph,
-        TOP + ph
+        top + ph,
+        top + ph
     );
     let _ = write!(
         out,
         r#"<text transform="translate(14,{:.1}) rotate(-90)" text-anchor="middle">{}</text>"#,
-        TOP + ph / 2.0,
+        top + ph / 2.0,
         escape(y_label)
     );
     let groups = if stacked { 1 } else { series.len().max(1) };
@@ -340,7 +359,7 @@ pub fn category_chart(
             name.clone()
         };
         let cx = LEFT + slot * (i as f64 + 0.5);
-        let ty = TOP + ph + 14.0;
+        let ty = top + ph + 14.0;
         if rotate {
             let _ = write!(
                 out,
@@ -355,18 +374,15 @@ pub fn category_chart(
             );
         }
     }
-    let mut lx = LEFT + 8.0;
-    for s in series {
+    for (lx, ly, s) in legend {
         let _ = write!(
             out,
-            r#"<rect x="{lx:.1}" y="{:.1}" width="12" height="12" fill="{}"/><text x="{:.1}" y="{:.1}">{}</text>"#,
-            TOP + 4.0,
+            r#"<rect x="{lx:.1}" y="{:.1}" width="12" height="12" fill="{}"/><text x="{:.1}" y="{ly:.1}">{}</text>"#,
+            ly - 10.0,
             s.colour,
             lx + 16.0,
-            TOP + 14.0,
             escape(s.name)
         );
-        lx += 24.0 + 7.0 * s.name.chars().count() as f64;
     }
     out.push_str("</svg>");
     out

@@ -1193,6 +1193,12 @@ fn operator_hold_plays_music_to_the_caller_and_resume_restores_the_bridge() {
     // SIPp checked navbat's answers: recvonly to the hold, sendrecv to the resume.
     let status = t.op_sipp.wait();
     assert!(status.success(), "operator SIPp: {}", t.op_sipp.report());
+    // The hold and the resume are in the timeline, for the monthly report's hold time.
+    for held in [true, false] {
+        t.navbat.wait_for_event("call_hold", EVENT_DEADLINE, |e| {
+            e["call"] == t.call.as_str() && e["by"] == "operator" && e["held"] == held
+        });
+    }
 
     // The caller heard the operator, then the hold music from its start, then the operator.
     held_party_heard_music_between(&t.caller_media, t.bridged_from, &t.prompts, OPERATOR_HZ);
