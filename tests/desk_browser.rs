@@ -17,19 +17,6 @@ const UI: Duration = Duration::from_secs(20);
 const CALLER: &str = "998900000001";
 const CALLER_MASKED: &str = "99890*****01";
 
-fn log_in(b: &Browser, nav: &Navbat, user: &str) {
-    b.goto(&format!("http://{}/login", nav.http));
-    b.fill("#username", user);
-    b.fill("#password", &desk::password(user));
-    b.click("#login-submit");
-    b.wait_for("#me", UI);
-}
-
-fn log_out(b: &Browser) {
-    b.click("#logout");
-    b.wait_for("#login-form", UI);
-}
-
 /// The store name of the newest call of `tenant` to have ended.
 fn ended_call(nav: &Navbat, tenant: &str, not: &[String]) -> String {
     let ev = nav.wait_for_event("call_finished", EVENT_DEADLINE, |e| {
@@ -44,7 +31,7 @@ fn operator_desk_screen_pop_after_call_work_and_tenant_walls() {
     let b = Browser::start(nav.dir.path());
 
     // An operator's page is not the supervisor's.
-    log_in(&b, &nav, "op1001");
+    b.log_in(nav.http, "op1001");
     b.goto(&format!("http://{}/supervisor", nav.http));
     b.wait_text("#forbidden", "Ruxsat yo'q", UI);
     b.goto(&format!("http://{}/desk", nav.http));
@@ -151,8 +138,8 @@ fn operator_desk_screen_pop_after_call_work_and_tenant_walls() {
     phone.wait_success();
 
     // The officer of dtm sees dtm's call and its disposition, not support's call.
-    log_out(&b);
-    log_in(&b, &nav, "officer-dtm");
+    b.log_out();
+    b.log_in(nav.http, "officer-dtm");
     b.goto(&format!(
         "http://{}/calls/{}",
         nav.http,
@@ -189,7 +176,7 @@ fn nav_uid(nav: &Navbat, call: &str) -> String {
 fn editors_write_the_knowledge_base_and_operators_find_it() {
     let nav = Navbat::start("desk-kb", with_desk(TestConfig::default(), ""));
     let b = Browser::start(nav.dir.path());
-    log_in(&b, &nav, "editor");
+    b.log_in(nav.http, "editor");
     b.goto(&format!("http://{}/kb/new?tenant=dtm", nav.http));
     b.select("#kb-topic", "results");
     b.fill("#kb-title-uz", "Natijalar qachon e'lon qilinadi");
@@ -216,10 +203,10 @@ fn editors_write_the_knowledge_base_and_operators_find_it() {
         Some("2")
     );
     assert_eq!(b.find_all("#kb-revisions li").len(), 2);
-    log_out(&b);
+    b.log_out();
 
     // An operator finds it by a word of either language; cannot edit.
-    log_in(&b, &nav, "op1001");
+    b.log_in(nav.http, "op1001");
     b.goto(&format!("http://{}/kb?tenant=dtm&q=natija", nav.http));
     b.wait_text("#kb-results", "Natijalar qachon", UI);
     b.goto(&format!("http://{}/kb?tenant=dtm&q=публикуются", nav.http));

@@ -16,19 +16,6 @@ use std::time::Duration;
 
 const UI: Duration = Duration::from_secs(20);
 
-fn log_out(b: &Browser) {
-    b.click("#logout");
-    b.wait_for("#login-form", UI);
-}
-
-fn log_in(b: &Browser, nav: &Navbat, user: &str) {
-    b.goto(&format!("http://{}/login", nav.http));
-    b.fill("#username", user);
-    b.fill("#password", &desk::password(user));
-    b.click("#login-submit");
-    b.wait_for("#me", UI);
-}
-
 #[test]
 fn the_officer_reads_their_tenants_month_and_nothing_else() {
     let nav = Navbat::start("report-browser", with_desk(TestConfig::default(), ""));
@@ -51,7 +38,7 @@ fn the_officer_reads_their_tenants_month_and_nothing_else() {
         });
     let b = Browser::start(nav.dir.path());
 
-    log_in(&b, &nav, "officer-dtm");
+    b.log_in(nav.http, "officer-dtm");
     b.click("#nav-reports");
     b.wait_for("#report-pick", UI);
     b.goto(&format!(
@@ -106,13 +93,13 @@ fn the_officer_reads_their_tenants_month_and_nothing_else() {
     assert_eq!(other.status, 404);
 
     // An operator may not open reports; a supervisor of both tenants chooses.
-    log_out(&b);
-    log_in(&b, &nav, "op1001");
+    b.log_out();
+    b.log_in(nav.http, "op1001");
     b.goto(&format!("http://{}/reports", nav.http));
     b.wait_for("#forbidden", UI);
     assert!(!b.exists("#nav-reports"));
-    log_out(&b);
-    log_in(&b, &nav, "supervisor");
+    b.log_out();
+    b.log_in(nav.http, "supervisor");
     b.goto(&format!(
         "http://{}/reports?tenant=dtm&month=2026-11",
         nav.http

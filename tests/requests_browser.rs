@@ -58,11 +58,7 @@ fn a_citizen_writes_in_russian_and_gets_the_operators_answer_by_mail() {
     assert!(ack.subject().unwrap().contains(&number));
 
     // The operator: the inbox, the request, the answer.
-    b.goto(&format!("http://{}/login", nav.http));
-    b.fill("#username", "op1001");
-    b.fill("#password", &desk::password("op1001"));
-    b.click("#login-submit");
-    b.wait_for("#me", UI);
+    b.log_in(nav.http, "op1001");
     b.click("#nav-requests");
     b.wait_for(&format!("tr[data-id=\"{number}\"]"), UI);
     // A request arriving while the inbox is open shows up without a reload.

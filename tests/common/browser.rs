@@ -141,6 +141,22 @@ pub struct Browser {
 }
 
 impl Browser {
+    /// Logs in on the desk at `http` as `user` (a test account, password `demo-<user>`).
+    pub fn log_in(&self, http: SocketAddr, user: &str) {
+        let ui = Duration::from_secs(20);
+        self.goto(&format!("http://{http}/login"));
+        self.fill("#username", user);
+        self.fill("#password", &super::desk::password(user));
+        self.click("#login-submit");
+        self.wait_for("#me", ui);
+    }
+
+    /// Logs out of the desk.
+    pub fn log_out(&self) {
+        self.click("#logout");
+        self.wait_for("#login-form", Duration::from_secs(20));
+    }
+
     /// Spawns chromedriver on a free loopback port, waits for it to be ready and opens a session
     /// with a fresh profile. chromedriver's output goes to a log file in `artifacts_dir` (created if
     /// needed), and so do the screenshots taken when a wait times out.
