@@ -1694,6 +1694,20 @@ struct KbQuery {
     q: Option<String>,
 }
 
+/// The tenant a page asked for (`?tenant=`), or the first the principal sees; another
+/// tenant, or none at all, is the 404 page.
+fn chosen_tenant(
+    p: &Principal,
+    tenants: &[String],
+    wanted: Option<&String>,
+) -> Result<String, HttpResponse> {
+    match wanted {
+        Some(tn) if tenants.contains(tn) => Ok(tn.clone()),
+        Some(_) => Err(not_found(p)),
+        None => tenants.first().cloned().ok_or_else(|| not_found(p)),
+    }
+}
+
 async fn kb_list(
     router: web::Data<Router>,
     req: HttpRequest,
@@ -1701,14 +1715,7 @@ async fn kb_list(
 ) -> HttpResponse {
     let p = or_answer!(page_principal(&router, &req, EVERYONE).await);
     let tenants = visible_tenants(&router, &p);
-    let tenant = match &q.tenant {
-        Some(tn) if tenants.contains(tn) => tn.clone(),
-        Some(_) => return not_found(&p),
-        None => match tenants.first() {
-            Some(tn) => tn.clone(),
-            None => return not_found(&p),
-        },
-    };
+    let tenant = or_answer!(chosen_tenant(&p, &tenants, q.tenant.as_ref()));
     let text = q.q.clone().unwrap_or_default();
     let lang = p.account.language;
     let (tn, qq) = (tenant.clone(), text.clone());
@@ -1886,14 +1893,7 @@ async fn kb_new(
 ) -> HttpResponse {
     let p = or_answer!(page_principal(&router, &req, KB_WRITE_ROLES).await);
     let tenants = visible_tenants(&router, &p);
-    let tenant = match &q.tenant {
-        Some(tn) if tenants.contains(tn) => tn.clone(),
-        Some(_) => return not_found(&p),
-        None => match tenants.first() {
-            Some(tn) => tn.clone(),
-            None => return not_found(&p),
-        },
-    };
+    let tenant = or_answer!(chosen_tenant(&p, &tenants, q.tenant.as_ref()));
     let a = db::Article {
         id: format!("kb-{}", &accounts::new_secret()[..16]),
         tenant,
