@@ -780,18 +780,7 @@ async fn request_one(
 ) -> impl Responder {
     let p = or_answer!(api_principal(&router, &req, roles::EVERYONE).await);
     let id = path.into_inner();
-    let head = match router.shared.requests.head(&id) {
-        Some(h) => Some(h),
-        None => {
-            let wanted = id.clone();
-            crate::desk::with_db(&router, move |pool, _| async move {
-                crate::requests::db::head(&pool, &wanted).await
-            })
-            .await
-            .ok()
-            .flatten()
-        }
-    };
+    let head = crate::desk::requests::find(&router, &id).await;
     let Some(h) = head.filter(|h| p.sees(&h.tenant).is_ok()) else {
         return error(
             actix_web::http::StatusCode::NOT_FOUND,

@@ -313,9 +313,9 @@ struct RequestPage {
     notices: Vec<NoticeRow>,
 }
 
-/// A request the principal may see: from memory, else from the database.
-async fn visible(router: &Router, p: &Principal, id: &str) -> Result<Head, HttpResponse> {
-    let head = match router.shared.requests.head(id) {
+/// A request from memory, else from the database.
+pub async fn find(router: &Router, id: &str) -> Option<Head> {
+    match router.shared.requests.head(id) {
         Some(h) => Some(h),
         None => {
             let wanted = id.to_owned();
@@ -326,8 +326,12 @@ async fn visible(router: &Router, p: &Principal, id: &str) -> Result<Head, HttpR
             .ok()
             .flatten()
         }
-    };
-    match head {
+    }
+}
+
+/// A request the principal may see.
+async fn visible(router: &Router, p: &Principal, id: &str) -> Result<Head, HttpResponse> {
+    match find(router, id).await {
         Some(h) if p.sees(&h.tenant).is_ok() => Ok(h),
         _ => Err(not_found(p)),
     }
