@@ -152,6 +152,15 @@ pub enum EventKind {
         source: String,
         reason: String,
     },
+    /// A call's recording began (D19): the file it grows in, on this node, and the address
+    /// other nodes fetch it from while the call goes on.
+    RecordingStarted {
+        call: String,
+        tenant: String,
+        path: String,
+        node_url: Option<String>,
+        key_id: Option<String>,
+    },
     /// A call's recording is complete (D19, C9): the file, its length, size and SHA-256.
     Recording {
         call: String,
@@ -159,6 +168,9 @@ pub enum EventKind {
         duration_ms: u64,
         bytes: u64,
         sha256: String,
+        tenant: Option<String>,
+        node_url: Option<String>,
+        key_id: Option<String>,
     },
     /// An operator saved (or a supervisor edited) the after-call form of a call.
     DispositionSaved {
@@ -269,6 +281,7 @@ impl EventKind {
             EventKind::OperatorRegistered { .. } => "operator_registered",
             EventKind::OperatorUnregistered { .. } => "operator_unregistered",
             EventKind::AuthFailed { .. } => "auth_failed",
+            EventKind::RecordingStarted { .. } => "recording_started",
             EventKind::Recording { .. } => "recording",
             EventKind::MonitorStarted { .. } => "monitor_started",
             EventKind::CallHold { .. } => "call_hold",

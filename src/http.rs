@@ -61,7 +61,8 @@ pub mod roles {
     pub const ADMIN: &[Role] = &[Admin];
     /// `GET /api/calls/{call}/history` (operators: their own calls only).
     pub const HISTORY: &[Role] = &[Operator, Supervisor, Officer, Admin];
-    /// `GET /api/recordings/{call}`.
+    /// The roles that hear every recording of their tenants (`crate::recordings::access`;
+    /// operators their own calls' where the tenant allows it).
     pub const RECORDINGS: &[Role] = &[Supervisor, Officer, Admin];
     /// `POST /api/calls/{call}/monitor`, `POST /api/tenants/{id}/surge`.
     pub const SUPERVISE: &[Role] = &[Supervisor, Admin];
@@ -322,59 +323,6 @@ async fn health(router: web::Data<Router>) -> impl Responder {
         "channels_limit": gate.limit(),
         "operators_registered": router.shared.presence.registered(),
     }))
-}
-
-/// `GET /api/recordings/{call}`: the call's recording as WAV, also while it is being
-/// written (the header is made to match the bytes so far), so the client's officer can
-/// listen in near real time (D19). Supervisors and officers of the call's tenant; every
-/// play is written to the audit log.
-async fn recording(
-    router: web::Data<Router>,
-    req: HttpRequest,
-    path: web::Path<String>,
-) -> impl Responder {
-    let p = or_answer!(api_principal(&router, &req, roles::RECORDINGS).await);
-    let call = path.into_inner();
-    let tenant = match may_see_call(&router, &p, &call).await {
-        Ok((tenant, _)) => tenant,
-        Err(r) => return r,
-    };
-    crate::desk::auth::audit(
-        &router,
-        &p,
-        Some(&req),
-        "recording_play",
-        Some(&tenant),
-        Some(&call),
-        None,
-    );
-    let Some(engine) = router.shared.media.get() else {
-        return error(
-            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-            "no_media",
-            "the media engine is not running".into(),
-        );
-    };
-    let file = engine.recorder.path_for(&call);
-    let bytes = web::block(move || std::fs::read(file)).await;
-    match bytes {
-        Ok(Ok(bytes)) => match crate::media::recorder::snapshot(bytes) {
-            Some(wav) => HttpResponse::Ok()
-                .content_type("audio/wav")
-                .insert_header(("Cache-Control", "no-store"))
-                .body(wav),
-            None => error(
-                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-                "not_ready",
-                "the recording has no audio yet; retry in a second".into(),
-            ),
-        },
-        _ => error(
-            actix_web::http::StatusCode::NOT_FOUND,
-            "no_recording",
-            format!("no recording for call {call}"),
-        ),
-    }
 }
 
 #[derive(Deserialize)]
@@ -828,6 +776,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     crate::desk::requests::routes(cfg);
     crate::desk::reports::routes(cfg);
     crate::desk::form::routes(cfg);
+    crate::recordings::serve::routes(cfg);
     cfg.route("/metrics", web::get().to(metrics))
         .route("/api/health", web::get().to(health))
         .route("/api/queues", web::get().to(queues))
@@ -839,7 +788,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/events", web::get().to(events))
         .route("/api/calls/{call}/history", web::get().to(call_history))
         .route("/api/store", web::get().to(store_status))
-        .route("/api/recordings/{call}", web::get().to(recording))
         .route("/api/calls/{call}/monitor", web::post().to(monitor))
         .route("/api/surge", web::get().to(surge_states))
         .route("/api/tenants/{id}/surge", web::post().to(set_surge))

@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod notices;
 pub mod presence;
 pub mod privacy;
+pub mod recordings;
 pub mod report;
 pub mod requests;
 pub mod sip;

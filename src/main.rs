@@ -550,6 +550,11 @@ fn run(config: Config, embedded_prompts: bool) -> anyhow::Result<()> {
             recorder_queue: 16_384,
         },
     )?;
+    let mut media = media;
+    media.recorder = media
+        .recorder
+        .clone()
+        .with_node_url(Some(navbat::recordings::node_url(&config)));
     let system = actix::System::new();
     let result = system.block_on(async move {
         let settings = SipSettings {
@@ -626,6 +631,9 @@ fn run(config: Config, embedded_prompts: bool) -> anyhow::Result<()> {
         .run();
         let http_handle = http.handle();
         actix::spawn(http);
+        if let Some(store) = router.shared.store.clone() {
+            actix::spawn(navbat::recordings::retention::job(store, config.clone()));
+        }
 
         // Printed whatever the log level: scripts and tests wait for this line.
         eprintln!(

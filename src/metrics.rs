@@ -983,6 +983,7 @@ impl MetricsSink {
             | EventKind::OperatorUnregistered { .. }
             | EventKind::AuthFailed { .. }
             | EventKind::Recording { .. }
+            | EventKind::RecordingStarted { .. }
             | EventKind::MonitorStarted { .. }
             | EventKind::CallHold { .. }
             | EventKind::DispositionSaved { .. } => {}

@@ -102,8 +102,10 @@ impl Shared {
     }
 }
 
-/// Opens the recording of a bridged conversation for `tenant` and arranges that its end is a
-/// `recording` event (path, duration, size, SHA-256), or a warning if the file failed.
+/// Opens the recording of a bridged conversation for `tenant`: a `recording_started` event
+/// (the file and this node's address, so the index finds the recording while it grows) now,
+/// and a `recording` event (duration, size, SHA-256) at its end, or a warning if the file
+/// failed.
 pub(crate) fn open_recording(
     recorder: &crate::media::recorder::Recorder,
     events: &EventBus,
@@ -111,6 +113,14 @@ pub(crate) fn open_recording(
     tenant: &str,
 ) -> crate::media::recorder::Recording {
     let mut recording = recorder.open_for(call, tenant);
+    let node_url = recorder.node_url().map(str::to_owned);
+    events.emit(EventKind::RecordingStarted {
+        call: call.to_owned(),
+        tenant: tenant.to_owned(),
+        path: recorder.path_for(call).display().to_string(),
+        node_url: node_url.clone(),
+        key_id: None,
+    });
     let events = events.clone();
     recording.on_done(Box::new(move |result| match result {
         Ok(done) => {
@@ -120,6 +130,9 @@ pub(crate) fn open_recording(
                 duration_ms: done.duration_ms,
                 bytes: done.bytes,
                 sha256: done.sha256,
+                tenant: Some(done.tenant),
+                node_url,
+                key_id: None,
             });
         }
         Err(e) => tracing::warn!(error = %e, "recording failed"),

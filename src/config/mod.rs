@@ -17,6 +17,7 @@ mod menu;
 pub mod notices;
 mod parse;
 mod raw;
+pub mod recordings;
 pub mod requests;
 mod schedule;
 mod sla;
@@ -96,6 +97,8 @@ pub struct Config {
     pub requests: requests::RequestsConfig,
     /// Notices to the client: links, digest rate (`[notices]`).
     pub notices: notices::NoticesConfig,
+    /// Recordings: key file, retention job, node address (`[recordings]`).
+    pub recordings: recordings::RecordingsConfig,
 }
 
 /// `[sip]`.
@@ -272,6 +275,8 @@ pub struct Tenant {
     pub sla: crate::sla::SlaRules,
     /// The price per call (D24, `[tenant.billing]`); `None`: the tenant is not billed here.
     pub billing: Option<billing::TenantBilling>,
+    /// Recordings: retention, operators' access (`[tenant.recordings]`).
+    pub recordings: recordings::TenantRecordings,
 }
 
 /// An address or network (`192.0.2.10`, `10.1.0.0/16`, `2001:db8::/32`).

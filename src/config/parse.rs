@@ -32,6 +32,7 @@ pub(crate) const SECTIONS: &[&str] = &[
     "desk",
     "requests",
     "notices",
+    "recordings",
     "account",
 ];
 
@@ -85,6 +86,7 @@ pub(crate) fn read(text: &str, errors: &mut Collector) -> Option<RawConfig> {
             "desk" => section(text, name, value, errors, &mut raw.desk),
             "requests" => section(text, name, value, errors, &mut raw.requests),
             "notices" => section(text, name, value, errors, &mut raw.notices),
+            "recordings" => section(text, name, value, errors, &mut raw.recordings),
             "account" => raw.accounts = entries(text, name, value, errors),
             other => {
                 let (line, column) = line_column(text, key.span().start);

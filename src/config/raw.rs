@@ -286,6 +286,7 @@ pub(crate) struct RawTenant {
     pub notices: Option<super::notices::RawTenantNotices>,
     pub sla: Option<super::sla::RawTenantSla>,
     pub billing: Option<super::billing::RawTenantBilling>,
+    pub recordings: Option<super::recordings::RawTenantRecordings>,
 }
 
 fn default_service_level() -> u64 {
@@ -560,4 +561,6 @@ pub(crate) struct RawConfig {
     pub requests: super::requests::RawRequests,
     /// `[notices]`.
     pub notices: super::notices::RawNotices,
+    /// `[recordings]`.
+    pub recordings: super::recordings::RawRecordings,
 }

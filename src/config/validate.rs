@@ -78,6 +78,8 @@ fn check(raw: &RawConfig, errors: &mut Collector) -> Option<Config> {
     let callbacks = super::callback::check_callbacks(&raw.callbacks, errors);
     let requests = super::requests::check_requests(&raw.requests, errors);
     let notices = super::notices::check_notices(&raw.notices, errors);
+    let recordings =
+        super::recordings::check_recordings(&raw.recordings, &raw.media.recordings_dir, errors);
     let desk = super::desk::check_desk(
         &raw.desk,
         &raw.accounts,
@@ -116,6 +118,7 @@ fn check(raw: &RawConfig, errors: &mut Collector) -> Option<Config> {
         desk: desk?,
         requests,
         notices,
+        recordings: recordings?,
     })
 }
 
@@ -614,6 +617,8 @@ fn check_tenants(
         let notices =
             super::notices::check_tenant_notices(tenant.notices.as_ref(), label, &requests, errors);
         let billing = super::billing::check_tenant_billing(tenant.billing.as_ref(), label, errors);
+        let recordings =
+            super::recordings::check_tenant_recordings(tenant.recordings.as_ref(), label, errors);
         let trunk_sources = tenant.trunk_sources.as_ref().map(|list| {
             if list.is_empty() {
                 errors.push(
@@ -668,6 +673,8 @@ fn check_tenants(
                     notices,
                     sla,
                     billing,
+                    // A bad value was reported above, and the tenant skipped.
+                    recordings: recordings.unwrap_or_default(),
                 })
             }
             _ => ok = false,

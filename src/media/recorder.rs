@@ -36,6 +36,8 @@ pub const NO_TENANT: &str = "none";
 pub struct RecordingDone {
     /// The call id.
     pub call: String,
+    /// The tenant given to [`Recorder::open_for`].
+    pub tenant: String,
     /// The file.
     pub path: PathBuf,
     /// Audio length.
@@ -119,6 +121,8 @@ pub struct Recorder {
     tx: SyncSender<Job>,
     next: Arc<AtomicU64>,
     dir: PathBuf,
+    /// Where other nodes fetch this node's recordings from (`[recordings] node_url`).
+    node_url: Option<String>,
     /// Counters.
     pub counters: Arc<RecorderCounters>,
 }
@@ -186,8 +190,21 @@ impl Recorder {
             tx,
             next: Arc::new(AtomicU64::new(1)),
             dir: dir.to_path_buf(),
+            node_url: None,
             counters,
         })
+    }
+
+    /// The same recorder, naming `url` as the address other nodes fetch its recordings from
+    /// (it goes into each recording's index row).
+    pub fn with_node_url(mut self, url: Option<String>) -> Recorder {
+        self.node_url = url;
+        self
+    }
+
+    /// The address other nodes fetch this node's recordings from.
+    pub fn node_url(&self) -> Option<&str> {
+        self.node_url.as_deref()
     }
 
     /// The directory this run's recordings go to (a subdirectory of `media.recordings_dir`).
@@ -410,6 +427,7 @@ fn write_loop(rx: Receiver<Job>, counters: Arc<RecorderCounters>) {
                     None => hash_file(&f.path)
                         .map(|(bytes, sha256)| RecordingDone {
                             call: f.call,
+                            tenant: f.tenant,
                             path: f.path.clone(),
                             duration_ms: f.frames * 20,
                             bytes,

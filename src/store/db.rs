@@ -66,6 +66,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("migrations/0006_report.postgres.sql"),
         sqlite: include_str!("migrations/0006_report.sqlite.sql"),
     },
+    Migration {
+        version: 7,
+        name: "recordings_index",
+        postgres: include_str!("migrations/0007_recordings.postgres.sql"),
+        sqlite: include_str!("migrations/0007_recordings.sqlite.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
@@ -78,6 +84,24 @@ pub fn schema_version() -> i64 {
 pub fn migration_count() -> usize {
     MIGRATIONS.len()
 }
+
+/// The columns of a recordings row as both back ends insert them.
+const RECORDING_COLUMNS: &str = "recording_uid, call_uid, location, duration_ms, bytes, sha256, \
+     at_ms, tenant, operator, node, node_url, started_at_ms, key_id";
+/// How a recording's end merges into the row its start made (and a replay into either):
+/// known values win, the end's length, size and checksum fill in.
+const RECORDING_MERGE: &str = "ON CONFLICT (recording_uid) DO UPDATE SET \
+     location = excluded.location, \
+     duration_ms = COALESCE(excluded.duration_ms, recordings.duration_ms), \
+     bytes = COALESCE(excluded.bytes, recordings.bytes), \
+     sha256 = COALESCE(excluded.sha256, recordings.sha256), \
+     at_ms = CASE WHEN excluded.at_ms > recordings.at_ms THEN excluded.at_ms ELSE recordings.at_ms END, \
+     tenant = COALESCE(recordings.tenant, excluded.tenant), \
+     operator = COALESCE(excluded.operator, recordings.operator), \
+     node = COALESCE(recordings.node, excluded.node), \
+     node_url = COALESCE(recordings.node_url, excluded.node_url), \
+     started_at_ms = COALESCE(recordings.started_at_ms, excluded.started_at_ms), \
+     key_id = COALESCE(excluded.key_id, recordings.key_id)";
 
 /// Rows per multi-row INSERT: far below both back ends' bind-parameter limits.
 const CALL_ROWS_PER_STATEMENT: usize = 500;
@@ -345,21 +369,35 @@ impl Db {
         }
         if !rows.recordings.is_empty() {
             let rs = &rows.recordings;
-            sqlx::query(
-                "INSERT INTO recordings (recording_uid, call_uid, location, duration_ms, bytes, sha256, at_ms) \
-                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], \
-                 $6::text[], $7::int8[]) ON CONFLICT (recording_uid) DO NOTHING",
-            )
-            .bind(rs.iter().map(|r| r.recording_uid.as_str()).collect::<Vec<_>>())
-            .bind(rs.iter().map(|r| r.call_uid.as_str()).collect::<Vec<_>>())
-            .bind(rs.iter().map(|r| r.location.as_str()).collect::<Vec<_>>())
-            .bind(rs.iter().map(|r| r.duration_ms).collect::<Vec<_>>())
-            .bind(rs.iter().map(|r| r.bytes).collect::<Vec<_>>())
-            .bind(rs.iter().map(|r| r.sha256.as_deref()).collect::<Vec<_>>())
-            .bind(rs.iter().map(|r| r.at_ms).collect::<Vec<_>>())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?;
+            let sql = format!(
+                "INSERT INTO recordings ({RECORDING_COLUMNS}) \
+                 SELECT u.uid, u.call, u.location, u.duration_ms, u.bytes, u.sha256, u.at_ms, \
+                 COALESCE(u.tenant, c.tenant), c.operator, u.node, u.node_url, u.started_at_ms, u.key_id \
+                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::text[], \
+                 $7::int8[], $8::text[], $9::text[], $10::text[], $11::int8[], $12::text[]) \
+                 AS u(uid, call, location, duration_ms, bytes, sha256, at_ms, tenant, node, node_url, \
+                 started_at_ms, key_id) LEFT JOIN call_records c ON c.call_uid = u.call {RECORDING_MERGE}"
+            );
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(
+                    rs.iter()
+                        .map(|r| r.recording_uid.as_str())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(rs.iter().map(|r| r.call_uid.as_str()).collect::<Vec<_>>())
+                .bind(rs.iter().map(|r| r.location.as_str()).collect::<Vec<_>>())
+                .bind(rs.iter().map(|r| r.duration_ms).collect::<Vec<_>>())
+                .bind(rs.iter().map(|r| r.bytes).collect::<Vec<_>>())
+                .bind(rs.iter().map(|r| r.sha256.as_deref()).collect::<Vec<_>>())
+                .bind(rs.iter().map(|r| r.at_ms).collect::<Vec<_>>())
+                .bind(rs.iter().map(|r| r.tenant.as_deref()).collect::<Vec<_>>())
+                .bind(rs.iter().map(|r| r.node.as_str()).collect::<Vec<_>>())
+                .bind(rs.iter().map(|r| r.node_url.as_deref()).collect::<Vec<_>>())
+                .bind(rs.iter().map(|r| r.started_at_ms).collect::<Vec<_>>())
+                .bind(rs.iter().map(|r| r.key_id.as_deref()).collect::<Vec<_>>())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
         }
         if !rows.sms.is_empty() || !rows.callbacks.is_empty() {
             super::outbox::write_postgres(&mut tx, &rows.sms, &rows.callbacks)
@@ -460,20 +498,28 @@ impl Db {
             }
         }
         for r in &rows.recordings {
-            sqlx::query(
-                "INSERT INTO recordings (recording_uid, call_uid, location, duration_ms, bytes, sha256, at_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (recording_uid) DO NOTHING",
-            )
-            .bind(r.recording_uid.clone())
-            .bind(r.call_uid.clone())
-            .bind(r.location.clone())
-            .bind(r.duration_ms)
-            .bind(r.bytes)
-            .bind(r.sha256.clone())
-            .bind(r.at_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?;
+            let sql = format!(
+                "INSERT INTO recordings ({RECORDING_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+                 COALESCE($8, (SELECT c.tenant FROM call_records c WHERE c.call_uid = $2)), \
+                 (SELECT c.operator FROM call_records c WHERE c.call_uid = $2), $9, $10, $11, $12) \
+                 {RECORDING_MERGE}"
+            );
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(r.recording_uid.clone())
+                .bind(r.call_uid.clone())
+                .bind(r.location.clone())
+                .bind(r.duration_ms)
+                .bind(r.bytes)
+                .bind(r.sha256.clone())
+                .bind(r.at_ms)
+                .bind(r.tenant.clone())
+                .bind(r.node.clone())
+                .bind(r.node_url.clone())
+                .bind(r.started_at_ms)
+                .bind(r.key_id.clone())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
         }
         if !rows.sms.is_empty() || !rows.callbacks.is_empty() {
             super::outbox::write_any(&mut tx, &rows.sms, &rows.callbacks)

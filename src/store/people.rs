@@ -188,8 +188,8 @@ pub async fn write_postgres(
 
 /// An audit row written straight to the database, for changes made from the shell while the
 /// journal belongs to a running navbat (`navbat user ...`).
-pub async fn insert_direct(
-    pool: &sqlx::AnyPool,
+pub async fn insert_direct<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    pool: E,
     uid: &str,
     at_ms: i64,
     entry: &AuditEntry,

@@ -153,6 +153,20 @@ enum Fact {
         bytes: u64,
         #[serde(default)]
         sha256: Option<String>,
+        #[serde(default)]
+        tenant: Option<String>,
+        #[serde(default)]
+        node_url: Option<String>,
+        #[serde(default)]
+        key_id: Option<String>,
+    },
+    RecordingStarted {
+        path: String,
+        tenant: String,
+        #[serde(default)]
+        node_url: Option<String>,
+        #[serde(default)]
+        key_id: Option<String>,
     },
     #[serde(other)]
     Other,
@@ -329,23 +343,33 @@ pub struct OperatorStateRow {
     pub at_ms: i64,
 }
 
-/// A recording row.
+/// A recording row (one per recorded call: its start and its end merge into it).
 #[derive(Clone, Debug, PartialEq)]
 pub struct RecordingRow {
-    /// `node:boot:seq` of the recording event.
+    /// The call's store name (rows of schema 1: `node:boot:seq` of the recording event).
     pub recording_uid: String,
     /// The call recorded.
     pub call_uid: String,
-    /// The WAV file.
+    /// The file on `node`.
     pub location: String,
-    /// Length.
-    pub duration_ms: i64,
-    /// Size.
-    pub bytes: i64,
+    /// Length (`None` until the recording ends).
+    pub duration_ms: Option<i64>,
+    /// Size (`None` until the recording ends).
+    pub bytes: Option<i64>,
     /// Checksum.
     pub sha256: Option<String>,
-    /// When it was completed.
+    /// When it was started or completed, whichever came last.
     pub at_ms: i64,
+    /// The call's tenant (`None`: taken from the call record when written).
+    pub tenant: Option<String>,
+    /// The node whose disk holds the file.
+    pub node: String,
+    /// Where other nodes fetch it from.
+    pub node_url: Option<String>,
+    /// When recording began.
+    pub started_at_ms: Option<i64>,
+    /// The key the file is encrypted with.
+    pub key_id: Option<String>,
 }
 
 /// A batch folded into rows, ready for one transaction.
@@ -373,6 +397,29 @@ pub struct Rows {
     pub notices: Vec<(i64, crate::notices::NoticeStep)>,
     /// Entries whose event JSON matched no known shape (kept in the timeline only).
     pub unreadable: usize,
+}
+
+/// Adds a recording's start or end to the batch, merged into the row of the same recording
+/// already there (one row per key and statement: Postgres refuses to upsert a row twice in
+/// one `INSERT`). The merge follows the database's: known values win over unknown ones, the
+/// end's length, size and checksum over the start's nothing.
+fn merge_recording(rows: &mut Vec<RecordingRow>, new: RecordingRow) {
+    let Some(old) = rows
+        .iter_mut()
+        .find(|r| r.recording_uid == new.recording_uid)
+    else {
+        rows.push(new);
+        return;
+    };
+    old.location = new.location;
+    old.at_ms = old.at_ms.max(new.at_ms);
+    old.duration_ms = new.duration_ms.or(old.duration_ms);
+    old.bytes = new.bytes.or(old.bytes);
+    old.sha256 = new.sha256.or(old.sha256.take());
+    old.tenant = old.tenant.take().or(new.tenant);
+    old.node_url = old.node_url.take().or(new.node_url);
+    old.started_at_ms = old.started_at_ms.or(new.started_at_ms);
+    old.key_id = new.key_id.or(old.key_id.take());
 }
 
 /// Folds entries (in journal order) into rows. `month_of` turns a tenant and a time into the
@@ -540,18 +587,51 @@ pub fn fold(entries: &[JournalEntry], month_of: &dyn Fn(&str, i64) -> String) ->
                 duration_ms,
                 bytes,
                 sha256,
+                tenant,
+                node_url,
+                key_id,
             } => {
                 patch.recording_ref = Some(path.clone());
-                rows.recordings.push(RecordingRow {
-                    recording_uid: entry.uid.clone(),
+                merge_recording(
+                    &mut rows.recordings,
+                    RecordingRow {
+                        recording_uid: call_uid.clone(),
+                        call_uid: call_uid.clone(),
+                        location: path,
+                        duration_ms: Some(duration_ms as i64),
+                        bytes: Some(bytes as i64),
+                        sha256,
+                        at_ms: at,
+                        tenant,
+                        node: entry.node.clone(),
+                        node_url,
+                        started_at_ms: None,
+                        key_id,
+                    },
+                );
+            }
+            Fact::RecordingStarted {
+                path,
+                tenant,
+                node_url,
+                key_id,
+            } => merge_recording(
+                &mut rows.recordings,
+                RecordingRow {
+                    recording_uid: call_uid.clone(),
                     call_uid: call_uid.clone(),
                     location: path,
-                    duration_ms: duration_ms as i64,
-                    bytes: bytes as i64,
-                    sha256,
+                    duration_ms: None,
+                    bytes: None,
+                    sha256: None,
                     at_ms: at,
-                });
-            }
+                    tenant: Some(tenant),
+                    node: entry.node.clone(),
+                    node_url,
+                    started_at_ms: Some(at),
+                    key_id,
+                },
+            ),
             Fact::OperatorState { .. } | Fact::Other => {}
         }
     }
