@@ -219,3 +219,185 @@ fn a_recording_made_on_node_a_plays_on_node_b_while_it_grows_and_after_a_restart
     assert_eq!(status, 200);
     assert_eq!(body, whole);
 }
+
+/// A personal token for `user`, made through their desk session (`POST /api/tokens`).
+fn token_of(nav: &Navbat, user: &str) -> String {
+    let s = common::desk::login(nav.http, user);
+    let body = serde_json::json!({"label": format!("{user} recordings")}).to_string();
+    let resp = common::desk::request(
+        nav.http,
+        "POST",
+        "/api/tokens",
+        &[("Cookie", &s.cookie_header()), ("X-CSRF-Token", &s.csrf)],
+        Some(("application/json", &body)),
+    );
+    assert_eq!(resp.status, 201, "token for {user}: {resp:?}");
+    resp.json()["token"].as_str().unwrap().to_owned()
+}
+
+/// Each role against each recording route, on a call of dtm (whose operators may hear their
+/// own calls) answered by 1001: allowed or refused (another tenant's 404, a role that may
+/// not 403), and every allowed access in the audit log with who, what and from where.
+#[test]
+fn each_role_against_each_recording_route_and_every_allowed_access_audited() {
+    let nav = Navbat::start(
+        "recordings-roles",
+        common::desk::with_desk(
+            TestConfig::default().tenant_extra(
+                "\n[tenant.recordings]\noperators_hear_own = true\nretention_months = 24\n",
+            ),
+            "",
+        ),
+    );
+    let phone = nav.operator_phone("1001", "operator_answer.xml", 1, &[]);
+    nav.wait_operator("1001", "available");
+    nav.caller("caller", "caller_ivr_talk.xml", DTM_DID, 2_000)
+        .wait_success();
+    drop(phone);
+    let done = nav.wait_for_event("recording", EVENT_DEADLINE, |_| true);
+    let call = done["call"].as_str().unwrap().to_owned();
+    let uid = wait_until("the recording in the index", EVENT_DEADLINE, || {
+        let listed = nav.get_json("/api/recordings?tenant=dtm");
+        listed.as_array()?.iter().find_map(|r| {
+            let uid = r["call_uid"].as_str()?;
+            (uid.ends_with(&format!(":{call}")) && !r["duration_ms"].is_null())
+                .then(|| uid.to_owned())
+        })
+    });
+
+    let users = [
+        "admin",
+        "supervisor",
+        "sup-dtm",
+        "editor",
+        "op1001",
+        "op1002",
+        "officer-dtm",
+        "officer-support",
+    ];
+    let mut tokens: std::collections::HashMap<&str, String> =
+        users.iter().map(|u| (*u, token_of(&nav, u))).collect();
+    tokens.insert("none", "nothing".into());
+    let listen = format!("/api/recordings/{uid}");
+    let download = format!("/api/recordings/{uid}/download");
+    let export = "/api/recordings?tenant=dtm".to_owned();
+    // (route, audit action, [(who, status)])
+    let table = [
+        (&listen, "recording_play"),
+        (&download, "recording_download"),
+    ]
+    .map(|(path, action)| {
+        (
+            path.clone(),
+            action,
+            vec![
+                ("none", 401),
+                ("editor", 403),
+                ("op1001", 200),
+                ("op1002", 404),
+                ("officer-support", 404),
+                ("officer-dtm", 200),
+                ("sup-dtm", 200),
+                ("supervisor", 200),
+                ("admin", 200),
+            ],
+        )
+    })
+    .into_iter()
+    .chain([(
+        export.clone(),
+        "recording_export",
+        vec![
+            ("none", 401),
+            ("editor", 403),
+            ("op1001", 403),
+            ("officer-support", 404),
+            ("officer-dtm", 200),
+            ("sup-dtm", 200),
+            ("supervisor", 200),
+            ("admin", 200),
+        ],
+    )])
+    .collect::<Vec<_>>();
+    let mut failures = Vec::new();
+    let mut allowed = Vec::new();
+    for (path, action, expect) in &table {
+        for (who, status) in expect {
+            let (got, headers, body) = fetch(nav.http, path, &tokens[who], None);
+            if got != *status {
+                failures.push(format!(
+                    "GET {path} as {who}: expected {status}, got {got} ({})",
+                    String::from_utf8_lossy(&body)
+                        .chars()
+                        .take(160)
+                        .collect::<String>()
+                ));
+                continue;
+            }
+            if got == 200 {
+                allowed.push((*who, *action));
+                if *action != "recording_export" {
+                    assert_eq!(header(&headers, "content-type"), Some("audio/wav"));
+                    assert_eq!(
+                        body.len() as u64,
+                        44 + done["duration_ms"].as_u64().unwrap() * 32
+                    );
+                }
+                if *action == "recording_download" {
+                    assert!(header(&headers, "content-disposition")
+                        .is_some_and(|v| v.starts_with("attachment")));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // Every allowed access is in the audit log, with the account, role, target and source;
+    // refused ones are not.
+    let audit = wait_until("the accesses in the audit log", EVENT_DEADLINE, || {
+        let log = nav.get_json("/api/audit?limit=1000");
+        let lines: Vec<serde_json::Value> = log
+            .as_array()?
+            .iter()
+            .filter(|l| {
+                l["action"]
+                    .as_str()
+                    .is_some_and(|a| a.starts_with("recording_"))
+            })
+            // The test's own lookups of the index, with the bootstrap token.
+            .filter(|l| l["actor"] != "bootstrap-token")
+            .cloned()
+            .collect();
+        (lines.len() >= allowed.len()).then_some(lines)
+    });
+    for (who, action) in &allowed {
+        let target = if *action == "recording_export" {
+            "dtm"
+        } else {
+            uid.as_str()
+        };
+        let found = audit.iter().any(|l| {
+            l["actor"] == *who
+                && l["action"] == *action
+                && l["target"] == target
+                && l["tenant"] == "dtm"
+                && l["source"] == "127.0.0.1"
+                && !l["role"].is_null()
+        });
+        assert!(
+            found,
+            "no audit line for {who} {action} of {target}: {audit:#?}"
+        );
+    }
+    assert_eq!(
+        audit.len(),
+        allowed.len(),
+        "one line per allowed access: {audit:#?}"
+    );
+    for refused in ["op1002", "officer-support", "editor"] {
+        assert!(
+            !audit.iter().any(|l| l["actor"] == refused),
+            "{refused} was refused, yet audited"
+        );
+    }
+}

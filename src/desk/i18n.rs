@@ -133,6 +133,9 @@ pub struct T {
     pub no_disposition: &'static str,
     pub by: &'static str,
     pub role: &'static str,
+    pub recording: &'static str,
+    pub recording_download: &'static str,
+    pub recording_audited: &'static str,
 }
 
 impl T {
@@ -341,6 +344,9 @@ pub static UZ: T = T {
     no_disposition: "Kartochka to'ldirilmagan.",
     by: "Kim tomonidan",
     role: "Rol",
+    recording: "Yozuv",
+    recording_download: "Yozuvni yuklab olish",
+    recording_audited: "Har bir tinglash va yuklab olish jurnalga yoziladi.",
 };
 
 /// Русский.
@@ -472,6 +478,9 @@ pub static RU: T = T {
     no_disposition: "Карточка не заполнена.",
     by: "Кем",
     role: "Роль",
+    recording: "Запись",
+    recording_download: "Скачать запись",
+    recording_audited: "Каждое прослушивание и скачивание записывается в журнал.",
 };
 
 #[cfg(test)]

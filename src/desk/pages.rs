@@ -1585,6 +1585,8 @@ struct CallPage {
     outcome: String,
     operator: String,
     disposition: Option<(String, String, String, String)>,
+    /// The recording's address, for those who may hear it (`recordings::access`).
+    recording: Option<String>,
     nt: &'static super::rtexts::RT,
     notices: Vec<super::requests::NoticeRow>,
 }
@@ -1606,12 +1608,15 @@ async fn call_page(
     let found = with_db(&router, move |pool, _| async move {
         let summary = db::call_view(&pool, &u).await?;
         let disp = db::dispositions(&pool, std::slice::from_ref(&u)).await?;
-        Ok((summary, disp))
+        let recorded = crate::recordings::index::for_call(&pool, &u)
+            .await?
+            .is_some();
+        Ok((summary, disp, recorded))
     })
     .await;
-    let (summary, disp) = match found {
-        Ok((Some(s), d)) => (s, d),
-        Ok((None, _)) => return not_found(&p),
+    let (summary, disp, recorded) = match found {
+        Ok((Some(s), d, r)) => (s, d, r),
+        Ok((None, ..)) => return not_found(&p),
         Err(_) => {
             return HttpResponse::ServiceUnavailable().body(T::of(p.account.language).err_store)
         }
@@ -1628,6 +1633,24 @@ async fn call_page(
     {
         return not_found(&p);
     }
+    // The player only for those the recording route would serve (it checks again).
+    let recording = {
+        let rules = router
+            .shared
+            .config
+            .tenants
+            .iter()
+            .find(|t| t.id == tenant)
+            .map(|t| t.recordings)
+            .unwrap_or_default();
+        let own = summary
+            .operator
+            .as_deref()
+            .is_some_and(|o| p.is_operator(o));
+        let allowed = crate::recordings::access::decide(p.role(), true, own, rules)
+            == crate::recordings::access::Access::Allowed;
+        (recorded && allowed).then(|| format!("/api/recordings/{uid}"))
+    };
     let t = T::of(p.account.language);
     let nt = super::rtexts::RT::of(p.account.language);
     let notices = super::requests::notice_rows(&router, &uid, nt).await;
@@ -1667,6 +1690,7 @@ async fn call_page(
                     d.saved_by,
                 )
             }),
+            recording,
             tenant,
             nt,
             notices,
