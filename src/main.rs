@@ -56,6 +56,13 @@ enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Add a new random recording key to FILE (creating it), which then encrypts new
+    /// recordings; the file's older keys stay for the recordings made with them. Default
+    /// FILE: the configuration's [recordings] key_file.
+    Keygen {
+        /// The key file.
+        file: Option<PathBuf>,
+    },
     /// The monthly statistics (D20) and the invoice (D24) of a tenant, from the configured
     /// database. Months are local months in the tenant's time zone.
     Report {
@@ -197,6 +204,34 @@ fn main() -> std::process::ExitCode {
                 std::process::ExitCode::from(1)
             }
         },
+        Command::Keygen { file } => {
+            let file = match file {
+                Some(f) => f,
+                None => match load(&cli.config) {
+                    Ok(config) => config.recordings.key_file.clone(),
+                    Err(errors) => {
+                        eprintln!("{errors}");
+                        return std::process::ExitCode::from(1);
+                    }
+                },
+            };
+            match navbat::recordings::seal::Keys::generate(
+                &file,
+                jiff::Timestamp::now().as_millisecond(),
+            ) {
+                Ok(id) => {
+                    println!(
+                        "{}: key {id} added; it encrypts new recordings",
+                        file.display()
+                    );
+                    std::process::ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("navbat keygen: {e}");
+                    std::process::ExitCode::from(1)
+                }
+            }
+        }
         Command::CheckConfig => match load(&cli.config) {
             Ok(c) => {
                 let origin = cli
@@ -550,11 +585,15 @@ fn run(config: Config, embedded_prompts: bool) -> anyhow::Result<()> {
             recorder_queue: 16_384,
         },
     )?;
+    // Recordings are encrypted at rest; no key file, no start (a demo run makes one).
+    let keys =
+        navbat::recordings::seal::load_for_run(&config, jiff::Timestamp::now().as_millisecond())?;
     let mut media = media;
     media.recorder = media
         .recorder
         .clone()
-        .with_node_url(Some(navbat::recordings::node_url(&config)));
+        .with_node_url(Some(navbat::recordings::node_url(&config)))
+        .with_keys(Arc::new(keys));
     let system = actix::System::new();
     let result = system.block_on(async move {
         let settings = SipSettings {

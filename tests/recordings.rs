@@ -104,6 +104,8 @@ fn a_recording_made_on_node_a_plays_on_node_b_while_it_grows_and_after_a_restart
     let pg = store_support::Postgres::start();
     let shared = TestDir::new("recordings-disk-a");
     let disk_a = shared.path().join("recordings");
+    // Node A's disk and key file outlive its runs (the restart below).
+    let key_a = shared.path().join("keys/recordings.key");
     let config_a = || {
         TestConfig::default()
             .media_extra(&format!(
@@ -111,6 +113,10 @@ fn a_recording_made_on_node_a_plays_on_node_b_while_it_grows_and_after_a_restart
                 disk_a.display().to_string()
             ))
             .extra_toml(&node_toml("node-a", &pg.url()))
+            .extra_toml(&format!(
+                "\n[recordings]\nkey_file = {:?}\n",
+                key_a.display().to_string()
+            ))
     };
     let mut a = Navbat::start("recordings-a", config_a());
     let b = Navbat::start(
@@ -210,6 +216,11 @@ fn a_recording_made_on_node_a_plays_on_node_b_while_it_grows_and_after_a_restart
     assert_eq!(row["duration_ms"], duration);
     assert_eq!(row["operator"], "1001");
     assert_eq!(row["tenant"], "dtm");
+    // Encrypted at rest, with the key its row names.
+    assert!(
+        row["key_id"].as_str().is_some_and(|k| !k.is_empty()),
+        "{row}"
+    );
 
     // Node A restarts (new boot, same disk and database): the recording is still found.
     a.terminate();
@@ -399,5 +410,69 @@ fn each_role_against_each_recording_route_and_every_allowed_access_audited() {
             !audit.iter().any(|l| l["actor"] == refused),
             "{refused} was refused, yet audited"
         );
+    }
+}
+
+/// Runs `navbat run` on the configuration in `dir` and waits for it to exit (it must).
+fn run_expecting_exit(dir: &std::path::Path) -> std::process::Output {
+    let mut child = std::process::Command::new(navbat_bin())
+        .arg("run")
+        .arg("--config")
+        .arg(dir.join("navbat.toml"))
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn navbat");
+    wait_until("navbat to exit", READY_DEADLINE, || {
+        child.try_wait().expect("poll navbat").map(|_| ())
+    });
+    child.wait_with_output().expect("navbat's output")
+}
+
+/// A key file that is not the one the recordings were made with stops navbat at start, with
+/// one error naming the key file, the key and the fix; so does a key file that lost a key,
+/// or one that is not a key file. Nothing is recorded in the clear instead.
+#[test]
+fn a_wrong_or_incomplete_key_file_stops_navbat_naming_the_file() {
+    let mut nav = Navbat::start("recordings-keys", TestConfig::default());
+    // The demo run made its key file outside data/ and recorded the key's check.
+    let key_file = nav.dir.path().join("keys/recordings.key");
+    let text = std::fs::read_to_string(&key_file).expect("the demo key file");
+    let line = text
+        .lines()
+        .find(|l| !l.starts_with('#'))
+        .expect("a key line");
+    let id = line.split_whitespace().next().unwrap().to_owned();
+    nav.terminate();
+    nav.wait_exit(STOP_DEADLINE).expect("navbat stops");
+
+    let cases = [
+        (
+            format!("{id} {}\n", "5a".repeat(32)),
+            format!("key {id} is not the key"),
+        ),
+        (
+            format!("other {}\n", "5a".repeat(32)),
+            format!("has no key {id}"),
+        ),
+        ("k1 not-hex\n".to_owned(), "line 1".to_owned()),
+    ];
+    for (content, what) in cases {
+        std::fs::write(&key_file, content).unwrap();
+        let out = run_expecting_exit(nav.dir.path());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        let error = stderr
+            .lines()
+            .find(|l| l.contains("recording key file"))
+            .unwrap_or_else(|| panic!("no key error in:\n{stderr}"));
+        assert!(error.contains(&what), "{error:?} lacks {what:?}");
+        assert!(error.contains("keys/recordings.key"), "{error:?}");
+        assert!(error.contains("fix:"), "{error:?}");
+        assert!(!stderr.contains("navbat ready"), "{stderr}");
     }
 }

@@ -126,8 +126,10 @@ impl Rig {
         } else {
             self.navbat.dir.path().join(path)
         };
-        let mut reader = hound::WavReader::open(&path)
-            .unwrap_or_else(|e| panic!("open the recording {}: {e}", path.display()));
+        let wav =
+            common::recordings::recording_wav(self.navbat.dir.path(), &path.display().to_string());
+        let mut reader = hound::WavReader::new(std::io::Cursor::new(wav))
+            .unwrap_or_else(|e| panic!("read the recording {}: {e}", path.display()));
         let spec = reader.spec();
         assert_eq!((spec.channels, spec.sample_rate), (2, 8000), "{recording}");
         let samples: Vec<i16> = reader.samples::<i16>().map(|s| s.unwrap()).collect();

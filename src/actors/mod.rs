@@ -119,7 +119,7 @@ pub(crate) fn open_recording(
         tenant: tenant.to_owned(),
         path: recorder.path_for(call).display().to_string(),
         node_url: node_url.clone(),
-        key_id: None,
+        key_id: recorder.key_id().map(str::to_owned),
     });
     let events = events.clone();
     recording.on_done(Box::new(move |result| match result {
@@ -132,7 +132,7 @@ pub(crate) fn open_recording(
                 sha256: done.sha256,
                 tenant: Some(done.tenant),
                 node_url,
-                key_id: None,
+                key_id: done.key_id,
             });
         }
         Err(e) => tracing::warn!(error = %e, "recording failed"),

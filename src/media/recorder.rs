@@ -9,6 +9,11 @@
 //! progress, one to two seconds behind) and after a crash loses at most the last two
 //! seconds. On close (also when the call ends abruptly: the recording is dropped) it
 //! writes what is pending and the final header, hashes the file and reports.
+//!
+//! With keys ([`Recorder::with_keys`], as `navbat run` always has), a recording is written
+//! encrypted instead (`.nvbrec`, format in `crate::recordings::seal`): the samples in sealed
+//! half-second chunks, each written as it fills, so the file grows as a live call goes on.
+//! Without keys (benchmarks, unit tests) it is a plain WAV.
 
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
@@ -44,8 +49,10 @@ pub struct RecordingDone {
     pub duration_ms: u64,
     /// File size.
     pub bytes: u64,
-    /// Lowercase hex SHA-256 of the file.
+    /// Lowercase hex SHA-256 of the file as stored (encrypted, if it is).
     pub sha256: String,
+    /// The key it is encrypted with; `None`: a plain WAV.
+    pub key_id: Option<String>,
     /// Frames lost because the writer queue was full.
     pub frames_shed: u64,
 }
@@ -59,6 +66,7 @@ enum Job {
         call: String,
         tenant: String,
         path: PathBuf,
+        sealed: Option<crate::recordings::seal::Sealed>,
     },
     /// Whole frames of interleaved stereo samples (left, right, left, ...).
     Frames {
@@ -123,6 +131,8 @@ pub struct Recorder {
     dir: PathBuf,
     /// Where other nodes fetch this node's recordings from (`[recordings] node_url`).
     node_url: Option<String>,
+    /// The recording keys; `None`: plain WAV files.
+    keys: Option<Arc<crate::recordings::seal::Keys>>,
     /// Counters.
     pub counters: Arc<RecorderCounters>,
 }
@@ -191,6 +201,7 @@ impl Recorder {
             next: Arc::new(AtomicU64::new(1)),
             dir: dir.to_path_buf(),
             node_url: None,
+            keys: None,
             counters,
         })
     }
@@ -200,6 +211,23 @@ impl Recorder {
     pub fn with_node_url(mut self, url: Option<String>) -> Recorder {
         self.node_url = url;
         self
+    }
+
+    /// The same recorder, encrypting every recording from now on with the current key of
+    /// `keys`.
+    pub fn with_keys(mut self, keys: Arc<crate::recordings::seal::Keys>) -> Recorder {
+        self.keys = Some(keys);
+        self
+    }
+
+    /// The recording keys, if recordings are encrypted.
+    pub fn keys(&self) -> Option<&Arc<crate::recordings::seal::Keys>> {
+        self.keys.as_ref()
+    }
+
+    /// The key new recordings are encrypted with.
+    pub fn key_id(&self) -> Option<&str> {
+        self.keys.as_deref().map(|k| k.current())
     }
 
     /// The address other nodes fetch this node's recordings from.
@@ -214,7 +242,8 @@ impl Recorder {
 
     /// Where the recording of `call` is (or will be) written.
     pub fn path_for(&self, call: &str) -> PathBuf {
-        self.dir.join(format!("{}.wav", sanitise(call)))
+        let ext = if self.keys.is_some() { "nvbrec" } else { "wav" };
+        self.dir.join(format!("{}.{ext}", sanitise(call)))
     }
 
     /// Starts recording `call` (bytes counted under [`NO_TENANT`]).
@@ -228,11 +257,16 @@ impl Recorder {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let path = self.path_for(call);
         // Open and Close wait for room: they are rare and must never be lost.
+        let sealed = self
+            .keys
+            .as_deref()
+            .map(crate::recordings::seal::Sealed::new);
         let _ = self.tx.send(Job::Open {
             id,
             call: call.to_string(),
             tenant: tenant.to_string(),
             path,
+            sealed,
         });
         Recording {
             id,
@@ -332,7 +366,7 @@ struct OpenFile {
     call: String,
     tenant: String,
     path: PathBuf,
-    writer: Option<hound::WavWriter<BufWriter<std::fs::File>>>,
+    writer: Option<Sink>,
     frames: u64,
     error: Option<String>,
 }
@@ -347,6 +381,71 @@ pub fn spec() -> hound::WavSpec {
     }
 }
 
+/// Where a recording's samples go.
+enum Sink {
+    Wav(hound::WavWriter<BufWriter<std::fs::File>>),
+    Sealed(SealedSink),
+}
+
+/// An encrypted recording being written: samples gather into chunks of
+/// [`crate::recordings::seal::CHUNK`] bytes, each sealed and written out as it fills.
+struct SealedSink {
+    file: BufWriter<std::fs::File>,
+    sealed: crate::recordings::seal::Sealed,
+    index: u64,
+    pending: Vec<u8>,
+}
+
+impl SealedSink {
+    fn create(path: &Path, sealed: crate::recordings::seal::Sealed) -> std::io::Result<SealedSink> {
+        use std::io::Write;
+        let mut file = BufWriter::new(std::fs::File::create(path)?);
+        file.write_all(sealed.header())?;
+        file.flush()?;
+        Ok(SealedSink {
+            file,
+            sealed,
+            index: 0,
+            pending: Vec::with_capacity(crate::recordings::seal::CHUNK * 2),
+        })
+    }
+
+    /// Adds samples; returns the bytes written to the file.
+    fn write(&mut self, samples: &[i16]) -> std::io::Result<u64> {
+        use crate::recordings::seal::CHUNK;
+        for s in samples {
+            self.pending.extend_from_slice(&s.to_le_bytes());
+        }
+        let mut written = 0;
+        while self.pending.len() >= CHUNK {
+            written += self.seal_out(CHUNK)?;
+        }
+        if written > 0 {
+            // Out to the file at once: a live call's recording is read from it.
+            std::io::Write::flush(&mut self.file)?;
+        }
+        Ok(written)
+    }
+
+    fn seal_out(&mut self, n: usize) -> std::io::Result<u64> {
+        use std::io::Write;
+        let sealed = self.sealed.seal(self.index, &self.pending[..n]);
+        self.file.write_all(&sealed)?;
+        self.pending.drain(..n);
+        self.index += 1;
+        Ok(sealed.len() as u64)
+    }
+
+    /// Seals what is left (a last, shorter chunk) and flushes.
+    fn finish(mut self) -> std::io::Result<u64> {
+        let n = self.pending.len();
+        let written = if n > 0 { self.seal_out(n)? } else { 0 };
+        std::io::Write::flush(&mut self.file)?;
+        self.file.get_ref().sync_data()?;
+        Ok(written)
+    }
+}
+
 fn write_loop(rx: Receiver<Job>, counters: Arc<RecorderCounters>) {
     let mut files: HashMap<u64, OpenFile> = HashMap::new();
     while let Ok(job) = rx.recv() {
@@ -356,10 +455,22 @@ fn write_loop(rx: Receiver<Job>, counters: Arc<RecorderCounters>) {
                 call,
                 tenant,
                 path,
+                sealed,
             } => {
-                let (writer, error) = match hound::WavWriter::create(&path, spec()) {
-                    Ok(w) => {
-                        counters.add_bytes(&tenant, HEADER_BYTES);
+                let created = match sealed {
+                    Some(sealed) => {
+                        let header = sealed.header().len() as u64;
+                        SealedSink::create(&path, sealed)
+                            .map(|w| (Sink::Sealed(w), header))
+                            .map_err(|e| e.to_string())
+                    }
+                    None => hound::WavWriter::create(&path, spec())
+                        .map(|w| (Sink::Wav(w), HEADER_BYTES))
+                        .map_err(|e| e.to_string()),
+                };
+                let (writer, error) = match created {
+                    Ok((w, header)) => {
+                        counters.add_bytes(&tenant, header);
                         (Some(w), None)
                     }
                     Err(e) => {
@@ -388,26 +499,38 @@ fn write_loop(rx: Receiver<Job>, counters: Arc<RecorderCounters>) {
                 let Some(w) = f.writer.as_mut() else { continue };
                 let frames = (samples.len() / FRAME_SAMPLES) as u64;
                 let samples = &samples[..frames as usize * FRAME_SAMPLES];
-                let mut result = Ok(());
-                {
-                    let mut sw = w.get_i16_writer(samples.len() as u32);
-                    for s in samples {
-                        sw.write_sample(*s);
-                    }
-                    if let Err(e) = sw.flush() {
-                        result = Err(e);
-                    }
-                }
                 let before = f.frames;
                 f.frames += frames;
                 counters.frames.fetch_add(frames, Ordering::Relaxed);
-                counters.add_bytes(&f.tenant, samples.len() as u64 * 2);
-                if result.is_ok() && before / FLUSH_EVERY != f.frames / FLUSH_EVERY {
-                    result = w.flush();
-                }
+                let result: Result<(), String> = match w {
+                    Sink::Wav(w) => {
+                        let mut result = Ok(());
+                        {
+                            let mut sw = w.get_i16_writer(samples.len() as u32);
+                            for s in samples {
+                                sw.write_sample(*s);
+                            }
+                            if let Err(e) = sw.flush() {
+                                result = Err(e.to_string());
+                            }
+                        }
+                        counters.add_bytes(&f.tenant, samples.len() as u64 * 2);
+                        if result.is_ok() && before / FLUSH_EVERY != f.frames / FLUSH_EVERY {
+                            result = w.flush().map_err(|e| e.to_string());
+                        }
+                        result
+                    }
+                    Sink::Sealed(w) => match w.write(samples) {
+                        Ok(n) => {
+                            counters.add_bytes(&f.tenant, n);
+                            Ok(())
+                        }
+                        Err(e) => Err(e.to_string()),
+                    },
+                };
                 if let Err(e) = result {
                     counters.failures.fetch_add(1, Ordering::Relaxed);
-                    f.error = Some(e.to_string());
+                    f.error = Some(e);
                     f.writer = None;
                 }
             }
@@ -417,10 +540,21 @@ fn write_loop(rx: Receiver<Job>, counters: Arc<RecorderCounters>) {
                     continue;
                 };
                 counters.open.fetch_sub(1, Ordering::Relaxed);
-                if let Some(w) = f.writer.take() {
-                    if let Err(e) = w.finalize() {
-                        f.error = Some(e.to_string());
+                let mut key_id = None;
+                match f.writer.take() {
+                    Some(Sink::Wav(w)) => {
+                        if let Err(e) = w.finalize() {
+                            f.error = Some(e.to_string());
+                        }
                     }
+                    Some(Sink::Sealed(w)) => {
+                        key_id = Some(w.sealed.key_id().to_owned());
+                        match w.finish() {
+                            Ok(n) => counters.add_bytes(&f.tenant, n),
+                            Err(e) => f.error = Some(e.to_string()),
+                        }
+                    }
+                    None => {}
                 }
                 let result = match f.error {
                     Some(e) => Err(format!("{}: {e}", f.path.display())),
@@ -432,6 +566,7 @@ fn write_loop(rx: Receiver<Job>, counters: Arc<RecorderCounters>) {
                             duration_ms: f.frames * 20,
                             bytes,
                             sha256,
+                            key_id,
                             frames_shed: shed,
                         })
                         .map_err(|e| format!("{}: {e}", f.path.display())),

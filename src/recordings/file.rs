@@ -1,8 +1,11 @@
 //! A recording file read as the WAV a listener gets: a header made for the audio written so
 //! far, then the samples. Random access, so a range request reads only what it asks for,
 //! and the length is taken anew at each open, so a growing file plays to its current end.
+//! Both kinds of file are read: encrypted (`.nvbrec`, see [`super::seal`]), whose chunks are
+//! decrypted as a read touches them, and plain WAV (recordings made without keys).
 
 use super::range::{wav_header, WAV_HEADER_BYTES};
+use super::seal::{Keys, OpenError, Sealed, CHUNK, MAGIC, TAG};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -31,14 +34,37 @@ pub enum ReadError {
     /// The file is neither a WAV recording nor one of navbat's encrypted recordings.
     #[error("{0} is not a recording navbat wrote (no WAV or navbat header)")]
     NotARecording(PathBuf),
+    /// The file is encrypted and no keys were given.
+    #[error("{0} is encrypted and no recording keys are loaded; fix: set [recordings] key_file to the key file it was recorded with")]
+    NoKeys(PathBuf),
+    /// The keys do not open the file.
+    #[error("cannot decrypt recording {path}: {source}")]
+    Key {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: OpenError,
+    },
+}
+
+/// How the file holds the samples.
+enum Body {
+    /// A WAV file: the samples from `data_offset` on.
+    Plain { data_offset: u64 },
+    /// An encrypted file: chunks after a header of `header_len` bytes; the last chunk
+    /// decrypted is kept for the next read.
+    Sealed {
+        sealed: Sealed,
+        header_len: u64,
+        cache: Option<(u64, Vec<u8>)>,
+    },
 }
 
 /// An open recording, as the WAV it is served as.
 pub struct Playable {
     file: File,
     path: PathBuf,
-    /// Where the samples start in the file.
-    data_offset: u64,
+    body: Body,
     /// Bytes of whole sample frames available now.
     data_len: u64,
     header: [u8; 44],
@@ -54,8 +80,8 @@ impl std::fmt::Debug for Playable {
 }
 
 impl Playable {
-    /// Opens `path` and takes its current length.
-    pub fn open(path: &Path) -> Result<Playable, ReadError> {
+    /// Opens `path` and takes its current length; `keys` open an encrypted file.
+    pub fn open(path: &Path, keys: Option<&Keys>) -> Result<Playable, ReadError> {
         let io = |source: std::io::Error| {
             if source.kind() == std::io::ErrorKind::NotFound {
                 ReadError::Missing(path.to_path_buf())
@@ -70,19 +96,44 @@ impl Playable {
         let len = file.metadata().map_err(io)?.len();
         let mut head = vec![0u8; len.min(4096) as usize];
         file.read_exact(&mut head).map_err(io)?;
-        let data_offset = match wav_data_offset(&head) {
-            Some(offset) => offset,
-            // Just opened: the writer has not flushed its first header yet. Nothing to play.
-            None if head.len() < 44 && b"RIFF".starts_with(&head[..head.len().min(4)]) => len,
-            None => return Err(ReadError::NotARecording(path.to_path_buf())),
+        let key_error = |source| ReadError::Key {
+            path: path.to_path_buf(),
+            source,
         };
-        let available = len.saturating_sub(data_offset);
+        let (body, data_len) = if head.starts_with(&MAGIC[..head.len().min(MAGIC.len())])
+            && !head.is_empty()
+        {
+            let keys = keys.ok_or_else(|| ReadError::NoKeys(path.to_path_buf()))?;
+            match Sealed::open(&head, keys).map_err(key_error)? {
+                // The header is still being written: nothing to play yet.
+                None => (Body::Plain { data_offset: len }, 0),
+                Some(sealed) => {
+                    let header_len = sealed.header().len() as u64;
+                    let mut body = Body::Sealed {
+                        sealed,
+                        header_len,
+                        cache: None,
+                    };
+                    let data_len = sealed_len(&mut file, &mut body, len, path)?;
+                    (body, data_len)
+                }
+            }
+        } else {
+            let data_offset = match wav_data_offset(&head) {
+                Some(offset) => offset,
+                // Just opened: the writer has not flushed its first header yet.
+                None if head.len() < 44 && b"RIFF".starts_with(&head[..head.len().min(4)]) => len,
+                None => return Err(ReadError::NotARecording(path.to_path_buf())),
+            };
+            let available = len.saturating_sub(data_offset);
+            (Body::Plain { data_offset }, available)
+        };
         // Whole frames only (a growing file may end in a torn one), within WAV's 4 GiB.
-        let data_len = (available - available % FRAME_BYTES).min(u64::from(u32::MAX) - 64);
+        let data_len = (data_len - data_len % FRAME_BYTES).min(u64::from(u32::MAX) - 64);
         Ok(Playable {
             file,
             path: path.to_path_buf(),
-            data_offset,
+            body,
             data_len,
             header: wav_header(data_len as u32, CHANNELS, RATE),
         })
@@ -109,21 +160,102 @@ impl Playable {
             done += n;
             at += n as u64;
         }
-        if done < buf.len() && at < self.len() {
+        while done < buf.len() && at < self.len() {
             let want = ((self.len() - at) as usize).min(buf.len() - done);
-            let io = |source| ReadError::Io {
-                path: self.path.clone(),
-                source,
+            let plain_at = at - WAV_HEADER_BYTES;
+            let n = match &mut self.body {
+                Body::Plain { data_offset } => {
+                    let from = *data_offset + plain_at;
+                    let io = |source| ReadError::Io {
+                        path: self.path.clone(),
+                        source,
+                    };
+                    self.file.seek(SeekFrom::Start(from)).map_err(io)?;
+                    self.file
+                        .read_exact(&mut buf[done..done + want])
+                        .map_err(io)?;
+                    want
+                }
+                Body::Sealed { .. } => {
+                    let index = plain_at / CHUNK as u64;
+                    let within = (plain_at % CHUNK as u64) as usize;
+                    let chunk = chunk(&mut self.file, &mut self.body, index, &self.path)?;
+                    let n = chunk.len().saturating_sub(within).min(want);
+                    if n == 0 {
+                        break;
+                    }
+                    buf[done..done + n].copy_from_slice(&chunk[within..within + n]);
+                    n
+                }
             };
-            let from = self.data_offset + (at - WAV_HEADER_BYTES);
-            self.file.seek(SeekFrom::Start(from)).map_err(io)?;
-            self.file
-                .read_exact(&mut buf[done..done + want])
-                .map_err(io)?;
-            done += want;
+            done += n;
+            at += n as u64;
         }
         Ok(done)
     }
+}
+
+/// The plain bytes of chunk `index` of an encrypted body (from the cache when it is there).
+fn chunk<'a>(
+    file: &mut File,
+    body: &'a mut Body,
+    index: u64,
+    path: &Path,
+) -> Result<&'a [u8], ReadError> {
+    let Body::Sealed {
+        sealed,
+        header_len,
+        cache,
+    } = body
+    else {
+        return Ok(&[]);
+    };
+    if cache.as_ref().is_none_or(|(i, _)| *i != index) {
+        let io = |source| ReadError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let at = *header_len + index * (CHUNK + TAG) as u64;
+        file.seek(SeekFrom::Start(at)).map_err(io)?;
+        let mut raw = Vec::with_capacity(CHUNK + TAG);
+        file.by_ref()
+            .take((CHUNK + TAG) as u64)
+            .read_to_end(&mut raw)
+            .map_err(io)?;
+        let plain = sealed
+            .unseal(index, &raw)
+            .map_err(|source| ReadError::Key {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        *cache = Some((index, plain));
+    }
+    Ok(cache.as_ref().map(|(_, p)| p.as_slice()).unwrap_or(&[]))
+}
+
+/// The plain bytes an encrypted file of `len` bytes holds now: its whole chunks, and a last
+/// shorter one if it opens (a chunk still being written does not, and is left out). The
+/// first chunk is always opened, so a wrong key is an error here, not silence.
+fn sealed_len(file: &mut File, body: &mut Body, len: u64, path: &Path) -> Result<u64, ReadError> {
+    let Body::Sealed { header_len, .. } = body else {
+        return Ok(0);
+    };
+    let stored = len.saturating_sub(*header_len);
+    let whole = stored / (CHUNK + TAG) as u64;
+    let rest = stored % (CHUNK + TAG) as u64;
+    if whole > 0 {
+        chunk(file, body, 0, path)?;
+    }
+    let last = if rest > TAG as u64 {
+        match chunk(file, body, whole, path) {
+            Ok(c) => c.len() as u64,
+            Err(ReadError::Key { .. }) if whole > 0 => 0,
+            Err(e) => return Err(e),
+        }
+    } else {
+        0
+    };
+    Ok(whole * CHUNK as u64 + last)
 }
 
 /// Where the `data` chunk's samples start in a RIFF/WAVE file's first bytes.
@@ -163,7 +295,7 @@ mod tests {
         let mut raw = std::fs::read(&path).unwrap();
         raw.extend_from_slice(&[9, 9, 9]); // a torn frame at the end
         std::fs::write(&path, &raw).unwrap();
-        let mut p = Playable::open(&path).unwrap();
+        let mut p = Playable::open(&path, None).unwrap();
         assert_eq!(p.len(), 44 + 2000);
         let mut whole = vec![0u8; p.len() as usize + 10];
         let n = p.read_at(0, &mut whole).unwrap();
@@ -184,17 +316,115 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("none.wav");
         assert!(matches!(
-            Playable::open(&missing),
+            Playable::open(&missing, None),
             Err(ReadError::Missing(_))
         ));
         let fresh = dir.path().join("fresh.wav");
         std::fs::write(&fresh, b"").unwrap();
-        assert!(Playable::open(&fresh).unwrap().is_empty());
+        assert!(Playable::open(&fresh, None).unwrap().is_empty());
         let other = dir.path().join("x.wav");
         std::fs::write(&other, b"hello, not audio").unwrap();
         assert!(matches!(
-            Playable::open(&other),
+            Playable::open(&other, None),
             Err(ReadError::NotARecording(_))
+        ));
+    }
+
+    /// An encrypted recording as the recorder writes it: its raw bytes hold none of the
+    /// audio written, it reads back exactly with the keys (also across its last, shorter
+    /// chunk), and with
+    /// another key file it fails with the error naming that file.
+    #[test]
+    fn encrypted_recordings_hide_the_audio_and_need_the_right_key() {
+        use crate::media::recorder::{Recorder, FRAME};
+        let dir = tempfile::tempdir().unwrap();
+        let key_file = dir.path().join("keys/recordings.key");
+        Keys::generate(&key_file, 0).unwrap();
+        let keys = std::sync::Arc::new(Keys::load(&key_file).unwrap());
+        let rec = Recorder::start(&dir.path().join("recordings"), 4096)
+            .unwrap()
+            .with_keys(keys.clone());
+        // A pattern no cipher text would hold by chance: a ramp on the left, its negation right.
+        let left: Vec<i16> = (0..FRAME as i16).map(|i| 1000 + i * 7).collect();
+        let right: Vec<i16> = left.iter().map(|s| -s).collect();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut r = rec.open_for("c9", "dtm");
+        r.on_done(Box::new(move |d| tx.send(d).unwrap()));
+        for _ in 0..60 {
+            r.push(&left, &right);
+        }
+        let path = rec.path_for("c9");
+        assert_eq!(path.extension().and_then(|e| e.to_str()), Some("nvbrec"));
+        drop(r);
+        let done = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .unwrap()
+            .unwrap();
+        assert_eq!(done.key_id.as_deref(), Some(keys.current()));
+        assert_eq!(done.duration_ms, 60 * 20);
+
+        let raw = std::fs::read(&path).unwrap();
+        assert_eq!(raw.len() as u64, done.bytes);
+        let mut pattern = Vec::new();
+        for i in 0..8 {
+            pattern.extend_from_slice(&left[i].to_le_bytes());
+            pattern.extend_from_slice(&right[i].to_le_bytes());
+        }
+        assert!(
+            !raw.windows(pattern.len()).any(|w| w == pattern),
+            "audio in the clear"
+        );
+        for needle in [&pattern[..4], b"RIFF".as_slice(), b"data".as_slice()] {
+            assert!(
+                !raw.windows(needle.len()).any(|w| w == needle),
+                "{needle:?} in the file"
+            );
+        }
+
+        let mut p = Playable::open(&path, Some(&keys)).unwrap();
+        let mut wav = vec![0u8; p.len() as usize];
+        assert_eq!(p.read_at(0, &mut wav).unwrap(), wav.len());
+        let samples: Vec<i16> = hound::WavReader::new(std::io::Cursor::new(wav))
+            .unwrap()
+            .into_samples()
+            .map(|s| s.unwrap())
+            .collect();
+        assert_eq!(samples.len(), 60 * FRAME * 2);
+        assert!(samples.chunks(FRAME * 2).all(|f| f
+            .iter()
+            .step_by(2)
+            .copied()
+            .eq(left.iter().copied())
+            && f.iter()
+                .skip(1)
+                .step_by(2)
+                .copied()
+                .eq(right.iter().copied())));
+
+        // The same key id with another key: refused, naming the key file.
+        let other_file = dir.path().join("other.key");
+        std::fs::write(
+            &other_file,
+            format!("{} {}\n", keys.current(), hex::encode([9u8; 32])),
+        )
+        .unwrap();
+        let other = Keys::load(&other_file).unwrap();
+        let err = Playable::open(&path, Some(&other)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ReadError::Key {
+                    source: OpenError::WrongKey { .. },
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("other.key"), "{err}");
+        // Without keys: named too, never read as something else.
+        assert!(matches!(
+            Playable::open(&path, None),
+            Err(ReadError::NoKeys(_))
         ));
     }
 }

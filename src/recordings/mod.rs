@@ -28,6 +28,7 @@ pub mod file;
 pub mod index;
 pub mod range;
 pub mod retention;
+pub mod seal;
 #[allow(clippy::result_large_err)]
 pub mod serve;
 

@@ -135,7 +135,14 @@ async fn answer(router: &Router, req: &HttpRequest, call: &str, how: Use) -> Htt
         );
     }
     match locate(router, call, &uid, relay).await {
-        Source::Local(path) => serve_file(path, range.as_deref(), how, &uid).await,
+        Source::Local(path) => {
+            let keys = router
+                .shared
+                .media
+                .get()
+                .and_then(|m| m.recorder.keys().cloned());
+            serve_file(path, keys, range.as_deref(), how, &uid).await
+        }
         Source::Remote(url) => relay_to(router, &url, &uid, how, range.as_deref()).await,
         Source::Nowhere => not_found("no_recording", call),
     }
@@ -184,8 +191,14 @@ async fn locate(router: &Router, call: &str, uid: &str, relay: bool) -> Source {
 }
 
 /// Answers with the file's bytes as a WAV: 200 whole or 206 for a range, streamed.
-async fn serve_file(path: PathBuf, range: Option<&str>, how: Use, uid: &str) -> HttpResponse {
-    let opened = web::block(move || Playable::open(&path)).await;
+async fn serve_file(
+    path: PathBuf,
+    keys: Option<std::sync::Arc<super::seal::Keys>>,
+    range: Option<&str>,
+    how: Use,
+    uid: &str,
+) -> HttpResponse {
+    let opened = web::block(move || Playable::open(&path, keys.as_deref())).await;
     let playable = match opened {
         Ok(Ok(p)) => p,
         Ok(Err(ReadError::Missing(_))) => return not_found("no_recording", uid),
