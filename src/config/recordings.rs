@@ -81,9 +81,11 @@ impl Default for TenantRecordings {
     }
 }
 
+/// Checks `[recordings]`; `data_dirs` are the directories of the data the key protects
+/// (`media.recordings_dir`, `database.journal_dir`), which the key file must not be in.
 pub(crate) fn check_recordings(
     raw: &RawRecordings,
-    recordings_dir: &str,
+    data_dirs: &[(&str, &str)],
     errors: &mut Collector,
 ) -> Option<RecordingsConfig> {
     let mut ok = true;
@@ -96,12 +98,12 @@ pub(crate) fn check_recordings(
             "give the path of the recording key file, outside the data directory, e.g. \
              /etc/navbat/recordings.key",
         );
-    } else if inside(key_file, recordings_dir) {
+    } else if let Some((setting, dir)) = data_dirs.iter().find(|(_, dir)| inside(key_file, dir)) {
         ok = false;
         errors.push(
             "recordings.key_file",
-            format!("{key_file} is inside media.recordings_dir ({recordings_dir})"),
-            "keep the key away from the recordings it protects: put it outside the data \
+            format!("{key_file} is inside {setting} ({dir})"),
+            "keep the key away from the data it protects: put it outside the data \
              directory, e.g. /etc/navbat/recordings.key",
         );
     }
@@ -165,4 +167,95 @@ pub(crate) fn check_tenant_recordings(
         retention_months: months as u32,
         operators_hear_own: raw.operators_hear_own,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, ConfigErrors, EMBEDDED_DEFAULT_TOML};
+
+    fn with(recordings: &str, tenant: &str) -> Result<Config, ConfigErrors> {
+        let text = EMBEDDED_DEFAULT_TOML.replace(
+            "[recordings]\nkey_file = \"keys/recordings.key\"\nretention_check_secs = 3600\n",
+            &format!("[recordings]\n{recordings}\n"),
+        );
+        assert_ne!(
+            text, EMBEDDED_DEFAULT_TOML,
+            "the demo's [recordings] section moved"
+        );
+        Config::from_toml_str(&format!("{text}\n{tenant}"), "test.toml")
+    }
+
+    fn error_at(result: Result<Config, ConfigErrors>, field: &str) -> String {
+        let errors = result.expect_err("errors expected");
+        let e = errors
+            .at(field)
+            .next()
+            .unwrap_or_else(|| panic!("no error at {field}: {errors}"))
+            .clone();
+        assert!(!e.fix.is_empty());
+        format!("{}; {}", e.problem, e.fix)
+    }
+
+    #[test]
+    fn defaults_and_values() {
+        let config = with("", "").unwrap();
+        assert_eq!(
+            config.recordings.key_file,
+            std::path::Path::new("keys/recordings.key")
+        );
+        assert_eq!(config.recordings.retention_check.as_secs(), 3600);
+        assert!(config
+            .tenants
+            .iter()
+            .all(|t| t.recordings.retention_months == 12 && !t.recordings.operators_hear_own));
+        let config = with(
+            "key_file = \"/etc/navbat/rec.key\"\nnode_url = \"http://10.0.0.2:8080/\"",
+            "[tenant.recordings]\nretention_months = 36\noperators_hear_own = true\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.recordings.node_url.as_deref(),
+            Some("http://10.0.0.2:8080")
+        );
+        let last = config.tenants.last().unwrap();
+        assert_eq!(last.recordings.retention_months, 36);
+        assert!(last.recordings.operators_hear_own);
+    }
+
+    #[test]
+    fn bad_values_name_the_setting_and_the_fix() {
+        for months in ["0", "121", "-3"] {
+            let last = with("", "").unwrap().tenants.last().unwrap().id.clone();
+            let text = error_at(
+                with(
+                    "",
+                    &format!("[tenant.recordings]\nretention_months = {months}\n"),
+                ),
+                &format!("tenant.{last}.recordings.retention_months"),
+            );
+            assert!(text.contains("between 1 and 120"), "{text}");
+        }
+        let text = error_at(
+            with("key_file = \"data/recordings/k.key\"", ""),
+            "recordings.key_file",
+        );
+        assert!(
+            text.contains("media.recordings_dir") && text.contains("outside"),
+            "{text}"
+        );
+        let text = error_at(
+            with("key_file = \"data/journal/k.key\"", ""),
+            "recordings.key_file",
+        );
+        assert!(text.contains("database.journal_dir"), "{text}");
+        error_at(with("key_file = \" \"", ""), "recordings.key_file");
+        error_at(
+            with("retention_check_secs = 0", ""),
+            "recordings.retention_check_secs",
+        );
+        error_at(
+            with("node_url = \"10.0.0.2:8080\"", ""),
+            "recordings.node_url",
+        );
+    }
 }

@@ -78,8 +78,14 @@ fn check(raw: &RawConfig, errors: &mut Collector) -> Option<Config> {
     let callbacks = super::callback::check_callbacks(&raw.callbacks, errors);
     let requests = super::requests::check_requests(&raw.requests, errors);
     let notices = super::notices::check_notices(&raw.notices, errors);
-    let recordings =
-        super::recordings::check_recordings(&raw.recordings, &raw.media.recordings_dir, errors);
+    let recordings = super::recordings::check_recordings(
+        &raw.recordings,
+        &[
+            ("media.recordings_dir", &raw.media.recordings_dir),
+            ("database.journal_dir", &raw.database.journal_dir),
+        ],
+        errors,
+    );
     let desk = super::desk::check_desk(
         &raw.desk,
         &raw.accounts,

@@ -91,8 +91,7 @@ pub async fn for_tenant(
     rows.iter().map(row).collect()
 }
 
-/// Recordings held by `node` (or by no node named: rows older than schema 7) that started
-/// before `before_ms`, oldest first, at most `limit`.
+/// Recordings held by `node` that started before `before_ms`, oldest first, at most `limit`.
 pub async fn held_before(
     pool: &AnyPool,
     node: &str,
@@ -100,7 +99,7 @@ pub async fn held_before(
     limit: i64,
 ) -> Result<Vec<IndexRow>, sqlx::Error> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM recordings WHERE (node = $1 OR node IS NULL) \
+        "SELECT {COLUMNS} FROM recordings WHERE node = $1 \
          AND COALESCE(started_at_ms, at_ms) < $2 ORDER BY COALESCE(started_at_ms, at_ms) LIMIT $3"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))

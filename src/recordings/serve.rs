@@ -181,7 +181,8 @@ async fn locate(router: &Router, call: &str, uid: &str, relay: bool) -> Source {
     };
     let me = &router.shared.config.node.id;
     match (&row.node, &row.node_url) {
-        (None, _) => Source::Local(PathBuf::from(row.location)),
+        // Every row names its node since schema 7 (older rows were given theirs then).
+        (None, _) => Source::Nowhere,
         (Some(node), _) if node == me => Source::Local(PathBuf::from(row.location)),
         // A relayed request is served from this node's disk or not at all: never relayed on.
         (Some(_), _) if relay => Source::Nowhere,
