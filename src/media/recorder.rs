@@ -66,7 +66,8 @@ enum Job {
         call: String,
         tenant: String,
         path: PathBuf,
-        sealed: Option<crate::recordings::seal::Sealed>,
+        // Boxed: the cipher's key schedule would make every job as big.
+        sealed: Option<Box<crate::recordings::seal::Sealed>>,
     },
     /// Whole frames of interleaved stereo samples (left, right, left, ...).
     Frames {
@@ -260,7 +261,7 @@ impl Recorder {
         let sealed = self
             .keys
             .as_deref()
-            .map(crate::recordings::seal::Sealed::new);
+            .map(|k| Box::new(crate::recordings::seal::Sealed::new(k)));
         let _ = self.tx.send(Job::Open {
             id,
             call: call.to_string(),
@@ -384,20 +385,23 @@ pub fn spec() -> hound::WavSpec {
 /// Where a recording's samples go.
 enum Sink {
     Wav(hound::WavWriter<BufWriter<std::fs::File>>),
-    Sealed(SealedSink),
+    Sealed(Box<SealedSink>),
 }
 
 /// An encrypted recording being written: samples gather into chunks of
 /// [`crate::recordings::seal::CHUNK`] bytes, each sealed and written out as it fills.
 struct SealedSink {
     file: BufWriter<std::fs::File>,
-    sealed: crate::recordings::seal::Sealed,
+    sealed: Box<crate::recordings::seal::Sealed>,
     index: u64,
     pending: Vec<u8>,
 }
 
 impl SealedSink {
-    fn create(path: &Path, sealed: crate::recordings::seal::Sealed) -> std::io::Result<SealedSink> {
+    fn create(
+        path: &Path,
+        sealed: Box<crate::recordings::seal::Sealed>,
+    ) -> std::io::Result<SealedSink> {
         use std::io::Write;
         let mut file = BufWriter::new(std::fs::File::create(path)?);
         file.write_all(sealed.header())?;
@@ -461,7 +465,7 @@ fn write_loop(rx: Receiver<Job>, counters: Arc<RecorderCounters>) {
                     Some(sealed) => {
                         let header = sealed.header().len() as u64;
                         SealedSink::create(&path, sealed)
-                            .map(|w| (Sink::Sealed(w), header))
+                            .map(|w| (Sink::Sealed(Box::new(w)), header))
                             .map_err(|e| e.to_string())
                     }
                     None => hound::WavWriter::create(&path, spec())

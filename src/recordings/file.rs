@@ -54,7 +54,7 @@ enum Body {
     /// An encrypted file: chunks after a header of `header_len` bytes; the last chunk
     /// decrypted is kept for the next read.
     Sealed {
-        sealed: Sealed,
+        sealed: Box<Sealed>,
         header_len: u64,
         cache: Option<(u64, Vec<u8>)>,
     },
@@ -110,7 +110,7 @@ impl Playable {
                 Some(sealed) => {
                     let header_len = sealed.header().len() as u64;
                     let mut body = Body::Sealed {
-                        sealed,
+                        sealed: Box::new(sealed),
                         header_len,
                         cache: None,
                     };

@@ -122,6 +122,54 @@ pub async fn sweep(
     }
 }
 
+/// The retention job: a [`sweep`] at start and then every `[recordings]
+/// retention_check_secs`, on the store's runtime. What it deleted is in the audit log; a
+/// failing database is logged and tried again at the next turn.
+pub async fn job(store: crate::store::Store, config: std::sync::Arc<crate::config::Config>) {
+    let months: std::collections::HashMap<String, u32> = config
+        .tenants
+        .iter()
+        .map(|t| (t.id.clone(), t.recordings.retention_months))
+        .collect();
+    let shortest = months
+        .values()
+        .copied()
+        .min()
+        .unwrap_or(DEFAULT_RETENTION_MONTHS)
+        .min(DEFAULT_RETENTION_MONTHS);
+    let months = std::sync::Arc::new(months);
+    loop {
+        let pool = store.db().pool().clone();
+        let node = config.node.id.clone();
+        let m = months.clone();
+        let now = jiff::Timestamp::now().as_millisecond();
+        let result = store
+            .run(async move {
+                let months_of = move |t: &str| m.get(t).copied();
+                sweep(&pool, &node, &months_of, shortest, now).await
+            })
+            .await;
+        match result {
+            Ok(Ok(swept)) if !swept.deleted.is_empty() || swept.failed > 0 => {
+                tracing::info!(
+                    deleted = swept.deleted.len(),
+                    failed = swept.failed,
+                    "expired recordings deleted"
+                );
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "retention: the database failed; trying again later")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "retention: the store is closed");
+                return;
+            }
+        }
+        tokio::time::sleep(config.recordings.retention_check).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,53 +332,5 @@ mod tests {
             .deleted
             .is_empty());
         db.close().await;
-    }
-}
-
-/// The retention job: a [`sweep`] at start and then every `[recordings]
-/// retention_check_secs`, on the store's runtime. What it deleted is in the audit log; a
-/// failing database is logged and tried again at the next turn.
-pub async fn job(store: crate::store::Store, config: std::sync::Arc<crate::config::Config>) {
-    let months: std::collections::HashMap<String, u32> = config
-        .tenants
-        .iter()
-        .map(|t| (t.id.clone(), t.recordings.retention_months))
-        .collect();
-    let shortest = months
-        .values()
-        .copied()
-        .min()
-        .unwrap_or(DEFAULT_RETENTION_MONTHS)
-        .min(DEFAULT_RETENTION_MONTHS);
-    let months = std::sync::Arc::new(months);
-    loop {
-        let pool = store.db().pool().clone();
-        let node = config.node.id.clone();
-        let m = months.clone();
-        let now = jiff::Timestamp::now().as_millisecond();
-        let result = store
-            .run(async move {
-                let months_of = move |t: &str| m.get(t).copied();
-                sweep(&pool, &node, &months_of, shortest, now).await
-            })
-            .await;
-        match result {
-            Ok(Ok(swept)) if !swept.deleted.is_empty() || swept.failed > 0 => {
-                tracing::info!(
-                    deleted = swept.deleted.len(),
-                    failed = swept.failed,
-                    "expired recordings deleted"
-                );
-            }
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "retention: the database failed; trying again later")
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "retention: the store is closed");
-                return;
-            }
-        }
-        tokio::time::sleep(config.recordings.retention_check).await;
     }
 }

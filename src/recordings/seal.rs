@@ -504,6 +504,33 @@ impl Sealed {
     }
 }
 
+/// The keys `navbat run` records with: the key file of `[recordings] key_file`, checked
+/// against the recordings directory. A missing key file is an error, except on a demo run
+/// (SIP and HTTP on loopback only), where a new key file is made at that path (outside the
+/// data directory: `keys/recordings.key` by default) and said in the log.
+pub fn load_for_run(config: &crate::config::Config, now_ms: i64) -> Result<Keys, KeyError> {
+    let path = &config.recordings.key_file;
+    let keys = match Keys::load(path) {
+        Err(KeyError::Missing { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound
+                && config.sip.is_loopback_only()
+                && config.http.listen.ip().is_loopback() =>
+        {
+            let id = Keys::generate(path, now_ms)?;
+            tracing::warn!(
+                key_file = %path.display(),
+                key = %id,
+                "demo run on loopback: created a recording key file; keep it with the recordings \
+                 (without it they cannot be heard), and give production its own (navbat keygen)"
+            );
+            Keys::load(path)?
+        }
+        other => other?,
+    };
+    keys.check(&config.media.recordings_dir)?;
+    Ok(keys)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -608,31 +635,4 @@ mod tests {
             Err(KeyError::Empty { .. })
         ));
     }
-}
-
-/// The keys `navbat run` records with: the key file of `[recordings] key_file`, checked
-/// against the recordings directory. A missing key file is an error, except on a demo run
-/// (SIP and HTTP on loopback only), where a new key file is made at that path (outside the
-/// data directory: `keys/recordings.key` by default) and said in the log.
-pub fn load_for_run(config: &crate::config::Config, now_ms: i64) -> Result<Keys, KeyError> {
-    let path = &config.recordings.key_file;
-    let keys = match Keys::load(path) {
-        Err(KeyError::Missing { source, .. })
-            if source.kind() == std::io::ErrorKind::NotFound
-                && config.sip.is_loopback_only()
-                && config.http.listen.ip().is_loopback() =>
-        {
-            let id = Keys::generate(path, now_ms)?;
-            tracing::warn!(
-                key_file = %path.display(),
-                key = %id,
-                "demo run on loopback: created a recording key file; keep it with the recordings \
-                 (without it they cannot be heard), and give production its own (navbat keygen)"
-            );
-            Keys::load(path)?
-        }
-        other => other?,
-    };
-    keys.check(&config.media.recordings_dir)?;
-    Ok(keys)
 }

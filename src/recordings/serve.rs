@@ -68,7 +68,7 @@ fn not_found(code: &'static str, call: &str) -> HttpResponse {
         "unknown_call" => format!("no call {call}"),
         _ => format!("no recording for call {call}"),
     };
-    json_error(StatusCode::NOT_FOUND, code, &message)
+    json_error(StatusCode::NOT_FOUND, code, message)
 }
 
 /// Whether `p` is a peer node relaying a request it has already checked and audited.
@@ -98,7 +98,7 @@ async fn answer(router: &Router, req: &HttpRequest, call: &str, how: Use) -> Htt
             return json_error(
                 StatusCode::FORBIDDEN,
                 "forbidden",
-                &format!(
+                format!(
                     "the role {} may not hear recordings of {tenant} (operators: only their own \
                      calls, where [tenant.recordings] operators_hear_own = true)",
                     p.role()
@@ -208,7 +208,7 @@ async fn serve_file(
             return json_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "recording_unreadable",
-                &e.to_string(),
+                e.to_string(),
             );
         }
         Err(_) => {
@@ -328,7 +328,7 @@ async fn relay_to(
             return json_error(
                 StatusCode::BAD_GATEWAY,
                 "node_unreachable",
-                &format!(
+                format!(
                     "the recording is on the node at {base}, which does not answer; retry when \
                      it is up"
                 ),
@@ -400,7 +400,7 @@ async fn export(
         return json_error(
             StatusCode::NOT_FOUND,
             "unknown_tenant",
-            &format!("no tenant {}", q.tenant),
+            format!("no tenant {}", q.tenant),
         );
     }
     let (from, to) = (q.from_ms.unwrap_or(0), q.to_ms.unwrap_or(i64::MAX));
@@ -422,6 +422,6 @@ async fn export(
             );
             HttpResponse::Ok().json(rows)
         }
-        Err(e) => json_error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", &e),
+        Err(e) => json_error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e),
     }
 }
