@@ -776,7 +776,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     crate::desk::requests::routes(cfg);
     crate::desk::reports::routes(cfg);
     crate::desk::form::routes(cfg);
-    crate::recordings::serve::routes(cfg);
+    crate::desk::recordings::routes(cfg);
     cfg.route("/metrics", web::get().to(metrics))
         .route("/api/health", web::get().to(health))
         .route("/api/queues", web::get().to(queues))

@@ -31,6 +31,8 @@ pub mod live;
 #[allow(clippy::result_large_err)]
 pub mod pages;
 #[allow(clippy::result_large_err)]
+pub mod recordings;
+#[allow(clippy::result_large_err)]
 pub mod reports;
 #[allow(clippy::result_large_err)]
 pub mod requests;

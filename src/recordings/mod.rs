@@ -21,7 +21,8 @@
 //!   `Content-Range`), so a browser's player seeks without fetching the whole file. The
 //!   served WAV has a header made for the audio written so far: a live call's recording
 //!   plays while it grows, a range past its current end being refused with 416.
-//! * Access ([`access`]) and retention ([`retention`]) are decided by pure functions.
+//! * Access ([`access`]) and retention ([`retention`]) are decided by pure functions; the
+//!   routes are `crate::desk::recordings` (this module stays below the desk and the actors).
 
 pub mod access;
 pub mod file;
@@ -29,8 +30,6 @@ pub mod index;
 pub mod range;
 pub mod retention;
 pub mod seal;
-#[allow(clippy::result_large_err)]
-pub mod serve;
 
 /// The address other nodes fetch this node's recordings from: `[recordings] node_url`, else
 /// `http://` and `http.listen` (right for one host; set node_url when nodes are on several).

@@ -1,4 +1,5 @@
-//! The recording routes:
+//! The recording routes (the index, files, access and retention are `crate::recordings`'s;
+//! this is their HTTP face, beside the desk's other routes):
 //!
 //! * `GET /api/recordings/{call}`: listen (inline WAV, range requests), audited as
 //!   `recording_play`;
@@ -11,14 +12,13 @@
 //! `Range`, or one starting at 0); the further range requests a player makes while seeking
 //! are not each a new line. A refused request is not audited (the route answered nothing).
 
-use super::access::{decide, Access, ROLES};
-use super::file::{Playable, ReadError};
-use super::index::IndexRow;
-use super::range::{wanted, Wanted};
 use crate::accounts::{Principal, Role, Via};
 use crate::actors::Router;
 use crate::desk::auth::{api_principal, audit, json_error};
-use crate::desk::or_answer;
+use crate::recordings::access::{decide, Access, ROLES};
+use crate::recordings::file::{Playable, ReadError};
+use crate::recordings::index::IndexRow;
+use crate::recordings::range::{wanted, Wanted};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -171,7 +171,7 @@ async fn locate(router: &Router, call: &str, uid: &str, relay: bool) -> Source {
     }
     let u = uid.to_owned();
     let row: Option<IndexRow> = crate::desk::with_db(router, move |pool, _| async move {
-        super::index::for_call(&pool, &u).await
+        crate::recordings::index::for_call(&pool, &u).await
     })
     .await
     .ok()
@@ -194,7 +194,7 @@ async fn locate(router: &Router, call: &str, uid: &str, relay: bool) -> Source {
 /// Answers with the file's bytes as a WAV: 200 whole or 206 for a range, streamed.
 async fn serve_file(
     path: PathBuf,
-    keys: Option<std::sync::Arc<super::seal::Keys>>,
+    keys: Option<std::sync::Arc<crate::recordings::seal::Keys>>,
     range: Option<&str>,
     how: Use,
     uid: &str,
@@ -406,7 +406,7 @@ async fn export(
     let (from, to) = (q.from_ms.unwrap_or(0), q.to_ms.unwrap_or(i64::MAX));
     let tenant = q.tenant.clone();
     let rows = crate::desk::with_db(&router, move |pool, _| async move {
-        super::index::for_tenant(&pool, &tenant, from, to, EXPORT_LIMIT).await
+        crate::recordings::index::for_tenant(&pool, &tenant, from, to, EXPORT_LIMIT).await
     })
     .await;
     match rows {
