@@ -12,8 +12,9 @@
 //! `surge_callback_accept`, hangs up (outcome `callback_requested`, the channel is freed),
 //! and the callback waits in the core at the caller's original place
 //! (`Input::EnqueueCallback`). When the core offers it, the dial-out takes a channel like
-//! an inbound call (none free: it leaves the core, and every second as many such
-//! callbacks as there are free channels come back at their places, as the router does); the operator answers after the ring delay, the
+//! an inbound call (none free: it leaves the core and is parked in the router's own
+//! readmission core, `navbat::callback::Readmission`, which every second lets as many back
+//! at their places as there are free channels); the operator answers after the ring delay, the
 //! caller is assumed to answer at once, and they talk for a `handle` sample. Unanswered
 //! callers and retries are not modelled.
 
@@ -24,6 +25,7 @@ use navbat::acd::{
     Acd, Action, CallId, Input, Millis, OperatorId, OperatorState, Outcome as AcdOutcome, QueueId,
     SkillSet,
 };
+use navbat::callback::{FreeChannels, Readmission};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
@@ -53,9 +55,17 @@ enum Event {
 /// each time the callback enters the core a new slot.
 const CALLBACK_BASE: u32 = 1 << 31;
 
-/// How often callbacks that found every channel busy are readmitted (the router's
-/// `NO_CHANNEL_RETRY`).
-const NO_CHANNEL_RETRY_MS: u64 = 1000;
+/// The simulator's trunk: one tenant, `channels - in_system` free.
+struct SimChannels(u32);
+
+impl FreeChannels for SimChannels {
+    fn global_free(&self) -> u32 {
+        self.0
+    }
+    fn tenant_free(&self, _: usize) -> u32 {
+        self.0
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum CallbackPhase {
@@ -171,9 +181,8 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
     let mut callbacks: Vec<CallbackSim> = Vec::new();
     // Core slot -> callback index.
     let mut callback_slots: Vec<u32> = Vec::new();
-    // Callbacks out of the core for want of a channel, and whether their readmission is due.
-    let mut no_channel: Vec<u32> = Vec::new();
-    let mut readmit_scheduled = false;
+    // Callbacks out of the core for want of a channel: the router's own readmission core.
+    let mut readmission: Readmission<u32> = Readmission::new();
     let profile_end_ms = (sc.profile.duration_secs() * 1000.0) as u64;
     let (mut requested_by_end, mut completed_by_end) = (0u64, 0u64);
     let offer_callbacks = sc.surge && sc.surge_callback_accept > 0.0;
@@ -330,18 +339,13 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
                         }
                     }
                     Event::ReadmitCallbacks => {
-                        readmit_scheduled = false;
-                        no_channel.sort_by_key(|&i| (callbacks[i as usize].arrived_ms, i));
-                        let free = sc.channels.saturating_sub(in_system) as usize;
-                        let back: Vec<u32> =
-                            no_channel.drain(..free.min(no_channel.len())).collect();
-                        for i in back {
+                        let free = SimChannels(sc.channels.saturating_sub(in_system));
+                        for i in readmission.handle_timeout(now, &free, |_| true) {
                             enqueue_callback(&mut acd, &mut callback_slots, &mut callbacks, i, now);
                             out.core_steps += 1;
                         }
-                        if !no_channel.is_empty() {
-                            readmit_scheduled = true;
-                            push(&mut heap, t + NO_CHANNEL_RETRY_MS, Event::ReadmitCallbacks);
+                        if let Some(due) = readmission.poll_timeout() {
+                            push(&mut heap, due.0, Event::ReadmitCallbacks);
                         }
                     }
                     Event::Patience(n) => {
@@ -466,14 +470,10 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
                             push(&mut heap, now + talk, Event::HangUp(call.0 as u32));
                         }
                         (_, CallbackPhase::NoChannel) => {
-                            no_channel.push(i);
-                            if !readmit_scheduled {
-                                readmit_scheduled = true;
-                                push(
-                                    &mut heap,
-                                    now + NO_CHANNEL_RETRY_MS,
-                                    Event::ReadmitCallbacks,
-                                );
+                            if readmission.park(Millis(now), i, 0, cb.arrived_ms as i64) {
+                                if let Some(due) = readmission.poll_timeout() {
+                                    push(&mut heap, due.0, Event::ReadmitCallbacks);
+                                }
                             }
                         }
                         // Callbacks have no maximum wait and no patience in the core.

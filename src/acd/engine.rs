@@ -337,6 +337,17 @@ impl Acd {
             .map_or(OperatorState::LoggedOut, |o| o.state)
     }
 
+    /// Expected wait in milliseconds of a caller who joins `queue` now, each call taking
+    /// `handle_ms`: the one estimate ([`QueueSnapshot::expected_wait_ms`]) under the queue's
+    /// active maximum wait (its surge one in surge mode). 0 for an unknown queue.
+    pub fn expected_wait_ms(&self, queue: QueueId, now: Millis, handle_ms: u64) -> u64 {
+        let Some(q) = self.queues.get(queue_index(queue)) else {
+            return 0;
+        };
+        self.queue_snapshot(queue, now)
+            .expected_wait_ms(handle_ms, q.params().max_wait_ms)
+    }
+
     /// Whether the queue's tenant is in surge mode; `false` for an unknown queue.
     pub fn surge(&self, queue: QueueId) -> bool {
         self.queues.get(queue_index(queue)).is_some_and(|q| q.surge)
