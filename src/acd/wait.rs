@@ -44,13 +44,13 @@ impl QueueSnapshot {
 
     /// Expected wait in milliseconds of a caller who joins the queue now: nothing when nobody
     /// waits and an operator is available, else [`expected_wait_ms`] at the place behind
-    /// everyone waiting.
+    /// everyone waiting, pending callbacks included (they keep earlier callers' places).
     pub fn expected_wait_ms(&self, handle_ms: u64, max_wait_ms: u64) -> u64 {
-        if self.waiting == 0 && self.operators_available > 0 {
+        if self.waiting + self.callbacks_waiting == 0 && self.operators_available > 0 {
             return 0;
         }
         expected_wait_ms(
-            self.waiting + 1,
+            self.waiting + self.callbacks_waiting + 1,
             self.serving(),
             handle_ms,
             Some(max_wait_ms),
