@@ -102,6 +102,52 @@ pub struct Recorder {
     pub latencies_us: BTreeMap<&'static str, Histogram<u64>>,
     /// Surge callbacks (simulation only).
     pub callbacks: CallbackTally,
+    /// The results-day policy: offers made and taken, and what each caller got (simulation
+    /// only).
+    pub policy: PolicyTally,
+}
+
+/// The surge policy's offers (`navbat::callback::door`) and, per caller, what they got in the
+/// end (simulation only).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PolicyTally {
+    /// Offers made at the door of the queue (the expected wait was beyond the limit).
+    pub offers_at_door: u64,
+    /// Offers made in the queue after `offer_after` (the wait had looked short).
+    pub offers_in_queue: u64,
+    /// Offers with a callback for today.
+    pub offered_callback_today: u64,
+    /// Offers with a callback for the next morning (none could be kept today).
+    pub offered_callback_next_morning: u64,
+    /// Offers without any callback (none could be kept today or in the morning window).
+    pub offered_without_callback: u64,
+    /// Callbacks for today accepted.
+    pub took_callback_today: u64,
+    /// Callbacks for the next morning accepted.
+    pub took_callback_next_morning: u64,
+    /// Information by SMS accepted.
+    pub took_sms: u64,
+    /// Callers let go at the maximum wait who had not been offered anything (should be 0).
+    pub let_go_unoffered: u64,
+    /// What each caller got: an operator answered live.
+    pub got_live: u64,
+    /// ... a callback in which an operator talked to them.
+    pub got_callback: u64,
+    /// ... a callback promised for the next morning's window.
+    pub got_callback_next_morning: u64,
+    /// ... a callback promised for today and not done by the end of the run.
+    pub got_callback_pending: u64,
+    /// ... the information from the self-service branch.
+    pub got_info_self_service: u64,
+    /// ... the information by SMS.
+    pub got_info_sms: u64,
+    /// ... nothing: refused at the door, abandoned, let go at the maximum wait.
+    pub got_nothing: u64,
+    /// Operator conversations with live callers and with callbacks begun while live callers
+    /// waited, during the profile.
+    pub conversations_live: u64,
+    /// See `conversations_live`.
+    pub conversations_callback: u64,
 }
 
 /// Surge callbacks: requested by waiting callers, completed when an operator talked to the
@@ -156,6 +202,7 @@ impl Recorder {
             abandoned_wait_ms: histogram(),
             latencies_us: BTreeMap::new(),
             callbacks: CallbackTally::default(),
+            policy: PolicyTally::default(),
         }
     }
 
@@ -272,6 +319,7 @@ impl Recorder {
                 "wait_secs": pct(&self.callbacks.wait_ms, 1000.0),
                 "last_answered_secs": self.callbacks.last_answered_ms.map(|m| m as f64 / 1000.0),
             },
+            "policy": self.policy,
         })
     }
 

@@ -780,8 +780,10 @@ impl Acd {
     // ----- routing ------------------------------------------------------------------------
 
     /// Whether one more operator on a callback of `queue` would break its live reserve
-    /// ([`QueueParams::live_reserve_percent`]): the operators ringing for or talking to its
-    /// callbacks already fill the rest of those serving it. O(operators).
+    /// ([`QueueParams::live_reserve_percent`]): of the operators serving it, those ringing
+    /// for or talking to a callback (of any queue: an operator of two languages on the other
+    /// queue's callback is not serving this queue's live callers either) already fill the
+    /// rest. O(operators).
     fn live_reserve_full(&self, queue: QueueId) -> bool {
         let q = &self.queues[queue_index(queue)];
         let reserve = u64::from(q.params().live_reserve_percent.min(100));
@@ -800,7 +802,7 @@ impl Acd {
             if op
                 .call
                 .and_then(|c| self.calls.get(&c))
-                .is_some_and(|e| e.callback && e.queue == queue)
+                .is_some_and(|e| e.callback)
             {
                 on_callbacks += 1;
             }

@@ -3,6 +3,8 @@
 //!
 //! - [`book`]: the pending requests, their retries and outcomes, and the records the store
 //!   keeps of them.
+//! - [`door`]: the results-day policy's offer at the door of the queue (a callback that can
+//!   be kept, for today or the next morning, and the information by SMS).
 //! - [`readmit`]: callbacks whose dial-out found every trunk channel busy leave the routing
 //!   core and come back at their original places, as many as channels are free, every
 //!   [`readmit::NO_CHANNEL_RETRY_MS`].
@@ -15,6 +17,7 @@
 //! Everything takes `now` as an argument; nothing here reads a clock or does I/O.
 
 pub mod book;
+pub mod door;
 pub mod readmit;
 
 pub use book::{
