@@ -82,7 +82,35 @@ pub struct Bucket {
     pub queue_max: u64,
     /// Callers waiting at the last observation.
     pub queue_last: u64,
+    /// Most channels held at once in each phase (indexed like [`PHASE_NAMES`]; simulation
+    /// only).
+    pub channels_max: [u32; PHASES],
+    /// Surge policy offers made, and taken (a callback or the SMS).
+    pub offers: u64,
+    /// See `offers`.
+    pub offers_taken: u64,
+    /// Callbacks promised (today or for the morning), and the room left for today's at the
+    /// last offer (the capacity they were checked against).
+    pub callbacks_promised: u64,
+    /// See `callbacks_promised`.
+    pub callback_room_last: u64,
 }
+
+/// Phases a channel is held in: greeting and IVR, the self-service information, waiting in
+/// the queue (the offer included), talking to an operator, a callback's dial-out.
+pub const PHASE_NAMES: [&str; PHASES] = ["ivr", "info", "queue", "talk", "callback"];
+/// Number of phases.
+pub const PHASES: usize = 5;
+/// Greeting and IVR.
+pub const IVR: usize = 0;
+/// The self-service information.
+pub const INFO: usize = 1;
+/// Waiting in the queue.
+pub const QUEUE: usize = 2;
+/// Talking to an operator.
+pub const TALK: usize = 3;
+/// A callback's dial-out (ringing the operator, then talking).
+pub const CALLBACK: usize = 4;
 
 /// Collects what a run or simulation measured, in scenario time.
 pub struct Recorder {
@@ -250,6 +278,23 @@ impl Recorder {
         b.queue_last = waiting;
     }
 
+    /// Channels held by phase at `at_ms`.
+    pub fn channels(&mut self, at_ms: u64, held: &[u32; PHASES]) {
+        let b = self.bucket(at_ms);
+        for (m, h) in b.channels_max.iter_mut().zip(held) {
+            *m = (*m).max(*h);
+        }
+    }
+
+    /// A surge-policy offer at `at_ms`, `taken` or not, with `room` left for today's callbacks.
+    pub fn offer(&mut self, at_ms: u64, taken: bool, promised: bool, room: u64) {
+        let b = self.bucket(at_ms);
+        b.offers += 1;
+        b.offers_taken += u64::from(taken);
+        b.callbacks_promised += u64::from(promised);
+        b.callback_room_last = room;
+    }
+
     /// A wall-clock latency sample.
     pub fn latency(&mut self, name: &'static str, micros: u64) {
         let _ = self
@@ -329,7 +374,11 @@ impl Recorder {
         for o in Outcome::ALL {
             let _ = write!(s, ",{}", o.name());
         }
-        s.push_str(",queue_max,queue_last,service_level\n");
+        s.push_str(",queue_max,queue_last,service_level");
+        for p in PHASE_NAMES {
+            let _ = write!(s, ",channels_{p}_max");
+        }
+        s.push_str(",offers,offers_taken,callbacks_promised,callback_room\n");
         for (i, b) in self.buckets.iter().enumerate() {
             let _ = write!(s, "{:.0},{}", i as f64 * self.bucket_secs, b.arrivals);
             for c in b.outcomes {
@@ -340,7 +389,15 @@ impl Recorder {
             } else {
                 String::new()
             };
-            let _ = writeln!(s, ",{},{},{}", b.queue_max, b.queue_last, sl);
+            let _ = write!(s, ",{},{},{}", b.queue_max, b.queue_last, sl);
+            for m in b.channels_max {
+                let _ = write!(s, ",{m}");
+            }
+            let _ = writeln!(
+                s,
+                ",{},{},{},{}",
+                b.offers, b.offers_taken, b.callbacks_promised, b.callback_room_last
+            );
         }
         s
     }

@@ -19,7 +19,7 @@
 //! callers and retries are not modelled.
 
 use crate::dist::{Dist, Rng};
-use crate::report::{Outcome, Recorder};
+use crate::report::{Outcome, Recorder, CALLBACK, INFO, IVR, PHASES, QUEUE, TALK};
 use crate::scenario::{Profile, Scenario, ScenarioError};
 use navbat::acd::{
     Acd, Action, CallId, Input, Millis, OperatorId, OperatorState, Outcome as AcdOutcome, QueueId,
@@ -287,6 +287,8 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
         push(&mut heap, arrivals[0], Event::Arrival(0));
     }
     let mut in_system = 0u32;
+    // Channels held, by phase (indexed by the `report::PHASES` constants).
+    let mut held = [0u32; PHASES];
     let mut waiting = 0u64;
     loop {
         let next_model = heap.peek().map(|Reverse((t, _, _))| *t);
@@ -328,6 +330,7 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
                             rec.finished(t, Outcome::Blocked, None);
                         } else {
                             in_system += 1;
+                            held[IVR] += 1;
                             out.peak_channels = out.peak_channels.max(in_system);
                             let ivr = match policy {
                                 Some(p) => to_ms(p.ivr_secs).unwrap_or(0),
@@ -343,12 +346,15 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
                         match policy {
                             Some(p) => {
                                 calls[n as usize].phase = Phase::Info;
+                                held[IVR] -= 1;
+                                held[INFO] += 1;
                                 let info = to_ms(p.info_secs).unwrap_or(0);
                                 push(&mut heap, t + info, Event::InfoHeard(n));
                             }
                             None => {
                                 calls[n as usize].phase = Phase::Done;
                                 in_system -= 1;
+                                held[IVR] -= 1;
                                 rec.finished(t, Outcome::Deflected, None);
                             }
                         }
@@ -356,6 +362,7 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
                     Event::InfoHeard(n) => {
                         calls[n as usize].phase = Phase::Done;
                         in_system -= 1;
+                        held[INFO] -= 1;
                         rec.policy.got_info_self_service += 1;
                         rec.finished(t, Outcome::Deflected, None);
                     }
@@ -379,6 +386,8 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
                             }
                             _ => offer_callbacks.then_some(t + callback_after_ms),
                         };
+                        held[IVR] -= 1;
+                        held[QUEUE] += 1;
                         let c = &mut calls[n as usize];
                         c.phase = Phase::Queued;
                         c.enqueued_ms = t;
@@ -425,6 +434,12 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
                             let takes_sms = !takes_callback
                                 && offer.sms
                                 && rng.unit() < policy.map_or(0.0, |p| p.sms_accept);
+                            rec.offer(
+                                t,
+                                takes_callback || takes_sms,
+                                takes_callback,
+                                cap.room_today(),
+                            );
                             if takes_callback || takes_sms {
                                 let c = &mut calls[n as usize];
                                 c.phase = if takes_callback {
@@ -542,8 +557,10 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
                         if n >= CALLBACK_BASE {
                             let i = callback_slots[(n - CALLBACK_BASE) as usize];
                             callbacks[i as usize].phase = CallbackPhase::Done;
+                            held[CALLBACK] -= 1;
                         } else {
                             calls[n as usize].phase = Phase::Done;
+                            held[TALK] -= 1;
                         }
                         in_system -= 1;
                         acd.handle_input(
@@ -589,6 +606,7 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
                     } else {
                         cb.phase = CallbackPhase::Dialling;
                         in_system += 1;
+                        held[CALLBACK] += 1;
                         out.peak_channels = out.peak_channels.max(in_system);
                         ringing[operator.0 as usize] = Some(call.0 as u32);
                         let delay = to_ms(sc.ring_delay.sample(&mut rng)).unwrap_or(u64::MAX / 4);
@@ -609,6 +627,7 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
                         if cb.phase == CallbackPhase::Dialling {
                             cb.phase = CallbackPhase::Waiting;
                             in_system -= 1;
+                            held[CALLBACK] -= 1;
                         }
                     }
                 }
@@ -670,13 +689,17 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
                     if c.phase == Phase::CallbackAccepted {
                         c.phase = Phase::Done;
                         in_system -= 1;
+                        held[QUEUE] -= 1;
                         rec.finished(now, Outcome::CallbackRequested, Some(wait));
                     } else if c.phase == Phase::SmsAccepted {
                         // Sent the information by SMS: navbat ends it as deflected.
                         c.phase = Phase::Done;
                         in_system -= 1;
+                        held[QUEUE] -= 1;
                         rec.finished(now, Outcome::Deflected, Some(wait));
                     } else if outcome == AcdOutcome::Answered {
+                        held[QUEUE] -= 1;
+                        held[TALK] += 1;
                         // `waiting` still counts this caller: others waited if it is above 1.
                         if now <= profile_end_ms && waiting > 0 {
                             rec.policy.conversations_live += 1;
@@ -696,6 +719,7 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
                     } else {
                         c.phase = Phase::Done;
                         in_system -= 1;
+                        held[QUEUE] -= 1;
                         let o = match outcome {
                             AcdOutcome::Abandoned => Outcome::Abandoned,
                             AcdOutcome::TimedOut => {
@@ -726,6 +750,8 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
             }
         }
         out.end_ms = now;
+        debug_assert_eq!(held.iter().sum::<u32>(), in_system);
+        rec.channels(now, &held);
     }
     rec.callbacks.pending_at_profile_end = requested_by_end.saturating_sub(completed_by_end);
     let total = |o: Outcome| rec.totals.get(&o).copied().unwrap_or(0);

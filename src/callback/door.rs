@@ -47,15 +47,18 @@ pub struct Capacity {
 }
 
 impl Capacity {
-    /// Callbacks the operators can still take today beyond those pending.
+    /// Callbacks the operators can still take today beyond those pending: each operator's
+    /// share of the time to closing, less one call (the last call must be over by closing),
+    /// divided by the handle time.
     pub fn room_today(&self) -> u64 {
         if self.handle_ms == 0 {
             return 0;
         }
         let share = u64::from(self.callback_share_percent.min(100));
+        let time = self.until_close_ms.saturating_sub(self.handle_ms);
         let can = (self.serving as u64)
             .saturating_mul(share)
-            .saturating_mul(self.until_close_ms)
+            .saturating_mul(time)
             / (100 * self.handle_ms);
         can.saturating_sub(self.pending_today as u64)
     }
@@ -136,11 +139,11 @@ mod tests {
 
     #[test]
     fn room_today_is_the_callback_share_of_the_hours_left() {
-        // 40 operators x 70 % x 1 h / 200 s = 504 calls.
-        assert_eq!(capacity(0, 3_600_000).room_today(), 504);
-        assert_eq!(capacity(500, 3_600_000).room_today(), 4);
+        // 40 operators x 70 % x (1 h - 200 s) / 200 s = 476 calls.
+        assert_eq!(capacity(0, 3_600_000).room_today(), 476);
+        assert_eq!(capacity(470, 3_600_000).room_today(), 6);
         assert_eq!(capacity(600, 3_600_000).room_today(), 0);
-        assert_eq!(capacity(0, 0).room_today(), 0);
+        assert_eq!(capacity(0, 200_000).room_today(), 0);
     }
 
     #[test]
@@ -157,7 +160,7 @@ mod tests {
 
     #[test]
     fn a_callback_that_cannot_be_kept_today_is_promised_for_the_morning_or_not_offered() {
-        let mut full = capacity(504, 3_600_000);
+        let mut full = capacity(476, 3_600_000);
         assert_eq!(
             POLICY.offer(&full).callback,
             Some(CallbackWhen::NextMorning)
@@ -170,6 +173,6 @@ mod tests {
             next_morning_capacity: 0,
             ..POLICY
         };
-        assert_eq!(no_window.offer(&capacity(504, 3_600_000)).callback, None);
+        assert_eq!(no_window.offer(&capacity(476, 3_600_000)).callback, None);
     }
 }
