@@ -48,7 +48,7 @@ header() {
 
 header "Before and after"
 run "normal (no surge)"
-run "surge before: --surge-policy off" --surge --surge-policy off
+run "surge before (--surge-policy off --surge-max-wait 120)" --surge --surge-policy off --surge-max-wait 120
 run "surge after: the policy (defaults)" --surge
 
 header "Live reserve (--surge-live-reserve, percent)"
@@ -72,6 +72,12 @@ for a in 0.25 0.5 0.75; do
 done
 
 header "The door threshold (--surge-offer-above, seconds)"
-for t in 30 60 120; do
+for t in 30 60 90; do
     run "offer above $t s" --surge --surge-offer-above "$t"
+done
+
+header "Channel holding: greeting and IVR (--surge-ivr-secs), surge maximum wait (--surge-max-wait)"
+for a in "6 90" "10 90" "14 90" "20 90" "14 60" "14 120"; do
+    set -- $a
+    run "IVR $1 s, max wait $2 s" --surge --surge-ivr-secs "$1" --surge-max-wait "$2"
 done

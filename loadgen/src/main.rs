@@ -201,8 +201,9 @@ struct ScenarioArgs {
     /// self-service share).
     #[arg(long)]
     surge: bool,
-    /// Surge: queue maximum wait, seconds.
-    #[arg(long, default_value_t = 120)]
+    /// Surge: queue maximum wait, seconds (the results-day policy's 90 s; the surge of
+    /// before used 120).
+    #[arg(long, default_value_t = 90)]
     surge_max_wait: u64,
     /// Surge: share of callers (0-1) who take the self-service branch (sim only; a SIP run
     /// follows the callers' keys).
@@ -220,8 +221,9 @@ struct ScenarioArgs {
     /// live reserve) or `off` (the callback offer after --surge-callback-after only) (sim only).
     #[arg(long, default_value = "on")]
     surge_policy: String,
-    /// Surge policy: greeting and IVR, seconds.
-    #[arg(long, default_value_t = 6.0)]
+    /// Surge policy: greeting and IVR, seconds (the demo's surge greeting, 9.4 s in both
+    /// languages, then the language and topic keys pressed into their prompts).
+    #[arg(long, default_value_t = 14.0)]
     surge_ivr_secs: f64,
     /// Surge policy: the self-service information prompt, seconds.
     #[arg(long, default_value_t = 12.0)]

@@ -283,7 +283,7 @@ impl Default for SurgePolicy {
     /// The demo tenant's policy (BENCHMARKS.md, "Results-day policy").
     fn default() -> SurgePolicy {
         SurgePolicy {
-            ivr_secs: 6.0,
+            ivr_secs: 14.0,
             info_secs: 12.0,
             offer_above_secs: 60.0,
             offer_secs: 8.0,

@@ -376,7 +376,8 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
                                 let expected = acd.expected_wait_ms(queue, now, handle_ms);
                                 let cap =
                                     capacity(&acd, queue, t, &pending_today, promised_next_morning);
-                                if d.at_entry(expected, &cap).is_some() {
+                                let max_wait = sc.surge_max_wait_secs * 1000;
+                                if d.at_entry(expected, max_wait, &cap).is_some() {
                                     rec.policy.offers_at_door += 1;
                                     calls[n as usize].at_door = true;
                                     Some(t + to_ms(p.offer_secs).unwrap_or(0))

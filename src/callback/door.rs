@@ -105,11 +105,13 @@ impl DoorPolicy {
         }
     }
 
-    /// What to offer a caller joining the queue with `expected_wait_ms` ahead: nothing when
-    /// the wait is within the tenant's limit (they wait, and hear [`DoorPolicy::offer`] later
-    /// if still waiting).
-    pub fn at_entry(&self, expected_wait_ms: u64, capacity: &Capacity) -> Offer {
-        if expected_wait_ms <= self.offer_above_ms {
+    /// What to offer a caller joining the queue with `expected_wait_ms` ahead, in a queue
+    /// whose maximum wait is `max_wait_ms`: nothing when the wait is within the tenant's limit
+    /// (they wait, and hear [`DoorPolicy::offer`] later if still waiting). The estimate stops
+    /// at the maximum wait, so reaching it always means an offer, even when the limit is set
+    /// at or above the maximum wait.
+    pub fn at_entry(&self, expected_wait_ms: u64, max_wait_ms: u64, capacity: &Capacity) -> Offer {
+        if expected_wait_ms <= self.offer_above_ms && expected_wait_ms < max_wait_ms {
             return Offer::default();
         }
         self.offer(capacity)
@@ -148,9 +150,15 @@ mod tests {
 
     #[test]
     fn a_short_wait_is_not_offered_anything_at_the_door() {
-        assert!(!POLICY.at_entry(60_000, &capacity(0, 3_600_000)).is_some());
+        assert!(!POLICY
+            .at_entry(60_000, 120_000, &capacity(0, 3_600_000))
+            .is_some());
+        // A wait at the queue's maximum is always long, whatever the limit says.
+        assert!(POLICY
+            .at_entry(50_000, 50_000, &capacity(0, 3_600_000))
+            .is_some());
         assert_eq!(
-            POLICY.at_entry(60_001, &capacity(0, 3_600_000)),
+            POLICY.at_entry(60_001, 120_000, &capacity(0, 3_600_000)),
             Offer {
                 callback: Some(CallbackWhen::Today),
                 sms: true
