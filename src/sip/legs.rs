@@ -73,10 +73,46 @@ pub enum LegEvent {
     },
 }
 
+impl LegEvent {
+    /// Whether the call must get this event whatever its mailbox holds. The leg's ends and
+    /// answers (ACK, answer, refusal, BYE/CANCEL) happen at most once per leg, so they
+    /// bound themselves, and losing one would leave a leg up or a call without its
+    /// outcome. Keys by INFO, re-offers and ringing can come as fast as a peer sends them:
+    /// those are shed when the call's mailbox is full (a person keys a few digits a
+    /// second; only a flood fills it).
+    pub fn must_deliver(&self) -> bool {
+        match self {
+            LegEvent::CallerConfirmed
+            | LegEvent::CallerGone { .. }
+            | LegEvent::OperatorAnswered { .. }
+            | LegEvent::OperatorFailed { .. }
+            | LegEvent::OperatorGone { .. } => true,
+            LegEvent::CallerDtmf { .. }
+            | LegEvent::CallerHold { .. }
+            | LegEvent::OperatorHold { .. }
+            | LegEvent::OperatorRinging { .. } => false,
+        }
+    }
+}
+
 /// A [`LegEvent`] as an actix message.
 #[derive(Debug, Clone, actix::Message)]
 #[rtype(result = "()")]
 pub struct LegMsg(pub LegEvent);
+
+/// Sends a leg's event to its call. Lossy events respect the call's bounded mailbox and
+/// are counted when shed; the rest always go (see [`LegEvent::must_deliver`]). A call that
+/// has ended takes nothing, and that is no loss.
+fn deliver(to: &actix::Recipient<LegMsg>, event: LegEvent) {
+    if event.must_deliver() {
+        to.do_send(LegMsg(event));
+        return;
+    }
+    if let Err(actix::prelude::SendError::Full(_)) = to.try_send(LegMsg(event)) {
+        metrics::counter!(crate::metrics::MAILBOX_SHED, "mailbox" => crate::metrics::MAILBOX_CALL_LEG)
+            .increment(1);
+    }
+}
 
 /// The caller's leg (we are the UAS).
 #[derive(Clone)]
@@ -298,7 +334,7 @@ pub(super) async fn pump_caller(
 ) {
     while let Some(state) = rx.recv().await {
         match state {
-            DialogState::Confirmed(..) => to.do_send(LegMsg(LegEvent::CallerConfirmed)),
+            DialogState::Confirmed(..) => deliver(&to, LegEvent::CallerConfirmed),
             DialogState::Info(_, req, handle) => {
                 let ct = req.header_value("Content-Type").unwrap_or_default();
                 let body = String::from_utf8_lossy(req.body()).into_owned();
@@ -306,7 +342,7 @@ pub(super) async fn pump_caller(
                     Some(digits) => {
                         let _ = handle.reply(StatusCode::OK).await;
                         for digit in digits {
-                            to.do_send(LegMsg(LegEvent::CallerDtmf { digit, via: "info" }));
+                            deliver(&to, LegEvent::CallerDtmf { digit, via: "info" });
                         }
                     }
                     None => {
@@ -317,7 +353,7 @@ pub(super) async fn pump_caller(
             DialogState::Updated(_, req, handle) => {
                 // re-INVITE or UPDATE: hold, resume or a refreshed offer.
                 if let Some((held, media)) = answer_update(&req, handle, &leg.local_sdp).await {
-                    to.do_send(LegMsg(LegEvent::CallerHold { held, media }));
+                    deliver(&to, LegEvent::CallerHold { held, media });
                 }
             }
             DialogState::Options(_, _, handle) => {
@@ -331,9 +367,9 @@ pub(super) async fn pump_caller(
             }
             DialogState::Terminated(id, reason) => {
                 stack.inner.dialogs.remove_dialog(&id);
-                to.do_send(LegMsg(LegEvent::CallerGone {
+                deliver(&to, LegEvent::CallerGone {
                     cause: cause(&reason),
-                }));
+                });
                 break;
             }
             _ => {}
@@ -389,26 +425,26 @@ pub(super) fn call_operator(
         while let Some(state) = rx.recv().await {
             match state {
                 DialogState::Early(..) => {
-                    to2.do_send(LegMsg(LegEvent::OperatorRinging { attempt }));
+                    deliver(&to2, LegEvent::OperatorRinging { attempt });
                 }
                 DialogState::Info(_, _, handle) | DialogState::Options(_, _, handle) => {
                     let _ = handle.reply(StatusCode::OK).await;
                 }
                 DialogState::Updated(_, req, handle) => {
                     if let Some((held, media)) = answer_update(&req, handle, &local).await {
-                        to2.do_send(LegMsg(LegEvent::OperatorHold {
+                        deliver(&to2, LegEvent::OperatorHold {
                             attempt,
                             held,
                             media,
-                        }));
+                        });
                     }
                 }
                 DialogState::Terminated(id, reason) => {
                     dialogs.remove_dialog(&id);
-                    to2.do_send(LegMsg(LegEvent::OperatorGone {
+                    deliver(&to2, LegEvent::OperatorGone {
                         attempt,
                         cause: cause(&reason),
-                    }));
+                    });
                     break;
                 }
                 _ => {}
@@ -453,7 +489,7 @@ pub(super) fn call_operator(
                 }
             }
         };
-        to.do_send(LegMsg(event));
+        deliver(&to, event);
     });
     Ok(leg)
 }
