@@ -106,9 +106,15 @@ struct Offer {
 /// The rest of an input that had to answer the caller first.
 #[derive(Debug, Clone)]
 enum Resume {
-    Played { id: PlayId, idle: bool },
+    Played {
+        id: PlayId,
+        idle: bool,
+    },
     Digit(char),
-    PhoneAnswered { attempt: Attempt, sdp: Option<String> },
+    PhoneAnswered {
+        attempt: Attempt,
+        sdp: Option<String>,
+    },
 }
 
 impl CallCore {
@@ -183,11 +189,7 @@ impl CallCore {
     pub fn poll_timeout(&self) -> Option<Millis> {
         let ivr = match self.phase {
             // The digit timer waits for the prompts to finish.
-            Phase::Ivr if !self.playing => self
-                .ivr
-                .as_ref()
-                .and_then(|s| s.deadline())
-                .map(Millis),
+            Phase::Ivr if !self.playing => self.ivr.as_ref().and_then(|s| s.deadline()).map(Millis),
             _ => None,
         };
         [ivr, self.announce_due, self.callback_due]
@@ -672,9 +674,7 @@ impl CallCore {
         self.playing = false;
         self.actions.push_back(Action::Bridge { attempt, sdp });
         self.answered_at = Some(now);
-        let wait_ms = self
-            .enqueued_at
-            .map_or(0, |e| now.saturating_since(e));
+        let wait_ms = self.enqueued_at.map_or(0, |e| now.saturating_since(e));
         self.emit(EventKind::CallAnswered {
             call: self.setup.call_ref.clone(),
             queue: self.queue_name().unwrap_or_default(),
@@ -881,7 +881,8 @@ impl CallCore {
 
     fn hang_up_talking(&mut self) {
         if let Some(o) = &self.talking {
-            self.actions.push_back(Action::HangUpPhone { attempt: o.attempt });
+            self.actions
+                .push_back(Action::HangUpPhone { attempt: o.attempt });
         }
     }
 

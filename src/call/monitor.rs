@@ -130,11 +130,7 @@ impl CallCore {
     /// `attempt` answered: if it is the supervisor's ringing, mix them in. Returns whether
     /// it was.
     pub(super) fn monitor_answered(&mut self, attempt: Attempt, sdp: &Option<String>) -> bool {
-        let Some(m) = self
-            .monitor
-            .as_mut()
-            .filter(|m| m.attempt == Some(attempt))
-        else {
+        let Some(m) = self.monitor.as_mut().filter(|m| m.attempt == Some(attempt)) else {
             return false;
         };
         m.answered = true;

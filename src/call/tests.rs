@@ -50,6 +50,8 @@ struct Driver {
     answer_ok: bool,
     /// Ringing fails with this status.
     ring_fails: Option<u16>,
+    /// The last Play reported played.
+    reported: PlayId,
     log: Vec<Action>,
 }
 
@@ -61,6 +63,7 @@ impl Driver {
             surge: false,
             answer_ok: true,
             ring_fails: None,
+            reported: PlayId(0),
             log: Vec::new(),
         }
     }
@@ -111,6 +114,9 @@ impl Driver {
     }
 
     fn input(&mut self, input: Input) -> Vec<Action> {
+        if let Input::Played { id, .. } = input {
+            self.reported = self.reported.max(id);
+        }
         self.call.handle_input(self.now, input);
         self.drain()
     }
@@ -128,21 +134,25 @@ impl Driver {
         out
     }
 
-    /// The media session reports every queued prompt played.
+    /// The media session reports each queued prompt played, in order.
     fn played_all(&mut self) -> Vec<Action> {
         let last = self
             .log
             .iter()
             .filter_map(|a| match a {
-                Action::Play { id, .. } => Some(*id),
+                Action::Play { id, .. } => Some(id.0),
                 _ => None,
             })
             .max()
             .expect("something was played");
-        self.input(Input::Played {
-            id: last,
-            idle: true,
-        })
+        let mut out = Vec::new();
+        for id in self.reported.0 + 1..=last {
+            out.extend(self.input(Input::Played {
+                id: PlayId(id),
+                idle: id == last,
+            }));
+        }
+        out
     }
 
     fn key(&mut self, digit: char) -> Vec<Action> {
@@ -241,11 +251,21 @@ impl Driver {
                 wait_ms,
                 talk_ms,
                 ..
-            } => Some((*outcome, ended_by.clone(), operator.clone(), *wait_ms, *talk_ms)),
+            } => Some((
+                *outcome,
+                ended_by.clone(),
+                operator.clone(),
+                *wait_ms,
+                *talk_ms,
+            )),
             _ => None,
         });
         let first = found.next().expect("call_finished");
-        assert!(found.next().is_none(), "two call_finished: {:?}", self.kinds());
+        assert!(
+            found.next().is_none(),
+            "two call_finished: {:?}",
+            self.kinds()
+        );
         first
     }
 
@@ -451,7 +471,12 @@ fn answered_call_bridges_records_and_ends_when_the_caller_hangs_up() {
     );
     assert_eq!(
         d.timeline(),
-        ["call_enqueued", "call_offered", "call_answered", "call_finished"]
+        [
+            "call_enqueued",
+            "call_offered",
+            "call_answered",
+            "call_finished"
+        ]
     );
     d.assert_ended(CallOutcome::Answered, "caller");
     let (_, _, operator, wait_ms, talk_ms) = d.finished();
@@ -772,7 +797,11 @@ fn a_supervisor_is_rung_joins_changes_mode_and_leaves() {
     assert_eq!(attempt, Attempt(2));
     d.call
         .monitor_ringing(attempt, "1005".into(), MonitorMode::Listen);
-    assert_eq!(d.call.phase(), CallPhase::Bridged, "not in before answering");
+    assert_eq!(
+        d.call.phase(),
+        CallPhase::Bridged,
+        "not in before answering"
+    );
     let actions = d.answered_by(2);
     assert!(matches!(
         actions[..],

@@ -367,9 +367,12 @@ pub(super) async fn pump_caller(
             }
             DialogState::Terminated(id, reason) => {
                 stack.inner.dialogs.remove_dialog(&id);
-                deliver(&to, LegEvent::CallerGone {
-                    cause: cause(&reason),
-                });
+                deliver(
+                    &to,
+                    LegEvent::CallerGone {
+                        cause: cause(&reason),
+                    },
+                );
                 break;
             }
             _ => {}
@@ -432,19 +435,25 @@ pub(super) fn call_operator(
                 }
                 DialogState::Updated(_, req, handle) => {
                     if let Some((held, media)) = answer_update(&req, handle, &local).await {
-                        deliver(&to2, LegEvent::OperatorHold {
-                            attempt,
-                            held,
-                            media,
-                        });
+                        deliver(
+                            &to2,
+                            LegEvent::OperatorHold {
+                                attempt,
+                                held,
+                                media,
+                            },
+                        );
                     }
                 }
                 DialogState::Terminated(id, reason) => {
                     dialogs.remove_dialog(&id);
-                    deliver(&to2, LegEvent::OperatorGone {
-                        attempt,
-                        cause: cause(&reason),
-                    });
+                    deliver(
+                        &to2,
+                        LegEvent::OperatorGone {
+                            attempt,
+                            cause: cause(&reason),
+                        },
+                    );
                     break;
                 }
                 _ => {}
