@@ -151,11 +151,11 @@ impl CallCore {
     /// `attempt` failed or hung up: if it is the supervisor's ringing, they are out.
     /// Returns whether it was.
     pub(super) fn monitor_ended(&mut self, attempt: Attempt) -> bool {
-        if !self
+        let theirs = self
             .monitor
             .as_ref()
-            .is_some_and(|m| m.attempt == Some(attempt))
-        {
+            .is_some_and(|m| m.attempt == Some(attempt));
+        if !theirs {
             return false;
         }
         self.monitor = None;
