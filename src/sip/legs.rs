@@ -102,15 +102,19 @@ pub struct LegMsg(pub LegEvent);
 
 /// Sends a leg's event to its call. Lossy events respect the call's bounded mailbox and
 /// are counted when shed; the rest always go (see [`LegEvent::must_deliver`]). A call that
-/// has ended takes nothing, and that is no loss.
-fn deliver(to: &actix::Recipient<LegMsg>, event: LegEvent) {
+/// has ended takes nothing, and that is no loss. Returns `false` when the event was shed.
+fn deliver(to: &actix::Recipient<LegMsg>, event: LegEvent) -> bool {
     if event.must_deliver() {
         to.do_send(LegMsg(event));
-        return;
+        return true;
     }
-    if let Err(actix::prelude::SendError::Full(_)) = to.try_send(LegMsg(event)) {
-        metrics::counter!(crate::metrics::MAILBOX_SHED, "mailbox" => crate::metrics::MAILBOX_CALL_LEG)
-            .increment(1);
+    match to.try_send(LegMsg(event)) {
+        Err(actix::prelude::SendError::Full(_)) => {
+            let mailbox = crate::metrics::MAILBOX_CALL_LEG;
+            metrics::counter!(crate::metrics::MAILBOX_SHED, "mailbox" => mailbox).increment(1);
+            false
+        }
+        Ok(()) | Err(actix::prelude::SendError::Closed(_)) => true,
     }
 }
 
@@ -334,7 +338,9 @@ pub(super) async fn pump_caller(
 ) {
     while let Some(state) = rx.recv().await {
         match state {
-            DialogState::Confirmed(..) => deliver(&to, LegEvent::CallerConfirmed),
+            DialogState::Confirmed(..) => {
+                deliver(&to, LegEvent::CallerConfirmed);
+            }
             DialogState::Info(_, req, handle) => {
                 let ct = req.header_value("Content-Type").unwrap_or_default();
                 let body = String::from_utf8_lossy(req.body()).into_owned();
@@ -505,7 +511,72 @@ pub(super) fn call_operator(
 
 #[cfg(test)]
 mod tests {
-    use super::info_digits;
+    use super::{deliver, info_digits, LegEvent, LegMsg};
+    use actix::prelude::*;
+
+    /// A call that has not had a turn yet: its mailbox fills.
+    #[derive(Default)]
+    struct BusyCall {
+        got: Vec<LegEvent>,
+    }
+
+    impl Actor for BusyCall {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<LegMsg> for BusyCall {
+        type Result = ();
+        fn handle(&mut self, msg: LegMsg, _: &mut Context<Self>) {
+            self.got.push(msg.0);
+        }
+    }
+
+    #[derive(Message)]
+    #[rtype(result = "Vec<LegEvent>")]
+    struct Got;
+
+    impl Handler<Got> for BusyCall {
+        type Result = MessageResult<Got>;
+        fn handle(&mut self, _: Got, _: &mut Context<Self>) -> Self::Result {
+            MessageResult(std::mem::take(&mut self.got))
+        }
+    }
+
+    #[test]
+    fn a_flood_of_keys_is_shed_at_the_mailbox_bound_but_the_hang_up_arrives() {
+        actix::System::new().block_on(async {
+            let call = BusyCall::create(|ctx| {
+                ctx.set_mailbox_capacity(4);
+                BusyCall::default()
+            });
+            let to = call.clone().recipient::<LegMsg>();
+            let answered = deliver(
+                &to,
+                LegEvent::OperatorAnswered {
+                    attempt: 1,
+                    sdp: None,
+                },
+            );
+            let keys = (0..50)
+                .filter(|_| {
+                    deliver(
+                        &to,
+                        LegEvent::CallerDtmf {
+                            digit: '5',
+                            via: "info",
+                        },
+                    )
+                })
+                .count();
+            let gone = deliver(&to, LegEvent::CallerGone { cause: "bye" });
+            let got = call.send(Got).await.expect("the call is up");
+            assert!(answered && gone);
+            assert!((1..50).contains(&keys), "{keys} of 50 keys queued");
+            assert_eq!(got.len(), keys + 2, "{got:?}");
+            assert!(matches!(got[0], LegEvent::OperatorAnswered { .. }));
+            assert!(matches!(got.last(), Some(LegEvent::CallerGone { .. })));
+        });
+    }
 
     #[test]
     fn dtmf_relay_and_plain_dtmf_bodies() {
