@@ -75,11 +75,12 @@ pub enum LegEvent {
 
 impl LegEvent {
     /// Whether the call must get this event whatever its mailbox holds. The leg's ends and
-    /// answers (ACK, answer, refusal, BYE/CANCEL) happen at most once per leg, so they
-    /// bound themselves, and losing one would leave a leg up or a call without its
-    /// outcome. Keys by INFO, re-offers and ringing can come as fast as a peer sends them:
-    /// those are shed when the call's mailbox is full (a person keys a few digits a
-    /// second; only a flood fills it).
+    /// answers (answer, refusal, BYE/CANCEL) happen once per leg and the caller's ACK once
+    /// per INVITE transaction, so they bound themselves, and losing one would leave a leg
+    /// up or a call without its right outcome. Keys by INFO, re-offers and ringing can
+    /// come as fast as a peer sends them: those are shed when the call's mailbox is full
+    /// (a person keys a few digits a second; only a flood fills it). A shed re-offer
+    /// leaves the media on the leg's earlier parameters until the next one.
     pub fn must_deliver(&self) -> bool {
         match self {
             LegEvent::CallerConfirmed
