@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod acd;
 pub mod actors;
+pub mod call;
 pub mod callback;
 pub mod chart;
 pub mod config;

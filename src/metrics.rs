@@ -149,6 +149,10 @@ pub const MEDIA_DROPS: &str = "navbat_media_drops_total";
 pub const RECORDING_BYTES: &str = "navbat_recording_bytes_total";
 /// Recordings in progress.
 pub const RECORDINGS_OPEN: &str = "navbat_recordings_open";
+/// Messages an actor's bounded mailbox shed, by mailbox (`call_leg`: SIP legs into calls).
+pub const MAILBOX_SHED: &str = "navbat_mailbox_shed_total";
+/// The [`MAILBOX_SHED`] `mailbox` of the call actors, for the SIP legs' events.
+pub const MAILBOX_CALL_LEG: &str = "call_leg";
 
 // ---------------------------------------------------------------------------------------
 // The catalogue
@@ -286,6 +290,7 @@ pub const CATALOGUE: &[MetricSpec] = &[
     live(MEDIA_DROPS, Counter, Unit::Count, &["reason"], "Media work shed or failed: send_buffer_full, send_error, malformed (datagrams that are not RTP), rtcp_malformed (datagrams on RTCP ports that are not RTCP), playout_overflow (20 ms frames of inbound audio dropped because a leg's 200 ms buffer was full), command_shed, recording_shed (20 ms recording frames the writer could not take), recording_failed (recordings that could not be written). Should stay 0."),
     live(RECORDING_BYTES, Counter, Unit::Bytes, &["tenant"], "Bytes of call recordings written (WAV headers included), by tenant."),
     live(RECORDINGS_OPEN, Gauge, Unit::Count, &[], "Call recordings in progress."),
+    live(MAILBOX_SHED, Counter, Unit::Count, &["mailbox"], "Messages shed because an actor's bounded mailbox was full, by mailbox: call_leg (SIP legs' lossy events into a call: INFO keys, re-offers, ringing; a leg's answer and end are never shed). Should stay 0."),
     live("navbat_requests_registered_total", Counter, Unit::Count, &["tenant", "channel"], "Requests registered (C2), by channel: phone, email, telegram, web."),
     live("navbat_requests_open", Gauge, Unit::Count, &["tenant", "priority"], "Requests not yet resolved or closed, by priority."),
     live("navbat_requests_near_breach", Gauge, Unit::Count, &["tenant"], "Open requests with an SLA clock near its deadline (at most [tenant.sla] near_breach_share of its budget left)."),
@@ -685,6 +690,7 @@ impl LabelSpace {
         for name in [MEDIA_SESSIONS, RECORDINGS_OPEN] {
             metrics::gauge!(name).set(0.0);
         }
+        metrics::counter!(MAILBOX_SHED, "mailbox" => MAILBOX_CALL_LEG).absolute(0);
         for method in ["INVITE", "BYE", "CANCEL", "OPTIONS", "INFO", "other"] {
             metrics::counter!(SIP_TIMEOUTS, "method" => method).absolute(0);
         }

@@ -149,7 +149,8 @@ impl AcdActor {
         }
     }
 
-    /// Hands an offer to the call actor (which INVITEs the phone) and records it.
+    /// Hands an offer to the call actor, which records it and INVITEs the phone (a live
+    /// call's offer timeline comes from its call core alone).
     fn send_offer(
         &mut self,
         call: CallId,
@@ -157,11 +158,6 @@ impl AcdActor {
         ext: String,
         binding: Option<crate::sip::ContactBinding>,
     ) {
-        self.shared.events.emit(EventKind::CallOffered {
-            call: call_ref(call),
-            queue: self.queue_of(call),
-            operator: ext.clone(),
-        });
         if let Some(addr) = self.calls.get(&call) {
             addr.do_send(AcdDecision::Offer {
                 operator,
@@ -244,21 +240,27 @@ impl AcdActor {
                     // A callback that found no free channel: its operator was never rung.
                     return;
                 }
-                self.shared.events.emit(EventKind::OfferWithdrawn {
-                    call: self.call_name(call),
-                    operator: self.ext(operator),
-                });
                 if let Some(addr) = self.calls.get(&call) {
+                    // A live call reports its own offer timeline.
                     addr.do_send(AcdDecision::Withdraw { operator });
+                } else if self.callbacks.in_core.contains_key(&call) {
+                    self.shared.events.emit(EventKind::OfferWithdrawn {
+                        call: self.call_name(call),
+                        operator: self.ext(operator),
+                    });
                 }
                 self.withdraw_callback(call, operator);
             }
             Action::Requeued { call, operator } => {
-                self.shared.events.emit(EventKind::CallRequeued {
-                    call: self.call_name(call),
-                    queue: self.queue_of(call),
-                    operator: self.ext(operator),
-                });
+                if let Some(addr) = self.calls.get(&call) {
+                    addr.do_send(AcdDecision::Requeued { operator });
+                } else if self.callbacks.in_core.contains_key(&call) {
+                    self.shared.events.emit(EventKind::CallRequeued {
+                        call: self.call_name(call),
+                        queue: self.queue_of(call),
+                        operator: self.ext(operator),
+                    });
+                }
             }
             Action::Finished { call, outcome } => {
                 if self.callbacks.in_core.contains_key(&call) {

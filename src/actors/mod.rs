@@ -1,7 +1,7 @@
 //! The actors: one per call ([`call::CallActor`]), per queue
 //! ([`queue::QueueActor`]) and per operator ([`operator::OperatorActor`]),
 //! plus the host of the pure routing core ([`acd_host::AcdActor`]). They hold
-//! addresses, timers and I/O; decisions live in `acd` and `ivr`.
+//! addresses, timers and I/O; decisions live in `acd`, `ivr` and `call`.
 
 pub mod acd_host;
 pub mod call;
