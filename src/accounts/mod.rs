@@ -20,6 +20,7 @@
 
 pub mod db;
 pub mod limiter;
+pub mod people;
 
 use serde::Serialize;
 use sha2::Digest;

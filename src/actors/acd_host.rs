@@ -413,7 +413,7 @@ impl AcdActor {
                     let expected_wait_secs = if snap.waiting == 0 {
                         0.0
                     } else {
-                        crate::metrics::expected_wait_secs(&snap, handle, max_wait)
+                        super::poll::expected_wait_secs(&snap, handle, max_wait)
                     };
                     QueueLoad {
                         expected_wait_secs,

@@ -10,6 +10,7 @@ pub mod feature;
 pub mod gate;
 pub mod model;
 pub mod operator;
+pub mod poll;
 pub mod queue;
 
 use crate::acd::{CallId, Millis};
@@ -45,7 +46,7 @@ pub struct Shared {
     /// RTP ports.
     pub ports: Arc<PortPool>,
     /// Registered contacts.
-    pub presence: Presence,
+    pub presence: Presence<ContactBinding>,
     /// The SIP layer, once started.
     pub sip: OnceLock<SipStack>,
     /// The event store (journal and database), when the router runs with one.
@@ -164,7 +165,7 @@ impl Router {
         config: Arc<Config>,
         memory_events: usize,
         store: Option<crate::store::Store>,
-        presence: Presence,
+        presence: Presence<ContactBinding>,
     ) -> Result<Router, RouterError> {
         let (model, queue_specs, op_specs) = RoutingModel::build(&config)?;
         let memory = Arc::new(MemorySink::new(memory_events));
@@ -260,9 +261,15 @@ impl Router {
             operators: operators.clone(),
             queues: queues.clone(),
         });
-        crate::metrics::MetricsPoller::new(shared.clone(), acd.clone(), metrics).start();
+        poll::MetricsPoller::new(shared.clone(), acd.clone(), metrics).start();
         if let Some(sms) = &config.sms {
-            crate::sms::actor::start(shared.clone(), sms, &sms_triggers)?;
+            crate::sms::actor::start(
+                shared.config.clone(),
+                shared.events.clone(),
+                shared.store.clone(),
+                sms,
+                &sms_triggers,
+            )?;
         }
         Ok(Router {
             shared,
