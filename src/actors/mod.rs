@@ -6,8 +6,10 @@
 pub mod acd_host;
 pub mod call;
 pub mod callback;
+pub mod desk_state;
 pub mod feature;
 pub mod gate;
+pub mod live;
 pub mod model;
 pub mod operator;
 pub mod poll;
@@ -54,7 +56,7 @@ pub struct Shared {
     /// The media engine, once started (without it calls are signalled but carry no audio).
     pub media: OnceLock<crate::media::MediaEngine>,
     /// The web desk's state (live calls, login limits, session cache).
-    pub desk: Arc<crate::desk::DeskState>,
+    pub desk: Arc<desk_state::DeskState>,
     /// Requests from every channel (issue 14).
     pub requests: Arc<crate::requests::Requests>,
     started: Instant,
@@ -174,7 +176,7 @@ impl Router {
             config.clone(),
             config.sms.as_ref(),
         ));
-        let desk = Arc::new(crate::desk::DeskState::new(&config));
+        let desk = Arc::new(desk_state::DeskState::new(&config));
         let requests = crate::requests::Requests::new(&config, store.clone());
         actix::spawn(requests.clone().restore());
         let uid_store = store.clone();

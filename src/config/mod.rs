@@ -37,7 +37,6 @@ pub use crate::schedule::{ClockTime, Hours, OpeningWindow, DAY_NAMES};
 pub use callback::{CallbackOffer, CallbacksConfig, TrunkConfig};
 pub use error::{ConfigError, ConfigErrors};
 pub use menu::{DtmfDigit, IvrMenu, LanguageChoice, NoInputPolicy, TopicChoice};
-#[cfg(test)]
 pub use notices::NoticeKind;
 pub use sms::{
     GatewayConfig, MessageKind, RetryPolicy, SmsLimitPolicy, SmsSettings, Template,

@@ -10,7 +10,6 @@
 use super::{AttemptResult, Message};
 pub use crate::config::GatewayConfig;
 pub use crate::tls::{tls_config, TlsSetupError};
-use std::time::Duration;
 
 /// Something that can send one SMS.
 #[async_trait::async_trait(?Send)]
@@ -111,6 +110,7 @@ impl SmsProvider for HttpGateway {
 mod tests {
     use super::super::MessageKind;
     use super::*;
+    use std::time::Duration;
 
     fn gateway(content_type: &str, body: &str) -> HttpGateway {
         HttpGateway {
