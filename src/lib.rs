@@ -24,6 +24,7 @@ pub mod notices;
 pub mod presence;
 pub mod privacy;
 pub mod report;
+pub mod request_model;
 pub mod requests;
 pub mod schedule;
 pub mod sip;

@@ -11,9 +11,11 @@ pub mod feature;
 pub mod gate;
 pub mod live;
 pub mod model;
+pub mod notices;
 pub mod operator;
 pub mod poll;
 pub mod queue;
+pub mod sms;
 
 use crate::acd::{CallId, Millis};
 use crate::config::Config;
@@ -153,7 +155,7 @@ pub enum RouterError {
     Model(#[from] model::TooManySkills),
     /// The SMS actor cannot start (TLS client).
     #[error(transparent)]
-    Sms(#[from] crate::sms::actor::StartError),
+    Sms(#[from] sms::StartError),
 }
 
 impl Router {
@@ -172,10 +174,7 @@ impl Router {
         let (model, queue_specs, op_specs) = RoutingModel::build(&config)?;
         let memory = Arc::new(MemorySink::new(memory_events));
         let metrics = Arc::new(crate::metrics::MetricsSink::new(&config));
-        let sms_triggers = Arc::new(crate::sms::actor::SmsTriggers::new(
-            config.clone(),
-            config.sms.as_ref(),
-        ));
+        let sms_triggers = Arc::new(sms::SmsTriggers::new(config.clone(), config.sms.as_ref()));
         let desk = Arc::new(desk_state::DeskState::new(&config));
         let requests = crate::requests::Requests::new(&config, store.clone());
         actix::spawn(requests.clone().restore());
@@ -187,13 +186,12 @@ impl Router {
         actix::spawn(crate::requests::calls::run(requests.clone(), missed));
         crate::requests::start_channels(&config, &requests);
         let notice_store = store.clone();
-        let (notice_triggers, notice_rx) =
-            crate::notices::Notifier::triggers(Box::new(move |call| {
-                notice_store.as_ref().map(|s| s.store_name(call))
-            }));
+        let (notice_triggers, notice_rx) = notices::Notifier::triggers(Box::new(move |call| {
+            notice_store.as_ref().map(|s| s.store_name(call))
+        }));
         if let Some(store) = &store {
-            let setup = crate::notices::service::setup(&config, store.clone(), requests.clone());
-            actix::spawn(crate::notices::service::run(setup, notice_rx));
+            let setup = notices::setup(&config, store.clone(), requests.clone());
+            actix::spawn(notices::run(setup, notice_rx));
         }
         let mut sinks: Vec<Arc<dyn crate::events::EventSink>> = vec![
             memory.clone(),
@@ -265,7 +263,7 @@ impl Router {
         });
         poll::MetricsPoller::new(shared.clone(), acd.clone(), metrics).start();
         if let Some(sms) = &config.sms {
-            crate::sms::actor::start(
+            sms::start(
                 shared.config.clone(),
                 shared.events.clone(),
                 shared.store.clone(),

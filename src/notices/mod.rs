@@ -17,11 +17,11 @@
 //!   time, and a delivery recorded as sent is never sent again.
 //! * Above `[tenant.notices] digest_above_per_minute` per channel, the rest of the minute is
 //!   folded into one digest.
+//!
+//! This module is the notices' model and pure outbox; the notifier that journals and sends
+//! them (it holds a store handle, and the store keeps these steps) is `actors::notices`.
 
 pub mod outbox;
-pub mod service;
-
-pub use service::Notifier;
 
 use serde::{Deserialize, Serialize};
 

@@ -9,9 +9,9 @@
 //! * [`SmsRecord`]: each step of a message, kept durably by the store (journal, then the
 //!   `sms_messages` table; `store::outbox`), so a restart resumes retries with the same keys.
 //! * [`gateway`]: the provider interface and a generic HTTP gateway.
-//! * [`actor`]: the actor that drives sends and records delivery status as events.
+//! * The actor that drives sends and records delivery status as events is `actors::sms`
+//!   (it holds a store handle, and the store keeps this module's records, so it sits above both).
 
-pub mod actor;
 pub mod gateway;
 pub mod limits;
 

@@ -295,7 +295,7 @@ struct Inner {
     records: AtomicU64,
     recovery: Arc<outbox::Recovery>,
     /// Request steps the journal had not yet given the database at start-up.
-    undrained_requests: Mutex<Vec<crate::requests::RequestStep>>,
+    undrained_requests: Mutex<Vec<crate::request_model::RequestStep>>,
     /// Notice steps the journal had not yet given the database at start-up.
     undrained_notices: Mutex<Vec<crate::notices::NoticeStep>>,
     window: Duration,
@@ -549,8 +549,8 @@ impl Store {
     }
 
     /// Request steps of earlier runs that the database may not have (once; see
-    /// [`crate::requests::Book::restore`]).
-    pub fn take_undrained_requests(&self) -> Vec<crate::requests::RequestStep> {
+    /// [`crate::request_model::Book::restore`]).
+    pub fn take_undrained_requests(&self) -> Vec<crate::request_model::RequestStep> {
         std::mem::take(
             &mut *self
                 .inner

@@ -327,7 +327,7 @@ pub struct Rows {
     /// Dispositions (the highest revision per call of the batch).
     pub dispositions: Vec<super::people::DispositionRecord>,
     /// Request steps in journal order, with their entry's uid.
-    pub requests: Vec<(String, crate::requests::RequestStep)>,
+    pub requests: Vec<(String, crate::request_model::RequestStep)>,
     /// Notice steps in journal order, with their entry's time.
     pub notices: Vec<(i64, crate::notices::NoticeStep)>,
     /// Entries whose event JSON matched no known shape (kept in the timeline only).

@@ -1,9 +1,12 @@
 //! The notifier: turns triggers into notices, journals them, and drives the pure
 //! [`Outbox`] against the tenants' mail relays and Telegram groups.
+//!
+//! Here, with the router's other running pieces, rather than in `notices`: it holds a store
+//! handle, and the store keeps the notices' steps, so it sits above both.
 
-use super::outbox::{Action, Attempt, Outbox};
-use super::{digest, Channel, Notice, NoticeKind, NoticeStep, Target};
 use crate::events::{Event, EventKind, EventSink};
+use crate::notices::outbox::{Action, Attempt, Outbox};
+use crate::notices::{digest, Channel, Notice, NoticeKind, NoticeStep, Target};
 use crate::requests::telegram::{Bot, TelegramError, TelegramSettings};
 use crate::store::outbox::StoreRecord;
 use crate::store::Store;
@@ -412,7 +415,7 @@ pub async fn run(setup: Setup, mut triggers: tokio::sync::mpsc::Receiver<Trigger
     let db = setup.store.db().clone();
     let pending = setup
         .store
-        .run(async move { super::service::pending(db.pool()).await })
+        .run(async move { self::pending(db.pool()).await })
         .await
         .ok()
         .and_then(|r| r.ok())

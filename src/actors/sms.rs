@@ -13,15 +13,18 @@
 //! database. At start-up (and, if the database was down then, once it is back) the store
 //! hands back the unsent messages of earlier runs with their ids, so a retry after a restart
 //! carries the same idempotency key.
+//!
+//! Here, with the router's other running pieces, rather than in `sms`: the actor holds a store
+//! handle, and the store keeps the SMS records, so it sits above both.
 
-use super::gateway::SmsProvider;
-use super::{
-    AttemptResult, Message, MessageKind, Outbox, Outcome, RetryPolicy, SmsRecord, Template, E164,
-};
 use crate::config::Config;
 pub use crate::config::SmsSettings;
 use crate::events::{CallOutcome, Event, EventBus, EventKind, EventSink};
 use crate::privacy::PhoneNumber;
+use crate::sms::gateway::SmsProvider;
+use crate::sms::{
+    AttemptResult, Message, MessageKind, Outbox, Outcome, RetryPolicy, SmsRecord, Template, E164,
+};
 use crate::store::Store;
 use actix::prelude::*;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -78,7 +81,7 @@ pub struct SmsActor {
     finished: HashSet<String>,
     recovering: bool,
     /// Texts per number (a caller's number can be forged).
-    limiter: super::limits::SmsLimiter,
+    limiter: crate::sms::limits::SmsLimiter,
 }
 
 impl SmsActor {
@@ -90,7 +93,7 @@ impl SmsActor {
         store: Option<Store>,
         provider: Rc<dyn SmsProvider>,
         retry: RetryPolicy,
-        limits: super::limits::SmsLimitPolicy,
+        limits: crate::sms::limits::SmsLimitPolicy,
     ) -> SmsActor {
         let boot = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -108,7 +111,7 @@ impl SmsActor {
             next: 0,
             finished: HashSet::new(),
             recovering,
-            limiter: super::limits::SmsLimiter::new(limits),
+            limiter: crate::sms::limits::SmsLimiter::new(limits),
         }
     }
 
@@ -482,7 +485,7 @@ impl EventSink for SmsTriggers {
 pub enum StartError {
     /// The TLS client for the gateway cannot be built.
     #[error(transparent)]
-    Tls(#[from] super::gateway::TlsSetupError),
+    Tls(#[from] crate::sms::gateway::TlsSetupError),
 }
 
 /// Starts the SMS actor when `[sms]` is configured, and connects `triggers` to it.
@@ -493,8 +496,9 @@ pub fn start(
     settings: &SmsSettings,
     triggers: &SmsTriggers,
 ) -> Result<Addr<SmsActor>, StartError> {
-    let provider: Rc<dyn SmsProvider> =
-        Rc::new(super::gateway::HttpGateway::new(settings.gateway.clone())?);
+    let provider: Rc<dyn SmsProvider> = Rc::new(crate::sms::gateway::HttpGateway::new(
+        settings.gateway.clone(),
+    )?);
     let actor = SmsActor::new(
         config,
         events,
