@@ -22,7 +22,7 @@ const PURE_CORES: &[&str] = &["acd", "ivr", "sla", "callback"];
 /// not import.
 const WITH_IO: &[&str] = &[
     "accounts", "actors", "desk", "http", "mail", "media", "metrics", "notices", "presence",
-    "report", "requests", "sip", "sms", "store",
+    "report", "requests", "sip", "sms", "store", "tls",
 ];
 
 /// Arrows that must never exist besides "pure core -> I/O": (from, to, why).
