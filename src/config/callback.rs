@@ -49,7 +49,7 @@ impl TrunkConfig {
     pub fn format(&self, e164: &str) -> String {
         let digits = e164.trim_start_matches('+');
         let national = digits
-            .strip_prefix(crate::sms::DEFAULT_COUNTRY_CODE)
+            .strip_prefix(super::DEFAULT_COUNTRY_CODE)
             .unwrap_or(digits);
         self.number_format
             .replace("{e164}", e164)
@@ -58,13 +58,13 @@ impl TrunkConfig {
     }
 
     /// The Request-URI and the stored binding of a number on the trunk.
-    pub fn binding(&self, user: &str) -> crate::sip::StoredBinding {
+    pub fn binding(&self, user: &str) -> crate::binding::StoredBinding {
         let host = self.outbound.ip().to_string();
         let hostport = match self.outbound {
             SocketAddr::V4(a) => a.to_string(),
             SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
         };
-        crate::sip::StoredBinding {
+        crate::binding::StoredBinding {
             uri: format!("sip:{user}@{hostport}"),
             transport: Some(self.transport.clone()),
             host,
