@@ -61,6 +61,7 @@ impl Centre {
             max_missed_offers: 3,
             reserve_after_ms: Some(60_000),
             max_waiting: None,
+            live_reserve_percent: 0,
         };
         let queues = [
             ("dtm-uz", UZ, Strategy::LongestIdle),

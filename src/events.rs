@@ -7,14 +7,14 @@
 //! per event. The database sink (journal, SQLite, Postgres) plugs in here.
 
 use crate::privacy::PhoneNumber;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// How a call ended. Every call gets exactly one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CallOutcome {
     /// An operator answered.
@@ -40,7 +40,7 @@ pub enum CallOutcome {
 }
 
 /// Why a call was blocked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BlockReason {
     /// The global channel limit (D6) was reached.
@@ -54,7 +54,11 @@ pub enum BlockReason {
 }
 
 /// One event's payload, tagged by `kind` in JSON.
-#[derive(Clone, Debug, Serialize)]
+///
+/// Read back too: the store folds its journal's events into call records by these variants
+/// (`store::record::fold`), so the JSON names here are a format on disk: rename a field or a
+/// variant only with a `#[serde(rename)]` or `alias` that keeps the old name readable.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EventKind {
     /// An INVITE for a known DID arrived.
@@ -202,7 +206,7 @@ pub enum EventKind {
     MonitorStarted {
         call: String,
         supervisor: String,
-        mode: crate::media::MonitorMode,
+        mode: MonitorMode,
     },
     /// A tenant's surge flag changed. `by` says who or what switched it: `manual:<who>`,
     /// `calendar`, or `auto:<metric>=<value>` (see [`crate::surge::Cause::describe`]).
@@ -370,6 +374,18 @@ impl EventSink for LogSink {
             }
         }
     }
+}
+
+/// What a supervisor does on a live call (D17).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MonitorMode {
+    /// Hears both sides; nobody hears the supervisor.
+    Listen,
+    /// Hears both sides; only the operator hears the supervisor.
+    Whisper,
+    /// Three-way: everyone hears everyone.
+    Barge,
 }
 
 /// Stamps events and fans them out to the sinks. Cheap to clone.

@@ -3,9 +3,9 @@
 //! Three sources feed the Prometheus registry served at `GET /metrics`:
 //! * [`MetricsSink`], an [`EventSink`]: counters and histograms derived from the typed
 //!   events (arrivals, queue entries, answers, outcomes, operator states, surge);
-//! * [`MetricsPoller`]: gauges that are state rather than events (waiting calls, longest
-//!   wait, operators by state, channels, registrations, the SIP layer's counters), read
-//!   once a second;
+//! * the poller (`actors::poll`, beside the actors it reads): gauges that are state rather
+//!   than events (waiting calls, longest wait, operators by state, channels,
+//!   registrations, the SIP layer's counters), read once a second;
 //! * the SIP message inspector (`sip::inspect`): requests and responses by method and
 //!   code, INVITE-to-first-response latency and transaction timeouts.
 //!
@@ -18,17 +18,12 @@
 //! [`CATALOGUE`] lists every metric, including those declared now for later issues;
 //! `docs/metrics.md` is the human-readable copy and a unit test keeps the two in step.
 
-use crate::acd::QueueSnapshot;
-use crate::actors::acd_host::{AcdActor, OperatorStateCounts, Snapshots};
-use crate::actors::Shared;
 use crate::config::Config;
 use crate::events::{CallOutcome, Event, EventKind, EventSink};
-use actix::Addr;
 use metrics::Unit;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::sync::{Mutex, OnceLock};
 
 // ---------------------------------------------------------------------------------------
 // Names
@@ -73,7 +68,7 @@ pub const QUEUE_WAITING: &str = "navbat_queue_waiting_calls";
 pub const QUEUE_RINGING: &str = "navbat_queue_ringing_calls";
 /// Wait of the longest-waiting call.
 pub const QUEUE_LONGEST_WAIT: &str = "navbat_queue_longest_wait_seconds";
-/// Expected wait of a caller joining now (see [`expected_wait_secs`]).
+/// Expected wait of a caller joining now (see `actors::poll::expected_wait_secs`).
 pub const QUEUE_EXPECTED_WAIT: &str = "navbat_queue_expected_wait_seconds";
 /// Operators who can serve the queue, by state.
 pub const QUEUE_OPERATORS: &str = "navbat_queue_operators";
@@ -125,8 +120,14 @@ pub const SIP_AUTH_REPLAYS: &str = "navbat_sip_auth_replays_total";
 pub const JOURNAL_LAG: &str = "navbat_journal_lag_seconds";
 /// Events accepted by the store and not yet in the database (buffer + journal).
 pub const JOURNAL_DEPTH: &str = "navbat_journal_depth_events";
-/// Events the store lost because its buffer in front of the journal was full.
+/// Events the store lost because its journal writer had stopped (a full buffer makes the
+/// event wait instead, counted in [`JOURNAL_WAITS`]).
 pub const JOURNAL_SHED: &str = "navbat_journal_shed_events_total";
+/// Times an event had to wait for room in the store's full buffer (back-pressure, not loss).
+pub const JOURNAL_WAITS: &str = "navbat_journal_waits_total";
+/// Messages a bounded mailbox refused, by mailbox: between the event bus and a sink, or
+/// between the SIP legs and a call ([`MAILBOX_CALL_LEG`]).
+pub const MAILBOX_SHED: &str = "navbat_mailbox_shed_total";
 /// Database reachable (issue 4).
 pub const DB_UP: &str = "navbat_db_up";
 /// Redis reachable (issue 4).
@@ -149,6 +150,8 @@ pub const MEDIA_DROPS: &str = "navbat_media_drops_total";
 pub const RECORDING_BYTES: &str = "navbat_recording_bytes_total";
 /// Recordings in progress.
 pub const RECORDINGS_OPEN: &str = "navbat_recordings_open";
+/// The [`MAILBOX_SHED`] `mailbox` of the call actors, for the SIP legs' events.
+pub const MAILBOX_CALL_LEG: &str = "call_leg";
 
 // ---------------------------------------------------------------------------------------
 // The catalogue
@@ -274,7 +277,9 @@ pub const CATALOGUE: &[MetricSpec] = &[
     ),
     live(JOURNAL_LAG, Gauge, Unit::Seconds, &[], "Age of the oldest event accepted by the store and not yet written to the database (0 when caught up); grows while the database is down, the journal keeps the events."),
     live(JOURNAL_DEPTH, Gauge, Unit::Count, &[], "Events accepted by the store and not yet in the database (in-process buffer plus journal)."),
-    live(JOURNAL_SHED, Counter, Unit::Count, &[], "Events lost because the store's buffer in front of the journal was full (the journal disk stopped keeping up). Must stay 0 (C2)."),
+    live(JOURNAL_SHED, Counter, Unit::Count, &[], "Events lost because the store's journal writer had stopped (a full buffer makes events wait instead: navbat_journal_waits_total). Must stay 0 (C2)."),
+    live(JOURNAL_WAITS, Counter, Unit::Count, &[], "Times an event waited for room in the store's full buffer in front of the journal: the router slows to the journal's pace rather than lose an event (C2). Should stay 0; a rise means the journal disk is not keeping up."),
+    live(MAILBOX_SHED, Counter, Unit::Count, &["mailbox"], "Messages refused by a full bounded mailbox between the event bus and a sink, by mailbox: sms (SMS requests to the SMS actor), notices (notice triggers), call_requests (missed calls becoming requests), desk_live (live-call notices a slow desk page missed), call_leg (SIP legs' lossy events into a call: INFO keys, re-offers, ringing; a leg's answer and end are never shed). The journal never sheds (it waits). Should stay 0."),
     live(DB_UP, Gauge, Unit::Count, &["backend"], "1 if the database took the last write or answered the last check (backend sqlite or postgres)."),
     live(REDIS_UP, Gauge, Unit::Count, &[], "1 if the last presence heartbeat reached Redis; always 1 with presence.backend = memory (no Redis to lose)."),
     live(RTP_PACKETS, Counter, Unit::Count, &["direction", "codec"], "RTP packets received (in) or sent (out), all calls; codec pcmu, pcma, telephone_event (RFC 4733, in only) or other (in only: comfort noise, unknown payload types)."),
@@ -295,6 +300,25 @@ pub const CATALOGUE: &[MetricSpec] = &[
     live("navbat_notice_deliveries_total", Counter, Unit::Count, &["channel", "state"], "Notice delivery attempts by channel (email, telegram) and result (sent, retrying, failed); a digest counts once per notice in it."),
     live("navbat_notices_shed_total", Counter, Unit::Count, &[], "Notice triggers dropped because the notifier's queue was full. Must stay 0."),
 ];
+
+/// Values of the [`MAILBOX_SHED`] `mailbox` label: the sinks and actors that sit behind a
+/// bounded mailbox and shed, counted, when it is full.
+pub const MAILBOXES: [&str; 5] = [
+    "sms",
+    "notices",
+    "call_requests",
+    "desk_live",
+    MAILBOX_CALL_LEG,
+];
+
+/// Counts one message (or `n`) a full mailbox refused.
+pub fn mailbox_shed(mailbox: &'static str, n: u64) {
+    debug_assert!(
+        MAILBOXES.contains(&mailbox),
+        "{mailbox} is not in MAILBOXES"
+    );
+    metrics::counter!(MAILBOX_SHED, "mailbox" => mailbox).increment(n);
+}
 
 /// Values of the [`MEDIA_DROPS`] `reason` label.
 pub const MEDIA_DROP_REASONS: [&str; 8] = [
@@ -682,6 +706,11 @@ impl LabelSpace {
         for reason in MEDIA_DROP_REASONS {
             metrics::counter!(MEDIA_DROPS, "reason" => reason).absolute(0);
         }
+        // increment(0), not absolute(0): a sink may have shed before this runs.
+        for mailbox in MAILBOXES {
+            metrics::counter!(MAILBOX_SHED, "mailbox" => mailbox).increment(0);
+        }
+        metrics::counter!(JOURNAL_WAITS).increment(0);
         for name in [MEDIA_SESSIONS, RECORDINGS_OPEN] {
             metrics::gauge!(name).set(0.0);
         }
@@ -724,33 +753,6 @@ pub const GUARD_VERDICTS: [&str; 6] = [
 /// Average handle time assumed for a queue before its first answered call ends: a
 /// typical hotline conversation, two minutes (wrap-up is added from the configuration).
 pub const PRIOR_TALK_SECS: f64 = 120.0;
-
-/// Expected wait, in seconds, of a caller who joins the queue now.
-///
-/// * nobody waiting and an operator available: 0;
-/// * nobody staffed (every operator of the queue on break or logged out): the queue's
-///   max wait, since the caller will wait until it gives up;
-/// * otherwise `(waiting + 1) × handle / staffed`, where `handle` is the average talk time
-///   of the queue's answered calls so far plus the configured wrap-up, and `staffed`
-///   counts operators available, ringing, on a call or in wrap-up. Never below the
-///   current longest wait's share and never above the max wait.
-///
-/// Erlang C would be more exact; this estimate needs no arrival rate and errs on the
-/// long side, which is what a caller announcement and a surge trigger want.
-pub fn expected_wait_secs(snap: &QueueSnapshot, handle_secs: f64, max_wait_secs: f64) -> f64 {
-    let staffed = snap.operators_available
-        + snap.operators_ringing
-        + snap.operators_on_call
-        + snap.operators_wrap_up;
-    if snap.waiting == 0 && snap.operators_available > 0 {
-        return 0.0;
-    }
-    if staffed == 0 {
-        return max_wait_secs;
-    }
-    let estimate = (snap.waiting as f64 + 1.0) * handle_secs / staffed as f64;
-    estimate.clamp(0.0, max_wait_secs.max(0.0))
-}
 
 // ---------------------------------------------------------------------------------------
 // The event sink
@@ -1018,130 +1020,6 @@ impl EventSink for MetricsSink {
     }
 }
 
-// ---------------------------------------------------------------------------------------
-// The poller
-// ---------------------------------------------------------------------------------------
-
-/// How often the poller reads the state gauges.
-pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
-
-/// Reads state that is not an event (queues, operators, channels, registrations, SIP
-/// counters) into gauges once per [`POLL_INTERVAL`], and runs the exporter's upkeep.
-pub struct MetricsPoller {
-    shared: Arc<Shared>,
-    acd: Addr<AcdActor>,
-    sink: Arc<MetricsSink>,
-}
-
-impl MetricsPoller {
-    /// A poller over the router's shared state and ACD host.
-    pub fn new(shared: Arc<Shared>, acd: Addr<AcdActor>, sink: Arc<MetricsSink>) -> MetricsPoller {
-        MetricsPoller { shared, acd, sink }
-    }
-
-    /// Starts polling on the current actix arbiter; it stops with the actix system.
-    pub fn start(self) {
-        actix::spawn(async move {
-            let mut tick = tokio::time::interval(POLL_INTERVAL);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                self.poll_once().await;
-            }
-        });
-    }
-
-    /// One round of reading; public so tests can drive it without a clock.
-    pub async fn poll_once(&self) {
-        let model = &self.shared.model;
-        if let Ok(snaps) = self.acd.send(Snapshots).await {
-            let mut surge_by_tenant: HashMap<String, bool> = HashMap::new();
-            for s in &snaps {
-                let queue = model.queue_name(s.queue).to_string();
-                let tenant = model.tenant_name(model.queue_tenant(s.queue)).to_string();
-                *surge_by_tenant.entry(tenant.clone()).or_default() |= s.surge;
-                let labels = [("tenant", tenant.clone()), ("queue", queue.clone())];
-                metrics::gauge!(QUEUE_WAITING, &labels).set(s.waiting as f64);
-                metrics::gauge!(QUEUE_RINGING, &labels).set(s.ringing as f64);
-                metrics::gauge!(QUEUE_LONGEST_WAIT, &labels).set(s.longest_wait_ms as f64 / 1000.0);
-                let ewt = expected_wait_secs(
-                    s,
-                    self.sink.handle_secs(&queue, s.surge),
-                    self.sink.max_wait_secs(&queue, s.surge),
-                );
-                metrics::gauge!(QUEUE_EXPECTED_WAIT, &labels).set(ewt);
-                let by_state = [
-                    ("available", s.operators_available),
-                    ("ringing", s.operators_ringing),
-                    ("on_call", s.operators_on_call),
-                    ("wrap_up", s.operators_wrap_up),
-                    ("break", s.operators_on_break),
-                    ("logged_out", s.operators_logged_out),
-                ];
-                for (state, n) in by_state {
-                    metrics::gauge!(QUEUE_OPERATORS, "tenant" => tenant.clone(), "queue" => queue.clone(), "state" => state)
-                        .set(n as f64);
-                }
-            }
-            for (tenant, on) in surge_by_tenant {
-                metrics::gauge!(TENANT_SURGE, "tenant" => tenant).set(if on { 1.0 } else { 0.0 });
-            }
-        }
-        if let Ok(counts) = self.acd.send(OperatorStateCounts).await {
-            for (state, n) in counts {
-                metrics::gauge!(OPERATORS, "state" => state).set(n as f64);
-            }
-        }
-        let gate = &self.shared.gate;
-        metrics::gauge!(CHANNELS_IN_USE).set(f64::from(gate.in_use()));
-        metrics::gauge!(CHANNELS_LIMIT).set(f64::from(gate.limit()));
-        for (i, t) in self.shared.config.tenants.iter().enumerate() {
-            metrics::gauge!(TENANT_CHANNELS_IN_USE, "tenant" => t.id.clone())
-                .set(f64::from(gate.tenant_in_use(i)));
-            metrics::gauge!(TENANT_CHANNELS_LIMIT, "tenant" => t.id.clone())
-                .set(f64::from(gate.tenant_limit(i)));
-        }
-        metrics::gauge!(OPERATORS_REGISTERED).set(self.shared.presence.registered() as f64);
-        // Memory presence has no Redis to lose: reported up, so one alert rule fits both.
-        let redis_up = self.shared.presence.shared().is_none_or(|s| s.is_up());
-        metrics::gauge!(REDIS_UP).set(if redis_up { 1.0 } else { 0.0 });
-        if let Some(store) = &self.shared.store {
-            let h = store.health();
-            metrics::gauge!(JOURNAL_LAG).set(h.lag_seconds);
-            metrics::gauge!(JOURNAL_DEPTH).set(h.depth_events as f64);
-            metrics::counter!(JOURNAL_SHED).absolute(h.shed_events);
-            metrics::gauge!(DB_UP, "backend" => h.backend).set(if h.db_up { 1.0 } else { 0.0 });
-        }
-        metrics::counter!(EVENTS_SHED).absolute(self.shared.memory.shed());
-        if let Some(media) = self.shared.media.get() {
-            export_media(media);
-        }
-        if let Some(sip) = self.shared.sip.get() {
-            use std::sync::atomic::Ordering::Relaxed;
-            let c = sip.counters();
-            let g = &c.guard;
-            let verdicts = [
-                ("passed", g.passed.load(Relaxed)),
-                ("rejected_400", g.rejected_400.load(Relaxed)),
-                ("rejected_501", g.rejected_501.load(Relaxed)),
-                ("rejected_505", g.rejected_505.load(Relaxed)),
-                ("rejected_513", g.rejected_513.load(Relaxed)),
-                ("dropped", g.dropped.load(Relaxed)),
-            ];
-            for (verdict, n) in verdicts {
-                metrics::counter!(SIP_GUARD, "verdict" => verdict).absolute(n);
-            }
-            metrics::counter!(SIP_INVITES_REJECTED).absolute(c.invites_rejected.load(Relaxed));
-            metrics::counter!(SIP_REGISTRATIONS).absolute(c.registrations.load(Relaxed));
-            metrics::counter!(SIP_AUTH_FAILURES).absolute(c.auth_failures.load(Relaxed));
-            metrics::counter!(SIP_AUTH_REFUSED).absolute(c.auth_refused.load(Relaxed));
-            metrics::counter!(SIP_AUTH_BANS).absolute(c.auth_bans.load(Relaxed));
-            metrics::counter!(SIP_AUTH_REPLAYS).absolute(c.auth_replays.load(Relaxed));
-        }
-        install().run_upkeep();
-    }
-}
-
 /// Media counters into the registry: the media drivers sum them per 20 ms tick, so this
 /// is the only place media touches the `metrics` facade (once a second, not per packet).
 pub fn export_media(media: &crate::media::MediaEngine) {
@@ -1189,35 +1067,6 @@ pub fn export_media(media: &crate::media::MediaEngine) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::acd::QueueId;
-
-    fn snap(waiting: usize, available: usize, on_call: usize, on_break: usize) -> QueueSnapshot {
-        let mut s = QueueSnapshot::empty(QueueId(0));
-        s.waiting = waiting;
-        s.operators_available = available;
-        s.operators_on_call = on_call;
-        s.operators_on_break = on_break;
-        s
-    }
-
-    #[test]
-    fn expected_wait_is_zero_with_a_free_operator_and_nobody_waiting() {
-        assert_eq!(expected_wait_secs(&snap(0, 1, 3, 0), 150.0, 900.0), 0.0);
-    }
-
-    #[test]
-    fn expected_wait_scales_with_waiting_over_staffed() {
-        // 3 waiting + the new caller, 4 busy operators, 150 s handle time: 150 s.
-        assert_eq!(expected_wait_secs(&snap(3, 0, 4, 0), 150.0, 900.0), 150.0);
-        // Capped at the max wait.
-        assert_eq!(expected_wait_secs(&snap(99, 0, 1, 0), 150.0, 900.0), 900.0);
-    }
-
-    #[test]
-    fn expected_wait_without_staff_is_the_max_wait() {
-        assert_eq!(expected_wait_secs(&snap(2, 0, 0, 5), 150.0, 300.0), 300.0);
-    }
-
     #[test]
     fn labels_are_bounded() {
         assert_eq!(sip_method_label("INVITE"), "INVITE");

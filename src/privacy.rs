@@ -6,7 +6,7 @@
 //! the full value is only available through [`PhoneNumber::expose`], whose
 //! name makes every use easy to find in review.
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
 /// A phone number (or any caller identity taken from SIP `From`).
@@ -67,6 +67,14 @@ impl fmt::Display for PhoneNumber {
 impl Serialize for PhoneNumber {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.masked())
+    }
+}
+
+/// Reads back whatever was written: from an event journal that is the masked form (masking
+/// it again changes nothing), so a number read this way is no more exposed than it was.
+impl<'de> Deserialize<'de> for PhoneNumber {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<PhoneNumber, D::Error> {
+        String::deserialize(d).map(PhoneNumber)
     }
 }
 

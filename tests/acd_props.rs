@@ -454,6 +454,7 @@ fn params() -> impl Strategy<Value = QueueParams> {
                     max_missed_offers,
                     reserve_after_ms: reserve,
                     max_waiting: cap,
+                    live_reserve_percent: 0,
                 }
             },
         )

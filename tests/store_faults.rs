@@ -146,3 +146,49 @@ fn postgres_stopped_mid_load_and_restarted_gets_every_call_exactly_once() {
         CALLS as i64
     );
 }
+
+/// A journal that cannot keep up makes `emit` wait instead of dropping events (issue 17): a
+/// buffer of 8 in front of a writer that fsyncs every 4 events is overrun by a tight loop of
+/// 2,000 calls, yet every event is journaled and every call reaches its record.
+#[test]
+fn a_full_journal_buffer_makes_emit_wait_and_loses_nothing() {
+    const CALLS: usize = 2_000;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(StoreSettings {
+        url: DatabaseUrl::Sqlite(format!(
+            "sqlite://{}",
+            dir.path().join("navbat.db").display()
+        )),
+        journal_dir: dir.path().join("journal"),
+        buffer_events: 8,
+        journal_batch_events: 4,
+        db_batch_events: 500,
+        journal_segment_bytes: 256 * 1024,
+        node: "pressure".into(),
+        repeat_window: Duration::from_secs(86_400),
+        time_zones: HashMap::new(),
+    })
+    .unwrap();
+    let bus = EventBus::new(vec![Arc::new(store.clone()) as Arc<dyn EventSink>]);
+    for i in 0..CALLS {
+        one_call(&bus, i);
+    }
+    let h = store.health();
+    assert_eq!(h.shed_events, 0, "{h:?}");
+    assert_eq!(h.accepted_events, (CALLS * 5) as u64, "{h:?}");
+    // The loop outran the writer (an fsync per 4 events), so emit had to wait.
+    assert!(h.waited_events > 0, "{h:?}");
+    assert!(
+        store.flush(Duration::from_secs(120)),
+        "the database caught up: {:?}",
+        store.health()
+    );
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM call_records"),
+        CALLS as i64
+    );
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM call_events"),
+        (CALLS * 5) as i64
+    );
+}

@@ -64,6 +64,12 @@ say uz uz/surge-announcement.wav "Hozir imtihon davri, qo'ng'iroqlar juda ko'p. 
 say ru ru/surge-announcement.wav "Сейчас период экзаменов, звонков очень много. Ожидание может быть дольше обычного."
 say uz dtm/uz/surge-announcement.wav "Hozir test davri, qo'ng'iroqlar juda ko'p. Test natijalari qayerda e'lon qilinishini bilish uchun mavzu menyusida yettini bosing."
 say ru dtm/ru/surge-announcement.wav "Сейчас период тестирования, звонков очень много. Чтобы узнать, где публикуются результаты тестов, в меню тем нажмите семь."
+# The short surge greeting (surge-greeting, [tenant.surge] greeting = true): a few seconds,
+# the information most callers want, and its key at once.
+say uz uz/surge-greeting.wav "Hozir imtihon davri. Ma'lumot uchun yettini bosing."
+say ru ru/surge-greeting.wav "Сейчас период экзаменов. Для справки нажмите семь."
+say uz dtm/uz/surge-greeting.wav "Natijalar markaz saytida. Eshitish uchun yettini bosing."
+say ru dtm/ru/surge-greeting.wav "Результаты на сайте центра. Подробнее: нажмите семь."
 say uz dtm/uz/results-where.wav "Test natijalari markaz saytida, shaxsiy kabinetingizda e'lon qilinadi. Qo'ng'iroq uchun rahmat."
 say ru dtm/ru/results-where.wav "Результаты тестов публикуются на сайте центра, в вашем личном кабинете. Спасибо за звонок."
 

@@ -16,7 +16,7 @@ use navbat::chart as svg;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use dist::Dist;
-use scenario::{Profile, Scenario};
+use scenario::{Profile, Scenario, SurgePolicy};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -201,8 +201,9 @@ struct ScenarioArgs {
     /// self-service share).
     #[arg(long)]
     surge: bool,
-    /// Surge: queue maximum wait, seconds.
-    #[arg(long, default_value_t = 120)]
+    /// Surge: queue maximum wait, seconds (the results-day policy's 90 s; the surge of
+    /// before used 120).
+    #[arg(long, default_value_t = 90)]
     surge_max_wait: u64,
     /// Surge: share of callers (0-1) who take the self-service branch (sim only; a SIP run
     /// follows the callers' keys).
@@ -216,6 +217,29 @@ struct ScenarioArgs {
     /// follows the callers' keys).
     #[arg(long, default_value_t = 0.3)]
     surge_callback_accept: f64,
+    /// Surge: the results-day policy, `on` (offer at the door, callbacks that can be kept,
+    /// live reserve) or `off` (the callback offer after --surge-callback-after only) (sim only).
+    #[arg(long, default_value = "on")]
+    surge_policy: String,
+    /// Surge policy: greeting and IVR, seconds (the demo's surge greeting, 9.4 s in both
+    /// languages, then the language and topic keys pressed into their prompts).
+    #[arg(long, default_value_t = 14.0)]
+    surge_ivr_secs: f64,
+    /// Surge policy: the self-service information prompt, seconds.
+    #[arg(long, default_value_t = 12.0)]
+    surge_info_secs: f64,
+    /// Surge policy: offer at queue entry when the expected wait is above this, seconds.
+    #[arg(long, default_value_t = 60.0)]
+    surge_offer_above: f64,
+    /// Surge policy: share of offered callers (0-1) who take the SMS when they take no callback.
+    #[arg(long, default_value_t = 0.5)]
+    surge_sms_accept: f64,
+    /// Surge policy: share of operators kept for live callers while they wait, percent.
+    #[arg(long, default_value_t = 30)]
+    surge_live_reserve: u8,
+    /// Surge policy: the next morning's callback window, seconds (0: none).
+    #[arg(long, default_value_t = 7200.0)]
+    surge_next_morning: f64,
 }
 
 fn weights<const N: usize>(s: &str, what: &str) -> anyhow::Result<[f64; N]> {
@@ -278,6 +302,19 @@ impl ScenarioArgs {
             surge_deflect_share: self.surge_deflect.clamp(0.0, 1.0),
             surge_callback_after_secs: self.surge_callback_after.max(0.0),
             surge_callback_accept: self.surge_callback_accept.clamp(0.0, 1.0),
+            surge_policy: match self.surge_policy.as_str() {
+                "on" => Some(SurgePolicy {
+                    ivr_secs: self.surge_ivr_secs.max(0.0),
+                    info_secs: self.surge_info_secs.max(0.0),
+                    offer_above_secs: self.surge_offer_above.max(0.0),
+                    offer_secs: SurgePolicy::default().offer_secs,
+                    sms_accept: self.surge_sms_accept.clamp(0.0, 1.0),
+                    live_reserve_percent: self.surge_live_reserve.min(100),
+                    next_morning_secs: self.surge_next_morning.max(0.0),
+                }),
+                "off" => None,
+                other => anyhow::bail!("--surge-policy {other:?}: use on or off"),
+            },
             call_limit: self.limit.unwrap_or(u64::MAX),
         })
     }

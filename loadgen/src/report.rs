@@ -82,7 +82,35 @@ pub struct Bucket {
     pub queue_max: u64,
     /// Callers waiting at the last observation.
     pub queue_last: u64,
+    /// Most channels held at once in each phase (indexed like [`PHASE_NAMES`]; simulation
+    /// only).
+    pub channels_max: [u32; PHASES],
+    /// Surge policy offers made, and taken (a callback or the SMS).
+    pub offers: u64,
+    /// See `offers`.
+    pub offers_taken: u64,
+    /// Callbacks promised (today or for the morning), and the room left for today's at the
+    /// last offer (the capacity they were checked against).
+    pub callbacks_promised: u64,
+    /// See `callbacks_promised`.
+    pub callback_room_last: u64,
 }
+
+/// Phases a channel is held in: greeting and IVR, the self-service information, waiting in
+/// the queue (the offer included), talking to an operator, a callback's dial-out.
+pub const PHASE_NAMES: [&str; PHASES] = ["ivr", "info", "queue", "talk", "callback"];
+/// Number of phases.
+pub const PHASES: usize = 5;
+/// Greeting and IVR.
+pub const IVR: usize = 0;
+/// The self-service information.
+pub const INFO: usize = 1;
+/// Waiting in the queue.
+pub const QUEUE: usize = 2;
+/// Talking to an operator.
+pub const TALK: usize = 3;
+/// A callback's dial-out (ringing the operator, then talking).
+pub const CALLBACK: usize = 4;
 
 /// Collects what a run or simulation measured, in scenario time.
 pub struct Recorder {
@@ -102,6 +130,52 @@ pub struct Recorder {
     pub latencies_us: BTreeMap<&'static str, Histogram<u64>>,
     /// Surge callbacks (simulation only).
     pub callbacks: CallbackTally,
+    /// The results-day policy: offers made and taken, and what each caller got (simulation
+    /// only).
+    pub policy: PolicyTally,
+}
+
+/// The surge policy's offers (`navbat::callback::door`) and, per caller, what they got in the
+/// end (simulation only).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PolicyTally {
+    /// Offers made at the door of the queue (the expected wait was beyond the limit).
+    pub offers_at_door: u64,
+    /// Offers made in the queue after `offer_after` (the wait had looked short).
+    pub offers_in_queue: u64,
+    /// Offers with a callback for today.
+    pub offered_callback_today: u64,
+    /// Offers with a callback for the next morning (none could be kept today).
+    pub offered_callback_next_morning: u64,
+    /// Offers without any callback (none could be kept today or in the morning window).
+    pub offered_without_callback: u64,
+    /// Callbacks for today accepted.
+    pub took_callback_today: u64,
+    /// Callbacks for the next morning accepted.
+    pub took_callback_next_morning: u64,
+    /// Information by SMS accepted.
+    pub took_sms: u64,
+    /// Callers let go at the maximum wait who had not been offered anything (should be 0).
+    pub let_go_unoffered: u64,
+    /// What each caller got: an operator answered live.
+    pub got_live: u64,
+    /// ... a callback in which an operator talked to them.
+    pub got_callback: u64,
+    /// ... a callback promised for the next morning's window.
+    pub got_callback_next_morning: u64,
+    /// ... a callback promised for today and not done by the end of the run.
+    pub got_callback_pending: u64,
+    /// ... the information from the self-service branch.
+    pub got_info_self_service: u64,
+    /// ... the information by SMS.
+    pub got_info_sms: u64,
+    /// ... nothing: refused at the door, abandoned, let go at the maximum wait.
+    pub got_nothing: u64,
+    /// Operator conversations with live callers and with callbacks begun while live callers
+    /// waited, during the profile.
+    pub conversations_live: u64,
+    /// See `conversations_live`.
+    pub conversations_callback: u64,
 }
 
 /// Surge callbacks: requested by waiting callers, completed when an operator talked to the
@@ -156,6 +230,7 @@ impl Recorder {
             abandoned_wait_ms: histogram(),
             latencies_us: BTreeMap::new(),
             callbacks: CallbackTally::default(),
+            policy: PolicyTally::default(),
         }
     }
 
@@ -201,6 +276,23 @@ impl Recorder {
         let b = self.bucket(at_ms);
         b.queue_max = b.queue_max.max(waiting);
         b.queue_last = waiting;
+    }
+
+    /// Channels held by phase at `at_ms`.
+    pub fn channels(&mut self, at_ms: u64, held: &[u32; PHASES]) {
+        let b = self.bucket(at_ms);
+        for (m, h) in b.channels_max.iter_mut().zip(held) {
+            *m = (*m).max(*h);
+        }
+    }
+
+    /// A surge-policy offer at `at_ms`, `taken` or not, with `room` left for today's callbacks.
+    pub fn offer(&mut self, at_ms: u64, taken: bool, promised: bool, room: u64) {
+        let b = self.bucket(at_ms);
+        b.offers += 1;
+        b.offers_taken += u64::from(taken);
+        b.callbacks_promised += u64::from(promised);
+        b.callback_room_last = room;
     }
 
     /// A wall-clock latency sample.
@@ -272,6 +364,7 @@ impl Recorder {
                 "wait_secs": pct(&self.callbacks.wait_ms, 1000.0),
                 "last_answered_secs": self.callbacks.last_answered_ms.map(|m| m as f64 / 1000.0),
             },
+            "policy": self.policy,
         })
     }
 
@@ -281,7 +374,11 @@ impl Recorder {
         for o in Outcome::ALL {
             let _ = write!(s, ",{}", o.name());
         }
-        s.push_str(",queue_max,queue_last,service_level\n");
+        s.push_str(",queue_max,queue_last,service_level");
+        for p in PHASE_NAMES {
+            let _ = write!(s, ",channels_{p}_max");
+        }
+        s.push_str(",offers,offers_taken,callbacks_promised,callback_room\n");
         for (i, b) in self.buckets.iter().enumerate() {
             let _ = write!(s, "{:.0},{}", i as f64 * self.bucket_secs, b.arrivals);
             for c in b.outcomes {
@@ -292,7 +389,15 @@ impl Recorder {
             } else {
                 String::new()
             };
-            let _ = writeln!(s, ",{},{},{}", b.queue_max, b.queue_last, sl);
+            let _ = write!(s, ",{},{},{}", b.queue_max, b.queue_last, sl);
+            for m in b.channels_max {
+                let _ = write!(s, ",{m}");
+            }
+            let _ = writeln!(
+                s,
+                ",{},{},{},{}",
+                b.offers, b.offers_taken, b.callbacks_promised, b.callback_room_last
+            );
         }
         s
     }

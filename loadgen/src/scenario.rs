@@ -253,8 +253,45 @@ pub struct Scenario {
     /// Surge: share of offered callers (0-1) who accept the callback and hang up; the
     /// callback is served later at their place in the queue.
     pub surge_callback_accept: f64,
+    /// Surge: the results-day policy (`navbat::callback::door` and the live reserve); `None`:
+    /// the surge of before (callback offered after `surge_callback_after_secs`, no reserve).
+    pub surge_policy: Option<SurgePolicy>,
     /// At most this many calls are placed.
     pub call_limit: u64,
+}
+
+/// The results-day policy, as the simulator models it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct SurgePolicy {
+    /// Surge greeting and IVR, seconds (instead of `ivr_secs`).
+    pub ivr_secs: f64,
+    /// The self-service information prompt, seconds (the channel is held while it plays).
+    pub info_secs: f64,
+    /// The offer is made at queue entry when the expected wait is above this, seconds.
+    pub offer_above_secs: f64,
+    /// The offer prompt, seconds: the caller decides when it ends.
+    pub offer_secs: f64,
+    /// Share of offered callers (0-1) who, not taking a callback, take the SMS.
+    pub sms_accept: f64,
+    /// Share of the operators kept for live callers while live callers wait, percent.
+    pub live_reserve_percent: u8,
+    /// The next morning's callback window, seconds (0: none).
+    pub next_morning_secs: f64,
+}
+
+impl Default for SurgePolicy {
+    /// The demo tenant's policy (BENCHMARKS.md, "Results-day policy").
+    fn default() -> SurgePolicy {
+        SurgePolicy {
+            ivr_secs: 14.0,
+            info_secs: 12.0,
+            offer_above_secs: 60.0,
+            offer_secs: 8.0,
+            sms_accept: 0.5,
+            live_reserve_percent: 30,
+            next_morning_secs: 7200.0,
+        }
+    }
 }
 
 impl Scenario {
@@ -297,6 +334,20 @@ impl Scenario {
                     self.channels.min(50)
                 };
                 t.insert("channels".into(), (share as i64).into());
+                if t.get("id").and_then(|v| v.as_str()) == Some("dtm") {
+                    let reserve = self
+                        .surge_policy
+                        .as_ref()
+                        .map_or(0, |p| i64::from(p.live_reserve_percent));
+                    if let Some(callback) = t
+                        .get_mut("surge")
+                        .and_then(|v| v.as_table_mut())
+                        .and_then(|s| s.get_mut("callback"))
+                        .and_then(|v| v.as_table_mut())
+                    {
+                        callback.insert("live_reserve_percent".into(), reserve.into());
+                    }
+                }
             }
         }
         if let Some(queues) = doc.get_mut("queue").and_then(|v| v.as_array_mut()) {
@@ -322,6 +373,7 @@ impl Scenario {
                 }
                 if self.surge {
                     let mut surge = toml::Table::new();
+
                     surge.insert("max_wait_secs".into(), c(self.surge_max_wait_secs).into());
                     surge.insert("reserve_after_secs".into(), 0i64.into());
                     q.insert("surge".into(), toml::Value::Table(surge));
@@ -477,6 +529,7 @@ pub(crate) mod tests {
             surge_deflect_share: 0.0,
             surge_callback_after_secs: 45.0,
             surge_callback_accept: 0.0,
+            surge_policy: None,
             call_limit: u64::MAX,
         }
     }

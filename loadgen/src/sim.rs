@@ -12,18 +12,21 @@
 //! `surge_callback_accept`, hangs up (outcome `callback_requested`, the channel is freed),
 //! and the callback waits in the core at the caller's original place
 //! (`Input::EnqueueCallback`). When the core offers it, the dial-out takes a channel like
-//! an inbound call (none free: it leaves the core, and every second as many such
-//! callbacks as there are free channels come back at their places, as the router does); the operator answers after the ring delay, the
+//! an inbound call (none free: it leaves the core and is parked in the router's own
+//! readmission core, `navbat::callback::Readmission`, which every second lets as many back
+//! at their places as there are free channels); the operator answers after the ring delay, the
 //! caller is assumed to answer at once, and they talk for a `handle` sample. Unanswered
 //! callers and retries are not modelled.
 
 use crate::dist::{Dist, Rng};
-use crate::report::{Outcome, Recorder};
+use crate::report::{Outcome, Recorder, CALLBACK, INFO, IVR, PHASES, QUEUE, TALK};
 use crate::scenario::{Profile, Scenario, ScenarioError};
 use navbat::acd::{
     Acd, Action, CallId, Input, Millis, OperatorId, OperatorState, Outcome as AcdOutcome, QueueId,
     SkillSet,
 };
+use navbat::callback::door::{CallbackWhen, Capacity, DoorPolicy};
+use navbat::callback::{FreeChannels, Readmission};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
@@ -47,15 +50,25 @@ enum Event {
     /// Surge: callbacks that found no free channel go back to their places in the core,
     /// as many as there are free channels.
     ReadmitCallbacks,
+    /// Surge policy: call `n` has heard the self-service information and hangs up.
+    InfoHeard(u32),
 }
 
 /// Core call ids (and model event ids) of callbacks start here: `CALLBACK_BASE + slot`,
 /// each time the callback enters the core a new slot.
 const CALLBACK_BASE: u32 = 1 << 31;
 
-/// How often callbacks that found every channel busy are readmitted (the router's
-/// `NO_CHANNEL_RETRY`).
-const NO_CHANNEL_RETRY_MS: u64 = 1000;
+/// The simulator's trunk: one tenant, `channels - in_system` free.
+struct SimChannels(u32);
+
+impl FreeChannels for SimChannels {
+    fn global_free(&self) -> u32 {
+        self.0
+    }
+    fn tenant_free(&self, _: usize) -> u32 {
+        self.0
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum CallbackPhase {
@@ -94,6 +107,10 @@ enum Phase {
     Queued,
     /// Accepted a callback and is leaving the core.
     CallbackAccepted,
+    /// Surge policy: accepted the information by SMS and is leaving the core.
+    SmsAccepted,
+    /// Surge policy: listening to the self-service information.
+    Info,
     Talking,
     Done,
 }
@@ -103,6 +120,10 @@ struct CallSim {
     queue: QueueId,
     skills: SkillSet,
     enqueued_ms: u64,
+    /// Surge policy: the caller has been offered a callback and the SMS.
+    offered: bool,
+    /// Surge policy: the offer is made at the door (the expected wait was long).
+    at_door: bool,
 }
 
 /// What a simulation produced.
@@ -171,12 +192,52 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
     let mut callbacks: Vec<CallbackSim> = Vec::new();
     // Core slot -> callback index.
     let mut callback_slots: Vec<u32> = Vec::new();
-    // Callbacks out of the core for want of a channel, and whether their readmission is due.
-    let mut no_channel: Vec<u32> = Vec::new();
-    let mut readmit_scheduled = false;
+    // Callbacks out of the core for want of a channel: the router's own readmission core.
+    let mut readmission: Readmission<u32> = Readmission::new();
     let profile_end_ms = (sc.profile.duration_secs() * 1000.0) as u64;
     let (mut requested_by_end, mut completed_by_end) = (0u64, 0u64);
+    let to_ms = |secs: f64| -> Option<u64> { secs.is_finite().then_some((secs * 1000.0) as u64) };
     let offer_callbacks = sc.surge && sc.surge_callback_accept > 0.0;
+    // The results-day policy, in surge only: navbat's own door and capacity rules.
+    let policy = sc.surge_policy.as_ref().filter(|_| sc.surge);
+    let handle_ms = config.media.average_handle.as_millis() as u64;
+    // What a callback costs an operator, for its promise: the talk and the wrap-up.
+    let callback_cost_ms = handle_ms + sc.wrap_up_secs * 1000;
+    let door = policy.map(|p| {
+        let share = 100 - u64::from(p.live_reserve_percent.min(100));
+        let window_ms = to_ms(p.next_morning_secs).unwrap_or(0);
+        let staff = u64::from(sc.operators);
+        DoorPolicy {
+            offer_above_ms: to_ms(p.offer_above_secs).unwrap_or(u64::MAX / 4),
+            sms: true,
+            next_morning_capacity: (staff * share * window_ms / (100 * callback_cost_ms.max(1)))
+                as u32,
+        }
+    });
+    let callback_share = policy.map_or(100, |p| 100 - p.live_reserve_percent.min(100));
+    // Callbacks promised for today and not yet done, per queue; promised for the morning.
+    let mut pending_today: Vec<usize> = vec![0; model.queue_ids().count()];
+    let mut promised_next_morning: u32 = 0;
+    // The tenant's operators and promises as a whole: its queues share operators of two
+    // languages, so per-queue figures would promise the same operator time twice.
+    let capacity = |acd: &Acd, _queue: QueueId, t: u64, pending: &[usize], promised: u32| {
+        let serving = (0..op_count)
+            .filter(|&o| {
+                !matches!(
+                    acd.operator_state(OperatorId(o as u32)),
+                    OperatorState::LoggedOut | OperatorState::Break
+                )
+            })
+            .count();
+        Capacity {
+            serving,
+            handle_ms: callback_cost_ms,
+            callback_share_percent: callback_share,
+            until_close_ms: profile_end_ms.saturating_sub(t),
+            pending_today: pending.iter().sum(),
+            promised_next_morning: promised,
+        }
+    };
     // Puts callback `i` into the core at its original place, under a fresh core id.
     let enqueue_callback = |acd: &mut Acd,
                             slots: &mut Vec<u32>,
@@ -199,7 +260,6 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
             },
         );
     };
-    let to_ms = |secs: f64| -> Option<u64> { secs.is_finite().then_some((secs * 1000.0) as u64) };
     let wrap_up_ms = sc.wrap_up_secs * 1000;
     let callback_after_ms = to_ms(sc.surge_callback_after_secs).unwrap_or(u64::MAX / 4);
     for op in 0..op_count {
@@ -227,6 +287,8 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
         push(&mut heap, arrivals[0], Event::Arrival(0));
     }
     let mut in_system = 0u32;
+    // Channels held, by phase (indexed by the `report::PHASES` constants).
+    let mut held = [0u32; PHASES];
     let mut waiting = 0u64;
     loop {
         let next_model = heap.peek().map(|Reverse((t, _, _))| *t);
@@ -260,25 +322,73 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
                             queue: lang_queues.get(lang).copied().unwrap_or(QueueId(0)),
                             skills: topic_skills.get(topic).copied().unwrap_or_default(),
                             enqueued_ms: 0,
+                            offered: false,
+                            at_door: false,
                         });
                         if in_system >= sc.channels {
                             calls[n as usize].phase = Phase::Done;
                             rec.finished(t, Outcome::Blocked, None);
                         } else {
                             in_system += 1;
+                            held[IVR] += 1;
                             out.peak_channels = out.peak_channels.max(in_system);
-                            let ivr = to_ms(sc.ivr_secs).unwrap_or(0);
+                            let ivr = match policy {
+                                Some(p) => to_ms(p.ivr_secs).unwrap_or(0),
+                                None => to_ms(sc.ivr_secs).unwrap_or(0),
+                            };
                             push(&mut heap, t + ivr, Event::JoinQueue(n));
                         }
                     }
                     Event::JoinQueue(n) if sc.surge && rng.unit() < sc.surge_deflect_share => {
-                        // Self-service instead of the queue (the information prompt's
-                        // length is not modelled: the channel is freed at once).
+                        // Self-service instead of the queue. Without the policy the
+                        // information prompt's length is not modelled (the channel is freed
+                        // at once); with it, the channel is held while the prompt plays.
+                        match policy {
+                            Some(p) => {
+                                calls[n as usize].phase = Phase::Info;
+                                held[IVR] -= 1;
+                                held[INFO] += 1;
+                                let info = to_ms(p.info_secs).unwrap_or(0);
+                                push(&mut heap, t + info, Event::InfoHeard(n));
+                            }
+                            None => {
+                                calls[n as usize].phase = Phase::Done;
+                                in_system -= 1;
+                                held[IVR] -= 1;
+                                rec.finished(t, Outcome::Deflected, None);
+                            }
+                        }
+                    }
+                    Event::InfoHeard(n) => {
                         calls[n as usize].phase = Phase::Done;
                         in_system -= 1;
+                        held[INFO] -= 1;
+                        rec.policy.got_info_self_service += 1;
                         rec.finished(t, Outcome::Deflected, None);
                     }
                     Event::JoinQueue(n) => {
+                        // The door: with the policy, a caller facing a long wait hears the
+                        // offer at once (deciding when it ends), others after
+                        // `offer_after` if still waiting.
+                        let queue = calls[n as usize].queue;
+                        let offer_at = match (&door, policy) {
+                            (Some(d), Some(p)) => {
+                                let expected = acd.expected_wait_ms(queue, now, handle_ms);
+                                let cap =
+                                    capacity(&acd, queue, t, &pending_today, promised_next_morning);
+                                let max_wait = sc.surge_max_wait_secs * 1000;
+                                if d.at_entry(expected, max_wait, &cap).is_some() {
+                                    rec.policy.offers_at_door += 1;
+                                    calls[n as usize].at_door = true;
+                                    Some(t + to_ms(p.offer_secs).unwrap_or(0))
+                                } else {
+                                    Some(t + callback_after_ms)
+                                }
+                            }
+                            _ => offer_callbacks.then_some(t + callback_after_ms),
+                        };
+                        held[IVR] -= 1;
+                        held[QUEUE] += 1;
                         let c = &mut calls[n as usize];
                         c.phase = Phase::Queued;
                         c.enqueued_ms = t;
@@ -297,8 +407,90 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
                         if let Some(p) = to_ms(sc.patience.sample(&mut rng)) {
                             push(&mut heap, t + p, Event::Patience(n));
                         }
-                        if offer_callbacks {
-                            push(&mut heap, t + callback_after_ms, Event::CallbackOffer(n));
+                        if let Some(at) = offer_at {
+                            push(&mut heap, at, Event::CallbackOffer(n));
+                        }
+                    }
+                    Event::CallbackOffer(n) if door.is_some() => {
+                        let d = door.expect("guarded");
+                        let c = &mut calls[n as usize];
+                        if c.phase == Phase::Queued {
+                            if !c.at_door {
+                                rec.policy.offers_in_queue += 1;
+                            }
+                            c.offered = true;
+                            let queue = c.queue;
+                            let cap =
+                                capacity(&acd, queue, t, &pending_today, promised_next_morning);
+                            let offer = d.offer(&cap);
+                            match offer.callback {
+                                Some(CallbackWhen::Today) => rec.policy.offered_callback_today += 1,
+                                Some(CallbackWhen::NextMorning) => {
+                                    rec.policy.offered_callback_next_morning += 1
+                                }
+                                None => rec.policy.offered_without_callback += 1,
+                            }
+                            let takes_callback =
+                                offer.callback.is_some() && rng.unit() < sc.surge_callback_accept;
+                            let takes_sms = !takes_callback
+                                && offer.sms
+                                && rng.unit() < policy.map_or(0.0, |p| p.sms_accept);
+                            rec.offer(
+                                t,
+                                takes_callback || takes_sms,
+                                takes_callback,
+                                cap.room_today(),
+                            );
+                            if takes_callback || takes_sms {
+                                let c = &mut calls[n as usize];
+                                c.phase = if takes_callback {
+                                    Phase::CallbackAccepted
+                                } else {
+                                    Phase::SmsAccepted
+                                };
+                                acd.handle_input(
+                                    now,
+                                    Input::CallerLeft {
+                                        call: CallId(n as u64),
+                                    },
+                                );
+                                out.core_steps += 1;
+                            }
+                            if takes_sms {
+                                rec.policy.took_sms += 1;
+                                rec.policy.got_info_sms += 1;
+                            }
+                            match (takes_callback, offer.callback) {
+                                (true, Some(CallbackWhen::NextMorning)) => {
+                                    promised_next_morning += 1;
+                                    rec.policy.took_callback_next_morning += 1;
+                                    rec.policy.got_callback_next_morning += 1;
+                                }
+                                (true, _) => {
+                                    rec.policy.took_callback_today += 1;
+                                    pending_today[queue.0 as usize] += 1;
+                                    let c = &calls[n as usize];
+                                    callbacks.push(CallbackSim {
+                                        phase: CallbackPhase::Waiting,
+                                        queue: c.queue,
+                                        arrived_ms: c.enqueued_ms,
+                                    });
+                                    rec.callbacks.requested += 1;
+                                    if t <= profile_end_ms {
+                                        requested_by_end += 1;
+                                    }
+                                    let i = (callbacks.len() - 1) as u32;
+                                    enqueue_callback(
+                                        &mut acd,
+                                        &mut callback_slots,
+                                        &mut callbacks,
+                                        i,
+                                        now,
+                                    );
+                                    out.core_steps += 1;
+                                }
+                                _ => {}
+                            }
                         }
                     }
                     Event::CallbackOffer(n) => {
@@ -330,18 +522,13 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
                         }
                     }
                     Event::ReadmitCallbacks => {
-                        readmit_scheduled = false;
-                        no_channel.sort_by_key(|&i| (callbacks[i as usize].arrived_ms, i));
-                        let free = sc.channels.saturating_sub(in_system) as usize;
-                        let back: Vec<u32> =
-                            no_channel.drain(..free.min(no_channel.len())).collect();
-                        for i in back {
+                        let free = SimChannels(sc.channels.saturating_sub(in_system));
+                        for i in readmission.handle_timeout(now, &free, |_| true) {
                             enqueue_callback(&mut acd, &mut callback_slots, &mut callbacks, i, now);
                             out.core_steps += 1;
                         }
-                        if !no_channel.is_empty() {
-                            readmit_scheduled = true;
-                            push(&mut heap, t + NO_CHANNEL_RETRY_MS, Event::ReadmitCallbacks);
+                        if let Some(due) = readmission.poll_timeout() {
+                            push(&mut heap, due.0, Event::ReadmitCallbacks);
                         }
                     }
                     Event::Patience(n) => {
@@ -371,8 +558,10 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
                         if n >= CALLBACK_BASE {
                             let i = callback_slots[(n - CALLBACK_BASE) as usize];
                             callbacks[i as usize].phase = CallbackPhase::Done;
+                            held[CALLBACK] -= 1;
                         } else {
                             calls[n as usize].phase = Phase::Done;
+                            held[TALK] -= 1;
                         }
                         in_system -= 1;
                         acd.handle_input(
@@ -418,6 +607,7 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
                     } else {
                         cb.phase = CallbackPhase::Dialling;
                         in_system += 1;
+                        held[CALLBACK] += 1;
                         out.peak_channels = out.peak_channels.max(in_system);
                         ringing[operator.0 as usize] = Some(call.0 as u32);
                         let delay = to_ms(sc.ring_delay.sample(&mut rng)).unwrap_or(u64::MAX / 4);
@@ -438,6 +628,7 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
                         if cb.phase == CallbackPhase::Dialling {
                             cb.phase = CallbackPhase::Waiting;
                             in_system -= 1;
+                            held[CALLBACK] -= 1;
                         }
                     }
                 }
@@ -456,7 +647,12 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
                             rec.callbacks.last_answered_ms = Some(now);
                             if now <= profile_end_ms {
                                 completed_by_end += 1;
+                                if waiting > 0 {
+                                    rec.policy.conversations_callback += 1;
+                                }
                             }
+                            let q = cb.queue.0 as usize;
+                            pending_today[q] = pending_today[q].saturating_sub(1);
                             out.served.push(Served {
                                 enqueued_ms: cb.arrived_ms,
                                 answered_ms: now,
@@ -466,14 +662,10 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
                             push(&mut heap, now + talk, Event::HangUp(call.0 as u32));
                         }
                         (_, CallbackPhase::NoChannel) => {
-                            no_channel.push(i);
-                            if !readmit_scheduled {
-                                readmit_scheduled = true;
-                                push(
-                                    &mut heap,
-                                    now + NO_CHANNEL_RETRY_MS,
-                                    Event::ReadmitCallbacks,
-                                );
+                            if readmission.park(Millis(now), i, 0, cb.arrived_ms as i64) {
+                                if let Some(due) = readmission.poll_timeout() {
+                                    push(&mut heap, due.0, Event::ReadmitCallbacks);
+                                }
                             }
                         }
                         // Callbacks have no maximum wait and no patience in the core.
@@ -498,8 +690,21 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
                     if c.phase == Phase::CallbackAccepted {
                         c.phase = Phase::Done;
                         in_system -= 1;
+                        held[QUEUE] -= 1;
                         rec.finished(now, Outcome::CallbackRequested, Some(wait));
+                    } else if c.phase == Phase::SmsAccepted {
+                        // Sent the information by SMS: navbat ends it as deflected.
+                        c.phase = Phase::Done;
+                        in_system -= 1;
+                        held[QUEUE] -= 1;
+                        rec.finished(now, Outcome::Deflected, Some(wait));
                     } else if outcome == AcdOutcome::Answered {
+                        held[QUEUE] -= 1;
+                        held[TALK] += 1;
+                        // `waiting` still counts this caller: others waited if it is above 1.
+                        if now <= profile_end_ms && waiting > 0 {
+                            rec.policy.conversations_live += 1;
+                        }
                         c.phase = Phase::Talking;
                         for r in ringing.iter_mut().filter(|r| **r == Some(call.0 as u32)) {
                             *r = None;
@@ -515,9 +720,15 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
                     } else {
                         c.phase = Phase::Done;
                         in_system -= 1;
+                        held[QUEUE] -= 1;
                         let o = match outcome {
                             AcdOutcome::Abandoned => Outcome::Abandoned,
-                            AcdOutcome::TimedOut => Outcome::TimedOut,
+                            AcdOutcome::TimedOut => {
+                                if policy.is_some() && !c.offered {
+                                    rec.policy.let_go_unoffered += 1;
+                                }
+                                Outcome::TimedOut
+                            }
                             AcdOutcome::Blocked => Outcome::Blocked,
                             AcdOutcome::Answered => Outcome::Answered,
                         };
@@ -540,8 +751,30 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
             }
         }
         out.end_ms = now;
+        debug_assert_eq!(held.iter().sum::<u32>(), in_system);
+        rec.channels(now, &held);
     }
     rec.callbacks.pending_at_profile_end = requested_by_end.saturating_sub(completed_by_end);
+    let total = |o: Outcome| rec.totals.get(&o).copied().unwrap_or(0);
+    let got_live = total(Outcome::Answered);
+    let got_info = total(Outcome::Deflected);
+    let got_nothing = [
+        Outcome::Blocked,
+        Outcome::Abandoned,
+        Outcome::TimedOut,
+        Outcome::Closed,
+        Outcome::IvrHangup,
+        Outcome::Failed,
+    ]
+    .into_iter()
+    .map(total)
+    .sum();
+    let p = &mut rec.policy;
+    p.got_live = got_live;
+    p.got_callback = rec.callbacks.completed;
+    p.got_callback_pending = rec.callbacks.pending();
+    p.got_info_self_service = got_info.saturating_sub(p.got_info_sms);
+    p.got_nothing = got_nothing;
     out.recorder = rec;
     Ok(out)
 }
@@ -576,6 +809,7 @@ pub fn mmn(agents: u32, calls: u64, erlangs: f64, aht: f64, patience: Dist) -> S
         surge_deflect_share: 0.0,
         surge_callback_after_secs: 45.0,
         surge_callback_accept: 0.0,
+        surge_policy: None,
         call_limit: u64::MAX,
     }
 }

@@ -2,8 +2,8 @@
 //! knowledge base. Statements are the same on SQLite and Postgres (`$n` placeholders) except
 //! full-text search, which each back end does its own way.
 
+use super::people::{AuditEntry, DispositionRecord};
 use super::{Account, Lang, Role, Tenants};
-use crate::store::people::{AuditEntry, DispositionRecord};
 use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
@@ -386,7 +386,7 @@ pub async fn audit_direct(
     now_ms: i64,
 ) -> Result<(), sqlx::Error> {
     let uid = format!("shell:{now_ms}:{}", &super::new_secret()[..12]);
-    crate::store::people::insert_direct(pool, &uid, now_ms, entry).await
+    super::people::insert_direct(pool, &uid, now_ms, entry).await
 }
 
 // ----- dispositions -----------------------------------------------------------------------

@@ -20,6 +20,8 @@
 
 pub mod db;
 pub mod limiter;
+pub mod people;
+pub mod roles;
 
 use serde::Serialize;
 use sha2::Digest;

@@ -64,7 +64,7 @@ pub struct Acd {
     available: Vec<u64>,
     calls: HashMap<CallId, CallEntry>,
     buckets: Vec<Bucket>,
-    bucket_index: HashMap<(QueueId, SkillSet, u8), usize>,
+    bucket_index: HashMap<(QueueId, SkillSet, u8, bool), usize>,
     timers: BTreeSet<(Millis, Timer)>,
     actions: VecDeque<Action>,
     next_seq: u64,
@@ -78,7 +78,10 @@ struct QueueState {
     surge: bool,
     /// The operator this queue last offered a call to (for round robin).
     last_offered: Option<OperatorId>,
+    /// Live callers waiting in its buckets (the `max_waiting` cap counts these).
     waiting: usize,
+    /// Callbacks waiting in its buckets: they hold no channel, so no cap counts them.
+    callbacks_waiting: usize,
     ringing: usize,
     buckets: Vec<usize>,
 }
@@ -113,6 +116,8 @@ struct OperatorEntry {
 struct Bucket {
     queue: QueueId,
     priority: u8,
+    /// Holds callbacks (else live callers).
+    callback: bool,
     /// Whether some reserve operator has the skills (else no overflow timer is needed).
     has_reserve: bool,
     calls: BTreeSet<WaitKey>,
@@ -246,6 +251,7 @@ impl Acd {
                     surge: false,
                     last_offered: None,
                     waiting: 0,
+                    callbacks_waiting: 0,
                     ringing: 0,
                     buckets: Vec::new(),
                 })
@@ -337,6 +343,17 @@ impl Acd {
             .map_or(OperatorState::LoggedOut, |o| o.state)
     }
 
+    /// Expected wait in milliseconds of a caller who joins `queue` now, each call taking
+    /// `handle_ms`: the one estimate ([`QueueSnapshot::expected_wait_ms`]) under the queue's
+    /// active maximum wait (its surge one in surge mode). 0 for an unknown queue.
+    pub fn expected_wait_ms(&self, queue: QueueId, now: Millis, handle_ms: u64) -> u64 {
+        let Some(q) = self.queues.get(queue_index(queue)) else {
+            return 0;
+        };
+        self.queue_snapshot(queue, now)
+            .expected_wait_ms(handle_ms, q.params().max_wait_ms)
+    }
+
     /// Whether the queue's tenant is in surge mode; `false` for an unknown queue.
     pub fn surge(&self, queue: QueueId) -> bool {
         self.queues.get(queue_index(queue)).is_some_and(|q| q.surge)
@@ -377,10 +394,12 @@ impl Acd {
         };
         snap.surge = q.surge;
         snap.waiting = q.waiting;
+        snap.callbacks_waiting = q.callbacks_waiting;
         snap.ringing = q.ringing;
         let oldest = q
             .buckets
             .iter()
+            .filter(|&&b| !self.buckets[b].callback)
             .flat_map(|&b| {
                 let calls = &self.buckets[b].calls;
                 let requeued = calls.first().filter(|k| k.class == CLASS_REQUEUED);
@@ -426,7 +445,7 @@ impl Acd {
         }
         let need = q.spec.skills.union(skills);
         let max_waiting = q.params().max_waiting;
-        let bucket = self.bucket_for(queue, need, priority);
+        let bucket = self.bucket_for(queue, need, priority, callback_arrived.is_some());
         let seq = self.next_seq;
         self.next_seq += 1;
         self.calls.insert(
@@ -760,6 +779,39 @@ impl Acd {
 
     // ----- routing ------------------------------------------------------------------------
 
+    /// Whether one more operator on a callback of `queue` would break its live reserve
+    /// ([`QueueParams::live_reserve_percent`]): of the operators serving it, those ringing
+    /// for or talking to a callback (of any queue: an operator of two languages on the other
+    /// queue's callback is not serving this queue's live callers either) already fill the
+    /// rest. O(operators).
+    fn live_reserve_full(&self, queue: QueueId) -> bool {
+        let q = &self.queues[queue_index(queue)];
+        let reserve = u64::from(q.params().live_reserve_percent.min(100));
+        if reserve == 0 {
+            return false;
+        }
+        let need = q.spec.skills;
+        let (mut serving, mut on_callbacks) = (0u64, 0u64);
+        for op in &self.operators {
+            if !op.spec.skills.contains(need)
+                || matches!(op.state, OperatorState::Break | OperatorState::LoggedOut)
+            {
+                continue;
+            }
+            serving += 1;
+            if op
+                .call
+                .and_then(|c| self.calls.get(&c))
+                .is_some_and(|e| e.callback)
+            {
+                on_callbacks += 1;
+            }
+        }
+        // Rounded in the callbacks' favour, so one operator of a small queue may still take
+        // a callback: at least one callback always moves unless the reserve is 100 %.
+        on_callbacks * 100 >= serving * (100 - reserve)
+    }
+
     /// Fills `chosen` with the operators `call` should be offered to now, by its queue's
     /// strategy: empty if nobody eligible is available. O(operators).
     fn choose_operators(
@@ -816,7 +868,9 @@ impl Acd {
         if op.state != OperatorState::Available {
             return;
         }
-        let mut best: Option<((Reverse<u8>, WaitKey), usize)> = None;
+        // The best live caller and the best callback this operator may take.
+        let mut best_live: Option<((Reverse<u8>, WaitKey), usize)> = None;
+        let mut best_callback: Option<((Reverse<u8>, WaitKey), usize)> = None;
         for &b in &op.buckets {
             let bucket = &self.buckets[b];
             let candidate = if op.spec.reserve {
@@ -838,11 +892,28 @@ impl Acd {
             };
             if let Some(&key) = candidate {
                 let rank = (Reverse(bucket.priority), key);
+                let best = if bucket.callback {
+                    &mut best_callback
+                } else {
+                    &mut best_live
+                };
                 if best.is_none_or(|(r, _)| rank < r) {
-                    best = Some((rank, b));
+                    *best = Some((rank, b));
                 }
             }
         }
+        let best = match (best_live, best_callback) {
+            (Some(live), Some(callback)) if callback.0 < live.0 => {
+                let queue = self.buckets[callback.1].queue;
+                if self.live_reserve_full(queue) {
+                    Some(live)
+                } else {
+                    Some(callback)
+                }
+            }
+            (Some(live), _) => Some(live),
+            (None, callback) => callback,
+        };
         let Some(((_, key), _)) = best else {
             return;
         };
@@ -998,10 +1069,17 @@ impl Acd {
         });
     }
 
-    /// The bucket for (queue, need, priority), created on first use and registered with every
-    /// operator who has the skills.
-    fn bucket_for(&mut self, queue: QueueId, need: SkillSet, priority: u8) -> usize {
-        if let Some(&b) = self.bucket_index.get(&(queue, need, priority)) {
+    /// The bucket for (queue, need, priority, callback or live), created on first use and
+    /// registered with every operator who has the skills. Callbacks have buckets of their own
+    /// so that the live-reserve rule can find the best live caller and the best callback.
+    fn bucket_for(
+        &mut self,
+        queue: QueueId,
+        need: SkillSet,
+        priority: u8,
+        callback: bool,
+    ) -> usize {
+        if let Some(&b) = self.bucket_index.get(&(queue, need, priority, callback)) {
             return b;
         }
         let b = self.buckets.len();
@@ -1015,24 +1093,36 @@ impl Acd {
         self.buckets.push(Bucket {
             queue,
             priority,
+            callback,
             has_reserve,
             calls: BTreeSet::new(),
         });
         self.queues[queue_index(queue)].buckets.push(b);
-        self.bucket_index.insert((queue, need, priority), b);
+        self.bucket_index
+            .insert((queue, need, priority, callback), b);
         b
     }
 
     fn put_in_bucket(&mut self, call: CallId) {
         let entry = &self.calls[&call];
         self.buckets[entry.bucket].calls.insert(entry.wait_key());
-        self.queues[queue_index(entry.queue)].waiting += 1;
+        let queue = &mut self.queues[queue_index(entry.queue)];
+        if entry.callback {
+            queue.callbacks_waiting += 1;
+        } else {
+            queue.waiting += 1;
+        }
     }
 
     fn take_from_bucket(&mut self, call: CallId) {
         let entry = &self.calls[&call];
         if self.buckets[entry.bucket].calls.remove(&entry.wait_key()) {
-            self.queues[queue_index(entry.queue)].waiting -= 1;
+            let queue = &mut self.queues[queue_index(entry.queue)];
+            if entry.callback {
+                queue.callbacks_waiting -= 1;
+            } else {
+                queue.waiting -= 1;
+            }
         }
     }
 

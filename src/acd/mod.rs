@@ -2,8 +2,10 @@
 //! strategies, operator states, wrap-up, missed offers, overflow to reserve staff, surge.
 //!
 //! Pure and deterministic: time comes in as [`Millis`], decisions come out as [`Action`]s.
-//! No clock reads, no I/O, no async, no actix - the QueueActor in the router and the load
-//! generator's simulator drive the very same [`Acd`]:
+//! No clock reads, no I/O, no async, no actix - the router's `AcdActor` (one for all queues
+//! and operators, `actors::acd_host`) and the load generator's simulator (`loadgen sim`)
+//! drive the very same [`Acd`]. [`expected_wait_ms`] is the one wait estimate, used by the
+//! queue announcements, the surge trigger and the metrics:
 //!
 //! ```
 //! use navbat::acd::*;
@@ -29,6 +31,7 @@
 
 mod engine;
 mod types;
+mod wait;
 
 #[cfg(test)]
 mod tests;
@@ -38,3 +41,4 @@ pub use types::{
     Action, CallId, ChangeReason, Input, Millis, OperatorId, OperatorSpec, OperatorState, Outcome,
     QueueId, QueueParams, QueueSnapshot, QueueSpec, RejectReason, SkillSet, Strategy, TenantId,
 };
+pub use wait::expected_wait_ms;

@@ -18,6 +18,7 @@ fn params() -> QueueParams {
         max_missed_offers: 0,
         reserve_after_ms: None,
         max_waiting: None,
+        live_reserve_percent: 0,
     }
 }
 
@@ -932,6 +933,7 @@ fn snapshot_counts_calls_and_eligible_operators() {
             queue: QueueId(0),
             surge: false,
             waiting: 1,
+            callbacks_waiting: 0,
             ringing: 1,
             longest_wait_ms: 500,
             operators_available: 0,
@@ -992,4 +994,66 @@ fn a_callback_has_no_max_wait_and_is_never_blocked() {
     assert!(finished(&a).is_empty(), "{a:?}");
     let a = h.set(0, OperatorState::Available);
     assert_eq!(offers(&a), vec![(100, 0)]);
+}
+
+/// Four operators, half kept for live callers: while live callers wait, callbacks (which
+/// keep earlier places) get two operators at most; the rest go to live callers even though
+/// the callbacks arrived first. With nobody live waiting, callbacks take everyone.
+#[test]
+fn the_live_reserve_keeps_operators_for_live_callers_while_they_wait() {
+    let mut q = queue(0, &[UZ], Strategy::LongestIdle);
+    q.normal.live_reserve_percent = 50;
+    let mut h = Harness::new(vec![q], (0..4).map(|i| op(i, &[UZ])).collect());
+    let early = Millis(h.now.0 - 60_000);
+    for cb in 100..104 {
+        enqueue_callback(&mut h, cb, early);
+    }
+    h.enqueue(1, 0, 0);
+    h.enqueue(2, 0, 0);
+    let order: Vec<(u64, u32)> = (0..4)
+        .flat_map(|o| offers(&h.set(o, OperatorState::Available)))
+        .collect();
+    // As operators log in one by one the reserve is of those serving at that moment: the
+    // second of two would be a second callback (100 % of them), the third of three is one
+    // callback of three, the fourth would make two of four.
+    assert_eq!(order, vec![(100, 0), (1, 1), (101, 2), (2, 3)]);
+    // Live callers served, nobody live waits: the next free operator takes a callback
+    // even though two are already on callbacks.
+    h.answer(1, 1);
+    let a = h.input(Input::CallEnded { call: CallId(1) });
+    assert!(offers(&a).is_empty(), "wrap-up first: {a:?}");
+    let a = h.advance(5_000);
+    assert_eq!(offers(&a), vec![(102, 1)]);
+}
+
+/// Without a reserve (the default) arrival order alone decides, as before.
+#[test]
+fn without_a_live_reserve_callbacks_keep_their_places() {
+    let mut h = four_uz(Strategy::LongestIdle);
+    let early = Millis(h.now.0 - 60_000);
+    for cb in 100..104 {
+        enqueue_callback(&mut h, cb, early);
+    }
+    h.enqueue(1, 0, 0);
+    let order: Vec<(u64, u32)> = (0..4)
+        .flat_map(|o| offers(&h.set(o, OperatorState::Available)))
+        .collect();
+    assert_eq!(order, vec![(100, 0), (101, 1), (102, 2), (103, 3)]);
+}
+
+/// Pending callbacks hold no channel: the cap on waiting callers does not count them, and
+/// the snapshot shows them apart.
+#[test]
+fn pending_callbacks_do_not_count_against_the_waiting_cap() {
+    let mut q = queue(0, &[UZ], Strategy::LongestIdle);
+    q.normal.max_waiting = Some(1);
+    let mut h = Harness::new(vec![q], vec![op(0, &[UZ])]);
+    let now = h.now;
+    for cb in 100..105 {
+        enqueue_callback(&mut h, cb, now);
+    }
+    assert!(finished(&h.enqueue(1, 0, 0)).is_empty());
+    assert_eq!(finished(&h.enqueue(2, 0, 0)), vec![(2, Outcome::Blocked)]);
+    let snap = h.acd.queue_snapshot(QueueId(0), h.now);
+    assert_eq!((snap.waiting, snap.callbacks_waiting), (1, 5));
 }

@@ -123,6 +123,11 @@ pub struct QueueParams {
     /// Queue length cap: an enqueued call that would have to wait while this many calls
     /// already wait finishes at once as [`Outcome::Blocked`].
     pub max_waiting: Option<u32>,
+    /// Share of the queue's serving operators (percent) kept for live callers while live
+    /// callers wait: callbacks ([`Input::EnqueueCallback`]) then hold at most the rest, so
+    /// pending callbacks, which keep their callers' original places, cannot take every
+    /// operator. 0: arrival order alone decides between callbacks and live callers.
+    pub live_reserve_percent: u8,
 }
 
 impl Default for QueueParams {
@@ -135,6 +140,7 @@ impl Default for QueueParams {
             max_missed_offers: 3,
             reserve_after_ms: None,
             max_waiting: None,
+            live_reserve_percent: 0,
         }
     }
 }
@@ -389,11 +395,13 @@ pub struct QueueSnapshot {
     pub queue: QueueId,
     /// Whether its tenant is in surge mode.
     pub surge: bool,
-    /// Calls waiting (not being offered right now).
+    /// Live callers waiting (not being offered right now).
     pub waiting: usize,
+    /// Callbacks waiting for an operator (their callers are not on the line).
+    pub callbacks_waiting: usize,
     /// Calls whose offer is ringing right now.
     pub ringing: usize,
-    /// How long the longest-waiting of the `waiting` calls has waited (0 if none).
+    /// How long the longest-waiting of the `waiting` live callers has waited (0 if none).
     pub longest_wait_ms: u64,
     /// Operators who could serve this queue (skills, and reserve staff only when the active
     /// parameters have an overflow step), by state:
@@ -417,6 +425,7 @@ impl QueueSnapshot {
             queue,
             surge: false,
             waiting: 0,
+            callbacks_waiting: 0,
             ringing: 0,
             longest_wait_ms: 0,
             operators_available: 0,

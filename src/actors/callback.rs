@@ -13,10 +13,10 @@
 //! carry the original call, so they join its timeline.
 
 use super::acd_host::AcdActor;
-use super::gate::{ChannelGate, ChannelTicket};
+use super::gate::ChannelTicket;
 use super::Shared;
 use crate::acd::{CallId, Millis, OperatorId};
-use crate::callback::{CallbackBook, CallbackRequest};
+use crate::callback::{CallbackBook, CallbackRequest, Readmission};
 use crate::media::{Codec, LegSpec, MediaCommand, MediaEvent, MediaHandle, MediaMsg, RtpPort};
 use crate::privacy::PhoneNumber;
 use crate::sip::{sdp, ContactBinding, LegEvent, LegMsg, OperatorLeg};
@@ -26,10 +26,6 @@ use std::sync::Arc;
 
 /// Core call ids of callbacks start here, far above the ids of inbound calls.
 pub const CALLBACK_ID_BASE: u64 = 1 << 48;
-
-/// How often callbacks that found every channel busy are readmitted to their queues, as
-/// many as there are free channels, at their original places (waiting is not an attempt).
-pub const NO_CHANNEL_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Leg tag of the operator's leg.
 const OPERATOR_LEG: u64 = 1;
@@ -58,10 +54,11 @@ pub struct CallbackHost {
     pub next_request: u64,
     /// This run's start (wall ms), part of request ids.
     pub boot: u64,
-    /// Requests out of the core because no channel was free for their dial-out.
-    pub no_channel: Vec<String>,
-    /// Whether the readmission of `no_channel` is scheduled.
-    pub readmit_scheduled: bool,
+    /// Requests out of the core because no channel was free for their dial-out (the pure
+    /// core shared with the simulator).
+    pub readmission: Readmission<String>,
+    /// The timer of the readmission's next check, when one is armed.
+    pub readmit_timer: Option<(Millis, SpawnHandle)>,
 }
 
 impl CallbackHost {
@@ -77,50 +74,9 @@ impl CallbackHost {
             next_core: 0,
             next_request: 0,
             boot: wall_ms().max(0) as u64,
-            no_channel: Vec::new(),
-            readmit_scheduled: false,
+            readmission: Readmission::new(),
+            readmit_timer: None,
         }
-    }
-
-    /// Takes from `no_channel`, oldest arrival first, the requests that free channels
-    /// (global and per tenant, `tenant_index` maps a tenant id to the gate's index) allow
-    /// back into the core now; the rest keep waiting. While the gate is full none come
-    /// back, so a full gate does not make the core cycle through pending callbacks.
-    pub fn readmissible(
-        &mut self,
-        gate: &ChannelGate,
-        tenant_index: impl Fn(&str) -> usize,
-    ) -> Vec<String> {
-        let mut waiting = std::mem::take(&mut self.no_channel);
-        waiting.retain(|id| self.book.get(id).is_some());
-        waiting.sort_by_key(|id| {
-            self.book
-                .get(id)
-                .map(|r| (r.arrived_ms, r.id.clone()))
-                .unwrap_or_default()
-        });
-        let mut global_free = gate.limit().saturating_sub(gate.in_use());
-        let mut tenant_free: HashMap<usize, u32> = HashMap::new();
-        let mut back = Vec::new();
-        for id in waiting {
-            let tenant = self
-                .book
-                .get(&id)
-                .map(|r| tenant_index(&r.tenant))
-                .unwrap_or(0);
-            let free = tenant_free.entry(tenant).or_insert_with(|| {
-                gate.tenant_limit(tenant)
-                    .saturating_sub(gate.tenant_in_use(tenant))
-            });
-            if global_free > 0 && *free > 0 && !gate.draining() {
-                global_free -= 1;
-                *free -= 1;
-                back.push(id);
-            } else {
-                self.no_channel.push(id);
-            }
-        }
-        back
     }
 
     /// A fresh core call id.
@@ -557,6 +513,7 @@ impl Handler<CallbackHangUp> for CallbackActor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::actors::gate::ChannelGate;
     use crate::callback::CallbackPolicy;
 
     fn request(id: &str, tenant: &str, arrived_ms: i64) -> CallbackRequest {
@@ -573,10 +530,11 @@ mod tests {
         }
     }
 
-    /// Callbacks that found no channel come back oldest first, no more than the free
-    /// channels of the gate and of their tenant allow, and none while the gate is full.
+    /// The gate's free channels drive the shared readmission core: oldest first, no more
+    /// than the free channels of the gate and of their tenant allow, none while the gate is
+    /// full or draining.
     #[test]
-    fn readmission_follows_free_channels_and_arrival_order() {
+    fn readmission_follows_the_gate() {
         let policy = CallbackPolicy {
             max_attempts: 3,
             retry_after_ms: 1000,
@@ -589,23 +547,42 @@ mod tests {
             ("d", "a", 40),
         ] {
             host.book.request(request(id, tenant, at)).unwrap();
-            host.no_channel.push(id.into());
+            let r = host.book.get(id).unwrap();
+            host.readmission.park(
+                Millis(0),
+                id.to_string(),
+                usize::from(tenant == "b"),
+                r.arrived_ms,
+            );
         }
-        let index = |t: &str| usize::from(t == "b");
+        let keep = |id: &String| id != "none";
         // Global 3 channels; tenant a 2, tenant b 1.
         let gate = ChannelGate::new(3, vec![2, 1]);
         let held: Vec<_> = (0..2).map(|_| gate.try_acquire(0).unwrap()).collect();
         let _b = gate.try_acquire(1).unwrap();
+        let due = host.readmission.poll_timeout().unwrap();
         assert!(
-            host.readmissible(&gate, index).is_empty(),
+            host.readmission
+                .handle_timeout(due, &*gate, keep)
+                .is_empty(),
             "the gate is full"
         );
-        assert_eq!(host.no_channel.len(), 4);
+        assert_eq!(host.readmission.len(), 4);
         drop(held);
         // Two of tenant a's channels free, tenant b's still held: a and c (oldest of a).
-        assert_eq!(host.readmissible(&gate, index), vec!["a", "c"]);
-        assert_eq!(host.no_channel, vec!["b", "d"]);
+        let due = host.readmission.poll_timeout().unwrap();
+        assert_eq!(
+            host.readmission.handle_timeout(due, &*gate, keep),
+            vec!["a", "c"]
+        );
+        assert_eq!(host.readmission.len(), 2);
         gate.start_draining();
-        assert!(host.readmissible(&gate, index).is_empty(), "draining");
+        let due = host.readmission.poll_timeout().unwrap();
+        assert!(
+            host.readmission
+                .handle_timeout(due, &*gate, keep)
+                .is_empty(),
+            "draining"
+        );
     }
 }

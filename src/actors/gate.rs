@@ -108,6 +108,20 @@ impl ChannelGate {
     }
 }
 
+/// The gate's free channels, for the readmission of callbacks that found none.
+impl crate::callback::FreeChannels for ChannelGate {
+    fn global_free(&self) -> u32 {
+        self.limit().saturating_sub(self.in_use())
+    }
+    fn tenant_free(&self, tenant: usize) -> u32 {
+        self.tenant_limit(tenant)
+            .saturating_sub(self.tenant_in_use(tenant))
+    }
+    fn draining(&self) -> bool {
+        ChannelGate::draining(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,16 +1,21 @@
 //! The actors: one per call ([`call::CallActor`]), per queue
 //! ([`queue::QueueActor`]) and per operator ([`operator::OperatorActor`]),
 //! plus the host of the pure routing core ([`acd_host::AcdActor`]). They hold
-//! addresses, timers and I/O; decisions live in `acd` and `ivr`.
+//! addresses, timers and I/O; decisions live in `acd`, `ivr` and `call`.
 
 pub mod acd_host;
 pub mod call;
 pub mod callback;
+pub mod desk_state;
 pub mod feature;
 pub mod gate;
+pub mod live;
 pub mod model;
+pub mod notices;
 pub mod operator;
+pub mod poll;
 pub mod queue;
+pub mod sms;
 
 use crate::acd::{CallId, Millis};
 use crate::config::Config;
@@ -45,7 +50,7 @@ pub struct Shared {
     /// RTP ports.
     pub ports: Arc<PortPool>,
     /// Registered contacts.
-    pub presence: Presence,
+    pub presence: Presence<ContactBinding>,
     /// The SIP layer, once started.
     pub sip: OnceLock<SipStack>,
     /// The event store (journal and database), when the router runs with one.
@@ -53,7 +58,7 @@ pub struct Shared {
     /// The media engine, once started (without it calls are signalled but carry no audio).
     pub media: OnceLock<crate::media::MediaEngine>,
     /// The web desk's state (live calls, login limits, session cache).
-    pub desk: Arc<crate::desk::DeskState>,
+    pub desk: Arc<desk_state::DeskState>,
     /// Requests from every channel (issue 14).
     pub requests: Arc<crate::requests::Requests>,
     started: Instant,
@@ -163,7 +168,7 @@ pub enum RouterError {
     Model(#[from] model::TooManySkills),
     /// The SMS actor cannot start (TLS client).
     #[error(transparent)]
-    Sms(#[from] crate::sms::actor::StartError),
+    Sms(#[from] sms::StartError),
 }
 
 impl Router {
@@ -177,16 +182,13 @@ impl Router {
         config: Arc<Config>,
         memory_events: usize,
         store: Option<crate::store::Store>,
-        presence: Presence,
+        presence: Presence<ContactBinding>,
     ) -> Result<Router, RouterError> {
         let (model, queue_specs, op_specs) = RoutingModel::build(&config)?;
         let memory = Arc::new(MemorySink::new(memory_events));
         let metrics = Arc::new(crate::metrics::MetricsSink::new(&config));
-        let sms_triggers = Arc::new(crate::sms::actor::SmsTriggers::new(
-            config.clone(),
-            config.sms.as_ref(),
-        ));
-        let desk = Arc::new(crate::desk::DeskState::new(&config));
+        let sms_triggers = Arc::new(sms::SmsTriggers::new(config.clone(), config.sms.as_ref()));
+        let desk = Arc::new(desk_state::DeskState::new(&config));
         let requests = crate::requests::Requests::new(&config, store.clone());
         actix::spawn(requests.clone().restore());
         let uid_store = store.clone();
@@ -197,13 +199,12 @@ impl Router {
         actix::spawn(crate::requests::calls::run(requests.clone(), missed));
         crate::requests::start_channels(&config, &requests);
         let notice_store = store.clone();
-        let (notice_triggers, notice_rx) =
-            crate::notices::Notifier::triggers(Box::new(move |call| {
-                notice_store.as_ref().map(|s| s.store_name(call))
-            }));
+        let (notice_triggers, notice_rx) = notices::Notifier::triggers(Box::new(move |call| {
+            notice_store.as_ref().map(|s| s.store_name(call))
+        }));
         if let Some(store) = &store {
-            let setup = crate::notices::service::setup(&config, store.clone(), requests.clone());
-            actix::spawn(crate::notices::service::run(setup, notice_rx));
+            let setup = notices::setup(&config, store.clone(), requests.clone());
+            actix::spawn(notices::run(setup, notice_rx));
         }
         let mut sinks: Vec<Arc<dyn crate::events::EventSink>> = vec![
             memory.clone(),
@@ -273,9 +274,15 @@ impl Router {
             operators: operators.clone(),
             queues: queues.clone(),
         });
-        crate::metrics::MetricsPoller::new(shared.clone(), acd.clone(), metrics).start();
+        poll::MetricsPoller::new(shared.clone(), acd.clone(), metrics).start();
         if let Some(sms) = &config.sms {
-            crate::sms::actor::start(shared.clone(), sms, &sms_triggers)?;
+            sms::start(
+                shared.config.clone(),
+                shared.events.clone(),
+                shared.store.clone(),
+                sms,
+                &sms_triggers,
+            )?;
         }
         Ok(Router {
             shared,

@@ -31,7 +31,7 @@ pub struct RoutingModel {
 )]
 pub struct TooManySkills(usize);
 
-fn params(t: &QueueTiming, max_waiting: Option<u32>) -> QueueParams {
+fn params(t: &QueueTiming, max_waiting: Option<u32>, live_reserve_percent: u8) -> QueueParams {
     QueueParams {
         max_wait_ms: t.max_wait.as_millis() as u64,
         ring_timeout_ms: t.ring_timeout.as_millis() as u64,
@@ -39,6 +39,7 @@ fn params(t: &QueueTiming, max_waiting: Option<u32>) -> QueueParams {
         max_missed_offers: t.max_missed_offers,
         reserve_after_ms: t.reserve_after.map(|d| d.as_millis() as u64),
         max_waiting,
+        live_reserve_percent,
     }
 }
 
@@ -101,6 +102,11 @@ impl RoutingModel {
             queue_names.push(q.id.clone());
             let tenant = tenant_index(&q.tenant);
             queue_tenant.push(tenant);
+            // Callbacks exist in surge, but pending ones outlive it: the reserve holds in both.
+            let live_reserve = config
+                .tenant(&q.tenant)
+                .and_then(|t| t.surge.callback)
+                .map_or(0, |c| c.live_reserve_percent);
             queue_specs.push(QueueSpec {
                 id,
                 tenant,
@@ -112,8 +118,8 @@ impl RoutingModel {
                     StrategyName::FewestCalls => Strategy::FewestCalls,
                     StrategyName::RingAll => Strategy::RingAll,
                 },
-                normal: params(&q.normal, q.max_waiting),
-                surge: params(&q.surge, q.max_waiting),
+                normal: params(&q.normal, q.max_waiting, live_reserve),
+                surge: params(&q.surge, q.max_waiting, live_reserve),
             });
         }
         let mut op_specs = Vec::new();

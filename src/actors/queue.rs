@@ -1,8 +1,11 @@
 //! QueueActor: one per queue. Keeps the queue's running tallies (offered,
 //! answered, abandoned, timed out, blocked) for the API and wallboards; the
 //! live figures (waiting, longest wait, operators by state) come from the
-//! ACD core's snapshot. Position and expected-wait announcements (media
-//! issue) are driven from here.
+//! ACD core's snapshot. It routes nothing and announces nothing: the ACD core
+//! (`acd`, hosted by `acd_host::AcdActor`) routes, and each call's own core
+//! (`call`) times its place and expected-wait announcements, asking the host for
+//! its place (`acd_host::WaitingPosition`) and using the core's one estimate
+//! (`acd::expected_wait_ms`).
 
 use crate::acd::Outcome;
 use actix::prelude::*;

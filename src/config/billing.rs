@@ -16,7 +16,7 @@
 //! `up_to` is inclusive and grows from tier to tier. See [`Pricing`] for how the tiers apply.
 
 use super::error::Collector;
-use crate::report::money::Money;
+use crate::money::Money;
 use serde::Deserialize;
 
 /// `[tenant.billing]` as written.

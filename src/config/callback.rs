@@ -18,6 +18,8 @@
 //! digit = "1"                    # ...and accepts with this key
 //! max_attempts = 3               # dial attempts before giving up
 //! retry_after_secs = 120         # pause after an unanswered attempt
+//! live_reserve_percent = 30      # while live callers wait, callbacks hold at most 70 % of
+//!                                # the queue's operators (0: arrival order alone decides)
 //! ```
 
 use serde::Deserialize;
@@ -47,7 +49,7 @@ impl TrunkConfig {
     pub fn format(&self, e164: &str) -> String {
         let digits = e164.trim_start_matches('+');
         let national = digits
-            .strip_prefix(crate::sms::DEFAULT_COUNTRY_CODE)
+            .strip_prefix(super::DEFAULT_COUNTRY_CODE)
             .unwrap_or(digits);
         self.number_format
             .replace("{e164}", e164)
@@ -56,13 +58,13 @@ impl TrunkConfig {
     }
 
     /// The Request-URI and the stored binding of a number on the trunk.
-    pub fn binding(&self, user: &str) -> crate::sip::StoredBinding {
+    pub fn binding(&self, user: &str) -> crate::binding::StoredBinding {
         let host = self.outbound.ip().to_string();
         let hostport = match self.outbound {
             SocketAddr::V4(a) => a.to_string(),
             SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
         };
-        crate::sip::StoredBinding {
+        crate::binding::StoredBinding {
             uri: format!("sip:{user}@{hostport}"),
             transport: Some(self.transport.clone()),
             host,
@@ -97,6 +99,9 @@ pub struct CallbackOffer {
     pub max_attempts: u32,
     /// Pause after an unanswered attempt.
     pub retry_after: Duration,
+    /// Share of the queue's operators (percent) kept for live callers while live callers
+    /// wait (`acd::QueueParams::live_reserve_percent`).
+    pub live_reserve_percent: u8,
 }
 
 /// `[trunk]` as written.
@@ -143,6 +148,8 @@ pub(crate) struct RawCallbackOffer {
     pub max_attempts: u32,
     #[serde(default = "default_retry_after")]
     pub retry_after_secs: u64,
+    #[serde(default = "default_live_reserve")]
+    pub live_reserve_percent: u32,
 }
 
 fn default_transport() -> String {
@@ -168,6 +175,12 @@ fn default_attempts() -> u32 {
 }
 fn default_retry_after() -> u64 {
     120
+}
+/// From `loadgen sim --surge` on the results day (BENCHMARKS.md, "Results-day policy"): the
+/// least reserve under which live callers get at least a quarter of the conversations while
+/// they wait.
+pub(crate) fn default_live_reserve() -> u32 {
+    30
 }
 
 /// Checks `[trunk]`.
@@ -274,11 +287,20 @@ pub(crate) fn check_offer(
         );
         return None;
     }
+    if raw.live_reserve_percent > 100 {
+        errors.push(
+            format!("{field}.live_reserve_percent"),
+            format!("{} is more than 100 percent", raw.live_reserve_percent),
+            "set a share from 0 to 100, e.g. 30",
+        );
+        return None;
+    }
     Some(CallbackOffer {
         offer_after: Duration::from_secs(raw.offer_after_secs),
         digit,
         max_attempts: raw.max_attempts,
         retry_after: Duration::from_secs(raw.retry_after_secs),
+        live_reserve_percent: raw.live_reserve_percent as u8,
     })
 }
 

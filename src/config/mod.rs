@@ -19,7 +19,6 @@ mod parse;
 mod raw;
 pub mod recordings;
 pub mod requests;
-mod schedule;
 mod sla;
 mod sms;
 mod store;
@@ -35,12 +34,15 @@ use std::time::Duration;
 
 use md5::{Digest, Md5};
 
+pub use crate::schedule::{ClockTime, Hours, OpeningWindow, DAY_NAMES};
 pub use callback::{CallbackOffer, CallbacksConfig, TrunkConfig};
 pub use error::{ConfigError, ConfigErrors};
 pub use menu::{DtmfDigit, IvrMenu, LanguageChoice, NoInputPolicy, TopicChoice};
-#[cfg(test)]
-pub(crate) use schedule::parse_time_zone;
-pub use schedule::{ClockTime, Hours, OpeningWindow, DAY_NAMES};
+pub use notices::NoticeKind;
+pub use sms::{
+    GatewayConfig, MessageKind, RetryPolicy, SmsLimitPolicy, SmsSettings, Template,
+    DEFAULT_COUNTRY_CODE,
+};
 pub use store::{
     redact, DatabaseConfig, DatabaseUrl, HistoryConfig, NodeConfig, PresenceBackend,
     PresenceConfig, DEFAULT_DATABASE_URL,
@@ -86,7 +88,7 @@ pub struct Config {
     /// Repeat-call window.
     pub history: HistoryConfig,
     /// SMS to callers (`[sms]`); `None` when disabled.
-    pub sms: Option<crate::sms::actor::SmsSettings>,
+    pub sms: Option<SmsSettings>,
     /// The outbound trunk for callbacks (`[trunk]`); `None` when not configured.
     pub trunk: Option<TrunkConfig>,
     /// Where pending callbacks are kept (`[callbacks]`).
@@ -339,12 +341,12 @@ impl Tenant {
     /// are those of `working_days_as`) and not on a holiday, all seen in the tenant's time
     /// zone.
     pub fn is_open(&self, now: jiff::Timestamp) -> bool {
-        let days = schedule::Days {
+        let days = crate::schedule::Days {
             holidays: &self.holidays,
             working_days: &self.working_days,
             working_days_as: self.working_days_as,
         };
-        schedule::is_open(&self.hours, &days, &self.timezone, now)
+        crate::schedule::is_open(&self.hours, &days, &self.timezone, now)
     }
 
     /// The tenant's working time for the SLA clocks (zone, hours, holidays, moved working

@@ -2,8 +2,46 @@
 //! told, and of what: D7).
 
 use super::error::Collector;
-use crate::notices::NoticeKind;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+/// Why a notice was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    /// A call whose disposition is unresolved.
+    Unresolved,
+    /// A call whose disposition is disputed.
+    Disputed,
+    /// A call classified as a complaint.
+    Complaint,
+    /// A request whose SLA clock ran out.
+    SlaBreach,
+}
+
+impl NoticeKind {
+    /// Every kind (the D7 defaults).
+    pub const ALL: [NoticeKind; 4] = [
+        NoticeKind::Unresolved,
+        NoticeKind::Disputed,
+        NoticeKind::Complaint,
+        NoticeKind::SlaBreach,
+    ];
+
+    /// The config name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::Unresolved => "unresolved",
+            NoticeKind::Disputed => "disputed",
+            NoticeKind::Complaint => "complaint",
+            NoticeKind::SlaBreach => "sla_breach",
+        }
+    }
+
+    /// The kind named `name`.
+    pub fn parse(name: &str) -> Option<NoticeKind> {
+        NoticeKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
 
 /// `[notices]` as written.
 #[derive(Debug, Clone, Deserialize)]
@@ -104,7 +142,7 @@ pub(crate) fn check_tenant_notices(
         return TenantNotices::default();
     };
     for (i, e) in raw.emails.iter().enumerate() {
-        if !crate::requests::types::plausible_email(e) {
+        if !crate::mail::plausible_email(e) {
             errors.push(
                 format!("{label}.notices.emails[{i}]"),
                 format!("\"{e}\" is not an e-mail address"),

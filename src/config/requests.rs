@@ -231,7 +231,7 @@ pub(crate) fn check_tenant_requests(
         return TenantRequests::default();
     };
     if let Some(addr) = &raw.chancellery {
-        if !crate::requests::types::plausible_email(addr) {
+        if !crate::mail::plausible_email(addr) {
             errors.push(
                 format!("{label}.requests.chancellery"),
                 format!("\"{addr}\" is not an e-mail address"),

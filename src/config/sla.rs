@@ -29,7 +29,7 @@ use jiff::civil::{Date, Weekday};
 use serde::Deserialize;
 
 use super::error::Collector;
-use super::schedule::{parse_weekday, ClockTime, Hours, DAY_NAMES};
+use crate::schedule::{parse_weekday, ClockTime, Hours, DAY_NAMES};
 use crate::sla::{DayKind, Share, SlaRules};
 
 /// `[tenant.sla]` as written.

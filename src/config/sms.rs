@@ -36,9 +36,145 @@ use std::time::Duration;
 use super::error::Collector;
 use super::raw::RawBilingual;
 use crate::events::CallOutcome;
-use crate::sms::actor::SmsSettings;
-use crate::sms::gateway::GatewayConfig;
-use crate::sms::{MessageKind, RetryPolicy, Template};
+use serde::Serialize;
+
+// ---------------------------------------------------------------------------------------
+// The typed settings (the SMS actor reads them; `sms` re-exports them under its own paths)
+// ---------------------------------------------------------------------------------------
+
+/// The default country code for numbers written without one: Uzbekistan.
+pub const DEFAULT_COUNTRY_CODE: &str = "998";
+
+/// The typed `[sms]` settings the actor and the sink need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmsSettings {
+    /// The gateway.
+    pub gateway: GatewayConfig,
+    /// Retries.
+    pub retry: RetryPolicy,
+    /// Which kinds are sent, with their templates.
+    pub templates: BTreeMap<MessageKind, Template>,
+    /// Call outcomes that get the missed-call message (abandoned by default; never a call
+    /// refused at the door, whose From nobody checked).
+    pub missed_call_after: Vec<CallOutcome>,
+    /// How many texts one number may receive.
+    pub limits: SmsLimitPolicy,
+}
+
+/// What a message is for; each kind has its own template and can be switched off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// The caller took a self-service branch: the information as a text.
+    Deflection,
+    /// A callback was booked.
+    CallbackConfirmation,
+    /// The caller hung up while waiting, or was refused at the door.
+    MissedCall,
+}
+
+impl MessageKind {
+    /// The name used in config, events and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Deflection => "deflection",
+            MessageKind::CallbackConfirmation => "callback_confirmation",
+            MessageKind::MissedCall => "missed_call",
+        }
+    }
+}
+
+/// A message text in Uzbek and Russian, with `{name}` placeholders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    /// Uzbek (Latin).
+    pub uz: String,
+    /// Russian.
+    pub ru: String,
+}
+
+impl Template {
+    /// The text in `language`, or both (Uzbek first) when the caller's language is not known.
+    /// Unknown placeholders stay as written, so a typo is visible in the message, not lost.
+    pub fn render(&self, language: Option<&str>, values: &BTreeMap<&str, String>) -> String {
+        let fill = |text: &str| {
+            let mut out = text.to_string();
+            for (k, v) in values {
+                out = out.replace(&format!("{{{k}}}"), v);
+            }
+            out
+        };
+        match language {
+            Some("ru") => fill(&self.ru),
+            Some("uz") => fill(&self.uz),
+            _ => format!("{}\n{}", fill(&self.uz), fill(&self.ru)),
+        }
+    }
+}
+
+/// Backoff and attempt limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Wait after the first failure (ms); doubles after each further failure.
+    pub first_backoff_ms: u64,
+    /// Longest wait between attempts (ms).
+    pub max_backoff_ms: u64,
+    /// Attempts before a message is given up.
+    pub max_attempts: u32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> RetryPolicy {
+        RetryPolicy {
+            first_backoff_ms: 2_000,
+            max_backoff_ms: 300_000,
+            max_attempts: 8,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait after `failures` failed attempts (1 or more).
+    pub fn backoff_ms(&self, failures: u32) -> u64 {
+        let shift = failures.saturating_sub(1).min(30);
+        self.first_backoff_ms
+            .saturating_mul(1u64 << shift)
+            .min(self.max_backoff_ms)
+    }
+}
+
+/// How a `sms::gateway::HttpGateway` talks to the provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayConfig {
+    /// Where to send, `http://host[:port]/path`.
+    pub url: String,
+    /// `POST`, `PUT` or `GET`.
+    pub method: String,
+    /// Extra headers, e.g. `("Authorization", "Bearer ...")`.
+    pub headers: Vec<(String, String)>,
+    /// `Content-Type` of the body.
+    pub content_type: String,
+    /// Body with `{id}`, `{to}`, `{text}` and `{tenant}`; values are escaped for the content
+    /// type (JSON string content, or form-encoded).
+    pub body: String,
+    /// Per-attempt timeout.
+    pub timeout: Duration,
+    /// Extra trusted CA certificates (PEM) for an `https://` gateway.
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+/// The limits, from `[sms]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SmsLimitPolicy {
+    /// At most one missed-call text per number within this many ms.
+    pub missed_call_window_ms: u64,
+    /// At most this many texts of any kind per number per day.
+    pub daily_cap_per_number: u32,
+}
+
+// ---------------------------------------------------------------------------------------
+// Parsing
+// ---------------------------------------------------------------------------------------
 
 /// `[sms]` as written.
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -160,7 +296,7 @@ pub(crate) fn check_sms(
                 );
             }
             if let Some(ca) = &g.ca_file {
-                if let Err(e) = crate::sms::gateway::tls_config(Some(std::path::Path::new(ca))) {
+                if let Err(e) = crate::tls::tls_config(Some(std::path::Path::new(ca))) {
                     errors.push(
                         "sms.gateway.ca_file",
                         e.to_string(),
@@ -277,7 +413,7 @@ pub(crate) fn check_sms(
         },
         templates,
         missed_call_after,
-        limits: crate::sms::limits::SmsLimitPolicy {
+        limits: SmsLimitPolicy {
             missed_call_window_ms: raw.missed_call_window_secs.saturating_mul(1000),
             daily_cap_per_number: raw.daily_cap_per_number,
         },

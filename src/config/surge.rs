@@ -38,6 +38,10 @@ pub struct TenantSurge {
     /// Whether callers hear the surge announcement (prompt `surge_announcement`) after the
     /// greeting while surge is on.
     pub announcement: bool,
+    /// Whether, while surge is on, callers hear the short surge greeting (prompt
+    /// `surge-greeting`) instead of the greeting and the announcement: on a results day each
+    /// second of greeting is a second of a channel held by every caller.
+    pub greeting: bool,
     /// Self-service branches offered at the topic level while surge is on.
     pub self_service: Vec<SelfServiceChoice>,
     /// The in-queue callback offer; `None`: no callbacks for this tenant.
@@ -101,6 +105,8 @@ pub(crate) struct RawTenantSurge {
     pub auto: Option<RawAuto>,
     #[serde(default = "yes")]
     pub announcement: bool,
+    #[serde(default)]
+    pub greeting: bool,
     #[serde(default)]
     pub self_service: Vec<RawSelfService>,
     pub callback: Option<super::callback::RawCallbackOffer>,
@@ -309,6 +315,7 @@ pub(crate) fn check_surge(
         calendar,
         auto,
         announcement: raw.announcement,
+        greeting: raw.greeting,
         self_service,
         callback,
     })

@@ -16,13 +16,13 @@ use super::raw::{
     RawBilingual, RawConfig, RawHttp, RawIvr, RawLimits, RawMedia, RawOperator, RawQueue, RawSip,
     RawTenant, RawWindow,
 };
-use super::schedule::{parse_time_zone, parse_weekday, ClockTime, Hours, OpeningWindow, DAY_NAMES};
 use super::{
     demo_password, digest_ha1, Bilingual, Config, ConfigErrors, DtmfDigit, HttpConfig, IvrMenu,
     LanguageChoice, Limits, MediaConfig, NoInputPolicy, Operator, OperatorDefaults, Queue,
     QueueTiming, ShutdownConfig, SipConfig, StrategyName, Tenant, TopicChoice, DEMO_ADMIN_TOKEN,
     SUPPORTED_LANGUAGES,
 };
+use crate::schedule::{parse_time_zone, parse_weekday, ClockTime, Hours, OpeningWindow, DAY_NAMES};
 
 /// Parses and checks `text`.
 pub(crate) fn build(text: &str, origin: &str) -> Result<Config, ConfigErrors> {

@@ -29,13 +29,7 @@ pub const CACHE_TTL: Duration = Duration::from_secs(30);
 /// Cache entries at most (each map).
 const CACHE_MAX: usize = 20_000;
 
-/// A cached lookup.
-#[derive(Clone)]
-pub(crate) struct Cached {
-    pub principal: Principal,
-    pub expires_at_ms: i64,
-    pub fetched: Instant,
-}
+pub(crate) use crate::actors::desk_state::Cached;
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {

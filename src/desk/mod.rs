@@ -27,7 +27,7 @@ pub mod auth;
 pub mod disposition;
 pub mod form;
 pub mod i18n;
-pub mod live;
+pub use crate::actors::live;
 #[allow(clippy::result_large_err)]
 pub mod pages;
 #[allow(clippy::result_large_err)]
@@ -38,42 +38,9 @@ pub mod reports;
 pub mod requests;
 pub mod rtexts;
 
-use crate::accounts::limiter::LoginLimiter;
 use crate::actors::Router;
-use auth::Cached;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
-/// The desk's state, shared by every HTTP worker (it lives in the router's `Shared`).
-pub struct DeskState {
-    /// Calls as the desk sees them, and the notices desks react to.
-    pub live: Arc<live::LiveCalls>,
-    /// Login attempts.
-    pub limiter: Mutex<LoginLimiter>,
-    pub(crate) sessions: Mutex<HashMap<String, Cached>>,
-    pub(crate) tokens: Mutex<HashMap<String, Cached>>,
-    /// The last disposition revision this process wrote per call (two quick saves must not
-    /// both be revision 1 while the first is still on its way to the database).
-    pub(crate) revisions: Mutex<HashMap<String, i64>>,
-    /// Web-form requests per source address.
-    pub form_limit: Mutex<crate::requests::limit::SourceLimit>,
-}
-
-impl DeskState {
-    /// A desk with the configured login limits.
-    pub fn new(config: &crate::config::Config) -> DeskState {
-        DeskState {
-            live: Arc::new(live::LiveCalls::default()),
-            limiter: Mutex::new(LoginLimiter::new(config.desk.login_limit)),
-            sessions: Mutex::new(HashMap::new()),
-            tokens: Mutex::new(HashMap::new()),
-            revisions: Mutex::new(HashMap::new()),
-            form_limit: Mutex::new(crate::requests::limit::SourceLimit::new(
-                config.requests.form_per_source_per_hour,
-            )),
-        }
-    }
-}
+// The state lives with the router's `Shared` (below the desk); named here as the desk's.
+pub use crate::actors::desk_state::DeskState;
 
 /// Runs `f` with the store's pool (and whether it is Postgres) on the store's runtime; the
 /// error in words when there is no store or it fails.

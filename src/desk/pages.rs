@@ -927,6 +927,7 @@ async fn desk_events(router: web::Data<Router>, req: HttpRequest) -> HttpRespons
                 Ok(n) => n,
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                     metrics::counter!("navbat_desk_notices_lagged_total").increment(n);
+                    crate::metrics::mailbox_shed("desk_live", n);
                     continue;
                 }
                 Err(_) => return,

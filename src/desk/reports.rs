@@ -125,7 +125,7 @@ async fn reports_page(
     let lang = lang_of(&p);
     let view = report::html::View {
         base_url: None,
-        listen: crate::http::roles::RECORDINGS.contains(&p.role()),
+        listen: crate::accounts::roles::RECORDINGS.contains(&p.role()),
         details_limit: PAGE_DETAILS,
     };
     let tenants = visible_tenants(&router, &p)

@@ -17,9 +17,12 @@
 //!   ignored.
 //!
 //! In surge mode ([`IvrSession::start_in_surge`]) the greeting is followed by the surge
-//! announcement, and the topic level also accepts the tenant's self-service keys: the
-//! caller hears that branch's information and the call ends as deflected
-//! ([`HangupReason::SelfService`]).
+//! announcement, or both are replaced by the short surge greeting when the tenant has one
+//! (`[tenant.surge] greeting`), and both levels also accept the tenant's self-service keys
+//! (at the language level those no language uses): the caller hears that branch's
+//! information (in both languages before a language is chosen) and the call ends as
+//! deflected ([`HangupReason::SelfService`]). So on a results day the information most
+//! callers want is one key after a greeting of a few seconds.
 
 use std::collections::VecDeque;
 
@@ -57,6 +60,8 @@ pub enum PromptName {
     Goodbye,
     /// Surge mode: "exam period, many calls; press ... for ..." (after the greeting).
     SurgeAnnouncement,
+    /// Surge mode: the short greeting played instead of the greeting and the announcement.
+    SurgeGreeting,
     /// Surge mode: the information of self-service branch `n` (index into
     /// [`SurgeMenu::self_service`]); its file is [`IvrSession::prompt_stem`].
     SelfService(u8),
@@ -72,6 +77,7 @@ impl PromptName {
             PromptName::InvalidChoice => "invalid-choice",
             PromptName::Goodbye => "goodbye",
             PromptName::SurgeAnnouncement => "surge-announcement",
+            PromptName::SurgeGreeting => "surge-greeting",
             // The configured name comes from the session (IvrSession::prompt_stem).
             PromptName::SelfService(_) => "self-service",
         }
@@ -100,6 +106,8 @@ pub enum HangupReason {
 pub struct SurgeMenu {
     /// Play [`PromptName::SurgeAnnouncement`] after the greeting.
     pub announcement: bool,
+    /// Play [`PromptName::SurgeGreeting`] instead of the greeting and the announcement.
+    pub greeting: bool,
     /// Self-service keys at the topic level and their prompt names, in config order.
     pub self_service: Vec<(char, String)>,
 }
@@ -109,6 +117,7 @@ impl SurgeMenu {
     pub fn from_config(surge: &crate::config::TenantSurge) -> SurgeMenu {
         SurgeMenu {
             announcement: surge.announcement,
+            greeting: surge.greeting,
             self_service: surge
                 .self_service
                 .iter()
@@ -200,9 +209,13 @@ impl IvrSession {
             actions: VecDeque::new(),
             surge,
         };
-        session.play(PromptName::Greeting);
-        if session.surge.as_ref().is_some_and(|s| s.announcement) {
-            session.play(PromptName::SurgeAnnouncement);
+        match &session.surge {
+            Some(surge) if surge.greeting => session.play(PromptName::SurgeGreeting),
+            Some(surge) if surge.announcement => {
+                session.play(PromptName::Greeting);
+                session.play(PromptName::SurgeAnnouncement);
+            }
+            _ => session.play(PromptName::Greeting),
         }
         if session.menu.languages.len() == 1 {
             session.choose_language(0, now_ms);
@@ -226,8 +239,7 @@ impl IvrSession {
                     self.step(Some(digit));
                     self.choose_language(index, now_ms);
                 }
-                None if digit == REPEAT_KEY => self.replay(now_ms),
-                None => self.fail(now_ms, true),
+                None => self.on_other_digit(now_ms, digit),
             },
             Level::Topic => match self.menu.topic_for_digit(digit) {
                 Some(choice) => {
@@ -235,19 +247,25 @@ impl IvrSession {
                     self.step(Some(digit));
                     self.route(Some(topic));
                 }
-                None => match self.self_service_branch(digit) {
-                    Some(branch) => {
-                        self.step(Some(digit));
-                        self.play(PromptName::SelfService(branch));
-                        self.actions.push_back(IvrAction::Hangup {
-                            reason: HangupReason::SelfService { branch },
-                        });
-                        self.finish();
-                    }
-                    None if digit == REPEAT_KEY => self.replay(now_ms),
-                    None => self.fail(now_ms, true),
-                },
+                None => self.on_other_digit(now_ms, digit),
             },
+        }
+    }
+
+    /// A key that is not a choice of the level: a self-service branch in surge, the repeat
+    /// key, or a wrong key.
+    fn on_other_digit(&mut self, now_ms: Now, digit: char) {
+        match self.self_service_branch(digit) {
+            Some(branch) => {
+                self.step(Some(digit));
+                self.play(PromptName::SelfService(branch));
+                self.actions.push_back(IvrAction::Hangup {
+                    reason: HangupReason::SelfService { branch },
+                });
+                self.finish();
+            }
+            None if digit == REPEAT_KEY => self.replay(now_ms),
+            None => self.fail(now_ms, true),
         }
     }
 

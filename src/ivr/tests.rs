@@ -394,7 +394,11 @@ fn surge_menu() -> SurgeMenu {
 
 #[test]
 fn surge_plays_the_announcement_after_the_greeting() {
-    let mut s = IvrSession::start_in_surge(&dtm_menu(), Some(surge_menu()), 0);
+    let long = SurgeMenu {
+        greeting: false,
+        ..surge_menu()
+    };
+    let mut s = IvrSession::start_in_surge(&dtm_menu(), Some(long), 0);
     let actions = drain(&mut s);
     assert_eq!(
         actions[..3],
@@ -430,6 +434,51 @@ fn self_service_key_deflects_with_the_configured_prompt() {
     assert_eq!(s.prompt_stem(PromptName::SelfService(0)), "results-where");
     assert!(s.is_finished());
     assert_eq!(s.deadline(), None);
+}
+
+#[test]
+fn the_short_surge_greeting_replaces_the_greeting_and_the_announcement() {
+    let mut s = IvrSession::start_in_surge(&dtm_menu(), Some(surge_menu()), 0);
+    assert!(
+        surge_menu().greeting,
+        "the demo tenant has a surge greeting"
+    );
+    assert_eq!(
+        drain(&mut s),
+        [
+            play(PromptName::SurgeGreeting, None),
+            play(PromptName::ChooseLanguage, None),
+        ]
+    );
+    assert_eq!(s.prompt_stem(PromptName::SurgeGreeting), "surge-greeting");
+}
+
+/// The information most callers want is one key after the greeting: a self-service key at
+/// the language level plays the branch in both languages and deflects the call.
+#[test]
+fn a_self_service_key_works_at_the_language_level_in_surge() {
+    let mut s = IvrSession::start_in_surge(&dtm_menu(), Some(surge_menu()), 0);
+    drain(&mut s);
+    s.on_digit(100, '7');
+    assert_eq!(
+        drain(&mut s),
+        vec![
+            IvrAction::Step {
+                level: 1,
+                digit: Some('7')
+            },
+            play(PromptName::SelfService(0), None),
+            IvrAction::Hangup {
+                reason: HangupReason::SelfService { branch: 0 }
+            },
+        ]
+    );
+    assert!(s.is_finished());
+    // Outside surge the same key is a wrong choice.
+    let mut s = IvrSession::start(&dtm_menu(), 0);
+    drain(&mut s);
+    s.on_digit(100, '7');
+    assert_eq!(drain(&mut s)[0], play(PromptName::InvalidChoice, None));
 }
 
 #[test]

@@ -91,6 +91,25 @@ pub fn mask_addresses(text: &str) -> String {
     out
 }
 
+/// Whether `text` looks like an e-mail address a reply can go to (one `@`, a dot in the
+/// domain, no spaces or angle brackets, at most 254 bytes).
+pub fn plausible_email(text: &str) -> bool {
+    let t = text.trim();
+    if t.len() > 254 || t.chars().any(|c| c.is_whitespace() || "<>,;\"".contains(c)) {
+        return false;
+    }
+    match t.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        }
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

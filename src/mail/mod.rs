@@ -44,7 +44,7 @@ mod poller;
 mod settings;
 mod tls;
 
-pub use address::{mask_addresses, EmailAddress};
+pub use address::{mask_addresses, plausible_email, EmailAddress};
 pub use error::MailError;
 pub use inbound::{parse, raw_message_id, Inbound, InboundAttachment, UNREADABLE_TEXT};
 pub use mailbox::{Mailbox, Uid};

@@ -37,13 +37,12 @@ pub fn press_key(key: char) -> String {
     }
 }
 
-/// Expected wait of the caller at `position`: the callers ahead are served `serving` at a
-/// time, each taking `handle_secs` (talk plus wrap-up) on average. With nobody serving the
-/// estimate assumes one operator (the announcement must still say something useful).
+/// Expected wait in seconds of the caller at `position`, `serving` operators serving the
+/// queue, `handle_secs` per call: the one estimate of the routing core
+/// ([`crate::acd::expected_wait_ms`]), so the caller hears what the surge trigger sees.
 pub fn expected_wait_secs(position: usize, serving: usize, handle_secs: u64) -> u64 {
-    let ahead = position.saturating_sub(1) as u64 + 1;
-    let serving = serving.max(1) as u64;
-    (ahead * handle_secs).div_ceil(serving)
+    crate::acd::expected_wait_ms(position, serving, handle_secs.saturating_mul(1000), None)
+        .div_ceil(1000)
 }
 
 #[cfg(test)]

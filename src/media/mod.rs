@@ -175,7 +175,7 @@ impl PortPool {
 }
 
 /// Process-wide media counters. The media drivers add to them once per 20 ms tick (summed
-/// over all their sessions); `metrics::MetricsPoller` exports them once a second.
+/// over all their sessions); `actors::poll::MetricsPoller` exports them once a second.
 #[derive(Debug, Default)]
 pub struct MediaCounters {
     /// Media sessions running.

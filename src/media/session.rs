@@ -80,17 +80,8 @@ pub struct LegSpec {
     pub telephone_event: Option<u8>,
 }
 
-/// What a supervisor does on a live call (D17).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MonitorMode {
-    /// Hears both sides; nobody hears the supervisor.
-    Listen,
-    /// Hears both sides; only the operator hears the supervisor.
-    Whisper,
-    /// Three-way: everyone hears everyone.
-    Barge,
-}
+// Declared with the events (a supervisor's join is one); the media code names it here.
+pub use crate::events::MonitorMode;
 
 /// Which side of a bridged call put it on hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,52 +17,18 @@
 //!   time, and a delivery recorded as sent is never sent again.
 //! * Above `[tenant.notices] digest_above_per_minute` per channel, the rest of the minute is
 //!   folded into one digest.
+//!
+//! This module is the notices' model and pure outbox; the notifier that journals and sends
+//! them (it holds a store handle, and the store keeps these steps) is `actors::notices`.
 
 pub mod outbox;
-pub mod service;
-
-pub use service::Notifier;
 
 use serde::{Deserialize, Serialize};
 
-/// Why a notice was sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NoticeKind {
-    /// A call whose disposition is unresolved.
-    Unresolved,
-    /// A call whose disposition is disputed.
-    Disputed,
-    /// A call classified as a complaint.
-    Complaint,
-    /// A request whose SLA clock ran out.
-    SlaBreach,
-}
+// Declared in `config` (which parses `[tenant.notices] on`); the words are the notices'.
+pub use crate::config::NoticeKind;
 
 impl NoticeKind {
-    /// Every kind (the D7 defaults).
-    pub const ALL: [NoticeKind; 4] = [
-        NoticeKind::Unresolved,
-        NoticeKind::Disputed,
-        NoticeKind::Complaint,
-        NoticeKind::SlaBreach,
-    ];
-
-    /// The config name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NoticeKind::Unresolved => "unresolved",
-            NoticeKind::Disputed => "disputed",
-            NoticeKind::Complaint => "complaint",
-            NoticeKind::SlaBreach => "sla_breach",
-        }
-    }
-
-    /// The kind named `name`.
-    pub fn parse(name: &str) -> Option<NoticeKind> {
-        NoticeKind::ALL.into_iter().find(|k| k.as_str() == name)
-    }
-
     fn words(self) -> (&'static str, &'static str) {
         match self {
             NoticeKind::Unresolved => ("hal qilinmagan", "не решён"),

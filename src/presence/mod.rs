@@ -11,20 +11,31 @@
 pub mod shared;
 
 use crate::acd::OperatorId;
-use crate::sip::ContactBinding;
 use std::collections::HashMap;
 use std::sync::RwLock;
 
 /// Registered contacts by operator, plus the shared presence when configured.
-#[derive(Default, Debug)]
-pub struct Presence {
-    bindings: RwLock<HashMap<OperatorId, ContactBinding>>,
+///
+/// Generic over the binding (the router keeps `sip::B`), so presence does not
+/// depend on the SIP layer.
+#[derive(Debug)]
+pub struct Presence<B> {
+    bindings: RwLock<HashMap<OperatorId, B>>,
     shared: Option<shared::SharedPresence>,
 }
 
-impl Presence {
+impl<B> Default for Presence<B> {
+    fn default() -> Self {
+        Presence {
+            bindings: RwLock::default(),
+            shared: None,
+        }
+    }
+}
+
+impl<B: Clone> Presence<B> {
     /// Presence in memory, published to Redis too when `shared` is given.
-    pub fn new(shared: Option<shared::SharedPresence>) -> Presence {
+    pub fn new(shared: Option<shared::SharedPresence>) -> Presence<B> {
         Presence {
             bindings: RwLock::default(),
             shared,
@@ -37,7 +48,7 @@ impl Presence {
     }
 
     /// The operator's binding, if registered.
-    pub fn binding(&self, op: OperatorId) -> Option<ContactBinding> {
+    pub fn binding(&self, op: OperatorId) -> Option<B> {
         self.bindings
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -54,7 +65,7 @@ impl Presence {
     }
 
     /// Sets a binding; returns the previous one.
-    pub fn insert(&self, op: OperatorId, b: ContactBinding) -> Option<ContactBinding> {
+    pub fn insert(&self, op: OperatorId, b: B) -> Option<B> {
         self.bindings
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -62,7 +73,7 @@ impl Presence {
     }
 
     /// Removes a binding; returns it.
-    pub fn remove(&self, op: OperatorId) -> Option<ContactBinding> {
+    pub fn remove(&self, op: OperatorId) -> Option<B> {
         self.bindings
             .write()
             .unwrap_or_else(|e| e.into_inner())

@@ -20,7 +20,7 @@
 //! them until its entry expires. With one Redis server that all nodes lose together (the usual
 //! failure) this cannot happen.
 
-use crate::sip::StoredBinding;
+use crate::binding::StoredBinding;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::Serialize;
 use std::collections::HashMap;

@@ -9,8 +9,8 @@
 //! at 1500.00), which is what a tender's per-call price for a volume band means and what the
 //! client expects to check. [`Pricing::Graduated`] prices each slice at its own tier instead.
 
-use super::money::Money;
 use crate::config::billing::{Pricing, TenantBilling};
+use crate::money::Money;
 use serde::Serialize;
 use std::collections::BTreeMap;
 

@@ -2,8 +2,8 @@
 //! writers so that the three always hold the same figures under the same headings.
 
 use super::labels::{self as l, Lang, L};
-use super::money::Money;
 use super::{DetailRow, MonthlyReport};
+use crate::money::Money;
 
 /// One cell.
 #[derive(Clone, Debug, PartialEq)]

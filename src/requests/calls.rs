@@ -132,6 +132,7 @@ impl EventSink for CallRequests {
                     let n = self.shed.fetch_add(1, Ordering::Relaxed);
                     metrics::counter!("navbat_requests_refused_total", "channel" => "phone", "reason" => "queue_full")
                         .increment(1);
+                    crate::metrics::mailbox_shed("call_requests", 1);
                     if n.is_power_of_two() {
                         tracing::error!(
                             shed = n + 1,

@@ -75,7 +75,7 @@ pub struct Bot {
 impl Bot {
     /// A client for the settings' bot.
     pub fn new(settings: &TelegramSettings, timeout: Duration) -> Bot {
-        let tls = crate::sms::gateway::tls_config(None).ok();
+        let tls = crate::tls::tls_config(None).ok();
         let mut connector = awc::Connector::new();
         if let Some(tls) = tls {
             connector = connector.rustls_0_23(tls);

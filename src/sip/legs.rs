@@ -73,10 +73,51 @@ pub enum LegEvent {
     },
 }
 
+impl LegEvent {
+    /// Whether the call must get this event whatever its mailbox holds. The leg's ends and
+    /// answers (answer, refusal, BYE/CANCEL) happen once per leg and the caller's ACK once
+    /// per INVITE transaction, so they bound themselves, and losing one would leave a leg
+    /// up or a call without its right outcome. Keys by INFO, re-offers and ringing can
+    /// come as fast as a peer sends them: those are shed when the call's mailbox is full
+    /// (a person keys a few digits a second; only a flood fills it). A shed re-offer
+    /// leaves the media on the leg's earlier parameters until the next one.
+    pub fn must_deliver(&self) -> bool {
+        match self {
+            LegEvent::CallerConfirmed
+            | LegEvent::CallerGone { .. }
+            | LegEvent::OperatorAnswered { .. }
+            | LegEvent::OperatorFailed { .. }
+            | LegEvent::OperatorGone { .. } => true,
+            LegEvent::CallerDtmf { .. }
+            | LegEvent::CallerHold { .. }
+            | LegEvent::OperatorHold { .. }
+            | LegEvent::OperatorRinging { .. } => false,
+        }
+    }
+}
+
 /// A [`LegEvent`] as an actix message.
 #[derive(Debug, Clone, actix::Message)]
 #[rtype(result = "()")]
 pub struct LegMsg(pub LegEvent);
+
+/// Sends a leg's event to its call. Lossy events respect the call's bounded mailbox and
+/// are counted when shed; the rest always go (see [`LegEvent::must_deliver`]). A call that
+/// has ended takes nothing, and that is no loss. Returns `false` when the event was shed.
+fn deliver(to: &actix::Recipient<LegMsg>, event: LegEvent) -> bool {
+    if event.must_deliver() {
+        to.do_send(LegMsg(event));
+        return true;
+    }
+    match to.try_send(LegMsg(event)) {
+        Err(actix::prelude::SendError::Full(_)) => {
+            let mailbox = crate::metrics::MAILBOX_CALL_LEG;
+            metrics::counter!(crate::metrics::MAILBOX_SHED, "mailbox" => mailbox).increment(1);
+            false
+        }
+        Ok(()) | Err(actix::prelude::SendError::Closed(_)) => true,
+    }
+}
 
 /// The caller's leg (we are the UAS).
 #[derive(Clone)]
@@ -298,7 +339,9 @@ pub(super) async fn pump_caller(
 ) {
     while let Some(state) = rx.recv().await {
         match state {
-            DialogState::Confirmed(..) => to.do_send(LegMsg(LegEvent::CallerConfirmed)),
+            DialogState::Confirmed(..) => {
+                deliver(&to, LegEvent::CallerConfirmed);
+            }
             DialogState::Info(_, req, handle) => {
                 let ct = req.header_value("Content-Type").unwrap_or_default();
                 let body = String::from_utf8_lossy(req.body()).into_owned();
@@ -306,7 +349,7 @@ pub(super) async fn pump_caller(
                     Some(digits) => {
                         let _ = handle.reply(StatusCode::OK).await;
                         for digit in digits {
-                            to.do_send(LegMsg(LegEvent::CallerDtmf { digit, via: "info" }));
+                            deliver(&to, LegEvent::CallerDtmf { digit, via: "info" });
                         }
                     }
                     None => {
@@ -317,7 +360,7 @@ pub(super) async fn pump_caller(
             DialogState::Updated(_, req, handle) => {
                 // re-INVITE or UPDATE: hold, resume or a refreshed offer.
                 if let Some((held, media)) = answer_update(&req, handle, &leg.local_sdp).await {
-                    to.do_send(LegMsg(LegEvent::CallerHold { held, media }));
+                    deliver(&to, LegEvent::CallerHold { held, media });
                 }
             }
             DialogState::Options(_, _, handle) => {
@@ -331,9 +374,12 @@ pub(super) async fn pump_caller(
             }
             DialogState::Terminated(id, reason) => {
                 stack.inner.dialogs.remove_dialog(&id);
-                to.do_send(LegMsg(LegEvent::CallerGone {
-                    cause: cause(&reason),
-                }));
+                deliver(
+                    &to,
+                    LegEvent::CallerGone {
+                        cause: cause(&reason),
+                    },
+                );
                 break;
             }
             _ => {}
@@ -389,26 +435,32 @@ pub(super) fn call_operator(
         while let Some(state) = rx.recv().await {
             match state {
                 DialogState::Early(..) => {
-                    to2.do_send(LegMsg(LegEvent::OperatorRinging { attempt }));
+                    deliver(&to2, LegEvent::OperatorRinging { attempt });
                 }
                 DialogState::Info(_, _, handle) | DialogState::Options(_, _, handle) => {
                     let _ = handle.reply(StatusCode::OK).await;
                 }
                 DialogState::Updated(_, req, handle) => {
                     if let Some((held, media)) = answer_update(&req, handle, &local).await {
-                        to2.do_send(LegMsg(LegEvent::OperatorHold {
-                            attempt,
-                            held,
-                            media,
-                        }));
+                        deliver(
+                            &to2,
+                            LegEvent::OperatorHold {
+                                attempt,
+                                held,
+                                media,
+                            },
+                        );
                     }
                 }
                 DialogState::Terminated(id, reason) => {
                     dialogs.remove_dialog(&id);
-                    to2.do_send(LegMsg(LegEvent::OperatorGone {
-                        attempt,
-                        cause: cause(&reason),
-                    }));
+                    deliver(
+                        &to2,
+                        LegEvent::OperatorGone {
+                            attempt,
+                            cause: cause(&reason),
+                        },
+                    );
                     break;
                 }
                 _ => {}
@@ -453,14 +505,79 @@ pub(super) fn call_operator(
                 }
             }
         };
-        to.do_send(LegMsg(event));
+        deliver(&to, event);
     });
     Ok(leg)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::info_digits;
+    use super::{deliver, info_digits, LegEvent, LegMsg};
+    use actix::prelude::*;
+
+    /// A call that has not had a turn yet: its mailbox fills.
+    #[derive(Default)]
+    struct BusyCall {
+        got: Vec<LegEvent>,
+    }
+
+    impl Actor for BusyCall {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<LegMsg> for BusyCall {
+        type Result = ();
+        fn handle(&mut self, msg: LegMsg, _: &mut Context<Self>) {
+            self.got.push(msg.0);
+        }
+    }
+
+    #[derive(Message)]
+    #[rtype(result = "Vec<LegEvent>")]
+    struct Got;
+
+    impl Handler<Got> for BusyCall {
+        type Result = MessageResult<Got>;
+        fn handle(&mut self, _: Got, _: &mut Context<Self>) -> Self::Result {
+            MessageResult(std::mem::take(&mut self.got))
+        }
+    }
+
+    #[test]
+    fn a_flood_of_keys_is_shed_at_the_mailbox_bound_but_the_hang_up_arrives() {
+        actix::System::new().block_on(async {
+            let call = BusyCall::create(|ctx| {
+                ctx.set_mailbox_capacity(4);
+                BusyCall::default()
+            });
+            let to = call.clone().recipient::<LegMsg>();
+            let answered = deliver(
+                &to,
+                LegEvent::OperatorAnswered {
+                    attempt: 1,
+                    sdp: None,
+                },
+            );
+            let keys = (0..50)
+                .filter(|_| {
+                    deliver(
+                        &to,
+                        LegEvent::CallerDtmf {
+                            digit: '5',
+                            via: "info",
+                        },
+                    )
+                })
+                .count();
+            let gone = deliver(&to, LegEvent::CallerGone { cause: "bye" });
+            let got = call.send(Got).await.expect("the call is up");
+            assert!(answered && gone);
+            assert!((1..50).contains(&keys), "{keys} of 50 keys queued");
+            assert_eq!(got.len(), keys + 2, "{got:?}");
+            assert!(matches!(got[0], LegEvent::OperatorAnswered { .. }));
+            assert!(matches!(got.last(), Some(LegEvent::CallerGone { .. })));
+        });
+    }
 
     #[test]
     fn dtmf_relay_and_plain_dtmf_bodies() {

@@ -21,6 +21,8 @@ pub mod sdp;
 pub use authenticate::AuthFailure;
 pub use guard::{GuardCounters, ALLOW};
 pub use legs::{CallerLeg, LegEvent, LegMsg, OperatorLeg};
+// Kept reachable here: SIP code names it beside `ContactBinding`.
+pub use crate::binding::StoredBinding;
 
 use crate::privacy::PhoneNumber;
 use rsipstack::dialog::dialog_layer::DialogLayer;
@@ -97,20 +99,6 @@ pub struct ContactBinding {
     pub source: String,
     target: SipAddr,
     contact: rsipstack::sip::Uri,
-}
-
-/// The serialisable form of a [`ContactBinding`], for presence shared between nodes: a node
-/// that did not take the REGISTER can still send an INVITE to the phone.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct StoredBinding {
-    /// The Contact URI as registered.
-    pub uri: String,
-    /// "udp" or "tcp" (the transport requests go out on).
-    pub transport: Option<String>,
-    /// Host (IP or name) requests go to.
-    pub host: String,
-    /// Port requests go to.
-    pub port: Option<u16>,
 }
 
 impl ContactBinding {

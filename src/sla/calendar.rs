@@ -30,7 +30,7 @@ use jiff::civil::{Date, Weekday};
 use jiff::tz::{AmbiguousOffset, TimeZone};
 use jiff::Timestamp;
 
-use crate::config::{ClockTime, Hours};
+use crate::schedule::{ClockTime, Hours};
 
 /// Seconds in a day without a time zone transition.
 const DAY: i64 = 86_400;
@@ -717,7 +717,7 @@ fn timestamp_clamped(secs: i64) -> Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::OpeningWindow;
+    use crate::schedule::OpeningWindow;
     use jiff::civil::date;
 
     fn at(text: &str) -> Timestamp {
@@ -725,7 +725,7 @@ mod tests {
     }
 
     fn tashkent() -> TimeZone {
-        crate::config::parse_time_zone("Asia/Tashkent").unwrap()
+        crate::schedule::parse_time_zone("Asia/Tashkent").unwrap()
     }
 
     fn office() -> Hours {

@@ -13,7 +13,7 @@ use jiff::Timestamp;
 use proptest::prelude::*;
 
 use super::BusinessCalendar;
-use crate::config::{ClockTime, Hours, OpeningWindow};
+use crate::schedule::{ClockTime, Hours, OpeningWindow};
 
 /// First minute of the reference range (UTC), and its length in minutes.
 const RANGE_START: &str = "2025-12-01T00:00:00Z";
@@ -134,7 +134,7 @@ fn minute(i: usize) -> Timestamp {
 }
 
 fn tashkent() -> TimeZone {
-    crate::config::parse_time_zone("Asia/Tashkent").unwrap()
+    crate::schedule::parse_time_zone("Asia/Tashkent").unwrap()
 }
 
 fn window(days: &[Weekday], open: &str, close: &str) -> OpeningWindow {

@@ -1,6 +1,6 @@
 //! The published service rules (C4-C7) as data: one [`SlaRules`] per tenant.
 
-use crate::config::ClockTime;
+use crate::schedule::ClockTime;
 
 use super::types::Priority;
 

@@ -10,7 +10,7 @@ use jiff::civil::{date, Date, Weekday};
 use jiff::Timestamp;
 
 use super::*;
-use crate::config::{ClockTime, Hours, OpeningWindow};
+use crate::schedule::{ClockTime, Hours, OpeningWindow};
 
 fn at(text: &str) -> Timestamp {
     text.parse().unwrap()
@@ -37,7 +37,7 @@ fn weekdays_8_to_20() -> Hours {
 
 fn calendar(holidays: &[Date], working_days: &[Date]) -> BusinessCalendar {
     BusinessCalendar::new(
-        crate::config::parse_time_zone("Asia/Tashkent").unwrap(),
+        crate::schedule::parse_time_zone("Asia/Tashkent").unwrap(),
         &weekdays_8_to_20(),
         holidays,
         working_days,
@@ -530,7 +530,7 @@ fn messy_facts_never_panic() {
 
 #[test]
 fn a_round_the_clock_tenant_counts_every_second() {
-    let cal = BusinessCalendar::always(crate::config::parse_time_zone("Asia/Tashkent").unwrap());
+    let cal = BusinessCalendar::always(crate::schedule::parse_time_zone("Asia/Tashkent").unwrap());
     assert!(cal.is_always_open());
     let facts = request("2026-03-14T23:55:00", Channel::Web, Priority::Normal);
     let state = evaluate(&SlaRules::default(), &cal, &facts, t("2026-03-14T23:55:00"));

@@ -8,80 +8,14 @@
 //! (`webpki-roots`) plus, when set, the certificates in `ca_file` (a private CA).
 
 use super::{AttemptResult, Message};
-use std::time::Duration;
+pub use crate::config::GatewayConfig;
+pub use crate::tls::{tls_config, TlsSetupError};
 
 /// Something that can send one SMS.
 #[async_trait::async_trait(?Send)]
 pub trait SmsProvider {
     /// One attempt; the message's id is its idempotency key and is the same on every attempt.
     async fn send(&self, message: &Message) -> AttemptResult;
-}
-
-/// How a [`HttpGateway`] talks to the provider.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GatewayConfig {
-    /// Where to send, `http://host[:port]/path`.
-    pub url: String,
-    /// `POST`, `PUT` or `GET`.
-    pub method: String,
-    /// Extra headers, e.g. `("Authorization", "Bearer ...")`.
-    pub headers: Vec<(String, String)>,
-    /// `Content-Type` of the body.
-    pub content_type: String,
-    /// Body with `{id}`, `{to}`, `{text}` and `{tenant}`; values are escaped for the content
-    /// type (JSON string content, or form-encoded).
-    pub body: String,
-    /// Per-attempt timeout.
-    pub timeout: Duration,
-    /// Extra trusted CA certificates (PEM) for an `https://` gateway.
-    pub ca_file: Option<std::path::PathBuf>,
-}
-
-/// Why the TLS client cannot be built.
-#[derive(Debug, thiserror::Error)]
-pub enum TlsSetupError {
-    /// The CA file cannot be read or holds no certificate.
-    #[error("sms.gateway.ca_file {path}: {detail}; fix: give a readable PEM file with the CA certificate")]
-    CaFile {
-        /// The file.
-        path: std::path::PathBuf,
-        /// What is wrong.
-        detail: String,
-    },
-    /// rustls refused the configuration.
-    #[error("TLS client: {0}")]
-    Rustls(#[from] rustls::Error),
-}
-
-/// The rustls client configuration: ring, safe protocol versions, Mozilla roots and `ca_file`.
-pub fn tls_config(
-    ca_file: Option<&std::path::Path>,
-) -> Result<std::sync::Arc<rustls::ClientConfig>, TlsSetupError> {
-    use rustls::pki_types::{pem::PemObject, CertificateDer};
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if let Some(path) = ca_file {
-        let err = |detail: String| TlsSetupError::CaFile {
-            path: path.to_path_buf(),
-            detail,
-        };
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-            .map_err(|e| err(e.to_string()))?
-            .collect::<Result<_, _>>()
-            .map_err(|e| err(e.to_string()))?;
-        if certs.is_empty() {
-            return Err(err("no certificate in the file".into()));
-        }
-        for cert in certs {
-            roots.add(cert).map_err(|e| err(e.to_string()))?;
-        }
-    }
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(std::sync::Arc::new(config))
 }
 
 /// A generic HTTP SMS gateway. 2xx is accepted; 408, 429 and 5xx and connection errors are
@@ -176,6 +110,7 @@ impl SmsProvider for HttpGateway {
 mod tests {
     use super::super::MessageKind;
     use super::*;
+    use std::time::Duration;
 
     fn gateway(content_type: &str, body: &str) -> HttpGateway {
         HttpGateway {

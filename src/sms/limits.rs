@@ -7,19 +7,11 @@
 //! oldest days first. The counts live in memory: a restart forgets them (the worst case is one
 //! more day's cap per restart).
 
+pub use crate::config::SmsLimitPolicy;
 use std::collections::HashMap;
 
 /// Numbers tracked at most.
 pub const MAX_NUMBERS: usize = 200_000;
-
-/// The limits, from `[sms]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SmsLimitPolicy {
-    /// At most one missed-call text per number within this many ms.
-    pub missed_call_window_ms: u64,
-    /// At most this many texts of any kind per number per day.
-    pub daily_cap_per_number: u32,
-}
 
 /// Whether a text may go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,18 +9,19 @@
 //! * [`SmsRecord`]: each step of a message, kept durably by the store (journal, then the
 //!   `sms_messages` table; `store::outbox`), so a restart resumes retries with the same keys.
 //! * [`gateway`]: the provider interface and a generic HTTP gateway.
-//! * [`actor`]: the actor that drives sends and records delivery status as events.
+//! * The actor that drives sends and records delivery status as events is `actors::sms`
+//!   (it holds a store handle, and the store keeps this module's records, so it sits above both).
 
-pub mod actor;
 pub mod gateway;
 pub mod limits;
+
+// Settings types live in `config` (parsed there, no arrow back into `sms`); named here too
+// because the SMS code reads them as its own.
+pub use crate::config::{MessageKind, RetryPolicy, Template, DEFAULT_COUNTRY_CODE};
 
 use crate::privacy::PhoneNumber;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-
-/// The default country code for numbers written without one: Uzbekistan.
-pub const DEFAULT_COUNTRY_CODE: &str = "998";
 
 /// A phone number in E.164 form (`+` and 8-15 digits), masked in `Debug` and `Display`.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -93,57 +94,6 @@ impl std::fmt::Debug for E164 {
 impl std::fmt::Display for E164 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0.masked())
-    }
-}
-
-/// What a message is for; each kind has its own template and can be switched off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
-#[serde(rename_all = "snake_case")]
-pub enum MessageKind {
-    /// The caller took a self-service branch: the information as a text.
-    Deflection,
-    /// A callback was booked.
-    CallbackConfirmation,
-    /// The caller hung up while waiting, or was refused at the door.
-    MissedCall,
-}
-
-impl MessageKind {
-    /// The name used in config, events and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MessageKind::Deflection => "deflection",
-            MessageKind::CallbackConfirmation => "callback_confirmation",
-            MessageKind::MissedCall => "missed_call",
-        }
-    }
-}
-
-/// A message text in Uzbek and Russian, with `{name}` placeholders.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Template {
-    /// Uzbek (Latin).
-    pub uz: String,
-    /// Russian.
-    pub ru: String,
-}
-
-impl Template {
-    /// The text in `language`, or both (Uzbek first) when the caller's language is not known.
-    /// Unknown placeholders stay as written, so a typo is visible in the message, not lost.
-    pub fn render(&self, language: Option<&str>, values: &BTreeMap<&str, String>) -> String {
-        let fill = |text: &str| {
-            let mut out = text.to_string();
-            for (k, v) in values {
-                out = out.replace(&format!("{{{k}}}"), v);
-            }
-            out
-        };
-        match language {
-            Some("ru") => fill(&self.ru),
-            Some("uz") => fill(&self.uz),
-            _ => format!("{}\n{}", fill(&self.uz), fill(&self.ru)),
-        }
     }
 }
 
@@ -231,37 +181,6 @@ impl std::fmt::Debug for Message {
             .field("kind", &self.kind)
             .field("tenant", &self.tenant)
             .finish_non_exhaustive()
-    }
-}
-
-/// Backoff and attempt limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Wait after the first failure (ms); doubles after each further failure.
-    pub first_backoff_ms: u64,
-    /// Longest wait between attempts (ms).
-    pub max_backoff_ms: u64,
-    /// Attempts before a message is given up.
-    pub max_attempts: u32,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> RetryPolicy {
-        RetryPolicy {
-            first_backoff_ms: 2_000,
-            max_backoff_ms: 300_000,
-            max_attempts: 8,
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// The wait after `failures` failed attempts (1 or more).
-    pub fn backoff_ms(&self, failures: u32) -> u64 {
-        let shift = failures.saturating_sub(1).min(30);
-        self.first_backoff_ms
-            .saturating_mul(1u64 << shift)
-            .min(self.max_backoff_ms)
     }
 }
 

@@ -6,12 +6,16 @@
 //!                               SQLite | Postgres <-- batches, idempotent -- DB writer task
 //! ```
 //!
-//! * `emit` never blocks: it adds the caller's full number and the repeat-call link to the
-//!   event and hands it to a bounded buffer (`database.buffer_events`, default 262,144
-//!   events, minutes of the peak rate). If the buffer is full, which only happens when the
-//!   journal disk stops taking writes, the event is shed and counted
-//!   (`navbat_journal_shed_events_total`) and an error is logged: that is the one place
-//!   where an event can be lost, and it is alerted on.
+//! * `emit` adds the caller's full number and the repeat-call link to the event and hands it
+//!   to a bounded buffer (`database.buffer_events`, default 262,144 events, minutes of the
+//!   peak rate) without waiting. If the buffer is full, which only happens when the journal
+//!   disk stops keeping up, `emit` waits for room (back-pressure, counted in
+//!   `navbat_journal_waits_total`, an error logged): an event shed there would be a call
+//!   record lost (C2), so the router slows to the journal's pace instead. The wait cannot
+//!   deadlock: the journal writer is a thread of its own that needs nothing from the
+//!   emitters. Only a writer that has stopped loses events (`navbat_journal_shed_events_total`).
+//!   SMS and callback steps ([`Store::record`]) are not waited for: a full buffer refuses
+//!   them and the caller reports the refusal.
 //! * The journal writer appends JSON lines and fsyncs after each batch (see [`journal`]).
 //! * The database writer reads the durable journal in batches, folds them into rows
 //!   ([`record`]) and writes each batch in one transaction with `ON CONFLICT` upserts keyed by
@@ -31,7 +35,8 @@ pub mod db;
 pub mod journal;
 pub mod notices;
 pub mod outbox;
-pub mod people;
+// The people's records sit with the accounts (see there); the store folds and writes them.
+pub use crate::accounts::people;
 pub mod record;
 pub mod repeat;
 pub mod requests;
@@ -206,8 +211,11 @@ pub struct StoreHealth {
     pub depth_events: u64,
     /// Age of the oldest event not yet in the database, in seconds (0 when caught up).
     pub lag_seconds: f64,
-    /// Events lost because the buffer was full.
+    /// Events or steps not kept: the journal writer had stopped, or (steps only) the
+    /// buffer was full.
     pub shed_events: u64,
+    /// Times an event waited for room in the full buffer (back-pressure; nothing lost).
+    pub waited_events: u64,
     /// Whether the last database write or check succeeded.
     pub db_up: bool,
     /// Events accepted since start.
@@ -277,6 +285,8 @@ struct Inner {
     tx: mpsc::SyncSender<Pending>,
     accepted: AtomicU64,
     shed: AtomicU64,
+    /// Events that found the buffer full and waited for room.
+    waited: AtomicU64,
     durable: Arc<Durable>,
     progress: Arc<Progress>,
     repeat: Arc<Mutex<RepeatIndex>>,
@@ -285,7 +295,7 @@ struct Inner {
     records: AtomicU64,
     recovery: Arc<outbox::Recovery>,
     /// Request steps the journal had not yet given the database at start-up.
-    undrained_requests: Mutex<Vec<crate::requests::RequestStep>>,
+    undrained_requests: Mutex<Vec<crate::request_model::RequestStep>>,
     /// Notice steps the journal had not yet given the database at start-up.
     undrained_notices: Mutex<Vec<crate::notices::NoticeStep>>,
     window: Duration,
@@ -424,6 +434,7 @@ impl Store {
                 tx,
                 accepted: AtomicU64::new(0),
                 shed: AtomicU64::new(0),
+                waited: AtomicU64::new(0),
                 durable,
                 progress,
                 repeat,
@@ -538,8 +549,8 @@ impl Store {
     }
 
     /// Request steps of earlier runs that the database may not have (once; see
-    /// [`crate::requests::Book::restore`]).
-    pub fn take_undrained_requests(&self) -> Vec<crate::requests::RequestStep> {
+    /// [`crate::request_model::Book::restore`]).
+    pub fn take_undrained_requests(&self) -> Vec<crate::request_model::RequestStep> {
         std::mem::take(
             &mut *self
                 .inner
@@ -599,6 +610,7 @@ impl Store {
             depth_events: depth,
             lag_seconds: lag,
             shed_events: inner.shed.load(Ordering::Relaxed),
+            waited_events: inner.waited.load(Ordering::Relaxed),
             db_up: inner.progress.db_up.load(Ordering::Relaxed),
             accepted_events: accepted,
             journaled_events: inner.durable.events.load(Ordering::Relaxed),
@@ -718,11 +730,51 @@ impl EventSink for Store {
             record: None,
             ack: None,
         };
-        inner.push(pending);
+        inner.push_waiting(pending);
     }
 }
 
 impl Inner {
+    /// Hands an event's line to the journal's buffer, waiting for room when it is full (see
+    /// the module's doc: back-pressure, never a dropped event). The bus holds its order lock
+    /// meanwhile, so the journal keeps the events in sequence order.
+    fn push_waiting(&self, pending: Pending) {
+        let pending = match self.tx.try_send(pending) {
+            Ok(()) => {
+                self.accepted.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            Err(mpsc::TrySendError::Full(pending)) => pending,
+            Err(mpsc::TrySendError::Disconnected(_)) => return self.lost(),
+        };
+        let n = self.waited.fetch_add(1, Ordering::Relaxed);
+        if n.is_power_of_two() {
+            tracing::error!(
+                waited = n + 1,
+                "event buffer full: the router is waiting for the journal; fix: the journal \
+                 disk is not keeping up or failing; free it, or raise database.buffer_events"
+            );
+        }
+        match self.tx.send(pending) {
+            Ok(()) => {
+                self.accepted.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => self.lost(),
+        }
+    }
+
+    /// Counts an event the stopped journal writer could not take.
+    fn lost(&self) {
+        let n = self.shed.fetch_add(1, Ordering::Relaxed);
+        if n.is_power_of_two() {
+            tracing::error!(
+                shed = n + 1,
+                "journal writer stopped: events are being LOST (C2); fix: see the journal \
+                 writer's error above and restart"
+            );
+        }
+    }
+
     /// Hands a line to the journal's buffer without waiting; `false` (counted as shed, and
     /// reported at powers of two) when the buffer is full.
     fn push(&self, pending: Pending) -> bool {

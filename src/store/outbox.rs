@@ -53,7 +53,7 @@ pub enum StoreRecord {
     /// An operator's after-call work on a call.
     Disposition(super::people::DispositionRecord),
     /// A change of a request (issue 14).
-    Request(Box<crate::requests::RequestStep>),
+    Request(Box<crate::request_model::RequestStep>),
     /// A step of a notice to the client (D7).
     Notice(Box<crate::notices::NoticeStep>),
 }

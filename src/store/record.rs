@@ -7,6 +7,7 @@
 //! after a crash inserts nothing twice and changes nothing).
 
 use super::outbox::{CallbackRow, SmsRow, StoreRecord};
+use crate::events::EventKind;
 use crate::privacy::PhoneNumber;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::HashMap;
@@ -59,7 +60,8 @@ pub struct JournalEntry {
     pub at_ms: u64,
     /// The event as JSON (the same form the logs carry: numbers masked), kept as the text the
     /// journal holds: it becomes the timeline row's body as is, and the call-record facts
-    /// are decoded straight from it (see [`fold`]). `null` on a [`StoreRecord`] line.
+    /// are read from it as a typed [`EventKind`] (see [`fold`]). `null` on a [`StoreRecord`]
+    /// line.
     pub event: Box<serde_json::value::RawValue>,
     /// The caller's full number (`call_arrived` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -105,71 +107,14 @@ pub fn call_uid(node: &str, boot: &str, call: &str) -> String {
     format!("{node}:{boot}:{call}")
 }
 
-/// The event fields the records are built from; other kinds only join the timeline.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-enum Fact {
-    CallArrived {
-        call: String,
-        tenant: String,
-        did: String,
-    },
-    CallBlocked {
-        reason: String,
-    },
-    IvrStep {
-        level: u8,
-        digit: Option<String>,
-    },
-    CallEnqueued {
-        queue: String,
-        language: String,
-        topic: Option<String>,
-        priority: u8,
-    },
-    CallOffered {
-        operator: String,
-    },
-    CallAnswered {
-        operator: String,
-    },
-    CallFinished {
-        operator: Option<String>,
-        queue: Option<String>,
-        outcome: String,
-        wait_ms: u64,
-        talk_ms: u64,
-        ended_by: String,
-    },
-    OperatorState {
-        operator: String,
-        from: String,
-        to: String,
-        reason: String,
-    },
-    Recording {
-        path: String,
-        duration_ms: u64,
-        bytes: u64,
-        #[serde(default)]
-        sha256: Option<String>,
-        #[serde(default)]
-        tenant: Option<String>,
-        #[serde(default)]
-        node_url: Option<String>,
-        #[serde(default)]
-        key_id: Option<String>,
-    },
-    RecordingStarted {
-        path: String,
-        tenant: String,
-        #[serde(default)]
-        node_url: Option<String>,
-        #[serde(default)]
-        key_id: Option<String>,
-    },
-    #[serde(other)]
-    Other,
+/// The name serde gives a unit variant (`CallOutcome::TimedOut` -> `timed_out`): the very text
+/// the journal holds, so the call record keeps the column values it always had.
+fn serde_name<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        // Unit variants always serialise as strings; anything else is a bug in the enum.
+        other => other.map(|v| v.to_string()).unwrap_or_default(),
+    }
 }
 
 /// A value bound to a statement.
@@ -392,7 +337,7 @@ pub struct Rows {
     /// Dispositions (the highest revision per call of the batch).
     pub dispositions: Vec<super::people::DispositionRecord>,
     /// Request steps in journal order, with their entry's uid.
-    pub requests: Vec<(String, crate::requests::RequestStep)>,
+    pub requests: Vec<(String, crate::request_model::RequestStep)>,
     /// Notice steps in journal order, with their entry's time.
     pub notices: Vec<(i64, crate::notices::NoticeStep)>,
     /// Entries whose event JSON matched no known shape (kept in the timeline only).
@@ -466,33 +411,36 @@ pub fn fold(entries: &[JournalEntry], month_of: &dyn Fn(&str, i64) -> String) ->
             kind: kind.to_owned(),
             body: entry.event.get().to_owned(),
         });
-        let fact = match serde_json::from_str::<Fact>(entry.event.get()) {
-            Ok(fact) => fact,
+        // Typed, so a renamed event field is a compile error here rather than a fact quietly
+        // missing from the call records. Kinds this build does not know (a newer node's) and
+        // shapes that do not parse join the timeline only.
+        let event = match serde_json::from_str::<EventKind>(entry.event.get()) {
+            Ok(event) => event,
             Err(_) => {
                 rows.unreadable += 1;
                 continue;
             }
         };
-        if let Fact::OperatorState {
+        if let EventKind::OperatorState {
             operator,
             from,
             to,
             reason,
-        } = &fact
+        } = event
         {
             rows.operator_states.push(OperatorStateRow {
                 event_uid: entry.uid.clone(),
                 node: entry.node.clone(),
-                operator: operator.clone(),
-                from_state: from.clone(),
-                to_state: to.clone(),
-                reason: reason.clone(),
+                operator,
+                from_state: from,
+                to_state: to,
+                reason,
                 at_ms: at,
             });
             continue;
         }
         let Some(call_uid) = call else { continue };
-        if matches!(fact, Fact::Other) {
+        if !folds_into_a_call_record(&event) {
             continue;
         }
         let slot = *index.entry(call_uid.clone()).or_insert_with(|| {
@@ -508,14 +456,17 @@ pub fn fold(entries: &[JournalEntry], month_of: &dyn Fn(&str, i64) -> String) ->
                 *field = Some(at);
             }
         };
-        match fact {
-            Fact::CallArrived { call, tenant, did } => {
+        match event {
+            EventKind::CallArrived {
+                call, tenant, did, ..
+            } => {
                 patch.node = Some(entry.node.clone());
                 patch.boot = Some(entry.boot.clone());
                 patch.call_ref = Some(call);
                 patch.month = Some(month_of(&tenant, at));
                 patch.tenant = Some(tenant);
                 patch.did = Some(did);
+                // The full number travels beside the event (the event's own is masked).
                 patch.caller_number = entry.caller.as_ref().map(|n| n.0.expose().to_owned());
                 patch.arrived_at_ms = Some(at);
                 patch.surge = Some(entry.surge);
@@ -526,11 +477,11 @@ pub fn fold(entries: &[JournalEntry], month_of: &dyn Fn(&str, i64) -> String) ->
                     patch.repeat_count = Some(0);
                 }
             }
-            Fact::CallBlocked { reason } => {
-                patch.blocked_reason.get_or_insert(reason);
+            EventKind::CallBlocked { reason, .. } => {
+                patch.blocked_reason.get_or_insert(serde_name(&reason));
             }
-            Fact::IvrStep { level, digit } => {
-                let digit = digit.unwrap_or_else(|| "-".to_owned());
+            EventKind::IvrStep { level, digit, .. } => {
+                let digit = digit.map_or_else(|| "-".to_owned(), String::from);
                 match level {
                     1 => {
                         patch.ivr_level1.get_or_insert(digit);
@@ -540,11 +491,12 @@ pub fn fold(entries: &[JournalEntry], month_of: &dyn Fn(&str, i64) -> String) ->
                     }
                 }
             }
-            Fact::CallEnqueued {
+            EventKind::CallEnqueued {
                 queue,
                 language,
                 topic,
                 priority,
+                ..
             } => {
                 first(&mut patch.enqueued_at_ms);
                 patch.queue = Some(queue);
@@ -554,21 +506,21 @@ pub fn fold(entries: &[JournalEntry], month_of: &dyn Fn(&str, i64) -> String) ->
                 }
                 patch.priority = Some(i64::from(priority));
             }
-            Fact::CallOffered { operator } => {
+            EventKind::CallOffered { .. } => {
                 first(&mut patch.offered_at_ms);
-                let _ = operator;
             }
-            Fact::CallAnswered { operator } => {
+            EventKind::CallAnswered { operator, .. } => {
                 first(&mut patch.answered_at_ms);
                 patch.operator = Some(operator);
             }
-            Fact::CallFinished {
+            EventKind::CallFinished {
                 operator,
                 queue,
                 outcome,
                 wait_ms,
                 talk_ms,
                 ended_by,
+                ..
             } => {
                 first(&mut patch.ended_at_ms);
                 if operator.is_some() {
@@ -577,12 +529,12 @@ pub fn fold(entries: &[JournalEntry], month_of: &dyn Fn(&str, i64) -> String) ->
                 if queue.is_some() {
                     patch.queue = queue;
                 }
-                patch.outcome.get_or_insert(outcome);
+                patch.outcome.get_or_insert(serde_name(&outcome));
                 patch.wait_ms.get_or_insert(wait_ms as i64);
                 patch.talk_ms.get_or_insert(talk_ms as i64);
                 patch.ended_by.get_or_insert(ended_by);
             }
-            Fact::Recording {
+            EventKind::Recording {
                 path,
                 duration_ms,
                 bytes,
@@ -590,6 +542,7 @@ pub fn fold(entries: &[JournalEntry], month_of: &dyn Fn(&str, i64) -> String) ->
                 tenant,
                 node_url,
                 key_id,
+                ..
             } => {
                 patch.recording_ref = Some(path.clone());
                 merge_recording(
@@ -600,7 +553,7 @@ pub fn fold(entries: &[JournalEntry], month_of: &dyn Fn(&str, i64) -> String) ->
                         location: path,
                         duration_ms: Some(duration_ms as i64),
                         bytes: Some(bytes as i64),
-                        sha256,
+                        sha256: Some(sha256),
                         at_ms: at,
                         tenant,
                         node: entry.node.clone(),
@@ -610,11 +563,12 @@ pub fn fold(entries: &[JournalEntry], month_of: &dyn Fn(&str, i64) -> String) ->
                     },
                 );
             }
-            Fact::RecordingStarted {
+            EventKind::RecordingStarted {
                 path,
                 tenant,
                 node_url,
                 key_id,
+                ..
             } => merge_recording(
                 &mut rows.recordings,
                 RecordingRow {
@@ -632,10 +586,27 @@ pub fn fold(entries: &[JournalEntry], month_of: &dyn Fn(&str, i64) -> String) ->
                     key_id,
                 },
             ),
-            Fact::OperatorState { .. } | Fact::Other => {}
+            _ => {}
         }
     }
     rows
+}
+
+/// Whether an event sets a column of its call's record (the others join the timeline only),
+/// so a call's patch is opened only for events that fill it.
+fn folds_into_a_call_record(event: &EventKind) -> bool {
+    matches!(
+        event,
+        EventKind::CallArrived { .. }
+            | EventKind::CallBlocked { .. }
+            | EventKind::IvrStep { .. }
+            | EventKind::CallEnqueued { .. }
+            | EventKind::CallOffered { .. }
+            | EventKind::CallAnswered { .. }
+            | EventKind::CallFinished { .. }
+            | EventKind::Recording { .. }
+            | EventKind::RecordingStarted { .. }
+    )
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! (keyed by the journal entry's uid or the message's uid), so a replayed batch changes
 //! nothing.
 
-use crate::requests::{Change, RequestStep};
+use crate::request_model::{Change, RequestStep};
 
 const HEAD_UPSERT: &str = "INSERT INTO requests (id, tenant, channel, kind, priority, status, \
      assignee, subject, intake_key, registered_at_ms, first_answer_at_ms, resolved_at_ms, \
@@ -48,10 +48,10 @@ fn rows_of(step: &RequestStep) -> StepRows {
         let attachments = serde_json::to_string(&m.attachments).unwrap_or_else(|_| "[]".to_owned());
         let delivery = (matches!(
             m.direction,
-            crate::requests::Direction::Out | crate::requests::Direction::Letter
+            crate::request_model::Direction::Out | crate::request_model::Direction::Letter
         ) && matches!(
             m.channel,
-            crate::requests::Channel::Email | crate::requests::Channel::Telegram
+            crate::request_model::Channel::Email | crate::request_model::Channel::Telegram
         ))
         .then(|| "queued".to_owned());
         (

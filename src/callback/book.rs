@@ -1,26 +1,14 @@
-//! Callbacks in surge mode: the pure book of callback requests and the records the store
-//! keeps of it.
+//! The pure book of callback requests and the records the store keeps of it.
 //!
 //! A caller who waited past the threshold and accepted a callback leaves the line but keeps
 //! their place: the request carries the original arrival time. [`CallbackBook::next_for`]
 //! decides whether a free operator of a queue should take the oldest callback or the
-//! oldest live caller: whichever arrived first. So a callback never goes ahead of a caller
-//! who has waited longer, and is never starved, since every live caller arriving after it
-//! is served after it. A caller never has two pending callbacks for the same tenant.
-//! After no answer the request is retried after a pause, up to a limit; every end is an
-//! outcome.
-//!
-//! The router keeps the book in its ACD host (`actors::acd_host`): a pending request waits in
-//! the routing core as a callback entry placed at its original arrival
-//! (`acd::Input::EnqueueCallback`), so the core's one ordering rule is the same as
-//! [`CallbackBook::next_for`]; the dial-out (operator first, then the caller through the
-//! trunk) is `actors::callback`.
-//!
-//! Every step (booked, an unanswered attempt, finished) is a [`CallbackRecord`] that the
-//! driver hands to the store (journal, then the `callback_requests` table;
-//! `store::outbox`), from which pending requests come back after a restart.
-//!
-//! Everything takes `now` as an argument; nothing here reads a clock or does I/O.
+//! oldest live caller: whichever arrived first. A caller never has two pending callbacks for
+//! the same tenant. After no answer the request is retried after a pause, up to a limit;
+//! every end is an outcome. Every step (booked, an unanswered attempt, finished) is a
+//! [`CallbackRecord`] that the driver hands to the store (journal, then the
+//! `callback_requests` table; `store::outbox`), from which pending requests come back after
+//! a restart.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -86,6 +74,41 @@ pub enum CallbackError {
     /// The book is full.
     #[error("the callback book holds {0} requests already")]
     Full(usize),
+}
+
+/// Why a waiting caller's acceptance of the callback offer was refused (the caller keeps
+/// waiting). Each is a `callback_refused` event with [`CallbackRefusal::label`] as its reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallbackRefusal {
+    /// The call is no longer waiting in a queue (answered or gone meanwhile).
+    #[error("the call is no longer waiting")]
+    NotWaiting,
+    /// The tenant has no `[tenant.surge.callback]` section.
+    #[error("callbacks are not enabled for this tenant: add [tenant.surge.callback]")]
+    Disabled,
+    /// The caller's number cannot be dialled back (not E.164).
+    #[error("the caller's number cannot be dialled back")]
+    InvalidNumber,
+    /// The book refused it.
+    #[error(transparent)]
+    Book(#[from] CallbackError),
+    /// The journal did not take the booking (its buffer is full).
+    #[error("the booking could not be stored")]
+    Store,
+}
+
+impl CallbackRefusal {
+    /// The reason as events and metrics name it.
+    pub fn label(&self) -> &'static str {
+        match self {
+            CallbackRefusal::NotWaiting => "not_waiting",
+            CallbackRefusal::Disabled => "disabled",
+            CallbackRefusal::InvalidNumber => "invalid_number",
+            CallbackRefusal::Book(CallbackError::AlreadyPending(_)) => "already_pending",
+            CallbackRefusal::Book(CallbackError::Full(_)) => "full",
+            CallbackRefusal::Store => "store",
+        }
+    }
 }
 
 /// How a dial attempt ended.

@@ -1,9 +1,12 @@
 //! The notifier: turns triggers into notices, journals them, and drives the pure
 //! [`Outbox`] against the tenants' mail relays and Telegram groups.
+//!
+//! Here, with the router's other running pieces, rather than in `notices`: it holds a store
+//! handle, and the store keeps the notices' steps, so it sits above both.
 
-use super::outbox::{Action, Attempt, Outbox};
-use super::{digest, Channel, Notice, NoticeKind, NoticeStep, Target};
 use crate::events::{Event, EventKind, EventSink};
+use crate::notices::outbox::{Action, Attempt, Outbox};
+use crate::notices::{digest, Channel, Notice, NoticeKind, NoticeStep, Target};
 use crate::requests::telegram::{Bot, TelegramError, TelegramSettings};
 use crate::store::outbox::StoreRecord;
 use crate::store::Store;
@@ -110,6 +113,7 @@ impl EventSink for NoticeTriggers {
         if self.tx.try_send(trigger).is_err() {
             let n = self.shed.fetch_add(1, Ordering::Relaxed);
             metrics::counter!("navbat_notices_shed_total").increment(1);
+            crate::metrics::mailbox_shed("notices", 1);
             if n.is_power_of_two() {
                 tracing::error!(
                     shed = n + 1,
@@ -411,7 +415,7 @@ pub async fn run(setup: Setup, mut triggers: tokio::sync::mpsc::Receiver<Trigger
     let db = setup.store.db().clone();
     let pending = setup
         .store
-        .run(async move { super::service::pending(db.pool()).await })
+        .run(async move { self::pending(db.pool()).await })
         .await
         .ok()
         .and_then(|r| r.ok())
@@ -587,4 +591,40 @@ pub async fn pending(pool: &sqlx::AnyPool) -> Result<Pending, sqlx::Error> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::EventBus;
+
+    /// The `navbat_mailbox_shed_total` value for `mailbox` in the exported text.
+    fn exported_shed(mailbox: &str) -> f64 {
+        let prefix = format!("{}{{mailbox=\"{mailbox}\"}} ", crate::metrics::MAILBOX_SHED);
+        crate::metrics::render()
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .map_or(0.0, |v| v.trim().parse().unwrap())
+    }
+
+    #[test]
+    fn a_full_notice_queue_sheds_and_the_mailbox_counter_rises() {
+        crate::metrics::install();
+        let before = exported_shed("notices");
+        // Nobody drains the receiver: the notifier has stalled.
+        let (sink, _rx) = Notifier::triggers(Box::new(|call: &str| Some(format!("n:b:{call}"))));
+        let bus = EventBus::new(vec![sink.clone()]);
+        for i in 0..QUEUE + 3 {
+            bus.emit(EventKind::DispositionSaved {
+                call: format!("c{i}"),
+                tenant: "dtm".into(),
+                operator: None,
+                category: "complaint".into(),
+                outcome: "unresolved".into(),
+                revision: 1,
+            });
+        }
+        assert_eq!(sink.shed.load(Ordering::Relaxed), 3);
+        assert_eq!(exported_shed("notices") - before, 3.0);
+    }
 }

@@ -1,4 +1,7 @@
 //! Opening hours, holidays and time zones of a tenant.
+//!
+//! Plain values with no dependency on the rest of navbat: the configuration parses them and
+//! the pure SLA clock computes with them, so they sit below both (`config` re-exports them).
 
 use jiff::civil::{Date, Weekday};
 use jiff::tz::{Offset, TimeZone};

@@ -13,21 +13,25 @@
 //! database. At start-up (and, if the database was down then, once it is back) the store
 //! hands back the unsent messages of earlier runs with their ids, so a retry after a restart
 //! carries the same idempotency key.
+//!
+//! Here, with the router's other running pieces, rather than in `sms`: the actor holds a store
+//! handle, and the store keeps the SMS records, so it sits above both.
 
-use super::gateway::SmsProvider;
-use super::{
+use crate::config::Config;
+pub use crate::config::SmsSettings;
+use crate::events::{CallOutcome, Event, EventBus, EventKind, EventSink};
+use crate::privacy::PhoneNumber;
+use crate::sms::gateway::SmsProvider;
+use crate::sms::{
     AttemptResult, Message, MessageKind, Outbox, Outcome, RetryPolicy, SmsRecord, Template, E164,
 };
-use crate::actors::Shared;
-use crate::config::Config;
-use crate::events::{CallOutcome, Event, EventKind, EventSink};
-use crate::privacy::PhoneNumber;
+use crate::store::Store;
 use actix::prelude::*;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How often the actor looks for due messages.
 pub const TICK: Duration = Duration::from_millis(200);
@@ -40,22 +44,6 @@ pub const MAILBOX: usize = 10_000;
 
 /// Most calls the trigger sink follows at once.
 pub const MAX_TRACKED_CALLS: usize = 100_000;
-
-/// The typed `[sms]` settings the actor and the sink need.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SmsSettings {
-    /// The gateway.
-    pub gateway: super::gateway::GatewayConfig,
-    /// Retries.
-    pub retry: RetryPolicy,
-    /// Which kinds are sent, with their templates.
-    pub templates: BTreeMap<MessageKind, Template>,
-    /// Call outcomes that get the missed-call message (abandoned by default; never a call
-    /// refused at the door, whose From nobody checked).
-    pub missed_call_after: Vec<CallOutcome>,
-    /// How many texts one number may receive.
-    pub limits: super::limits::SmsLimitPolicy,
-}
 
 /// Ask for one message.
 #[derive(Message, Debug, Clone)]
@@ -73,7 +61,14 @@ pub struct QueueSms {
 
 /// Sends SMS from the durable outbox.
 pub struct SmsActor {
-    shared: Arc<Shared>,
+    /// Node id (in message ids) and tenants' time zones (the daily cap's day).
+    config: Arc<Config>,
+    /// Where `sms_status` events go.
+    events: EventBus,
+    /// Keeps every step durably, when the router runs with a store.
+    store: Option<Store>,
+    /// The origin of the outbox's monotonic milliseconds.
+    started: Instant,
     outbox: Outbox,
     provider: Rc<dyn SmsProvider>,
     /// Prefix of this run's message ids (wall-clock ms at start), so ids stay unique across
@@ -86,43 +81,53 @@ pub struct SmsActor {
     finished: HashSet<String>,
     recovering: bool,
     /// Texts per number (a caller's number can be forged).
-    limiter: super::limits::SmsLimiter,
+    limiter: crate::sms::limits::SmsLimiter,
 }
 
 impl SmsActor {
     /// An actor sending through `provider`; the unsent messages of earlier runs come from
     /// the store once it runs.
     pub fn new(
-        shared: Arc<Shared>,
+        config: Arc<Config>,
+        events: EventBus,
+        store: Option<Store>,
         provider: Rc<dyn SmsProvider>,
         retry: RetryPolicy,
-        limits: super::limits::SmsLimitPolicy,
+        limits: crate::sms::limits::SmsLimitPolicy,
     ) -> SmsActor {
         let boot = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
-        let recovering = shared.store.is_some();
+        let recovering = store.is_some();
         SmsActor {
-            shared,
+            config,
+            events,
+            store,
+            started: Instant::now(),
             outbox: Outbox::new(retry, OUTBOX_CAPACITY),
             provider,
             boot,
             next: 0,
             finished: HashSet::new(),
             recovering,
-            limiter: super::limits::SmsLimiter::new(limits),
+            limiter: crate::sms::limits::SmsLimiter::new(limits),
         }
+    }
+
+    /// Monotonic milliseconds since the actor started: the outbox's `now`.
+    fn now(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
     }
 
     /// Takes what the store has recovered since the last look.
     fn recover(&mut self) {
-        let Some(store) = &self.shared.store else {
+        let Some(store) = &self.store else {
             self.recovering = false;
             return;
         };
         let recovered = store.take_recovered_sms();
-        let now = self.shared.now().0;
+        let now = self.now();
         let mut resumed = 0usize;
         for (message, attempts) in recovered.items {
             if self.finished.contains(&message.id) || self.outbox.message(&message.id).is_some() {
@@ -143,7 +148,7 @@ impl SmsActor {
     }
 
     fn status(&self, m: &Message, status: &str, attempts: u32, detail: Option<String>) {
-        self.shared.events.emit(EventKind::SmsStatus {
+        self.events.emit(EventKind::SmsStatus {
             id: m.id.clone(),
             tenant: m.tenant.clone(),
             purpose: m.kind.as_str().into(),
@@ -156,7 +161,7 @@ impl SmsActor {
 
     /// A request refused before it became a message: its one status event.
     fn refuse(&self, id: String, msg: QueueSms, status: &str, detail: String) {
-        self.shared.events.emit(EventKind::SmsStatus {
+        self.events.emit(EventKind::SmsStatus {
             id,
             tenant: msg.tenant,
             purpose: msg.kind.as_str().into(),
@@ -172,7 +177,7 @@ impl SmsActor {
         &self,
         record: SmsRecord,
     ) -> Result<Option<tokio::sync::oneshot::Receiver<()>>, crate::store::BufferFull> {
-        match &self.shared.store {
+        match &self.store {
             Some(store) => store
                 .record(crate::store::outbox::StoreRecord::Sms(record))
                 .map(Some),
@@ -195,7 +200,7 @@ impl SmsActor {
         if self.recovering {
             self.recover();
         }
-        let now = self.shared.now().0;
+        let now = self.now();
         for message in self.outbox.take_due(now) {
             let provider = self.provider.clone();
             let id = message.id.clone();
@@ -208,7 +213,7 @@ impl SmsActor {
     }
 
     fn on_result(&mut self, id: &str, result: AttemptResult) {
-        let now = self.shared.now().0;
+        let now = self.now();
         let Some(message) = self.outbox.message(id).cloned() else {
             return;
         };
@@ -248,7 +253,7 @@ impl SmsActor {
 
     /// The message is durable: into the outbox, first attempt at once.
     fn admit(&mut self, message: Message, ctx: &mut Context<Self>) {
-        let now = self.shared.now().0;
+        let now = self.now();
         match self.outbox.enqueue(now, message.clone(), 0) {
             Ok(()) => self.status(&message, "queued", 0, None),
             Err(full) => {
@@ -278,10 +283,7 @@ impl Handler<QueueSms> for SmsActor {
     type Result = ();
     fn handle(&mut self, msg: QueueSms, ctx: &mut Context<Self>) {
         self.next += 1;
-        let id = format!(
-            "sms-{}-{:x}-{}",
-            self.shared.config.node.id, self.boot, self.next
-        );
+        let id = format!("sms-{}-{:x}-{}", self.config.node.id, self.boot, self.next);
         let to = match E164::parse(msg.to.expose()) {
             Ok(n) => n,
             Err(e) => return self.refuse(id, msg, "rejected", e.to_string()),
@@ -289,7 +291,6 @@ impl Handler<QueueSms> for SmsActor {
         // The day as the tenant counts it: the daily cap starts at its midnight.
         let now = jiff::Timestamp::now();
         let day = self
-            .shared
             .config
             .tenant(&msg.tenant)
             .map(|t| t.timezone.to_datetime(now).date())
@@ -410,8 +411,10 @@ impl SmsTriggers {
             kind,
             text,
         };
+        // `try_send`, not `do_send`: actix's `do_send` ignores the mailbox's capacity.
         if actor.try_send(request).is_err() {
             self.shed.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::mailbox_shed("sms", 1);
         }
     }
 }
@@ -482,18 +485,28 @@ impl EventSink for SmsTriggers {
 pub enum StartError {
     /// The TLS client for the gateway cannot be built.
     #[error(transparent)]
-    Tls(#[from] super::gateway::TlsSetupError),
+    Tls(#[from] crate::sms::gateway::TlsSetupError),
 }
 
 /// Starts the SMS actor when `[sms]` is configured, and connects `triggers` to it.
 pub fn start(
-    shared: Arc<Shared>,
+    config: Arc<Config>,
+    events: EventBus,
+    store: Option<Store>,
     settings: &SmsSettings,
     triggers: &SmsTriggers,
 ) -> Result<Addr<SmsActor>, StartError> {
-    let provider: Rc<dyn SmsProvider> =
-        Rc::new(super::gateway::HttpGateway::new(settings.gateway.clone())?);
-    let actor = SmsActor::new(shared, provider, settings.retry, settings.limits);
+    let provider: Rc<dyn SmsProvider> = Rc::new(crate::sms::gateway::HttpGateway::new(
+        settings.gateway.clone(),
+    )?);
+    let actor = SmsActor::new(
+        config,
+        events,
+        store,
+        provider,
+        settings.retry,
+        settings.limits,
+    );
     let addr = actor.start();
     triggers.attach(addr.clone().recipient());
     Ok(addr)

@@ -1,11 +1,15 @@
 //! Records of people's work that ride the journal like every event: the audit log (who did
 //! what, when, from where) and the operators' dispositions (after-call work).
 //!
-//! Both are written by [`super::Store::record`]: fsynced to the journal first, then folded
+//! Both are written by [`crate::store::Store::record`]: fsynced to the journal first, then folded
 //! into their tables by the database writer in the same transaction as the events of the
 //! batch. Audit rows are keyed by the journal entry's uid (`node:boot:r<n>`), so a replay
 //! inserts nothing twice; the table refuses updates and deletes (triggers, schema 3). A
 //! disposition row is keyed by its call and replaced only by a higher revision.
+//!
+//! Here, not in `store`, because accounts read and write these rows too while the
+//! configuration (below the store) checks accounts: the store reaches them through
+//! `store::people`.
 
 use serde::{Deserialize, Serialize};
 

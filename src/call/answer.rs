@@ -7,7 +7,7 @@
 //! happens, the caller is answered **no later than an operator answers**: a conversation never
 //! runs as early media, which carriers cut after a few minutes and never bill as answered.
 //!
-//! Pure: the call actor reports what happened and does what the answer says.
+//! Pure: the call core reports what happened and does what the answer says.
 
 /// The caller leg's answer state.
 #[derive(Debug, Clone, PartialEq, Eq)]
