@@ -982,6 +982,8 @@ impl MetricsSink {
             | EventKind::CallbackRefused { .. }
             | EventKind::CallbackAttempt { .. }
             | EventKind::CallbackFinished { .. }
+            | EventKind::DoorOffer { .. }
+            | EventKind::DoorChoice { .. }
             | EventKind::DtmfReceived { .. }
             | EventKind::OfferWithdrawn { .. }
             | EventKind::OfferDeclined { .. }

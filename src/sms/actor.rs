@@ -335,6 +335,9 @@ struct CallInfo {
     language: Option<String>,
     /// The last level-2 key (a self-service key ends the call as deflected).
     topic_digit: Option<char>,
+    /// The caller took the door offer's SMS: the information is the first self-service
+    /// branch's.
+    door_sms: bool,
 }
 
 /// Decides from the event stream which calls get an SMS.
@@ -389,10 +392,11 @@ impl SmsTriggers {
                 "tenant",
                 t.name.text(language.unwrap_or("uz")).unwrap_or("").into(),
             );
-            if let Some(choice) = info
+            let chosen = info
                 .topic_digit
                 .and_then(|d| t.surge.self_service_for_digit(d))
-            {
+                .or_else(|| t.surge.self_service.first().filter(|_| info.door_sms));
+            if let Some(choice) = chosen {
                 values.insert(
                     "info",
                     choice
@@ -456,6 +460,11 @@ impl EventSink for SmsTriggers {
             EventKind::CallEnqueued { call, language, .. } => {
                 if let Some(info) = calls.get_mut(call) {
                     info.language = Some(language.clone());
+                }
+            }
+            EventKind::DoorChoice { call, choice, .. } if choice == "sms" => {
+                if let Some(info) = calls.get_mut(call) {
+                    info.door_sms = true;
                 }
             }
             EventKind::CallFinished { call, outcome, .. } => {
