@@ -121,6 +121,7 @@ timeout_secs = 5
 [sms.templates]
 deflection = {{ uz = "Ma'lumot: {{info}}", ru = "Справка: {{info}}" }}
 callback_confirmation = {{ uz = "Sizga qayta qo'ng'iroq qilamiz", ru = "Мы вам перезвоним" }}
+callback_next_morning = {{ uz = "Ertaga ertalab {{window}}", ru = "Завтра утром {{window}}" }}
 "#,
             trunk = common::free_port(),
             db = data.join("navbat.db").display(),
@@ -241,6 +242,7 @@ fn the_offer_comes_at_the_door_when_the_wait_is_long_and_the_sms_key_deflects() 
     let sent = navbat.wait_for_event("sms_status", WAIT, |e| e["status"] == "sent");
     assert_eq!(sent["purpose"], "deflection");
     let seen = gateway.received();
+    assert_eq!(seen.last().unwrap().status, 200, "{seen:?}");
     let body: Value = serde_json::from_str(&seen.last().unwrap().body).unwrap();
     assert_eq!(body["to"], "+998900000021");
     assert_eq!(body["text"], "Ma'lumot: Natijalar saytda");
@@ -321,6 +323,14 @@ fn a_callback_that_cannot_be_kept_today_is_promised_for_the_morning_window() {
     assert_eq!(finished["outcome"], "callback_requested");
     assert!(b.wait().success(), "{}", b.report());
     navbat.wait_for_event("callback_requested", WAIT, |e| e["call"] == call_b.as_str());
+    // The confirmation SMS names the window (after the gateway's 500 to the first attempt).
+    let sent = navbat.wait_for_event("sms_status", WAIT, |e| e["status"] == "sent");
+    assert_eq!(sent["purpose"], "callback_next_morning");
+    let seen = gateway.received();
+    assert_eq!(seen.last().unwrap().status, 200, "{seen:?}");
+    let body: Value = serde_json::from_str(&seen.last().unwrap().body).unwrap();
+    assert_eq!(body["to"], "+998900000031");
+    assert_eq!(body["text"], "Ertaga ertalab 08:00-10:00");
     navbat.terminate();
     navbat.wait_exit(WAIT).expect("navbat exits");
 

@@ -118,9 +118,10 @@ fn default_timeout() -> u64 {
     10
 }
 
-const KINDS: [(&str, MessageKind); 3] = [
+const KINDS: [(&str, MessageKind); 4] = [
     ("deflection", MessageKind::Deflection),
     ("callback_confirmation", MessageKind::CallbackConfirmation),
+    ("callback_next_morning", MessageKind::CallbackNextMorning),
     ("missed_call", MessageKind::MissedCall),
 ];
 

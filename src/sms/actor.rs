@@ -338,6 +338,10 @@ struct CallInfo {
     /// The caller took the door offer's SMS: the information is the first self-service
     /// branch's.
     door_sms: bool,
+    /// The door offer's callback was for the next morning's window.
+    offered_morning: bool,
+    /// The callback booked is for the next morning's window.
+    next_morning: bool,
 }
 
 /// Decides from the event stream which calls get an SMS.
@@ -407,6 +411,13 @@ impl SmsTriggers {
                 );
             }
         }
+        if let Some(w) = tenant
+            .and_then(|t| t.surge.door)
+            .and_then(|d| d.next_morning)
+            .filter(|_| info.next_morning)
+        {
+            values.insert("window", format!("{}-{}", w.start, w.end));
+        }
         let text = template.render(language, &values);
         let request = QueueSms {
             tenant: info.tenant,
@@ -462,9 +473,15 @@ impl EventSink for SmsTriggers {
                     info.language = Some(language.clone());
                 }
             }
-            EventKind::DoorChoice { call, choice, .. } if choice == "sms" => {
+            EventKind::DoorOffer { call, callback, .. } => {
                 if let Some(info) = calls.get_mut(call) {
-                    info.door_sms = true;
+                    info.offered_morning = callback == "next_morning";
+                }
+            }
+            EventKind::DoorChoice { call, choice, .. } => {
+                if let Some(info) = calls.get_mut(call) {
+                    info.door_sms = choice == "sms";
+                    info.next_morning = choice == "callback" && info.offered_morning;
                 }
             }
             EventKind::CallFinished { call, outcome, .. } => {
@@ -475,6 +492,14 @@ impl EventSink for SmsTriggers {
                 let kind = match outcome {
                     CallOutcome::Deflected => MessageKind::Deflection,
                     // The confirmation of a booked callback (its place is kept).
+                    CallOutcome::CallbackRequested
+                        if info.next_morning
+                            && self
+                                .templates
+                                .contains_key(&MessageKind::CallbackNextMorning) =>
+                    {
+                        MessageKind::CallbackNextMorning
+                    }
                     CallOutcome::CallbackRequested => MessageKind::CallbackConfirmation,
                     o if self.missed_call_after.contains(o) => MessageKind::MissedCall,
                     _ => return,
