@@ -147,6 +147,21 @@ fn enqueue(navbat: &Navbat, name: &str, scenario: &str, args: &[&str]) -> (Sipp,
     (sipp, event["call"].as_str().unwrap().to_string())
 }
 
+/// Operator 1001 logs on and answers caller A, talking `talk_ms` (then hangs up): while they
+/// talk, the only operator is on duty and busy. Returns the operator's phone, A and A's call.
+fn busy_operator(navbat: &Navbat, talk_ms: &str, calls: u32) -> (Sipp, Sipp, String) {
+    let operator = navbat.operator_phone(
+        "1001",
+        "operator_answer_hangup.xml",
+        calls,
+        &["-d", talk_ms],
+    );
+    navbat.wait_operator("1001", "available");
+    let (a, call_a) = enqueue(navbat, "caller-a", "caller_ivr_wait_bye.xml", &[]);
+    navbat.wait_for_event("call_answered", WAIT, |e| e["call"] == call_a.as_str());
+    (operator, a, call_a)
+}
+
 fn door_offers(navbat: &Navbat, call: &str) -> Vec<Value> {
     navbat
         .events()
@@ -198,15 +213,9 @@ fn the_offer_comes_at_the_door_when_the_wait_is_long_and_the_sms_key_deflects() 
         config(gateway.port, data.path(), &["1001"], "", None),
     );
     navbat.wait_for_event("surge_changed", WAIT, |e| e["on"] == true);
-    // The operator answers and talks for a while (long enough for the second caller to
-    // make a choice), then hangs up.
-    let mut operator =
-        navbat.operator_phone("1001", "operator_answer_hangup.xml", 1, &["-d", "20000"]);
-    navbat.wait_operator("1001", "available");
-
-    // A: the operator is free, so the call is offered to them: no door offer.
-    let (mut a, call_a) = enqueue(&navbat, "caller-a", "caller_ivr_wait_bye.xml", &[]);
-    navbat.wait_for_event("call_answered", WAIT, |e| e["call"] == call_a.as_str());
+    // A: the operator is free, so the call is offered to them: no door offer. They talk
+    // long enough for the second caller to make a choice.
+    let (mut operator, mut a, call_a) = busy_operator(&navbat, "20000", 1);
     assert!(door_offers(&navbat, &call_a).is_empty());
 
     // B: the only operator talks, the wait is long: the offer at once, a callback for
@@ -263,11 +272,7 @@ fn a_declined_offer_leaves_the_caller_waiting_until_an_operator_is_free() {
         config(gateway.port, data.path(), &["1001"], "", None),
     );
     navbat.wait_for_event("surge_changed", WAIT, |e| e["on"] == true);
-    let mut operator =
-        navbat.operator_phone("1001", "operator_answer_hangup.xml", 2, &["-d", "5000"]);
-    navbat.wait_operator("1001", "available");
-    let (mut a, call_a) = enqueue(&navbat, "caller-a", "caller_ivr_wait_bye.xml", &[]);
-    navbat.wait_for_event("call_answered", WAIT, |e| e["call"] == call_a.as_str());
+    let (mut operator, mut a, _) = busy_operator(&navbat, "5000", 2);
 
     // B hears the offer and presses nothing: declined, B waits on and is answered next.
     let (mut b, call_b) = enqueue(&navbat, "caller-b", "caller_ivr_wait_bye.xml", &[]);
@@ -288,8 +293,9 @@ fn a_declined_offer_leaves_the_caller_waiting_until_an_operator_is_free() {
 fn a_callback_that_cannot_be_kept_today_is_promised_for_the_morning_window() {
     let gateway = StubGateway::start();
     let data = tempfile::tempdir().unwrap();
-    // Closing in about two minutes: less than one call's handle time (180 s + wrap-up), so
-    // no callback can be kept today. Nobody is logged on: the wait is the maximum.
+    // Closing in two to three minutes: less than one call's handle time (180 s + wrap-up), so
+    // no callback can be kept today although the operator is on duty (busy with A: the wait
+    // is long).
     let mut navbat = Navbat::start(
         "surge_door_morning",
         config(
@@ -301,6 +307,7 @@ fn a_callback_that_cannot_be_kept_today_is_promised_for_the_morning_window() {
         ),
     );
     navbat.wait_for_event("surge_changed", WAIT, |e| e["on"] == true);
+    let (mut operator, mut a, _) = busy_operator(&navbat, "10000", 1);
     let (mut b, call_b) = enqueue(
         &navbat,
         "caller-b",
@@ -331,6 +338,9 @@ fn a_callback_that_cannot_be_kept_today_is_promised_for_the_morning_window() {
     let body: Value = serde_json::from_str(&seen.last().unwrap().body).unwrap();
     assert_eq!(body["to"], "+998900000031");
     assert_eq!(body["text"], "Ertaga ertalab 08:00-10:00");
+    for sipp in [&mut a, &mut operator] {
+        assert!(sipp.wait().success(), "{}", sipp.report());
+    }
     navbat.terminate();
     navbat.wait_exit(WAIT).expect("navbat exits");
 
@@ -361,7 +371,8 @@ fn without_a_morning_window_a_callback_that_cannot_be_kept_is_not_offered() {
         config(gateway.port, data.path(), &["1001"], "", Some(2)),
     );
     navbat.wait_for_event("surge_changed", WAIT, |e| e["on"] == true);
-    // The callback key does nothing (none offered); the SMS key then takes the SMS.
+    let (mut operator, mut a, _) = busy_operator(&navbat, "8000", 1);
+    // No callback can be kept today and there is no morning window: the SMS alone.
     let (mut b, call_b) = enqueue(
         &navbat,
         "caller-b",
@@ -382,7 +393,9 @@ fn without_a_morning_window_a_callback_that_cannot_be_kept_is_not_offered() {
     assert_eq!(offer["sms"], true, "{offer}");
     let finished = navbat.wait_for_event("call_finished", WAIT, |e| e["call"] == call_b.as_str());
     assert_eq!(finished["outcome"], "deflected");
-    assert!(b.wait().success(), "{}", b.report());
+    for sipp in [&mut b, &mut a, &mut operator] {
+        assert!(sipp.wait().success(), "{}", sipp.report());
+    }
     assert!(navbat
         .events()
         .iter()
