@@ -272,7 +272,8 @@ fn a_declined_offer_leaves_the_caller_waiting_until_an_operator_is_free() {
         config(gateway.port, data.path(), &["1001"], "", None),
     );
     navbat.wait_for_event("surge_changed", WAIT, |e| e["on"] == true);
-    let (mut operator, mut a, _) = busy_operator(&navbat, "5000", 2);
+    // A talks longer than B's choice window lasts, so B declines while the operator is busy.
+    let (mut operator, mut a, _) = busy_operator(&navbat, "15000", 2);
 
     // B hears the offer and presses nothing: declined, B waits on and is answered next.
     let (mut b, call_b) = enqueue(&navbat, "caller-b", "caller_ivr_wait_bye.xml", &[]);
@@ -282,6 +283,10 @@ fn a_declined_offer_leaves_the_caller_waiting_until_an_operator_is_free() {
     assert_eq!(choice["choice"], "declined");
     let answered = navbat.wait_for_event("call_answered", WAIT, |e| e["call"] == call_b.as_str());
     assert_eq!(answered["operator"], "1001");
+    assert!(
+        choice["seq"].as_u64() < answered["seq"].as_u64(),
+        "declined before the answer: {choice} {answered}"
+    );
     let finished = navbat.wait_for_event("call_finished", WAIT, |e| e["call"] == call_b.as_str());
     assert_eq!(finished["outcome"], "answered");
     for sipp in [&mut a, &mut b, &mut operator] {
