@@ -104,11 +104,7 @@ impl AcdActor {
             .surge
             .callback
             .map_or(0, |c| c.offer_after.as_millis() as u64);
-        let offer = if max_wait <= offer_after {
-            policy.offer(&capacity)
-        } else {
-            policy.at_entry(expected, max_wait, &capacity)
-        };
+        let offer = policy.at_queue_entry(expected, max_wait, offer_after, &capacity);
         if !offer.is_some() {
             return None;
         }
