@@ -253,6 +253,25 @@ pub enum EventKind {
         outcome: String,
         attempts: u32,
     },
+    /// The results-day door policy made an offer (issue 19): `at_door` at queue entry (the
+    /// expected wait was long), else after `offer_after` in the queue; `callback` is `today`,
+    /// `next_morning` or `none` (none can be kept); `sms`: the information by SMS.
+    DoorOffer {
+        call: String,
+        tenant: String,
+        queue: String,
+        at_door: bool,
+        callback: String,
+        sms: bool,
+    },
+    /// What the caller did with the door offer: `callback`, `sms` or `declined` (no key in
+    /// the choice window: the caller keeps waiting).
+    DoorChoice {
+        call: String,
+        tenant: String,
+        queue: String,
+        choice: String,
+    },
     /// An SMS changed state (D12): `queued`, `retrying`, `sent`, `failed`, or `rejected`
     /// (number not valid, outbox full). `id` is the message's idempotency key.
     SmsStatus {
@@ -297,6 +316,8 @@ impl EventKind {
             EventKind::CallbackRefused { .. } => "callback_refused",
             EventKind::CallbackAttempt { .. } => "callback_attempt",
             EventKind::CallbackFinished { .. } => "callback_finished",
+            EventKind::DoorOffer { .. } => "door_offer",
+            EventKind::DoorChoice { .. } => "door_choice",
         }
     }
 }

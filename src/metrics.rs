@@ -978,6 +978,8 @@ impl MetricsSink {
             | EventKind::CallbackRefused { .. }
             | EventKind::CallbackAttempt { .. }
             | EventKind::CallbackFinished { .. }
+            | EventKind::DoorOffer { .. }
+            | EventKind::DoorChoice { .. }
             | EventKind::DtmfReceived { .. }
             | EventKind::OfferWithdrawn { .. }
             | EventKind::OfferDeclined { .. }

@@ -178,6 +178,47 @@ pub(crate) fn is_open(hours: &Hours, days: &Days<'_>, zone: &TimeZone, now: Time
     }
 }
 
+/// Milliseconds from `now` until the end of the opening window of `hours` that `now` is in
+/// (today, local time in `zone`); local midnight for [`Hours::Always`] or a window reaching
+/// `24:00`. The caller checks the line is open.
+pub(crate) fn until_close_ms(hours: &Hours, zone: &TimeZone, now: Timestamp) -> u64 {
+    let local = zone.to_datetime(now);
+    let minute = (local.hour() as u16) * 60 + local.minute() as u16;
+    let close = match hours {
+        Hours::Always => ClockTime::END_OF_DAY,
+        Hours::Weekly(windows) => windows
+            .iter()
+            .filter(|w| w.open.minutes() <= minute && minute < w.close.minutes())
+            .map(|w| w.close)
+            .max()
+            .unwrap_or(ClockTime::END_OF_DAY),
+    };
+    let midnight = zone.to_timestamp(local.date().to_datetime(jiff::civil::Time::midnight()));
+    match midnight {
+        Ok(start) => {
+            let close_ms = start.as_millisecond() + i64::from(close.minutes()) * 60_000;
+            close_ms.saturating_sub(now.as_millisecond()).max(0) as u64
+        }
+        Err(_) => 0,
+    }
+}
+
+/// The next moment after `now` the local clock in `zone` shows `at`, as Unix milliseconds.
+pub(crate) fn next_local(zone: &TimeZone, now: Timestamp, at: ClockTime) -> i64 {
+    let local = zone.to_datetime(now);
+    let today = local.date();
+    let on = |date: Date| {
+        zone.to_timestamp(date.to_datetime(jiff::civil::Time::midnight()))
+            .map(|t| t.as_millisecond() + i64::from(at.minutes()) * 60_000)
+            .unwrap_or(i64::MAX)
+    };
+    let t = on(today);
+    if t > now.as_millisecond() {
+        return t;
+    }
+    today.tomorrow().map(on).unwrap_or(i64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,6 +253,35 @@ mod tests {
     #[test]
     fn system_database_knows_tashkent_or_the_fallback_does() {
         assert!(parse_time_zone("Asia/Tashkent").is_ok());
+    }
+
+    #[test]
+    fn closing_and_the_next_morning_in_local_time() {
+        let zone = TimeZone::fixed(Offset::constant(5));
+        // 13:30 local.
+        let now: Timestamp = "2026-07-01T08:30:00Z".parse().unwrap();
+        let hour = 3_600_000;
+        assert_eq!(
+            until_close_ms(&Hours::Always, &zone, now),
+            10 * hour + hour / 2
+        );
+        let weekly = Hours::Weekly(vec![OpeningWindow {
+            days: vec![Weekday::Wednesday],
+            open: ClockTime::parse("08:00").unwrap(),
+            close: ClockTime::parse("14:00").unwrap(),
+        }]);
+        assert_eq!(until_close_ms(&weekly, &zone, now), hour / 2);
+        let eight = ClockTime::parse("08:00").unwrap();
+        let tomorrow_eight: Timestamp = "2026-07-02T03:00:00Z".parse().unwrap();
+        assert_eq!(
+            next_local(&zone, now, eight),
+            tomorrow_eight.as_millisecond()
+        );
+        let early: Timestamp = "2026-07-01T20:00:00Z".parse().unwrap(); // 01:00 local
+        assert_eq!(
+            next_local(&zone, early, eight),
+            tomorrow_eight.as_millisecond()
+        );
     }
 
     #[test]

@@ -93,6 +93,19 @@ say ru ru/press-hash.wav "нажмите решётку."
 say uz uz/callback-booked.wav "Rahmat. Navbatingiz saqlandi, operator sizga qayta qo'ng'iroq qiladi. Xayr."
 say ru ru/callback-booked.wav "Спасибо. Ваша очередь сохранена, оператор вам перезвонит. До свидания."
 
+# --- the results-day door offer ([tenant.surge.door]): "<callback-offer-intro> <press-K>" for
+# a callback today, or "<callback-offer-morning> <number-S> <callback-offer-morning-and>
+# <number-E> <press-K>" for the next morning's window (S and E its hours), then
+# "<sms-offer> <press-M>"; "sms-sent" when the SMS key was pressed ---------------------------
+say uz uz/callback-offer-morning.wav "Ertaga ertalab qayta qo'ng'iroq olishni xohlasangiz, soat"
+say ru ru/callback-offer-morning.wav "Если вы хотите, чтобы вам перезвонили завтра утром, между часами"
+say uz uz/callback-offer-morning-and.wav "dan"
+say ru ru/callback-offer-morning-and.wav "и"
+say uz uz/sms-offer.wav "Ma'lumotni SMS orqali olish uchun"
+say ru ru/sms-offer.wav "Чтобы получить информацию по SMS,"
+say uz uz/sms-sent.wav "Rahmat. Ma'lumot SMS orqali yuboriladi. Xayr."
+say ru ru/sms-sent.wav "Спасибо. Информация будет отправлена по SMS. До свидания."
+
 # --- hold music: a soft repeating chord pattern, 8 seconds --------------------------------
 tmpdir=$(mktemp -d)
 sox -n -r 8000 -c 1 -b 16 "$tmpdir/a.wav" synth 1 sine 392 sine 494 remix - fade q 0.1 1 0.2 gain -18

@@ -354,6 +354,51 @@ impl Acd {
             .expected_wait_ms(handle_ms, q.params().max_wait_ms)
     }
 
+    /// The queue's active parameters (its surge ones in surge mode); `None` for an unknown
+    /// queue. The door policy reads the maximum wait and the wrap-up from them.
+    pub fn active_params(&self, queue: QueueId) -> Option<&QueueParams> {
+        self.queues.get(queue_index(queue)).map(|q| q.params())
+    }
+
+    /// Operators who could take a call of any of `queues` and are on duty (not logged out,
+    /// not on a break), each counted once: the staff a callback promise is checked against
+    /// (`callback::door::Capacity::serving`). Reserve staff count where a queue lets them
+    /// serve.
+    pub fn on_duty_for(&self, queues: &[QueueId]) -> usize {
+        let queues: Vec<&QueueState> = queues
+            .iter()
+            .filter_map(|q| self.queues.get(queue_index(*q)))
+            .collect();
+        self.operators
+            .iter()
+            .filter(|op| !matches!(op.state, OperatorState::LoggedOut | OperatorState::Break))
+            .filter(|op| {
+                queues.iter().any(|q| {
+                    op.spec.skills.contains(q.spec.skills)
+                        && (!op.spec.reserve || q.params().reserve_after_ms.is_some())
+                })
+            })
+            .count()
+    }
+
+    /// Regular (not reserve) operators who could take a call of any of `queues`, whatever
+    /// their state: the staff of a next-morning callback window.
+    pub fn staff_for(&self, queues: &[QueueId]) -> usize {
+        let queues: Vec<&QueueState> = queues
+            .iter()
+            .filter_map(|q| self.queues.get(queue_index(*q)))
+            .collect();
+        self.operators
+            .iter()
+            .filter(|op| !op.spec.reserve)
+            .filter(|op| {
+                queues
+                    .iter()
+                    .any(|q| op.spec.skills.contains(q.spec.skills))
+            })
+            .count()
+    }
+
     /// Whether the queue's tenant is in surge mode; `false` for an unknown queue.
     pub fn surge(&self, queue: QueueId) -> bool {
         self.queues.get(queue_index(queue)).is_some_and(|q| q.surge)

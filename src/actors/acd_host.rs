@@ -9,10 +9,12 @@
 
 mod callbacks;
 mod claims;
+mod door;
 mod queries;
 mod surge;
 
 pub use callbacks::{HangUpCallbacks, RequestCallback};
+pub use door::{AskDoorOffer, LeftForSms};
 pub use queries::{OperatorStateCounts, OperatorStates, Snapshots, WaitingPosition};
 pub use surge::{SetSurge, SurgeStates, SurgeView};
 
@@ -396,6 +398,10 @@ pub struct Enqueue {
 impl Handler<Enqueue> for AcdActor {
     type Result = ();
     fn handle(&mut self, msg: Enqueue, ctx: &mut Context<Self>) {
+        // The door policy looks at the queue as the caller finds it, before joining.
+        if let Some(offer) = self.offer_at_entry(msg.call, msg.queue) {
+            msg.addr.do_send(AcdDecision::DoorOffer(offer));
+        }
         self.calls.insert(msg.call, msg.addr);
         self.call_queue.insert(msg.call, msg.queue);
         self.feed(

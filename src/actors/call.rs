@@ -16,14 +16,17 @@
 
 mod listen;
 
-use super::acd_host::{AcdActor, Enqueue, Feed, RequestCallback, WaitingPosition};
+use super::acd_host::{
+    AcdActor, AskDoorOffer, Enqueue, Feed, LeftForSms, RequestCallback, WaitingPosition,
+};
 use super::gate::ChannelTicket;
 use super::Shared;
 use crate::acd::{CallId, Millis, OperatorId, Outcome, TenantId};
 use crate::call::{
     AcdRequest, Action, Arrival, Attempt, CallCore, CallSetup, CallbackOfferSpec, CallerMedia,
-    Input, PlayId, Prompt,
+    DoorSpec, Input, PlayId, Prompt,
 };
+use crate::callback::door::{CallbackWhen, Offer as DoorOffer};
 use crate::ivr::IvrSession;
 use crate::media::{
     announce, Codec, LegSpec, MediaCommand, MediaEvent, MediaHandle, MediaMsg, RtpPort,
@@ -104,7 +107,14 @@ pub enum AcdDecision {
         /// The operator.
         operator: OperatorId,
     },
+    /// The door policy's offer at queue entry (surge, `[tenant.surge.door]`): the expected
+    /// wait is long.
+    DoorOffer(DoorOffer),
 }
+
+/// How long a caller has to press a key once the door offer has played (as long as a
+/// menu waits for a key).
+pub const DOOR_CHOICE_WINDOW: Duration = Duration::from_secs(6);
 
 /// End the call now (shutdown deadline).
 #[derive(Message)]
@@ -137,6 +147,10 @@ impl CallActor {
             callback_offer: config.surge.callback.map(|c| CallbackOfferSpec {
                 after_ms: c.offer_after.as_millis() as u64,
                 digit: c.digit.as_char(),
+            }),
+            door: config.surge.door.map(|d| DoorSpec {
+                sms_digit: d.sms_digit.as_char(),
+                choice_window_ms: DOOR_CHOICE_WINDOW.as_millis() as u64,
             }),
         });
         CallActor {
@@ -268,6 +282,10 @@ impl CallActor {
                     AcdRequest::Declined { operator } => {
                         crate::acd::Input::Declined { call, operator }
                     }
+                    AcdRequest::LeftForSms => {
+                        self.acd.do_send(LeftForSms(call));
+                        return;
+                    }
                 };
                 self.acd.do_send(Feed(input));
             }
@@ -291,7 +309,9 @@ impl CallActor {
                 queue,
                 language,
                 enqueued_at,
-            } => self.request_callback(queue, language, enqueued_at, ctx),
+                next_morning,
+            } => self.request_callback(queue, language, enqueued_at, next_morning, ctx),
+            Action::AskDoorOffer { queue } => self.ask_door_offer(queue, ctx),
             Action::Hold { by, held } => self.hold(by, held),
             Action::Renegotiate { side, media } => self.media(MediaCommand::Renegotiate {
                 side,
@@ -461,8 +481,59 @@ impl CallActor {
             Prompt::CallbackBooked { language } => {
                 self.clips("callback-booked", language.as_deref())
             }
+            Prompt::DoorOffer {
+                callback,
+                sms_digit,
+                language,
+            } => {
+                let languages: Vec<&str> = match language {
+                    Some(l) => vec![l.as_str()],
+                    None => crate::config::SUPPORTED_LANGUAGES.to_vec(),
+                };
+                let names = self.door_offer_names(*callback, *sms_digit);
+                languages
+                    .iter()
+                    .flat_map(|l| names.iter().flat_map(|n| self.clips(n, Some(l))))
+                    .collect()
+            }
+            Prompt::SmsSent { language } => self.clips("sms-sent", language.as_deref()),
             Prompt::Closed => self.clips("closed", None),
         }
+    }
+
+    /// The door offer's prompt names: the callback invitation (for today, or "tomorrow
+    /// morning between <start> and <end>" o'clock for the window) and its key, then the SMS
+    /// invitation and its key.
+    fn door_offer_names(
+        &self,
+        callback: Option<(CallbackWhen, char)>,
+        sms_digit: Option<char>,
+    ) -> Vec<String> {
+        let mut names = Vec::new();
+        match callback {
+            Some((CallbackWhen::Today, digit)) => {
+                names.extend(announce::callback_offer(digit));
+            }
+            Some((CallbackWhen::NextMorning, digit)) => {
+                names.push("callback-offer-morning".into());
+                let window = self.shared.config.tenants[self.tenant]
+                    .surge
+                    .door
+                    .and_then(|d| d.next_morning);
+                if let Some(w) = window {
+                    names.push(format!("number-{}", w.start.minutes() / 60));
+                    names.push("callback-offer-morning-and".into());
+                    names.push(format!("number-{}", w.end.minutes() / 60));
+                }
+                names.push(announce::press_key(digit));
+            }
+            None => {}
+        }
+        if let Some(digit) = sms_digit {
+            names.push("sms-offer".into());
+            names.push(announce::press_key(digit));
+        }
+        names
     }
 
     fn music(&self, on: bool) {
@@ -541,6 +612,7 @@ impl CallActor {
         queue: crate::acd::QueueId,
         language: String,
         enqueued_at: Millis,
+        next_morning: bool,
         ctx: &mut Context<Self>,
     ) {
         let request = RequestCallback {
@@ -550,6 +622,7 @@ impl CallActor {
             number: self.caller.clone(),
             language: language.clone(),
             enqueued_at,
+            next_morning,
         };
         self.acd
             .send(request)
@@ -563,6 +636,28 @@ impl CallActor {
                     Ok(Err(_)) | Err(_) => Input::CallbackRefused,
                 };
                 act.feed(input, ctx);
+            })
+            .wait(ctx);
+    }
+
+    /// Asks the ACD host what the door policy offers now (capacity checked when the offer
+    /// is made).
+    fn ask_door_offer(&mut self, queue: crate::acd::QueueId, ctx: &mut Context<Self>) {
+        self.acd
+            .send(AskDoorOffer {
+                call: self.id,
+                queue,
+            })
+            .into_actor(self)
+            .map(|result, act, ctx| {
+                let offer = result.unwrap_or_default();
+                act.feed(
+                    Input::DoorOffer {
+                        offer,
+                        at_door: false,
+                    },
+                    ctx,
+                );
             })
             .wait(ctx);
     }
@@ -732,6 +827,10 @@ impl Handler<AcdDecision> for CallActor {
             },
             AcdDecision::Finished(outcome) => Input::AcdFinished(outcome),
             AcdDecision::AnswerRefused { operator } => Input::AnswerRefused { operator },
+            AcdDecision::DoorOffer(offer) => Input::DoorOffer {
+                offer,
+                at_door: true,
+            },
         };
         self.feed(input, ctx);
         // An offer the core did not ring (the call is no longer queued) leaves nothing.

@@ -336,6 +336,13 @@ struct CallInfo {
     language: Option<String>,
     /// The last level-2 key (a self-service key ends the call as deflected).
     topic_digit: Option<char>,
+    /// The caller took the door offer's SMS: the information is the first self-service
+    /// branch's.
+    door_sms: bool,
+    /// The door offer's callback was for the next morning's window.
+    offered_morning: bool,
+    /// The callback booked is for the next morning's window.
+    next_morning: bool,
 }
 
 /// Decides from the event stream which calls get an SMS.
@@ -390,10 +397,11 @@ impl SmsTriggers {
                 "tenant",
                 t.name.text(language.unwrap_or("uz")).unwrap_or("").into(),
             );
-            if let Some(choice) = info
+            let chosen = info
                 .topic_digit
                 .and_then(|d| t.surge.self_service_for_digit(d))
-            {
+                .or_else(|| t.surge.self_service.first().filter(|_| info.door_sms));
+            if let Some(choice) = chosen {
                 values.insert(
                     "info",
                     choice
@@ -403,6 +411,13 @@ impl SmsTriggers {
                         .into(),
                 );
             }
+        }
+        if let Some(w) = tenant
+            .and_then(|t| t.surge.door)
+            .and_then(|d| d.next_morning)
+            .filter(|_| info.next_morning)
+        {
+            values.insert("window", format!("{}-{}", w.start, w.end));
         }
         let text = template.render(language, &values);
         let request = QueueSms {
@@ -461,6 +476,17 @@ impl EventSink for SmsTriggers {
                     info.language = Some(language.clone());
                 }
             }
+            EventKind::DoorOffer { call, callback, .. } => {
+                if let Some(info) = calls.get_mut(call) {
+                    info.offered_morning = callback == "next_morning";
+                }
+            }
+            EventKind::DoorChoice { call, choice, .. } => {
+                if let Some(info) = calls.get_mut(call) {
+                    info.door_sms = choice == "sms";
+                    info.next_morning = choice == "callback" && info.offered_morning;
+                }
+            }
             EventKind::CallFinished { call, outcome, .. } => {
                 let Some(info) = calls.remove(call) else {
                     return;
@@ -469,6 +495,14 @@ impl EventSink for SmsTriggers {
                 let kind = match outcome {
                     CallOutcome::Deflected => MessageKind::Deflection,
                     // The confirmation of a booked callback (its place is kept).
+                    CallOutcome::CallbackRequested
+                        if info.next_morning
+                            && self
+                                .templates
+                                .contains_key(&MessageKind::CallbackNextMorning) =>
+                    {
+                        MessageKind::CallbackNextMorning
+                    }
                     CallOutcome::CallbackRequested => MessageKind::CallbackConfirmation,
                     o if self.missed_call_after.contains(o) => MessageKind::MissedCall,
                     _ => return,

@@ -15,6 +15,7 @@ use super::types::{
     Prompt,
 };
 use crate::acd::{Millis, OperatorId, Outcome, QueueId};
+use crate::callback::door::{CallbackWhen, Offer as DoorOffer};
 use crate::events::{CallOutcome, EventKind};
 use crate::ivr::{HangupReason, IvrAction, IvrSession, PromptName};
 use crate::media::HoldBy;
@@ -68,6 +69,12 @@ pub struct CallCore {
     callback_due: Option<Millis>,
     callback_offered: bool,
     callback_asked: bool,
+    /// The door offer the caller may still take (`[tenant.surge.door]`).
+    door_open: Option<DoorOffer>,
+    /// The door offer's prompt: once it has played the choice window starts.
+    door_play: Option<PlayId>,
+    /// When the open door offer counts as declined.
+    choice_due: Option<Millis>,
     /// What to go on with once the 200 of [`Action::AnswerCaller`] is sent.
     resume: Option<Resume>,
     ending: Option<Ending>,
@@ -144,6 +151,9 @@ impl CallCore {
             callback_due: None,
             callback_offered: false,
             callback_asked: false,
+            door_open: None,
+            door_play: None,
+            choice_due: None,
             resume: None,
             ending: None,
             actions: VecDeque::new(),
@@ -192,7 +202,7 @@ impl CallCore {
             Phase::Ivr if !self.playing => self.ivr.as_ref().and_then(|s| s.deadline()).map(Millis),
             _ => None,
         };
-        [ivr, self.announce_due, self.callback_due]
+        [ivr, self.announce_due, self.callback_due, self.choice_due]
             .into_iter()
             .flatten()
             .min()
@@ -224,6 +234,10 @@ impl CallCore {
         if self.callback_due.is_some_and(|d| d <= now) {
             self.callback_due = None;
             self.offer_callback(surge_on);
+        }
+        if self.choice_due.is_some_and(|d| d <= now) {
+            self.choice_due = None;
+            self.close_door("declined");
         }
     }
 
@@ -310,6 +324,7 @@ impl CallCore {
             }
             // The refusal is the ACD's own event; the caller keeps waiting (one try).
             Input::CallbackRefused => {}
+            Input::DoorOffer { offer, at_door } => self.on_door_offer(now, offer, at_door),
             Input::DialledMonitorGone { supervisor } => self.on_dialled_monitor_gone(&supervisor),
             Input::Shutdown => self.on_shutdown(now),
         }
@@ -502,6 +517,10 @@ impl CallCore {
                 return self.finish(now, outcome, by);
             }
         }
+        if self.door_play.is_some_and(|p| id >= p) && self.door_open.is_some() {
+            self.door_play = None;
+            self.choice_due = self.setup.door.map(|d| now.plus(d.choice_window_ms));
+        }
         if id == self.last_play && idle {
             self.playing = false;
             if matches!(self.phase, Phase::Ivr) {
@@ -519,7 +538,7 @@ impl CallCore {
             via: via.into(),
         });
         match self.phase {
-            Phase::Queued => self.queued_digit(digit),
+            Phase::Queued => self.queued_digit(now, digit),
             Phase::Ivr => match self.answer.on_key() {
                 AnswerStep::CutGreetingAndAnswer => {
                     // Keyed ahead during the greeting (early media): the greeting is cut and
@@ -669,6 +688,7 @@ impl CallCore {
             return;
         };
         let offer = self.offers.remove(i);
+        self.close_door("declined");
         self.phase = Phase::Talking;
         self.announce_due = None;
         self.playing = false;
@@ -740,6 +760,14 @@ impl CallCore {
             return;
         }
         self.callback_offered = true;
+        if self.setup.door.is_some() {
+            // What is offered is checked against capacity now, by the ACD host.
+            if let Some((queue, _)) = &self.queue {
+                self.actions
+                    .push_back(Action::AskDoorOffer { queue: *queue });
+            }
+            return;
+        }
         let language = self.language.clone();
         self.play(Prompt::CallbackOffer {
             digit: offer.digit,
@@ -748,10 +776,13 @@ impl CallCore {
     }
 
     /// A key while queued: the callback acceptance, or nothing.
-    fn queued_digit(&mut self, digit: char) {
+    fn queued_digit(&mut self, now: Millis, digit: char) {
         let Some(offer) = self.setup.callback_offer else {
             return;
         };
+        if let Some(door) = self.setup.door {
+            return self.door_digit(now, digit, offer.digit, door.sms_digit);
+        }
         if !self.callback_offered || self.callback_asked || digit != offer.digit {
             return;
         }
@@ -763,7 +794,118 @@ impl CallCore {
             queue: *queue,
             language: self.language.clone().unwrap_or_else(|| "uz".into()),
             enqueued_at,
+            next_morning: false,
         });
+    }
+
+    // ----- the door offer (surge, `[tenant.surge.door]`) ------------------------------------
+
+    /// The ACD host's decision: offer the caller a callback and/or the SMS now (once per
+    /// call), or nothing. The offer stays open until a key takes it or the choice window
+    /// after its prompt ends.
+    fn on_door_offer(&mut self, now: Millis, offer: DoorOffer, at_door: bool) {
+        let Some(door) = self.setup.door else {
+            return;
+        };
+        if !matches!(self.phase, Phase::Queued) || self.door_open.is_some() {
+            return;
+        }
+        if at_door && self.callback_offered {
+            return;
+        }
+        // Made at the door, the offer is not made again after `offer_after`.
+        self.callback_offered = true;
+        self.callback_due = None;
+        if !offer.is_some() {
+            return;
+        }
+        self.door_open = Some(offer);
+        let digit = self.setup.callback_offer.map(|c| c.digit);
+        let language = self.language.clone();
+        let callback = offer.callback.zip(digit);
+        let play = self.play(Prompt::DoorOffer {
+            callback,
+            sms_digit: offer.sms.then_some(door.sms_digit),
+            language,
+        });
+        if self.session {
+            self.door_play = Some(play);
+        } else {
+            self.choice_due = Some(now.plus(door.choice_window_ms));
+        }
+    }
+
+    /// A key while the door offer is open: the callback key books it (for today or the
+    /// next morning, as offered), the SMS key takes the information and leaves.
+    fn door_digit(&mut self, now: Millis, digit: char, callback_digit: char, sms_digit: char) {
+        let Some(offer) = self.door_open else {
+            return;
+        };
+        if digit == callback_digit && offer.callback.is_some() && !self.callback_asked {
+            let (Some((queue, _)), Some(enqueued_at)) = (&self.queue, self.enqueued_at) else {
+                return;
+            };
+            let queue = *queue;
+            self.callback_asked = true;
+            self.close_door("callback");
+            self.actions.push_back(Action::RequestCallback {
+                queue,
+                language: self.language.clone().unwrap_or_else(|| "uz".into()),
+                enqueued_at,
+                next_morning: offer.callback == Some(CallbackWhen::NextMorning),
+            });
+        } else if digit == sms_digit && offer.sms {
+            self.close_door("sms");
+            self.leave_for_sms(now);
+        }
+    }
+
+    /// Ends the open door offer with the caller's choice (`callback`, `sms`, `declined`).
+    fn close_door(&mut self, choice: &str) {
+        if self.door_open.take().is_none() {
+            return;
+        }
+        self.door_play = None;
+        self.choice_due = None;
+        self.emit(EventKind::DoorChoice {
+            call: self.setup.call_ref.clone(),
+            tenant: self.setup.tenant.clone(),
+            queue: self.queue_name().unwrap_or_default(),
+            choice: choice.into(),
+        });
+    }
+
+    /// The caller took the information by SMS: the call leaves the queue, hears that it is
+    /// sent, and ends `deflected` (the deflection SMS goes out on that outcome).
+    fn leave_for_sms(&mut self, now: Millis) {
+        let dropped = std::mem::take(&mut self.offers);
+        for offer in &dropped {
+            self.actions.push_back(Action::HangUpPhone {
+                attempt: offer.attempt,
+            });
+        }
+        self.actions.push_back(Action::Acd(AcdRequest::LeftForSms));
+        self.announce_due = None;
+        self.callback_due = None;
+        self.phase = Phase::Leaving {
+            play: self.last_play,
+            outcome: CallOutcome::Deflected,
+            by: "caller",
+            on_shutdown: CallOutcome::Deflected,
+        };
+        self.report_withdrawn(&dropped);
+        if self.session {
+            self.actions.push_back(Action::StopPrompts);
+            self.actions.push_back(Action::Music(false));
+            let language = self.language.clone();
+            let play = self.play(Prompt::SmsSent { language });
+            if let Phase::Leaving { play: p, .. } = &mut self.phase {
+                *p = play;
+            }
+            return;
+        }
+        self.actions.push_back(Action::HangUpCaller);
+        self.finish(now, CallOutcome::Deflected, "caller");
     }
 
     /// The callback is booked: confirm, then hang up with `callback_requested`. The ACD
@@ -928,6 +1070,7 @@ impl CallCore {
         if matches!(self.phase, Phase::Ended) {
             return;
         }
+        self.close_door("declined");
         self.phase = Phase::Ended;
         self.ending = Some(Ending { outcome, by });
         self.announce_due = None;

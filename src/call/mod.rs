@@ -18,6 +18,7 @@
 //!     greeting_barge_in: true,
 //!     announce_every_ms: None,
 //!     callback_offer: None,
+//!     door: None,
 //! });
 //! // A closed line without early media: refused with 480 at once.
 //! call.handle_input(Millis(0), Input::Arrived(Arrival { open: false, media: None, session: false, ivr: None }));
@@ -41,5 +42,5 @@ pub use self::core::CallCore;
 pub use monitor::{MonitorError, MonitorPlan};
 pub use types::{
     AcdRequest, Action, Arrival, Attempt, CallPhase, CallSetup, CallbackOfferSpec, CallerMedia,
-    Ending, Input, PlayId, Prompt,
+    DoorSpec, Ending, Input, PlayId, Prompt,
 };

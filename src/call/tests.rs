@@ -29,6 +29,20 @@ fn setup() -> CallSetup {
             after_ms: CALLBACK_AFTER,
             digit: '1',
         }),
+        door: None,
+    }
+}
+
+const CHOICE_WINDOW: u64 = 6_000;
+
+/// The dtm setup with the door policy (`[tenant.surge.door]`, SMS on key 2).
+fn door_setup() -> CallSetup {
+    CallSetup {
+        door: Some(DoorSpec {
+            sms_digit: '2',
+            choice_window_ms: CHOICE_WINDOW,
+        }),
+        ..setup()
     }
 }
 
@@ -951,6 +965,203 @@ fn hanging_up_during_the_callback_confirmation_keeps_the_callback() {
     d.input(Input::CallbackBooked { audible: true });
     d.input(Input::CallerGone { cause: "bye" });
     d.assert_ended(CallOutcome::CallbackRequested, "caller");
+}
+
+// ----- the door offer (`[tenant.surge.door]`) ----------------------------------------------
+
+use crate::callback::door::{CallbackWhen, Offer as DoorOffer};
+
+/// Queued in dtm-uz with the door policy, in surge.
+fn door_queued() -> Driver {
+    let mut d = Driver::new(door_setup());
+    d.surge = true;
+    d.arrive(true, Some(CallerMedia::Early), true);
+    d.played_all();
+    d.key('1');
+    d.played_all();
+    d.key('2');
+    assert_eq!(d.call.phase(), CallPhase::Queued);
+    d.played_all();
+    d
+}
+
+fn door_offer(callback: Option<CallbackWhen>, sms: bool, at_door: bool) -> Input {
+    Input::DoorOffer {
+        offer: DoorOffer { callback, sms },
+        at_door,
+    }
+}
+
+fn door_choices(d: &Driver) -> Vec<String> {
+    d.events()
+        .into_iter()
+        .filter_map(|e| match e {
+            EventKind::DoorChoice { choice, .. } => Some(choice.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_door_offer_names_the_callback_and_the_sms_key_and_the_callback_key_books() {
+    let mut d = door_queued();
+    let actions = d.input(door_offer(Some(CallbackWhen::Today), true, true));
+    assert!(has(&actions, |a| matches!(
+        a,
+        Action::Play {
+            prompt: Prompt::DoorOffer {
+                callback: Some((CallbackWhen::Today, '1')),
+                sms_digit: Some('2'),
+                language,
+            },
+            ..
+        } if language.as_deref() == Some("uz")
+    )));
+    // Made at the door, it is not made again at offer_after.
+    let later = d.advance(CALLBACK_AFTER);
+    assert!(!has(&later, |a| matches!(a, Action::AskDoorOffer { .. })));
+    let actions = d.key('1');
+    assert!(has(&actions, |a| matches!(
+        a,
+        Action::RequestCallback {
+            queue: QueueId(0),
+            next_morning: false,
+            ..
+        }
+    )));
+    assert_eq!(door_choices(&d), ["callback"]);
+    d.input(Input::CallbackBooked { audible: true });
+    d.played_all();
+    d.assert_ended(CallOutcome::CallbackRequested, "caller");
+}
+
+#[test]
+fn the_morning_window_is_booked_as_such() {
+    let mut d = door_queued();
+    let actions = d.input(door_offer(Some(CallbackWhen::NextMorning), true, true));
+    assert!(has(&actions, |a| matches!(
+        a,
+        Action::Play {
+            prompt: Prompt::DoorOffer {
+                callback: Some((CallbackWhen::NextMorning, '1')),
+                ..
+            },
+            ..
+        }
+    )));
+    assert!(has(&d.key('1'), |a| matches!(
+        a,
+        Action::RequestCallback {
+            next_morning: true,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn the_sms_key_leaves_the_queue_deflected_after_the_sent_prompt() {
+    let mut d = door_queued();
+    d.input(door_offer(None, true, true));
+    // No callback offered: its key does nothing.
+    assert!(!has(&d.key('1'), |a| matches!(
+        a,
+        Action::RequestCallback { .. }
+    )));
+    let actions = d.key('2');
+    assert!(has(&actions, |a| matches!(
+        a,
+        Action::Acd(AcdRequest::LeftForSms)
+    )));
+    assert!(has(&actions, |a| matches!(
+        a,
+        Action::Play {
+            prompt: Prompt::SmsSent { .. },
+            ..
+        }
+    )));
+    assert_eq!(door_choices(&d), ["sms"]);
+    assert_eq!(d.call.phase(), CallPhase::Leaving);
+    let actions = d.played_all();
+    assert!(matches!(actions[0], Action::HangUpCaller));
+    d.assert_ended(CallOutcome::Deflected, "caller");
+}
+
+#[test]
+fn no_key_declines_and_the_caller_waits_on() {
+    let mut d = door_queued();
+    d.input(door_offer(Some(CallbackWhen::Today), true, true));
+    // The window starts when the offer has played.
+    d.advance(CHOICE_WINDOW * 2);
+    assert!(door_choices(&d).is_empty());
+    d.played_all();
+    d.advance(CHOICE_WINDOW);
+    assert_eq!(door_choices(&d), ["declined"]);
+    assert_eq!(d.call.phase(), CallPhase::Queued);
+    // Declined: the keys no longer take it.
+    assert!(!has(&d.key('1'), |a| matches!(
+        a,
+        Action::RequestCallback { .. }
+    )));
+    assert!(!has(&d.key('2'), |a| matches!(
+        a,
+        Action::Acd(AcdRequest::LeftForSms)
+    )));
+    // Later answered by an operator.
+    d.offer(0);
+    d.answered_by(1);
+    assert_eq!(d.call.phase(), CallPhase::Bridged);
+    assert_eq!(door_choices(&d), ["declined"]);
+}
+
+#[test]
+fn without_an_offer_at_the_door_the_host_is_asked_at_offer_after() {
+    let mut d = door_queued();
+    let actions = d.advance(CALLBACK_AFTER);
+    assert!(has(&actions, |a| matches!(
+        a,
+        Action::AskDoorOffer { queue: QueueId(0) }
+    )));
+    // Not the old fixed offer.
+    assert!(!has(&actions, |a| matches!(
+        a,
+        Action::Play {
+            prompt: Prompt::CallbackOffer { .. },
+            ..
+        }
+    )));
+    let actions = d.input(door_offer(None, true, false));
+    assert!(has(&actions, |a| matches!(
+        a,
+        Action::Play {
+            prompt: Prompt::DoorOffer {
+                callback: None,
+                sms_digit: Some('2'),
+                ..
+            },
+            ..
+        }
+    )));
+    // Answered while the offer is open: declined, once.
+    d.offer(0);
+    d.answered_by(1);
+    d.input(Input::CallerGone { cause: "bye" });
+    assert_eq!(door_choices(&d), ["declined"]);
+}
+
+#[test]
+fn the_door_is_asked_only_in_surge_and_an_empty_answer_offers_nothing() {
+    let mut d = door_queued();
+    d.surge = false;
+    assert!(!has(&d.advance(CALLBACK_AFTER), |a| matches!(
+        a,
+        Action::AskDoorOffer { .. }
+    )));
+    let mut d = door_queued();
+    d.advance(CALLBACK_AFTER);
+    let actions = d.input(door_offer(None, false, false));
+    assert!(!has(&actions, |a| matches!(a, Action::Play { .. })));
+    d.advance(CHOICE_WINDOW * 2);
+    assert!(door_choices(&d).is_empty());
 }
 
 // ----- shutdown ---------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 //! Everything here is plain data. The decisions live in [`super::CallCore`].
 
 use crate::acd::{Millis, OperatorId, QueueId};
+use crate::callback::door::{CallbackWhen, Offer};
 use crate::events::{CallOutcome, EventKind};
 use crate::ivr::IvrSession;
 use crate::media::{HoldBy, MonitorMode};
@@ -33,6 +34,20 @@ pub struct CallSetup {
     pub announce_every_ms: Option<u64>,
     /// The in-queue callback offer of surge mode (`None`: the tenant offers no callbacks).
     pub callback_offer: Option<CallbackOfferSpec>,
+    /// The results-day door policy (`[tenant.surge.door]`; `None`: the callback offer
+    /// alone). With it the offer's content is the ACD host's decision
+    /// ([`Input::DoorOffer`]), at queue entry or when the core asks at `offer_after`.
+    pub door: Option<DoorSpec>,
+}
+
+/// The door offer's keys and how long the caller has to choose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DoorSpec {
+    /// The key that takes the information by SMS.
+    pub sms_digit: char,
+    /// After the offer has played, a key within this long takes it; then it is declined
+    /// and the caller waits on.
+    pub choice_window_ms: u64,
 }
 
 /// When and how the callback offer is made (surge mode only).
@@ -203,6 +218,15 @@ pub enum Input {
     },
     /// The ACD refused the callback (the reason is its own event): the caller waits on.
     CallbackRefused,
+    /// The ACD host's door decision (surge, `[tenant.surge.door]`): what to offer the
+    /// caller now. `at_door`: at queue entry, because the expected wait is long; else the
+    /// answer to [`Action::AskDoorOffer`].
+    DoorOffer {
+        /// What is offered (nothing: no offer).
+        offer: Offer,
+        /// Made at queue entry.
+        at_door: bool,
+    },
     /// The supervisor who dialled in by feature code hung up.
     DialledMonitorGone {
         /// Their extension.
@@ -243,6 +267,21 @@ pub enum Prompt {
         /// The caller's language (`None`: each language in turn).
         language: Option<String>,
     },
+    /// The door offer: the callback (today, or the next morning's window) with its key,
+    /// then the SMS with its key.
+    DoorOffer {
+        /// The callback offered and its key, if any.
+        callback: Option<(CallbackWhen, char)>,
+        /// The SMS key, if the SMS is offered.
+        sms_digit: Option<char>,
+        /// The caller's language.
+        language: Option<String>,
+    },
+    /// "The information is on its way by SMS."
+    SmsSent {
+        /// The caller's language.
+        language: Option<String>,
+    },
     /// "Your callback is booked."
     CallbackBooked {
         /// The caller's language.
@@ -269,6 +308,8 @@ pub enum AcdRequest {
         /// The operator.
         operator: OperatorId,
     },
+    /// The caller took the information by SMS and leaves the queue (`deflected`).
+    LeftForSms,
 }
 
 /// What the driver must do next, in order.
@@ -345,6 +386,14 @@ pub enum Action {
         language: String,
         /// When the caller joined the queue: the place the callback keeps.
         enqueued_at: Millis,
+        /// Promised for the next morning's window (the door policy), not for today.
+        next_morning: bool,
+    },
+    /// Ask the ACD host what the door policy offers now (at `offer_after`); it answers
+    /// with [`Input::DoorOffer`].
+    AskDoorOffer {
+        /// The queue.
+        queue: QueueId,
     },
     /// A side of the bridge holds (hold music for the other) or resumes.
     Hold {

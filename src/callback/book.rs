@@ -270,6 +270,22 @@ impl CallbackBook {
     pub fn is_empty(&self) -> bool {
         self.requests.is_empty()
     }
+
+    /// `tenant`'s pending requests due before `split_ms` (promised for today) and from then
+    /// on (promised for the next morning's window): the door policy's figures
+    /// (`callback::door::Capacity`).
+    pub fn pending_split(&self, tenant: &str, split_ms: i64) -> (usize, usize) {
+        self.requests
+            .values()
+            .filter(|r| r.tenant == tenant)
+            .fold((0, 0), |(today, later), r| {
+                if r.due_ms < split_ms {
+                    (today + 1, later)
+                } else {
+                    (today, later + 1)
+                }
+            })
+    }
 }
 
 /// One step of a request, as the store keeps it.

@@ -116,6 +116,23 @@ impl DoorPolicy {
         }
         self.offer(capacity)
     }
+
+    /// [`DoorPolicy::at_entry`] for a caller who would otherwise hear the offer after
+    /// `offer_after_ms` in the queue: when the queue's maximum wait comes first, the offer
+    /// is made at the door whatever the expected wait, so that nobody is let go at the
+    /// maximum wait without having been offered.
+    pub fn at_queue_entry(
+        &self,
+        expected_wait_ms: u64,
+        max_wait_ms: u64,
+        offer_after_ms: u64,
+        capacity: &Capacity,
+    ) -> Offer {
+        if max_wait_ms <= offer_after_ms {
+            return self.offer(capacity);
+        }
+        self.at_entry(expected_wait_ms, max_wait_ms, capacity)
+    }
 }
 
 #[cfg(test)]
@@ -164,6 +181,17 @@ mod tests {
                 sms: true
             }
         );
+    }
+
+    #[test]
+    fn a_maximum_wait_before_the_in_queue_offer_means_an_offer_at_the_door() {
+        let cap = capacity(0, 3_600_000);
+        // A short wait, and the in-queue offer (30 s) comes before the maximum (120 s).
+        assert!(!POLICY
+            .at_queue_entry(1_000, 120_000, 30_000, &cap)
+            .is_some());
+        // The maximum wait (20 s) comes before the in-queue offer: offered at once.
+        assert!(POLICY.at_queue_entry(1_000, 20_000, 30_000, &cap).is_some());
     }
 
     #[test]

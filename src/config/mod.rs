@@ -12,6 +12,7 @@
 pub mod billing;
 mod callback;
 pub mod desk;
+mod door;
 mod error;
 mod menu;
 pub mod notices;
@@ -36,6 +37,7 @@ use md5::{Digest, Md5};
 
 pub use crate::schedule::{ClockTime, Hours, OpeningWindow, DAY_NAMES};
 pub use callback::{CallbackOffer, CallbacksConfig, TrunkConfig};
+pub use door::{DoorConfig, MorningWindow};
 pub use error::{ConfigError, ConfigErrors};
 pub use menu::{DtmfDigit, IvrMenu, LanguageChoice, NoInputPolicy, TopicChoice};
 pub use notices::NoticeKind;
@@ -327,6 +329,22 @@ impl Network {
 }
 
 impl Tenant {
+    /// Milliseconds from `now` until the line closes today (the end of the opening window
+    /// `now` is in; local midnight for a line open round the clock); 0 while it is closed.
+    /// The door policy's callbacks for today must be over by then.
+    pub fn until_close_ms(&self, now: jiff::Timestamp) -> u64 {
+        if !self.is_open(now) {
+            return 0;
+        }
+        crate::schedule::until_close_ms(&self.hours, &self.timezone, now)
+    }
+
+    /// The next time after `now` the local clock shows `at` (the next morning window's
+    /// start), as Unix milliseconds.
+    pub fn next_local(&self, now: jiff::Timestamp, at: ClockTime) -> i64 {
+        crate::schedule::next_local(&self.timezone, now, at)
+    }
+
     /// Whether a call for this tenant may come from `source` (`None`: unknown, allowed only
     /// when any source is).
     pub fn accepts_calls_from(&self, source: Option<IpAddr>) -> bool {

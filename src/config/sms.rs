@@ -69,6 +69,9 @@ pub enum MessageKind {
     Deflection,
     /// A callback was booked.
     CallbackConfirmation,
+    /// A callback was booked for the next morning's window (`[tenant.surge.door]`); its
+    /// template's `{window}` is the window, e.g. `08:00-10:00`.
+    CallbackNextMorning,
     /// The caller hung up while waiting, or was refused at the door.
     MissedCall,
 }
@@ -79,6 +82,7 @@ impl MessageKind {
         match self {
             MessageKind::Deflection => "deflection",
             MessageKind::CallbackConfirmation => "callback_confirmation",
+            MessageKind::CallbackNextMorning => "callback_next_morning",
             MessageKind::MissedCall => "missed_call",
         }
     }
@@ -254,9 +258,10 @@ fn default_timeout() -> u64 {
     10
 }
 
-const KINDS: [(&str, MessageKind); 3] = [
+const KINDS: [(&str, MessageKind); 4] = [
     ("deflection", MessageKind::Deflection),
     ("callback_confirmation", MessageKind::CallbackConfirmation),
+    ("callback_next_morning", MessageKind::CallbackNextMorning),
     ("missed_call", MessageKind::MissedCall),
 ];
 

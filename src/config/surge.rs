@@ -46,6 +46,9 @@ pub struct TenantSurge {
     pub self_service: Vec<SelfServiceChoice>,
     /// The in-queue callback offer; `None`: no callbacks for this tenant.
     pub callback: Option<super::CallbackOffer>,
+    /// The results-day offer at the door of the queue (`[tenant.surge.door]`); `None`: the
+    /// callback offer alone, after `offer_after_secs`.
+    pub door: Option<super::DoorConfig>,
 }
 
 // Validation rejects NaN and infinities in `auto`, so equality is total.
@@ -110,6 +113,7 @@ pub(crate) struct RawTenantSurge {
     #[serde(default)]
     pub self_service: Vec<RawSelfService>,
     pub callback: Option<super::callback::RawCallbackOffer>,
+    pub door: Option<super::door::RawDoor>,
 }
 
 fn yes() -> bool {
@@ -311,6 +315,15 @@ pub(crate) fn check_surge(
         }
         Some(offer)
     });
+    let door = raw.door.as_ref().and_then(|d| {
+        super::door::check_door(
+            &format!("{field}.door"),
+            d,
+            callback.map(|c| c.digit.as_char()),
+            &seen,
+            errors,
+        )
+    });
     (errors.len() == before).then_some(TenantSurge {
         calendar,
         auto,
@@ -318,6 +331,7 @@ pub(crate) fn check_surge(
         greeting: raw.greeting,
         self_service,
         callback,
+        door,
     })
 }
 
@@ -435,6 +449,46 @@ hold_secs = 5
             errors.has("tenant.dtm.surge.self_service[0].digit"),
             "{errors}"
         );
+    }
+
+    const CALLBACK: &str = "[tenant.surge.callback]\ndigit = \"1\"\n";
+
+    #[test]
+    fn the_door_is_parsed_with_its_defaults() {
+        let config = parse(&with_surge(&format!(
+            "{CALLBACK}[tenant.surge.door]\nnext_morning = {{ start = \"08:00\", end = \"10:00\" }}\n"
+        )))
+        .unwrap();
+        let door = config.tenants[0].surge.door.expect("door");
+        assert_eq!(door.offer_above.as_secs(), 60);
+        assert_eq!(door.sms_digit.as_char(), '2');
+        let window = door.next_morning.expect("window");
+        assert_eq!(window.length().as_secs(), 7200);
+        let none = parse(&with_surge(CALLBACK)).unwrap();
+        assert_eq!(none.tenants[0].surge.door, None);
+    }
+
+    #[test]
+    fn a_bad_door_is_named_with_its_fix() {
+        let errors = parse(&with_surge(&format!(
+            "{CALLBACK}[tenant.surge.door]\nsms_digit = \"1\"\nnext_morning = {{ start = \"10:00\", end = \"8:00\" }}\n"
+        )))
+        .unwrap_err();
+        let e = errors
+            .at("tenant.dtm.surge.door.sms_digit")
+            .next()
+            .unwrap_or_else(|| panic!("{errors}"));
+        assert!(e.problem.contains("callback key"), "{e}");
+        assert!(
+            errors.has("tenant.dtm.surge.door.next_morning.end"),
+            "{errors}"
+        );
+        let errors = parse(&with_surge("[tenant.surge.door]\n")).unwrap_err();
+        let e = errors
+            .at("tenant.dtm.surge.door")
+            .next()
+            .unwrap_or_else(|| panic!("{errors}"));
+        assert!(e.fix.contains("[tenant.surge.callback]"), "{e}");
     }
 
     #[test]

@@ -294,6 +294,9 @@ pub struct TestConfig {
     pub media_extra: String,
     /// Extra keys at the end of the dtm tenant's `[tenant.ivr]` section.
     pub ivr_extra: String,
+    /// The dtm tenant's `timezone` and `hours` values as TOML (default `"Asia/Tashkent"`
+    /// and `"24/7"`).
+    pub schedule: (String, String),
 }
 
 impl Default for TestConfig {
@@ -321,6 +324,7 @@ impl Default for TestConfig {
             tenant_keys: String::new(),
             media_extra: String::new(),
             ivr_extra: String::new(),
+            schedule: ("\"Asia/Tashkent\"".into(), "\"24/7\"".into()),
         }
     }
 }
@@ -382,6 +386,13 @@ impl TestConfig {
     pub fn ivr_extra(mut self, toml: &str) -> Self {
         self.ivr_extra.push_str(toml);
         self.ivr_extra.push('\n');
+        self
+    }
+
+    /// The dtm tenant's time zone and opening hours, as TOML values (e.g. `"+05:00"` and
+    /// `[{ days = ["mon"], open = "08:00", close = "20:00" }]`).
+    pub fn schedule(mut self, timezone: &str, hours: &str) -> Self {
+        self.schedule = (timezone.to_string(), hours.to_string());
         self
     }
 
@@ -459,8 +470,8 @@ available_on_register = true
 id = "dtm"
 name = {{ uz = "Davlat test markazi", ru = "Государственный центр тестирования" }}
 dids = ["{DTM_DID}"]
-timezone = "Asia/Tashkent"
-hours = "24/7"
+timezone = {timezone}
+hours = {hours}
 holidays = []
 service_level_secs = 20
 {tenant_keys}
@@ -484,6 +495,8 @@ default_topic = "other"
             media_extra = self.media_extra,
             ivr_extra = self.ivr_extra,
             tenant_keys = self.tenant_keys,
+            timezone = self.schedule.0,
+            hours = self.schedule.1,
             channels = self.channels,
             retry_after = self.retry_after_secs,
             drain = self.drain_secs,

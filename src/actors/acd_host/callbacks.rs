@@ -325,6 +325,17 @@ impl AcdActor {
         let Ok(number) = crate::sms::E164::parse(msg.number.expose()) else {
             return self.refuse_callback(&msg.call_ref, &tenant, CallbackRefusal::InvalidNumber);
         };
+        // A callback promised for the next morning's window is due at its start.
+        let due_ms = if msg.next_morning {
+            match self.next_morning_due_ms(&tenant) {
+                Some(due) => due,
+                None => {
+                    return self.refuse_callback(&msg.call_ref, &tenant, CallbackRefusal::Disabled)
+                }
+            }
+        } else {
+            0
+        };
         let now = self.shared.now();
         let waited = now.0.saturating_sub(msg.enqueued_at.0) as i64;
         let request = CallbackRequest {
@@ -335,7 +346,7 @@ impl AcdActor {
             language: msg.language,
             arrived_ms: wall_ms() - waited,
             attempts: 0,
-            due_ms: 0,
+            due_ms,
             call: msg.call_ref.clone(),
         };
         self.callbacks.book.set_tenant_policy(
@@ -369,7 +380,7 @@ impl AcdActor {
             number: PhoneNumber::new(request.number.clone()),
             language: request.language.clone(),
         });
-        self.enqueue_callback(&request.id, ctx);
+        self.schedule_callback(&request.id, ctx);
         Ok((request.id, durable))
     }
 
@@ -512,6 +523,8 @@ pub struct RequestCallback {
     pub language: String,
     /// When it joined the queue: the place the callback keeps.
     pub enqueued_at: Millis,
+    /// Promised for the next morning's window (the door policy): due at its start.
+    pub next_morning: bool,
 }
 
 /// Answers once the booking is fsynced, so a caller hears "booked" only for a request that
