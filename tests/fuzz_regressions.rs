@@ -39,7 +39,12 @@ fn replay(target: &str) {
     for file in seeds.iter().chain(&fixtures) {
         let data = std::fs::read(file).expect("a readable input");
         if std::panic::catch_unwind(|| check(&data)).is_err() {
-            failed.push(file.strip_prefix(root).unwrap_or(file).display().to_string());
+            failed.push(
+                file.strip_prefix(root)
+                    .unwrap_or(file)
+                    .display()
+                    .to_string(),
+            );
         }
     }
     assert!(
@@ -55,7 +60,16 @@ fn every_target_is_replayed_here() {
     let names: Vec<&str> = checks::TARGETS.iter().map(|(name, _)| *name).collect();
     assert_eq!(
         names,
-        ["sip_screen", "sip_parse", "sdp", "rtp", "rtcp", "dtmf", "digest", "config"],
+        [
+            "sip_screen",
+            "sip_parse",
+            "sdp",
+            "rtp",
+            "rtcp",
+            "dtmf",
+            "digest",
+            "config"
+        ],
         "a new target needs its #[test] below"
     );
     // Fixtures sit in a directory named after a target, so none is silently skipped.

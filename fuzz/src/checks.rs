@@ -51,7 +51,10 @@ fn check_verdict(data: &[u8], verdict: Screen, whole: bool) {
             assert!(whole, "a truncated datagram must never be passed on");
             let msg = SipMessage::try_from(bytes.as_slice())
                 .expect("the guard's rewritten request parses");
-            assert!(matches!(msg, SipMessage::Request(_)), "only requests are rewritten");
+            assert!(
+                matches!(msg, SipMessage::Request(_)),
+                "only requests are rewritten"
+            );
             assert_eq!(
                 guard::screen(&bytes),
                 Screen::Pass,
@@ -63,7 +66,10 @@ fn check_verdict(data: &[u8], verdict: Screen, whole: bool) {
                 GUARD_STATUSES.contains(&status),
                 "unexpected status {status}"
             );
-            assert!(whole || status == 513, "a cut datagram is answered 513 only");
+            assert!(
+                whole || status == 513,
+                "a cut datagram is answered 513 only"
+            );
             check_answer(status, &bytes);
         }
         Screen::Drop(reason) => assert!(!reason.is_empty(), "a drop says why"),
@@ -123,12 +129,20 @@ pub fn sip_parse(data: &[u8]) {
         _ => return,
     };
     let msg = SipMessage::try_from(bytes.as_slice()).expect("what the guard passes parses");
+    // Printed (as the guard's rewrite and the stack's sending do), it parses again. Printing is
+    // not stable byte for byte: rsipstack 0.7.14 escapes an escaped user part again on every
+    // print (`%3A` -> `%253A`, tests/fixtures/fuzz/sip_parse/escaped-user-reprinted), so
+    // what must survive is what transactions and dialogs are keyed on.
     let printed = msg.to_string();
     let again = SipMessage::try_from(printed.as_str()).expect("a parsed message printed parses");
+    let call_id = |m: &SipMessage| match m {
+        SipMessage::Request(r) => r.call_id_header().map(|c| c.to_string()).ok(),
+        SipMessage::Response(r) => r.call_id_header().map(|c| c.to_string()).ok(),
+    };
     assert_eq!(
-        again.to_string(),
-        printed,
-        "printing is stable after one round"
+        call_id(&again),
+        call_id(&msg),
+        "the Call-ID survives printing"
     );
     match &msg {
         SipMessage::Request(req) => {
@@ -158,6 +172,18 @@ pub fn sip_parse(data: &[u8]) {
                 panic!("a request printed parses as a request");
             };
             assert_eq!(again.method, req.method);
+            let key = |r: &rsipstack::sip::Request| {
+                rsipstack::transaction::key::TransactionKey::from_request(
+                    r,
+                    rsipstack::transaction::key::TransactionRole::Server,
+                )
+                .ok()
+            };
+            assert_eq!(
+                key(&again),
+                key(req),
+                "the transaction key survives printing"
+            );
         }
         SipMessage::Response(resp) => {
             let _ = resp.via_header().map(|v| v.typed());
@@ -191,7 +217,11 @@ pub fn sdp(data: &[u8]) {
     if let Some(media) = &parsed {
         match sdp::answer(media, LOCAL_IP, LOCAL_PORT, 7) {
             Some((body, codec)) => {
-                assert_eq!(media.codec(), Some(codec), "the offerer's first G.711 codec");
+                assert_eq!(
+                    media.codec(),
+                    Some(codec),
+                    "the offerer's first G.711 codec"
+                );
                 let ours = sdp::parse(&body).expect("our answer parses");
                 assert_eq!(ours.ip, Some(LOCAL_IP));
                 assert_eq!(ours.port, LOCAL_PORT);
@@ -404,7 +434,10 @@ pub fn config(data: &[u8]) {
     };
     match Config::from_toml_str(text, "fuzz.toml") {
         Ok(config) => {
-            assert!(!config.tenants.is_empty(), "a configuration routes somewhere");
+            assert!(
+                !config.tenants.is_empty(),
+                "a configuration routes somewhere"
+            );
             for tenant in &config.tenants {
                 for did in &tenant.dids {
                     assert!(config.tenant_by_did(did).is_some());

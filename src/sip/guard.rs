@@ -278,6 +278,17 @@ fn answer_or_drop(head: &Head, status: u16, reason: &'static str, extra: Option<
     if head.vias.is_empty() || head.from.is_none() || head.to.is_none() || head.call_id.is_none() {
         return Screen::Drop(reason);
     }
+    // The answer copies these values; one with a bare CR (only LF ends a line in the scan)
+    // would split a header of ours in two for a peer that ends lines at CR. Found by the
+    // sip_screen fuzz target (tests/fixtures/fuzz/sip_screen/bare-cr-in-from).
+    let mut echoed = head.vias.iter().chain(&head.require).chain(
+        [&head.from, &head.to, &head.call_id, &head.cseq]
+            .into_iter()
+            .flatten(),
+    );
+    if echoed.any(|v| v.contains(['\r', '\n'])) {
+        return Screen::Drop("bare CR in a header the answer would copy");
+    }
     let phrase = match status {
         400 => "Bad Request",
         501 => "Not Implemented",
@@ -602,6 +613,12 @@ mod tests {
     fn good_request_passes() {
         assert_eq!(screen(OPTIONS.as_bytes()), Screen::Pass);
         assert_eq!(screen(b"\r\n\r\n"), Screen::Pass);
+    }
+
+    #[test]
+    fn a_bare_cr_in_a_header_it_would_copy_is_dropped_not_answered() {
+        let m = OPTIONS.replace("tag=1", "tag=1\rInjected: yes");
+        assert!(matches!(screen(m.as_bytes()), Screen::Drop(_)));
     }
 
     #[test]
