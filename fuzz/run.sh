@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Bounded fuzzing of every target, for CI and by hand:
 #
-#   fuzz/run.sh [seconds-per-target]     (default 20)
+#   fuzz/run.sh [seconds-per-target] [target...]     (default: 20 s, every target)
 #
 # Needs the nightly toolchain; installs cargo-fuzz (crates.io) when it is missing. Each target
 # runs for the given time with one job (-jobs=1 -workers=1), starting from its committed seeds
@@ -24,7 +24,11 @@ if ! "${FUZZ[@]}" --version >/dev/null 2>&1; then
     cargo +nightly install cargo-fuzz --locked
 fi
 
-mapfile -t TARGETS < <("${FUZZ[@]}" list)
+if [ "$#" -gt 1 ]; then
+    TARGETS=("${@:2}")
+else
+    mapfile -t TARGETS < <("${FUZZ[@]}" list)
+fi
 echo "targets: ${TARGETS[*]}; ${SECONDS_PER_TARGET} s each"
 
 started=$(date +%s)

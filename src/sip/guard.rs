@@ -207,6 +207,16 @@ fn screen_request(mut req: rsipstack::sip::Request, head: &Head) -> Screen {
                 .unique_push(rsipstack::sip::Header::To(normalise_tag(to).into()));
         }
         rewritten = true;
+        // A From whose URI the stack cannot read keeps no tag it can key on, rewritten or not
+        // (found by the sip_screen fuzz target, tests/fixtures/fuzz/sip_screen/from-tag-unreadable).
+        if req
+            .from_header()
+            .ok()
+            .and_then(|f| f.tag().ok().flatten())
+            .is_none()
+        {
+            return answer_or_drop(head, 400, "From without a usable tag", None);
+        }
     }
     match request_problem(&req, head) {
         Some(reason) => answer_or_drop(head, 400, reason, None),
@@ -246,7 +256,11 @@ fn request_problem(req: &rsipstack::sip::Request, head: &Head) -> Option<&'stati
     if req.call_id_header().is_err() {
         return Some("missing Call-ID");
     }
-    let cseq = req.cseq_header().ok()?;
+    // Not `?`: that would return "no problem" for a request without CSeq, and pass it on
+    // (found by the sip_parse fuzz target, tests/fixtures/fuzz/sip_parse/cseq-line-cut-by-cr).
+    let Ok(cseq) = req.cseq_header() else {
+        return Some("CSeq missing, malformed or for another method");
+    };
     match (cseq.seq(), cseq.method()) {
         (Ok(_), Ok(m)) if m == req.method => {}
         (Ok(_), Ok(m)) if req.method == rsipstack::sip::Method::Cancel && m == req.method => {}
@@ -619,6 +633,15 @@ mod tests {
     fn a_bare_cr_in_a_header_it_would_copy_is_dropped_not_answered() {
         let m = OPTIONS.replace("tag=1", "tag=1\rInjected: yes");
         assert!(matches!(screen(m.as_bytes()), Screen::Drop(_)));
+    }
+
+    #[test]
+    fn a_request_without_cseq_gets_400() {
+        let m = OPTIONS.replace("CSeq: 1 OPTIONS\r\n", "");
+        assert!(matches!(
+            screen(m.as_bytes()),
+            Screen::Answer { status: 400, .. }
+        ));
     }
 
     #[test]
