@@ -14,9 +14,12 @@ use rsipstack::sip::prelude::{HeadersExt, ToTypedHeader};
 use rsipstack::sip::SipMessage;
 use std::net::{IpAddr, Ipv4Addr};
 
+/// A target's check: panics when an invariant breaks.
+pub type Check = fn(&[u8]);
+
 /// Every target: its name (the fuzz binary, `fuzz/seeds/<name>/`,
 /// `tests/fixtures/fuzz/<name>/`) and its check.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Check)] = &[
     ("sip_screen", sip_screen),
     ("sip_parse", sip_parse),
     ("sdp", sdp),
