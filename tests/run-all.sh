@@ -105,4 +105,13 @@ else
     cargo test --workspace --no-fail-fast
 fi
 
+# Bounded fuzzing of every parser (fuzz/README.md): libFuzzer needs the nightly toolchain, so
+# without one it is skipped, saying so. NAVBAT_FUZZ_SECS: seconds per target (default 20).
+if rustup toolchain list 2>/dev/null | grep -q nightly; then
+    section "fuzzing, ${NAVBAT_FUZZ_SECS:-20} s per target (fuzz/run.sh)"
+    fuzz/run.sh "${NAVBAT_FUZZ_SECS:-20}"
+else
+    section "fuzzing SKIPPED: no nightly toolchain (rustup toolchain install nightly, then fuzz/run.sh)"
+fi
+
 section "all checks passed"

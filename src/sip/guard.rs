@@ -207,6 +207,16 @@ fn screen_request(mut req: rsipstack::sip::Request, head: &Head) -> Screen {
                 .unique_push(rsipstack::sip::Header::To(normalise_tag(to).into()));
         }
         rewritten = true;
+        // A From whose URI the stack cannot read keeps no tag it can key on, rewritten or not
+        // (found by the sip_screen fuzz target, tests/fixtures/fuzz/sip_screen/from-tag-unreadable).
+        if req
+            .from_header()
+            .ok()
+            .and_then(|f| f.tag().ok().flatten())
+            .is_none()
+        {
+            return answer_or_drop(head, 400, "From without a usable tag", None);
+        }
     }
     match request_problem(&req, head) {
         Some(reason) => answer_or_drop(head, 400, reason, None),
@@ -246,7 +256,11 @@ fn request_problem(req: &rsipstack::sip::Request, head: &Head) -> Option<&'stati
     if req.call_id_header().is_err() {
         return Some("missing Call-ID");
     }
-    let cseq = req.cseq_header().ok()?;
+    // Not `?`: that would return "no problem" for a request without CSeq, and pass it on
+    // (found by the sip_parse fuzz target, tests/fixtures/fuzz/sip_parse/cseq-line-cut-by-cr).
+    let Ok(cseq) = req.cseq_header() else {
+        return Some("CSeq missing, malformed or for another method");
+    };
     match (cseq.seq(), cseq.method()) {
         (Ok(_), Ok(m)) if m == req.method => {}
         (Ok(_), Ok(m)) if req.method == rsipstack::sip::Method::Cancel && m == req.method => {}
@@ -277,6 +291,17 @@ fn answer_or_drop(head: &Head, status: u16, reason: &'static str, extra: Option<
     }
     if head.vias.is_empty() || head.from.is_none() || head.to.is_none() || head.call_id.is_none() {
         return Screen::Drop(reason);
+    }
+    // The answer copies these values; one with a bare CR (only LF ends a line in the scan)
+    // would split a header of ours in two for a peer that ends lines at CR. Found by the
+    // sip_screen fuzz target (tests/fixtures/fuzz/sip_screen/bare-cr-in-from).
+    let mut echoed = head.vias.iter().chain(&head.require).chain(
+        [&head.from, &head.to, &head.call_id, &head.cseq]
+            .into_iter()
+            .flatten(),
+    );
+    if echoed.any(|v| v.contains(['\r', '\n'])) {
+        return Screen::Drop("bare CR in a header the answer would copy");
     }
     let phrase = match status {
         400 => "Bad Request",
@@ -602,6 +627,25 @@ mod tests {
     fn good_request_passes() {
         assert_eq!(screen(OPTIONS.as_bytes()), Screen::Pass);
         assert_eq!(screen(b"\r\n\r\n"), Screen::Pass);
+    }
+
+    #[test]
+    fn a_bare_cr_in_a_header_it_would_copy_is_dropped_not_answered() {
+        // An unknown method: refused by the parser, so answered from the textual scan.
+        let m = OPTIONS
+            .replace("OPTIONS sip", "NEWMETHOD sip")
+            .replace("1 OPTIONS", "1 NEWMETHOD")
+            .replace("tag=1", "tag=1\rInjected: yes");
+        assert!(matches!(screen(m.as_bytes()), Screen::Drop(_)));
+    }
+
+    #[test]
+    fn a_request_without_cseq_gets_400() {
+        let m = OPTIONS.replace("CSeq: 1 OPTIONS\r\n", "");
+        assert!(matches!(
+            screen(m.as_bytes()),
+            Screen::Answer { status: 400, .. }
+        ));
     }
 
     #[test]
