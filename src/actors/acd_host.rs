@@ -50,7 +50,7 @@ pub struct AcdActor {
     call_queue: HashMap<CallId, QueueId>,
     operators: Vec<Addr<OperatorActor>>,
     queues: Vec<Addr<QueueActor>>,
-    timer: Option<(Millis, SpawnHandle)>,
+    timer: super::deadline::DeadlineTimer,
     /// Shared presence (several nodes): operators registered on other nodes, mirrored into
     /// the core as available while Redis says they are free there.
     remote: HashMap<OperatorId, crate::sip::ContactBinding>,
@@ -116,7 +116,7 @@ impl AcdActor {
             call_queue: HashMap::new(),
             operators: Vec::new(),
             queues: Vec::new(),
-            timer: None,
+            timer: Default::default(),
             remote: HashMap::new(),
             held_elsewhere: std::collections::HashSet::new(),
             mirroring: false,
@@ -184,23 +184,13 @@ impl AcdActor {
 
     fn rearm(&mut self, ctx: &mut Context<Self>) {
         let next = self.core.poll_timeout();
-        if let Some((at, handle)) = self.timer {
-            if Some(at) == next {
-                return;
-            }
-            ctx.cancel_future(handle);
-            self.timer = None;
-        }
-        if let Some(at) = next {
-            let delay = at.0.saturating_sub(self.shared.now().0);
-            let handle = ctx.run_later(Duration::from_millis(delay), move |act, ctx| {
-                act.timer = None;
-                let now = act.shared.now();
-                act.core.handle_timeout(now);
-                act.drain(ctx);
-            });
-            self.timer = Some((at, handle));
-        }
+        let now = self.shared.now();
+        self.timer.rearm(next, now, ctx, |act: &mut Self, ctx| {
+            act.timer.fired();
+            let now = act.shared.now();
+            act.core.handle_timeout(now);
+            act.drain(ctx);
+        });
     }
 
     /// The event name of a core call: `c<n>`, or the request id for a callback.

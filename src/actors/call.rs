@@ -66,7 +66,7 @@ pub struct CallActor {
     _ticket: ChannelTicket,
     core: CallCore,
     /// The core's next deadline and the timer armed for it.
-    timer: Option<(Millis, SpawnHandle)>,
+    timer: super::deadline::DeadlineTimer,
     session: Option<MediaHandle>,
     /// The 200 OK body, sent when the core answers the caller (after early media).
     answer_sdp: Option<String>,
@@ -164,7 +164,7 @@ impl CallActor {
             acd,
             _ticket: ticket,
             core,
-            timer: None,
+            timer: Default::default(),
             session: None,
             answer_sdp: None,
             phones: HashMap::new(),
@@ -191,24 +191,14 @@ impl CallActor {
 
     fn rearm(&mut self, ctx: &mut Context<Self>) {
         let next = self.core.poll_timeout();
-        if let Some((at, handle)) = self.timer {
-            if Some(at) == next {
-                return;
-            }
-            ctx.cancel_future(handle);
-            self.timer = None;
-        }
-        if let Some(at) = next {
-            let delay = at.0.saturating_sub(self.shared.now().0);
-            let handle = ctx.run_later(Duration::from_millis(delay), |act, ctx| {
-                act.timer = None;
-                let now = act.shared.now();
-                let surge = act.shared.model.surge_on(TenantId(act.tenant as u16));
-                act.core.handle_timeout(now, surge);
-                act.drive(ctx);
-            });
-            self.timer = Some((at, handle));
-        }
+        let now = self.shared.now();
+        self.timer.rearm(next, now, ctx, |act: &mut Self, ctx| {
+            act.timer.fired();
+            let now = act.shared.now();
+            let surge = act.shared.model.surge_on(TenantId(act.tenant as u16));
+            act.core.handle_timeout(now, surge);
+            act.drive(ctx);
+        });
     }
 
     /// An answer to an action, fed while the actions are being done: its own actions
@@ -338,9 +328,7 @@ impl CallActor {
                 }
             }
             Action::Finished => {
-                if let Some((_, handle)) = self.timer.take() {
-                    ctx.cancel_future(handle);
-                }
+                self.timer.cancel(ctx);
                 ctx.stop();
             }
         }

@@ -58,7 +58,7 @@ pub struct CallbackHost {
     /// core shared with the simulator).
     pub readmission: Readmission<String>,
     /// The timer of the readmission's next check, when one is armed.
-    pub readmit_timer: Option<(Millis, SpawnHandle)>,
+    pub readmit_timer: super::deadline::DeadlineTimer,
 }
 
 impl CallbackHost {
@@ -75,7 +75,7 @@ impl CallbackHost {
             next_request: 0,
             boot: wall_ms().max(0) as u64,
             readmission: Readmission::new(),
-            readmit_timer: None,
+            readmit_timer: Default::default(),
         }
     }
 

@@ -6,6 +6,7 @@
 pub mod acd_host;
 pub mod call;
 pub mod callback;
+pub mod deadline;
 pub mod desk_state;
 pub mod feature;
 pub mod gate;

@@ -247,32 +247,23 @@ impl AcdActor {
     /// places, as many as the gate has free channels (none while it is full or draining).
     pub(super) fn schedule_readmission(&mut self, ctx: &mut Context<Self>) {
         let next = self.callbacks.readmission.poll_timeout();
-        if let Some((at, handle)) = self.callbacks.readmit_timer {
-            if Some(at) == next {
-                return;
-            }
-            ctx.cancel_future(handle);
-            self.callbacks.readmit_timer = None;
-        }
-        let Some(at) = next else {
-            return;
-        };
-        let delay = at.0.saturating_sub(self.shared.now().0);
-        let handle = ctx.run_later(Duration::from_millis(delay), move |act, ctx| {
-            act.callbacks.readmit_timer = None;
-            let now = act.shared.now();
-            let gate = act.shared.gate.clone();
-            let book = &act.callbacks.book;
-            let back = act
-                .callbacks
-                .readmission
-                .handle_timeout(now, &*gate, |id| book.get(id).is_some());
-            for id in back {
-                act.enqueue_callback(&id, ctx);
-            }
-            act.schedule_readmission(ctx);
-        });
-        self.callbacks.readmit_timer = Some((at, handle));
+        let now = self.shared.now();
+        self.callbacks
+            .readmit_timer
+            .rearm(next, now, ctx, |act: &mut Self, ctx| {
+                act.callbacks.readmit_timer.fired();
+                let now = act.shared.now();
+                let gate = act.shared.gate.clone();
+                let book = &act.callbacks.book;
+                let back = act
+                    .callbacks
+                    .readmission
+                    .handle_timeout(now, &*gate, |id| book.get(id).is_some());
+                for id in back {
+                    act.enqueue_callback(&id, ctx);
+                }
+                act.schedule_readmission(ctx);
+            });
     }
 
     /// The core withdrew a callback's offer: its dial-out stops quietly.
