@@ -147,6 +147,16 @@ fn enqueue(navbat: &Navbat, name: &str, scenario: &str, args: &[&str]) -> (Sipp,
     (sipp, event["call"].as_str().unwrap().to_string())
 }
 
+/// Caller B (`number`), who hears the door offer 3 s after joining and presses `key`.
+fn door_caller(navbat: &Navbat, key: &str, number: &str) -> (Sipp, String) {
+    enqueue(
+        navbat,
+        "caller-b",
+        "caller_door_key.xml",
+        &["-d", "3000", "-key", "press", key, "-key", "number", number],
+    )
+}
+
 /// Operator 1001 logs on and answers caller A, talking `talk_ms` (then hangs up): while they
 /// talk, the only operator is on duty and busy. Returns the operator's phone, A and A's call.
 fn busy_operator(navbat: &Navbat, talk_ms: &str, calls: u32) -> (Sipp, Sipp, String) {
@@ -220,21 +230,7 @@ fn the_offer_comes_at_the_door_when_the_wait_is_long_and_the_sms_key_deflects() 
 
     // B: the only operator talks, the wait is long: the offer at once, a callback for
     // today (the line is open for hours) and the SMS. B takes the SMS.
-    let (mut b, call_b) = enqueue(
-        &navbat,
-        "caller-b",
-        "caller_door_key.xml",
-        &[
-            "-d",
-            "3000",
-            "-key",
-            "press",
-            "2",
-            "-key",
-            "number",
-            "998900000021",
-        ],
-    );
+    let (mut b, call_b) = door_caller(&navbat, "2", "998900000021");
     let offer = navbat.wait_for_event("door_offer", WAIT, |e| e["call"] == call_b.as_str());
     assert_eq!(offer["at_door"], true, "{offer}");
     assert_eq!(offer["callback"], "today", "{offer}");
@@ -313,21 +309,7 @@ fn a_callback_that_cannot_be_kept_today_is_promised_for_the_morning_window() {
     );
     navbat.wait_for_event("surge_changed", WAIT, |e| e["on"] == true);
     let (mut operator, mut a, _) = busy_operator(&navbat, "10000", 1);
-    let (mut b, call_b) = enqueue(
-        &navbat,
-        "caller-b",
-        "caller_door_key.xml",
-        &[
-            "-d",
-            "3000",
-            "-key",
-            "press",
-            "1",
-            "-key",
-            "number",
-            "998900000031",
-        ],
-    );
+    let (mut b, call_b) = door_caller(&navbat, "1", "998900000031");
     let offer = navbat.wait_for_event("door_offer", WAIT, |e| e["call"] == call_b.as_str());
     assert_eq!(offer["at_door"], true, "{offer}");
     assert_eq!(offer["callback"], "next_morning", "{offer}");
@@ -378,21 +360,7 @@ fn without_a_morning_window_a_callback_that_cannot_be_kept_is_not_offered() {
     navbat.wait_for_event("surge_changed", WAIT, |e| e["on"] == true);
     let (mut operator, mut a, _) = busy_operator(&navbat, "8000", 1);
     // No callback can be kept today and there is no morning window: the SMS alone.
-    let (mut b, call_b) = enqueue(
-        &navbat,
-        "caller-b",
-        "caller_door_key.xml",
-        &[
-            "-d",
-            "3000",
-            "-key",
-            "press",
-            "2",
-            "-key",
-            "number",
-            "998900000041",
-        ],
-    );
+    let (mut b, call_b) = door_caller(&navbat, "2", "998900000041");
     let offer = navbat.wait_for_event("door_offer", WAIT, |e| e["call"] == call_b.as_str());
     assert_eq!(offer["callback"], "none", "{offer}");
     assert_eq!(offer["sms"], true, "{offer}");

@@ -25,7 +25,7 @@ use navbat::acd::{
     Acd, Action, CallId, Input, Millis, OperatorId, OperatorState, Outcome as AcdOutcome, QueueId,
     SkillSet,
 };
-use navbat::callback::door::{CallbackWhen, Capacity, DoorPolicy};
+use navbat::callback::door::{window_capacity, CallbackWhen, Capacity, DoorPolicy};
 use navbat::callback::{FreeChannels, Readmission};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -203,41 +203,36 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
     let handle_ms = config.media.average_handle.as_millis() as u64;
     // What a callback costs an operator, for its promise: the talk and the wrap-up.
     let callback_cost_ms = handle_ms + sc.wrap_up_secs * 1000;
-    let door = policy.map(|p| {
-        let share = 100 - u64::from(p.live_reserve_percent.min(100));
-        let window_ms = to_ms(p.next_morning_secs).unwrap_or(0);
-        let staff = u64::from(sc.operators);
-        DoorPolicy {
-            offer_above_ms: to_ms(p.offer_above_secs).unwrap_or(u64::MAX / 4),
-            sms: true,
-            next_morning_capacity: (staff * share * window_ms / (100 * callback_cost_ms.max(1)))
-                as u32,
-        }
-    });
     let callback_share = policy.map_or(100, |p| 100 - p.live_reserve_percent.min(100));
+    // The tenant's queues: its operators and promises are counted as a whole, since its
+    // queues share operators of two languages (per-queue figures would promise the same
+    // operator time twice).
+    let tenant_queues: Vec<QueueId> = model
+        .queue_ids()
+        .filter(|q| model.queue_tenant(*q) == dtm)
+        .collect();
+    let door = policy.map(|p| DoorPolicy {
+        offer_above_ms: to_ms(p.offer_above_secs).unwrap_or(u64::MAX / 4),
+        sms: true,
+        next_morning_capacity: window_capacity(
+            acd.staff_for(&tenant_queues),
+            callback_share,
+            to_ms(p.next_morning_secs).unwrap_or(0),
+            callback_cost_ms,
+        ),
+    });
     // Callbacks promised for today and not yet done, per queue; promised for the morning.
     let mut pending_today: Vec<usize> = vec![0; model.queue_ids().count()];
     let mut promised_next_morning: u32 = 0;
-    // The tenant's operators and promises as a whole: its queues share operators of two
-    // languages, so per-queue figures would promise the same operator time twice.
-    let capacity = |acd: &Acd, _queue: QueueId, t: u64, pending: &[usize], promised: u32| {
-        let serving = (0..op_count)
-            .filter(|&o| {
-                !matches!(
-                    acd.operator_state(OperatorId(o as u32)),
-                    OperatorState::LoggedOut | OperatorState::Break
-                )
-            })
-            .count();
-        Capacity {
-            serving,
+    let capacity =
+        |acd: &Acd, _queue: QueueId, t: u64, pending: &[usize], promised: u32| Capacity {
+            serving: acd.on_duty_for(&tenant_queues),
             handle_ms: callback_cost_ms,
             callback_share_percent: callback_share,
             until_close_ms: profile_end_ms.saturating_sub(t),
             pending_today: pending.iter().sum(),
             promised_next_morning: promised,
-        }
-    };
+        };
     // Puts callback `i` into the core at its original place, under a fresh core id.
     let enqueue_callback = |acd: &mut Acd,
                             slots: &mut Vec<u32>,

@@ -46,6 +46,23 @@ pub struct Capacity {
     pub promised_next_morning: u32,
 }
 
+/// Callbacks a next-morning window can keep: `staff` regular operators at the callback share
+/// (percent) of a window of `window_ms`, each callback costing `cost_ms`. The one formula of
+/// the router and the simulator.
+pub fn window_capacity(
+    staff: usize,
+    callback_share_percent: u8,
+    window_ms: u64,
+    cost_ms: u64,
+) -> u32 {
+    let share = u64::from(callback_share_percent.min(100));
+    let can = (staff as u64)
+        .saturating_mul(share)
+        .saturating_mul(window_ms)
+        / (100 * cost_ms.max(1));
+    u32::try_from(can).unwrap_or(u32::MAX)
+}
+
 impl Capacity {
     /// Callbacks the operators can still take today beyond those pending: each operator's
     /// share of the time to closing, less one call (the last call must be over by closing),
@@ -163,6 +180,15 @@ mod tests {
         assert_eq!(capacity(470, 3_600_000).room_today(), 6);
         assert_eq!(capacity(600, 3_600_000).room_today(), 0);
         assert_eq!(capacity(0, 200_000).room_today(), 0);
+    }
+
+    #[test]
+    fn the_morning_window_holds_the_callback_share_of_its_staff_time() {
+        // 40 operators x 70 % x 2 h / 195 s = 1,033 (the demo's results day).
+        assert_eq!(window_capacity(40, 70, 7_200_000, 195_000), 1_033);
+        assert_eq!(window_capacity(40, 70, 0, 195_000), 0);
+        // A zero cost is taken as 1 ms, never a division by zero.
+        assert_eq!(window_capacity(40, 70, 7_200_000, 0), 201_600_000);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! again, so capacity is checked when the offer is made. Every offer is a `door_offer` event.
 
 use super::*;
-use crate::callback::door::{CallbackWhen, Capacity, DoorPolicy, Offer};
+use crate::callback::door::{window_capacity, CallbackWhen, Capacity, DoorPolicy, Offer};
 use crate::config::{DoorConfig, Tenant};
 
 impl AcdActor {
@@ -19,19 +19,21 @@ impl AcdActor {
         let tenant = self.shared.config.tenants.get(tid.0 as usize)?;
         let door = tenant.surge.door?;
         let queues = self.tenant_queues(tid);
-        let staff = self.core.staff_for(&queues) as u64;
         let window_ms = door
             .next_morning
             .map_or(0, |w| w.length().as_millis() as u64);
-        let cost = self.callback_cost_ms(queue).max(1);
-        let share = u64::from(self.callback_share_percent(tenant));
         Some((
             tenant,
             door,
             DoorPolicy {
                 offer_above_ms: door.offer_above.as_millis() as u64,
                 sms: self.sms_offered(),
-                next_morning_capacity: (staff * share * window_ms / (100 * cost)) as u32,
+                next_morning_capacity: window_capacity(
+                    self.core.staff_for(&queues),
+                    self.callback_share_percent(tenant),
+                    window_ms,
+                    self.callback_cost_ms(queue),
+                ),
             },
         ))
     }
