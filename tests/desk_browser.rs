@@ -165,6 +165,47 @@ fn operator_desk_screen_pop_after_call_work_and_tenant_walls() {
     b.wait_text("#read-only", "Только просмотр", UI);
 }
 
+/// The supervisor's floor follows the line without a reload: a caller's row appears while
+/// they wait and goes when they hang up, and an operator's state changed elsewhere (the API)
+/// shows. Made to fail by a floor that is rendered once (no stream): the row never appears.
+#[test]
+fn the_supervisor_floor_follows_calls_and_operators_live() {
+    let nav = Navbat::start("desk-floor", with_desk(TestConfig::default(), ""));
+    let b = Browser::start(nav.dir.path());
+    b.log_in(nav.http, "supervisor");
+    b.goto(&format!("http://{}/supervisor", nav.http));
+    b.wait_for("#no-live-calls", UI);
+    // A mark on this page: gone if the page is ever loaded again.
+    b.execute("window.floorMark = 'kept'; return null;", vec![]);
+
+    // Nobody is registered: the caller waits, then gives up (CANCEL after 8 s).
+    let caller = nav.caller("floor-caller", "caller_abandon.xml", DTM_DID, 8_000);
+    let row = b.wait_for("#live-calls tr.call", UI);
+    let call = row.attr("data-call").expect("the row names its call");
+    assert!(
+        !b.page_text().contains(CALLER),
+        "the full number is on the floor"
+    );
+    assert!(b
+        .text(&format!("tr.call[data-call='{call}']"))
+        .contains(CALLER_MASKED));
+    caller.wait_success();
+    b.wait_for("#no-live-calls", UI);
+
+    // 1002's state changed through the API reaches the floor.
+    let r = nav.post_json(
+        "/api/operators/1002/state",
+        &serde_json::json!({"state": "break"}),
+    );
+    assert_eq!(r.status, 202, "{r:?}");
+    b.wait_text("tr.operator[data-ext='1002'] .op-state", "Tanaffusda", UI);
+    assert_eq!(
+        b.execute("return window.floorMark || null;", vec![]),
+        serde_json::json!("kept"),
+        "the floor page was loaded again instead of updated"
+    );
+}
+
 /// The store name (`node:boot:c1`) of a call of this run.
 fn nav_uid(nav: &Navbat, call: &str) -> String {
     let r = nav.get(&format!("/api/calls/{call}/history"));

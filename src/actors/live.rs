@@ -11,7 +11,7 @@ use crate::events::{CallOutcome, Event, EventKind, EventSink};
 use crate::privacy::PhoneNumber;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 /// Ended calls kept for after-call work and lookups.
 const ENDED_KEPT: usize = 5_000;
@@ -104,10 +104,14 @@ struct Table {
     ended: VecDeque<String>,
 }
 
-/// The table and the broadcast.
+/// The table, the broadcast, and the floor's change counter.
 pub struct LiveCalls {
     table: Mutex<Table>,
     tx: broadcast::Sender<Notice>,
+    /// Bumped whenever what the supervisor's floor shows changes (a call arrives, joins a
+    /// queue, rings, is answered or ends; an operator's state changes). A `watch` keeps only
+    /// the newest value, so a burst of changes wakes a floor stream once.
+    floor: watch::Sender<u64>,
 }
 
 impl Default for LiveCalls {
@@ -115,6 +119,7 @@ impl Default for LiveCalls {
         LiveCalls {
             table: Mutex::new(Table::default()),
             tx: broadcast::channel(4096).0,
+            floor: watch::channel(0).0,
         }
     }
 }
@@ -123,6 +128,12 @@ impl LiveCalls {
     /// A subscription to the notices.
     pub fn subscribe(&self) -> broadcast::Receiver<Notice> {
         self.tx.subscribe()
+    }
+
+    /// A subscription to the floor's changes: `changed()` resolves after the next change
+    /// (several changes in between count as one).
+    pub fn floor_changes(&self) -> watch::Receiver<u64> {
+        self.floor.subscribe()
     }
 
     /// One call (live or recently ended).
@@ -166,6 +177,19 @@ impl LiveCalls {
 impl EventSink for LiveCalls {
     fn emit(&self, event: &Event) {
         let at = event.at_ms;
+        let floor_changed = matches!(
+            event.kind,
+            EventKind::CallArrived { .. }
+                | EventKind::CallEnqueued { .. }
+                | EventKind::CallOffered { .. }
+                | EventKind::OfferWithdrawn { .. }
+                | EventKind::OfferDeclined { .. }
+                | EventKind::CallAnswered { .. }
+                | EventKind::CallFinished { .. }
+                | EventKind::OperatorState { .. }
+                | EventKind::OperatorRegistered { .. }
+                | EventKind::OperatorUnregistered { .. }
+        );
         let notice = {
             let mut t = self.lock();
             match &event.kind {
@@ -278,6 +302,9 @@ impl EventSink for LiveCalls {
         if let Some(n) = notice {
             self.notify(n);
         }
+        if floor_changed {
+            self.floor.send_modify(|n| *n = n.wrapping_add(1));
+        }
     }
 }
 
@@ -385,5 +412,38 @@ mod tests {
         }
         assert!(live.get("c0").is_none());
         assert!(live.get(&format!("c{}", ENDED_KEPT + 99)).is_some());
+    }
+
+    #[test]
+    fn the_floor_is_told_of_changes_once_per_look() {
+        let live = LiveCalls::default();
+        let mut floor = live.floor_changes();
+        assert!(!floor.has_changed().unwrap());
+        for (seq, call) in [(1, "c1"), (2, "c2")] {
+            live.emit(&ev(
+                seq,
+                EventKind::CallArrived {
+                    call: call.into(),
+                    tenant: "dtm".into(),
+                    did: "1".into(),
+                    caller: PhoneNumber::new("1"),
+                    transport: "udp".into(),
+                },
+            ));
+        }
+        // Two arrivals, one wake-up.
+        assert!(floor.has_changed().unwrap());
+        floor.borrow_and_update();
+        assert!(!floor.has_changed().unwrap());
+        live.emit(&ev(
+            3,
+            EventKind::OperatorState {
+                operator: "1001".into(),
+                from: "available".into(),
+                to: "break".into(),
+                reason: "lunch".into(),
+            },
+        ));
+        assert!(floor.has_changed().unwrap());
     }
 }

@@ -1427,9 +1427,50 @@ async fn supervisor_page(router: web::Data<Router>, req: HttpRequest) -> HttpRes
     )
 }
 
-async fn floor_fragment(router: web::Data<Router>, req: HttpRequest) -> HttpResponse {
+/// How long the floor stream gathers changes before it renders (a burst of arrivals is one
+/// render), and how often it renders anyway (waiting times and ages go on growing).
+const FLOOR_GATHER: std::time::Duration = std::time::Duration::from_millis(250);
+const FLOOR_REFRESH: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// `GET /supervisor/events`: Server-Sent Events for the supervisor's floor: a `floor` event
+/// with the rendered floor (scoped to the viewer's tenants, read-only for officers) after
+/// each change of calls, queues or operators, at most four a second, and every 5 s.
+async fn floor_events(router: web::Data<Router>, req: HttpRequest) -> HttpResponse {
     let p = or_answer!(page_principal(&router, &req, FLOOR_ROLES).await);
-    html(StatusCode::OK, Ok(render_floor(&router, &p).await))
+    let mut changes = router.shared.desk.live.floor_changes();
+    let router = router.into_inner();
+    let (tx, body) = tokio::sync::mpsc::channel::<Result<web::Bytes, actix_web::Error>>(4);
+    actix_web::rt::spawn(async move {
+        if tx
+            .send(Ok(web::Bytes::from_static(b": connected\n\n")))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        loop {
+            tokio::select! {
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(FLOOR_GATHER).await;
+                }
+                _ = tokio::time::sleep(FLOOR_REFRESH) => {}
+                _ = tx.closed() => return,
+            }
+            changes.borrow_and_update();
+            let frame = sse_frame("floor", &render_floor(&router, &p).await);
+            if tx.send(Ok(frame)).await.is_err() {
+                return;
+            }
+        }
+    });
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(tokio_stream_from(body))
 }
 
 #[derive(Deserialize)]
@@ -2309,7 +2350,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(save_disposition),
         )
         .route("/supervisor", web::get().to(supervisor_page))
-        .route("/supervisor/floor", web::get().to(floor_fragment))
+        .route("/supervisor/events", web::get().to(floor_events))
         .route(
             "/supervisor/calls/{call}/monitor",
             web::post().to(floor_monitor),
