@@ -671,7 +671,11 @@ fn run(config: Config, embedded_prompts: bool) -> anyhow::Result<()> {
         let http_handle = http.handle();
         actix::spawn(http);
         if let Some(store) = router.shared.store.clone() {
-            actix::spawn(navbat::recordings::retention::job(store, config.clone()));
+            actix::spawn(navbat::recordings::retention::job(
+                store.clone(),
+                config.clone(),
+            ));
+            actix::spawn(navbat::qa::job::job(store, config.clone()));
         }
 
         // Printed whatever the log level: scripts and tests wait for this line.
