@@ -116,7 +116,10 @@ pub(crate) fn check_tenant_qa(
     {
         errors.push(
             format!("{field}.sample_per_operator_week"),
-            format!("{} is not a usable sample size", raw.sample_per_operator_week),
+            format!(
+                "{} is not a usable sample size",
+                raw.sample_per_operator_week
+            ),
             format!(
                 "give the calls drawn per operator and week, 0 to {MAX_SAMPLE_PER_OPERATOR_WEEK} \
                  (default {DEFAULT_SAMPLE_PER_OPERATOR_WEEK})"
@@ -214,7 +217,7 @@ mod tests {
 
     #[test]
     fn the_demo_has_scorecards_for_both_tenants() {
-        let config = Config::embedded_default().unwrap();
+        let config = Config::embedded_default();
         for id in ["dtm", "support"] {
             let card = config.tenant(id).unwrap().qa.as_ref().expect(id);
             let ids: Vec<&str> = card.criteria.iter().map(|c| c.id.as_str()).collect();
@@ -257,7 +260,10 @@ mod tests {
         );
         assert!(text.contains("1 to 100"), "{text}");
         problem_at(
-            with_support_qa(&format!("[tenant.qa]\ncriteria = [{}]", crit("Big Id", "5"))),
+            with_support_qa(&format!(
+                "[tenant.qa]\ncriteria = [{}]",
+                crit("Big Id", "5")
+            )),
             "tenant.support.qa.criteria[0].id",
         );
         problem_at(

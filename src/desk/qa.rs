@@ -17,8 +17,7 @@
 
 use super::auth::{self, api_principal, audit, json_error, now_ms};
 use super::pages::{
-    chrome, html, local_time, message, not_found, page_principal, redirect, visible_tenants,
-    Chrome,
+    chrome, html, local_time, message, not_found, page_principal, redirect, visible_tenants, Chrome,
 };
 use super::qtexts::QT;
 use super::with_db;
@@ -91,7 +90,11 @@ fn card<'a>(router: &'a Router, tenant: &str) -> Option<&'a Scorecard> {
     router.shared.config.tenant(tenant)?.qa.as_ref()
 }
 
-fn csrf(p: &Principal, req: &HttpRequest, form: &HashMap<String, String>) -> Result<(), HttpResponse> {
+fn csrf(
+    p: &Principal,
+    req: &HttpRequest,
+    form: &HashMap<String, String>,
+) -> Result<(), HttpResponse> {
     auth::check_csrf(p, req, form.get("csrf").map(String::as_str))
 }
 
@@ -210,7 +213,10 @@ fn comments_of(form: &HashMap<String, String>) -> Result<Vec<Comment>, String> {
         if text.is_empty() {
             continue;
         }
-        let at = form.get(&format!("at_{k}")).map(String::as_str).unwrap_or("");
+        let at = form
+            .get(&format!("at_{k}"))
+            .map(String::as_str)
+            .unwrap_or("");
         let at_secs = parse_offset(at).ok_or_else(|| format!("\"{at}\" (m:ss)"))?;
         out.push(Comment {
             at_secs,
@@ -435,7 +441,10 @@ async fn queue_page(
                     )
                 })
                 .collect(),
-            disputes: disputes.iter().map(|e| eval_view(&router, e, lang)).collect(),
+            disputes: disputes
+                .iter()
+                .map(|e| eval_view(&router, e, lang))
+                .collect(),
             sessions: sessions
                 .into_iter()
                 .map(|s| (s.session, s.title, s.closed_at_ms.is_none()))
@@ -460,7 +469,13 @@ async fn sample_form(router: web::Data<Router>, req: HttpRequest, form: Form) ->
     };
     match run_sample(&router, &p, &req, &tenant, week, None).await {
         Ok(_) => redirect(&format!("/qa?tenant={tenant}&week={week}")),
-        Err(e) => message(&p, StatusCode::SERVICE_UNAVAILABLE, "qa-failed", qt(&p).draw, &e),
+        Err(e) => message(
+            &p,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "qa-failed",
+            qt(&p).draw,
+            &e,
+        ),
     }
 }
 
@@ -575,7 +590,13 @@ async fn call_page(
     let p = or_answer!(page_principal(&router, &req, ACT_ROLES).await);
     let f = or_answer!(call_facts(&router, &p, &path.into_inner()).await);
     let Some(card) = card(&router, &f.tenant) else {
-        return message(&p, StatusCode::NOT_FOUND, "no-scorecard", qt(&p).evaluation_title, qt(&p).no_scorecard);
+        return message(
+            &p,
+            StatusCode::NOT_FOUND,
+            "no-scorecard",
+            qt(&p).evaluation_title,
+            qt(&p).no_scorecard,
+        );
     };
     let u = f.uid.clone();
     let Ok(evaluations) = with_db(&router, move |pool, _| async move {
@@ -691,7 +712,13 @@ async fn answer(
         return bad_form(&p, qt(&p).answer);
     }
     if e.answer.is_some() {
-        return message(&p, StatusCode::CONFLICT, "already-answered", qt(&p).answered, qt(&p).answered);
+        return message(
+            &p,
+            StatusCode::CONFLICT,
+            "already-answered",
+            qt(&p).answered,
+            qt(&p).answered,
+        );
     }
     let step = QaStep::Answered {
         evaluation: id.clone(),
@@ -798,7 +825,13 @@ async fn dispute(
         return bad_form(&p, qt(&p).dispute_reason);
     }
     if e.dispute_reason.is_some() {
-        return message(&p, StatusCode::CONFLICT, "already-disputed", qt(&p).disputed, qt(&p).already_disputed);
+        return message(
+            &p,
+            StatusCode::CONFLICT,
+            "already-disputed",
+            qt(&p).disputed,
+            qt(&p).already_disputed,
+        );
     }
     let step = QaStep::Disputed {
         evaluation: id.clone(),
@@ -1041,7 +1074,13 @@ async fn session_score(
             .iter()
             .any(|e| e.evaluation.call_uid == f.uid && e.evaluation.evaluator == p.username())
     {
-        return message(&p, StatusCode::CONFLICT, "already-scored", qt(&p).calibration, qt(&p).already_scored);
+        return message(
+            &p,
+            StatusCode::CONFLICT,
+            "already-scored",
+            qt(&p).calibration,
+            qt(&p).already_scored,
+        );
     }
     let e = or_answer!(evaluation_of(&router, &p, &f, Some(id.clone()), &form));
     let total = e.total_tenths;

@@ -132,7 +132,8 @@ pub static UZ: QT = QT {
     session_open: "ochiq",
     session_closed: "yopilgan",
     close_session: "Sessiyani yopish",
-    blind_note: "Boshqalarning baholari siz baholaganingizdan keyin yoki sessiya yopilgach ko'rinadi.",
+    blind_note:
+        "Boshqalarning baholari siz baholaganingizdan keyin yoki sessiya yopilgach ko'rinadi.",
     spread: "Tarqoqlik",
     scored_by: "baholovchi",
     min: "Eng past",

@@ -182,9 +182,9 @@ pub async fn refresh_gauges(store: &Store, config: &Config, now_ms: i64) {
         let id = t.id.clone();
         let from = now_ms - 30 * 24 * 3600 * 1000;
         let got = store
-            .run(async move {
-                rows::evaluations(&pool, Which::Tenant(&id, from, now_ms + 1)).await
-            })
+            .run(
+                async move { rows::evaluations(&pool, Which::Tenant(&id, from, now_ms + 1)).await },
+            )
             .await;
         let Ok(Ok(list)) = got else {
             continue;
@@ -200,8 +200,7 @@ pub async fn refresh_gauges(store: &Store, config: &Config, now_ms: i64) {
                 / 10.0
         };
         metrics::gauge!(crate::metrics::QA_SCORE_MEAN, "tenant" => t.id.clone()).set(mean);
-        metrics::gauge!(crate::metrics::QA_EVALUATIONS_30D, "tenant" => t.id.clone())
-            .set(n as f64);
+        metrics::gauge!(crate::metrics::QA_EVALUATIONS_30D, "tenant" => t.id.clone()).set(n as f64);
     }
 }
 

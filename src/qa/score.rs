@@ -150,7 +150,13 @@ mod tests {
     fn the_total_is_the_weighted_share_of_the_best_marks() {
         let c = card(&[("greeting", 10, false), ("accuracy", 30, false)]);
         let all = total(&c, &marks(&[("greeting", 5), ("accuracy", 5)])).unwrap();
-        assert_eq!(all, Total { tenths: 1000, zeroed: false });
+        assert_eq!(
+            all,
+            Total {
+                tenths: 1000,
+                zeroed: false
+            }
+        );
         // 10*5 + 30*0 = 50 of 200: 25 %.
         let t = total(&c, &marks(&[("greeting", 5), ("accuracy", 0)])).unwrap();
         assert_eq!(t.tenths, 250);
@@ -160,7 +166,10 @@ mod tests {
         // 10*1 + 30*1 = 40 of 200 = 20 %; 10*1+30*2 = 70/200 = 35 %; 1/3 rounds.
         let c3 = card(&[("a", 1, false), ("b", 2, false)]);
         // (1*1 + 2*0) / 15 = 6.666.. % -> 66.7 tenths rounded half up = 67.
-        assert_eq!(total(&c3, &marks(&[("a", 1), ("b", 0)])).unwrap().tenths, 67);
+        assert_eq!(
+            total(&c3, &marks(&[("a", 1), ("b", 0)])).unwrap().tenths,
+            67
+        );
         assert_eq!(percent_text(875), "87.5");
         assert_eq!(percent_text(1000), "100.0");
     }
@@ -169,7 +178,13 @@ mod tests {
     fn a_failed_critical_criterion_zeroes_the_score() {
         let c = card(&[("greeting", 10, false), ("legal", 30, true)]);
         let t = total(&c, &marks(&[("greeting", 5), ("legal", 0)])).unwrap();
-        assert_eq!(t, Total { tenths: 0, zeroed: true });
+        assert_eq!(
+            t,
+            Total {
+                tenths: 0,
+                zeroed: true
+            }
+        );
         // A low but not failed critical mark counts like any other.
         let t = total(&c, &marks(&[("greeting", 5), ("legal", 1)])).unwrap();
         assert_eq!(t.tenths, 400);
@@ -191,7 +206,10 @@ mod tests {
             Err(ScoreError::Unknown("extra".into()))
         );
         assert_eq!(
-            total(&c, &marks(&[("greeting", 5), ("greeting", 4), ("legal", 5)])),
+            total(
+                &c,
+                &marks(&[("greeting", 5), ("greeting", 4), ("legal", 5)])
+            ),
             Err(ScoreError::Twice("greeting".into()))
         );
         assert_eq!(

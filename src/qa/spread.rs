@@ -43,7 +43,10 @@ mod tests {
     fn spread_of_scores() {
         assert_eq!(spread(&[]), None);
         let one = spread(&[4.0]).unwrap();
-        assert_eq!((one.n, one.min, one.max, one.mean, one.std_dev), (1, 4.0, 4.0, 4.0, 0.0));
+        assert_eq!(
+            (one.n, one.min, one.max, one.mean, one.std_dev),
+            (1, 4.0, 4.0, 4.0, 0.0)
+        );
         let s = spread(&[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]).unwrap();
         assert_eq!(s.n, 8);
         assert_eq!((s.min, s.max, s.mean), (2.0, 9.0, 5.0));

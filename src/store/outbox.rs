@@ -509,7 +509,7 @@ impl PendingWork {
             | StoreRecord::Disposition(_)
             | StoreRecord::Request(_)
             | StoreRecord::Notice(_)
-        | StoreRecord::Qa(_) => {}
+            | StoreRecord::Qa(_) => {}
         }
     }
 }

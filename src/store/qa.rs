@@ -470,7 +470,12 @@ pub async fn evaluations(
 ) -> Result<Vec<EvaluationRow>, sqlx::Error> {
     let (filter, a, b, c) = match which {
         Which::Id(id) => ("evaluation_id = $1", id.to_owned(), 0, 0),
-        Which::Call(call) => ("call_uid = $1 AND session_id IS NULL", call.to_owned(), 0, 0),
+        Which::Call(call) => (
+            "call_uid = $1 AND session_id IS NULL",
+            call.to_owned(),
+            0,
+            0,
+        ),
         Which::Operator(op) => ("operator = $1 AND session_id IS NULL", op.to_owned(), 0, 0),
         Which::OpenDisputes(t) => (
             "tenant = $1 AND session_id IS NULL AND dispute_reason IS NOT NULL AND answer IS NULL",
