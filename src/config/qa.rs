@@ -174,7 +174,7 @@ pub(crate) fn check_tenant_qa(
             });
         }
     }
-    (errors.len() == before).then(|| Scorecard {
+    (errors.len() == before).then_some(Scorecard {
         criteria,
         sample_per_operator_week: raw.sample_per_operator_week as u32,
     })

@@ -911,6 +911,9 @@ async fn open_session(router: web::Data<Router>, req: HttpRequest, form: Form) -
     redirect(&format!("/qa/calibrations/{id}"))
 }
 
+/// A spread line: criterion id, its title, min, max, mean, std-dev (as shown).
+type SpreadLine = (String, String, String, String, String, String);
+
 /// One call of a session as the page shows it.
 struct SessionCall {
     call: String,
@@ -919,7 +922,7 @@ struct SessionCall {
     can_score: bool,
     /// The spread, when `p` may see it (they scored it, or the session is closed):
     /// (criterion title, min, max, mean, std-dev), the last line the total.
-    spread: Option<(usize, Vec<(String, String, String, String, String, String)>)>,
+    spread: Option<(usize, Vec<SpreadLine>)>,
 }
 
 #[derive(Template)]

@@ -160,8 +160,10 @@ pub async fn month_data(
 ) -> Result<MonthData, sqlx::Error> {
     let (start, end) = month.range_ms(tz);
     let month_text = month.to_string();
-    let mut data = MonthData::default();
-    data.qa = crate::store::qa::operator_means(pool, tenant, start, end).await?;
+    let mut data = MonthData {
+        qa: crate::store::qa::operator_means(pool, tenant, start, end).await?,
+        ..MonthData::default()
+    };
     let rows = sqlx::query(
         "SELECT call_uid, caller_number, arrived_at_ms, enqueued_at_ms, answered_at_ms, \
          ended_at_ms, language, topic, operator, outcome, wait_ms, talk_ms, \
