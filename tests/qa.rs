@@ -153,8 +153,16 @@ fn every_qa_route_answers_by_role_and_tenant() {
     );
     assert_eq!(no_csrf.status, 403, "{no_csrf:?}");
     // A bad mark or a comment without its time is refused with the form's reason.
-    assert_eq!(post(&sup, &dp, &[("mark_greeting", "9")]), 400);
-    assert_eq!(post(&sup, &dp, &marks_and(&[("text_1", "x")])), 400);
+    let bad = sup.post_form(&dp, &[("mark_greeting", "9")]);
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.body.contains("Salomlashish") && bad.body.contains("0 = bajarilmagan"),
+        "the refusal does not name the criterion in the account's language: {}",
+        bad.body
+    );
+    let bad = sup.post_form(&dp, &marks_and(&[("text_1", "x")]));
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("Vaqt (daq:son)"), "{}", bad.body);
     assert_eq!(
         post(
             &sup,

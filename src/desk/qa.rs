@@ -186,24 +186,37 @@ fn player(router: &Router, p: &Principal, f: &CallFacts) -> Option<String> {
 fn marks_of(
     card: &Scorecard,
     form: &HashMap<String, String>,
+    q: &QT,
+    lang: Lang,
 ) -> Result<(Vec<(String, u8)>, score::Total), String> {
     let mut marks = Vec::with_capacity(card.criteria.len());
     for c in &card.criteria {
         let text = form
             .get(&format!("mark_{}", c.id))
-            .ok_or_else(|| format!("{}: ?", c.id))?;
-        let mark: u8 = text
+            .map(String::as_str)
+            .unwrap_or("");
+        let mark = text
             .trim()
-            .parse()
-            .map_err(|_| format!("{}: \"{text}\"", c.id))?;
+            .parse::<u8>()
+            .ok()
+            .filter(|m| *m <= MAX_MARK)
+            .ok_or_else(|| {
+                format!(
+                    "{}: {} \"{text}\" ({})",
+                    text_of(&c.title, lang),
+                    q.mark,
+                    q.marks_hint
+                )
+            })?;
         marks.push((c.id.clone(), mark));
     }
+    // Every criterion is marked once, 0-5, by construction: no other refusal is left.
     let total = score::total(card, &marks).map_err(|e| e.to_string())?;
     Ok((marks, total))
 }
 
 /// The timestamped comments of `form` (`at_N`, `text_N`); a row with text needs a time.
-fn comments_of(form: &HashMap<String, String>) -> Result<Vec<Comment>, String> {
+fn comments_of(form: &HashMap<String, String>, q: &QT) -> Result<Vec<Comment>, String> {
     let mut out = Vec::new();
     for k in 1..=COMMENT_ROWS {
         let text = form
@@ -217,7 +230,7 @@ fn comments_of(form: &HashMap<String, String>) -> Result<Vec<Comment>, String> {
             .get(&format!("at_{k}"))
             .map(String::as_str)
             .unwrap_or("");
-        let at_secs = parse_offset(at).ok_or_else(|| format!("\"{at}\" (m:ss)"))?;
+        let at_secs = parse_offset(at).ok_or_else(|| format!("{}: \"{at}\"", q.comment_at))?;
         out.push(Comment {
             at_secs,
             text: text.chars().take(TEXT_MAX).collect(),
@@ -649,8 +662,9 @@ fn evaluation_of(
     let Some(card) = card(router, &f.tenant) else {
         return Err(not_found(p));
     };
-    let (marks, total) = marks_of(card, form).map_err(|e| bad_form(p, &e))?;
-    let comments = comments_of(form).map_err(|e| bad_form(p, &e))?;
+    let (marks, total) =
+        marks_of(card, form, qt(p), p.account.language).map_err(|e| bad_form(p, &e))?;
+    let comments = comments_of(form, qt(p)).map_err(|e| bad_form(p, &e))?;
     Ok(Evaluation {
         id: new_id("qa"),
         tenant: f.tenant.clone(),
