@@ -755,6 +755,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     crate::desk::reports::routes(cfg);
     crate::desk::form::routes(cfg);
     crate::desk::recordings::routes(cfg);
+    crate::desk::qa::routes(cfg);
     cfg.route("/metrics", web::get().to(metrics))
         .route("/api/health", web::get().to(health))
         .route("/api/queues", web::get().to(queues))

@@ -24,6 +24,7 @@ pub mod money;
 pub mod notices;
 pub mod presence;
 pub mod privacy;
+pub mod qa;
 pub mod recordings;
 pub mod report;
 pub mod request_model;

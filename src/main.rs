@@ -69,6 +69,31 @@ enum Command {
         #[command(subcommand)]
         action: ReportAction,
     },
+    /// Quality assurance (D17): draw a week's QA sample by hand, through the running router
+    /// (its http.listen, with http.admin_token), which records it through its journal.
+    Qa {
+        #[command(subcommand)]
+        action: QaAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum QaAction {
+    /// Draw the QA sample of a week (the tenant's local ISO week): per operator
+    /// [tenant.qa] sample_per_operator_week calls at random plus every complaint, unresolved
+    /// and disputed call. A week already drawn keeps its draw (only new mandatory calls are
+    /// added). Prints the seed, the candidates' digest and the calls added.
+    Sample {
+        /// The week, YYYY-Www (e.g. 2026-W49).
+        #[arg(long)]
+        week: String,
+        /// The tenant id (default: every tenant with a scorecard).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// The seed of the draw (default: a random one, recorded).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -196,6 +221,19 @@ fn main() -> std::process::ExitCode {
                 Ok(()) => std::process::ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("navbat report: {e:#}");
+                    std::process::ExitCode::from(1)
+                }
+            },
+            Err(errors) => {
+                eprintln!("{errors}");
+                std::process::ExitCode::from(1)
+            }
+        },
+        Command::Qa { action } => match load(&cli.config) {
+            Ok(config) => match qa(&config, action) {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("navbat qa: {e:#}");
                     std::process::ExitCode::from(1)
                 }
             },
@@ -437,6 +475,63 @@ fn user(config: &Config, action: UserAction) -> anyhow::Result<()> {
     })
 }
 
+/// `navbat qa sample`: asks the running router (`POST /api/qa/sample`) so the sample goes
+/// through its journal like every other record.
+fn qa(config: &Config, action: QaAction) -> anyhow::Result<()> {
+    use std::io::{Read, Write};
+    let QaAction::Sample { week, tenant, seed } = action;
+    navbat::qa::sample::Week::parse(&week)?;
+    let token = config.http.admin_token.as_deref().context(
+        "http.admin_token is not set: navbat qa asks the running router with it; set it in the \
+         configuration",
+    )?;
+    let tenants: Vec<String> = match tenant {
+        Some(t) => vec![t],
+        None => config
+            .tenants
+            .iter()
+            .filter(|t| t.qa.is_some())
+            .map(|t| t.id.clone())
+            .collect(),
+    };
+    anyhow::ensure!(
+        !tenants.is_empty(),
+        "no tenant has a scorecard ([tenant.qa])"
+    );
+    let mut addr = config.http.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    for tenant in tenants {
+        let mut body = serde_json::json!({"tenant": tenant, "week": week});
+        if let Some(seed) = seed {
+            body["seed"] = seed.into();
+        }
+        let body = body.to_string();
+        let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+            .with_context(|| format!("cannot reach the router's HTTP at {addr}; is it running?"))?;
+        stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+        write!(
+            stream,
+            "POST /api/qa/sample HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer)?;
+        let (head, text) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+        let ok = head.starts_with("HTTP/1.1 200");
+        // Chunked or not, the JSON object is the part between the outer braces.
+        let json = match (text.find('{'), text.rfind('}')) {
+            (Some(a), Some(b)) if b > a => &text[a..=b],
+            _ => text,
+        };
+        anyhow::ensure!(ok, "{tenant}: {}", json.trim());
+        println!("{json}");
+    }
+    Ok(())
+}
+
 fn report(config: &Config, action: ReportAction) -> anyhow::Result<()> {
     use navbat::report::{self, Month};
     let (month, tenant) = match &action {
@@ -671,7 +766,11 @@ fn run(config: Config, embedded_prompts: bool) -> anyhow::Result<()> {
         let http_handle = http.handle();
         actix::spawn(http);
         if let Some(store) = router.shared.store.clone() {
-            actix::spawn(navbat::recordings::retention::job(store, config.clone()));
+            actix::spawn(navbat::recordings::retention::job(
+                store.clone(),
+                config.clone(),
+            ));
+            actix::spawn(navbat::qa::job::job(store, config.clone()));
         }
 
         // Printed whatever the log level: scripts and tests wait for this line.

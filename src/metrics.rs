@@ -150,6 +150,10 @@ pub const MEDIA_DROPS: &str = "navbat_media_drops_total";
 pub const RECORDING_BYTES: &str = "navbat_recording_bytes_total";
 /// Recordings in progress.
 pub const RECORDINGS_OPEN: &str = "navbat_recordings_open";
+/// The mean QA score of the last 30 days, per cent, by tenant (refreshed by the QA job).
+pub const QA_SCORE_MEAN: &str = "navbat_qa_score_mean_percent";
+/// QA evaluations of the last 30 days, by tenant.
+pub const QA_EVALUATIONS_30D: &str = "navbat_qa_evaluations_30d";
 /// The [`MAILBOX_SHED`] `mailbox` of the call actors, for the SIP legs' events.
 pub const MAILBOX_CALL_LEG: &str = "call_leg";
 
@@ -291,6 +295,8 @@ pub const CATALOGUE: &[MetricSpec] = &[
     live(MEDIA_DROPS, Counter, Unit::Count, &["reason"], "Media work shed or failed: send_buffer_full, send_error, malformed (datagrams that are not RTP), rtcp_malformed (datagrams on RTCP ports that are not RTCP), playout_overflow (20 ms frames of inbound audio dropped because a leg's 200 ms buffer was full), command_shed, recording_shed (20 ms recording frames the writer could not take), recording_failed (recordings that could not be written). Should stay 0."),
     live(RECORDING_BYTES, Counter, Unit::Bytes, &["tenant"], "Bytes of call recordings written (WAV headers included), by tenant."),
     live(RECORDINGS_OPEN, Gauge, Unit::Count, &[], "Call recordings in progress."),
+    live(QA_SCORE_MEAN, Gauge, Unit::Percent, &["tenant"], "The mean QA score (D17) of the tenant's evaluations of the last 30 days, 0 to 100; refreshed hourly by the QA job and after each evaluation."),
+    live(QA_EVALUATIONS_30D, Gauge, Unit::Count, &["tenant"], "QA evaluations (not calibration) of the tenant saved in the last 30 days."),
     live("navbat_requests_registered_total", Counter, Unit::Count, &["tenant", "channel"], "Requests registered (C2), by channel: phone, email, telegram, web."),
     live("navbat_requests_open", Gauge, Unit::Count, &["tenant", "priority"], "Requests not yet resolved or closed, by priority."),
     live("navbat_requests_near_breach", Gauge, Unit::Count, &["tenant"], "Open requests with an SLA clock near its deadline (at most [tenant.sla] near_breach_share of its budget left)."),

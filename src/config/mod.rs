@@ -17,6 +17,7 @@ mod error;
 mod menu;
 pub mod notices;
 mod parse;
+pub mod qa;
 mod raw;
 pub mod recordings;
 pub mod requests;
@@ -281,6 +282,8 @@ pub struct Tenant {
     pub billing: Option<billing::TenantBilling>,
     /// Recordings: retention, operators' access (`[tenant.recordings]`).
     pub recordings: recordings::TenantRecordings,
+    /// The quality scorecard and weekly sample (`[tenant.qa]`); `None`: no QA for it.
+    pub qa: Option<qa::Scorecard>,
 }
 
 /// An address or network (`192.0.2.10`, `10.1.0.0/16`, `2001:db8::/32`).

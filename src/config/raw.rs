@@ -287,6 +287,7 @@ pub(crate) struct RawTenant {
     pub sla: Option<super::sla::RawTenantSla>,
     pub billing: Option<super::billing::RawTenantBilling>,
     pub recordings: Option<super::recordings::RawTenantRecordings>,
+    pub qa: Option<super::qa::RawTenantQa>,
 }
 
 fn default_service_level() -> u64 {

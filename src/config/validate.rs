@@ -625,6 +625,7 @@ fn check_tenants(
         let billing = super::billing::check_tenant_billing(tenant.billing.as_ref(), label, errors);
         let recordings =
             super::recordings::check_tenant_recordings(tenant.recordings.as_ref(), label, errors);
+        let qa = super::qa::check_tenant_qa(tenant.qa.as_ref(), label, errors);
         let trunk_sources = tenant.trunk_sources.as_ref().map(|list| {
             if list.is_empty() {
                 errors.push(
@@ -681,6 +682,7 @@ fn check_tenants(
                     billing,
                     // A bad value was reported above, and the tenant skipped.
                     recordings: recordings.unwrap_or_default(),
+                    qa,
                 })
             }
             _ => ok = false,

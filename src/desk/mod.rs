@@ -31,6 +31,9 @@ pub use crate::actors::live;
 #[allow(clippy::result_large_err)]
 pub mod pages;
 #[allow(clippy::result_large_err)]
+pub mod qa;
+pub mod qtexts;
+#[allow(clippy::result_large_err)]
 pub mod recordings;
 #[allow(clippy::result_large_err)]
 pub mod reports;

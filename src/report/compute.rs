@@ -461,6 +461,7 @@ pub fn monthly(ctx: &Context, data: &MonthData) -> Result<MonthlyReport, ReportE
             ops.insert(op);
         }
     }
+    ops.extend(data.qa.iter().map(|(op, ..)| op.clone()));
     let operators: Vec<OperatorRow> = ops
         .into_iter()
         .map(|ext| {
@@ -495,7 +496,16 @@ pub fn monthly(ctx: &Context, data: &MonthData) -> Result<MonthlyReport, ReportE
                 dispositions: ds.len() as u64,
                 resolved,
                 resolved_pct: pct(resolved, ds.len() as u64),
-                qa_score: None,
+                qa_score: data
+                    .qa
+                    .iter()
+                    .find(|(op, ..)| *op == ext)
+                    .map(|(_, _, mean)| mean.round() / 10.0),
+                qa_count: data
+                    .qa
+                    .iter()
+                    .find(|(op, ..)| *op == ext)
+                    .map_or(0, |(_, n, _)| u64::from(*n)),
                 ext,
             }
         })

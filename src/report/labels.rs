@@ -121,6 +121,7 @@ texts! {
     DISPOSITIONS = "Tasniflangan", "Классифицировано";
     RESOLVED_SHARE = "Hal qilingan ulushi, %", "Доля решённых, %";
     QA_SCORE = "Sifat bahosi", "Оценка качества";
+    QA_COUNT = "Baholangan qo'ng'iroqlar", "Оценено звонков";
     REPEAT = "Takroriy qo'ng'iroqlar", "Повторные звонки";
     CALLERS = "Qo'ng'iroq qilganlar", "Звонивших";
     REPEAT_CALLERS = "Bir necha marta qo'ng'iroq qilganlar", "Звонили более одного раза";

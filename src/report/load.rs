@@ -142,6 +142,9 @@ pub struct MonthData {
     pub holds: Vec<HoldMark>,
     /// State changes of the operators who answered the month's calls, by time.
     pub states: Vec<StateChange>,
+    /// QA evaluations saved in the month, per operator: (ext, count, mean in tenths of a
+    /// per cent).
+    pub qa: Vec<(String, u32, f64)>,
 }
 
 /// How far past the month's end a call that arrived in it may still be talking, on hold or
@@ -157,7 +160,10 @@ pub async fn month_data(
 ) -> Result<MonthData, sqlx::Error> {
     let (start, end) = month.range_ms(tz);
     let month_text = month.to_string();
-    let mut data = MonthData::default();
+    let mut data = MonthData {
+        qa: crate::store::qa::operator_means(pool, tenant, start, end).await?,
+        ..MonthData::default()
+    };
     let rows = sqlx::query(
         "SELECT call_uid, caller_number, arrived_at_ms, enqueued_at_ms, answered_at_ms, \
          ended_at_ms, language, topic, operator, outcome, wait_ms, talk_ms, \

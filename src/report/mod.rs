@@ -298,8 +298,11 @@ pub struct OperatorRow {
     pub resolved: u64,
     /// `resolved / dispositions`, percent.
     pub resolved_pct: f64,
-    /// The quality score (D17) once QA scorecards exist; empty until then.
+    /// The mean QA score (D17, per cent) of their calls' evaluations saved in the month
+    /// (calibration scores not counted); `None` when none was.
     pub qa_score: Option<f64>,
+    /// How many evaluations that mean is of.
+    pub qa_count: u64,
 }
 
 /// Repeat callers (numbers masked).

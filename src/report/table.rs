@@ -232,6 +232,7 @@ pub fn tables(r: &MonthlyReport, lang: Lang) -> Vec<Table> {
             l::RESOLVED,
             l::RESOLVED_SHARE,
             l::QA_SCORE,
+            l::QA_COUNT,
         ],
         rows: r
             .operators
@@ -250,6 +251,7 @@ pub fn tables(r: &MonthlyReport, lang: Lang) -> Vec<Table> {
                     Cell::Int(o.resolved),
                     Cell::Pct(o.resolved_pct),
                     o.qa_score.map_or(Cell::Empty, Cell::Pct),
+                    Cell::Int(o.qa_count),
                 ]
             })
             .collect(),

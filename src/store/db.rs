@@ -72,6 +72,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("migrations/0007_recordings.postgres.sql"),
         sqlite: include_str!("migrations/0007_recordings.sqlite.sql"),
     },
+    Migration {
+        version: 8,
+        name: "qa",
+        postgres: include_str!("migrations/0008_qa.postgres.sql"),
+        sqlite: include_str!("migrations/0008_qa.sqlite.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
@@ -419,6 +425,11 @@ impl Db {
                 .await
                 .map_err(|e| self.err(e))?;
         }
+        if !rows.qa.is_empty() {
+            super::qa::write_postgres(&mut tx, &rows.qa)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
         tx.commit().await.map_err(|e| self.err(e))
     }
 
@@ -538,6 +549,11 @@ impl Db {
         }
         if !rows.notices.is_empty() {
             super::notices::write_any(&mut tx, &rows.notices)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        if !rows.qa.is_empty() {
+            super::qa::write_any(&mut tx, &rows.qa)
                 .await
                 .map_err(|e| self.err(e))?;
         }

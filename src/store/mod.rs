@@ -35,6 +35,7 @@ pub mod db;
 pub mod journal;
 pub mod notices;
 pub mod outbox;
+pub mod qa;
 // The people's records sit with the accounts (see there); the store folds and writes them.
 pub use crate::accounts::people;
 pub mod record;

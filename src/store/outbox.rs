@@ -56,6 +56,8 @@ pub enum StoreRecord {
     Request(Box<crate::request_model::RequestStep>),
     /// A step of a notice to the client (D7).
     Notice(Box<crate::notices::NoticeStep>),
+    /// A QA step: a week's sample, an evaluation, a dispute, a calibration session (D17).
+    Qa(Box<super::qa::QaStep>),
 }
 
 /// Names the step and the id only: records hold full numbers (D18).
@@ -68,6 +70,7 @@ impl std::fmt::Debug for StoreRecord {
             StoreRecord::Disposition(d) => write!(f, "{d:?}"),
             StoreRecord::Request(r) => write!(f, "{r:?}"),
             StoreRecord::Notice(n) => write!(f, "{n:?}"),
+            StoreRecord::Qa(q) => write!(f, "{q:?}"),
         }
     }
 }
@@ -245,7 +248,8 @@ pub fn fold_record(
         StoreRecord::Audit(_)
         | StoreRecord::Disposition(_)
         | StoreRecord::Request(_)
-        | StoreRecord::Notice(_) => {}
+        | StoreRecord::Notice(_)
+        | StoreRecord::Qa(_) => {}
         StoreRecord::Callback(r) => {
             let slot = match callbacks.iter().position(|row| row.id == r.id()) {
                 Some(i) => i,
@@ -504,7 +508,8 @@ impl PendingWork {
             StoreRecord::Audit(_)
             | StoreRecord::Disposition(_)
             | StoreRecord::Request(_)
-            | StoreRecord::Notice(_) => {}
+            | StoreRecord::Notice(_)
+            | StoreRecord::Qa(_) => {}
         }
     }
 }

@@ -340,6 +340,8 @@ pub struct Rows {
     pub requests: Vec<(String, crate::request_model::RequestStep)>,
     /// Notice steps in journal order, with their entry's time.
     pub notices: Vec<(i64, crate::notices::NoticeStep)>,
+    /// QA steps in journal order.
+    pub qa: Vec<super::qa::QaStep>,
     /// Entries whose event JSON matched no known shape (kept in the timeline only).
     pub unreadable: usize,
 }
@@ -390,6 +392,7 @@ pub fn fold(entries: &[JournalEntry], month_of: &dyn Fn(&str, i64) -> String) ->
                 StoreRecord::Notice(step) => {
                     rows.notices.push((entry.at_ms as i64, (**step).clone()))
                 }
+                StoreRecord::Qa(step) => rows.qa.push((**step).clone()),
                 _ => super::outbox::fold_record(entry, record, &mut rows.sms, &mut rows.callbacks),
             }
             continue;

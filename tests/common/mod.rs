@@ -14,6 +14,7 @@
 pub mod browser;
 pub mod desk;
 pub mod mail;
+pub mod qa;
 pub mod recordings;
 pub mod requests;
 pub mod softphone;
