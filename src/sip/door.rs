@@ -26,14 +26,23 @@
 //! caps; while no trunk network is named at all every source is treated as a possible trunk,
 //! so a deployment that has not said where its trunk is never has its trunk cut.
 //!
+//! A retransmission of an INVITE the door admitted (the same Call-ID and top Via branch,
+//! `key`) is passed on without a token: the stack answers it from its transaction, and a
+//! stateless 503 to it would contradict the call in progress. These keys are kept for
+//! [`RETRANSMISSION_MS`], at most `max_sources` of them (the oldest go first).
+//!
 //! The table of sources is bounded (`max_sources`): idle entries (no call in progress, full
 //! buckets) are swept when it is full, at most once a second; sources that still find no room
 //! share one overflow entry per class, so a spray of forged addresses costs bounded memory and
 //! gets no more than one source's allowance.
 
 use crate::config::Network;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
+
+/// How long an admitted INVITE's retransmissions are recognised: 64*T1, the longest an
+/// INVITE server transaction lives over UDP (RFC 3261 §17.2.1).
+pub const RETRANSMISSION_MS: u64 = 32_000;
 
 /// The limits for one class of source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,6 +203,9 @@ pub struct Door {
     trunks: Vec<Network>,
     entries: HashMap<Slot, Entry>,
     next_sweep_ms: u64,
+    /// Admitted INVITEs by key, with when they were admitted; `admitted_order` in that order.
+    admitted: HashMap<u64, u64>,
+    admitted_order: VecDeque<(u64, u64)>,
 }
 
 impl Door {
@@ -205,6 +217,8 @@ impl Door {
             trunks,
             entries: HashMap::new(),
             next_sweep_ms: 0,
+            admitted: HashMap::new(),
+            admitted_order: VecDeque::new(),
         }
     }
 
@@ -286,9 +300,43 @@ impl Door {
     }
 
     /// The verdict on a new INVITE from `ip` at `now_ms`, with `queued` datagrams waiting for
-    /// the stack. Takes a rate token whatever the verdict; does not count a call (that is
+    /// the stack; `key` identifies the INVITE (Call-ID and top Via branch) so that its
+    /// retransmissions are recognised. Takes a rate token whatever the verdict, except for a
+    /// retransmission of an admitted INVITE; does not count a call (that is
     /// [`Door::start_call`]).
-    pub fn screen_invite(&mut self, now_ms: u64, ip: IpAddr, queued: usize) -> Verdict {
+    pub fn screen_invite(&mut self, now_ms: u64, ip: IpAddr, queued: usize, key: u64) -> Verdict {
+        self.forget_admitted(now_ms);
+        if self.admitted.contains_key(&key) {
+            return Verdict::Admit;
+        }
+        let verdict = self.judge_invite(now_ms, ip, queued);
+        if verdict == Verdict::Admit {
+            if self.admitted_order.len() >= self.policy.max_sources {
+                if let Some((old, at)) = self.admitted_order.pop_front() {
+                    if self.admitted.get(&old) == Some(&at) {
+                        self.admitted.remove(&old);
+                    }
+                }
+            }
+            self.admitted.insert(key, now_ms);
+            self.admitted_order.push_back((key, now_ms));
+        }
+        verdict
+    }
+
+    fn forget_admitted(&mut self, now_ms: u64) {
+        while let Some(&(key, at)) = self.admitted_order.front() {
+            if now_ms < at + RETRANSMISSION_MS {
+                break;
+            }
+            self.admitted_order.pop_front();
+            if self.admitted.get(&key) == Some(&at) {
+                self.admitted.remove(&key);
+            }
+        }
+    }
+
+    fn judge_invite(&mut self, now_ms: u64, ip: IpAddr, queued: usize) -> Verdict {
         let (slot, class) = self.slot(now_ms, ip);
         let caps = self.caps(class);
         let answers_per_sec = self.policy.answers_per_sec;
@@ -388,17 +436,60 @@ mod tests {
         Door::new(policy(), vec![Network::parse("10.0.0.0/8").unwrap()])
     }
 
+    impl Door {
+        /// A new INVITE with a key of its own.
+        fn si(&mut self, now_ms: u64, ip: IpAddr, queued: usize) -> Verdict {
+            use std::sync::atomic::{AtomicU64, Ordering};
+            static NEXT: AtomicU64 = AtomicU64::new(1);
+            self.screen_invite(now_ms, ip, queued, NEXT.fetch_add(1, Ordering::Relaxed))
+        }
+    }
+
+    #[test]
+    fn a_retransmission_of_an_admitted_invite_passes_without_a_token() {
+        let mut d = door();
+        let a = ip("192.0.2.1");
+        for key in 1..=5 {
+            assert_eq!(d.screen_invite(0, a, 0, key), Verdict::Admit);
+        }
+        // The bucket is empty, yet a retransmission of the first goes on to its transaction.
+        assert_eq!(d.screen_invite(50, a, 0, 1), Verdict::Admit);
+        assert_eq!(
+            d.screen_invite(50, a, 0, 99),
+            Verdict::Answer(Refusal::Rate)
+        );
+        // Even when the source's calls are at their cap (the call is its own).
+        for _ in 0..3 {
+            d.start_call(400, a).unwrap();
+        }
+        assert_eq!(d.screen_invite(500, a, 0, 2), Verdict::Admit);
+        // After 64*T1 it is a new INVITE again.
+        assert_eq!(
+            d.screen_invite(RETRANSMISSION_MS + 1, a, 0, 1),
+            Verdict::Answer(Refusal::Calls)
+        );
+    }
+
+    #[test]
+    fn remembered_invites_are_bounded() {
+        let mut d = Door::new(policy(), Vec::new());
+        for key in 0..100 {
+            d.screen_invite(0, ip("192.0.2.1"), 0, key);
+        }
+        assert!(d.admitted.len() <= 8 && d.admitted_order.len() <= 8);
+    }
+
     #[test]
     fn a_burst_passes_then_the_rate_holds() {
         let mut d = door();
         let a = ip("192.0.2.1");
         for _ in 0..5 {
-            assert_eq!(d.screen_invite(0, a, 0), Verdict::Admit);
+            assert_eq!(d.si(0, a, 0), Verdict::Admit);
         }
-        assert_eq!(d.screen_invite(0, a, 0), Verdict::Answer(Refusal::Rate));
+        assert_eq!(d.si(0, a, 0), Verdict::Answer(Refusal::Rate));
         // 10 a second: one token every 100 ms.
-        assert_eq!(d.screen_invite(99, a, 0), Verdict::Answer(Refusal::Rate));
-        assert_eq!(d.screen_invite(200, a, 0), Verdict::Admit);
+        assert_eq!(d.si(99, a, 0), Verdict::Answer(Refusal::Rate));
+        assert_eq!(d.si(200, a, 0), Verdict::Admit);
     }
 
     #[test]
@@ -406,9 +497,9 @@ mod tests {
         let mut d = door();
         let (flooder, other) = (ip("192.0.2.1"), ip("198.51.100.7"));
         for t in 0..1000 {
-            d.screen_invite(t, flooder, 0);
+            d.si(t, flooder, 0);
         }
-        assert_eq!(d.screen_invite(1000, other, 0), Verdict::Admit);
+        assert_eq!(d.si(1000, other, 0), Verdict::Admit);
         assert_eq!(d.start_call(1000, other), Ok(()));
     }
 
@@ -416,7 +507,7 @@ mod tests {
     fn refusals_past_the_answer_budget_are_dropped() {
         let mut d = door();
         let a = ip("192.0.2.1");
-        let verdicts: Vec<Verdict> = (0..20).map(|_| d.screen_invite(0, a, 0)).collect();
+        let verdicts: Vec<Verdict> = (0..20).map(|_| d.si(0, a, 0)).collect();
         let answered = verdicts
             .iter()
             .filter(|v| matches!(v, Verdict::Answer(_)))
@@ -428,9 +519,9 @@ mod tests {
         assert_eq!((answered, dropped), (4, 11));
         // The budget refills: a second later a refusal is answered again.
         for _ in 0..5 {
-            assert_eq!(d.screen_invite(1000, a, 0), Verdict::Admit);
+            assert_eq!(d.si(1000, a, 0), Verdict::Admit);
         }
-        assert_eq!(d.screen_invite(1000, a, 0), Verdict::Answer(Refusal::Rate));
+        assert_eq!(d.si(1000, a, 0), Verdict::Answer(Refusal::Rate));
     }
 
     #[test]
@@ -438,14 +529,14 @@ mod tests {
         let mut d = door();
         let a = ip("192.0.2.1");
         for _ in 0..3 {
-            assert_eq!(d.screen_invite(0, a, 0), Verdict::Admit);
+            assert_eq!(d.si(0, a, 0), Verdict::Admit);
             assert_eq!(d.start_call(0, a), Ok(()));
         }
-        assert_eq!(d.screen_invite(0, a, 0), Verdict::Answer(Refusal::Calls));
+        assert_eq!(d.si(0, a, 0), Verdict::Answer(Refusal::Calls));
         assert_eq!(d.start_call(0, a), Err(Refusal::Calls));
         d.end_call(a);
         assert_eq!(d.calls_of(a), 2);
-        assert_eq!(d.screen_invite(1000, a, 0), Verdict::Admit);
+        assert_eq!(d.si(1000, a, 0), Verdict::Admit);
         assert_eq!(d.start_call(1000, a), Ok(()));
     }
 
@@ -454,7 +545,7 @@ mod tests {
         let mut d = door();
         let trunk = ip("10.1.2.3");
         for _ in 0..50 {
-            assert_eq!(d.screen_invite(0, trunk, 0), Verdict::Admit);
+            assert_eq!(d.si(0, trunk, 0), Verdict::Admit);
             assert_eq!(d.start_call(0, trunk), Ok(()));
         }
         assert_eq!(d.calls_of(trunk), 50);
@@ -465,7 +556,7 @@ mod tests {
         let mut d = Door::new(policy(), Vec::new());
         let a = ip("192.0.2.1");
         for _ in 0..50 {
-            assert_eq!(d.screen_invite(0, a, 0), Verdict::Admit);
+            assert_eq!(d.si(0, a, 0), Verdict::Admit);
             assert_eq!(d.start_call(0, a), Ok(()));
         }
     }
@@ -475,20 +566,20 @@ mod tests {
         let mut d = door();
         for host in 1..=5 {
             let a = ip(&format!("2001:db8:1:2::{host}"));
-            assert_eq!(d.screen_invite(0, a, 0), Verdict::Admit);
+            assert_eq!(d.si(0, a, 0), Verdict::Admit);
         }
         assert_eq!(
-            d.screen_invite(0, ip("2001:db8:1:2:ffff::1"), 0),
+            d.si(0, ip("2001:db8:1:2:ffff::1"), 0),
             Verdict::Answer(Refusal::Rate)
         );
-        assert_eq!(d.screen_invite(0, ip("2001:db8:1:3::1"), 0), Verdict::Admit);
+        assert_eq!(d.si(0, ip("2001:db8:1:3::1"), 0), Verdict::Admit);
     }
 
     #[test]
     fn a_full_queue_refuses_invites_first_and_sheds_the_rest_at_twice() {
         let mut d = door();
         let a = ip("192.0.2.1");
-        assert_eq!(d.screen_invite(0, a, 100), Verdict::Answer(Refusal::Queue));
+        assert_eq!(d.si(0, a, 100), Verdict::Answer(Refusal::Queue));
         assert!(d.admits_other(199));
         assert!(!d.admits_other(200));
     }
@@ -501,14 +592,14 @@ mod tests {
         // A spray of 1,000 addresses, each sending once.
         for n in 0..1000u32 {
             let spoofed = IpAddr::from(std::net::Ipv4Addr::from(0xC633_0000 + n));
-            d.screen_invite(u64::from(n), spoofed, 0);
+            d.si(u64::from(n), spoofed, 0);
             assert!(d.tracked() <= 8 + 2, "{}", d.tracked());
         }
         assert_eq!(d.calls_of(busy), 1);
         // Sources without room share one allowance: the spray is refused long before 1,000.
         let spoofed = IpAddr::from(std::net::Ipv4Addr::from(0xC633_1000));
         assert!(matches!(
-            d.screen_invite(1000, spoofed, 0),
+            d.si(1000, spoofed, 0),
             Verdict::Answer(Refusal::Rate) | Verdict::Drop(Refusal::Rate)
         ));
     }
@@ -518,12 +609,12 @@ mod tests {
         let mut d = door();
         for n in 0..8u32 {
             let a = IpAddr::from(std::net::Ipv4Addr::from(0xC000_0200 + n));
-            d.screen_invite(0, a, 0);
+            d.si(0, a, 0);
         }
         assert_eq!(d.tracked(), 8);
         // A second later every bucket is full again: the next newcomer finds room of its own.
         let newcomer = ip("203.0.113.9");
-        d.screen_invite(2000, newcomer, 0);
+        d.si(2000, newcomer, 0);
         assert_eq!(d.tracked(), 1);
     }
 
@@ -532,7 +623,7 @@ mod tests {
         let mut d = door();
         let a = ip("192.0.2.1");
         d.end_call(a);
-        d.screen_invite(0, a, 0);
+        d.si(0, a, 0);
         d.end_call(a);
         assert_eq!(d.calls_of(a), 0);
     }

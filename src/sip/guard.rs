@@ -49,10 +49,10 @@ impl DoorGate {
         self.door.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The verdict on a new INVITE from `ip`.
-    pub fn screen_invite(&self, ip: IpAddr, queued: usize) -> Verdict {
+    /// The verdict on a new INVITE from `ip` (`key`: [`invite_key`]).
+    pub fn screen_invite(&self, ip: IpAddr, queued: usize, key: u64) -> Verdict {
         let now = self.now_ms();
-        self.door().screen_invite(now, ip, queued)
+        self.door().screen_invite(now, ip, queued, key)
     }
 
     /// Whether another datagram may go on with `queued` waiting.
@@ -131,7 +131,7 @@ pub fn door_check(packet: &[u8], from: IpAddr, gate: &DoorGate, counters: &Guard
                 return Fast::Done(Screen::Drop("ACK of a stateless answer"));
             }
         } else if to_tag.is_none() {
-            let verdict = gate.screen_invite(from, queued);
+            let verdict = gate.screen_invite(from, queued, invite_key(&head));
             counters.count_door(verdict);
             return match verdict {
                 Verdict::Admit => Fast::Screen,
@@ -160,6 +160,16 @@ pub fn door_check(packet: &[u8], from: IpAddr, gate: &DoorGate, counters: &Guard
         counters.door_shed.fetch_add(1, Ordering::Relaxed);
         Fast::Done(Screen::Drop("queue to the stack full"))
     }
+}
+
+/// What identifies a request and its retransmissions: its Call-ID and top Via (which
+/// carries the branch), hashed.
+fn invite_key(head: &Head) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    head.call_id.hash(&mut h);
+    head.vias.first().hash(&mut h);
+    h.finish()
 }
 
 /// The tag of a To (or From) header value, if it has one.
@@ -712,7 +722,7 @@ impl rsipstack::transaction::endpoint::TransportEventInspector for StreamGuard {
         let peer = authenticate_peer(&from);
         if let (true, Some(ip)) = (new_invite, peer) {
             // A stream has no queue of ours in front of it: the door judges rate and calls.
-            let verdict = self.gate.screen_invite(ip, 0);
+            let verdict = self.gate.screen_invite(ip, 0, invite_key(&head));
             self.counters.count_door(verdict);
             match verdict {
                 Verdict::Admit => {}
@@ -995,23 +1005,26 @@ mod tests {
         let (gate, counters) = gate(10);
         let from: IpAddr = "192.0.2.9".parse().unwrap();
         let check = |p: &str| door_check(p.as_bytes(), from, &gate, &counters);
-        assert_eq!(check(INVITE), Fast::Screen);
-        assert_eq!(check(INVITE), Fast::Screen);
-        let first = match check(INVITE) {
+        let call = |n: u32| INVITE.replace("flood-1", &format!("flood-{n}"));
+        assert_eq!(check(&call(1)), Fast::Screen);
+        assert_eq!(check(&call(2)), Fast::Screen);
+        // A retransmission of an admitted INVITE goes on to its transaction.
+        assert_eq!(check(&call(1)), Fast::Screen);
+        let first = match check(INVITE.replace("flood-1", "flood-3").as_str()) {
             Fast::Done(Screen::Answer { status: 503, bytes }) => String::from_utf8(bytes).unwrap(),
             other => panic!("{other:?}"),
         };
         assert!(first.contains("Retry-After: 5\r\n"), "{first}");
-        assert!(first.contains("Call-ID: flood-1\r\n"), "{first}");
+        assert!(first.contains("Call-ID: flood-3\r\n"), "{first}");
         assert!(first.contains("Via: SIP/2.0/UDP 192.0.2.9:5070;branch=z9hG4bKf1\r\n"));
         // A retransmission gets the same answer, To tag included.
-        match check(INVITE) {
+        match check(&call(3)) {
             Fast::Done(Screen::Answer { bytes, .. }) => assert_eq!(first.as_bytes(), bytes),
             other => panic!("{other:?}"),
         }
         // Past the answer budget: dropped, counted.
-        assert!(matches!(check(INVITE), Fast::Done(Screen::Drop(_))));
-        assert_eq!(counters.door_admitted.load(Ordering::Relaxed), 2);
+        assert!(matches!(check(&call(4)), Fast::Done(Screen::Drop(_))));
+        assert_eq!(counters.door_admitted.load(Ordering::Relaxed), 3);
         assert_eq!(counters.door_answered[0].load(Ordering::Relaxed), 2);
         assert_eq!(counters.door_dropped[0].load(Ordering::Relaxed), 1);
         // The ACK of the 503 never reaches the stack.
@@ -1020,7 +1033,7 @@ mod tests {
             .find(|l| l.starts_with("To: "))
             .unwrap()
             .to_string();
-        let ack = INVITE
+        let ack = call(3)
             .replace("INVITE sip", "ACK sip")
             .replace("1 INVITE", "1 ACK")
             .replace("To: <sip:712351914@127.0.0.1>", &to);

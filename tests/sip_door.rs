@@ -1,0 +1,188 @@
+//! The SIP door under a flood (`[sip.door]`, `src/sip/door.rs`): the real `navbat` binary, a
+//! SIPp flooder on one loopback address and plain callers on others.
+//!
+//! Nothing here asserts how long anything took: the flood is bounded by SIPp's `-m`, every
+//! wait is a poll with a generous deadline, and what is checked is counts and answers.
+
+mod common;
+
+use common::*;
+
+/// A counter or gauge of `/metrics`, by its full name with labels (0 when absent).
+fn metric(navbat: &Navbat, series: &str) -> u64 {
+    navbat
+        .get("/metrics")
+        .body
+        .lines()
+        .find_map(|line| {
+            let value = line.strip_prefix(series)?.trim();
+            value.parse::<f64>().ok()
+        })
+        .map_or(0, |v| v as u64)
+}
+
+fn door(navbat: &Navbat, verdict: &str) -> u64 {
+    metric(
+        navbat,
+        &format!("navbat_sip_door_total{{verdict=\"{verdict}\"}}"),
+    )
+}
+
+fn channels_in_use(navbat: &Navbat) -> u64 {
+    navbat.get_json("/api/health")["channels_in_use"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+/// The door's caps in this file's tests: 20 new INVITEs a second (burst 20) and 5 calls in
+/// progress per source; 50 stateless refusals a second per source, the rest dropped.
+const DOOR: &str = "
+[sip.door]
+source_invites_per_sec = 20
+source_burst = 20
+source_calls = 5
+answers_per_sec = 50
+trunk_sources = [\"127.0.0.1\"]
+";
+
+const FLOOD_CALLS: &str = "800";
+
+/// One source floods (SIPp from 127.0.0.2 at 200 new calls a second, each taken call held
+/// 20 s); another source's calls (127.0.0.3) are still answered, the flooder gets stateless
+/// 503s and then nothing (its answer budget), and it never holds more than its 5 channels.
+#[test]
+fn a_flood_from_one_source_leaves_another_sources_calls_answered() {
+    let navbat = Navbat::start("door-flood", TestConfig::default().extra_toml(DOOR));
+    let mut flooder = navbat.sipp_client(
+        "flooder",
+        "flood_caller.xml",
+        &[
+            "-i",
+            "127.0.0.2",
+            "-s",
+            DTM_DID,
+            "-d",
+            "20000",
+            "-r",
+            "200",
+            "-rp",
+            "1000",
+            "-l",
+            FLOOD_CALLS,
+            "-m",
+            FLOOD_CALLS,
+        ],
+    );
+    let mut most_in_use = 0;
+    wait_until("the flood is being refused", EVENT_DEADLINE, || {
+        most_in_use = most_in_use.max(channels_in_use(&navbat));
+        (door(&navbat, "answered_rate") >= 50).then_some(())
+    });
+
+    let uri = format!("sip:{DTM_DID}@{}", navbat.sip);
+    let other = SipUdp::from_ip("127.0.0.3", navbat.sip);
+    let mut answered = 0;
+    for k in 0..3 {
+        let call_id = format!("other-{k}-{}", unique_token());
+        other.send(&other.request(
+            "INVITE",
+            &uri,
+            "Contact: <sip:other@127.0.0.3>\r\n",
+            &call_id,
+        ));
+        let resp = other
+            .final_response(&call_id, EVENT_DEADLINE)
+            .expect("an answer for the other source during the flood");
+        assert_eq!(resp.status, 200, "the other source's call: {}", resp.raw);
+        answered += 1;
+        most_in_use = most_in_use.max(channels_in_use(&navbat));
+    }
+    // The flooder keeps sending while we look.
+    assert!(
+        flooder.running(),
+        "the flood lasted through the other calls"
+    );
+    wait_until("refusals past the answer budget", EVENT_DEADLINE, || {
+        most_in_use = most_in_use.max(channels_in_use(&navbat));
+        (door(&navbat, "dropped_rate") > 0).then_some(())
+    });
+    wait_until("the ACKs of the 503s absorbed", EVENT_DEADLINE, || {
+        (door(&navbat, "acks_absorbed") > 0).then_some(())
+    });
+    most_in_use = most_in_use.max(channels_in_use(&navbat));
+    assert!(
+        most_in_use <= 5 + answered,
+        "the flooder held more than its 5 channels: {most_in_use} in use"
+    );
+    let admitted = door(&navbat, "admitted");
+    assert!(
+        admitted >= 5 + answered,
+        "the flooder got its share and the other source its calls: {admitted} admitted"
+    );
+    // Calls refused at the door never became call records: every call record is one the
+    // door let through.
+    let arrived = navbat
+        .events()
+        .iter()
+        .filter(|e| e["kind"] == "call_arrived")
+        .count() as u64;
+    assert!(
+        arrived <= admitted,
+        "{arrived} call records for {admitted} admitted INVITEs"
+    );
+    drop(flooder);
+}
+
+/// A new INVITE refused by the door (its source holds its one call) is answered
+/// statelessly: the 503 carries Retry-After and a To tag; a retransmission of the same
+/// INVITE gets the same answer; no call record. A retransmission of the admitted call's
+/// INVITE reaches its transaction (200), not the door's refusal.
+#[test]
+fn a_refused_invite_gets_the_same_stateless_503_when_retransmitted() {
+    let navbat = Navbat::start(
+        "door-retransmit",
+        TestConfig::default()
+            .extra_toml("[sip.door]\nsource_calls = 1\ntrunk_sources = [\"127.0.0.1\"]\n"),
+    );
+    let uri = format!("sip:{DTM_DID}@{}", navbat.sip);
+    let sip = SipUdp::from_ip("127.0.0.2", navbat.sip);
+    let first_id = format!("first-{}", unique_token());
+    let first_invite = sip.request("INVITE", &uri, "Contact: <sip:a@127.0.0.2>\r\n", &first_id);
+    sip.send(&first_invite);
+    let first = sip
+        .final_response(&first_id, EVENT_DEADLINE)
+        .expect("answer");
+    assert_eq!(first.status, 200, "the first call is taken: {}", first.raw);
+    // Its retransmission goes on to its transaction, not to the door's refusal.
+    sip.send(&first_invite);
+    let repeated = sip
+        .final_response(&first_id, EVENT_DEADLINE)
+        .expect("answer");
+    assert_eq!(repeated.status, 200, "{}", repeated.raw);
+
+    let call_id = format!("refused-{}", unique_token());
+    let invite = sip.request("INVITE", &uri, "Contact: <sip:a@127.0.0.2>\r\n", &call_id);
+    sip.send(&invite);
+    let refused = sip.final_response(&call_id, EVENT_DEADLINE).expect("503");
+    assert_eq!(refused.status, 503, "{}", refused.raw);
+    assert_eq!(refused.header("Retry-After").as_deref(), Some("30"));
+    sip.send(&invite);
+    let again = sip
+        .final_response(&call_id, EVENT_DEADLINE)
+        .expect("503 again");
+    assert_eq!(again.status, 503);
+    assert_eq!(again.header("To"), refused.header("To"), "the same answer");
+    let arrived = navbat
+        .events()
+        .iter()
+        .filter(|e| e["kind"] == "call_arrived")
+        .count();
+    assert_eq!(arrived, 1, "only the admitted call has a record");
+    // Four INVITEs judged, read in one scrape: the first and its retransmission admitted,
+    // the refused one and its retransmission answered.
+    let (admitted, answered) = wait_until("four INVITEs counted", EVENT_DEADLINE, || {
+        let (a, r) = (door(&navbat, "admitted"), door(&navbat, "answered_calls"));
+        (a + r >= 4).then_some((a, r))
+    });
+    assert_eq!((admitted, answered), (2, 2));
+}
