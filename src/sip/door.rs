@@ -365,7 +365,7 @@ impl Door {
     /// waiting: in-dialog requests and responses finish calls already taken, so they are shed
     /// only at twice the queue.
     pub fn admits_other(&self, queued: usize) -> bool {
-        queued < self.policy.queue.saturating_mul(2)
+        admits_other(self.policy.queue, queued)
     }
 
     /// Counts a call from `ip` about to be taken, or refuses it when the source holds its
@@ -403,6 +403,12 @@ impl Door {
             .get(&Slot::Own(super::auth::group(ip)))
             .map_or(0, |e| e.calls)
     }
+}
+
+/// [`Door::admits_other`] for a queue bound of `queue`, for drivers that keep the bound
+/// outside the door's lock.
+pub fn admits_other(queue: usize, queued: usize) -> bool {
+    queued < queue.saturating_mul(2)
 }
 
 #[cfg(test)]

@@ -28,6 +28,8 @@ pub struct DoorGate {
     door: Mutex<Door>,
     epoch: Instant,
     retry_after: String,
+    /// The door's queue bound, kept outside the lock: every datagram asks.
+    queue: usize,
 }
 
 impl DoorGate {
@@ -35,6 +37,7 @@ impl DoorGate {
     pub fn new(policy: DoorPolicy, trunks: Vec<Network>) -> DoorGate {
         DoorGate {
             retry_after: format!("Retry-After: {}\r\n", policy.retry_after_secs),
+            queue: policy.queue,
             door: Mutex::new(Door::new(policy, trunks)),
             epoch: Instant::now(),
         }
@@ -57,7 +60,7 @@ impl DoorGate {
 
     /// Whether another datagram may go on with `queued` waiting.
     pub fn admits_other(&self, queued: usize) -> bool {
-        self.door().admits_other(queued)
+        super::door::admits_other(self.queue, queued)
     }
 
     /// Counts a call from `ip`; the ticket gives it back when dropped.
@@ -717,8 +720,14 @@ impl rsipstack::transaction::endpoint::TransportEventInspector for StreamGuard {
         let mut head = Head::scan(&text);
         // The stream framing already cut the body by Content-Length.
         head.content_length = None;
-        let new_invite = req.method == rsipstack::sip::Method::Invite
-            && head.to.as_deref().and_then(to_tag).is_none();
+        let to_tag = head.to.as_deref().and_then(to_tag);
+        if req.method == rsipstack::sip::Method::Ack
+            && to_tag.is_some_and(|t| t.starts_with(STATELESS_TAG))
+        {
+            self.counters.acks_absorbed.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        let new_invite = req.method == rsipstack::sip::Method::Invite && to_tag.is_none();
         let peer = authenticate_peer(&from);
         if let (true, Some(ip)) = (new_invite, peer) {
             // A stream has no queue of ours in front of it: the door judges rate and calls.
