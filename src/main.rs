@@ -596,6 +596,13 @@ fn run(config: Config, embedded_prompts: bool) -> anyhow::Result<()> {
         .with_keys(Arc::new(keys));
     let system = actix::System::new();
     let result = system.block_on(async move {
+        if config.trunk_networks().is_empty() && !config.sip.is_loopback_only() {
+            tracing::warn!(
+                "no trunk named (tenant trunk_sources, [sip.door] trunk_sources): every source \
+                 gets the door's trunk caps, so one flooding address is held only by the \
+                 channel limits; name the trunk to give other sources the per-source caps"
+            );
+        }
         let settings = SipSettings {
             udp: config.sip.udp,
             tcp: config.sip.tcp,

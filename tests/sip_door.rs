@@ -167,6 +167,13 @@ fn a_refused_invite_gets_the_same_stateless_503_when_retransmitted() {
     let refused = sip.final_response(&call_id, EVENT_DEADLINE).expect("503");
     assert_eq!(refused.status, 503, "{}", refused.raw);
     assert_eq!(refused.header("Retry-After").as_deref(), Some("30"));
+    assert!(
+        refused
+            .header("To")
+            .is_some_and(|to| to.contains(";tag=nbs-")),
+        "answered at the door, without a transaction: {}",
+        refused.raw
+    );
     sip.send(&invite);
     let again = sip
         .final_response(&call_id, EVENT_DEADLINE)
@@ -186,4 +193,114 @@ fn a_refused_invite_gets_the_same_stateless_503_when_retransmitted() {
         (a + r >= 4).then_some((a, r))
     });
     assert_eq!((admitted, answered), (2, 2));
+}
+
+/// Reads `stream` until a final response for `call_id` arrives (or `deadline` passes); every
+/// complete message read is kept in `buf`, so later calls see what came before.
+fn tcp_final_for(
+    stream: &mut std::net::TcpStream,
+    buf: &mut Vec<u8>,
+    call_id: &str,
+    deadline: std::time::Duration,
+) -> Option<SipResponse> {
+    use std::io::Read;
+    let until = std::time::Instant::now() + deadline;
+    loop {
+        // Every complete message in the buffer, in order.
+        let mut rest: &[u8] = buf;
+        while let Some(split) = rest.windows(4).position(|w| w == b"\r\n\r\n") {
+            let Some(head) = SipResponse::parse(&rest[..split + 4]) else {
+                break;
+            };
+            let len: usize = head
+                .header("Content-Length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            if rest.len() < split + 4 + len {
+                break;
+            }
+            if head.status >= 200 && head.header("Call-ID").as_deref() == Some(call_id) {
+                return Some(head);
+            }
+            rest = &rest[split + 4 + len..];
+        }
+        let left = until.checked_duration_since(std::time::Instant::now())?;
+        stream
+            .set_read_timeout(Some(left.max(std::time::Duration::from_millis(1))))
+            .unwrap();
+        let mut chunk = [0u8; 8192];
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+fn tcp_request(local: std::net::SocketAddr, method: &str, uri: &str, call_id: &str) -> Vec<u8> {
+    format!(
+        "{method} {uri} SIP/2.0\r\n\
+         Via: SIP/2.0/TCP {local};branch=z9hG4bK{branch}\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:probe@{local}>;tag=t{branch}\r\n\
+         To: <{uri}>\r\n\
+         Call-ID: {call_id}\r\n\
+         CSeq: 1 {method}\r\n\
+         Contact: <sip:probe@{local};transport=tcp>\r\n\
+         Content-Length: 0\r\n\r\n",
+        branch = unique_token(),
+    )
+    .into_bytes()
+}
+
+/// Over TCP the door holds too: a source at its one call gets a 503 with Retry-After on its
+/// connection, and the connection stays open for what it sends next.
+#[test]
+fn over_tcp_a_source_at_its_cap_gets_503_and_keeps_its_connection() {
+    use std::io::Write;
+    let navbat = Navbat::start(
+        "door-tcp",
+        TestConfig::default()
+            .extra_toml("[sip.door]\nsource_calls = 1\ntrunk_sources = [\"127.0.0.9\"]\n"),
+    );
+    let mut stream =
+        std::net::TcpStream::connect_timeout(&navbat.sip, std::time::Duration::from_secs(5))
+            .expect("connect over TCP");
+    let local = stream.local_addr().unwrap();
+    let uri = format!("sip:{DTM_DID}@{};transport=tcp", navbat.sip);
+    let mut buf = Vec::new();
+
+    let first = format!("tcp-first-{}", unique_token());
+    stream
+        .write_all(&tcp_request(local, "INVITE", &uri, &first))
+        .unwrap();
+    let taken = tcp_final_for(&mut stream, &mut buf, &first, EVENT_DEADLINE).expect("answer");
+    assert_eq!(taken.status, 200, "the first call is taken: {}", taken.raw);
+
+    let second = format!("tcp-second-{}", unique_token());
+    stream
+        .write_all(&tcp_request(local, "INVITE", &uri, &second))
+        .unwrap();
+    let refused = tcp_final_for(&mut stream, &mut buf, &second, EVENT_DEADLINE).expect("503");
+    assert_eq!(refused.status, 503, "{}", refused.raw);
+    assert_eq!(refused.header("Retry-After").as_deref(), Some("30"));
+    assert!(
+        refused
+            .header("To")
+            .is_some_and(|to| to.contains(";tag=nbs-")),
+        "answered at the door, without a transaction: {}",
+        refused.raw
+    );
+
+    let options = format!("tcp-options-{}", unique_token());
+    stream
+        .write_all(&tcp_request(
+            local,
+            "OPTIONS",
+            &format!("sip:{};transport=tcp", navbat.sip),
+            &options,
+        ))
+        .unwrap();
+    let alive = tcp_final_for(&mut stream, &mut buf, &options, EVENT_DEADLINE)
+        .expect("the connection still answers");
+    assert_eq!(alive.status, 200, "{}", alive.raw);
 }
