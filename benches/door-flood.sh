@@ -18,7 +18,8 @@
 # through the stack and the channel check, as before the door.
 #
 # Knobs: NAVBAT_BIN (required: a release build), DOOR (1), RATE (4000), SOURCES (8),
-# SECS (30), CHANNELS (20), PROBE_RATE (20), AFTER_SECS (40), OUT (a temp dir).
+# SECS (30), CHANNELS (20), PROBE_RATE (20), AFTER_SECS (40), ANSWERS (1000000: the
+# per-source answer budget; 100 is the default of [sip.door]), OUT (a temp dir).
 # Bounded: every SIPp has -m and -timeout, and runs under `timeout`.
 set -euo pipefail
 
@@ -31,6 +32,7 @@ SECS=${SECS:-30}
 CHANNELS=${CHANNELS:-20}
 PROBE_RATE=${PROBE_RATE:-20}
 AFTER_SECS=${AFTER_SECS:-40}
+ANSWERS=${ANSWERS:-1000000}
 TOKEN=bench-admin-token-0123456789
 CLK_TCK=$(getconf CLK_TCK)
 [[ -x "${NAVBAT_BIN:-}" ]] || { echo "set NAVBAT_BIN to a release build of navbat" >&2; exit 1; }
@@ -122,7 +124,7 @@ cat >>"$cfg" <<EOF
 
 [sip.door]
 trunk_sources = ["127.0.0.1"]
-answers_per_sec = 1000000
+answers_per_sec = $ANSWERS
 EOF
 fi
 [[ "$OUT" == "$work" ]] || cp "$cfg" "$OUT/"
