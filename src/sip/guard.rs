@@ -122,10 +122,12 @@ pub enum Fast {
 /// the queue to the stack is at twice its bound. Counts into `counters`.
 pub fn door_check(packet: &[u8], from: IpAddr, gate: &DoorGate, counters: &GuardCounters) -> Fast {
     let queued = counters.queued();
-    let is_invite = packet.starts_with(b"INVITE ");
-    let is_ack = packet.starts_with(b"ACK ");
+    // CRLFs before the start line are allowed (RFC 3261 §7.5).
+    let start = packet.trim_ascii_start();
+    let is_invite = start.starts_with(b"INVITE ");
+    let is_ack = start.starts_with(b"ACK ");
     if is_invite || is_ack {
-        let text = String::from_utf8_lossy(packet);
+        let text = String::from_utf8_lossy(start);
         let head = Head::scan(&text);
         let to_tag = head.to.as_deref().and_then(to_tag);
         if is_ack {
@@ -1059,6 +1061,18 @@ mod tests {
                 Fast::Screen
             );
         }
+    }
+
+    #[test]
+    fn an_invite_after_leading_crlfs_meets_the_door_too() {
+        let (gate, counters) = gate(0);
+        let from: IpAddr = "192.0.2.9".parse().unwrap();
+        for n in 0..3 {
+            let m = format!("\r\n{}", INVITE.replace("flood-1", &format!("crlf-{n}")));
+            door_check(m.as_bytes(), from, &gate, &counters);
+        }
+        assert_eq!(counters.door_admitted.load(Ordering::Relaxed), 2);
+        assert_eq!(counters.door_answered[0].load(Ordering::Relaxed), 1);
     }
 
     #[test]
