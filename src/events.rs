@@ -342,25 +342,74 @@ pub trait EventSink: Send + Sync {
 
 /// Keeps the newest events in memory for the API and tests; bounded, counts what it sheds.
 pub struct MemorySink {
-    ring: Mutex<VecDeque<Event>>,
+    ring: Mutex<Ring>,
     capacity: usize,
+    max_bytes: usize,
     shed: AtomicU64,
 }
 
+/// The events kept, with the bytes each is estimated to hold.
+#[derive(Default)]
+struct Ring {
+    events: VecDeque<(Event, usize)>,
+    bytes: usize,
+}
+
+/// The bytes the in-memory ring may hold by default: a flood of refused calls with long
+/// From and To values must not turn a count bound into hundreds of megabytes.
+pub const MEMORY_RING_BYTES: usize = 64 * 1024 * 1024;
+
+/// Bytes an event holds in memory, estimated as its fixed size plus the length of its JSON
+/// form (its strings dominate both), counted without building the JSON.
+fn estimated_bytes(event: &Event) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    let _ = serde_json::to_writer(&mut count, event);
+    std::mem::size_of::<(Event, usize)>() + count.0
+}
+
 impl MemorySink {
-    /// A ring that keeps at most `capacity` events.
+    /// A ring that keeps at most `capacity` events and [`MEMORY_RING_BYTES`].
     pub fn new(capacity: usize) -> MemorySink {
+        MemorySink::bounded(capacity, MEMORY_RING_BYTES)
+    }
+
+    /// A ring that keeps at most `capacity` events and about `max_bytes` bytes of them.
+    pub fn bounded(capacity: usize, max_bytes: usize) -> MemorySink {
         MemorySink {
-            ring: Mutex::new(VecDeque::with_capacity(capacity.min(4096))),
+            ring: Mutex::new(Ring {
+                events: VecDeque::with_capacity(capacity.min(4096)),
+                bytes: 0,
+            }),
             capacity,
+            max_bytes,
             shed: AtomicU64::new(0),
         }
+    }
+
+    /// The bytes the ring holds now (estimated).
+    pub fn bytes(&self) -> usize {
+        self.ring.lock().unwrap_or_else(|e| e.into_inner()).bytes
     }
 
     /// Events with `seq > after`, oldest first.
     pub fn since(&self, after: u64) -> Vec<Event> {
         let ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
-        ring.iter().filter(|e| e.seq > after).cloned().collect()
+        ring.events
+            .iter()
+            .map(|(e, _)| e)
+            .filter(|e| e.seq > after)
+            .cloned()
+            .collect()
     }
 
     /// How many events were dropped because the ring was full.
@@ -371,12 +420,18 @@ impl MemorySink {
 
 impl EventSink for MemorySink {
     fn emit(&self, event: &Event) {
+        let size = estimated_bytes(event);
         let mut ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
-        if ring.len() >= self.capacity {
-            ring.pop_front();
+        while !ring.events.is_empty()
+            && (ring.events.len() >= self.capacity || ring.bytes + size > self.max_bytes)
+        {
+            if let Some((_, gone)) = ring.events.pop_front() {
+                ring.bytes -= gone;
+            }
             self.shed.fetch_add(1, Ordering::Relaxed);
         }
-        ring.push_back(event.clone());
+        ring.bytes += size;
+        ring.events.push_back((event.clone(), size));
     }
 }
 
@@ -474,6 +529,34 @@ mod tests {
         assert_eq!(kept.len(), 2);
         assert_eq!(kept[0].seq, 2);
         assert_eq!(mem.shed(), 1);
+    }
+
+    #[test]
+    fn memory_sink_is_bounded_in_bytes_too() {
+        let surge = |by: String| EventKind::SurgeChanged {
+            tenant: "t".into(),
+            on: true,
+            by,
+        };
+        let one = estimated_bytes(&Event {
+            seq: 1,
+            at_ms: 1,
+            kind: surge("x".repeat(1000)),
+        });
+        // Room for three big events by bytes, a thousand by count.
+        let mem = Arc::new(MemorySink::bounded(1000, 3 * one + one / 2));
+        let bus = EventBus::new(vec![mem.clone()]);
+        for _ in 0..10 {
+            bus.emit(surge("x".repeat(1000)));
+        }
+        assert_eq!(mem.since(0).len(), 3);
+        assert_eq!(mem.shed(), 7);
+        assert!(mem.bytes() <= 3 * one + one / 2);
+        // Small events fit many to the same bytes.
+        for _ in 0..10 {
+            bus.emit(surge("y".into()));
+        }
+        assert!(mem.since(0).len() >= 10);
     }
 
     #[test]

@@ -691,6 +691,13 @@ fn run(config: Config, embedded_prompts: bool) -> anyhow::Result<()> {
         .with_keys(Arc::new(keys));
     let system = actix::System::new();
     let result = system.block_on(async move {
+        if config.trunk_networks().is_empty() && !config.sip.is_loopback_only() {
+            tracing::warn!(
+                "no trunk named (tenant trunk_sources, [sip.door] trunk_sources): every source \
+                 gets the door's trunk caps, so one flooding address is held only by the \
+                 channel limits; name the trunk to give other sources the per-source caps"
+            );
+        }
         let settings = SipSettings {
             udp: config.sip.udp,
             tcp: config.sip.tcp,
@@ -711,6 +718,27 @@ fn run(config: Config, embedded_prompts: bool) -> anyhow::Result<()> {
                     source_ban_ms: ms(g.source_ban),
                 }
             },
+            door: {
+                let d = &config.sip.door;
+                navbat::sip::door::DoorPolicy {
+                    source: navbat::sip::door::Caps {
+                        invites_per_sec: d.source_invites_per_sec,
+                        burst: d.source_burst,
+                        calls: d.source_calls,
+                    },
+                    trunk: navbat::sip::door::Caps {
+                        invites_per_sec: d.trunk_invites_per_sec,
+                        burst: d.trunk_burst,
+                        calls: d.trunk_calls,
+                    },
+                    answers_per_sec: d.answers_per_sec,
+                    queue: d.queue,
+                    max_sources: d.max_sources,
+                    retry_after_secs: u32::try_from(config.limits.retry_after.as_secs())
+                        .unwrap_or(u32::MAX),
+                }
+            },
+            trunk_networks: config.trunk_networks(),
         };
         // Every port is bound before the first actor starts: a port in use is one clear
         // error, not a panic of half-started actors torn down with their runtime.

@@ -103,6 +103,10 @@ pub const SIP_TIMEOUTS: &str = "navbat_sip_transaction_timeouts_total";
 pub const SIP_UNTRACKED: &str = "navbat_sip_untracked_transactions_total";
 /// UDP datagrams screened by the front door, by verdict.
 pub const SIP_GUARD: &str = "navbat_sip_guard_datagrams_total";
+/// New INVITEs judged by the per-source door (`[sip.door]`), by verdict.
+pub const SIP_DOOR: &str = "navbat_sip_door_total";
+/// UDP messages waiting between the socket and the SIP stack's transaction layer.
+pub const SIP_DOOR_QUEUE: &str = "navbat_sip_door_queue_depth";
 /// INVITEs refused at the door (404, 503, 480).
 pub const SIP_INVITES_REJECTED: &str = "navbat_sip_invites_rejected_total";
 /// Successful registrations.
@@ -255,6 +259,8 @@ pub const CATALOGUE: &[MetricSpec] = &[
     live(SIP_TIMEOUTS, Counter, Unit::Count, &["method"], "Client transactions that got no final response in time (Timer B / Timer F, 32 s)."),
     live(SIP_UNTRACKED, Counter, Unit::Count, &[], "Transactions the SIP inspector could not follow for latency and timeouts because its table was full."),
     live(SIP_GUARD, Counter, Unit::Count, &["verdict"], "UDP datagrams screened by the front door: passed, rejected_400, rejected_501, rejected_505, rejected_513, dropped."),
+    live(SIP_DOOR, Counter, Unit::Count, &["verdict"], "New INVITEs and datagrams judged by the per-source door ([sip.door]): admitted; answered_rate, answered_calls, answered_queue (a stateless 503 with Retry-After); dropped_rate, dropped_calls, dropped_queue (past the source's answer budget); shed (other datagrams, queue to the stack at twice its bound); acks_absorbed (ACKs of the guard's own stateless answers)."),
+    live(SIP_DOOR_QUEUE, Gauge, Unit::Count, &[], "UDP messages waiting between the socket and the SIP stack's transaction layer; new INVITEs are refused above [sip.door] queue."),
     live(SIP_INVITES_REJECTED, Counter, Unit::Count, &[], "INVITEs refused at the door (unknown DID, channel limit, closed)."),
     live(SIP_REGISTRATIONS, Counter, Unit::Count, &[], "Successful REGISTERs (new bindings and refreshes)."),
     live(SIP_AUTH_FAILURES, Counter, Unit::Count, &[], "Digest authentications that failed."),
@@ -697,6 +703,10 @@ impl LabelSpace {
         for verdict in GUARD_VERDICTS {
             metrics::counter!(SIP_GUARD, "verdict" => verdict).absolute(0);
         }
+        for verdict in DOOR_VERDICTS {
+            metrics::counter!(SIP_DOOR, "verdict" => verdict).absolute(0);
+        }
+        metrics::gauge!(SIP_DOOR_QUEUE).set(0.0);
         for role in ["uas", "uac"] {
             let _registered = metrics::histogram!(SIP_INVITE_LATENCY, "role" => role);
         }
@@ -741,6 +751,19 @@ impl LabelSpace {
         }
     }
 }
+
+/// Values of the `verdict` label of [`SIP_DOOR`].
+pub const DOOR_VERDICTS: [&str; 9] = [
+    "admitted",
+    "answered_rate",
+    "answered_calls",
+    "answered_queue",
+    "dropped_rate",
+    "dropped_calls",
+    "dropped_queue",
+    "shed",
+    "acks_absorbed",
+];
 
 /// Values of the `verdict` label of [`SIP_GUARD`].
 pub const GUARD_VERDICTS: [&str; 6] = [

@@ -7,12 +7,12 @@ use super::acd_host::{AcdActor, OperatorStateCounts, Snapshots};
 use super::Shared;
 use crate::acd::QueueSnapshot;
 use crate::metrics::{
-    export_media, install, MetricsSink, CHANNELS_IN_USE, CHANNELS_LIMIT, DB_UP, EVENTS_SHED,
-    JOURNAL_DEPTH, JOURNAL_LAG, JOURNAL_SHED, JOURNAL_WAITS, OPERATORS, OPERATORS_REGISTERED,
-    QUEUE_EXPECTED_WAIT, QUEUE_LONGEST_WAIT, QUEUE_OPERATORS, QUEUE_RINGING, QUEUE_WAITING,
-    REDIS_UP, SIP_AUTH_BANS, SIP_AUTH_FAILURES, SIP_AUTH_REFUSED, SIP_AUTH_REPLAYS, SIP_GUARD,
-    SIP_INVITES_REJECTED, SIP_REGISTRATIONS, TENANT_CHANNELS_IN_USE, TENANT_CHANNELS_LIMIT,
-    TENANT_SURGE,
+    export_media, install, MetricsSink, CHANNELS_IN_USE, CHANNELS_LIMIT, DB_UP, DOOR_VERDICTS,
+    EVENTS_SHED, JOURNAL_DEPTH, JOURNAL_LAG, JOURNAL_SHED, JOURNAL_WAITS, OPERATORS,
+    OPERATORS_REGISTERED, QUEUE_EXPECTED_WAIT, QUEUE_LONGEST_WAIT, QUEUE_OPERATORS, QUEUE_RINGING,
+    QUEUE_WAITING, REDIS_UP, SIP_AUTH_BANS, SIP_AUTH_FAILURES, SIP_AUTH_REFUSED, SIP_AUTH_REPLAYS,
+    SIP_DOOR, SIP_DOOR_QUEUE, SIP_GUARD, SIP_INVITES_REJECTED, SIP_REGISTRATIONS,
+    TENANT_CHANNELS_IN_USE, TENANT_CHANNELS_LIMIT, TENANT_SURGE,
 };
 use actix::Addr;
 use std::collections::HashMap;
@@ -129,6 +129,21 @@ impl MetricsPoller {
             for (verdict, n) in verdicts {
                 metrics::counter!(SIP_GUARD, "verdict" => verdict).absolute(n);
             }
+            let door = [
+                g.door_admitted.load(Relaxed),
+                g.door_answered[0].load(Relaxed),
+                g.door_answered[1].load(Relaxed),
+                g.door_answered[2].load(Relaxed),
+                g.door_dropped[0].load(Relaxed),
+                g.door_dropped[1].load(Relaxed),
+                g.door_dropped[2].load(Relaxed),
+                g.door_shed.load(Relaxed),
+                g.acks_absorbed.load(Relaxed),
+            ];
+            for (verdict, n) in DOOR_VERDICTS.into_iter().zip(door) {
+                metrics::counter!(SIP_DOOR, "verdict" => verdict).absolute(n);
+            }
+            metrics::gauge!(SIP_DOOR_QUEUE).set(g.queued() as f64);
             metrics::counter!(SIP_INVITES_REJECTED).absolute(c.invites_rejected.load(Relaxed));
             metrics::counter!(SIP_REGISTRATIONS).absolute(c.registrations.load(Relaxed));
             metrics::counter!(SIP_AUTH_FAILURES).absolute(c.auth_failures.load(Relaxed));

@@ -128,6 +128,37 @@ pub struct SipConfig {
     pub user_agent: String,
     /// Limits on failed digest authentications.
     pub auth_guard: AuthGuardConfig,
+    /// Per-source admission of new INVITEs (`[sip.door]`).
+    pub door: SipDoorConfig,
+}
+
+/// `[sip.door]`: how many new INVITEs and calls in progress one source address may have
+/// (an IPv6 address counts as its /64) before the door refuses it with a stateless 503, and
+/// how much waits between the socket and the stack (see `src/sip/door.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SipDoorConfig {
+    /// New INVITEs a second from a source outside the trunk networks.
+    pub source_invites_per_sec: u32,
+    /// Its burst.
+    pub source_burst: u32,
+    /// Its calls in progress at most (0: only the channel limits).
+    pub source_calls: u32,
+    /// New INVITEs a second from a trunk source.
+    pub trunk_invites_per_sec: u32,
+    /// Its burst.
+    pub trunk_burst: u32,
+    /// Its calls in progress at most (0: only the channel limits).
+    pub trunk_calls: u32,
+    /// Stateless refusals per source a second; past them refused INVITEs are dropped.
+    pub answers_per_sec: u32,
+    /// Datagrams waiting for the SIP stack above which new INVITEs are refused (at twice,
+    /// everything is shed).
+    pub queue: usize,
+    /// Source addresses tracked at most.
+    pub max_sources: usize,
+    /// Trunk networks: these plus every tenant's `trunk_sources`. While none is named, every
+    /// source gets the trunk caps.
+    pub trunk_sources: Vec<Network>,
 }
 
 /// `[sip.auth_guard]`: how guessing at the registrar and the feature codes is slowed and
@@ -144,6 +175,18 @@ pub struct AuthGuardConfig {
     pub source_ban_after: u32,
     /// How long a ban lasts.
     pub source_ban: Duration,
+}
+
+impl Config {
+    /// The trunk networks the SIP door knows: `[sip.door] trunk_sources` and every tenant's
+    /// `trunk_sources`.
+    pub fn trunk_networks(&self) -> Vec<Network> {
+        let mut nets = self.sip.door.trunk_sources.clone();
+        for tenant in &self.tenants {
+            nets.extend(tenant.trunk_sources.iter().flatten().copied());
+        }
+        nets
+    }
 }
 
 impl SipConfig {

@@ -25,6 +25,41 @@ pub(crate) struct RawSip {
     pub user_agent: String,
     #[serde(default)]
     pub auth_guard: RawAuthGuard,
+    #[serde(default)]
+    pub door: RawDoor,
+}
+
+/// `[sip.door]`: per-source admission of new INVITEs (see `src/sip/door.rs`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawDoor {
+    pub source_invites_per_sec: u32,
+    pub source_burst: u32,
+    pub source_calls: u32,
+    pub trunk_invites_per_sec: u32,
+    pub trunk_burst: u32,
+    pub trunk_calls: u32,
+    pub answers_per_sec: u32,
+    pub queue: usize,
+    pub max_sources: usize,
+    pub trunk_sources: Vec<String>,
+}
+
+impl Default for RawDoor {
+    fn default() -> RawDoor {
+        RawDoor {
+            source_invites_per_sec: 20,
+            source_burst: 40,
+            source_calls: 30,
+            trunk_invites_per_sec: 2_000,
+            trunk_burst: 4_000,
+            trunk_calls: 0,
+            answers_per_sec: 100,
+            queue: 4_096,
+            max_sources: 65_536,
+            trunk_sources: Vec::new(),
+        }
+    }
 }
 
 fn default_user_agent() -> String {
@@ -87,6 +122,7 @@ impl Default for RawSip {
             public_ip: None,
             user_agent: default_user_agent(),
             auth_guard: RawAuthGuard::default(),
+            door: RawDoor::default(),
         }
     }
 }

@@ -813,6 +813,49 @@ fn auth_guard_defaults_and_limits() {
 }
 
 #[test]
+fn sip_door_defaults_and_limits() {
+    let config = parse(&BASE.replace("channels-placeholder", "")).unwrap();
+    let d = &config.sip.door;
+    assert_eq!(
+        (d.source_invites_per_sec, d.source_burst, d.source_calls),
+        (20, 40, 30)
+    );
+    assert_eq!(
+        (d.trunk_invites_per_sec, d.trunk_burst, d.trunk_calls),
+        (2000, 4000, 0)
+    );
+    assert_eq!(
+        (d.answers_per_sec, d.queue, d.max_sources),
+        (100, 4096, 65536)
+    );
+    assert!(d.trunk_sources.is_empty());
+    let with = |keys: &str| {
+        BASE.replace("channels-placeholder", "").replace(
+            "udp = \"127.0.0.1:5060\"",
+            &format!("udp = \"127.0.0.1:5060\"\n\n[sip.door]\n{keys}"),
+        )
+    };
+    let set = parse(&with(
+        "source_calls = 5\ntrunk_sources = [\"192.0.2.0/24\", \"2001:db8::1\"]",
+    ))
+    .unwrap();
+    assert_eq!(set.sip.door.source_calls, 5);
+    assert_eq!(set.sip.door.trunk_sources.len(), 2);
+    assert_eq!(set.trunk_networks().len(), 2);
+    let bad = errors(&with(
+        "source_invites_per_sec = 0\nqueue = 10\nmax_sources = 5\ntrunk_sources = [\"nowhere\"]",
+    ));
+    expect_error(&bad, "sip.door.source_invites_per_sec");
+    expect_error(&bad, "sip.door.queue");
+    expect_error(&bad, "sip.door.max_sources");
+    expect_error(&bad, "sip.door.trunk_sources[0]");
+    assert!(
+        parse(&with("calls = 3")).is_err(),
+        "an unknown key is an error"
+    );
+}
+
+#[test]
 fn trunk_sources_are_addresses_or_networks() {
     let with = |list: &str| {
         BASE.replace("channels-placeholder", "").replace(

@@ -274,6 +274,7 @@ fn check_sip(raw: &RawSip, errors: &mut Collector) -> Option<SipConfig> {
             );
         }
     }
+    let door = check_door(&raw.door, errors);
     if errors.len() > before {
         return None;
     }
@@ -293,6 +294,80 @@ fn check_sip(raw: &RawSip, errors: &mut Collector) -> Option<SipConfig> {
             source_ban_after: guard.source_ban_after,
             source_ban: secs(guard.source_ban_secs),
         },
+        door: door?,
+    })
+}
+
+fn check_door(raw: &super::raw::RawDoor, errors: &mut Collector) -> Option<super::SipDoorConfig> {
+    let before = errors.len();
+    for (field, value) in [
+        (
+            "sip.door.source_invites_per_sec",
+            raw.source_invites_per_sec,
+        ),
+        ("sip.door.source_burst", raw.source_burst),
+        ("sip.door.trunk_invites_per_sec", raw.trunk_invites_per_sec),
+        ("sip.door.trunk_burst", raw.trunk_burst),
+    ] {
+        if value == 0 {
+            errors.push(
+                field,
+                "0 refuses every call from such a source",
+                "leave it out for the default (20 a second, burst 40 from a source; 2,000 and \
+                 4,000 from a trunk) or give a positive number",
+            );
+        }
+    }
+    if raw.queue < 64 {
+        errors.push(
+            "sip.door.queue",
+            format!(
+                "{} datagrams is too short a queue for a burst of one trunk",
+                raw.queue
+            ),
+            "leave it out for the default (4096) or give at least 64",
+        );
+    }
+    if raw.max_sources < 1024 {
+        errors.push(
+            "sip.door.max_sources",
+            format!(
+                "{} sources is too few: callers would share one allowance",
+                raw.max_sources
+            ),
+            "leave it out for the default (65536) or give at least 1024",
+        );
+    }
+    let trunk_sources: Vec<super::Network> = raw
+        .trunk_sources
+        .iter()
+        .enumerate()
+        .filter_map(|(k, text)| {
+            let net = super::Network::parse(text);
+            if net.is_none() {
+                errors.push(
+                    format!("sip.door.trunk_sources[{k}]"),
+                    format!("\"{text}\" is not an address or network"),
+                    "write \"192.0.2.10\", \"10.1.0.0/16\" or \"2001:db8::/32\"",
+                );
+            }
+            net
+        })
+        .collect();
+    if errors.len() > before {
+        return None;
+    }
+    Some(super::SipDoorConfig {
+        source_invites_per_sec: raw.source_invites_per_sec,
+        source_burst: raw.source_burst,
+        source_calls: raw.source_calls,
+        trunk_invites_per_sec: raw.trunk_invites_per_sec,
+        trunk_burst: raw.trunk_burst,
+        trunk_calls: raw.trunk_calls,
+        answers_per_sec: raw.answers_per_sec,
+        queue: raw.queue,
+        max_sources: raw.max_sources,
+        trunk_sources,
     })
 }
 

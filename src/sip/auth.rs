@@ -263,7 +263,7 @@ impl AuthGuard {
 
 /// The address a budget is kept for: IPv4 as it is (also when mapped into IPv6), IPv6 by its
 /// /64, which one subscriber usually holds whole.
-fn group(ip: IpAddr) -> IpAddr {
+pub(crate) fn group(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => IpAddr::V4(v4),

@@ -119,7 +119,7 @@ impl FeatureDoor {
                     .fetch_add(1, Ordering::Relaxed);
                 stack.reject_invite(tx, status, retry_after);
             }
-            Admission::Accept(start) => stack.accept_invite(tx, start),
+            Admission::Accept(start) => stack.accept_invite(tx, start, None),
         }
     }
 

@@ -7,12 +7,185 @@
 //! one (400 Bad Request, 501 Not Implemented for an unknown method, 505 for
 //! another SIP version) or is dropped, and either way it is counted.
 
+use super::door::{Door, DoorPolicy, Refusal, Verdict};
+use crate::config::Network;
 use async_trait::async_trait;
 use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::SipMessage;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// The prefix of the To tag of every answer the guard sends itself. An ACK carrying it
+/// acknowledges one of those answers (RFC 3261 §17.2.1) and is absorbed here; the `-` keeps
+/// it apart from the stack's own tags, which are alphanumeric.
+const STATELESS_TAG: &str = "nbs-";
+
+/// The door's state behind a lock, with the clock it reads (the driver of the pure
+/// [`Door`]).
+pub struct DoorGate {
+    door: Mutex<Door>,
+    epoch: Instant,
+    retry_after: String,
+    /// The door's queue bound, kept outside the lock: every datagram asks.
+    queue: usize,
+}
+
+impl DoorGate {
+    /// A gate with `policy`; `trunks` as in [`Door::new`].
+    pub fn new(policy: DoorPolicy, trunks: Vec<Network>) -> DoorGate {
+        DoorGate {
+            retry_after: format!("Retry-After: {}\r\n", policy.retry_after_secs),
+            queue: policy.queue,
+            door: Mutex::new(Door::new(policy, trunks)),
+            epoch: Instant::now(),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn door(&self) -> std::sync::MutexGuard<'_, Door> {
+        // A panic elsewhere while holding the lock leaves counts that are still counts.
+        self.door.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The verdict on a new INVITE from `ip` (`key`: [`invite_key`]).
+    pub fn screen_invite(&self, ip: IpAddr, queued: usize, key: u64) -> Verdict {
+        let now = self.now_ms();
+        self.door().screen_invite(now, ip, queued, key)
+    }
+
+    /// Whether another datagram may go on with `queued` waiting.
+    pub fn admits_other(&self, queued: usize) -> bool {
+        super::door::admits_other(self.queue, queued)
+    }
+
+    /// Counts a call from `ip`; the ticket gives it back when dropped.
+    pub fn start_call(self: &Arc<Self>, ip: IpAddr) -> Result<DoorTicket, Refusal> {
+        let now = self.now_ms();
+        self.door().start_call(now, ip)?;
+        Ok(DoorTicket {
+            gate: self.clone(),
+            ip,
+        })
+    }
+
+    /// Calls in progress counted for `ip`'s source.
+    pub fn calls_of(&self, ip: IpAddr) -> u32 {
+        self.door().calls_of(ip)
+    }
+
+    /// The limits in force.
+    pub fn policy(&self) -> DoorPolicy {
+        self.door().policy()
+    }
+
+    /// The `Retry-After` header line of a refusal.
+    fn retry_after(&self) -> &str {
+        &self.retry_after
+    }
+}
+
+/// One call counted against its source; dropping it ends the call for the door.
+pub struct DoorTicket {
+    gate: Arc<DoorGate>,
+    ip: IpAddr,
+}
+
+impl Drop for DoorTicket {
+    fn drop(&mut self) {
+        self.gate.door().end_call(self.ip);
+    }
+}
+
+impl std::fmt::Debug for DoorTicket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DoorTicket").finish_non_exhaustive()
+    }
+}
+
+/// What the door says about a datagram before it is screened in full.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Fast {
+    /// Screen it as usual.
+    Screen,
+    /// It is done with: answered, absorbed or dropped (and counted).
+    Done(Screen),
+}
+
+/// The door's look at one datagram from `from`: a new INVITE (no To tag) is judged by the
+/// door and a refusal answered statelessly from a light scan of its head, without the full
+/// parse; an ACK of one of the guard's own answers is absorbed; anything else is shed when
+/// the queue to the stack is at twice its bound. Counts into `counters`.
+pub fn door_check(packet: &[u8], from: IpAddr, gate: &DoorGate, counters: &GuardCounters) -> Fast {
+    let queued = counters.queued();
+    // CRLFs before the start line are allowed (RFC 3261 §7.5).
+    let start = packet.trim_ascii_start();
+    let is_invite = start.starts_with(b"INVITE ");
+    let is_ack = start.starts_with(b"ACK ");
+    if is_invite || is_ack {
+        let text = String::from_utf8_lossy(start);
+        let head = Head::scan(&text);
+        let to_tag = head.to.as_deref().and_then(to_tag);
+        if is_ack {
+            if to_tag.is_some_and(|t| t.starts_with(STATELESS_TAG)) {
+                counters.acks_absorbed.fetch_add(1, Ordering::Relaxed);
+                return Fast::Done(Screen::Drop("ACK of a stateless answer"));
+            }
+        } else if to_tag.is_none() {
+            let verdict = gate.screen_invite(from, queued, invite_key(&head));
+            counters.count_door(verdict);
+            return match verdict {
+                Verdict::Admit => Fast::Screen,
+                Verdict::Answer(refusal) => {
+                    let reason = match refusal {
+                        Refusal::Rate => "too many new calls from this address",
+                        Refusal::Calls => "too many calls in progress from this address",
+                        Refusal::Queue => "overloaded",
+                    };
+                    Fast::Done(answer_or_drop(
+                        &head,
+                        503,
+                        reason,
+                        Some(gate.retry_after().to_owned()),
+                    ))
+                }
+                Verdict::Drop(_) => {
+                    Fast::Done(Screen::Drop("refused by the door past the answer budget"))
+                }
+            };
+        }
+    }
+    if gate.admits_other(queued) {
+        Fast::Screen
+    } else {
+        counters.door_shed.fetch_add(1, Ordering::Relaxed);
+        Fast::Done(Screen::Drop("queue to the stack full"))
+    }
+}
+
+/// What identifies a request and its retransmissions: its Call-ID and top Via (which
+/// carries the branch), hashed.
+fn invite_key(head: &Head) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    head.call_id.hash(&mut h);
+    head.vias.first().hash(&mut h);
+    h.finish()
+}
+
+/// The tag of a To (or From) header value, if it has one.
+fn to_tag(value: &str) -> Option<&str> {
+    let lower = value.to_ascii_lowercase();
+    let at = lower.find(";tag=")?;
+    let rest = &value[at + 5..];
+    let end = rest.find([';', ' ', '\t', '>']).unwrap_or(rest.len());
+    let tag = rest[..end].trim();
+    (!tag.is_empty()).then_some(tag)
+}
 
 /// Counters of what the front door turned away.
 #[derive(Default, Debug)]
@@ -31,6 +204,29 @@ pub struct GuardCounters {
     pub rejected_513: AtomicU64,
     /// Datagrams dropped without an answer (garbage, bad responses, bad ACKs).
     pub dropped: AtomicU64,
+    /// UDP messages handed to the stack (keep-alives, which it answers at once, aside).
+    pub handed: AtomicU64,
+    /// UDP messages the stack has taken up (seen by [`StreamGuard`]); `handed` minus this is
+    /// what waits between the socket and the stack's transaction layer.
+    pub taken: AtomicU64,
+    /// New INVITEs the door let through.
+    pub door_admitted: AtomicU64,
+    /// New INVITEs refused with a stateless 503, by [`Refusal`] (rate, calls, queue).
+    pub door_answered: [AtomicU64; 3],
+    /// New INVITEs refused and dropped (the source's answer budget was spent), by [`Refusal`].
+    pub door_dropped: [AtomicU64; 3],
+    /// Other datagrams shed because the queue to the stack was at twice its bound.
+    pub door_shed: AtomicU64,
+    /// ACKs of the guard's own stateless answers, absorbed here.
+    pub acks_absorbed: AtomicU64,
+}
+
+fn refusal_index(r: Refusal) -> usize {
+    match r {
+        Refusal::Rate => 0,
+        Refusal::Calls => 1,
+        Refusal::Queue => 2,
+    }
 }
 
 impl GuardCounters {
@@ -43,6 +239,23 @@ impl GuardCounters {
             _ => &self.rejected_400,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a door verdict.
+    pub fn count_door(&self, verdict: Verdict) {
+        let counter = match verdict {
+            Verdict::Admit => &self.door_admitted,
+            Verdict::Answer(r) => &self.door_answered[refusal_index(r)],
+            Verdict::Drop(r) => &self.door_dropped[refusal_index(r)],
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// UDP messages passed on and not yet taken by the stack.
+    pub fn queued(&self) -> usize {
+        let handed = self.handed.load(Ordering::Relaxed);
+        let taken = self.taken.load(Ordering::Relaxed);
+        usize::try_from(handed.saturating_sub(taken)).unwrap_or(usize::MAX)
     }
 
     /// Total datagrams turned away (answered or dropped).
@@ -310,6 +523,7 @@ fn answer_or_drop(head: &Head, status: u16, reason: &'static str, extra: Option<
         416 => "Unsupported URI Scheme",
         513 => "Message Too Large",
         420 => "Bad Extension",
+        503 => "Service Unavailable",
         _ => "Error",
     };
     let mut out = format!("SIP/2.0 {status} {phrase}\r\n");
@@ -324,7 +538,16 @@ fn answer_or_drop(head: &Head, status: u16, reason: &'static str, extra: Option<
     if normalise_tag(to).to_ascii_lowercase().contains(";tag=") {
         out.push_str(&format!("To: {to}\r\n"));
     } else {
-        out.push_str(&format!("To: {to};tag=ng{:x}\r\n", rand::random::<u32>()));
+        // The same tag for every retransmission of the request, so each gets the same answer
+        // and its ACK is recognised (the guard keeps no state to remember a random one).
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        head.call_id.hash(&mut h);
+        head.vias.first().hash(&mut h);
+        out.push_str(&format!(
+            "To: {to};tag={STATELESS_TAG}{:016x}\r\n",
+            h.finish()
+        ));
     }
     out.push_str(&format!(
         "Call-ID: {}\r\n",
@@ -462,12 +685,13 @@ fn split_commas(s: &str) -> Vec<String> {
 /// parses but lacks what a transaction needs is answered here with 400.
 pub struct StreamGuard {
     counters: Arc<GuardCounters>,
+    gate: Arc<DoorGate>,
 }
 
 impl StreamGuard {
-    /// A guard counting into `counters`.
-    pub fn new(counters: Arc<GuardCounters>) -> StreamGuard {
-        StreamGuard { counters }
+    /// A guard counting into `counters`, asking `gate` about new INVITEs.
+    pub fn new(counters: Arc<GuardCounters>, gate: Arc<DoorGate>) -> StreamGuard {
+        StreamGuard { counters, gate }
     }
 }
 
@@ -478,6 +702,11 @@ impl rsipstack::transaction::endpoint::TransportEventInspector for StreamGuard {
         event: rsipstack::transport::TransportEvent,
     ) -> Option<rsipstack::transport::TransportEvent> {
         use rsipstack::transport::TransportEvent;
+        if let TransportEvent::Incoming(_, conn, _) = &event {
+            if !conn.is_reliable() {
+                self.counters.taken.fetch_add(1, Ordering::Relaxed);
+            }
+        }
         let TransportEvent::Incoming(SipMessage::Request(req), conn, from) = event else {
             return Some(event);
         };
@@ -493,6 +722,38 @@ impl rsipstack::transaction::endpoint::TransportEventInspector for StreamGuard {
         let mut head = Head::scan(&text);
         // The stream framing already cut the body by Content-Length.
         head.content_length = None;
+        let to_tag = head.to.as_deref().and_then(to_tag);
+        if req.method == rsipstack::sip::Method::Ack
+            && to_tag.is_some_and(|t| t.starts_with(STATELESS_TAG))
+        {
+            self.counters.acks_absorbed.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        let new_invite = req.method == rsipstack::sip::Method::Invite && to_tag.is_none();
+        let peer = authenticate_peer(&from);
+        if let (true, Some(ip)) = (new_invite, peer) {
+            // A stream has no queue of ours in front of it: the door judges rate and calls.
+            let verdict = self.gate.screen_invite(ip, 0, invite_key(&head));
+            self.counters.count_door(verdict);
+            match verdict {
+                Verdict::Admit => {}
+                Verdict::Answer(_) => {
+                    let reply = answer_or_drop(
+                        &head,
+                        503,
+                        "too many calls from this address",
+                        Some(self.gate.retry_after().to_owned()),
+                    );
+                    if let Screen::Answer { bytes, .. } = reply {
+                        if let Ok(msg) = SipMessage::try_from(bytes.as_slice()) {
+                            let _ = conn.send(msg, None).await;
+                        }
+                    }
+                    return None;
+                }
+                Verdict::Drop(_) => return None,
+            }
+        }
         match screen_request(req.clone(), &head) {
             Screen::Pass => {
                 return Some(TransportEvent::Incoming(
@@ -522,16 +783,35 @@ impl rsipstack::transaction::endpoint::TransportEventInspector for StreamGuard {
     }
 }
 
+/// The address a stream message came from.
+fn authenticate_peer(from: &rsipstack::transport::SipAddr) -> Option<IpAddr> {
+    from.addr
+        .host
+        .to_string()
+        .trim_matches(['[', ']'])
+        .parse()
+        .ok()
+}
+
 /// The listening UDP socket with the guard in front of the stack.
 pub struct GuardedUdpSocket {
     socket: tokio::net::UdpSocket,
     counters: Arc<GuardCounters>,
+    gate: Arc<DoorGate>,
 }
 
 impl GuardedUdpSocket {
-    /// Wraps a bound socket.
-    pub fn new(socket: tokio::net::UdpSocket, counters: Arc<GuardCounters>) -> GuardedUdpSocket {
-        GuardedUdpSocket { socket, counters }
+    /// Wraps a bound socket; new INVITEs are judged by `gate`.
+    pub fn new(
+        socket: tokio::net::UdpSocket,
+        counters: Arc<GuardCounters>,
+        gate: Arc<DoorGate>,
+    ) -> GuardedUdpSocket {
+        GuardedUdpSocket {
+            socket,
+            counters,
+            gate,
+        }
     }
 
     /// One datagram into `buf`, with whether the kernel cut it to fit (`MSG_TRUNC` in the
@@ -579,15 +859,26 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
             let verdict = if truncated {
                 screen_truncated(&buf[..len])
             } else {
-                screen(&buf[..len])
+                match door_check(&buf[..len], from.ip(), &self.gate, &self.counters) {
+                    Fast::Screen => screen(&buf[..len]),
+                    Fast::Done(Screen::Answer { bytes, .. }) => {
+                        let _ = self.socket.send_to(&bytes, from).await;
+                        continue;
+                    }
+                    Fast::Done(_) => continue,
+                }
             };
             match verdict {
                 Screen::Pass => {
                     self.counters.passed.fetch_add(1, Ordering::Relaxed);
+                    if !buf[..len].iter().all(|b| b.is_ascii_whitespace()) {
+                        self.counters.handed.fetch_add(1, Ordering::Relaxed);
+                    }
                     return Ok((len, from));
                 }
                 Screen::PassRewritten(bytes) if bytes.len() <= buf.len() => {
                     self.counters.passed.fetch_add(1, Ordering::Relaxed);
+                    self.counters.handed.fetch_add(1, Ordering::Relaxed);
                     self.counters.normalised.fetch_add(1, Ordering::Relaxed);
                     buf[..bytes.len()].copy_from_slice(&bytes);
                     return Ok((bytes.len(), from));
@@ -702,6 +993,130 @@ mod tests {
             screen(m.as_bytes()),
             Screen::Answer { status: 505, .. }
         ));
+    }
+
+    const INVITE: &str = "INVITE sip:712351914@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.9:5070;branch=z9hG4bKf1\r\nFrom: <sip:998901234567@192.0.2.9>;tag=a1\r\nTo: <sip:712351914@127.0.0.1>\r\nCall-ID: flood-1\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
+
+    fn gate(calls: u32) -> (DoorGate, GuardCounters) {
+        let policy = DoorPolicy {
+            source: super::super::door::Caps {
+                invites_per_sec: 1,
+                burst: 2,
+                calls,
+            },
+            answers_per_sec: 2,
+            ..DoorPolicy::default()
+        };
+        let trunk = Network::parse("127.0.0.1").unwrap();
+        (DoorGate::new(policy, vec![trunk]), GuardCounters::default())
+    }
+
+    #[test]
+    fn a_flood_gets_stateless_503s_then_drops_and_their_acks_are_absorbed() {
+        let (gate, counters) = gate(10);
+        let from: IpAddr = "192.0.2.9".parse().unwrap();
+        let check = |p: &str| door_check(p.as_bytes(), from, &gate, &counters);
+        let call = |n: u32| INVITE.replace("flood-1", &format!("flood-{n}"));
+        assert_eq!(check(&call(1)), Fast::Screen);
+        assert_eq!(check(&call(2)), Fast::Screen);
+        // A retransmission of an admitted INVITE goes on to its transaction.
+        assert_eq!(check(&call(1)), Fast::Screen);
+        let first = match check(INVITE.replace("flood-1", "flood-3").as_str()) {
+            Fast::Done(Screen::Answer { status: 503, bytes }) => String::from_utf8(bytes).unwrap(),
+            other => panic!("{other:?}"),
+        };
+        assert!(first.contains("Retry-After: 5\r\n"), "{first}");
+        assert!(first.contains("Call-ID: flood-3\r\n"), "{first}");
+        assert!(first.contains("Via: SIP/2.0/UDP 192.0.2.9:5070;branch=z9hG4bKf1\r\n"));
+        // A retransmission gets the same answer, To tag included.
+        match check(&call(3)) {
+            Fast::Done(Screen::Answer { bytes, .. }) => assert_eq!(first.as_bytes(), bytes),
+            other => panic!("{other:?}"),
+        }
+        // Past the answer budget: dropped, counted.
+        assert!(matches!(check(&call(4)), Fast::Done(Screen::Drop(_))));
+        assert_eq!(counters.door_admitted.load(Ordering::Relaxed), 3);
+        assert_eq!(counters.door_answered[0].load(Ordering::Relaxed), 2);
+        assert_eq!(counters.door_dropped[0].load(Ordering::Relaxed), 1);
+        // The ACK of the 503 never reaches the stack.
+        let to = first
+            .lines()
+            .find(|l| l.starts_with("To: "))
+            .unwrap()
+            .to_string();
+        let ack = call(3)
+            .replace("INVITE sip", "ACK sip")
+            .replace("1 INVITE", "1 ACK")
+            .replace("To: <sip:712351914@127.0.0.1>", &to);
+        assert!(matches!(check(&ack), Fast::Done(Screen::Drop(_))));
+        assert_eq!(counters.acks_absorbed.load(Ordering::Relaxed), 1);
+        // Another ACK (of a call the stack answered) goes on to be screened.
+        let ack_other = ack.replace("nbs-", "abc");
+        assert_eq!(check(&ack_other), Fast::Screen);
+        // A trunk source is not held to the source caps.
+        let trunk: IpAddr = "127.0.0.1".parse().unwrap();
+        for _ in 0..10 {
+            assert_eq!(
+                door_check(INVITE.as_bytes(), trunk, &gate, &counters),
+                Fast::Screen
+            );
+        }
+    }
+
+    #[test]
+    fn an_invite_after_leading_crlfs_meets_the_door_too() {
+        let (gate, counters) = gate(0);
+        let from: IpAddr = "192.0.2.9".parse().unwrap();
+        for n in 0..3 {
+            let m = format!("\r\n{}", INVITE.replace("flood-1", &format!("crlf-{n}")));
+            door_check(m.as_bytes(), from, &gate, &counters);
+        }
+        assert_eq!(counters.door_admitted.load(Ordering::Relaxed), 2);
+        assert_eq!(counters.door_answered[0].load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn in_dialog_requests_pass_the_door_until_the_queue_is_twice_full() {
+        let (gate, counters) = gate(10);
+        let from: IpAddr = "192.0.2.9".parse().unwrap();
+        let bye = OPTIONS
+            .replace("OPTIONS sip", "BYE sip")
+            .replace("1 OPTIONS", "2 BYE");
+        assert_eq!(
+            door_check(bye.as_bytes(), from, &gate, &counters),
+            Fast::Screen
+        );
+        counters.handed.store(2 * 4096, Ordering::Relaxed);
+        assert!(matches!(
+            door_check(bye.as_bytes(), from, &gate, &counters),
+            Fast::Done(Screen::Drop(_))
+        ));
+        assert_eq!(counters.door_shed.load(Ordering::Relaxed), 1);
+        counters.taken.store(4096, Ordering::Relaxed);
+        assert_eq!(
+            door_check(bye.as_bytes(), from, &gate, &counters),
+            Fast::Screen
+        );
+        // ...while new INVITEs are refused as soon as it is full.
+        match door_check(INVITE.as_bytes(), from, &gate, &counters) {
+            Fast::Done(Screen::Answer { status: 503, bytes }) => {
+                assert!(String::from_utf8(bytes).unwrap().contains("overloaded"))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_ticket_holds_a_call_until_dropped() {
+        let (gate, _) = gate(1);
+        let gate = Arc::new(gate);
+        let from: IpAddr = "192.0.2.9".parse().unwrap();
+        let ticket = gate.start_call(from).unwrap();
+        assert_eq!(gate.calls_of(from), 1);
+        assert!(gate.start_call(from).is_err());
+        drop(ticket);
+        assert_eq!(gate.calls_of(from), 0);
+        assert!(gate.start_call(from).is_ok());
     }
 
     #[test]

@@ -336,6 +336,8 @@ pub(super) async fn pump_caller(
     to: actix::Recipient<LegMsg>,
     leg: CallerLeg,
     stack: SipStack,
+    // Held while the dialog lives: the source's call counts at the door until it ends.
+    _door_ticket: Option<super::guard::DoorTicket>,
 ) {
     while let Some(state) = rx.recv().await {
         match state {

@@ -11,6 +11,7 @@
 pub mod auth;
 mod authenticate;
 pub mod digest;
+pub mod door;
 pub mod features;
 pub mod guard;
 mod inspect;
@@ -60,6 +61,10 @@ pub struct SipSettings {
     pub auth_policy: auth::AuthPolicy,
     /// The `User-Agent` of navbat's messages (`sip.user_agent`).
     pub user_agent: String,
+    /// Per-source admission of new INVITEs (`[sip.door]`).
+    pub door: door::DoorPolicy,
+    /// The trunk networks, whose sources get the door's trunk caps (empty: every source).
+    pub trunk_networks: Vec<crate::config::Network>,
 }
 
 /// Errors starting or using the SIP layer.
@@ -258,6 +263,13 @@ struct StackInner {
     cancel: CancellationToken,
     local_addrs: Vec<String>,
     features: Arc<features::FeatureDoor>,
+    gate: Arc<guard::DoorGate>,
+}
+
+impl StackInner {
+    fn gate_retry_after(&self) -> u32 {
+        self.gate.policy().retry_after_secs
+    }
 }
 
 /// SIP's sockets, bound and not yet served: binding comes first, so a port in use is a
@@ -333,11 +345,16 @@ impl SipStack {
         let cancel = CancellationToken::new();
         let transport = TransportLayer::new(cancel.clone());
         let counters = Arc::new(SipCounters::default());
+        let gate = Arc::new(guard::DoorGate::new(
+            settings.door,
+            settings.trunk_networks.clone(),
+        ));
         let mut local_addrs = Vec::new();
         let mut contact_addr = None;
         let mut tcp_addr = None;
         if let Some((socket, bound)) = listeners.udp {
-            let guarded = guard::GuardedUdpSocket::new(socket, counters.guard.clone());
+            let guarded =
+                guard::GuardedUdpSocket::new(socket, counters.guard.clone(), gate.clone());
             let conn =
                 UdpConnection::from_socket(Arc::new(guarded), None, Some(cancel.child_token()))
                     .await?;
@@ -374,7 +391,10 @@ impl SipStack {
             .with_transport_layer(transport)
             .with_cancel_token(cancel.clone())
             .with_user_agent(&settings.user_agent)
-            .with_transport_inspector(Box::new(guard::StreamGuard::new(counters.guard.clone())))
+            .with_transport_inspector(Box::new(guard::StreamGuard::new(
+                counters.guard.clone(),
+                gate.clone(),
+            )))
             .with_inspector(Box::new(inspect::MetricsInspector::new()))
             .with_allows(vec![
                 Method::Invite,
@@ -425,6 +445,7 @@ impl SipStack {
                 cancel: cancel.clone(),
                 local_addrs,
                 features,
+                gate,
             }),
         };
         let dispatcher = stack.clone();
@@ -446,6 +467,11 @@ impl SipStack {
     /// The SIP layer's counters.
     pub fn counters(&self) -> Arc<SipCounters> {
         self.inner.counters.clone()
+    }
+
+    /// Calls in progress the door counts for `ip`'s source (an IPv6 address: its /64).
+    pub fn door_calls_of(&self, ip: IpAddr) -> u32 {
+        self.inner.gate.calls_of(ip)
     }
 
     /// Stops the listeners and the endpoint.
@@ -532,6 +558,21 @@ impl SipStack {
         let source = authenticate::source_of(req)
             .as_ref()
             .and_then(authenticate::source_ip);
+        // The exact count of the source's calls: the guard's look was taken before this
+        // INVITE and others from the same source reached the stack.
+        let ticket = match source.map(|ip| self.inner.gate.start_call(ip)) {
+            Some(Err(_)) => {
+                self.inner
+                    .counters
+                    .invites_rejected
+                    .fetch_add(1, Ordering::Relaxed);
+                let retry = self.inner.gate_retry_after();
+                self.reject_invite(tx, 503, Some(retry));
+                return;
+            }
+            Some(Ok(ticket)) => Some(ticket),
+            None => None,
+        };
         let call = IncomingCall {
             did,
             caller: PhoneNumber::new(caller),
@@ -549,7 +590,7 @@ impl SipStack {
                     .fetch_add(1, Ordering::Relaxed);
                 self.reject_invite(tx, status, retry_after);
             }
-            Admission::Accept(start) => self.accept_invite(tx, start),
+            Admission::Accept(start) => self.accept_invite(tx, start, ticket),
         }
     }
 
@@ -569,7 +610,12 @@ impl SipStack {
     }
 
     /// Takes a new INVITE as a [`CallerLeg`] and starts its actor with `start`.
-    fn accept_invite(&self, mut tx: Transaction, start: StartCall) {
+    fn accept_invite(
+        &self,
+        mut tx: Transaction,
+        start: StartCall,
+        ticket: Option<guard::DoorTicket>,
+    ) {
         let (state_tx, state_rx) = self.inner.dialogs.new_dialog_state_channel();
         let contact = match tx.connection.as_ref().map(|c| c.transport()) {
             Some(rsipstack::sip::Transport::Tcp) => self.inner.contact_tcp.clone(),
@@ -594,7 +640,13 @@ impl SipStack {
             };
         let leg = CallerLeg::new(self.clone(), dialog.clone(), &tx.original);
         let recipient = start(leg.clone());
-        tokio::spawn(legs::pump_caller(state_rx, recipient, leg, self.clone()));
+        tokio::spawn(legs::pump_caller(
+            state_rx,
+            recipient,
+            leg,
+            self.clone(),
+            ticket,
+        ));
         let mut dialog = dialog;
         tokio::spawn(async move {
             if let Err(e) = dialog.handle(&mut tx).await {

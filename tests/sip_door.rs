@@ -1,0 +1,306 @@
+//! The SIP door under a flood (`[sip.door]`, `src/sip/door.rs`): the real `navbat` binary, a
+//! SIPp flooder on one loopback address and plain callers on others.
+//!
+//! Nothing here asserts how long anything took: the flood is bounded by SIPp's `-m`, every
+//! wait is a poll with a generous deadline, and what is checked is counts and answers.
+
+mod common;
+
+use common::*;
+
+/// A counter or gauge of `/metrics`, by its full name with labels (0 when absent).
+fn metric(navbat: &Navbat, series: &str) -> u64 {
+    navbat
+        .get("/metrics")
+        .body
+        .lines()
+        .find_map(|line| {
+            let value = line.strip_prefix(series)?.trim();
+            value.parse::<f64>().ok()
+        })
+        .map_or(0, |v| v as u64)
+}
+
+fn door(navbat: &Navbat, verdict: &str) -> u64 {
+    metric(
+        navbat,
+        &format!("navbat_sip_door_total{{verdict=\"{verdict}\"}}"),
+    )
+}
+
+fn channels_in_use(navbat: &Navbat) -> u64 {
+    navbat.get_json("/api/health")["channels_in_use"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+/// The door's caps in this file's tests: 20 new INVITEs a second (burst 20) and 5 calls in
+/// progress per source; 50 stateless refusals a second per source, the rest dropped.
+const DOOR: &str = "
+[sip.door]
+source_invites_per_sec = 20
+source_burst = 20
+source_calls = 5
+answers_per_sec = 50
+trunk_sources = [\"127.0.0.1\"]
+";
+
+const FLOOD_CALLS: &str = "800";
+
+/// One source floods (SIPp from 127.0.0.2 at 200 new calls a second, each taken call held
+/// 20 s); another source's calls (127.0.0.3) are still answered, the flooder gets stateless
+/// 503s and then nothing (its answer budget), and it never holds more than its 5 channels.
+#[test]
+fn a_flood_from_one_source_leaves_another_sources_calls_answered() {
+    let navbat = Navbat::start("door-flood", TestConfig::default().extra_toml(DOOR));
+    let mut flooder = navbat.sipp_client(
+        "flooder",
+        "flood_caller.xml",
+        &[
+            "-i",
+            "127.0.0.2",
+            "-s",
+            DTM_DID,
+            "-d",
+            "20000",
+            "-r",
+            "200",
+            "-rp",
+            "1000",
+            "-l",
+            FLOOD_CALLS,
+            "-m",
+            FLOOD_CALLS,
+        ],
+    );
+    let mut most_in_use = 0;
+    wait_until("the flood is being refused", EVENT_DEADLINE, || {
+        most_in_use = most_in_use.max(channels_in_use(&navbat));
+        (door(&navbat, "answered_rate") >= 50).then_some(())
+    });
+
+    let uri = format!("sip:{DTM_DID}@{}", navbat.sip);
+    let other = SipUdp::from_ip("127.0.0.3", navbat.sip);
+    let mut answered = 0;
+    for k in 0..3 {
+        let call_id = format!("other-{k}-{}", unique_token());
+        other.send(&other.request(
+            "INVITE",
+            &uri,
+            "Contact: <sip:other@127.0.0.3>\r\n",
+            &call_id,
+        ));
+        let resp = other
+            .final_response(&call_id, EVENT_DEADLINE)
+            .expect("an answer for the other source during the flood");
+        assert_eq!(resp.status, 200, "the other source's call: {}", resp.raw);
+        answered += 1;
+        most_in_use = most_in_use.max(channels_in_use(&navbat));
+    }
+    // The flooder keeps sending while we look.
+    assert!(
+        flooder.running(),
+        "the flood lasted through the other calls"
+    );
+    wait_until("refusals past the answer budget", EVENT_DEADLINE, || {
+        most_in_use = most_in_use.max(channels_in_use(&navbat));
+        (door(&navbat, "dropped_rate") > 0).then_some(())
+    });
+    wait_until("the ACKs of the 503s absorbed", EVENT_DEADLINE, || {
+        (door(&navbat, "acks_absorbed") > 0).then_some(())
+    });
+    most_in_use = most_in_use.max(channels_in_use(&navbat));
+    assert!(
+        most_in_use <= 5 + answered,
+        "the flooder held more than its 5 channels: {most_in_use} in use"
+    );
+    // The flooder got its share and the other source its calls (the metrics are read once
+    // a second, so this waits for the scrape to catch up).
+    let admitted = wait_until("the admitted calls counted", EVENT_DEADLINE, || {
+        let admitted = door(&navbat, "admitted");
+        (admitted >= 5 + answered).then_some(admitted)
+    });
+    // Calls refused at the door never became call records: every call record is one the
+    // door let through.
+    let arrived = navbat
+        .events()
+        .iter()
+        .filter(|e| e["kind"] == "call_arrived")
+        .count() as u64;
+    assert!(
+        arrived <= admitted,
+        "{arrived} call records for {admitted} admitted INVITEs"
+    );
+    drop(flooder);
+}
+
+/// A new INVITE refused by the door (its source holds its one call) is answered
+/// statelessly: the 503 carries Retry-After and a To tag; a retransmission of the same
+/// INVITE gets the same answer; no call record. A retransmission of the admitted call's
+/// INVITE reaches its transaction (200), not the door's refusal.
+#[test]
+fn a_refused_invite_gets_the_same_stateless_503_when_retransmitted() {
+    let navbat = Navbat::start(
+        "door-retransmit",
+        TestConfig::default()
+            .extra_toml("[sip.door]\nsource_calls = 1\ntrunk_sources = [\"127.0.0.1\"]\n"),
+    );
+    let uri = format!("sip:{DTM_DID}@{}", navbat.sip);
+    let sip = SipUdp::from_ip("127.0.0.2", navbat.sip);
+    let first_id = format!("first-{}", unique_token());
+    let first_invite = sip.request("INVITE", &uri, "Contact: <sip:a@127.0.0.2>\r\n", &first_id);
+    sip.send(&first_invite);
+    let first = sip
+        .final_response(&first_id, EVENT_DEADLINE)
+        .expect("answer");
+    assert_eq!(first.status, 200, "the first call is taken: {}", first.raw);
+    // Its retransmission goes on to its transaction, not to the door's refusal.
+    sip.send(&first_invite);
+    let repeated = sip
+        .final_response(&first_id, EVENT_DEADLINE)
+        .expect("answer");
+    assert_eq!(repeated.status, 200, "{}", repeated.raw);
+
+    let call_id = format!("refused-{}", unique_token());
+    let invite = sip.request("INVITE", &uri, "Contact: <sip:a@127.0.0.2>\r\n", &call_id);
+    sip.send(&invite);
+    let refused = sip.final_response(&call_id, EVENT_DEADLINE).expect("503");
+    assert_eq!(refused.status, 503, "{}", refused.raw);
+    assert_eq!(refused.header("Retry-After").as_deref(), Some("30"));
+    assert!(
+        refused
+            .header("To")
+            .is_some_and(|to| to.contains(";tag=nbs-")),
+        "answered at the door, without a transaction: {}",
+        refused.raw
+    );
+    sip.send(&invite);
+    let again = sip
+        .final_response(&call_id, EVENT_DEADLINE)
+        .expect("503 again");
+    assert_eq!(again.status, 503);
+    assert_eq!(again.header("To"), refused.header("To"), "the same answer");
+    let arrived = navbat
+        .events()
+        .iter()
+        .filter(|e| e["kind"] == "call_arrived")
+        .count();
+    assert_eq!(arrived, 1, "only the admitted call has a record");
+    // Four INVITEs judged, read in one scrape: the first and its retransmission admitted,
+    // the refused one and its retransmission answered.
+    let (admitted, answered) = wait_until("four INVITEs counted", EVENT_DEADLINE, || {
+        let (a, r) = (door(&navbat, "admitted"), door(&navbat, "answered_calls"));
+        (a + r >= 4).then_some((a, r))
+    });
+    assert_eq!((admitted, answered), (2, 2));
+}
+
+/// Reads `stream` until a final response for `call_id` arrives (or `deadline` passes); every
+/// complete message read is kept in `buf`, so later calls see what came before.
+fn tcp_final_for(
+    stream: &mut std::net::TcpStream,
+    buf: &mut Vec<u8>,
+    call_id: &str,
+    deadline: std::time::Duration,
+) -> Option<SipResponse> {
+    use std::io::Read;
+    let until = std::time::Instant::now() + deadline;
+    loop {
+        // Every complete message in the buffer, in order.
+        let mut rest: &[u8] = buf;
+        while let Some(split) = rest.windows(4).position(|w| w == b"\r\n\r\n") {
+            let Some(head) = SipResponse::parse(&rest[..split + 4]) else {
+                break;
+            };
+            let len: usize = head
+                .header("Content-Length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            if rest.len() < split + 4 + len {
+                break;
+            }
+            if head.status >= 200 && head.header("Call-ID").as_deref() == Some(call_id) {
+                return Some(head);
+            }
+            rest = &rest[split + 4 + len..];
+        }
+        let left = until.checked_duration_since(std::time::Instant::now())?;
+        stream
+            .set_read_timeout(Some(left.max(std::time::Duration::from_millis(1))))
+            .unwrap();
+        let mut chunk = [0u8; 8192];
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+fn tcp_request(local: std::net::SocketAddr, method: &str, uri: &str, call_id: &str) -> Vec<u8> {
+    format!(
+        "{method} {uri} SIP/2.0\r\n\
+         Via: SIP/2.0/TCP {local};branch=z9hG4bK{branch}\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:probe@{local}>;tag=t{branch}\r\n\
+         To: <{uri}>\r\n\
+         Call-ID: {call_id}\r\n\
+         CSeq: 1 {method}\r\n\
+         Contact: <sip:probe@{local};transport=tcp>\r\n\
+         Content-Length: 0\r\n\r\n",
+        branch = unique_token(),
+    )
+    .into_bytes()
+}
+
+/// Over TCP the door holds too: a source at its one call gets a 503 with Retry-After on its
+/// connection, and the connection stays open for what it sends next.
+#[test]
+fn over_tcp_a_source_at_its_cap_gets_503_and_keeps_its_connection() {
+    use std::io::Write;
+    let navbat = Navbat::start(
+        "door-tcp",
+        TestConfig::default()
+            .extra_toml("[sip.door]\nsource_calls = 1\ntrunk_sources = [\"127.0.0.9\"]\n"),
+    );
+    let mut stream =
+        std::net::TcpStream::connect_timeout(&navbat.sip, std::time::Duration::from_secs(5))
+            .expect("connect over TCP");
+    let local = stream.local_addr().unwrap();
+    let uri = format!("sip:{DTM_DID}@{};transport=tcp", navbat.sip);
+    let mut buf = Vec::new();
+
+    let first = format!("tcp-first-{}", unique_token());
+    stream
+        .write_all(&tcp_request(local, "INVITE", &uri, &first))
+        .unwrap();
+    let taken = tcp_final_for(&mut stream, &mut buf, &first, EVENT_DEADLINE).expect("answer");
+    assert_eq!(taken.status, 200, "the first call is taken: {}", taken.raw);
+
+    let second = format!("tcp-second-{}", unique_token());
+    stream
+        .write_all(&tcp_request(local, "INVITE", &uri, &second))
+        .unwrap();
+    let refused = tcp_final_for(&mut stream, &mut buf, &second, EVENT_DEADLINE).expect("503");
+    assert_eq!(refused.status, 503, "{}", refused.raw);
+    assert_eq!(refused.header("Retry-After").as_deref(), Some("30"));
+    assert!(
+        refused
+            .header("To")
+            .is_some_and(|to| to.contains(";tag=nbs-")),
+        "answered at the door, without a transaction: {}",
+        refused.raw
+    );
+
+    let options = format!("tcp-options-{}", unique_token());
+    stream
+        .write_all(&tcp_request(
+            local,
+            "OPTIONS",
+            &format!("sip:{};transport=tcp", navbat.sip),
+            &options,
+        ))
+        .unwrap();
+    let alive = tcp_final_for(&mut stream, &mut buf, &options, EVENT_DEADLINE)
+        .expect("the connection still answers");
+    assert_eq!(alive.status, 200, "{}", alive.raw);
+}
