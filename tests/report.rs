@@ -66,9 +66,11 @@ fn every_figure_matches_an_independent_count_and_the_files_agree() {
     let db_path = d.join("navbat.db");
     let spec = MonthSpec::small(2_400, 7);
     block_on(async {
+        // Sealed with the key file `navbat report` reads (the default keys/recordings.key).
         let db = report_support::fill(
             &DatabaseUrl::Sqlite(format!("sqlite://{}", db_path.display())),
             &spec,
+            report_support::pii_in(d),
         )
         .await;
         // A call of the next month and one of another tenant: in neither this report.
@@ -212,12 +214,13 @@ fn sqlite_and_postgres_give_the_same_report_for_the_same_rows() {
     let sqlite = DatabaseUrl::Sqlite(format!("sqlite://{}", dir.path().join("a.db").display()));
     let pg = store_support::Postgres::start();
     let postgres = DatabaseUrl::Postgres(pg.url());
+    let pii = report_support::pii_in(dir.path());
     let reports: Vec<serde_json::Value> = [sqlite, postgres]
         .iter()
         .map(|url| {
             block_on(async {
-                let db = report_support::fill(url, &spec).await;
-                let r = report::build(db.pool(), &config, "dtm", month)
+                let db = report_support::fill(url, &spec, pii.clone()).await;
+                let r = report::build(db.pool(), db.pii().map(|p| &**p), &config, "dtm", month)
                     .await
                     .expect("report");
                 db.close().await;

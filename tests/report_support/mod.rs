@@ -736,12 +736,51 @@ pub async fn write(pool: &AnyPool, postgres: bool, rows: &Rows) -> Result<(), sq
     Ok(())
 }
 
-/// Connects to `url`, migrates, and writes the month; returns the store.
-pub async fn fill(url: &navbat::config::DatabaseUrl, spec: &MonthSpec) -> navbat::store::db::Db {
-    let db = navbat::store::db::Db::connect_lazy(url).expect("connect");
+/// Connects to `url`, migrates, and writes the month as an older navbat did (numbers and
+/// caller details plain), then seals them as `navbat migrate` does with `pii`'s keys; returns
+/// the store, able to open them.
+pub async fn fill(
+    url: &navbat::config::DatabaseUrl,
+    spec: &MonthSpec,
+    pii: std::sync::Arc<navbat::pii::Pii>,
+) -> navbat::store::db::Db {
+    let db = navbat::store::db::Db::connect_lazy(url)
+        .expect("connect")
+        .with_pii(pii.clone());
     db.migrate().await.expect("migrate");
     write(db.pool(), db.is_postgres(), &generate(spec))
         .await
         .expect("write the month");
+    navbat::store::sealing::ready(&db, &pii)
+        .await
+        .expect("seal the month's personal data");
     db
+}
+
+/// Personal data keys in a key file of their own (kept in `dir`).
+pub fn pii_in(dir: &std::path::Path) -> std::sync::Arc<navbat::pii::Pii> {
+    let path = dir.join("keys/recordings.key");
+    if !path.exists() {
+        navbat::recordings::seal::Keys::generate(&path, 0).expect("key file");
+    }
+    std::sync::Arc::new(navbat::pii::Pii::load(&path).expect("keys"))
+}
+
+/// The distinct full numbers of a month as [`generate`] writes them.
+pub fn numbers(spec: &MonthSpec) -> Vec<String> {
+    let at = CALL_COLUMNS
+        .iter()
+        .position(|c| *c == "caller_number")
+        .expect("caller_number column");
+    let mut out: Vec<String> = generate(spec)
+        .calls
+        .iter()
+        .filter_map(|row| match &row[at] {
+            V::T(Some(n)) => Some(n.clone()),
+            _ => None,
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
