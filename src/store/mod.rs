@@ -691,7 +691,9 @@ impl Store {
                     (Some((lookup, at)), _) => (lookup, at as i64, None),
                     _ => return Ok(None),
                 };
-                let earlier = db.calls_from(&lookup, at - window_ms, at).await?;
+                // Up to and including its own millisecond (as the repeat index links them);
+                // the call itself is left out below.
+                let earlier = db.calls_from(&lookup, at - window_ms, at + 1).await?;
                 let caller = caller
                     .or_else(|| earlier.iter().find_map(|s| s.caller_number.clone()))
                     .unwrap_or_default();

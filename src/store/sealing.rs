@@ -47,7 +47,28 @@ pub async fn ready(db: &Db, pii: &Pii) -> Result<Sealed, StoreError> {
         ..Sealed::default()
     };
     sealed.dispositions = seal_dispositions(db, pii).await?;
+    if sealed.total() > 0 {
+        scrub(db).await?;
+    }
     Ok(sealed)
+}
+
+/// Rewrites the tables just sealed, so the plain values the rows held before are not left
+/// behind in free space: SQLite `VACUUM` (the whole file, through the WAL, which is then
+/// checkpointed and truncated), Postgres `VACUUM FULL` of the two tables (the old row
+/// versions). Postgres WAL segments and backups made before the migration still hold them:
+/// they age out with the server's WAL retention and the backup rotation.
+async fn scrub(db: &Db) -> Result<(), StoreError> {
+    use sqlx::Executor;
+    let statements: &[&str] = if db.is_postgres() {
+        &["VACUUM FULL call_records", "VACUUM FULL dispositions"]
+    } else {
+        &["VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)"]
+    };
+    for sql in statements {
+        db.pool().execute(*sql).await.map_err(|e| db.err(e))?;
+    }
+    Ok(())
 }
 
 /// `call_records.caller_number` sealed and `caller_lookup` filled in.

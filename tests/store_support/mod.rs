@@ -325,3 +325,10 @@ pub fn pii_keys(dir: &Path) -> std::sync::Arc<navbat::pii::Pii> {
     }
     std::sync::Arc::new(navbat::pii::Pii::load(&path).expect("read the key file"))
 }
+
+impl Postgres {
+    /// The server's data directory (its heap files and WAL), for tests that read raw bytes.
+    pub fn data_dir(&self) -> &Path {
+        &self.data
+    }
+}
