@@ -383,9 +383,11 @@ fn navbat_migrate_seals_an_older_database_and_journal_once_and_they_read_back() 
     // It reads back: the numbers open, the lookup hash finds the caller's calls, the
     // disposition opens, and the journal's sealed arrival reaches the database.
     let store = Store::open(settings(url, d, pii.clone())).unwrap();
-    store_support::wait_for("the older journal replayed", Duration::from_secs(30), || {
-        (store.health().replayed_events >= 1).then_some(())
-    });
+    store_support::wait_for(
+        "the older journal replayed",
+        Duration::from_secs(30),
+        || (store.health().replayed_events >= 1).then_some(()),
+    );
     block_on(store.run({
         let store = store.clone();
         async move {
@@ -424,4 +426,76 @@ fn migrate(dir: &Path) -> (bool, String) {
             String::from_utf8_lossy(&out.stderr)
         ),
     )
+}
+
+/// The number in the SIPp callers' `From` (tests/sipp/caller_ivr_talk.xml).
+const SIPP_CALLER: &str = "998900000001";
+
+#[test]
+fn two_sipp_calls_from_one_number_link_and_the_data_dir_holds_no_number() {
+    use common::*;
+    let navbat = Navbat::start("pii-repeat", TestConfig::default());
+    let phone = navbat.operator_phone("1001", "operator_answer.xml", 2, &[]);
+    let mut calls = Vec::new();
+    for n in 0..2 {
+        navbat.wait_operator("1001", "available");
+        navbat
+            .caller(&format!("caller{n}"), "caller_ivr_talk.xml", DTM_DID, 1_000)
+            .wait_success();
+        let seen = calls.clone();
+        let finished = navbat.wait_for_event("call_finished", EVENT_DEADLINE, |e| {
+            !seen.contains(&e["call"].as_str().unwrap_or("").to_owned())
+        });
+        assert_eq!(finished["outcome"], "answered", "{finished}");
+        calls.push(finished["call"].as_str().unwrap().to_owned());
+    }
+    phone.wait_success();
+    // Both records in navbat's own database (SQLite in WAL mode, read beside it).
+    let url = DatabaseUrl::Sqlite(format!(
+        "sqlite://{}",
+        navbat.dir.path().join("data/navbat.db").display()
+    ));
+    let pii = Arc::new(Pii::load(&navbat.dir.path().join("keys/recordings.key")).unwrap());
+    let (first, second) = block_on(async {
+        let db = navbat::store::db::Db::connect_lazy(&url)
+            .unwrap()
+            .with_pii(pii.clone());
+        let uid_of = |call: String| {
+            let db = db.clone();
+            async move {
+                let sql = format!(
+                    "SELECT call_uid FROM call_records WHERE call_ref = '{call}' AND outcome IS NOT NULL"
+                );
+                for _ in 0..600 {
+                    if let Some(uid) = db.texts(&sql).await.unwrap().pop() {
+                        return uid;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                panic!("call {call} never reached the database");
+            }
+        };
+        let first = uid_of(calls[0].clone()).await;
+        let second = uid_of(calls[1].clone()).await;
+        let row = db.call(&second).await.unwrap().expect("second call");
+        // The second call is a repeat of the first, linked with the number sealed.
+        assert_eq!(row.repeat_of.as_deref(), Some(first.as_str()));
+        assert_eq!(row.caller_number.as_deref(), Some(SIPP_CALLER));
+        let raw = db
+            .texts(&format!(
+                "SELECT caller_number FROM call_records WHERE call_uid = '{second}'"
+            ))
+            .await
+            .unwrap();
+        assert!(raw[0].starts_with("pii1."), "{raw:?}");
+        db.close().await;
+        (first, second)
+    });
+    assert_ne!(first, second);
+    navbat.terminate();
+    let mut navbat = navbat;
+    navbat.wait_exit(Duration::from_secs(20));
+    // The database, its WAL, the journal and the recordings: no number in the clear.
+    let hits = clear_hits(&navbat.dir.path().join("data"), &needles(SIPP_CALLER));
+    assert!(hits.is_empty(), "{hits:#?}");
 }
