@@ -270,9 +270,13 @@ fn another_key_file_or_none_cannot_read_the_database() {
             matches!(e, StoreError::Pii(PiiError::Damaged { .. })),
             "{e:?}"
         );
-        let e = navbat::accounts::db::dispositions(db.pool(), Some(&wrong), &[first.clone()])
-            .await
-            .expect_err("wrong key, no caller details");
+        let e = navbat::accounts::db::dispositions(
+            db.pool(),
+            Some(&wrong),
+            std::slice::from_ref(&first),
+        )
+        .await
+        .expect_err("wrong key, no caller details");
         assert!(e.to_string().contains("does not open"), "{e}");
         db.close().await;
     });
