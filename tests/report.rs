@@ -77,6 +77,17 @@ fn every_figure_matches_an_independent_count_and_the_files_agree() {
         db.close().await;
     });
     std::fs::write(d.join("navbat.toml"), config_text(&db_path)).unwrap();
+    // The plain numbers as the generator wrote them, for the independent count.
+    let numbers: serde_json::Map<String, serde_json::Value> =
+        report_support::numbers_by_call(&spec)
+            .into_iter()
+            .map(|(uid, n)| (uid, serde_json::Value::String(n)))
+            .collect();
+    std::fs::write(
+        d.join("numbers.json"),
+        serde_json::to_string(&numbers).unwrap(),
+    )
+    .unwrap();
     let out = navbat(
         d,
         &[
@@ -112,6 +123,7 @@ fn every_figure_matches_an_independent_count_and_the_files_agree() {
             "1000:150000,2000:135050,:120000",
             "answered,deflected",
             "volume",
+            "numbers.json",
         ])
         .current_dir(d)
         .output()

@@ -537,10 +537,11 @@ pub fn monthly(ctx: &Context, data: &MonthData) -> Result<MonthlyReport, ReportE
         })
         .collect();
     let repeat_callers = per_number.values().filter(|n| **n > 1).count() as u64;
+    // Ties in the number's order (as before the numbers were sealed), not the hash's.
     let mut top: Vec<(&str, u64)> = per_number
         .iter()
         .filter(|(_, n)| **n > 1)
-        .map(|(k, n)| (*k, *n))
+        .map(|(k, n)| (shown.get(k).copied().unwrap_or_default(), *n))
         .collect();
     top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     let repeat = RepeatStats {
@@ -555,7 +556,7 @@ pub fn monthly(ctx: &Context, data: &MonthData) -> Result<MonthlyReport, ReportE
             .into_iter()
             .take(20)
             .map(|(n, count)| Count {
-                key: PhoneNumber::new(shown.get(n).copied().unwrap_or_default()).masked(),
+                key: PhoneNumber::new(n).masked(),
                 count,
             })
             .collect(),

@@ -766,20 +766,28 @@ pub fn pii_in(dir: &std::path::Path) -> std::sync::Arc<navbat::pii::Pii> {
     std::sync::Arc::new(navbat::pii::Pii::load(&path).expect("keys"))
 }
 
-/// The distinct full numbers of a month as [`generate`] writes them.
-pub fn numbers(spec: &MonthSpec) -> Vec<String> {
-    let at = CALL_COLUMNS
-        .iter()
-        .position(|c| *c == "caller_number")
-        .expect("caller_number column");
-    let mut out: Vec<String> = generate(spec)
+/// `(call_uid, full number)` of a month's calls as [`generate`] writes them.
+pub fn numbers_by_call(spec: &MonthSpec) -> Vec<(String, String)> {
+    let col = |name: &str| {
+        CALL_COLUMNS
+            .iter()
+            .position(|c| *c == name)
+            .expect("call_records column")
+    };
+    let (uid, number) = (col("call_uid"), col("caller_number"));
+    generate(spec)
         .calls
         .iter()
-        .filter_map(|row| match &row[at] {
-            V::T(Some(n)) => Some(n.clone()),
+        .filter_map(|row| match (&row[uid], &row[number]) {
+            (V::T(Some(u)), V::T(Some(n))) => Some((u.clone(), n.clone())),
             _ => None,
         })
-        .collect();
+        .collect()
+}
+
+/// The distinct full numbers of a month as [`generate`] writes them.
+pub fn numbers(spec: &MonthSpec) -> Vec<String> {
+    let mut out: Vec<String> = numbers_by_call(spec).into_iter().map(|(_, n)| n).collect();
     out.sort();
     out.dedup();
     out
