@@ -33,7 +33,8 @@ async fn measure(label: &str, url: &DatabaseUrl, config: &Config) {
     let spec = report_support::MonthSpec::results_month(CALLS);
     let month = Month::parse(&spec.month).unwrap();
     let t = Instant::now();
-    let db = report_support::fill(url, &spec).await;
+    let keys = tempfile::tempdir().unwrap();
+    let db = report_support::fill(url, &spec, report_support::pii_in(keys.path())).await;
     println!(
         "{label}: generated and wrote the month in {:.1} s",
         t.elapsed().as_secs_f64()
@@ -42,7 +43,7 @@ async fn measure(label: &str, url: &DatabaseUrl, config: &Config) {
     let mut last = None;
     for _ in 0..3 {
         let t = Instant::now();
-        let r = report::build(db.pool(), config, "dtm", month)
+        let r = report::build(db.pool(), db.pii().map(|p| &**p), config, "dtm", month)
             .await
             .expect("report");
         runs.push(t.elapsed());
@@ -62,7 +63,7 @@ async fn measure(label: &str, url: &DatabaseUrl, config: &Config) {
     // Read only, to split the time.
     let ctx = report::Context::from_config(config, "dtm", month).unwrap();
     let t = Instant::now();
-    let data = report::month_data(db.pool(), "dtm", month, &ctx.tz)
+    let data = report::month_data(db.pool(), db.pii().map(|p| &**p), "dtm", month, &ctx.tz)
         .await
         .unwrap();
     let read = t.elapsed();
@@ -112,8 +113,13 @@ fn main() {
         let _ = std::fs::remove_file(&path);
         let url = DatabaseUrl::Sqlite(format!("sqlite://{}", path.display()));
         rt.block_on(async {
-            let db =
-                report_support::fill(&url, &report_support::MonthSpec::results_month(CALLS)).await;
+            // Sealed with dir/keys/recordings.key.
+            let db = report_support::fill(
+                &url,
+                &report_support::MonthSpec::results_month(CALLS),
+                report_support::pii_in(&dir),
+            )
+            .await;
             db.close().await;
         });
         println!("wrote {}", path.display());

@@ -83,6 +83,7 @@ fn open(pg: &store_support::Postgres, dir: &std::path::Path) -> Store {
         node: "bench".into(),
         repeat_window: Duration::from_secs(7 * 86_400),
         time_zones: HashMap::new(),
+        pii: store_support::pii_keys(dir),
     })
     .expect("open the store")
 }

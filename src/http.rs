@@ -535,8 +535,9 @@ async fn disposition(
             format!("no disposition for {call}"),
         );
     };
+    let pii = crate::desk::pii(&router);
     let found = crate::desk::with_db(&router, move |pool, _| async move {
-        crate::accounts::db::dispositions(&pool, &[uid]).await
+        crate::accounts::db::dispositions(&pool, pii.as_deref(), &[uid]).await
     })
     .await;
     match found {

@@ -22,6 +22,7 @@ pub mod media;
 pub mod metrics;
 pub mod money;
 pub mod notices;
+pub mod pii;
 pub mod presence;
 pub mod privacy;
 pub mod qa;

@@ -37,8 +37,10 @@ enum Command {
     Run,
     /// Validate the configuration; print every problem with file, field and fix.
     CheckConfig,
-    /// Apply the database migrations (database.url, else DATABASE_URL, else data/navbat.db)
-    /// and exit. `navbat run` applies them at start-up too.
+    /// Apply the database migrations (database.url, else DATABASE_URL, else data/navbat.db),
+    /// then seal the callers' personal data an older navbat left in plain text (database rows
+    /// and the undrained journal; with the router stopped), and exit. `navbat run` applies
+    /// the migrations and seals the database's rows at start-up too.
     Migrate,
     /// Print the HA1 to put in an operator's `ha1` field. The password is read from standard
     /// input (one line), or asked for without echo on a terminal; never from the command line,
@@ -541,6 +543,8 @@ fn report(config: &Config, action: ReportAction) -> anyhow::Result<()> {
     };
     navbat::report::Context::from_config(config, &tenant, month)?;
     let url = database_url(config)?;
+    // Callers' numbers are sealed: the report opens them with the key file's sub-keys.
+    let pii = navbat::pii::Pii::load(&config.recordings.key_file)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -548,7 +552,7 @@ fn report(config: &Config, action: ReportAction) -> anyhow::Result<()> {
     let r = rt.block_on(async {
         let db = navbat::store::db::Db::connect_lazy(&url)?;
         db.migrate().await?;
-        let r = report::build(db.pool(), config, &tenant, month).await;
+        let r = report::build(db.pool(), Some(&pii), config, &tenant, month).await;
         db.close().await;
         anyhow::Ok(r?)
     })?;
@@ -616,21 +620,44 @@ fn report(config: &Config, action: ReportAction) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Schema migrations, then callers' personal data of an older navbat sealed: the database's
+/// rows and the undrained journal (which needs the router stopped: it takes the journal's
+/// lock). Idempotent: a second run seals nothing and says so.
 fn migrate(config: &Config) -> anyhow::Result<()> {
     let url = database_url(config)?;
+    // The key file must exist: sealing never falls back to plain text (`navbat keygen`).
+    let pii = navbat::pii::Pii::load(&config.recordings.key_file)?;
+    let journal_dir = &config.database.journal_dir;
+    let _lock = navbat::store::journal::lock_dir(journal_dir)?;
+    let journal_entries = navbat::store::sealing::seal_journal(journal_dir, &pii)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start a runtime")?;
-    let ran = rt.block_on(async {
+    let (ran, sealed) = rt.block_on(async {
         let db = navbat::store::db::Db::connect_lazy(&url)?;
-        let ran = db.migrate().await;
+        let result = async {
+            let ran = db.migrate().await?;
+            let sealed = navbat::store::sealing::ready(&db, &pii).await?;
+            Ok::<_, navbat::store::StoreError>((ran, sealed))
+        }
+        .await;
         db.close().await;
-        ran
+        result
     })?;
     println!(
         "{url}: {ran} migration(s) applied; schema version {}",
         navbat::store::db::schema_version()
+    );
+    println!(
+        "personal data sealed with key {} of {}: {} call record(s), {} disposition(s), \
+         {} journal entr(y/ies) in {}",
+        pii.current(),
+        pii.path().display(),
+        sealed.call_records,
+        sealed.dispositions,
+        journal_entries,
+        journal_dir.display()
     );
     Ok(())
 }
@@ -642,8 +669,13 @@ fn run(config: Config, embedded_prompts: bool) -> anyhow::Result<()> {
     // The store runs its own runtime and must open outside actix's: it replays the journal
     // and, if the database answers, migrates it before the first call.
     let url = database_url(&config)?;
+    // Recordings and callers' personal data are encrypted at rest; no key file, no start (a
+    // demo run makes one). The store seals with sub-keys of the same key file.
+    let keys =
+        navbat::recordings::seal::load_for_run(&config, jiff::Timestamp::now().as_millisecond())?;
+    let pii = Arc::new(navbat::pii::Pii::from_keys(&keys));
     let store =
-        navbat::store::Store::open(navbat::store::StoreSettings::from_config(&config, url))?;
+        navbat::store::Store::open(navbat::store::StoreSettings::from_config(&config, url, pii))?;
     let presence = match &config.presence.backend {
         navbat::config::PresenceBackend::Memory => navbat::presence::Presence::default(),
         navbat::config::PresenceBackend::Redis { url } => {
@@ -680,9 +712,6 @@ fn run(config: Config, embedded_prompts: bool) -> anyhow::Result<()> {
             recorder_queue: 16_384,
         },
     )?;
-    // Recordings are encrypted at rest; no key file, no start (a demo run makes one).
-    let keys =
-        navbat::recordings::seal::load_for_run(&config, jiff::Timestamp::now().as_millisecond())?;
     let mut media = media;
     media.recorder = media
         .recorder

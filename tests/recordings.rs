@@ -119,9 +119,12 @@ fn a_recording_made_on_node_a_plays_on_node_b_while_it_grows_and_after_a_restart
             ))
     };
     let mut a = Navbat::start("recordings-a", config_a());
+    // Nodes that share a database share the key file of its callers' personal data.
     let b = Navbat::start(
         "recordings-b",
-        TestConfig::default().extra_toml(&node_toml("node-b", &pg.url())),
+        TestConfig::default()
+            .extra_toml(&node_toml("node-b", &pg.url()))
+            .key_file(&key_a),
     );
 
     let phone = a.operator_phone("1001", "operator_answer.xml", 1, &[]);

@@ -329,7 +329,7 @@ fn kill_9_while_forms_arrive_loses_none_and_doubles_none() {
         "\n[database]\nurl = \"sqlite://{}\"\njournal_dir = \"{}\"\n\n[requests]\nform_per_source_per_hour = 1000\n",
         db.display(),
         journal.display()
-    ));
+    )).key_file(&shared.path().join("keys/recordings.key"));
     let mut first = Navbat::start("requests-kill-first", config.clone());
     // Forms arrive from a thread while navbat is killed: bounded (200 forms, 60 s).
     let addr = first.http;
@@ -416,11 +416,13 @@ fn kill_9_while_forms_arrive_loses_none_and_doubles_none() {
 fn requests_on_postgres_survive_a_restart_with_their_thread() {
     let pg = store_support::Postgres::start();
     let shared = tempfile::tempdir().unwrap();
-    let config = with_desk(TestConfig::default(), "").extra_toml(&format!(
-        "\n[database]\nurl = {:?}\njournal_dir = \"{}\"\n",
-        pg.url(),
-        shared.path().join("journal").display()
-    ));
+    let config = with_desk(TestConfig::default(), "")
+        .extra_toml(&format!(
+            "\n[database]\nurl = {:?}\njournal_dir = \"{}\"\n",
+            pg.url(),
+            shared.path().join("journal").display()
+        ))
+        .key_file(&shared.path().join("keys/recordings.key"));
     let first = Navbat::start("requests-pg-first", config.clone());
     let a = first.http;
     let number = number_in(

@@ -45,6 +45,7 @@ fn settings(url: DatabaseUrl, dir: &Path) -> StoreSettings {
         node: "test".into(),
         repeat_window: Duration::from_secs(7 * 86_400),
         time_zones: HashMap::new(),
+        pii: store_support::pii_keys(dir),
     }
 }
 
@@ -146,13 +147,23 @@ fn suite_records_every_call_once_with_its_fields(backend: Backend) {
         ),
         200
     );
-    // The full number is in the record (the work needs it); the timeline keeps it masked.
+    // The record keeps the number sealed, found by its lookup hash (D18); the timeline keeps
+    // it masked.
+    let lookup = store.db().pii().expect("keys").lookup("+998900000007");
     assert_eq!(
         count(
             &store,
-            "SELECT COUNT(*) FROM call_records WHERE caller_number = '+998900000007'"
+            &format!("SELECT COUNT(*) FROM call_records WHERE caller_lookup = '{lookup}'")
         ),
         1
+    );
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM call_records WHERE caller_number LIKE '%90000000%' \
+             OR caller_number NOT LIKE 'pii1.%'"
+        ),
+        0
     );
     assert_eq!(
         count(

@@ -84,6 +84,7 @@ fn postgres_stopped_mid_load_and_restarted_gets_every_call_exactly_once() {
         node: "fault".into(),
         repeat_window: Duration::from_secs(86_400),
         time_zones: HashMap::new(),
+        pii: store_support::pii_keys(dir.path()),
     })
     .unwrap();
     let bus = EventBus::new(vec![Arc::new(store.clone()) as Arc<dyn EventSink>]);
@@ -167,6 +168,7 @@ fn a_full_journal_buffer_makes_emit_wait_and_loses_nothing() {
         node: "pressure".into(),
         repeat_window: Duration::from_secs(86_400),
         time_zones: HashMap::new(),
+        pii: store_support::pii_keys(dir.path()),
     })
     .unwrap();
     let bus = EventBus::new(vec![Arc::new(store.clone()) as Arc<dyn EventSink>]);

@@ -34,7 +34,8 @@ fn kill_9_under_load_then_restart_keeps_every_ended_call() {
     let journal = shared.path().join("journal");
     let config = TestConfig::default()
         .operators(vec![])
-        .extra_toml(&sections(&journal, &pg.url()));
+        .extra_toml(&sections(&journal, &pg.url()))
+        .key_file(&shared.path().join("keys/recordings.key"));
     let mut first = Navbat::start("kill-first", config.clone());
     let _callers = first.sipp_client(
         "callers",

@@ -394,7 +394,16 @@ pub async fn audit_direct(
 const DISPOSITION_COLUMNS: &str = "call_uid, tenant, operator, topic_code, category, outcome, \
      notes, caller_name, organisation, stir, revision, saved_by, at_ms";
 
-fn disposition(r: &AnyRow) -> Result<DispositionRecord, sqlx::Error> {
+/// A disposition row with the caller's details opened ([`crate::pii`]); without keys, or
+/// with keys that do not open them, a decode error naming the fix.
+fn disposition(
+    r: &AnyRow,
+    pii: Option<&crate::pii::Pii>,
+) -> Result<DispositionRecord, sqlx::Error> {
+    use crate::pii::{field, open_opt};
+    let open = |i: usize, f: &'static str| -> Result<Option<String>, sqlx::Error> {
+        open_opt(pii, f, r.try_get(i)?).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+    };
     Ok(DispositionRecord {
         call_uid: r.try_get(0)?,
         tenant: r.try_get::<Option<String>, _>(1)?.unwrap_or_default(),
@@ -403,9 +412,9 @@ fn disposition(r: &AnyRow) -> Result<DispositionRecord, sqlx::Error> {
         category: r.try_get(4)?,
         outcome: r.try_get::<Option<String>, _>(5)?.unwrap_or_default(),
         notes: r.try_get::<Option<String>, _>(6)?.unwrap_or_default(),
-        caller_name: r.try_get(7)?,
-        organisation: r.try_get(8)?,
-        stir: r.try_get(9)?,
+        caller_name: open(7, field::CALLER_NAME)?,
+        organisation: open(8, field::ORGANISATION)?,
+        stir: open(9, field::STIR)?,
         revision: r.try_get(10)?,
         saved_by: r.try_get::<Option<String>, _>(11)?.unwrap_or_default(),
         at_ms: r.try_get(12)?,
@@ -415,6 +424,7 @@ fn disposition(r: &AnyRow) -> Result<DispositionRecord, sqlx::Error> {
 /// The disposition of these calls (those that have one).
 pub async fn dispositions(
     pool: &AnyPool,
+    pii: Option<&crate::pii::Pii>,
     call_uids: &[String],
 ) -> Result<Vec<DispositionRecord>, sqlx::Error> {
     if call_uids.is_empty() {
@@ -431,7 +441,11 @@ pub async fn dispositions(
     for c in call_uids {
         q = q.bind(c.clone());
     }
-    q.fetch_all(pool).await?.iter().map(disposition).collect()
+    q.fetch_all(pool)
+        .await?
+        .iter()
+        .map(|r| disposition(r, pii))
+        .collect()
 }
 
 /// An operator's figures for a day: calls answered, talk time, dispositions saved.
@@ -752,8 +766,13 @@ pub struct CallView {
     pub operator: Option<String>,
 }
 
-/// One call record.
-pub async fn call_view(pool: &AnyPool, call_uid: &str) -> Result<Option<CallView>, sqlx::Error> {
+/// One call record, its number opened with `pii` ([`crate::pii`]; without keys a sealed
+/// number is a decode error naming the fix).
+pub async fn call_view(
+    pool: &AnyPool,
+    pii: Option<&crate::pii::Pii>,
+    call_uid: &str,
+) -> Result<Option<CallView>, sqlx::Error> {
     sqlx::query(
         "SELECT tenant, caller_number, arrived_at_ms, topic, outcome, operator FROM call_records \
          WHERE call_uid = $1",
@@ -764,7 +783,12 @@ pub async fn call_view(pool: &AnyPool, call_uid: &str) -> Result<Option<CallView
     .map(|r| {
         Ok(CallView {
             tenant: r.try_get(0)?,
-            caller_number: r.try_get(1)?,
+            caller_number: crate::pii::open_opt(
+                pii,
+                crate::pii::field::CALLER_NUMBER,
+                r.try_get(1)?,
+            )
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
             arrived_at_ms: r.try_get(2)?,
             topic: r.try_get(3)?,
             outcome: r.try_get(4)?,

@@ -244,7 +244,9 @@ async fn notice_for(setup: &Setup, trigger: Trigger) -> Option<Notice> {
             let wanted = uid.clone();
             let view = setup
                 .store
-                .run(async move { crate::accounts::db::call_view(db.pool(), &wanted).await })
+                .run(async move {
+                    crate::accounts::db::call_view(db.pool(), db.pii().map(|p| &**p), &wanted).await
+                })
                 .await
                 .ok()
                 .and_then(|r| r.ok())

@@ -66,6 +66,16 @@ where
         .map_err(|e| e.to_string())
 }
 
+/// The keys that open callers' personal data in the database ([`crate::pii`]); `None`
+/// without a store, where a sealed value read is an error naming the fix.
+pub(crate) fn pii(router: &Router) -> Option<std::sync::Arc<crate::pii::Pii>> {
+    router
+        .shared
+        .store
+        .as_ref()
+        .and_then(|s| s.db().pii().cloned())
+}
+
 /// The tenant of a call and the operator who had it, given as this run's name (`c17`) or a
 /// store name: from the desk's live table for a call of this run, else from its call record.
 /// `Ok(None)`: no such call (or its record has no tenant yet).
@@ -84,8 +94,9 @@ pub(crate) async fn call_owner(
         return Ok(None);
     };
     let uid = store.store_name(call);
+    let pii = pii(router);
     let view = with_db(router, move |pool, _| async move {
-        crate::accounts::db::call_view(&pool, &uid).await
+        crate::accounts::db::call_view(&pool, pii.as_deref(), &uid).await
     })
     .await?;
     Ok(view.and_then(|v| Some((v.tenant?, v.operator))))

@@ -757,9 +757,10 @@ async fn render_pop(router: &Router, p: &Principal, call: &LiveCall) -> String {
                 .take(10)
                 .collect();
             let uids: Vec<String> = items.iter().map(|i| i.call.clone()).collect();
+            let pii = super::pii(router);
             let disp: HashMap<String, DispositionRecord> =
                 with_db(router, move |pool, _| async move {
-                    db::dispositions(&pool, &uids).await
+                    db::dispositions(&pool, pii.as_deref(), &uids).await
                 })
                 .await
                 .unwrap_or_default()
@@ -1144,8 +1145,9 @@ async fn save_disposition(
         }
     };
     let u = uid.clone();
+    let pii = super::pii(&router);
     let stored = with_db(&router, move |pool, _| async move {
-        db::dispositions(&pool, &[u]).await
+        db::dispositions(&pool, pii.as_deref(), &[u]).await
     })
     .await
     .ok()
@@ -1647,9 +1649,10 @@ async fn call_page(
         return not_found(&p);
     };
     let u = uid.clone();
+    let pii = super::pii(&router);
     let found = with_db(&router, move |pool, _| async move {
-        let summary = db::call_view(&pool, &u).await?;
-        let disp = db::dispositions(&pool, std::slice::from_ref(&u)).await?;
+        let summary = db::call_view(&pool, pii.as_deref(), &u).await?;
+        let disp = db::dispositions(&pool, pii.as_deref(), std::slice::from_ref(&u)).await?;
         let recorded = crate::recordings::index::for_call(&pool, &u)
             .await?
             .is_some();

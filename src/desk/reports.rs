@@ -89,8 +89,9 @@ fn pick(router: &Router, p: &Principal, q: &ReportQuery) -> Result<(String, Mont
 async fn load(router: &Router, tenant: &str, month: Month) -> Result<MonthlyReport, String> {
     let config = router.shared.config.clone();
     let t = tenant.to_owned();
+    let pii = super::pii(router);
     with_db(router, move |pool, _| async move {
-        Ok(report::build(&pool, &config, &t, month).await)
+        Ok(report::build(&pool, pii.as_deref(), &config, &t, month).await)
     })
     .await?
     .map_err(|e| e.to_string())

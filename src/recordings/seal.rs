@@ -111,6 +111,8 @@ pub struct Keys {
     /// In file order; the last encrypts new recordings.
     ids: Vec<String>,
     ciphers: HashMap<String, Aes256Gcm>,
+    /// The key file's keys themselves, only for deriving sub-keys ([`Keys::derive`]).
+    secrets: HashMap<String, [u8; 32]>,
 }
 
 impl std::fmt::Debug for Keys {
@@ -142,6 +144,7 @@ impl Keys {
         };
         let mut ids = Vec::new();
         let mut ciphers = HashMap::new();
+        let mut secrets = HashMap::new();
         for (n, raw) in text.lines().enumerate() {
             let line = raw.split('#').next().unwrap_or("").trim();
             if line.is_empty() {
@@ -168,6 +171,9 @@ impl Keys {
                 .map_err(|_| bad(n + 1, "not a 256-bit key".into()))?;
             ids.push(id.to_owned());
             ciphers.insert(id.to_owned(), cipher);
+            let mut secret = [0u8; 32];
+            secret.copy_from_slice(&bytes);
+            secrets.insert(id.to_owned(), secret);
         }
         if ids.is_empty() {
             return Err(KeyError::Empty {
@@ -178,6 +184,7 @@ impl Keys {
             path: path.to_path_buf(),
             ids,
             ciphers,
+            secrets,
         })
     }
 
@@ -237,6 +244,24 @@ impl Keys {
     /// The id of the key that encrypts new recordings.
     pub fn current(&self) -> &str {
         self.ids.last().map(String::as_str).unwrap_or("")
+    }
+
+    /// The key ids in file order (the last encrypts new data).
+    pub fn ids(&self) -> &[String] {
+        &self.ids
+    }
+
+    /// A 256-bit sub-key of key `id` for one purpose, by HKDF-SHA-256 (RFC 5869) with the
+    /// purpose as its `info` label, so that no key is ever used for two purposes: the
+    /// recordings use the key itself, callers' personal data ([`crate::pii`]) keys derived
+    /// with the labels `navbat pii data v1` and `navbat pii lookup v1`.
+    pub fn derive(&self, id: &str, label: &[u8]) -> Option<[u8; 32]> {
+        let secret = self.secrets.get(id)?;
+        let mut out = [0u8; 32];
+        hkdf::Hkdf::<sha2::Sha256>::new(Some(b"navbat key file v1"), secret)
+            .expand(label, &mut out)
+            .ok()?;
+        Some(out)
     }
 
     fn cipher(&self, id: &str) -> Option<&Aes256Gcm> {

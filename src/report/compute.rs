@@ -511,13 +511,19 @@ pub fn monthly(ctx: &Context, data: &MonthData) -> Result<MonthlyReport, ReportE
         })
         .collect();
 
-    // Repeat callers, counted by the full number, shown masked.
+    // Repeat callers, counted by the number's lookup hash (the number itself is sealed).
     let mut per_number: HashMap<&str, u64> = HashMap::new();
+    // A number to show (masked) per lookup hash.
+    let mut shown: HashMap<&str, &str> = HashMap::new();
     let mut anonymous = 0;
     for c in calls {
-        match c.caller.as_deref().filter(|n| !n.trim().is_empty()) {
-            Some(n) => *per_number.entry(n).or_default() += 1,
-            None => anonymous += 1,
+        let number = c.caller.as_deref().filter(|n| !n.trim().is_empty());
+        match (c.caller_key.as_deref(), number) {
+            (Some(key), Some(n)) => {
+                *per_number.entry(key).or_default() += 1;
+                shown.entry(key).or_insert(n);
+            }
+            _ => anonymous += 1,
         }
     }
     let buckets: [(&str, u64, u64); 7] = [
@@ -541,10 +547,11 @@ pub fn monthly(ctx: &Context, data: &MonthData) -> Result<MonthlyReport, ReportE
         })
         .collect();
     let repeat_callers = per_number.values().filter(|n| **n > 1).count() as u64;
+    // Ties in the number's order (as before the numbers were sealed), not the hash's.
     let mut top: Vec<(&str, u64)> = per_number
         .iter()
         .filter(|(_, n)| **n > 1)
-        .map(|(k, n)| (*k, *n))
+        .map(|(k, n)| (shown.get(k).copied().unwrap_or_default(), *n))
         .collect();
     top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     let repeat = RepeatStats {
@@ -689,7 +696,11 @@ pub fn monthly(ctx: &Context, data: &MonthData) -> Result<MonthlyReport, ReportE
                 hold_ms: hold.get(c.uid.as_str()).copied().unwrap_or(0),
                 wrap_ms: wrap.get(c.uid.as_str()).copied().unwrap_or(0),
                 surge: c.surge,
-                caller_calls: number.and_then(|n| per_number.get(n)).copied().unwrap_or(0),
+                caller_calls: number
+                    .and(c.caller_key.as_deref())
+                    .and_then(|k| per_number.get(k))
+                    .copied()
+                    .unwrap_or(0),
                 recording: c.recording,
                 link: format!("/calls/{}", c.uid),
             }
@@ -756,6 +767,8 @@ mod tests {
         CallRow {
             uid: uid.into(),
             caller: Some(caller.into()),
+            // The tests' numbers stand for their own lookup hashes.
+            caller_key: Some(caller.into()),
             arrived_at_ms: at,
             enqueued_at_ms: Some(at + 1_000),
             answered_at_ms: answered.then_some(at + 1_000 + wait),

@@ -12,8 +12,11 @@ use std::collections::{BTreeSet, HashSet};
 pub struct CallRow {
     /// `node:boot:call`.
     pub uid: String,
-    /// The full number (personal data: only [`super::compute`] sees it, to count repeats).
+    /// The full number, opened (personal data: only [`super::compute`] sees it, to show it
+    /// masked).
     pub caller: Option<String>,
+    /// The lookup hash of the number ([`crate::pii::Pii::lookup`]): repeats are counted by it.
+    pub caller_key: Option<String>,
     /// Arrival, Unix ms.
     pub arrived_at_ms: i64,
     /// Joined a queue.
@@ -154,6 +157,7 @@ pub const TAIL_MS: i64 = 24 * 3_600_000;
 /// Reads a tenant's month from the store. `tz` is the tenant's zone.
 pub async fn month_data(
     pool: &AnyPool,
+    pii: Option<&crate::pii::Pii>,
     tenant: &str,
     month: Month,
     tz: &jiff::tz::TimeZone,
@@ -169,8 +173,8 @@ pub async fn month_data(
          ended_at_ms, language, topic, operator, outcome, wait_ms, talk_ms, \
          CAST(CASE WHEN surge THEN 1 ELSE 0 END AS BIGINT), repeat_of, \
          CAST(CASE WHEN recording_ref IS NOT NULL OR EXISTS (SELECT 1 FROM recordings r \
-         WHERE r.call_uid = call_records.call_uid) THEN 1 ELSE 0 END AS BIGINT) \
-         FROM call_records WHERE tenant = $1 AND month = $2",
+         WHERE r.call_uid = call_records.call_uid) THEN 1 ELSE 0 END AS BIGINT), \
+         caller_lookup FROM call_records WHERE tenant = $1 AND month = $2",
     )
     .bind(tenant.to_owned())
     .bind(month_text.clone())
@@ -180,7 +184,9 @@ pub async fn month_data(
     for r in &rows {
         data.calls.push(CallRow {
             uid: r.try_get(0)?,
-            caller: r.try_get(1)?,
+            caller: crate::pii::open_opt(pii, crate::pii::field::CALLER_NUMBER, r.try_get(1)?)
+                .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+            caller_key: r.try_get(15)?,
             arrived_at_ms: r.try_get::<Option<i64>, _>(2)?.unwrap_or(start),
             enqueued_at_ms: r.try_get(3)?,
             answered_at_ms: r.try_get(4)?,

@@ -62,6 +62,9 @@ pub enum ReportError {
     /// The database failed.
     #[error("the database failed while the report was read: {0}")]
     Database(#[from] sqlx::Error),
+    /// Callers' sealed numbers cannot be opened.
+    #[error("the report cannot read callers' numbers: {0}")]
+    Pii(#[from] crate::pii::PiiError),
     /// The invoice could not be priced.
     #[error("the invoice cannot be priced: {0}")]
     Billing(#[from] billing::BillingError),
@@ -460,14 +463,17 @@ pub struct MonthlyReport {
 }
 
 /// Reads `tenant`'s `month` from the store and counts it: the whole report.
+/// `pii` opens the callers' sealed numbers ([`crate::pii`]; the report shows them masked and
+/// counts distinct callers by their lookup hash).
 pub async fn build(
     pool: &sqlx::AnyPool,
+    pii: Option<&crate::pii::Pii>,
     config: &crate::config::Config,
     tenant: &str,
     month: Month,
 ) -> Result<MonthlyReport, ReportError> {
     let ctx = Context::from_config(config, tenant, month)?;
-    let data = month_data(pool, &ctx.tenant, month, &ctx.tz).await?;
+    let data = month_data(pool, pii, &ctx.tenant, month, &ctx.tz).await?;
     monthly(&ctx, &data)
 }
 

@@ -16,9 +16,11 @@
 use super::record::{CallPatch, EventRow, Merge, Param, Rows, CALL_COLUMNS};
 use super::StoreError;
 use crate::config::DatabaseUrl;
+use crate::pii::{field, Pii, PiiError};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::{AnyPool, AssertSqlSafe, Executor, Row};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// One migration: its number, name and the SQL per back end.
@@ -78,6 +80,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("migrations/0008_qa.postgres.sql"),
         sqlite: include_str!("migrations/0008_qa.sqlite.sql"),
     },
+    Migration {
+        version: 9,
+        name: "sealed_personal_data",
+        postgres: include_str!("migrations/0009_sealed_pii.postgres.sql"),
+        sqlite: include_str!("migrations/0009_sealed_pii.sqlite.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
@@ -126,6 +134,9 @@ pub struct Db {
     /// Postgres only: the native driver, for array binds in [`Db::write`].
     pg: Option<PgPool>,
     url: DatabaseUrl,
+    /// The keys of callers' personal data (sealed columns); `None`: reading one is an error
+    /// ([`crate::pii::PiiError::NoKey`]), never plain text.
+    pii: Option<Arc<Pii>>,
 }
 
 /// A call record as the history view shows it (number masked by the caller of this API).
@@ -156,10 +167,10 @@ pub struct CallSummary {
 const SUMMARY_COLUMNS: &str = "call_uid, caller_number, tenant, arrived_at_ms, outcome, topic, \
                                operator, talk_ms, repeat_of, recording_ref";
 
-fn summary(row: &AnyRow) -> Result<CallSummary, sqlx::Error> {
+fn summary(row: &AnyRow, pii: Option<&Pii>) -> Result<CallSummary, SummaryError> {
     Ok(CallSummary {
         call_uid: row.try_get(0)?,
-        caller_number: row.try_get(1)?,
+        caller_number: crate::pii::open_opt(pii, field::CALLER_NUMBER, row.try_get(1)?)?,
         tenant: row.try_get(2)?,
         arrived_at_ms: row.try_get(3)?,
         outcome: row.try_get(4)?,
@@ -169,6 +180,15 @@ fn summary(row: &AnyRow) -> Result<CallSummary, sqlx::Error> {
         repeat_of: row.try_get(8)?,
         recording_ref: row.try_get(9)?,
     })
+}
+
+/// A call record that cannot be read: the driver, or its sealed number.
+#[derive(Debug, thiserror::Error)]
+enum SummaryError {
+    #[error(transparent)]
+    Driver(#[from] sqlx::Error),
+    #[error(transparent)]
+    Pii(#[from] PiiError),
 }
 
 impl Db {
@@ -233,7 +253,27 @@ impl Db {
             pool,
             pg,
             url: url.clone(),
+            pii: None,
         })
+    }
+
+    /// This handle with the personal data keys: sealed columns open with them.
+    pub fn with_pii(mut self, pii: Arc<Pii>) -> Db {
+        self.pii = Some(pii);
+        self
+    }
+
+    /// The personal data keys, if this handle has them.
+    pub fn pii(&self) -> Option<&Arc<Pii>> {
+        self.pii.as_ref()
+    }
+
+    /// A read of personal data failed: as a [`StoreError`].
+    fn summary_err(&self, e: SummaryError) -> StoreError {
+        match e {
+            SummaryError::Driver(e) => self.err(e),
+            SummaryError::Pii(e) => StoreError::Pii(e),
+        }
     }
 
     /// The URL (print it with `{}`: the password is hidden).
@@ -582,15 +622,15 @@ impl Db {
         .map_err(|e| self.err(e))
     }
 
-    /// `(call_uid, caller_number, arrived_at_ms)` of calls since `since_ms`, for the repeat
-    /// index.
+    /// `(call_uid, caller_lookup, arrived_at_ms)` of calls since `since_ms`, for the repeat
+    /// index (the lookup hash, see [`crate::pii`]).
     pub async fn recent_callers(
         &self,
         since_ms: i64,
     ) -> Result<Vec<(String, String, i64)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT call_uid, caller_number, arrived_at_ms FROM call_records \
-             WHERE arrived_at_ms >= $1 AND caller_number IS NOT NULL ORDER BY arrived_at_ms",
+            "SELECT call_uid, caller_lookup, arrived_at_ms FROM call_records \
+             WHERE arrived_at_ms >= $1 AND caller_lookup IS NOT NULL ORDER BY arrived_at_ms",
         )
         .bind(since_ms)
         .fetch_all(&self.pool)
@@ -611,33 +651,34 @@ impl Db {
             .await
             .map_err(|e| self.err(e))?;
         row.as_ref()
-            .map(summary)
+            .map(|r| summary(r, self.pii.as_deref()))
             .transpose()
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.summary_err(e))
     }
 
-    /// The calls from `caller` that arrived in `[from_ms, to_ms)`, newest first.
+    /// The calls from the caller whose lookup hash is `lookup` ([`crate::pii::Pii::lookup`])
+    /// that arrived in `[from_ms, to_ms)`, newest first, their numbers opened.
     pub async fn calls_from(
         &self,
-        caller: &str,
+        lookup: &str,
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<CallSummary>, StoreError> {
         let sql = format!(
-            "SELECT {SUMMARY_COLUMNS} FROM call_records WHERE caller_number = $1 \
+            "SELECT {SUMMARY_COLUMNS} FROM call_records WHERE caller_lookup = $1 \
              AND arrived_at_ms >= $2 AND arrived_at_ms < $3 ORDER BY arrived_at_ms DESC LIMIT 100"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(caller.to_owned())
+            .bind(lookup.to_owned())
             .bind(from_ms)
             .bind(to_ms)
             .fetch_all(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
         rows.iter()
-            .map(summary)
+            .map(|r| summary(r, self.pii.as_deref()))
             .collect::<Result<_, _>>()
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.summary_err(e))
     }
 
     /// Runs a query returning one integer (tests and reports), e.g. `SELECT COUNT(*) ...`.

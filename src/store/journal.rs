@@ -162,6 +162,23 @@ pub fn save_cursor(dir: &Path, at: Position) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Replaces a segment's bytes (sealing older entries, [`super::sealing::seal_journal`]): a
+/// temporary file, fsynced, renamed over the segment, then the directory fsynced.
+pub fn replace_segment(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let tmp = path.with_extension("jnl.tmp");
+    let mut file = File::create(&tmp).map_err(|e| StoreError::journal(&tmp, "create", e))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| StoreError::journal(&tmp, "write", e))?;
+    fs::rename(&tmp, path).map_err(|e| StoreError::journal(path, "replace", e))?;
+    if let Some(dir) = path.parent() {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| StoreError::journal(dir, "sync", e))?;
+    }
+    Ok(())
+}
+
 /// Deletes the segments wholly before `segment` (drained into the database).
 pub fn drop_segments_before(dir: &Path, segment: u64) -> Result<(), StoreError> {
     for s in segments(dir)? {
@@ -446,6 +463,7 @@ mod tests {
             )
             .unwrap(),
             caller: None,
+            caller_lookup: None,
             repeat: None,
             surge: false,
             record: None,

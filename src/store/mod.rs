@@ -41,13 +41,15 @@ pub use crate::accounts::people;
 pub mod record;
 pub mod repeat;
 pub mod requests;
+pub mod sealing;
 
 use crate::config::{Config, DatabaseUrl};
 use crate::events::{Event, EventKind, EventSink};
+use crate::pii::{field, Pii};
 use crate::privacy::PhoneNumber;
 use db::{CallSummary, Db};
 use journal::{Durable, Reader};
-use record::{call_uid, FullNumber, JournalEntry, RepeatLink};
+use record::{call_uid, JournalEntry, RepeatLink};
 use repeat::RepeatIndex;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -99,6 +101,10 @@ pub enum StoreError {
     /// The store's task ended.
     #[error("the store is shut down")]
     Closed,
+    /// Callers' personal data cannot be sealed or opened: the key file does not fit the
+    /// database, or a row is damaged or still plain (see [`crate::pii`]).
+    #[error(transparent)]
+    Pii(#[from] crate::pii::PiiError),
 }
 
 impl StoreError {
@@ -132,11 +138,14 @@ pub struct StoreSettings {
     pub repeat_window: Duration,
     /// Each tenant's time zone (report months are local months).
     pub time_zones: HashMap<String, jiff::tz::TimeZone>,
+    /// The keys that seal callers' personal data ([`crate::pii`]).
+    pub pii: Arc<Pii>,
 }
 
 impl StoreSettings {
-    /// Settings from a validated configuration and the resolved database URL.
-    pub fn from_config(config: &Config, url: DatabaseUrl) -> StoreSettings {
+    /// Settings from a validated configuration, the resolved database URL and the personal
+    /// data keys (from `[recordings] key_file`).
+    pub fn from_config(config: &Config, url: DatabaseUrl, pii: Arc<Pii>) -> StoreSettings {
         StoreSettings {
             url,
             journal_dir: config.database.journal_dir.clone(),
@@ -151,6 +160,7 @@ impl StoreSettings {
                 .iter()
                 .map(|t| (t.id.clone(), t.timezone.clone()))
                 .collect(),
+            pii,
         }
     }
 }
@@ -166,8 +176,11 @@ struct Pending {
     at_ms: u64,
     /// `null` on a record line (the journal reader requires the field).
     event: Option<Event>,
+    /// Sealed ([`crate::pii`]).
     #[serde(skip_serializing_if = "Option::is_none")]
-    caller: Option<FullNumber>,
+    caller: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    caller_lookup: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     repeat: Option<RepeatLink>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -292,6 +305,8 @@ struct Inner {
     progress: Arc<Progress>,
     repeat: Arc<Mutex<RepeatIndex>>,
     surge: Mutex<HashMap<String, bool>>,
+    /// Seals callers' numbers and makes their lookup hashes.
+    pii: Arc<Pii>,
     /// Records handed to the journal (their uids: `node:boot:r<n>`).
     records: AtomicU64,
     recovery: Arc<outbox::Recovery>,
@@ -359,7 +374,7 @@ impl Store {
         // The pool's maintenance tasks live on the store's runtime.
         let db = {
             let _inside = runtime.enter();
-            Db::connect_lazy(&settings.url)?
+            Db::connect_lazy(&settings.url)?.with_pii(settings.pii.clone())
         };
         let (tx, rx) = mpsc::sync_channel::<Pending>(settings.buffer_events);
         let cursor = journal::load_cursor(&settings.journal_dir);
@@ -391,6 +406,8 @@ impl Store {
                 recovery.add(outbox::merge(work, &undrained), true);
                 true
             }
+            // The key file does not fit the database: no start, never a plain-text fallback.
+            Ok(Err(StoreError::Pii(e))) => return Err(StoreError::Pii(e)),
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "database not ready at start-up; journaling and retrying");
                 false
@@ -414,6 +431,7 @@ impl Store {
             boot: boot.clone(),
             batch: settings.db_batch_events.max(1),
             time_zones: Arc::new(settings.time_zones.clone()),
+            pii: settings.pii.clone(),
             node: settings.node.clone(),
             url: settings.url.clone(),
             prepared,
@@ -440,6 +458,7 @@ impl Store {
                 progress,
                 repeat,
                 surge: Mutex::new(HashMap::new()),
+                pii: settings.pii.clone(),
                 records: AtomicU64::new(0),
                 recovery,
                 undrained_requests: Mutex::new(
@@ -513,9 +532,11 @@ impl Store {
     /// as shed, like an event).
     pub fn record(
         &self,
-        record: outbox::StoreRecord,
+        mut record: outbox::StoreRecord,
     ) -> Result<tokio::sync::oneshot::Receiver<()>, BufferFull> {
         let inner = &self.inner;
+        // Callers' details are sealed before they reach the journal (D18).
+        outbox::seal_record(&mut record, &inner.pii);
         let n = inner.records.fetch_add(1, Ordering::Relaxed) + 1;
         let (ack, done) = tokio::sync::oneshot::channel();
         let pending = Pending {
@@ -526,6 +547,7 @@ impl Store {
             at_ms: db::now_ms().max(0) as u64,
             event: None,
             caller: None,
+            caller_lookup: None,
             repeat: None,
             surge: false,
             record: Some(record),
@@ -651,20 +673,31 @@ impl Store {
         let db = self.inner.db.clone();
         let window_ms = self.inner.window.as_millis() as i64;
         let lookup_uid = uid.clone();
+        let pii = self.inner.pii.clone();
         let found = self
             .run(async move {
-                let (caller, at) = match known {
-                    Some((caller, at)) => (caller, at as i64),
-                    None => match db.call(&lookup_uid).await? {
+                // The number to show comes from the call's row (opened); the lookup hash
+                // finds the earlier calls. A call not yet in the database shows the earlier
+                // calls the index knows of, with its number as the earlier rows have it.
+                let row = db.call(&lookup_uid).await?;
+                let (lookup, at, caller) = match (known, row) {
+                    (
+                        _,
                         Some(CallSummary {
                             caller_number: Some(caller),
                             arrived_at_ms: Some(at),
                             ..
-                        }) => (caller, at),
-                        _ => return Ok(None),
-                    },
+                        }),
+                    ) => (pii.lookup(&caller), at, Some(caller)),
+                    (Some((lookup, at)), _) => (lookup, at as i64, None),
+                    _ => return Ok(None),
                 };
-                let earlier = db.calls_from(&caller, at - window_ms, at).await?;
+                // Up to and including its own millisecond (as the repeat index links them);
+                // the call itself is left out below.
+                let earlier = db.calls_from(&lookup, at - window_ms, at + 1).await?;
+                let caller = caller
+                    .or_else(|| earlier.iter().find_map(|s| s.caller_number.clone()))
+                    .unwrap_or_default();
                 Ok::<_, StoreError>(Some((caller, earlier)))
             })
             .await??;
@@ -685,6 +718,7 @@ impl EventSink for Store {
     fn emit(&self, event: &Event) {
         let inner = &self.inner;
         let mut caller = None;
+        let mut caller_lookup = None;
         let mut repeat = None;
         let mut surge = false;
         match &event.kind {
@@ -695,11 +729,14 @@ impl EventSink for Store {
                 ..
             } => {
                 let uid = call_uid(&inner.node, &inner.boot, call);
+                // The index, the journal and the database know the caller by the lookup hash;
+                // the number itself only sealed (D18).
+                let lookup = inner.pii.lookup(number.expose());
                 repeat = inner
                     .repeat
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .arrive(number.expose(), &uid, event.at_ms);
+                    .arrive(&lookup, &uid, event.at_ms);
                 surge = inner
                     .surge
                     .lock()
@@ -707,7 +744,8 @@ impl EventSink for Store {
                     .get(tenant)
                     .copied()
                     .unwrap_or(false);
-                caller = Some(FullNumber(number.clone()));
+                caller = Some(inner.pii.seal(field::CALLER_NUMBER, number.expose()));
+                caller_lookup = Some(lookup);
             }
             EventKind::SurgeChanged { tenant, on, .. } => {
                 inner
@@ -726,6 +764,7 @@ impl EventSink for Store {
             at_ms: event.at_ms,
             event: Some(event.clone()),
             caller,
+            caller_lookup,
             repeat,
             surge,
             record: None,
@@ -809,6 +848,10 @@ async fn prepare(
     if ran > 0 {
         tracing::info!(migrations = ran, db = %settings.url, "database migrated");
     }
+    let sealed = sealing::ready(db, &settings.pii).await?;
+    if sealed.total() > 0 {
+        tracing::info!(?sealed, "plain personal data of an older navbat sealed");
+    }
     let since = db::now_ms() - settings.repeat_window.as_millis() as i64;
     let recent = db.recent_callers(since).await?;
     let mut index = repeat.lock().unwrap_or_else(|e| e.into_inner());
@@ -832,6 +875,7 @@ struct Drainer {
     node: String,
     batch: usize,
     time_zones: Arc<HashMap<String, jiff::tz::TimeZone>>,
+    pii: Arc<Pii>,
     url: DatabaseUrl,
     prepared: bool,
     /// Where the database's pending outbox and callback work goes once it is read.
@@ -874,6 +918,7 @@ async fn read_batch(
     end: journal::Position,
     boot: String,
     time_zones: Arc<HashMap<String, jiff::tz::TimeZone>>,
+    pii: Arc<Pii>,
 ) -> Result<Option<Batch>, StoreError> {
     let task = tokio::task::spawn_blocking(move || {
         let mut reader = reader.lock().unwrap_or_else(|e| e.into_inner());
@@ -889,14 +934,18 @@ async fn read_batch(
         let Some(&(_, last)) = entries.last() else {
             return Ok(None);
         };
-        let entries: Vec<JournalEntry> = entries.into_iter().map(|(e, _)| e).collect();
+        let mut entries: Vec<JournalEntry> = entries.into_iter().map(|(e, _)| e).collect();
+        // Entries of an older navbat carry the number plain: sealed before they are folded.
+        for entry in &mut entries {
+            record::seal_entry(entry, &pii);
+        }
         let rows = record::fold(&entries, &|t, at| month_of(&time_zones, t, at));
         let ours = entries.iter().filter(|e| e.boot == boot).count() as u64;
         let older_arrivals = entries
             .iter()
             .filter(|e| e.boot != boot)
-            .filter_map(|e| match (e.call_uid(), &e.caller) {
-                (Some(uid), Some(caller)) => Some((uid, caller.0.expose().to_owned(), e.at_ms)),
+            .filter_map(|e| match (e.call_uid(), &e.caller_lookup) {
+                (Some(uid), Some(lookup)) => Some((uid, lookup.clone(), e.at_ms)),
                 _ => None,
             })
             .collect();
@@ -932,7 +981,11 @@ impl Drainer {
         loop {
             if !self.prepared {
                 let settings_window = Duration::from_millis(self.window_ms);
-                match self.db.migrate().await {
+                let ready = match self.db.migrate().await {
+                    Ok(_) => sealing::ready(&self.db, &self.pii).await,
+                    Err(e) => Err(e),
+                };
+                match ready {
                     Ok(_) => {
                         self.prepared = true;
                         self.progress.db_up.store(true, Ordering::Relaxed);
@@ -1069,6 +1122,7 @@ impl Drainer {
             end,
             self.boot.clone(),
             self.time_zones.clone(),
+            self.pii.clone(),
         )
     }
 

@@ -75,6 +75,26 @@ impl std::fmt::Debug for StoreRecord {
     }
 }
 
+/// Seals the callers' personal data a record carries in plain text ([`crate::pii`]): a
+/// disposition's caller name, organisation and STIR (C8). Returns whether anything changed; a
+/// value already sealed stays as it is.
+pub fn seal_record(record: &mut StoreRecord, pii: &crate::pii::Pii) -> bool {
+    use crate::pii::{field, is_sealed};
+    let mut changed = false;
+    let mut seal = |value: &mut Option<String>, f: &'static str| {
+        if let Some(v) = value.as_mut().filter(|v| !is_sealed(v)) {
+            *v = pii.seal(f, v);
+            changed = true;
+        }
+    };
+    if let StoreRecord::Disposition(d) = record {
+        seal(&mut d.caller_name, field::CALLER_NAME);
+        seal(&mut d.organisation, field::ORGANISATION);
+        seal(&mut d.stir, field::STIR);
+    }
+    changed
+}
+
 /// Stages inside one attempt count, for [`SmsRow::progress`] and [`CallbackRow::progress`].
 const STAGE_NEW: i64 = 0;
 const STAGE_RETRY: i64 = 1;
@@ -722,6 +742,7 @@ mod tests {
             at_ms,
             event: serde_json::value::RawValue::from_string("null".into()).unwrap(),
             caller: None,
+            caller_lookup: None,
             repeat: None,
             surge: false,
             record: Some(record),

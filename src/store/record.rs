@@ -8,33 +8,8 @@
 
 use super::outbox::{CallbackRow, SmsRow, StoreRecord};
 use crate::events::EventKind;
-use crate::privacy::PhoneNumber;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::fmt;
-
-/// A caller's number as the store keeps it: serialised in full (journal, database), but
-/// masked by `Debug` so an entry printed while debugging does not leak it (D18).
-#[derive(Clone, PartialEq, Eq)]
-pub struct FullNumber(pub PhoneNumber);
-
-impl Serialize for FullNumber {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.0.expose())
-    }
-}
-
-impl<'de> Deserialize<'de> for FullNumber {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<FullNumber, D::Error> {
-        String::deserialize(d).map(|raw| FullNumber(PhoneNumber::new(raw)))
-    }
-}
-
-impl fmt::Debug for FullNumber {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.0, f)
-    }
-}
 
 /// The link from a call to the same caller's earlier calls (D20).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,9 +38,14 @@ pub struct JournalEntry {
     /// are read from it as a typed [`EventKind`] (see [`fold`]). `null` on a [`StoreRecord`]
     /// line.
     pub event: Box<serde_json::value::RawValue>,
-    /// The caller's full number (`call_arrived` only).
+    /// The caller's number, sealed ([`crate::pii`]; `call_arrived` only). A journal written
+    /// before schema 9 holds it plain: the store seals such entries as it reads them
+    /// ([`seal_entry`]) and `navbat migrate` rewrites them sealed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub caller: Option<FullNumber>,
+    pub caller: Option<String>,
+    /// The lookup hash of the caller's number ([`crate::pii::Pii::lookup`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_lookup: Option<String>,
     /// Repeat-call link found at arrival (`call_arrived` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repeat: Option<RepeatLink>,
@@ -100,6 +80,28 @@ impl JournalEntry {
             .call
             .map(|call| call_uid(&self.node, &self.boot, &call))
     }
+}
+
+/// Seals the caller of an entry written before schema 9 (plain number, no lookup hash);
+/// returns whether it changed. A sealed entry is left as it is.
+pub fn seal_entry(entry: &mut JournalEntry, pii: &crate::pii::Pii) -> bool {
+    let Some(caller) = entry.caller.as_deref() else {
+        return false;
+    };
+    if crate::pii::is_sealed(caller) && entry.caller_lookup.is_some() {
+        return false;
+    }
+    if crate::pii::is_sealed(caller) {
+        match pii.open(crate::pii::field::CALLER_NUMBER, caller) {
+            Ok(plain) => entry.caller_lookup = Some(pii.lookup(&plain)),
+            // Left for the database writer to report when it folds the entry.
+            Err(_) => return false,
+        }
+    } else {
+        entry.caller_lookup = Some(pii.lookup(caller));
+        entry.caller = Some(pii.seal(crate::pii::field::CALLER_NUMBER, caller));
+    }
+    true
 }
 
 /// The store's name of a call: unique across restarts (`boot`) and nodes.
@@ -145,6 +147,7 @@ pub const CALL_COLUMNS: &[(&str, Merge)] = &[
     ("tenant", Merge::First),
     ("did", Merge::First),
     ("caller_number", Merge::First),
+    ("caller_lookup", Merge::First),
     ("month", Merge::First),
     ("arrived_at_ms", Merge::First),
     ("enqueued_at_ms", Merge::First),
@@ -180,6 +183,7 @@ pub struct CallPatch {
     tenant: Option<String>,
     did: Option<String>,
     caller_number: Option<String>,
+    caller_lookup: Option<String>,
     month: Option<String>,
     arrived_at_ms: Option<i64>,
     enqueued_at_ms: Option<i64>,
@@ -222,6 +226,7 @@ impl CallPatch {
             t(&self.tenant),
             t(&self.did),
             t(&self.caller_number),
+            t(&self.caller_lookup),
             t(&self.month),
             i(&self.arrived_at_ms),
             i(&self.enqueued_at_ms),
@@ -469,8 +474,9 @@ pub fn fold(entries: &[JournalEntry], month_of: &dyn Fn(&str, i64) -> String) ->
                 patch.month = Some(month_of(&tenant, at));
                 patch.tenant = Some(tenant);
                 patch.did = Some(did);
-                // The full number travels beside the event (the event's own is masked).
-                patch.caller_number = entry.caller.as_ref().map(|n| n.0.expose().to_owned());
+                // The sealed number travels beside the event (the event's own is masked).
+                patch.caller_number = entry.caller.clone();
+                patch.caller_lookup = entry.caller_lookup.clone();
                 patch.arrived_at_ms = Some(at);
                 patch.surge = Some(entry.surge);
                 if let Some(link) = &entry.repeat {
@@ -618,8 +624,9 @@ mod tests {
     use serde_json::json;
 
     fn entry(seq: u64, event: serde_json::Value) -> JournalEntry {
-        let caller = (event["kind"] == "call_arrived")
-            .then(|| FullNumber(PhoneNumber::new("+998901234567")));
+        let arrival = event["kind"] == "call_arrived";
+        let caller = arrival.then(|| "pii1.k1.c2VhbGVk".to_owned());
+        let caller_lookup = arrival.then(|| "0123456789abcdef0123456789abcdef".to_owned());
         JournalEntry {
             uid: format!("n:b:{seq}"),
             node: "n".into(),
@@ -628,6 +635,7 @@ mod tests {
             at_ms: 1_000 * seq,
             event: serde_json::value::RawValue::from_string(event.to_string()).unwrap(),
             caller,
+            caller_lookup,
             repeat: None,
             surge: false,
             record: None,
@@ -684,7 +692,11 @@ mod tests {
         assert_eq!(rows.calls.len(), 1);
         let p = &rows.calls[0];
         assert_eq!(p.call_uid, "n:b:c1");
-        assert_eq!(p.caller_number.as_deref(), Some("+998901234567"));
+        assert_eq!(p.caller_number.as_deref(), Some("pii1.k1.c2VhbGVk"));
+        assert_eq!(
+            p.caller_lookup.as_deref(),
+            Some("0123456789abcdef0123456789abcdef")
+        );
         assert_eq!(p.month.as_deref(), Some("dtm-month"));
         assert_eq!(p.ivr_level1.as_deref(), Some("1"));
         assert_eq!(p.ivr_level2.as_deref(), Some("2"));
@@ -730,12 +742,34 @@ mod tests {
     }
 
     #[test]
-    fn debug_of_an_entry_masks_the_number() {
-        let e = &call_entries()[0];
-        let text = format!("{e:?}");
-        assert!(!text.contains("901234567"), "{text}");
-        let json = serde_json::to_string(e).unwrap();
-        assert!(json.contains("+998901234567"));
+    fn an_older_entry_is_sealed_once_and_keeps_no_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.key");
+        crate::recordings::seal::Keys::generate(&path, 0).unwrap();
+        let pii = crate::pii::Pii::load(&path).unwrap();
+        // As an older navbat wrote it: the number plain, no lookup hash.
+        let mut e = call_entries().remove(0);
+        e.caller = Some("+998901234567".into());
+        e.caller_lookup = None;
+        assert!(seal_entry(&mut e, &pii));
+        let json = serde_json::to_string(&e).unwrap();
+        let debug = format!("{e:?}");
+        for text in [&json, &debug] {
+            assert!(!text.contains("901234567"), "{text}");
+        }
+        assert_eq!(e.caller_lookup, Some(pii.lookup("+998901234567")));
+        let sealed = e.caller.clone().unwrap();
+        assert_eq!(
+            pii.open(crate::pii::field::CALLER_NUMBER, &sealed).unwrap(),
+            "+998901234567"
+        );
+        // Sealed already: left as it is (idempotent).
+        assert!(!seal_entry(&mut e, &pii));
+        assert_eq!(e.caller.as_deref(), Some(sealed.as_str()));
+        // Sealed without its hash (cut short by hand): the hash is filled in from the number.
+        e.caller_lookup = None;
+        assert!(seal_entry(&mut e, &pii));
+        assert_eq!(e.caller_lookup, Some(pii.lookup("998901234567")));
     }
 
     #[test]

@@ -356,6 +356,16 @@ impl TestConfig {
         self
     }
 
+    /// The key file at `path` for every run of this configuration: runs that share a
+    /// database share the keys of its callers' personal data (README, "Callers' personal data
+    /// at rest"), so a restart in another directory or a second node must use the same file.
+    pub fn key_file(self, path: &Path) -> Self {
+        self.extra_toml(&format!(
+            "\n[recordings]\nkey_file = {:?}\n",
+            path.display().to_string()
+        ))
+    }
+
     /// Appends TOML sections to the rendered configuration.
     pub fn extra_toml(mut self, toml: &str) -> Self {
         self.extra_toml.push_str(toml);

@@ -736,12 +736,59 @@ pub async fn write(pool: &AnyPool, postgres: bool, rows: &Rows) -> Result<(), sq
     Ok(())
 }
 
-/// Connects to `url`, migrates, and writes the month; returns the store.
-pub async fn fill(url: &navbat::config::DatabaseUrl, spec: &MonthSpec) -> navbat::store::db::Db {
-    let db = navbat::store::db::Db::connect_lazy(url).expect("connect");
+/// Connects to `url`, migrates, and writes the month as an older navbat did (numbers and
+/// caller details plain), then seals them as `navbat migrate` does with `pii`'s keys; returns
+/// the store, able to open them.
+pub async fn fill(
+    url: &navbat::config::DatabaseUrl,
+    spec: &MonthSpec,
+    pii: std::sync::Arc<navbat::pii::Pii>,
+) -> navbat::store::db::Db {
+    let db = navbat::store::db::Db::connect_lazy(url)
+        .expect("connect")
+        .with_pii(pii.clone());
     db.migrate().await.expect("migrate");
     write(db.pool(), db.is_postgres(), &generate(spec))
         .await
         .expect("write the month");
+    navbat::store::sealing::ready(&db, &pii)
+        .await
+        .expect("seal the month's personal data");
     db
+}
+
+/// Personal data keys in a key file of their own (kept in `dir`).
+pub fn pii_in(dir: &std::path::Path) -> std::sync::Arc<navbat::pii::Pii> {
+    let path = dir.join("keys/recordings.key");
+    if !path.exists() {
+        navbat::recordings::seal::Keys::generate(&path, 0).expect("key file");
+    }
+    std::sync::Arc::new(navbat::pii::Pii::load(&path).expect("keys"))
+}
+
+/// `(call_uid, full number)` of a month's calls as [`generate`] writes them.
+pub fn numbers_by_call(spec: &MonthSpec) -> Vec<(String, String)> {
+    let col = |name: &str| {
+        CALL_COLUMNS
+            .iter()
+            .position(|c| *c == name)
+            .expect("call_records column")
+    };
+    let (uid, number) = (col("call_uid"), col("caller_number"));
+    generate(spec)
+        .calls
+        .iter()
+        .filter_map(|row| match (&row[uid], &row[number]) {
+            (V::T(Some(u)), V::T(Some(n))) => Some((u.clone(), n.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The distinct full numbers of a month as [`generate`] writes them.
+pub fn numbers(spec: &MonthSpec) -> Vec<String> {
+    let mut out: Vec<String> = numbers_by_call(spec).into_iter().map(|(_, n)| n).collect();
+    out.sort();
+    out.dedup();
+    out
 }

@@ -315,3 +315,20 @@ expiry_secs = 5
 "#
     )
 }
+
+/// Personal data keys ([`navbat::pii`]) from a recording key file in `dir`
+/// (`dir/keys/recordings.key`, made if missing), as navbat derives them.
+pub fn pii_keys(dir: &Path) -> std::sync::Arc<navbat::pii::Pii> {
+    let path = dir.join("keys/recordings.key");
+    if !path.exists() {
+        navbat::recordings::seal::Keys::generate(&path, 0).expect("make a key file");
+    }
+    std::sync::Arc::new(navbat::pii::Pii::load(&path).expect("read the key file"))
+}
+
+impl Postgres {
+    /// The server's data directory (its heap files and WAL), for tests that read raw bytes.
+    pub fn data_dir(&self) -> &Path {
+        &self.data
+    }
+}

@@ -1,0 +1,212 @@
+//! Sealing the personal data an older navbat left in plain text (schema 9, [`crate::pii`]).
+//!
+//! [`ready`] runs after the schema migrations, both at every start of the store and in
+//! `navbat migrate`: it checks the key file against the database (`pii_keys`), then seals every
+//! plain value still in the database and fills in the lookup hashes. A value already sealed is
+//! left as it is, so running it again changes nothing and counts nothing. The journal's plain
+//! entries are sealed by [`seal_journal`] (`navbat migrate`, with the router stopped) and, for
+//! the database, as the store reads them ([`super::record::seal_entry`]).
+
+use super::db::Db;
+use super::journal;
+use super::record::{seal_entry, JournalEntry};
+use super::StoreError;
+use crate::pii::{field, is_sealed, CheckError, Pii, PREFIX};
+use sqlx::Row;
+use std::path::Path;
+
+/// Rows per transaction while sealing.
+const CHUNK: usize = 1000;
+
+/// How many values [`ready`] and [`seal_journal`] sealed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Sealed {
+    /// Call records whose number was sealed (or whose lookup hash was filled in).
+    pub call_records: u64,
+    /// Dispositions whose caller name, organisation or STIR was sealed.
+    pub dispositions: u64,
+    /// Journal entries rewritten with the number sealed.
+    pub journal_entries: u64,
+}
+
+impl Sealed {
+    /// Everything sealed.
+    pub fn total(&self) -> u64 {
+        self.call_records + self.dispositions + self.journal_entries
+    }
+}
+
+/// Checks the keys against the database and seals what is still plain in it.
+pub async fn ready(db: &Db, pii: &Pii) -> Result<Sealed, StoreError> {
+    pii.check(db.pool()).await.map_err(|e| match e {
+        CheckError::Key(e) => StoreError::Pii(e),
+        CheckError::Database(e) => db.err(e),
+    })?;
+    let mut sealed = Sealed {
+        call_records: seal_call_records(db, pii).await?,
+        ..Sealed::default()
+    };
+    sealed.dispositions = seal_dispositions(db, pii).await?;
+    if sealed.total() > 0 {
+        scrub(db).await?;
+    }
+    Ok(sealed)
+}
+
+/// Rewrites the tables just sealed, so the plain values the rows held before are not left
+/// behind in free space: SQLite `VACUUM` (the whole file, through the WAL, which is then
+/// checkpointed and truncated), Postgres `VACUUM FULL` of the two tables (the old row
+/// versions). Postgres WAL segments and backups made before the migration still hold them:
+/// they age out with the server's WAL retention and the backup rotation.
+async fn scrub(db: &Db) -> Result<(), StoreError> {
+    use sqlx::Executor;
+    let statements: &[&str] = if db.is_postgres() {
+        &["VACUUM FULL call_records", "VACUUM FULL dispositions"]
+    } else {
+        &["VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)"]
+    };
+    for sql in statements {
+        db.pool().execute(*sql).await.map_err(|e| db.err(e))?;
+    }
+    Ok(())
+}
+
+/// `call_records.caller_number` sealed and `caller_lookup` filled in.
+async fn seal_call_records(db: &Db, pii: &Pii) -> Result<u64, StoreError> {
+    let like = format!("{PREFIX}%");
+    let mut done = 0;
+    loop {
+        let rows = sqlx::query(
+            "SELECT call_uid, caller_number FROM call_records WHERE caller_number IS NOT NULL \
+             AND (caller_lookup IS NULL OR caller_number NOT LIKE $1) LIMIT $2",
+        )
+        .bind(like.clone())
+        .bind(CHUNK as i64)
+        .fetch_all(db.pool())
+        .await
+        .map_err(|e| db.err(e))?;
+        if rows.is_empty() {
+            return Ok(done);
+        }
+        let mut tx = db.pool().begin().await.map_err(|e| db.err(e))?;
+        for row in &rows {
+            let uid: String = row.try_get(0).map_err(|e| db.err(e))?;
+            let value: String = row.try_get(1).map_err(|e| db.err(e))?;
+            let plain = if is_sealed(&value) {
+                pii.open(field::CALLER_NUMBER, &value)?
+            } else {
+                value.clone()
+            };
+            sqlx::query(
+                "UPDATE call_records SET caller_number = $1, caller_lookup = $2 WHERE call_uid = $3",
+            )
+            .bind(pii.seal_if_plain(field::CALLER_NUMBER, &value))
+            .bind(pii.lookup(&plain))
+            .bind(uid)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db.err(e))?;
+        }
+        tx.commit().await.map_err(|e| db.err(e))?;
+        done += rows.len() as u64;
+    }
+}
+
+/// The dispositions' caller name, organisation and STIR sealed (C8).
+async fn seal_dispositions(db: &Db, pii: &Pii) -> Result<u64, StoreError> {
+    let like = format!("{PREFIX}%");
+    let mut done = 0;
+    loop {
+        let rows = sqlx::query(
+            "SELECT disposition_uid, caller_name, organisation, stir FROM dispositions WHERE \
+             (caller_name IS NOT NULL AND caller_name NOT LIKE $1) OR \
+             (organisation IS NOT NULL AND organisation NOT LIKE $1) OR \
+             (stir IS NOT NULL AND stir NOT LIKE $1) LIMIT $2",
+        )
+        .bind(like.clone())
+        .bind(CHUNK as i64)
+        .fetch_all(db.pool())
+        .await
+        .map_err(|e| db.err(e))?;
+        if rows.is_empty() {
+            return Ok(done);
+        }
+        let mut tx = db.pool().begin().await.map_err(|e| db.err(e))?;
+        for row in &rows {
+            let uid: String = row.try_get(0).map_err(|e| db.err(e))?;
+            let seal = |i: usize, f: &'static str| -> Result<Option<String>, StoreError> {
+                let v: Option<String> = row.try_get(i).map_err(|e| db.err(e))?;
+                Ok(v.map(|v| pii.seal_if_plain(f, &v)))
+            };
+            sqlx::query(
+                "UPDATE dispositions SET caller_name = $1, organisation = $2, stir = $3 \
+                 WHERE disposition_uid = $4",
+            )
+            .bind(seal(1, field::CALLER_NAME)?)
+            .bind(seal(2, field::ORGANISATION)?)
+            .bind(seal(3, field::STIR)?)
+            .bind(uid)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db.err(e))?;
+        }
+        tx.commit().await.map_err(|e| db.err(e))?;
+        done += rows.len() as u64;
+    }
+}
+
+/// Rewrites every journal segment in `dir` that holds a plain caller number or plain caller
+/// details with them sealed; returns how many entries changed. The router must not be running
+/// (the caller holds the directory's lock). Each segment is written to a temporary file,
+/// fsynced and renamed over the old one, so a crash leaves the old or the new segment, never
+/// half of one; the cursor, a byte offset, is moved to the same entry in the new segment.
+pub fn seal_journal(dir: &Path, pii: &Pii) -> Result<u64, StoreError> {
+    let cursor = journal::load_cursor(dir);
+    let mut changed = 0;
+    for n in journal::segments(dir)? {
+        let segment = journal::segment_path(dir, n);
+        let text = std::fs::read(&segment).map_err(|e| StoreError::journal(&segment, "read", e))?;
+        let mut out = Vec::with_capacity(text.len() + text.len() / 4);
+        let mut here = 0;
+        let mut old_offset = 0u64;
+        let mut new_cursor = None;
+        for line in text.split_inclusive(|b| *b == b'\n') {
+            if n == cursor.segment && old_offset == cursor.offset {
+                new_cursor = Some(out.len() as u64);
+            }
+            old_offset += line.len() as u64;
+            let body = line.strip_suffix(b"\n").unwrap_or(line);
+            // A torn last line (crash mid-write) is kept as it is: the reader skips it.
+            let Ok(mut entry) = serde_json::from_slice::<JournalEntry>(body) else {
+                out.extend_from_slice(line);
+                continue;
+            };
+            let mut touched = seal_entry(&mut entry, pii);
+            if let Some(record) = entry.record.as_mut() {
+                touched |= super::outbox::seal_record(record, pii);
+            }
+            if !touched {
+                out.extend_from_slice(line);
+                continue;
+            }
+            here += 1;
+            let json = serde_json::to_vec(&entry)
+                .map_err(|e| StoreError::journal(&segment, "encode", std::io::Error::other(e)))?;
+            out.extend_from_slice(&json);
+            if line.ends_with(b"\n") {
+                out.push(b'\n');
+            }
+        }
+        if n == cursor.segment && old_offset == cursor.offset {
+            new_cursor = Some(out.len() as u64);
+        }
+        if here > 0 {
+            journal::replace_segment(&segment, &out)?;
+            if let Some(offset) = new_cursor {
+                journal::save_cursor(dir, journal::Position { segment: n, offset })?;
+            }
+            changed += here;
+        }
+    }
+    Ok(changed)
+}
