@@ -141,8 +141,9 @@ async fn call_facts(router: &Router, p: &Principal, call: &str) -> Result<CallFa
         return Err(store_down(p));
     };
     let u = uid.clone();
+    let pii = super::pii(router);
     let found = with_db(router, move |pool, _| async move {
-        let view = crate::accounts::db::call_view(&pool, &u).await?;
+        let view = crate::accounts::db::call_view(&pool, pii.as_deref(), &u).await?;
         let recorded = crate::recordings::index::for_call(&pool, &u)
             .await?
             .is_some();
