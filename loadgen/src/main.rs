@@ -537,6 +537,11 @@ fn run_run(a: RunArgs) -> anyhow::Result<()> {
     summary["router_process"] = serde_json::to_value(out.router_proc)?;
     summary["loadgen_process"] = serde_json::to_value(out.loadgen_proc)?;
     summary["sip"] = serde_json::to_value(&out.phones.counters)?;
+    summary["sms_gateway_received"] = out.sms_received.into();
+    summary["caller_events_shed"] = out.caller_events_shed.into();
+    summary["caller_events_unplaced"] = out.phones.unplaced_events.into();
+    summary["callbacks_pending_at_end"] = out.phones.callbacks_pending().into();
+    summary["close_after_secs"] = out.close_after_secs.into();
     summary["peak_router_cpu"] = out
         .seconds
         .iter()
