@@ -414,7 +414,11 @@ impl Phones {
                         .unwrap_or(0);
                 at.max(now)
             }
-            _ => now + self.compressed_us(self.scenario.ivr_secs / 2.0).unwrap_or(0),
+            _ => {
+                now + self
+                    .compressed_us(self.scenario.ivr_secs / 2.0)
+                    .unwrap_or(0)
+            }
         }
     }
 
@@ -453,7 +457,13 @@ impl Phones {
                     return;
                 };
                 let callback = e["callback"].as_str().unwrap_or("none");
-                self.door_offer(now, n, e["at_door"].as_bool() == Some(true), callback, e["sms"].as_bool() == Some(true));
+                self.door_offer(
+                    now,
+                    n,
+                    e["at_door"].as_bool() == Some(true),
+                    callback,
+                    e["sms"].as_bool() == Some(true),
+                );
             }
             _ => {}
         }
@@ -1188,9 +1198,8 @@ impl Phones {
                     }
                 }
                 // A callback: the router rings the operator first, holding a channel.
-                let callback = caller.is_some_and(|n| {
-                    self.callers[n as usize].callback == CallbackState::Pending
-                });
+                let callback = caller
+                    .is_some_and(|n| self.callers[n as usize].callback == CallbackState::Pending);
                 if let (true, Some(n)) = (callback, caller) {
                     self.callers[n as usize].callback = CallbackState::Dialling;
                     self.hold_callback(now, true);

@@ -8,10 +8,10 @@
 use crate::phones::{Output, Phones, Setup, Sock};
 use crate::report::Outcome;
 use crate::scenario::{Ports, RosterEntry, Scenario, TenantClock, DTM_DID};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -120,6 +120,7 @@ fn free_ports() -> Result<Ports, RunError> {
             sms_gateway: None,
             trunk: None,
             tenant_clock: None,
+            data_dir: None,
         });
     }
     Err(RunError::Io {
@@ -463,6 +464,11 @@ pub async fn run(
         ),
         None => {
             let mut ports = free_ports()?;
+            // The router's files stay in the output directory, never the checkout's data/.
+            let data = std::path::absolute(opts.out.join("navbat-data"))
+                .map_err(io("resolving the data directory"))?;
+            std::fs::create_dir_all(&data).map_err(io(format!("creating {}", data.display())))?;
+            ports.data_dir = Some(data);
             if policy {
                 // The policy's SMS choice needs a gateway; callbacks are dialled to our
                 // callers; the tenant closes when the profile ends (set up within 60 s).
@@ -486,7 +492,10 @@ pub async fn run(
                 .arg(&path)
                 .output()
                 .await
-                .map_err(io(format!("running {} check-config", opts.navbat.display())))?;
+                .map_err(io(format!(
+                    "running {} check-config",
+                    opts.navbat.display()
+                )))?;
             if !check.status.success() {
                 return Err(RunError::Config {
                     path: path.display().to_string(),
@@ -605,16 +614,19 @@ pub async fn run(
     // Let the router settle the operators' presence before the first call.
     tokio::time::sleep(Duration::from_millis(300)).await;
     // With the tenant's clock set, the calls start so that it closes when the profile
-    // ends (the simulator's closing time), to the millisecond; the wait is bounded (60 s).
+    // ends (the simulator's closing time), to the millisecond; the wait is bounded (180 s).
     let mut close_after_secs = None;
     if let Some(close) = close_at {
         let profile = Duration::from_secs_f64(sc.profile.duration_secs() / opts.compression);
         if let Some(start) = close.checked_sub(profile) {
             let wait = start.saturating_duration_since(Instant::now());
-            tokio::time::sleep(wait.min(Duration::from_secs(90))).await;
+            tokio::time::sleep(wait.min(Duration::from_secs(180))).await;
         }
         close_after_secs = Some(
-            close.saturating_duration_since(Instant::now()).as_secs_f64() * opts.compression,
+            close
+                .saturating_duration_since(Instant::now())
+                .as_secs_f64()
+                * opts.compression,
         );
     }
     let bar = opts.progress.then(|| {

@@ -404,6 +404,22 @@ impl Scenario {
                 }
             }
         }
+        if let Some(dir) = &ports.data_dir {
+            let d = dir.display();
+            let mut set = |section: &str, key: &str, value: String| {
+                let t = doc
+                    .entry(section)
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                if let Some(t) = t.as_table_mut() {
+                    t.insert(key.into(), value.into());
+                }
+            };
+            set("database", "url", format!("sqlite://{d}/navbat.db"));
+            set("database", "journal_dir", format!("{d}/journal"));
+            set("media", "recordings_dir", format!("{d}/recordings"));
+            set("requests", "attachments_dir", format!("{d}/attachments"));
+            set("recordings", "key_file", format!("{d}/keys/recordings.key"));
+        }
         if let Some(trunk) = ports.trunk {
             if let Some(t) = doc.get_mut("trunk").and_then(|v| v.as_table_mut()) {
                 t.insert("outbound".into(), trunk.to_string().into());
@@ -441,7 +457,9 @@ impl Scenario {
         if let Some(callback) = surge.get_mut("callback").and_then(|v| v.as_table_mut()) {
             callback.insert(
                 "live_reserve_percent".into(),
-                policy.map_or(0, |p| i64::from(p.live_reserve_percent)).into(),
+                policy
+                    .map_or(0, |p| i64::from(p.live_reserve_percent))
+                    .into(),
             );
             callback.insert(
                 "offer_after_secs".into(),
@@ -574,6 +592,9 @@ pub struct Ports {
     pub trunk: Option<std::net::SocketAddr>,
     /// The DTM tenant's clock.
     pub tenant_clock: Option<TenantClock>,
+    /// Where the router keeps its database, journal, recordings and key (else the demo's
+    /// `data/`).
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Ports {
@@ -586,6 +607,7 @@ impl Default for Ports {
             sms_gateway: None,
             trunk: None,
             tenant_clock: None,
+            data_dir: None,
         }
     }
 }
@@ -672,9 +694,15 @@ pub(crate) mod tests {
         let doc: toml::Table = toml::from_str(&text).unwrap();
         let dtm = &doc["tenant"].as_array().unwrap()[0];
         assert_eq!(dtm["surge"]["greeting"].as_bool(), Some(true));
-        assert_eq!(dtm["surge"]["door"]["offer_above_secs"].as_integer(), Some(45));
+        assert_eq!(
+            dtm["surge"]["door"]["offer_above_secs"].as_integer(),
+            Some(45)
+        );
         assert_eq!(dtm["surge"]["door"]["sms_digit"].as_str(), Some("2"));
-        assert_eq!(dtm["surge"]["door"]["next_morning"]["end"].as_str(), Some("09:30"));
+        assert_eq!(
+            dtm["surge"]["door"]["next_morning"]["end"].as_str(),
+            Some("09:30")
+        );
         assert_eq!(
             dtm["surge"]["callback"]["live_reserve_percent"].as_integer(),
             Some(20)

@@ -351,7 +351,11 @@ fn the_surge_greeting_end_answers_the_caller() {
         greeting: true,
         ..Default::default()
     };
-    let ivr = Box::new(IvrSession::start_in_surge(&dtm_menu(), Some(surge), d.now.0));
+    let ivr = Box::new(IvrSession::start_in_surge(
+        &dtm_menu(),
+        Some(surge),
+        d.now.0,
+    ));
     let actions = d.input(Input::Arrived(Arrival {
         open: true,
         media: Some(CallerMedia::Early),
