@@ -1531,3 +1531,106 @@ fn request_user(msg: &Message) -> StartLine2 {
     };
     StartLine2 { user }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::SurgePolicy;
+
+    /// Phones for one call under the surge policy, its caller waiting in the queue, with
+    /// these acceptance shares.
+    fn queued(callback_accept: f64, sms_accept: f64) -> Phones {
+        let mut sc = crate::scenario::tests::scenario();
+        sc.surge = true;
+        sc.surge_deflect_share = 0.0;
+        sc.surge_callback_accept = callback_accept;
+        sc.surge_policy = Some(SurgePolicy {
+            sms_accept,
+            ..SurgePolicy::default()
+        });
+        let addr = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
+        let setup = Setup {
+            router: addr(5060),
+            callers: addr(5070),
+            operators: addr(5080),
+            compression: 1.0,
+            did: "712351914".into(),
+            language_digits: vec!['1', '2'],
+            topic_digits: vec!['1', '2', '3', '0'],
+            queue_wrap_up_secs: 15.0,
+        };
+        let mut p = Phones::new(setup, sc, vec![0], Vec::new(), 1.0);
+        p.start_calls(0);
+        p.timeout(0);
+        assert_eq!(p.calls_placed(), 1);
+        while p.poll_output().is_some() {}
+        let c = &mut p.callers[0];
+        c.state = CallerState::Queued;
+        c.remote_target = "sip:712351914@127.0.0.1:5060".into();
+        c.to_header = Some("<sip:712351914@127.0.0.1:5060>;tag=r1".into());
+        p
+    }
+
+    /// The router's events for caller 0 (number ...000): arrived as `c5`, then the offer.
+    fn offer(p: &mut Phones, now: u64, callback: &str) {
+        let arrived =
+            serde_json::json!({"kind": "call_arrived", "call": "c5", "caller": "+9980*******00"});
+        p.router_event(now, &arrived);
+        let offer = serde_json::json!({"kind": "door_offer", "call": "c5", "at_door": true, "callback": callback, "sms": true});
+        p.router_event(now, &offer);
+    }
+
+    /// INFO bodies the phones send.
+    fn keys(p: &mut Phones) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Some(o) = p.poll_output() {
+            if let Output::Send { bytes, .. } = o {
+                let text = String::from_utf8_lossy(&bytes).to_string();
+                if text.starts_with("INFO ") {
+                    let signal = text.split("Signal=").nth(1).unwrap_or("");
+                    out.push(signal.chars().take(1).collect());
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_caller_keys_the_callback_when_the_offer_time_has_passed() {
+        let mut p = queued(1.0, 0.0);
+        offer(&mut p, 1_000_000, "today");
+        assert!(
+            keys(&mut p).is_empty(),
+            "not before the offer has been heard"
+        );
+        p.timeout(1_000_000 + 8_000_000);
+        assert_eq!(keys(&mut p), ["1"]);
+        assert_eq!(p.recorder.policy.offers_at_door, 1);
+        assert_eq!(p.recorder.policy.offered_callback_today, 1);
+        assert_eq!(p.recorder.policy.took_callback_today, 1);
+    }
+
+    #[test]
+    fn without_a_callback_a_caller_takes_the_sms_or_declines() {
+        let mut p = queued(1.0, 1.0);
+        offer(&mut p, 0, "none");
+        p.timeout(8_000_000);
+        assert_eq!(keys(&mut p), ["2"]);
+        assert_eq!(p.recorder.policy.took_sms, 1);
+        let mut p = queued(0.0, 0.0);
+        offer(&mut p, 0, "next_morning");
+        p.timeout(60_000_000);
+        assert!(keys(&mut p).is_empty());
+        assert_eq!(p.recorder.policy.offered_callback_next_morning, 1);
+    }
+
+    #[test]
+    fn an_offer_for_a_call_the_phones_cannot_place_is_counted_not_keyed() {
+        let mut p = queued(1.0, 1.0);
+        let offer = serde_json::json!({"kind": "door_offer", "call": "c9", "at_door": true, "callback": "today", "sms": true});
+        p.router_event(0, &offer);
+        p.timeout(60_000_000);
+        assert!(keys(&mut p).is_empty());
+        assert_eq!(p.unplaced_events, 1);
+    }
+}

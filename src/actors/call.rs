@@ -37,7 +37,6 @@ use actix::prelude::*;
 use listen::MonitorLeg;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 pub use crate::call::MonitorError;
 pub use listen::{JoinDialledMonitor, MonitorLegGone, StartMonitor};
@@ -112,10 +111,6 @@ pub enum AcdDecision {
     DoorOffer(DoorOffer),
 }
 
-/// How long a caller has to press a key once the door offer has played (as long as a
-/// menu waits for a key).
-pub const DOOR_CHOICE_WINDOW: Duration = Duration::from_secs(6);
-
 /// End the call now (shutdown deadline).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -150,7 +145,7 @@ impl CallActor {
             }),
             door: config.surge.door.map(|d| DoorSpec {
                 sms_digit: d.sms_digit.as_char(),
-                choice_window_ms: DOOR_CHOICE_WINDOW.as_millis() as u64,
+                choice_window_ms: d.choice_window.as_millis() as u64,
             }),
         });
         CallActor {
