@@ -12,7 +12,14 @@
 # time: compression 1, because the greeting, menu, offer and information prompts are real
 # audio whose length a compressed clock would stretch by the compression factor. WINDOW_SECS
 # (default 480) of it; the run is bounded by BOUND_SECS (default 720) of calls and tail.
-# Environment: SCALE, WINDOW_SECS, BOUND_SECS, SEED (default 1), OUT (default a temp dir).
+# The simulator holds the channel as the router's prompts do (--surge-info-secs 7.6: the
+# results-where information, 8.1 s in Uzbek, 6.6 s in Russian; --surge-confirm-secs 6.3: the
+# confirmation after a key, callback-booked 7.2/5.9 s and sms-sent 4.8/5.4 s, plus the event
+# feed's lag before the caller keys); the run takes the same flags and ignores those two
+# (the router plays the real prompts). The simulator is also run with SIM_SEEDS other seeds
+# (default 4) on the same scenario, to show how far chance alone moves each share.
+# Environment: SCALE, WINDOW_SECS, BOUND_SECS, SEED (default 1), SIM_SEEDS, OUT (default a
+# temp dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${1:-target/release}"
@@ -30,20 +37,26 @@ calls=$(python3 -c "print(round(150000 * 0.19 / 3600 * $WINDOW_SECS / $SCALE))")
 operators=$(python3 -c "print(max(1, round(40 / $SCALE)))")
 reserve=$(python3 -c "print(round(2 / $SCALE))")
 channels=$(python3 -c "print(max(1, round(300 / $SCALE)))")
-ARGS=(--profile constant --calls "$calls" --duration "$WINDOW_SECS" --seed "$SEED"
-    --operators "$operators" --reserve "$reserve" --channels "$channels" --surge)
-echo "scenario: ${ARGS[*]} (binaries: $BIN)" >&2
+ARGS=(--profile constant --calls "$calls" --duration "$WINDOW_SECS"
+    --operators "$operators" --reserve "$reserve" --channels "$channels" --surge
+    --surge-info-secs 7.6 --surge-confirm-secs 6.3)
+SIM_SEEDS="${SIM_SEEDS:-4}"
+echo "scenario: ${ARGS[*]} --seed $SEED (binaries: $BIN)" >&2
 
-"$BIN/loadgen" sim "${ARGS[@]}" --out "$OUT/sim" >/dev/null
-"$BIN/loadgen" run "${ARGS[@]}" --compression 1 --navbat "$BIN/navbat" \
+"$BIN/loadgen" sim "${ARGS[@]}" --seed "$SEED" --out "$OUT/sim" >/dev/null
+for i in $(seq 1 "$SIM_SEEDS"); do
+    "$BIN/loadgen" sim "${ARGS[@]}" --seed "$((SEED + i))" --out "$OUT/sim-seed$i" >/dev/null
+done
+"$BIN/loadgen" run "${ARGS[@]}" --seed "$SEED" --compression 1 --navbat "$BIN/navbat" \
     --max-wall-secs "$BOUND_SECS" --quiet --out "$OUT/run" >"$OUT/run.txt" 2>&1 || {
     cat "$OUT/run.txt" >&2
     exit 1
 }
 
-python3 - "$OUT/sim/summary.json" "$OUT/run/summary.json" <<'PY'
+python3 - "$OUT/sim/summary.json" "$OUT/run/summary.json" "$OUT"/sim-seed*/summary.json <<'PY'
 import json, sys
 sim, run = (json.load(open(p)) for p in sys.argv[1:3])
+others = [json.load(open(p)) for p in sys.argv[3:]]
 
 def shares(d):
     o, p = d["outcomes"], d["policy"]
@@ -63,11 +76,14 @@ def shares(d):
     return n, rows
 
 (ns, s), (nr, r) = shares(sim), shares(run)
-print(f"| outcome | simulation ({ns:,} calls) | replay over SIP ({nr:,} calls) | difference, points |")
-print("|---|---:|---:|---:|")
-for (name, a), (_, b) in zip(s, r):
+spread = [shares(d) for d in others]
+print(f"| outcome | simulation ({ns:,} calls) | replay over SIP ({nr:,} calls) | difference, points | simulation, other seeds |")
+print("|---|---:|---:|---:|---:|")
+for i, ((name, a), (_, b)) in enumerate(zip(s, r)):
     pa, pb = 100.0 * a / max(ns, 1), 100.0 * b / max(nr, 1)
-    print(f"| {name} | {a:,} ({pa:.1f} %) | {b:,} ({pb:.1f} %) | {pb - pa:+.1f} |")
+    o = [100.0 * rows[i][1] / max(n, 1) for n, rows in spread]
+    rng = f"{min(o):.1f}-{max(o):.1f} %" if o else "-"
+    print(f"| {name} | {a:,} ({pa:.1f} %) | {b:,} ({pb:.1f} %) | {pb - pa:+.1f} | {rng} |")
 sp, rp = sim["policy"], run["policy"]
 print()
 print("| offers | simulation | replay |")

@@ -271,6 +271,9 @@ pub struct SurgePolicy {
     pub offer_above_secs: f64,
     /// The offer prompt, seconds: the caller decides when it ends.
     pub offer_secs: f64,
+    /// After the caller keys the callback or the SMS, the confirmation prompt holds the
+    /// channel this long, seconds (0: freed at once).
+    pub confirm_secs: f64,
     /// Share of offered callers (0-1) who, not taking a callback, take the SMS.
     pub sms_accept: f64,
     /// Share of the operators kept for live callers while live callers wait, percent.
@@ -287,6 +290,7 @@ impl Default for SurgePolicy {
             info_secs: 12.0,
             offer_above_secs: 60.0,
             offer_secs: 8.0,
+            confirm_secs: 0.0,
             sms_accept: 0.5,
             live_reserve_percent: 30,
             next_morning_secs: 7200.0,

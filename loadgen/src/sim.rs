@@ -52,6 +52,9 @@ enum Event {
     ReadmitCallbacks,
     /// Surge policy: call `n` has heard the self-service information and hangs up.
     InfoHeard(u32),
+    /// Surge policy: call `n`, which keyed the callback or the SMS, has heard the
+    /// confirmation and the router hangs up.
+    Confirmed(u32),
 }
 
 /// Core call ids (and model event ids) of callbacks start here: `CALLBACK_BASE + slot`,
@@ -353,6 +356,18 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
                                 rec.finished(t, Outcome::Deflected, None);
                             }
                         }
+                    }
+                    Event::Confirmed(n) => {
+                        let c = &mut calls[n as usize];
+                        let outcome = if c.phase == Phase::CallbackAccepted {
+                            Outcome::CallbackRequested
+                        } else {
+                            Outcome::Deflected
+                        };
+                        c.phase = Phase::Done;
+                        in_system -= 1;
+                        held[QUEUE] -= 1;
+                        rec.finished(t, outcome, Some(t.saturating_sub(c.enqueued_ms)));
                     }
                     Event::InfoHeard(n) => {
                         calls[n as usize].phase = Phase::Done;
@@ -682,7 +697,13 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
                     let wait = now.saturating_sub(c.enqueued_ms);
                     waiting -= 1;
                     rec.queue_length(now, waiting);
-                    if c.phase == Phase::CallbackAccepted {
+                    let confirm_ms = policy.and_then(|p| to_ms(p.confirm_secs)).unwrap_or(0);
+                    if matches!(c.phase, Phase::CallbackAccepted | Phase::SmsAccepted)
+                        && confirm_ms > 0
+                    {
+                        // The confirmation prompt plays; the channel is held until it ends.
+                        push(&mut heap, now + confirm_ms, Event::Confirmed(call.0 as u32));
+                    } else if c.phase == Phase::CallbackAccepted {
                         c.phase = Phase::Done;
                         in_system -= 1;
                         held[QUEUE] -= 1;
