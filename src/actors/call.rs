@@ -62,7 +62,10 @@ pub struct CallActor {
     leg: CallerLeg,
     shared: Arc<Shared>,
     acd: Addr<AcdActor>,
-    _ticket: ChannelTicket,
+    /// The channel this call holds (D6), given back when the call is finished, not when
+    /// the actor is dropped (found by `loadgen run --surge`: calls were refused at the door
+    /// while fewer calls than channels were in progress).
+    ticket: Option<ChannelTicket>,
     core: CallCore,
     /// The core's next deadline and the timer armed for it.
     timer: super::deadline::DeadlineTimer,
@@ -157,7 +160,7 @@ impl CallActor {
             leg,
             shared,
             acd,
-            _ticket: ticket,
+            ticket: Some(ticket),
             core,
             timer: Default::default(),
             session: None,
@@ -324,6 +327,7 @@ impl CallActor {
             }
             Action::Finished => {
                 self.timer.cancel(ctx);
+                self.ticket = None;
                 ctx.stop();
             }
         }
