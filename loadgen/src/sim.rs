@@ -1027,6 +1027,42 @@ mod tests {
     }
 
     #[test]
+    fn the_confirmation_holds_the_channel_and_every_call_still_ends_once() {
+        let mut sc = crate::scenario::tests::scenario();
+        sc.call_limit = 20_000;
+        sc.surge = true;
+        sc.surge_deflect_share = 0.25;
+        sc.surge_callback_accept = 0.3;
+        sc.surge_policy = Some(crate::scenario::SurgePolicy::default());
+        let quick = simulate(&sc, 60.0).unwrap();
+        sc.surge_policy = Some(crate::scenario::SurgePolicy {
+            confirm_secs: 6.3,
+            ..crate::scenario::SurgePolicy::default()
+        });
+        let held = simulate(&sc, 60.0).unwrap();
+        for out in [&quick, &held] {
+            assert_eq!(out.recorder.ended(), 20_000);
+            assert_eq!(out.rejected, 0);
+        }
+        let p = &held.recorder.policy;
+        let taken = p.took_sms + p.took_callback_today + p.took_callback_next_morning;
+        assert!(taken > 0);
+        // Takers hold their channel while the confirmation plays: the channels held in the
+        // queue phase reach higher than when they are freed at once.
+        let peak = |o: &SimOutput| {
+            o.recorder
+                .buckets
+                .iter()
+                .map(|b| b.channels_max[QUEUE])
+                .max()
+                .unwrap_or(0)
+        };
+        assert!(peak(&held) >= peak(&quick));
+        let blocked = |o: &SimOutput| o.recorder.totals.get(&Outcome::Blocked).copied();
+        assert!(blocked(&held) > blocked(&quick));
+    }
+
+    #[test]
     fn surge_deflects_its_share_and_shortens_the_longest_wait() {
         let mut sc = crate::scenario::tests::scenario();
         sc.call_limit = 20_000;
