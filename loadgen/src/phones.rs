@@ -12,11 +12,11 @@
 //! [`Phones::poll_output`] yields and sleeps until [`Phones::next_deadline`].
 
 use crate::dist::Rng;
-use crate::report::{Outcome, Recorder};
-use crate::scenario::{RosterEntry, Scenario};
+use crate::report::{Outcome, Recorder, CALLBACK, INFO, IVR, PHASES, QUEUE, TALK};
+use crate::scenario::{RosterEntry, Scenario, CALLBACK_DIGIT, SELF_SERVICE_DIGIT, SMS_DIGIT};
 use crate::sipmsg::{digest_authorization, response, sdp, Message};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
 
 /// Which local socket a datagram uses.
@@ -74,6 +74,8 @@ enum Timer {
     OperatorHangUp(u32),
     WrapUpDone(u32),
     Resend200(u32),
+    /// The caller keys their choice of the door offer (surge policy).
+    DoorKey(u32),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,9 +83,25 @@ enum CallerState {
     Inviting,
     Ivr,
     Queued,
+    /// Surge: listening to the self-service information, until the router hangs up.
+    Info,
     Answered,
     Leaving,
     Done,
+}
+
+/// A caller's callback, as their phone sees it (surge).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CallbackState {
+    None,
+    /// Promised for today: the router will ring an operator, then this phone.
+    Pending,
+    /// An operator is being rung for it (a channel is held).
+    Dialling,
+    /// The router dialled this phone and it answered.
+    Talking,
+    /// Promised for the next morning's window (not served in the run).
+    NextMorning,
 }
 
 struct Caller {
@@ -101,6 +119,20 @@ struct Caller {
     digits_sent: u8,
     enqueued_at: u64,
     ended: bool,
+    /// When the first ringing or answer came (the greeting starts), for the surge IVR time.
+    first_response_at: Option<u64>,
+    /// The phase this call holds a channel in (`report::PHASES`), if any.
+    held: Option<usize>,
+    /// Surge: takes the self-service branch at the topic level.
+    deflect: bool,
+    /// Surge policy: the router made the door offer (its `door_offer` event).
+    offered: bool,
+    /// Surge policy: the key this caller will press for the offer, and whether the callback
+    /// offered is for the next morning.
+    choice: Option<(char, bool)>,
+    /// The choice was keyed.
+    keyed: bool,
+    callback: CallbackState,
 }
 
 /// A client transaction waiting for a response (retransmitted on Timer A/E).
@@ -133,6 +165,8 @@ struct Leg {
     answered_at: u64,
     ok_bytes: Vec<u8>,
     local_cseq: u32,
+    /// The router rings this operator for a callback (a channel is held for its dial-out).
+    callback: bool,
 }
 
 struct Operator {
@@ -188,6 +222,21 @@ pub struct Phones {
     pub counters: SipCounters,
     waiting: u64,
     ended: u64,
+    /// Channels held by phase, as the phones see them.
+    held: [u32; PHASES],
+    /// The router's call reference (`c17`) of each caller, from its `call_arrived` events.
+    call_refs: HashMap<String, u32>,
+    /// Callers placed whose reference is not known yet, by the last two digits of their
+    /// number (all an event shows of it).
+    unmatched: Vec<BTreeSet<u32>>,
+    /// Callbacks promised for today and not yet answered by the caller's phone.
+    callbacks_pending: u64,
+    /// Callback dial-outs to callers (Call-ID -> caller, our 200 OK).
+    trunk_calls: HashMap<String, (u32, Vec<u8>)>,
+    requested_by_end: u64,
+    completed_by_end: u64,
+    /// Router events the phones could not place (unknown reference).
+    pub unplaced_events: u64,
     /// INVITE-to-final-response latencies (microseconds) since the driver last took them:
     /// the per-second latency series.
     pub window: Option<hdrhistogram::Histogram<u64>>,
@@ -248,6 +297,14 @@ impl Phones {
             counters: SipCounters::default(),
             waiting: 0,
             ended: 0,
+            held: [0; PHASES],
+            call_refs: HashMap::new(),
+            unmatched: vec![BTreeSet::new(); 100],
+            callbacks_pending: 0,
+            trunk_calls: HashMap::new(),
+            requested_by_end: 0,
+            completed_by_end: 0,
+            unplaced_events: 0,
             window: None,
         }
     }
@@ -296,7 +353,201 @@ impl Phones {
 
     /// Whether every call has ended.
     pub fn done(&self) -> bool {
-        self.started_at.is_some() && self.ended >= self.arrivals_us.len() as u64
+        self.started_at.is_some()
+            && self.ended >= self.arrivals_us.len() as u64
+            && self.callbacks_pending == 0
+    }
+
+    /// Callbacks promised for today not yet answered by the caller's phone.
+    pub fn callbacks_pending(&self) -> u64 {
+        self.callbacks_pending
+    }
+
+    /// Whether the results-day policy is on (surge with `[tenant.surge.door]`).
+    fn policy(&self) -> bool {
+        self.scenario.surge && self.scenario.surge_policy.is_some()
+    }
+
+    /// Caller `n` now holds a channel in `phase` (or none).
+    fn hold(&mut self, now: u64, n: u32, phase: Option<usize>) {
+        let c = &mut self.callers[n as usize];
+        if c.held == phase {
+            return;
+        }
+        if let Some(p) = c.held {
+            self.held[p] = self.held[p].saturating_sub(1);
+        }
+        if let Some(p) = phase {
+            self.held[p] += 1;
+        }
+        c.held = phase;
+        let sms = self.scenario_ms(now);
+        self.recorder.channels(sms, &self.held);
+    }
+
+    /// A callback dial-out starts or ends holding a channel.
+    fn hold_callback(&mut self, now: u64, up: bool) {
+        if up {
+            self.held[CALLBACK] += 1;
+        } else {
+            self.held[CALLBACK] = self.held[CALLBACK].saturating_sub(1);
+        }
+        let sms = self.scenario_ms(now);
+        self.recorder.channels(sms, &self.held);
+    }
+
+    /// When caller `n` keys menu digit `k` (0: language, 1: topic). With the policy the
+    /// IVR time counts from the greeting's start (it plays before the answer), as the
+    /// simulator's `--surge-ivr-secs` does.
+    fn digit_at(&self, now: u64, n: u32, k: u8) -> u64 {
+        let policy_ivr = self
+            .scenario
+            .surge_policy
+            .as_ref()
+            .filter(|_| self.scenario.surge)
+            .map(|p| p.ivr_secs);
+        match (policy_ivr, self.callers[n as usize].first_response_at) {
+            (Some(ivr), Some(start)) => {
+                let at = start
+                    + self
+                        .compressed_us(ivr * f64::from(k + 1) / 2.0)
+                        .unwrap_or(0);
+                at.max(now)
+            }
+            _ => {
+                now + self
+                    .compressed_us(self.scenario.ivr_secs / 2.0)
+                    .unwrap_or(0)
+            }
+        }
+    }
+
+    fn profile_end_ms(&self) -> u64 {
+        (self.scenario.profile.duration_secs() * 1000.0) as u64
+    }
+
+    /// One of navbat's events (from its `/api/events` feed) that the callers act on:
+    /// `call_arrived` ties the router's call reference to a caller, `door_offer` is the
+    /// offer they hear (they hear no audio here, so the event stands in for the prompt).
+    pub fn router_event(&mut self, now: u64, e: &serde_json::Value) {
+        match e["kind"].as_str().unwrap_or("") {
+            "call_arrived" => {
+                let Some(call) = e["call"].as_str() else {
+                    return;
+                };
+                let tail = e["caller"].as_str().unwrap_or("");
+                let digits: Option<usize> = tail
+                    .get(tail.len().saturating_sub(2)..)
+                    .and_then(|d| d.parse().ok());
+                let Some(d) = digits.filter(|d| *d < 100) else {
+                    self.unplaced_events += 1;
+                    return;
+                };
+                // The earliest caller placed with those last digits: the router numbers
+                // calls in the order their INVITEs reach it.
+                let Some(n) = self.unmatched[d].pop_first() else {
+                    self.unplaced_events += 1;
+                    return;
+                };
+                self.call_refs.insert(call.to_string(), n);
+            }
+            "door_offer" => {
+                let Some(&n) = e["call"].as_str().and_then(|c| self.call_refs.get(c)) else {
+                    self.unplaced_events += 1;
+                    return;
+                };
+                let callback = e["callback"].as_str().unwrap_or("none");
+                self.door_offer(
+                    now,
+                    n,
+                    e["at_door"].as_bool() == Some(true),
+                    callback,
+                    e["sms"].as_bool() == Some(true),
+                );
+            }
+            _ => {}
+        }
+    }
+
+    /// The door offer reaches caller `n`: they decide as the simulator's callers do
+    /// (a callback offered is taken with `--surge-callback-accept`, else the SMS with
+    /// `--surge-sms-accept`) and key it when the simulator's offer time has passed.
+    fn door_offer(&mut self, now: u64, n: u32, at_door: bool, callback: &str, sms: bool) {
+        let Some(policy) = self.scenario.surge_policy.clone() else {
+            return;
+        };
+        let c = &self.callers[n as usize];
+        if c.state != CallerState::Queued || c.offered {
+            return;
+        }
+        self.callers[n as usize].offered = true;
+        let p = &mut self.recorder.policy;
+        if at_door {
+            p.offers_at_door += 1;
+        } else {
+            p.offers_in_queue += 1;
+        }
+        let offered_callback = match callback {
+            "today" => {
+                p.offered_callback_today += 1;
+                Some(false)
+            }
+            "next_morning" => {
+                p.offered_callback_next_morning += 1;
+                Some(true)
+            }
+            _ => {
+                p.offered_without_callback += 1;
+                None
+            }
+        };
+        let takes_callback =
+            offered_callback.is_some() && self.rng.unit() < self.scenario.surge_callback_accept;
+        let takes_sms = !takes_callback && sms && self.rng.unit() < policy.sms_accept;
+        let sms_t = self.scenario_ms(now);
+        self.recorder
+            .offer(sms_t, takes_callback || takes_sms, takes_callback, 0);
+        let choice = if takes_callback {
+            Some((CALLBACK_DIGIT, offered_callback == Some(true)))
+        } else if takes_sms {
+            Some((SMS_DIGIT, false))
+        } else {
+            None
+        };
+        if let Some(choice) = choice {
+            self.callers[n as usize].choice = Some(choice);
+            let delay = self.compressed_us(policy.offer_secs).unwrap_or(0);
+            self.schedule(now + delay, Timer::DoorKey(n));
+        }
+    }
+
+    /// What each caller got, once the run is over (as the simulator computes it).
+    pub fn close_policy(&mut self) {
+        let rec = &mut self.recorder;
+        rec.callbacks.pending_at_profile_end =
+            self.requested_by_end.saturating_sub(self.completed_by_end);
+        let total = |o: Outcome| rec.totals.get(&o).copied().unwrap_or(0);
+        let got_live = total(Outcome::Answered);
+        let got_info = total(Outcome::Deflected);
+        let got_nothing = [
+            Outcome::Blocked,
+            Outcome::Abandoned,
+            Outcome::TimedOut,
+            Outcome::Closed,
+            Outcome::IvrHangup,
+            Outcome::Failed,
+        ]
+        .into_iter()
+        .map(total)
+        .sum();
+        let completed = rec.callbacks.completed;
+        let pending = rec.callbacks.pending();
+        let p = &mut rec.policy;
+        p.got_live = got_live;
+        p.got_callback = completed;
+        p.got_callback_pending = pending;
+        p.got_info_self_service = got_info.saturating_sub(p.got_info_sms);
+        p.got_nothing = got_nothing;
     }
 
     /// The next thing for the driver to do.
@@ -436,6 +687,8 @@ impl Phones {
         let lang = self.rng.weighted(&self.scenario.language_weights);
         let topic = self.rng.weighted(&self.scenario.topic_weights);
         let call_id = format!("lg-{n}-{:x}", self.rng.next_u64() & 0xffff_ffff);
+        let deflect = self.scenario.surge && self.rng.unit() < self.scenario.surge_deflect_share;
+        self.unmatched[(n % 100) as usize].insert(n);
         let branch = self.branch();
         let caller = Caller {
             call_id: call_id.clone(),
@@ -452,6 +705,13 @@ impl Phones {
             digits_sent: 0,
             enqueued_at: 0,
             ended: false,
+            first_response_at: None,
+            held: None,
+            deflect,
+            offered: false,
+            choice: None,
+            keyed: false,
+            callback: CallbackState::None,
         };
         self.callers.push(caller);
         self.caller_by_call_id.insert(call_id.clone(), n);
@@ -526,10 +786,11 @@ impl Phones {
     /// Caller `n`'s call is over with `outcome`; `queued` when it was waiting in queue
     /// until now. Answered calls were recorded when the operator answered.
     fn finish_caller(&mut self, now: u64, n: u32, outcome: Outcome, queued: bool) {
-        let c = &mut self.callers[n as usize];
-        if c.ended {
+        if self.callers[n as usize].ended {
             return;
         }
+        self.hold(now, n, None);
+        let c = &mut self.callers[n as usize];
         c.ended = true;
         self.ended += 1;
         if outcome == Outcome::Answered {
@@ -593,6 +854,15 @@ impl Phones {
                 // Any response stops INVITE retransmission (Timer A).
                 let branch = self.callers[n as usize].invite_branch;
                 self.txns.remove(&branch);
+                // Ringing or early media (the greeting) or the answer: a channel is held.
+                if (180..300).contains(&status)
+                    && self.callers[n as usize].state == CallerState::Inviting
+                {
+                    if self.callers[n as usize].first_response_at.is_none() {
+                        self.callers[n as usize].first_response_at = Some(now);
+                    }
+                    self.hold(now, n, Some(IVR));
+                }
                 if status < 200 {
                     return;
                 }
@@ -614,10 +884,8 @@ impl Phones {
                         self.recorder.latency("invite_to_200", now - at);
                         self.invite_final(now - at);
                         self.callers[n as usize].state = CallerState::Ivr;
-                        let delay = self
-                            .compressed_us(self.scenario.ivr_secs / 2.0)
-                            .unwrap_or(0);
-                        self.schedule(now + delay, Timer::Digit(n));
+                        let at = self.digit_at(now, n, 0);
+                        self.schedule(at, Timer::Digit(n));
                     }
                 } else {
                     let branch = self.callers[n as usize].invite_branch;
@@ -648,13 +916,12 @@ impl Phones {
                     return;
                 }
                 if c.digits_sent == 1 {
-                    let delay = self
-                        .compressed_us(self.scenario.ivr_secs / 2.0)
-                        .unwrap_or(0);
-                    self.schedule(now + delay, Timer::Digit(n));
+                    let at = self.digit_at(now, n, 1);
+                    self.schedule(at, Timer::Digit(n));
                 } else if c.digits_sent >= 2 {
                     c.state = CallerState::Queued;
                     c.enqueued_at = now;
+                    self.hold(now, n, Some(QUEUE));
                     self.waiting += 1;
                     let sms = self.scenario_ms(now);
                     self.recorder.queue_length(sms, self.waiting);
@@ -680,6 +947,12 @@ impl Phones {
     }
 
     fn caller_request_in(&mut self, now: u64, msg: Message) {
+        if let Some(cid) = msg.call_id().filter(|c| self.trunk_calls.contains_key(*c)) {
+            return self.callback_request_in(now, cid.to_string(), msg);
+        }
+        if msg.method() == Some("INVITE") {
+            return self.callback_invite(now, msg);
+        }
         let Some(&n) = msg.call_id().and_then(|c| self.caller_by_call_id.get(c)) else {
             self.counters.ignored += 1;
             return;
@@ -690,9 +963,40 @@ impl Phones {
                 self.send(Sock::Callers, ok);
                 let state = self.callers[n as usize].state;
                 self.callers[n as usize].state = CallerState::Done;
+                let c = &self.callers[n as usize];
+                let keyed = c.keyed.then_some(c.choice).flatten();
                 match state {
-                    CallerState::Answered => self.finish_caller(now, n, Outcome::Answered, false),
-                    CallerState::Queued => self.finish_caller(now, n, Outcome::TimedOut, true),
+                    CallerState::Answered => {
+                        self.hold(now, n, None);
+                        self.finish_caller(now, n, Outcome::Answered, false)
+                    }
+                    CallerState::Queued => match keyed {
+                        Some((CALLBACK_DIGIT, next_morning)) => {
+                            if next_morning {
+                                self.callers[n as usize].callback = CallbackState::NextMorning;
+                                self.recorder.policy.got_callback_next_morning += 1;
+                            } else {
+                                self.callers[n as usize].callback = CallbackState::Pending;
+                                self.callbacks_pending += 1;
+                                self.recorder.callbacks.requested += 1;
+                                if self.scenario_ms(now) <= self.profile_end_ms() {
+                                    self.requested_by_end += 1;
+                                }
+                            }
+                            self.finish_caller(now, n, Outcome::CallbackRequested, true)
+                        }
+                        Some(_) => {
+                            self.recorder.policy.got_info_sms += 1;
+                            self.finish_caller(now, n, Outcome::Deflected, true)
+                        }
+                        None => {
+                            if self.policy() && !self.callers[n as usize].offered {
+                                self.recorder.policy.let_go_unoffered += 1;
+                            }
+                            self.finish_caller(now, n, Outcome::TimedOut, true)
+                        }
+                    },
+                    CallerState::Info => self.finish_caller(now, n, Outcome::Deflected, false),
                     CallerState::Ivr | CallerState::Inviting => {
                         self.finish_caller(now, n, Outcome::IvrHangup, false)
                     }
@@ -700,6 +1004,79 @@ impl Phones {
                 }
             }
             "ACK" => {}
+            _ => {
+                let ok = response(&msg, 200, "OK", None, "", "");
+                self.send(Sock::Callers, ok);
+            }
+        }
+    }
+
+    /// The router dials a caller back (its trunk is our callers' socket): the phone whose
+    /// callback is due answers at once, as the simulator assumes; any other call is busy.
+    fn callback_invite(&mut self, now: u64, msg: Message) {
+        let StartLine2 { user } = request_user(&msg);
+        let n = user
+            .strip_prefix("998")
+            .and_then(|d| d.parse::<u32>().ok())
+            .filter(|n| (*n as usize) < self.callers.len());
+        let due = n.filter(|n| {
+            matches!(
+                self.callers[*n as usize].callback,
+                CallbackState::Pending | CallbackState::Dialling
+            )
+        });
+        let Some(n) = due else {
+            let busy = response(&msg, 486, "Busy Here", Some("busy"), "", "");
+            self.send(Sock::Callers, busy);
+            return;
+        };
+        let me = self.setup.callers;
+        let body = sdp(&me.ip().to_string(), 4000, u64::from(n) + 1_000_000);
+        let ok = response(
+            &msg,
+            200,
+            "OK",
+            Some(&format!("cb{n}")),
+            &format!(
+                "Contact: <sip:{}@{me}>\r\nContent-Type: application/sdp\r\n",
+                Self::caller_number(n)
+            ),
+            &body,
+        );
+        self.send(Sock::Callers, ok.clone());
+        let cid = msg.call_id().unwrap_or("").to_string();
+        self.trunk_calls.insert(cid, (n, ok));
+        self.callers[n as usize].callback = CallbackState::Talking;
+        self.callbacks_pending = self.callbacks_pending.saturating_sub(1);
+        let t = self.scenario_ms(now);
+        let enq_ms = self.scenario_ms(self.callers[n as usize].enqueued_at);
+        let cb = &mut self.recorder.callbacks;
+        cb.completed += 1;
+        let _ = cb.wait_ms.record(t.saturating_sub(enq_ms).max(1));
+        cb.last_answered_ms = Some(t);
+        if t <= self.profile_end_ms() {
+            self.completed_by_end += 1;
+        }
+    }
+
+    /// A request in a callback's dialog with the caller's phone.
+    fn callback_request_in(&mut self, _now: u64, cid: String, msg: Message) {
+        match msg.method().unwrap_or("") {
+            "INVITE" => {
+                // A retransmission: the same answer.
+                if let Some((_, ok)) = self.trunk_calls.get(&cid) {
+                    let ok = ok.clone();
+                    self.send(Sock::Callers, ok);
+                }
+            }
+            "ACK" => {}
+            "BYE" | "CANCEL" => {
+                let ok = response(&msg, 200, "OK", None, "", "");
+                self.send(Sock::Callers, ok);
+                if let Some((n, _)) = self.trunk_calls.remove(&cid) {
+                    self.callers[n as usize].callback = CallbackState::None;
+                }
+            }
             _ => {
                 let ok = response(&msg, 200, "OK", None, "", "");
                 self.send(Sock::Callers, ok);
@@ -765,7 +1142,11 @@ impl Phones {
                 LegState::Confirmed | LegState::Ending | LegState::Answered
             );
             leg.state = LegState::Gone;
+            let callback = leg.callback;
             self.legs.remove(call_id);
+            if callback {
+                self.hold_callback(now, false);
+            }
             if self.operators[op as usize].leg.as_deref() == Some(call_id) {
                 self.operators[op as usize].leg = None;
             }
@@ -816,6 +1197,13 @@ impl Phones {
                             .latency("queue_join_to_offer", now.saturating_sub(enq));
                     }
                 }
+                // A callback: the router rings the operator first, holding a channel.
+                let callback = caller
+                    .is_some_and(|n| self.callers[n as usize].callback == CallbackState::Pending);
+                if let (true, Some(n)) = (callback, caller) {
+                    self.callers[n as usize].callback = CallbackState::Dialling;
+                    self.hold_callback(now, true);
+                }
                 let to_tag = format!("o{}", self.branch());
                 let ringing = response(&msg, 180, "Ringing", Some(&to_tag), "", "");
                 self.send(Sock::Operators, ringing);
@@ -837,6 +1225,7 @@ impl Phones {
                         answered_at: 0,
                         ok_bytes: Vec::new(),
                         local_cseq: 0,
+                        callback,
                     },
                 );
                 self.operators[op as usize].leg = Some(call_id);
@@ -867,9 +1256,18 @@ impl Phones {
                             "",
                             "",
                         );
-                        let op = leg.operator;
+                        let (op, callback, caller) = (leg.operator, leg.callback, leg.caller);
                         self.send(Sock::Operators, r);
                         self.legs.remove(&call_id);
+                        if callback {
+                            // Not answered in time: the callback keeps its place.
+                            self.hold_callback(now, false);
+                            if let Some(n) = caller {
+                                if self.callers[n as usize].callback == CallbackState::Dialling {
+                                    self.callers[n as usize].callback = CallbackState::Pending;
+                                }
+                            }
+                        }
                         if self.operators[op as usize].leg.as_deref() == Some(call_id.as_str()) {
                             self.operators[op as usize].leg = None;
                         }
@@ -937,10 +1335,17 @@ impl Phones {
                 }
                 let digit = if c.digits_sent == 0 {
                     c.language
+                } else if c.deflect {
+                    // Self-service: the information plays, then the router hangs up.
+                    c.state = CallerState::Info;
+                    SELF_SERVICE_DIGIT
                 } else {
                     c.topic
                 };
                 c.digits_sent += 1;
+                if digit == SELF_SERVICE_DIGIT && c.state == CallerState::Info {
+                    self.hold(now, n, Some(INFO));
+                }
                 let body = format!("Signal={digit}\r\nDuration=160\r\n");
                 self.caller_request(
                     now,
@@ -951,7 +1356,9 @@ impl Phones {
                 );
             }
             Timer::Patience(n) => {
-                if self.callers[n as usize].state != CallerState::Queued {
+                // A caller who keyed the offer waits for the router to end the call.
+                let c = &self.callers[n as usize];
+                if c.state != CallerState::Queued || c.keyed {
                     return;
                 }
                 // Decided here, once: an operator who has not sent 200 yet lost the race.
@@ -969,7 +1376,13 @@ impl Phones {
                 if leg.state != LegState::Ringing {
                     return;
                 }
-                if let Some(n) = leg.caller {
+                let in_profile = self.scenario_ms(now) <= self.profile_end_ms();
+                let (leg_callback, leg_caller) = (leg.callback, leg.caller);
+                if leg_callback {
+                    if in_profile && self.waiting > 0 {
+                        self.recorder.policy.conversations_callback += 1;
+                    }
+                } else if let Some(n) = leg_caller {
                     if self.callers[n as usize].state != CallerState::Queued {
                         // The caller already hung up; the router will CANCEL this ring.
                         return;
@@ -979,11 +1392,18 @@ impl Phones {
                     let wait_ms =
                         (now.saturating_sub(enq) as f64 * self.setup.compression / 1000.0) as u64;
                     self.waiting = self.waiting.saturating_sub(1);
+                    if in_profile && self.waiting > 0 {
+                        self.recorder.policy.conversations_live += 1;
+                    }
+                    self.hold(now, n, Some(TALK));
                     let sms = self.scenario_ms(now);
                     self.recorder.queue_length(sms, self.waiting);
                     self.recorder
                         .finished(sms, Outcome::Answered, Some(wait_ms));
                 }
+                let Some(leg) = self.legs.get(&key) else {
+                    return;
+                };
                 let me = self.setup.operators;
                 let op = leg.operator;
                 let ext = self.operators[op as usize].entry.ext.clone();
@@ -1060,6 +1480,30 @@ impl Phones {
                     None,
                 );
             }
+            Timer::DoorKey(n) => {
+                let c = &mut self.callers[n as usize];
+                let Some((digit, next_morning)) = c.choice else {
+                    return;
+                };
+                if c.state != CallerState::Queued || c.keyed {
+                    return;
+                }
+                c.keyed = true;
+                let p = &mut self.recorder.policy;
+                match (digit, next_morning) {
+                    (CALLBACK_DIGIT, true) => p.took_callback_next_morning += 1,
+                    (CALLBACK_DIGIT, false) => p.took_callback_today += 1,
+                    _ => p.took_sms += 1,
+                }
+                let body = format!("Signal={digit}\r\nDuration=160\r\n");
+                self.caller_request(
+                    now,
+                    n,
+                    "INFO",
+                    "Content-Type: application/dtmf-relay\r\n",
+                    &body,
+                );
+            }
             Timer::WrapUpDone(op) => {
                 if self.operators[op as usize].leg.is_none() {
                     self.counters.early_wrap_ups += 1;
@@ -1086,4 +1530,107 @@ fn request_user(msg: &Message) -> StartLine2 {
         _ => String::new(),
     };
     StartLine2 { user }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::SurgePolicy;
+
+    /// Phones for one call under the surge policy, its caller waiting in the queue, with
+    /// these acceptance shares.
+    fn queued(callback_accept: f64, sms_accept: f64) -> Phones {
+        let mut sc = crate::scenario::tests::scenario();
+        sc.surge = true;
+        sc.surge_deflect_share = 0.0;
+        sc.surge_callback_accept = callback_accept;
+        sc.surge_policy = Some(SurgePolicy {
+            sms_accept,
+            ..SurgePolicy::default()
+        });
+        let addr = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
+        let setup = Setup {
+            router: addr(5060),
+            callers: addr(5070),
+            operators: addr(5080),
+            compression: 1.0,
+            did: "712351914".into(),
+            language_digits: vec!['1', '2'],
+            topic_digits: vec!['1', '2', '3', '0'],
+            queue_wrap_up_secs: 15.0,
+        };
+        let mut p = Phones::new(setup, sc, vec![0], Vec::new(), 1.0);
+        p.start_calls(0);
+        p.timeout(0);
+        assert_eq!(p.calls_placed(), 1);
+        while p.poll_output().is_some() {}
+        let c = &mut p.callers[0];
+        c.state = CallerState::Queued;
+        c.remote_target = "sip:712351914@127.0.0.1:5060".into();
+        c.to_header = Some("<sip:712351914@127.0.0.1:5060>;tag=r1".into());
+        p
+    }
+
+    /// The router's events for caller 0 (number ...000): arrived as `c5`, then the offer.
+    fn offer(p: &mut Phones, now: u64, callback: &str) {
+        let arrived =
+            serde_json::json!({"kind": "call_arrived", "call": "c5", "caller": "+9980*******00"});
+        p.router_event(now, &arrived);
+        let offer = serde_json::json!({"kind": "door_offer", "call": "c5", "at_door": true, "callback": callback, "sms": true});
+        p.router_event(now, &offer);
+    }
+
+    /// INFO bodies the phones send.
+    fn keys(p: &mut Phones) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Some(o) = p.poll_output() {
+            if let Output::Send { bytes, .. } = o {
+                let text = String::from_utf8_lossy(&bytes).to_string();
+                if text.starts_with("INFO ") {
+                    let signal = text.split("Signal=").nth(1).unwrap_or("");
+                    out.push(signal.chars().take(1).collect());
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_caller_keys_the_callback_when_the_offer_time_has_passed() {
+        let mut p = queued(1.0, 0.0);
+        offer(&mut p, 1_000_000, "today");
+        assert!(
+            keys(&mut p).is_empty(),
+            "not before the offer has been heard"
+        );
+        p.timeout(1_000_000 + 8_000_000);
+        assert_eq!(keys(&mut p), ["1"]);
+        assert_eq!(p.recorder.policy.offers_at_door, 1);
+        assert_eq!(p.recorder.policy.offered_callback_today, 1);
+        assert_eq!(p.recorder.policy.took_callback_today, 1);
+    }
+
+    #[test]
+    fn without_a_callback_a_caller_takes_the_sms_or_declines() {
+        let mut p = queued(1.0, 1.0);
+        offer(&mut p, 0, "none");
+        p.timeout(8_000_000);
+        assert_eq!(keys(&mut p), ["2"]);
+        assert_eq!(p.recorder.policy.took_sms, 1);
+        let mut p = queued(0.0, 0.0);
+        offer(&mut p, 0, "next_morning");
+        p.timeout(60_000_000);
+        assert!(keys(&mut p).is_empty());
+        assert_eq!(p.recorder.policy.offered_callback_next_morning, 1);
+    }
+
+    #[test]
+    fn an_offer_for_a_call_the_phones_cannot_place_is_counted_not_keyed() {
+        let mut p = queued(1.0, 1.0);
+        let offer = serde_json::json!({"kind": "door_offer", "call": "c9", "at_door": true, "callback": "today", "sms": true});
+        p.router_event(0, &offer);
+        p.timeout(60_000_000);
+        assert!(keys(&mut p).is_empty());
+        assert_eq!(p.unplaced_events, 1);
+    }
 }

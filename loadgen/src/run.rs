@@ -7,10 +7,11 @@
 
 use crate::phones::{Output, Phones, Setup, Sock};
 use crate::report::Outcome;
-use crate::scenario::{Ports, RosterEntry, Scenario, DTM_DID};
+use crate::scenario::{Ports, RosterEntry, Scenario, TenantClock, DTM_DID};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -52,6 +53,14 @@ pub enum RunError {
     /// The router did not come up.
     #[error("navbat did not answer on {0} within 30 s; see navbat.log in the output directory")]
     NotReady(SocketAddr),
+    /// navbat refused the generated configuration.
+    #[error("navbat check-config refused the generated configuration {path}: {detail}")]
+    Config {
+        /// The configuration file.
+        path: String,
+        /// What navbat said.
+        detail: String,
+    },
     /// Operators could not register.
     #[error("only {registered} of {total} operators registered within 15 s; check the router's operators and passwords")]
     Registration {
@@ -108,6 +117,10 @@ fn free_ports() -> Result<Ports, RunError> {
             http,
             rtp_min: base,
             rtp_max: base + 1999,
+            sms_gateway: None,
+            trunk: None,
+            tenant_clock: None,
+            data_dir: None,
         });
     }
     Err(RunError::Io {
@@ -194,10 +207,11 @@ pub struct RouterTally {
 }
 
 impl RouterTally {
-    fn take(&mut self, e: &serde_json::Value) {
+    /// Takes an event; false when it was seen before.
+    fn take(&mut self, e: &serde_json::Value) -> bool {
         let seq = e["seq"].as_u64().unwrap_or(0);
         if seq <= self.contiguous || !self.above.insert(seq) {
-            return;
+            return false;
         }
         self.events += 1;
         if e["kind"] == "call_finished" {
@@ -217,6 +231,7 @@ impl RouterTally {
                 self.contiguous += 1;
             }
         }
+        true
     }
 
     /// Gaps still open at the end count as missed.
@@ -231,10 +246,15 @@ impl RouterTally {
     }
 }
 
+/// The events the callers act on (surge policy): passed to [`Phones::router_event`].
+const CALLER_EVENTS: [&str; 2] = ["call_arrived", "door_offer"];
+
 async fn poll_events(
     addr: SocketAddr,
     token: String,
     tally: Arc<Mutex<RouterTally>>,
+    to_phones: mpsc::Sender<serde_json::Value>,
+    shed: Arc<AtomicU64>,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -247,7 +267,13 @@ async fn poll_events(
                 let mut t = tally.lock().await;
                 t.polls += 1;
                 for e in &events {
-                    t.take(e);
+                    let fresh = t.take(e);
+                    if fresh && CALLER_EVENTS.contains(&e["kind"].as_str().unwrap_or("")) {
+                        // Bounded: a full channel sheds the event, counted.
+                        if to_phones.try_send(e.clone()).is_err() {
+                            shed.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
                 }
             }
         }
@@ -340,6 +366,77 @@ pub struct RunOutput {
     pub bounded_out: bool,
     /// The navbat configuration used (embedded router).
     pub config_path: Option<PathBuf>,
+    /// Requests loadgen's SMS gateway sink accepted (surge policy, embedded router).
+    pub sms_received: u64,
+    /// Router events for the callers shed because their channel was full.
+    pub caller_events_shed: u64,
+    /// Scenario seconds from the first call to the tenant's closing time, when the run
+    /// set the tenant's clock (the simulator's "until closing" is the profile's end).
+    pub close_after_secs: Option<f64>,
+}
+
+/// loadgen's stand-in for the SMS gateway: a real HTTP listener on loopback that answers
+/// every request 200 and counts it. Each connection is bounded in time and size.
+async fn sms_sink(listener: tokio::net::TcpListener, count: Arc<AtomicU64>) {
+    loop {
+        let Ok((mut s, _)) = listener.accept().await else {
+            continue;
+        };
+        let count = count.clone();
+        tokio::spawn(async move {
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let read = async {
+                loop {
+                    let n = s.read(&mut chunk).await.ok()?;
+                    if n == 0 || buf.len() > 65_536 {
+                        return None;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                        let len: usize = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse().ok())
+                            .unwrap_or(0);
+                        if buf.len() >= end + 4 + len {
+                            return Some(());
+                        }
+                    }
+                }
+            };
+            if let Ok(Some(())) = tokio::time::timeout(Duration::from_secs(5), read).await {
+                count.fetch_add(1, Ordering::Relaxed);
+                let body = "{\"ok\":true}";
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(reply.as_bytes()).await;
+            }
+        });
+    }
+}
+
+/// A fixed UTC offset at which it is about noon now, and the tenant's closing time
+/// `close_in_secs` from now rounded up to a whole minute: (clock, seconds until closing).
+fn tenant_clock(close_in_secs: f64) -> (TenantClock, f64) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let utc_hour = ((now / 3600.0).floor() as i64).rem_euclid(24);
+    let offset = 12 - utc_hour;
+    let close = ((now + close_in_secs) / 60.0).ceil() * 60.0;
+    let local = ((close as i64 + offset * 3600).rem_euclid(86_400)) / 60;
+    let sign = if offset < 0 { '-' } else { '+' };
+    (
+        TenantClock {
+            zone: format!("{sign}{:02}:00", offset.abs()),
+            close: format!("{:02}:{:02}", local / 60, local % 60),
+        },
+        close - now,
+    )
 }
 
 /// Runs the scenario over SIP.
@@ -351,6 +448,13 @@ pub async fn run(
     std::fs::create_dir_all(&opts.out).map_err(io(format!("creating {}", opts.out.display())))?;
     let mut child = None;
     let mut config_path = None;
+    let csock = bind_udp().await?;
+    let osock = bind_udp().await?;
+    let callers_addr = csock.local_addr().map_err(io("callers socket"))?;
+    let sms_count = Arc::new(AtomicU64::new(0));
+    let policy = sc.surge && sc.surge_policy.is_some();
+    // Wall time from here to the tenant's closing time, when the run sets the clock.
+    let mut close_at: Option<Instant> = None;
     let (router, http_addr, roster) = match opts.target {
         Some(t) => (
             t,
@@ -359,10 +463,45 @@ pub async fn run(
             demo_roster(),
         ),
         None => {
-            let ports = free_ports()?;
+            let mut ports = free_ports()?;
+            // The router's files stay in the output directory, never the checkout's data/.
+            let data = std::path::absolute(opts.out.join("navbat-data"))
+                .map_err(io("resolving the data directory"))?;
+            std::fs::create_dir_all(&data).map_err(io(format!("creating {}", data.display())))?;
+            ports.data_dir = Some(data);
+            if policy {
+                // The policy's SMS choice needs a gateway; callbacks are dialled to our
+                // callers; the tenant closes when the profile ends (set up within 60 s).
+                let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .map_err(io("binding the SMS gateway sink"))?;
+                ports.sms_gateway = Some(l.local_addr().map_err(io("SMS gateway sink"))?);
+                tokio::spawn(sms_sink(l, sms_count.clone()));
+                ports.trunk = Some(callers_addr);
+                let scenario_secs = sc.profile.duration_secs() / opts.compression;
+                let (clock, in_secs) = tenant_clock(60.0 + scenario_secs);
+                close_at = Some(Instant::now() + Duration::from_secs_f64(in_secs));
+                ports.tenant_clock = Some(clock);
+            }
             let toml = sc.navbat_toml(opts.compression, &ports);
             let path = opts.out.join("navbat.toml");
             std::fs::write(&path, toml).map_err(io(format!("writing {}", path.display())))?;
+            let check = tokio::process::Command::new(&opts.navbat)
+                .arg("check-config")
+                .arg("--config")
+                .arg(&path)
+                .output()
+                .await
+                .map_err(io(format!(
+                    "running {} check-config",
+                    opts.navbat.display()
+                )))?;
+            if !check.status.success() {
+                return Err(RunError::Config {
+                    path: path.display().to_string(),
+                    detail: String::from_utf8_lossy(&check.stderr).trim().to_string(),
+                });
+            }
             let log = std::fs::File::create(opts.out.join("navbat.log"))
                 .map_err(io("creating navbat.log"))?;
             let c = tokio::process::Command::new(&opts.navbat)
@@ -406,11 +545,9 @@ pub async fn run(
         )
         .await;
     }
-    let csock = bind_udp().await?;
-    let osock = bind_udp().await?;
     let setup = Setup {
         router,
-        callers: csock.local_addr().map_err(io("callers socket"))?,
+        callers: callers_addr,
         operators: osock.local_addr().map_err(io("operators socket"))?,
         compression: opts.compression,
         did: DTM_DID.into(),
@@ -438,10 +575,14 @@ pub async fn run(
     });
     let tally = Arc::new(Mutex::new(RouterTally::default()));
     let (stop_tx, stop_rx) = watch::channel(false);
+    let (events_tx, mut events_rx) = mpsc::channel::<serde_json::Value>(50_000);
+    let shed = Arc::new(AtomicU64::new(0));
     let poller = tokio::spawn(poll_events(
         http_addr,
         opts.token.clone(),
         tally.clone(),
+        events_tx,
+        shed.clone(),
         stop_rx,
     ));
 
@@ -472,6 +613,22 @@ pub async fn run(
     }
     // Let the router settle the operators' presence before the first call.
     tokio::time::sleep(Duration::from_millis(300)).await;
+    // With the tenant's clock set, the calls start so that it closes when the profile
+    // ends (the simulator's closing time), to the millisecond; the wait is bounded (180 s).
+    let mut close_after_secs = None;
+    if let Some(close) = close_at {
+        let profile = Duration::from_secs_f64(sc.profile.duration_secs() / opts.compression);
+        if let Some(start) = close.checked_sub(profile) {
+            let wait = start.saturating_duration_since(Instant::now());
+            tokio::time::sleep(wait.min(Duration::from_secs(180))).await;
+        }
+        close_after_secs = Some(
+            close
+                .saturating_duration_since(Instant::now())
+                .as_secs_f64()
+                * opts.compression,
+        );
+    }
     let bar = opts.progress.then(|| {
         let b = indicatif::ProgressBar::new(phones.calls_planned());
         b.set_style(
@@ -495,6 +652,9 @@ pub async fn run(
         if start.elapsed() > bound {
             bounded_out = true;
             break;
+        }
+        while let Ok(e) = events_rx.try_recv() {
+            phones.router_event(now(), &e);
         }
         step(
             &mut phones,
@@ -589,6 +749,7 @@ pub async fn run(
         let _ = tokio::time::timeout(Duration::from_secs(5), c.wait()).await;
     }
     let router = tally.lock().await.clone();
+    phones.close_policy();
     Ok(RunOutput {
         phones,
         router,
@@ -599,6 +760,9 @@ pub async fn run(
         wall_secs,
         bounded_out,
         config_path,
+        sms_received: sms_count.load(Ordering::Relaxed),
+        caller_events_shed: shed.load(Ordering::Relaxed),
+        close_after_secs,
     })
 }
 

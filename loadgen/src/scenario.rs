@@ -271,6 +271,9 @@ pub struct SurgePolicy {
     pub offer_above_secs: f64,
     /// The offer prompt, seconds: the caller decides when it ends.
     pub offer_secs: f64,
+    /// After the caller keys the callback or the SMS, the confirmation prompt holds the
+    /// channel this long, seconds (0: freed at once).
+    pub confirm_secs: f64,
     /// Share of offered callers (0-1) who, not taking a callback, take the SMS.
     pub sms_accept: f64,
     /// Share of the operators kept for live callers while live callers wait, percent.
@@ -287,6 +290,7 @@ impl Default for SurgePolicy {
             info_secs: 12.0,
             offer_above_secs: 60.0,
             offer_secs: 8.0,
+            confirm_secs: 0.0,
             sms_accept: 0.5,
             live_reserve_percent: 30,
             next_morning_secs: 7200.0,
@@ -335,18 +339,7 @@ impl Scenario {
                 };
                 t.insert("channels".into(), (share as i64).into());
                 if t.get("id").and_then(|v| v.as_str()) == Some("dtm") {
-                    let reserve = self
-                        .surge_policy
-                        .as_ref()
-                        .map_or(0, |p| i64::from(p.live_reserve_percent));
-                    if let Some(callback) = t
-                        .get_mut("surge")
-                        .and_then(|v| v.as_table_mut())
-                        .and_then(|s| s.get_mut("callback"))
-                        .and_then(|v| v.as_table_mut())
-                    {
-                        callback.insert("live_reserve_percent".into(), reserve.into());
-                    }
+                    self.dtm_surge(t, &c, ports);
                 }
             }
         }
@@ -401,7 +394,105 @@ impl Scenario {
             ops.push(toml::Value::Table(t));
         }
         doc.insert("operator".into(), toml::Value::Array(ops));
+        if let Some(gateway) = ports.sms_gateway {
+            if let Some(sms) = doc.get_mut("sms").and_then(|v| v.as_table_mut()) {
+                sms.insert("enabled".into(), true.into());
+                // Only the texts the policy sends: the information (self-service and the
+                // door's SMS key) and the callback confirmations; no missed-call texts.
+                sms.insert("missed_call_after".into(), toml::Value::Array(Vec::new()));
+                if let Some(g) = sms.get_mut("gateway").and_then(|v| v.as_table_mut()) {
+                    g.insert("url".into(), format!("http://{gateway}/sms").into());
+                }
+                if let Some(t) = sms.get_mut("templates").and_then(|v| v.as_table_mut()) {
+                    t.remove("missed_call");
+                }
+            }
+        }
+        if let Some(dir) = &ports.data_dir {
+            let d = dir.display();
+            let mut set = |section: &str, key: &str, value: String| {
+                let t = doc
+                    .entry(section)
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                if let Some(t) = t.as_table_mut() {
+                    t.insert(key.into(), value.into());
+                }
+            };
+            set("database", "url", format!("sqlite://{d}/navbat.db"));
+            set("database", "journal_dir", format!("{d}/journal"));
+            set("media", "recordings_dir", format!("{d}/recordings"));
+            set("requests", "attachments_dir", format!("{d}/attachments"));
+            set("recordings", "key_file", format!("{d}/keys/recordings.key"));
+        }
+        if let Some(trunk) = ports.trunk {
+            if let Some(t) = doc.get_mut("trunk").and_then(|v| v.as_table_mut()) {
+                t.insert("outbound".into(), trunk.to_string().into());
+            }
+        }
         toml::to_string(&doc).expect("a TOML table serialises")
+    }
+
+    /// The DTM tenant's surge settings: the results-day policy from the same values the
+    /// simulator uses (`[tenant.surge] greeting`, `[tenant.surge.callback]`,
+    /// `[tenant.surge.door]`), or without the policy no door and no live reserve; and the
+    /// tenant's clock when the run sets one (so that it closes when the profile ends).
+    fn dtm_surge(&self, t: &mut toml::Table, c: &impl Fn(u64) -> i64, ports: &Ports) {
+        if let Some(clock) = &ports.tenant_clock {
+            t.insert("timezone".into(), clock.zone.clone().into());
+            let mut day = toml::Table::new();
+            let days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+            day.insert(
+                "days".into(),
+                toml::Value::Array(days.iter().map(|d| (*d).into()).collect()),
+            );
+            day.insert("open".into(), "00:00".into());
+            day.insert("close".into(), clock.close.clone().into());
+            t.insert(
+                "hours".into(),
+                toml::Value::Array(vec![toml::Value::Table(day)]),
+            );
+        }
+        let Some(surge) = t.get_mut("surge").and_then(|v| v.as_table_mut()) else {
+            return;
+        };
+        let policy = self.surge_policy.as_ref();
+        surge.insert("greeting".into(), policy.is_some().into());
+        let secs = |s: f64| c(s.round().max(0.0) as u64);
+        if let Some(callback) = surge.get_mut("callback").and_then(|v| v.as_table_mut()) {
+            callback.insert(
+                "live_reserve_percent".into(),
+                policy
+                    .map_or(0, |p| i64::from(p.live_reserve_percent))
+                    .into(),
+            );
+            callback.insert(
+                "offer_after_secs".into(),
+                secs(self.surge_callback_after_secs).into(),
+            );
+        }
+        match policy {
+            Some(p) => {
+                let mut door = toml::Table::new();
+                door.insert("offer_above_secs".into(), secs(p.offer_above_secs).into());
+                door.insert("sms_digit".into(), SMS_DIGIT.to_string().into());
+                // The window starts at 08:00; its length is the scenario's (whole minutes).
+                let minutes = (p.next_morning_secs / 60.0).round() as i64;
+                if minutes > 0 {
+                    let end = 8 * 60 + minutes.min(15 * 60);
+                    let mut window = toml::Table::new();
+                    window.insert("start".into(), "08:00".into());
+                    window.insert(
+                        "end".into(),
+                        format!("{:02}:{:02}", end / 60, end % 60).into(),
+                    );
+                    door.insert("next_morning".into(), toml::Value::Table(window));
+                }
+                surge.insert("door".into(), toml::Value::Table(door));
+            }
+            None => {
+                surge.remove("door");
+            }
+        }
     }
 
     /// The operators of the scenario, in configuration order.
@@ -469,7 +560,26 @@ pub struct RosterEntry {
     pub reserve: bool,
 }
 
-/// Where an embedded navbat listens.
+/// The tenant's clock for a run: a fixed UTC offset and the closing time of its one
+/// opening (every day from 00:00), so that the router's "until closing" matches the
+/// simulator's (the profile's end).
+#[derive(Clone, Debug)]
+pub struct TenantClock {
+    /// `timezone`, e.g. `+01:00`.
+    pub zone: String,
+    /// Closing time, `HH:MM` local.
+    pub close: String,
+}
+
+/// The door offer's SMS key (`[tenant.surge.door] sms_digit`); the callback key is the demo
+/// configuration's `[tenant.surge.callback] digit`, 1.
+pub const SMS_DIGIT: char = '2';
+/// The callback key of the demo configuration.
+pub const CALLBACK_DIGIT: char = '1';
+/// The demo configuration's self-service key (results: where they are published).
+pub const SELF_SERVICE_DIGIT: char = '7';
+
+/// Where an embedded navbat listens, and what it talks to.
 #[derive(Clone, Debug)]
 pub struct Ports {
     /// SIP, UDP and TCP.
@@ -480,6 +590,15 @@ pub struct Ports {
     pub rtp_min: u16,
     /// Last RTP port.
     pub rtp_max: u16,
+    /// loadgen's SMS gateway sink (`[sms]` is enabled and sent there).
+    pub sms_gateway: Option<std::net::SocketAddr>,
+    /// Where callbacks are dialled (`[trunk] outbound`): loadgen's callers.
+    pub trunk: Option<std::net::SocketAddr>,
+    /// The DTM tenant's clock.
+    pub tenant_clock: Option<TenantClock>,
+    /// Where the router keeps its database, journal, recordings and key (else the demo's
+    /// `data/`).
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Ports {
@@ -489,6 +608,10 @@ impl Default for Ports {
             http: 8080,
             rtp_min: 20000,
             rtp_max: 20999,
+            sms_gateway: None,
+            trunk: None,
+            tenant_clock: None,
+            data_dir: None,
         }
     }
 }
@@ -548,6 +671,61 @@ pub(crate) mod tests {
     fn ramp_keeps_its_total() {
         let p = Profile::ramp(0.0, 2.0, 600.0);
         assert_eq!(p.calls(), 600);
+    }
+
+    #[test]
+    fn generated_policy_config_is_valid_and_carries_the_policy() {
+        let mut s = scenario();
+        s.surge = true;
+        s.surge_max_wait_secs = 90;
+        s.surge_policy = Some(SurgePolicy {
+            offer_above_secs: 45.0,
+            live_reserve_percent: 20,
+            next_morning_secs: 5400.0,
+            ..SurgePolicy::default()
+        });
+        let ports = Ports {
+            sms_gateway: Some("127.0.0.1:9".parse().unwrap()),
+            trunk: Some("127.0.0.1:7".parse().unwrap()),
+            tenant_clock: Some(TenantClock {
+                zone: "+01:00".into(),
+                close: "12:34".into(),
+            }),
+            ..Ports::default()
+        };
+        let text = s.navbat_toml(1.0, &ports);
+        let c = navbat::config::Config::from_toml_str(&text, "t").unwrap();
+        let doc: toml::Table = toml::from_str(&text).unwrap();
+        let dtm = &doc["tenant"].as_array().unwrap()[0];
+        assert_eq!(dtm["surge"]["greeting"].as_bool(), Some(true));
+        assert_eq!(
+            dtm["surge"]["door"]["offer_above_secs"].as_integer(),
+            Some(45)
+        );
+        assert_eq!(dtm["surge"]["door"]["sms_digit"].as_str(), Some("2"));
+        assert_eq!(
+            dtm["surge"]["door"]["next_morning"]["end"].as_str(),
+            Some("09:30")
+        );
+        assert_eq!(
+            dtm["surge"]["callback"]["live_reserve_percent"].as_integer(),
+            Some(20)
+        );
+        assert_eq!(dtm["hours"][0]["close"].as_str(), Some("12:34"));
+        assert_eq!(doc["sms"]["enabled"].as_bool(), Some(true));
+        assert_eq!(
+            doc["sms"]["gateway"]["url"].as_str(),
+            Some("http://127.0.0.1:9/sms")
+        );
+        assert_eq!(doc["trunk"]["outbound"].as_str(), Some("127.0.0.1:7"));
+        let tenant = c.tenant("dtm").unwrap();
+        assert!(tenant.surge.door.is_some());
+        assert!(c.sms.is_some());
+        // Without the policy: no door, no reserve, the long greeting.
+        s.surge_policy = None;
+        let text = s.navbat_toml(1.0, &Ports::default());
+        let c = navbat::config::Config::from_toml_str(&text, "t").unwrap();
+        assert!(c.tenant("dtm").unwrap().surge.door.is_none());
     }
 
     #[test]

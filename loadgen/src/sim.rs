@@ -52,6 +52,9 @@ enum Event {
     ReadmitCallbacks,
     /// Surge policy: call `n` has heard the self-service information and hangs up.
     InfoHeard(u32),
+    /// Surge policy: call `n`, which keyed the callback or the SMS, has heard the
+    /// confirmation and the router hangs up.
+    Confirmed(u32),
 }
 
 /// Core call ids (and model event ids) of callbacks start here: `CALLBACK_BASE + slot`,
@@ -353,6 +356,18 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
                                 rec.finished(t, Outcome::Deflected, None);
                             }
                         }
+                    }
+                    Event::Confirmed(n) => {
+                        let c = &mut calls[n as usize];
+                        let outcome = if c.phase == Phase::CallbackAccepted {
+                            Outcome::CallbackRequested
+                        } else {
+                            Outcome::Deflected
+                        };
+                        c.phase = Phase::Done;
+                        in_system -= 1;
+                        held[QUEUE] -= 1;
+                        rec.finished(t, outcome, Some(t.saturating_sub(c.enqueued_ms)));
                     }
                     Event::InfoHeard(n) => {
                         calls[n as usize].phase = Phase::Done;
@@ -682,7 +697,13 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
                     let wait = now.saturating_sub(c.enqueued_ms);
                     waiting -= 1;
                     rec.queue_length(now, waiting);
-                    if c.phase == Phase::CallbackAccepted {
+                    let confirm_ms = policy.and_then(|p| to_ms(p.confirm_secs)).unwrap_or(0);
+                    if matches!(c.phase, Phase::CallbackAccepted | Phase::SmsAccepted)
+                        && confirm_ms > 0
+                    {
+                        // The confirmation prompt plays; the channel is held until it ends.
+                        push(&mut heap, now + confirm_ms, Event::Confirmed(call.0 as u32));
+                    } else if c.phase == Phase::CallbackAccepted {
                         c.phase = Phase::Done;
                         in_system -= 1;
                         held[QUEUE] -= 1;
@@ -1003,6 +1024,42 @@ mod tests {
         let cb = &out.recorder.callbacks;
         assert!(cb.requested > 0);
         assert_eq!(cb.completed, cb.requested);
+    }
+
+    #[test]
+    fn the_confirmation_holds_the_channel_and_every_call_still_ends_once() {
+        let mut sc = crate::scenario::tests::scenario();
+        sc.call_limit = 20_000;
+        sc.surge = true;
+        sc.surge_deflect_share = 0.25;
+        sc.surge_callback_accept = 0.3;
+        sc.surge_policy = Some(crate::scenario::SurgePolicy::default());
+        let quick = simulate(&sc, 60.0).unwrap();
+        sc.surge_policy = Some(crate::scenario::SurgePolicy {
+            confirm_secs: 6.3,
+            ..crate::scenario::SurgePolicy::default()
+        });
+        let held = simulate(&sc, 60.0).unwrap();
+        for out in [&quick, &held] {
+            assert_eq!(out.recorder.ended(), 20_000);
+            assert_eq!(out.rejected, 0);
+        }
+        let p = &held.recorder.policy;
+        let taken = p.took_sms + p.took_callback_today + p.took_callback_next_morning;
+        assert!(taken > 0);
+        // Takers hold their channel while the confirmation plays: the channels held in the
+        // queue phase reach higher than when they are freed at once.
+        let peak = |o: &SimOutput| {
+            o.recorder
+                .buckets
+                .iter()
+                .map(|b| b.channels_max[QUEUE])
+                .max()
+                .unwrap_or(0)
+        };
+        assert!(peak(&held) >= peak(&quick));
+        let blocked = |o: &SimOutput| o.recorder.totals.get(&Outcome::Blocked).copied();
+        assert!(blocked(&held) > blocked(&quick));
     }
 
     #[test]

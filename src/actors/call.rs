@@ -37,7 +37,6 @@ use actix::prelude::*;
 use listen::MonitorLeg;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 pub use crate::call::MonitorError;
 pub use listen::{JoinDialledMonitor, MonitorLegGone, StartMonitor};
@@ -63,7 +62,10 @@ pub struct CallActor {
     leg: CallerLeg,
     shared: Arc<Shared>,
     acd: Addr<AcdActor>,
-    _ticket: ChannelTicket,
+    /// The channel this call holds (D6), given back when the call is finished, not when
+    /// the actor is dropped (found by `loadgen run --surge`: calls were refused at the door
+    /// while fewer calls than channels were in progress).
+    ticket: Option<ChannelTicket>,
     core: CallCore,
     /// The core's next deadline and the timer armed for it.
     timer: super::deadline::DeadlineTimer,
@@ -112,10 +114,6 @@ pub enum AcdDecision {
     DoorOffer(DoorOffer),
 }
 
-/// How long a caller has to press a key once the door offer has played (as long as a
-/// menu waits for a key).
-pub const DOOR_CHOICE_WINDOW: Duration = Duration::from_secs(6);
-
 /// End the call now (shutdown deadline).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -150,7 +148,7 @@ impl CallActor {
             }),
             door: config.surge.door.map(|d| DoorSpec {
                 sms_digit: d.sms_digit.as_char(),
-                choice_window_ms: DOOR_CHOICE_WINDOW.as_millis() as u64,
+                choice_window_ms: d.choice_window.as_millis() as u64,
             }),
         });
         CallActor {
@@ -162,7 +160,7 @@ impl CallActor {
             leg,
             shared,
             acd,
-            _ticket: ticket,
+            ticket: Some(ticket),
             core,
             timer: Default::default(),
             session: None,
@@ -329,6 +327,7 @@ impl CallActor {
             }
             Action::Finished => {
                 self.timer.cancel(ctx);
+                self.ticket = None;
                 ctx.stop();
             }
         }

@@ -410,7 +410,14 @@ impl CallCore {
                         stem,
                         language: prompt.language,
                     });
-                    if prompt.name == PromptName::Greeting && queued {
+                    // In surge the short surge greeting stands in for the greeting: its
+                    // end answers the call too (else the caller stays in early media until
+                    // an operator answers, found by `loadgen run --surge`).
+                    let greeting = matches!(
+                        prompt.name,
+                        PromptName::Greeting | PromptName::SurgeGreeting
+                    );
+                    if greeting && queued {
                         self.answer.greeting_queued(id.0);
                     }
                 }

@@ -341,6 +341,39 @@ fn greeting_plays_as_early_media_and_its_end_answers_the_caller() {
     assert_eq!(d.call.poll_timeout(), Some(d.now.plus(6_000)));
 }
 
+/// The short surge greeting (`[tenant.surge] greeting = true`) answers the caller when it
+/// has played, as the greeting does; before, its caller stayed in early media until an
+/// operator answered.
+#[test]
+fn the_surge_greeting_end_answers_the_caller() {
+    let mut d = Driver::new(setup());
+    let surge = crate::ivr::SurgeMenu {
+        greeting: true,
+        ..Default::default()
+    };
+    let ivr = Box::new(IvrSession::start_in_surge(
+        &dtm_menu(),
+        Some(surge),
+        d.now.0,
+    ));
+    let actions = d.input(Input::Arrived(Arrival {
+        open: true,
+        media: Some(CallerMedia::Early),
+        session: true,
+        ivr: Some(ivr),
+    }));
+    assert!(matches!(
+        &actions[0],
+        Action::Play { id: PlayId(1), prompt: Prompt::Ivr { stem, language: None } } if stem == "surge-greeting"
+    ));
+    assert!(!has(&actions, |a| matches!(a, Action::AnswerCaller)));
+    let actions = d.input(Input::Played {
+        id: PlayId(1),
+        idle: false,
+    });
+    assert!(matches!(actions[..], [Action::AnswerCaller]));
+}
+
 #[test]
 fn a_key_during_the_greeting_cuts_it_and_answers_before_the_menu_goes_on() {
     let mut d = Driver::arrived();

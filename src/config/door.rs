@@ -4,6 +4,7 @@
 //! [tenant.surge.door]
 //! offer_above_secs = 60     # offer at queue entry when the expected wait is above this
 //! sms_digit = "2"           # the key that takes the information by SMS
+//! choice_secs = 6           # after the offer has played, how long a key still takes it (1-60)
 //! # Callbacks that cannot be kept before today's closing time (from the tenant's hours; a
 //! # line open round the clock closes at local midnight) are promised for this window of the
 //! # next morning, in the tenant's time zone, as many as its staff can serve in it. Optional:
@@ -28,6 +29,9 @@ pub struct DoorConfig {
     pub offer_above: Duration,
     /// The key that takes the information by SMS.
     pub sms_digit: DtmfDigit,
+    /// After the offer's prompt has played, how long a key still takes it; then the offer
+    /// counts as declined and the caller waits on.
+    pub choice_window: Duration,
     /// The next morning's callback window, local time; `None`: no such window.
     pub next_morning: Option<MorningWindow>,
 }
@@ -56,6 +60,8 @@ pub(crate) struct RawDoor {
     pub offer_above_secs: u64,
     #[serde(default = "default_sms_digit")]
     pub sms_digit: String,
+    #[serde(default = "default_choice_secs")]
+    pub choice_secs: u64,
     pub next_morning: Option<RawWindow>,
 }
 
@@ -74,6 +80,13 @@ fn default_offer_above() -> u64 {
 fn default_sms_digit() -> String {
     "2".into()
 }
+/// As long as a menu waits for a key.
+fn default_choice_secs() -> u64 {
+    6
+}
+/// The longest choice window: a caller who has not keyed within a minute of the offer has
+/// let it pass, and the channel is held meanwhile.
+const MAX_CHOICE_SECS: u64 = 60;
 
 /// Checks `[tenant.surge.door]` at `field` (`tenant.<id>.surge.door`): `callback_digit` is
 /// the callback offer's key (`None`: no `[tenant.surge.callback]`), `self_service` the
@@ -113,6 +126,13 @@ pub(crate) fn check_door(
         ),
         Some(_) => {}
     }
+    if raw.choice_secs == 0 || raw.choice_secs > MAX_CHOICE_SECS {
+        errors.push(
+            format!("{field}.choice_secs"),
+            format!("{} s is outside 1 to {MAX_CHOICE_SECS} s", raw.choice_secs),
+            "give the seconds a caller has to press a key after the offer has played, e.g. 6",
+        );
+    }
     let next_morning = raw.next_morning.as_ref().and_then(|w| {
         let at = format!("{field}.next_morning");
         let time = |key: &str, text: &str, errors: &mut Collector| {
@@ -142,6 +162,7 @@ pub(crate) fn check_door(
     (errors.len() == before).then(|| DoorConfig {
         offer_above: Duration::from_secs(raw.offer_above_secs),
         sms_digit: sms_digit.expect("checked"),
+        choice_window: Duration::from_secs(raw.choice_secs),
         next_morning,
     })
 }

@@ -462,6 +462,7 @@ hold_secs = 5
         let door = config.tenants[0].surge.door.expect("door");
         assert_eq!(door.offer_above.as_secs(), 60);
         assert_eq!(door.sms_digit.as_char(), '2');
+        assert_eq!(door.choice_window.as_secs(), 6);
         let window = door.next_morning.expect("window");
         assert_eq!(window.length().as_secs(), 7200);
         let none = parse(&with_surge(CALLBACK)).unwrap();
@@ -483,6 +484,24 @@ hold_secs = 5
             errors.has("tenant.dtm.surge.door.next_morning.end"),
             "{errors}"
         );
+        for secs in [0, 61] {
+            let errors = parse(&with_surge(&format!(
+                "{CALLBACK}[tenant.surge.door]\nchoice_secs = {secs}\n"
+            )))
+            .unwrap_err();
+            let e = errors
+                .at("tenant.dtm.surge.door.choice_secs")
+                .next()
+                .unwrap_or_else(|| panic!("{errors}"));
+            assert!(e.problem.contains("outside 1 to 60"), "{e}");
+            assert!(e.fix.contains("e.g. 6"), "{e}");
+        }
+        let door = parse(&with_surge(&format!(
+            "{CALLBACK}[tenant.surge.door]\nchoice_secs = 12\n"
+        )))
+        .unwrap();
+        let door = door.tenants[0].surge.door.expect("door");
+        assert_eq!(door.choice_window.as_secs(), 12);
         let errors = parse(&with_surge("[tenant.surge.door]\n")).unwrap_err();
         let e = errors
             .at("tenant.dtm.surge.door")
