@@ -17,6 +17,7 @@ pub mod desk;
 pub mod events;
 pub mod http;
 pub mod ivr;
+pub mod keyfile;
 pub mod mail;
 pub mod media;
 pub mod metrics;

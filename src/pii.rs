@@ -7,7 +7,7 @@
 //! directory; `navbat keygen`), not from a second file: one secret to back up, to keep off the
 //! data disk and to check at start-up, already refused inside a data directory by the
 //! configuration check. Each purpose has its own sub-key, derived by HKDF-SHA-256 with a label
-//! of its own ([`crate::recordings::seal::Keys::derive`]), so the recordings' key, the data key
+//! of its own ([`crate::keyfile::Keys::derive`]), so the recordings' key, the data key
 //! and the lookup key are never the same bytes:
 //! * **data**: `navbat pii data v1`, one per key id; the last key of the file seals new values,
 //!   the others still open the values sealed with them (rotation = `navbat keygen`).
@@ -32,7 +32,7 @@
 //! a different one, stops navbat with [`PiiError::UnknownKey`] / [`PiiError::WrongKey`] naming
 //! the file and the fix, before anything is read or written. There is no plain-text fallback.
 
-use crate::recordings::seal::{KeyError, Keys};
+use crate::keyfile::{KeyError, Keys};
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::Aes256Gcm;
 use hmac::{Hmac, Mac};
@@ -247,7 +247,7 @@ impl Pii {
 
     /// Checks the key file against the database's `pii_keys` (see the module's "Start-up
     /// check") and records the current key there if it is new.
-    pub async fn check(&self, pool: &sqlx::AnyPool) -> Result<(), CheckError> {
+    pub async fn check(&self, pool: &sqlx::AnyPool, now_ms: i64) -> Result<(), CheckError> {
         use sqlx::Row;
         let rows = sqlx::query("SELECT key_id, purpose, sealed FROM pii_keys")
             .fetch_all(pool)
@@ -300,7 +300,7 @@ impl Pii {
             )
             .bind(self.lookup_id.clone())
             .bind(self.lookup(CHECK_TEXT))
-            .bind(crate::store::db::now_ms())
+            .bind(now_ms)
             .execute(pool)
             .await?;
         }
@@ -311,7 +311,7 @@ impl Pii {
             )
             .bind(self.current.clone())
             .bind(self.seal(CHECK_FIELD, CHECK_TEXT))
-            .bind(crate::store::db::now_ms())
+            .bind(now_ms)
             .execute(pool)
             .await?;
         }

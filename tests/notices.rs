@@ -164,7 +164,8 @@ fn a_notice_waits_out_a_dead_relay_across_a_kill_and_arrives_once() {
         "{relay}\n[tenant.notices]\nemails = [\"{OFFICER}\"]\n\n[database]\nurl = \"sqlite://{}\"\njournal_dir = \"{}\"\n",
         shared.path().join("navbat.db").display(),
         shared.path().join("journal").display()
-    ));
+    ))
+    .key_file(&shared.path().join("keys/recordings.key"));
     let mut first = Navbat::start("notices-kill-first", config.clone());
     let call = ended_calls(&first, 1).remove(0);
     let uid = store_name(&first, &call);

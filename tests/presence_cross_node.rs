@@ -53,12 +53,15 @@ fn pg_count(pg: &store_support::Postgres, sql: &str) -> i64 {
 fn a_call_on_node_b_reaches_an_operator_registered_on_node_a_and_only_there() {
     let redis = store_support::Redis::start();
     let pg = store_support::Postgres::start();
+    // Both nodes seal callers' data with the same keys.
+    let keys = tempfile::tempdir().unwrap();
     let a = Navbat::start(
         "cross-a",
         TestConfig::default().extra_toml(&store_support::shared_sections(
             "node-a",
             &redis.url(),
             &pg.url(),
+            &keys.path().join("recordings.key"),
         )),
     );
     let b = Navbat::start(
@@ -67,6 +70,7 @@ fn a_call_on_node_b_reaches_an_operator_registered_on_node_a_and_only_there() {
             "node-b",
             &redis.url(),
             &pg.url(),
+            &keys.path().join("recordings.key"),
         )),
     );
 

@@ -12,12 +12,15 @@ use std::time::Duration;
 fn an_operator_registered_on_one_node_is_available_on_the_other() {
     let redis = store_support::Redis::start();
     let pg = store_support::Postgres::start();
+    // Both nodes seal callers' data with the same keys.
+    let keys = tempfile::tempdir().unwrap();
     let a = Navbat::start(
         "node-a",
         TestConfig::default().extra_toml(&store_support::shared_sections(
             "node-a",
             &redis.url(),
             &pg.url(),
+            &keys.path().join("recordings.key"),
         )),
     );
     let b = Navbat::start(
@@ -26,6 +29,7 @@ fn an_operator_registered_on_one_node_is_available_on_the_other() {
             "node-b",
             &redis.url(),
             &pg.url(),
+            &keys.path().join("recordings.key"),
         )),
     );
 

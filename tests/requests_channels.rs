@@ -268,7 +268,8 @@ fn kill_9_while_mail_telegram_and_forms_arrive_keeps_each_once() {
         channels(Some(&dovecot), Some(&smtp), Some(&bot)),
         db_path.display(),
         shared.path().join("journal").display()
-    ));
+    ))
+    .key_file(&shared.path().join("keys/recordings.key"));
     let mut first = Navbat::start("requests-channels-kill-first", config.clone());
     const N: usize = 20;
     // Bounded load: N mails, N Telegram chats and N forms, while navbat is killed.

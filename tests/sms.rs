@@ -109,7 +109,12 @@ fn missed_call_sms_across_a_restart(url: &str, data: &Path) {
 
     // First run: the caller gives up in the queue (no operator), the SMS is queued and its
     // first attempt gets a 500.
-    let mut first = Navbat::start("sms_first", config(gateway.port, &store));
+    // Both runs share the database, so they seal callers' numbers with the same keys.
+    let key_file = data.join("keys/recordings.key");
+    let mut first = Navbat::start(
+        "sms_first",
+        config(gateway.port, &store).key_file(&key_file),
+    );
     let mut caller = first.caller("caller", "caller_abandon.xml", DTM_DID, 1_000);
     caller.wait();
     let queued = first.wait_for_event("sms_status", Duration::from_secs(30), |e| {
@@ -130,7 +135,10 @@ fn missed_call_sms_across_a_restart(url: &str, data: &Path) {
         .expect("navbat exits");
 
     // Second run: the outbox comes back from the store and the retry carries the same key.
-    let mut second = Navbat::start("sms_second", config(gateway.port, &store));
+    let mut second = Navbat::start(
+        "sms_second",
+        config(gateway.port, &store).key_file(&key_file),
+    );
     let sent = second.wait_for_event("sms_status", Duration::from_secs(30), |e| {
         e["status"] == "sent"
     });

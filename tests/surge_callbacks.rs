@@ -473,10 +473,12 @@ fn callbacks_across_a_restart(url: &str, data: &Path, down: Option<&store_suppor
     if let Some(pg) = down {
         pg.stop();
     }
+    // Both runs share the store, so they seal callers' numbers with the same keys.
+    let key_file = data.join("keys/recordings.key");
     // First run: B and C book callbacks; nobody is logged on; navbat stops.
     let first = Navbat::start(
         "surge_callbacks_first",
-        config_with(gateway.port, trunk_port, data, url, 3, 8),
+        config_with(gateway.port, trunk_port, data, url, 3, 8).key_file(&key_file),
     );
     first.wait_for_event("surge_changed", WAIT, |e| e["on"] == true);
     let cb_args = |n: &'static str| ["-d", "3000", "-key", "number", n];
@@ -500,7 +502,7 @@ fn callbacks_across_a_restart(url: &str, data: &Path, down: Option<&store_suppor
     // first time (486), then answer; the order is kept on the retry.
     let mut second = Navbat::start(
         "surge_callbacks_second",
-        config_with(gateway.port, trunk_port, data, url, 3, 8),
+        config_with(gateway.port, trunk_port, data, url, 3, 8).key_file(&key_file),
     );
     let mut busy = Sipp::start(
         second.dir.path(),
@@ -674,9 +676,14 @@ fn callbacks_booked_on_one_node_are_dialled_by_that_node_only() {
     let gateway = StubGateway::start();
     let trunk_port = common::free_port();
     let (data_a, data_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // The nodes share the database, so they seal callers' numbers with the same keys.
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("recordings.key");
     let node = |name: &str, data: &Path| {
-        config_with(gateway.port, trunk_port, data, &pg.url(), 3, 8).extra_toml(&format!(
-            r#"
+        config_with(gateway.port, trunk_port, data, &pg.url(), 3, 8)
+            .key_file(&key_file)
+            .extra_toml(&format!(
+                r#"
 [node]
 id = "{name}"
 
@@ -686,8 +693,8 @@ redis_url = "{redis}"
 heartbeat_secs = 1
 expiry_secs = 5
 "#,
-            redis = redis.url()
-        ))
+                redis = redis.url()
+            ))
     };
 
     // First run: B and C book callbacks on node A; nobody is logged on anywhere.

@@ -523,31 +523,8 @@ impl Phones {
 
     /// What each caller got, once the run is over (as the simulator computes it).
     pub fn close_policy(&mut self) {
-        let rec = &mut self.recorder;
-        rec.callbacks.pending_at_profile_end =
-            self.requested_by_end.saturating_sub(self.completed_by_end);
-        let total = |o: Outcome| rec.totals.get(&o).copied().unwrap_or(0);
-        let got_live = total(Outcome::Answered);
-        let got_info = total(Outcome::Deflected);
-        let got_nothing = [
-            Outcome::Blocked,
-            Outcome::Abandoned,
-            Outcome::TimedOut,
-            Outcome::Closed,
-            Outcome::IvrHangup,
-            Outcome::Failed,
-        ]
-        .into_iter()
-        .map(total)
-        .sum();
-        let completed = rec.callbacks.completed;
-        let pending = rec.callbacks.pending();
-        let p = &mut rec.policy;
-        p.got_live = got_live;
-        p.got_callback = completed;
-        p.got_callback_pending = pending;
-        p.got_info_self_service = got_info.saturating_sub(p.got_info_sms);
-        p.got_nothing = got_nothing;
+        self.recorder
+            .close_policy(self.requested_by_end, self.completed_by_end);
     }
 
     /// The next thing for the driver to do.

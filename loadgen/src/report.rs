@@ -219,6 +219,35 @@ fn histogram() -> Histogram<u64> {
 }
 
 impl Recorder {
+    /// Closes the run's policy figures: callbacks still pending when the profile ended
+    /// (`requested_by_end - completed_by_end`) and what each caller got, from the totals.
+    /// The simulator and `loadgen run` both end here, so their tables are the same sums.
+    pub fn close_policy(&mut self, requested_by_end: u64, completed_by_end: u64) {
+        self.callbacks.pending_at_profile_end = requested_by_end.saturating_sub(completed_by_end);
+        let total = |o: Outcome| self.totals.get(&o).copied().unwrap_or(0);
+        let got_live = total(Outcome::Answered);
+        let got_info = total(Outcome::Deflected);
+        let got_nothing = [
+            Outcome::Blocked,
+            Outcome::Abandoned,
+            Outcome::TimedOut,
+            Outcome::Closed,
+            Outcome::IvrHangup,
+            Outcome::Failed,
+        ]
+        .into_iter()
+        .map(total)
+        .sum();
+        let completed = self.callbacks.completed;
+        let pending = self.callbacks.pending();
+        let p = &mut self.policy;
+        p.got_live = got_live;
+        p.got_callback = completed;
+        p.got_callback_pending = pending;
+        p.got_info_self_service = got_info.saturating_sub(p.got_info_sms);
+        p.got_nothing = got_nothing;
+    }
+
     /// A recorder with `bucket_secs`-long intervals.
     pub fn new(bucket_secs: f64, target_secs: f64) -> Recorder {
         Recorder {

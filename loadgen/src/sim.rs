@@ -770,27 +770,7 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
         debug_assert_eq!(held.iter().sum::<u32>(), in_system);
         rec.channels(now, &held);
     }
-    rec.callbacks.pending_at_profile_end = requested_by_end.saturating_sub(completed_by_end);
-    let total = |o: Outcome| rec.totals.get(&o).copied().unwrap_or(0);
-    let got_live = total(Outcome::Answered);
-    let got_info = total(Outcome::Deflected);
-    let got_nothing = [
-        Outcome::Blocked,
-        Outcome::Abandoned,
-        Outcome::TimedOut,
-        Outcome::Closed,
-        Outcome::IvrHangup,
-        Outcome::Failed,
-    ]
-    .into_iter()
-    .map(total)
-    .sum();
-    let p = &mut rec.policy;
-    p.got_live = got_live;
-    p.got_callback = rec.callbacks.completed;
-    p.got_callback_pending = rec.callbacks.pending();
-    p.got_info_self_service = got_info.saturating_sub(p.got_info_sms);
-    p.got_nothing = got_nothing;
+    rec.close_policy(requested_by_end, completed_by_end);
     out.recorder = rec;
     Ok(out)
 }

@@ -15,6 +15,7 @@
 
 use super::error::Collector;
 use super::raw::RawBilingual;
+use super::validate::bilingual;
 use super::Bilingual;
 use serde::Deserialize;
 
@@ -81,24 +82,6 @@ impl Scorecard {
     pub fn criterion(&self, id: &str) -> Option<&Criterion> {
         self.criteria.iter().find(|c| c.id == id)
     }
-}
-
-fn bilingual(field: &str, raw: &RawBilingual, errors: &mut Collector) -> Option<Bilingual> {
-    let mut ok = true;
-    for (language, text) in [("uz", &raw.uz), ("ru", &raw.ru)] {
-        if text.trim().is_empty() {
-            ok = false;
-            errors.push(
-                format!("{field}.{language}"),
-                "the text is empty",
-                "write it in both languages: Uzbek (Latin) in uz, Russian in ru",
-            );
-        }
-    }
-    ok.then(|| Bilingual {
-        uz: raw.uz.clone(),
-        ru: raw.ru.clone(),
-    })
 }
 
 /// Checks `[tenant.qa]` of the tenant labelled `label` (`tenant.dtm`); `None` when it is

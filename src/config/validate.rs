@@ -548,7 +548,12 @@ fn tenant_labels(tenants: &[Option<RawTenant>], errors: &mut Collector) -> Vec<S
         .collect()
 }
 
-fn bilingual(field: &str, raw: &RawBilingual, errors: &mut Collector) -> Option<Bilingual> {
+/// Both languages of a text a person reads, each not empty; `field` names it in errors.
+pub(super) fn bilingual(
+    field: &str,
+    raw: &RawBilingual,
+    errors: &mut Collector,
+) -> Option<Bilingual> {
     let mut ok = true;
     for (language, text) in [("uz", &raw.uz), ("ru", &raw.ru)] {
         if text.trim().is_empty() {

@@ -905,15 +905,8 @@ async fn desk_events(router: web::Data<Router>, req: HttpRequest) -> HttpRespons
     };
     let mut rx = router.shared.desk.live.subscribe();
     let router = router.into_inner();
-    let (tx, body) = tokio::sync::mpsc::channel::<Result<web::Bytes, actix_web::Error>>(16);
+    let (tx, response) = sse_channel(16);
     actix_web::rt::spawn(async move {
-        if tx
-            .send(Ok(web::Bytes::from_static(b": connected\n\n")))
-            .await
-            .is_err()
-        {
-            return;
-        }
         loop {
             let notice = tokio::select! {
                 n = rx.recv() => n,
@@ -962,11 +955,26 @@ async fn desk_events(router: web::Data<Router>, req: HttpRequest) -> HttpRespons
             }
         }
     });
-    HttpResponse::Ok()
+    response
+}
+
+/// A Server-Sent Events response and the sender that feeds it (`capacity` frames queued at
+/// most), with its first comment line already queued so the browser sees the stream open.
+fn sse_channel(
+    capacity: usize,
+) -> (
+    tokio::sync::mpsc::Sender<Result<web::Bytes, actix_web::Error>>,
+    HttpResponse,
+) {
+    let (tx, body) = tokio::sync::mpsc::channel(capacity.max(1));
+    // The channel is new and empty: this cannot fail.
+    let _ = tx.try_send(Ok(web::Bytes::from_static(b": connected\n\n")));
+    let response = HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(tokio_stream_from(body))
+        .streaming(tokio_stream_from(body));
+    (tx, response)
 }
 
 fn tokio_stream_from(
@@ -1441,15 +1449,8 @@ async fn floor_events(router: web::Data<Router>, req: HttpRequest) -> HttpRespon
     let p = or_answer!(page_principal(&router, &req, FLOOR_ROLES).await);
     let mut changes = router.shared.desk.live.floor_changes();
     let router = router.into_inner();
-    let (tx, body) = tokio::sync::mpsc::channel::<Result<web::Bytes, actix_web::Error>>(4);
+    let (tx, response) = sse_channel(4);
     actix_web::rt::spawn(async move {
-        if tx
-            .send(Ok(web::Bytes::from_static(b": connected\n\n")))
-            .await
-            .is_err()
-        {
-            return;
-        }
         loop {
             tokio::select! {
                 changed = changes.changed() => {
@@ -1468,11 +1469,7 @@ async fn floor_events(router: web::Data<Router>, req: HttpRequest) -> HttpRespon
             }
         }
     });
-    HttpResponse::Ok()
-        .content_type("text/event-stream")
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(tokio_stream_from(body))
+    response
 }
 
 #[derive(Deserialize)]

@@ -745,7 +745,7 @@ mod tests {
     fn an_older_entry_is_sealed_once_and_keeps_no_number() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("k.key");
-        crate::recordings::seal::Keys::generate(&path, 0).unwrap();
+        crate::keyfile::Keys::generate(&path, 0).unwrap();
         let pii = crate::pii::Pii::load(&path).unwrap();
         // As an older navbat wrote it: the number plain, no lookup hash.
         let mut e = call_entries().remove(0);

@@ -38,10 +38,12 @@ impl Sealed {
 
 /// Checks the keys against the database and seals what is still plain in it.
 pub async fn ready(db: &Db, pii: &Pii) -> Result<Sealed, StoreError> {
-    pii.check(db.pool()).await.map_err(|e| match e {
-        CheckError::Key(e) => StoreError::Pii(e),
-        CheckError::Database(e) => db.err(e),
-    })?;
+    pii.check(db.pool(), super::db::now_ms())
+        .await
+        .map_err(|e| match e {
+            CheckError::Key(e) => StoreError::Pii(e),
+            CheckError::Database(e) => db.err(e),
+        })?;
     let mut sealed = Sealed {
         call_records: seal_call_records(db, pii).await?,
         ..Sealed::default()

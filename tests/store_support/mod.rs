@@ -298,11 +298,17 @@ pub fn wait_for<T>(what: &str, deadline: Duration, mut probe: impl FnMut() -> Op
 
 /// The config sections of one of several nodes sharing `redis` and the Postgres at `pg`
 /// (fast heartbeats, so tests converge quickly).
-pub fn shared_sections(node: &str, redis: &str, pg: &str) -> String {
+/// `key_file`: the recording key file every node sharing the database must use (callers'
+/// personal data is sealed with keys derived from it).
+pub fn shared_sections(node: &str, redis: &str, pg: &str, key_file: &Path) -> String {
+    let key_file = key_file.display();
     format!(
         r#"
 [node]
 id = "{node}"
+
+[recordings]
+key_file = "{key_file}"
 
 [database]
 url = "{pg}"
