@@ -15,6 +15,7 @@ use crate::dist::Rng;
 use crate::report::{Outcome, Recorder, CALLBACK, INFO, IVR, PHASES, QUEUE, TALK};
 use crate::scenario::{RosterEntry, Scenario, CALLBACK_DIGIT, SELF_SERVICE_DIGIT, SMS_DIGIT};
 use crate::sipmsg::{digest_authorization, response, sdp, Message};
+use navbat::callback::door::CallbackWhen;
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -487,20 +488,13 @@ impl Phones {
         } else {
             p.offers_in_queue += 1;
         }
-        let offered_callback = match callback {
-            "today" => {
-                p.offered_callback_today += 1;
-                Some(false)
-            }
-            "next_morning" => {
-                p.offered_callback_next_morning += 1;
-                Some(true)
-            }
-            _ => {
-                p.offered_without_callback += 1;
-                None
-            }
+        let when = match callback {
+            "today" => Some(CallbackWhen::Today),
+            "next_morning" => Some(CallbackWhen::NextMorning),
+            _ => None,
         };
+        p.count_offered(when);
+        let offered_callback = when.map(|w| w == CallbackWhen::NextMorning);
         let takes_callback =
             offered_callback.is_some() && self.rng.unit() < self.scenario.surge_callback_accept;
         let takes_sms = !takes_callback && sms && self.rng.unit() < policy.sms_accept;

@@ -17,7 +17,8 @@
 mod listen;
 
 use super::acd_host::{
-    AcdActor, AskDoorOffer, Enqueue, Feed, LeftForSms, RequestCallback, WaitingPosition,
+    AcdActor, AskDoorOffer, DoorClosed, Enqueue, Feed, LeftForSms, RequestCallback,
+    WaitingPosition,
 };
 use super::gate::ChannelTicket;
 use super::Shared;
@@ -272,6 +273,10 @@ impl CallActor {
                     }
                     AcdRequest::LeftForSms => {
                         self.acd.do_send(LeftForSms(call));
+                        return;
+                    }
+                    AcdRequest::DoorClosed => {
+                        self.acd.do_send(DoorClosed(call));
                         return;
                     }
                 };
