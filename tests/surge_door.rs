@@ -419,7 +419,10 @@ fn an_open_offer_holds_its_callback_place_until_the_caller_answers_it() {
     };
     navbat.wait_for_event("door_offer", WAIT, |_| offers(&navbat).len() >= 2);
     let two = offers(&navbat);
-    let mut kinds: Vec<&str> = two.iter().map(|o| o["callback"].as_str().unwrap()).collect();
+    let mut kinds: Vec<&str> = two
+        .iter()
+        .map(|o| o["callback"].as_str().unwrap())
+        .collect();
     kinds.sort();
     assert_eq!(kinds, ["next_morning", "today"], "{two:?}");
 

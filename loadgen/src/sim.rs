@@ -1052,7 +1052,10 @@ mod tests {
         sc.surge = true;
         sc.surge_deflect_share = 0.25;
         sc.surge_callback_accept = 0.3;
-        sc.surge_policy = Some(crate::scenario::SurgePolicy::default());
+        sc.surge_policy = Some(crate::scenario::SurgePolicy {
+            confirm_secs: 0.0,
+            ..crate::scenario::SurgePolicy::default()
+        });
         let quick = simulate(&sc, 60.0).unwrap();
         sc.surge_policy = Some(crate::scenario::SurgePolicy {
             confirm_secs: 6.3,

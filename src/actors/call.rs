@@ -17,8 +17,7 @@
 mod listen;
 
 use super::acd_host::{
-    AcdActor, AskDoorOffer, DoorClosed, Enqueue, Feed, LeftForSms, RequestCallback,
-    WaitingPosition,
+    AcdActor, AskDoorOffer, DoorClosed, Enqueue, Feed, LeftForSms, RequestCallback, WaitingPosition,
 };
 use super::gate::ChannelTicket;
 use super::Shared;
