@@ -749,8 +749,8 @@ pub async fn search(
 
 // ----- calls as the desk reads them ---------------------------------------------------------
 
-/// A call record as the call page shows it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// A call record as the call page shows it (`Debug` masks the number).
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct CallView {
     /// Tenant.
     pub tenant: Option<String>,
@@ -764,6 +764,25 @@ pub struct CallView {
     pub outcome: Option<String>,
     /// Operator.
     pub operator: Option<String>,
+}
+
+impl std::fmt::Debug for CallView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallView")
+            .field("tenant", &self.tenant)
+            .field(
+                "caller_number",
+                &self
+                    .caller_number
+                    .as_deref()
+                    .map(crate::privacy::PhoneNumber::new),
+            )
+            .field("arrived_at_ms", &self.arrived_at_ms)
+            .field("topic", &self.topic)
+            .field("outcome", &self.outcome)
+            .field("operator", &self.operator)
+            .finish()
+    }
 }
 
 /// One call record, its number opened with `pii` ([`crate::pii`]; without keys a sealed
@@ -796,4 +815,20 @@ pub async fn call_view(
         })
     })
     .transpose()
+}
+
+#[cfg(test)]
+mod call_view_tests {
+    use super::CallView;
+
+    #[test]
+    fn a_call_view_debugs_with_the_number_masked() {
+        let v = CallView {
+            caller_number: Some("+998901234567".into()),
+            ..CallView::default()
+        };
+        let shown = format!("{v:?}");
+        assert!(shown.contains("+9989******67"), "{shown}");
+        assert!(!shown.contains("901234567"), "{shown}");
+    }
 }
