@@ -734,8 +734,7 @@ impl LabelSpace {
         metrics::gauge!(SIP_LISTENER_IDENTITIES).set(0.0);
         for role in FEATURE_CODE_ROLES {
             for result in FEATURE_CODE_RESULTS {
-                metrics::counter!(FEATURE_CODES, "role" => *role, "result" => *result)
-                    .increment(0);
+                metrics::counter!(FEATURE_CODES, "role" => *role, "result" => *result).increment(0);
             }
         }
         for role in ["uas", "uac"] {

@@ -1109,15 +1109,25 @@ fn officer_softphone_listens_to_its_tenants_calls_only() {
     ] {
         let out = set_sip_identity(&navbat, login, ext, OFFICER.1);
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success() && err.contains(why), "{login} {ext}: {err}");
+        assert!(
+            !out.status.success() && err.contains(why),
+            "{login} {ext}: {err}"
+        );
     }
     for (login, (ext, password)) in [("officer-dtm", OFFICER), ("officer-support", OTHER_OFFICER)] {
         let out = set_sip_identity(&navbat, login, ext, password);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let out = set_sip_identity(&navbat, "sup-dtm", OFFICER.0, "taken extension pw");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("belongs to account officer-dtm"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("belongs to account officer-dtm"),
+        "{err}"
+    );
     // The router reads the identities from its database.
     wait_until("the SIP identities in the router", EVENT_DEADLINE, || {
         (metric(&navbat, "navbat_sip_listener_identities") == Some(2.0)).then_some(())
@@ -1125,11 +1135,16 @@ fn officer_softphone_listens_to_its_tenants_calls_only() {
     // Only its HA1s are stored: the password is in no file of the database.
     let data = navbat.dir.path().join("data");
     let files: Vec<_> = std::fs::read_dir(&data).unwrap().flatten().collect();
-    assert!(files.iter().any(|f| f.file_name() == "navbat.db"), "{data:?}");
+    assert!(
+        files.iter().any(|f| f.file_name() == "navbat.db"),
+        "{data:?}"
+    );
     for f in files {
         let bytes = std::fs::read(f.path()).unwrap_or_default();
         assert!(
-            !bytes.windows(OFFICER.1.len()).any(|w| w == OFFICER.1.as_bytes()),
+            !bytes
+                .windows(OFFICER.1.len())
+                .any(|w| w == OFFICER.1.as_bytes()),
             "the SIP password is in {:?}",
             f.path()
         );
@@ -1243,7 +1258,11 @@ fn officer_softphone_listens_to_its_tenants_calls_only() {
         let lines: Vec<serde_json::Value> = log
             .as_array()?
             .iter()
-            .filter(|l| l["action"].as_str().is_some_and(|a| a.starts_with("live_listen")))
+            .filter(|l| {
+                l["action"]
+                    .as_str()
+                    .is_some_and(|a| a.starts_with("live_listen"))
+            })
             .cloned()
             .collect();
         (lines.len() >= 2).then_some(lines)
@@ -1263,7 +1282,10 @@ fn officer_softphone_listens_to_its_tenants_calls_only() {
                 .is_some_and(|t| t.ends_with(&format!(":{call}"))),
             "{line}"
         );
-        assert!(line["detail"].as_str().unwrap_or("").contains("1001"), "{line}");
+        assert!(
+            line["detail"].as_str().unwrap_or("").contains("1001"),
+            "{line}"
+        );
     }
     assert_eq!(audit.len(), 2, "only the one listen: {audit:#?}");
 

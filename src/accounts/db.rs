@@ -337,7 +337,11 @@ pub struct SipIdentity {
 
 impl std::fmt::Debug for SipIdentity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SipIdentity({} {} {})", self.username, self.ext, self.role)
+        write!(
+            f,
+            "SipIdentity({} {} {})",
+            self.username, self.ext, self.role
+        )
     }
 }
 

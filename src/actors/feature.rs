@@ -8,7 +8,9 @@
 //! supervisor hangs up it tells the call, so the call's own caller leg is never confused with
 //! the supervisor's.
 
-use super::call::{CallActor, CallSeen, JoinDialledMonitor, MonitorError, MonitorLegGone, OnCallWith};
+use super::call::{
+    CallActor, CallSeen, JoinDialledMonitor, MonitorError, MonitorLegGone, OnCallWith,
+};
 use super::Shared;
 use crate::accounts::{Role, Tenants};
 use crate::recordings::access::{decide_live, Access};

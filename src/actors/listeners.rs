@@ -164,7 +164,11 @@ mod tests {
             assert!(listeners.ha1(ext).is_none(), "{ext} used");
         }
         let names: Vec<&str> = unusable.iter().map(|(u, _)| u.as_str()).collect();
-        assert_eq!(names, ["moved", "clash"], "a disabled account is no warning");
+        assert_eq!(
+            names,
+            ["moved", "clash"],
+            "a disabled account is no warning"
+        );
         // A later read replaces the earlier one: a removed identity stops at once.
         listeners.replace(Vec::new(), &config);
         assert!(listeners.is_empty() && listeners.ha1("1950").is_none());
