@@ -859,15 +859,28 @@ impl Handler<MediaMsg> for CallActor {
     }
 }
 
-/// Whether this call is in conversation with operator `.0` (an extension).
+/// A call found in conversation with an operator: its name and tenant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallSeen {
+    /// The call (`c17`).
+    pub call: String,
+    /// Its tenant's id.
+    pub tenant: String,
+}
+
+/// Whether this call is in conversation with operator `.0` (an extension); if so, which
+/// call of which tenant.
 #[derive(Message, Debug)]
-#[rtype(result = "bool")]
+#[rtype(result = "Option<CallSeen>")]
 pub struct OnCallWith(pub String);
 
 impl Handler<OnCallWith> for CallActor {
-    type Result = bool;
+    type Result = Option<CallSeen>;
 
-    fn handle(&mut self, msg: OnCallWith, _: &mut Context<Self>) -> bool {
-        self.core.talking_with() == Some(msg.0.as_str())
+    fn handle(&mut self, msg: OnCallWith, _: &mut Context<Self>) -> Option<CallSeen> {
+        (self.core.talking_with() == Some(msg.0.as_str())).then(|| CallSeen {
+            call: self.call_ref.clone(),
+            tenant: self.tenant_name.clone(),
+        })
     }
 }

@@ -162,7 +162,7 @@ impl Authenticator {
             } => {
                 self.counters.auth_refused.fetch_add(1, Ordering::Relaxed);
                 if let Some(until) = source_banned_until_ms {
-                    let known = self.app.credentials(&creds.username).is_some();
+                    let known = self.app.credentials_for(method, &creds.username).is_some();
                     self.banned_now(now, ip, until, req, method, &creds.username, known);
                 }
                 let secs = until_ms.saturating_sub(now).div_ceil(1000).max(1);
@@ -171,7 +171,7 @@ impl Authenticator {
                 };
             }
         }
-        let known = self.app.credentials(&creds.username);
+        let known = self.app.credentials_for(method, &creds.username);
         let ha1 = known.clone().unwrap_or_else(|| self.decoy_ha1.clone());
         // Always computed, so every path costs the same.
         let response_ok = digest::verify(&ha1, method, &creds);

@@ -86,6 +86,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("migrations/0009_sealed_pii.postgres.sql"),
         sqlite: include_str!("migrations/0009_sealed_pii.sqlite.sql"),
     },
+    Migration {
+        version: 10,
+        name: "sip_listeners",
+        postgres: include_str!("migrations/0010_sip_listeners.postgres.sql"),
+        sqlite: include_str!("migrations/0010_sip_listeners.sqlite.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
