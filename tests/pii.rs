@@ -273,7 +273,10 @@ fn callback_requested() -> StoreRecord {
 /// its intake key is a missed call's (`phone:<tenant>:<digits>:<day>`).
 fn request_opened() -> navbat::request_model::RequestStep {
     use navbat::request_model::*;
-    let digits: String = REQUESTER_PHONE.chars().filter(char::is_ascii_digit).collect();
+    let digits: String = REQUESTER_PHONE
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
     RequestStep {
         head: Head {
             id: "support-261206-0001".into(),
@@ -365,12 +368,18 @@ fn outbox_and_request_round_trip(url: DatabaseUrl, dir: &Path, pii: Arc<Pii>) {
                 .texts("SELECT to_number || ' ' || to_lookup FROM sms_messages")
                 .await
                 .unwrap();
-            assert!(raw[0].starts_with("pii1.") && raw[0].ends_with(&lookup), "{raw:?}");
+            assert!(
+                raw[0].starts_with("pii1.") && raw[0].ends_with(&lookup),
+                "{raw:?}"
+            );
             let raw = db
                 .texts("SELECT caller_number || ' ' || caller_lookup FROM callback_requests")
                 .await
                 .unwrap();
-            assert!(raw[0].starts_with("pii1.") && raw[0].ends_with(&lookup), "{raw:?}");
+            assert!(
+                raw[0].starts_with("pii1.") && raw[0].ends_with(&lookup),
+                "{raw:?}"
+            );
             let restored = navbat::requests::db::restore(db.pool(), pii, 2_000)
                 .await
                 .unwrap();
@@ -391,7 +400,10 @@ fn outbox_and_request_round_trip(url: DatabaseUrl, dir: &Path, pii: Arc<Pii>) {
             let thread = navbat::requests::db::thread(db.pool(), pii, &head.id)
                 .await
                 .unwrap();
-            assert_eq!(Some(&thread[0].body), expected.change.message().map(|m| &m.body));
+            assert_eq!(
+                Some(&thread[0].body),
+                expected.change.message().map(|m| &m.body)
+            );
             assert_eq!(thread[0].to.as_deref(), Some(EMAIL));
             // Without the keys: the named error, never the sealed or the plain text.
             let e = navbat::requests::db::list(db.pool(), None, None, &[], 10)
@@ -911,8 +923,7 @@ const FORM_STIR: &str = "307654321";
 const FORM_ORGANISATION: &str = "Yashil Vodiy MChJ";
 
 #[test]
-fn a_router_run_with_sms_a_phone_request_and_a_web_form_leaves_no_personal_data_in_the_clear()
-{
+fn a_router_run_with_sms_a_phone_request_and_a_web_form_leaves_no_personal_data_in_the_clear() {
     use common::desk::{self, login, request, with_desk};
     use common::*;
     let gateway = sms_stub::StubGateway::start();

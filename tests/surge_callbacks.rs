@@ -430,10 +430,10 @@ fn callbacks_keep_their_place_and_are_dialled_operator_first() {
         // Sealed at rest (D18), opened with navbat's key file.
         let sealed = row.2.as_deref().unwrap_or_default();
         assert!(sealed.starts_with("pii1."), "{row:?}");
-        let pii =
-            navbat::pii::Pii::load(&navbat.dir.path().join("keys/recordings.key")).unwrap();
+        let pii = navbat::pii::Pii::load(&navbat.dir.path().join("keys/recordings.key")).unwrap();
         assert_eq!(
-            pii.open(navbat::pii::field::CALLBACK_NUMBER, sealed).unwrap(),
+            pii.open(navbat::pii::field::CALLBACK_NUMBER, sealed)
+                .unwrap(),
             number
         );
         assert_eq!((row.3.as_str(), row.4), ("connected", 1));

@@ -297,14 +297,14 @@ pub async fn queued(
             continue;
         };
         let mut message = super::Message {
-                uid: r.try_get(1)?,
-                direction,
-                channel,
-                author: r.try_get(4)?,
-                body: r.try_get(5)?,
-                external_id: r.try_get(6)?,
-                attachments: serde_json::from_str(&r.try_get::<String, _>(8)?).unwrap_or_default(),
-                to: r.try_get(7)?,
+            uid: r.try_get(1)?,
+            direction,
+            channel,
+            author: r.try_get(4)?,
+            body: r.try_get(5)?,
+            external_id: r.try_get(6)?,
+            attachments: serde_json::from_str(&r.try_get::<String, _>(8)?).unwrap_or_default(),
+            to: r.try_get(7)?,
         };
         seal::open_message(&mut message, keys(pii)?).map_err(decode)?;
         out.push((r.try_get(0)?, message));

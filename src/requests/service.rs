@@ -74,7 +74,9 @@ impl Requests {
         loop {
             let db = store.db().clone();
             let read = store
-                .run(async move { super::db::restore(db.pool(), db.pii().map(|p| &**p), now_ms()).await })
+                .run(async move {
+                    super::db::restore(db.pool(), db.pii().map(|p| &**p), now_ms()).await
+                })
                 .await;
             match read {
                 Ok(Ok(r)) => {

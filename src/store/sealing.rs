@@ -303,7 +303,11 @@ async fn seal_requests(db: &Db, pii: &Pii) -> Result<u64, StoreError> {
                 .clone()
                 .filter(|k| !k.starts_with("phone:") || hashed_key(k));
             let json = serde_json::to_string(&head).map_err(|e| {
-                StoreError::journal(Path::new("requests.head"), "encode", std::io::Error::other(e))
+                StoreError::journal(
+                    Path::new("requests.head"),
+                    "encode",
+                    std::io::Error::other(e),
+                )
             })?;
             sqlx::query("UPDATE requests SET head = $1, intake_key = $2 WHERE id = $3")
                 .bind(json)
