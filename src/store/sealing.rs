@@ -328,7 +328,7 @@ async fn seal_requests(db: &Db, pii: &Pii) -> Result<u64, StoreError> {
 
 /// Whether a `phone:` intake key holds a lookup hash (32 hex digits) as its number.
 fn hashed_key(key: &str) -> bool {
-    key.rsplitn(3, ':')
+    key.rsplit(':')
         .nth(1)
         .is_some_and(|n| n.len() == 32 && n.chars().all(|c| c.is_ascii_hexdigit()))
 }
