@@ -295,13 +295,18 @@ async fn seal_requests(db: &Db, pii: &Pii) -> Result<u64, StoreError> {
                 tracing::error!(request = %id, "a request's head does not parse; left as it is");
                 continue;
             };
-            updated += 1;
-            super::seal::seal_head(&mut head, pii);
-            // Whatever the key (an unusual one stays as it was), the row leaves the selection.
+            let old_key = head.intake_key.clone();
+            let sealed = super::seal::seal_head(&mut head, pii);
+            // Whatever the key (an unusual one is dropped), the row leaves the selection.
             let key = head
                 .intake_key
                 .clone()
                 .filter(|k| !k.starts_with("phone:") || hashed_key(k));
+            if !sealed && key == old_key {
+                // Nothing to seal after all (a value that only looked plain): left as it is.
+                continue;
+            }
+            updated += 1;
             let json = serde_json::to_string(&head).map_err(|e| {
                 StoreError::journal(
                     Path::new("requests.head"),
@@ -320,7 +325,7 @@ async fn seal_requests(db: &Db, pii: &Pii) -> Result<u64, StoreError> {
         tx.commit().await.map_err(|e| db.err(e))?;
         done += updated;
         if updated == 0 {
-            // Only heads that do not parse are left (reported above).
+            // Only heads that do not parse or hold nothing to seal are left.
             return Ok(done);
         }
     }
