@@ -716,8 +716,9 @@ async fn request_one(
         );
     };
     let wanted = h.id.clone();
+    let pii = crate::desk::pii(&router);
     let thread = crate::desk::with_db(&router, move |pool, _| async move {
-        crate::requests::db::thread(&pool, &wanted).await
+        crate::requests::db::thread(&pool, pii.as_deref(), &wanted).await
     })
     .await
     .unwrap_or_default();

@@ -702,11 +702,16 @@ fn migrate(config: &Config) -> anyhow::Result<()> {
     );
     println!(
         "personal data sealed with key {} of {}: {} call record(s), {} disposition(s), \
+         {} SMS, {} callback request(s), {} request(s), {} request message(s), \
          {} journal entr(y/ies) in {}",
         pii.current(),
         pii.path().display(),
         sealed.call_records,
         sealed.dispositions,
+        sealed.sms,
+        sealed.callbacks,
+        sealed.requests,
+        sealed.request_messages,
         journal_entries,
         journal_dir.display()
     );

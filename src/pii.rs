@@ -65,6 +65,24 @@ pub mod field {
     pub const STIR: &str = "stir";
     /// A request's requester: name, phone, e-mail, Telegram (the whole contact).
     pub const REQUESTER: &str = "requester";
+    /// `sms_messages.to_number` and a queued SMS's number in the journal.
+    pub const SMS_TO: &str = "sms_to_number";
+    /// `callback_requests.caller_number` and a booked callback's number in the journal.
+    pub const CALLBACK_NUMBER: &str = "callback_number";
+    /// A request's requester's name (`requests.head`).
+    pub const REQUESTER_NAME: &str = "requester_name";
+    /// A request's requester's e-mail address.
+    pub const REQUESTER_EMAIL: &str = "requester_email";
+    /// A request's requester's phone number.
+    pub const REQUESTER_PHONE: &str = "requester_phone";
+    /// A request's requester's organisation.
+    pub const REQUESTER_ORGANISATION: &str = "requester_organisation";
+    /// A request's requester's STIR.
+    pub const REQUESTER_STIR: &str = "requester_stir";
+    /// `request_messages.body`: the text of a request's message.
+    pub const MESSAGE_BODY: &str = "message_body";
+    /// `request_messages.to_addr`: where an outbound message or letter goes.
+    pub const MESSAGE_TO: &str = "message_to";
 }
 
 /// What is wrong with sealed personal data or its keys; each message names the fix.

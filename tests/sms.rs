@@ -62,8 +62,24 @@ deflection = {{ uz = "{{info}}: dtm.uz", ru = "{{info}}: dtm.uz" }}
         ))
 }
 
-/// `(id, status, attempts, to_number)` of every `sms_messages` row, by id.
-fn sms_rows(url: &str) -> Vec<(String, String, i64, Option<String>)> {
+/// `(id, status, attempts, to_number)` of every `sms_messages` row, by id; the number, sealed
+/// at rest (D18), opened with the key file `key`.
+fn sms_rows(url: &str, key: &Path) -> Vec<(String, String, i64, Option<String>)> {
+    let pii = navbat::pii::Pii::load(key).unwrap();
+    sealed_sms_rows(url)
+        .into_iter()
+        .map(|(id, status, attempts, to)| {
+            let to = to.map(|t| {
+                assert!(t.starts_with("pii1."), "{id}: {t}");
+                pii.open(navbat::pii::field::SMS_TO, &t).unwrap()
+            });
+            (id, status, attempts, to)
+        })
+        .collect()
+}
+
+/// The rows as stored.
+fn sealed_sms_rows(url: &str) -> Vec<(String, String, i64, Option<String>)> {
     block_on(async {
         sqlx::any::install_default_drivers();
         let pool = sqlx::any::AnyPoolOptions::new()
@@ -193,7 +209,7 @@ fn missed_call_sms_across_a_restart(url: &str, data: &Path) {
         ),
     ];
     expected.sort();
-    assert_eq!(sms_rows(url), expected);
+    assert_eq!(sms_rows(url, &key_file), expected);
     // D18: the number never reaches navbat's log in full.
     for log in [&first.log, &second.log] {
         let text = std::fs::read_to_string(log).unwrap();

@@ -427,7 +427,15 @@ fn callbacks_keep_their_place_and_are_dialled_operator_first() {
                 .is_some_and(|u| u.ends_with(&format!(":{call}"))),
             "{row:?}"
         );
-        assert_eq!(row.2.as_deref(), Some(number));
+        // Sealed at rest (D18), opened with navbat's key file.
+        let sealed = row.2.as_deref().unwrap_or_default();
+        assert!(sealed.starts_with("pii1."), "{row:?}");
+        let pii = navbat::pii::Pii::load(&navbat.dir.path().join("keys/recordings.key")).unwrap();
+        assert_eq!(
+            pii.open(navbat::pii::field::CALLBACK_NUMBER, sealed)
+                .unwrap(),
+            number
+        );
         assert_eq!((row.3.as_str(), row.4), ("connected", 1));
     }
     // The outbox: two confirmations, each sent on its second attempt (500 first).

@@ -216,8 +216,9 @@ async fn inbox(
         Some(s) if !s.is_open() => {
             let tenants = super::pages::visible_tenants(&router, &p);
             let wanted = s.as_str();
+            let pii = super::pii(&router);
             with_db(&router, move |pool, _| async move {
-                rdb::list(&pool, Some(&tenants), &[wanted], 500).await
+                rdb::list(&pool, pii.as_deref(), Some(&tenants), &[wanted], 500).await
             })
             .await
             .unwrap_or_default()
@@ -319,8 +320,9 @@ pub async fn find(router: &Router, id: &str) -> Option<Head> {
         Some(h) => Some(h),
         None => {
             let wanted = id.to_owned();
+            let pii = super::pii(router);
             with_db(router, move |pool, _| async move {
-                rdb::head(&pool, &wanted).await
+                rdb::head(&pool, pii.as_deref(), &wanted).await
             })
             .await
             .ok()
@@ -347,9 +349,10 @@ async fn request_page_with(
     let r = RT::of(p.account.language);
     router.shared.requests.settle().await;
     let wanted = h.id.clone();
+    let pii = super::pii(router);
     let (thread, history) = with_db(router, move |pool, _| async move {
         Ok((
-            rdb::thread(&pool, &wanted).await?,
+            rdb::thread(&pool, pii.as_deref(), &wanted).await?,
             rdb::history(&pool, &wanted).await?,
         ))
     })
@@ -682,8 +685,9 @@ pub fn from_call(
 async fn thread_text(router: &Router, h: &Head) -> String {
     router.shared.requests.settle().await;
     let wanted = h.id.clone();
+    let pii = super::pii(router);
     let thread = with_db(router, move |pool, _| async move {
-        rdb::thread(&pool, &wanted).await
+        rdb::thread(&pool, pii.as_deref(), &wanted).await
     })
     .await
     .unwrap_or_default();
@@ -763,8 +767,9 @@ async fn attachment(
     let p = or_answer!(page_principal(&router, &req, READ_ROLES).await);
     let h = or_answer!(visible(&router, &p, &id).await);
     let wanted = h.id.clone();
+    let pii = super::pii(&router);
     let thread = with_db(&router, move |pool, _| async move {
-        rdb::thread(&pool, &wanted).await
+        rdb::thread(&pool, pii.as_deref(), &wanted).await
     })
     .await
     .unwrap_or_default();

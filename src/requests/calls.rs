@@ -1,7 +1,7 @@
 //! Calls that become requests (C2, C5): a call that reached a closed line, and the outcomes a
 //! tenant lists in `[tenant.requests] from_calls`, become a phone request, a call back to
 //! make, with the caller's number; one per number and local day (the intake key
-//! `phone:<tenant>:<number>:<yymmdd>`), whatever the number of attempts.
+//! `phone:<tenant>:<lookup hash of the number>:<yymmdd>`), whatever the number of attempts.
 //!
 //! The sink only notes calls and hands finished ones to a bounded queue (a full queue is
 //! counted and logged, never blocks the event bus); a task registers them.
@@ -146,7 +146,9 @@ impl EventSink for CallRequests {
     }
 }
 
-/// The intake key of a missed call: one request per number and local day.
+/// The intake key of a missed call kept in memory only (no store): one request per number
+/// and local day. With a store the key holds the number's lookup hash
+/// ([`super::Requests::phone_key`]).
 pub fn key(tenant: &str, number: &str, day: &str) -> String {
     let digits: String = number.chars().filter(char::is_ascii_digit).collect();
     format!("phone:{tenant}:{digits}:{day}")
@@ -156,7 +158,7 @@ pub fn key(tenant: &str, number: &str, day: &str) -> String {
 pub async fn run(requests: Arc<Requests>, mut rx: tokio::sync::mpsc::Receiver<MissedCall>) {
     while let Some(m) = rx.recv().await {
         let day = requests.day_of(&m.tenant, jiff::Timestamp::now().as_millisecond());
-        let key = key(&m.tenant, m.caller.expose(), &day);
+        let key = requests.phone_key(&m.tenant, m.caller.expose(), &day);
         let known = requests.by_key(&key);
         if let Some(id) = known {
             // A further attempt the same day: linked to the same request.

@@ -3,17 +3,44 @@
 //! ([`crate::store::requests`]).
 
 use super::{Head, KEY_MEMORY_MS};
+use crate::pii::{Pii, PiiError};
+use crate::store::seal;
 use sqlx::{AnyPool, Row};
 
 /// Closed requests updated within this long are loaded into the book at start-up too (the
 /// customer may write back).
 const RECENT_CLOSED_MS: i64 = 7 * 24 * 3600 * 1000;
 
-fn heads(rows: Vec<sqlx::any::AnyRow>) -> Vec<Head> {
-    rows.into_iter()
+/// A sealed value that does not open, as the driver's error (the callers report it).
+fn decode(e: PiiError) -> sqlx::Error {
+    sqlx::Error::Decode(Box::new(e))
+}
+
+/// The keys, or the error that says a sealed value was read without them.
+fn keys(pii: Option<&Pii>) -> Result<&Pii, sqlx::Error> {
+    pii.ok_or_else(|| {
+        decode(PiiError::NoKey {
+            field: crate::pii::field::REQUESTER,
+        })
+    })
+}
+
+/// The heads of `rows`, their requesters opened ([`crate::pii`]; the list shows names and
+/// masked contacts). A head that does not parse is skipped, one that does not open is an
+/// error.
+fn heads(rows: Vec<sqlx::any::AnyRow>, pii: Option<&Pii>) -> Result<Vec<Head>, sqlx::Error> {
+    let mut out = Vec::with_capacity(rows.len());
+    for json in rows
+        .into_iter()
         .filter_map(|r| r.try_get::<String, _>("head").ok())
-        .filter_map(|json| serde_json::from_str(&json).ok())
-        .collect()
+    {
+        let Ok(mut head) = serde_json::from_str::<Head>(&json) else {
+            continue;
+        };
+        seal::open_head(&mut head, keys(pii)?).map_err(decode)?;
+        out.push(head);
+    }
+    Ok(out)
 }
 
 /// What [`super::Book::restore`] needs from the database at `now_ms`.
@@ -27,7 +54,11 @@ pub struct Restore {
 }
 
 /// Reads what the book needs to start.
-pub async fn restore(pool: &AnyPool, now_ms: i64) -> Result<Restore, sqlx::Error> {
+pub async fn restore(
+    pool: &AnyPool,
+    pii: Option<&Pii>,
+    now_ms: i64,
+) -> Result<Restore, sqlx::Error> {
     let open = sqlx::query(
         "SELECT head FROM requests WHERE status NOT IN ('resolved', 'closed') \
          OR updated_at_ms > $1",
@@ -66,26 +97,32 @@ pub async fn restore(pool: &AnyPool, now_ms: i64) -> Result<Restore, sqlx::Error
         .filter_map(|r| r.try_get::<String, _>(0).ok())
         .collect();
     Ok(Restore {
-        heads: heads(open),
+        heads: heads(open, pii)?,
         keys,
         numbers,
     })
 }
 
 /// One request's head.
-pub async fn head(pool: &AnyPool, id: &str) -> Result<Option<Head>, sqlx::Error> {
+pub async fn head(
+    pool: &AnyPool,
+    pii: Option<&Pii>,
+    id: &str,
+) -> Result<Option<Head>, sqlx::Error> {
     Ok(heads(
         sqlx::query("SELECT head FROM requests WHERE id = $1")
             .bind(id)
             .fetch_all(pool)
             .await?,
-    )
+        pii,
+    )?
     .pop())
 }
 
 /// Requests of `tenants` in `statuses`, newest first, at most `limit`.
 pub async fn list(
     pool: &AnyPool,
+    pii: Option<&Pii>,
     tenants: Option<&[String]>,
     statuses: &[&str],
     limit: i64,
@@ -122,7 +159,7 @@ pub async fn list(
     for b in binds {
         q = q.bind(b);
     }
-    Ok(heads(q.fetch_all(pool).await?))
+    heads(q.fetch_all(pool).await?, pii)
 }
 
 /// A message of the thread as the page shows it.
@@ -151,7 +188,11 @@ pub struct ThreadMessage {
 }
 
 /// The thread, oldest first.
-pub async fn thread(pool: &AnyPool, id: &str) -> Result<Vec<ThreadMessage>, sqlx::Error> {
+pub async fn thread(
+    pool: &AnyPool,
+    pii: Option<&Pii>,
+    id: &str,
+) -> Result<Vec<ThreadMessage>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT message_uid, at_ms, direction, channel, author, body, attachments, delivery, \
          delivery_detail, to_addr FROM request_messages WHERE request_id = $1 \
@@ -163,17 +204,25 @@ pub async fn thread(pool: &AnyPool, id: &str) -> Result<Vec<ThreadMessage>, sqlx
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         let attachments: String = r.try_get(6)?;
+        let pii = keys(pii)?;
+        let body: String = r.try_get(5)?;
+        let to: Option<String> = r.try_get(9)?;
         out.push(ThreadMessage {
             uid: r.try_get(0)?,
             at_ms: r.try_get(1)?,
             direction: r.try_get(2)?,
             channel: r.try_get(3)?,
             author: r.try_get(4)?,
-            body: r.try_get(5)?,
+            body: pii
+                .open(crate::pii::field::MESSAGE_BODY, &body)
+                .map_err(decode)?,
             attachments: serde_json::from_str(&attachments).unwrap_or_default(),
             delivery: r.try_get(7)?,
             delivery_detail: r.try_get(8)?,
-            to: r.try_get(9)?,
+            to: to
+                .map(|t| pii.open(crate::pii::field::MESSAGE_TO, &t))
+                .transpose()
+                .map_err(decode)?,
         });
     }
     Ok(out)
@@ -227,7 +276,10 @@ pub async fn for_call(pool: &AnyPool, call_uid: &str) -> Result<Vec<String>, sql
 }
 
 /// Outbound messages not yet sent (`delivery = 'queued'`), oldest first, with their request.
-pub async fn queued(pool: &AnyPool) -> Result<Vec<(String, super::Message)>, sqlx::Error> {
+pub async fn queued(
+    pool: &AnyPool,
+    pii: Option<&Pii>,
+) -> Result<Vec<(String, super::Message)>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT request_id, message_uid, direction, channel, author, body, external_id, to_addr, \
          attachments FROM request_messages WHERE delivery = 'queued' ORDER BY at_ms LIMIT 10000",
@@ -244,19 +296,18 @@ pub async fn queued(pool: &AnyPool) -> Result<Vec<(String, super::Message)>, sql
         ) else {
             continue;
         };
-        out.push((
-            r.try_get(0)?,
-            super::Message {
-                uid: r.try_get(1)?,
-                direction,
-                channel,
-                author: r.try_get(4)?,
-                body: r.try_get(5)?,
-                external_id: r.try_get(6)?,
-                attachments: serde_json::from_str(&r.try_get::<String, _>(8)?).unwrap_or_default(),
-                to: r.try_get(7)?,
-            },
-        ));
+        let mut message = super::Message {
+            uid: r.try_get(1)?,
+            direction,
+            channel,
+            author: r.try_get(4)?,
+            body: r.try_get(5)?,
+            external_id: r.try_get(6)?,
+            attachments: serde_json::from_str(&r.try_get::<String, _>(8)?).unwrap_or_default(),
+            to: r.try_get(7)?,
+        };
+        seal::open_message(&mut message, keys(pii)?).map_err(decode)?;
+        out.push((r.try_get(0)?, message));
     }
     Ok(out)
 }

@@ -18,8 +18,8 @@
 //!   once the request is on disk; after a crash the book is rebuilt from the database and the
 //!   undrained journal ([`Book::restore`]).
 //! * Every intake carries a key (the form's one-time token, the mail's Message-ID, the update
-//!   id, `phone:<tenant>:<number>:<day>`); a key seen before gives the same request back, so a
-//!   retried intake never makes a second one.
+//!   id, `phone:<tenant>:<number's lookup hash>:<day>`); a key seen before gives the same
+//!   request back, so a retried intake never makes a second one.
 //! * Numbers are `<tenant>-<yymmdd>-<n>` (with the node's id after the date when it is not
 //!   the default), counted per tenant and local day, so an operator can read one out.
 //! * Heads carry a version that grows with every step: the database keeps the newest, a

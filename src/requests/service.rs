@@ -74,7 +74,9 @@ impl Requests {
         loop {
             let db = store.db().clone();
             let read = store
-                .run(async move { super::db::restore(db.pool(), now_ms()).await })
+                .run(async move {
+                    super::db::restore(db.pool(), db.pii().map(|p| &**p), now_ms()).await
+                })
                 .await;
             match read {
                 Ok(Ok(r)) => {
@@ -128,7 +130,7 @@ impl Requests {
     async fn requeue(&self, store: &Store, undrained: &[RequestStep]) {
         let db = store.db().clone();
         let queued = store
-            .run(async move { super::db::queued(db.pool()).await })
+            .run(async move { super::db::queued(db.pool(), db.pii().map(|p| &**p)).await })
             .await;
         let mut jobs: Vec<super::courier::Job> = Vec::new();
         if let Ok(Ok(rows)) = queued {
@@ -183,6 +185,17 @@ impl Requests {
         let ts = jiff::Timestamp::from_millisecond(now).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
         let d = zone.to_datetime(ts).date();
         format!("{:02}{:02}{:02}", d.year() % 100, d.month(), d.day())
+    }
+
+    /// The intake key of a missed call from `number` on `day`: one request per number and
+    /// local day. The key is stored with the request, so it holds the number's lookup hash,
+    /// not its digits ([`crate::store::seal::phone_key`]); without a store (nothing is kept)
+    /// the digits.
+    pub fn phone_key(&self, tenant: &str, number: &str, day: &str) -> String {
+        match &self.store {
+            Some(store) => crate::store::seal::phone_key(tenant, &store.pii().lookup(number), day),
+            None => super::calls::key(tenant, number, day),
+        }
     }
 
     /// Hands a staged change to the journal (under the book's lock, so the journal's order is
@@ -298,7 +311,7 @@ impl Requests {
         let db = store.db().clone();
         let wanted = id.to_owned();
         let head = store
-            .run(async move { super::db::head(db.pool(), &wanted).await })
+            .run(async move { super::db::head(db.pool(), db.pii().map(|p| &**p), &wanted).await })
             .await
             .map_err(|_| RequestError::NotKept)?
             .map_err(|_| RequestError::NotKept)?

@@ -92,6 +92,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("migrations/0010_sip_listeners.postgres.sql"),
         sqlite: include_str!("migrations/0010_sip_listeners.sqlite.sql"),
     },
+    Migration {
+        version: 11,
+        name: "sealed_outbox_and_requests",
+        postgres: include_str!("migrations/0011_sealed_outbox_requests.postgres.sql"),
+        sqlite: include_str!("migrations/0011_sealed_outbox_requests.sqlite.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
@@ -632,9 +638,16 @@ impl Db {
 
     /// This node's unsent messages and pending callbacks.
     pub async fn pending_work(&self, node: &str) -> Result<super::outbox::PendingWork, StoreError> {
-        super::outbox::pending_in_db(&self.pool, node)
+        super::outbox::pending_in_db(&self.pool, self.pii.as_deref(), node)
             .await
-            .map_err(|e| self.err(e))
+            .map_err(|e| match e {
+                // A number that does not open: the key file's fault, not the database's.
+                sqlx::Error::Decode(inner) if inner.is::<PiiError>() => match inner.downcast() {
+                    Ok(pii) => StoreError::Pii(*pii),
+                    Err(other) => self.err(sqlx::Error::Decode(other)),
+                },
+                e => self.err(e),
+            })
     }
 
     /// Calls of earlier boots of `node` that never ended (the process died under them) are

@@ -41,6 +41,7 @@ pub use crate::accounts::people;
 pub mod record;
 pub mod repeat;
 pub mod requests;
+pub mod seal;
 pub mod sealing;
 
 use crate::config::{Config, DatabaseUrl};
@@ -379,7 +380,12 @@ impl Store {
         let (tx, rx) = mpsc::sync_channel::<Pending>(settings.buffer_events);
         let cursor = journal::load_cursor(&settings.journal_dir);
         // Outbox and callback steps of earlier runs that the database may not have yet.
-        let undrained = outbox::undrained_records(&settings.journal_dir, cursor)?;
+        let mut undrained = outbox::undrained_records(&settings.journal_dir, cursor)?;
+        // Back into memory plain (an older navbat's plain records are taken as they are).
+        for record in &mut undrained {
+            seal::seal_record(record, &settings.pii);
+            seal::open_record(record, &settings.pii)?;
+        }
         let durable = journal::start_writer(
             &settings.journal_dir,
             rx,
@@ -508,6 +514,11 @@ impl Store {
         }
     }
 
+    /// The keys that seal callers' personal data ([`crate::pii`]).
+    pub fn pii(&self) -> &Arc<Pii> {
+        &self.inner.pii
+    }
+
     /// The database handle (reports, tests).
     pub fn db(&self) -> &Db {
         &self.inner.db
@@ -535,8 +546,10 @@ impl Store {
         mut record: outbox::StoreRecord,
     ) -> Result<tokio::sync::oneshot::Receiver<()>, BufferFull> {
         let inner = &self.inner;
-        // Callers' details are sealed before they reach the journal (D18).
-        outbox::seal_record(&mut record, &inner.pii);
+        // Callers' details are sealed before they reach the journal (D18); a number is
+        // found again by its lookup hash.
+        let caller_lookup = seal::record_number(&record).map(|(n, _)| inner.pii.lookup(n));
+        seal::seal_record(&mut record, &inner.pii);
         let n = inner.records.fetch_add(1, Ordering::Relaxed) + 1;
         let (ack, done) = tokio::sync::oneshot::channel();
         let pending = Pending {
@@ -547,7 +560,7 @@ impl Store {
             at_ms: db::now_ms().max(0) as u64,
             event: None,
             caller: None,
-            caller_lookup: None,
+            caller_lookup,
             repeat: None,
             surge: false,
             record: Some(record),
@@ -938,6 +951,7 @@ async fn read_batch(
         // Entries of an older navbat carry the number plain: sealed before they are folded.
         for entry in &mut entries {
             record::seal_entry(entry, &pii);
+            seal::seal_entry_record(entry, &pii);
         }
         let rows = record::fold(&entries, &|t, at| month_of(&time_zones, t, at));
         let ours = entries.iter().filter(|e| e.boot == boot).count() as u64;

@@ -24,8 +24,9 @@
 //!   journal's part is recovered at once and the database's part as soon as the DB writer has
 //!   replayed the journal into it ([`Recovery`]).
 //!
-//! Rows keep the full phone number (the work needs it, like `call_records.caller_number`);
-//! `Debug` of a record masks it.
+//! Rows and records keep the phone number sealed, with its lookup hash beside it
+//! ([`super::seal`]); the work recovered at start-up is opened again (an SMS must be sent, a
+//! callback dialled). `Debug` of a record masks it.
 
 use super::journal::{self, Position};
 use super::record::{call_uid, JournalEntry};
@@ -75,26 +76,6 @@ impl std::fmt::Debug for StoreRecord {
     }
 }
 
-/// Seals the callers' personal data a record carries in plain text ([`crate::pii`]): a
-/// disposition's caller name, organisation and STIR (C8). Returns whether anything changed; a
-/// value already sealed stays as it is.
-pub fn seal_record(record: &mut StoreRecord, pii: &crate::pii::Pii) -> bool {
-    use crate::pii::{field, is_sealed};
-    let mut changed = false;
-    let mut seal = |value: &mut Option<String>, f: &'static str| {
-        if let Some(v) = value.as_mut().filter(|v| !is_sealed(v)) {
-            *v = pii.seal(f, v);
-            changed = true;
-        }
-    };
-    if let StoreRecord::Disposition(d) = record {
-        seal(&mut d.caller_name, field::CALLER_NAME);
-        seal(&mut d.organisation, field::ORGANISATION);
-        seal(&mut d.stir, field::STIR);
-    }
-    changed
-}
-
 /// Stages inside one attempt count, for [`SmsRow::progress`] and [`CallbackRow::progress`].
 const STAGE_NEW: i64 = 0;
 const STAGE_RETRY: i64 = 1;
@@ -115,8 +96,10 @@ pub struct SmsRow {
     pub tenant: Option<String>,
     /// `deflection`, `callback_confirmation`, `missed_call`.
     pub purpose: Option<String>,
-    /// Full E.164 number (personal data).
+    /// The E.164 number, sealed ([`crate::pii::field::SMS_TO`]).
     pub to_number: Option<String>,
+    /// Its lookup hash ([`crate::pii::Pii::lookup`]).
+    pub to_lookup: Option<String>,
     /// The text.
     pub body: Option<String>,
     /// When it was queued (Unix ms).
@@ -152,8 +135,10 @@ pub struct CallbackRow {
     pub queue: Option<String>,
     /// The call that asked for it (`node:boot:call`, as in `call_records`).
     pub call_uid: Option<String>,
-    /// Full E.164 number (personal data).
+    /// The E.164 number, sealed ([`crate::pii::field::CALLBACK_NUMBER`]).
     pub caller_number: Option<String>,
+    /// Its lookup hash ([`crate::pii::Pii::lookup`]).
+    pub caller_lookup: Option<String>,
     /// Language chosen in the IVR.
     pub language: Option<String>,
     /// The original call's arrival (Unix ms): its place in the queue.
@@ -214,6 +199,7 @@ pub fn fold_record(
                         tenant: None,
                         purpose: None,
                         to_number: None,
+                        to_lookup: None,
                         body: None,
                         queued_at_ms: None,
                         status: String::new(),
@@ -234,6 +220,7 @@ pub fn fold_record(
                 row.tenant = Some(message.tenant.clone());
                 row.purpose = Some(message.kind.as_str().to_owned());
                 row.to_number = Some(message.to.clone());
+                row.to_lookup = entry.caller_lookup.clone();
                 row.body = Some(message.text.clone());
                 row.queued_at_ms = Some(at);
             }
@@ -281,6 +268,7 @@ pub fn fold_record(
                         queue: None,
                         call_uid: None,
                         caller_number: None,
+                        caller_lookup: None,
                         language: None,
                         arrived_at_ms: None,
                         requested_at_ms: None,
@@ -303,6 +291,7 @@ pub fn fold_record(
                 row.call_uid = (!request.call.is_empty())
                     .then(|| call_uid(&entry.node, &entry.boot, &request.call));
                 row.caller_number = Some(request.number.clone());
+                row.caller_lookup = entry.caller_lookup.clone();
                 row.language = Some(request.language.clone());
                 row.arrived_at_ms = Some(request.arrived_ms);
                 row.requested_at_ms = Some(at);
@@ -342,21 +331,22 @@ pub fn fold_record(
     }
 }
 
-const SMS_COLUMNS: &str = "id, node, tenant, purpose, to_number, body, queued_at_ms, status, \
-                           attempts, progress, last_attempt_at_ms, next_attempt_at_ms, \
+const SMS_COLUMNS: &str = "id, node, tenant, purpose, to_number, to_lookup, body, queued_at_ms, \
+                           status, attempts, progress, last_attempt_at_ms, next_attempt_at_ms, \
                            finished_at_ms, detail, updated_at_ms";
 
 /// Static columns keep their first value; the state columns take the patch when it is
 /// further along (so a replay, or an older step, changes nothing).
 const SMS_UPSERT: &str = "INSERT INTO sms_messages (id, node, tenant, purpose, to_number, body, \
      queued_at_ms, status, attempts, progress, last_attempt_at_ms, next_attempt_at_ms, \
-     finished_at_ms, detail, updated_at_ms) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+     finished_at_ms, detail, updated_at_ms, to_lookup) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
      ON CONFLICT (id) DO UPDATE SET \
      node = COALESCE(sms_messages.node, excluded.node), \
      tenant = COALESCE(sms_messages.tenant, excluded.tenant), \
      purpose = COALESCE(sms_messages.purpose, excluded.purpose), \
      to_number = COALESCE(sms_messages.to_number, excluded.to_number), \
+     to_lookup = COALESCE(sms_messages.to_lookup, excluded.to_lookup), \
      body = COALESCE(sms_messages.body, excluded.body), \
      queued_at_ms = COALESCE(sms_messages.queued_at_ms, excluded.queued_at_ms), \
      status = excluded.status, attempts = excluded.attempts, progress = excluded.progress, \
@@ -369,14 +359,15 @@ const SMS_UPSERT: &str = "INSERT INTO sms_messages (id, node, tenant, purpose, t
 
 const CALLBACK_UPSERT: &str = "INSERT INTO callback_requests (id, node, tenant, queue, call_uid, \
      caller_number, language, arrived_at_ms, requested_at_ms, status, attempts, progress, \
-     due_at_ms, last_attempt_at_ms, finished_at_ms, updated_at_ms) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+     due_at_ms, last_attempt_at_ms, finished_at_ms, updated_at_ms, caller_lookup) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
      ON CONFLICT (id) DO UPDATE SET \
      node = COALESCE(callback_requests.node, excluded.node), \
      tenant = COALESCE(callback_requests.tenant, excluded.tenant), \
      queue = COALESCE(callback_requests.queue, excluded.queue), \
      call_uid = COALESCE(callback_requests.call_uid, excluded.call_uid), \
      caller_number = COALESCE(callback_requests.caller_number, excluded.caller_number), \
+     caller_lookup = COALESCE(callback_requests.caller_lookup, excluded.caller_lookup), \
      language = COALESCE(callback_requests.language, excluded.language), \
      arrived_at_ms = COALESCE(callback_requests.arrived_at_ms, excluded.arrived_at_ms), \
      requested_at_ms = COALESCE(callback_requests.requested_at_ms, excluded.requested_at_ms), \
@@ -405,6 +396,7 @@ macro_rules! bind_sms {
             .bind($r.finished_at_ms)
             .bind($r.detail.clone())
             .bind($r.updated_at_ms)
+            .bind($r.to_lookup.clone())
     };
 }
 
@@ -426,6 +418,7 @@ macro_rules! bind_callback {
             .bind($r.last_attempt_at_ms)
             .bind($r.finished_at_ms)
             .bind($r.updated_at_ms)
+            .bind($r.caller_lookup.clone())
     };
 }
 
@@ -585,8 +578,19 @@ pub fn undrained_records(dir: &Path, from: Position) -> Result<Vec<StoreRecord>,
     Ok(out)
 }
 
-/// This node's unsent messages and pending callbacks in the database.
-pub async fn pending_in_db(pool: &AnyPool, node: &str) -> Result<PendingWork, sqlx::Error> {
+/// This node's unsent messages and pending callbacks in the database, their numbers opened
+/// with `pii` (a sealed number without keys, or a plain one, is an error).
+pub async fn pending_in_db(
+    pool: &AnyPool,
+    pii: Option<&crate::pii::Pii>,
+    node: &str,
+) -> Result<PendingWork, sqlx::Error> {
+    use crate::pii::field;
+    let open = |f: &'static str, value: Option<String>| -> Result<String, sqlx::Error> {
+        Ok(crate::pii::open_opt(pii, f, value)
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?
+            .unwrap_or_default())
+    };
     let mut work = PendingWork::default();
     let sql = format!(
         "SELECT {SMS_COLUMNS} FROM sms_messages WHERE node = $1 \
@@ -605,9 +609,7 @@ pub async fn pending_in_db(pool: &AnyPool, node: &str) -> Result<PendingWork, sq
         };
         let message = Message {
             id: id.clone(),
-            to: row
-                .try_get::<Option<String>, _>("to_number")?
-                .unwrap_or_default(),
+            to: open(field::SMS_TO, row.try_get("to_number")?)?,
             text: row
                 .try_get::<Option<String>, _>("body")?
                 .unwrap_or_default(),
@@ -638,7 +640,7 @@ pub async fn pending_in_db(pool: &AnyPool, node: &str) -> Result<PendingWork, sq
             id: id.clone(),
             tenant: text("tenant")?,
             queue: text("queue")?,
-            number: text("caller_number")?,
+            number: open(field::CALLBACK_NUMBER, row.try_get("caller_number")?)?,
             language: text("language")?,
             arrived_ms: row.try_get::<Option<i64>, _>("arrived_at_ms")?.unwrap_or(0),
             attempts: row.try_get::<i64, _>("attempts")?.clamp(0, u32::MAX as i64) as u32,
