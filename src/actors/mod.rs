@@ -320,6 +320,21 @@ impl SipApplication for Router {
         self.shared.config.operator(ext).map(|o| o.ha1.clone())
     }
 
+    fn credentials_sha256(&self, ext: &str) -> Option<String> {
+        self.shared
+            .config
+            .operator(ext)
+            .and_then(|o| o.ha1_sha256.clone())
+    }
+
+    fn offers_sha256(&self) -> bool {
+        self.shared
+            .config
+            .operators
+            .iter()
+            .any(|o| o.ha1_sha256.is_some())
+    }
+
     fn registered(&self, ext: &str, binding: ContactBinding, expires_secs: u32) {
         if let Some(id) = self.shared.model.operator(ext) {
             self.operators[id.0 as usize].do_send(operator::Registered {
