@@ -690,13 +690,17 @@ pub type LateListener = Box<dyn FnOnce() + Send>;
 pub struct StreamGuard {
     counters: Arc<GuardCounters>,
     gate: Arc<DoorGate>,
-    /// Our TCP listening address, the counters whose `taken` it keeps, and what to do when
-    /// the stack has started.
-    tcp: Option<(
-        rsipstack::transport::SipAddr,
-        Arc<super::tcp::TcpCounters>,
-        Mutex<Option<LateListener>>,
-    )>,
+    tcp: Option<StreamTcp>,
+}
+
+/// What the stream guard knows of navbat's own TCP listener.
+pub struct StreamTcp {
+    /// The listening address (the local address of every connection it accepted).
+    pub local: rsipstack::transport::SipAddr,
+    /// The counters whose `taken` the guard keeps.
+    pub counters: Arc<super::tcp::TcpCounters>,
+    /// Run at the first event, once the stack has started its listeners.
+    pub late: Mutex<Option<LateListener>>,
 }
 
 impl StreamGuard {
@@ -705,17 +709,9 @@ impl StreamGuard {
     pub fn new(
         counters: Arc<GuardCounters>,
         gate: Arc<DoorGate>,
-        tcp: Option<(
-            rsipstack::transport::SipAddr,
-            Arc<super::tcp::TcpCounters>,
-            Option<LateListener>,
-        )>,
+        tcp: Option<StreamTcp>,
     ) -> StreamGuard {
-        StreamGuard {
-            counters,
-            gate,
-            tcp: tcp.map(|(addr, counters, late)| (addr, counters, Mutex::new(late))),
-        }
+        StreamGuard { counters, gate, tcp }
     }
 }
 
@@ -726,14 +722,14 @@ impl rsipstack::transaction::endpoint::TransportEventInspector for StreamGuard {
         event: rsipstack::transport::TransportEvent,
     ) -> Option<rsipstack::transport::TransportEvent> {
         use rsipstack::transport::TransportEvent;
-        if let Some((local, tcp, late)) = &self.tcp {
-            let run = late.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(tcp) = &self.tcp {
+            let run = tcp.late.lock().unwrap_or_else(|e| e.into_inner()).take();
             if let Some(run) = run {
                 run();
             }
             if let TransportEvent::Incoming(_, conn, _) = &event {
-                if conn.is_reliable() && conn.get_addr() == local {
-                    tcp.taken.fetch_add(1, Ordering::Relaxed);
+                if conn.is_reliable() && conn.get_addr() == &tcp.local {
+                    tcp.counters.taken.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }

@@ -435,12 +435,10 @@ impl SipStack {
             .with_transport_inspector(Box::new(guard::StreamGuard::new(
                 counters.guard.clone(),
                 gate.clone(),
-                tcp_addr.map(|addr| {
-                    (
-                        tcp_sip_addr(addr),
-                        counters.tcp.clone(),
-                        late_listener.take(),
-                    )
+                tcp_addr.map(|addr| guard::StreamTcp {
+                    local: tcp_sip_addr(addr),
+                    counters: counters.tcp.clone(),
+                    late: std::sync::Mutex::new(late_listener.take()),
                 }),
             )))
             .with_inspector(Box::new(inspect::MetricsInspector::new()))
