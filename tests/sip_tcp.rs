@@ -85,7 +85,10 @@ fn read_response(stream: &mut TcpStream, bound: Duration) -> Read1 {
             Ok(n) => {
                 got.extend_from_slice(&buf[..n]);
                 // A keep-alive's pong (CRLF) may come before the response.
-                let start = got.iter().position(|b| !b"\r\n".contains(b)).unwrap_or(got.len());
+                let start = got
+                    .iter()
+                    .position(|b| !b"\r\n".contains(b))
+                    .unwrap_or(got.len());
                 if let Some(r) = first_final_response(&got[start..]) {
                     return Read1::Response(r);
                 }
@@ -169,7 +172,11 @@ fn the_per_source_connection_cap_holds_and_other_sources_still_connect() {
             (_, other) => panic!("neither served nor closed: {other:?}"),
         }
     }
-    assert_eq!((served, closed), (4, 5), "served and closed of 9 with a cap of 4");
+    assert_eq!(
+        (served, closed),
+        (4, 5),
+        "served and closed of 9 with a cap of 4"
+    );
     assert_eq!(refused(&navbat, "source_cap"), 5);
     // Another source is not held by the first one's cap.
     let mut other = connect_from([127, 0, 0, 2], navbat.sip);
@@ -204,7 +211,9 @@ fn another_version_and_an_unknown_method_are_answered_and_the_connection_kept() 
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
-    stream.read_exact(&mut pong).expect("the pong of a CRLFCRLF ping");
+    stream
+        .read_exact(&mut pong)
+        .expect("the pong of a CRLFCRLF ping");
     assert_eq!(&pong, b"\r\n");
     send(&mut stream, "OPTIONS", "SIP/2.0");
     assert_eq!(status_of(&mut stream, "OPTIONS after the 501"), 200);
@@ -228,14 +237,20 @@ fn deep_folded_requests_write_a_bounded_number_of_warnings() {
     }
     // The connection is read in order: the answer to a last plain OPTIONS means all fifty
     // were parsed (whatever each was answered).
-    let last = request("OPTIONS", "SIP/2.0", navbat.sip, local, "")
-        .replacen("Call-ID: tcp-", "Call-ID: last-", 1);
+    let last = request("OPTIONS", "SIP/2.0", navbat.sip, local, "").replacen(
+        "Call-ID: tcp-",
+        "Call-ID: last-",
+        1,
+    );
     stream.write_all(last.as_bytes()).unwrap();
     let until = Instant::now() + Duration::from_secs(90);
     let mut got = Vec::new();
     let mut buf = [0u8; 65536];
     while !String::from_utf8_lossy(&got).contains("Call-ID: last-") {
-        assert!(Instant::now() < until, "the last OPTIONS was never answered");
+        assert!(
+            Instant::now() < until,
+            "the last OPTIONS was never answered"
+        );
         stream
             .set_read_timeout(Some(Duration::from_secs(1)))
             .unwrap();
@@ -250,7 +265,10 @@ fn deep_folded_requests_write_a_bounded_number_of_warnings() {
         .lines()
         .filter(|l| l.contains(" WARN ") && l.contains("folded header"))
         .count();
-    assert!(parser >= 1, "the parser's warning never showed (test not exercising it)");
+    assert!(
+        parser >= 1,
+        "the parser's warning never showed (test not exercising it)"
+    );
     let added = warnings(&log) - before;
     assert!(
         added <= 20,

@@ -646,7 +646,8 @@ fn linphonec_registers_with_sha256_digest() {
         OperatorSpec::regular("1002"),
     ]);
     let rig = Rig::start("phones-sha256", config);
-    let mut operator = Linphonec::start(rig.navbat.dir.path(), "linsha1001", &rig.operator_mic, true);
+    let mut operator =
+        Linphonec::start(rig.navbat.dir.path(), "linsha1001", &rig.operator_mic, true);
     operator.register(
         "1001",
         rig.navbat.config.password_of("1001"),
@@ -669,7 +670,9 @@ fn linphonec_registers_with_sha256_digest() {
     );
     let trace = std::fs::read_to_string(&operator.trace).unwrap_or_default();
     assert!(
-        trace.lines().any(|l| l.starts_with("Authorization:") && l.contains("algorithm=SHA-256")),
+        trace
+            .lines()
+            .any(|l| l.starts_with("Authorization:") && l.contains("algorithm=SHA-256")),
         "linphonec's REGISTER did not answer with SHA-256"
     );
 }

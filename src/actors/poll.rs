@@ -11,8 +11,9 @@ use crate::metrics::{
     EVENTS_SHED, JOURNAL_DEPTH, JOURNAL_LAG, JOURNAL_SHED, JOURNAL_WAITS, OPERATORS,
     OPERATORS_REGISTERED, QUEUE_EXPECTED_WAIT, QUEUE_LONGEST_WAIT, QUEUE_OPERATORS, QUEUE_RINGING,
     QUEUE_WAITING, REDIS_UP, SIP_AUTH_BANS, SIP_AUTH_FAILURES, SIP_AUTH_REFUSED, SIP_AUTH_REPLAYS,
-    SIP_DOOR, SIP_DOOR_QUEUE, SIP_GUARD, SIP_TCP_CONNECTIONS, SIP_TCP_REFUSED, SIP_INVITES_REJECTED, SIP_REGISTRATIONS,
-    TENANT_CHANNELS_IN_USE, TENANT_CHANNELS_LIMIT, TENANT_SURGE,
+    SIP_DOOR, SIP_DOOR_QUEUE, SIP_GUARD, SIP_INVITES_REJECTED, SIP_REGISTRATIONS,
+    SIP_TCP_CONNECTIONS, SIP_TCP_REFUSED, TENANT_CHANNELS_IN_USE, TENANT_CHANNELS_LIMIT,
+    TENANT_SURGE,
 };
 use actix::Addr;
 use std::collections::HashMap;
@@ -145,8 +146,12 @@ impl MetricsPoller {
             }
             metrics::gauge!(SIP_DOOR_QUEUE).set(g.queued() as f64);
             metrics::gauge!(SIP_TCP_CONNECTIONS).set(c.tcp.open.load(Relaxed) as f64);
-            for (algorithm, n) in crate::metrics::AUTH_ALGORITHMS.into_iter().zip(&c.auth_succeeded) {
-                metrics::counter!(crate::metrics::SIP_AUTH, "algorithm" => algorithm).absolute(n.load(Relaxed));
+            for (algorithm, n) in crate::metrics::AUTH_ALGORITHMS
+                .into_iter()
+                .zip(&c.auth_succeeded)
+            {
+                metrics::counter!(crate::metrics::SIP_AUTH, "algorithm" => algorithm)
+                    .absolute(n.load(Relaxed));
             }
             for (reason, n) in crate::metrics::TCP_REASONS.into_iter().zip(&c.tcp.refused) {
                 metrics::counter!(SIP_TCP_REFUSED, "reason" => reason).absolute(n.load(Relaxed));

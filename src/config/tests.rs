@@ -109,11 +109,8 @@ fn embedded_default_demo_ha1_values_match_demo_passwords() {
     for operator in &config.operators {
         let expected = digest_ha1(&operator.ext, "navbat", &format!("demo{}", operator.ext));
         assert_eq!(operator.ha1, expected, "operator {}", operator.ext);
-        let sha256 = super::digest_ha1_sha256(
-            &operator.ext,
-            "navbat",
-            &format!("demo{}", operator.ext),
-        );
+        let sha256 =
+            super::digest_ha1_sha256(&operator.ext, "navbat", &format!("demo{}", operator.ext));
         assert_eq!(
             operator.ha1_sha256.as_deref(),
             Some(sha256.as_str()),
@@ -126,11 +123,8 @@ fn embedded_default_demo_ha1_values_match_demo_passwords() {
 
 #[test]
 fn a_malformed_sha256_ha1_names_its_field() {
-    let toml = crate::config::EMBEDDED_DEFAULT_TOML.replacen(
-        "ha1_sha256 = \"",
-        "ha1_sha256 = \"zz",
-        1,
-    );
+    let toml =
+        crate::config::EMBEDDED_DEFAULT_TOML.replacen("ha1_sha256 = \"", "ha1_sha256 = \"zz", 1);
     let errors = Config::from_toml_str(&toml, "test.toml").unwrap_err();
     expect_error(&errors, "operator[0].ha1_sha256");
 }
@@ -923,11 +917,26 @@ fn sip_tcp_limits_are_checked_and_name_their_fields() {
     assert_eq!((defaults.per_source, defaults.total), (16, 1024));
     assert_eq!(defaults.header_deadline, Duration::from_secs(5));
     for (table, field) in [
-        ("[sip.tcp_limits]\nper_source = 0", "sip.tcp_limits.per_source"),
-        ("[sip.tcp_limits]\nper_source = 50\ntotal = 10", "sip.tcp_limits.per_source"),
-        ("[sip.tcp_limits]\nheader_deadline_secs = 0", "sip.tcp_limits.header_deadline_secs"),
-        ("[sip.tcp_limits]\nidle_secs = 1", "sip.tcp_limits.idle_secs"),
-        ("[sip.tcp_limits]\nmax_message_bytes = 100", "sip.tcp_limits.max_message_bytes"),
+        (
+            "[sip.tcp_limits]\nper_source = 0",
+            "sip.tcp_limits.per_source",
+        ),
+        (
+            "[sip.tcp_limits]\nper_source = 50\ntotal = 10",
+            "sip.tcp_limits.per_source",
+        ),
+        (
+            "[sip.tcp_limits]\nheader_deadline_secs = 0",
+            "sip.tcp_limits.header_deadline_secs",
+        ),
+        (
+            "[sip.tcp_limits]\nidle_secs = 1",
+            "sip.tcp_limits.idle_secs",
+        ),
+        (
+            "[sip.tcp_limits]\nmax_message_bytes = 100",
+            "sip.tcp_limits.max_message_bytes",
+        ),
     ] {
         let errors = Config::from_toml_str(&with(table), "test.toml").unwrap_err();
         expect_error(&errors, field);

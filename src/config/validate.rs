@@ -17,10 +17,10 @@ use super::raw::{
     RawTenant, RawWindow,
 };
 use super::{
-    demo_password, digest_ha1, digest_ha1_sha256, Bilingual, Config, ConfigErrors, DtmfDigit, HttpConfig, IvrMenu,
-    LanguageChoice, Limits, MediaConfig, NoInputPolicy, Operator, OperatorDefaults, Queue,
-    QueueTiming, ShutdownConfig, SipConfig, StrategyName, Tenant, TopicChoice, DEMO_ADMIN_TOKEN,
-    SUPPORTED_LANGUAGES,
+    demo_password, digest_ha1, digest_ha1_sha256, Bilingual, Config, ConfigErrors, DtmfDigit,
+    HttpConfig, IvrMenu, LanguageChoice, Limits, MediaConfig, NoInputPolicy, Operator,
+    OperatorDefaults, Queue, QueueTiming, ShutdownConfig, SipConfig, StrategyName, Tenant,
+    TopicChoice, DEMO_ADMIN_TOKEN, SUPPORTED_LANGUAGES,
 };
 use crate::schedule::{parse_time_zone, parse_weekday, ClockTime, Hours, OpeningWindow, DAY_NAMES};
 
@@ -340,10 +340,7 @@ fn check_sip_tcp(
     if raw.idle_secs < raw.header_deadline_secs.max(1) {
         errors.push(
             "sip.tcp_limits.idle_secs",
-            format!(
-                "{} s is shorter than the header deadline",
-                raw.idle_secs
-            ),
+            format!("{} s is shorter than the header deadline", raw.idle_secs),
             "leave it out for the default (900, longer than a phone's keep-alive interval) or \
              give at least header_deadline_secs",
         );

@@ -711,7 +711,11 @@ impl StreamGuard {
         gate: Arc<DoorGate>,
         tcp: Option<StreamTcp>,
     ) -> StreamGuard {
-        StreamGuard { counters, gate, tcp }
+        StreamGuard {
+            counters,
+            gate,
+            tcp,
+        }
     }
 }
 
@@ -891,7 +895,9 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
                 screen_truncated(&buf[..len])
             } else {
                 match door_check(&buf[..len], from.ip(), &self.gate, &self.counters) {
-                    Fast::Screen => super::warn_limit::from_source(from.ip(), || screen(&buf[..len])),
+                    Fast::Screen => {
+                        super::warn_limit::from_source(from.ip(), || screen(&buf[..len]))
+                    }
                     Fast::Done(Screen::Answer { bytes, .. }) => {
                         let _ = self.socket.send_to(&bytes, from).await;
                         continue;
