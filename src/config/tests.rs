@@ -910,35 +910,35 @@ fn trunk_sources_are_addresses_or_networks() {
 
 #[test]
 fn sip_tcp_limits_are_checked_and_name_their_fields() {
-    let with = |table: &str| {
-        crate::config::EMBEDDED_DEFAULT_TOML.replacen("[sip]", &format!("{table}\n\n[sip]"), 1)
-    };
     let defaults = Config::embedded_default().sip.tcp_limits;
     assert_eq!((defaults.per_source, defaults.total), (16, 1024));
     assert_eq!(defaults.header_deadline, Duration::from_secs(5));
-    for (table, field) in [
+    for (line, wrong, field) in [
         (
-            "[sip.tcp_limits]\nper_source = 0",
+            "per_source = 16",
+            "per_source = 0",
             "sip.tcp_limits.per_source",
         ),
+        ("total = 1024", "total = 10", "sip.tcp_limits.per_source"),
         (
-            "[sip.tcp_limits]\nper_source = 50\ntotal = 10",
-            "sip.tcp_limits.per_source",
-        ),
-        (
-            "[sip.tcp_limits]\nheader_deadline_secs = 0",
+            "header_deadline_secs = 5",
+            "header_deadline_secs = 0",
             "sip.tcp_limits.header_deadline_secs",
         ),
         (
-            "[sip.tcp_limits]\nidle_secs = 1",
+            "idle_secs = 900",
+            "idle_secs = 1",
             "sip.tcp_limits.idle_secs",
         ),
         (
-            "[sip.tcp_limits]\nmax_message_bytes = 100",
+            "max_message_bytes = 65535",
+            "max_message_bytes = 100",
             "sip.tcp_limits.max_message_bytes",
         ),
     ] {
-        let errors = Config::from_toml_str(&with(table), "test.toml").unwrap_err();
+        let toml = crate::config::EMBEDDED_DEFAULT_TOML.replacen(line, wrong, 1);
+        assert_ne!(toml, crate::config::EMBEDDED_DEFAULT_TOML, "{line}");
+        let errors = Config::from_toml_str(&toml, "test.toml").unwrap_err();
         expect_error(&errors, field);
     }
 }
