@@ -12,10 +12,11 @@
 # time: compression 1, because the greeting, menu, offer and information prompts are real
 # audio whose length a compressed clock would stretch by the compression factor. WINDOW_SECS
 # (default 480) of it; the run is bounded by BOUND_SECS (default 720) of calls and tail.
-# The simulator holds the channel as the router's prompts do (--surge-info-secs 7.6: the
-# results-where information, 8.1 s in Uzbek, 6.6 s in Russian; --surge-confirm-secs 6.3: the
-# confirmation after a key, callback-booked 7.2/5.9 s and sms-sent 4.8/5.4 s, plus the event
-# feed's lag before the caller keys); the run takes the same flags and ignores those two
+# The simulator holds the channel as the router's prompts do (--surge-info-secs 6.8: the
+# results-where information, 7.1 s in Uzbek, 6.0 s in Russian; --surge-confirm-secs 4.1: the
+# confirmation after a key, callback-booked 4.5/2.4 s and sms-sent 3.5/3.4 s, plus about
+# 0.5 s of the event feed's lag before loadgen's callers key); the run takes the same flags
+# and ignores those two
 # (the router plays the real prompts). The simulator is also run with SIM_SEEDS other seeds
 # (default 4) on the same scenario, to show how far chance alone moves each share.
 # Environment: SCALE, WINDOW_SECS, BOUND_SECS, SEED (default 1), SIM_SEEDS, OUT (default a
@@ -39,7 +40,7 @@ reserve=$(python3 -c "print(round(2 / $SCALE))")
 channels=$(python3 -c "print(max(1, round(300 / $SCALE)))")
 ARGS=(--profile constant --calls "$calls" --duration "$WINDOW_SECS"
     --operators "$operators" --reserve "$reserve" --channels "$channels" --surge
-    --surge-info-secs 7.6 --surge-confirm-secs 6.3)
+    --surge-info-secs 6.8 --surge-confirm-secs 4.1)
 SIM_SEEDS="${SIM_SEEDS:-4}"
 echo "scenario: ${ARGS[*]} --seed $SEED (binaries: $BIN)" >&2
 

@@ -172,6 +172,21 @@ enum UserAction {
         /// Login name.
         username: String,
     },
+    /// Give an officer or supervisor account a SIP identity, so its softphone may listen to
+    /// live calls of its tenants by feature code (`*51<ext>`; supervisor accounts also
+    /// `*52`/`*53`). The SIP password is read like a web password; only its digest HA1s for
+    /// sip.realm are stored. The extension may be no configured operator's nor another
+    /// account's.
+    Sip {
+        /// Login name.
+        username: String,
+        /// The SIP user name the softphone authenticates as.
+        #[arg(long, required_unless_present = "remove")]
+        ext: Option<String>,
+        /// Remove the account's SIP identity instead.
+        #[arg(long, conflicts_with = "ext")]
+        remove: bool,
+    },
     /// List the accounts.
     List,
     /// Print the argon2id hash of a password, for `password_hash` in an [[account]] section.
@@ -469,6 +484,42 @@ fn user(config: &Config, action: UserAction) -> anyhow::Result<()> {
                     anyhow::ensure!(db::set_disabled(&pool, &username, false, now).await?, "no account {username}");
                     db::audit_direct(&pool, &shell("account_enabled", &username, None), now).await?;
                     println!("{username}: enabled");
+                }
+                UserAction::Sip { username, ext, remove } => {
+                    let account = db::get(&pool, &username).await?.ok_or_else(|| anyhow::anyhow!("no account {username}; fix: navbat user add {username} ..."))?;
+                    if remove {
+                        anyhow::ensure!(db::remove_sip(&pool, &username).await?, "{username} has no SIP identity; nothing changed");
+                        db::audit_direct(&pool, &shell("sip_identity_removed", &username, None), now).await?;
+                        println!("{username}: SIP identity removed");
+                        return Ok(());
+                    }
+                    let ext = ext.unwrap_or_default();
+                    anyhow::ensure!(
+                        navbat::recordings::access::LIVE_ROLES.contains(&account.role),
+                        "{username} is an {} account; only officer and supervisor accounts listen by feature code; fix: give the SIP identity to such an account",
+                        account.role
+                    );
+                    anyhow::ensure!(
+                        (1..=32).contains(&ext.len()) && ext.bytes().all(|b| b.is_ascii_alphanumeric()),
+                        "extension {ext:?}: use 1-32 letters or digits; fix: --ext 1950"
+                    );
+                    anyhow::ensure!(
+                        config.operator(&ext).is_none(),
+                        "extension {ext} is a configured operator's ([[operator]] ext); fix: choose an extension no operator has"
+                    );
+                    if let Some(owner) = db::ext_owner(&pool, &ext).await? {
+                        anyhow::ensure!(owner == username, "extension {ext} belongs to account {owner}; fix: choose another extension");
+                    }
+                    let pw = new_password(&format!("{username}'s SIP extension {ext}"))?;
+                    let realm = &config.sip.realm;
+                    let md5 = navbat::sip::digest::ha1(&ext, realm, &pw);
+                    let sha256 = {
+                        use sha2::Digest;
+                        hex::encode(sha2::Sha256::digest(format!("{ext}:{realm}:{pw}").as_bytes()))
+                    };
+                    db::set_sip(&pool, &username, &ext, realm, &md5, &sha256, now).await?;
+                    db::audit_direct(&pool, &shell("sip_identity_set", &username, Some(format!("extension {ext}, realm {realm}"))), now).await?;
+                    println!("{username}: SIP identity {ext} set (realm {realm}); its softphone dials *51<operator ext> to listen");
                 }
                 UserAction::List => {
                     for a in db::list(&pool).await? {

@@ -125,6 +125,16 @@ pub const SIP_AUTH_REFUSED: &str = "navbat_sip_auth_refused_total";
 pub const SIP_AUTH_BANS: &str = "navbat_sip_auth_bans_total";
 /// Digest responses that repeated a nonce count (replays).
 pub const SIP_AUTH_REPLAYS: &str = "navbat_sip_auth_replays_total";
+/// Authenticated feature-code INVITEs (D17, D19) by who dialled and what became of them.
+pub const FEATURE_CODES: &str = "navbat_feature_code_admissions_total";
+/// SIP identities of accounts that may listen by feature code, usable now.
+pub const SIP_LISTENER_IDENTITIES: &str = "navbat_sip_listener_identities";
+/// Who dialled a feature code: a configured supervisor, a supervisor account or an
+/// officer account (anyone else is `other`).
+pub const FEATURE_CODE_ROLES: &[&str] = &["config_supervisor", "supervisor", "officer", "other"];
+/// What became of a feature code: joined the call; refused by role or mode (403); not a
+/// call the user may know of, or no such call (404/480); the call could not take them.
+pub const FEATURE_CODE_RESULTS: &[&str] = &["joined", "wrong_role", "not_found", "refused"];
 
 /// Age of the oldest event not yet in the database (0 when the store is caught up).
 pub const JOURNAL_LAG: &str = "navbat_journal_lag_seconds";
@@ -286,6 +296,20 @@ pub const CATALOGUE: &[MetricSpec] = &[
         Unit::Count,
         &[],
         "Source addresses banned after repeated authentication failures.",
+    ),
+    live(
+        FEATURE_CODES,
+        Counter,
+        Unit::Count,
+        &["role", "result"],
+        "Authenticated feature-code INVITEs (listen, whisper, barge) by who dialled (config_supervisor, supervisor, officer, other) and result (joined, wrong_role, not_found, refused).",
+    ),
+    live(
+        SIP_LISTENER_IDENTITIES,
+        Gauge,
+        Unit::Count,
+        &[],
+        "SIP identities of officer and supervisor accounts (navbat user sip) usable for feature codes now.",
     ),
     live(
         SIP_AUTH_REPLAYS,
@@ -723,6 +747,12 @@ impl LabelSpace {
             metrics::counter!(SIP_DOOR, "verdict" => verdict).absolute(0);
         }
         metrics::gauge!(SIP_DOOR_QUEUE).set(0.0);
+        metrics::gauge!(SIP_LISTENER_IDENTITIES).set(0.0);
+        for role in FEATURE_CODE_ROLES {
+            for result in FEATURE_CODE_RESULTS {
+                metrics::counter!(FEATURE_CODES, "role" => *role, "result" => *result).increment(0);
+            }
+        }
         for role in ["uas", "uac"] {
             let _registered = metrics::histogram!(SIP_INVITE_LATENCY, "role" => role);
         }

@@ -13,6 +13,7 @@ use navbat::media::{g711, rtp, Codec};
 use serde_json::json;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -870,8 +871,29 @@ fn supervisor_dial(
     phone: &Phone,
     stay_ms: u64,
 ) -> Sipp {
-    let stay = stay_ms.to_string();
     let password = navbat.config.password_of(ext).to_string();
+    softphone_dial(
+        navbat,
+        name,
+        scenario_file,
+        (ext, &password),
+        number,
+        phone,
+        stay_ms,
+    )
+}
+
+/// A softphone dialling `number` (a feature code) as `(user, password)`.
+fn softphone_dial(
+    navbat: &Navbat,
+    name: &str,
+    scenario_file: &str,
+    (ext, password): (&str, &str),
+    number: &str,
+    phone: &Phone,
+    stay_ms: u64,
+) -> Sipp {
+    let stay = stay_ms.to_string();
     navbat.sipp_client(
         name,
         scenario_file,
@@ -886,7 +908,7 @@ fn supervisor_dial(
             "-au",
             ext,
             "-ap",
-            &password,
+            password,
             "-key",
             "rtp_port",
             &phone.port(),
@@ -1022,6 +1044,253 @@ fn supervisor_softphone_whispers_by_feature_code() {
         .filter(|e| e["kind"] == "monitor_started")
         .count();
     assert_eq!(monitors, 1, "only the whisper joined");
+}
+
+/// `navbat user sip LOGIN --ext EXT` against the running router's database, the SIP password
+/// on standard input.
+fn set_sip_identity(navbat: &Navbat, login: &str, ext: &str, password: &str) -> Output {
+    let mut child = Command::new(navbat_bin())
+        .arg("--config")
+        .arg(navbat.dir.path().join("navbat.toml"))
+        .args(["user", "sip", login, "--ext", ext])
+        .current_dir(navbat.dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// The value of an unlabelled metric in `/metrics`.
+fn metric(navbat: &Navbat, name: &str) -> Option<f64> {
+    navbat
+        .get("/metrics")
+        .body
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} "))?.trim().parse().ok())
+}
+
+/// Issue 16 part 3, D19: the client's officer listens to their tenant's live calls from a
+/// softphone by feature code, under the recordings' rule (their tenants only; listen, not
+/// whisper or barge), each listen in the audit log with who, when, what and from where.
+#[test]
+fn officer_softphone_listens_to_its_tenants_calls_only() {
+    let dir = TestDir::new("media-officer-prompts");
+    let prompts = shared_prompts(dir.path());
+    let navbat = Navbat::start(
+        "media-officer",
+        common::desk::with_desk(
+            TestConfig::default()
+                .prompts_dir(&prompts)
+                .reserve_after_secs(600)
+                .operators(vec![
+                    OperatorSpec::regular("1001"),
+                    OperatorSpec::regular("1002"),
+                    OperatorSpec::reserve("1901").supervising(),
+                ]),
+            "",
+        ),
+    );
+    const OFFICER: (&str, &str) = ("1950", "officer sip secret");
+    const OTHER_OFFICER: (&str, &str) = ("1960", "other officer secret");
+
+    // The CLI: an operator's extension, another account's and a web-only role are refused.
+    for (login, ext, why) in [
+        ("officer-dtm", "1001", "configured operator"),
+        ("editor", "1970", "only officer and supervisor"),
+    ] {
+        let out = set_sip_identity(&navbat, login, ext, OFFICER.1);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains(why),
+            "{login} {ext}: {err}"
+        );
+    }
+    for (login, (ext, password)) in [("officer-dtm", OFFICER), ("officer-support", OTHER_OFFICER)] {
+        let out = set_sip_identity(&navbat, login, ext, password);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = set_sip_identity(&navbat, "sup-dtm", OFFICER.0, "taken extension pw");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("belongs to account officer-dtm"),
+        "{err}"
+    );
+    // The router reads the identities from its database.
+    wait_until("the SIP identities in the router", EVENT_DEADLINE, || {
+        (metric(&navbat, "navbat_sip_listener_identities") == Some(2.0)).then_some(())
+    });
+    // Only its HA1s are stored: the password is in no file of the database.
+    let data = navbat.dir.path().join("data");
+    let files: Vec<_> = std::fs::read_dir(&data).unwrap().flatten().collect();
+    assert!(
+        files.iter().any(|f| f.file_name() == "navbat.db"),
+        "{data:?}"
+    );
+    for f in files {
+        let bytes = std::fs::read(f.path()).unwrap_or_default();
+        assert!(
+            !bytes
+                .windows(OFFICER.1.len())
+                .any(|w| w == OFFICER.1.as_bytes()),
+            "the SIP password is in {:?}",
+            f.path()
+        );
+    }
+
+    let op_media = Phone::start_tone(Some((Codec::Pcmu, OPERATOR_HZ)));
+    let mut op_sipp = answering_phone(&navbat, "1001", &op_media);
+    navbat.wait_operator("1001", "available");
+    let idle = Phone::start(None);
+    let refused = |name: &str, who: (&str, &str), number: &str| {
+        let mut s = softphone_dial(
+            &navbat,
+            name,
+            "supervisor_dial_refused.xml",
+            who,
+            number,
+            &idle,
+            0,
+        );
+        s.wait();
+        refusal_status(&navbat.dir.path().join(format!("{name}.messages.log")))
+    };
+    // Before any call: the answers an officer of another tenant will get below.
+    let not_on_call = refused("officer-idle", OFFICER, "*511001");
+    assert_eq!(not_on_call, "480");
+    let unknown = refused("officer-unknown", OFFICER, "*519999");
+    assert_eq!(unknown, "404");
+
+    // A wrong password is refused as for supervisors (challenged again) and counted by the
+    // guessing guard.
+    let failures_before = metric(&navbat, "navbat_sip_auth_failures_total").unwrap_or(0.0);
+    softphone_dial(
+        &navbat,
+        "officer-wrong",
+        "supervisor_dial_wrong_password.xml",
+        (OFFICER.0, "not the password"),
+        "*511001",
+        &idle,
+        0,
+    )
+    .wait_success();
+    navbat.wait_for_event("auth_failed", EVENT_DEADLINE, |e| {
+        e["account"] == OFFICER.0 && e["reason"] == "wrong password" && e["known"] == true
+    });
+    wait_until("the guard counted the failure", EVENT_DEADLINE, || {
+        (metric(&navbat, "navbat_sip_auth_failures_total")? > failures_before).then_some(())
+    });
+
+    let caller_media = Phone::start_tone(Some((Codec::Pcma, CALLER_HZ)));
+    let sipp = caller_by_info(&navbat, "caller", &caller_media, 30_000);
+    let answered = navbat.wait_for_event("call_answered", Duration::from_secs(40), |_| true);
+    let call = answered["call"].as_str().unwrap().to_string();
+
+    // The officer of another tenant is answered as if the operator were not on a call.
+    assert_eq!(
+        refused("other-tenant", OTHER_OFFICER, "*511001"),
+        not_on_call,
+        "an officer of another tenant learnt of the call"
+    );
+    // Whisper and barge are not for officers.
+    assert_eq!(refused("officer-whisper", OFFICER, "*521001"), "403");
+    assert_eq!(refused("officer-barge", OFFICER, "*531001"), "403");
+    assert_eq!(
+        navbat
+            .events()
+            .iter()
+            .filter(|e| e["kind"] == "monitor_started")
+            .count(),
+        0,
+        "a refused feature code joined the call"
+    );
+
+    // The officer of the call's tenant listens: hears both sides, nobody hears them.
+    let officer_media = Phone::start_tone(Some((Codec::Pcmu, SUPERVISOR_HZ)));
+    let listen_from = SystemTime::now();
+    let officer = softphone_dial(
+        &navbat,
+        "officer",
+        "supervisor_dial.xml",
+        OFFICER,
+        "*511001",
+        &officer_media,
+        5_000,
+    );
+    navbat.wait_for_event("monitor_started", EVENT_DEADLINE, |e| {
+        e["call"] == call.as_str() && e["mode"] == "listen" && e["supervisor"] == OFFICER.0
+    });
+    wait_until("the officer hears both sides", EVENT_DEADLINE, || {
+        let heard = officer_media.received();
+        (packets_with_tone(&heard, CALLER_HZ) >= HEARD
+            && packets_with_tone(&heard, OPERATOR_HZ) >= HEARD)
+            .then_some(())
+    });
+    officer.wait_success();
+    for (who, phone) in [("operator", &op_media), ("caller", &caller_media)] {
+        let heard: Vec<Received> = phone
+            .received()
+            .into_iter()
+            .filter(|p| p.at > listen_from)
+            .collect();
+        assert_eq!(
+            packets_with_tone(&heard, SUPERVISOR_HZ),
+            0,
+            "the {who} heard the listening officer"
+        );
+    }
+
+    // The audit log: who, what, of which tenant, from where; and the end.
+    let audit = wait_until("the listen in the audit log", EVENT_DEADLINE, || {
+        let log = navbat.get_json("/api/audit?limit=1000");
+        let lines: Vec<serde_json::Value> = log
+            .as_array()?
+            .iter()
+            .filter(|l| {
+                l["action"]
+                    .as_str()
+                    .is_some_and(|a| a.starts_with("live_listen"))
+            })
+            .cloned()
+            .collect();
+        (lines.len() >= 2).then_some(lines)
+    });
+    for action in ["live_listen", "live_listen_end"] {
+        let line = audit
+            .iter()
+            .find(|l| l["action"] == action)
+            .unwrap_or_else(|| panic!("no {action} line: {audit:#?}"));
+        assert_eq!(line["actor"], "officer-dtm", "{line}");
+        assert_eq!(line["role"], "officer", "{line}");
+        assert_eq!(line["tenant"], "dtm", "{line}");
+        assert_eq!(line["source"], "127.0.0.1", "{line}");
+        assert!(
+            line["target"]
+                .as_str()
+                .is_some_and(|t| t.ends_with(&format!(":{call}"))),
+            "{line}"
+        );
+        assert!(
+            line["detail"].as_str().unwrap_or("").contains("1001"),
+            "{line}"
+        );
+    }
+    assert_eq!(audit.len(), 2, "only the one listen: {audit:#?}");
+
+    sipp.wait_success();
+    op_sipp.wait();
 }
 
 #[test]

@@ -521,6 +521,79 @@ fn postgres_down_across_a_restart_recovers_without_sending_twice() {
     );
 }
 
+/// The SIP identities of listening accounts (`navbat user sip`): set, replaced, joined with
+/// the account's role, tenants and state, its extension owned, removed; the same on both back
+/// ends.
+fn suite_sip_identities_follow_their_accounts(backend: Backend) {
+    use navbat::accounts::{db as adb, Account, Lang, Role, Tenants};
+    let dir = tempfile::tempdir().unwrap();
+    let url = backend.url(dir.path());
+    block_on(async {
+        let db = navbat::store::db::Db::connect_lazy(&url).unwrap();
+        db.migrate().await.unwrap();
+        let pool = db.pool().clone();
+        for (user, role, ext) in [
+            ("officer-dtm", Role::Officer, None),
+            ("op1001", Role::Operator, Some("1001")),
+        ] {
+            let new = adb::NewAccount {
+                account: Account {
+                    username: user.into(),
+                    display_name: user.into(),
+                    role,
+                    tenants: Tenants::parse("dtm"),
+                    operator_ext: ext.map(str::to_owned),
+                    language: Lang::Uz,
+                    disabled: false,
+                },
+                password_hash: "x".into(),
+            };
+            assert!(adb::add(&pool, &new, 1).await.unwrap());
+        }
+        assert_eq!(
+            adb::ext_owner(&pool, "1001").await.unwrap().as_deref(),
+            Some("op1001")
+        );
+        assert_eq!(adb::ext_owner(&pool, "1950").await.unwrap(), None);
+        adb::set_sip(&pool, "officer-dtm", "1949", "navbat", "m0", "s0", 2)
+            .await
+            .unwrap();
+        adb::set_sip(&pool, "officer-dtm", "1950", "navbat", "m1", "s1", 3)
+            .await
+            .unwrap();
+        assert_eq!(
+            adb::ext_owner(&pool, "1950").await.unwrap().as_deref(),
+            Some("officer-dtm")
+        );
+        assert_eq!(
+            adb::ext_owner(&pool, "1949").await.unwrap(),
+            None,
+            "replaced"
+        );
+        let ids = adb::sip_identities(&pool).await.unwrap();
+        assert_eq!(ids.len(), 1);
+        let id = &ids[0];
+        assert_eq!(
+            (id.username.as_str(), id.ext.as_str(), id.role, id.disabled),
+            ("officer-dtm", "1950", Role::Officer, false)
+        );
+        assert_eq!((id.ha1_md5.as_str(), id.ha1_sha256.as_str()), ("m1", "s1"));
+        assert!(id.tenants.allows("dtm") && !id.tenants.allows("support"));
+        // Another account may not take the extension (the unique index).
+        assert!(adb::set_sip(&pool, "op1001", "1950", "navbat", "m", "s", 4)
+            .await
+            .is_err());
+        adb::set_disabled(&pool, "officer-dtm", true, 5)
+            .await
+            .unwrap();
+        assert!(adb::sip_identities(&pool).await.unwrap()[0].disabled);
+        assert!(adb::remove_sip(&pool, "officer-dtm").await.unwrap());
+        assert!(!adb::remove_sip(&pool, "officer-dtm").await.unwrap());
+        assert!(adb::sip_identities(&pool).await.unwrap().is_empty());
+        db.close().await;
+    });
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -539,4 +612,5 @@ on_both_backends!(
     suite_repeat_calls_are_linked_and_history_is_masked,
     suite_migrations_are_applied_once,
     suite_outbox_and_callbacks_are_kept_and_recovered,
+    suite_sip_identities_follow_their_accounts,
 );

@@ -374,3 +374,65 @@ fn without_a_morning_window_a_callback_that_cannot_be_kept_is_not_offered() {
         .iter()
         .all(|e| e["kind"] != "callback_requested"));
 }
+
+#[test]
+fn an_open_offer_holds_its_callback_place_until_the_caller_answers_it() {
+    let gateway = StubGateway::start();
+    let data = tempfile::tempdir().unwrap();
+    // Closing in 9 to 10 minutes with one operator on duty, a handle time of 181 s (180 s
+    // and 1 s of wrap-up) and 30 % kept for live callers: 0.7 x (540..600 s - 181 s) / 181 s
+    // leaves room for one callback today, and still does ~1 minute later (from 440 s on).
+    let navbat = Navbat::start(
+        "surge_door_open_offer",
+        config(
+            gateway.port,
+            data.path(),
+            &["1001"],
+            "next_morning = { start = \"08:00\", end = \"10:00\" }",
+            Some(9),
+        ),
+    );
+    navbat.wait_for_event("surge_changed", WAIT, |e| e["on"] == true);
+    // A keeps the only operator busy for the whole test: every later wait is long.
+    let (_operator, _a, _) = busy_operator(&navbat, "120000", 1);
+
+    // B and C join together and key nothing: while B's offer of today's one place is open,
+    // C cannot be offered the same place, so one of them hears "today", the other "the
+    // morning" (whoever comes first).
+    let before = navbat.events().len();
+    let _b = navbat.sipp_client(
+        "caller-b",
+        "caller_ivr_wait_bye.xml",
+        &["-s", DTM_DID, "-m", "1"],
+    );
+    let _c = navbat.sipp_client(
+        "caller-c",
+        "caller_ivr_wait_bye.xml",
+        &["-s", DTM_DID, "-m", "1"],
+    );
+    let offers = |navbat: &Navbat| -> Vec<Value> {
+        navbat.events()[before..]
+            .iter()
+            .filter(|e| e["kind"] == "door_offer")
+            .cloned()
+            .collect()
+    };
+    navbat.wait_for_event("door_offer", WAIT, |_| offers(&navbat).len() >= 2);
+    let two = offers(&navbat);
+    let mut kinds: Vec<&str> = two
+        .iter()
+        .map(|o| o["callback"].as_str().unwrap())
+        .collect();
+    kinds.sort();
+    assert_eq!(kinds, ["next_morning", "today"], "{two:?}");
+
+    // Both decline (the choice window ends); the place is free again: D is offered today.
+    for offer in &two {
+        let call = offer["call"].as_str().unwrap();
+        let choice = navbat.wait_for_event("door_choice", WAIT, |e| e["call"] == call);
+        assert_eq!(choice["choice"], "declined", "{choice}");
+    }
+    let (_d, call_d) = enqueue(&navbat, "caller-d", "caller_ivr_wait_bye.xml", &[]);
+    let offer = navbat.wait_for_event("door_offer", WAIT, |e| e["call"] == call_d.as_str());
+    assert_eq!(offer["callback"], "today", "{offer}");
+}

@@ -70,8 +70,8 @@ say uz uz/surge-greeting.wav "Hozir imtihon davri. Ma'lumot uchun yettini bosing
 say ru ru/surge-greeting.wav "Сейчас период экзаменов. Для справки нажмите семь."
 say uz dtm/uz/surge-greeting.wav "Natijalar markaz saytida. Eshitish uchun yettini bosing."
 say ru dtm/ru/surge-greeting.wav "Результаты на сайте центра. Подробнее: нажмите семь."
-say uz dtm/uz/results-where.wav "Test natijalari markaz saytida, shaxsiy kabinetingizda e'lon qilinadi. Qo'ng'iroq uchun rahmat."
-say ru dtm/ru/results-where.wav "Результаты тестов публикуются на сайте центра, в вашем личном кабинете. Спасибо за звонок."
+say uz dtm/uz/results-where.wav "Test natijalari markaz saytida, shaxsiy kabinetingizda e'lon qilinadi. Rahmat."
+say ru dtm/ru/results-where.wav "Результаты тестов публикуются на сайте центра, в вашем личном кабинете. Спасибо."
 
 # --- surge callbacks: the in-queue offer, said as "<callback-offer-intro> <press-K>" where K is
 # the tenant's [tenant.surge.callback] digit (so the caller hears the key that works), and
@@ -90,8 +90,8 @@ say uz uz/press-star.wav "yulduzchani bosing."
 say ru ru/press-star.wav "нажмите звёздочку."
 say uz uz/press-hash.wav "panjarani bosing."
 say ru ru/press-hash.wav "нажмите решётку."
-say uz uz/callback-booked.wav "Rahmat. Navbatingiz saqlandi, operator sizga qayta qo'ng'iroq qiladi. Xayr."
-say ru ru/callback-booked.wav "Спасибо. Ваша очередь сохранена, оператор вам перезвонит. До свидания."
+say uz uz/callback-booked.wav "Rahmat, sizga qayta qo'ng'iroq qilamiz. Xayr."
+say ru ru/callback-booked.wav "Спасибо, мы вам перезвоним."
 
 # --- the results-day door offer ([tenant.surge.door]): "<callback-offer-intro> <press-K>" for
 # a callback today, or "<callback-offer-morning> <number-S> <callback-offer-morning-and>
@@ -103,8 +103,8 @@ say uz uz/callback-offer-morning-and.wav "dan"
 say ru ru/callback-offer-morning-and.wav "и"
 say uz uz/sms-offer.wav "Ma'lumotni SMS orqali olish uchun"
 say ru ru/sms-offer.wav "Чтобы получить информацию по SMS,"
-say uz uz/sms-sent.wav "Rahmat. Ma'lumot SMS orqali yuboriladi. Xayr."
-say ru ru/sms-sent.wav "Спасибо. Информация будет отправлена по SMS. До свидания."
+say uz uz/sms-sent.wav "Rahmat, ma'lumot SMS bilan keladi."
+say ru ru/sms-sent.wav "Спасибо, информация придёт по SMS."
 
 # --- hold music: a soft repeating chord pattern, 8 seconds --------------------------------
 tmpdir=$(mktemp -d)

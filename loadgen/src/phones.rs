@@ -15,6 +15,7 @@ use crate::dist::Rng;
 use crate::report::{Outcome, Recorder, CALLBACK, INFO, IVR, PHASES, QUEUE, TALK};
 use crate::scenario::{RosterEntry, Scenario, CALLBACK_DIGIT, SELF_SERVICE_DIGIT, SMS_DIGIT};
 use crate::sipmsg::{digest_authorization, response, sdp, Message};
+use navbat::callback::door::CallbackWhen;
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -127,6 +128,10 @@ struct Caller {
     deflect: bool,
     /// Surge policy: the router made the door offer (its `door_offer` event).
     offered: bool,
+    /// Surge policy: a door offer that came before this phone saw its last IVR key
+    /// answered (the router offers as it enqueues, and its event can overtake the 200 to
+    /// the INFO): it is taken up as soon as the caller is queued.
+    early_offer: Option<(bool, String, bool)>,
     /// Surge policy: the key this caller will press for the offer, and whether the callback
     /// offered is for the next morning.
     choice: Option<(char, bool)>,
@@ -477,6 +482,10 @@ impl Phones {
             return;
         };
         let c = &self.callers[n as usize];
+        if c.state == CallerState::Ivr && c.digits_sent >= 2 && !c.offered {
+            self.callers[n as usize].early_offer = Some((at_door, callback.to_string(), sms));
+            return;
+        }
         if c.state != CallerState::Queued || c.offered {
             return;
         }
@@ -487,20 +496,13 @@ impl Phones {
         } else {
             p.offers_in_queue += 1;
         }
-        let offered_callback = match callback {
-            "today" => {
-                p.offered_callback_today += 1;
-                Some(false)
-            }
-            "next_morning" => {
-                p.offered_callback_next_morning += 1;
-                Some(true)
-            }
-            _ => {
-                p.offered_without_callback += 1;
-                None
-            }
+        let when = match callback {
+            "today" => Some(CallbackWhen::Today),
+            "next_morning" => Some(CallbackWhen::NextMorning),
+            _ => None,
         };
+        p.count_offered(when);
+        let offered_callback = when.map(|w| w == CallbackWhen::NextMorning);
         let takes_callback =
             offered_callback.is_some() && self.rng.unit() < self.scenario.surge_callback_accept;
         let takes_sms = !takes_callback && sms && self.rng.unit() < policy.sms_accept;
@@ -518,6 +520,25 @@ impl Phones {
             self.callers[n as usize].choice = Some(choice);
             let delay = self.compressed_us(policy.offer_secs).unwrap_or(0);
             self.schedule(now + delay, Timer::DoorKey(n));
+        }
+    }
+
+    /// Caller `n`'s last IVR key was answered: they wait in the queue (and take up a door
+    /// offer that came first).
+    fn join_queue(&mut self, now: u64, n: u32) {
+        let c = &mut self.callers[n as usize];
+        c.state = CallerState::Queued;
+        c.enqueued_at = now;
+        self.hold(now, n, Some(QUEUE));
+        self.waiting += 1;
+        let sms = self.scenario_ms(now);
+        self.recorder.queue_length(sms, self.waiting);
+        let p = self.scenario.patience.sample(&mut self.rng);
+        if let Some(us) = self.compressed_us(p) {
+            self.schedule(now + us, Timer::Patience(n));
+        }
+        if let Some((at_door, callback, sms)) = self.callers[n as usize].early_offer.take() {
+            self.door_offer(now, n, at_door, &callback, sms);
         }
     }
 
@@ -686,6 +707,7 @@ impl Phones {
             held: None,
             deflect,
             offered: false,
+            early_offer: None,
             choice: None,
             keyed: false,
             callback: CallbackState::None,
@@ -896,16 +918,7 @@ impl Phones {
                     let at = self.digit_at(now, n, 1);
                     self.schedule(at, Timer::Digit(n));
                 } else if c.digits_sent >= 2 {
-                    c.state = CallerState::Queued;
-                    c.enqueued_at = now;
-                    self.hold(now, n, Some(QUEUE));
-                    self.waiting += 1;
-                    let sms = self.scenario_ms(now);
-                    self.recorder.queue_length(sms, self.waiting);
-                    let p = self.scenario.patience.sample(&mut self.rng);
-                    if let Some(us) = self.compressed_us(p) {
-                        self.schedule(now + us, Timer::Patience(n));
-                    }
+                    self.join_queue(now, n);
                 }
             }
             "BYE" => {
@@ -1599,6 +1612,21 @@ mod tests {
         p.timeout(60_000_000);
         assert!(keys(&mut p).is_empty());
         assert_eq!(p.recorder.policy.offered_callback_next_morning, 1);
+    }
+
+    #[test]
+    fn an_offer_that_overtakes_the_last_key_s_answer_is_taken_up_in_the_queue() {
+        let mut p = queued(1.0, 0.0);
+        let c = &mut p.callers[0];
+        c.state = CallerState::Ivr;
+        c.digits_sent = 2;
+        offer(&mut p, 1_000_000, "today");
+        assert_eq!(p.recorder.policy.offers_at_door, 0, "not queued yet");
+        p.join_queue(1_200_000, 0);
+        assert_eq!(p.recorder.policy.offers_at_door, 1);
+        p.timeout(1_200_000 + 8_000_000);
+        assert_eq!(keys(&mut p), ["1"]);
+        assert_eq!(p.recorder.policy.took_callback_today, 1);
     }
 
     #[test]

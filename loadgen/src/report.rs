@@ -178,6 +178,18 @@ pub struct PolicyTally {
     pub conversations_callback: u64,
 }
 
+impl PolicyTally {
+    /// Counts an offer by the callback it holds.
+    pub fn count_offered(&mut self, callback: Option<navbat::callback::door::CallbackWhen>) {
+        use navbat::callback::door::CallbackWhen;
+        match callback {
+            Some(CallbackWhen::Today) => self.offered_callback_today += 1,
+            Some(CallbackWhen::NextMorning) => self.offered_callback_next_morning += 1,
+            None => self.offered_without_callback += 1,
+        }
+    }
+}
+
 /// Surge callbacks: requested by waiting callers, completed when an operator talked to the
 /// caller, pending when the run ended.
 #[derive(Clone, Debug)]

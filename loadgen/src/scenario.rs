@@ -287,10 +287,10 @@ impl Default for SurgePolicy {
     fn default() -> SurgePolicy {
         SurgePolicy {
             ivr_secs: 14.0,
-            info_secs: 12.0,
+            info_secs: 6.8,
             offer_above_secs: 60.0,
             offer_secs: 8.0,
-            confirm_secs: 0.0,
+            confirm_secs: 3.6,
             sms_accept: 0.5,
             live_reserve_percent: 30,
             next_morning_secs: 7200.0,

@@ -25,7 +25,7 @@ use navbat::acd::{
     Acd, Action, CallId, Input, Millis, OperatorId, OperatorState, Outcome as AcdOutcome, QueueId,
     SkillSet,
 };
-use navbat::callback::door::{window_capacity, CallbackWhen, Capacity, DoorPolicy};
+use navbat::callback::door::{window_capacity, CallbackWhen, Capacity, DoorPolicy, Offer};
 use navbat::callback::{FreeChannels, Readmission};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -127,6 +127,10 @@ struct CallSim {
     offered: bool,
     /// Surge policy: the offer is made at the door (the expected wait was long).
     at_door: bool,
+    /// Surge policy: the door offer, decided when the caller joins the queue (as the
+    /// router decides it) and answered `offer_secs` later; until then a callback offered
+    /// holds its place in the room, as the router's open offers do.
+    door_offer: Option<Offer>,
 }
 
 /// What a simulation produced.
@@ -227,15 +231,23 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
     // Callbacks promised for today and not yet done, per queue; promised for the morning.
     let mut pending_today: Vec<usize> = vec![0; model.queue_ids().count()];
     let mut promised_next_morning: u32 = 0;
-    let capacity =
-        |acd: &Acd, _queue: QueueId, t: u64, pending: &[usize], promised: u32| Capacity {
-            serving: acd.on_duty_for(&tenant_queues),
-            handle_ms: callback_cost_ms,
-            callback_share_percent: callback_share,
-            until_close_ms: profile_end_ms.saturating_sub(t),
-            pending_today: pending.iter().sum(),
-            promised_next_morning: promised,
-        };
+    // Door offers of a callback not yet answered: today's, the morning's.
+    let mut open: (usize, u32) = (0, 0);
+    let capacity = |acd: &Acd,
+                    _queue: QueueId,
+                    t: u64,
+                    pending: &[usize],
+                    promised: u32,
+                    open: (usize, u32)| Capacity {
+        serving: acd.on_duty_for(&tenant_queues),
+        handle_ms: callback_cost_ms,
+        callback_share_percent: callback_share,
+        until_close_ms: profile_end_ms.saturating_sub(t),
+        pending_today: pending.iter().sum(),
+        promised_next_morning: promised,
+        open_today: open.0,
+        open_next_morning: open.1,
+    };
     // Puts callback `i` into the core at its original place, under a fresh core id.
     let enqueue_callback = |acd: &mut Acd,
                             slots: &mut Vec<u32>,
@@ -322,6 +334,7 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
                             enqueued_ms: 0,
                             offered: false,
                             at_door: false,
+                            door_offer: None,
                         });
                         if in_system >= sc.channels {
                             calls[n as usize].phase = Phase::Done;
@@ -384,12 +397,27 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
                         let offer_at = match (&door, policy) {
                             (Some(d), Some(p)) => {
                                 let expected = acd.expected_wait_ms(queue, now, handle_ms);
-                                let cap =
-                                    capacity(&acd, queue, t, &pending_today, promised_next_morning);
+                                let cap = capacity(
+                                    &acd,
+                                    queue,
+                                    t,
+                                    &pending_today,
+                                    promised_next_morning,
+                                    open,
+                                );
                                 let max_wait = sc.surge_max_wait_secs * 1000;
-                                if d.at_entry(expected, max_wait, &cap).is_some() {
+                                let offer =
+                                    d.at_queue_entry(expected, max_wait, callback_after_ms, &cap);
+                                if offer.is_some() {
                                     rec.policy.offers_at_door += 1;
                                     calls[n as usize].at_door = true;
+                                    calls[n as usize].door_offer = Some(offer);
+                                    match offer.callback {
+                                        Some(CallbackWhen::Today) => open.0 += 1,
+                                        Some(CallbackWhen::NextMorning) => open.1 += 1,
+                                        None => {}
+                                    }
+                                    rec.policy.count_offered(offer.callback);
                                     Some(t + to_ms(p.offer_secs).unwrap_or(0))
                                 } else {
                                     Some(t + callback_after_ms)
@@ -424,22 +452,33 @@ pub fn simulate(sc: &Scenario, bucket_secs: f64) -> Result<SimOutput, ScenarioEr
                     Event::CallbackOffer(n) if door.is_some() => {
                         let d = door.expect("guarded");
                         let c = &mut calls[n as usize];
+                        // The door offer closes now, answered or not: its place is free
+                        // again unless the caller books it below.
+                        let held = c.door_offer.take();
+                        match held.and_then(|o| o.callback) {
+                            Some(CallbackWhen::Today) => open.0 -= 1,
+                            Some(CallbackWhen::NextMorning) => open.1 -= 1,
+                            None => {}
+                        }
                         if c.phase == Phase::Queued {
                             if !c.at_door {
                                 rec.policy.offers_in_queue += 1;
                             }
                             c.offered = true;
                             let queue = c.queue;
-                            let cap =
-                                capacity(&acd, queue, t, &pending_today, promised_next_morning);
-                            let offer = d.offer(&cap);
-                            match offer.callback {
-                                Some(CallbackWhen::Today) => rec.policy.offered_callback_today += 1,
-                                Some(CallbackWhen::NextMorning) => {
-                                    rec.policy.offered_callback_next_morning += 1
-                                }
-                                None => rec.policy.offered_without_callback += 1,
-                            }
+                            let cap = capacity(
+                                &acd,
+                                queue,
+                                t,
+                                &pending_today,
+                                promised_next_morning,
+                                open,
+                            );
+                            let offer = held.unwrap_or_else(|| {
+                                let offer = d.offer(&cap);
+                                rec.policy.count_offered(offer.callback);
+                                offer
+                            });
                             let takes_callback =
                                 offer.callback.is_some() && rng.unit() < sc.surge_callback_accept;
                             let takes_sms = !takes_callback
@@ -1013,7 +1052,10 @@ mod tests {
         sc.surge = true;
         sc.surge_deflect_share = 0.25;
         sc.surge_callback_accept = 0.3;
-        sc.surge_policy = Some(crate::scenario::SurgePolicy::default());
+        sc.surge_policy = Some(crate::scenario::SurgePolicy {
+            confirm_secs: 0.0,
+            ..crate::scenario::SurgePolicy::default()
+        });
         let quick = simulate(&sc, 60.0).unwrap();
         sc.surge_policy = Some(crate::scenario::SurgePolicy {
             confirm_secs: 6.3,

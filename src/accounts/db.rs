@@ -310,6 +310,119 @@ pub async fn token_owner(pool: &AnyPool, id: &str) -> Result<Option<String>, sql
         .transpose()
 }
 
+// ----- SIP identities of listening accounts ----------------------------------------------
+
+/// The SIP identity of an account that may listen to live calls by feature code from a
+/// softphone (officers, supervisor accounts; `navbat user sip`), with the account's role,
+/// tenants and state as they are now.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SipIdentity {
+    /// The account.
+    pub username: String,
+    /// The SIP user name its softphone authenticates as.
+    pub ext: String,
+    /// The account's role.
+    pub role: Role,
+    /// The account's tenants.
+    pub tenants: Tenants,
+    /// Whether the account is disabled (its identity then authenticates nothing).
+    pub disabled: bool,
+    /// The realm the HA1s were made for.
+    pub realm: String,
+    /// `md5(ext:realm:password)`, hex.
+    pub ha1_md5: String,
+    /// `sha256(ext:realm:password)`, hex (RFC 7616).
+    pub ha1_sha256: String,
+}
+
+impl std::fmt::Debug for SipIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "SipIdentity({} {} {})",
+            self.username, self.ext, self.role
+        )
+    }
+}
+
+/// The account that holds extension `ext`, as its operator extension or its SIP identity.
+pub async fn ext_owner(pool: &AnyPool, ext: &str) -> Result<Option<String>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT username FROM accounts WHERE operator_ext = $1 \
+         UNION SELECT username FROM account_sip WHERE ext = $1",
+    )
+    .bind(ext.to_owned())
+    .fetch_optional(pool)
+    .await?;
+    row.map(|r| r.try_get(0)).transpose()
+}
+
+/// Gives account `username` the SIP identity `ext` with these HA1s (replacing its earlier
+/// one). The caller checks that nobody else holds `ext` ([`ext_owner`]); the unique index
+/// refuses it anyway.
+pub async fn set_sip(
+    pool: &AnyPool,
+    username: &str,
+    ext: &str,
+    realm: &str,
+    ha1_md5: &str,
+    ha1_sha256: &str,
+    now_ms: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO account_sip (username, ext, realm, ha1_md5, ha1_sha256, updated_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (username) DO UPDATE SET \
+         ext = excluded.ext, realm = excluded.realm, ha1_md5 = excluded.ha1_md5, \
+         ha1_sha256 = excluded.ha1_sha256, updated_at_ms = excluded.updated_at_ms",
+    )
+    .bind(username.to_owned())
+    .bind(ext.to_owned())
+    .bind(realm.to_owned())
+    .bind(ha1_md5.to_owned())
+    .bind(ha1_sha256.to_owned())
+    .bind(now_ms)
+    .execute(pool)
+    .await
+    .map(|_| ())
+}
+
+/// Removes account `username`'s SIP identity; `false` when it had none.
+pub async fn remove_sip(pool: &AnyPool, username: &str) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query("DELETE FROM account_sip WHERE username = $1")
+        .bind(username.to_owned())
+        .execute(pool)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Every SIP identity with its account, by extension.
+pub async fn sip_identities(pool: &AnyPool) -> Result<Vec<SipIdentity>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT s.username, s.ext, a.role, a.tenants, \
+         CASE WHEN a.disabled THEN 1 ELSE 0 END, s.realm, s.ha1_md5, s.ha1_sha256 \
+         FROM account_sip s JOIN accounts a ON a.username = s.username ORDER BY s.ext",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let role: String = r.try_get(2)?;
+            let tenants: String = r.try_get(3)?;
+            let disabled: i64 = r.try_get(4)?;
+            Ok(SipIdentity {
+                username: r.try_get(0)?,
+                ext: r.try_get(1)?,
+                role: Role::parse(&role).unwrap_or(Role::Operator),
+                tenants: Tenants::parse(&tenants),
+                disabled: disabled != 0,
+                realm: r.try_get(5)?,
+                ha1_md5: r.try_get(6)?,
+                ha1_sha256: r.try_get(7)?,
+            })
+        })
+        .collect()
+}
+
 // ----- audit log --------------------------------------------------------------------------
 
 /// One audit row as the pages and the API show it: when, and the entry.
@@ -749,8 +862,8 @@ pub async fn search(
 
 // ----- calls as the desk reads them ---------------------------------------------------------
 
-/// A call record as the call page shows it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// A call record as the call page shows it (`Debug` masks the number).
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct CallView {
     /// Tenant.
     pub tenant: Option<String>,
@@ -764,6 +877,25 @@ pub struct CallView {
     pub outcome: Option<String>,
     /// Operator.
     pub operator: Option<String>,
+}
+
+impl std::fmt::Debug for CallView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallView")
+            .field("tenant", &self.tenant)
+            .field(
+                "caller_number",
+                &self
+                    .caller_number
+                    .as_deref()
+                    .map(crate::privacy::PhoneNumber::new),
+            )
+            .field("arrived_at_ms", &self.arrived_at_ms)
+            .field("topic", &self.topic)
+            .field("outcome", &self.outcome)
+            .field("operator", &self.operator)
+            .finish()
+    }
 }
 
 /// One call record, its number opened with `pii` ([`crate::pii`]; without keys a sealed
@@ -796,4 +928,20 @@ pub async fn call_view(
         })
     })
     .transpose()
+}
+
+#[cfg(test)]
+mod call_view_tests {
+    use super::CallView;
+
+    #[test]
+    fn a_call_view_debugs_with_the_number_masked() {
+        let v = CallView {
+            caller_number: Some("+998901234567".into()),
+            ..CallView::default()
+        };
+        let shown = format!("{v:?}");
+        assert!(shown.contains("+9989******67"), "{shown}");
+        assert!(!shown.contains("901234567"), "{shown}");
+    }
 }

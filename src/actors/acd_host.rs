@@ -14,7 +14,7 @@ mod queries;
 mod surge;
 
 pub use callbacks::{HangUpCallbacks, RequestCallback};
-pub use door::{AskDoorOffer, LeftForSms};
+pub use door::{AskDoorOffer, DoorClosed, LeftForSms};
 pub use queries::{OperatorStateCounts, OperatorStates, Snapshots, WaitingPosition};
 pub use surge::{SetSurge, SurgeStates, SurgeView};
 
@@ -72,6 +72,9 @@ pub struct AcdActor {
     surge: Vec<SurgeController>,
     /// Surge callbacks: the book and the dial-outs in progress.
     callbacks: CallbackHost,
+    /// Door offers of a callback not yet keyed, declined or left, by call: each holds its
+    /// place in the day's (or the morning's) room until it closes.
+    open_offers: HashMap<CallId, (TenantId, crate::callback::door::CallbackWhen)>,
 }
 
 /// What an offer that won its operator's claim does.
@@ -122,6 +125,7 @@ impl AcdActor {
             mirroring: false,
             claiming: HashMap::new(),
             claim_tokens: 0,
+            open_offers: HashMap::new(),
             lost_claim_round: HashMap::new(),
         }
     }
@@ -269,6 +273,7 @@ impl AcdActor {
                         queue.do_send(QueueTally(outcome));
                     }
                 }
+                self.open_offers.remove(&call);
                 if let Some(addr) = self.calls.remove(&call) {
                     addr.do_send(AcdDecision::Finished(outcome));
                 }

@@ -17,7 +17,7 @@
 mod listen;
 
 use super::acd_host::{
-    AcdActor, AskDoorOffer, Enqueue, Feed, LeftForSms, RequestCallback, WaitingPosition,
+    AcdActor, AskDoorOffer, DoorClosed, Enqueue, Feed, LeftForSms, RequestCallback, WaitingPosition,
 };
 use super::gate::ChannelTicket;
 use super::Shared;
@@ -272,6 +272,10 @@ impl CallActor {
                     }
                     AcdRequest::LeftForSms => {
                         self.acd.do_send(LeftForSms(call));
+                        return;
+                    }
+                    AcdRequest::DoorClosed => {
+                        self.acd.do_send(DoorClosed(call));
                         return;
                     }
                 };
@@ -855,15 +859,28 @@ impl Handler<MediaMsg> for CallActor {
     }
 }
 
-/// Whether this call is in conversation with operator `.0` (an extension).
+/// A call found in conversation with an operator: its name and tenant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallSeen {
+    /// The call (`c17`).
+    pub call: String,
+    /// Its tenant's id.
+    pub tenant: String,
+}
+
+/// Whether this call is in conversation with operator `.0` (an extension); if so, which
+/// call of which tenant.
 #[derive(Message, Debug)]
-#[rtype(result = "bool")]
+#[rtype(result = "Option<CallSeen>")]
 pub struct OnCallWith(pub String);
 
 impl Handler<OnCallWith> for CallActor {
-    type Result = bool;
+    type Result = Option<CallSeen>;
 
-    fn handle(&mut self, msg: OnCallWith, _: &mut Context<Self>) -> bool {
-        self.core.talking_with() == Some(msg.0.as_str())
+    fn handle(&mut self, msg: OnCallWith, _: &mut Context<Self>) -> Option<CallSeen> {
+        (self.core.talking_with() == Some(msg.0.as_str())).then(|| CallSeen {
+            call: self.call_ref.clone(),
+            tenant: self.tenant_name.clone(),
+        })
     }
 }

@@ -10,6 +10,7 @@ pub mod deadline;
 pub mod desk_state;
 pub mod feature;
 pub mod gate;
+pub mod listeners;
 pub mod live;
 pub mod model;
 pub mod notices;
@@ -62,6 +63,8 @@ pub struct Shared {
     pub desk: Arc<desk_state::DeskState>,
     /// Requests from every channel (issue 14).
     pub requests: Arc<crate::requests::Requests>,
+    /// The SIP identities of accounts that may listen by feature code (D19).
+    pub listeners: Arc<listeners::Listeners>,
     started: Instant,
     calls: Mutex<HashMap<String, Addr<CallActor>>>,
 }
@@ -252,9 +255,17 @@ impl Router {
             media: OnceLock::new(),
             desk,
             requests,
+            listeners: Arc::default(),
             started: Instant::now(),
             calls: Mutex::new(HashMap::new()),
         });
+        if let Some(store) = &shared.store {
+            actix::spawn(listeners::refresh(
+                shared.listeners.clone(),
+                store.clone(),
+                config.clone(),
+            ));
+        }
         let acd = AcdActor::new(shared.clone(), queue_specs, op_specs).start();
         let operators: Vec<Addr<OperatorActor>> = (0..shared.model.operator_count())
             .map(|i| {
@@ -333,6 +344,15 @@ impl SipApplication for Router {
             .operators
             .iter()
             .any(|o| o.ha1_sha256.is_some())
+    }
+
+    fn credentials_for(&self, method: &str, ext: &str) -> Option<String> {
+        // Listening accounts dial feature codes (INVITE); only operators register.
+        self.credentials(ext).or_else(|| {
+            (method == "INVITE")
+                .then(|| self.shared.listeners.ha1(ext))
+                .flatten()
+        })
     }
 
     fn registered(&self, ext: &str, binding: ContactBinding, expires_secs: u32) {

@@ -880,6 +880,7 @@ impl CallCore {
             queue: self.queue_name().unwrap_or_default(),
             choice: choice.into(),
         });
+        self.actions.push_back(Action::Acd(AcdRequest::DoorClosed));
     }
 
     /// The caller took the information by SMS: the call leaves the queue, hears that it is

@@ -310,6 +310,9 @@ pub enum AcdRequest {
     },
     /// The caller took the information by SMS and leaves the queue (`deflected`).
     LeftForSms,
+    /// The door offer made to this caller is closed (keyed, declined, or the call moved
+    /// on): it no longer holds a callback place.
+    DoorClosed,
 }
 
 /// What the driver must do next, in order.

@@ -44,6 +44,13 @@ pub struct Capacity {
     pub pending_today: usize,
     /// Callbacks already promised for the next morning.
     pub promised_next_morning: u32,
+    /// Offers of a callback for today still open (the caller has not keyed, declined or
+    /// left yet). Each counts as if taken, so that a caller who keys it never finds the
+    /// promise already given to others: the offer takes its place when it is made, not when
+    /// the key arrives seconds later.
+    pub open_today: usize,
+    /// Offers of a callback in the next morning's window still open, counted the same way.
+    pub open_next_morning: u32,
 }
 
 /// Callbacks a next-morning window can keep: `staff` regular operators at the callback share
@@ -77,7 +84,7 @@ impl Capacity {
             .saturating_mul(share)
             .saturating_mul(time)
             / (100 * self.handle_ms);
-        can.saturating_sub(self.pending_today as u64)
+        can.saturating_sub(self.pending_today as u64 + self.open_today as u64)
     }
 }
 
@@ -111,7 +118,11 @@ impl DoorPolicy {
     pub fn offer(&self, capacity: &Capacity) -> Offer {
         let callback = if capacity.room_today() > 0 {
             Some(CallbackWhen::Today)
-        } else if capacity.promised_next_morning < self.next_morning_capacity {
+        } else if capacity
+            .promised_next_morning
+            .saturating_add(capacity.open_next_morning)
+            < self.next_morning_capacity
+        {
             Some(CallbackWhen::NextMorning)
         } else {
             None
@@ -164,6 +175,8 @@ mod tests {
             until_close_ms,
             pending_today,
             promised_next_morning: 0,
+            open_today: 0,
+            open_next_morning: 0,
         }
     }
 
@@ -180,6 +193,25 @@ mod tests {
         assert_eq!(capacity(470, 3_600_000).room_today(), 6);
         assert_eq!(capacity(600, 3_600_000).room_today(), 0);
         assert_eq!(capacity(0, 200_000).room_today(), 0);
+    }
+
+    #[test]
+    fn open_offers_hold_their_place_until_keyed_or_closed() {
+        // Room for 6 today: 6 open offers fill it, so the seventh caller is offered the
+        // morning; once those offers close unkeyed, today is offered again.
+        let mut c = capacity(470, 3_600_000);
+        assert_eq!(POLICY.offer(&c).callback, Some(CallbackWhen::Today));
+        c.open_today = 6;
+        assert_eq!(c.room_today(), 0);
+        assert_eq!(POLICY.offer(&c).callback, Some(CallbackWhen::NextMorning));
+        // The morning window (2 places): one promised and one open fill it.
+        c.promised_next_morning = 1;
+        c.open_next_morning = 1;
+        assert_eq!(POLICY.offer(&c).callback, None);
+        c.open_next_morning = 0;
+        assert_eq!(POLICY.offer(&c).callback, Some(CallbackWhen::NextMorning));
+        c.open_today = 0;
+        assert_eq!(POLICY.offer(&c).callback, Some(CallbackWhen::Today));
     }
 
     #[test]

@@ -148,7 +148,12 @@ impl Authenticator {
         }
         .and_then(|u| u.user().map(str::to_owned));
         match user {
-            Some(user) if self.app.credentials(&user).is_some() => {
+            Some(user)
+                if self
+                    .app
+                    .credentials_for(&req.method.to_string(), &user)
+                    .is_some() =>
+            {
                 self.app.credentials_sha256(&user).is_some()
             }
             _ => self.app.offers_sha256(),
@@ -206,7 +211,7 @@ impl Authenticator {
             } => {
                 self.counters.auth_refused.fetch_add(1, Ordering::Relaxed);
                 if let Some(until) = source_banned_until_ms {
-                    let known = self.app.credentials(&creds.username).is_some();
+                    let known = self.app.credentials_for(method, &creds.username).is_some();
                     self.banned_now(now, ip, until, req, method, &creds.username, known);
                 }
                 let secs = until_ms.saturating_sub(now).div_ceil(1000).max(1);
@@ -216,10 +221,10 @@ impl Authenticator {
             }
         }
         let known = match algorithm {
-            Algorithm::Md5 => self.app.credentials(&creds.username),
+            Algorithm::Md5 => self.app.credentials_for(method, &creds.username),
             Algorithm::Sha256 => self.app.credentials_sha256(&creds.username),
         };
-        let exists = known.is_some() || self.app.credentials(&creds.username).is_some();
+        let exists = known.is_some() || self.app.credentials_for(method, &creds.username).is_some();
         let ha1 = known.clone().unwrap_or_else(|| match algorithm {
             Algorithm::Md5 => self.decoy_ha1.clone(),
             Algorithm::Sha256 => self.decoy_ha1_sha256.clone(),

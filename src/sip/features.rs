@@ -41,6 +41,10 @@ pub struct MonitorDial {
     pub supervisor: String,
     /// What was dialled.
     pub code: FeatureCode,
+    /// Where the INVITE came from (`udp 203.0.113.5:5060`), for the audit log.
+    pub source: Option<String>,
+    /// Its address alone.
+    pub source_ip: Option<std::net::IpAddr>,
 }
 
 /// The feature code in a dialled number, if it is one. `*` may arrive escaped (`%2A`).
@@ -108,7 +112,13 @@ impl FeatureDoor {
                 return stack.reject_invite(tx, 503, Some(retry_after_secs))
             }
         };
-        let dial = MonitorDial { supervisor, code };
+        let from = super::authenticate::source_of(&tx.original);
+        let dial = MonitorDial {
+            supervisor,
+            code,
+            source: from.as_ref().map(|s| s.to_string().to_ascii_lowercase()),
+            source_ip: from.as_ref().and_then(super::authenticate::source_ip),
+        };
         match app.admit_monitor(dial) {
             Admission::Reject {
                 status,

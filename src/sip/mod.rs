@@ -193,6 +193,13 @@ pub trait SipApplication: Send + Sync + 'static {
     fn offers_sha256(&self) -> bool {
         false
     }
+    /// The HA1 of user `ext` for a request of `method` ("REGISTER", or "INVITE" for a
+    /// feature code). By default [`SipApplication::credentials`]; an application may know
+    /// users who may dial feature codes but not register (officers' softphones).
+    fn credentials_for(&self, method: &str, ext: &str) -> Option<String> {
+        let _ = method;
+        self.credentials(ext)
+    }
     /// A phone registered or refreshed its binding.
     fn registered(&self, ext: &str, binding: ContactBinding, expires_secs: u32);
     /// A phone removed its binding.

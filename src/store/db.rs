@@ -86,6 +86,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("migrations/0009_sealed_pii.postgres.sql"),
         sqlite: include_str!("migrations/0009_sealed_pii.sqlite.sql"),
     },
+    Migration {
+        version: 10,
+        name: "sip_listeners",
+        postgres: include_str!("migrations/0010_sip_listeners.postgres.sql"),
+        sqlite: include_str!("migrations/0010_sip_listeners.sqlite.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
@@ -139,8 +145,9 @@ pub struct Db {
     pii: Option<Arc<Pii>>,
 }
 
-/// A call record as the history view shows it (number masked by the caller of this API).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A call record as the history view shows it (number masked by the caller of this API;
+/// `Debug` masks it too, so a `{:?}` never prints it in full).
+#[derive(Clone, PartialEq, Eq)]
 pub struct CallSummary {
     /// The store's name of the call.
     pub call_uid: String,
@@ -162,6 +169,29 @@ pub struct CallSummary {
     pub repeat_of: Option<String>,
     /// The recording.
     pub recording_ref: Option<String>,
+}
+
+impl std::fmt::Debug for CallSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallSummary")
+            .field("call_uid", &self.call_uid)
+            .field(
+                "caller_number",
+                &self
+                    .caller_number
+                    .as_deref()
+                    .map(crate::privacy::PhoneNumber::new),
+            )
+            .field("tenant", &self.tenant)
+            .field("arrived_at_ms", &self.arrived_at_ms)
+            .field("outcome", &self.outcome)
+            .field("topic", &self.topic)
+            .field("operator", &self.operator)
+            .field("talk_ms", &self.talk_ms)
+            .field("repeat_of", &self.repeat_of)
+            .field("recording_ref", &self.recording_ref)
+            .finish()
+    }
 }
 
 const SUMMARY_COLUMNS: &str = "call_uid, caller_number, tenant, arrived_at_ms, outcome, topic, \
@@ -902,4 +932,28 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CallSummary;
+
+    #[test]
+    fn a_call_summary_debugs_with_the_number_masked() {
+        let s = CallSummary {
+            call_uid: "n1:c1".into(),
+            caller_number: Some("+998901234567".into()),
+            tenant: Some("dtm".into()),
+            arrived_at_ms: None,
+            outcome: None,
+            topic: None,
+            operator: None,
+            talk_ms: None,
+            repeat_of: None,
+            recording_ref: None,
+        };
+        let shown = format!("{s:?}");
+        assert!(shown.contains("+9989******67"), "{shown}");
+        assert!(!shown.contains("901234567"), "{shown}");
+    }
 }

@@ -362,6 +362,7 @@ impl AcdActor {
         // so the core's `abandoned` for it is neither tallied nor delivered.
         self.calls.remove(&msg.call);
         self.call_queue.remove(&msg.call);
+        self.open_offers.remove(&msg.call);
         self.feed(Input::CallerLeft { call: msg.call }, ctx);
         self.shared.events.emit(EventKind::CallbackRequested {
             callback: request.id.clone(),

@@ -77,6 +77,15 @@ impl AcdActor {
         // Promised for the morning: due at or after today's closing.
         let split = now.as_millisecond() + until_close_ms as i64;
         let (pending_today, promised) = self.callbacks.book.pending_split(&tenant.id, split);
+        let (mut open_today, mut open_next_morning) = (0, 0);
+        for (t, when) in self.open_offers.values() {
+            if *t == tid {
+                match when {
+                    CallbackWhen::Today => open_today += 1,
+                    CallbackWhen::NextMorning => open_next_morning += 1,
+                }
+            }
+        }
         Capacity {
             serving: self.core.on_duty_for(&queues),
             handle_ms: self.callback_cost_ms(queue),
@@ -88,6 +97,8 @@ impl AcdActor {
             } else {
                 0
             },
+            open_today,
+            open_next_morning,
         }
     }
 
@@ -95,7 +106,7 @@ impl AcdActor {
     /// the wait is long (or the maximum wait comes before the in-queue offer, so that
     /// nobody is let go without an offer). Computed before the call is in the core, so the
     /// wait is the one it is about to face.
-    pub(super) fn offer_at_entry(&self, call: CallId, queue: QueueId) -> Option<Offer> {
+    pub(super) fn offer_at_entry(&mut self, call: CallId, queue: QueueId) -> Option<Offer> {
         let (tenant, door, policy) = self.door_of(queue)?;
         let now = self.shared.now();
         let handle_ms = self.shared.config.media.average_handle.as_millis() as u64;
@@ -111,20 +122,30 @@ impl AcdActor {
             return None;
         }
         self.emit_door_offer(call, queue, tenant, true, offer);
+        self.hold_place(call, queue, offer);
         Some(offer)
     }
 
     /// The in-queue offer at `offer_after`: what can be offered now (nothing outside surge
     /// or without a door policy).
-    pub(super) fn offer_in_queue(&self, call: CallId, queue: QueueId) -> Offer {
+    pub(super) fn offer_in_queue(&mut self, call: CallId, queue: QueueId) -> Offer {
         let Some((tenant, door, policy)) = self.door_of(queue) else {
             return Offer::default();
         };
         let offer = policy.offer(&self.door_capacity(queue, tenant, &door));
         if offer.is_some() {
             self.emit_door_offer(call, queue, tenant, false, offer);
+            self.hold_place(call, queue, offer);
         }
         offer
+    }
+
+    /// A callback offered holds its place until the offer closes ([`DoorClosed`]).
+    fn hold_place(&mut self, call: CallId, queue: QueueId, offer: Offer) {
+        if let Some(when) = offer.callback {
+            let tenant = self.shared.model.queue_tenant(queue);
+            self.open_offers.insert(call, (tenant, when));
+        }
     }
 
     fn emit_door_offer(
@@ -188,10 +209,24 @@ pub struct LeftForSms(pub CallId);
 impl Handler<LeftForSms> for AcdActor {
     type Result = ();
     fn handle(&mut self, msg: LeftForSms, ctx: &mut Context<Self>) {
+        self.open_offers.remove(&msg.0);
         if self.calls.remove(&msg.0).is_none() {
             return;
         }
         self.call_queue.remove(&msg.0);
         self.feed(Input::CallerLeft { call: msg.0 }, ctx);
+    }
+}
+
+/// The door offer made to a call is closed (keyed, declined, or the call moved on): its
+/// callback place is free again unless the key booked it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DoorClosed(pub CallId);
+
+impl Handler<DoorClosed> for AcdActor {
+    type Result = ();
+    fn handle(&mut self, msg: DoorClosed, _: &mut Context<Self>) {
+        self.open_offers.remove(&msg.0);
     }
 }
