@@ -379,10 +379,18 @@ fn init_logging() {
             filter = filter.add_directive(cap);
         }
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    // The SIP parser's warnings are held to a burst per source (issue 18: one deep-folded
+    // request wrote thousands of lines).
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(navbat::sip::warn_limit::ParserWarnings)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+        )
         .init();
 }
 
@@ -824,6 +832,17 @@ fn run(config: Config, embedded_prompts: bool) -> anyhow::Result<()> {
                 }
             },
             trunk_networks: config.trunk_networks(),
+            tcp_policy: {
+                let t = config.sip.tcp_limits;
+                navbat::sip::tcp::TcpPolicy {
+                    per_source: t.per_source,
+                    total: t.total,
+                    header_deadline: t.header_deadline,
+                    idle: t.idle,
+                    max_message: t.max_message_bytes,
+                    queue: config.sip.door.queue,
+                }
+            },
         };
         // Every port is bound before the first actor starts: a port in use is one clear
         // error, not a panic of half-started actors torn down with their runtime.

@@ -103,6 +103,12 @@ pub const SIP_TIMEOUTS: &str = "navbat_sip_transaction_timeouts_total";
 pub const SIP_UNTRACKED: &str = "navbat_sip_untracked_transactions_total";
 /// UDP datagrams screened by the front door, by verdict.
 pub const SIP_GUARD: &str = "navbat_sip_guard_datagrams_total";
+/// Successful SIP digest authentications, by algorithm.
+pub const SIP_AUTH: &str = "navbat_sip_auth_total";
+/// SIP over TCP connections open now.
+pub const SIP_TCP_CONNECTIONS: &str = "navbat_sip_tcp_connections";
+/// SIP over TCP connections refused at accept or closed by navbat, by reason.
+pub const SIP_TCP_REFUSED: &str = "navbat_sip_tcp_refused_total";
 /// New INVITEs judged by the per-source door (`[sip.door]`), by verdict.
 pub const SIP_DOOR: &str = "navbat_sip_door_total";
 /// UDP messages waiting between the socket and the SIP stack's transaction layer.
@@ -268,6 +274,9 @@ pub const CATALOGUE: &[MetricSpec] = &[
     live(SIP_INVITE_LATENCY, Histogram, Unit::Seconds, &["role"], "INVITE to its first response: role uas = an INVITE we received (from the trunk) until our first answer; uac = an INVITE we sent (to an operator) until their first answer."),
     live(SIP_TIMEOUTS, Counter, Unit::Count, &["method"], "Client transactions that got no final response in time (Timer B / Timer F, 32 s)."),
     live(SIP_UNTRACKED, Counter, Unit::Count, &[], "Transactions the SIP inspector could not follow for latency and timeouts because its table was full."),
+    live(SIP_AUTH, Counter, Unit::Count, &["algorithm"], "Successful SIP digest authentications (REGISTER, feature codes), by algorithm: md5, sha256 (RFC 7616)."),
+    live(SIP_TCP_CONNECTIONS, Gauge, Unit::Count, &[], "SIP over TCP connections open now."),
+    live(SIP_TCP_REFUSED, Counter, Unit::Count, &["reason"], "SIP over TCP connections refused at accept or closed by navbat: source_cap, total_cap, header_deadline, idle, too_large, bad_framing."),
     live(SIP_GUARD, Counter, Unit::Count, &["verdict"], "UDP datagrams screened by the front door: passed, rejected_400, rejected_501, rejected_505, rejected_513, dropped."),
     live(SIP_DOOR, Counter, Unit::Count, &["verdict"], "New INVITEs and datagrams judged by the per-source door ([sip.door]): admitted; answered_rate, answered_calls, answered_queue (a stateless 503 with Retry-After); dropped_rate, dropped_calls, dropped_queue (past the source's answer budget); shed (other datagrams, queue to the stack at twice its bound); acks_absorbed (ACKs of the guard's own stateless answers)."),
     live(SIP_DOOR_QUEUE, Gauge, Unit::Count, &[], "UDP messages waiting between the socket and the SIP stack's transaction layer; new INVITEs are refused above [sip.door] queue."),
@@ -727,6 +736,13 @@ impl LabelSpace {
         for verdict in GUARD_VERDICTS {
             metrics::counter!(SIP_GUARD, "verdict" => verdict).absolute(0);
         }
+        metrics::gauge!(SIP_TCP_CONNECTIONS).set(0.0);
+        for algorithm in AUTH_ALGORITHMS {
+            metrics::counter!(SIP_AUTH, "algorithm" => algorithm).absolute(0);
+        }
+        for reason in TCP_REASONS {
+            metrics::counter!(SIP_TCP_REFUSED, "reason" => reason).absolute(0);
+        }
         for verdict in DOOR_VERDICTS {
             metrics::counter!(SIP_DOOR, "verdict" => verdict).absolute(0);
         }
@@ -793,6 +809,19 @@ pub const DOOR_VERDICTS: [&str; 9] = [
     "dropped_queue",
     "shed",
     "acks_absorbed",
+];
+
+/// Values of the `algorithm` label of [`SIP_AUTH`] (in the order of `SipCounters::auth_succeeded`).
+pub const AUTH_ALGORITHMS: [&str; 2] = ["md5", "sha256"];
+
+/// Values of the `reason` label of [`SIP_TCP_REFUSED`] (in the order of `sip::tcp::Closing`).
+pub const TCP_REASONS: [&str; 6] = [
+    "source_cap",
+    "total_cap",
+    "header_deadline",
+    "idle",
+    "too_large",
+    "bad_framing",
 ];
 
 /// Values of the `verdict` label of [`SIP_GUARD`].

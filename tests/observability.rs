@@ -491,6 +491,14 @@ fn every_dashboard_query_and_alert_rule_returns_series_from_a_real_prometheus() 
     let rtp_min = free_udp_port() & !1;
     let rtp_max = rtp_min.saturating_add(199);
     let mut config = std::fs::read_to_string(repo().join("config/navbat.toml")).unwrap();
+    // SIPp registers 1001 below and knows only MD5 digest: it reads the two challenges of an
+    // account with a SHA-256 HA1 as one and gives up on `algorithm=SHA-256`. The demo's
+    // operators keep MD5 alone here.
+    config = config
+        .lines()
+        .filter(|l| !l.starts_with("ha1_sha256 ="))
+        .map(|l| format!("{l}\n"))
+        .collect();
     config = replace_line(&config, "udp =", &format!("udp = \"127.0.0.1:{sip_port}\""));
     config = replace_line(&config, "tcp =", &format!("tcp = \"127.0.0.1:{sip_port}\""));
     config = replace_line(&config, "listen =", &format!("listen = \"{http_addr}\""));

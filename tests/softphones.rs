@@ -632,3 +632,47 @@ fn baresip_caller_reaches_a_linphonec_operator() {
     assert_heard("the linphonec operator", operator.heard(), CALLER_HZ);
     rig.check_recording(finished["call"].as_str().unwrap());
 }
+
+// ---------------------------------------------------------------------------------------------
+// 8. SHA-256 digest (RFC 7616, issue 18)
+
+/// Operator 1001 has a SHA-256 HA1, so navbat's 401 offers SHA-256 first, beside MD5.
+/// linphonec (belle-sip) answers with SHA-256: the registration succeeds, counted under
+/// `algorithm="sha256"`, and the REGISTER it sent names the algorithm.
+#[test]
+fn linphonec_registers_with_sha256_digest() {
+    let config = TestConfig::default().operators(vec![
+        OperatorSpec::regular("1001").with_sha256(),
+        OperatorSpec::regular("1002"),
+    ]);
+    let rig = Rig::start("phones-sha256", config);
+    let mut operator =
+        Linphonec::start(rig.navbat.dir.path(), "linsha1001", &rig.operator_mic, true);
+    operator.register(
+        "1001",
+        rig.navbat.config.password_of("1001"),
+        rig.navbat.config.sip_port,
+    );
+    rig.navbat.wait_operator("1001", "available");
+    let sha256 = || {
+        rig.navbat
+            .get("/metrics")
+            .body
+            .lines()
+            .find_map(|l| l.strip_prefix("navbat_sip_auth_total{algorithm=\"sha256\"}"))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    wait_until(
+        "a SHA-256 authentication counted",
+        Duration::from_secs(30),
+        || (sha256() >= 1.0).then_some(()),
+    );
+    let trace = std::fs::read_to_string(&operator.trace).unwrap_or_default();
+    assert!(
+        trace
+            .lines()
+            .any(|l| l.starts_with("Authorization:") && l.contains("algorithm=SHA-256")),
+        "linphonec's REGISTER did not answer with SHA-256"
+    );
+}

@@ -331,6 +331,21 @@ impl SipApplication for Router {
         self.shared.config.operator(ext).map(|o| o.ha1.clone())
     }
 
+    fn credentials_sha256(&self, ext: &str) -> Option<String> {
+        self.shared
+            .config
+            .operator(ext)
+            .and_then(|o| o.ha1_sha256.clone())
+    }
+
+    fn offers_sha256(&self) -> bool {
+        self.shared
+            .config
+            .operators
+            .iter()
+            .any(|o| o.ha1_sha256.is_some())
+    }
+
     fn credentials_for(&self, method: &str, ext: &str) -> Option<String> {
         // Listening accounts dial feature codes (INVITE); only operators register.
         self.credentials(ext).or_else(|| {

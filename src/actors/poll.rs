@@ -12,7 +12,8 @@ use crate::metrics::{
     OPERATORS_REGISTERED, QUEUE_EXPECTED_WAIT, QUEUE_LONGEST_WAIT, QUEUE_OPERATORS, QUEUE_RINGING,
     QUEUE_WAITING, REDIS_UP, SIP_AUTH_BANS, SIP_AUTH_FAILURES, SIP_AUTH_REFUSED, SIP_AUTH_REPLAYS,
     SIP_DOOR, SIP_DOOR_QUEUE, SIP_GUARD, SIP_INVITES_REJECTED, SIP_REGISTRATIONS,
-    TENANT_CHANNELS_IN_USE, TENANT_CHANNELS_LIMIT, TENANT_SURGE,
+    SIP_TCP_CONNECTIONS, SIP_TCP_REFUSED, TENANT_CHANNELS_IN_USE, TENANT_CHANNELS_LIMIT,
+    TENANT_SURGE,
 };
 use actix::Addr;
 use std::collections::HashMap;
@@ -144,6 +145,17 @@ impl MetricsPoller {
                 metrics::counter!(SIP_DOOR, "verdict" => verdict).absolute(n);
             }
             metrics::gauge!(SIP_DOOR_QUEUE).set(g.queued() as f64);
+            metrics::gauge!(SIP_TCP_CONNECTIONS).set(c.tcp.open.load(Relaxed) as f64);
+            for (algorithm, n) in crate::metrics::AUTH_ALGORITHMS
+                .into_iter()
+                .zip(&c.auth_succeeded)
+            {
+                metrics::counter!(crate::metrics::SIP_AUTH, "algorithm" => algorithm)
+                    .absolute(n.load(Relaxed));
+            }
+            for (reason, n) in crate::metrics::TCP_REASONS.into_iter().zip(&c.tcp.refused) {
+                metrics::counter!(SIP_TCP_REFUSED, "reason" => reason).absolute(n.load(Relaxed));
+            }
             metrics::counter!(SIP_INVITES_REJECTED).absolute(c.invites_rejected.load(Relaxed));
             metrics::counter!(SIP_REGISTRATIONS).absolute(c.registrations.load(Relaxed));
             metrics::counter!(SIP_AUTH_FAILURES).absolute(c.auth_failures.load(Relaxed));

@@ -130,6 +130,25 @@ pub struct SipConfig {
     pub auth_guard: AuthGuardConfig,
     /// Per-source admission of new INVITEs (`[sip.door]`).
     pub door: SipDoorConfig,
+    /// Caps and deadlines of SIP over TCP (`[sip.tcp_limits]`).
+    pub tcp_limits: SipTcpConfig,
+}
+
+/// `[sip.tcp_limits]`: how many TCP connections one source (an IPv4 address, an IPv6 /64) and all
+/// together may hold open, how long a message may take to arrive and a connection may stay
+/// silent, and the largest message (see `src/sip/tcp.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SipTcpConfig {
+    /// Connections open at once from one source.
+    pub per_source: u32,
+    /// Connections open at once in all.
+    pub total: u32,
+    /// A message must be complete this long after its first byte.
+    pub header_deadline: Duration,
+    /// A connection without a byte this long is closed.
+    pub idle: Duration,
+    /// The largest message read.
+    pub max_message_bytes: usize,
 }
 
 /// `[sip.door]`: how many new INVITEs and calls in progress one source address may have
@@ -529,6 +548,9 @@ pub struct Operator {
     pub name: String,
     /// `md5(ext:realm:password)`, 32 lowercase hex characters; never a plain password.
     pub ha1: String,
+    /// `sha256(ext:realm:password)`, 64 lowercase hex characters: with it, SHA-256 digest
+    /// (RFC 7616) is offered beside MD5.
+    pub ha1_sha256: Option<String>,
     /// Languages spoken; at least one.
     pub languages: Vec<String>,
     /// Topics handled; empty means every topic.
@@ -544,6 +566,15 @@ pub struct Operator {
 pub fn digest_ha1(username: &str, realm: &str, password: &str) -> String {
     let digest = Md5::digest(format!("{username}:{realm}:{password}").as_bytes());
     hex::encode(digest)
+}
+
+/// The SIP digest SHA-256 HA1 of a user (RFC 7616): lowercase hex of
+/// `sha256("{username}:{realm}:{password}")`.
+pub fn digest_ha1_sha256(username: &str, realm: &str, password: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(
+        format!("{username}:{realm}:{password}").as_bytes(),
+    ))
 }
 
 /// The demo password of an extension: `demo<ext>`.

@@ -27,6 +27,31 @@ pub(crate) struct RawSip {
     pub auth_guard: RawAuthGuard,
     #[serde(default)]
     pub door: RawDoor,
+    #[serde(default)]
+    pub tcp_limits: RawSipTcp,
+}
+
+/// `[sip.tcp_limits]`: caps and deadlines of SIP over TCP (see `src/sip/tcp.rs`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawSipTcp {
+    pub per_source: u32,
+    pub total: u32,
+    pub header_deadline_secs: u64,
+    pub idle_secs: u64,
+    pub max_message_bytes: usize,
+}
+
+impl Default for RawSipTcp {
+    fn default() -> RawSipTcp {
+        RawSipTcp {
+            per_source: 16,
+            total: 1_024,
+            header_deadline_secs: 5,
+            idle_secs: 900,
+            max_message_bytes: 65_535,
+        }
+    }
 }
 
 /// `[sip.door]`: per-source admission of new INVITEs (see `src/sip/door.rs`).
@@ -123,6 +148,7 @@ impl Default for RawSip {
             user_agent: default_user_agent(),
             auth_guard: RawAuthGuard::default(),
             door: RawDoor::default(),
+            tcp_limits: RawSipTcp::default(),
         }
     }
 }
@@ -449,6 +475,8 @@ pub(crate) struct RawOperator {
     pub ext: String,
     pub name: String,
     pub ha1: String,
+    #[serde(default)]
+    pub ha1_sha256: Option<String>,
     #[serde(default)]
     pub languages: Vec<String>,
     #[serde(default)]

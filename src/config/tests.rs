@@ -109,8 +109,24 @@ fn embedded_default_demo_ha1_values_match_demo_passwords() {
     for operator in &config.operators {
         let expected = digest_ha1(&operator.ext, "navbat", &format!("demo{}", operator.ext));
         assert_eq!(operator.ha1, expected, "operator {}", operator.ext);
+        let sha256 =
+            super::digest_ha1_sha256(&operator.ext, "navbat", &format!("demo{}", operator.ext));
+        assert_eq!(
+            operator.ha1_sha256.as_deref(),
+            Some(sha256.as_str()),
+            "operator {}",
+            operator.ext
+        );
     }
     assert_eq!(config.uses_demo_credentials().len(), config.operators.len());
+}
+
+#[test]
+fn a_malformed_sha256_ha1_names_its_field() {
+    let toml =
+        crate::config::EMBEDDED_DEFAULT_TOML.replacen("ha1_sha256 = \"", "ha1_sha256 = \"zz", 1);
+    let errors = Config::from_toml_str(&toml, "test.toml").unwrap_err();
+    expect_error(&errors, "operator[0].ha1_sha256");
 }
 
 #[test]
@@ -890,4 +906,39 @@ fn trunk_sources_are_addresses_or_networks() {
     expect_error(&bad, "tenant.dtm.trunk_sources[0]");
     expect_error(&bad, "tenant.dtm.trunk_sources[1]");
     expect_error(&errors(&with("[]")), "tenant.dtm.trunk_sources");
+}
+
+#[test]
+fn sip_tcp_limits_are_checked_and_name_their_fields() {
+    let defaults = Config::embedded_default().sip.tcp_limits;
+    assert_eq!((defaults.per_source, defaults.total), (16, 1024));
+    assert_eq!(defaults.header_deadline, Duration::from_secs(5));
+    for (line, wrong, field) in [
+        (
+            "per_source = 16",
+            "per_source = 0",
+            "sip.tcp_limits.per_source",
+        ),
+        ("total = 1024", "total = 10", "sip.tcp_limits.per_source"),
+        (
+            "header_deadline_secs = 5",
+            "header_deadline_secs = 0",
+            "sip.tcp_limits.header_deadline_secs",
+        ),
+        (
+            "idle_secs = 900",
+            "idle_secs = 1",
+            "sip.tcp_limits.idle_secs",
+        ),
+        (
+            "max_message_bytes = 65535",
+            "max_message_bytes = 100",
+            "sip.tcp_limits.max_message_bytes",
+        ),
+    ] {
+        let toml = crate::config::EMBEDDED_DEFAULT_TOML.replacen(line, wrong, 1);
+        assert_ne!(toml, crate::config::EMBEDDED_DEFAULT_TOML, "{line}");
+        let errors = Config::from_toml_str(&toml, "test.toml").unwrap_err();
+        expect_error(&errors, field);
+    }
 }

@@ -17,10 +17,10 @@ use super::raw::{
     RawTenant, RawWindow,
 };
 use super::{
-    demo_password, digest_ha1, Bilingual, Config, ConfigErrors, DtmfDigit, HttpConfig, IvrMenu,
-    LanguageChoice, Limits, MediaConfig, NoInputPolicy, Operator, OperatorDefaults, Queue,
-    QueueTiming, ShutdownConfig, SipConfig, StrategyName, Tenant, TopicChoice, DEMO_ADMIN_TOKEN,
-    SUPPORTED_LANGUAGES,
+    demo_password, digest_ha1, digest_ha1_sha256, Bilingual, Config, ConfigErrors, DtmfDigit,
+    HttpConfig, IvrMenu, LanguageChoice, Limits, MediaConfig, NoInputPolicy, Operator,
+    OperatorDefaults, Queue, QueueTiming, ShutdownConfig, SipConfig, StrategyName, Tenant,
+    TopicChoice, DEMO_ADMIN_TOKEN, SUPPORTED_LANGUAGES,
 };
 use crate::schedule::{parse_time_zone, parse_weekday, ClockTime, Hours, OpeningWindow, DAY_NAMES};
 
@@ -275,6 +275,7 @@ fn check_sip(raw: &RawSip, errors: &mut Collector) -> Option<SipConfig> {
         }
     }
     let door = check_door(&raw.door, errors);
+    let tcp_limits = check_sip_tcp(&raw.tcp_limits, errors);
     if errors.len() > before {
         return None;
     }
@@ -295,6 +296,72 @@ fn check_sip(raw: &RawSip, errors: &mut Collector) -> Option<SipConfig> {
             source_ban: secs(guard.source_ban_secs),
         },
         door: door?,
+        tcp_limits: tcp_limits?,
+    })
+}
+
+fn check_sip_tcp(
+    raw: &super::raw::RawSipTcp,
+    errors: &mut Collector,
+) -> Option<super::SipTcpConfig> {
+    let before = errors.len();
+    if raw.per_source == 0 || raw.total == 0 {
+        let field = if raw.per_source == 0 {
+            "sip.tcp_limits.per_source"
+        } else {
+            "sip.tcp_limits.total"
+        };
+        errors.push(
+            field,
+            "0 refuses every TCP connection",
+            "leave it out for the default (16 from a source, 1024 in all) or give a positive \
+             number; to turn SIP over TCP off, leave sip.tcp (the address) out instead",
+        );
+    } else if raw.per_source > raw.total {
+        errors.push(
+            "sip.tcp_limits.per_source",
+            format!(
+                "{} per source is more than the {} allowed in all",
+                raw.per_source, raw.total
+            ),
+            "give per_source at most total",
+        );
+    }
+    if !(1..=60).contains(&raw.header_deadline_secs) {
+        errors.push(
+            "sip.tcp_limits.header_deadline_secs",
+            format!(
+                "{} s: 0 closes every connection, and more than 60 lets a slow sender hold one",
+                raw.header_deadline_secs
+            ),
+            "leave it out for the default (5) or give 1 to 60",
+        );
+    }
+    if raw.idle_secs < raw.header_deadline_secs.max(1) {
+        errors.push(
+            "sip.tcp_limits.idle_secs",
+            format!("{} s is shorter than the header deadline", raw.idle_secs),
+            "leave it out for the default (900, longer than a phone's keep-alive interval) or \
+             give at least header_deadline_secs",
+        );
+    }
+    if !(1_500..=1_048_576).contains(&raw.max_message_bytes) {
+        errors.push(
+            "sip.tcp_limits.max_message_bytes",
+            format!(
+                "{} bytes: below 1500 a plain INVITE does not fit, above 1 MiB one \
+                 connection holds too much memory",
+                raw.max_message_bytes
+            ),
+            "leave it out for the default (65535) or give 1500 to 1048576",
+        );
+    }
+    (errors.len() == before).then(|| super::SipTcpConfig {
+        per_source: raw.per_source,
+        total: raw.total,
+        header_deadline: secs(raw.header_deadline_secs),
+        idle: secs(raw.idle_secs),
+        max_message_bytes: raw.max_message_bytes,
     })
 }
 
@@ -1363,6 +1430,35 @@ fn check_operators(
                 ),
             );
         }
+        let ha1_sha256 = operator.ha1_sha256.as_deref().map(str::to_ascii_lowercase);
+        if let Some(h) = &ha1_sha256 {
+            if h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit()) {
+                errors.push(
+                    format!("{at}.ha1_sha256"),
+                    "ha1_sha256 is not 64 hexadecimal characters (a SHA-256 digest)",
+                    format!(
+                        "compute it with `printf '{ext}:{realm}:PASSWORD' | sha256sum` and paste \
+                         the 64 hex characters, or leave it out to offer MD5 only"
+                    ),
+                );
+            } else if sip_not_loopback
+                && *h == digest_ha1_sha256(ext, realm, &demo_password(ext))
+                // The same demo password in ha1 is reported there, once.
+                && ha1 != digest_ha1(ext, realm, &demo_password(ext))
+            {
+                errors.push(
+                    format!("{at}.ha1_sha256"),
+                    format!(
+                        "operator {ext} uses the demo password; demo credentials are only \
+                         allowed while SIP listens on loopback"
+                    ),
+                    format!(
+                        "set a real one: `printf '{ext}:{realm}:SECRET' | sha256sum` with the \
+                         SECRET of ha1, or keep SIP on 127.0.0.1"
+                    ),
+                );
+            }
+        }
         if operator.languages.is_empty() {
             errors.push(
                 format!("{at}.languages"),
@@ -1412,16 +1508,17 @@ fn check_operators(
             ok = false;
             continue;
         }
-        operators.push(to_operator(operator, ha1));
+        operators.push(to_operator(operator, ha1, ha1_sha256));
     }
     ok.then_some(operators)
 }
 
-fn to_operator(raw: &RawOperator, ha1: String) -> Operator {
+fn to_operator(raw: &RawOperator, ha1: String, ha1_sha256: Option<String>) -> Operator {
     Operator {
         ext: raw.ext.clone(),
         name: raw.name.clone(),
         ha1,
+        ha1_sha256,
         languages: raw.languages.clone(),
         topics: raw.topics.clone(),
         reserve: raw.reserve,

@@ -4,7 +4,7 @@
 //! and counts everything in [`SipCounters`].
 
 use super::auth::{Admit, AuthGuard, AuthPolicy};
-use super::digest::{self, NonceCheck, NonceSigner};
+use super::digest::{self, Algorithm, NonceCheck, NonceSigner};
 use super::{SipApplication, SipCounters};
 use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::transport::{SipAddr, SipConnection};
@@ -78,6 +78,8 @@ pub(super) struct Authenticator {
     counters: Arc<SipCounters>,
     /// Compared against when the user is unknown, so both paths do the same work.
     decoy_ha1: String,
+    /// The same for a SHA-256 response.
+    decoy_ha1_sha256: String,
     reports: Mutex<ReportBudget>,
 }
 
@@ -96,8 +98,11 @@ impl Authenticator {
         app: Arc<dyn SipApplication>,
         counters: Arc<SipCounters>,
     ) -> Authenticator {
-        let decoy_ha1 = digest::ha1("decoy", &realm, &hex::encode(rand::random::<[u8; 16]>()));
+        let decoy_password = hex::encode(rand::random::<[u8; 16]>());
+        let decoy_ha1 = digest::ha1("decoy", &realm, &decoy_password);
+        let decoy_ha1_sha256 = digest::ha1_sha256("decoy", &realm, &decoy_password);
         Authenticator {
+            decoy_ha1_sha256,
             realm,
             nonces,
             guard: Mutex::new(AuthGuard::new(policy)),
@@ -115,10 +120,44 @@ impl Authenticator {
     /// A fresh challenge's `WWW-Authenticate` / `Proxy-Authenticate` value for `req`. The
     /// nonce is bound to the request's source address: an answer sent from another address
     /// (a forged packet meant to get an office banned) is not checked, only challenged.
-    pub(super) fn challenge(&self, req: &rsipstack::sip::Request, stale: bool) -> String {
+    ///
+    /// SHA-256 (RFC 7616) is offered first, beside MD5, to an account that has a SHA-256 HA1,
+    /// and to an unknown one while any account has (so the offer does not tell which exist).
+    pub(super) fn challenge(&self, req: &rsipstack::sip::Request, stale: bool) -> Vec<String> {
         let now_secs = now_ms() / 1000;
         let ip = source_of(req).as_ref().and_then(source_ip);
-        digest::challenge(&self.realm, &self.nonces.issue(now_secs, ip), stale)
+        let nonce = self.nonces.issue(now_secs, ip);
+        let mut offers = Vec::with_capacity(2);
+        if self.offers_sha256(req) {
+            offers.push(digest::challenge_with(
+                Algorithm::Sha256,
+                &self.realm,
+                &nonce,
+                stale,
+            ));
+        }
+        offers.push(digest::challenge(&self.realm, &nonce, stale));
+        offers
+    }
+
+    fn offers_sha256(&self, req: &rsipstack::sip::Request) -> bool {
+        let user = if req.method == rsipstack::sip::Method::Register {
+            req.to_header().ok().and_then(|t| t.uri().ok())
+        } else {
+            req.from_header().ok().and_then(|f| f.uri().ok())
+        }
+        .and_then(|u| u.user().map(str::to_owned));
+        match user {
+            Some(user)
+                if self
+                    .app
+                    .credentials_for(&req.method.to_string(), &user)
+                    .is_some() =>
+            {
+                self.app.credentials_sha256(&user).is_some()
+            }
+            _ => self.app.offers_sha256(),
+        }
     }
 
     /// Checks the credentials in header `header` of `req` for `method`.
@@ -137,12 +176,22 @@ impl Authenticator {
                 return Checked::Banned;
             }
         }
-        let Some(creds) = req
-            .header_value(header)
-            .and_then(|v| digest::parse_authorization(&v))
-        else {
+        // A client answering both challenges sends one header for each: SHA-256 is checked
+        // when among them.
+        let all: Vec<digest::DigestCredentials> = req
+            .headers
+            .iter()
+            .filter(|h| h.name().eq_ignore_ascii_case(header))
+            .filter_map(|h| digest::parse_authorization(h.value().trim()))
+            .collect();
+        let chosen = all
+            .iter()
+            .position(|c| Algorithm::of(c) == Some(Algorithm::Sha256))
+            .unwrap_or(0);
+        let Some(creds) = all.into_iter().nth(chosen) else {
             return Checked::Challenge { stale: false };
         };
+        let algorithm = Algorithm::of(&creds).unwrap_or(Algorithm::Md5);
         match self.nonces.check(&creds.nonce, now / 1000, source_ip) {
             NonceCheck::Invalid => return Checked::Challenge { stale: false },
             NonceCheck::Stale => return Checked::Challenge { stale: true },
@@ -171,12 +220,21 @@ impl Authenticator {
                 };
             }
         }
-        let known = self.app.credentials_for(method, &creds.username);
-        let ha1 = known.clone().unwrap_or_else(|| self.decoy_ha1.clone());
+        let known = match algorithm {
+            Algorithm::Md5 => self.app.credentials_for(method, &creds.username),
+            Algorithm::Sha256 => self.app.credentials_sha256(&creds.username),
+        };
+        let exists = known.is_some() || self.app.credentials_for(method, &creds.username).is_some();
+        let ha1 = known.clone().unwrap_or_else(|| match algorithm {
+            Algorithm::Md5 => self.decoy_ha1.clone(),
+            Algorithm::Sha256 => self.decoy_ha1_sha256.clone(),
+        });
         // Always computed, so every path costs the same.
         let response_ok = digest::verify(&ha1, method, &creds);
-        let reason = if known.is_none() {
+        let reason = if !exists {
             Some("unknown account")
+        } else if known.is_none() {
+            Some("no SHA-256 credentials for this account")
         } else if creds.realm != self.realm {
             Some("wrong realm")
         } else if !response_ok {
@@ -208,6 +266,11 @@ impl Authenticator {
         match reason {
             None => {
                 self.guard().succeeded(now, ip, &creds.username);
+                let slot = match algorithm {
+                    Algorithm::Md5 => 0,
+                    Algorithm::Sha256 => 1,
+                };
+                self.counters.auth_succeeded[slot].fetch_add(1, Ordering::Relaxed);
                 Checked::Authenticated {
                     user: creds.username,
                 }
@@ -222,15 +285,7 @@ impl Authenticator {
                 Checked::Challenge { stale: true }
             }
             Some(reason) => {
-                self.fail(
-                    now,
-                    ip,
-                    req,
-                    method,
-                    &creds.username,
-                    known.is_some(),
-                    reason,
-                );
+                self.fail(now, ip, req, method, &creds.username, exists, reason);
                 Checked::Failed
             }
         }

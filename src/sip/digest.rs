@@ -1,4 +1,4 @@
-//! HTTP Digest authentication for REGISTER (RFC 3261 §22, RFC 2617, MD5).
+//! HTTP Digest authentication for REGISTER (RFC 3261 §22, RFC 2617 MD5, RFC 7616 SHA-256).
 //!
 //! Pure functions: nonces are stateless (a timestamp signed with a per-process
 //! secret), so a restart invalidates them and every node can check its own.
@@ -12,8 +12,55 @@ pub fn ha1(user: &str, realm: &str, password: &str) -> String {
     md5_hex(&format!("{user}:{realm}:{password}"))
 }
 
+/// `sha256(user:realm:password)` as lowercase hex (RFC 7616 §3.4.2).
+pub fn ha1_sha256(user: &str, realm: &str, password: &str) -> String {
+    sha256_hex(&format!("{user}:{realm}:{password}"))
+}
+
 fn md5_hex(s: &str) -> String {
     hex::encode(Md5::digest(s.as_bytes()))
+}
+
+fn sha256_hex(s: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(s.as_bytes()))
+}
+
+/// A digest algorithm navbat accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    /// MD5 (RFC 2617; the default when a response names none).
+    Md5,
+    /// SHA-256 (RFC 7616).
+    Sha256,
+}
+
+impl Algorithm {
+    /// The algorithm a response names (`None`: MD5); `None` for one navbat does not accept
+    /// (the `-sess` variants among them).
+    pub fn of(c: &DigestCredentials) -> Option<Algorithm> {
+        match c.algorithm.as_deref() {
+            None => Some(Algorithm::Md5),
+            Some(a) if a.eq_ignore_ascii_case("md5") => Some(Algorithm::Md5),
+            Some(a) if a.eq_ignore_ascii_case("sha-256") => Some(Algorithm::Sha256),
+            Some(_) => None,
+        }
+    }
+
+    /// The token in challenges.
+    pub fn token(self) -> &'static str {
+        match self {
+            Algorithm::Md5 => "MD5",
+            Algorithm::Sha256 => "SHA-256",
+        }
+    }
+
+    fn hex(self, s: &str) -> String {
+        match self {
+            Algorithm::Md5 => md5_hex(s),
+            Algorithm::Sha256 => sha256_hex(s),
+        }
+    }
 }
 
 /// Issues and checks stateless nonces.
@@ -93,9 +140,17 @@ impl NonceSigner {
     }
 }
 
-/// The `WWW-Authenticate` value for a challenge.
+/// The `WWW-Authenticate` value for an MD5 challenge.
 pub fn challenge(realm: &str, nonce: &str, stale: bool) -> String {
-    let mut v = format!("Digest realm=\"{realm}\", nonce=\"{nonce}\", algorithm=MD5, qop=\"auth\"");
+    challenge_with(Algorithm::Md5, realm, nonce, stale)
+}
+
+/// The `WWW-Authenticate` value for a challenge with `algorithm`.
+pub fn challenge_with(algorithm: Algorithm, realm: &str, nonce: &str, stale: bool) -> String {
+    let mut v = format!(
+        "Digest realm=\"{realm}\", nonce=\"{nonce}\", algorithm={}, qop=\"auth\"",
+        algorithm.token()
+    );
     if stale {
         v.push_str(", stale=true");
     }
@@ -206,26 +261,27 @@ fn split_params(s: &str) -> Vec<(String, String)> {
     out
 }
 
-/// The response a client holding `ha1` should have computed for `method`.
+/// The response a client holding `ha1` (of the response's algorithm) should have computed for
+/// `method`.
 pub fn expected_response(ha1: &str, method: &str, c: &DigestCredentials) -> String {
-    let ha2 = md5_hex(&format!("{method}:{}", c.uri));
+    let alg = Algorithm::of(c).unwrap_or(Algorithm::Md5);
+    let ha2 = alg.hex(&format!("{method}:{}", c.uri));
     match c.qop.as_deref() {
-        Some(q) if q.eq_ignore_ascii_case("auth") => md5_hex(&format!(
+        Some(q) if q.eq_ignore_ascii_case("auth") => alg.hex(&format!(
             "{ha1}:{}:{}:{}:auth:{ha2}",
             c.nonce,
             c.nc.as_deref().unwrap_or(""),
             c.cnonce.as_deref().unwrap_or("")
         )),
-        _ => md5_hex(&format!("{ha1}:{}:{ha2}", c.nonce)),
+        _ => alg.hex(&format!("{ha1}:{}:{ha2}", c.nonce)),
     }
 }
 
-/// Checks the client's response against `ha1` in constant time.
+/// Checks the client's response against `ha1` (the HA1 of the response's algorithm) in
+/// constant time.
 pub fn verify(ha1: &str, method: &str, c: &DigestCredentials) -> bool {
-    if let Some(alg) = &c.algorithm {
-        if !alg.eq_ignore_ascii_case("md5") {
-            return false;
-        }
+    if Algorithm::of(c).is_none() {
+        return false;
     }
     if let Some(q) = &c.qop {
         if !q.eq_ignore_ascii_case("auth") || c.nc.is_none() || c.cnonce.is_none() {
@@ -271,6 +327,35 @@ mod tests {
             "GET",
             &c
         ));
+    }
+
+    #[test]
+    fn rfc7616_sha256_example_response() {
+        // RFC 7616 §3.9.1: Mufasa / Circle of Life, SHA-256.
+        let h = ha1_sha256("Mufasa", "http-auth@example.org", "Circle of Life");
+        let c = DigestCredentials {
+            username: "Mufasa".into(),
+            realm: "http-auth@example.org".into(),
+            nonce: "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v".into(),
+            uri: "/dir/index.html".into(),
+            response: "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1".into(),
+            algorithm: Some("SHA-256".into()),
+            qop: Some("auth".into()),
+            nc: Some("00000001".into()),
+            cnonce: Some("f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ".into()),
+        };
+        assert!(verify(&h, "GET", &c));
+        // The MD5 HA1 does not answer a SHA-256 response.
+        assert!(!verify(
+            &ha1("Mufasa", "http-auth@example.org", "Circle of Life"),
+            "GET",
+            &c
+        ));
+        let sess = DigestCredentials {
+            algorithm: Some("SHA-256-sess".into()),
+            ..c
+        };
+        assert!(!verify(&h, "GET", &sess));
     }
 
     #[test]

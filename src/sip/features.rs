@@ -134,11 +134,14 @@ impl FeatureDoor {
     }
 
     async fn challenge(&self, mut tx: Transaction, stale: bool) {
-        let value = self.auth.challenge(&tx.original, stale);
+        let offers = self.auth.challenge(&tx.original, stale);
         if let Err(e) = tx
             .reply_with(
                 StatusCode::ProxyAuthenticationRequired,
-                vec![Header::ProxyAuthenticate(value.into())],
+                offers
+                    .into_iter()
+                    .map(|v| Header::ProxyAuthenticate(v.into()))
+                    .collect(),
                 None,
             )
             .await

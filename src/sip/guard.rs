@@ -679,19 +679,43 @@ fn split_commas(s: &str) -> Vec<String> {
     out
 }
 
-/// The same screening for stream transports (TCP), where the stack parses
-/// the framing itself: a message it could not parse closes the connection
-/// (the stack's choice, and an acceptable answer on a stream); a message that
-/// parses but lacks what a transaction needs is answered here with 400.
+/// Something to do once the stack has started its listeners (it is given the first event).
+pub type LateListener = Box<dyn FnOnce() + Send>;
+
+/// The same screening for stream transports, where the stack parses the framing itself: the
+/// connections rsipstack opens to reach a peer. Those navbat accepts were framed and screened
+/// by `tcp.rs` already; here, for every stream, the door judges new INVITEs, ACKs of the
+/// guard's answers are absorbed, and a message that parses but lacks what a transaction
+/// needs is answered with 400.
 pub struct StreamGuard {
     counters: Arc<GuardCounters>,
     gate: Arc<DoorGate>,
+    tcp: Option<StreamTcp>,
+}
+
+/// What the stream guard knows of navbat's own TCP listener.
+pub struct StreamTcp {
+    /// The listening address (the local address of every connection it accepted).
+    pub local: rsipstack::transport::SipAddr,
+    /// The counters whose `taken` the guard keeps.
+    pub counters: Arc<super::tcp::TcpCounters>,
+    /// Run at the first event, once the stack has started its listeners.
+    pub late: Mutex<Option<LateListener>>,
 }
 
 impl StreamGuard {
-    /// A guard counting into `counters`, asking `gate` about new INVITEs.
-    pub fn new(counters: Arc<GuardCounters>, gate: Arc<DoorGate>) -> StreamGuard {
-        StreamGuard { counters, gate }
+    /// A guard counting into `counters`, asking `gate` about new INVITEs; `tcp`: the TCP
+    /// listening address, its counters and a function run at the first event.
+    pub fn new(
+        counters: Arc<GuardCounters>,
+        gate: Arc<DoorGate>,
+        tcp: Option<StreamTcp>,
+    ) -> StreamGuard {
+        StreamGuard {
+            counters,
+            gate,
+            tcp,
+        }
     }
 }
 
@@ -702,6 +726,17 @@ impl rsipstack::transaction::endpoint::TransportEventInspector for StreamGuard {
         event: rsipstack::transport::TransportEvent,
     ) -> Option<rsipstack::transport::TransportEvent> {
         use rsipstack::transport::TransportEvent;
+        if let Some(tcp) = &self.tcp {
+            let run = tcp.late.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(run) = run {
+                run();
+            }
+            if let TransportEvent::Incoming(_, conn, _) = &event {
+                if conn.is_reliable() && conn.get_addr() == &tcp.local {
+                    tcp.counters.taken.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
         if let TransportEvent::Incoming(_, conn, _) = &event {
             if !conn.is_reliable() {
                 self.counters.taken.fetch_add(1, Ordering::Relaxed);
@@ -860,7 +895,9 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
                 screen_truncated(&buf[..len])
             } else {
                 match door_check(&buf[..len], from.ip(), &self.gate, &self.counters) {
-                    Fast::Screen => screen(&buf[..len]),
+                    Fast::Screen => {
+                        super::warn_limit::from_source(from.ip(), || screen(&buf[..len]))
+                    }
                     Fast::Done(Screen::Answer { bytes, .. }) => {
                         let _ = self.socket.send_to(&bytes, from).await;
                         continue;

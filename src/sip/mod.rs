@@ -18,6 +18,8 @@ mod inspect;
 mod legs;
 mod registrar;
 pub mod sdp;
+pub mod tcp;
+pub mod warn_limit;
 
 pub use authenticate::AuthFailure;
 pub use guard::{GuardCounters, ALLOW};
@@ -65,6 +67,8 @@ pub struct SipSettings {
     pub door: door::DoorPolicy,
     /// The trunk networks, whose sources get the door's trunk caps (empty: every source).
     pub trunk_networks: Vec<crate::config::Network>,
+    /// Caps and deadlines of SIP over TCP (`[sip.tcp_limits]`).
+    pub tcp_policy: tcp::TcpPolicy,
 }
 
 /// Errors starting or using the SIP layer.
@@ -179,6 +183,16 @@ pub enum Admission {
 pub trait SipApplication: Send + Sync + 'static {
     /// The HA1 of an extension, if it exists.
     fn credentials(&self, ext: &str) -> Option<String>;
+    /// The SHA-256 HA1 of an extension (RFC 7616), if it has one.
+    fn credentials_sha256(&self, ext: &str) -> Option<String> {
+        let _ = ext;
+        None
+    }
+    /// Whether any account has a SHA-256 HA1 (then unknown accounts are offered SHA-256 too,
+    /// so the challenge does not tell which accounts exist).
+    fn offers_sha256(&self) -> bool {
+        false
+    }
     /// The HA1 of user `ext` for a request of `method` ("REGISTER", or "INVITE" for a
     /// feature code). By default [`SipApplication::credentials`]; an application may know
     /// users who may dial feature codes but not register (officers' softphones).
@@ -213,6 +227,8 @@ pub trait SipApplication: Send + Sync + 'static {
 pub struct SipCounters {
     /// The UDP guard's counters.
     pub guard: Arc<GuardCounters>,
+    /// SIP over TCP: connections, refusals, messages handed to the stack.
+    pub tcp: Arc<tcp::TcpCounters>,
     /// Requests received, by method (index = [`method_index`]).
     pub requests: [AtomicU64; 16],
     /// INVITEs refused at the door.
@@ -227,6 +243,16 @@ pub struct SipCounters {
     pub auth_bans: AtomicU64,
     /// Responses that repeated a nonce count (replays).
     pub auth_replays: AtomicU64,
+    /// Successful authentications by digest algorithm: MD5, SHA-256.
+    pub auth_succeeded: [AtomicU64; 2],
+}
+
+/// The stack's name of the TCP listening address.
+fn tcp_sip_addr(addr: SocketAddr) -> SipAddr {
+    SipAddr {
+        r#type: Some(rsipstack::sip::Transport::Tcp),
+        addr: addr.into(),
+    }
 }
 
 /// Position of a method in [`SipCounters::requests`].
@@ -283,7 +309,7 @@ impl StackInner {
 /// clean start-up error before anything else has started.
 pub struct SipListeners {
     udp: Option<(tokio::net::UdpSocket, SocketAddr)>,
-    tcp: Option<(TcpListenerConnection, SocketAddr)>,
+    tcp: Option<(tokio::net::TcpListener, SocketAddr)>,
 }
 
 impl SipListeners {
@@ -307,23 +333,16 @@ impl SipListeners {
         };
         let tcp = match settings.tcp {
             Some(addr) => {
-                // rsipstack binds lazily; a std bind first gives the OS error itself.
-                drop(
-                    std::net::TcpListener::bind(addr).map_err(|error| SipError::Bind {
-                        transport: "tcp",
-                        addr,
-                        error,
-                    })?,
-                );
-                let listener =
-                    TcpListenerConnection::new(addr, None)
-                        .await
-                        .map_err(|e| SipError::Bind {
-                            transport: "tcp",
-                            addr,
-                            error: std::io::Error::other(e.to_string()),
-                        })?;
-                Some((listener, addr))
+                let bind_error = |error| SipError::Bind {
+                    transport: "tcp",
+                    addr,
+                    error,
+                };
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(bind_error)?;
+                let bound = listener.local_addr().map_err(bind_error)?;
+                Some((listener, bound))
             }
             None => None,
         };
@@ -369,11 +388,33 @@ impl SipStack {
             local_addrs.push(format!("udp {bound}"));
             contact_addr = Some(bound);
         }
+        // SIP over TCP is accepted and framed by navbat (`tcp.rs`); its messages enter the
+        // stack through this channel, served by the stack like any connection.
+        let (feed, feed_rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut tcp_listener = None;
+        let mut late_listener: Option<guard::LateListener> = None;
         if let Some((listener, addr)) = listeners.tcp {
-            transport.add_transport(listener.into());
+            let (unused_tx, _) = tokio::sync::mpsc::unbounded_channel();
+            let feeder = rsipstack::transport::channel::ChannelConnection::create_connection(
+                feed_rx,
+                unused_tx,
+                SipAddr {
+                    r#type: None,
+                    addr: SocketAddr::from(([0, 0, 0, 0], 0)).into(),
+                },
+                None,
+            )
+            .await?;
+            transport.add_connection(feeder.into());
+            // The listener's address names our Via on TCP. It joins the stack's listeners
+            // once the stack has started them (never to be served by it: ours accepts).
+            let named = TcpListenerConnection::new(addr, None).await?;
+            let layer = transport.inner.clone();
+            late_listener = Some(Box::new(move || layer.add_listener(named.into())));
             local_addrs.push(format!("tcp {addr}"));
             contact_addr.get_or_insert(addr);
             tcp_addr = Some(addr);
+            tcp_listener = Some(listener);
         }
         let contact_addr = contact_addr.ok_or(SipError::NoListener)?;
         let ip = settings.public_ip.unwrap_or(contact_addr.ip());
@@ -401,6 +442,11 @@ impl SipStack {
             .with_transport_inspector(Box::new(guard::StreamGuard::new(
                 counters.guard.clone(),
                 gate.clone(),
+                tcp_addr.map(|addr| guard::StreamTcp {
+                    local: tcp_sip_addr(addr),
+                    counters: counters.tcp.clone(),
+                    late: std::sync::Mutex::new(late_listener.take()),
+                }),
             )))
             .with_inspector(Box::new(inspect::MetricsInspector::new()))
             .with_allows(vec![
@@ -423,6 +469,18 @@ impl SipStack {
                 tracing::error!(error = %e, "SIP endpoint stopped");
             }
         });
+        if let (Some(listener), Some(addr)) = (tcp_listener, tcp_addr) {
+            let server = tcp::TcpServer {
+                policy: settings.tcp_policy,
+                counters: counters.tcp.clone(),
+                guard: counters.guard.clone(),
+                feed,
+                endpoint: endpoint_inner.clone(),
+                local: tcp_sip_addr(addr),
+                cancel: cancel.child_token(),
+            };
+            tokio::spawn(tcp::serve(listener, server));
+        }
         let dialogs = Arc::new(DialogLayer::new(endpoint_inner.clone()));
         let secret: [u8; 16] = rand::random();
         // One authenticator for both doors: a guess at REGISTER and one at a feature code

@@ -59,11 +59,14 @@ impl Registrar {
     }
 
     async fn challenge(&self, tx: &mut Transaction, stale: bool) {
-        let value = self.auth.challenge(&tx.original, stale);
+        let offers = self.auth.challenge(&tx.original, stale);
         let _ = tx
             .reply_with(
                 StatusCode::Unauthorized,
-                vec![Header::WwwAuthenticate(value.into())],
+                offers
+                    .into_iter()
+                    .map(|v| Header::WwwAuthenticate(v.into()))
+                    .collect(),
                 None,
             )
             .await;

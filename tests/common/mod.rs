@@ -236,6 +236,8 @@ pub struct OperatorSpec {
     pub reserve: bool,
     /// May monitor calls by feature code (`supervisor = true`).
     pub supervisor: bool,
+    /// Also has a SHA-256 HA1 (`ha1_sha256`), so navbat offers SHA-256 digest (RFC 7616).
+    pub sha256: bool,
 }
 
 impl OperatorSpec {
@@ -246,6 +248,15 @@ impl OperatorSpec {
             password: format!("demo{ext}"),
             reserve: false,
             supervisor: false,
+            sha256: false,
+        }
+    }
+
+    /// This operator also has a SHA-256 HA1 (RFC 7616).
+    pub fn with_sha256(self) -> Self {
+        OperatorSpec {
+            sha256: true,
+            ..self
         }
     }
 
@@ -529,9 +540,19 @@ languages = ["uz", "ru"]
 topics = []
 reserve = {reserve}
 supervisor = {supervisor}
-"#,
+{sha256}"#,
                 ext = op.ext,
                 ha1 = ha1(&op.ext, REALM, &op.password),
+                sha256 = if op.sha256 {
+                    use sha2::Digest as _;
+                    let input = format!("{}:{REALM}:{}", op.ext, op.password);
+                    format!(
+                        "ha1_sha256 = \"{}\"\n",
+                        hex::encode(sha2::Sha256::digest(input.as_bytes()))
+                    )
+                } else {
+                    String::new()
+                },
                 reserve = op.reserve,
                 supervisor = op.supervisor,
             )
