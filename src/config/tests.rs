@@ -98,7 +98,7 @@ fn embedded_default_is_valid() {
         .collect();
     assert_eq!(reserve, ["1901", "1902"]);
     let dtm_uz = config.queue("dtm-uz").unwrap();
-    assert_eq!(dtm_uz.surge.max_wait, Duration::from_secs(300));
+    assert_eq!(dtm_uz.surge.max_wait, Duration::from_secs(90));
     assert_eq!(dtm_uz.surge.reserve_after, Some(Duration::ZERO));
     assert_eq!(dtm_uz.surge.ring_timeout, dtm_uz.normal.ring_timeout);
 }
