@@ -130,6 +130,14 @@ fn a_malformed_sha256_ha1_names_its_field() {
 }
 
 #[test]
+fn sha256_for_some_operators_only_is_refused() {
+    let toml =
+        crate::config::EMBEDDED_DEFAULT_TOML.replacen("ha1_sha256 = \"", "# ha1_sha256 = \"", 1);
+    let errors = Config::from_toml_str(&toml, "test.toml").unwrap_err();
+    expect_error(&errors, "operator[0].ha1_sha256");
+}
+
+#[test]
 fn digest_ha1_matches_rfc_2617_definition() {
     // md5("1001:navbat:demo1001"), computed independently with md5sum.
     assert_eq!(

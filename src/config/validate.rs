@@ -1377,6 +1377,35 @@ fn check_operators(
     let mut operators = Vec::new();
     let mut ok = true;
     let mut seen: HashMap<&str, usize> = HashMap::new();
+    // SHA-256 is offered to every user alike (the offer must not tell a scanner which
+    // extensions exist), so either every operator has its HA1 or none has.
+    let with_sha256 = raw
+        .operators
+        .iter()
+        .flatten()
+        .filter(|o| o.ha1_sha256.is_some())
+        .count();
+    if with_sha256 > 0 {
+        if let Some((index, operator)) = raw.operators.iter().enumerate().find_map(|(i, o)| {
+            o.as_ref()
+                .filter(|o| o.ha1_sha256.is_none())
+                .map(|o| (i, o))
+        }) {
+            errors.push(
+                format!("operator[{index}].ha1_sha256"),
+                format!(
+                    "{with_sha256} operators have a SHA-256 HA1 and {} has none: SHA-256 is \
+                     offered to every user alike, so it would not authenticate",
+                    operator.ext
+                ),
+                format!(
+                    "add it: `printf '{}:{realm}:PASSWORD' | sha256sum`, or remove ha1_sha256 \
+                     from every operator to offer MD5 only",
+                    operator.ext
+                ),
+            );
+        }
+    }
     for (index, operator) in raw.operators.iter().enumerate() {
         let Some(operator) = operator else {
             ok = false;

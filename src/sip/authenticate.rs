@@ -121,14 +121,15 @@ impl Authenticator {
     /// nonce is bound to the request's source address: an answer sent from another address
     /// (a forged packet meant to get an office banned) is not checked, only challenged.
     ///
-    /// SHA-256 (RFC 7616) is offered first, beside MD5, to an account that has a SHA-256 HA1,
-    /// and to an unknown one while any account has (so the offer does not tell which exist).
+    /// SHA-256 (RFC 7616) is offered first, beside MD5, to every user alike while the
+    /// operators have SHA-256 HA1s (all or none, checked with the config), so the offer does
+    /// not tell which users exist.
     pub(super) fn challenge(&self, req: &rsipstack::sip::Request, stale: bool) -> Vec<String> {
         let now_secs = now_ms() / 1000;
         let ip = source_of(req).as_ref().and_then(source_ip);
         let nonce = self.nonces.issue(now_secs, ip);
         let mut offers = Vec::with_capacity(2);
-        if self.offers_sha256(req) {
+        if self.app.offers_sha256() {
             offers.push(digest::challenge_with(
                 Algorithm::Sha256,
                 &self.realm,
@@ -138,26 +139,6 @@ impl Authenticator {
         }
         offers.push(digest::challenge(&self.realm, &nonce, stale));
         offers
-    }
-
-    fn offers_sha256(&self, req: &rsipstack::sip::Request) -> bool {
-        let user = if req.method == rsipstack::sip::Method::Register {
-            req.to_header().ok().and_then(|t| t.uri().ok())
-        } else {
-            req.from_header().ok().and_then(|f| f.uri().ok())
-        }
-        .and_then(|u| u.user().map(str::to_owned));
-        match user {
-            Some(user)
-                if self
-                    .app
-                    .credentials_for(&req.method.to_string(), &user)
-                    .is_some() =>
-            {
-                self.app.credentials_sha256(&user).is_some()
-            }
-            _ => self.app.offers_sha256(),
-        }
     }
 
     /// Checks the credentials in header `header` of `req` for `method`.

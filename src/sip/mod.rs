@@ -188,8 +188,8 @@ pub trait SipApplication: Send + Sync + 'static {
         let _ = ext;
         None
     }
-    /// Whether any account has a SHA-256 HA1 (then unknown accounts are offered SHA-256 too,
-    /// so the challenge does not tell which accounts exist).
+    /// Whether SHA-256 is offered (to every user alike, so the challenge does not tell which
+    /// accounts exist; the config has it for all operators or none).
     fn offers_sha256(&self) -> bool {
         false
     }
