@@ -392,9 +392,8 @@ fn call_over_channel_limit_is_blocked_with_retry_after() {
         .caller("blocked", "caller_blocked.xml", DTM_DID, 0)
         .wait_success();
 
-    let summary = navbat.wait_for_event("blocked_summary", EVENT_DEADLINE, |e| {
-        e["tenant"] == "dtm"
-    });
+    let summary =
+        navbat.wait_for_event("blocked_summary", EVENT_DEADLINE, |e| e["tenant"] == "dtm");
     assert_eq!(summary["count"], 1, "{summary}");
     assert_eq!(summary["reason"], "global_channels", "{summary}");
     let events = navbat.events();
@@ -404,7 +403,10 @@ fn call_over_channel_limit_is_blocked_with_retry_after() {
             .any(|e| e["kind"] == "call_blocked" || e["outcome"] == "blocked"),
         "a call refused at the door has no call events: {events:?}"
     );
-    let arrived = events.iter().filter(|e| e["kind"] == "call_arrived").count();
+    let arrived = events
+        .iter()
+        .filter(|e| e["kind"] == "call_arrived")
+        .count();
     assert_eq!(arrived, 1, "only the holder has a call record");
 }
 

@@ -72,9 +72,8 @@ impl BlockedTally {
     pub fn drain(&self) -> Vec<(usize, BlockReason, u64, Vec<String>)> {
         let mut out = Vec::new();
         for (t, counts) in self.counts.iter().enumerate() {
-            let mut sample = std::mem::take(
-                &mut *self.samples[t].lock().unwrap_or_else(|e| e.into_inner()),
-            );
+            let mut sample =
+                std::mem::take(&mut *self.samples[t].lock().unwrap_or_else(|e| e.into_inner()));
             for (r, count) in counts.iter().enumerate() {
                 let n = count.swap(0, Ordering::AcqRel);
                 if n > 0 {

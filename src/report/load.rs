@@ -410,9 +410,7 @@ async fn blocked_summaries(
         let at: i64 = r.try_get(1)?;
         let body: String = r.try_get(2)?;
         let Ok(crate::events::EventKind::BlockedSummary {
-            tenant: of,
-            count,
-            ..
+            tenant: of, count, ..
         }) = serde_json::from_str(&body)
         else {
             continue;
