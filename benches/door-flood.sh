@@ -17,7 +17,13 @@
 # DOOR=0 writes no [sip.door] (main's binary refuses the section): every INVITE goes
 # through the stack and the channel check, as before the door.
 #
-# Knobs: NAVBAT_BIN (required: a release build), DOOR (1), RATE (4000), SOURCES (8),
+# FULL=1 (with DOOR=1) raises the per-source caps far above the flood (every source stays
+# under its own rate and call caps), so the door admits every INVITE and the refusals come
+# from the full channels; SCREEN picks who answers them: SCREEN=1 the guard, statelessly, from
+# the channel counts ([sip.door] screen_calls, the default), SCREEN=0 the stack and the router
+# as before (a transaction and three events each).
+#
+# Knobs: NAVBAT_BIN (required: a release build), DOOR (1), FULL (0), SCREEN (1), RATE (4000), SOURCES (8),
 # SECS (30), CHANNELS (20), PROBE_RATE (20), AFTER_SECS (40), ANSWERS (1000000: the
 # per-source answer budget; 100 is the default of [sip.door]), OUT (a temp dir).
 # Bounded: every SIPp has -m and -timeout, and runs under `timeout`.
@@ -33,6 +39,8 @@ CHANNELS=${CHANNELS:-20}
 PROBE_RATE=${PROBE_RATE:-20}
 AFTER_SECS=${AFTER_SECS:-40}
 ANSWERS=${ANSWERS:-1000000}
+FULL=${FULL:-0}
+SCREEN=${SCREEN:-1}
 TOKEN=bench-admin-token-0123456789
 CLK_TCK=$(getconf CLK_TCK)
 [[ -x "${NAVBAT_BIN:-}" ]] || { echo "set NAVBAT_BIN to a release build of navbat" >&2; exit 1; }
@@ -126,6 +134,14 @@ cat >>"$cfg" <<EOF
 trunk_sources = ["127.0.0.1"]
 answers_per_sec = $ANSWERS
 EOF
+if [[ "$FULL" == 1 ]]; then
+cat >>"$cfg" <<EOF
+source_invites_per_sec = 1000000
+source_burst = 1000000
+source_calls = 0
+screen_calls = $([[ "$SCREEN" == 1 ]] && echo true || echo false)
+EOF
+fi
 fi
 [[ "$OUT" == "$work" ]] || cp "$cfg" "$OUT/"
 
@@ -144,7 +160,7 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 rss_start=$(rss_kib "$NAVBAT_PID")
-log "navbat $NAVBAT_BIN on :$SIP_PORT, DOOR=$DOOR, RSS at start $((rss_start / 1024)) MiB"
+log "navbat $NAVBAT_BIN on :$SIP_PORT, DOOR=$DOOR FULL=$FULL SCREEN=$SCREEN, RSS at start $((rss_start / 1024)) MiB"
 
 # Fill every channel.
 hold_ms=$(( (SECS + AFTER_SECS + 60) * 1000 ))
@@ -219,10 +235,10 @@ p99=$(awk -F';' 'NR>1 && $3==1 {print $2}' "$rtt" | sort -n | awk '{a[NR]=$1} EN
 p50=$(awk -F';' 'NR>1 && $3==1 {print $2}' "$rtt" | sort -n | awk '{a[NR]=$1} END {i=int(NR*0.5); if (i<1) i=1; print a[i]}')
 rss_max=$(awk 'NR>1 {if ($2>m) m=$2} END {print m}' "$OUT/rss.tsv")
 rss_end=$(( $(rss_kib "$NAVBAT_PID") / 1024 ))
-api /metrics | grep -E '^navbat_sip_(door_total|invites_rejected_total|guard_datagrams_total\{verdict="passed")' >"$OUT/metrics.txt" || true
-printf 'door\trate\tsources\tsecs\tflood_secs\tcalls\tanswered_503\tfailed\tretrans\tachieved_per_s\tcpu_ms\tcpu_ms_per_invite\tprobe_p50_ms\tprobe_p99_ms\trss_start_mib\trss_max_mib\trss_end_mib\tudp_drops\tload1\n' >"$OUT/result.tsv"
-printf '%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\t%.0f\t%.0f\t%.4f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
-    "$DOOR" "$RATE" "$SOURCES" "$SECS" "$flood_secs" "$created" "$ok" "$failed" "$retrans" \
+api /metrics | grep -E '^navbat_(sip_(door_total|invites_rejected_total|guard_datagrams_total\{verdict="passed")|calls_blocked_total|calls_arrived_total)' >"$OUT/metrics.txt" || true
+printf 'door\tfull\tscreen\trate\tsources\tsecs\tflood_secs\tcalls\tanswered_503\tfailed\tretrans\tachieved_per_s\tcpu_ms\tcpu_ms_per_invite\tprobe_p50_ms\tprobe_p99_ms\trss_start_mib\trss_max_mib\trss_end_mib\tudp_drops\tload1\n' >"$OUT/result.tsv"
+printf '%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\t%.0f\t%.0f\t%.4f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+    "$DOOR" "$FULL" "$SCREEN" "$RATE" "$SOURCES" "$SECS" "$flood_secs" "$created" "$ok" "$failed" "$retrans" \
     "$(echo "$created / $flood_secs" | bc -l)" "$cpu_ms" "$(echo "$cpu_ms / $invites" | bc -l)" \
     "${p50:-}" "${p99:-}" $((rss_start / 1024)) "$rss_max" "$rss_end" $((drops1 - drops0)) \
     "$(cut -d' ' -f1 /proc/loadavg)" >>"$OUT/result.tsv"

@@ -75,6 +75,16 @@ pub enum EventKind {
         tenant: String,
         reason: BlockReason,
     },
+    /// Calls refused at the door in the last interval, counted rather than recorded one by
+    /// one (issue 18): the router's screen answered them statelessly (channels full, or
+    /// draining), so they have no call record and no `call_*` events. At most one a tenant
+    /// and reason a second; `sample` holds a few of the callers' numbers, masked.
+    BlockedSummary {
+        tenant: String,
+        reason: BlockReason,
+        count: u64,
+        sample: Vec<String>,
+    },
     /// A menu level of the IVR completed.
     IvrStep {
         call: String,
@@ -291,6 +301,7 @@ impl EventKind {
         match self {
             EventKind::CallArrived { .. } => "call_arrived",
             EventKind::CallBlocked { .. } => "call_blocked",
+            EventKind::BlockedSummary { .. } => "blocked_summary",
             EventKind::IvrStep { .. } => "ivr_step",
             EventKind::DtmfReceived { .. } => "dtmf_received",
             EventKind::CallEnqueued { .. } => "call_enqueued",

@@ -278,7 +278,7 @@ pub const CATALOGUE: &[MetricSpec] = &[
     live(SIP_TCP_CONNECTIONS, Gauge, Unit::Count, &[], "SIP over TCP connections open now."),
     live(SIP_TCP_REFUSED, Counter, Unit::Count, &["reason"], "SIP over TCP connections refused at accept or closed by navbat: source_cap, total_cap, header_deadline, idle, too_large, bad_framing."),
     live(SIP_GUARD, Counter, Unit::Count, &["verdict"], "UDP datagrams screened by the front door: passed, rejected_400, rejected_501, rejected_505, rejected_513, dropped."),
-    live(SIP_DOOR, Counter, Unit::Count, &["verdict"], "New INVITEs and datagrams judged by the per-source door ([sip.door]): admitted; answered_rate, answered_calls, answered_queue (a stateless 503 with Retry-After); dropped_rate, dropped_calls, dropped_queue (past the source's answer budget); shed (other datagrams, queue to the stack at twice its bound); acks_absorbed (ACKs of the guard's own stateless answers)."),
+    live(SIP_DOOR, Counter, Unit::Count, &["verdict"], "New INVITEs and datagrams judged by the per-source door ([sip.door]): admitted; answered_rate, answered_calls, answered_queue (a stateless 503 with Retry-After); dropped_rate, dropped_calls, dropped_queue (past the source's answer budget); shed (other datagrams, queue to the stack at twice its bound); acks_absorbed (ACKs of the guard's own stateless answers); answered_unknown_number (404), answered_foreign_trunk (403), answered_channels_full (503) and dropped_screened: INVITEs the door admitted that the router's screen refused statelessly ([sip.door] screen_calls)."),
     live(SIP_DOOR_QUEUE, Gauge, Unit::Count, &[], "UDP messages waiting between the socket and the SIP stack's transaction layer; new INVITEs are refused above [sip.door] queue."),
     live(SIP_INVITES_REJECTED, Counter, Unit::Count, &[], "INVITEs refused at the door (unknown DID, channel limit, closed)."),
     live(SIP_REGISTRATIONS, Counter, Unit::Count, &[], "Successful REGISTERs (new bindings and refreshes)."),
@@ -798,8 +798,18 @@ impl LabelSpace {
     }
 }
 
+/// The `reason` label of [`CALLS_BLOCKED`].
+fn block_reason_label(reason: crate::events::BlockReason) -> &'static str {
+    match reason {
+        crate::events::BlockReason::GlobalChannels => "global_channels",
+        crate::events::BlockReason::TenantChannels => "tenant_channels",
+        crate::events::BlockReason::QueueFull => "queue_full",
+        crate::events::BlockReason::ShuttingDown => "shutting_down",
+    }
+}
+
 /// Values of the `verdict` label of [`SIP_DOOR`].
-pub const DOOR_VERDICTS: [&str; 9] = [
+pub const DOOR_VERDICTS: [&str; 13] = [
     "admitted",
     "answered_rate",
     "answered_calls",
@@ -809,6 +819,10 @@ pub const DOOR_VERDICTS: [&str; 9] = [
     "dropped_queue",
     "shed",
     "acks_absorbed",
+    "answered_unknown_number",
+    "answered_foreign_trunk",
+    "answered_channels_full",
+    "dropped_screened",
 ];
 
 /// Values of the `algorithm` label of [`SIP_AUTH`] (in the order of `SipCounters::auth_succeeded`).
@@ -927,14 +941,24 @@ impl MetricsSink {
                     .increment(1);
             }
             EventKind::CallBlocked { tenant, reason, .. } => {
-                let reason = match reason {
-                    crate::events::BlockReason::GlobalChannels => "global_channels",
-                    crate::events::BlockReason::TenantChannels => "tenant_channels",
-                    crate::events::BlockReason::QueueFull => "queue_full",
-                    crate::events::BlockReason::ShuttingDown => "shutting_down",
-                };
-                metrics::counter!(CALLS_BLOCKED, "tenant" => tenant.clone(), "reason" => reason)
+                metrics::counter!(CALLS_BLOCKED, "tenant" => tenant.clone(), "reason" => block_reason_label(*reason))
                     .increment(1);
+            }
+            // Calls the SIP guard refused for full channels, counted instead of recorded: the
+            // series a recorded blocked call moves (arrived, blocked, finished) move by the count.
+            EventKind::BlockedSummary {
+                tenant,
+                reason,
+                count,
+                ..
+            } => {
+                metrics::counter!(CALLS_ARRIVED, "tenant" => tenant.clone(), "transport" => "udp")
+                    .increment(*count);
+                metrics::counter!(CALLS_BLOCKED, "tenant" => tenant.clone(), "reason" => block_reason_label(*reason))
+                    .increment(*count);
+                metrics::counter!(CALLS_FINISHED, "tenant" => tenant.clone(), "queue" => NONE,
+                    "topic" => NONE, "outcome" => "blocked")
+                .increment(*count);
             }
             EventKind::CallEnqueued {
                 call,

@@ -375,8 +375,10 @@ fn waiting_call_overflows_to_reserve_staff() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// (5) Channel limit (D6): the call over the limit gets 503 + Retry-After and is recorded
+// (5) Channel limit (D6): the call over the limit gets 503 + Retry-After and is counted
 
+/// Refused at the SIP door from the channel counts (issue 18): no call record or `call_*`
+/// event for it, one `blocked_summary` counting it instead.
 #[test]
 fn call_over_channel_limit_is_blocked_with_retry_after() {
     let navbat = Navbat::start("blocked", TestConfig::default().channels(1));
@@ -390,20 +392,22 @@ fn call_over_channel_limit_is_blocked_with_retry_after() {
         .caller("blocked", "caller_blocked.xml", DTM_DID, 0)
         .wait_success();
 
-    let finished = navbat.wait_for_event("call_finished", EVENT_DEADLINE, |e| {
-        e["outcome"] == "blocked"
-    });
-    let timeline = call_events(&navbat.events(), &finished["call"]);
+    let summary =
+        navbat.wait_for_event("blocked_summary", EVENT_DEADLINE, |e| e["tenant"] == "dtm");
+    assert_eq!(summary["count"], 1, "{summary}");
+    assert_eq!(summary["reason"], "global_channels", "{summary}");
+    let events = navbat.events();
     assert!(
-        position(&timeline, "call_enqueued", any).is_none(),
-        "a blocked call never reaches a queue: {}",
-        kinds(&timeline)
+        !events
+            .iter()
+            .any(|e| e["kind"] == "call_blocked" || e["outcome"] == "blocked"),
+        "a call refused at the door has no call events: {events:?}"
     );
-    let blocked = navbat
-        .events()
-        .into_iter()
-        .any(|e| e["kind"] == "call_blocked");
-    assert!(blocked, "a call_blocked event is recorded too");
+    let arrived = events
+        .iter()
+        .filter(|e| e["kind"] == "call_arrived")
+        .count();
+    assert_eq!(arrived, 1, "only the holder has a call record");
 }
 
 // ---------------------------------------------------------------------------------------------

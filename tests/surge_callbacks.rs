@@ -670,6 +670,10 @@ fn callback_dial_outs_wait_for_a_free_channel() {
     assert_eq!(attempts[0]["result"], "connected");
     // Nobody was refused a channel: A's call was admitted and B's dial-out waited.
     assert!(of_kind(&events, "call_blocked").is_empty(), "{events:#?}");
+    assert!(
+        of_kind(&events, "blocked_summary").is_empty(),
+        "{events:#?}"
+    );
 }
 
 /// Two nodes share Redis and Postgres. Callbacks booked on node A are node A's: after both

@@ -4,6 +4,7 @@
 //! addresses, timers and I/O; decisions live in `acd`, `ivr` and `call`.
 
 pub mod acd_host;
+pub mod blocked;
 pub mod call;
 pub mod callback;
 pub mod deadline;
@@ -162,6 +163,8 @@ pub struct Router {
     pub queues: Arc<Vec<Addr<QueueActor>>>,
     arbiter: ArbiterHandle,
     next_call: Arc<AtomicU64>,
+    /// The cheap look the SIP guard takes at new INVITEs (`[sip.door] screen_calls`).
+    screen: Option<Arc<blocked::RouterScreen>>,
 }
 
 /// Start-up failure of the router.
@@ -296,7 +299,22 @@ impl Router {
                 &sms_triggers,
             )?;
         }
+        let screen = config.sip.door.screen_calls.then(|| {
+            let tally = Arc::new(blocked::BlockedTally::new(config.tenants.len()));
+            blocked::BlockedSummariser::new(
+                shared.config.clone(),
+                shared.events.clone(),
+                tally.clone(),
+            )
+            .start();
+            Arc::new(blocked::RouterScreen::new(
+                shared.config.clone(),
+                shared.gate.clone(),
+                tally,
+            ))
+        });
         Ok(Router {
+            screen,
             shared,
             acd,
             operators: Arc::new(operators),
@@ -440,6 +458,12 @@ impl SipApplication for Router {
             })
             .recipient()
         }))
+    }
+
+    fn call_screen(&self) -> Option<Arc<dyn crate::sip::guard::CallScreen>> {
+        self.screen
+            .clone()
+            .map(|s| s as Arc<dyn crate::sip::guard::CallScreen>)
     }
 
     fn admit_monitor(&self, dial: crate::sip::features::MonitorDial) -> Admission {

@@ -140,6 +140,10 @@ impl MetricsPoller {
                 g.door_dropped[2].load(Relaxed),
                 g.door_shed.load(Relaxed),
                 g.acks_absorbed.load(Relaxed),
+                g.calls_answered[0].load(Relaxed),
+                g.calls_answered[1].load(Relaxed),
+                g.calls_answered[2].load(Relaxed),
+                g.calls_dropped.load(Relaxed),
             ];
             for (verdict, n) in DOOR_VERDICTS.into_iter().zip(door) {
                 metrics::counter!(SIP_DOOR, "verdict" => verdict).absolute(n);

@@ -178,6 +178,11 @@ pub struct SipDoorConfig {
     /// Trunk networks: these plus every tenant's `trunk_sources`. While none is named, every
     /// source gets the trunk caps.
     pub trunk_sources: Vec<Network>,
+    /// Whether the door also refuses, statelessly, new INVITEs that the router would refuse
+    /// anyway: an unknown DID (404), a source outside the tenant's `trunk_sources` (403), all
+    /// of the tenant's (or all) channels in use (503). Off: those go through a transaction and
+    /// the router as before (kept for measuring the difference).
+    pub screen_calls: bool,
 }
 
 /// `[sip.auth_guard]`: how guessing at the registrar and the feature codes is slowed and

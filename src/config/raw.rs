@@ -68,6 +68,7 @@ pub(crate) struct RawDoor {
     pub queue: usize,
     pub max_sources: usize,
     pub trunk_sources: Vec<String>,
+    pub screen_calls: bool,
 }
 
 impl Default for RawDoor {
@@ -83,6 +84,7 @@ impl Default for RawDoor {
             queue: 4_096,
             max_sources: 65_536,
             trunk_sources: Vec::new(),
+            screen_calls: true,
         }
     }
 }

@@ -435,6 +435,7 @@ fn check_door(raw: &super::raw::RawDoor, errors: &mut Collector) -> Option<super
         queue: raw.queue,
         max_sources: raw.max_sources,
         trunk_sources,
+        screen_calls: raw.screen_calls,
     })
 }
 

@@ -203,6 +203,7 @@ pub async fn month_data(
         });
     }
     drop(rows);
+    blocked_summaries(pool, tenant, start, end, &mut data.calls).await?;
     // Arrival order, then the name: the same order whatever order the database returned.
     data.calls
         .sort_by(|a, b| (a.arrived_at_ms, &a.uid).cmp(&(b.arrived_at_ms, &b.uid)));
@@ -384,3 +385,65 @@ pub async fn month_data(
     }
     Ok(data)
 }
+
+/// Calls the SIP guard refused for full channels are counted, not recorded one by one
+/// (`blocked_summary` events, issue 18): each summary of `tenant` in `[start, end)` adds its
+/// count of blocked calls, arrived at the summary's time, with no caller (so they count as
+/// blocked and missed, never as repeats).
+async fn blocked_summaries(
+    pool: &AnyPool,
+    tenant: &str,
+    start: i64,
+    end: i64,
+    calls: &mut Vec<CallRow>,
+) -> Result<(), sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT event_uid, at_ms, body FROM call_events \
+         WHERE kind = 'blocked_summary' AND at_ms >= $1 AND at_ms < $2",
+    )
+    .bind(start)
+    .bind(end)
+    .fetch_all(pool)
+    .await?;
+    for r in &rows {
+        let uid: String = r.try_get(0)?;
+        let at: i64 = r.try_get(1)?;
+        let body: String = r.try_get(2)?;
+        let Ok(crate::events::EventKind::BlockedSummary {
+            tenant: of, count, ..
+        }) = serde_json::from_str(&body)
+        else {
+            continue;
+        };
+        if of != tenant {
+            continue;
+        }
+        // A summary covers at most a second of one tenant's refusals; the bound keeps a
+        // corrupt count from exhausting memory.
+        for k in 0..count.min(MAX_BLOCKED_PER_SUMMARY) {
+            calls.push(CallRow {
+                uid: format!("{uid}#{k}"),
+                caller: None,
+                caller_key: None,
+                arrived_at_ms: at,
+                enqueued_at_ms: None,
+                answered_at_ms: None,
+                ended_at_ms: Some(at),
+                language: None,
+                topic: None,
+                operator: None,
+                outcome: Some("blocked".to_owned()),
+                wait_ms: Some(0),
+                talk_ms: Some(0),
+                surge: false,
+                repeat_of: None,
+                recording: false,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Most blocked calls one `blocked_summary` stands for in the report (a second of a flood
+/// far above any trunk's rate).
+const MAX_BLOCKED_PER_SUMMARY: u64 = 1_000_000;

@@ -206,6 +206,9 @@ pub struct Door {
     /// Admitted INVITEs by key, with when they were admitted; `admitted_order` in that order.
     admitted: HashMap<u64, u64>,
     admitted_order: VecDeque<(u64, u64)>,
+    /// Admitted INVITEs refused after all ([`Door::spend_answer`]), by key, with when they
+    /// were admitted (they expire with their entry in `admitted_order`).
+    refused: HashMap<u64, u64>,
 }
 
 impl Door {
@@ -219,6 +222,7 @@ impl Door {
             next_sweep_ms: 0,
             admitted: HashMap::new(),
             admitted_order: VecDeque::new(),
+            refused: HashMap::new(),
         }
     }
 
@@ -316,6 +320,9 @@ impl Door {
                     if self.admitted.get(&old) == Some(&at) {
                         self.admitted.remove(&old);
                     }
+                    if self.refused.get(&old) == Some(&at) {
+                        self.refused.remove(&old);
+                    }
                 }
             }
             self.admitted.insert(key, now_ms);
@@ -332,6 +339,9 @@ impl Door {
             self.admitted_order.pop_front();
             if self.admitted.get(&key) == Some(&at) {
                 self.admitted.remove(&key);
+            }
+            if self.refused.get(&key) == Some(&at) {
+                self.refused.remove(&key);
             }
         }
     }
@@ -359,6 +369,35 @@ impl Door {
         } else {
             Verdict::Drop(refusal)
         }
+    }
+
+    /// Whether the INVITE `key` was admitted and passed on within [`RETRANSMISSION_MS`]: this
+    /// one is its retransmission, for the transaction it has.
+    pub fn passed_before(&self, key: u64) -> bool {
+        self.admitted.contains_key(&key)
+    }
+
+    /// Whether the INVITE `key` was admitted by the door and then refused
+    /// ([`Door::spend_answer`]) within [`RETRANSMISSION_MS`]: this one is its retransmission.
+    pub fn refused_before(&self, key: u64) -> bool {
+        self.refused.contains_key(&key)
+    }
+
+    /// Takes one of `ip`'s stateless answers for a refusal decided after the door admitted
+    /// the INVITE (an unknown number, a foreign trunk, full channels); `false` when the
+    /// source's answer budget is spent (drop the INVITE, counted). The INVITE's key is
+    /// noted as refused ([`Door::refused_before`]), so its retransmissions are judged again
+    /// rather than passed on, and not counted twice.
+    pub fn spend_answer(&mut self, now_ms: u64, ip: IpAddr, key: u64) -> bool {
+        if let Some(at) = self.admitted.remove(&key) {
+            // Same expiry as it had: its entry in `admitted_order` forgets it.
+            self.refused.insert(key, at);
+        }
+        let answers_per_sec = self.policy.answers_per_sec;
+        let (slot, _) = self.slot(now_ms, ip);
+        self.entries
+            .get_mut(&slot)
+            .is_some_and(|e| e.answers.take(now_ms, answers_per_sec, answers_per_sec))
     }
 
     /// Whether a datagram other than a new INVITE may go on to the stack with `queued`
@@ -474,6 +513,26 @@ mod tests {
             d.screen_invite(RETRANSMISSION_MS + 1, a, 0, 1),
             Verdict::Answer(Refusal::Calls)
         );
+    }
+
+    #[test]
+    fn an_invite_refused_after_admission_is_known_as_such_and_spends_an_answer() {
+        let mut d = door();
+        let a = ip("192.0.2.1");
+        assert_eq!(d.screen_invite(0, a, 0, 7), Verdict::Admit);
+        assert!(d.passed_before(7) && !d.refused_before(7));
+        // The router refused it: one of the source's 4 answers a second.
+        assert!(d.spend_answer(0, a, 7));
+        assert!(!d.passed_before(7) && d.refused_before(7));
+        // Its retransmission is judged again (a token), not passed on to a transaction.
+        assert_eq!(d.screen_invite(10, a, 0, 7), Verdict::Admit);
+        for _ in 0..3 {
+            assert!(d.spend_answer(10, a, 7));
+        }
+        assert!(!d.spend_answer(10, a, 7), "the answer budget is spent");
+        // Forgotten with its admission after 64*T1.
+        d.screen_invite(RETRANSMISSION_MS + 20, a, 0, 8);
+        assert!(!d.refused_before(7));
     }
 
     #[test]

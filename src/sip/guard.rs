@@ -30,6 +30,54 @@ pub struct DoorGate {
     retry_after: String,
     /// The door's queue bound, kept outside the lock: every datagram asks.
     queue: usize,
+    /// The router's cheap look at a new call the door admitted, if it gives one.
+    calls: Option<Arc<dyn CallScreen>>,
+}
+
+/// What the door knows of a new INVITE when it arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    /// Nothing: a new call.
+    New,
+    /// A retransmission of one passed on to the stack: it goes to its transaction.
+    Passed,
+    /// A retransmission of one refused after admission: answered again, not counted again.
+    Refused,
+}
+
+/// The router's verdict on a new INVITE the door let through, taken from a read-only
+/// snapshot (the numbers, the tenants' trunks, the channel counts) before the stack spends a
+/// transaction on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallVerdict {
+    /// Hand it to the stack (the router decides again there, exactly).
+    Pass,
+    /// No tenant has this number: 404.
+    UnknownNumber,
+    /// The number's tenant does not take calls from this source: 403.
+    ForeignTrunk,
+    /// All channels (the tenant's or all of them) are in use, or the router is draining:
+    /// 503 with this Retry-After. The router has counted the call as blocked.
+    Full { retry_after_secs: u32 },
+}
+
+impl CallVerdict {
+    fn index(self) -> usize {
+        match self {
+            CallVerdict::Pass | CallVerdict::UnknownNumber => 0,
+            CallVerdict::ForeignTrunk => 1,
+            CallVerdict::Full { .. } => 2,
+        }
+    }
+}
+
+/// What the guard asks the router about a new call before the stack sees it. Must be
+/// cheap, lock-light and never wait: it runs on the socket's read loop.
+pub trait CallScreen: Send + Sync {
+    /// The verdict on a new INVITE for `did` from `source`; `caller` is the From user
+    /// (personal data: never logged in full). `first`: false for the retransmission of an
+    /// INVITE refused already (answer it the same, count it once).
+    fn screen_call(&self, did: &str, source: IpAddr, caller: &str, first: bool) -> CallVerdict;
 }
 
 impl DoorGate {
@@ -40,7 +88,37 @@ impl DoorGate {
             queue: policy.queue,
             door: Mutex::new(Door::new(policy, trunks)),
             epoch: Instant::now(),
+            calls: None,
         }
+    }
+
+    /// The same gate, asking `calls` about every new INVITE it admits (None: it does not).
+    pub fn with_calls(mut self, calls: Option<Arc<dyn CallScreen>>) -> DoorGate {
+        self.calls = calls;
+        self
+    }
+
+    /// The router's verdict on an admitted new INVITE (`Pass` without a screen). Feature
+    /// codes (`*51<ext>`...) are authenticated internal calls and always pass.
+    fn screen_call(&self, head: &Head, from: IpAddr, first: bool) -> CallVerdict {
+        let Some(calls) = &self.calls else {
+            return CallVerdict::Pass;
+        };
+        let Some(did) = head.request_line.as_ref().and_then(|l| uri_user(&l.uri)) else {
+            return CallVerdict::Pass;
+        };
+        if super::features::parse(did).is_some() {
+            return CallVerdict::Pass;
+        }
+        let caller = head.from.as_deref().and_then(uri_user).unwrap_or_default();
+        calls.screen_call(did, from, caller, first)
+    }
+
+    /// Takes one of `ip`'s stateless answers for a refusal after admission (see
+    /// [`Door::spend_answer`]).
+    fn spend_answer(&self, ip: IpAddr, key: u64) -> bool {
+        let now = self.now_ms();
+        self.door().spend_answer(now, ip, key)
     }
 
     fn now_ms(&self) -> u64 {
@@ -56,6 +134,20 @@ impl DoorGate {
     pub fn screen_invite(&self, ip: IpAddr, queued: usize, key: u64) -> Verdict {
         let now = self.now_ms();
         self.door().screen_invite(now, ip, queued, key)
+    }
+
+    /// [`DoorGate::screen_invite`], and what the door knows of this INVITE already.
+    fn screen_new_invite(&self, ip: IpAddr, queued: usize, key: u64) -> (Verdict, Seen) {
+        let now = self.now_ms();
+        let mut door = self.door();
+        let seen = if door.passed_before(key) {
+            Seen::Passed
+        } else if door.refused_before(key) {
+            Seen::Refused
+        } else {
+            Seen::New
+        };
+        (door.screen_invite(now, ip, queued, key), seen)
     }
 
     /// Whether another datagram may go on with `queued` waiting.
@@ -136,7 +228,17 @@ pub fn door_check(packet: &[u8], from: IpAddr, gate: &DoorGate, counters: &Guard
                 return Fast::Done(Screen::Drop("ACK of a stateless answer"));
             }
         } else if to_tag.is_none() {
-            let verdict = gate.screen_invite(from, queued, invite_key(&head));
+            let key = invite_key(&head);
+            let (verdict, seen) = gate.screen_new_invite(from, queued, key);
+            let call = match verdict {
+                Verdict::Admit if seen != Seen::Passed => {
+                    gate.screen_call(&head, from, seen == Seen::New)
+                }
+                _ => CallVerdict::Pass,
+            };
+            if call != CallVerdict::Pass {
+                return Fast::Done(refuse_call(&head, from, gate, counters, call, key));
+            }
             counters.count_door(verdict);
             return match verdict {
                 Verdict::Admit => Fast::Screen,
@@ -175,6 +277,51 @@ fn invite_key(head: &Head) -> u64 {
     head.call_id.hash(&mut h);
     head.vias.first().hash(&mut h);
     h.finish()
+}
+
+/// A stateless answer to a new INVITE the router refuses (`call` is not `Pass`), within
+/// the source's answer budget; past it the INVITE is dropped. Counted either way.
+fn refuse_call(
+    head: &Head,
+    from: IpAddr,
+    gate: &DoorGate,
+    counters: &GuardCounters,
+    call: CallVerdict,
+    key: u64,
+) -> Screen {
+    if !gate.spend_answer(from, key) {
+        counters.calls_dropped.fetch_add(1, Ordering::Relaxed);
+        return Screen::Drop("refused by the router past the answer budget");
+    }
+    counters.calls_answered[call.index()].fetch_add(1, Ordering::Relaxed);
+    match call {
+        CallVerdict::UnknownNumber => answer_or_drop(head, 404, "no such number", None),
+        CallVerdict::ForeignTrunk => {
+            answer_or_drop(head, 403, "not a trunk of this number's tenant", None)
+        }
+        CallVerdict::Full { retry_after_secs } => answer_or_drop(
+            head,
+            503,
+            "all channels in use",
+            Some(format!("Retry-After: {retry_after_secs}\r\n")),
+        ),
+        CallVerdict::Pass => Screen::Drop("unreachable: a passed call is not refused"),
+    }
+}
+
+/// The user part of a SIP URI in a Request-URI or a From/To value (`"Name" <sip:user@host>;tag=x`,
+/// `sip:user@host;user=phone`); None without one, or when it is escaped (`%`), which the
+/// stack's parser reads and the router then judges.
+fn uri_user(value: &str) -> Option<&str> {
+    let start = value.find("sip:").or_else(|| value.find("sips:"))?;
+    let rest = &value[start..];
+    let rest = &rest[rest.find(':')? + 1..];
+    let end = rest.find(['@', '>', ';', ' '])?;
+    if rest.as_bytes().get(end) != Some(&b'@') {
+        return None;
+    }
+    let user = rest[..end].split(';').next().unwrap_or_default();
+    (!user.is_empty() && !user.contains('%')).then_some(user)
 }
 
 /// The tag of a To (or From) header value, if it has one.
@@ -219,6 +366,11 @@ pub struct GuardCounters {
     pub door_shed: AtomicU64,
     /// ACKs of the guard's own stateless answers, absorbed here.
     pub acks_absorbed: AtomicU64,
+    /// New INVITEs the door let through that the router refused at once, answered
+    /// statelessly: unknown number (404), foreign trunk (403), channels full (503).
+    pub calls_answered: [AtomicU64; 3],
+    /// Of those, dropped instead (the source's answer budget was spent).
+    pub calls_dropped: AtomicU64,
 }
 
 fn refusal_index(r: Refusal) -> usize {
@@ -523,6 +675,8 @@ fn answer_or_drop(head: &Head, status: u16, reason: &'static str, extra: Option<
         416 => "Unsupported URI Scheme",
         513 => "Message Too Large",
         420 => "Bad Extension",
+        403 => "Forbidden",
+        404 => "Not Found",
         503 => "Service Unavailable",
         _ => "Error",
     };

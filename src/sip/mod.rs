@@ -211,6 +211,12 @@ pub trait SipApplication: Send + Sync + 'static {
     }
     /// Decide on a new INVITE, synchronously.
     fn admit(&self, call: IncomingCall) -> Admission;
+    /// The cheap look the UDP guard takes at a new INVITE before the stack spends a
+    /// transaction on it (an unknown number, a foreign trunk, full channels are answered
+    /// statelessly). None: every INVITE the door admits goes on to [`Self::admit`].
+    fn call_screen(&self) -> Option<Arc<dyn guard::CallScreen>> {
+        None
+    }
     /// Decide on an authenticated feature-code INVITE (a supervisor joining a live call,
     /// D17), synchronously. By default there is no such feature: 404.
     fn admit_monitor(&self, dial: features::MonitorDial) -> Admission {
@@ -371,10 +377,10 @@ impl SipStack {
         let cancel = CancellationToken::new();
         let transport = TransportLayer::new(cancel.clone());
         let counters = Arc::new(SipCounters::default());
-        let gate = Arc::new(guard::DoorGate::new(
-            settings.door,
-            settings.trunk_networks.clone(),
-        ));
+        let gate = Arc::new(
+            guard::DoorGate::new(settings.door, settings.trunk_networks.clone())
+                .with_calls(app.call_screen()),
+        );
         let mut local_addrs = Vec::new();
         let mut contact_addr = None;
         let mut tcp_addr = None;
