@@ -636,14 +636,14 @@ fn baresip_caller_reaches_a_linphonec_operator() {
 // ---------------------------------------------------------------------------------------------
 // 8. SHA-256 digest (RFC 7616, issue 18)
 
-/// Operator 1001 has a SHA-256 HA1, so navbat's 401 offers SHA-256 first, beside MD5.
-/// linphonec (belle-sip) answers with SHA-256: the registration succeeds, counted under
-/// `algorithm="sha256"`, and the REGISTER it sent names the algorithm.
+/// The operators have SHA-256 HA1s (all or none), so navbat's 401 offers SHA-256 first,
+/// beside MD5. linphonec (belle-sip) answers with SHA-256: the registration succeeds,
+/// counted under `algorithm="sha256"`, and the REGISTER it sent names the algorithm.
 #[test]
 fn linphonec_registers_with_sha256_digest() {
     let config = TestConfig::default().operators(vec![
         OperatorSpec::regular("1001").with_sha256(),
-        OperatorSpec::regular("1002"),
+        OperatorSpec::regular("1002").with_sha256(),
     ]);
     let rig = Rig::start("phones-sha256", config);
     let mut operator =
