@@ -305,6 +305,46 @@ fn over_tcp_a_source_at_its_cap_gets_503_and_keeps_its_connection() {
     assert_eq!(alive.status, 200, "{}", alive.raw);
 }
 
+/// Over TCP too the guard answers an unknown number itself (404, stateless, no call
+/// record), and the connection stays open.
+#[test]
+fn over_tcp_an_unknown_number_gets_a_stateless_404_and_keeps_its_connection() {
+    use std::io::Write;
+    let navbat = Navbat::start("door-tcp-unknown", TestConfig::default());
+    let mut stream =
+        std::net::TcpStream::connect_timeout(&navbat.sip, std::time::Duration::from_secs(5))
+            .expect("connect over TCP");
+    let local = stream.local_addr().unwrap();
+    let mut buf = Vec::new();
+    let id = format!("tcp-unknown-{}", unique_token());
+    let uri = format!("sip:{UNKNOWN_DID}@{};transport=tcp", navbat.sip);
+    stream
+        .write_all(&tcp_request(local, "INVITE", &uri, &id))
+        .unwrap();
+    let refused = tcp_final_for(&mut stream, &mut buf, &id, EVENT_DEADLINE).expect("404");
+    assert_eq!(refused.status, 404, "{}", refused.raw);
+    assert!(
+        refused
+            .header("To")
+            .is_some_and(|to| to.contains(";tag=nbs-")),
+        "answered by the guard, without a transaction: {}",
+        refused.raw
+    );
+    let options = format!("tcp-options-{}", unique_token());
+    stream
+        .write_all(&tcp_request(
+            local,
+            "OPTIONS",
+            &format!("sip:{};transport=tcp", navbat.sip),
+            &options,
+        ))
+        .unwrap();
+    let alive = tcp_final_for(&mut stream, &mut buf, &options, EVENT_DEADLINE)
+        .expect("the connection still answers");
+    assert_eq!(alive.status, 200, "{}", alive.raw);
+    assert_no_call_events_of_refusals(&navbat, 0);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Refusing is nearly free (issue 18, part 3): what the router would refuse anyway (channels
 // full, an unknown number, a foreign trunk) is answered by the guard, statelessly.

@@ -228,36 +228,9 @@ pub fn door_check(packet: &[u8], from: IpAddr, gate: &DoorGate, counters: &Guard
                 return Fast::Done(Screen::Drop("ACK of a stateless answer"));
             }
         } else if to_tag.is_none() {
-            let key = invite_key(&head);
-            let (verdict, seen) = gate.screen_new_invite(from, queued, key);
-            let call = match verdict {
-                Verdict::Admit if seen != Seen::Passed => {
-                    gate.screen_call(&head, from, seen == Seen::New)
-                }
-                _ => CallVerdict::Pass,
-            };
-            if call != CallVerdict::Pass {
-                return Fast::Done(refuse_call(&head, from, gate, counters, call, key));
-            }
-            counters.count_door(verdict);
-            return match verdict {
-                Verdict::Admit => Fast::Screen,
-                Verdict::Answer(refusal) => {
-                    let reason = match refusal {
-                        Refusal::Rate => "too many new calls from this address",
-                        Refusal::Calls => "too many calls in progress from this address",
-                        Refusal::Queue => "overloaded",
-                    };
-                    Fast::Done(answer_or_drop(
-                        &head,
-                        503,
-                        reason,
-                        Some(gate.retry_after().to_owned()),
-                    ))
-                }
-                Verdict::Drop(_) => {
-                    Fast::Done(Screen::Drop("refused by the door past the answer budget"))
-                }
+            return match judge_new_invite(&head, from, queued, gate, counters) {
+                None => Fast::Screen,
+                Some(done) => Fast::Done(done),
             };
         }
     }
@@ -266,6 +239,45 @@ pub fn door_check(packet: &[u8], from: IpAddr, gate: &DoorGate, counters: &Guard
     } else {
         counters.door_shed.fetch_add(1, Ordering::Relaxed);
         Fast::Done(Screen::Drop("queue to the stack full"))
+    }
+}
+
+/// The door's and the router's verdict on a new INVITE (no To tag) from `from`, with
+/// `queued` messages waiting for the stack: `None` when it goes on to the stack, else the
+/// stateless answer or the drop (counted). One judgement for datagrams and streams.
+fn judge_new_invite(
+    head: &Head,
+    from: IpAddr,
+    queued: usize,
+    gate: &DoorGate,
+    counters: &GuardCounters,
+) -> Option<Screen> {
+    let key = invite_key(head);
+    let (verdict, seen) = gate.screen_new_invite(from, queued, key);
+    let call = match verdict {
+        Verdict::Admit if seen != Seen::Passed => gate.screen_call(head, from, seen == Seen::New),
+        _ => CallVerdict::Pass,
+    };
+    if call != CallVerdict::Pass {
+        return Some(refuse_call(head, from, gate, counters, call, key));
+    }
+    counters.count_door(verdict);
+    match verdict {
+        Verdict::Admit => None,
+        Verdict::Answer(refusal) => {
+            let reason = match refusal {
+                Refusal::Rate => "too many new calls from this address",
+                Refusal::Calls => "too many calls in progress from this address",
+                Refusal::Queue => "overloaded",
+            };
+            Some(answer_or_drop(
+                head,
+                503,
+                reason,
+                Some(gate.retry_after().to_owned()),
+            ))
+        }
+        Verdict::Drop(_) => Some(Screen::Drop("refused by the door past the answer budget")),
     }
 }
 
@@ -921,26 +933,15 @@ impl rsipstack::transaction::endpoint::TransportEventInspector for StreamGuard {
         let new_invite = req.method == rsipstack::sip::Method::Invite && to_tag.is_none();
         let peer = authenticate_peer(&from);
         if let (true, Some(ip)) = (new_invite, peer) {
-            // A stream has no queue of ours in front of it: the door judges rate and calls.
-            let verdict = self.gate.screen_invite(ip, 0, invite_key(&head));
-            self.counters.count_door(verdict);
-            match verdict {
-                Verdict::Admit => {}
-                Verdict::Answer(_) => {
-                    let reply = answer_or_drop(
-                        &head,
-                        503,
-                        "too many calls from this address",
-                        Some(self.gate.retry_after().to_owned()),
-                    );
-                    if let Screen::Answer { bytes, .. } = reply {
-                        if let Ok(msg) = SipMessage::try_from(bytes.as_slice()) {
-                            let _ = conn.send(msg, None).await;
-                        }
+            // A stream has no queue of ours in front of it: the door judges rate and calls,
+            // the router the number, the trunk and the channels, as for a datagram.
+            if let Some(done) = judge_new_invite(&head, ip, 0, &self.gate, &self.counters) {
+                if let Screen::Answer { bytes, .. } = done {
+                    if let Ok(msg) = SipMessage::try_from(bytes.as_slice()) {
+                        let _ = conn.send(msg, None).await;
                     }
-                    return None;
                 }
-                Verdict::Drop(_) => return None,
+                return None;
             }
         }
         match screen_request(req.clone(), &head) {
