@@ -17,7 +17,7 @@
 //!
 //! The number of an SMS or a callback is also found by its lookup hash: the journal entry
 //! carries it (`caller_lookup`, as a call's arrival does) and the rows keep it
-//! (`sms_messages.to_lookup`, `callback_requests.caller_lookup`, schema 10).
+//! (`sms_messages.to_lookup`, `callback_requests.caller_lookup`, schema 11).
 
 use super::outbox::StoreRecord;
 use super::record::JournalEntry;

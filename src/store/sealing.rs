@@ -101,43 +101,7 @@ async fn scrub(db: &Db) -> Result<(), StoreError> {
 
 /// `call_records.caller_number` sealed and `caller_lookup` filled in.
 async fn seal_call_records(db: &Db, pii: &Pii) -> Result<u64, StoreError> {
-    let like = format!("{PREFIX}%");
-    let mut done = 0;
-    loop {
-        let rows = sqlx::query(
-            "SELECT call_uid, caller_number FROM call_records WHERE caller_number IS NOT NULL \
-             AND (caller_lookup IS NULL OR caller_number NOT LIKE $1) LIMIT $2",
-        )
-        .bind(like.clone())
-        .bind(CHUNK as i64)
-        .fetch_all(db.pool())
-        .await
-        .map_err(|e| db.err(e))?;
-        if rows.is_empty() {
-            return Ok(done);
-        }
-        let mut tx = db.pool().begin().await.map_err(|e| db.err(e))?;
-        for row in &rows {
-            let uid: String = row.try_get(0).map_err(|e| db.err(e))?;
-            let value: String = row.try_get(1).map_err(|e| db.err(e))?;
-            let plain = if is_sealed(&value) {
-                pii.open(field::CALLER_NUMBER, &value)?
-            } else {
-                value.clone()
-            };
-            sqlx::query(
-                "UPDATE call_records SET caller_number = $1, caller_lookup = $2 WHERE call_uid = $3",
-            )
-            .bind(pii.seal_if_plain(field::CALLER_NUMBER, &value))
-            .bind(pii.lookup(&plain))
-            .bind(uid)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| db.err(e))?;
-        }
-        tx.commit().await.map_err(|e| db.err(e))?;
-        done += rows.len() as u64;
-    }
+    seal_numbers(db, pii, &CALL_NUMBERS).await
 }
 
 /// The dispositions' caller name, organisation and STIR sealed (C8).
@@ -192,6 +156,14 @@ struct Numbers {
     field: &'static str,
 }
 
+const CALL_NUMBERS: Numbers = Numbers {
+    table: "call_records",
+    id: "call_uid",
+    number: "caller_number",
+    lookup: "caller_lookup",
+    field: field::CALLER_NUMBER,
+};
+
 const SMS_NUMBERS: Numbers = Numbers {
     table: "sms_messages",
     id: "id",
@@ -208,7 +180,7 @@ const CALLBACK_NUMBERS: Numbers = Numbers {
     field: field::CALLBACK_NUMBER,
 };
 
-/// The numbers of `t` sealed and their lookup hashes filled in (schema 10).
+/// The numbers of `t` sealed and their lookup hashes filled in (schemas 9 and 11).
 async fn seal_numbers(db: &Db, pii: &Pii, t: &Numbers) -> Result<u64, StoreError> {
     let like = format!("{PREFIX}%");
     let select = format!(
@@ -260,7 +232,7 @@ async fn seal_numbers(db: &Db, pii: &Pii, t: &Numbers) -> Result<u64, StoreError
 }
 
 /// The requests' requester sealed inside `head` and a missed call's intake key hashed, in
-/// the row and in its head (schema 10). A head is JSON written by navbat (`"name":"..."`,
+/// the row and in its head (schema 11). A head is JSON written by navbat (`"name":"..."`,
 /// no spaces), so a plain value is a key followed by a quote that does not open `pii1.`.
 async fn seal_requests(db: &Db, pii: &Pii) -> Result<u64, StoreError> {
     let mut plain = String::new();
@@ -338,7 +310,7 @@ fn hashed_key(key: &str) -> bool {
         .is_some_and(|n| n.len() == 32 && n.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
-/// The request messages' text and address sealed (schema 10).
+/// The request messages' text and address sealed (schema 11).
 async fn seal_request_messages(db: &Db, pii: &Pii) -> Result<u64, StoreError> {
     let like = format!("{PREFIX}%");
     let mut done = 0;

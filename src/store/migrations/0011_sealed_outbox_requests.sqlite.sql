@@ -1,4 +1,4 @@
--- navbat schema 10: the rest of the callers' personal data sealed at rest (issue 16 part 2,
+-- navbat schema 11: the rest of the callers' personal data sealed at rest (issue 16 part 2,
 -- D18; src/pii.rs, src/store/seal.rs). sms_messages.to_number, callback_requests.caller_number,
 -- the requester inside requests.head, request_messages.body and to_addr keep AES-256-GCM
 -- ciphertext ("pii1.<key id>.<hex>") from now on; a missed call's intake key keeps the
