@@ -12,17 +12,9 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-/// A counter or gauge of `/metrics`, by its full name with labels (0 when absent).
+/// A counter or gauge of `/metrics` (0 when absent).
 fn metric(navbat: &Navbat, series: &str) -> u64 {
-    navbat
-        .get("/metrics")
-        .body
-        .lines()
-        .find_map(|line| {
-            let value = line.strip_prefix(series)?.trim();
-            value.parse::<f64>().ok()
-        })
-        .map_or(0, |v| v as u64)
+    navbat.metric(series)
 }
 
 fn refused(navbat: &Navbat, reason: &str) -> u64 {

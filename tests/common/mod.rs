@@ -791,6 +791,18 @@ impl Navbat {
         http_request(self.http, "GET", path, Some(ADMIN_TOKEN), None)
     }
 
+    /// A counter or gauge of `/metrics`, by its full name with labels (0 when absent).
+    pub fn metric(&self, series: &str) -> u64 {
+        self.get("/metrics")
+            .body
+            .lines()
+            .find_map(|line| {
+                let value = line.strip_prefix(series)?.trim();
+                value.parse::<f64>().ok()
+            })
+            .map_or(0, |v| v as u64)
+    }
+
     pub fn get_json(&self, path: &str) -> Value {
         let resp = self.get(path);
         assert_eq!(resp.status, 200, "GET {path}: {resp:?}");
