@@ -246,6 +246,24 @@ fn tcp_request(local: std::net::SocketAddr, method: &str, uri: &str, call_id: &s
 
 /// Over TCP the door holds too: a source at its one call gets a 503 with Retry-After on its
 /// connection, and the connection stays open for what it sends next.
+/// The TCP connection `stream` still answers: an OPTIONS on it gets 200.
+fn assert_connection_kept(navbat: &Navbat, stream: &mut std::net::TcpStream, buf: &mut Vec<u8>) {
+    use std::io::Write;
+    let local = stream.local_addr().unwrap();
+    let options = format!("tcp-options-{}", unique_token());
+    stream
+        .write_all(&tcp_request(
+            local,
+            "OPTIONS",
+            &format!("sip:{};transport=tcp", navbat.sip),
+            &options,
+        ))
+        .unwrap();
+    let alive =
+        tcp_final_for(stream, buf, &options, EVENT_DEADLINE).expect("the connection still answers");
+    assert_eq!(alive.status, 200, "{}", alive.raw);
+}
+
 #[test]
 fn over_tcp_a_source_at_its_cap_gets_503_and_keeps_its_connection() {
     use std::io::Write;
@@ -283,18 +301,7 @@ fn over_tcp_a_source_at_its_cap_gets_503_and_keeps_its_connection() {
         refused.raw
     );
 
-    let options = format!("tcp-options-{}", unique_token());
-    stream
-        .write_all(&tcp_request(
-            local,
-            "OPTIONS",
-            &format!("sip:{};transport=tcp", navbat.sip),
-            &options,
-        ))
-        .unwrap();
-    let alive = tcp_final_for(&mut stream, &mut buf, &options, EVENT_DEADLINE)
-        .expect("the connection still answers");
-    assert_eq!(alive.status, 200, "{}", alive.raw);
+    assert_connection_kept(&navbat, &mut stream, &mut buf);
 }
 
 /// Over TCP too the guard answers an unknown number itself (404, stateless, no call
@@ -322,18 +329,7 @@ fn over_tcp_an_unknown_number_gets_a_stateless_404_and_keeps_its_connection() {
         "answered by the guard, without a transaction: {}",
         refused.raw
     );
-    let options = format!("tcp-options-{}", unique_token());
-    stream
-        .write_all(&tcp_request(
-            local,
-            "OPTIONS",
-            &format!("sip:{};transport=tcp", navbat.sip),
-            &options,
-        ))
-        .unwrap();
-    let alive = tcp_final_for(&mut stream, &mut buf, &options, EVENT_DEADLINE)
-        .expect("the connection still answers");
-    assert_eq!(alive.status, 200, "{}", alive.raw);
+    assert_connection_kept(&navbat, &mut stream, &mut buf);
     assert_no_call_events_of_refusals(&navbat, 0);
 }
 

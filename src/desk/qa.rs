@@ -708,6 +708,13 @@ async fn evaluate(
     redirect(&format!("/qa/calls/{}#{id}", f.uid))
 }
 
+/// A form's text field, trimmed and cut to `TEXT_MAX` characters ("" when absent).
+fn short_text(form: &Form, key: &str) -> String {
+    form.get(key)
+        .map(|a| a.trim().chars().take(TEXT_MAX).collect())
+        .unwrap_or_default()
+}
+
 /// A supervisor answers an operator's dispute.
 async fn answer(
     router: web::Data<Router>,
@@ -719,10 +726,7 @@ async fn answer(
     or_answer!(csrf(&p, &req, &form));
     let id = path.into_inner();
     let e = or_answer!(one_evaluation(&router, &p, &id).await);
-    let text: String = form
-        .get("answer")
-        .map(|a| a.trim().chars().take(TEXT_MAX).collect())
-        .unwrap_or_default();
+    let text: String = short_text(&form, "answer");
     if text.is_empty() || e.dispute_reason.is_none() {
         return bad_form(&p, qt(&p).answer);
     }
@@ -832,10 +836,7 @@ async fn dispute(
     or_answer!(csrf(&p, &req, &form));
     let id = path.into_inner();
     let e = or_answer!(one_evaluation(&router, &p, &id).await);
-    let reason: String = form
-        .get("reason")
-        .map(|a| a.trim().chars().take(TEXT_MAX).collect())
-        .unwrap_or_default();
+    let reason: String = short_text(&form, "reason");
     if reason.is_empty() {
         return bad_form(&p, qt(&p).dispute_reason);
     }
