@@ -204,6 +204,12 @@ pub trait Line: serde::Serialize {
 
 impl Line for JournalEntry {}
 
+impl<T: Line> Line for Box<T> {
+    fn take_ack(&mut self) -> Option<Ack> {
+        T::take_ack(self)
+    }
+}
+
 /// Starts the writer thread on a fresh segment after every existing one; returns the
 /// shared durable state. The thread ends when every sender is dropped.
 pub fn start_writer<T: Line + Send + 'static>(

@@ -297,7 +297,10 @@ impl From<CallSummary> for HistoryItem {
 struct Inner {
     node: String,
     boot: String,
-    tx: mpsc::SyncSender<Pending>,
+    /// Boxed: a bounded std channel allocates and touches every slot up front, so
+    /// `buffer_events` (262,144 by default) slots of a whole `Pending` cost about 190 MB of
+    /// resident memory at start; boxed, a slot is a pointer (4 MB).
+    tx: mpsc::SyncSender<Box<Pending>>,
     accepted: AtomicU64,
     shed: AtomicU64,
     /// Events that found the buffer full and waited for room.
@@ -377,7 +380,7 @@ impl Store {
             let _inside = runtime.enter();
             Db::connect_lazy(&settings.url)?.with_pii(settings.pii.clone())
         };
-        let (tx, rx) = mpsc::sync_channel::<Pending>(settings.buffer_events);
+        let (tx, rx) = mpsc::sync_channel::<Box<Pending>>(settings.buffer_events);
         let cursor = journal::load_cursor(&settings.journal_dir);
         // Outbox and callback steps of earlier runs that the database may not have yet.
         let mut undrained = outbox::undrained_records(&settings.journal_dir, cursor)?;
@@ -792,7 +795,7 @@ impl Inner {
     /// the module's doc: back-pressure, never a dropped event). The bus holds its order lock
     /// meanwhile, so the journal keeps the events in sequence order.
     fn push_waiting(&self, pending: Pending) {
-        let pending = match self.tx.try_send(pending) {
+        let pending = match self.tx.try_send(Box::new(pending)) {
             Ok(()) => {
                 self.accepted.fetch_add(1, Ordering::Relaxed);
                 return;
@@ -831,7 +834,7 @@ impl Inner {
     /// Hands a line to the journal's buffer without waiting; `false` (counted as shed, and
     /// reported at powers of two) when the buffer is full.
     fn push(&self, pending: Pending) -> bool {
-        match self.tx.try_send(pending) {
+        match self.tx.try_send(Box::new(pending)) {
             Ok(()) => {
                 self.accepted.fetch_add(1, Ordering::Relaxed);
                 true
