@@ -469,13 +469,20 @@ const KNOWN_METHODS: &[&str] = &[
 
 /// Screens one datagram. Pure; used by the socket wrapper and by tests.
 pub fn screen(packet: &[u8]) -> Screen {
+    screen_parsed(packet).0
+}
+
+/// Screens one datagram and gives back the message the screen parsed when it passes (the
+/// normalised one after a rewrite), so the stack is handed it without a second parse. `None`
+/// with a pass: a keep-alive.
+pub fn screen_parsed(packet: &[u8]) -> (Screen, Option<SipMessage>) {
     if packet.iter().all(|b| b.is_ascii_whitespace()) {
-        return Screen::Pass; // keep-alive; the stack answers CRLFCRLF itself
+        return (Screen::Pass, None); // keep-alive, answered by the reader
     }
     let parsed = SipMessage::try_from(packet);
     let text = String::from_utf8_lossy(packet);
     let head = Head::scan(&text);
-    match parsed {
+    let verdict = match parsed {
         Ok(SipMessage::Request(_))
             if head
                 .request_line
@@ -484,7 +491,15 @@ pub fn screen(packet: &[u8]) -> Screen {
         {
             answer_or_drop(&head, 505, "SIP version not supported", None)
         }
-        Ok(SipMessage::Request(req)) => screen_request(req, &head),
+        Ok(SipMessage::Request(mut req)) => {
+            let verdict = screen_request(&mut req, &head);
+            return match verdict {
+                Screen::Pass | Screen::PassRewritten(_) => {
+                    (verdict, Some(SipMessage::Request(req)))
+                }
+                other => (other, None),
+            };
+        }
         Ok(SipMessage::Response(resp)) => {
             let ok = resp.via_header().is_ok()
                 && resp.cseq_header().is_ok()
@@ -492,24 +507,27 @@ pub fn screen(packet: &[u8]) -> Screen {
                 && resp.from_header().is_ok()
                 && resp.to_header().is_ok();
             if ok {
-                Screen::Pass
-            } else {
-                Screen::Drop("response without the mandatory headers")
+                return (Screen::Pass, Some(SipMessage::Response(resp)));
             }
+            Screen::Drop("response without the mandatory headers")
         }
         Err(_) => {
             let Some(line) = &head.request_line else {
-                return Screen::Drop("not a SIP message");
+                return (Screen::Drop("not a SIP message"), None);
             };
             if !line.version.eq_ignore_ascii_case("SIP/2.0") {
-                return answer_or_drop(&head, 505, "SIP version not supported", None);
+                return (
+                    answer_or_drop(&head, 505, "SIP version not supported", None),
+                    None,
+                );
             }
             if is_token(&line.method) && !KNOWN_METHODS.contains(&line.method.as_str()) {
-                return answer_or_drop(&head, 501, "unknown method", None);
+                return (answer_or_drop(&head, 501, "unknown method", None), None);
             }
             answer_or_drop(&head, 400, "unparseable request", None)
         }
-    }
+    };
+    (verdict, None)
 }
 
 /// Screens a datagram that did not fit the read buffer (`head`: the part that did): a request
@@ -528,7 +546,7 @@ pub fn screen_truncated(head: &[u8]) -> Screen {
 /// Option tags navbat supports in `Require` (RFC 3261 §8.2.2.3): none yet.
 const SUPPORTED_EXTENSIONS: &[&str] = &[];
 
-fn screen_request(mut req: rsipstack::sip::Request, head: &Head) -> Screen {
+fn screen_request(req: &mut rsipstack::sip::Request, head: &Head) -> Screen {
     use rsipstack::sip::Method;
     if head.content_lengths_disagree {
         return answer_or_drop(head, 400, "conflicting Content-Length headers", None);
@@ -595,7 +613,7 @@ fn screen_request(mut req: rsipstack::sip::Request, head: &Head) -> Screen {
             return answer_or_drop(head, 400, "From without a usable tag", None);
         }
     }
-    match request_problem(&req, head) {
+    match request_problem(req, head) {
         Some(reason) => answer_or_drop(head, 400, reason, None),
         None if rewritten => Screen::PassRewritten(req.to_string().into_bytes()),
         None => Screen::Pass,
@@ -944,7 +962,8 @@ impl rsipstack::transaction::endpoint::TransportEventInspector for StreamGuard {
                 return None;
             }
         }
-        match screen_request(req.clone(), &head) {
+        let mut req = req;
+        match screen_request(&mut req, &head) {
             Screen::Pass => {
                 return Some(TransportEvent::Incoming(
                     SipMessage::Request(req),
@@ -952,12 +971,13 @@ impl rsipstack::transaction::endpoint::TransportEventInspector for StreamGuard {
                     from,
                 ))
             }
-            Screen::PassRewritten(bytes) => {
-                if let Ok(msg) = SipMessage::try_from(bytes.as_slice()) {
-                    self.counters.normalised.fetch_add(1, Ordering::Relaxed);
-                    return Some(TransportEvent::Incoming(msg, conn, from));
-                }
-                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            Screen::PassRewritten(_) => {
+                self.counters.normalised.fetch_add(1, Ordering::Relaxed);
+                return Some(TransportEvent::Incoming(
+                    SipMessage::Request(req),
+                    conn,
+                    from,
+                ));
             }
             Screen::Answer { status, bytes } => {
                 self.counters.count_answer(status);
@@ -1041,17 +1061,37 @@ impl GuardedUdpSocket {
     }
 }
 
-#[async_trait]
-impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
-    async fn recv_from(&self, buf: &mut [u8]) -> rsipstack::Result<(usize, SocketAddr)> {
+impl GuardedUdpSocket {
+    /// Reads the socket for good: each datagram is screened and parsed once, and what passes
+    /// is handed to the stack already parsed (`feed`, as coming from `conn`), so the stack
+    /// does not parse it again. Answers and drops never reach the stack. Ends with `cancel`.
+    pub async fn serve(
+        self: Arc<Self>,
+        conn: rsipstack::transport::udp::UdpConnection,
+        feed: rsipstack::transport::connection::TransportSender,
+        cancel: tokio_util::sync::CancellationToken,
+    ) {
+        use rsipstack::transport::{SipAddr, SipConnection, TransportEvent};
+        let mut buf = vec![0u8; MAX_DATAGRAM];
         loop {
-            let (len, from, truncated) = self.recv_noting_truncation(buf).await?;
-            let verdict = if truncated {
-                screen_truncated(&buf[..len])
+            let got = tokio::select! {
+                () = cancel.cancelled() => return,
+                got = self.recv_noting_truncation(&mut buf) => got,
+            };
+            let (len, from, truncated) = match got {
+                Ok(got) => got,
+                Err(e) => {
+                    tracing::debug!(error = %e, "SIP UDP receive failed");
+                    continue;
+                }
+            };
+            let packet = &buf[..len];
+            let (verdict, message) = if truncated {
+                (screen_truncated(packet), None)
             } else {
-                match door_check(&buf[..len], from.ip(), &self.gate, &self.counters) {
+                match door_check(packet, from.ip(), &self.gate, &self.counters) {
                     Fast::Screen => {
-                        super::warn_limit::from_source(from.ip(), || screen(&buf[..len]))
+                        super::warn_limit::from_source(from.ip(), || screen_parsed(packet))
                     }
                     Fast::Done(Screen::Answer { bytes, .. }) => {
                         let _ = self.socket.send_to(&bytes, from).await;
@@ -1061,22 +1101,41 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
                 }
             };
             match verdict {
-                Screen::Pass => {
+                Screen::Pass | Screen::PassRewritten(_) => {
                     self.counters.passed.fetch_add(1, Ordering::Relaxed);
-                    if !buf[..len].iter().all(|b| b.is_ascii_whitespace()) {
-                        self.counters.handed.fetch_add(1, Ordering::Relaxed);
+                    if matches!(verdict, Screen::PassRewritten(_)) {
+                        self.counters.normalised.fetch_add(1, Ordering::Relaxed);
                     }
-                    return Ok((len, from));
-                }
-                Screen::PassRewritten(bytes) if bytes.len() <= buf.len() => {
-                    self.counters.passed.fetch_add(1, Ordering::Relaxed);
+                    let Some(message) = message else {
+                        // A keep-alive (RFC 5626 §4.4.1): CRLFCRLF gets CRLF; blank lines
+                        // otherwise are nothing.
+                        if packet == b"\r\n\r\n" {
+                            let _ = self.socket.send_to(b"\r\n", from).await;
+                        }
+                        continue;
+                    };
+                    let message = match SipConnection::update_msg_received(
+                        message,
+                        from,
+                        rsipstack::sip::Transport::Udp,
+                    ) {
+                        Ok(message) => message,
+                        Err(e) => {
+                            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                            tracing::debug!(%from, error = %e, "cannot note the source in Via");
+                            continue;
+                        }
+                    };
                     self.counters.handed.fetch_add(1, Ordering::Relaxed);
-                    self.counters.normalised.fetch_add(1, Ordering::Relaxed);
-                    buf[..bytes.len()].copy_from_slice(&bytes);
-                    return Ok((bytes.len(), from));
-                }
-                Screen::PassRewritten(_) => {
-                    self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                    let source = SipAddr {
+                        r#type: Some(rsipstack::sip::Transport::Udp),
+                        addr: from.into(),
+                    };
+                    let event =
+                        TransportEvent::Incoming(message, SipConnection::Udp(conn.clone()), source);
+                    if feed.send(event).is_err() {
+                        return; // the stack has stopped
+                    }
                 }
                 Screen::Answer { status, bytes } => {
                     self.counters.count_answer(status);
@@ -1089,6 +1148,19 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
                 }
             }
         }
+    }
+}
+
+/// What navbat reads of one datagram: a larger one is answered 513 (RFC 3261 §18.1.1 has UDP
+/// messages near the path MTU; anything bigger belongs on TCP).
+const MAX_DATAGRAM: usize = 8 * 1024;
+
+/// The stack's view of the socket: it sends through it, and never reads (navbat's reader,
+/// [`GuardedUdpSocket::serve`], does, and hands over what it parsed).
+#[async_trait]
+impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
+    async fn recv_from(&self, _buf: &mut [u8]) -> rsipstack::Result<(usize, SocketAddr)> {
+        std::future::pending().await
     }
 
     async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> rsipstack::Result<usize> {

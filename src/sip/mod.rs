@@ -384,34 +384,40 @@ impl SipStack {
         let mut local_addrs = Vec::new();
         let mut contact_addr = None;
         let mut tcp_addr = None;
+        // navbat reads SIP itself, UDP (`guard.rs`) and TCP (`tcp.rs`): what passes the
+        // screen enters the stack parsed, through this channel, served by the stack like any
+        // connection. The stack parses nothing a second time.
+        let (feed, feed_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (unused_tx, _) = tokio::sync::mpsc::unbounded_channel();
+        let feeder = rsipstack::transport::channel::ChannelConnection::create_connection(
+            feed_rx,
+            unused_tx,
+            SipAddr {
+                r#type: None,
+                addr: SocketAddr::from(([0, 0, 0, 0], 0)).into(),
+            },
+            None,
+        )
+        .await?;
+        transport.add_connection(feeder.into());
         if let Some((socket, bound)) = listeners.udp {
-            let guarded =
-                guard::GuardedUdpSocket::new(socket, counters.guard.clone(), gate.clone());
+            let guarded = Arc::new(guard::GuardedUdpSocket::new(
+                socket,
+                counters.guard.clone(),
+                gate.clone(),
+            ));
+            // The stack sends through this connection and never reads it.
             let conn =
-                UdpConnection::from_socket(Arc::new(guarded), None, Some(cancel.child_token()))
+                UdpConnection::from_socket(guarded.clone(), None, Some(cancel.child_token()))
                     .await?;
-            transport.add_transport(conn.into());
+            transport.add_transport(conn.clone().into());
+            tokio::spawn(guarded.serve(conn, feed.clone(), cancel.child_token()));
             local_addrs.push(format!("udp {bound}"));
             contact_addr = Some(bound);
         }
-        // SIP over TCP is accepted and framed by navbat (`tcp.rs`); its messages enter the
-        // stack through this channel, served by the stack like any connection.
-        let (feed, feed_rx) = tokio::sync::mpsc::unbounded_channel();
         let mut tcp_listener = None;
         let mut late_listener: Option<guard::LateListener> = None;
         if let Some((listener, addr)) = listeners.tcp {
-            let (unused_tx, _) = tokio::sync::mpsc::unbounded_channel();
-            let feeder = rsipstack::transport::channel::ChannelConnection::create_connection(
-                feed_rx,
-                unused_tx,
-                SipAddr {
-                    r#type: None,
-                    addr: SocketAddr::from(([0, 0, 0, 0], 0)).into(),
-                },
-                None,
-            )
-            .await?;
-            transport.add_connection(feeder.into());
             // The listener's address names our Via on TCP. It joins the stack's listeners
             // once the stack has started them (never to be served by it: ours accepts).
             let named = TcpListenerConnection::new(addr, None).await?;
