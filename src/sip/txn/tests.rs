@@ -730,6 +730,106 @@ fn client_non_invite_over_tcp_ends_at_its_final_response() {
     assert_eq!(h.layer.poll_timeout(), None);
 }
 
+// ---- two layers talking ----
+
+/// A UAC layer and a UAS layer over a UDP link that loses the first `INVITE`s, `486`s and
+/// `ACK`s it is given; returns what each side's TU saw.
+fn lossy_invite_rejected(lose_invites: u32, lose_errors: u32, lose_acks: u32) -> Vec<&'static str> {
+    let mut uac = TransactionLayer::new(Config::default());
+    let mut uas = TransactionLayer::new(Config::default());
+    let mut now = Millis::from_secs(10);
+    let branch = "z9hG4bKlossy";
+    let (invite, busy, ack) = (
+        Wire::from("INVITE sip:op@192.0.2.7 SIP/2.0"),
+        Wire::from("SIP/2.0 486 Busy Here"),
+        Wire::from("ACK sip:op@192.0.2.7 SIP/2.0"),
+    );
+    let mut lose = [lose_invites, lose_errors, lose_acks];
+    let mut tu = Vec::new();
+    let c = uac
+        .send_request(now, &out(Method::Invite, branch, false), invite.clone())
+        .unwrap();
+    loop {
+        let mut moved = false;
+        while let Some(action) = uac.poll_action() {
+            moved = true;
+            match action {
+                Action::Send { bytes, .. } => {
+                    let (method, slot) = if bytes == invite {
+                        (Method::Invite, 0)
+                    } else {
+                        (Method::Ack, 2)
+                    };
+                    if lose[slot] > 0 {
+                        lose[slot] -= 1;
+                        continue;
+                    }
+                    // Anything else is absorbed by the layer (repeated ACKs too).
+                    if let Verdict::New { txn, .. } =
+                        uas.on_request(now, &req(method, branch)).unwrap()
+                    {
+                        tu.push("uas: INVITE");
+                        uas.respond(now, txn, 486, busy.clone()).unwrap();
+                    }
+                }
+                Action::Timeout { .. } => tu.push("uac: timeout"),
+                _ => {}
+            }
+        }
+        while let Some(action) = uas.poll_action() {
+            moved = true;
+            match action {
+                Action::Send { .. } if lose[1] > 0 => lose[1] -= 1,
+                Action::Send { .. } => {
+                    let meta = resp(486, branch, Method::Invite);
+                    if let ResponseVerdict::AckNeeded { txn } = uac.on_response(now, &meta).unwrap()
+                    {
+                        tu.push("uac: 486");
+                        uac.send_ack(now, txn, ack.clone()).unwrap();
+                    }
+                }
+                Action::AckTimeout { .. } => tu.push("uas: no ACK"),
+                _ => {}
+            }
+        }
+        if moved {
+            continue;
+        }
+        let next = [uac.poll_timeout(), uas.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min();
+        let Some(next) = next else { break };
+        now = next;
+        uac.handle_timeout(now);
+        uas.handle_timeout(now);
+    }
+    assert!(uac.is_empty() && uas.is_empty());
+    assert_eq!(uac.state(c), None);
+    tu
+}
+
+#[test]
+fn two_layers_over_a_lossy_link_recover_every_lost_message() {
+    // Each TU sees its message once, and no ACK times out.
+    let clean = vec!["uas: INVITE", "uac: 486"];
+    assert_eq!(lossy_invite_rejected(0, 0, 0), clean);
+    assert_eq!(lossy_invite_rejected(2, 0, 0), clean, "timer A");
+    assert_eq!(lossy_invite_rejected(0, 3, 0), clean, "timer G and A");
+    assert_eq!(
+        lossy_invite_rejected(1, 1, 2),
+        clean,
+        "G answered by the kept ACK"
+    );
+    // Every INVITE lost: the UAC gives up on timer B.
+    assert_eq!(lossy_invite_rejected(100, 0, 0), vec!["uac: timeout"]);
+    // Every ACK lost: the UAS gives up on timer H; the UAC's TU saw its 486 once.
+    assert_eq!(
+        lossy_invite_rejected(0, 0, 100),
+        vec!["uas: INVITE", "uac: 486", "uas: no ACK"]
+    );
+}
+
 // ---- matching (§17.1.3, §17.2.3) ----
 
 #[test]
