@@ -19,6 +19,7 @@ mod legs;
 mod registrar;
 pub mod sdp;
 pub mod tcp;
+pub mod txn;
 pub mod warn_limit;
 
 pub use authenticate::AuthFailure;
