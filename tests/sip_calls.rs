@@ -691,3 +691,76 @@ fn a_10_kb_udp_invite_gets_513() {
             .then_some(())
     });
 }
+
+/// Out-of-dialog OPTIONS and REGISTER over UDP are answered on navbat's own transaction
+/// layer (`src/sip/own.rs`, issue 18 part 4): a retransmitted request gets the stored
+/// response again, byte for byte, without reaching the registrar a second time, and each
+/// finished transaction waiting out Timer J costs under 1 KB. Fails with the requests left to
+/// rsipstack (the layer's gauges stay at zero).
+#[test]
+fn out_of_dialog_register_and_options_live_on_navbats_own_transactions() {
+    let navbat = Navbat::start("own-txn", TestConfig::default());
+    let sip = SipUdp::new(navbat.sip);
+    let uri = format!("sip:{}", navbat.sip);
+    let options_id = format!("own-options-{}", unique_token());
+    let options = sip.request("OPTIONS", &uri, "Accept: application/sdp\r\n", &options_id);
+    sip.send(&options);
+    let first = sip
+        .final_response(&options_id, EVENT_DEADLINE)
+        .expect("an answer to OPTIONS");
+    assert_eq!(first.status, 200, "{}", first.raw);
+    assert!(
+        first.header("Allow").is_some_and(|a| a.contains("INVITE")),
+        "{}",
+        first.raw
+    );
+    // The retransmission (the same datagram) is answered from the transaction's stored
+    // response: the same To tag, the same bytes.
+    sip.send(&options);
+    let again = sip
+        .final_response(&options_id, EVENT_DEADLINE)
+        .expect("the stored answer to the retransmitted OPTIONS");
+    assert_eq!(
+        again.raw, first.raw,
+        "a retransmission gets the very same response"
+    );
+
+    let failures_before = navbat.metric("navbat_sip_auth_failures_total");
+    let registers = 40;
+    for n in 0..registers {
+        let call_id = format!("own-reg-{n}-{}", unique_token());
+        let register = sip.register("1001", &call_id, 1, None);
+        sip.send(&register);
+        let resp = sip
+            .final_response(&call_id, EVENT_DEADLINE)
+            .expect("a challenge");
+        assert_eq!(resp.status, 401, "{}", resp.raw);
+        // Retransmitted: answered from the layer, not challenged anew.
+        sip.send(&register);
+        let again = sip
+            .final_response(&call_id, EVENT_DEADLINE)
+            .expect("the stored challenge");
+        assert_eq!(again.raw, resp.raw, "the same challenge, nonce and all");
+    }
+    assert_eq!(
+        navbat.metric("navbat_sip_auth_failures_total"),
+        failures_before,
+        "a REGISTER without credentials is challenged, not counted as a failed guess"
+    );
+    let (live, bytes) = wait_until("the own layer's gauges", EVENT_DEADLINE, || {
+        let live = navbat.metric("navbat_sip_own_transactions");
+        let bytes = navbat.metric("navbat_sip_own_transaction_bytes");
+        (live > registers).then_some((live, bytes))
+    });
+    assert!(
+        bytes / live < 1024,
+        "{bytes} bytes for {live} finished transactions: over 1 KB each"
+    );
+    let registered =
+        navbat.metric("navbat_sip_requests_total{direction=\"in\",method=\"REGISTER\"}");
+    assert_eq!(
+        registered,
+        2 * registers,
+        "every REGISTER datagram is counted as received, retransmissions included"
+    );
+}

@@ -150,6 +150,10 @@ impl MetricsPoller {
             }
             metrics::gauge!(SIP_DOOR_QUEUE).set(g.queued() as f64);
             metrics::gauge!(SIP_TCP_CONNECTIONS).set(c.tcp.open.load(Relaxed) as f64);
+            metrics::gauge!(crate::metrics::SIP_OWN_TRANSACTIONS)
+                .set(c.own_transactions.load(Relaxed) as f64);
+            metrics::gauge!(crate::metrics::SIP_OWN_TRANSACTION_BYTES)
+                .set(c.own_transaction_bytes.load(Relaxed) as f64);
             for (algorithm, n) in crate::metrics::AUTH_ALGORITHMS
                 .into_iter()
                 .zip(&c.auth_succeeded)

@@ -1065,10 +1065,11 @@ impl GuardedUdpSocket {
     /// Reads the socket for good: each datagram is screened and parsed once, and what passes
     /// is handed to the stack already parsed (`feed`, as coming from `conn`), so the stack
     /// does not parse it again. Answers and drops never reach the stack. Ends with `cancel`.
-    pub async fn serve(
+    pub(super) async fn serve(
         self: Arc<Self>,
         conn: rsipstack::transport::udp::UdpConnection,
         feed: rsipstack::transport::connection::TransportSender,
+        own: Option<Arc<super::own::OwnTransactions>>,
         cancel: tokio_util::sync::CancellationToken,
     ) {
         use rsipstack::transport::{SipAddr, SipConnection, TransportEvent};
@@ -1126,6 +1127,14 @@ impl GuardedUdpSocket {
                             continue;
                         }
                     };
+                    // Out-of-dialog REGISTER and OPTIONS stay with navbat (`own.rs`).
+                    let message = match &own {
+                        Some(own) => match own.offer(message, from) {
+                            Some(message) => message,
+                            None => continue,
+                        },
+                        None => message,
+                    };
                     self.counters.handed.fetch_add(1, Ordering::Relaxed);
                     let source = SipAddr {
                         r#type: Some(rsipstack::sip::Transport::Udp),
@@ -1147,6 +1156,20 @@ impl GuardedUdpSocket {
                     tracing::debug!(%from, reason, "malformed SIP dropped");
                 }
             }
+        }
+    }
+}
+
+impl GuardedUdpSocket {
+    /// Sends one datagram if the kernel takes it at once.
+    pub(super) fn try_send_to(&self, bytes: &[u8], to: SocketAddr) -> std::io::Result<usize> {
+        self.socket.try_send_to(bytes, to)
+    }
+
+    /// Sends one datagram, waiting for room in the kernel's buffer.
+    pub(super) async fn send_later(&self, bytes: &[u8], to: SocketAddr) {
+        if let Err(e) = self.socket.send_to(bytes, to).await {
+            tracing::debug!(error = %e, %to, "SIP send failed");
         }
     }
 }

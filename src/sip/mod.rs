@@ -16,6 +16,7 @@ pub mod features;
 pub mod guard;
 mod inspect;
 mod legs;
+mod own;
 mod registrar;
 pub mod sdp;
 pub mod tcp;
@@ -252,6 +253,10 @@ pub struct SipCounters {
     pub auth_replays: AtomicU64,
     /// Successful authentications by digest algorithm: MD5, SHA-256.
     pub auth_succeeded: [AtomicU64; 2],
+    /// Transactions alive on navbat's own transaction layer (`own.rs`).
+    pub own_transactions: AtomicU64,
+    /// Bytes that layer holds (its tables and the responses it keeps).
+    pub own_transaction_bytes: AtomicU64,
 }
 
 /// The stack's name of the TCP listening address.
@@ -382,6 +387,22 @@ impl SipStack {
             guard::DoorGate::new(settings.door, settings.trunk_networks.clone())
                 .with_calls(app.call_screen()),
         );
+        let secret: [u8; 16] = rand::random();
+        // One authenticator for both doors: a guess at REGISTER and one at a feature code
+        // count against the same account and source.
+        let auth = Arc::new(authenticate::Authenticator::new(
+            settings.realm.clone(),
+            digest::NonceSigner::new(secret, settings.nonce_ttl.as_secs()),
+            settings.auth_policy,
+            app.clone(),
+            counters.clone(),
+        ));
+        let registrar = Arc::new(registrar::Registrar::new(
+            settings.clone(),
+            auth.clone(),
+            app.clone(),
+            counters.clone(),
+        ));
         let mut local_addrs = Vec::new();
         let mut contact_addr = None;
         let mut tcp_addr = None;
@@ -412,7 +433,15 @@ impl SipStack {
                 UdpConnection::from_socket(guarded.clone(), None, Some(cancel.child_token()))
                     .await?;
             transport.add_transport(conn.clone().into());
-            tokio::spawn(guarded.serve(conn, feed.clone(), cancel.child_token()));
+            // Out-of-dialog REGISTER and OPTIONS are answered on navbat's own transactions.
+            let own = own::OwnTransactions::start(
+                guarded.clone(),
+                registrar.clone(),
+                counters.clone(),
+                settings.user_agent.clone(),
+                cancel.child_token(),
+            );
+            tokio::spawn(guarded.serve(conn, feed.clone(), Some(own), cancel.child_token()));
             local_addrs.push(format!("udp {bound}"));
             contact_addr = Some(bound);
         }
@@ -495,22 +524,6 @@ impl SipStack {
             tokio::spawn(tcp::serve(listener, server));
         }
         let dialogs = Arc::new(DialogLayer::new(endpoint_inner.clone()));
-        let secret: [u8; 16] = rand::random();
-        // One authenticator for both doors: a guess at REGISTER and one at a feature code
-        // count against the same account and source.
-        let auth = Arc::new(authenticate::Authenticator::new(
-            settings.realm.clone(),
-            digest::NonceSigner::new(secret, settings.nonce_ttl.as_secs()),
-            settings.auth_policy,
-            app.clone(),
-            counters.clone(),
-        ));
-        let registrar = Arc::new(registrar::Registrar::new(
-            settings.clone(),
-            auth.clone(),
-            app.clone(),
-            counters.clone(),
-        ));
         let features = Arc::new(features::FeatureDoor::new(auth, counters.clone()));
         let stack = SipStack {
             inner: Arc::new(StackInner {

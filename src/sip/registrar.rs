@@ -4,10 +4,10 @@
 //! bindings themselves live with the operators (OperatorActor / presence).
 
 use super::authenticate::{source_of, Authenticator, Checked};
+use super::own::Reply;
 use super::{ContactBinding, SipApplication, SipCounters, SipSettings};
 use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::{Header, StatusCode};
-use rsipstack::transaction::Transaction;
 use rsipstack::transport::SipAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -58,22 +58,21 @@ impl Registrar {
         }
     }
 
-    async fn challenge(&self, tx: &mut Transaction, stale: bool) {
-        let offers = self.auth.challenge(&tx.original, stale);
-        let _ = tx
-            .reply_with(
-                StatusCode::Unauthorized,
-                offers
-                    .into_iter()
-                    .map(|v| Header::WwwAuthenticate(v.into()))
-                    .collect(),
-                None,
-            )
-            .await;
+    async fn challenge(&self, tx: &mut impl Reply, stale: bool) {
+        let offers = self.auth.challenge(tx.request(), stale);
+        tx.reply_with(
+            StatusCode::Unauthorized,
+            offers
+                .into_iter()
+                .map(|v| Header::WwwAuthenticate(v.into()))
+                .collect(),
+        )
+        .await;
     }
 
-    pub(super) async fn handle(&self, mut tx: Transaction) {
-        let req = tx.original.clone();
+    /// Answers a REGISTER, on navbat's own transaction (UDP) or rsipstack's (TCP).
+    pub(super) async fn handle(&self, mut tx: impl Reply) {
+        let req = tx.request().clone();
         let aor_user = req
             .to_header()
             .ok()
@@ -85,24 +84,22 @@ impl Registrar {
             Checked::Challenge { stale } => return self.challenge(&mut tx, stale).await,
             Checked::Failed => return self.challenge(&mut tx, false).await,
             Checked::Banned => {
-                let _ = tx.reply(StatusCode::Forbidden).await;
+                tx.reply(StatusCode::Forbidden).await;
                 return;
             }
             Checked::Throttled { retry_after_secs } => {
-                let _ = tx
-                    .reply_with(
-                        StatusCode::ServiceUnavailable,
-                        vec![Header::RetryAfter(retry_after_secs.to_string().into())],
-                        None,
-                    )
-                    .await;
+                tx.reply_with(
+                    StatusCode::ServiceUnavailable,
+                    vec![Header::RetryAfter(retry_after_secs.to_string().into())],
+                )
+                .await;
                 return;
             }
         };
         if ext != aor_user {
             self.auth
                 .refused(&req, "REGISTER", &ext, "account differs from To");
-            let _ = tx.reply(StatusCode::Forbidden).await;
+            tx.reply(StatusCode::Forbidden).await;
             return;
         }
         let header_expires: Option<u32> = req
@@ -111,39 +108,37 @@ impl Registrar {
         let contact_value = req.header_value("Contact");
         let Some(contact_value) = contact_value else {
             // A query: no bindings are listed (they live with the operator).
-            let _ = tx.reply(StatusCode::OK).await;
+            tx.reply(StatusCode::OK).await;
             return;
         };
         let Some((uri, contact_expires)) = parse_contact(&contact_value) else {
-            let _ = tx.reply(StatusCode::BadRequest).await;
+            tx.reply(StatusCode::BadRequest).await;
             return;
         };
         let expires = contact_expires.or(header_expires).unwrap_or(3600);
         if uri == "*" || expires == 0 {
             self.app.unregistered(&ext);
-            let _ = tx.reply(StatusCode::OK).await;
+            tx.reply(StatusCode::OK).await;
             return;
         }
         let min = self.settings.register_min_expires.as_secs() as u32;
         let max = self.settings.register_max_expires.as_secs() as u32;
         if expires < min {
-            let _ = tx
-                .reply_with(
-                    StatusCode::IntervalTooBrief,
-                    vec![Header::MinExpires(min.to_string().into())],
-                    None,
-                )
-                .await;
+            tx.reply_with(
+                StatusCode::IntervalTooBrief,
+                vec![Header::MinExpires(min.to_string().into())],
+            )
+            .await;
             return;
         }
         let granted = expires.min(max);
         let Ok(contact) = rsipstack::sip::Uri::try_from(uri.clone()) else {
-            let _ = tx.reply(StatusCode::BadRequest).await;
+            tx.reply(StatusCode::BadRequest).await;
             return;
         };
         let target = source_of(&req).map(|source| choose_target(&contact, source));
         let Some(target) = target else {
-            let _ = tx.reply(StatusCode::BadRequest).await;
+            tx.reply(StatusCode::BadRequest).await;
             return;
         };
         let binding = ContactBinding {
@@ -154,16 +149,14 @@ impl Registrar {
         };
         self.app.registered(&ext, binding, granted);
         self.counters.registrations.fetch_add(1, Ordering::Relaxed);
-        let _ = tx
-            .reply_with(
-                StatusCode::OK,
-                vec![
-                    Header::Contact(format!("<{uri}>;expires={granted}").into()),
-                    Header::Expires(granted.to_string().into()),
-                ],
-                None,
-            )
-            .await;
+        tx.reply_with(
+            StatusCode::OK,
+            vec![
+                Header::Contact(format!("<{uri}>;expires={granted}").into()),
+                Header::Expires(granted.to_string().into()),
+            ],
+        )
+        .await;
     }
 }
 

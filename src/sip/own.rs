@@ -1,0 +1,388 @@
+//! Out-of-dialog REGISTER and OPTIONS over UDP on navbat's own transactions ([`super::txn`]):
+//! the first requests taken off rsipstack (issue 18 part 4).
+//!
+//! These are the requests a scanner or a password guesser sends by the thousand (svmap's
+//! OPTIONS, svwar's and svcrack's REGISTER). On rsipstack each became a task with a channel
+//! and the whole request and response kept for 32 s (Timer J); here each is one record of the
+//! transaction layer holding the response bytes for retransmissions, under 1 KB.
+//!
+//! The UDP reader ([`super::guard::GuardedUdpSocket::serve`]) offers every parsed message
+//! here first ([`OwnTransactions::offer`]); what is not ours goes on to rsipstack as before:
+//! in-dialog requests, INVITEs, responses, and requests from RFC 2543 peers (no magic cookie
+//! in the branch: the layer does not match those). Over TCP, REGISTER and OPTIONS still go
+//! through rsipstack; the registrar answers both kinds through [`Reply`].
+
+use super::registrar::Registrar;
+use super::txn::{
+    Action, Config, Method, Millis, Refused, RequestMeta, TransactionLayer, TxnId, Verdict, Wire,
+};
+use super::{allow_headers, method_index, SipCounters};
+use crate::metrics::{sip_code_label, sip_method_label, SIP_REQUESTS, SIP_RESPONSES};
+use async_trait::async_trait;
+use rsipstack::sip::prelude::HeadersExt;
+use rsipstack::sip::{Header, Request, Response, SipMessage, StatusCode};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// How a request handler answers: on navbat's own transaction ([`OwnRequest`]) or on an
+/// rsipstack transaction (TCP).
+#[async_trait]
+pub(super) trait Reply: Send {
+    /// The request being answered.
+    fn request(&self) -> &Request;
+    /// Answers with `status` and these extra headers (no body).
+    async fn reply_with(&mut self, status: StatusCode, headers: Vec<Header>);
+    /// Answers with `status`.
+    async fn reply(&mut self, status: StatusCode) {
+        self.reply_with(status, Vec::new()).await;
+    }
+}
+
+#[async_trait]
+impl Reply for rsipstack::transaction::Transaction {
+    fn request(&self) -> &Request {
+        &self.original
+    }
+
+    async fn reply_with(&mut self, status: StatusCode, headers: Vec<Header>) {
+        if let Err(e) =
+            rsipstack::transaction::Transaction::reply_with(self, status, headers, None).await
+        {
+            tracing::debug!(error = %e, "reply failed");
+        }
+    }
+}
+
+/// The layer, the socket it answers through, and the handlers of what it takes.
+pub(super) struct OwnTransactions {
+    layer: Mutex<TransactionLayer>,
+    epoch: Instant,
+    socket: Arc<super::guard::GuardedUdpSocket>,
+    wake: tokio::sync::Notify,
+    registrar: Arc<Registrar>,
+    counters: Arc<SipCounters>,
+    user_agent: String,
+}
+
+impl OwnTransactions {
+    /// A layer with the RFC's timers answering through `socket`; its timer task runs until
+    /// `cancel`.
+    pub(super) fn start(
+        socket: Arc<super::guard::GuardedUdpSocket>,
+        registrar: Arc<Registrar>,
+        counters: Arc<SipCounters>,
+        user_agent: String,
+        cancel: CancellationToken,
+    ) -> Arc<OwnTransactions> {
+        let own = Arc::new(OwnTransactions {
+            layer: Mutex::new(TransactionLayer::new(Config::default())),
+            epoch: Instant::now(),
+            socket,
+            wake: tokio::sync::Notify::new(),
+            registrar,
+            counters,
+            user_agent,
+        });
+        tokio::spawn(own.clone().run_timers(cancel));
+        own
+    }
+
+    fn now(&self) -> Millis {
+        Millis(u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX))
+    }
+
+    fn layer(&self) -> std::sync::MutexGuard<'_, TransactionLayer> {
+        self.layer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes `message` if it is an out-of-dialog REGISTER or OPTIONS this layer can match;
+    /// gives it back otherwise (for rsipstack).
+    pub(super) fn offer(
+        self: &Arc<Self>,
+        message: SipMessage,
+        from: SocketAddr,
+    ) -> Option<SipMessage> {
+        let SipMessage::Request(req) = message else {
+            return Some(message);
+        };
+        let method = match req.method {
+            rsipstack::sip::Method::Register => Method::Register,
+            rsipstack::sip::Method::Options if !has_to_tag(&req) => Method::Options,
+            _ => return Some(SipMessage::Request(req)),
+        };
+        let Some((branch, sent_by)) = top_via(&req) else {
+            return Some(SipMessage::Request(req));
+        };
+        let meta = RequestMeta {
+            method,
+            branch: &branch,
+            sent_by: &sent_by,
+            cseq_method: method,
+            reliable: false,
+            peer: from,
+        };
+        let name = if method == Method::Register {
+            "REGISTER"
+        } else {
+            "OPTIONS"
+        };
+        let label = sip_method_label(name);
+        metrics::counter!(SIP_REQUESTS, "direction" => "in", "method" => label).increment(1);
+        let verdict = {
+            let mut layer = self.layer();
+            let verdict = layer.on_request(self.now(), &meta);
+            self.flush(&mut layer);
+            verdict
+        };
+        match verdict {
+            Ok(Verdict::New { txn, .. }) => {
+                self.counters.requests[method_index(name)].fetch_add(1, Ordering::Relaxed);
+                let request = OwnRequest {
+                    own: self.clone(),
+                    txn,
+                    req,
+                    answered: false,
+                };
+                match method {
+                    Method::Register => {
+                        let registrar = self.registrar.clone();
+                        tokio::spawn(async move { registrar.handle(request).await });
+                    }
+                    _ => {
+                        let mut request = request;
+                        request.answer(StatusCode::OK, allow_headers());
+                    }
+                }
+                None
+            }
+            Ok(Verdict::Unmatchable) => Some(SipMessage::Request(req)),
+            Ok(_) => None, // a retransmission: absorbed, or answered from the stored response
+            Err(Refused::Full { .. }) => {
+                // Stateless, kept nowhere: the peer retries after the flood.
+                let headers = vec![Header::RetryAfter("5".into())];
+                let bytes = self.response_bytes(&req, StatusCode::ServiceUnavailable, headers);
+                self.send(&bytes, from);
+                None
+            }
+            Err(Refused::CseqMethodMismatch | Refused::HashCollision) => {
+                self.counters.guard.dropped.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// Sends what the layer queued; wakes the timer task (a new deadline may be the nearest).
+    fn flush(&self, layer: &mut TransactionLayer) {
+        while let Some(action) = layer.poll_action() {
+            if let Action::Send { to, bytes, .. } = action {
+                self.send(bytes.as_bytes(), to);
+            }
+        }
+        self.wake.notify_one();
+    }
+
+    /// One datagram now; if the kernel's buffer is full, from a task a moment later.
+    fn send(&self, bytes: &[u8], to: SocketAddr) {
+        if let Err(e) = self.socket.try_send_to(bytes, to) {
+            if e.kind() == std::io::ErrorKind::WouldBlock {
+                let socket = self.socket.clone();
+                let bytes = bytes.to_vec();
+                tokio::spawn(async move { socket.send_later(&bytes, to).await });
+            } else {
+                tracing::debug!(error = %e, %to, "SIP send failed");
+            }
+        }
+    }
+
+    /// A response to `req` (RFC 3261 §8.2.6.2): its Via, From, To (with our tag on a final
+    /// answer), Call-ID and CSeq, then `headers`, our User-Agent and an empty body.
+    fn response_bytes(&self, req: &Request, status: StatusCode, headers: Vec<Header>) -> Vec<u8> {
+        let mut copied: Vec<Header> = req
+            .headers
+            .iter()
+            .filter(|h| {
+                matches!(
+                    h,
+                    Header::Via(_)
+                        | Header::CallId(_)
+                        | Header::From(_)
+                        | Header::To(_)
+                        | Header::CSeq(_)
+                )
+            })
+            .cloned()
+            .collect();
+        if status.code() >= 200 && !has_to_tag(req) {
+            for header in copied.iter_mut() {
+                if let Header::To(to) = header {
+                    *header = Header::To(to.with_tag(rsipstack::transaction::make_tag()));
+                }
+            }
+        }
+        copied.extend(headers);
+        copied.push(Header::ContentLength(0u32.into()));
+        copied.push(Header::UserAgent(self.user_agent.clone().into()));
+        let resp = Response {
+            status_code: status,
+            wire_reason: None,
+            version: rsipstack::sip::Version::V2,
+            headers: copied.into(),
+            body: Vec::new(),
+        };
+        resp.to_string().into_bytes()
+    }
+
+    async fn run_timers(self: Arc<Self>, cancel: CancellationToken) {
+        // The gauges walk every transaction: measured at most once a second, and a second
+        // after a change at the latest.
+        let mut measured = Millis::ZERO;
+        let mut changed = false;
+        loop {
+            let next = self.layer().poll_timeout();
+            let measure_at = changed.then(|| measured.plus(1_000));
+            let wake_at = match (next, measure_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let sleep = async {
+                match wake_at {
+                    Some(at) => {
+                        let wait = at.saturating_since(self.now());
+                        tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = self.wake.notified() => {
+                    changed = true;
+                    continue;
+                }
+                () = sleep => {}
+            }
+            let mut layer = self.layer();
+            let now = self.now();
+            layer.handle_timeout(now);
+            while let Some(action) = layer.poll_action() {
+                if let Action::Send { to, bytes, .. } = action {
+                    self.send(bytes.as_bytes(), to);
+                }
+            }
+            changed = true;
+            if now.saturating_since(measured) >= 1_000 {
+                measured = now;
+                changed = false;
+                self.counters
+                    .own_transactions
+                    .store(layer.len() as u64, Ordering::Relaxed);
+                self.counters
+                    .own_transaction_bytes
+                    .store(layer.footprint_total() as u64, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// A request on one of navbat's own server transactions. Answered once; a handler that
+/// returns without answering leaves a 500 (the transaction must end).
+pub(super) struct OwnRequest {
+    own: Arc<OwnTransactions>,
+    txn: TxnId,
+    req: Request,
+    answered: bool,
+}
+
+impl OwnRequest {
+    fn answer(&mut self, status: StatusCode, headers: Vec<Header>) {
+        if self.answered {
+            return;
+        }
+        self.answered = true;
+        let code = status.code();
+        let bytes = self.own.response_bytes(&self.req, status, headers);
+        let label = sip_method_label(&self.req.method.to_string());
+        metrics::counter!(SIP_RESPONSES, "direction" => "out", "method" => label,
+            "code" => sip_code_label(code))
+        .increment(1);
+        let mut layer = self.own.layer();
+        let now = self.own.now();
+        if let Err(e) = layer.respond(now, self.txn, code, Wire::from(bytes)) {
+            tracing::debug!(error = %e, "response on an own transaction refused");
+        }
+        self.own.flush(&mut layer);
+    }
+}
+
+impl Drop for OwnRequest {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.answer(StatusCode::ServerInternalError, Vec::new());
+        }
+    }
+}
+
+#[async_trait]
+impl Reply for OwnRequest {
+    fn request(&self) -> &Request {
+        &self.req
+    }
+
+    async fn reply_with(&mut self, status: StatusCode, headers: Vec<Header>) {
+        self.answer(status, headers);
+    }
+}
+
+fn has_to_tag(req: &Request) -> bool {
+    req.to_header()
+        .ok()
+        .and_then(|t| t.tag().ok().flatten())
+        .is_some()
+}
+
+/// The top Via's branch and sent-by (`host[:port]`), from its text.
+fn top_via(req: &Request) -> Option<(String, String)> {
+    let via = req.via_header().ok()?.value().to_string();
+    via_branch_and_sent_by(&via)
+}
+
+fn via_branch_and_sent_by(via: &str) -> Option<(String, String)> {
+    // A header may carry several Via values; the first is the top one.
+    let first = via.split(',').next()?.trim();
+    let mut parts = first.split(';');
+    let protocol_and_sent_by = parts.next()?.trim();
+    let sent_by = protocol_and_sent_by.split_whitespace().nth(1)?;
+    let branch = parts.find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("branch")
+            .then(|| v.trim().to_string())
+    })?;
+    Some((branch, sent_by.to_ascii_lowercase()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_top_via_gives_branch_and_sent_by() {
+        assert_eq!(
+            via_branch_and_sent_by(
+                "SIP/2.0/UDP 127.0.0.1:5070;rport;branch=z9hG4bK-1;received=127.0.0.1"
+            ),
+            Some(("z9hG4bK-1".into(), "127.0.0.1:5070".into()))
+        );
+        assert_eq!(
+            via_branch_and_sent_by(
+                "SIP/2.0/UDP Host.Example ; branch = z9hG4bKx , SIP/2.0/UDP b;branch=z9hG4bKy"
+            ),
+            Some(("z9hG4bKx".into(), "host.example".into()))
+        );
+        assert_eq!(via_branch_and_sent_by("SIP/2.0/UDP 10.0.0.1"), None);
+        assert_eq!(via_branch_and_sent_by("garbage"), None);
+    }
+}
