@@ -1108,8 +1108,9 @@ impl GuardedUdpSocket {
                         self.counters.normalised.fetch_add(1, Ordering::Relaxed);
                     }
                     let Some(message) = message else {
-                        // A keep-alive (RFC 5626 §4.4.1): CRLFCRLF gets CRLF; blank lines
-                        // otherwise are nothing.
+                        // A keep-alive: CRLFCRLF gets CRLF (as rsipstack answered it; phones
+                        // send it over UDP too, though RFC 5626 §3.5.1 defines it for
+                        // streams); other blank datagrams are nothing.
                         if packet == b"\r\n\r\n" {
                             let _ = self.socket.send_to(b"\r\n", from).await;
                         }
@@ -1129,7 +1130,7 @@ impl GuardedUdpSocket {
                     };
                     // Out-of-dialog REGISTER and OPTIONS stay with navbat (`own.rs`).
                     let message = match &own {
-                        Some(own) => match own.offer(message, from) {
+                        Some(own) => match own.offer(message, from, len) {
                             Some(message) => message,
                             None => continue,
                         },
@@ -1164,13 +1165,6 @@ impl GuardedUdpSocket {
     /// Sends one datagram if the kernel takes it at once.
     pub(super) fn try_send_to(&self, bytes: &[u8], to: SocketAddr) -> std::io::Result<usize> {
         self.socket.try_send_to(bytes, to)
-    }
-
-    /// Sends one datagram, waiting for room in the kernel's buffer.
-    pub(super) async fn send_later(&self, bytes: &[u8], to: SocketAddr) {
-        if let Err(e) = self.socket.send_to(bytes, to).await {
-            tracing::debug!(error = %e, %to, "SIP send failed");
-        }
     }
 }
 

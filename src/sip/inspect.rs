@@ -269,8 +269,8 @@ fn top_branch(msg: &SipMessage) -> Option<String> {
     branch_param(via.value()).map(str::to_string)
 }
 
-/// Finds `branch=...` among a Via value's parameters.
-fn branch_param(via: &str) -> Option<&str> {
+/// Finds `branch=...` among a Via value's parameters (at most 128 bytes).
+pub(super) fn branch_param(via: &str) -> Option<&str> {
     via.split(';').skip(1).find_map(|p| {
         let (name, value) = p.split_once('=')?;
         (name.trim().eq_ignore_ascii_case("branch"))

@@ -257,6 +257,9 @@ pub struct SipCounters {
     pub own_transactions: AtomicU64,
     /// Bytes that layer holds (its tables and the responses it keeps).
     pub own_transaction_bytes: AtomicU64,
+    /// That layer's datagrams the kernel's send buffer had no room for (dropped; the peer
+    /// retransmits).
+    pub own_send_dropped: AtomicU64,
 }
 
 /// The stack's name of the TCP listening address.

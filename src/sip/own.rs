@@ -78,7 +78,10 @@ impl OwnTransactions {
         cancel: CancellationToken,
     ) -> Arc<OwnTransactions> {
         let own = Arc::new(OwnTransactions {
-            layer: Mutex::new(TransactionLayer::new(Config::default())),
+            layer: Mutex::new(TransactionLayer::new(Config {
+                max_live: MAX_LIVE,
+                ..Config::default()
+            })),
             epoch: Instant::now(),
             socket,
             wake: tokio::sync::Notify::new(),
@@ -98,12 +101,15 @@ impl OwnTransactions {
         self.layer.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Takes `message` if it is an out-of-dialog REGISTER or OPTIONS this layer can match;
-    /// gives it back otherwise (for rsipstack).
+    /// Takes `message` (a datagram of `len` bytes) if it is an out-of-dialog REGISTER or
+    /// OPTIONS this layer can match; gives it back otherwise (for rsipstack). A datagram over
+    /// [`MAX_KEPT_REQUEST`] is not taken: the response kept for its retransmissions copies
+    /// its Via, From and To, and the layer's memory is bounded by count times that size.
     pub(super) fn offer(
         self: &Arc<Self>,
         message: SipMessage,
         from: SocketAddr,
+        len: usize,
     ) -> Option<SipMessage> {
         let SipMessage::Request(req) = message else {
             return Some(message);
@@ -113,14 +119,20 @@ impl OwnTransactions {
             rsipstack::sip::Method::Options if !has_to_tag(&req) => Method::Options,
             _ => return Some(SipMessage::Request(req)),
         };
-        let Some((branch, sent_by)) = top_via(&req) else {
+        let via = (len <= MAX_KEPT_REQUEST).then(|| top_via(&req)).flatten();
+        let Some((branch, sent_by)) = via else {
             return Some(SipMessage::Request(req));
         };
+        let cseq_method = req
+            .cseq_header()
+            .ok()
+            .and_then(|c| c.method().ok())
+            .map_or(Method::Other, |m| Method::from_token(&m.to_string()));
         let meta = RequestMeta {
             method,
             branch: &branch,
             sent_by: &sent_by,
-            cseq_method: method,
+            cseq_method,
             reliable: false,
             peer: from,
         };
@@ -130,7 +142,6 @@ impl OwnTransactions {
             "OPTIONS"
         };
         let label = sip_method_label(name);
-        metrics::counter!(SIP_REQUESTS, "direction" => "in", "method" => label).increment(1);
         let verdict = {
             let mut layer = self.layer();
             let verdict = layer.on_request(self.now(), &meta);
@@ -139,6 +150,10 @@ impl OwnTransactions {
         };
         match verdict {
             Ok(Verdict::New { txn, .. }) => {
+                // Counted as rsipstack counted: new requests, not the retransmissions a
+                // transaction absorbs.
+                metrics::counter!(SIP_REQUESTS, "direction" => "in", "method" => label)
+                    .increment(1);
                 self.counters.requests[method_index(name)].fetch_add(1, Ordering::Relaxed);
                 let request = OwnRequest {
                     own: self.clone(),
@@ -162,6 +177,11 @@ impl OwnTransactions {
             Ok(_) => None, // a retransmission: absorbed, or answered from the stored response
             Err(Refused::Full { .. }) => {
                 // Stateless, kept nowhere: the peer retries after the flood.
+                metrics::counter!(SIP_REQUESTS, "direction" => "in", "method" => label)
+                    .increment(1);
+                metrics::counter!(SIP_RESPONSES, "direction" => "out", "method" => label,
+                    "code" => sip_code_label(503))
+                .increment(1);
                 let headers = vec![Header::RetryAfter("5".into())];
                 let bytes = self.response_bytes(&req, StatusCode::ServiceUnavailable, headers);
                 self.send(&bytes, from);
@@ -184,16 +204,14 @@ impl OwnTransactions {
         self.wake.notify_one();
     }
 
-    /// One datagram now; if the kernel's buffer is full, from a task a moment later.
+    /// One datagram now. If the kernel's buffer is full it is dropped and counted, as the
+    /// network would: the peer retransmits, and the transaction answers again.
     fn send(&self, bytes: &[u8], to: SocketAddr) {
         if let Err(e) = self.socket.try_send_to(bytes, to) {
-            if e.kind() == std::io::ErrorKind::WouldBlock {
-                let socket = self.socket.clone();
-                let bytes = bytes.to_vec();
-                tokio::spawn(async move { socket.send_later(&bytes, to).await });
-            } else {
-                tracing::debug!(error = %e, %to, "SIP send failed");
-            }
+            self.counters
+                .own_send_dropped
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(error = %e, %to, "SIP send dropped");
         }
     }
 
@@ -343,7 +361,16 @@ fn has_to_tag(req: &Request) -> bool {
         .is_some()
 }
 
-/// The top Via's branch and sent-by (`host[:port]`), from its text.
+/// Most REGISTER and OPTIONS transactions alive at once: a scanner at 3,000 a second for
+/// Timer J's 32 s. About 70 MB at the usual 700 bytes each; at most about 220 MB with every
+/// request at [`MAX_KEPT_REQUEST`]. Beyond it: a stateless 503 with Retry-After.
+const MAX_LIVE: usize = 100_000;
+
+/// The largest datagram whose REGISTER or OPTIONS navbat keeps a transaction for (RFC 3261
+/// §18.1.1: requests within 200 bytes of a 1,500-byte path MTU belong on TCP).
+const MAX_KEPT_REQUEST: usize = 1_500;
+
+/// The top Via's branch (at most 128 bytes) and sent-by (`host[:port]`), from its text.
 fn top_via(req: &Request) -> Option<(String, String)> {
     let via = req.via_header().ok()?.value().to_string();
     via_branch_and_sent_by(&via)
@@ -352,16 +379,10 @@ fn top_via(req: &Request) -> Option<(String, String)> {
 fn via_branch_and_sent_by(via: &str) -> Option<(String, String)> {
     // A header may carry several Via values; the first is the top one.
     let first = via.split(',').next()?.trim();
-    let mut parts = first.split(';');
-    let protocol_and_sent_by = parts.next()?.trim();
+    let protocol_and_sent_by = first.split(';').next()?.trim();
     let sent_by = protocol_and_sent_by.split_whitespace().nth(1)?;
-    let branch = parts.find_map(|p| {
-        let (k, v) = p.split_once('=')?;
-        k.trim()
-            .eq_ignore_ascii_case("branch")
-            .then(|| v.trim().to_string())
-    })?;
-    Some((branch, sent_by.to_ascii_lowercase()))
+    let branch = super::inspect::branch_param(first)?;
+    Some((branch.to_string(), sent_by.to_ascii_lowercase()))
 }
 
 #[cfg(test)]
@@ -383,6 +404,12 @@ mod tests {
             Some(("z9hG4bKx".into(), "host.example".into()))
         );
         assert_eq!(via_branch_and_sent_by("SIP/2.0/UDP 10.0.0.1"), None);
+        let long = format!("SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK{}", "x".repeat(200));
+        assert_eq!(
+            via_branch_and_sent_by(&long),
+            None,
+            "a branch over 128 bytes is not kept"
+        );
         assert_eq!(via_branch_and_sent_by("garbage"), None);
     }
 }
