@@ -30,6 +30,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=benches/lib.sh
+. "$here/lib.sh"
 scen="$here/sipp"
 DOOR=${DOOR:-1}
 RATE=${RATE:-4000}
@@ -53,21 +55,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 log() { printf '[door-flood] %s\n' "$*" >&2; }
 
-read -r SIP_PORT HTTP_PORT < <(python3 - <<'EOF'
-import socket
-ports = []
-while len(ports) < 2:
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM); t.bind(("127.0.0.1", 0))
-    p = t.getsockname()[1]
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        u.bind(("127.0.0.1", p))
-    except OSError:
-        t.close(); continue
-    ports.append(p); t.close(); u.close()
-print(*ports)
-EOF
-)
+read -r SIP_PORT HTTP_PORT < <(free_ports 2)
 
 cfg=$work/navbat-flood.toml
 cat >"$cfg" <<EOF
@@ -146,10 +134,6 @@ fi
 [[ "$OUT" == "$work" ]] || cp "$cfg" "$OUT/"
 
 api() { curl -sf --max-time 5 -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$HTTP_PORT$1"; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
-udp_rcvbuf_errors() { awk '/^Udp:/ {n++} /^Udp:/ && n==2 {print $6}' /proc/net/snmp; }
-stat_col() { awk -F';' -v col="$2" 'NR==1 {for (i=1;i<=NF;i++) if ($i==col) c=i} END {print $c}' "$1"; }
 
 RUST_LOG=warn,navbat=info,navbat::events=off "$NAVBAT_BIN" run --config "$cfg" 2>"$work/navbat.stderr" &
 NAVBAT_PID=$!

@@ -14,6 +14,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=benches/lib.sh
+. "$here/lib.sh"
 scen="$here/sipp"
 RATE=${RATE:-2000}
 SOURCES=${SOURCES:-4}
@@ -31,21 +33,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 log() { printf '[register-flood] %s\n' "$*" >&2; }
 
-read -r SIP_PORT HTTP_PORT < <(python3 - <<'EOF'
-import socket
-ports = []
-while len(ports) < 2:
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM); t.bind(("127.0.0.1", 0))
-    p = t.getsockname()[1]
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        u.bind(("127.0.0.1", p))
-    except OSError:
-        t.close(); continue
-    ports.append(p); t.close(); u.close()
-print(*ports)
-EOF
-)
+read -r SIP_PORT HTTP_PORT < <(free_ports 2)
 
 cfg=$work/navbat-regflood.toml
 cat >"$cfg" <<EOF
@@ -103,8 +91,6 @@ EOF
 [[ "$OUT" == "$work" ]] || cp "$cfg" "$OUT/"
 
 api() { curl -sf --max-time 5 "http://127.0.0.1:$HTTP_PORT$1"; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 metric() { api /metrics | awk -v m="$1" '$1 == m {print $2}' | head -1; }
 
 RUST_LOG=warn,navbat=info,navbat::events=off "$NAVBAT_BIN" run --config "$cfg" 2>"$work/navbat.stderr" &
@@ -156,9 +142,8 @@ ok=0; failed=0
 for s in $(seq 1 "$SOURCES"); do
     f=$(ls "$work"/flood-"$s"*.csv 2>/dev/null | head -1)
     [[ -n "$f" ]] || continue
-    col() { awk -F';' -v name="$1" 'NR==1 {for (i=1;i<=NF;i++) if ($i==name) c=i} END {print $c}' "$f"; }
-    ok=$((ok + $(col SuccessfulCall\(C\))))
-    failed=$((failed + $(col FailedCall\(C\))))
+    ok=$((ok + $(stat_col "$f" 'SuccessfulCall(C)')))
+    failed=$((failed + $(stat_col "$f" 'FailedCall(C)')))
 done
 cpu_s=$(echo "(${cpu_flood:-$(cpu_ticks "$NAVBAT_PID")} - $cpu0) / $CLK_TCK" | bc -l)
 max_rss=$(awk 'NR>1 && $2>m {m=$2} END {print m}' "$OUT/rss.tsv")

@@ -43,6 +43,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=benches/lib.sh
+. "$here/lib.sh"
 repo=$(cd "$here/.." && pwd)
 scen="$here/sipp"
 
@@ -86,23 +88,7 @@ command -v sipp >/dev/null || die "sipp not found"
 
 # ---- free ports (loopback only) ---------------------------------------------
 # Asks the kernel for ports free on both UDP and TCP; racy in theory, fine here.
-read -r SIP_PORT HTTP_PORT UAS_PORT REG_PORT CALLER_PORT < <(python3 - <<'EOF'
-import socket
-ports = []
-while len(ports) < 5:
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    t.bind(("127.0.0.1", 0))
-    p = t.getsockname()[1]
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        u.bind(("127.0.0.1", p))
-    except OSError:
-        t.close(); continue
-    ports.append(p)
-    t.close(); u.close()
-print(*ports)
-EOF
-)
+read -r SIP_PORT HTTP_PORT UAS_PORT REG_PORT CALLER_PORT < <(free_ports 5)
 # RTP: each call binds 2 pairs (caller leg and operator leg); leave headroom.
 RTP_MIN=${RTP_MIN:-40000}
 RTP_MAX=${RTP_MAX:-49999}
@@ -210,17 +196,10 @@ cp "$cfg" "$OUT/" 2>/dev/null || true
 
 # ---- helpers -----------------------------------------------------------------
 api() { curl -sf --max-time 5 -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$HTTP_PORT$1"; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
-hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
-# System-wide UDP receive-buffer overflows (datagrams the kernel dropped).
-udp_rcvbuf_errors() { awk '/^Udp:/ {n++} /^Udp:/ && n==2 {print $6}' /proc/net/snmp; }
 fd_count() { ls "/proc/$1/fd" | wc -l; }
 # Sum of the dtm queues' totals: "entered answered abandoned timed_out blocked".
 totals() { api /api/queues | jq -r '[.[] | select(.tenant=="dtm") | .totals] |
     "\(map(.entered)|add) \(map(.answered)|add) \(map(.abandoned)|add) \(map(.timed_out)|add) \(map(.blocked)|add)"'; }
-# Column of the last line of a SIPp stat CSV, by header name.
-stat_col() { awk -F';' -v col="$2" 'NR==1 {for (i=1;i<=NF;i++) if ($i==col) c=i} END {print $c}' "$1"; }
 
 # ---- start navbat --------------------------------------------------------------
 # The per-event JSON log (target navbat::events, info level) is switched off;

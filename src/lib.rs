@@ -21,6 +21,7 @@ pub mod keyfile;
 pub mod mail;
 pub mod media;
 pub mod metrics;
+pub mod millis;
 pub mod money;
 pub mod notices;
 pub mod pii;

@@ -759,8 +759,7 @@ fn out_of_dialog_register_and_options_live_on_navbats_own_transactions() {
     let registered =
         navbat.metric("navbat_sip_requests_total{direction=\"in\",method=\"REGISTER\"}");
     assert_eq!(
-        registered,
-        registers,
+        registered, registers,
         "each REGISTER is counted once: its retransmission is absorbed by its transaction"
     );
 }

@@ -2,32 +2,7 @@
 //!
 //! Everything here is plain data. The decisions live in [`super::Acd`].
 
-/// A point on the driver's monotonic clock, in milliseconds.
-///
-/// The core never reads a clock: the driver passes `now` into every call. Only differences
-/// between two values mean anything; where zero lies is the driver's choice.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Millis(pub u64);
-
-impl Millis {
-    /// The origin of the driver's clock.
-    pub const ZERO: Millis = Millis(0);
-
-    /// `secs` whole seconds after the origin (saturating at the end of time).
-    pub const fn from_secs(secs: u64) -> Millis {
-        Millis(secs.saturating_mul(1000))
-    }
-
-    /// This instant plus `ms` milliseconds (saturating at the end of time).
-    pub const fn plus(self, ms: u64) -> Millis {
-        Millis(self.0.saturating_add(ms))
-    }
-
-    /// Milliseconds from `earlier` to `self`; 0 when `earlier` is in fact later.
-    pub const fn saturating_since(self, earlier: Millis) -> u64 {
-        self.0.saturating_sub(earlier.0)
-    }
-}
+pub use crate::millis::Millis;
 
 /// Identifies one call for as long as it is inside the ACD. Chosen by the driver; it may be
 /// reused once the call's [`Action::Finished`] has been emitted.
