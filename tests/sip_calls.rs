@@ -763,3 +763,50 @@ fn out_of_dialog_register_and_options_live_on_navbats_own_transactions() {
         "each REGISTER is counted once: its retransmission is absorbed by its transaction"
     );
 }
+
+/// One source cannot take the room of navbat's own transaction layer: past its share
+/// (10,000 live REGISTER and OPTIONS transactions, a tenth of the layer) its REGISTERs get a
+/// stateless 503 with Retry-After, while a phone at another address is still challenged.
+/// Fails without the per-source share (the flood's next REGISTER is challenged too).
+#[test]
+fn a_source_past_its_share_of_own_transactions_gets_503_and_others_still_register() {
+    let navbat = Navbat::start("own-share", TestConfig::default());
+    let flood = SipUdp::new(navbat.sip);
+    let share = 10_000u64;
+    // Batches of 100, each read back before the next, so nothing is lost to a full socket
+    // buffer: every REGISTER is challenged until the source holds its share.
+    let (mut sent, mut challenged, mut refused) = (0u64, 0u64, None);
+    while refused.is_none() && sent < share + 1_000 {
+        for _ in 0..100 {
+            let call_id = format!("share-{sent}-{}", unique_token());
+            flood.send(&flood.register("1001", &call_id, 1, None));
+            sent += 1;
+        }
+        for _ in 0..100 {
+            match flood.any_final_response(EVENT_DEADLINE) {
+                Some(resp) if resp.status == 401 => challenged += 1,
+                Some(resp) if resp.status == 503 => {
+                    refused = Some(resp);
+                    break;
+                }
+                Some(resp) => panic!("unexpected answer: {}", resp.raw),
+                None => panic!("no answer to the flood's REGISTER {challenged}"),
+            }
+        }
+    }
+    let refused = refused.expect("a 503 once the source holds its share");
+    assert!(
+        challenged >= share,
+        "{challenged} challenged before the share ran out"
+    );
+    assert!(refused.header("Retry-After").is_some(), "{}", refused.raw);
+    assert!(navbat.metric("navbat_sip_own_transactions") <= share + 100);
+
+    let phone = SipUdp::from_ip("127.0.0.2", navbat.sip);
+    let call_id = format!("share-phone-{}", unique_token());
+    phone.send(&phone.register("1002", &call_id, 1, None));
+    let challenged = phone
+        .final_response(&call_id, EVENT_DEADLINE)
+        .expect("the other source's answer");
+    assert_eq!(challenged.status, 401, "{}", challenged.raw);
+}

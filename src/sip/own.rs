@@ -21,7 +21,8 @@ use crate::metrics::{sip_code_label, sip_method_label, SIP_REQUESTS, SIP_RESPONS
 use async_trait::async_trait;
 use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::{Header, Request, Response, SipMessage, StatusCode};
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -58,7 +59,7 @@ impl Reply for rsipstack::transaction::Transaction {
 
 /// The layer, the socket it answers through, and the handlers of what it takes.
 pub(super) struct OwnTransactions {
-    layer: Mutex<TransactionLayer>,
+    state: Mutex<Shared>,
     epoch: Instant,
     socket: Arc<super::guard::GuardedUdpSocket>,
     wake: tokio::sync::Notify,
@@ -78,10 +79,14 @@ impl OwnTransactions {
         cancel: CancellationToken,
     ) -> Arc<OwnTransactions> {
         let own = Arc::new(OwnTransactions {
-            layer: Mutex::new(TransactionLayer::new(Config {
-                max_live: MAX_LIVE,
-                ..Config::default()
-            })),
+            state: Mutex::new(Shared {
+                layer: TransactionLayer::new(Config {
+                    max_live: MAX_LIVE,
+                    ..Config::default()
+                }),
+                source_of: HashMap::new(),
+                live_by_source: HashMap::new(),
+            }),
             epoch: Instant::now(),
             socket,
             wake: tokio::sync::Notify::new(),
@@ -97,8 +102,8 @@ impl OwnTransactions {
         Millis(u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX))
     }
 
-    fn layer(&self) -> std::sync::MutexGuard<'_, TransactionLayer> {
-        self.layer.lock().unwrap_or_else(|e| e.into_inner())
+    fn state(&self) -> std::sync::MutexGuard<'_, Shared> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Takes `message` (a datagram of `len` bytes) if it is an out-of-dialog REGISTER or
@@ -142,10 +147,23 @@ impl OwnTransactions {
             "OPTIONS"
         };
         let label = sip_method_label(name);
+        let source = super::auth::group(from.ip());
         let verdict = {
-            let mut layer = self.layer();
-            let verdict = layer.on_request(self.now(), &meta);
-            self.flush(&mut layer);
+            let mut state = self.state();
+            let verdict = if state.live_of(source) >= MAX_PER_SOURCE {
+                // Over its share: answered without a transaction (a retransmission of one
+                // it still has gets the same 503, not the stored answer).
+                Err(Refused::Full {
+                    limit: MAX_PER_SOURCE,
+                })
+            } else {
+                state.layer.on_request(self.now(), &meta)
+            };
+            if let Ok(Verdict::New { txn, .. }) = verdict {
+                state.source_of.insert(txn, source);
+                *state.live_by_source.entry(source).or_default() += 1;
+            }
+            self.flush(&mut state);
             verdict
         };
         match verdict {
@@ -194,14 +212,21 @@ impl OwnTransactions {
         }
     }
 
-    /// Sends what the layer queued; wakes the timer task (a new deadline may be the nearest).
-    fn flush(&self, layer: &mut TransactionLayer) {
-        while let Some(action) = layer.poll_action() {
-            if let Action::Send { to, bytes, .. } = action {
-                self.send(bytes.as_bytes(), to);
+    /// Sends what the layer queued and forgets the transactions that ended; wakes the timer
+    /// task (a new deadline may be the nearest).
+    fn flush(&self, state: &mut Shared) {
+        self.drain(state);
+        self.wake.notify_one();
+    }
+
+    fn drain(&self, state: &mut Shared) {
+        while let Some(action) = state.layer.poll_action() {
+            match action {
+                Action::Send { to, bytes, .. } => self.send(bytes.as_bytes(), to),
+                Action::Terminated { txn } => state.ended(txn),
+                _ => {}
             }
         }
-        self.wake.notify_one();
     }
 
     /// One datagram now. If the kernel's buffer is full it is dropped and counted, as the
@@ -259,7 +284,7 @@ impl OwnTransactions {
         let mut measured = Millis::ZERO;
         let mut changed = false;
         loop {
-            let next = self.layer().poll_timeout();
+            let next = self.state().layer.poll_timeout();
             let measure_at = changed.then(|| measured.plus(1_000));
             let wake_at = match (next, measure_at) {
                 (Some(a), Some(b)) => Some(a.min(b)),
@@ -282,14 +307,11 @@ impl OwnTransactions {
                 }
                 () = sleep => {}
             }
-            let mut layer = self.layer();
+            let mut state = self.state();
             let now = self.now();
-            layer.handle_timeout(now);
-            while let Some(action) = layer.poll_action() {
-                if let Action::Send { to, bytes, .. } = action {
-                    self.send(bytes.as_bytes(), to);
-                }
-            }
+            state.layer.handle_timeout(now);
+            self.drain(&mut state);
+            let layer = &state.layer;
             changed = true;
             if now.saturating_since(measured) >= 1_000 {
                 measured = now;
@@ -300,6 +322,33 @@ impl OwnTransactions {
                 self.counters
                     .own_transaction_bytes
                     .store(layer.footprint_total() as u64, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// The layer and who holds its transactions, under one lock.
+struct Shared {
+    layer: TransactionLayer,
+    /// The source (an IPv6 address: its /64) of each live transaction.
+    source_of: HashMap<TxnId, IpAddr>,
+    /// Live transactions by source, for [`MAX_PER_SOURCE`].
+    live_by_source: HashMap<IpAddr, usize>,
+}
+
+impl Shared {
+    fn live_of(&self, source: IpAddr) -> usize {
+        self.live_by_source.get(&source).copied().unwrap_or(0)
+    }
+
+    fn ended(&mut self, txn: TxnId) {
+        let Some(source) = self.source_of.remove(&txn) else {
+            return;
+        };
+        if let Some(n) = self.live_by_source.get_mut(&source) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.live_by_source.remove(&source);
             }
         }
     }
@@ -326,12 +375,12 @@ impl OwnRequest {
         metrics::counter!(SIP_RESPONSES, "direction" => "out", "method" => label,
             "code" => sip_code_label(code))
         .increment(1);
-        let mut layer = self.own.layer();
+        let mut state = self.own.state();
         let now = self.own.now();
-        if let Err(e) = layer.respond(now, self.txn, code, Wire::from(bytes)) {
+        if let Err(e) = state.layer.respond(now, self.txn, code, Wire::from(bytes)) {
             tracing::debug!(error = %e, "response on an own transaction refused");
         }
-        self.own.flush(&mut layer);
+        self.own.flush(&mut state);
     }
 }
 
@@ -365,6 +414,11 @@ fn has_to_tag(req: &Request) -> bool {
 /// Timer J's 32 s. About 70 MB at the usual 700 bytes each; at most about 220 MB with every
 /// request at [`MAX_KEPT_REQUEST`]. Beyond it: a stateless 503 with Retry-After.
 const MAX_LIVE: usize = 100_000;
+
+/// Most live transactions one source (an IPv6 address: its /64) may hold: a tenth of
+/// [`MAX_LIVE`], so one scanner cannot take the room other sources' phones need to register.
+/// A whole call centre behind one NAT address registers a few hundred phones.
+const MAX_PER_SOURCE: usize = MAX_LIVE / 10;
 
 /// The largest datagram whose REGISTER or OPTIONS navbat keeps a transaction for (RFC 3261
 /// §18.1.1: requests within 200 bytes of a 1,500-byte path MTU belong on TCP).
