@@ -582,12 +582,7 @@ impl SipStack {
         let method = tx.original.method;
         self.inner.counters.requests[method_index(&method.to_string())]
             .fetch_add(1, Ordering::Relaxed);
-        let has_to_tag = tx
-            .original
-            .to_header()
-            .ok()
-            .and_then(|t| t.tag().ok().flatten())
-            .is_some();
+        let has_to_tag = own::has_to_tag(&tx.original);
         match method {
             Method::Register => {
                 let registrar = registrar.clone();

@@ -403,7 +403,8 @@ impl Reply for OwnRequest {
     }
 }
 
-fn has_to_tag(req: &Request) -> bool {
+/// Whether the request's To has a tag (it belongs to a dialog).
+pub(super) fn has_to_tag(req: &Request) -> bool {
     req.to_header()
         .ok()
         .and_then(|t| t.tag().ok().flatten())

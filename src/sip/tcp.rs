@@ -12,7 +12,7 @@
 //!   for `idle` is closed.
 //! * **Framing** by Content-Length (RFC 3261 §18.3), at most `max_message` bytes; CRLFCRLF
 //!   keep-alives are answered with CRLF and a lone CRLF (a pong) is ignored (RFC 5626 §4.4.1).
-//! * **Screening**: every message goes through the same [`super::guard::screen`] as a UDP
+//! * **Screening**: every message goes through the same [`super::guard::screen_parsed`] as a UDP
 //!   datagram, so an unknown method gets 501 and another SIP version 505 on the same
 //!   connection, which stays open.
 //!
@@ -21,9 +21,8 @@
 //! peer go back on this connection. The stack's own reader for it is kept parked (we hold the
 //! lock of its read half) until we are done, then gets an end of stream.
 
-use super::guard::{screen, screen_truncated, GuardCounters, Screen};
+use super::guard::{screen_parsed, screen_truncated, GuardCounters, Screen};
 use super::warn_limit;
-use rsipstack::sip::SipMessage;
 use rsipstack::transport::connection::TransportSender;
 use rsipstack::transport::stream::StreamConnectionInner;
 use rsipstack::transport::tcp::TcpConnection;
@@ -443,13 +442,15 @@ async fn handle(
     remote: &SipAddr,
     server: &TcpServer,
 ) -> bool {
-    let passed = warn_limit::from_source(peer.ip(), || match screen(message) {
-        Screen::Pass => Ok(SipMessage::try_from(message).map_err(|_| "unparseable")),
-        Screen::PassRewritten(bytes) => {
+    // One parse: the screen's own, handed on.
+    let passed = warn_limit::from_source(peer.ip(), || match screen_parsed(message) {
+        (Screen::Pass, Some(msg)) => Ok(Ok(msg)),
+        (Screen::Pass, None) => Ok(Err("unparseable")),
+        (Screen::PassRewritten(_), parsed) => {
             server.guard.normalised.fetch_add(1, Ordering::Relaxed);
-            Ok(SipMessage::try_from(bytes.as_slice()).map_err(|_| "unparseable rewrite"))
+            Ok(parsed.ok_or("unparseable rewrite"))
         }
-        other => Err(other),
+        (other, _) => Err(other),
     });
     let parsed = match passed {
         Ok(parsed) => parsed,
