@@ -104,7 +104,7 @@ pub struct LegMsg(pub LegEvent);
 /// Sends a leg's event to its call. Lossy events respect the call's bounded mailbox and
 /// are counted when shed; the rest always go (see [`LegEvent::must_deliver`]). A call that
 /// has ended takes nothing, and that is no loss. Returns `false` when the event was shed.
-fn deliver(to: &actix::Recipient<LegMsg>, event: LegEvent) -> bool {
+pub(super) fn deliver(to: &actix::Recipient<LegMsg>, event: LegEvent) -> bool {
     if event.must_deliver() {
         to.do_send(LegMsg(event));
         return true;
@@ -213,11 +213,18 @@ impl CallerLeg {
     }
 }
 
-/// The operator's leg (we are the UAC).
+/// The operator's leg (we are the UAC): over UDP on navbat's own transactions
+/// (`own::uac`), otherwise (TCP) on rsipstack's dialogs.
 #[derive(Clone)]
-pub struct OperatorLeg {
-    stack: SipStack,
-    dialog: InviteDialog,
+pub struct OperatorLeg(OperatorKind);
+
+#[derive(Clone)]
+enum OperatorKind {
+    Stack {
+        stack: SipStack,
+        dialog: InviteDialog,
+    },
+    Own(super::own::OwnLeg),
 }
 
 impl std::fmt::Debug for OperatorLeg {
@@ -227,60 +234,103 @@ impl std::fmt::Debug for OperatorLeg {
 }
 
 impl OperatorLeg {
+    pub(super) fn own(leg: super::own::OwnLeg) -> OperatorLeg {
+        OperatorLeg(OperatorKind::Own(leg))
+    }
+
     /// Stops ringing (CANCEL) or ends the call (BYE), whichever applies.
     pub fn hangup(&self) {
-        let dialog = self.dialog.clone();
-        self.stack.inner.rt.spawn(async move {
-            if let Err(e) = dialog.hangup().await {
-                tracing::debug!(error = %e, "operator hangup failed");
+        match &self.0 {
+            OperatorKind::Own(leg) => leg.hangup(),
+            OperatorKind::Stack { stack, dialog } => {
+                let dialog = dialog.clone();
+                stack.inner.rt.spawn(async move {
+                    if let Err(e) = dialog.hangup().await {
+                        tracing::debug!(error = %e, "operator hangup failed");
+                    }
+                });
             }
-        });
+        }
     }
 }
 
-/// Answers an in-dialog re-INVITE or UPDATE on a leg whose local SDP is `local`: without a
-/// body, 200 with our current SDP (or none); with an offer, our answer in the answering
-/// direction (RFC 3264 §8.4: `sendonly` is answered `recvonly`, `inactive` `inactive`),
-/// keeping the codec in use when the offer still lists it. When an offer was answered,
-/// returns whether the peer now holds the call and the leg's media from now on, and
-/// `local` becomes our answer (what a later body-less re-INVITE gets back).
+/// What a leg answers to an in-dialog re-INVITE or UPDATE.
+#[derive(Debug)]
+pub(super) struct ReofferReply {
+    /// 200, or 488 when the offer is unusable.
+    pub(super) status: u16,
+    /// The SDP of the answer, if any.
+    pub(super) sdp: Option<String>,
+    /// When an offer was answered: whether the peer now holds the call, and the leg's media
+    /// from now on.
+    pub(super) outcome: Option<(bool, Negotiated)>,
+}
+
+/// The answer to an in-dialog re-INVITE or UPDATE with `body` on a leg whose local SDP is
+/// `local`: without a body, 200 with our current SDP (or none); with an offer, our answer in
+/// the answering direction (RFC 3264 §8.4: `sendonly` is answered `recvonly`, `inactive`
+/// `inactive`), keeping the codec in use when the offer still lists it, and `local` becomes
+/// that answer (what a later body-less re-INVITE gets back). An unusable offer gets 488 and
+/// changes nothing.
+pub(super) fn reoffer_reply(local: &mut Option<String>, body: &[u8]) -> ReofferReply {
+    static VERSION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let Some(current) = local.as_deref() else {
+        return ReofferReply {
+            status: 200,
+            sdp: None,
+            outcome: None,
+        };
+    };
+    if body.is_empty() {
+        return ReofferReply {
+            status: 200,
+            sdp: Some(current.to_owned()),
+            outcome: None,
+        };
+    }
+    let offer = String::from_utf8_lossy(body);
+    let version = VERSION.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+    match super::sdp::answer_reoffer(current, &offer, version) {
+        Some(answer) => {
+            *local = Some(answer.body.clone());
+            ReofferReply {
+                status: 200,
+                sdp: Some(answer.body),
+                outcome: Some((answer.asked.is_hold(), answer.media)),
+            }
+        }
+        None => ReofferReply {
+            status: 488,
+            sdp: None,
+            outcome: None,
+        },
+    }
+}
+
+/// Answers an in-dialog re-INVITE or UPDATE on an rsipstack leg ([`reoffer_reply`]).
 async fn answer_update(
     req: &rsipstack::sip::Request,
     handle: rsipstack::dialog::dialog::TransactionHandle,
     local: &Mutex<Option<String>>,
 ) -> Option<(bool, Negotiated)> {
-    static VERSION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    let sdp_header = || Some(vec![Header::ContentType("application/sdp".into())]);
-    let current = local.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let (result, outcome) = match current {
-        None => (handle.reply(StatusCode::OK).await, None),
-        Some(current) if req.body().is_empty() => (
+    let reply = reoffer_reply(
+        &mut local.lock().unwrap_or_else(|e| e.into_inner()),
+        req.body(),
+    );
+    let status = StatusCode::from(reply.status);
+    let result = match reply.sdp {
+        Some(sdp) => {
+            let sdp_header = Some(vec![Header::ContentType("application/sdp".into())]);
             handle
-                .respond(StatusCode::OK, sdp_header(), Some(current.into_bytes()))
-                .await,
-            None,
-        ),
-        Some(current) => {
-            let offer = String::from_utf8_lossy(req.body());
-            let version = VERSION.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            match super::sdp::answer_reoffer(&current, &offer, version) {
-                Some(answer) => {
-                    *local.lock().unwrap_or_else(|e| e.into_inner()) = Some(answer.body.clone());
-                    (
-                        handle
-                            .respond(StatusCode::OK, sdp_header(), Some(answer.body.into_bytes()))
-                            .await,
-                        Some((answer.asked.is_hold(), answer.media)),
-                    )
-                }
-                None => (handle.reply(StatusCode::NotAcceptableHere).await, None),
-            }
+                .respond(status, sdp_header, Some(sdp.into_bytes()))
+                .await
         }
+        None => handle.reply(status).await,
     };
     if let Err(e) = result {
         tracing::debug!(error = %e, "re-INVITE answer failed");
     }
-    outcome
+    reply.outcome
 }
 
 fn cause(reason: &TerminatedReason) -> &'static str {
@@ -422,10 +472,10 @@ pub(super) fn call_operator(
     let (state_tx, state_rx) = inner.dialogs.new_dialog_state_channel();
     let _guard = inner.rt.enter();
     let (dialog, join) = inner.dialogs.do_invite_async(opt, state_tx)?;
-    let leg = OperatorLeg {
+    let leg = OperatorLeg(OperatorKind::Stack {
         stack: stack.clone(),
         dialog,
-    };
+    });
     let dialogs = inner.dialogs.clone();
     let to2 = to.clone();
     // Our side of the operator leg's SDP: the offer, settled on the codec the operator's

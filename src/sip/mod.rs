@@ -113,6 +113,21 @@ pub struct ContactBinding {
 }
 
 impl ContactBinding {
+    /// The phone's address when it is reached over UDP at an IP address (the operator leg
+    /// then runs on navbat's own transactions).
+    fn udp_peer(&self) -> Option<SocketAddr> {
+        if !matches!(
+            self.target.r#type,
+            None | Some(rsipstack::sip::Transport::Udp)
+        ) {
+            return None;
+        }
+        let host = self.target.addr.host.to_string();
+        let ip: IpAddr = host.trim_matches(['[', ']']).parse().ok()?;
+        let port = self.target.addr.port.as_ref().map_or(5060, |p| p.value());
+        Some(SocketAddr::new(ip, port))
+    }
+
     /// The serialisable form.
     pub fn stored(&self) -> StoredBinding {
         StoredBinding {
@@ -257,6 +272,8 @@ pub struct SipCounters {
     pub own_transactions: AtomicU64,
     /// Bytes that layer holds (its tables and the responses it keeps).
     pub own_transaction_bytes: AtomicU64,
+    /// Operator legs alive on that layer.
+    pub own_operator_legs: AtomicU64,
     /// That layer's datagrams the kernel's send buffer had no room for (dropped; the peer
     /// retransmits).
     pub own_send_dropped: AtomicU64,
@@ -312,6 +329,8 @@ struct StackInner {
     local_addrs: Vec<String>,
     features: Arc<features::FeatureDoor>,
     gate: Arc<guard::DoorGate>,
+    /// navbat's own transactions (UDP), where operator legs over UDP run.
+    own: Option<(Arc<own::OwnTransactions>, own::Local)>,
 }
 
 impl StackInner {
@@ -407,6 +426,7 @@ impl SipStack {
             counters.clone(),
         ));
         let mut local_addrs = Vec::new();
+        let mut own_layer = None;
         let mut contact_addr = None;
         let mut tcp_addr = None;
         // navbat reads SIP itself, UDP (`guard.rs`) and TCP (`tcp.rs`): what passes the
@@ -444,6 +464,7 @@ impl SipStack {
                 settings.user_agent.clone(),
                 cancel.child_token(),
             );
+            own_layer = Some(own.clone());
             tokio::spawn(guarded.serve(conn, feed.clone(), Some(own), cancel.child_token()));
             local_addrs.push(format!("udp {bound}"));
             contact_addr = Some(bound);
@@ -470,6 +491,17 @@ impl SipStack {
         let contact: rsipstack::sip::Uri =
             rsipstack::sip::Uri::try_from(format!("sip:navbat@{host}:{}", contact_addr.port()))
                 .map_err(|e| SipError::Stack(e.to_string()))?;
+        // The operator legs' Via and Contact: the UDP listener, which is `contact_addr`
+        // whenever UDP is configured.
+        let own = own_layer.map(|own| {
+            let sent_by = format!("{host}:{}", contact_addr.port());
+            let local = own::Local {
+                contact: format!("sip:navbat@{sent_by}"),
+                sent_by,
+            };
+            own.set_local(local.clone());
+            (own, local)
+        });
         let contact_tcp = tcp_addr
             .map(|addr| {
                 rsipstack::sip::Uri::try_from(format!(
@@ -540,6 +572,7 @@ impl SipStack {
                 local_addrs,
                 features,
                 gate,
+                own,
             }),
         };
         let dispatcher = stack.clone();
@@ -754,6 +787,11 @@ impl SipStack {
         attempt: u64,
         to: actix::Recipient<LegMsg>,
     ) -> Result<OperatorLeg, SipError> {
+        if let (Some((own, local)), Some(peer)) = (&self.inner.own, binding.udp_peer()) {
+            let uri = binding.contact.to_string();
+            let leg = own.call(local, peer, &uri, caller.expose(), sdp_offer, attempt, to)?;
+            return Ok(OperatorLeg::own(leg));
+        }
         legs::call_operator(self, binding, caller, sdp_offer, attempt, to)
     }
 }

@@ -12,6 +12,10 @@
 //! in the branch: the layer does not match those). Over TCP, REGISTER and OPTIONS still go
 //! through rsipstack; the registrar answers both kinds through [`Reply`].
 
+mod uac;
+
+pub(crate) use uac::{Local, OwnLeg};
+
 use super::registrar::Registrar;
 use super::txn::{
     Action, Config, Method, Millis, Refused, RequestMeta, TransactionLayer, TxnId, Verdict, Wire,
@@ -66,6 +70,8 @@ pub(super) struct OwnTransactions {
     registrar: Arc<Registrar>,
     counters: Arc<SipCounters>,
     user_agent: String,
+    /// Our Via and Contact for the operator legs, set once the listeners are known.
+    local: std::sync::OnceLock<Local>,
 }
 
 impl OwnTransactions {
@@ -86,6 +92,7 @@ impl OwnTransactions {
                 }),
                 source_of: HashMap::new(),
                 live_by_source: HashMap::new(),
+                legs: uac::Legs::default(),
             }),
             epoch: Instant::now(),
             socket,
@@ -93,9 +100,16 @@ impl OwnTransactions {
             registrar,
             counters,
             user_agent,
+            local: std::sync::OnceLock::new(),
         });
         tokio::spawn(own.clone().run_timers(cancel));
         own
+    }
+
+    /// Sets where the operator legs' requests say they come from (once; later calls are
+    /// ignored).
+    pub(super) fn set_local(&self, local: Local) {
+        let _ = self.local.set(local);
     }
 
     fn now(&self) -> Millis {
@@ -116,8 +130,16 @@ impl OwnTransactions {
         from: SocketAddr,
         len: usize,
     ) -> Option<SipMessage> {
-        let SipMessage::Request(req) = message else {
-            return Some(message);
+        let req = match message {
+            SipMessage::Response(resp) if uac::is_our_response(&resp) => {
+                self.leg_response(&resp);
+                return None;
+            }
+            SipMessage::Response(resp) => return Some(SipMessage::Response(resp)),
+            SipMessage::Request(req) if uac::is_our_request(&req) => {
+                return self.leg_request(req, from).map(SipMessage::Request);
+            }
+            SipMessage::Request(req) => req,
         };
         let method = match req.method {
             rsipstack::sip::Method::Register => Method::Register,
@@ -201,7 +223,8 @@ impl OwnTransactions {
                     "code" => sip_code_label(503))
                 .increment(1);
                 let headers = vec![Header::RetryAfter("5".into())];
-                let bytes = self.response_bytes(&req, StatusCode::ServiceUnavailable, headers);
+                let bytes =
+                    self.response_bytes(&req, StatusCode::ServiceUnavailable, headers, Vec::new());
                 self.send(&bytes, from);
                 None
             }
@@ -241,8 +264,14 @@ impl OwnTransactions {
     }
 
     /// A response to `req` (RFC 3261 §8.2.6.2): its Via, From, To (with our tag on a final
-    /// answer), Call-ID and CSeq, then `headers`, our User-Agent and an empty body.
-    fn response_bytes(&self, req: &Request, status: StatusCode, headers: Vec<Header>) -> Vec<u8> {
+    /// answer), Call-ID and CSeq, then `headers`, our User-Agent and `body`.
+    fn response_bytes(
+        &self,
+        req: &Request,
+        status: StatusCode,
+        headers: Vec<Header>,
+        body: Vec<u8>,
+    ) -> Vec<u8> {
         let mut copied: Vec<Header> = req
             .headers
             .iter()
@@ -266,14 +295,15 @@ impl OwnTransactions {
             }
         }
         copied.extend(headers);
-        copied.push(Header::ContentLength(0u32.into()));
+        let len = u32::try_from(body.len()).unwrap_or(u32::MAX);
+        copied.push(Header::ContentLength(len.into()));
         copied.push(Header::UserAgent(self.user_agent.clone().into()));
         let resp = Response {
             status_code: status,
             wire_reason: None,
             version: rsipstack::sip::Version::V2,
             headers: copied.into(),
-            body: Vec::new(),
+            body,
         };
         resp.to_string().into_bytes()
     }
@@ -284,7 +314,13 @@ impl OwnTransactions {
         let mut measured = Millis::ZERO;
         let mut changed = false;
         loop {
-            let next = self.state().layer.poll_timeout();
+            let next = {
+                let state = self.state();
+                match (state.layer.poll_timeout(), state.legs.layer.poll_timeout()) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            };
             let measure_at = changed.then(|| measured.plus(1_000));
             let wake_at = match (next, measure_at) {
                 (Some(a), Some(b)) => Some(a.min(b)),
@@ -311,17 +347,23 @@ impl OwnTransactions {
             let now = self.now();
             state.layer.handle_timeout(now);
             self.drain(&mut state);
-            let layer = &state.layer;
+            state.legs.layer.handle_timeout(now);
+            self.drain_legs(&mut state);
             changed = true;
             if now.saturating_since(measured) >= 1_000 {
                 measured = now;
                 changed = false;
+                let (layer, legs) = (&state.layer, &state.legs.layer);
                 self.counters
                     .own_transactions
-                    .store(layer.len() as u64, Ordering::Relaxed);
+                    .store((layer.len() + legs.len()) as u64, Ordering::Relaxed);
+                self.counters.own_transaction_bytes.store(
+                    (layer.footprint_total() + legs.footprint_total()) as u64,
+                    Ordering::Relaxed,
+                );
                 self.counters
-                    .own_transaction_bytes
-                    .store(layer.footprint_total() as u64, Ordering::Relaxed);
+                    .own_operator_legs
+                    .store(state.legs.calls() as u64, Ordering::Relaxed);
             }
         }
     }
@@ -334,6 +376,8 @@ struct Shared {
     source_of: HashMap<TxnId, IpAddr>,
     /// Live transactions by source, for [`MAX_PER_SOURCE`].
     live_by_source: HashMap<IpAddr, usize>,
+    /// The operator legs on their own layer.
+    legs: uac::Legs,
 }
 
 impl Shared {
@@ -370,7 +414,9 @@ impl OwnRequest {
         }
         self.answered = true;
         let code = status.code();
-        let bytes = self.own.response_bytes(&self.req, status, headers);
+        let bytes = self
+            .own
+            .response_bytes(&self.req, status, headers, Vec::new());
         let label = sip_method_label(&self.req.method.to_string());
         metrics::counter!(SIP_RESPONSES, "direction" => "out", "method" => label,
             "code" => sip_code_label(code))
