@@ -529,7 +529,10 @@ impl OwnTransactions {
                 return;
             }
             ResponseVerdict::Unmatched => {
-                // A 2xx after timer M: ACK it again if the leg is still up.
+                // A 2xx to the INVITE after timer M: ACK it again if the leg is still up.
+                if cseq_method != Method::Invite {
+                    return;
+                }
                 if let Ok(call_id) = resp.call_id_header().map(|c| c.value().to_owned()) {
                     if let Some(leg) = state.legs.calls.get(call_id.as_str()) {
                         if let (Some(ack), 200..=299) = (&leg.ack, status) {
