@@ -111,8 +111,8 @@ pub const SIP_TCP_CONNECTIONS: &str = "navbat_sip_tcp_connections";
 pub const SIP_OWN_TRANSACTIONS: &str = "navbat_sip_own_transactions";
 /// Bytes navbat's own transaction layer holds now.
 pub const SIP_OWN_TRANSACTION_BYTES: &str = "navbat_sip_own_transaction_bytes";
-/// Gauge: operator legs alive on navbat's own transactions.
-pub const SIP_OWN_OPERATOR_LEGS: &str = "navbat_sip_own_operator_legs";
+/// Gauge: call legs (callers' and operators') alive on navbat's own transactions.
+pub const SIP_OWN_CALL_LEGS: &str = "navbat_sip_own_call_legs";
 /// SIP over TCP connections refused at accept or closed by navbat, by reason.
 pub const SIP_TCP_REFUSED: &str = "navbat_sip_tcp_refused_total";
 /// New INVITEs judged by the per-source door (`[sip.door]`), by verdict.
@@ -284,7 +284,7 @@ pub const CATALOGUE: &[MetricSpec] = &[
     live(SIP_TCP_CONNECTIONS, Gauge, Unit::Count, &[], "SIP over TCP connections open now."),
     live(SIP_OWN_TRANSACTIONS, Gauge, Unit::Count, &[], "SIP transactions alive now on navbat's own transaction layer (out-of-dialog REGISTER and OPTIONS over UDP, and the operator legs' INVITE, ACK, CANCEL and BYE), most waiting out their 32 s timers to answer or absorb retransmissions."),
     live(SIP_OWN_TRANSACTION_BYTES, Gauge, Unit::Bytes, &[], "Bytes navbat's own transaction layer holds now: its tables and every live transaction with the response it keeps for retransmissions."),
-    live(SIP_OWN_OPERATOR_LEGS, Gauge, Unit::Count, &[], "Operator legs (calls navbat places to operators' phones over UDP) alive now on navbat's own transactions, ringing or answered."),
+    live(SIP_OWN_CALL_LEGS, Gauge, Unit::Count, &[], "Call legs over UDP alive now on navbat's own transactions: callers' (from the trunk) and operators' (navbat rings their phones), ringing or answered."),
     live(SIP_TCP_REFUSED, Counter, Unit::Count, &["reason"], "SIP over TCP connections refused at accept or closed by navbat: source_cap, total_cap, header_deadline, idle, too_large, bad_framing."),
     live(SIP_GUARD, Counter, Unit::Count, &["verdict"], "UDP datagrams screened by the front door: passed, rejected_400, rejected_501, rejected_505, rejected_513, dropped."),
     live(SIP_DOOR, Counter, Unit::Count, &["verdict"], "New INVITEs and datagrams judged by the per-source door ([sip.door]): admitted; answered_rate, answered_calls, answered_queue (a stateless 503 with Retry-After); dropped_rate, dropped_calls, dropped_queue (past the source's answer budget); shed (other datagrams, queue to the stack at twice its bound); acks_absorbed (ACKs of the guard's own stateless answers); answered_unknown_number (404), answered_foreign_trunk (403), answered_channels_full (503) and dropped_screened: INVITEs the door admitted that the router's screen refused statelessly ([sip.door] screen_calls)."),
@@ -748,7 +748,7 @@ impl LabelSpace {
         metrics::gauge!(SIP_TCP_CONNECTIONS).set(0.0);
         metrics::gauge!(SIP_OWN_TRANSACTIONS).set(0.0);
         metrics::gauge!(SIP_OWN_TRANSACTION_BYTES).set(0.0);
-        metrics::gauge!(SIP_OWN_OPERATOR_LEGS).set(0.0);
+        metrics::gauge!(SIP_OWN_CALL_LEGS).set(0.0);
         for algorithm in AUTH_ALGORITHMS {
             metrics::counter!(SIP_AUTH, "algorithm" => algorithm).absolute(0);
         }

@@ -811,21 +811,22 @@ fn a_source_past_its_share_of_own_transactions_gets_503_and_others_still_registe
     assert_eq!(challenged.status, 401, "{}", challenged.raw);
 }
 
-/// An operator's leg over UDP runs on navbat's own transactions (`src/sip/own/uac.rs`, issue
-/// 18 part 4): while the operator talks, the leg shows in `navbat_sip_own_operator_legs`; a
-/// 200 the phone sends again (its ACK was lost) is acknowledged again; the operator's BYE ends
-/// the call for the caller, and the leg is gone. Fails with the leg left to rsipstack (the
-/// gauge stays at zero).
+/// Both legs of a call over UDP run on navbat's own transactions (`src/sip/own/uas.rs` and
+/// `uac.rs`, issue 18 part 4): while the operator talks, the caller's and the operator's leg
+/// show in `navbat_sip_own_call_legs`; a 200 the operator's phone sends again (its ACK was
+/// lost) is acknowledged again; the operator's BYE ends the call for the caller (navbat's
+/// BYE), and both legs are gone. Fails with either leg left to rsipstack (the gauge stays
+/// under two).
 #[test]
-fn an_operator_leg_over_udp_runs_on_navbats_own_transactions_and_acks_every_2xx() {
+fn both_legs_over_udp_run_on_navbats_own_transactions_and_every_2xx_is_acked() {
     let navbat = Navbat::start("own-uac", TestConfig::default());
     let phone = navbat.operator_phone("1001", "operator_retransmitted_200.xml", 1, &["-d", "3000"]);
     navbat.wait_operator("1001", "available");
     let caller = navbat.caller("caller", "caller_ivr_wait_bye.xml", DTM_DID, 0);
     wait_until(
-        "the leg on navbat's own transactions",
+        "both legs on navbat's own transactions",
         EVENT_DEADLINE,
-        || (navbat.metric("navbat_sip_own_operator_legs") == 1).then_some(()),
+        || (navbat.metric("navbat_sip_own_call_legs") == 2).then_some(()),
     );
     caller.wait_success();
     // The phone's SIPp passes only if both of its 200s were acknowledged and its BYE answered.
@@ -834,7 +835,7 @@ fn an_operator_leg_over_udp_runs_on_navbats_own_transactions_and_acks_every_2xx(
     assert_eq!(finished["outcome"], "answered", "{finished}");
     assert_eq!(finished["operator"], "1001", "{finished}");
     assert_eq!(finished["ended_by"], "operator", "{finished}");
-    wait_until("the leg's end", EVENT_DEADLINE, || {
-        (navbat.metric("navbat_sip_own_operator_legs") == 0).then_some(())
+    wait_until("the legs' end", EVENT_DEADLINE, || {
+        (navbat.metric("navbat_sip_own_call_legs") == 0).then_some(())
     });
 }

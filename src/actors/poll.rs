@@ -154,8 +154,8 @@ impl MetricsPoller {
                 .set(c.own_transactions.load(Relaxed) as f64);
             metrics::gauge!(crate::metrics::SIP_OWN_TRANSACTION_BYTES)
                 .set(c.own_transaction_bytes.load(Relaxed) as f64);
-            metrics::gauge!(crate::metrics::SIP_OWN_OPERATOR_LEGS)
-                .set(c.own_operator_legs.load(Relaxed) as f64);
+            metrics::gauge!(crate::metrics::SIP_OWN_CALL_LEGS)
+                .set(c.own_call_legs.load(Relaxed) as f64);
             for (algorithm, n) in crate::metrics::AUTH_ALGORITHMS
                 .into_iter()
                 .zip(&c.auth_succeeded)

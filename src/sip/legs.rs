@@ -119,13 +119,22 @@ pub(super) fn deliver(to: &actix::Recipient<LegMsg>, event: LegEvent) -> bool {
     }
 }
 
-/// The caller's leg (we are the UAS).
+/// The caller's leg (we are the UAS): over UDP on navbat's own transactions (`own::uas`),
+/// otherwise (TCP, feature codes) on rsipstack's dialogs.
 #[derive(Clone)]
 pub struct CallerLeg {
-    stack: SipStack,
-    dialog: InviteDialog,
-    offer: Option<String>,
-    local_sdp: Arc<Mutex<Option<String>>>,
+    offer: Option<Arc<str>>,
+    kind: CallerKind,
+}
+
+#[derive(Clone)]
+enum CallerKind {
+    Stack {
+        stack: SipStack,
+        dialog: InviteDialog,
+        local_sdp: Arc<Mutex<Option<String>>>,
+    },
+    Own(super::own::OwnCaller),
 }
 
 impl std::fmt::Debug for CallerLeg {
@@ -140,16 +149,30 @@ impl CallerLeg {
         dialog: InviteDialog,
         req: &rsipstack::sip::Request,
     ) -> CallerLeg {
-        let offer = if req.body().is_empty() {
-            None
-        } else {
-            Some(String::from_utf8_lossy(req.body()).into_owned())
-        };
+        let offer =
+            (!req.body().is_empty()).then(|| String::from_utf8_lossy(req.body()).as_ref().into());
         CallerLeg {
-            stack,
-            dialog,
             offer,
-            local_sdp: Arc::new(Mutex::new(None)),
+            kind: CallerKind::Stack {
+                stack,
+                dialog,
+                local_sdp: Arc::new(Mutex::new(None)),
+            },
+        }
+    }
+
+    pub(super) fn own(leg: super::own::OwnCaller, offer: Option<String>) -> CallerLeg {
+        CallerLeg {
+            offer: offer.map(Into::into),
+            kind: CallerKind::Own(leg),
+        }
+    }
+
+    /// Our side's SDP of an rsipstack leg (what its re-INVITEs are answered from).
+    fn stack_sdp(&self) -> Option<Arc<Mutex<Option<String>>>> {
+        match &self.kind {
+            CallerKind::Stack { local_sdp, .. } => Some(local_sdp.clone()),
+            CallerKind::Own(_) => None,
         }
     }
 
@@ -161,28 +184,47 @@ impl CallerLeg {
     /// Sends 183 Session Progress with this SDP: early media (the greeting instead of
     /// ringback, D5) flows before the call is answered.
     pub fn progress(&self, sdp: String) -> Result<(), SipError> {
-        *self.local_sdp.lock().unwrap_or_else(|e| e.into_inner()) = Some(sdp.clone());
-        self.dialog.ringing(
-            Some(vec![Header::ContentType("application/sdp".into())]),
-            Some(sdp.into_bytes()),
-        )?;
-        Ok(())
+        match &self.kind {
+            CallerKind::Own(leg) => leg.progress(sdp),
+            CallerKind::Stack {
+                dialog, local_sdp, ..
+            } => {
+                *local_sdp.lock().unwrap_or_else(|e| e.into_inner()) = Some(sdp.clone());
+                dialog.ringing(
+                    Some(vec![Header::ContentType("application/sdp".into())]),
+                    Some(sdp.into_bytes()),
+                )?;
+                Ok(())
+            }
+        }
     }
 
     /// Answers with 200 OK and this SDP.
     pub fn answer(&self, sdp: String) -> Result<(), SipError> {
-        *self.local_sdp.lock().unwrap_or_else(|e| e.into_inner()) = Some(sdp.clone());
-        self.dialog.accept(
-            Some(vec![Header::ContentType("application/sdp".into())]),
-            Some(sdp.into_bytes()),
-        )?;
-        Ok(())
+        match &self.kind {
+            CallerKind::Own(leg) => leg.answer(sdp),
+            CallerKind::Stack {
+                dialog, local_sdp, ..
+            } => {
+                *local_sdp.lock().unwrap_or_else(|e| e.into_inner()) = Some(sdp.clone());
+                dialog.accept(
+                    Some(vec![Header::ContentType("application/sdp".into())]),
+                    Some(sdp.into_bytes()),
+                )?;
+                Ok(())
+            }
+        }
     }
 
     /// Refuses the INVITE before it was answered.
     pub fn reject(&self, status: u16) {
-        if let Err(e) = self.dialog.reject(Some(StatusCode::from(status)), None) {
-            tracing::debug!(error = %e, "reject failed");
+        match &self.kind {
+            CallerKind::Own(leg) => leg.reject(status),
+            CallerKind::Stack { dialog, .. } => {
+                if let Err(e) = dialog.reject(Some(StatusCode::from(status)), None) {
+                    tracing::debug!(error = %e, "reject failed");
+                }
+            }
         }
     }
 
@@ -190,14 +232,18 @@ impl CallerLeg {
     /// final `480 Temporarily Unavailable` instead, so the caller is never left waiting
     /// in the early state.
     pub fn hangup(&self) {
-        let state = self.dialog.state();
+        let (stack, dialog) = match &self.kind {
+            CallerKind::Own(leg) => return leg.hangup(),
+            CallerKind::Stack { stack, dialog, .. } => (stack, dialog),
+        };
+        let state = dialog.state();
         if state.can_cancel() {
             self.reject(480);
             return;
         }
         let waiting_ack = state.waiting_ack();
-        let dialog = self.dialog.clone();
-        self.stack.inner.rt.spawn(async move {
+        let dialog = dialog.clone();
+        stack.inner.rt.spawn(async move {
             if waiting_ack {
                 // RFC 3261 §15: no BYE before the ACK of our 200 (or its transaction's end,
                 // 64*T1): an operator who hangs up at once must not race the caller's ACK.
@@ -411,7 +457,10 @@ pub(super) async fn pump_caller(
             }
             DialogState::Updated(_, req, handle) => {
                 // re-INVITE or UPDATE: hold, resume or a refreshed offer.
-                if let Some((held, media)) = answer_update(&req, handle, &leg.local_sdp).await {
+                let Some(local_sdp) = leg.stack_sdp() else {
+                    continue;
+                };
+                if let Some((held, media)) = answer_update(&req, handle, &local_sdp).await {
                     deliver(&to, LegEvent::CallerHold { held, media });
                 }
             }

@@ -272,8 +272,8 @@ pub struct SipCounters {
     pub own_transactions: AtomicU64,
     /// Bytes that layer holds (its tables and the responses it keeps).
     pub own_transaction_bytes: AtomicU64,
-    /// Operator legs alive on that layer.
-    pub own_operator_legs: AtomicU64,
+    /// Call legs (callers' and operators') alive on that layer.
+    pub own_call_legs: AtomicU64,
     /// That layer's datagrams the kernel's send buffer had no room for (dropped; the peer
     /// retransmits).
     pub own_send_dropped: AtomicU64,
@@ -331,12 +331,7 @@ struct StackInner {
     gate: Arc<guard::DoorGate>,
     /// navbat's own transactions (UDP), where operator legs over UDP run.
     own: Option<(Arc<own::OwnTransactions>, own::Local)>,
-}
-
-impl StackInner {
-    fn gate_retry_after(&self) -> u32 {
-        self.gate.policy().retry_after_secs
-    }
+    admitter: Arc<Admitter>,
 }
 
 /// SIP's sockets, bound and not yet served: binding comes first, so a port in use is a
@@ -425,6 +420,11 @@ impl SipStack {
             app.clone(),
             counters.clone(),
         ));
+        let admitter = Arc::new(Admitter {
+            gate: gate.clone(),
+            app: app.clone(),
+            counters: counters.clone(),
+        });
         let mut local_addrs = Vec::new();
         let mut own_layer = None;
         let mut contact_addr = None;
@@ -460,6 +460,7 @@ impl SipStack {
             let own = own::OwnTransactions::start(
                 guarded.clone(),
                 registrar.clone(),
+                admitter.clone(),
                 counters.clone(),
                 settings.user_agent.clone(),
                 cancel.child_token(),
@@ -573,6 +574,7 @@ impl SipStack {
                 features,
                 gate,
                 own,
+                admitter,
             }),
         };
         let dispatcher = stack.clone();
@@ -629,7 +631,7 @@ impl SipStack {
                         door.handle(stack, tx, code, app).await;
                     });
                 }
-                None => self.new_invite(tx, app),
+                None => self.new_invite(tx),
             },
             _ => {
                 if let Some(mut dialog) = self.inner.dialogs.match_dialog(&tx) {
@@ -664,55 +666,17 @@ impl SipStack {
         }
     }
 
-    fn new_invite(&self, tx: Transaction, app: &Arc<dyn SipApplication>) {
-        let req = &tx.original;
-        let did = dialled(req);
-        let caller = req
-            .from_header()
-            .ok()
-            .and_then(|f| f.uri().ok())
-            .and_then(|u| u.user().map(str::to_string))
-            .unwrap_or_default();
+    fn new_invite(&self, tx: Transaction) {
         let transport = match tx.connection.as_ref().map(|c| c.transport()) {
             Some(rsipstack::sip::Transport::Tcp) => "tcp",
             _ => "udp",
         };
-        let source = authenticate::source_of(req)
-            .as_ref()
-            .and_then(authenticate::source_ip);
-        // The exact count of the source's calls: the guard's look was taken before this
-        // INVITE and others from the same source reached the stack.
-        let ticket = match source.map(|ip| self.inner.gate.start_call(ip)) {
-            Some(Err(_)) => {
-                self.inner
-                    .counters
-                    .invites_rejected
-                    .fetch_add(1, Ordering::Relaxed);
-                let retry = self.inner.gate_retry_after();
-                self.reject_invite(tx, 503, Some(retry));
-                return;
-            }
-            Some(Ok(ticket)) => Some(ticket),
-            None => None,
-        };
-        let call = IncomingCall {
-            did,
-            caller: PhoneNumber::new(caller),
-            transport,
-            source,
-        };
-        match app.admit(call) {
-            Admission::Reject {
+        match self.inner.admitter.decide(&tx.original, transport) {
+            Decision::Reject {
                 status,
                 retry_after,
-            } => {
-                self.inner
-                    .counters
-                    .invites_rejected
-                    .fetch_add(1, Ordering::Relaxed);
-                self.reject_invite(tx, status, retry_after);
-            }
-            Admission::Accept(start) => self.accept_invite(tx, start, ticket),
+            } => self.reject_invite(tx, status, retry_after),
+            Decision::Accept { start, ticket } => self.accept_invite(tx, start, ticket),
         }
     }
 
@@ -793,6 +757,89 @@ impl SipStack {
             return Ok(OperatorLeg::own(leg));
         }
         legs::call_operator(self, binding, caller, sdp_offer, attempt, to)
+    }
+}
+
+/// The door's count and the application's decision on a new INVITE, on either transaction
+/// layer (rsipstack's, or navbat's own over UDP).
+pub(crate) struct Admitter {
+    gate: Arc<guard::DoorGate>,
+    app: Arc<dyn SipApplication>,
+    counters: Arc<SipCounters>,
+}
+
+/// What becomes of a new INVITE.
+pub(crate) enum Decision {
+    /// Refused with this status (and Retry-After seconds).
+    Reject {
+        /// SIP status code.
+        status: u16,
+        /// Seconds for a Retry-After header.
+        retry_after: Option<u32>,
+    },
+    /// Taken: `start` starts the call's actor; `ticket` counts the call at the door while
+    /// its dialog lives.
+    Accept {
+        /// Starts the call's actor.
+        start: StartCall,
+        /// The source's place at the door.
+        ticket: Option<guard::DoorTicket>,
+    },
+}
+
+impl Admitter {
+    /// Decides on a new INVITE that came over `transport` ("udp" or "tcp").
+    pub(crate) fn decide(
+        &self,
+        req: &rsipstack::sip::Request,
+        transport: &'static str,
+    ) -> Decision {
+        let did = dialled(req);
+        let caller = req
+            .from_header()
+            .ok()
+            .and_then(|f| f.uri().ok())
+            .and_then(|u| u.user().map(str::to_string))
+            .unwrap_or_default();
+        let source = authenticate::source_of(req)
+            .as_ref()
+            .and_then(authenticate::source_ip);
+        // The exact count of the source's calls: the guard's look was taken before this
+        // INVITE and others from the same source reached the stack.
+        let ticket = match source.map(|ip| self.gate.start_call(ip)) {
+            Some(Err(_)) => {
+                self.counters
+                    .invites_rejected
+                    .fetch_add(1, Ordering::Relaxed);
+                return Decision::Reject {
+                    status: 503,
+                    retry_after: Some(self.gate.policy().retry_after_secs),
+                };
+            }
+            Some(Ok(ticket)) => Some(ticket),
+            None => None,
+        };
+        let call = IncomingCall {
+            did,
+            caller: PhoneNumber::new(caller),
+            transport,
+            source,
+        };
+        match self.app.admit(call) {
+            Admission::Reject {
+                status,
+                retry_after,
+            } => {
+                self.counters
+                    .invites_rejected
+                    .fetch_add(1, Ordering::Relaxed);
+                Decision::Reject {
+                    status,
+                    retry_after,
+                }
+            }
+            Admission::Accept(start) => Decision::Accept { start, ticket },
+        }
     }
 }
 

@@ -13,8 +13,10 @@
 //! through rsipstack; the registrar answers both kinds through [`Reply`].
 
 mod uac;
+mod uas;
 
 pub(crate) use uac::{Local, OwnLeg};
+pub(crate) use uas::OwnCaller;
 
 use super::registrar::Registrar;
 use super::txn::{
@@ -68,6 +70,8 @@ pub(super) struct OwnTransactions {
     socket: Arc<super::guard::GuardedUdpSocket>,
     wake: tokio::sync::Notify,
     registrar: Arc<Registrar>,
+    /// Decides on new INVITEs (`uas`).
+    admitter: Arc<super::Admitter>,
     counters: Arc<SipCounters>,
     user_agent: String,
     /// Our Via and Contact for the operator legs, set once the listeners are known.
@@ -80,6 +84,7 @@ impl OwnTransactions {
     pub(super) fn start(
         socket: Arc<super::guard::GuardedUdpSocket>,
         registrar: Arc<Registrar>,
+        admitter: Arc<super::Admitter>,
         counters: Arc<SipCounters>,
         user_agent: String,
         cancel: CancellationToken,
@@ -98,6 +103,7 @@ impl OwnTransactions {
             socket,
             wake: tokio::sync::Notify::new(),
             registrar,
+            admitter,
             counters,
             user_agent,
             local: std::sync::OnceLock::new(),
@@ -141,6 +147,22 @@ impl OwnTransactions {
             }
             SipMessage::Request(req) => req,
         };
+        // A caller's new INVITE over UDP, and its CANCEL (feature codes stay on rsipstack).
+        if !has_to_tag(&req) {
+            match req.method {
+                rsipstack::sip::Method::Invite
+                    if len <= uas::MAX_INVITE
+                        && super::features::parse(&super::dialled(&req)).is_none() =>
+                {
+                    return self.caller_invite(req, from).map(SipMessage::Request);
+                }
+                rsipstack::sip::Method::Cancel if self.is_caller_cancel(&req) => {
+                    self.caller_cancel(req, from);
+                    return None;
+                }
+                _ => {}
+            }
+        }
         let method = match req.method {
             rsipstack::sip::Method::Register => Method::Register,
             rsipstack::sip::Method::Options if !has_to_tag(&req) => Method::Options,
@@ -362,7 +384,7 @@ impl OwnTransactions {
                     Ordering::Relaxed,
                 );
                 self.counters
-                    .own_operator_legs
+                    .own_call_legs
                     .store(state.legs.calls() as u64, Ordering::Relaxed);
             }
         }

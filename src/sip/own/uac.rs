@@ -32,7 +32,7 @@ use crate::sip::txn::{
 };
 use crate::sip::{method_index, SipError};
 use rsipstack::sip::prelude::HeadersExt;
-use rsipstack::sip::{Header, Request, Response, StatusCode};
+use rsipstack::sip::{Header, Request, Response};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -62,9 +62,14 @@ pub(crate) struct Local {
 /// The operator legs and their transactions.
 pub(super) struct Legs {
     pub(super) layer: TransactionLayer,
+    /// Operator legs by our tag.
     calls: HashMap<Arc<str>, Leg>,
+    /// Caller legs by our tag.
+    pub(super) callers: HashMap<Arc<str>, super::uas::Caller>,
+    /// The branch of each caller's INVITE not answered finally yet (what a CANCEL names).
+    pub(super) invites: HashMap<String, Arc<str>>,
     /// What each live client or server transaction of a leg is for.
-    txns: HashMap<TxnId, (Arc<str>, Purpose)>,
+    pub(super) txns: HashMap<TxnId, (Arc<str>, Purpose)>,
 }
 
 impl Default for Legs {
@@ -75,22 +80,26 @@ impl Default for Legs {
                 ..Config::default()
             }),
             calls: HashMap::new(),
+            callers: HashMap::new(),
+            invites: HashMap::new(),
             txns: HashMap::new(),
         }
     }
 }
 
 impl Legs {
-    /// Operator legs alive.
+    /// Call legs alive: operators' and callers'.
     pub(super) fn calls(&self) -> usize {
-        self.calls.len()
+        self.calls.len() + self.callers.len()
     }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Purpose {
+pub(super) enum Purpose {
     /// Our INVITE.
     Invite,
+    /// A caller's INVITE.
+    CallerInvite,
     /// Our CANCEL or BYE (nothing waits on their answer).
     Other,
     /// A request from the operator.
@@ -109,13 +118,13 @@ enum Phase {
 
 /// One operator leg.
 struct Leg {
+    call_id: Arc<str>,
     attempt: u64,
     to: actix::Recipient<LegMsg>,
     /// The phone's address (where it registered from): every request of the leg goes here.
     peer: SocketAddr,
     /// Our From header value, with our tag.
     from: String,
-    local_tag: String,
     /// The To header value of the INVITE (no tag).
     to_uri: String,
     remote_tag: Option<String>,
@@ -152,13 +161,13 @@ struct Leg {
 #[derive(Clone)]
 pub(crate) struct OwnLeg {
     own: Arc<OwnTransactions>,
-    call_id: Arc<str>,
+    key: Arc<str>,
 }
 
 impl OwnLeg {
     /// Stops ringing (CANCEL) or ends the call (BYE), whichever applies.
     pub(crate) fn hangup(&self) {
-        self.own.leg_hangup(&self.call_id);
+        self.own.leg_hangup(&self.key);
     }
 }
 
@@ -171,12 +180,12 @@ fn plain_user(user: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"+-_.*#".contains(&b))
 }
 
-fn random_token() -> String {
+pub(super) fn random_token() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
 
 /// The URI of a Contact (or Record-Route) value: inside `<>`, else up to its parameters.
-fn uri_of(value: &str) -> &str {
+pub(super) fn uri_of(value: &str) -> &str {
     let value = value.trim();
     match (value.find('<'), value.find('>')) {
         (Some(open), Some(close)) if open < close => &value[open + 1..close],
@@ -185,7 +194,7 @@ fn uri_of(value: &str) -> &str {
 }
 
 /// The values of a comma-separated header list, commas inside `<>` or quotes kept.
-fn split_list(value: &str) -> Vec<String> {
+pub(super) fn split_list(value: &str) -> Vec<String> {
     let (mut out, mut cur) = (Vec::new(), String::new());
     let (mut angle, mut quote) = (false, false);
     for c in value.chars() {
@@ -207,7 +216,7 @@ fn split_list(value: &str) -> Vec<String> {
     out
 }
 
-fn cseq_of(headers: &impl HeadersExt) -> Option<(u32, Method)> {
+pub(super) fn cseq_of(headers: &impl HeadersExt) -> Option<(u32, Method)> {
     let cseq = headers.cseq_header().ok()?;
     let seq = cseq.seq().ok()?;
     let method = Method::from_token(&cseq.method().ok()?.to_string());
@@ -238,7 +247,6 @@ impl Leg {
     #[allow(clippy::too_many_arguments)]
     fn request(
         &self,
-        call_id: &str,
         local: &Local,
         user_agent: &str,
         method: &str,
@@ -259,7 +267,11 @@ impl Leg {
         if let Some(tag) = remote_tag {
             let _ = write!(m, ";tag={tag}");
         }
-        let _ = write!(m, "\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\n");
+        let _ = write!(
+            m,
+            "\r\nCall-ID: {}\r\nCSeq: {cseq} {method}\r\n",
+            self.call_id
+        );
         if method != "CANCEL" && remote_tag.is_some() {
             for route in &self.route {
                 let _ = write!(m, "Route: {route}\r\n");
@@ -310,13 +322,14 @@ impl OwnTransactions {
         let host_only = host.rsplit_once(':').map_or(host, |(h, _)| h);
         let call_id: Arc<str> = format!("{:032x}@{host_only}", rand::random::<u128>()).into();
         let local_tag = format!("{TAG_PREFIX}{}", random_token());
+        let key: Arc<str> = local_tag.as_str().into();
         let invite_branch = format!("{BRANCH_PREFIX}{}", random_token());
         let leg = Leg {
+            call_id,
             attempt,
             to,
             peer,
             from: format!("<sip:{user}@{host}>;tag={local_tag}"),
-            local_tag,
             to_uri: format!("<{uri}>"),
             remote_tag: None,
             invite_uri: uri.to_owned(),
@@ -342,7 +355,6 @@ impl OwnTransactions {
             crate::sip::ALLOW
         );
         let bytes = leg.request(
-            &call_id,
             local,
             &self.user_agent,
             "INVITE",
@@ -368,9 +380,9 @@ impl OwnTransactions {
             .map_err(|e| SipError::Stack(e.to_string()))?;
         count_out("INVITE");
         let legs = &mut state.legs;
-        legs.txns.insert(txn, (call_id.clone(), Purpose::Invite));
+        legs.txns.insert(txn, (key.clone(), Purpose::Invite));
         legs.calls.insert(
-            call_id.clone(),
+            key.clone(),
             Leg {
                 invite_txn: txn,
                 ..leg
@@ -379,26 +391,26 @@ impl OwnTransactions {
         self.flush_legs(&mut state);
         Ok(OwnLeg {
             own: self.clone(),
-            call_id,
+            key,
         })
     }
 
     /// The call hangs up its operator leg.
-    fn leg_hangup(&self, call_id: &str) {
+    fn leg_hangup(&self, key: &str) {
         let mut state = self.state();
         let now = self.now();
-        let Some(leg) = state.legs.calls.get_mut(call_id) else {
+        let Some(leg) = state.legs.calls.get_mut(key) else {
             return;
         };
         match leg.phase {
             Phase::Calling => leg.hangup = true,
             Phase::Early => {
                 leg.hangup = true;
-                self.send_cancel(&mut state, now, call_id);
+                self.send_cancel(&mut state, now, key);
             }
             Phase::Confirmed => {
-                self.send_bye(&mut state, now, call_id);
-                if let Some(leg) = state.legs.calls.remove(call_id) {
+                self.send_bye(&mut state, now, key);
+                if let Some(leg) = state.legs.calls.remove(key) {
                     deliver(
                         &leg.to,
                         LegEvent::OperatorGone {
@@ -412,11 +424,11 @@ impl OwnTransactions {
         self.flush_legs(&mut state);
     }
 
-    fn send_cancel(&self, state: &mut Shared, now: Millis, call_id: &str) {
+    fn send_cancel(&self, state: &mut Shared, now: Millis, key: &str) {
         let Some(local) = self.local.get() else {
             return;
         };
-        let Some(leg) = state.legs.calls.get_mut(call_id) else {
+        let Some(leg) = state.legs.calls.get_mut(key) else {
             return;
         };
         if leg.cancel_sent {
@@ -425,7 +437,6 @@ impl OwnTransactions {
         leg.cancel_sent = true;
         // §9.1: the INVITE's Request-URI, Call-ID, From, To, top Via and CSeq number.
         let bytes = leg.request(
-            call_id,
             local,
             &self.user_agent,
             "CANCEL",
@@ -446,10 +457,7 @@ impl OwnTransactions {
         match state.legs.layer.send_request(now, &req, bytes) {
             Ok(txn) => {
                 count_out("CANCEL");
-                state
-                    .legs
-                    .txns
-                    .insert(txn, (call_id.into(), Purpose::Other));
+                state.legs.txns.insert(txn, (key.into(), Purpose::Other));
                 if let Err(e) = state.legs.layer.cancelling(now, invite) {
                     tracing::debug!(error = %e, "CANCEL after the INVITE's end");
                 }
@@ -458,17 +466,16 @@ impl OwnTransactions {
         }
     }
 
-    fn send_bye(&self, state: &mut Shared, now: Millis, call_id: &str) {
+    fn send_bye(&self, state: &mut Shared, now: Millis, key: &str) {
         let Some(local) = self.local.get() else {
             return;
         };
-        let Some(leg) = state.legs.calls.get_mut(call_id) else {
+        let Some(leg) = state.legs.calls.get_mut(key) else {
             return;
         };
         leg.cseq += 1;
         let branch = format!("{BRANCH_PREFIX}{}", random_token());
         let bytes = leg.request(
-            call_id,
             local,
             &self.user_agent,
             "BYE",
@@ -488,10 +495,7 @@ impl OwnTransactions {
         match state.legs.layer.send_request(now, &req, bytes) {
             Ok(txn) => {
                 count_out("BYE");
-                state
-                    .legs
-                    .txns
-                    .insert(txn, (call_id.into(), Purpose::Other));
+                state.legs.txns.insert(txn, (key.into(), Purpose::Other));
             }
             Err(e) => tracing::debug!(error = %e, "BYE not sent"),
         }
@@ -533,8 +537,8 @@ impl OwnTransactions {
                 if cseq_method != Method::Invite {
                     return;
                 }
-                if let Ok(call_id) = resp.call_id_header().map(|c| c.value().to_owned()) {
-                    if let Some(leg) = state.legs.calls.get(call_id.as_str()) {
+                if let Some(key) = resp.from_header().ok().and_then(|f| f.tag().ok().flatten()) {
+                    if let Some(leg) = state.legs.calls.get(key.value()) {
                         if let (Some(ack), 200..=299) = (&leg.ack, status) {
                             self.send(ack.as_bytes(), leg.peer);
                         }
@@ -543,11 +547,11 @@ impl OwnTransactions {
                 return;
             }
         };
-        let Some((call_id, Purpose::Invite)) = state.legs.txns.get(&txn).cloned() else {
+        let Some((key, Purpose::Invite)) = state.legs.txns.get(&txn).cloned() else {
             self.flush_legs(&mut state);
             return;
         };
-        let Some(leg) = state.legs.calls.get_mut(&call_id) else {
+        let Some(leg) = state.legs.calls.get_mut(&key) else {
             // The leg ended (a late 2xx after our BYE): nothing to tell anyone.
             self.flush_legs(&mut state);
             return;
@@ -570,10 +574,10 @@ impl OwnTransactions {
                 }
                 if leg.hangup {
                     // A provisional came: the CANCEL asked for earlier may go now (§9.1).
-                    self.send_cancel(&mut state, now, &call_id);
+                    self.send_cancel(&mut state, now, &key);
                 }
             }
-            (200..=299, _) => self.answered(&mut state, &call_id, resp),
+            (200..=299, _) => self.answered(&mut state, &key, resp),
             (_, ResponseVerdict::AckNeeded { txn }) => {
                 // §17.1.1.3: the INVITE's Request-URI, Call-ID, From, top Via and CSeq
                 // number, the response's To.
@@ -584,7 +588,6 @@ impl OwnTransactions {
                         .and_then(|t| t.tag().ok().flatten())
                         .map(|t| t.value().to_owned());
                     let bytes = leg.request(
-                        &call_id,
                         local,
                         &self.user_agent,
                         "ACK",
@@ -599,7 +602,7 @@ impl OwnTransactions {
                         tracing::debug!(error = %e, "ACK for a non-2xx refused");
                     }
                 }
-                if let Some(leg) = state.legs.calls.remove(&call_id) {
+                if let Some(leg) = state.legs.calls.remove(&key) {
                     deliver(
                         &leg.to,
                         LegEvent::OperatorFailed {
@@ -616,11 +619,11 @@ impl OwnTransactions {
 
     /// A 2xx to our INVITE, the first or a retransmission: ACK it (§13.2.2.4); the first
     /// makes the dialog.
-    fn answered(&self, state: &mut Shared, call_id: &str, resp: &Response) {
+    fn answered(&self, state: &mut Shared, key: &str, resp: &Response) {
         let Some(local) = self.local.get() else {
             return;
         };
-        let Some(leg) = state.legs.calls.get_mut(call_id) else {
+        let Some(leg) = state.legs.calls.get_mut(key) else {
             return;
         };
         if let Some(ack) = &leg.ack {
@@ -651,7 +654,6 @@ impl OwnTransactions {
         leg.phase = Phase::Confirmed;
         let branch = format!("{BRANCH_PREFIX}{}", random_token());
         let ack = leg.request(
-            call_id,
             local,
             &self.user_agent,
             "ACK",
@@ -676,8 +678,8 @@ impl OwnTransactions {
         if leg.hangup {
             // Answered after the call let go of it: end it at once.
             let now = self.now();
-            self.send_bye(state, now, call_id);
-            if let Some(leg) = state.legs.calls.remove(call_id) {
+            self.send_bye(state, now, key);
+            if let Some(leg) = state.legs.calls.remove(key) {
                 deliver(
                     &leg.to,
                     LegEvent::OperatorGone {
@@ -697,20 +699,15 @@ impl OwnTransactions {
         );
     }
 
-    /// An in-dialog request for one of our legs ([`is_our_request`]); handed back when no
-    /// live leg has its Call-ID and tags (rsipstack then answers 481).
+    /// An in-dialog request for one of our legs, an operator's or a caller's
+    /// ([`is_our_request`]); handed back when no live leg has its tags and Call-ID (rsipstack
+    /// then answers 481). An ACK goes to the layer whatever: it may be for a final refusal
+    /// of a leg that has ended.
     pub(super) fn leg_request(&self, req: Request, from: SocketAddr) -> Option<Request> {
         let call_id = req.call_id_header().ok()?.value().to_owned();
-        let from_tag = req
-            .from_header()
-            .ok()
-            .and_then(|f| f.tag().ok().flatten())
-            .map(|t| t.value().to_owned());
-        let to_tag = req
-            .to_header()
-            .ok()
-            .and_then(|t| t.tag().ok().flatten())
-            .map(|t| t.value().to_owned());
+        let tag = |t: Option<rsipstack::sip::param::Tag>| t.map(|t| t.value().to_owned());
+        let from_tag = tag(req.from_header().ok().and_then(|f| f.tag().ok().flatten()));
+        let key = tag(req.to_header().ok().and_then(|t| t.tag().ok().flatten()))?;
         let (Some(branch_sent_by), Some((cseq, cseq_method))) =
             (super::top_via(&req), cseq_of(&req))
         else {
@@ -719,10 +716,22 @@ impl OwnTransactions {
         let method = Method::from_token(&req.method.to_string());
         let mut state = self.state();
         let now = self.now();
-        let Some(leg) = state.legs.calls.get(call_id.as_str()) else {
-            return Some(req);
+        let operator = state
+            .legs
+            .calls
+            .get(key.as_str())
+            .map(|l| *l.call_id == *call_id && from_tag == l.remote_tag);
+        let caller = state
+            .legs
+            .callers
+            .get(key.as_str())
+            .map(|c| c.matches(&call_id, from_tag.as_deref()));
+        let side = match (operator, caller) {
+            (Some(true), _) => Some(Purpose::Invite),
+            (_, Some(true)) => Some(Purpose::CallerInvite),
+            _ => None,
         };
-        if to_tag.as_deref() != Some(leg.local_tag.as_str()) || from_tag != leg.remote_tag {
+        if side.is_none() && method != Method::Ack {
             return Some(req);
         }
         let meta = RequestMeta {
@@ -741,30 +750,32 @@ impl OwnTransactions {
                 return None;
             }
         };
-        match verdict {
-            Verdict::New { txn, .. } => {
+        match (verdict, side) {
+            (Verdict::New { txn, .. }, Some(side)) => {
                 let name = req.method.to_string();
                 metrics::counter!(SIP_REQUESTS, "direction" => "in",
                     "method" => sip_method_label(&name))
                 .increment(1);
                 self.counters.requests[method_index(&name)].fetch_add(1, Ordering::Relaxed);
-                let call_id: Arc<str> = call_id.into();
-                state
-                    .legs
-                    .txns
-                    .insert(txn, (call_id.clone(), Purpose::Server));
-                self.leg_server_request(&mut state, now, &call_id, txn, method, cseq, &req);
+                let key: Arc<str> = key.into();
+                state.legs.txns.insert(txn, (key.clone(), Purpose::Server));
+                if side == Purpose::Invite {
+                    self.leg_server_request(&mut state, now, &key, txn, method, cseq, &req);
+                } else {
+                    self.caller_request(&mut state, now, &key, txn, method, cseq, &req);
+                }
             }
-            Verdict::AckFor2xx { .. } => {
-                let leg = state.legs.calls.get_mut(call_id.as_str());
+            (Verdict::AckFor2xx { .. }, Some(Purpose::Invite)) => {
+                let leg = state.legs.calls.get_mut(key.as_str());
                 if let Some(txn) = leg.and_then(|l| l.reinvite.take()) {
                     if let Err(e) = state.legs.layer.ack_received(now, txn) {
                         tracing::debug!(error = %e, "ACK after the re-INVITE's end");
                     }
                 }
             }
-            Verdict::Unmatchable => return Some(req),
-            Verdict::Retransmission { .. } | Verdict::AckAbsorbed { .. } => {}
+            (Verdict::AckFor2xx { .. }, Some(_)) => self.caller_ack(&mut state, now, &key),
+            (Verdict::Unmatchable, Some(_)) => return Some(req),
+            _ => {}
         }
         self.flush_legs(&mut state);
         None
@@ -775,13 +786,13 @@ impl OwnTransactions {
         &self,
         state: &mut Shared,
         now: Millis,
-        call_id: &str,
+        key: &str,
         txn: TxnId,
         method: Method,
         cseq: u32,
         req: &Request,
     ) {
-        let Some(leg) = state.legs.calls.get_mut(call_id) else {
+        let Some(leg) = state.legs.calls.get_mut(key) else {
             return;
         };
         let in_order = leg.remote_cseq.is_none_or(|last| cseq > last);
@@ -797,7 +808,7 @@ impl OwnTransactions {
             Method::Cancel => (200, Vec::new(), None, false),
             _ if !in_order => (500, Vec::new(), None, false),
             Method::Bye => {
-                let leg = state.legs.calls.remove(call_id);
+                let leg = state.legs.calls.remove(key);
                 if let Some(leg) = &leg {
                     deliver(
                         &leg.to,
@@ -839,36 +850,12 @@ impl OwnTransactions {
                 false,
             ),
         };
-        let mut headers = headers;
-        let body = match body {
-            Some(sdp) => {
-                headers.push(Header::ContentType("application/sdp".into()));
-                sdp.into_bytes()
-            }
-            None => Vec::new(),
-        };
-        let code = StatusCode::from(status);
-        let bytes = Wire::from(self.response_bytes(req, code, headers, body));
-        metrics::counter!(SIP_RESPONSES, "direction" => "out",
-            "method" => sip_method_label(&req.method.to_string()),
-            "code" => sip_code_label(status))
-        .increment(1);
-        let result = if retransmit {
-            state
-                .legs
-                .layer
-                .respond_2xx_retransmitting(now, txn, status, bytes)
-        } else {
-            state.legs.layer.respond(now, txn, status, bytes)
-        };
-        if let Err(e) = result {
-            tracing::debug!(error = %e, "in-dialog answer refused");
-        }
+        self.respond_in_dialog(state, now, txn, req, status, headers, body, retransmit);
     }
 
     /// Sends what the legs' layer queued, tells the calls of timeouts, forgets what ended;
     /// wakes the timer task.
-    fn flush_legs(&self, state: &mut Shared) {
+    pub(super) fn flush_legs(&self, state: &mut Shared) {
         self.drain_legs(state);
         self.wake.notify_one();
     }
@@ -878,7 +865,7 @@ impl OwnTransactions {
             match action {
                 Action::Send { to, bytes, .. } => self.send(bytes.as_bytes(), to),
                 Action::Timeout { txn } => {
-                    let Some((call_id, purpose)) = state.legs.txns.get(&txn).cloned() else {
+                    let Some((key, purpose)) = state.legs.txns.get(&txn).cloned() else {
                         continue;
                     };
                     let method = if purpose == Purpose::Invite {
@@ -890,7 +877,7 @@ impl OwnTransactions {
                     if purpose != Purpose::Invite {
                         continue;
                     }
-                    if let Some(leg) = state.legs.calls.remove(&call_id) {
+                    if let Some(leg) = state.legs.calls.remove(&key) {
                         deliver(
                             &leg.to,
                             LegEvent::OperatorFailed {
@@ -901,9 +888,14 @@ impl OwnTransactions {
                     }
                 }
                 Action::AckTimeout { txn } => {
+                    if let Some((key, Purpose::CallerInvite)) = state.legs.txns.get(&txn).cloned() {
+                        let now = self.now();
+                        self.caller_ack_timeout(state, now, &key);
+                        continue;
+                    }
                     // Our answer to a re-INVITE was never acknowledged; the call goes on.
-                    if let Some((call_id, _)) = state.legs.txns.get(&txn) {
-                        if let Some(leg) = state.legs.calls.get_mut(call_id) {
+                    if let Some((key, _)) = state.legs.txns.get(&txn) {
+                        if let Some(leg) = state.legs.calls.get_mut(key) {
                             if leg.reinvite == Some(txn) {
                                 leg.reinvite = None;
                             }
