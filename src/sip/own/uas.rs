@@ -37,10 +37,8 @@ pub(super) const MAX_INVITE: usize = 4_096;
 /// One caller's leg.
 pub(super) struct Caller {
     call_id: String,
-    /// The caller's events go here once the actor is up; what comes before waits in
-    /// `pending`.
+    /// The call's actor (set, under the lock, before anything can happen on the leg).
     to: Option<actix::Recipient<LegMsg>>,
-    pending: Vec<LegEvent>,
     /// Where the INVITE came from: every response and request of the leg goes here.
     peer: SocketAddr,
     remote_tag: Option<String>,
@@ -77,12 +75,9 @@ impl Caller {
         self.call_id == call_id && self.remote_tag.as_deref() == from_tag
     }
 
-    fn tell(&mut self, event: LegEvent) {
-        match &self.to {
-            Some(to) => {
-                deliver(to, event);
-            }
-            None => self.pending.push(event),
+    fn tell(&self, event: LegEvent) {
+        if let Some(to) = &self.to {
+            deliver(to, event);
         }
     }
 
@@ -239,7 +234,6 @@ impl OwnTransactions {
         let mut caller = Caller {
             call_id,
             to: None,
-            pending: Vec::new(),
             peer: from,
             remote_tag,
             head,
@@ -315,15 +309,6 @@ impl OwnTransactions {
                 let offer = (!req.body().is_empty())
                     .then(|| String::from_utf8_lossy(req.body()).into_owned());
                 let key: Arc<str> = local_tag.as_str().into();
-                {
-                    let mut state = self.state();
-                    state.legs.invites.insert(branch, key.clone());
-                    state
-                        .legs
-                        .txns
-                        .insert(txn, (key.clone(), Purpose::CallerInvite));
-                    state.legs.callers.insert(key.clone(), caller);
-                }
                 let leg = CallerLeg::own(
                     OwnCaller {
                         own: self.clone(),
@@ -331,14 +316,17 @@ impl OwnTransactions {
                     },
                     offer,
                 );
-                let recipient = start(leg);
+                // Under the lock: the actor is only made here (it starts on its arbiter and
+                // waits for the lock to reach its leg), and a CANCEL that came meanwhile finds
+                // the leg with its actor.
                 let mut state = self.state();
-                if let Some(caller) = state.legs.callers.get_mut(&key) {
-                    for event in std::mem::take(&mut caller.pending) {
-                        deliver(&recipient, event);
-                    }
-                    caller.to = Some(recipient);
-                }
+                caller.to = Some(start(leg));
+                state.legs.invites.insert(branch, key.clone());
+                state
+                    .legs
+                    .txns
+                    .insert(txn, (key.clone(), Purpose::CallerInvite));
+                state.legs.callers.insert(key, caller);
             }
         }
         None
@@ -620,13 +608,14 @@ impl OwnTransactions {
         let (status, headers, body, retransmit) = match method {
             _ if !in_order => (500, Vec::new(), None, false),
             Method::Bye => {
-                let mut caller = state.legs.callers.remove(key).expect("looked up above");
-                state.legs.invites.remove(&caller.invite_branch);
-                caller.tell(LegEvent::CallerGone { cause: "bye" });
-                if !caller.final_sent {
-                    // §15.1.2: a BYE before our final answer ends the INVITE with 487.
-                    let bytes = caller.response(key, 487, None, "", None, &self.user_agent);
-                    let _ = state.legs.layer.respond(now, caller.invite_txn, 487, bytes);
+                if let Some(caller) = state.legs.callers.remove(key) {
+                    state.legs.invites.remove(&caller.invite_branch);
+                    caller.tell(LegEvent::CallerGone { cause: "bye" });
+                    if !caller.final_sent {
+                        // §15.1.2: a BYE before our final answer ends the INVITE with 487.
+                        let bytes = caller.response(key, 487, None, "", None, &self.user_agent);
+                        let _ = state.legs.layer.respond(now, caller.invite_txn, 487, bytes);
+                    }
                 }
                 (200, Vec::new(), None, false)
             }
