@@ -205,7 +205,7 @@ totals() { api /api/queues | jq -r '[.[] | select(.tenant=="dtm") | .totals] |
 # The per-event JSON log (target navbat::events, info level) is switched off;
 # navbat itself stays at info so that its "navbat ready" line is seen.
 log "navbat: SIP 127.0.0.1:$SIP_PORT HTTP :$HTTP_PORT, $OPERATORS operators, hold ${HOLD_MS} ms"
-RUST_LOG=warn,navbat=info,navbat::events=off "$NAVBAT_BIN" run --config "$cfg" 2>"$work/navbat.stderr" &
+RUST_LOG="${NAVBAT_LOG:-warn,navbat=info,navbat::events=off}" "$NAVBAT_BIN" run --config "$cfg" 2>"$work/navbat.stderr" &
 NAVBAT_PID=$!
 pids+=("$NAVBAT_PID")
 for _ in $(seq 1 100); do

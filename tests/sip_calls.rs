@@ -839,3 +839,21 @@ fn both_legs_over_udp_run_on_navbats_own_transactions_and_every_2xx_is_acked() {
         (navbat.metric("navbat_sip_own_call_legs") == 0).then_some(())
     });
 }
+
+/// A leg that has ended still answers the retransmission of the request that ended it: the
+/// operator's phone sends its BYE again (its 200 was lost) and gets the same 200 from the
+/// BYE's transaction, while a new request in the ended dialog gets 481. Fails when an ended
+/// leg's requests are handed on without the transaction layer seeing them (the retransmitted
+/// BYE got 481, and at 2,000 calls/s on the ladder 2 % of calls failed so).
+#[test]
+fn a_retransmitted_bye_after_the_leg_ended_gets_its_200_again() {
+    let navbat = Navbat::start("own-bye", TestConfig::default());
+    let phone = navbat.operator_phone("1001", "operator_bye_retransmitted.xml", 1, &["-d", "1000"]);
+    navbat.wait_operator("1001", "available");
+    let caller = navbat.caller("caller", "caller_ivr_wait_bye.xml", DTM_DID, 0);
+    caller.wait_success();
+    // The phone's SIPp passes only if its BYE got 200 twice and the OPTIONS between got 481.
+    phone.wait_success();
+    let finished = navbat.wait_for_event("call_finished", EVENT_DEADLINE, any);
+    assert_eq!(finished["ended_by"], "operator", "{finished}");
+}

@@ -700,9 +700,10 @@ impl OwnTransactions {
     }
 
     /// An in-dialog request for one of our legs, an operator's or a caller's
-    /// ([`is_our_request`]); handed back when no live leg has its tags and Call-ID (rsipstack
-    /// then answers 481). An ACK goes to the layer whatever: it may be for a final refusal
-    /// of a leg that has ended.
+    /// ([`is_our_request`]). The layer sees it first, whether or not a leg is still up: a
+    /// retransmitted BYE whose 200 was lost must get that 200 again, though the leg has
+    /// ended, and an ACK may be for a final refusal. A new request for no live leg (or with
+    /// the wrong Call-ID or From tag) is answered 481 here.
     pub(super) fn leg_request(&self, req: Request, from: SocketAddr) -> Option<Request> {
         let call_id = req.call_id_header().ok()?.value().to_owned();
         let tag = |t: Option<rsipstack::sip::param::Tag>| t.map(|t| t.value().to_owned());
@@ -731,9 +732,6 @@ impl OwnTransactions {
             (_, Some(true)) => Some(Purpose::CallerInvite),
             _ => None,
         };
-        if side.is_none() && method != Method::Ack {
-            return Some(req);
-        }
         let meta = RequestMeta {
             method,
             branch: &branch_sent_by.0,
@@ -773,8 +771,15 @@ impl OwnTransactions {
                     }
                 }
             }
+            (Verdict::New { txn, .. }, None) => {
+                // §12.2.2: no such dialog (any more).
+                let key: Arc<str> = key.into();
+                state.legs.txns.insert(txn, (key, Purpose::Server));
+                let status = 481;
+                self.respond_in_dialog(&mut state, now, txn, &req, status, Vec::new(), None, false);
+            }
             (Verdict::AckFor2xx { .. }, Some(_)) => self.caller_ack(&mut state, now, &key),
-            (Verdict::Unmatchable, Some(_)) => return Some(req),
+            (Verdict::Unmatchable, _) => return Some(req),
             _ => {}
         }
         self.flush_legs(&mut state);
