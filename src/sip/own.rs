@@ -1,16 +1,21 @@
-//! Out-of-dialog REGISTER and OPTIONS over UDP on navbat's own transactions ([`super::txn`]):
-//! the first requests taken off rsipstack (issue 18 part 4).
+//! navbat's own transactions over UDP ([`super::txn`]), and what runs on them (issue 18
+//! part 4): out-of-dialog REGISTER and OPTIONS (here), the callers' legs (`uas`) and the
+//! operators' legs (`uac`).
 //!
-//! These are the requests a scanner or a password guesser sends by the thousand (svmap's
-//! OPTIONS, svwar's and svcrack's REGISTER). On rsipstack each became a task with a channel
-//! and the whole request and response kept for 32 s (Timer J); here each is one record of the
-//! transaction layer holding the response bytes for retransmissions, under 1 KB.
+//! REGISTER and OPTIONS are the requests a scanner or a password guesser sends by the
+//! thousand (svmap's OPTIONS, svwar's and svcrack's REGISTER); the call legs are most of what
+//! a busy hotline holds. On rsipstack each transaction became a task with a channel and the
+//! whole request and response kept for 32 s; here each is one record of a transaction layer
+//! holding at most the one message it may have to send again, under 1 KB. The call legs have
+//! a layer of their own, so a REGISTER flood cannot take their room.
 //!
 //! The UDP reader ([`super::guard::GuardedUdpSocket::serve`]) offers every parsed message
-//! here first ([`OwnTransactions::offer`]); what is not ours goes on to rsipstack as before:
-//! in-dialog requests, INVITEs, responses, and requests from RFC 2543 peers (no magic cookie
-//! in the branch: the layer does not match those). Over TCP, REGISTER and OPTIONS still go
-//! through rsipstack; the registrar answers both kinds through [`Reply`].
+//! here first ([`OwnTransactions::offer`]). Ours: responses whose branch we made, requests
+//! whose To tag we made, a caller's new INVITE (not a feature code, in a datagram of at most
+//! 4 KB) and its CANCEL, out-of-dialog REGISTER and OPTIONS. The rest goes on to rsipstack as
+//! before: feature-code INVITEs, the dialogs rsipstack has, and requests from RFC 2543 peers
+//! (no magic cookie in the branch: the layer does not match those). Over TCP everything still
+//! goes through rsipstack; the registrar answers both kinds through [`Reply`].
 
 mod uac;
 mod uas;

@@ -278,19 +278,24 @@ impl Leg {
             }
         }
         m.push_str(extra);
-        let _ = write!(m, "User-Agent: {user_agent}\r\n");
-        match body {
-            Some(body) => {
-                let _ = write!(
-                    m,
-                    "Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
-                    body.len()
-                );
-            }
-            None => m.push_str("Content-Length: 0\r\n\r\n"),
-        }
-        Wire::from(m.into_bytes())
+        finish_message(m, user_agent, body)
     }
+}
+
+/// Ends a message of ours: our User-Agent, then the SDP `body` (or none) with its length.
+pub(super) fn finish_message(mut m: String, user_agent: &str, body: Option<&str>) -> Wire {
+    let _ = write!(m, "User-Agent: {user_agent}\r\n");
+    match body {
+        Some(body) => {
+            let _ = write!(
+                m,
+                "Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+        }
+        None => m.push_str("Content-Length: 0\r\n\r\n"),
+    }
+    Wire::from(m.into_bytes())
 }
 
 fn count_out(method: &str) {
@@ -408,18 +413,7 @@ impl OwnTransactions {
                 leg.hangup = true;
                 self.send_cancel(&mut state, now, key);
             }
-            Phase::Confirmed => {
-                self.send_bye(&mut state, now, key);
-                if let Some(leg) = state.legs.calls.remove(key) {
-                    deliver(
-                        &leg.to,
-                        LegEvent::OperatorGone {
-                            attempt: leg.attempt,
-                            cause: "bye",
-                        },
-                    );
-                }
-            }
+            Phase::Confirmed => self.end_with_bye(&mut state, now, key),
         }
         self.flush_legs(&mut state);
     }
@@ -463,6 +457,20 @@ impl OwnTransactions {
                 }
             }
             Err(e) => tracing::debug!(error = %e, "CANCEL not sent"),
+        }
+    }
+
+    /// Our BYE; the leg ends, and its call hears so.
+    fn end_with_bye(&self, state: &mut Shared, now: Millis, key: &str) {
+        self.send_bye(state, now, key);
+        if let Some(leg) = state.legs.calls.remove(key) {
+            deliver(
+                &leg.to,
+                LegEvent::OperatorGone {
+                    attempt: leg.attempt,
+                    cause: "bye",
+                },
+            );
         }
     }
 
@@ -678,16 +686,7 @@ impl OwnTransactions {
         if leg.hangup {
             // Answered after the call let go of it: end it at once.
             let now = self.now();
-            self.send_bye(state, now, key);
-            if let Some(leg) = state.legs.calls.remove(key) {
-                deliver(
-                    &leg.to,
-                    LegEvent::OperatorGone {
-                        attempt: leg.attempt,
-                        cause: "bye",
-                    },
-                );
-            }
+            self.end_with_bye(state, now, key);
             return;
         }
         deliver(

@@ -13,7 +13,9 @@
 //! Feature-code INVITEs (digest-authenticated, `features.rs`), INVITEs over TCP, INVITEs in
 //! datagrams over [`MAX_INVITE`] bytes and RFC 2543 INVITEs stay on rsipstack.
 
-use super::uac::{random_token, split_list, uri_of, Purpose, BRANCH_PREFIX, TAG_PREFIX};
+use super::uac::{
+    finish_message, random_token, split_list, uri_of, Purpose, BRANCH_PREFIX, TAG_PREFIX,
+};
 use super::{OwnTransactions, Shared};
 use crate::metrics::{sip_code_label, SIP_INVITE_LATENCY, SIP_REQUESTS, SIP_RESPONSES};
 use crate::sip::guard::DoorTicket;
@@ -109,18 +111,7 @@ impl Caller {
             let _ = write!(m, "Contact: <{contact}>\r\n");
         }
         m.push_str(extra);
-        let _ = write!(m, "User-Agent: {user_agent}\r\n");
-        match body {
-            Some(body) => {
-                let _ = write!(
-                    m,
-                    "Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
-                    body.len()
-                );
-            }
-            None => m.push_str("Content-Length: 0\r\n\r\n"),
-        }
-        Wire::from(m.into_bytes())
+        finish_message(m, user_agent, body)
     }
 }
 
@@ -134,12 +125,12 @@ pub(crate) struct OwnCaller {
 impl OwnCaller {
     /// 183 Session Progress with this SDP (early media).
     pub(crate) fn progress(&self, sdp: String) -> Result<(), SipError> {
-        self.own.caller_provisional(&self.key, 183, sdp)
+        self.own.caller_sdp_response(&self.key, 183, sdp)
     }
 
     /// 200 OK with this SDP, retransmitted until the caller's ACK.
     pub(crate) fn answer(&self, sdp: String) -> Result<(), SipError> {
-        self.own.caller_answer(&self.key, sdp)
+        self.own.caller_sdp_response(&self.key, 200, sdp)
     }
 
     /// Refuses the INVITE with `status` before it was answered.
@@ -177,6 +168,7 @@ impl OwnTransactions {
         req: Request,
         from: SocketAddr,
     ) -> Option<Request> {
+        let received = std::time::Instant::now();
         if self.local.get().is_none() {
             return Some(req);
         }
@@ -282,7 +274,8 @@ impl OwnTransactions {
                 tracing::debug!(error = %e, "100 Trying refused");
             }
             count_response("INVITE", 100);
-            metrics::histogram!(SIP_INVITE_LATENCY, "role" => "uas").record(0.0);
+            metrics::histogram!(SIP_INVITE_LATENCY, "role" => "uas")
+                .record(received.elapsed().as_secs_f64());
             self.flush_legs(&mut state);
             txn
         };
@@ -332,7 +325,8 @@ impl OwnTransactions {
         None
     }
 
-    fn caller_provisional(&self, key: &str, status: u16, sdp: String) -> Result<(), SipError> {
+    /// 183 or 200 with our SDP on the caller's INVITE; a 200 is retransmitted until the ACK.
+    fn caller_sdp_response(&self, key: &str, status: u16, sdp: String) -> Result<(), SipError> {
         let local = self.local.get().ok_or_else(gone)?;
         let mut state = self.state();
         let now = self.now();
@@ -340,54 +334,36 @@ impl OwnTransactions {
         if caller.final_sent {
             return Err(gone());
         }
+        let answer = status == 200;
+        let extra = if answer {
+            format!("Allow: {}\r\n", crate::sip::ALLOW)
+        } else {
+            String::new()
+        };
         let bytes = caller.response(
             key,
             status,
-            Some(&local.contact),
-            "",
-            Some(&sdp),
-            &self.user_agent,
-        );
-        caller.local_sdp = Some(sdp);
-        let txn = caller.invite_txn;
-        state
-            .legs
-            .layer
-            .respond(now, txn, status, bytes)
-            .map_err(|e| SipError::Stack(e.to_string()))?;
-        count_response("INVITE", status);
-        self.flush_legs(&mut state);
-        Ok(())
-    }
-
-    fn caller_answer(&self, key: &str, sdp: String) -> Result<(), SipError> {
-        let local = self.local.get().ok_or_else(gone)?;
-        let mut state = self.state();
-        let now = self.now();
-        let caller = state.legs.callers.get_mut(key).ok_or_else(gone)?;
-        if caller.final_sent {
-            return Err(gone());
-        }
-        let extra = format!("Allow: {}\r\n", crate::sip::ALLOW);
-        let bytes = caller.response(
-            key,
-            200,
             Some(&local.contact),
             &extra,
             Some(&sdp),
             &self.user_agent,
         );
         caller.local_sdp = Some(sdp);
-        caller.final_sent = true;
-        caller.awaiting_ack = true;
-        let (txn, branch) = (caller.invite_txn, caller.invite_branch.clone());
-        state.legs.invites.remove(&branch);
-        state
-            .legs
-            .layer
-            .respond_2xx_retransmitting(now, txn, 200, bytes)
-            .map_err(|e| SipError::Stack(e.to_string()))?;
-        count_response("INVITE", 200);
+        let txn = caller.invite_txn;
+        let result = if answer {
+            caller.final_sent = true;
+            caller.awaiting_ack = true;
+            let branch = caller.invite_branch.clone();
+            state.legs.invites.remove(&branch);
+            state
+                .legs
+                .layer
+                .respond_2xx_retransmitting(now, txn, status, bytes)
+        } else {
+            state.legs.layer.respond(now, txn, status, bytes)
+        };
+        result.map_err(|e| SipError::Stack(e.to_string()))?;
+        count_response("INVITE", status);
         self.flush_legs(&mut state);
         Ok(())
     }
@@ -470,22 +446,14 @@ impl OwnTransactions {
             for route in &caller.route {
                 let _ = write!(m, "Route: {route}\r\n");
             }
-            let _ = write!(
-                m,
-                "User-Agent: {}\r\nContent-Length: 0\r\n\r\n",
-                self.user_agent
-            );
+            let bytes = finish_message(m, &self.user_agent, None);
             let req = OutgoingRequest {
                 method: Method::Bye,
                 branch: &branch,
                 to: caller.peer,
                 reliable: false,
             };
-            match state
-                .legs
-                .layer
-                .send_request(now, &req, Wire::from(m.into_bytes()))
-            {
+            match state.legs.layer.send_request(now, &req, bytes) {
                 Ok(txn) => {
                     metrics::counter!(SIP_REQUESTS, "direction" => "out", "method" => "BYE")
                         .increment(1);

@@ -1,6 +1,6 @@
 //! navbat's own SIP transaction layer (issue 18 part 4): RFC 3261 §17 with the RFC 6026
 //! corrections, sans-IO, in virtual time. Out-of-dialog REGISTER and OPTIONS over UDP run on
-//! it (`super::own`); calls are still on rsipstack's transactions.
+//! it (`super::own`), and so do both legs of calls over UDP (`super::own`'s `uas` and `uac`).
 //!
 //! Why: rsipstack keeps each transaction as a task with a channel and the whole parsed
 //! request and response for up to 32 s, about 10 KB each. Here a transaction that has its
