@@ -142,18 +142,23 @@ impl OwnTransactions {
         len: usize,
     ) -> Option<SipMessage> {
         let req = match message {
-            SipMessage::Response(resp) if uac::is_our_response(&resp) => {
-                self.leg_response(&resp);
-                return None;
-            }
-            SipMessage::Response(resp) => return Some(SipMessage::Response(resp)),
-            SipMessage::Request(req) if uac::is_our_request(&req) => {
-                return self.leg_request(req, from).map(SipMessage::Request);
-            }
+            SipMessage::Response(resp) => match uac::our_branch(&resp) {
+                Some(branch) => {
+                    self.leg_response(&resp, &branch);
+                    return None;
+                }
+                None => return Some(SipMessage::Response(resp)),
+            },
             SipMessage::Request(req) => req,
         };
+        // The To tag, read once: ours names one of our legs; none means out of dialog.
+        let to_tag = to_tag(&req);
+        let out_of_dialog = to_tag.is_none();
+        if let Some(key) = to_tag.filter(|t| t.starts_with(uac::TAG_PREFIX)) {
+            return self.leg_request(req, from, key).map(SipMessage::Request);
+        }
         // A caller's new INVITE over UDP, and its CANCEL (feature codes stay on rsipstack).
-        if !has_to_tag(&req) {
+        if out_of_dialog {
             match req.method {
                 rsipstack::sip::Method::Invite
                     if len <= uas::MAX_INVITE
@@ -170,7 +175,7 @@ impl OwnTransactions {
         }
         let method = match req.method {
             rsipstack::sip::Method::Register => Method::Register,
-            rsipstack::sip::Method::Options if !has_to_tag(&req) => Method::Options,
+            rsipstack::sip::Method::Options if out_of_dialog => Method::Options,
             _ => return Some(SipMessage::Request(req)),
         };
         let via = (len <= MAX_KEPT_REQUEST).then(|| top_via(&req)).flatten();
@@ -478,10 +483,15 @@ impl Reply for OwnRequest {
 
 /// Whether the request's To has a tag (it belongs to a dialog).
 pub(super) fn has_to_tag(req: &Request) -> bool {
+    to_tag(req).is_some()
+}
+
+/// The tag of the request's To, if it has one.
+fn to_tag(req: &Request) -> Option<String> {
     req.to_header()
         .ok()
         .and_then(|t| t.tag().ok().flatten())
-        .is_some()
+        .map(|t| t.value().to_owned())
 }
 
 /// Most REGISTER and OPTIONS transactions alive at once: a scanner at 3,000 a second for

@@ -229,17 +229,10 @@ fn top_branch(headers: &impl HeadersExt) -> Option<String> {
     crate::sip::inspect::branch_param(first).map(str::to_owned)
 }
 
-/// Whether a response is for one of our own client transactions (its top Via branch).
-pub(super) fn is_our_response(resp: &Response) -> bool {
-    top_branch(resp).is_some_and(|b| b.starts_with(BRANCH_PREFIX))
-}
-
-/// Whether an in-dialog request names one of our own legs (its To tag).
-pub(super) fn is_our_request(req: &Request) -> bool {
-    req.to_header()
-        .ok()
-        .and_then(|t| t.tag().ok().flatten())
-        .is_some_and(|tag| tag.value().starts_with(TAG_PREFIX))
+/// The top Via branch of a response to one of our own client transactions; `None` when the
+/// branch is not one we made.
+pub(super) fn our_branch(resp: &Response) -> Option<String> {
+    top_branch(resp).filter(|b| b.starts_with(BRANCH_PREFIX))
 }
 
 impl Leg {
@@ -509,20 +502,20 @@ impl OwnTransactions {
         }
     }
 
-    /// A response to one of our own client transactions ([`is_our_response`]).
-    pub(super) fn leg_response(&self, resp: &Response) {
+    /// A response to one of our own client transactions (its top Via `branch`, [`our_branch`]).
+    pub(super) fn leg_response(&self, resp: &Response, branch: &str) {
         let status = resp.status_code.code();
-        let (Some(branch), Some((_, cseq_method))) = (top_branch(resp), cseq_of(resp)) else {
+        let Some((_, cseq_method)) = cseq_of(resp) else {
             self.counters.guard.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         };
-        let label = sip_method_label(&cseq_method_name(cseq_method));
+        let label = sip_method_label(cseq_method.as_str());
         metrics::counter!(SIP_RESPONSES, "direction" => "in", "method" => label,
             "code" => sip_code_label(status))
         .increment(1);
         let meta = ResponseMeta {
             status,
-            branch: &branch,
+            branch,
             cseq_method,
         };
         let mut state = self.state();
@@ -698,16 +691,20 @@ impl OwnTransactions {
         );
     }
 
-    /// An in-dialog request for one of our legs, an operator's or a caller's
-    /// ([`is_our_request`]). The layer sees it first, whether or not a leg is still up: a
+    /// An in-dialog request for one of our legs, an operator's or a caller's (its To tag,
+    /// `key`, is one of ours). The layer sees it first, whether or not a leg is still up: a
     /// retransmitted BYE whose 200 was lost must get that 200 again, though the leg has
     /// ended, and an ACK may be for a final refusal. A new request for no live leg (or with
     /// the wrong Call-ID or From tag) is answered 481 here.
-    pub(super) fn leg_request(&self, req: Request, from: SocketAddr) -> Option<Request> {
+    pub(super) fn leg_request(
+        &self,
+        req: Request,
+        from: SocketAddr,
+        key: String,
+    ) -> Option<Request> {
         let call_id = req.call_id_header().ok()?.value().to_owned();
         let tag = |t: Option<rsipstack::sip::param::Tag>| t.map(|t| t.value().to_owned());
         let from_tag = tag(req.from_header().ok().and_then(|f| f.tag().ok().flatten()));
-        let key = tag(req.to_header().ok().and_then(|t| t.tag().ok().flatten()))?;
         let (Some(branch_sent_by), Some((cseq, cseq_method))) =
             (super::top_via(&req), cseq_of(&req))
         else {
@@ -912,11 +909,6 @@ impl OwnTransactions {
             }
         }
     }
-}
-
-/// A method's name for the metrics labels.
-fn cseq_method_name(method: Method) -> String {
-    format!("{method:?}").to_ascii_uppercase()
 }
 
 #[cfg(test)]

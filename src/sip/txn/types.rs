@@ -143,6 +143,27 @@ impl Method {
         }
     }
 
+    /// The method's name (`OTHER` for any method the layer does not name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Invite => "INVITE",
+            Method::Ack => "ACK",
+            Method::Bye => "BYE",
+            Method::Cancel => "CANCEL",
+            Method::Register => "REGISTER",
+            Method::Options => "OPTIONS",
+            Method::Info => "INFO",
+            Method::Update => "UPDATE",
+            Method::Prack => "PRACK",
+            Method::Subscribe => "SUBSCRIBE",
+            Method::Notify => "NOTIFY",
+            Method::Refer => "REFER",
+            Method::Message => "MESSAGE",
+            Method::Publish => "PUBLISH",
+            Method::Other => "OTHER",
+        }
+    }
+
     /// A one-byte code for the matching hash.
     pub(crate) const fn code(self) -> u8 {
         self as u8
