@@ -133,6 +133,53 @@ fn claim(port: u16) -> bool {
     handed_out().lock().unwrap().insert(port)
 }
 
+/// Claims `port` across every test process on the machine, for ports drawn from a fixed range
+/// (SIPp's media and control sockets): nextest runs each test in its own process, and two of
+/// them once drew the same control port between check and bind ("Unable to bind remote control
+/// socket ... Address already in use"). The claim is a file named after the port holding the
+/// claimer's pid, made with `create_new`; a file whose process has ended is taken over.
+fn claim_across_processes(port: u16) -> bool {
+    let dir = std::env::temp_dir().join(format!("navbat-test-ports-{}", users_uid()));
+    if fs::create_dir_all(&dir).is_err() {
+        return false;
+    }
+    let path = dir.join(port.to_string());
+    let mine = std::process::id().to_string();
+    for _ in 0..2 {
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(mut file) => return file.write_all(mine.as_bytes()).is_ok(),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let holder = fs::read_to_string(&path).unwrap_or_default();
+                let alive = holder.is_empty()
+                    || holder == mine
+                    || Path::new("/proc").join(holder.trim()).exists();
+                if alive {
+                    return false;
+                }
+                let _ = fs::remove_file(&path);
+            }
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+/// The user's id, so that two users' suites on one machine keep separate claim directories.
+fn users_uid() -> String {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned))
+        })
+        .unwrap_or_else(|| "0".to_owned())
+}
+
 fn udp_free(ip: &str, port: u16) -> bool {
     UdpSocket::bind((ip, port)).is_ok()
 }
@@ -179,10 +226,15 @@ pub fn free_sipp_aux_ports() -> (u16, u16) {
     for _ in 0..200 {
         let p = 10_000 + (rand::random::<u16>() % 4_995) * 2;
         let ctl = p + 4;
-        if udp_free("127.0.0.1", p)
+        // A slot is p, p + 2 and p + 4; slots overlap (one's p + 4 is the next's p), so each
+        // port is claimed on its own, across processes, before any is checked.
+        if claim(p)
+            && claim_across_processes(p)
+            && claim_across_processes(p + 2)
+            && claim_across_processes(ctl)
+            && udp_free("127.0.0.1", p)
             && udp_free("127.0.0.1", p + 2)
             && udp_free("0.0.0.0", ctl)
-            && claim(p)
         {
             claim(p + 2);
             claim(ctl);
