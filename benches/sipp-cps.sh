@@ -37,6 +37,10 @@
 #                  (/dev/shm/...) takes the filesystem out of the measurement.
 #   KEEP_GOING=1   soak mode: do not stop at a failing step (for memory over many
 #                  steps at one rate, e.g. RATES="150 150 150 150 150 150")
+#   SAMPLE_SECS    every N seconds during each step, append navbat's RSS and the gauges of
+#                  what it holds (own transactions and their bytes, call legs, the event
+#                  ring's bytes, the repeat index's calls, the journal's depth) to
+#                  samples.tsv in OUT (default 0: off)
 #   PERF=1         record `perf record -g` on navbat during step PERF_STEP (default: the last rate)
 #   PERF_ARGS      perf record options (default "-g -F 499"; release builds have no frame
 #                  pointers, so "--call-graph dwarf -F 199" gives usable stacks)
@@ -85,6 +89,7 @@ if [[ -z "${NAVBAT_BIN:-}" ]]; then
 fi
 [[ -x "$NAVBAT_BIN" ]] || die "no navbat binary at $NAVBAT_BIN"
 command -v sipp >/dev/null || die "sipp not found"
+command -v sqlite3 >/dev/null || die "sqlite3 not found (Debian: sqlite3): the step's waits are read from the call records"
 
 # ---- free ports (loopback only) ---------------------------------------------
 # Asks the kernel for ports free on both UDP and TCP; racy in theory, fine here.
@@ -201,6 +206,24 @@ fd_count() { ls "/proc/$1/fd" | wc -l; }
 totals() { api /api/queues | jq -r '[.[] | select(.tenant=="dtm") | .totals] |
     "\(map(.entered)|add) \(map(.answered)|add) \(map(.abandoned)|add) \(map(.timed_out)|add) \(map(.blocked)|add)"'; }
 
+# One line of samples.tsv: seconds into the step, RSS and the gauges named in the header.
+gauges=(navbat_sip_own_transactions navbat_sip_own_transaction_bytes navbat_sip_own_call_legs
+    navbat_events_memory_bytes navbat_repeat_index_calls navbat_journal_depth_events)
+sample_while_running() {
+    local rate=$1 t0=$2 out=$3 metrics now
+    [[ -s "$out" ]] || printf 'rate\tsecs\trss_mib\t%s\n' "$(IFS=$'\t'; echo "${gauges[*]}")" >"$out"
+    while sleep "$SAMPLE_SECS"; do
+        metrics=$(api /metrics) || continue
+        now=$(date +%s.%N)
+        printf '%s\t%.0f\t%.1f' "$rate" "$(awk -v a="$t0" -v b="$now" 'BEGIN {print b-a}')" \
+            "$(awk -v k="$(rss_kib "$NAVBAT_PID")" 'BEGIN {print k/1024}')" >>"$out"
+        for g in "${gauges[@]}"; do
+            printf '\t%s' "$(awk -v g="$g" '$1 == g {print $2; exit}' <<<"$metrics")" >>"$out"
+        done
+        printf '\n' >>"$out"
+    done
+}
+
 # ---- start navbat --------------------------------------------------------------
 # The per-event JSON log (target navbat::events, info level) is switched off;
 # navbat itself stays at info so that its "navbat ready" line is seen.
@@ -238,7 +261,6 @@ table=$OUT/sipp-cps.tsv
 printf 'rate\tcalls\tsipp_failed\tanswered\tabandoned\tachieved_cps\tp50_ms\tp99_ms\twait_p50_ms\twait_p99_ms\tcpu_ms_per_call\trss_mib\thwm_mib\tsipp_caller_cpu_s\tuas_cpu_s\tudp_drops\tfds\tload1\twall_s\n' >"$table"
 best=0
 step=0
-last_seq=$(api /api/events | jq '[.[].seq] | max // 0')
 rates=($RATES)
 for rate in "${rates[@]}"; do
     step=$((step + 1))
@@ -263,6 +285,12 @@ for rate in "${rates[@]}"; do
     fi
     log "step $step: $rate cps x $calls calls (limit $limit)"
     t0=$(date +%s.%N)
+    t0_ms=$(date +%s%3N)
+    sampler_pid=
+    if ((${SAMPLE_SECS:-0} > 0)); then
+        sample_while_running "$rate" "$t0" "$OUT/samples.tsv" &
+        sampler_pid=$!
+    fi
     set +e
     (cd "$sd" && /usr/bin/time -f '%U %S' -o "$sd/caller.time" \
         timeout "$STEP_TIMEOUT" sipp -sf "$scen/caller.xml" -s 712351914 \
@@ -273,6 +301,7 @@ for rate in "${rates[@]}"; do
     rc=$?
     set -e
     t1=$(date +%s.%N)
+    [[ -n "$sampler_pid" ]] && { kill "$sampler_pid" 2>/dev/null; wait "$sampler_pid" 2>/dev/null || true; }
     [[ -n "$perf_pid" ]] && { kill -INT "$perf_pid" 2>/dev/null; wait "$perf_pid" 2>/dev/null || true; }
     # Let navbat finish the last BYEs (bounded), then read its counters.
     for _ in $(seq 1 50); do
@@ -283,11 +312,16 @@ for rate in "${rates[@]}"; do
     u1=$(cpu_ticks "$UAS_PID")
     d1=$(udp_rcvbuf_errors)
     read -r e1 a1 ab1 _ _ < <(totals)
-    # Queue-to-answer wait (enqueue -> operator's 200 OK) from navbat's own events;
-    # read after the CPU sample so the JSON export is not billed to the calls.
-    api "/api/events?after=$last_seq" >"$sd/events.json" || echo '[]' >"$sd/events.json"
-    last_seq=$(jq "[.[].seq] | max // $last_seq" "$sd/events.json")
-    read -r w50 w99 < <(jq -r '.[] | select(.kind=="call_answered") | .wait_ms' "$sd/events.json" | sort -g |
+    # Queue-to-answer wait (enqueue -> operator's 200 OK) from navbat's own call records,
+    # once the store has written every event of the step (bounded wait); read after the CPU
+    # sample so the query is not billed to the calls. (The in-memory event feed holds only
+    # its newest 16 MiB, the last seconds of a step at these rates.)
+    for _ in $(seq 1 50); do
+        [[ "$(api /metrics | awk '$1 == "navbat_journal_depth_events" {print $2}')" == 0 ]] && break
+        sleep 0.2
+    done
+    read -r w50 w99 < <(sqlite3 "$work/navbat.db" \
+        "SELECT wait_ms FROM call_records WHERE outcome = 'answered' AND arrived_at_ms >= $t0_ms" | sort -g |
         awk '{v[NR]=$1} END {
             if (NR == 0) { print "- -"; exit }
             i50 = int(NR*0.50); if (i50 < 1) i50 = 1

@@ -351,7 +351,12 @@ pub trait EventSink: Send + Sync {
     fn emit(&self, event: &Event);
 }
 
-/// Keeps the newest events in memory for the API and tests; bounded, counts what it sheds.
+/// Keeps the newest events in memory for the API and tests, as their JSON (what the API
+/// serves); bounded in count and bytes, counts what it sheds.
+///
+/// An event is serialised once, into one allocation: the ring holds about a third of what
+/// clones of the events did, its byte count is exact (allocator rounding aside), and the API
+/// answers by joining strings.
 pub struct MemorySink {
     ring: Mutex<Ring>,
     capacity: usize,
@@ -359,33 +364,21 @@ pub struct MemorySink {
     shed: AtomicU64,
 }
 
-/// The events kept, with the bytes each is estimated to hold.
+/// The events kept: sequence number and JSON.
 #[derive(Default)]
 struct Ring {
-    events: VecDeque<(Event, usize)>,
+    events: VecDeque<(u64, Box<str>)>,
     bytes: usize,
 }
 
-/// The bytes the in-memory ring may hold by default: a flood of refused calls with long
-/// From and To values must not turn a count bound into hundreds of megabytes.
-pub const MEMORY_RING_BYTES: usize = 64 * 1024 * 1024;
+/// The bytes the in-memory ring holds by default (`[http] events_feed_mib`): a flood of
+/// refused calls with long From and To values must not turn a count bound into hundreds of
+/// megabytes.
+pub const MEMORY_RING_BYTES: usize = 16 * 1024 * 1024;
 
-/// Bytes an event holds in memory, estimated as its fixed size plus the length of its JSON
-/// form (its strings dominate both), counted without building the JSON.
-fn estimated_bytes(event: &Event) -> usize {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len();
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut count = Count(0);
-    let _ = serde_json::to_writer(&mut count, event);
-    std::mem::size_of::<(Event, usize)>() + count.0
+/// Bytes one kept event costs: its JSON and its slot in the ring.
+fn kept_bytes(json: &str) -> usize {
+    std::mem::size_of::<(u64, Box<str>)>() + json.len()
 }
 
 impl MemorySink {
@@ -407,20 +400,33 @@ impl MemorySink {
         }
     }
 
-    /// The bytes the ring holds now (estimated).
+    /// The bytes the ring holds now.
     pub fn bytes(&self) -> usize {
         self.ring.lock().unwrap_or_else(|e| e.into_inner()).bytes
     }
 
-    /// Events with `seq > after`, oldest first.
-    pub fn since(&self, after: u64) -> Vec<Event> {
+    /// Events with `seq > after`, oldest first, as one JSON array.
+    pub fn since_json(&self, after: u64) -> String {
         let ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
-        ring.events
-            .iter()
-            .map(|(e, _)| e)
-            .filter(|e| e.seq > after)
-            .cloned()
-            .collect()
+        // The ring is in sequence order: skip the older ones without looking at them.
+        let first = ring.events.partition_point(|(seq, _)| *seq <= after);
+        let kept = ring.events.range(first..);
+        let mut out =
+            String::with_capacity(2 + kept.clone().map(|(_, j)| j.len() + 1).sum::<usize>());
+        out.push('[');
+        for (i, (_, json)) in kept.enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(json);
+        }
+        out.push(']');
+        out
+    }
+
+    /// Events with `seq > after`, oldest first, parsed (for tests and in-process readers).
+    pub fn since(&self, after: u64) -> Vec<serde_json::Value> {
+        serde_json::from_str(&self.since_json(after)).unwrap_or_default()
     }
 
     /// How many events were dropped because the ring was full.
@@ -431,18 +437,25 @@ impl MemorySink {
 
 impl EventSink for MemorySink {
     fn emit(&self, event: &Event) {
-        let size = estimated_bytes(event);
+        let json = match serde_json::to_string(event) {
+            Ok(json) => json.into_boxed_str(),
+            Err(_) => {
+                self.shed.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        };
+        let size = kept_bytes(&json);
         let mut ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
         while !ring.events.is_empty()
             && (ring.events.len() >= self.capacity || ring.bytes + size > self.max_bytes)
         {
             if let Some((_, gone)) = ring.events.pop_front() {
-                ring.bytes -= gone;
+                ring.bytes -= kept_bytes(&gone);
             }
             self.shed.fetch_add(1, Ordering::Relaxed);
         }
         ring.bytes += size;
-        ring.events.push_back((event.clone(), size));
+        ring.events.push_back((event.seq, json));
     }
 }
 
@@ -538,7 +551,10 @@ mod tests {
         }
         let kept = mem.since(0);
         assert_eq!(kept.len(), 2);
-        assert_eq!(kept[0].seq, 2);
+        assert_eq!(kept[0]["seq"], 2);
+        assert_eq!(kept[1]["tenant"], "t2");
+        assert_eq!(mem.since(2).len(), 1);
+        assert_eq!(mem.since_json(3), "[]");
         assert_eq!(mem.shed(), 1);
     }
 
@@ -549,11 +565,14 @@ mod tests {
             on: true,
             by,
         };
-        let one = estimated_bytes(&Event {
-            seq: 1,
-            at_ms: 1,
-            kind: surge("x".repeat(1000)),
-        });
+        let one = kept_bytes(
+            &serde_json::to_string(&Event {
+                seq: 1,
+                at_ms: 1,
+                kind: surge("x".repeat(1000)),
+            })
+            .unwrap(),
+        );
         // Room for three big events by bytes, a thousand by count.
         let mem = Arc::new(MemorySink::bounded(1000, 3 * one + one / 2));
         let bus = EventBus::new(vec![mem.clone()]);
@@ -591,7 +610,11 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
-        let seqs: Vec<u64> = mem.since(0).iter().map(|e| e.seq).collect();
+        let seqs: Vec<u64> = mem
+            .since(0)
+            .iter()
+            .map(|e| e["seq"].as_u64().unwrap())
+            .collect();
         assert_eq!(seqs.len(), 8_000);
         assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1));
     }

@@ -206,7 +206,9 @@ async fn events(
     q: web::Query<EventsQuery>,
 ) -> impl Responder {
     or_answer!(api_principal(&router, &req, roles::ADMIN).await);
-    HttpResponse::Ok().json(router.shared.memory.since(q.after.unwrap_or(0)))
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(router.shared.memory.since_json(q.after.unwrap_or(0)))
 }
 
 /// `POST /api/tenants/{id}/surge` body: `{"on": true}` or `{"on": false}` forces surge until

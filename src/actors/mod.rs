@@ -192,7 +192,10 @@ impl Router {
         presence: Presence<ContactBinding>,
     ) -> Result<Router, RouterError> {
         let (model, queue_specs, op_specs) = RoutingModel::build(&config)?;
-        let memory = Arc::new(MemorySink::new(memory_events));
+        let memory = Arc::new(MemorySink::bounded(
+            memory_events,
+            config.http.events_feed_bytes,
+        ));
         let metrics = Arc::new(crate::metrics::MetricsSink::new(&config));
         let sms_triggers = Arc::new(sms::SmsTriggers::new(config.clone(), config.sms.as_ref()));
         let desk = Arc::new(desk_state::DeskState::new(&config));

@@ -110,8 +110,10 @@ impl MetricsPoller {
             metrics::counter!(JOURNAL_SHED).absolute(h.shed_events);
             metrics::counter!(JOURNAL_WAITS).absolute(h.waited_events);
             metrics::gauge!(DB_UP, "backend" => h.backend).set(if h.db_up { 1.0 } else { 0.0 });
+            metrics::gauge!(crate::metrics::REPEAT_INDEX_CALLS).set(h.repeat_calls as f64);
         }
         metrics::counter!(EVENTS_SHED).absolute(self.shared.memory.shed());
+        metrics::gauge!(crate::metrics::EVENTS_MEMORY_BYTES).set(self.shared.memory.bytes() as f64);
         if let Some(media) = self.shared.media.get() {
             export_media(media);
         }

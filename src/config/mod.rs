@@ -261,6 +261,9 @@ pub struct HttpConfig {
     /// Bearer token required by the write API; `None` leaves the write API without a token,
     /// which the HTTP layer should treat as "write API disabled".
     pub admin_token: Option<String>,
+    /// Bytes the in-memory event feed (`GET /api/events`) may hold (`events_feed_mib`); the
+    /// oldest events leave first, counted in `navbat_events_shed_total`.
+    pub events_feed_bytes: usize,
 }
 
 /// `[limits]`.

@@ -231,6 +231,8 @@ pub(crate) struct RawHttp {
     #[serde(default = "default_http_listen")]
     pub listen: String,
     pub admin_token: Option<String>,
+    #[serde(default = "default_events_feed_mib")]
+    pub events_feed_mib: u64,
 }
 
 impl Default for RawHttp {
@@ -238,8 +240,15 @@ impl Default for RawHttp {
         RawHttp {
             listen: default_http_listen(),
             admin_token: None,
+            events_feed_mib: default_events_feed_mib(),
         }
     }
+}
+
+/// 16 MiB hold about 50,000 events: a day of a 300-channel centre at its usual pace, or the
+/// last few seconds of a 1,000 calls/s flood. Every event is in the database too.
+fn default_events_feed_mib() -> u64 {
+    16
 }
 
 fn default_http_listen() -> String {

@@ -518,12 +518,22 @@ fn check_http(raw: &RawHttp, errors: &mut Collector) -> Option<HttpConfig> {
             );
         }
     }
+    if !(1..=1024).contains(&raw.events_feed_mib) {
+        ok = false;
+        errors.push(
+            "http.events_feed_mib",
+            "the in-memory event feed must hold between 1 and 1024 MiB",
+            "leave it at 16 (the default), or raise it for a client that reads `/api/events` \
+             seldom at a high call rate",
+        );
+    }
     if !ok {
         return None;
     }
     Some(HttpConfig {
         listen: listen?,
         admin_token: raw.admin_token.clone(),
+        events_feed_bytes: usize::try_from(raw.events_feed_mib << 20).unwrap_or(usize::MAX),
     })
 }
 

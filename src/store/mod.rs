@@ -243,6 +243,8 @@ pub struct StoreHealth {
     pub replayed_events: u64,
     /// Failed database writes (each retried).
     pub db_failures: u64,
+    /// Calls the repeat-call index holds in memory.
+    pub repeat_calls: u64,
 }
 
 /// A caller's earlier calls, for the operator's view and the reports (numbers masked).
@@ -656,6 +658,7 @@ impl Store {
             drained_events: drained,
             replayed_events: inner.progress.replayed.load(Ordering::Relaxed),
             db_failures: inner.progress.db_failures.load(Ordering::Relaxed),
+            repeat_calls: inner.repeat.lock().unwrap_or_else(|e| e.into_inner()).len() as u64,
         }
     }
 

@@ -59,7 +59,9 @@ pub struct TransactionLayer {
     /// Keys the matching hash with per-process random keys (SipHash), so a peer cannot
     /// forge colliding branches.
     hasher: RandomState,
-    txns: HashMap<TxnId, Txn>,
+    /// Boxed: a table keeps spare slots (up to twice the live count after it grows), and a
+    /// spare slot then costs 17 bytes, not the whole record.
+    txns: HashMap<TxnId, Box<Txn>>,
     index: HashMap<u64, TxnId>,
     timers: BTreeSet<TimerEntry>,
     actions: VecDeque<Action>,
@@ -132,8 +134,9 @@ impl Txn {
     fn footprint(&self) -> usize {
         let timers = usize::from(self.retransmit_at.is_some()) + usize::from(self.end_at.is_some());
         // One control byte per hash-table slot.
-        size_of::<(TxnId, Txn)>()
+        size_of::<(TxnId, Box<Txn>)>()
             + 1
+            + size_of::<Txn>()
             + size_of::<(u64, TxnId)>()
             + 1
             + timers * size_of::<TimerEntry>()
@@ -531,20 +534,20 @@ impl TransactionLayer {
     /// and the timer queue, its branch and the message it keeps (allocator rounding and the
     /// tables' spare capacity aside; [`footprint_total`](Self::footprint_total) counts those).
     pub fn footprint(&self, txn: TxnId) -> Option<usize> {
-        self.txns.get(&txn).map(Txn::footprint)
+        self.txns.get(&txn).map(|t| t.footprint())
     }
 
     /// Bytes the whole layer holds: its tables at their capacity, timer-queue nodes at a
     /// half-full worst case, and every transaction's heap.
     pub fn footprint_total(&self) -> usize {
-        let tables = self.txns.capacity() * (size_of::<(TxnId, Txn)>() + 1)
+        let tables = self.txns.capacity() * (size_of::<(TxnId, Box<Txn>)>() + 1)
             + self.index.capacity() * (size_of::<(u64, TxnId)>() + 1)
             + self.timers.len() * size_of::<TimerEntry>() * 2
             + self.actions.capacity() * size_of::<Action>();
         let heap: usize = self
             .txns
             .values()
-            .map(|t| t.branch.len() + t.out.as_ref().map_or(0, Wire::heap_bytes))
+            .map(|t| size_of::<Txn>() + t.branch.len() + t.out.as_ref().map_or(0, Wire::heap_bytes))
             .sum();
         size_of::<Self>() + tables + heap
     }
@@ -800,7 +803,7 @@ impl TransactionLayer {
         self.next_id += 1;
         // `find` saw no live transaction under this hash.
         self.index.insert(txn.hash, id);
-        self.txns.insert(id, txn);
+        self.txns.insert(id, Box::new(txn));
         id
     }
 
@@ -816,7 +819,7 @@ impl TransactionLayer {
 
     /// Runs `f` on live transaction `id`.
     fn with<R>(&mut self, id: TxnId, f: impl FnOnce(&mut Txn) -> R) -> Option<R> {
-        self.txns.get_mut(&id).map(f)
+        self.txns.get_mut(&id).map(|t| f(t))
     }
 
     fn clear_timers(&mut self, id: TxnId) {
