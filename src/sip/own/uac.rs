@@ -32,7 +32,7 @@ use crate::sip::txn::{
 };
 use crate::sip::{method_index, SipError};
 use rsipstack::sip::prelude::HeadersExt;
-use rsipstack::sip::{Header, Request, Response};
+use rsipstack::sip::{Header, Request, Response, StatusCode};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -775,6 +775,18 @@ impl OwnTransactions {
                 self.respond_in_dialog(&mut state, now, txn, &req, status, Vec::new(), None, false);
             }
             (Verdict::AckFor2xx { .. }, Some(_)) => self.caller_ack(&mut state, now, &key),
+            (
+                Verdict::Retransmission {
+                    txn,
+                    rebuild: Some(status),
+                    ..
+                },
+                _,
+            ) => {
+                let bytes =
+                    self.response_bytes(&req, StatusCode::from(status), Vec::new(), Vec::new());
+                state.legs.layer.send_again(txn, Wire::from(bytes));
+            }
             (Verdict::Unmatchable, _) => return Some(req),
             _ => {}
         }

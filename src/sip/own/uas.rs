@@ -16,7 +16,7 @@
 use super::uac::{
     finish_message, random_token, split_list, uri_of, Purpose, BRANCH_PREFIX, TAG_PREFIX,
 };
-use super::{OwnTransactions, Shared};
+use super::{has_to_tag, OwnTransactions, Shared};
 use crate::metrics::{sip_code_label, SIP_INVITE_LATENCY, SIP_REQUESTS, SIP_RESPONSES};
 use crate::sip::guard::DoorTicket;
 use crate::sip::legs::{deliver, info_digits, reoffer_reply, LegEvent, LegMsg};
@@ -653,6 +653,13 @@ impl OwnTransactions {
             }
             None => Vec::new(),
         };
+        // A final answer with nothing of ours but its status (the 200 to a BYE or an INFO,
+        // a 481) is built again for a retransmitted request instead of being kept.
+        let rebuildable = headers.is_empty()
+            && body.is_empty()
+            && status >= 200
+            && req.method != rsipstack::sip::Method::Invite
+            && has_to_tag(req);
         let bytes = Wire::from(self.response_bytes(req, StatusCode::from(status), headers, body));
         count_response(&req.method.to_string(), status);
         let result = if retransmit {
@@ -660,6 +667,11 @@ impl OwnTransactions {
                 .legs
                 .layer
                 .respond_2xx_retransmitting(now, txn, status, bytes)
+        } else if rebuildable {
+            state
+                .legs
+                .layer
+                .respond_rebuildable(now, txn, status, bytes)
         } else {
             state.legs.layer.respond(now, txn, status, bytes)
         };

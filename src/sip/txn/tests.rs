@@ -179,7 +179,8 @@ fn server_non_invite_goes_trying_proceeding_completed_terminated() {
         Verdict::Retransmission {
             txn: id,
             state: State::Trying,
-            resent: false
+            resent: false,
+            rebuild: None
         }
     );
     assert!(h.drain().is_empty());
@@ -192,7 +193,8 @@ fn server_non_invite_goes_trying_proceeding_completed_terminated() {
         Verdict::Retransmission {
             txn: id,
             state: State::Proceeding,
-            resent: true
+            resent: true,
+            rebuild: None
         }
     );
     assert_eq!(h.drain(), vec![send(id, &ringing)]);
@@ -223,7 +225,8 @@ fn server_non_invite_goes_trying_proceeding_completed_terminated() {
         Verdict::Retransmission {
             txn: id,
             state: State::Completed,
-            resent: true
+            resent: true,
+            rebuild: None
         }
     );
     assert_eq!(h.drain(), vec![send(id, &ok)]);
@@ -275,7 +278,8 @@ fn server_invite_sends_trying_only_on_the_tus_word_and_resends_the_last_provisio
         Verdict::Retransmission {
             txn: id,
             state: State::Proceeding,
-            resent: false
+            resent: false,
+            rebuild: None
         }
     );
     let trying = wire("SIP/2.0 100 Trying", 250);
@@ -348,7 +352,8 @@ fn server_invite_ack_for_its_error_confirms_it_until_timer_i() {
         Verdict::Retransmission {
             txn: id,
             state: State::Confirmed,
-            resent: false
+            resent: false,
+            rebuild: None
         }
     );
     assert!(h.drain().is_empty());
@@ -399,7 +404,8 @@ fn server_invite_2xx_is_accepted_and_the_tus_until_timer_l() {
         Verdict::Retransmission {
             txn: id,
             state: State::Accepted,
-            resent: false
+            resent: false,
+            rebuild: None
         }
     );
     assert!(h.drain().is_empty());
@@ -1482,4 +1488,52 @@ mod props {
             prop_assert_eq!(seen.ended.len(), seen.made.len());
         }
     }
+}
+
+#[test]
+fn a_rebuildable_final_response_keeps_its_status_not_its_bytes() {
+    let mut h = Harness::new();
+    let bye = req(Method::Bye, "z9hG4bKbye-rebuild");
+    let id = h.new_server(&bye);
+    let before = h.layer.footprint(id).unwrap();
+    let ok = wire("SIP/2.0 200 OK", 400);
+    h.layer
+        .respond_rebuildable(h.now, id, 200, ok.clone())
+        .unwrap();
+    assert_eq!(h.drain(), vec![send(id, &ok)], "sent once, now");
+    assert_eq!(h.layer.state(id), Some(State::Completed));
+    // Its timer J entry only; the 400 bytes are not kept.
+    assert!(h.layer.footprint(id).unwrap() < before + 64);
+
+    // A retransmitted BYE asks the TU to build the 200 again; the layer queues nothing.
+    h.run_to(2_000);
+    assert_eq!(
+        h.request(&bye),
+        Verdict::Retransmission {
+            txn: id,
+            state: State::Completed,
+            resent: false,
+            rebuild: Some(200)
+        }
+    );
+    assert!(h.drain().is_empty());
+    let again = wire("SIP/2.0 200 OK", 400);
+    assert!(h.layer.send_again(id, again.clone()));
+    assert_eq!(h.drain(), vec![send(id, &again)]);
+
+    // Timer J still ends it; then there is nobody to send for.
+    let ended = h.run_to(40_000);
+    assert_eq!(ended, vec![(32_000, Action::Terminated { txn: id })]);
+    assert!(!h.layer.send_again(id, again));
+
+    // Only a final answer on a non-INVITE server transaction may be forgotten.
+    let invite = req(Method::Invite, "z9hG4bKinv-rebuild");
+    let inv = h.new_server(&invite);
+    assert!(h
+        .layer
+        .respond_rebuildable(h.now, inv, 486, ok.clone())
+        .is_err());
+    let info = req(Method::Info, "z9hG4bKinfo-rebuild");
+    let info = h.new_server(&info);
+    assert!(h.layer.respond_rebuildable(h.now, info, 180, ok).is_err());
 }

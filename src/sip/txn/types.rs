@@ -331,6 +331,10 @@ pub enum Verdict {
         state: State,
         /// Whether a stored response was queued for sending again.
         resent: bool,
+        /// The status of a final response the layer did not keep
+        /// ([`super::TransactionLayer::respond_rebuildable`]): the TU builds it again from
+        /// this request and sends it with [`super::TransactionLayer::send_again`].
+        rebuild: Option<u16>,
     },
     /// An ACK for a 300-699 response of `txn` (§17.2.1): absorbed by the transaction.
     AckAbsorbed {
