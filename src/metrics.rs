@@ -59,7 +59,7 @@ pub const SURGE_CHANGES: &str = "navbat_surge_changes_total";
 pub const EVENTS: &str = "navbat_events_total";
 /// Events the in-memory ring shed.
 pub const EVENTS_SHED: &str = "navbat_events_shed_total";
-/// Bytes the in-memory event ring (the API feed) holds now, as it estimates them.
+/// Bytes the in-memory event ring (the API feed) holds now: its events' JSON.
 pub const EVENTS_MEMORY_BYTES: &str = "navbat_events_memory_bytes";
 /// Calls the repeat-call index holds in memory (the window's calls).
 pub const REPEAT_INDEX_CALLS: &str = "navbat_repeat_index_calls";
@@ -264,7 +264,7 @@ pub const CATALOGUE: &[MetricSpec] = &[
     live(SURGE_CHANGES, Counter, Unit::Count, &["tenant", "surge"], "Surge mode switches, by the new state (on, off)."),
     live(EVENTS, Counter, Unit::Count, &["kind"], "Events emitted on the event bus, by kind."),
     live(EVENTS_SHED, Counter, Unit::Count, &[], "Events dropped by the bounded in-memory event ring (the API feed)."),
-    live(EVENTS_MEMORY_BYTES, Gauge, Unit::Bytes, &[], "Bytes the in-memory event ring (the API feed) holds now, as it estimates them."),
+    live(EVENTS_MEMORY_BYTES, Gauge, Unit::Bytes, &[], "Bytes the in-memory event ring (the API feed, `GET /api/events`) holds now: its events' JSON; bounded by `[http] events_feed_mib`."),
     live(REPEAT_INDEX_CALLS, Gauge, Unit::Count, &[], "Calls of the repeat window that the repeat-call index holds in memory (D20)."),
     live(METRICS_UNTRACKED, Counter, Unit::Count, &[], "Calls the metrics sink could not follow because its call table was full."),
     live(QUEUE_WAITING, Gauge, Unit::Count, &["tenant", "queue"], "Calls waiting in the queue (not being offered right now)."),

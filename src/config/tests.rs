@@ -663,6 +663,18 @@ fn demo_admin_token_is_refused_off_loopback() {
 }
 
 #[test]
+fn the_event_feed_is_bounded_in_mib_with_a_default() {
+    assert_eq!(parse(BASE).unwrap().http.events_feed_bytes, 16 << 20);
+    let text = format!("{BASE}\n[http]\nevents_feed_mib = 64\n");
+    assert_eq!(parse(&text).unwrap().http.events_feed_bytes, 64 << 20);
+    for bad in ["0", "4096"] {
+        let text = format!("{BASE}\n[http]\nevents_feed_mib = {bad}\n");
+        let error = expect_error(&errors(&text), "http.events_feed_mib");
+        assert!(error.fix.contains("16"), "{error}");
+    }
+}
+
+#[test]
 fn one_bad_entry_does_not_cause_echo_errors() {
     // The queue fails to read; the IVR entry naming it must not add "no such queue".
     let text = BASE.replace(
