@@ -320,7 +320,7 @@ for rate in "${rates[@]}"; do
         [[ "$(api /metrics | awk '$1 == "navbat_journal_depth_events" {print $2}')" == 0 ]] && break
         sleep 0.2
     done
-    read -r w50 w99 < <(sqlite3 "$work/navbat.db" \
+    read -r w50 w99 < <(timeout 120 sqlite3 "$work/navbat.db" \
         "SELECT wait_ms FROM call_records WHERE outcome = 'answered' AND arrived_at_ms >= $t0_ms" | sort -g |
         awk '{v[NR]=$1} END {
             if (NR == 0) { print "- -"; exit }
