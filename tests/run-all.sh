@@ -52,8 +52,10 @@ have_tool() {
     esac
 }
 
+# Each section says when it began and how long the run had taken by then, so a slow or
+# stalled step (a crate download, a build on a loaded machine) is seen in the log.
 section() {
-    printf '\n==== %s ====\n' "$*"
+    printf '\n==== %s ==== (%s UTC, %d s in)\n' "$*" "$(date -u +%H:%M:%S)" "$SECONDS"
 }
 
 install_missing_tools() {
@@ -88,6 +90,9 @@ install_missing_tools() {
 
 section "system packages for integration tests"
 install_missing_tools
+
+section "cargo fetch (crates.io downloads, before any build)"
+cargo fetch
 
 section "cargo fmt --check"
 cargo fmt --all -- --check
