@@ -424,7 +424,9 @@ impl MemorySink {
         out
     }
 
-    /// Events with `seq > after`, oldest first, parsed (for tests and in-process readers).
+    /// Events with `seq > after`, oldest first, parsed (the unit tests' reader; the API
+    /// answers with [`since_json`](Self::since_json)).
+    #[cfg(test)]
     pub fn since(&self, after: u64) -> Vec<serde_json::Value> {
         serde_json::from_str(&self.since_json(after)).unwrap_or_default()
     }

@@ -304,6 +304,21 @@ impl OwnTransactions {
         headers: Vec<Header>,
         body: Vec<u8>,
     ) -> Vec<u8> {
+        let add_tag = status.code() >= 200 && !has_to_tag(req);
+        self.response_bytes_tagging(req, status, headers, body, add_tag)
+    }
+
+    /// [`response_bytes`](Self::response_bytes) for a caller that has already read the
+    /// request's To tag: `add_tag` is whether the answer's To gets a tag of ours (a final
+    /// answer to a request outside a dialog). The To header is parsed once a request.
+    fn response_bytes_tagging(
+        &self,
+        req: &Request,
+        status: StatusCode,
+        headers: Vec<Header>,
+        body: Vec<u8>,
+        add_tag: bool,
+    ) -> Vec<u8> {
         let mut copied: Vec<Header> = req
             .headers
             .iter()
@@ -319,7 +334,7 @@ impl OwnTransactions {
             })
             .cloned()
             .collect();
-        if status.code() >= 200 && !has_to_tag(req) {
+        if add_tag {
             for header in copied.iter_mut() {
                 if let Header::To(to) = header {
                     *header = Header::To(to.with_tag(rsipstack::transaction::make_tag()));

@@ -655,12 +655,19 @@ impl OwnTransactions {
         };
         // A final answer with nothing of ours but its status (the 200 to a BYE or an INFO,
         // a 481) is built again for a retransmitted request instead of being kept.
-        let rebuildable = headers.is_empty()
+        let final_answer = status >= 200;
+        let in_dialog = final_answer && has_to_tag(req);
+        let rebuildable = in_dialog
+            && headers.is_empty()
             && body.is_empty()
-            && status >= 200
-            && req.method != rsipstack::sip::Method::Invite
-            && has_to_tag(req);
-        let bytes = Wire::from(self.response_bytes(req, StatusCode::from(status), headers, body));
+            && req.method != rsipstack::sip::Method::Invite;
+        let bytes = Wire::from(self.response_bytes_tagging(
+            req,
+            StatusCode::from(status),
+            headers,
+            body,
+            final_answer && !in_dialog,
+        ));
         count_response(&req.method.to_string(), status);
         let result = if retransmit {
             state

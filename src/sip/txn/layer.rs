@@ -368,10 +368,11 @@ impl TransactionLayer {
         status: u16,
         bytes: Wire,
     ) -> Result<(), TxnError> {
-        let t = self.txns.get(&txn).ok_or(TxnError::Unknown(txn))?;
-        if t.kind != Kind::ServerNonInvite || status < 200 {
-            return Err(t.wrong_state(txn, "forget anything but a final non-INVITE response"));
-        }
+        self.check(
+            txn,
+            "forget anything but a final non-INVITE response",
+            |t| t.kind == Kind::ServerNonInvite && status >= 200,
+        )?;
         self.respond_inner(now, txn, status, bytes, false)?;
         if let Some(t) = self.txns.get_mut(&txn) {
             t.out = None;
@@ -406,11 +407,26 @@ impl TransactionLayer {
         status: u16,
         bytes: Wire,
     ) -> Result<(), TxnError> {
-        let t = self.txns.get(&txn).ok_or(TxnError::Unknown(txn))?;
-        if !(200..=299).contains(&status) || t.kind != Kind::ServerInvite {
-            return Err(t.wrong_state(txn, "retransmit anything but a 2xx to an INVITE"));
-        }
+        self.check(txn, "retransmit anything but a 2xx to an INVITE", |t| {
+            t.kind == Kind::ServerInvite && (200..=299).contains(&status)
+        })?;
         self.respond_inner(now, txn, status, bytes, true)
+    }
+
+    /// `Ok` if `txn` is live and `allowed` holds for it; otherwise the error saying the TU
+    /// tried to do `what` to it.
+    fn check(
+        &self,
+        txn: TxnId,
+        what: &'static str,
+        allowed: impl FnOnce(&Txn) -> bool,
+    ) -> Result<(), TxnError> {
+        let t = self.txns.get(&txn).ok_or(TxnError::Unknown(txn))?;
+        if allowed(t) {
+            Ok(())
+        } else {
+            Err(t.wrong_state(txn, what))
+        }
     }
 
     /// The dialog layer matched the ACK for the 2xx of server INVITE `txn`: the 2xx
@@ -786,18 +802,10 @@ impl TransactionLayer {
 
     /// Queues the kept message of `id` again, if it keeps one.
     fn resend(&mut self, id: TxnId) -> bool {
-        let Some(t) = self.txns.get(&id) else {
-            return false;
-        };
-        let Some(bytes) = t.out.clone() else {
-            return false;
-        };
-        self.actions.push_back(Action::Send {
-            txn: id,
-            to: t.peer,
-            bytes,
-        });
-        true
+        match self.txns.get(&id).and_then(|t| t.out.clone()) {
+            Some(bytes) => self.send_again(id, bytes),
+            None => false,
+        }
     }
 
     fn hash(&self, side: Side, branch: &str, sent_by: &str, method: Method) -> u64 {
