@@ -768,9 +768,10 @@ fn run(config: Config, embedded_prompts: bool) -> anyhow::Result<()> {
         }
     };
     let router_store = store.clone();
-    // SIP runs on its own multi-threaded runtime; the actors on actix's.
+    // SIP runs on its own runtime (`[sip] threads` workers, one by default); the actors on
+    // actix's.
     let sip_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(config.sip.threads)
         .thread_name("navbat-sip")
         .enable_all()
         .build()

@@ -126,6 +126,11 @@ pub struct SipConfig {
     /// `User-Agent` / `Server` of navbat's messages; without a version by default, so a
     /// scanner does not learn which release to attack.
     pub user_agent: String,
+    /// Worker threads of the SIP runtime (reader, screen, transactions, sender). One by
+    /// default: on the 2-core machines navbat is sized for, a second worker competes with
+    /// the actor, store and media threads and costs more in wake-ups than it runs
+    /// (BENCHMARKS.md, "One SIP thread").
+    pub threads: usize,
     /// Limits on failed digest authentications.
     pub auth_guard: AuthGuardConfig,
     /// Per-source admission of new INVITEs (`[sip.door]`).

@@ -23,6 +23,8 @@ pub(crate) struct RawSip {
     pub public_ip: Option<String>,
     #[serde(default = "default_user_agent")]
     pub user_agent: String,
+    #[serde(default = "default_sip_threads")]
+    pub threads: u64,
     #[serde(default)]
     pub auth_guard: RawAuthGuard,
     #[serde(default)]
@@ -93,6 +95,10 @@ fn default_user_agent() -> String {
     "navbat".to_owned()
 }
 
+fn default_sip_threads() -> u64 {
+    1
+}
+
 /// `[sip.auth_guard]`: limits on failed digest authentications.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -148,6 +154,7 @@ impl Default for RawSip {
             register_max_expires_secs: default_register_max(),
             public_ip: None,
             user_agent: default_user_agent(),
+            threads: default_sip_threads(),
             auth_guard: RawAuthGuard::default(),
             door: RawDoor::default(),
             tcp_limits: RawSipTcp::default(),

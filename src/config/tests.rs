@@ -675,6 +675,17 @@ fn the_event_feed_is_bounded_in_mib_with_a_default() {
 }
 
 #[test]
+fn the_sip_runtime_has_one_worker_unless_told() {
+    assert_eq!(parse(BASE).unwrap().sip.threads, 1);
+    let with = |line: &str| BASE.replacen("[sip]\n", &format!("[sip]\n{line}\n"), 1);
+    assert_eq!(parse(&with("threads = 4")).unwrap().sip.threads, 4);
+    for bad in ["0", "65"] {
+        let error = expect_error(&errors(&with(&format!("threads = {bad}"))), "sip.threads");
+        assert!(error.fix.contains("1 to 64"), "{error}");
+    }
+}
+
+#[test]
 fn one_bad_entry_does_not_cause_echo_errors() {
     // The queue fails to read; the IVR entry naming it must not add "no such queue".
     let text = BASE.replace(

@@ -248,6 +248,14 @@ fn check_sip(raw: &RawSip, errors: &mut Collector) -> Option<SipConfig> {
             "leave it out (\"navbat\") or write a plain product name",
         );
     }
+    if !(1..=64).contains(&raw.threads) {
+        errors.push(
+            "sip.threads",
+            format!("{} worker threads for SIP", raw.threads),
+            "leave it out for 1 (right for 2 to 4 cores), or give 1 to 64; more than 1 pays \
+             only on a machine with cores to spare beside the actors, store and media",
+        );
+    }
     let guard = &raw.auth_guard;
     for (field, value) in [
         ("sip.auth_guard.window_secs", guard.window_secs),
@@ -288,6 +296,7 @@ fn check_sip(raw: &RawSip, errors: &mut Collector) -> Option<SipConfig> {
         register_max_expires: secs(raw.register_max_expires_secs),
         public_ip,
         user_agent: raw.user_agent.clone(),
+        threads: raw.threads.clamp(1, 64) as usize,
         auth_guard: super::AuthGuardConfig {
             window: secs(guard.window_secs),
             account_throttle_after: guard.account_throttle_after,
