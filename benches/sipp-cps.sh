@@ -37,6 +37,7 @@
 #                  (/dev/shm/...) takes the filesystem out of the measurement.
 #   KEEP_GOING=1   soak mode: do not stop at a failing step (for memory over many
 #                  steps at one rate, e.g. RATES="150 150 150 150 150 150")
+#   SIP_THREADS    workers of navbat's SIP runtime ([sip] threads; default 1)
 #   SAMPLE_SECS    every N seconds during each step, append navbat's RSS and the gauges of
 #                  what it holds (own transactions and their bytes, call legs, the event
 #                  ring's bytes, the repeat index's calls, the journal's depth) to
@@ -112,6 +113,7 @@ realm = "navbat"
 nonce_ttl_secs = 300
 register_min_expires_secs = 60
 register_max_expires_secs = 3600
+threads = ${SIP_THREADS:-1}
 
 [media]
 rtp_ip = "127.0.0.1"
