@@ -596,6 +596,71 @@ fn suite_sip_identities_follow_their_accounts(backend: Backend) {
     });
 }
 
+/// Recordings are written many to a statement: every row of a batch keeps its own values,
+/// takes the operator (and, where the recording did not say, the tenant) from its call's
+/// record, and a start and an end of one recording make one row.
+fn suite_recordings_of_a_batch_take_their_calls_operator_and_tenant(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(settings(backend.url(dir.path()), dir.path())).unwrap();
+    let bus = EventBus::new(vec![Arc::new(store.clone()) as Arc<dyn EventSink>]);
+    // More than one statement's worth (128 rows on SQLite).
+    let calls = 300;
+    for i in 0..calls {
+        let id = format!("r{i}");
+        call(&bus, &id, &format!("+99891{i:07}"));
+        let path = format!("dtm/2026-12/{id}.wav");
+        // Every other recording has no start event and names no tenant: its call's does.
+        if i % 2 == 0 {
+            bus.emit(EventKind::RecordingStarted {
+                call: id.clone(),
+                tenant: "dtm".into(),
+                path: path.clone(),
+                node_url: None,
+                key_id: None,
+            });
+        }
+        bus.emit(EventKind::Recording {
+            call: id.clone(),
+            path,
+            duration_ms: 60_000,
+            bytes: 960_000 + i,
+            sha256: format!("{i:064x}"),
+            tenant: None,
+            node_url: None,
+            key_id: None,
+        });
+    }
+    flushed(&store);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM recordings"), 300);
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM recordings WHERE operator = '1001' AND tenant = 'dtm' \
+             AND duration_ms = 60000 AND location LIKE 'dtm/2026-12/r%.wav'"
+        ),
+        300
+    );
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM recordings WHERE started_at_ms IS NOT NULL"
+        ),
+        150
+    );
+    // Each row has its own size and checksum, not a neighbour's.
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(DISTINCT bytes) FROM recordings WHERE bytes BETWEEN 960000 AND 960299"
+        ),
+        300
+    );
+    assert_eq!(
+        count(&store, "SELECT COUNT(DISTINCT sha256) FROM recordings"),
+        300
+    );
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -615,4 +680,5 @@ on_both_backends!(
     suite_migrations_are_applied_once,
     suite_outbox_and_callbacks_are_kept_and_recovered,
     suite_sip_identities_follow_their_accounts,
+    suite_recordings_of_a_batch_take_their_calls_operator_and_tenant,
 );

@@ -355,11 +355,16 @@ pub struct Rows {
 /// already there (one row per key and statement: Postgres refuses to upsert a row twice in
 /// one `INSERT`). The merge follows the database's: known values win over unknown ones, the
 /// end's length, size and checksum over the start's nothing.
-fn merge_recording(rows: &mut Vec<RecordingRow>, new: RecordingRow) {
-    let Some(old) = rows
-        .iter_mut()
-        .find(|r| r.recording_uid == new.recording_uid)
-    else {
+/// Adds a recording's start or end to the batch's rows, merged into the row of the same
+/// recording if the batch has one (`seen`: recording uid -> index in `rows`; a batch holds
+/// hundreds of recordings at a thousand calls a second, so it is not searched row by row).
+fn merge_recording(
+    rows: &mut Vec<RecordingRow>,
+    seen: &mut HashMap<String, usize>,
+    new: RecordingRow,
+) {
+    let Some(old) = seen.get(&new.recording_uid).and_then(|&i| rows.get_mut(i)) else {
+        seen.insert(new.recording_uid.clone(), rows.len());
         rows.push(new);
         return;
     };
@@ -379,6 +384,7 @@ fn merge_recording(rows: &mut Vec<RecordingRow>, new: RecordingRow) {
 pub fn fold(entries: &[JournalEntry], month_of: &dyn Fn(&str, i64) -> String) -> Rows {
     let mut rows = Rows::default();
     let mut index: HashMap<String, usize> = HashMap::new();
+    let mut recordings: HashMap<String, usize> = HashMap::new();
     for entry in entries {
         // Outbox and callback steps have tables of their own, not the timeline.
         if let Some(record) = &entry.record {
@@ -556,6 +562,7 @@ pub fn fold(entries: &[JournalEntry], month_of: &dyn Fn(&str, i64) -> String) ->
                 patch.recording_ref = Some(path.clone());
                 merge_recording(
                     &mut rows.recordings,
+                    &mut recordings,
                     RecordingRow {
                         recording_uid: call_uid.clone(),
                         call_uid: call_uid.clone(),
@@ -580,6 +587,7 @@ pub fn fold(entries: &[JournalEntry], month_of: &dyn Fn(&str, i64) -> String) ->
                 ..
             } => merge_recording(
                 &mut rows.recordings,
+                &mut recordings,
                 RecordingRow {
                     recording_uid: call_uid.clone(),
                     call_uid: call_uid.clone(),
