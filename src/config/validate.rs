@@ -296,7 +296,7 @@ fn check_sip(raw: &RawSip, errors: &mut Collector) -> Option<SipConfig> {
         register_max_expires: secs(raw.register_max_expires_secs),
         public_ip,
         user_agent: raw.user_agent.clone(),
-        threads: raw.threads.clamp(1, 64) as usize,
+        threads: raw.threads as usize,
         auth_guard: super::AuthGuardConfig {
             window: secs(guard.window_secs),
             account_throttle_after: guard.account_throttle_after,

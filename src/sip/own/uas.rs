@@ -656,8 +656,9 @@ impl OwnTransactions {
         // A final answer with nothing of ours but its status (the 200 to a BYE or an INFO,
         // a 481) is built again for a retransmitted request instead of being kept.
         let final_answer = status >= 200;
-        let in_dialog = final_answer && has_to_tag(req);
-        let rebuildable = in_dialog
+        // Read once: it decides both the rebuild and whether the answer's To gets our tag.
+        let to_tagged = final_answer && has_to_tag(req);
+        let rebuildable = to_tagged
             && headers.is_empty()
             && body.is_empty()
             && req.method != rsipstack::sip::Method::Invite;
@@ -666,7 +667,7 @@ impl OwnTransactions {
             StatusCode::from(status),
             headers,
             body,
-            final_answer && !in_dialog,
+            final_answer && !to_tagged,
         ));
         count_response(&req.method.to_string(), status);
         let result = if retransmit {
