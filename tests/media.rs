@@ -47,6 +47,11 @@ impl Phone {
     /// A phone that listens and, with `talk`, says a tone of that frequency (Hz). A multiple
     /// of 50 Hz fills every 20 ms frame with whole periods, so [`tone_share`] tells tones apart.
     fn start_tone(talk: Option<(Codec, f64)>) -> Phone {
+        Phone::start_tone_after(talk, Duration::ZERO)
+    }
+
+    /// [`Phone::start_tone`], keeping quiet for `quiet` after it first hears something.
+    fn start_tone_after(talk: Option<(Codec, f64)>, quiet: Duration) -> Phone {
         let sock = Arc::new(UdpSocket::bind("127.0.0.1:0").expect("bind phone"));
         sock.set_read_timeout(Some(Duration::from_millis(50)))
             .unwrap();
@@ -87,11 +92,19 @@ impl Phone {
                 let mut seq = 1u16;
                 let mut ts = 0u32;
                 let mut phase = 0f64;
+                let mut first_heard: Option<std::time::Instant> = None;
                 while !stop.load(Ordering::Relaxed) {
                     thread::sleep(Duration::from_millis(20));
                     let Some(to) = *remote.lock().unwrap() else {
                         continue;
                     };
+                    if first_heard
+                        .get_or_insert_with(std::time::Instant::now)
+                        .elapsed()
+                        < quiet
+                    {
+                        continue;
+                    }
                     let tone: Vec<i16> = (0..160)
                         .map(|_| {
                             phase += 2.0 * std::f64::consts::PI * hz / 8000.0;
@@ -619,6 +632,68 @@ fn whisper_reaches_only_the_operator_and_barge_reaches_both() {
     });
     op_sipp.wait();
     sup_sipp.wait();
+}
+
+/// How long the operator's phone of the next test keeps quiet after it first hears the caller.
+const OPERATOR_QUIET: Duration = Duration::from_secs(3);
+
+#[test]
+fn a_bridge_relays_what_a_phone_sends_and_makes_up_nothing_for_a_quiet_one() {
+    let dir = TestDir::new("media-quiet-prompts");
+    let prompts = shared_prompts(dir.path());
+    let navbat = Navbat::start(
+        "media-quiet-phone",
+        TestConfig::default()
+            .prompts_dir(&prompts)
+            .reserve_after_secs(600),
+    );
+    // The operator's phone sends nothing at first (a phone with its microphone muted by
+    // DTX, or whose RTP is lost on the way), then talks.
+    let op_media = Phone::start_tone_after(Some((Codec::Pcmu, OPERATOR_HZ)), OPERATOR_QUIET);
+    let mut op_sipp = answering_phone(&navbat, "1001", &op_media);
+    navbat.wait_operator("1001", "available");
+    let caller_media = Phone::start_tone(Some((Codec::Pcma, CALLER_HZ)));
+    let sipp = caller_by_info(&navbat, "caller", &caller_media, 8_000);
+    let answered = navbat.wait_for_event("call_answered", Duration::from_secs(40), |_| true);
+    let call = answered["call"].as_str().unwrap().to_string();
+
+    // The operator hears the caller from the bridge on.
+    wait_until("the operator hears the caller", EVENT_DEADLINE, || {
+        (packets_with_tone(&op_media.received(), CALLER_HZ) >= HEARD).then_some(())
+    });
+    let bridged_at = op_media.received()[0].at;
+    wait_until("the caller hears the operator", EVENT_DEADLINE, || {
+        (packets_with_tone(&caller_media.received(), OPERATOR_HZ) >= HEARD).then_some(())
+    });
+    sipp.wait_success();
+    navbat.wait_for_event("call_finished", EVENT_DEADLINE, |e| {
+        e["call"] == call.as_str() && e["outcome"] == "answered"
+    });
+    op_sipp.wait();
+
+    // While the operator's phone was quiet the caller got no packets at all (before the
+    // bridge it heard prompts; half a second of margin on each side of the quiet time).
+    let margin = Duration::from_millis(500);
+    let (quiet_from, quiet_to) = (bridged_at + margin, bridged_at + OPERATOR_QUIET - margin);
+    let heard = caller_media.received();
+    let made_up = heard
+        .iter()
+        .filter(|p| p.at > quiet_from && p.at < quiet_to)
+        .count();
+    assert_eq!(
+        made_up, 0,
+        "the caller got {made_up} packets while the operator's phone sent nothing"
+    );
+    // Then the operator's voice, starting a new talk spurt on the caller's one stream.
+    let after: Vec<&Received> = heard.iter().filter(|p| p.at > quiet_from).collect();
+    assert!(
+        after[0].header.marker,
+        "the operator's first packet is not marked"
+    );
+    assert!(
+        after.iter().all(|p| p.header.ssrc == heard[0].header.ssrc),
+        "the caller's stream changed its SSRC"
+    );
 }
 
 #[test]

@@ -2,20 +2,22 @@
 //!
 //! A media *driver* is one task on the media runtime (one per worker thread) that owns many
 //! calls' sessions. Every 20 ms it wakes once and, for each session in turn: applies the
-//! actor's queued [`MediaCommand`]s, drains the session's RTP sockets (one `recvmmsg` per
-//! socket, kernel arrival timestamps for the RFC 3550 jitter), and sends what each leg
-//! should hear. Before the bridge the caller hears prompts or hold music; after it, caller
-//! and operator hear each other (decoded, mixed where a supervisor joins, re-encoded in
-//! each leg's codec), and the recorder gets both sides.
+//! actor's queued [`MediaCommand`]s, drains the session's readable RTP sockets (`recvmmsg`,
+//! kernel arrival timestamps for the RFC 3550 jitter), and sends what each leg should
+//! hear. Before the bridge the caller hears prompts or hold music; after it, caller and
+//! operator hear each other (decoded, mixed where a supervisor joins, re-encoded in each
+//! leg's codec), and the recorder gets both sides. A leg whose phone has sent nothing for
+//! five seconds (or never) is not relayed: the other side gets no packets rather than a
+//! made-up stream of silence, as a PBX's two-party bridge does.
 //!
 //! Why one clock instead of a task and a timer per call: at 300 calls the per-call timers,
 //! socket readiness wake-ups and task polls cost more than the audio work itself
 //! (`BENCHMARKS.md`, "Media"). Sockets are not registered with the reactor at all; a
 //! datagram waits in the kernel's receive buffer (sized by [`RTP_RECV_BUFFER`]) until the
-//! next tick, which is when it would have been played out anyway. Each leg's RTCP socket
-//! (RTP port + 1, [`super::rtcp`]) is in one epoll set per driver, asked once per tick
-//! without waiting; only the sockets it reports readable are read, and each leg's report
-//! is sent from the tick when due.
+//! next tick, which is when it would have been played out anyway. Each leg's RTP socket
+//! and RTCP socket (RTP port + 1, [`super::rtcp`]) are in one epoll set per driver, asked
+//! once per tick without waiting; only the sockets it reports readable are read, and each
+//! leg's RTCP report is sent from the tick when due.
 //!
 //! The call's actor steers its session with [`MediaCommand`]s over a bounded channel
 //! ([`MediaHandle`]); the session reports [`MediaEvent`]s back through an actix
@@ -59,8 +61,14 @@ const DATAGRAM: usize = 2048;
 const JITTER_EVERY: u32 = 50;
 /// New sessions a driver may have waiting for adoption.
 const ADOPT_QUEUE: usize = 1024;
-/// Readable RTCP sockets taken from the poller per tick (more wait for the next tick).
-const RTCP_EVENTS: usize = 256;
+/// Readiness events the poller's buffer holds at least (it grows with the driver's legs,
+/// two sockets each, so that one query reports every readable socket).
+const MIN_EVENTS: usize = 256;
+/// Ticks after a leg's last packet (5 s) until the other side stops hearing it: a bridge
+/// relays what a phone sends (silence included, comfort noise and key presses keep it
+/// going) and makes up no stream for a leg that sends nothing, as a PBX's two-party bridge
+/// does; the RTP timestamps run on meanwhile, and the next packet starts a talk spurt.
+const SOURCE_IDLE_TICKS: u32 = 250;
 
 /// Inbound audio kept per leg before it is played out (200 ms); older samples are dropped.
 const MAX_BUFFERED: usize = FRAME * 10;
@@ -324,11 +332,43 @@ struct Work {
     out: Vec<u8>,
     digits: Vec<char>,
     tally: Tally,
-    /// Readiness of the driver's RTCP sockets (`None`: could not be created; then each
-    /// RTCP socket is read at every tick).
+    /// Readiness of the driver's RTP and RTCP sockets (`None`: could not be created; then
+    /// each socket is read at every tick).
     epoll: Option<Epoll>,
     events: Vec<EpollEvent>,
-    rtcp_ready: Vec<u64>,
+    ready: FdSet,
+}
+
+/// Descriptors the poller reported readable at the start of a tick: one bit each, so a leg
+/// asks in constant time however many sockets are ready.
+#[derive(Default)]
+struct FdSet {
+    words: Vec<u64>,
+}
+
+impl FdSet {
+    fn insert(&mut self, fd: u64) {
+        let (w, bit) = ((fd / 64) as usize, fd % 64);
+        if w >= self.words.len() {
+            self.words.resize(w + 1, 0);
+        }
+        self.words[w] |= 1 << bit;
+    }
+
+    fn contains(&self, fd: u64) -> bool {
+        self.words
+            .get((fd / 64) as usize)
+            .is_some_and(|w| w & (1 << (fd % 64)) != 0)
+    }
+
+    /// Empties the set, touching only the words these descriptors are in.
+    fn remove_all(&mut self, fds: impl Iterator<Item = u64>) {
+        for fd in fds {
+            if let Some(w) = self.words.get_mut((fd / 64) as usize) {
+                *w = 0;
+            }
+        }
+    }
 }
 
 impl Default for Work {
@@ -342,8 +382,8 @@ impl Default for Work {
             digits: Vec::new(),
             tally: Tally::default(),
             epoll,
-            events: vec![EpollEvent::empty(); RTCP_EVENTS],
-            rtcp_ready: Vec::with_capacity(RTCP_EVENTS),
+            events: vec![EpollEvent::empty(); MIN_EVENTS],
+            ready: FdSet::default(),
         }
     }
 }
@@ -419,14 +459,22 @@ fn run_tick(sessions: &mut Vec<Session>, work: &mut Work, c: &MediaCounters) {
     let wall = SystemTime::now();
     let since_epoch = wall.duration_since(UNIX_EPOCH).unwrap_or_default();
     let fallback = samples_8k(since_epoch.as_secs(), u64::from(since_epoch.subsec_nanos()));
-    // One readiness query for all of the driver's RTCP sockets (level-triggered, no wait):
-    // RTCP comes every few seconds per leg, so reading each socket at every tick would be
-    // a wasted system call per leg per tick. Sockets not reported now are next tick.
-    work.rtcp_ready.clear();
+    // One readiness query for all of the driver's sockets (level-triggered, no wait): RTCP
+    // comes every few seconds per leg, and a phone that is ringing, on hold or silent with
+    // DTX sends no RTP, so reading every socket at every tick would be a wasted system call
+    // per idle socket per tick. The buffer holds an event for every socket the driver has.
+    let sockets = sessions.iter().map(Session::sockets).sum::<usize>();
+    if work.events.len() < sockets {
+        work.events
+            .resize(sockets.next_power_of_two(), EpollEvent::empty());
+    }
+    let mut polled = 0;
     if let Some(ep) = work.epoll.as_ref() {
         if let Ok(n) = ep.wait(&mut work.events, EpollTimeout::ZERO) {
-            work.rtcp_ready
-                .extend(work.events[..n].iter().map(EpollEvent::data));
+            polled = n;
+            for e in &work.events[..n] {
+                work.ready.insert(e.data());
+            }
         }
     }
     let mut rx = Receiver {
@@ -434,7 +482,7 @@ fn run_tick(sessions: &mut Vec<Session>, work: &mut Work, c: &MediaCounters) {
         bufs: &mut work.bufs,
         fallback,
         epoll: work.epoll.as_ref(),
-        rtcp_ready: &work.rtcp_ready,
+        ready: &work.ready,
         now: Instant::now(),
         wall,
     };
@@ -447,6 +495,8 @@ fn run_tick(sessions: &mut Vec<Session>, work: &mut Work, c: &MediaCounters) {
         }
     }
     work.tally.publish(c);
+    work.ready
+        .remove_all(work.events[..polled].iter().map(EpollEvent::data));
 }
 
 /// Arrival time in 8 kHz sample units (wrapping), the RTP timestamp clock of G.711.
@@ -459,10 +509,10 @@ struct Receiver<'a> {
     headers: &'a mut MultiHeaders<SockaddrStorage>,
     bufs: &'a mut [[u8; DATAGRAM]; RECV_BATCH],
     fallback: u32,
-    /// The driver's RTCP poller, if it could be created.
+    /// The driver's poller, if it could be created.
     epoll: Option<&'a Epoll>,
-    /// RTCP sockets (by descriptor) the poller found readable at the start of the tick.
-    rtcp_ready: &'a [u64],
+    /// Sockets (by descriptor) the poller found readable at the start of the tick.
+    ready: &'a FdSet,
     /// The tick's time, for RTCP report scheduling and delays since the peer's last SR.
     now: Instant,
     /// The tick's wall-clock time, for SR NTP timestamps.
@@ -478,8 +528,9 @@ fn std_addr(a: &SockaddrStorage) -> Option<SocketAddr> {
 
 struct Leg {
     sock: UdpSocket,
+    rtp_poll: Poll,
     rtcp: Option<RtcpLeg>,
-    rtcp_poll: RtcpPoll,
+    rtcp_poll: Poll,
     remote: Option<SocketAddr>,
     /// The address the leg's SDP gave last.
     signalled: Option<SocketAddr>,
@@ -493,17 +544,39 @@ struct Leg {
     dtmf: DtmfDetector,
     /// Losses already added to the counters.
     lost_reported: u64,
+    /// Ticks since the leg's last packet ([`SOURCE_IDLE_TICKS`] and more: it is not heard).
+    quiet_ticks: u32,
 }
 
-/// Whether a leg's RTCP socket is in its driver's poller.
+/// Whether a socket of a leg is in its driver's poller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum RtcpPoll {
-    /// Not yet (the leg's first tick adds it).
+enum Poll {
+    /// Not yet (the leg's first tick adds it, and reads it).
     New,
     /// Read when the poller says it is readable.
     Polled,
     /// No poller: read at every tick.
     EveryTick,
+}
+
+impl Poll {
+    /// Whether `sock` is to be read at this tick; a new socket joins the poller first.
+    fn due(&mut self, sock: &UdpSocket, rx: &Receiver<'_>) -> bool {
+        let fd = sock.as_raw_fd() as u64;
+        match *self {
+            Poll::Polled => rx.ready.contains(fd),
+            Poll::EveryTick => true,
+            Poll::New => {
+                let added = rx.epoll.is_some_and(|ep| {
+                    ep.add(sock, EpollEvent::new(EpollFlags::EPOLLIN, fd))
+                        .is_ok()
+                });
+                // Without a poller the socket is simply read at every tick.
+                *self = if added { Poll::Polled } else { Poll::EveryTick };
+                true
+            }
+        }
+    }
 }
 
 impl Leg {
@@ -516,8 +589,9 @@ impl Leg {
         let _ = nsock::setsockopt(&rtp, nsock::sockopt::ReceiveTimestampns, &true);
         Ok(Leg {
             sock: rtp,
+            rtp_poll: Poll::New,
             rtcp: rtcp.and_then(|s| RtcpLeg::new(s, Instant::now()).ok()),
-            rtcp_poll: RtcpPoll::New,
+            rtcp_poll: Poll::New,
             remote: spec.remote,
             signalled: spec.remote,
             latched: false,
@@ -529,6 +603,7 @@ impl Leg {
             primed: false,
             dtmf: DtmfDetector::default(),
             lost_reported: 0,
+            quiet_ticks: SOURCE_IDLE_TICKS,
         })
     }
 
@@ -541,6 +616,10 @@ impl Leg {
 
     /// Reads every datagram waiting on the RTP socket; key presses go to `digits`.
     fn receive_rtp(&mut self, rx: &mut Receiver<'_>, tally: &mut Tally, digits: &mut Vec<char>) {
+        self.quiet_ticks = self.quiet_ticks.saturating_add(1);
+        if !self.rtp_poll.due(&self.sock, rx) {
+            return;
+        }
         let fd = self.sock.as_raw_fd();
         for _ in 0..MAX_RECV_ROUNDS {
             let mut iovs = rx.bufs.each_mut().map(|b| [IoSliceMut::new(b)]);
@@ -601,6 +680,7 @@ impl Leg {
             tally.malformed += 1;
             return None;
         };
+        self.quiet_ticks = 0;
         // Symmetric RTP (RFC 4961): answer where the media comes from (callers behind NAT).
         if !self.latched || self.remote != Some(from) {
             self.remote = Some(from);
@@ -629,6 +709,11 @@ impl Leg {
             tally.samples_dropped += excess as u64;
         }
         None
+    }
+
+    /// Whether the leg's phone sent a packet in the last [`SOURCE_IDLE_TICKS`].
+    fn heard(&self) -> bool {
+        self.quiet_ticks < SOURCE_IDLE_TICKS
     }
 
     /// The next 20 ms of what this leg said (silence when nothing is buffered).
@@ -697,20 +782,7 @@ impl Leg {
         let Some(r) = self.rtcp.as_mut() else {
             return;
         };
-        let fd = r.socket().as_raw_fd();
-        if self.rtcp_poll == RtcpPoll::New {
-            let added = rx.epoll.is_some_and(|ep| {
-                ep.add(r.socket(), EpollEvent::new(EpollFlags::EPOLLIN, fd as u64))
-                    .is_ok()
-            });
-            // Without a poller the socket is simply read at every tick.
-            self.rtcp_poll = if added {
-                RtcpPoll::Polled
-            } else {
-                RtcpPoll::EveryTick
-            };
-        }
-        if self.rtcp_poll == RtcpPoll::EveryTick || rx.rtcp_ready.contains(&(fd as u64)) {
+        if self.rtcp_poll.due(r.socket(), rx) {
             let d = r.drain(&mut rx.bufs[0], rx.now);
             tally.rtcp_in += d.valid;
             tally.rtcp_malformed += d.malformed;
@@ -843,8 +915,13 @@ impl Session {
                 r.push(&from_caller, &from_op);
             }
             let sup_mode = self.supervisor.as_ref().map(|(_, m)| *m);
+            // Who is sending at all: a leg hears a mix only while a source of it is.
+            let caller_on = caller.heard();
+            let op_on = op.heard();
+            let mut sup_on = false;
             if let Some((s, _)) = self.supervisor.as_mut() {
                 s.pop_frame(&mut from_sup);
+                sup_on = s.heard();
             }
             if let Some((by, music, pos)) = self.hold.as_mut() {
                 // On hold: the held party hears music, the holder nothing; the recording
@@ -863,22 +940,22 @@ impl Session {
                 // The caller hears the operator (and the supervisor when barging).
                 if sup_mode == Some(MonitorMode::Barge) {
                     mix(&mut mixed, &[&from_op, &from_sup]);
-                    caller.send(Some(&mixed), out, tally);
+                    caller.send((op_on || sup_on).then_some(&mixed), out, tally);
                 } else {
-                    caller.send(Some(&from_op), out, tally);
+                    caller.send(op_on.then_some(&from_op), out, tally);
                 }
                 // The operator hears the caller (and the supervisor unless only listening).
                 match sup_mode {
                     Some(MonitorMode::Whisper) | Some(MonitorMode::Barge) => {
                         mix(&mut mixed, &[&from_caller, &from_sup]);
-                        op.send(Some(&mixed), out, tally);
+                        op.send((caller_on || sup_on).then_some(&mixed), out, tally);
                     }
-                    _ => op.send(Some(&from_caller), out, tally),
+                    _ => op.send(caller_on.then_some(&from_caller), out, tally),
                 }
             }
             if let Some((s, _)) = self.supervisor.as_mut() {
                 mix(&mut mixed, &[&from_caller, &from_op]);
-                s.send(Some(&mixed), out, tally);
+                s.send((caller_on || op_on).then_some(&mixed), out, tally);
             }
             tally.frames_bridged += 1;
         } else {
@@ -1007,6 +1084,13 @@ impl Session {
         }
     }
 
+    /// The driver's sockets this session's legs hold (RTP and RTCP).
+    fn sockets(&self) -> usize {
+        let legs =
+            1 + usize::from(self.operator.is_some()) + usize::from(self.supervisor.is_some());
+        2 * legs
+    }
+
     /// Closes the recording and reports the end to the actor.
     fn finish(mut self, tally: &mut Tally, c: &MediaCounters) {
         drop(self.recording.take());
@@ -1085,6 +1169,21 @@ fn mix(out: &mut [i16; FRAME], parts: &[&[i16; FRAME]]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ready_set_answers_for_each_descriptor_and_empties() {
+        let mut set = FdSet::default();
+        let fds = [0u64, 5, 63, 64, 1000, 65_535];
+        for fd in fds {
+            set.insert(fd);
+        }
+        for fd in 0..66_000u64 {
+            assert_eq!(set.contains(fd), fds.contains(&fd), "descriptor {fd}");
+        }
+        set.remove_all(fds.into_iter());
+        assert!((0..66_000u64).all(|fd| !set.contains(fd)));
+        assert!(set.words.iter().all(|w| *w == 0));
+    }
 
     #[test]
     fn player_reports_each_play_once_and_loops_music() {
