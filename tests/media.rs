@@ -12,6 +12,7 @@ use common::*;
 use navbat::media::{g711, rtp, Codec};
 use serde_json::json;
 use std::net::{SocketAddr, UdpSocket};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,11 +48,12 @@ impl Phone {
     /// A phone that listens and, with `talk`, says a tone of that frequency (Hz). A multiple
     /// of 50 Hz fills every 20 ms frame with whole periods, so [`tone_share`] tells tones apart.
     fn start_tone(talk: Option<(Codec, f64)>) -> Phone {
-        Phone::start_tone_after(talk, Duration::ZERO)
+        Phone::start_tone_quiet(talk, Vec::new())
     }
 
-    /// [`Phone::start_tone`], keeping quiet for `quiet` after it first hears something.
-    fn start_tone_after(talk: Option<(Codec, f64)>, quiet: Duration) -> Phone {
+    /// [`Phone::start_tone`], sending nothing during the `quiet` spans (times since it
+    /// first heard something).
+    fn start_tone_quiet(talk: Option<(Codec, f64)>, quiet: Vec<Range<Duration>>) -> Phone {
         let sock = Arc::new(UdpSocket::bind("127.0.0.1:0").expect("bind phone"));
         sock.set_read_timeout(Some(Duration::from_millis(50)))
             .unwrap();
@@ -98,11 +100,10 @@ impl Phone {
                     let Some(to) = *remote.lock().unwrap() else {
                         continue;
                     };
-                    if first_heard
+                    let since = first_heard
                         .get_or_insert_with(std::time::Instant::now)
-                        .elapsed()
-                        < quiet
-                    {
+                        .elapsed();
+                    if quiet.iter().any(|span| span.contains(&since)) {
                         continue;
                     }
                     let tone: Vec<i16> = (0..160)
@@ -636,6 +637,8 @@ fn whisper_reaches_only_the_operator_and_barge_reaches_both() {
 
 /// How long the operator's phone of the next test keeps quiet after it first hears the caller.
 const OPERATOR_QUIET: Duration = Duration::from_secs(3);
+/// When it pauses again after talking for a second, and for how long.
+const OPERATOR_PAUSE: Range<Duration> = Duration::from_secs(4)..Duration::from_secs(5);
 
 #[test]
 fn a_bridge_relays_what_a_phone_sends_and_makes_up_nothing_for_a_quiet_one() {
@@ -648,12 +651,15 @@ fn a_bridge_relays_what_a_phone_sends_and_makes_up_nothing_for_a_quiet_one() {
             .reserve_after_secs(600),
     );
     // The operator's phone sends nothing at first (a phone with its microphone muted by
-    // DTX, or whose RTP is lost on the way), then talks.
-    let op_media = Phone::start_tone_after(Some((Codec::Pcmu, OPERATOR_HZ)), OPERATOR_QUIET);
+    // DTX, or whose RTP is lost on the way), then talks, pauses for a second and talks on.
+    let op_media = Phone::start_tone_quiet(
+        Some((Codec::Pcmu, OPERATOR_HZ)),
+        vec![Duration::ZERO..OPERATOR_QUIET, OPERATOR_PAUSE],
+    );
     let mut op_sipp = answering_phone(&navbat, "1001", &op_media);
     navbat.wait_operator("1001", "available");
     let caller_media = Phone::start_tone(Some((Codec::Pcma, CALLER_HZ)));
-    let sipp = caller_by_info(&navbat, "caller", &caller_media, 8_000);
+    let sipp = caller_by_info(&navbat, "caller", &caller_media, 10_000);
     let answered = navbat.wait_for_event("call_answered", Duration::from_secs(40), |_| true);
     let call = answered["call"].as_str().unwrap().to_string();
 
@@ -662,9 +668,21 @@ fn a_bridge_relays_what_a_phone_sends_and_makes_up_nothing_for_a_quiet_one() {
         (packets_with_tone(&op_media.received(), CALLER_HZ) >= HEARD).then_some(())
     });
     let bridged_at = op_media.received()[0].at;
-    wait_until("the caller hears the operator", EVENT_DEADLINE, || {
-        (packets_with_tone(&caller_media.received(), OPERATOR_HZ) >= HEARD).then_some(())
-    });
+    // The operator's voice reaches the caller after the pause too (its socket, read at
+    // every tick while it talked, went back to the poller while it was quiet).
+    let resumed = bridged_at + OPERATOR_PAUSE.end + Duration::from_millis(200);
+    wait_until(
+        "the caller hears the operator after the pause",
+        Duration::from_secs(30),
+        || {
+            let after: Vec<Received> = caller_media
+                .received()
+                .into_iter()
+                .filter(|p| p.at > resumed)
+                .collect();
+            (packets_with_tone(&after, OPERATOR_HZ) >= HEARD).then_some(())
+        },
+    );
     sipp.wait_success();
     navbat.wait_for_event("call_finished", EVENT_DEADLINE, |e| {
         e["call"] == call.as_str() && e["outcome"] == "answered"
