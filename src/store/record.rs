@@ -351,13 +351,12 @@ pub struct Rows {
     pub unreadable: usize,
 }
 
-/// Adds a recording's start or end to the batch, merged into the row of the same recording
-/// already there (one row per key and statement: Postgres refuses to upsert a row twice in
-/// one `INSERT`). The merge follows the database's: known values win over unknown ones, the
-/// end's length, size and checksum over the start's nothing.
 /// Adds a recording's start or end to the batch's rows, merged into the row of the same
-/// recording if the batch has one (`seen`: recording uid -> index in `rows`; a batch holds
-/// hundreds of recordings at a thousand calls a second, so it is not searched row by row).
+/// recording if the batch has one (one row per key and statement: Postgres refuses to upsert
+/// a row twice in one `INSERT`). `seen` maps a recording uid to its index in `rows`: a batch
+/// holds hundreds of recordings at a thousand calls a second, so it is not searched row by
+/// row. The merge follows the database's: known values win over unknown ones, the end's
+/// length, size and checksum over the start's nothing.
 fn merge_recording(
     rows: &mut Vec<RecordingRow>,
     seen: &mut HashMap<String, usize>,
