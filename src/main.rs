@@ -348,6 +348,7 @@ fn main() -> std::process::ExitCode {
                     return std::process::ExitCode::from(1);
                 }
             };
+            raise_open_files_limit();
             match run(config, cli.config.is_none()) {
                 Ok(()) => std::process::ExitCode::SUCCESS,
                 Err(e) => {
@@ -356,6 +357,23 @@ fn main() -> std::process::ExitCode {
                 }
             }
         }
+    }
+}
+
+/// Raises the soft limit of open descriptors to the hard one. Each call holds four RTP/RTCP
+/// sockets (and ended calls' pairs wait to be handed out again), so 300 channels alone pass
+/// the soft limit of 1,024 that systemd and most shells give; servers raise it as they start.
+fn raise_open_files_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => tracing::info!(from = soft, to = hard, "open files limit raised"),
+            Err(e) => {
+                tracing::warn!(soft, hard, error = %e, "open files limit could not be raised; fix: raise LimitNOFILE (systemd) or ulimit -n")
+            }
+        },
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "open files limit could not be read"),
     }
 }
 

@@ -22,7 +22,7 @@ use crate::config::Config;
 use crate::events::{CallOutcome, Event, EventKind, EventSink};
 use metrics::Unit;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, OnceLock};
 
 // ---------------------------------------------------------------------------------------
@@ -180,6 +180,12 @@ pub const MEDIA_DROPS: &str = "navbat_media_drops_total";
 pub const RECORDING_BYTES: &str = "navbat_recording_bytes_total";
 /// Recordings in progress.
 pub const RECORDINGS_OPEN: &str = "navbat_recordings_open";
+/// RTP/RTCP port pairs handed to a call again after an earlier call ended.
+pub const RTP_PORTS_REUSED: &str = "navbat_rtp_ports_reused_total";
+/// RTP/RTCP port pairs of ended calls waiting to be handed out again.
+pub const RTP_PORTS_SPARE: &str = "navbat_rtp_ports_spare";
+/// Spare RTP/RTCP port pairs closed because RTP kept arriving after their call ended.
+pub const RTP_PORTS_STREAMED_ON: &str = "navbat_rtp_ports_streamed_on_total";
 /// The mean QA score of the last 30 days, per cent, by tenant (refreshed by the QA job).
 pub const QA_SCORE_MEAN: &str = "navbat_qa_score_mean_percent";
 /// QA evaluations of the last 30 days, by tenant.
@@ -349,6 +355,9 @@ pub const CATALOGUE: &[MetricSpec] = &[
     live(MEDIA_DROPS, Counter, Unit::Count, &["reason"], "Media work shed or failed: send_buffer_full, send_error, malformed (datagrams that are not RTP), rtcp_malformed (datagrams on RTCP ports that are not RTCP), playout_overflow (20 ms frames of inbound audio dropped because a leg's 200 ms buffer was full), command_shed, recording_shed (20 ms recording frames the writer could not take), recording_failed (recordings that could not be written). Should stay 0."),
     live(RECORDING_BYTES, Counter, Unit::Bytes, &["tenant"], "Bytes of call recordings written (WAV headers included), by tenant."),
     live(RECORDINGS_OPEN, Gauge, Unit::Count, &[], "Call recordings in progress."),
+    live(RTP_PORTS_REUSED, Counter, Unit::Count, &[], "RTP/RTCP socket pairs handed to a new call after an earlier call ended (read empty after a 0.5 s wait), instead of being closed and bound afresh."),
+    live(RTP_PORTS_SPARE, Gauge, Unit::Count, &[], "RTP/RTCP socket pairs of ended calls waiting to be handed out again (at most half the port range; unused ones are closed after a minute)."),
+    live(RTP_PORTS_STREAMED_ON, Counter, Unit::Count, &[], "Spare RTP/RTCP socket pairs closed instead of handed out because RTP kept arriving through two 0.5 s waits after their call ended (a phone streaming on, or RTP sprayed at the port range). Should stay near 0."),
     live(QA_SCORE_MEAN, Gauge, Unit::Percent, &["tenant"], "The mean QA score (D17) of the tenant's evaluations of the last 30 days, 0 to 100; refreshed hourly by the QA job and after each evaluation."),
     live(QA_EVALUATIONS_30D, Gauge, Unit::Count, &["tenant"], "QA evaluations (not calibration) of the tenant saved in the last 30 days."),
     live("navbat_requests_registered_total", Counter, Unit::Count, &["tenant", "channel"], "Requests registered (C2), by channel: phone, email, telegram, web."),
@@ -596,8 +605,9 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub struct LabelSpace {
     tenants: Vec<TenantLabels>,
     queues: Vec<QueueLabels>,
-    /// Configured operator extensions (never labels; they bound the sink's maps).
-    operators: Vec<String>,
+    /// Configured operator extensions (never labels; they bound the sink's maps). A set:
+    /// every operator state event asks, and a list of 600 cost a scan each time.
+    operators: HashSet<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -791,9 +801,11 @@ impl LabelSpace {
             metrics::counter!(MAILBOX_SHED, "mailbox" => mailbox).increment(0);
         }
         metrics::counter!(JOURNAL_WAITS).increment(0);
-        for name in [MEDIA_SESSIONS, RECORDINGS_OPEN] {
+        for name in [MEDIA_SESSIONS, RECORDINGS_OPEN, RTP_PORTS_SPARE] {
             metrics::gauge!(name).set(0.0);
         }
+        metrics::counter!(RTP_PORTS_REUSED).increment(0);
+        metrics::counter!(RTP_PORTS_STREAMED_ON).increment(0);
         for method in ["INVITE", "BYE", "CANCEL", "OPTIONS", "INFO", "other"] {
             metrics::counter!(SIP_TIMEOUTS, "method" => method).absolute(0);
         }
@@ -1140,7 +1152,7 @@ impl MetricsSink {
 
     /// Extensions key the sink's maps only when configured, so the maps stay bounded.
     fn is_operator(&self, ext: &str) -> bool {
-        self.labels.operators.iter().any(|o| o == ext)
+        self.labels.operators.contains(ext)
     }
 }
 
@@ -1194,6 +1206,14 @@ pub fn export_media(media: &crate::media::MediaEngine) {
         metrics::counter!(RECORDING_BYTES, "tenant" => tenant).absolute(bytes);
     }
     metrics::gauge!(RECORDINGS_OPEN).set(r.open.load(Relaxed) as f64);
+}
+
+/// The RTP port pool's reuse counter and spare pairs, once a second.
+pub fn export_ports(ports: &crate::media::PortPool) {
+    use std::sync::atomic::Ordering::Relaxed;
+    metrics::counter!(RTP_PORTS_REUSED).absolute(ports.reused.load(Relaxed));
+    metrics::gauge!(RTP_PORTS_SPARE).set(ports.spare_count() as f64);
+    metrics::counter!(RTP_PORTS_STREAMED_ON).absolute(ports.streamed_on.load(Relaxed));
 }
 
 #[cfg(test)]

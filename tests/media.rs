@@ -714,6 +714,92 @@ fn a_bridge_relays_what_a_phone_sends_and_makes_up_nothing_for_a_quiet_one() {
     );
 }
 
+/// A finished call's RTP sockets go to the next call instead of being closed and bound
+/// afresh (`navbat_rtp_ports_reused_total`), and that call's parties hear each other on
+/// them. A pair whose old phone streams on into it after the call is not handed out: that
+/// phone hears nothing of the next call.
+#[test]
+fn a_finished_call_s_sockets_serve_the_next_call_but_not_while_its_phone_streams_on() {
+    const CALLER2_HZ: f64 = 800.0;
+    const OPERATOR2_HZ: f64 = 300.0;
+    let dir = TestDir::new("media-reuse-prompts");
+    let prompts = shared_prompts(dir.path());
+    let navbat = Navbat::start(
+        "media-reuse",
+        TestConfig::default()
+            .prompts_dir(&prompts)
+            .reserve_after_secs(600),
+    );
+    // The first call. Its caller's phone goes on sending to navbat after the call ends.
+    let op1 = Phone::start_tone(Some((Codec::Pcmu, OPERATOR_HZ)));
+    let mut op1_sipp = answering_phone(&navbat, "1001", &op1);
+    navbat.wait_operator("1001", "available");
+    let stray = Phone::start_tone(Some((Codec::Pcma, CALLER_HZ)));
+    let sipp1 = caller_by_info(&navbat, "caller1", &stray, 2_000);
+    let first = navbat.wait_for_event("call_answered", Duration::from_secs(40), |_| true);
+    let first = first["call"].as_str().unwrap().to_string();
+    wait_until("the first call is bridged", EVENT_DEADLINE, || {
+        (packets_with_tone(&op1.received(), CALLER_HZ) >= HEARD).then_some(())
+    });
+    sipp1.wait_success();
+    navbat.wait_for_event("call_finished", EVENT_DEADLINE, |e| {
+        e["call"] == first.as_str()
+    });
+    op1_sipp.wait();
+    // The operator's phone stops with its call; the pairs wait out their 0.5 s.
+    drop(op1);
+    let reused_before = metric(&navbat, "navbat_rtp_ports_reused_total").unwrap_or(0.0);
+    thread::sleep(Duration::from_secs(1));
+
+    // The second call, on the first call's sockets.
+    let op2 = Phone::start_tone(Some((Codec::Pcmu, OPERATOR2_HZ)));
+    let mut op2_sipp = answering_phone(&navbat, "1001", &op2);
+    navbat.wait_operator("1001", "available");
+    let second_from = SystemTime::now();
+    let caller2 = Phone::start_tone(Some((Codec::Pcma, CALLER2_HZ)));
+    let sipp2 = caller_by_info(&navbat, "caller2", &caller2, 4_000);
+    let second = navbat.wait_for_event("call_answered", Duration::from_secs(40), |e| {
+        e["call"] != first.as_str()
+    });
+    let second = second["call"].as_str().unwrap().to_string();
+    wait_until(
+        "the second call's parties hear each other",
+        EVENT_DEADLINE,
+        || {
+            (packets_with_tone(&op2.received(), CALLER2_HZ) >= HEARD
+                && packets_with_tone(&caller2.received(), OPERATOR2_HZ) >= HEARD)
+                .then_some(())
+        },
+    );
+    wait_until(
+        "a pair of the first call was handed out again",
+        EVENT_DEADLINE,
+        || (metric(&navbat, "navbat_rtp_ports_reused_total")? > reused_before).then_some(()),
+    );
+    sipp2.wait_success();
+    navbat.wait_for_event("call_finished", EVENT_DEADLINE, |e| {
+        e["call"] == second.as_str()
+    });
+    op2_sipp.wait();
+
+    // The phone that streamed on heard nothing of the second call.
+    let leaked = stray
+        .received()
+        .iter()
+        .filter(|p| p.at > second_from)
+        .count();
+    assert_eq!(
+        leaked, 0,
+        "the first call's phone, still streaming, got {leaked} packets of the second call"
+    );
+    // Nor did the second call's operator hear that phone.
+    assert_eq!(
+        packets_with_tone(&op2.received(), CALLER_HZ),
+        0,
+        "the second call's operator heard the first call's caller"
+    );
+}
+
 #[test]
 fn waiting_caller_hears_place_and_expected_wait_periodically() {
     let dir = TestDir::new("media-announce-prompts");

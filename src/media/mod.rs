@@ -1,6 +1,7 @@
 //! Media (RTP/AVP, RFC 3550/3551): the router anchors every call's audio.
 //!
-//! - [`PortPool`] hands out RTP/RTCP socket pairs from the configured range;
+//! - [`PortPool`] hands out RTP/RTCP socket pairs from the configured range, and hands a
+//!   finished call's pair to a later call after a short wait;
 //! - [`g711`], [`rtp`], [`dtmf`] are pure codecs and parsers;
 //! - [`prompts`] loads the recordings the IVR and the queue play;
 //! - [`recorder`] writes stereo WAV recordings off the packet path;
@@ -22,9 +23,11 @@ pub mod session;
 
 pub use session::{HoldBy, LegSpec, MediaCommand, MediaEvent, MediaHandle, MediaMsg, MonitorMode};
 
+use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// A G.711 codec as negotiated in SDP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -97,20 +100,58 @@ pub const PAYLOAD_NAMES: [&str; PAYLOAD_CLASSES] = ["pcmu", "pcma", "telephone_e
 /// Jitter samples kept for the metrics poller at most; more are dropped (counted).
 pub const JITTER_SAMPLES_MAX: usize = 16_384;
 
-/// Hands out RTP/RTCP port pairs from the configured range.
+/// Hands out RTP/RTCP port pairs from the configured range, and takes back the pairs of
+/// finished calls to hand out again (a bound socket costs the kernel a `socket`, a `bind`
+/// and a `close` to make and unmake, four sockets a call).
 #[derive(Debug)]
 pub struct PortPool {
     ip: IpAddr,
     min: u16,
     max: u16,
     cursor: AtomicU32,
+    spares: Mutex<VecDeque<Spare>>,
+    /// Spare pairs kept at most: half the range, so that fresh binds still find free
+    /// ports, and at most [`SPARES_MAX`].
+    spares_max: usize,
+    /// Pairs handed out again (for the metrics and the tests).
+    pub reused: AtomicU64,
+    /// Spare pairs closed because a phone streamed on into them.
+    pub streamed_on: AtomicU64,
 }
 
-/// A bound RTP socket (and its RTCP neighbour), released on drop.
+/// A finished call's pair waits this long before another call gets it: the last packets
+/// of the previous call's phones (in flight when the BYE went) arrive meanwhile and are
+/// read away before the new call starts, so symmetric RTP does not latch the new call onto
+/// them. Closing and binding afresh would give no more: the kernel hands a closed port to
+/// the next `bind` at once, and a range of 500 pairs comes round in half a second at
+/// 500 calls a second.
+pub const SPARE_QUARANTINE: Duration = Duration::from_millis(500);
+/// A spare pair nobody took for this long is closed (descriptors go back after a peak).
+pub const SPARE_IDLE: Duration = Duration::from_secs(60);
+/// Spare pairs kept at most, whatever the range.
+pub const SPARES_MAX: usize = 4_096;
+/// Datagrams read away from a spare's socket at most before it is handed out again.
+const SPARE_DRAIN_MAX: usize = 256;
+
+#[derive(Debug)]
+struct Spare {
+    since: Instant,
+    rtp: UdpSocket,
+    rtcp: Option<UdpSocket>,
+    /// It got RTP during its first wait and is waiting a second time.
+    waited_again: bool,
+}
+
+/// A bound RTP socket (and its RTCP neighbour), released on drop, or handed back to its
+/// pool by the media session that used it ([`PortPool::give_back`]).
 #[derive(Debug)]
 pub struct RtpPort {
     rtp: UdpSocket,
     rtcp: Option<UdpSocket>,
+    /// The pool to give the sockets back to when the call ends.
+    home: Option<Arc<PortPool>>,
+    /// The sockets were a finished call's: already non-blocking and tuned.
+    reused: bool,
 }
 
 impl RtpPort {
@@ -119,12 +160,6 @@ impl RtpPort {
         self.rtp
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
-    }
-
-    /// The sockets, for the media task: RTP, and RTCP when port + 1 was free (read and
-    /// reported on by [`rtcp::RtcpLeg`]).
-    pub fn into_sockets(self) -> (UdpSocket, Option<UdpSocket>) {
-        (self.rtp, self.rtcp)
     }
 }
 
@@ -140,16 +175,32 @@ pub struct PortsExhausted {
 impl PortPool {
     /// A pool over `min..=max` on `ip`.
     pub fn new(ip: IpAddr, min: u16, max: u16) -> Arc<PortPool> {
+        let first = min + (min % 2);
+        let pairs = usize::from(max.saturating_sub(first)) / 2 + 1;
         Arc::new(PortPool {
             ip,
             min,
             max,
             cursor: AtomicU32::new(0),
+            spares: Mutex::new(VecDeque::new()),
+            spares_max: (pairs / 2).min(SPARES_MAX),
+            reused: AtomicU64::new(0),
+            streamed_on: AtomicU64::new(0),
         })
     }
 
-    /// Binds the next free even port (RTP) and, when free, the odd one above it (RTCP).
-    pub fn allocate(&self) -> Result<RtpPort, PortsExhausted> {
+    /// A finished call's pair that has waited out [`SPARE_QUARANTINE`], or else the next
+    /// free even port (RTP) and, when free, the odd one above it (RTCP). When the range is
+    /// full, the oldest spare even if its wait is not over (as binding a just-closed port
+    /// would give).
+    pub fn allocate(self: &Arc<Self>) -> Result<RtpPort, PortsExhausted> {
+        self.allocate_at(Instant::now())
+    }
+
+    fn allocate_at(self: &Arc<Self>, now: Instant) -> Result<RtpPort, PortsExhausted> {
+        if let Some(port) = self.take_spare(now, false) {
+            return Ok(port);
+        }
         let first = self.min + (self.min % 2);
         let pairs = (u32::from(self.max.saturating_sub(first)) / 2 + 1).max(1);
         for _ in 0..pairs {
@@ -163,15 +214,116 @@ impl PortPool {
                     .checked_add(1)
                     .filter(|p| *p <= self.max)
                     .and_then(|p| UdpSocket::bind((self.ip, p)).ok());
-                return Ok(RtpPort { rtp, rtcp });
+                return Ok(RtpPort {
+                    rtp,
+                    rtcp,
+                    home: Some(self.clone()),
+                    reused: false,
+                });
             }
         }
-        Err(PortsExhausted {
+        self.take_spare(now, true).ok_or(PortsExhausted {
             ip: self.ip,
             min: self.min,
             max: self.max,
         })
     }
+
+    fn spares(&self) -> std::sync::MutexGuard<'_, VecDeque<Spare>> {
+        self.spares.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The oldest spare when it has waited out the quarantine (or `any`), read empty.
+    ///
+    /// A pair that got RTP while it waited (the last packets of a phone that had not yet
+    /// heard the BYE) waits once more; one that gets RTP in its second wait as well has a
+    /// phone streaming on into it, and is closed rather than handed to a call that
+    /// symmetric RTP would then latch onto that phone.
+    fn take_spare(self: &Arc<Self>, now: Instant, any: bool) -> Option<RtpPort> {
+        loop {
+            let (spare, stale) = {
+                let mut spares = self.spares();
+                let mut stale = Vec::new();
+                while spares
+                    .front()
+                    .is_some_and(|s| now.saturating_duration_since(s.since) >= SPARE_IDLE)
+                {
+                    stale.extend(spares.pop_front());
+                }
+                let due = spares.front().is_some_and(|s| {
+                    any || now.saturating_duration_since(s.since) >= SPARE_QUARANTINE
+                });
+                (if due { spares.pop_front() } else { None }, stale)
+            };
+            drop(stale); // closed outside the lock
+            let mut spare = spare?;
+            let heard = drain(&spare.rtp);
+            if let Some(rtcp) = &spare.rtcp {
+                drain(rtcp);
+            }
+            if heard > 0 {
+                if spare.waited_again {
+                    self.streamed_on.fetch_add(1, Ordering::Relaxed);
+                    continue; // closed
+                }
+                if !any {
+                    spare.since = now;
+                    spare.waited_again = true;
+                    self.spares().push_back(spare);
+                    continue;
+                }
+            }
+            self.reused.fetch_add(1, Ordering::Relaxed);
+            return Some(RtpPort {
+                rtp: spare.rtp,
+                rtcp: spare.rtcp,
+                home: Some(self.clone()),
+                reused: true,
+            });
+        }
+    }
+
+    /// Takes back a finished call's sockets (non-blocking, out of every poller); closes
+    /// them instead when enough pairs are spare.
+    pub fn give_back(&self, rtp: UdpSocket, rtcp: Option<UdpSocket>) {
+        self.give_back_at(Instant::now(), rtp, rtcp);
+    }
+
+    fn give_back_at(&self, now: Instant, rtp: UdpSocket, rtcp: Option<UdpSocket>) {
+        let mut spares = self.spares();
+        if spares.len() < self.spares_max {
+            spares.push_back(Spare {
+                since: now,
+                rtp,
+                rtcp,
+                waited_again: false,
+            });
+        } else {
+            drop(spares);
+            drop((rtp, rtcp));
+        }
+    }
+
+    /// Spare pairs held now.
+    pub fn spare_count(&self) -> usize {
+        self.spares().len()
+    }
+}
+
+/// Reads away what waits on a non-blocking socket (a previous call's late packets, a
+/// queued ICMP error), up to a bound; the datagrams read.
+fn drain(sock: &UdpSocket) -> usize {
+    let mut buf = [0u8; 1_500];
+    let mut got = 0;
+    for _ in 0..SPARE_DRAIN_MAX {
+        match sock.recv_from(&mut buf) {
+            Ok(_) => got += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            // An error queued on the socket (port unreachable) is taken by this read.
+            Err(_) => {}
+        }
+    }
+    got
 }
 
 /// Process-wide media counters. The media drivers add to them once per 20 ms tick (summed
@@ -345,5 +497,126 @@ mod tests {
         drop((a, b, c));
         assert!(pool.allocate().is_ok());
         drop(d);
+    }
+
+    fn nothing_to_read(sock: &UdpSocket) -> bool {
+        let mut buf = [0u8; 64];
+        matches!(sock.recv_from(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+    }
+
+    /// Gives a pair back as a media session does: non-blocking sockets.
+    fn give_back(pool: &PortPool, port: RtpPort, at: Instant) -> u16 {
+        let p = port.addr().port();
+        port.rtp.set_nonblocking(true).unwrap();
+        if let Some(rtcp) = &port.rtcp {
+            rtcp.set_nonblocking(true).unwrap();
+        }
+        pool.give_back_at(at, port.rtp, port.rtcp);
+        p
+    }
+
+    #[test]
+    fn a_finished_call_s_pair_goes_to_another_call_after_its_wait_and_read_empty() {
+        let base = free_block_of_8();
+        let pool = PortPool::new("127.0.0.1".parse().unwrap(), base, base + 7);
+        let t0 = Instant::now();
+        let a = pool.allocate_at(t0).unwrap();
+        assert!(!a.reused);
+        let a_rtcp = a.rtcp.as_ref().unwrap().local_addr().unwrap();
+        let phone = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let a_port = give_back(&pool, a, t0);
+        assert_eq!(pool.spare_count(), 1);
+
+        // Within the wait another call gets a pair of its own.
+        let b = pool.allocate_at(t0 + SPARE_QUARANTINE / 2).unwrap();
+        assert_ne!(b.addr().port(), a_port);
+        assert!(!b.reused);
+        // The last RTCP of the finished call's phone arrives meanwhile (RTCP does not
+        // count as a phone streaming on).
+        phone.send_to(b"late rtcp", a_rtcp).unwrap();
+
+        // After it, the finished call's sockets, read empty.
+        let c = pool.allocate_at(t0 + SPARE_QUARANTINE).unwrap();
+        assert_eq!(c.addr().port(), a_port);
+        assert!(c.reused);
+        assert!(nothing_to_read(&c.rtp));
+        assert!(nothing_to_read(c.rtcp.as_ref().unwrap()));
+        assert_eq!(pool.reused.load(Ordering::Relaxed), 1);
+        assert_eq!(pool.spare_count(), 0);
+        // The new call's phone is heard on the same socket.
+        phone.send_to(b"new", c.rtp.local_addr().unwrap()).unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(c.rtp.recv_from(&mut buf).unwrap().0, 3);
+    }
+
+    #[test]
+    fn a_pair_that_gets_rtp_waits_again_and_is_closed_when_a_phone_streams_on() {
+        let base = free_block_of_8();
+        let pool = PortPool::new("127.0.0.1".parse().unwrap(), base, base + 7);
+        let t0 = Instant::now();
+        let phone = UdpSocket::bind("127.0.0.1:0").unwrap();
+
+        // A phone's last packets, in flight when the BYE went: the pair waits once more,
+        // and is then handed out read empty.
+        let a = pool.allocate_at(t0).unwrap();
+        let a_rtp = a.rtp.local_addr().unwrap();
+        let a_port = give_back(&pool, a, t0);
+        phone.send_to(b"straggler", a_rtp).unwrap();
+        let other = pool.allocate_at(t0 + SPARE_QUARANTINE).unwrap();
+        assert_ne!(other.addr().port(), a_port);
+        assert!(!other.reused);
+        assert_eq!(pool.spare_count(), 1);
+        let again = pool.allocate_at(t0 + 2 * SPARE_QUARANTINE).unwrap();
+        assert_eq!(again.addr().port(), a_port);
+        assert!(again.reused);
+        assert!(nothing_to_read(&again.rtp));
+
+        // A phone that streams on into the pair through both waits: it is closed.
+        let t1 = t0 + 3 * SPARE_QUARANTINE;
+        let again_port = give_back(&pool, again, t1);
+        assert_eq!(again_port, a_port);
+        phone.send_to(b"rtp", a_rtp).unwrap();
+        let fresh = pool.allocate_at(t1 + SPARE_QUARANTINE).unwrap();
+        assert!(!fresh.reused);
+        phone.send_to(b"rtp", a_rtp).unwrap();
+        let fresh2 = pool.allocate_at(t1 + 2 * SPARE_QUARANTINE).unwrap();
+        assert!(!fresh2.reused);
+        assert_eq!(pool.spare_count(), 0);
+        assert_eq!(pool.streamed_on.load(Ordering::Relaxed), 1);
+        assert_eq!(pool.reused.load(Ordering::Relaxed), 1);
+        drop((other, fresh, fresh2));
+    }
+
+    #[test]
+    fn a_full_range_takes_a_waiting_spare_and_spares_are_bounded_and_closed_when_idle() {
+        let base = free_block_of_8();
+        // Four pairs: two spares at most.
+        let pool = PortPool::new("127.0.0.1".parse().unwrap(), base, base + 7);
+        let t0 = Instant::now();
+        let held: Vec<RtpPort> = (0..4).map(|_| pool.allocate_at(t0).unwrap()).collect();
+        let mut held = held.into_iter();
+        let a = give_back(&pool, held.next().unwrap(), t0);
+        let b = give_back(&pool, held.next().unwrap(), t0);
+        // A third spare is over the bound: closed, its port free again.
+        let c = give_back(&pool, held.next().unwrap(), t0);
+        assert_eq!(pool.spare_count(), 2);
+        let d = held.next().unwrap();
+
+        let soon = t0 + Duration::from_millis(1);
+        let fresh = pool.allocate_at(soon).unwrap();
+        assert_eq!(fresh.addr().port(), c);
+        assert!(!fresh.reused);
+        // Every port is held now: the oldest spare is taken before its wait is over,
+        // rather than refusing the call.
+        let early = pool.allocate_at(soon).unwrap();
+        assert_eq!(early.addr().port(), a);
+        assert!(early.reused);
+        assert_eq!(pool.spare_count(), 1);
+        // A spare nobody took for a minute is closed: its port is bound afresh.
+        let later = pool.allocate_at(t0 + SPARE_IDLE).unwrap();
+        assert_eq!(pool.spare_count(), 0);
+        assert_eq!(later.addr().port(), b);
+        assert!(!later.reused);
+        drop((d, fresh, early, later));
     }
 }

@@ -276,6 +276,11 @@ impl RtcpLeg {
         &self.sock
     }
 
+    /// The socket back, when the leg ends (to be handed to another call).
+    pub fn into_socket(self) -> std::net::UdpSocket {
+        self.sock
+    }
+
     /// Reads what waits on the socket without blocking (up to a bound), validating each
     /// datagram; malformed ones are counted and dropped, never a panic.
     pub fn drain(&mut self, buf: &mut [u8], now: Instant) -> Drained {

@@ -33,7 +33,7 @@ use super::prompts::Clip;
 use super::recorder::{Recording, FRAME};
 use super::rtcp::{self as rtcp_mod, RtcpLeg};
 use super::rtp::{self, OutStream, RecvStats};
-use super::{Codec, MediaCounters, RtpPort, PAYLOAD_CLASSES};
+use super::{Codec, MediaCounters, PortPool, RtpPort, PAYLOAD_CLASSES};
 use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::socket::{
@@ -493,7 +493,7 @@ fn run_tick(sessions: &mut Vec<Session>, work: &mut Work, c: &MediaCounters) {
         if sessions[i].on_tick(&mut rx, &mut work.out, &mut work.digits, &mut work.tally) {
             i += 1;
         } else {
-            sessions.swap_remove(i).finish(&mut work.tally, c);
+            sessions.swap_remove(i).finish(&mut work.tally, c, rx.epoll);
         }
     }
     work.tally.publish(c);
@@ -548,6 +548,8 @@ struct Leg {
     lost_reported: u64,
     /// Ticks since the leg's last packet ([`SOURCE_IDLE_TICKS`] and more: it is not heard).
     quiet_ticks: u32,
+    /// Where the sockets go when the leg ends (to be handed to another call).
+    home: Option<Arc<PortPool>>,
 }
 
 /// Whether a socket of a leg is in its driver's poller.
@@ -569,6 +571,15 @@ enum Poll {
 const HOT_IDLE_TICKS: u32 = 10;
 
 impl Poll {
+    /// Takes `sock` out of the poller; `false` when it is still in it (then it must be
+    /// closed, not handed to another call, which may run on another driver).
+    fn leave(self, sock: &UdpSocket, ep: Option<&Epoll>) -> bool {
+        match self {
+            Poll::Polled => ep.is_some_and(|ep| ep.delete(sock).is_ok()),
+            Poll::New | Poll::Hot { .. } | Poll::EveryTick => true,
+        }
+    }
+
     /// Whether `sock` is to be read at this tick; a new socket joins the poller first.
     fn due(&mut self, sock: &UdpSocket, rx: &Receiver<'_>) -> bool {
         let fd = sock.as_raw_fd() as u64;
@@ -611,14 +622,42 @@ impl Poll {
 }
 
 impl Leg {
+    /// Ends the leg: its counters are added, an RTCP BYE goes out, and its sockets go back
+    /// to their pool out of this driver's poller (or are closed).
+    fn retire(mut self, tally: &mut Tally, ep: Option<&Epoll>) {
+        self.account(tally, false);
+        self.rtcp_bye(tally);
+        let Some(home) = self.home.take() else {
+            return;
+        };
+        if !self.rtp_poll.leave(&self.sock, ep) {
+            return;
+        }
+        let rtcp = match self.rtcp.take() {
+            Some(r) if self.rtcp_poll.leave(r.socket(), ep) => Some(r.into_socket()),
+            Some(_) => return,
+            None => None,
+        };
+        home.give_back(self.sock, rtcp);
+    }
+
     fn new(spec: LegSpec) -> std::io::Result<Leg> {
-        let (rtp, rtcp) = spec.port.into_sockets();
-        rtp.set_nonblocking(true)?;
-        let sock = socket2::SockRef::from(&rtp);
-        // Best effort: without them the leg still works (coarser jitter, smaller buffer).
-        let _ = sock.set_recv_buffer_size(RTP_RECV_BUFFER);
-        let _ = nsock::setsockopt(&rtp, nsock::sockopt::ReceiveTimestampns, &true);
+        let RtpPort {
+            rtp,
+            rtcp,
+            home,
+            reused,
+        } = spec.port;
+        // A finished call's sockets were made ready when they were new.
+        if !reused {
+            rtp.set_nonblocking(true)?;
+            let sock = socket2::SockRef::from(&rtp);
+            // Best effort: without them the leg still works (coarser jitter, smaller buffer).
+            let _ = sock.set_recv_buffer_size(RTP_RECV_BUFFER);
+            let _ = nsock::setsockopt(&rtp, nsock::sockopt::ReceiveTimestampns, &true);
+        }
         Ok(Leg {
+            home,
             sock: rtp,
             rtp_poll: Poll::New,
             rtcp: rtcp.and_then(|s| RtcpLeg::new(s, Instant::now()).ok()),
@@ -918,7 +957,7 @@ impl Session {
         loop {
             match self.rx.try_recv() {
                 Ok(MediaCommand::Stop) | Err(TryRecvError::Disconnected) => return false,
-                Ok(cmd) => self.apply(cmd, tally),
+                Ok(cmd) => self.apply(cmd, tally, rx.epoll),
                 Err(TryRecvError::Empty) => break,
             }
         }
@@ -1020,7 +1059,7 @@ impl Session {
         true
     }
 
-    fn apply(&mut self, cmd: MediaCommand, tally: &mut Tally) {
+    fn apply(&mut self, cmd: MediaCommand, tally: &mut Tally, ep: Option<&Epoll>) {
         match cmd {
             MediaCommand::Stop => {}
             MediaCommand::Play { clips, id } => {
@@ -1062,13 +1101,11 @@ impl Session {
                 Err(e) => tracing::warn!(error = %e, "operator media could not start"),
             },
             MediaCommand::Unbridge => {
-                if let Some(mut old) = self.operator.take() {
-                    old.account(tally, false);
-                    old.rtcp_bye(tally);
+                if let Some(old) = self.operator.take() {
+                    old.retire(tally, ep);
                 }
-                if let Some((mut old, _)) = self.supervisor.take() {
-                    old.account(tally, false);
-                    old.rtcp_bye(tally);
+                if let Some((old, _)) = self.supervisor.take() {
+                    old.retire(tally, ep);
                 }
                 self.recording = None;
                 self.hold = None;
@@ -1076,9 +1113,8 @@ impl Session {
             }
             MediaCommand::Monitor { leg, mode } => match Leg::new(leg) {
                 Ok(l) => {
-                    if let Some((mut old, _)) = self.supervisor.replace((l, mode)) {
-                        old.account(tally, false);
-                        old.rtcp_bye(tally);
+                    if let Some((old, _)) = self.supervisor.replace((l, mode)) {
+                        old.retire(tally, ep);
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "supervisor media could not start"),
@@ -1089,9 +1125,8 @@ impl Session {
                 }
             }
             MediaCommand::EndMonitor => {
-                if let Some((mut old, _)) = self.supervisor.take() {
-                    old.account(tally, false);
-                    old.rtcp_bye(tally);
+                if let Some((old, _)) = self.supervisor.take() {
+                    old.retire(tally, ep);
                 }
             }
             MediaCommand::Renegotiate {
@@ -1126,23 +1161,20 @@ impl Session {
     }
 
     /// Closes the recording and reports the end to the actor.
-    fn finish(mut self, tally: &mut Tally, c: &MediaCounters) {
+    fn finish(mut self, tally: &mut Tally, c: &MediaCounters, ep: Option<&Epoll>) {
         drop(self.recording.take());
-        self.caller.account(tally, false);
-        self.caller.rtcp_bye(tally);
-        if let Some(op) = self.operator.as_mut() {
-            op.account(tally, false);
-            op.rtcp_bye(tally);
-        }
-        if let Some((s, _)) = self.supervisor.as_mut() {
-            s.account(tally, false);
-            s.rtcp_bye(tally);
-        }
         c.sessions.fetch_sub(1, Ordering::Relaxed);
         self.to.do_send(MediaMsg(MediaEvent::Ended {
             caller: self.caller.report(),
             operator: self.operator.as_ref().map(Leg::report),
         }));
+        self.caller.retire(tally, ep);
+        if let Some(op) = self.operator {
+            op.retire(tally, ep);
+        }
+        if let Some((s, _)) = self.supervisor {
+            s.retire(tally, ep);
+        }
     }
 }
 
