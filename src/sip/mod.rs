@@ -21,6 +21,7 @@ mod legs;
 mod own;
 mod registrar;
 pub mod sdp;
+mod tag;
 pub mod tcp;
 pub mod txn;
 pub mod warn_limit;

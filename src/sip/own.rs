@@ -24,6 +24,7 @@ pub(crate) use uac::{Local, OwnLeg};
 pub(crate) use uas::OwnCaller;
 
 use super::registrar::Registrar;
+use super::tag::header_tag;
 use super::txn::{
     Action, Config, Method, Millis, Refused, RequestMeta, TransactionLayer, TxnId, Verdict, Wire,
 };
@@ -505,8 +506,8 @@ pub(super) fn has_to_tag(req: &Request) -> bool {
 fn to_tag(req: &Request) -> Option<String> {
     req.to_header()
         .ok()
-        .and_then(|t| t.tag().ok().flatten())
-        .map(|t| t.value().to_owned())
+        .and_then(|t| header_tag(t.value()))
+        .map(str::to_owned)
 }
 
 /// Most REGISTER and OPTIONS transactions alive at once: a scanner at 3,000 a second for

@@ -26,6 +26,7 @@ use crate::metrics::{
     sip_code_label, sip_method_label, SIP_INVITE_LATENCY, SIP_REQUESTS, SIP_RESPONSES, SIP_TIMEOUTS,
 };
 use crate::sip::legs::{deliver, reoffer_reply, LegEvent, LegMsg};
+use crate::sip::tag::header_tag;
 use crate::sip::txn::{
     Action, Config, Method, Millis, OutgoingRequest, Refused, RequestMeta, ResponseMeta,
     ResponseVerdict, TransactionLayer, TxnId, Verdict, Wire,
@@ -538,8 +539,8 @@ impl OwnTransactions {
                 if cseq_method != Method::Invite {
                     return;
                 }
-                if let Some(key) = resp.from_header().ok().and_then(|f| f.tag().ok().flatten()) {
-                    if let Some(leg) = state.legs.calls.get(key.value()) {
+                if let Some(key) = resp.from_header().ok().and_then(|f| header_tag(f.value())) {
+                    if let Some(leg) = state.legs.calls.get(key) {
                         if let (Some(ack), 200..=299) = (&leg.ack, status) {
                             self.send(ack.as_bytes(), leg.peer);
                         }
@@ -586,8 +587,8 @@ impl OwnTransactions {
                     let tag = resp
                         .to_header()
                         .ok()
-                        .and_then(|t| t.tag().ok().flatten())
-                        .map(|t| t.value().to_owned());
+                        .and_then(|t| header_tag(t.value()))
+                        .map(str::to_owned);
                     let bytes = leg.request(
                         local,
                         &self.user_agent,
@@ -634,8 +635,8 @@ impl OwnTransactions {
         leg.remote_tag = resp
             .to_header()
             .ok()
-            .and_then(|t| t.tag().ok().flatten())
-            .map(|t| t.value().to_owned());
+            .and_then(|t| header_tag(t.value()))
+            .map(str::to_owned);
         let mut contact = None;
         let mut record_route = Vec::new();
         for header in resp.headers.iter() {
@@ -703,8 +704,11 @@ impl OwnTransactions {
         key: String,
     ) -> Option<Request> {
         let call_id = req.call_id_header().ok()?.value().to_owned();
-        let tag = |t: Option<rsipstack::sip::param::Tag>| t.map(|t| t.value().to_owned());
-        let from_tag = tag(req.from_header().ok().and_then(|f| f.tag().ok().flatten()));
+        let from_tag = req
+            .from_header()
+            .ok()
+            .and_then(|f| header_tag(f.value()))
+            .map(str::to_owned);
         let (Some(branch_sent_by), Some((cseq, cseq_method))) =
             (super::top_via(&req), cseq_of(&req))
         else {

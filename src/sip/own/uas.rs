@@ -20,6 +20,7 @@ use super::{has_to_tag, OwnTransactions, Shared};
 use crate::metrics::{sip_code_label, SIP_INVITE_LATENCY, SIP_REQUESTS, SIP_RESPONSES};
 use crate::sip::guard::DoorTicket;
 use crate::sip::legs::{deliver, info_digits, reoffer_reply, LegEvent, LegMsg};
+use crate::sip::tag::header_tag;
 use crate::sip::txn::{
     Method, Millis, OutgoingRequest, Refused, RequestMeta, TxnId, Verdict, Wire,
 };
@@ -221,8 +222,8 @@ impl OwnTransactions {
         let remote_tag = req
             .from_header()
             .ok()
-            .and_then(|f| f.tag().ok().flatten())
-            .map(|t| t.value().to_owned());
+            .and_then(|f| header_tag(f.value()))
+            .map(str::to_owned);
         let mut caller = Caller {
             call_id,
             to: None,
