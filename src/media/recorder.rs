@@ -395,6 +395,17 @@ struct SealedSink {
     sealed: Box<crate::recordings::seal::Sealed>,
     index: u64,
     pending: Vec<u8>,
+    /// The file is written front to back once: its SHA-256 and size are taken on the way
+    /// (a WAV's header is rewritten at the end, so a WAV file is read back instead).
+    hasher: Sha256,
+    bytes: u64,
+}
+
+/// A finished sealed recording: bytes written by the last seal, the file's size and hash.
+struct SealedDone {
+    written: u64,
+    bytes: u64,
+    sha256: String,
 }
 
 impl SealedSink {
@@ -406,11 +417,15 @@ impl SealedSink {
         let mut file = BufWriter::new(std::fs::File::create(path)?);
         file.write_all(sealed.header())?;
         file.flush()?;
+        let hasher = Sha256::new_with_prefix(sealed.header());
+        let bytes = sealed.header().len() as u64;
         Ok(SealedSink {
             file,
             sealed,
             index: 0,
             pending: Vec::with_capacity(crate::recordings::seal::CHUNK * 2),
+            hasher,
+            bytes,
         })
     }
 
@@ -435,18 +450,24 @@ impl SealedSink {
         use std::io::Write;
         let sealed = self.sealed.seal(self.index, &self.pending[..n]);
         self.file.write_all(&sealed)?;
+        self.hasher.update(&sealed);
+        self.bytes += sealed.len() as u64;
         self.pending.drain(..n);
         self.index += 1;
         Ok(sealed.len() as u64)
     }
 
     /// Seals what is left (a last, shorter chunk) and flushes.
-    fn finish(mut self) -> std::io::Result<u64> {
+    fn finish(mut self) -> std::io::Result<SealedDone> {
         let n = self.pending.len();
         let written = if n > 0 { self.seal_out(n)? } else { 0 };
         std::io::Write::flush(&mut self.file)?;
         self.file.get_ref().sync_data()?;
-        Ok(written)
+        Ok(SealedDone {
+            written,
+            bytes: self.bytes,
+            sha256: hex::encode(self.hasher.finalize()),
+        })
     }
 }
 
@@ -545,6 +566,7 @@ fn write_loop(rx: Receiver<Job>, counters: Arc<RecorderCounters>) {
                 };
                 counters.open.fetch_sub(1, Ordering::Relaxed);
                 let mut key_id = None;
+                let mut hashed = None;
                 match f.writer.take() {
                     Some(Sink::Wav(w)) => {
                         if let Err(e) = w.finalize() {
@@ -554,7 +576,10 @@ fn write_loop(rx: Receiver<Job>, counters: Arc<RecorderCounters>) {
                     Some(Sink::Sealed(w)) => {
                         key_id = Some(w.sealed.key_id().to_owned());
                         match w.finish() {
-                            Ok(n) => counters.add_bytes(&f.tenant, n),
+                            Ok(d) => {
+                                counters.add_bytes(&f.tenant, d.written);
+                                hashed = Some((d.bytes, d.sha256));
+                            }
                             Err(e) => f.error = Some(e.to_string()),
                         }
                     }
@@ -562,7 +587,8 @@ fn write_loop(rx: Receiver<Job>, counters: Arc<RecorderCounters>) {
                 }
                 let result = match f.error {
                     Some(e) => Err(format!("{}: {e}", f.path.display())),
-                    None => hash_file(&f.path)
+                    None => hashed
+                        .map_or_else(|| hash_file(&f.path), Ok)
                         .map(|(bytes, sha256)| RecordingDone {
                             call: f.call,
                             tenant: f.tenant,
@@ -742,6 +768,8 @@ mod tests {
 
         let raw = std::fs::read(&path).unwrap();
         assert_eq!(raw.len() as u64, done.bytes);
+        // Hashed as it was written: the same as the file's hash.
+        assert_eq!(hex::encode(Sha256::digest(&raw)), done.sha256);
         let mut pattern = Vec::new();
         for i in 0..8 {
             pattern.extend_from_slice(&left[i].to_le_bytes());
