@@ -117,6 +117,7 @@ impl MetricsPoller {
         if let Some(media) = self.shared.media.get() {
             export_media(media);
         }
+        self.shared.ports.close_idle();
         crate::metrics::export_ports(&self.shared.ports);
         if let Some(sip) = self.shared.sip.get() {
             use std::sync::atomic::Ordering::Relaxed;

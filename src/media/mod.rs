@@ -241,21 +241,18 @@ impl PortPool {
     /// symmetric RTP would then latch onto that phone.
     fn take_spare(self: &Arc<Self>, now: Instant, any: bool) -> Option<RtpPort> {
         loop {
-            let (spare, stale) = {
+            self.close_idle_at(now);
+            let spare = {
                 let mut spares = self.spares();
-                let mut stale = Vec::new();
-                while spares
-                    .front()
-                    .is_some_and(|s| now.saturating_duration_since(s.since) >= SPARE_IDLE)
-                {
-                    stale.extend(spares.pop_front());
-                }
                 let due = spares.front().is_some_and(|s| {
                     any || now.saturating_duration_since(s.since) >= SPARE_QUARANTINE
                 });
-                (if due { spares.pop_front() } else { None }, stale)
+                if due {
+                    spares.pop_front()
+                } else {
+                    None
+                }
             };
-            drop(stale); // closed outside the lock
             let mut spare = spare?;
             let heard = drain(&spare.rtp);
             if let Some(rtcp) = &spare.rtcp {
@@ -307,6 +304,24 @@ impl PortPool {
     /// Spare pairs held now.
     pub fn spare_count(&self) -> usize {
         self.spares().len()
+    }
+
+    /// Closes the spares nobody took for [`SPARE_IDLE`] (allocation does it too; this is for
+    /// the quiet hours after a peak, called by the once-a-second poller).
+    pub fn close_idle(&self) {
+        self.close_idle_at(Instant::now());
+    }
+
+    fn close_idle_at(&self, now: Instant) {
+        let stale: Vec<Spare> = {
+            let mut spares = self.spares();
+            let keep = spares
+                .iter()
+                .position(|s| now.saturating_duration_since(s.since) < SPARE_IDLE)
+                .unwrap_or(spares.len());
+            spares.drain(..keep).collect()
+        };
+        drop(stale); // closed outside the lock
     }
 }
 
@@ -612,9 +627,13 @@ mod tests {
         assert_eq!(early.addr().port(), a);
         assert!(early.reused);
         assert_eq!(pool.spare_count(), 1);
-        // A spare nobody took for a minute is closed: its port is bound afresh.
-        let later = pool.allocate_at(t0 + SPARE_IDLE).unwrap();
+        // A spare nobody took for a minute is closed (by the poller in quiet hours, or by
+        // the next allocation): its port is bound afresh.
+        pool.close_idle_at(t0 + SPARE_IDLE - Duration::from_millis(1));
+        assert_eq!(pool.spare_count(), 1);
+        pool.close_idle_at(t0 + SPARE_IDLE);
         assert_eq!(pool.spare_count(), 0);
+        let later = pool.allocate_at(t0 + SPARE_IDLE).unwrap();
         assert_eq!(later.addr().port(), b);
         assert!(!later.reused);
         drop((d, fresh, early, later));
