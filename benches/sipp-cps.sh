@@ -38,6 +38,11 @@
 #   KEEP_GOING=1   soak mode: do not stop at a failing step (for memory over many
 #                  steps at one rate, e.g. RATES="150 150 150 150 150 150")
 #   SIP_THREADS    workers of navbat's SIP runtime ([sip] threads; default 1)
+#   SIPP_BUFF      SO_SNDBUF/SO_RCVBUF of the SIPp caller's and operator UAS's sockets
+#                  (-buff_size; default 4194304, the kernel caps it at rmem_max). SIPp's own
+#                  default, 65,535 bytes, overflowed in bursts at 2,000 calls/s: the UAS
+#                  dropped navbat's INVITEs to operators, whose retransmission (500 ms) came
+#                  after the caller's 200 ms hold, and those callers counted as abandoned
 #   SAMPLE_SECS    every N seconds during each step, append navbat's RSS and the gauges of
 #                  what it holds (own transactions and their bytes, call legs, the event
 #                  ring's bytes, the repeat index's calls, the journal's depth) to
@@ -60,6 +65,7 @@ HOLD_MS=${HOLD_MS:-20}
 MAX_STEPS=${MAX_STEPS:-12}
 KEEP_GOING=${KEEP_GOING:-0}
 STEP_TIMEOUT=${STEP_TIMEOUT:-$((STEP_SECS * 3 + 30))}
+SIPP_BUFF=${SIPP_BUFF:-4194304}
 TOKEN=bench-admin-token-0123456789
 CLK_TCK=$(getconf CLK_TCK)
 
@@ -242,7 +248,7 @@ grep -q 'navbat ready' "$work/navbat.stderr" || die "navbat not ready in 10 s"
 
 # ---- operators ----------------------------------------------------------------
 (cd "$work" && exec sipp -sf "$scen/operator-uas.xml" -i 127.0.0.1 -p "$UAS_PORT" \
-    -nostdin -trace_err -max_recv_loops 10000 >/dev/null 2>&1) &
+    -nostdin -trace_err -max_recv_loops 10000 -buff_size "$SIPP_BUFF" >/dev/null 2>&1) &
 UAS_PID=$!
 pids+=("$UAS_PID")
 sleep 0.3
@@ -298,6 +304,7 @@ for rate in "${rates[@]}"; do
         timeout "$STEP_TIMEOUT" sipp -sf "$scen/caller.xml" -s 712351914 \
         -i 127.0.0.1 -p "$CALLER_PORT" -r "$rate" -rp 1000 -m "$calls" -l "$limit" -d "$HOLD_MS" \
         -nostdin -timeout "$((STEP_TIMEOUT - 5))s" -max_recv_loops 10000 -max_sched_loops 10000 \
+        -buff_size "$SIPP_BUFF" \
         -trace_stat -stf "$sd/stat.csv" -fd 1 -trace_rtt -rtt_freq 1 -trace_screen -trace_err \
         "127.0.0.1:$SIP_PORT" >/dev/null 2>&1)
     rc=$?
