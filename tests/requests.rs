@@ -333,6 +333,8 @@ fn kill_9_while_forms_arrive_loses_none_and_doubles_none() {
     let mut first = Navbat::start("requests-kill-first", config.clone());
     // Forms arrive from a thread while navbat is killed: bounded (200 forms, 60 s).
     let addr = first.http;
+    let numbered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = numbered.clone();
     let sender = std::thread::spawn(move || {
         let mut got: BTreeMap<String, String> = BTreeMap::new();
         let until = std::time::Instant::now() + Duration::from_secs(60);
@@ -348,6 +350,7 @@ fn kill_9_while_forms_arrive_loses_none_and_doubles_none() {
                 Ok(r) => {
                     if let Some(n) = number_in(&r.body) {
                         got.insert(token, n);
+                        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                 }
                 Err(_) => break,
@@ -355,14 +358,10 @@ fn kill_9_while_forms_arrive_loses_none_and_doubles_none() {
         }
         got
     });
-    wait_until("some requests", Duration::from_secs(60), || {
-        let s = login(addr, "op1001");
-        (s.get("/requests")
-            .body
-            .matches("class=\"request-row\"")
-            .count()
-            >= 10)
-            .then_some(())
+    // Killed once ten senders have their numbers (the inbox may already show a form whose
+    // answer the sender has not read yet: that one's answer dies with the process).
+    wait_until("ten forms answered", Duration::from_secs(60), || {
+        (numbered.load(std::sync::atomic::Ordering::Relaxed) >= 10).then_some(())
     });
     first.kill9();
     let answered = sender.join().unwrap();
