@@ -109,6 +109,9 @@ pub struct PortPool {
     min: u16,
     max: u16,
     cursor: AtomicU32,
+    /// The lowest even port of the range, and the pairs from it (at least 1).
+    first: u16,
+    pairs: u32,
     spares: Mutex<VecDeque<Spare>>,
     /// Spare pairs kept at most: half the range, so that fresh binds still find free
     /// ports, and at most [`SPARES_MAX`].
@@ -176,14 +179,16 @@ impl PortPool {
     /// A pool over `min..=max` on `ip`.
     pub fn new(ip: IpAddr, min: u16, max: u16) -> Arc<PortPool> {
         let first = min + (min % 2);
-        let pairs = usize::from(max.saturating_sub(first)) / 2 + 1;
+        let pairs = u32::from(max.saturating_sub(first)) / 2 + 1;
         Arc::new(PortPool {
+            first,
+            pairs,
             ip,
             min,
             max,
             cursor: AtomicU32::new(0),
             spares: Mutex::new(VecDeque::new()),
-            spares_max: (pairs / 2).min(SPARES_MAX),
+            spares_max: (pairs as usize / 2).min(SPARES_MAX),
             reused: AtomicU64::new(0),
             streamed_on: AtomicU64::new(0),
         })
@@ -201,11 +206,9 @@ impl PortPool {
         if let Some(port) = self.take_spare(now, false) {
             return Ok(port);
         }
-        let first = self.min + (self.min % 2);
-        let pairs = (u32::from(self.max.saturating_sub(first)) / 2 + 1).max(1);
-        for _ in 0..pairs {
-            let i = self.cursor.fetch_add(1, Ordering::Relaxed) % pairs;
-            let port = first + (i * 2) as u16;
+        for _ in 0..self.pairs {
+            let i = self.cursor.fetch_add(1, Ordering::Relaxed) % self.pairs;
+            let port = self.first + (i * 2) as u16;
             if port > self.max {
                 continue;
             }
@@ -241,18 +244,15 @@ impl PortPool {
     /// symmetric RTP would then latch onto that phone.
     fn take_spare(self: &Arc<Self>, now: Instant, any: bool) -> Option<RtpPort> {
         loop {
-            self.close_idle_at(now);
-            let spare = {
+            let (spare, stale) = {
                 let mut spares = self.spares();
+                let stale = take_idle(&mut spares, now);
                 let due = spares.front().is_some_and(|s| {
                     any || now.saturating_duration_since(s.since) >= SPARE_QUARANTINE
                 });
-                if due {
-                    spares.pop_front()
-                } else {
-                    None
-                }
+                (if due { spares.pop_front() } else { None }, stale)
             };
+            drop(stale); // closed outside the lock
             let mut spare = spare?;
             let heard = drain(&spare.rtp);
             if let Some(rtcp) = &spare.rtcp {
@@ -313,16 +313,18 @@ impl PortPool {
     }
 
     fn close_idle_at(&self, now: Instant) {
-        let stale: Vec<Spare> = {
-            let mut spares = self.spares();
-            let keep = spares
-                .iter()
-                .position(|s| now.saturating_duration_since(s.since) < SPARE_IDLE)
-                .unwrap_or(spares.len());
-            spares.drain(..keep).collect()
-        };
+        let stale = take_idle(&mut self.spares(), now);
         drop(stale); // closed outside the lock
     }
+}
+
+/// The spares at the front that nobody took for [`SPARE_IDLE`] (oldest first).
+fn take_idle(spares: &mut VecDeque<Spare>, now: Instant) -> Vec<Spare> {
+    let idle = spares
+        .iter()
+        .position(|s| now.saturating_duration_since(s.since) < SPARE_IDLE)
+        .unwrap_or(spares.len());
+    spares.drain(..idle).collect()
 }
 
 /// Reads away what waits on a non-blocking socket (a previous call's late packets, a
