@@ -58,6 +58,10 @@ pub enum BlockReason {
 /// Read back too: the store folds its journal's events into call records by these variants
 /// (`store::record::fold`), so the JSON names here are a format on disk: rename a field or a
 /// variant only with a `#[serde(rename)]` or `alias` that keeps the old name readable.
+fn udp() -> String {
+    "udp".into()
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EventKind {
@@ -75,13 +79,17 @@ pub enum EventKind {
         tenant: String,
         reason: BlockReason,
     },
-    /// Calls refused at the door in the last interval, counted rather than recorded one by
-    /// one (issue 18): the router's screen answered them statelessly (channels full, or
-    /// draining), so they have no call record and no `call_*` events. At most one a tenant
-    /// and reason a second; `sample` holds a few of the callers' numbers, masked.
+    /// Calls refused for want of a channel in the last interval, counted rather than
+    /// recorded one by one (issue 18): the router's screen answered them statelessly, or
+    /// admission found no channel (channels full, or draining), so they have no call record
+    /// and no `call_*` events. At most one a tenant, reason and transport a second; `sample`
+    /// holds a few of the callers' numbers, masked. `transport` ("udp" or "tcp") is absent
+    /// from summaries written before it existed, which were all UDP.
     BlockedSummary {
         tenant: String,
         reason: BlockReason,
+        #[serde(default = "udp")]
+        transport: String,
         count: u64,
         sample: Vec<String>,
     },

@@ -974,15 +974,17 @@ impl MetricsSink {
                 metrics::counter!(CALLS_BLOCKED, "tenant" => tenant.clone(), "reason" => block_reason_label(*reason))
                     .increment(1);
             }
-            // Calls the SIP guard refused for full channels, counted instead of recorded: the
+            // Calls refused for full channels, counted instead of recorded: the
             // series a recorded blocked call moves (arrived, blocked, finished) move by the count.
             EventKind::BlockedSummary {
                 tenant,
                 reason,
+                transport,
                 count,
                 ..
             } => {
-                metrics::counter!(CALLS_ARRIVED, "tenant" => tenant.clone(), "transport" => "udp")
+                let transport = if transport == "tcp" { "tcp" } else { "udp" };
+                metrics::counter!(CALLS_ARRIVED, "tenant" => tenant.clone(), "transport" => transport)
                     .increment(*count);
                 metrics::counter!(CALLS_BLOCKED, "tenant" => tenant.clone(), "reason" => block_reason_label(*reason))
                     .increment(*count);

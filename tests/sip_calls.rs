@@ -410,6 +410,54 @@ fn call_over_channel_limit_is_blocked_with_retry_after() {
     assert_eq!(arrived, 1, "only the holder has a call record");
 }
 
+/// With the door's screen off (`[sip.door] screen_calls = false`) the INVITE goes through the
+/// stack to admission, which finds no channel: the same 503 with Retry-After, and the call is
+/// counted into the same `blocked_summary`, with no call record and no `call_*` event (the
+/// path a call takes when another took the last channel after the screen passed it).
+#[test]
+fn call_refused_at_admission_is_summarised_not_recorded() {
+    let navbat = Navbat::start(
+        "blocked-admission",
+        TestConfig::default()
+            .channels(1)
+            .extra_toml("[sip.door]\nscreen_calls = false\n"),
+    );
+    let _holder = navbat.caller("holder", "caller_abandon.xml", DTM_DID, 50_000);
+    navbat.wait_for_event("call_enqueued", EVENT_DEADLINE, any);
+
+    navbat
+        .caller("blocked", "caller_blocked.xml", DTM_DID, 0)
+        .wait_success();
+
+    let summary =
+        navbat.wait_for_event("blocked_summary", EVENT_DEADLINE, |e| e["tenant"] == "dtm");
+    assert_eq!(summary["count"], 1, "{summary}");
+    assert_eq!(summary["reason"], "global_channels", "{summary}");
+    let events = navbat.events();
+    assert!(
+        !events
+            .iter()
+            .any(|e| e["kind"] == "call_blocked" || e["outcome"] == "blocked"),
+        "a call refused at admission has no call events: {events:?}"
+    );
+    let arrived = events
+        .iter()
+        .filter(|e| e["kind"] == "call_arrived")
+        .count();
+    assert_eq!(arrived, 1, "only the holder has a call record");
+    assert_eq!(
+        navbat.metric("navbat_sip_door_total{verdict=\"answered_channels_full\"}"),
+        0,
+        "the screen is off: the refusal came from admission, not the door"
+    );
+    let blocked = wait_until("the blocked call in /metrics", EVENT_DEADLINE, || {
+        let n =
+            navbat.metric("navbat_calls_blocked_total{tenant=\"dtm\",reason=\"global_channels\"}");
+        (n >= 1).then_some(n)
+    });
+    assert_eq!(blocked, 1);
+}
+
 // ---------------------------------------------------------------------------------------------
 // (6) Unknown DID
 

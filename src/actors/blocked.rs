@@ -5,9 +5,10 @@
 //! [`RouterScreen`] answers the UDP guard from what it can read without waiting: the
 //! dialled number's tenant (a map built once from the configuration), the tenant's
 //! `trunk_sources`, and the channel counts the [`ChannelGate`] keeps for the call actors (the
-//! same atomics, so the guard sees exactly what admission sees; a call the screen passes and
-//! the gate then finds no channel for is still refused by the old path). A call refused for
-//! full channels is counted in a [`BlockedTally`]; [`BlockedSummariser`] turns the tally into
+//! same atomics, so the guard sees exactly what admission sees). A call refused for full
+//! channels, by the screen or by admission (a call the screen passed a moment before another
+//! took the last channel, a call over TCP, or any call with the screen off), is counted in a
+//! [`BlockedTally`]; [`BlockedSummariser`] turns the tally into
 //! one `blocked_summary` event per tenant and reason a second (the event ring, the log, the
 //! journal and, from there, the monthly report and the metrics).
 
@@ -33,11 +34,29 @@ const REASONS: [BlockReason; 3] = [
     BlockReason::ShuttingDown,
 ];
 
-/// Blocked calls since the last summary, per tenant (index order) and reason.
+/// The transports a blocked call can come over, in tally order.
+const TRANSPORTS: [&str; 2] = ["udp", "tcp"];
+
+/// Blocked calls since the last summary, per tenant (index order), reason and transport.
 #[derive(Debug)]
 pub struct BlockedTally {
-    counts: Vec<[AtomicU64; 3]>,
+    counts: Vec<[[AtomicU64; 2]; 3]>,
     samples: Vec<Mutex<Vec<String>>>,
+}
+
+/// One summary's worth of a tally: blocked calls of one tenant, reason and transport.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Blocked {
+    /// The tenant's index in the configuration.
+    pub tenant: usize,
+    /// Why they were refused.
+    pub reason: BlockReason,
+    /// "udp" or "tcp".
+    pub transport: &'static str,
+    /// How many.
+    pub count: u64,
+    /// A few of the callers' numbers, masked (the tenant's sample goes with its first entry).
+    pub sample: Vec<String>,
 }
 
 impl BlockedTally {
@@ -49,14 +68,15 @@ impl BlockedTally {
         }
     }
 
-    /// Counts one blocked call of tenant `tenant` from `caller` (kept masked, a few an
-    /// interval).
-    pub fn count(&self, tenant: usize, reason: BlockReason, caller: &str) {
+    /// Counts one blocked call of tenant `tenant` over `transport` ("tcp", else UDP) from
+    /// `caller` (kept masked, a few an interval).
+    pub fn count(&self, tenant: usize, reason: BlockReason, transport: &str, caller: &str) {
         let Some(counts) = self.counts.get(tenant) else {
             return;
         };
         let r = REASONS.iter().position(|x| *x == reason).unwrap_or(0);
-        let before = counts[r].fetch_add(1, Ordering::AcqRel);
+        let t = usize::from(transport == "tcp");
+        let before = counts[r][t].fetch_add(1, Ordering::AcqRel);
         if before < SAMPLE as u64 {
             let mut sample = self.samples[tenant]
                 .lock()
@@ -67,17 +87,27 @@ impl BlockedTally {
         }
     }
 
-    /// Takes what was counted: (tenant index, reason, count, sample), non-zero counts only.
-    /// The tenant's sample goes with its first reason.
-    pub fn drain(&self) -> Vec<(usize, BlockReason, u64, Vec<String>)> {
+    /// Takes what was counted, non-zero counts only.
+    pub fn drain(&self) -> Vec<Blocked> {
         let mut out = Vec::new();
-        for (t, counts) in self.counts.iter().enumerate() {
-            let mut sample =
-                std::mem::take(&mut *self.samples[t].lock().unwrap_or_else(|e| e.into_inner()));
-            for (r, count) in counts.iter().enumerate() {
-                let n = count.swap(0, Ordering::AcqRel);
-                if n > 0 {
-                    out.push((t, REASONS[r], n, std::mem::take(&mut sample)));
+        for (tenant, counts) in self.counts.iter().enumerate() {
+            let mut sample = std::mem::take(
+                &mut *self.samples[tenant]
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()),
+            );
+            for (r, by_transport) in counts.iter().enumerate() {
+                for (t, count) in by_transport.iter().enumerate() {
+                    let count = count.swap(0, Ordering::AcqRel);
+                    if count > 0 {
+                        out.push(Blocked {
+                            tenant,
+                            reason: REASONS[r],
+                            transport: TRANSPORTS[t],
+                            count,
+                            sample: std::mem::take(&mut sample),
+                        });
+                    }
                 }
             }
         }
@@ -117,7 +147,14 @@ impl RouterScreen {
 }
 
 impl CallScreen for RouterScreen {
-    fn screen_call(&self, did: &str, source: IpAddr, caller: &str, first: bool) -> CallVerdict {
+    fn screen_call(
+        &self,
+        did: &str,
+        source: IpAddr,
+        caller: &str,
+        transport: &'static str,
+        first: bool,
+    ) -> CallVerdict {
         let Some(&tenant) = self.dids.get(did) else {
             return CallVerdict::UnknownNumber;
         };
@@ -134,7 +171,7 @@ impl CallScreen for RouterScreen {
             return CallVerdict::Pass;
         };
         if first {
-            self.tally.count(tenant, reason, caller);
+            self.tally.count(tenant, reason, transport, caller);
         }
         CallVerdict::Full {
             retry_after_secs: self.retry_after_secs,
@@ -160,12 +197,13 @@ impl BlockedSummariser {
     }
 
     fn flush(&self) {
-        for (t, reason, count, sample) in self.tally.drain() {
+        for b in self.tally.drain() {
             self.events.emit(EventKind::BlockedSummary {
-                tenant: self.config.tenants[t].id.clone(),
-                reason,
-                count,
-                sample,
+                tenant: self.config.tenants[b.tenant].id.clone(),
+                reason: b.reason,
+                transport: b.transport.into(),
+                count: b.count,
+                sample: b.sample,
             });
         }
     }
@@ -191,14 +229,26 @@ mod tests {
     fn the_tally_counts_samples_masked_and_drains_to_zero() {
         let tally = BlockedTally::new(2);
         for k in 0..7 {
-            tally.count(1, BlockReason::TenantChannels, &format!("99890123456{k}"));
+            tally.count(
+                1,
+                BlockReason::TenantChannels,
+                "udp",
+                &format!("99890123456{k}"),
+            );
         }
-        tally.count(1, BlockReason::GlobalChannels, "998901234599");
+        tally.count(1, BlockReason::GlobalChannels, "udp", "998901234599");
+        tally.count(1, BlockReason::GlobalChannels, "tcp", "998901234598");
         let drained = tally.drain();
-        assert_eq!(drained.len(), 2, "{drained:?}");
-        let total: u64 = drained.iter().map(|d| d.2).sum();
-        assert_eq!(total, 8);
-        let sample: Vec<&String> = drained.iter().flat_map(|d| &d.3).collect();
+        assert_eq!(drained.len(), 3, "{drained:?}");
+        let total: u64 = drained.iter().map(|d| d.count).sum();
+        assert_eq!(total, 9);
+        let tcp: Vec<&Blocked> = drained.iter().filter(|d| d.transport == "tcp").collect();
+        assert_eq!(tcp.len(), 1, "{drained:?}");
+        assert_eq!(
+            (tcp[0].count, tcp[0].reason),
+            (1, BlockReason::GlobalChannels)
+        );
+        let sample: Vec<&String> = drained.iter().flat_map(|d| &d.sample).collect();
         assert_eq!(sample.len(), SAMPLE);
         assert!(sample.iter().all(|n| n.contains('*')), "{sample:?}");
         assert!(tally.drain().is_empty());

@@ -22,7 +22,7 @@ pub mod sms;
 
 use crate::acd::{CallId, Millis};
 use crate::config::Config;
-use crate::events::{CallOutcome, EventBus, EventKind, MemorySink};
+use crate::events::{EventBus, EventKind, MemorySink};
 use crate::media::PortPool;
 use crate::presence::Presence;
 use crate::sip::{Admission, ContactBinding, IncomingCall, SipApplication, SipStack};
@@ -165,6 +165,9 @@ pub struct Router {
     next_call: Arc<AtomicU64>,
     /// The cheap look the SIP guard takes at new INVITEs (`[sip.door] screen_calls`).
     screen: Option<Arc<blocked::RouterScreen>>,
+    /// Calls refused for want of a channel, summarised once a second (issue 18 part 3):
+    /// the screen's refusals and the admissions that find no channel after it passed them.
+    blocked: Arc<blocked::BlockedTally>,
 }
 
 /// Start-up failure of the router.
@@ -302,22 +305,23 @@ impl Router {
                 &sms_triggers,
             )?;
         }
+        let tally = Arc::new(blocked::BlockedTally::new(config.tenants.len()));
+        blocked::BlockedSummariser::new(
+            shared.config.clone(),
+            shared.events.clone(),
+            tally.clone(),
+        )
+        .start();
         let screen = config.sip.door.screen_calls.then(|| {
-            let tally = Arc::new(blocked::BlockedTally::new(config.tenants.len()));
-            blocked::BlockedSummariser::new(
-                shared.config.clone(),
-                shared.events.clone(),
-                tally.clone(),
-            )
-            .start();
             Arc::new(blocked::RouterScreen::new(
                 shared.config.clone(),
                 shared.gate.clone(),
-                tally,
+                tally.clone(),
             ))
         });
         Ok(Router {
             screen,
+            blocked: tally,
             shared,
             acd,
             operators: Arc::new(operators),
@@ -325,25 +329,6 @@ impl Router {
             arbiter: Arbiter::current(),
             next_call: Arc::new(AtomicU64::new(1)),
         })
-    }
-
-    fn blocked(&self, call_ref: String, tenant: &str, reason: crate::events::BlockReason) {
-        let ev = &self.shared.events;
-        ev.emit(EventKind::CallBlocked {
-            call: call_ref.clone(),
-            tenant: tenant.into(),
-            reason,
-        });
-        ev.emit(EventKind::CallFinished {
-            call: call_ref,
-            tenant: tenant.into(),
-            queue: None,
-            operator: None,
-            outcome: CallOutcome::Blocked,
-            wait_ms: 0,
-            talk_ms: 0,
-            ended_by: "router".into(),
-        });
     }
 }
 
@@ -423,6 +408,21 @@ impl SipApplication for Router {
                 retry_after: None,
             };
         }
+        // A channel first: a call refused for want of one (the screen passed it a moment
+        // before, or the screen is off) is counted into the summary, not given a call record
+        // and three events, so a flood through the stack costs no more text than one at the
+        // door.
+        let ticket = match self.shared.gate.try_acquire(tenant_idx) {
+            Ok(t) => t,
+            Err(reason) => {
+                self.blocked
+                    .count(tenant_idx, reason, call.transport, call.caller.expose());
+                return Admission::Reject {
+                    status: 503,
+                    retry_after: Some(config.limits.retry_after.as_secs() as u32),
+                };
+            }
+        };
         let n = self.next_call.fetch_add(1, Ordering::Relaxed);
         let call_ref = format!("c{n}");
         self.shared.events.emit(EventKind::CallArrived {
@@ -432,16 +432,6 @@ impl SipApplication for Router {
             caller: call.caller.clone(),
             transport: call.transport.into(),
         });
-        let ticket = match self.shared.gate.try_acquire(tenant_idx) {
-            Ok(t) => t,
-            Err(reason) => {
-                self.blocked(call_ref, &tenant.id, reason);
-                return Admission::Reject {
-                    status: 503,
-                    retry_after: Some(config.limits.retry_after.as_secs() as u32),
-                };
-            }
-        };
         let shared = self.shared.clone();
         let acd = self.acd.clone();
         let arbiter = self.arbiter.clone();

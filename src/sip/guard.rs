@@ -75,9 +75,17 @@ impl CallVerdict {
 /// cheap, lock-light and never wait: it runs on the socket's read loop.
 pub trait CallScreen: Send + Sync {
     /// The verdict on a new INVITE for `did` from `source`; `caller` is the From user
-    /// (personal data: never logged in full). `first`: false for the retransmission of an
-    /// INVITE refused already (answer it the same, count it once).
-    fn screen_call(&self, did: &str, source: IpAddr, caller: &str, first: bool) -> CallVerdict;
+    /// (personal data: never logged in full); `transport` is "udp" or "tcp". `first`: false
+    /// for the retransmission of an INVITE refused already (answer it the same, count it
+    /// once).
+    fn screen_call(
+        &self,
+        did: &str,
+        source: IpAddr,
+        caller: &str,
+        transport: &'static str,
+        first: bool,
+    ) -> CallVerdict;
 }
 
 impl DoorGate {
@@ -100,7 +108,13 @@ impl DoorGate {
 
     /// The router's verdict on an admitted new INVITE (`Pass` without a screen). Feature
     /// codes (`*51<ext>`...) are authenticated internal calls and always pass.
-    fn screen_call(&self, head: &Head, from: IpAddr, first: bool) -> CallVerdict {
+    fn screen_call(
+        &self,
+        head: &Head,
+        from: IpAddr,
+        transport: &'static str,
+        first: bool,
+    ) -> CallVerdict {
         let Some(calls) = &self.calls else {
             return CallVerdict::Pass;
         };
@@ -111,7 +125,7 @@ impl DoorGate {
             return CallVerdict::Pass;
         }
         let caller = head.from.as_deref().and_then(uri_user).unwrap_or_default();
-        calls.screen_call(did, from, caller, first)
+        calls.screen_call(did, from, caller, transport, first)
     }
 
     /// Takes one of `ip`'s stateless answers for a refusal after admission (see
@@ -228,7 +242,7 @@ pub fn door_check(packet: &[u8], from: IpAddr, gate: &DoorGate, counters: &Guard
                 return Fast::Done(Screen::Drop("ACK of a stateless answer"));
             }
         } else if to_tag.is_none() {
-            return match judge_new_invite(&head, from, queued, gate, counters) {
+            return match judge_new_invite(&head, from, "udp", queued, gate, counters) {
                 None => Fast::Screen,
                 Some(done) => Fast::Done(done),
             };
@@ -248,6 +262,7 @@ pub fn door_check(packet: &[u8], from: IpAddr, gate: &DoorGate, counters: &Guard
 fn judge_new_invite(
     head: &Head,
     from: IpAddr,
+    transport: &'static str,
     queued: usize,
     gate: &DoorGate,
     counters: &GuardCounters,
@@ -255,7 +270,9 @@ fn judge_new_invite(
     let key = invite_key(head);
     let (verdict, seen) = gate.screen_new_invite(from, queued, key);
     let call = match verdict {
-        Verdict::Admit if seen != Seen::Passed => gate.screen_call(head, from, seen == Seen::New),
+        Verdict::Admit if seen != Seen::Passed => {
+            gate.screen_call(head, from, transport, seen == Seen::New)
+        }
         _ => CallVerdict::Pass,
     };
     if call != CallVerdict::Pass {
@@ -953,7 +970,7 @@ impl rsipstack::transaction::endpoint::TransportEventInspector for StreamGuard {
         if let (true, Some(ip)) = (new_invite, peer) {
             // A stream has no queue of ours in front of it: the door judges rate and calls,
             // the router the number, the trunk and the channels, as for a datagram.
-            if let Some(done) = judge_new_invite(&head, ip, 0, &self.gate, &self.counters) {
+            if let Some(done) = judge_new_invite(&head, ip, "tcp", 0, &self.gate, &self.counters) {
                 if let Screen::Answer { bytes, .. } = done {
                     if let Ok(msg) = SipMessage::try_from(bytes.as_slice()) {
                         let _ = conn.send(msg, None).await;
