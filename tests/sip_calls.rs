@@ -740,6 +740,47 @@ fn a_10_kb_udp_invite_gets_513() {
     });
 }
 
+/// An INVITE of 6 KB over UDP (an SDP offering many codecs; under the 8 KB navbat reads) is a
+/// call like any other, on navbat's own transactions: the caller's leg shows in
+/// `navbat_sip_own_call_legs` and the call arrives. Fails when INVITEs over 4 KB are left to
+/// rsipstack (the gauge stays at zero).
+#[test]
+fn a_6_kb_udp_invite_is_a_call_on_navbats_own_transactions() {
+    let navbat = Navbat::start("udp-6kb", TestConfig::default());
+    let sip = SipUdp::new(navbat.sip);
+    let uri = format!("sip:{DTM_DID}@{}", navbat.sip);
+    let call_id = format!("big6-{}", unique_token());
+    let mut body = String::from("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n");
+    while body.len() < 6_000 {
+        body.push_str("a=x-padding:0123456789012345678901234567890123456789\r\n");
+    }
+    let head = String::from_utf8(sip.request(
+        "INVITE",
+        &uri,
+        "Contact: <sip:big@127.0.0.1>\r\nContent-Type: application/sdp\r\n",
+        &call_id,
+    ))
+    .unwrap();
+    let head = head.replace(
+        "Content-Length: 0\r\n\r\n",
+        &format!("Content-Length: {}\r\n\r\n", body.len()),
+    );
+    let invite = format!("{head}{body}");
+    assert!(
+        invite.len() > 6_000 && invite.len() < 8_192,
+        "{}",
+        invite.len()
+    );
+    sip.send(invite.as_bytes());
+    wait_until(
+        "the caller's leg on navbat's own transactions",
+        EVENT_DEADLINE,
+        || (navbat.metric("navbat_sip_own_call_legs") == 1).then_some(()),
+    );
+    let arrived = navbat.wait_for_event("call_arrived", EVENT_DEADLINE, any);
+    assert_eq!(arrived["transport"], "udp", "{arrived}");
+}
+
 /// Out-of-dialog OPTIONS and REGISTER over UDP are answered on navbat's own transaction
 /// layer (`src/sip/own.rs`, issue 18 part 4): a retransmitted request gets the stored
 /// response again, byte for byte, without reaching the registrar a second time, and each

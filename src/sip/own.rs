@@ -11,8 +11,8 @@
 //!
 //! The UDP reader ([`super::guard::GuardedUdpSocket::serve`]) offers every parsed message
 //! here first ([`OwnTransactions::offer`]). Ours: responses whose branch we made, requests
-//! whose To tag we made, a caller's new INVITE (not a feature code, in a datagram of at most
-//! 4 KB) and its CANCEL, out-of-dialog REGISTER and OPTIONS. The rest goes on to rsipstack as
+//! whose To tag we made, a caller's new INVITE (not a feature code) and its CANCEL,
+//! out-of-dialog REGISTER and OPTIONS. The rest goes on to rsipstack as
 //! before: feature-code INVITEs, the dialogs rsipstack has, and requests from RFC 2543 peers
 //! (no magic cookie in the branch: the layer does not match those). Over TCP everything still
 //! goes through rsipstack; the registrar answers both kinds through [`Reply`].
@@ -162,8 +162,7 @@ impl OwnTransactions {
         if out_of_dialog {
             match req.method {
                 rsipstack::sip::Method::Invite
-                    if len <= uas::MAX_INVITE
-                        && super::features::parse(&super::dialled(&req)).is_none() =>
+                    if super::features::parse(&super::dialled(&req)).is_none() =>
                 {
                     return self.caller_invite(req, from).map(SipMessage::Request);
                 }

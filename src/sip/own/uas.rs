@@ -10,8 +10,10 @@
 //! CANCEL (200, then 487 for the INVITE), ACK, BYE, INFO with DTMF, re-INVITE and UPDATE
 //! (hold and resume), OPTIONS; an out-of-order CSeq gets 500 (§12.2.2).
 //!
-//! Feature-code INVITEs (digest-authenticated, `features.rs`), INVITEs over TCP, INVITEs in
-//! datagrams over [`MAX_INVITE`] bytes and RFC 2543 INVITEs stay on rsipstack.
+//! Every new INVITE in a datagram navbat reads (up to 8 KB; larger ones are answered 513 by
+//! the guard) is taken here; the responses kept for its retransmissions copy only its Via,
+//! From, To, Call-ID and CSeq, not its SDP. Feature-code INVITEs (digest-authenticated,
+//! `features.rs`), INVITEs over TCP and RFC 2543 INVITEs stay on rsipstack.
 
 use super::uac::{
     finish_message, random_token, split_list, uri_of, Purpose, BRANCH_PREFIX, TAG_PREFIX,
@@ -31,11 +33,6 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-
-/// The largest datagram whose INVITE navbat keeps a transaction and a leg for: an INVITE's
-/// SDP with many codecs is often over 1,500 bytes, and the responses kept for its
-/// retransmissions copy only its Via, From, To, Call-ID and CSeq.
-pub(super) const MAX_INVITE: usize = 4_096;
 
 /// One caller's leg.
 pub(super) struct Caller {
