@@ -853,6 +853,124 @@ fn out_of_dialog_register_and_options_live_on_navbats_own_transactions() {
     );
 }
 
+/// A request from an RFC 2543 peer over UDP (a Via without a branch, RFC 4475 §3.4.1).
+fn rfc2543_request(
+    sip: &SipUdp,
+    method: &str,
+    uri: &str,
+    to: &str,
+    call_id: &str,
+    cseq: &str,
+    body: &str,
+) -> String {
+    let local = sip.local();
+    let content_type = if body.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/sdp\r\n"
+    };
+    format!(
+        "{method} {uri} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {local}\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:998901234567@{local}>;tag=old1\r\n\
+         To: {to}\r\n\
+         Call-ID: {call_id}\r\n\
+         CSeq: {cseq}\r\n\
+         Contact: <sip:998901234567@{local}>\r\n\
+         {content_type}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// Requests from an RFC 2543 peer (no branch in the Via) run on navbat's own transactions
+/// too, matched by what RFC 3261 §17.2.3 matches them by: a retransmitted OPTIONS gets the
+/// same stored 200; an INVITE becomes a caller's leg on the own layer, answered; its
+/// retransmission makes no second call; its ACK and BYE (no branch either) end the call.
+/// Fails when such requests are left to rsipstack (the own layer's gauges stay at zero).
+#[test]
+fn an_rfc_2543_peer_s_requests_run_on_navbats_own_transactions() {
+    let navbat = Navbat::start("own-2543", TestConfig::default());
+    let sip = SipUdp::new(navbat.sip);
+    let server = format!("sip:{}", navbat.sip);
+    let options_id = format!("old-options-{}", unique_token());
+    let options = rfc2543_request(
+        &sip,
+        "OPTIONS",
+        &server,
+        &format!("<{server}>"),
+        &options_id,
+        "1 OPTIONS",
+        "",
+    );
+    sip.send(options.as_bytes());
+    let first = sip
+        .final_response(&options_id, EVENT_DEADLINE)
+        .expect("an answer to the OPTIONS");
+    assert_eq!(first.status, 200, "{}", first.raw);
+    sip.send(options.as_bytes());
+    let again = sip
+        .final_response(&options_id, EVENT_DEADLINE)
+        .expect("an answer to the retransmitted OPTIONS");
+    assert_eq!(
+        again.raw, first.raw,
+        "the stored answer, our To tag and all"
+    );
+    wait_until("the OPTIONS on the own layer", EVENT_DEADLINE, || {
+        (navbat.metric("navbat_sip_own_transactions") >= 1).then_some(())
+    });
+
+    let uri = format!("sip:{DTM_DID}@{}", navbat.sip);
+    let call_id = format!("old-invite-{}", unique_token());
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+    let invite = rfc2543_request(
+        &sip,
+        "INVITE",
+        &uri,
+        &format!("<{uri}>"),
+        &call_id,
+        "56 INVITE",
+        sdp,
+    );
+    sip.send(invite.as_bytes());
+    wait_until(
+        "the caller's leg on navbat's own transactions",
+        EVENT_DEADLINE,
+        || (navbat.metric("navbat_sip_own_call_legs") == 1).then_some(()),
+    );
+    navbat.wait_for_event("call_arrived", EVENT_DEADLINE, any);
+    let answer = sip
+        .final_response(&call_id, EVENT_DEADLINE)
+        .expect("the answer to the INVITE");
+    assert_eq!(answer.status, 200, "{}", answer.raw);
+    // Retransmitted before its ACK: absorbed by the INVITE's transaction, no second call.
+    sip.send(invite.as_bytes());
+    let to = answer.header("To").expect("To in the 200");
+    assert!(to.contains("tag="), "{to}");
+    let ack = rfc2543_request(&sip, "ACK", &uri, &to, &call_id, "56 ACK", "");
+    sip.send(ack.as_bytes());
+    let bye = rfc2543_request(&sip, "BYE", &uri, &to, &call_id, "57 BYE", "");
+    sip.send(bye.as_bytes());
+    let answers: Vec<(u16, String)> = std::iter::from_fn(|| {
+        sip.final_response(&call_id, std::time::Duration::from_secs(3))
+            .map(|r| (r.status, r.header("CSeq").unwrap_or_default()))
+    })
+    .take(8)
+    .collect();
+    assert!(answers.contains(&(200, "57 BYE".into())), "{answers:?}");
+    let finished = navbat.wait_for_event("call_finished", EVENT_DEADLINE, any);
+    assert_eq!(finished["ended_by"], "caller", "{finished}");
+    wait_until("the leg's end", EVENT_DEADLINE, || {
+        (navbat.metric("navbat_sip_own_call_legs") == 0).then_some(())
+    });
+    let arrived = navbat
+        .events()
+        .iter()
+        .filter(|e| e["kind"] == "call_arrived")
+        .count();
+    assert_eq!(arrived, 1, "the retransmitted INVITE made no second call");
+}
+
 /// One source cannot take the room of navbat's own transaction layer: past its share
 /// (10,000 live REGISTER and OPTIONS transactions, a tenth of the layer) its REGISTERs get a
 /// stateless 503 with Retry-After, while a phone at another address is still challenged.

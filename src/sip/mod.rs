@@ -1,7 +1,7 @@
 //! navbat's face over the SIP stack (rsipstack, pinned): transports,
 //! transactions, dialogs, the registrar and the B2BUA legs. Over UDP the legs of
-//! calls, REGISTER and OPTIONS run on navbat's own transaction layer (`txn`, `own`);
-//! rsipstack keeps TCP, feature-code calls and RFC 2543 peers.
+//! calls, REGISTER and OPTIONS run on navbat's own transaction layer (`txn`, `own`), RFC 2543
+//! peers' too; rsipstack keeps TCP and feature-code calls.
 //!
 //! Nothing outside this module sees an rsipstack type. The router plugs in
 //! through [`SipApplication`]: it is asked for credentials, told about

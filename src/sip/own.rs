@@ -12,10 +12,11 @@
 //! The UDP reader ([`super::guard::GuardedUdpSocket::serve`]) offers every parsed message
 //! here first ([`OwnTransactions::offer`]). Ours: responses whose branch we made, requests
 //! whose To tag we made, a caller's new INVITE (not a feature code) and its CANCEL,
-//! out-of-dialog REGISTER and OPTIONS. The rest goes on to rsipstack as
-//! before: feature-code INVITEs, the dialogs rsipstack has, and requests from RFC 2543 peers
-//! (no magic cookie in the branch: the layer does not match those). Over TCP everything still
-//! goes through rsipstack; the registrar answers both kinds through [`Reply`].
+//! out-of-dialog REGISTER and OPTIONS. A request from an RFC 2543 peer (no magic cookie in
+//! its branch) is matched by a branch made from its Request-URI, From tag, Call-ID, CSeq
+//! number and top Via (`rfc2543_branch`). The rest goes on to rsipstack as before:
+//! feature-code INVITEs and the dialogs rsipstack has. Over TCP everything still goes
+//! through rsipstack; the registrar answers both kinds through [`Reply`].
 
 mod uac;
 mod uas;
@@ -523,19 +524,59 @@ const MAX_PER_SOURCE: usize = MAX_LIVE / 10;
 /// §18.1.1: requests within 200 bytes of a 1,500-byte path MTU belong on TCP).
 const MAX_KEPT_REQUEST: usize = 1_500;
 
-/// The top Via's branch (at most 128 bytes) and sent-by (`host[:port]`), from its text.
+/// The top Via's branch (at most 128 bytes) and sent-by (`host[:port]`), from its text. A
+/// request from an RFC 2543 peer (no branch, or one without the magic cookie, or the bare
+/// cookie of RFC 4475 §3.2.1) gets a branch made from what RFC 3261 §17.2.3 matches such a
+/// request by, so the layer matches it like any other ([`rfc2543_branch`]).
 fn top_via(req: &Request) -> Option<(String, String)> {
     let via = req.via_header().ok()?.value().to_string();
-    via_branch_and_sent_by(&via)
+    let (first, branch, sent_by) = via_parts(&via)?;
+    match branch {
+        Some(branch) => Some((branch.to_owned(), sent_by)),
+        None => Some((rfc2543_branch(req, first)?, sent_by)),
+    }
 }
 
-fn via_branch_and_sent_by(via: &str) -> Option<(String, String)> {
+/// The magic cookie an RFC 3261 branch starts with (§8.1.1.7).
+const MAGIC_COOKIE: &str = "z9hG4bK";
+
+/// The top value of a Via header, its branch if it is an RFC 3261 one (the magic cookie and
+/// more, at most 128 bytes), and its sent-by (`host[:port]`, lower case).
+fn via_parts(via: &str) -> Option<(&str, Option<&str>, String)> {
     // A header may carry several Via values; the first is the top one.
     let first = via.split(',').next()?.trim();
     let protocol_and_sent_by = first.split(';').next()?.trim();
     let sent_by = protocol_and_sent_by.split_whitespace().nth(1)?;
-    let branch = super::inspect::branch_param(first)?;
-    Some((branch.to_string(), sent_by.to_ascii_lowercase()))
+    let branch = super::inspect::branch_param(first)
+        .filter(|b| b.len() > MAGIC_COOKIE.len() && b.starts_with(MAGIC_COOKIE));
+    Some((first, branch, sent_by.to_ascii_lowercase()))
+}
+
+/// A branch for a request from an RFC 2543 peer, which has no usable branch: a keyed hash of
+/// what RFC 3261 §17.2.3 matches it by, the Request-URI, the From tag, the Call-ID, the CSeq
+/// number and the top Via (`top`, with the `received` navbat noted). The CSeq method and the
+/// To tag are left out, so the INVITE, its CANCEL (§9.1: same Request-URI, Call-ID, From,
+/// CSeq number and top Via) and the ACK of a non-2xx answer (§17.1.1.3) share the INVITE's
+/// branch, as an RFC 3261 peer's do; the layer tells them apart by method. The key is random
+/// for each process, so a peer cannot make two requests collide on purpose.
+fn rfc2543_branch(req: &Request, top: &str) -> Option<String> {
+    use std::hash::BuildHasher;
+    static KEYS: std::sync::OnceLock<[std::collections::hash_map::RandomState; 2]> =
+        std::sync::OnceLock::new();
+    let keys = KEYS.get_or_init(Default::default);
+    let call_id = req.call_id_header().ok()?.value().to_owned();
+    let (seq, _) = uac::cseq_of(req)?;
+    let from_tag = req
+        .from_header()
+        .ok()
+        .and_then(|f| header_tag(f.value()).map(str::to_owned))
+        .unwrap_or_default();
+    let uri = req.uri.to_string();
+    let mut halves = keys
+        .iter()
+        .map(|key| key.hash_one((uri.as_str(), from_tag.as_str(), call_id.as_str(), seq, top)));
+    let (a, b) = (halves.next()?, halves.next()?);
+    Some(format!("{MAGIC_COOKIE}.2543.{a:016x}{b:016x}"))
 }
 
 #[cfg(test)]
@@ -544,25 +585,90 @@ mod tests {
 
     #[test]
     fn the_top_via_gives_branch_and_sent_by() {
+        let parts = |v: &'static str| via_parts(v).map(|(_, b, s)| (b, s));
         assert_eq!(
-            via_branch_and_sent_by(
-                "SIP/2.0/UDP 127.0.0.1:5070;rport;branch=z9hG4bK-1;received=127.0.0.1"
-            ),
-            Some(("z9hG4bK-1".into(), "127.0.0.1:5070".into()))
+            parts("SIP/2.0/UDP 127.0.0.1:5070;rport;branch=z9hG4bK-1;received=127.0.0.1"),
+            Some((Some("z9hG4bK-1"), "127.0.0.1:5070".into()))
         );
         assert_eq!(
-            via_branch_and_sent_by(
-                "SIP/2.0/UDP Host.Example ; branch = z9hG4bKx , SIP/2.0/UDP b;branch=z9hG4bKy"
-            ),
-            Some(("z9hG4bKx".into(), "host.example".into()))
+            parts("SIP/2.0/UDP Host.Example ; branch = z9hG4bKx , SIP/2.0/UDP b;branch=z9hG4bKy"),
+            Some((Some("z9hG4bKx"), "host.example".into()))
         );
-        assert_eq!(via_branch_and_sent_by("SIP/2.0/UDP 10.0.0.1"), None);
+        // RFC 2543 peers: no branch, one without the cookie, the bare cookie (RFC 4475
+        // §3.2.1); and a branch over 128 bytes. The layer gets a made-up branch for these.
+        assert_eq!(
+            parts("SIP/2.0/UDP 10.0.0.1"),
+            Some((None, "10.0.0.1".into()))
+        );
+        assert_eq!(
+            parts("SIP/2.0/UDP 10.0.0.1;branch=1234"),
+            Some((None, "10.0.0.1".into()))
+        );
+        assert_eq!(
+            parts("SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK"),
+            Some((None, "10.0.0.1".into()))
+        );
         let long = format!("SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK{}", "x".repeat(200));
         assert_eq!(
-            via_branch_and_sent_by(&long),
-            None,
+            via_parts(&long).map(|(_, b, _)| b),
+            Some(None),
             "a branch over 128 bytes is not kept"
         );
-        assert_eq!(via_branch_and_sent_by("garbage"), None);
+        assert_eq!(parts("garbage"), None);
+    }
+
+    fn request(text: &str) -> Request {
+        match SipMessage::try_from(text.as_bytes()).expect("parses") {
+            SipMessage::Request(r) => r,
+            SipMessage::Response(_) => panic!("a request"),
+        }
+    }
+
+    fn rfc2543(method: &str, cseq_method: &str, to_tag: &str, seq: u32) -> Request {
+        request(&format!(
+            "{method} sip:1000@example.com SIP/2.0\r\n\
+             Via: SIP/2.0/UDP gw.example.com:5060\r\n\
+             From: <sip:998901234567@gw.example.com>;tag=f1\r\n\
+             To: <sip:1000@example.com>{to_tag}\r\n\
+             Call-ID: old-peer-1@gw.example.com\r\n\
+             CSeq: {seq} {cseq_method}\r\n\
+             Content-Length: 0\r\n\r\n"
+        ))
+    }
+
+    #[test]
+    fn an_rfc_2543_invite_its_cancel_and_its_ack_share_a_made_up_branch_and_others_do_not() {
+        let invite = top_via(&rfc2543("INVITE", "INVITE", "", 56)).expect("a branch");
+        assert!(invite.0.starts_with(MAGIC_COOKIE), "{invite:?}");
+        assert_eq!(invite.1, "gw.example.com:5060");
+        assert_eq!(
+            top_via(&rfc2543("INVITE", "INVITE", "", 56)),
+            Some(invite.clone()),
+            "a retransmission gets the same branch"
+        );
+        assert_eq!(
+            top_via(&rfc2543("CANCEL", "CANCEL", "", 56)),
+            Some(invite.clone())
+        );
+        assert_eq!(
+            top_via(&rfc2543("ACK", "ACK", ";tag=nb-x", 56)),
+            Some(invite.clone()),
+            "the ACK of a non-2xx answer carries our To tag and still matches"
+        );
+        assert_ne!(
+            top_via(&rfc2543("INVITE", "INVITE", "", 57)),
+            Some(invite.clone()),
+            "another CSeq is another transaction"
+        );
+        let other_call = request(
+            "INVITE sip:1000@example.com SIP/2.0\r\n\
+             Via: SIP/2.0/UDP gw.example.com:5060\r\n\
+             From: <sip:998901234567@gw.example.com>;tag=f1\r\n\
+             To: <sip:1000@example.com>\r\n\
+             Call-ID: old-peer-2@gw.example.com\r\n\
+             CSeq: 56 INVITE\r\n\
+             Content-Length: 0\r\n\r\n",
+        );
+        assert_ne!(top_via(&other_call), Some(invite));
     }
 }

@@ -13,7 +13,7 @@
 //! Every new INVITE in a datagram navbat reads (up to 8 KB; larger ones are answered 513 by
 //! the guard) is taken here; the responses kept for its retransmissions copy only its Via,
 //! From, To, Call-ID and CSeq, not its SDP. Feature-code INVITEs (digest-authenticated,
-//! `features.rs`), INVITEs over TCP and RFC 2543 INVITEs stay on rsipstack.
+//! `features.rs`) and INVITEs over TCP stay on rsipstack.
 
 use super::uac::{
     finish_message, random_token, split_list, uri_of, Purpose, BRANCH_PREFIX, TAG_PREFIX,
@@ -160,7 +160,7 @@ fn lines_of(req: &Request, wanted: impl Fn(&Header) -> Option<(&'static str, Str
 impl OwnTransactions {
     /// Takes a new INVITE from `from` (UDP, no To tag, not a feature code): its transaction,
     /// 100 Trying, the decision, and the leg. Handed back (for rsipstack) when the layer
-    /// cannot match it (RFC 2543) or our addresses are not known yet.
+    /// cannot match it or our addresses are not known yet.
     pub(super) fn caller_invite(
         self: &Arc<Self>,
         req: Request,
