@@ -1194,6 +1194,13 @@ fn supervisor_softphone_whispers_by_feature_code() {
     wait_until("the operator hears the supervisor", EVENT_DEADLINE, || {
         (packets_with_tone(&op_media.received(), SUPERVISOR_HZ) >= HEARD).then_some(())
     });
+    // The supervisor's call is a leg on navbat's own transactions, like the caller's and the
+    // operator's (issue 18 part 4).
+    wait_until(
+        "three legs on navbat's own transactions",
+        EVENT_DEADLINE,
+        || (navbat.metric("navbat_sip_own_call_legs") == 3).then_some(()),
+    );
     sup.wait_success();
     let caller_heard: Vec<Received> = caller_media
         .received()

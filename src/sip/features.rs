@@ -10,7 +10,7 @@
 //! supervisor is already there).
 
 use super::authenticate::{Authenticator, Checked};
-use super::{Admission, SipApplication, SipCounters, SipStack};
+use super::{Admission, Decision, SipApplication, SipCounters, SipStack};
 use crate::media::MonitorMode;
 use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::{Header, StatusCode};
@@ -91,28 +91,47 @@ impl FeatureDoor {
 
     /// Challenges the INVITE (407) or, once it carries good credentials, asks the
     /// application and answers or refuses it.
-    pub(super) async fn handle(
+    /// Decides on a feature-code INVITE: a challenge until its digest is right, a refusal
+    /// for a banned or throttled account or source, else the application's decision on the
+    /// dial. The same for a datagram on navbat's own transactions and for a stream on
+    /// rsipstack's.
+    pub(super) fn decide(
         &self,
-        stack: SipStack,
-        tx: Transaction,
+        req: &rsipstack::sip::Request,
         code: FeatureCode,
-        app: Arc<dyn SipApplication>,
-    ) {
-        let header = if tx.original.header_value("Proxy-Authorization").is_some() {
+        app: &dyn SipApplication,
+    ) -> Decision {
+        let header = if req.header_value("Proxy-Authorization").is_some() {
             "Proxy-Authorization"
         } else {
             "Authorization"
         };
-        let supervisor = match self.auth.check(&tx.original, header, "INVITE") {
+        let supervisor = match self.auth.check(req, header, "INVITE") {
             Checked::Authenticated { user } => user,
-            Checked::Challenge { stale } => return self.challenge(tx, stale).await,
-            Checked::Failed => return self.challenge(tx, false).await,
-            Checked::Banned => return stack.reject_invite(tx, 403, None),
+            Checked::Challenge { stale } => {
+                return Decision::Challenge {
+                    offers: self.auth.challenge(req, stale),
+                }
+            }
+            Checked::Failed => {
+                return Decision::Challenge {
+                    offers: self.auth.challenge(req, false),
+                }
+            }
+            Checked::Banned => {
+                return Decision::Reject {
+                    status: 403,
+                    retry_after: None,
+                }
+            }
             Checked::Throttled { retry_after_secs } => {
-                return stack.reject_invite(tx, 503, Some(retry_after_secs))
+                return Decision::Reject {
+                    status: 503,
+                    retry_after: Some(retry_after_secs),
+                }
             }
         };
-        let from = super::authenticate::source_of(&tx.original);
+        let from = super::authenticate::source_of(req);
         let dial = MonitorDial {
             supervisor,
             code,
@@ -127,14 +146,37 @@ impl FeatureDoor {
                 self.counters
                     .invites_rejected
                     .fetch_add(1, Ordering::Relaxed);
-                stack.reject_invite(tx, status, retry_after);
+                Decision::Reject {
+                    status,
+                    retry_after,
+                }
             }
-            Admission::Accept(start) => stack.accept_invite(tx, start, None),
+            Admission::Accept(start) => Decision::Accept {
+                start,
+                ticket: None,
+            },
         }
     }
 
-    async fn challenge(&self, mut tx: Transaction, stale: bool) {
-        let offers = self.auth.challenge(&tx.original, stale);
+    /// A feature-code INVITE on an rsipstack transaction (over TCP).
+    pub(super) async fn handle(
+        &self,
+        stack: SipStack,
+        tx: Transaction,
+        code: FeatureCode,
+        app: Arc<dyn SipApplication>,
+    ) {
+        match self.decide(&tx.original, code, app.as_ref()) {
+            Decision::Challenge { offers } => self.challenge(tx, offers).await,
+            Decision::Reject {
+                status,
+                retry_after,
+            } => stack.reject_invite(tx, status, retry_after),
+            Decision::Accept { start, ticket } => stack.accept_invite(tx, start, ticket),
+        }
+    }
+
+    async fn challenge(&self, mut tx: Transaction, offers: Vec<String>) {
         if let Err(e) = tx
             .reply_with(
                 StatusCode::ProxyAuthenticationRequired,

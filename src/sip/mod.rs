@@ -1,7 +1,7 @@
 //! navbat's face over the SIP stack (rsipstack, pinned): transports,
 //! transactions, dialogs, the registrar and the B2BUA legs. Over UDP the legs of
-//! calls, REGISTER and OPTIONS run on navbat's own transaction layer (`txn`, `own`), RFC 2543
-//! peers' too; rsipstack keeps TCP and feature-code calls.
+//! calls (feature codes too), REGISTER and OPTIONS run on navbat's own transaction layer
+//! (`txn`, `own`), RFC 2543 peers' too; rsipstack keeps TCP.
 //!
 //! Nothing outside this module sees an rsipstack type. The router plugs in
 //! through [`SipApplication`]: it is asked for credentials, told about
@@ -423,9 +423,11 @@ impl SipStack {
             app.clone(),
             counters.clone(),
         ));
+        let features = Arc::new(features::FeatureDoor::new(auth, counters.clone()));
         let admitter = Arc::new(Admitter {
             gate: gate.clone(),
             app: app.clone(),
+            features: features.clone(),
             counters: counters.clone(),
         });
         let mut local_addrs = Vec::new();
@@ -563,7 +565,6 @@ impl SipStack {
             tokio::spawn(tcp::serve(listener, server));
         }
         let dialogs = Arc::new(DialogLayer::new(endpoint_inner.clone()));
-        let features = Arc::new(features::FeatureDoor::new(auth, counters.clone()));
         let stack = SipStack {
             inner: Arc::new(StackInner {
                 _endpoint: endpoint_inner,
@@ -680,6 +681,8 @@ impl SipStack {
                 retry_after,
             } => self.reject_invite(tx, status, retry_after),
             Decision::Accept { start, ticket } => self.accept_invite(tx, start, ticket),
+            // Only feature codes are challenged.
+            Decision::Challenge { .. } => self.reject_invite(tx, 500, None),
         }
     }
 
@@ -768,6 +771,8 @@ impl SipStack {
 pub(crate) struct Admitter {
     gate: Arc<guard::DoorGate>,
     app: Arc<dyn SipApplication>,
+    /// Feature-code INVITEs: digest first, then the application's monitor decision.
+    features: Arc<features::FeatureDoor>,
     counters: Arc<SipCounters>,
 }
 
@@ -779,6 +784,12 @@ pub(crate) enum Decision {
         status: u16,
         /// Seconds for a Retry-After header.
         retry_after: Option<u32>,
+    },
+    /// A feature-code INVITE without the right digest: 407 with these Proxy-Authenticate
+    /// values.
+    Challenge {
+        /// The challenges offered (one per digest algorithm).
+        offers: Vec<String>,
     },
     /// Taken: `start` starts the call's actor; `ticket` counts the call at the door while
     /// its dialog lives.
@@ -843,6 +854,15 @@ impl Admitter {
             }
             Admission::Accept(start) => Decision::Accept { start, ticket },
         }
+    }
+
+    /// Decides on a feature-code INVITE (`code` is what it dialled).
+    pub(crate) fn decide_feature(
+        &self,
+        req: &rsipstack::sip::Request,
+        code: features::FeatureCode,
+    ) -> Decision {
+        self.features.decide(req, code, self.app.as_ref())
     }
 }
 

@@ -11,12 +11,13 @@
 //!
 //! The UDP reader ([`super::guard::GuardedUdpSocket::serve`]) offers every parsed message
 //! here first ([`OwnTransactions::offer`]). Ours: responses whose branch we made, requests
-//! whose To tag we made, a caller's new INVITE (not a feature code) and its CANCEL,
-//! out-of-dialog REGISTER and OPTIONS. A request from an RFC 2543 peer (no magic cookie in
+//! whose To tag we made, a new INVITE (a caller's, or a supervisor's feature code) and its
+//! CANCEL, out-of-dialog REGISTER and OPTIONS. A request from an RFC 2543 peer (no magic cookie in
 //! its branch) is matched by a branch made from its Request-URI, From tag, Call-ID, CSeq
-//! number and top Via (`rfc2543_branch`). The rest goes on to rsipstack as before:
-//! feature-code INVITEs and the dialogs rsipstack has. Over TCP everything still goes
-//! through rsipstack; the registrar answers both kinds through [`Reply`].
+//! number and top Via (`rfc2543_branch`). The rest (a CANCEL or a request in a dialog
+//! navbat does not have) goes on to rsipstack, which answers it 481 as before. Over TCP
+//! everything still goes through rsipstack; the registrar answers both kinds through
+//! [`Reply`].
 
 mod uac;
 mod uas;
@@ -159,13 +160,14 @@ impl OwnTransactions {
         if let Some(key) = to_tag.filter(|t| t.starts_with(uac::TAG_PREFIX)) {
             return self.leg_request(req, from, key).map(SipMessage::Request);
         }
-        // A caller's new INVITE over UDP, and its CANCEL (feature codes stay on rsipstack).
+        // A new INVITE over UDP (a caller's, or a supervisor's feature code), and its CANCEL.
         if out_of_dialog {
             match req.method {
-                rsipstack::sip::Method::Invite
-                    if super::features::parse(&super::dialled(&req)).is_none() =>
-                {
-                    return self.caller_invite(req, from).map(SipMessage::Request);
+                rsipstack::sip::Method::Invite => {
+                    let feature = super::features::parse(&super::dialled(&req));
+                    return self
+                        .caller_invite(req, from, feature)
+                        .map(SipMessage::Request);
                 }
                 rsipstack::sip::Method::Cancel if self.is_caller_cancel(&req) => {
                     self.caller_cancel(req, from);

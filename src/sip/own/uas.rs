@@ -12,8 +12,9 @@
 //!
 //! Every new INVITE in a datagram navbat reads (up to 8 KB; larger ones are answered 513 by
 //! the guard) is taken here; the responses kept for its retransmissions copy only its Via,
-//! From, To, Call-ID and CSeq, not its SDP. Feature-code INVITEs (digest-authenticated,
-//! `features.rs`) and INVITEs over TCP stay on rsipstack.
+//! From, To, Call-ID and CSeq, not its SDP. A feature-code INVITE (a supervisor listening
+//! in, `features.rs`) is a leg like a caller's once its digest is right; until then it is
+//! answered 407 with the challenges. INVITEs over TCP stay on rsipstack.
 
 use super::uac::{
     finish_message, random_token, split_list, uri_of, Purpose, BRANCH_PREFIX, TAG_PREFIX,
@@ -165,6 +166,7 @@ impl OwnTransactions {
         self: &Arc<Self>,
         req: Request,
         from: SocketAddr,
+        feature: Option<crate::sip::features::FeatureCode>,
     ) -> Option<Request> {
         let received = std::time::Instant::now();
         if self.local.get().is_none() {
@@ -278,23 +280,26 @@ impl OwnTransactions {
             txn
         };
         // The decision outside the lock: the application and the door have locks of their own.
-        match self.admitter.decide(&req, "udp") {
+        // A feature code is a supervisor's call: digest first (407 until it is right).
+        let decision = match feature {
+            Some(code) => self.admitter.decide_feature(&req, code),
+            None => self.admitter.decide(&req, "udp"),
+        };
+        let (status, extra) = match decision {
+            Decision::Challenge { offers } => (
+                407,
+                offers
+                    .iter()
+                    .map(|o| format!("Proxy-Authenticate: {o}\r\n"))
+                    .collect::<String>(),
+            ),
             Decision::Reject {
                 status,
                 retry_after,
-            } => {
-                let extra =
-                    retry_after.map_or_else(String::new, |s| format!("Retry-After: {s}\r\n"));
-                let bytes =
-                    caller.response(&local_tag, status, None, &extra, None, &self.user_agent);
-                let mut state = self.state();
-                let now = self.now();
-                if let Err(e) = state.legs.layer.respond(now, txn, status, bytes) {
-                    tracing::debug!(error = %e, "refusal refused");
-                }
-                count_response("INVITE", status);
-                self.flush_legs(&mut state);
-            }
+            } => (
+                status,
+                retry_after.map_or_else(String::new, |s| format!("Retry-After: {s}\r\n")),
+            ),
             Decision::Accept { start, ticket } => {
                 caller._ticket = ticket;
                 let offer = (!req.body().is_empty())
@@ -318,8 +323,17 @@ impl OwnTransactions {
                     .txns
                     .insert(txn, (key.clone(), Purpose::CallerInvite));
                 state.legs.callers.insert(key, caller);
+                return None;
             }
+        };
+        let bytes = caller.response(&local_tag, status, None, &extra, None, &self.user_agent);
+        let mut state = self.state();
+        let now = self.now();
+        if let Err(e) = state.legs.layer.respond(now, txn, status, bytes) {
+            tracing::debug!(error = %e, "refusal refused");
         }
+        count_response("INVITE", status);
+        self.flush_legs(&mut state);
         None
     }
 
