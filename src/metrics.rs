@@ -352,7 +352,7 @@ pub const CATALOGUE: &[MetricSpec] = &[
     live(MEDIA_SESSIONS, Gauge, Unit::Count, &[], "Media sessions (calls whose audio navbat anchors) running."),
     live(RTCP_PACKETS, Counter, Unit::Count, &["direction"], "RTCP compound packets received (in: valid ones; invalid ones count as media drops, reason rtcp_malformed) or sent (out: sender/receiver reports, about one per leg every 5 s, and a BYE when a leg ends)."),
     live(RTP_DTMF_DIGITS, Counter, Unit::Count, &[], "Key presses detected in RFC 4733 telephone-events (each press once, however many packets carried it)."),
-    live(MEDIA_DROPS, Counter, Unit::Count, &["reason"], "Media work shed or failed: send_buffer_full, send_error, malformed (datagrams that are not RTP), rtcp_malformed (datagrams on RTCP ports that are not RTCP), playout_overflow (20 ms frames of inbound audio dropped because a leg's 200 ms buffer was full), command_shed, recording_shed (20 ms recording frames the writer could not take), recording_failed (recordings that could not be written). Should stay 0."),
+    live(MEDIA_DROPS, Counter, Unit::Count, &["reason"], "Media work shed or failed: send_buffer_full, send_error, malformed (datagrams that are not RTP), foreign_source (RTP from an address that is not the leg's phone, with another stream's SSRC: someone else's packets, dropped), rtcp_malformed (datagrams on RTCP ports that are not RTCP), playout_overflow (20 ms frames of inbound audio dropped because a leg's 200 ms buffer was full), command_shed, recording_shed (20 ms recording frames the writer could not take), recording_failed (recordings that could not be written). Should stay 0."),
     live(RECORDING_BYTES, Counter, Unit::Bytes, &["tenant"], "Bytes of call recordings written (WAV headers included), by tenant."),
     live(RECORDINGS_OPEN, Gauge, Unit::Count, &[], "Call recordings in progress."),
     live(RTP_PORTS_REUSED, Counter, Unit::Count, &[], "RTP/RTCP socket pairs handed to a new call after an earlier call ended (read empty after a 0.5 s wait), instead of being closed and bound afresh."),
@@ -390,10 +390,11 @@ pub fn mailbox_shed(mailbox: &'static str, n: u64) {
 }
 
 /// Values of the [`MEDIA_DROPS`] `reason` label.
-pub const MEDIA_DROP_REASONS: [&str; 8] = [
+pub const MEDIA_DROP_REASONS: [&str; 9] = [
     "send_buffer_full",
     "send_error",
     "malformed",
+    "foreign_source",
     "rtcp_malformed",
     "playout_overflow",
     "command_shed",
@@ -1195,6 +1196,7 @@ pub fn export_media(media: &crate::media::MediaEngine) {
         c.send_dropped.load(Relaxed),
         c.send_errors.load(Relaxed),
         c.malformed.load(Relaxed),
+        c.foreign.load(Relaxed),
         c.rtcp_malformed.load(Relaxed),
         c.samples_dropped.load(Relaxed) / crate::media::recorder::FRAME as u64,
         c.commands_shed.load(Relaxed),

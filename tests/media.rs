@@ -635,6 +635,114 @@ fn whisper_reaches_only_the_operator_and_barge_reaches_both() {
     sup_sipp.wait();
 }
 
+/// The tone of RTP sprayed at a call's port by someone who is not in the call.
+const STRANGER_HZ: f64 = 800.0;
+
+/// RTP sprayed at a call's port from another address, with another stream's SSRC (an
+/// attacker guessing the port range, or an RTP-bleed probe) is neither heard nor answered:
+/// the stranger gets none of the call's audio, the operator hears none of the stranger's,
+/// the caller and the operator go on hearing each other, and the packets are counted
+/// (`navbat_media_drops_total{reason="foreign_source"}`). Fails when a leg latches to any
+/// source (the stranger got the operator's voice and the operator heard the stranger).
+#[test]
+fn rtp_sprayed_at_a_call_s_port_is_neither_heard_nor_answered() {
+    let dir = TestDir::new("media-spray-prompts");
+    let prompts = shared_prompts(dir.path());
+    let navbat = Navbat::start(
+        "media-spray",
+        TestConfig::default()
+            .prompts_dir(&prompts)
+            .reserve_after_secs(600),
+    );
+    let op_media = Phone::start_tone(Some((Codec::Pcmu, OPERATOR_HZ)));
+    let mut op_sipp = answering_phone(&navbat, "1001", &op_media);
+    navbat.wait_operator("1001", "available");
+    let caller_media = Phone::start_tone(Some((Codec::Pcma, CALLER_HZ)));
+    let sipp = caller_by_info(&navbat, "caller", &caller_media, 8_000);
+    navbat.wait_for_event("call_answered", Duration::from_secs(40), |_| true);
+    wait_until("the caller hears the operator", EVENT_DEADLINE, || {
+        (packets_with_tone(&caller_media.received(), OPERATOR_HZ) >= HEARD).then_some(())
+    });
+    // The caller leg's port on navbat: where the caller's phone hears the operator from.
+    let port = caller_media
+        .received()
+        .iter()
+        .rev()
+        .find(|p| p.header.payload_type == Codec::Pcma.payload_type())
+        .expect("the operator's voice")
+        .from;
+
+    let stranger = UdpSocket::bind("127.0.0.7:0").expect("bind the stranger");
+    stranger
+        .set_read_timeout(Some(Duration::from_millis(5)))
+        .unwrap();
+    let sprayed_from = SystemTime::now();
+    let mut answered = 0;
+    let mut buf = [0u8; 2048];
+    let mut phase = 0f64;
+    for n in 0..100u16 {
+        let tone: Vec<i16> = (0..160)
+            .map(|_| {
+                phase += 2.0 * std::f64::consts::PI * STRANGER_HZ / 8000.0;
+                (phase.sin() * 6000.0) as i16
+            })
+            .collect();
+        let mut pkt = Vec::new();
+        rtp::write_header(
+            &rtp::RtpHeader {
+                marker: n == 0,
+                payload_type: Codec::Pcma.payload_type(),
+                seq: 7000 + n,
+                timestamp: 160 * u32::from(n),
+                ssrc: 0xBAD0_0BAD,
+            },
+            &mut pkt,
+        );
+        Codec::Pcma.law().encode_into(&tone, &mut pkt);
+        stranger.send_to(&pkt, port).unwrap();
+        let until = std::time::Instant::now() + Duration::from_millis(20);
+        while std::time::Instant::now() < until {
+            if stranger.recv_from(&mut buf).is_ok() {
+                answered += 1;
+            }
+        }
+    }
+    assert_eq!(
+        answered, 0,
+        "the stranger got {answered} packets of the call"
+    );
+    let op_heard: Vec<Received> = op_media
+        .received()
+        .into_iter()
+        .filter(|p| p.at > sprayed_from)
+        .collect();
+    assert_eq!(
+        packets_with_tone(&op_heard, STRANGER_HZ),
+        0,
+        "the operator heard the stranger"
+    );
+    assert!(
+        packets_with_tone(&op_heard, CALLER_HZ) >= HEARD,
+        "the operator stopped hearing the caller"
+    );
+    let caller_heard: Vec<Received> = caller_media
+        .received()
+        .into_iter()
+        .filter(|p| p.at > sprayed_from)
+        .collect();
+    assert!(
+        packets_with_tone(&caller_heard, OPERATOR_HZ) >= HEARD,
+        "the caller stopped hearing the operator"
+    );
+    let dropped = wait_until("the stranger's packets counted", EVENT_DEADLINE, || {
+        let n = navbat.metric("navbat_media_drops_total{reason=\"foreign_source\"}");
+        (n >= 100).then_some(n)
+    });
+    assert_eq!(dropped, 100);
+    sipp.wait_success();
+    op_sipp.wait();
+}
+
 /// How long the operator's phone of the next test keeps quiet after it first hears the caller.
 const OPERATOR_QUIET: Duration = Duration::from_secs(3);
 /// When it pauses again after talking for a second, and for how long.

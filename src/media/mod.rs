@@ -368,6 +368,9 @@ pub struct MediaCounters {
     pub jitter_samples_dropped: AtomicU64,
     /// Datagrams that were not RTP.
     pub malformed: AtomicU64,
+    /// RTP packets from a source that is not the leg's (symmetric RTP held to the call's own
+    /// stream): dropped, neither heard nor answered.
+    pub foreign: AtomicU64,
     /// Sends dropped because the socket buffer was full.
     pub send_dropped: AtomicU64,
     /// Sends that failed (e.g. ICMP port unreachable).

@@ -396,6 +396,8 @@ impl Default for Work {
 struct Tally {
     received: [u64; PAYLOAD_CLASSES],
     malformed: u64,
+    /// RTP from a source that is not the leg's ([`Latch`]).
+    foreign: u64,
     sent: [u64; 2],
     lost: [u64; 2],
     send_dropped: u64,
@@ -418,7 +420,7 @@ impl Tally {
             }
         }
         let received: u64 = self.received.iter().sum();
-        add(&c.packets_in, received + self.malformed);
+        add(&c.packets_in, received + self.malformed + self.foreign);
         add(&c.packets_out, self.sent.iter().sum());
         for (a, n) in c.received_by_payload.iter().zip(self.received) {
             add(a, n);
@@ -431,6 +433,7 @@ impl Tally {
         }
         add(&c.packets_lost, self.lost.iter().sum());
         add(&c.malformed, self.malformed);
+        add(&c.foreign, self.foreign);
         add(&c.send_dropped, self.send_dropped);
         add(&c.send_errors, self.send_errors);
         add(&c.samples_dropped, self.samples_dropped);
@@ -528,15 +531,67 @@ fn std_addr(a: &SockaddrStorage) -> Option<SocketAddr> {
     a.as_sockaddr_in6().map(|v6| SocketAddr::V6((*v6).into()))
 }
 
+/// Where a leg sends its RTP and whose packets it takes: symmetric RTP (RFC 4961) for phones
+/// behind NAT, held to one stream. The first packet latches the leg to its source and SSRC.
+/// A packet from another address is taken (and the leg moves to it) only when it is the
+/// same stream (the latched SSRC: the phone's NAT binding moved), comes from the address
+/// the SDP gave, comes after the latched source has been quiet for [`SOURCE_IDLE_TICKS`],
+/// or is the first after a new offer or answer (the phone may restart its stream). Anything
+/// else is someone else's packet: dropped and counted, never heard and never answered.
+#[derive(Debug, Clone)]
+struct Latch {
+    /// Where the leg's packets go.
+    remote: Option<SocketAddr>,
+    /// The address the leg's SDP gave last.
+    signalled: Option<SocketAddr>,
+    /// The stream the leg is latched to (None: not yet, or learning again).
+    ssrc: Option<u32>,
+}
+
+impl Latch {
+    fn new(signalled: Option<SocketAddr>) -> Latch {
+        Latch {
+            remote: signalled,
+            signalled,
+            ssrc: None,
+        }
+    }
+
+    /// Whether a packet from `from` carrying `ssrc` is the leg's; `quiet`: the latched
+    /// source has sent nothing for [`SOURCE_IDLE_TICKS`].
+    fn admit(&mut self, from: SocketAddr, ssrc: u32, quiet: bool) -> bool {
+        let ours = match self.ssrc {
+            None => true,
+            Some(_) if self.remote == Some(from) => true,
+            Some(latched) => latched == ssrc || self.signalled == Some(from) || quiet,
+        };
+        if ours {
+            self.remote = Some(from);
+            self.ssrc = Some(ssrc);
+        }
+        ours
+    }
+
+    /// A new offer or answer gave `remote` (if it gave an address). A new address moves the
+    /// leg there until packets come (then it latches again); the same one repeated (a hold or
+    /// resume from a phone behind NAT) keeps the address packets come from. Either way the
+    /// next packet may start a new stream from a new source.
+    fn renegotiate(&mut self, remote: Option<SocketAddr>) {
+        if remote.is_some() && remote != self.signalled {
+            self.signalled = remote;
+            self.remote = remote;
+        }
+        self.ssrc = None;
+    }
+}
+
 struct Leg {
     sock: UdpSocket,
     rtp_poll: Poll,
     rtcp: Option<RtcpLeg>,
     rtcp_poll: Poll,
-    remote: Option<SocketAddr>,
-    /// The address the leg's SDP gave last.
-    signalled: Option<SocketAddr>,
-    latched: bool,
+    /// Where the leg's RTP goes, and which packets are the leg's.
+    latch: Latch,
     codec: Codec,
     telephone_event: Option<u8>,
     out: OutStream,
@@ -662,9 +717,7 @@ impl Leg {
             rtp_poll: Poll::New,
             rtcp: rtcp.and_then(|s| RtcpLeg::new(s, Instant::now()).ok()),
             rtcp_poll: Poll::New,
-            remote: spec.remote,
-            signalled: spec.remote,
-            latched: false,
+            latch: Latch::new(spec.remote),
             codec: spec.codec,
             telephone_event: spec.telephone_event,
             out: OutStream::new(rand::random(), rand::random(), rand::random()),
@@ -753,12 +806,17 @@ impl Leg {
             tally.malformed += 1;
             return None;
         };
-        self.quiet_ticks = 0;
-        // Symmetric RTP (RFC 4961): answer where the media comes from (callers behind NAT).
-        if !self.latched || self.remote != Some(from) {
-            self.remote = Some(from);
-            self.latched = true;
+        // Symmetric RTP (RFC 4961), held to the call's own stream: a packet from elsewhere
+        // is neither heard nor answered (RTP sprayed at the port range cannot take the
+        // call's audio or speak into it).
+        if !self
+            .latch
+            .admit(from, h.ssrc, self.quiet_ticks >= SOURCE_IDLE_TICKS)
+        {
+            tally.foreign += 1;
+            return None;
         }
+        self.quiet_ticks = 0;
         self.stats.on_packet(&h, payload.len(), arrival);
         if Some(h.payload_type) == self.telephone_event {
             tally.received[super::PAYLOAD_TELEPHONE_EVENT] += 1;
@@ -818,7 +876,7 @@ impl Leg {
 
     /// Sends 20 ms of `samples`, or lets the tick pass silently with `None`.
     fn send(&mut self, samples: Option<&[i16]>, buf: &mut Vec<u8>, tally: &mut Tally) {
-        let (Some(remote), Some(samples)) = (self.remote, samples) else {
+        let (Some(remote), Some(samples)) = (self.latch.remote, samples) else {
             self.out.skip(FRAME as u32);
             return;
         };
@@ -869,14 +927,7 @@ impl Leg {
             self.out.mark();
         }
         self.telephone_event = te;
-        // Only a new address in the SDP moves the leg: the same one repeated (a hold or
-        // resume re-offer from a phone behind NAT) keeps the address packets come from.
-        if remote.is_some() && remote != self.signalled {
-            self.signalled = remote;
-            // Until packets arrive from the new address (then symmetric RTP latches).
-            self.remote = remote;
-            self.latched = false;
-        }
+        self.latch.renegotiate(remote);
     }
 
     /// What RTCP reports say about this leg.
@@ -890,7 +941,7 @@ impl Leg {
             received: self.stats.packets,
             lost: self.stats.lost(),
             jitter: self.stats.jitter_units(),
-            rtp_remote: self.remote,
+            rtp_remote: self.latch.remote,
         }
     }
 
@@ -1235,6 +1286,61 @@ fn mix(out: &mut [i16; FRAME], parts: &[&[i16; FRAME]]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn at(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    #[test]
+    fn a_latched_leg_takes_only_its_own_stream() {
+        let mut latch = Latch::new(Some(at(4000)));
+        // The phone is behind NAT: its packets come from elsewhere than its SDP said.
+        assert!(
+            latch.admit(at(30000), 0xAAAA, true),
+            "the first packet latches"
+        );
+        assert_eq!(latch.remote, Some(at(30000)));
+        assert!(latch.admit(at(30000), 0xAAAA, false));
+        // Someone else's stream from another address: dropped, the leg stays.
+        assert!(!latch.admit(at(31000), 0xBBBB, false));
+        assert_eq!(latch.remote, Some(at(30000)), "sprayed RTP moved the leg");
+        // The same stream from a new port (the NAT binding moved): followed.
+        assert!(latch.admit(at(30002), 0xAAAA, false));
+        assert_eq!(latch.remote, Some(at(30002)));
+        // The same source restarting its stream: still the leg's.
+        assert!(latch.admit(at(30002), 0xCCCC, false));
+        assert!(
+            !latch.admit(at(30002 + 8), 0xAAAA, false),
+            "the old stream is gone"
+        );
+        // The address the SDP gave always gets the leg back.
+        assert!(latch.admit(at(4000), 0xDDDD, false));
+        assert_eq!(latch.remote, Some(at(4000)));
+    }
+
+    #[test]
+    fn a_leg_learns_again_after_quiet_or_a_new_offer() {
+        let mut latch = Latch::new(Some(at(4000)));
+        assert!(latch.admit(at(30000), 0xAAAA, true));
+        assert!(!latch.admit(at(31000), 0xBBBB, false));
+        // The latched source went quiet (a phone on hold whose NAT binding expired).
+        assert!(latch.admit(at(31000), 0xBBBB, true));
+        assert_eq!(latch.remote, Some(at(31000)));
+        // A re-offer with the same address (resume behind NAT): the next stream is taken.
+        latch.renegotiate(Some(at(4000)));
+        assert_eq!(
+            latch.remote,
+            Some(at(31000)),
+            "the same SDP address keeps the leg"
+        );
+        assert!(latch.admit(at(32000), 0xEEEE, false));
+        assert_eq!(latch.remote, Some(at(32000)));
+        // A new address in the SDP: packets go there until the phone's come.
+        latch.renegotiate(Some(at(5000)));
+        assert_eq!(latch.remote, Some(at(5000)));
+        assert!(latch.admit(at(33000), 0xFFFF, false));
+        assert!(!latch.admit(at(34000), 0x1234, false));
+    }
 
     #[test]
     fn the_ready_set_answers_for_each_descriptor_and_empties() {
