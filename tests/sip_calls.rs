@@ -377,14 +377,22 @@ fn waiting_call_overflows_to_reserve_staff() {
 // ---------------------------------------------------------------------------------------------
 // (5) Channel limit (D6): the call over the limit gets 503 + Retry-After and is counted
 
-/// Refused at the SIP door from the channel counts (issue 18): no call record or `call_*`
-/// event for it, one `blocked_summary` counting it instead.
-#[test]
-fn call_over_channel_limit_is_blocked_with_retry_after() {
-    let navbat = Navbat::start("blocked", TestConfig::default().channels(1));
+/// With `screen`, the call over the limit is refused at the SIP door from the channel counts
+/// (issue 18); without (`[sip.door] screen_calls = false`), it goes through the stack to
+/// admission, which finds no channel (the path a call takes when another took the last
+/// channel after the screen passed it). Either way: 503 with Retry-After, no call record and
+/// no `call_*` event, one `blocked_summary` counting it and `navbat_calls_blocked_total`.
+fn one_call_over_the_limit_is_summarised(name: &str, screen: bool) -> Navbat {
+    let config = TestConfig::default().channels(1);
+    let config = if screen {
+        config
+    } else {
+        config.extra_toml("[sip.door]\nscreen_calls = false\n")
+    };
+    let navbat = Navbat::start(name, config);
     // The first caller holds the only channel while it waits in the queue (nobody is
     // registered); it is killed when the test ends.
-    let _holder = navbat.caller("holder", "caller_abandon.xml", DTM_DID, 50_000);
+    let holder = navbat.caller("holder", "caller_abandon.xml", DTM_DID, 50_000);
     navbat.wait_for_event("call_enqueued", EVENT_DEADLINE, any);
 
     // caller_blocked.xml fails unless the 503 carries a numeric Retry-After.
@@ -396,66 +404,47 @@ fn call_over_channel_limit_is_blocked_with_retry_after() {
         navbat.wait_for_event("blocked_summary", EVENT_DEADLINE, |e| e["tenant"] == "dtm");
     assert_eq!(summary["count"], 1, "{summary}");
     assert_eq!(summary["reason"], "global_channels", "{summary}");
+    assert_eq!(summary["transport"], "udp", "{summary}");
     let events = navbat.events();
     assert!(
         !events
             .iter()
             .any(|e| e["kind"] == "call_blocked" || e["outcome"] == "blocked"),
-        "a call refused at the door has no call events: {events:?}"
+        "a refused call has no call events: {events:?}"
     );
     let arrived = events
         .iter()
         .filter(|e| e["kind"] == "call_arrived")
         .count();
     assert_eq!(arrived, 1, "only the holder has a call record");
-}
-
-/// With the door's screen off (`[sip.door] screen_calls = false`) the INVITE goes through the
-/// stack to admission, which finds no channel: the same 503 with Retry-After, and the call is
-/// counted into the same `blocked_summary`, with no call record and no `call_*` event (the
-/// path a call takes when another took the last channel after the screen passed it).
-#[test]
-fn call_refused_at_admission_is_summarised_not_recorded() {
-    let navbat = Navbat::start(
-        "blocked-admission",
-        TestConfig::default()
-            .channels(1)
-            .extra_toml("[sip.door]\nscreen_calls = false\n"),
-    );
-    let _holder = navbat.caller("holder", "caller_abandon.xml", DTM_DID, 50_000);
-    navbat.wait_for_event("call_enqueued", EVENT_DEADLINE, any);
-
-    navbat
-        .caller("blocked", "caller_blocked.xml", DTM_DID, 0)
-        .wait_success();
-
-    let summary =
-        navbat.wait_for_event("blocked_summary", EVENT_DEADLINE, |e| e["tenant"] == "dtm");
-    assert_eq!(summary["count"], 1, "{summary}");
-    assert_eq!(summary["reason"], "global_channels", "{summary}");
-    let events = navbat.events();
-    assert!(
-        !events
-            .iter()
-            .any(|e| e["kind"] == "call_blocked" || e["outcome"] == "blocked"),
-        "a call refused at admission has no call events: {events:?}"
-    );
-    let arrived = events
-        .iter()
-        .filter(|e| e["kind"] == "call_arrived")
-        .count();
-    assert_eq!(arrived, 1, "only the holder has a call record");
-    assert_eq!(
-        navbat.metric("navbat_sip_door_total{verdict=\"answered_channels_full\"}"),
-        0,
-        "the screen is off: the refusal came from admission, not the door"
-    );
     let blocked = wait_until("the blocked call in /metrics", EVENT_DEADLINE, || {
         let n =
             navbat.metric("navbat_calls_blocked_total{tenant=\"dtm\",reason=\"global_channels\"}");
         (n >= 1).then_some(n)
     });
     assert_eq!(blocked, 1);
+    drop(holder);
+    navbat
+}
+
+#[test]
+fn call_over_channel_limit_is_blocked_with_retry_after() {
+    let navbat = one_call_over_the_limit_is_summarised("blocked", true);
+    assert_eq!(
+        navbat.metric("navbat_sip_door_total{verdict=\"answered_channels_full\"}"),
+        1,
+        "the door answered it"
+    );
+}
+
+#[test]
+fn call_refused_at_admission_is_summarised_not_recorded() {
+    let navbat = one_call_over_the_limit_is_summarised("blocked-admission", false);
+    assert_eq!(
+        navbat.metric("navbat_sip_door_total{verdict=\"answered_channels_full\"}"),
+        0,
+        "the screen is off: the refusal came from admission, not the door"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
