@@ -2,15 +2,15 @@
 //! before the SIP stack spends a transaction on it, and blocked calls counted and sampled
 //! instead of three events each.
 //!
-//! [`RouterScreen`] answers the UDP guard from what it can read without waiting: the
+//! [`RouterScreen`] answers the SIP guard (UDP and TCP) from what it can read without waiting: the
 //! dialled number's tenant (a map built once from the configuration), the tenant's
 //! `trunk_sources`, and the channel counts the [`ChannelGate`] keeps for the call actors (the
 //! same atomics, so the guard sees exactly what admission sees). A call refused for full
 //! channels, by the screen or by admission (a call the screen passed a moment before another
-//! took the last channel, a call over TCP, or any call with the screen off), is counted in a
-//! [`BlockedTally`]; [`BlockedSummariser`] turns the tally into
-//! one `blocked_summary` event per tenant and reason a second (the event ring, the log, the
-//! journal and, from there, the monthly report and the metrics).
+//! took the last channel, or any call with the screen off), is counted in a
+//! [`BlockedTally`]; [`BlockedSummariser`] turns the tally into one `blocked_summary` event
+//! per tenant, reason and transport a second (the event ring, the log, the journal and, from
+//! there, the monthly report and the metrics).
 
 use super::gate::ChannelGate;
 use crate::config::Config;
