@@ -68,7 +68,10 @@ impl WdError {
         }
     }
 
-    /// Errors a wait loop retries until its deadline: the page may still be changing.
+    /// Errors a wait loop retries until its deadline: the page may still be changing. A node
+    /// the page replaced between the find and the action is usually "stale element
+    /// reference", but some chromedriver commands report it as an "unknown error" from the
+    /// inspector ("Node with given id does not belong to the document"): the same race.
     fn is_retryable(&self) -> bool {
         matches!(
             self.error.as_str(),
@@ -77,7 +80,8 @@ impl WdError {
                 | "element not interactable"
                 | "element click intercepted"
                 | "invalid element state"
-        )
+        ) || (self.error == "unknown error"
+            && self.message.contains("does not belong to the document"))
     }
 }
 
