@@ -53,15 +53,16 @@ pub enum BlockReason {
     ShuttingDown,
 }
 
+/// The transport of summaries written before `blocked_summary` carried one (all were UDP).
+fn udp() -> String {
+    "udp".into()
+}
+
 /// One event's payload, tagged by `kind` in JSON.
 ///
 /// Read back too: the store folds its journal's events into call records by these variants
 /// (`store::record::fold`), so the JSON names here are a format on disk: rename a field or a
 /// variant only with a `#[serde(rename)]` or `alias` that keeps the old name readable.
-fn udp() -> String {
-    "udp".into()
-}
-
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EventKind {

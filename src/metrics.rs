@@ -389,6 +389,15 @@ pub fn mailbox_shed(mailbox: &'static str, n: u64) {
     metrics::counter!(MAILBOX_SHED, "mailbox" => mailbox).increment(n);
 }
 
+/// The `transport` label of a call's transport as an event gives it ("tcp", else UDP).
+fn transport_label(transport: &str) -> &'static str {
+    if transport == "tcp" {
+        "tcp"
+    } else {
+        "udp"
+    }
+}
+
 /// Values of the [`MEDIA_DROPS`] `reason` label.
 pub const MEDIA_DROP_REASONS: [&str; 9] = [
     "send_buffer_full",
@@ -967,8 +976,7 @@ impl MetricsSink {
             EventKind::CallArrived {
                 tenant, transport, ..
             } => {
-                let transport = if transport == "tcp" { "tcp" } else { "udp" };
-                metrics::counter!(CALLS_ARRIVED, "tenant" => tenant.clone(), "transport" => transport)
+                metrics::counter!(CALLS_ARRIVED, "tenant" => tenant.clone(), "transport" => transport_label(transport))
                     .increment(1);
             }
             EventKind::CallBlocked { tenant, reason, .. } => {
@@ -984,8 +992,7 @@ impl MetricsSink {
                 count,
                 ..
             } => {
-                let transport = if transport == "tcp" { "tcp" } else { "udp" };
-                metrics::counter!(CALLS_ARRIVED, "tenant" => tenant.clone(), "transport" => transport)
+                metrics::counter!(CALLS_ARRIVED, "tenant" => tenant.clone(), "transport" => transport_label(transport))
                     .increment(*count);
                 metrics::counter!(CALLS_BLOCKED, "tenant" => tenant.clone(), "reason" => block_reason_label(*reason))
                     .increment(*count);

@@ -687,30 +687,41 @@ fn a_did_takes_calls_only_from_its_trunk_sources() {
     );
 }
 
-/// A datagram larger than navbat reads over UDP is answered 513 Message Too Large (send it
-/// over TCP), not cut and read as something else; the call never starts.
-#[test]
-fn a_10_kb_udp_invite_gets_513() {
-    let navbat = Navbat::start("udp-513", TestConfig::default());
-    let sip = SipUdp::new(navbat.sip);
-    let uri = format!("sip:{DTM_DID}@{}", navbat.sip);
-    let call_id = format!("big-{}", unique_token());
-    let mut body = String::from("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n");
-    while body.len() < 10_240 {
+/// An INVITE for the DTM number from `sip` whose SDP (PCMU, PCMA, telephone-event) is padded
+/// with attributes to at least `body_bytes`.
+fn padded_invite(
+    sip: &SipUdp,
+    server: std::net::SocketAddr,
+    call_id: &str,
+    body_bytes: usize,
+) -> Vec<u8> {
+    let uri = format!("sip:{DTM_DID}@{server}");
+    let mut body = String::from("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n");
+    while body.len() < body_bytes {
         body.push_str("a=x-padding:0123456789012345678901234567890123456789\r\n");
     }
     let head = String::from_utf8(sip.request(
         "INVITE",
         &uri,
         "Contact: <sip:big@127.0.0.1>\r\nContent-Type: application/sdp\r\n",
-        &call_id,
+        call_id,
     ))
     .unwrap();
     let head = head.replace(
         "Content-Length: 0\r\n\r\n",
         &format!("Content-Length: {}\r\n\r\n", body.len()),
     );
-    sip.send(format!("{head}{body}").as_bytes());
+    format!("{head}{body}").into_bytes()
+}
+
+/// A datagram larger than navbat reads over UDP is answered 513 Message Too Large (send it
+/// over TCP), not cut and read as something else; the call never starts.
+#[test]
+fn a_10_kb_udp_invite_gets_513() {
+    let navbat = Navbat::start("udp-513", TestConfig::default());
+    let sip = SipUdp::new(navbat.sip);
+    let call_id = format!("big-{}", unique_token());
+    sip.send(&padded_invite(&sip, navbat.sip, &call_id, 10_240));
     let resp = sip
         .final_response(&call_id, EVENT_DEADLINE)
         .expect("an answer to the 10 KB INVITE");
@@ -737,30 +748,14 @@ fn a_10_kb_udp_invite_gets_513() {
 fn a_6_kb_udp_invite_is_a_call_on_navbats_own_transactions() {
     let navbat = Navbat::start("udp-6kb", TestConfig::default());
     let sip = SipUdp::new(navbat.sip);
-    let uri = format!("sip:{DTM_DID}@{}", navbat.sip);
     let call_id = format!("big6-{}", unique_token());
-    let mut body = String::from("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n");
-    while body.len() < 6_000 {
-        body.push_str("a=x-padding:0123456789012345678901234567890123456789\r\n");
-    }
-    let head = String::from_utf8(sip.request(
-        "INVITE",
-        &uri,
-        "Contact: <sip:big@127.0.0.1>\r\nContent-Type: application/sdp\r\n",
-        &call_id,
-    ))
-    .unwrap();
-    let head = head.replace(
-        "Content-Length: 0\r\n\r\n",
-        &format!("Content-Length: {}\r\n\r\n", body.len()),
-    );
-    let invite = format!("{head}{body}");
+    let invite = padded_invite(&sip, navbat.sip, &call_id, 6_000);
     assert!(
         invite.len() > 6_000 && invite.len() < 8_192,
         "{}",
         invite.len()
     );
-    sip.send(invite.as_bytes());
+    sip.send(&invite);
     wait_until(
         "the caller's leg on navbat's own transactions",
         EVENT_DEADLINE,

@@ -211,6 +211,41 @@ fn another_version_and_an_unknown_method_are_answered_and_the_connection_kept() 
     assert_eq!(status_of(&mut stream, "OPTIONS after the 501"), 200);
 }
 
+/// A supervisor's feature code over TCP (rsipstack's transactions) is decided as over UDP:
+/// challenged with 407 and both digests (SHA-256 and MD5) until its credentials are right.
+#[test]
+fn a_feature_code_over_tcp_is_challenged_like_over_udp() {
+    let navbat = Navbat::start(
+        "tcp-feature",
+        TestConfig::default().operators(vec![
+            OperatorSpec::regular("1001").with_sha256(),
+            OperatorSpec::reserve("1901").supervising().with_sha256(),
+        ]),
+    );
+    let mut stream = connect_from([127, 0, 0, 1], navbat.sip);
+    let local = stream.local_addr().unwrap();
+    let invite = request("INVITE", "SIP/2.0", navbat.sip, local, "").replacen(
+        &format!("INVITE sip:{}", navbat.sip),
+        &format!("INVITE sip:*511001@{}", navbat.sip),
+        1,
+    );
+    stream.write_all(invite.as_bytes()).unwrap();
+    let Read1::Response(challenge) = read_response(&mut stream, Duration::from_secs(20)) else {
+        panic!("no answer to the feature code over TCP");
+    };
+    assert_eq!(challenge.status, 407, "{}", challenge.raw);
+    let offers: Vec<&str> = challenge
+        .raw
+        .lines()
+        .filter(|l| l.to_ascii_lowercase().starts_with("proxy-authenticate:"))
+        .collect();
+    assert!(
+        offers.iter().any(|o| o.contains("SHA-256")) && offers.iter().any(|o| o.contains("MD5")),
+        "{}",
+        challenge.raw
+    );
+}
+
 /// A 20 KB request whose one header is folded over thousands of lines: rsipstack's parser
 /// warns for every line past 4 KiB. Fifty of them from one source write a handful of WARN
 /// lines, not tens of thousands.

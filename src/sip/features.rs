@@ -10,11 +10,9 @@
 //! supervisor is already there).
 
 use super::authenticate::{Authenticator, Checked};
-use super::{Admission, Decision, SipApplication, SipCounters, SipStack};
+use super::{Admission, Decision, SipApplication, SipCounters};
 use crate::media::MonitorMode;
 use rsipstack::sip::prelude::HeadersExt;
-use rsipstack::sip::{Header, StatusCode};
-use rsipstack::transaction::Transaction;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -89,8 +87,6 @@ impl FeatureDoor {
         FeatureDoor { auth, counters }
     }
 
-    /// Challenges the INVITE (407) or, once it carries good credentials, asks the
-    /// application and answers or refuses it.
     /// Decides on a feature-code INVITE: a challenge until its digest is right, a refusal
     /// for a banned or throttled account or source, else the application's decision on the
     /// dial. The same for a datagram on navbat's own transactions and for a stream on
@@ -156,42 +152,6 @@ impl FeatureDoor {
                 ticket: None,
             },
         }
-    }
-
-    /// A feature-code INVITE on an rsipstack transaction (over TCP).
-    pub(super) async fn handle(
-        &self,
-        stack: SipStack,
-        tx: Transaction,
-        code: FeatureCode,
-        app: Arc<dyn SipApplication>,
-    ) {
-        match self.decide(&tx.original, code, app.as_ref()) {
-            Decision::Challenge { offers } => self.challenge(tx, offers).await,
-            Decision::Reject {
-                status,
-                retry_after,
-            } => stack.reject_invite(tx, status, retry_after),
-            Decision::Accept { start, ticket } => stack.accept_invite(tx, start, ticket),
-        }
-    }
-
-    async fn challenge(&self, mut tx: Transaction, offers: Vec<String>) {
-        if let Err(e) = tx
-            .reply_with(
-                StatusCode::ProxyAuthenticationRequired,
-                offers
-                    .into_iter()
-                    .map(|v| Header::ProxyAuthenticate(v.into()))
-                    .collect(),
-                None,
-            )
-            .await
-        {
-            tracing::debug!(error = %e, "407 failed");
-        }
-        // Drive the transaction: retransmit the 407 until the ACK.
-        while tx.receive().await.is_some() {}
     }
 }
 

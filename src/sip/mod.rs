@@ -330,7 +330,6 @@ struct StackInner {
     counters: Arc<SipCounters>,
     cancel: CancellationToken,
     local_addrs: Vec<String>,
-    features: Arc<features::FeatureDoor>,
     gate: Arc<guard::DoorGate>,
     /// navbat's own transactions (UDP), where operator legs over UDP run.
     own: Option<(Arc<own::OwnTransactions>, own::Local)>,
@@ -427,7 +426,7 @@ impl SipStack {
         let admitter = Arc::new(Admitter {
             gate: gate.clone(),
             app: app.clone(),
-            features: features.clone(),
+            features,
             counters: counters.clone(),
         });
         let mut local_addrs = Vec::new();
@@ -575,7 +574,6 @@ impl SipStack {
                 counters,
                 cancel: cancel.clone(),
                 local_addrs,
-                features,
                 gate,
                 own,
                 admitter,
@@ -586,7 +584,7 @@ impl SipStack {
             // Keep the endpoint alive as long as the dispatcher runs.
             let _endpoint = endpoint;
             while let Some(tx) = incoming.recv().await {
-                dispatcher.dispatch(tx, &app, &registrar);
+                dispatcher.dispatch(tx, &registrar);
             }
         });
         Ok(stack)
@@ -612,12 +610,7 @@ impl SipStack {
         self.inner.cancel.cancel();
     }
 
-    fn dispatch(
-        &self,
-        mut tx: Transaction,
-        app: &Arc<dyn SipApplication>,
-        registrar: &Arc<registrar::Registrar>,
-    ) {
+    fn dispatch(&self, mut tx: Transaction, registrar: &Arc<registrar::Registrar>) {
         let method = tx.original.method;
         self.inner.counters.requests[method_index(&method.to_string())]
             .fetch_add(1, Ordering::Relaxed);
@@ -627,16 +620,7 @@ impl SipStack {
                 let registrar = registrar.clone();
                 tokio::spawn(async move { registrar.handle(tx).await });
             }
-            Method::Invite if !has_to_tag => match features::parse(&dialled(&tx.original)) {
-                Some(code) => {
-                    let (stack, app) = (self.clone(), app.clone());
-                    tokio::spawn(async move {
-                        let door = stack.inner.features.clone();
-                        door.handle(stack, tx, code, app).await;
-                    });
-                }
-                None => self.new_invite(tx),
-            },
+            Method::Invite if !has_to_tag => self.new_invite(tx),
             _ => {
                 if let Some(mut dialog) = self.inner.dialogs.match_dialog(&tx) {
                     tokio::spawn(async move {
@@ -670,33 +654,54 @@ impl SipStack {
         }
     }
 
+    /// A new INVITE on an rsipstack transaction (over TCP): the same decision as on navbat's
+    /// own transactions (a feature code's digest first), carried out on the transaction.
     fn new_invite(&self, tx: Transaction) {
         let transport = match tx.connection.as_ref().map(|c| c.transport()) {
             Some(rsipstack::sip::Transport::Tcp) => "tcp",
             _ => "udp",
         };
-        match self.inner.admitter.decide(&tx.original, transport) {
+        let decision = match features::parse(&dialled(&tx.original)) {
+            Some(code) => self.inner.admitter.decide_feature(&tx.original, code),
+            None => self.inner.admitter.decide(&tx.original, transport),
+        };
+        match decision {
             Decision::Reject {
                 status,
                 retry_after,
             } => self.reject_invite(tx, status, retry_after),
+            Decision::Challenge { offers } => {
+                let headers = offers
+                    .into_iter()
+                    .map(|v| rsipstack::sip::Header::ProxyAuthenticate(v.into()))
+                    .collect();
+                self.answer_invite(tx, StatusCode::ProxyAuthenticationRequired, headers);
+            }
             Decision::Accept { start, ticket } => self.accept_invite(tx, start, ticket),
-            // Only feature codes are challenged.
-            Decision::Challenge { .. } => self.reject_invite(tx, 500, None),
         }
     }
 
     /// Refuses a new INVITE with `status` (and Retry-After).
-    fn reject_invite(&self, mut tx: Transaction, status: u16, retry_after: Option<u32>) {
+    fn reject_invite(&self, tx: Transaction, status: u16, retry_after: Option<u32>) {
+        let headers = retry_after
+            .map(|secs| rsipstack::sip::Header::RetryAfter(secs.to_string().into()))
+            .into_iter()
+            .collect();
+        self.answer_invite(tx, StatusCode::from(status), headers);
+    }
+
+    /// Answers a new INVITE finally with `status` and `headers`, and drives its transaction
+    /// (the answer is retransmitted until the ACK).
+    fn answer_invite(
+        &self,
+        mut tx: Transaction,
+        status: StatusCode,
+        headers: Vec<rsipstack::sip::Header>,
+    ) {
         tokio::spawn(async move {
-            let mut headers = Vec::new();
-            if let Some(secs) = retry_after {
-                headers.push(rsipstack::sip::Header::RetryAfter(secs.to_string().into()));
+            if let Err(e) = tx.reply_with(status, headers, None).await {
+                tracing::debug!(error = %e, "INVITE answer failed");
             }
-            if let Err(e) = tx.reply_with(StatusCode::from(status), headers, None).await {
-                tracing::debug!(error = %e, "reject failed");
-            }
-            // Drive the transaction: retransmit the final response until ACK.
             while tx.receive().await.is_some() {}
         });
     }

@@ -566,17 +566,14 @@ fn rfc2543_branch(req: &Request, top: &str) -> Option<String> {
     static KEYS: std::sync::OnceLock<[std::collections::hash_map::RandomState; 2]> =
         std::sync::OnceLock::new();
     let keys = KEYS.get_or_init(Default::default);
-    let call_id = req.call_id_header().ok()?.value().to_owned();
+    let call_id = req.call_id_header().ok()?.value();
     let (seq, _) = uac::cseq_of(req)?;
-    let from_tag = req
-        .from_header()
-        .ok()
-        .and_then(|f| header_tag(f.value()).map(str::to_owned))
-        .unwrap_or_default();
+    let from = req.from_header().ok().map(|f| f.value());
+    let from_tag = from.and_then(header_tag).unwrap_or_default();
     let uri = req.uri.to_string();
     let mut halves = keys
         .iter()
-        .map(|key| key.hash_one((uri.as_str(), from_tag.as_str(), call_id.as_str(), seq, top)));
+        .map(|key| key.hash_one((uri.as_str(), from_tag, call_id, seq, top)));
     let (a, b) = (halves.next()?, halves.next()?);
     Some(format!("{MAGIC_COOKIE}.2543.{a:016x}{b:016x}"))
 }

@@ -159,7 +159,8 @@ fn lines_of(req: &Request, wanted: impl Fn(&Header) -> Option<(&'static str, Str
 }
 
 impl OwnTransactions {
-    /// Takes a new INVITE from `from` (UDP, no To tag, not a feature code): its transaction,
+    /// Takes a new INVITE from `from` (UDP, no To tag; `feature`: the code it dialled, for a
+    /// supervisor's call, decided on its digest first): its transaction,
     /// 100 Trying, the decision, and the leg. Handed back (for rsipstack) when the layer
     /// cannot match it or our addresses are not known yet.
     pub(super) fn caller_invite(
